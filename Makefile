@@ -1,0 +1,28 @@
+# Two commands for a new user: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+EXTRAS ?= [test]
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint-docker clean
+
+# The Dockerfile runs this same target, so the image installs exactly what a developer gets.
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".$(EXTRAS)"
+	touch $@
+
+run: install
+	$(BIN)/fcom dev
+
+lint-docker: install
+	$(BIN)/hadolint Dockerfile
+
+test: install lint-docker
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pgdata
