@@ -1,0 +1,84 @@
+"""Who is asking, and which part of the org tree they may see: pure logic, no database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.accounts.tables import Role
+
+OFFICIAL_ROLES = frozenset({Role.street, Role.district, Role.city})
+COMPANY_ROLES = frozenset({Role.operator, Role.owner})
+
+# The org kind each role is granted on.
+ROLE_ORG_KIND = {
+    Role.city: "city",
+    Role.district: "district",
+    Role.street: "street",
+    Role.operator: "operator",
+    Role.owner: "owner",
+    Role.auditor: "city",
+}
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: Role
+    org_id: int
+    org_path: str
+    org_name: str = ""
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    display_name: str
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return frozenset(g.role for g in self.grants)
+
+    def has_role(self, *roles: Role) -> bool:
+        return any(g.role in roles for g in self.grants)
+
+    def read_paths(self) -> list[str]:
+        """Subtrees this user may read: the union over every grant, with nested ones folded."""
+        return fold_paths(g.org_path for g in self.grants)
+
+    def write_paths(self, *roles: Role) -> list[str]:
+        """Subtrees where this user may act in one of `roles` (default: any role but auditor)."""
+        wanted = set(roles) if roles else set(Role) - {Role.auditor}
+        return fold_paths(g.org_path for g in self.grants if g.role in wanted)
+
+    def org_ids(self, *roles: Role) -> list[int]:
+        return sorted({g.org_id for g in self.grants if not roles or g.role in roles})
+
+    def can_read_path(self, path: str) -> bool:
+        return path_in_scope(path, self.read_paths())
+
+    def can_write_path(self, path: str, *roles: Role) -> bool:
+        return path_in_scope(path, self.write_paths(*roles))
+
+    @property
+    def actor_label(self) -> str:
+        return self.display_name or self.username
+
+
+def path_in_scope(path: str, scope_paths: list[str]) -> bool:
+    return any(path.startswith(prefix) for prefix in scope_paths)
+
+
+def fold_paths(paths) -> list[str]:
+    """Drop paths already inside another one, so '/1/' and '/1/4/' become ['/1/']."""
+    unique = sorted(set(paths), key=len)
+    kept: list[str] = []
+    for path in unique:
+        if not path_in_scope(path, kept):
+            kept.append(path)
+    return sorted(kept)
+
+
+def like_patterns(paths: list[str]) -> list[str]:
+    """SQL LIKE patterns for a subtree match; paths hold only digits and slashes, so nothing to escape."""
+    return [p + "%" for p in paths]

@@ -1,0 +1,31 @@
+"""piccolo-admin at /admin, for city-level staff only (User.admin is true exactly for city-role users).
+
+The audit log is not offered here at all: it is read through the API, and the database refuses changes.
+"""
+
+from __future__ import annotations
+
+from litestar import asgi
+from litestar.types import Receive, Scope, Send
+from piccolo.table import Table
+from piccolo_admin.endpoints import create_admin
+
+from core.accounts.tables import AdminSession, Organisation, RoleGrant, User
+from core.outbox.tables import OutboxEmail
+
+CORE_ADMIN_TABLES: list[type[Table]] = [Organisation, RoleGrant, OutboxEmail]
+
+
+def admin_handler(extra_tables: list[type[Table]]):
+    app = create_admin(
+        tables=[*CORE_ADMIN_TABLES, *extra_tables],
+        auth_table=User,
+        session_table=AdminSession,
+        site_name="未来社区长效运营市场 · 管理后台",
+    )
+
+    @asgi("/admin", is_mount=True, copy_scope=True, exclude_from_auth=True)
+    async def admin(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+
+    return admin

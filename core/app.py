@@ -1,0 +1,58 @@
+"""create_app(): the one place the web application is assembled."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from piccolo.engine import engine_finder
+
+from core.admin import admin_handler
+from core.audit.controllers import ROUTES as AUDIT_ROUTES
+from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
+from core.auth import build_jwt_auth
+from core.dependencies import DEPENDENCIES
+from core.domains import collect
+from core.health import health
+from core.http import EXCEPTION_HANDLERS
+from core.migrate import migrate
+from core.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+def create_app(*, run_migrations: bool = True) -> Litestar:
+    settings = get_settings()
+    jwt_auth = build_jwt_auth()
+
+    domain_routes = collect("controllers", "ROUTES")
+    admin_tables = collect("admin", "ADMIN_TABLES")
+
+    async def on_startup(app: Litestar) -> None:
+        engine = engine_finder()
+        if run_migrations:
+            await migrate()
+        await engine.start_connection_pool(min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+
+    async def on_shutdown(app: Litestar) -> None:
+        await engine_finder().close_connection_pool()
+
+    app = Litestar(
+        route_handlers=[health, *ACCOUNT_ROUTES, *AUDIT_ROUTES, *domain_routes, admin_handler(admin_tables)],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_app_init=[jwt_auth.on_app_init],
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        openapi_config=OpenAPIConfig(
+            title="未来社区长效运营市场 API",
+            version="1.0.0",
+            description="优秀服务商名录、社区需求与撮合、闲置用房出租、运营资金平衡。",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=settings.debug,
+    )
+    app.state.jwt_auth = jwt_auth
+    return app

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from core.audit.tables import AuditLog
+
+
+async def insert(
+    *, at: datetime, actor_id: int | None, actor_name: str, action: str, entity_type: str,
+    entity_id: str, before: object, after: object, reason: str,
+) -> int:
+    rows = await AuditLog.raw(
+        "INSERT INTO audit_log (at, actor, actor_name, action, entity_type, entity_id, before, after, reason) "
+        "VALUES ({}, {}, {}, {}, {}, {}, {}::jsonb, {}::jsonb, {}) RETURNING id",
+        at, actor_id, actor_name, action, entity_type, entity_id,
+        None if before is None else json.dumps(before, ensure_ascii=False),
+        None if after is None else json.dumps(after, ensure_ascii=False),
+        reason,
+    )
+    return rows[0]["id"]
+
+
+async def search(
+    *, entity_type: str | None, entity_id: str | None, action: str | None, limit: int, offset: int
+) -> tuple[list[dict], int]:
+    rows = await AuditLog.raw(
+        """
+        SELECT id, at, actor AS actor_id, actor_name, action, entity_type, entity_id, before, after, reason,
+               count(*) OVER () AS total
+        FROM audit_log
+        WHERE ({}::text IS NULL OR entity_type = {})
+          AND ({}::text IS NULL OR entity_id = {})
+          AND ({}::text IS NULL OR action = {})
+        ORDER BY id DESC
+        LIMIT {} OFFSET {}
+        """,
+        entity_type, entity_type, entity_id, entity_id, action, action, limit, offset,
+    )
+    total = rows[0]["total"] if rows else 0
+    for row in rows:
+        row.pop("total")
+        for key in ("before", "after"):
+            if isinstance(row[key], str):
+                row[key] = json.loads(row[key])
+    return rows, total

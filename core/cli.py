@@ -1,0 +1,193 @@
+"""Command line: `fcom <command>`. `fcom --help` lists the commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+
+from core.settings import get_settings
+
+log = logging.getLogger("fcom")
+
+
+@asynccontextmanager
+async def database():
+    """Connect (starting the embedded server if DATABASE_URL is unset) and migrate."""
+    from piccolo.engine import engine_finder
+
+    from core.migrate import migrate
+
+    engine = engine_finder()
+    await migrate()
+    await engine.start_connection_pool(min_size=1, max_size=4)
+    try:
+        yield engine
+    finally:
+        await engine.close_connection_pool()
+
+
+async def _migrate() -> None:
+    async with database():
+        pass
+    print("数据库迁移已完成 (migrations applied)")
+
+
+async def _seed() -> None:
+    from core.demo import load_demo
+
+    async with database():
+        await load_demo()
+    print("演示数据已就绪 (demo data loaded)")
+
+
+async def _create_user(args: argparse.Namespace) -> None:
+    from core.accounts import service
+    from core.accounts.tables import Role
+
+    password = args.password or getpass.getpass("密码 (password): ")
+    async with database():
+        user = await service.create_user(
+            None, username=args.username, password=password, email=args.email,
+            display_name=args.display_name or args.username, grants=[(Role(args.role), args.org_id)],
+        )
+    print(f"已创建用户 {user['username']} (id {user['id']})")
+
+
+async def _send_outbox() -> None:
+    from core.outbox.service import send_pending
+
+    async with database():
+        result = await send_pending()
+    print(f"sent {result.sent}, will retry {result.retried}, gave up {result.gave_up}")
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def start_localstripe(port: int) -> subprocess.Popen | None:
+    """Start localstripe unless something already answers on the port."""
+    if _port_open("127.0.0.1", port):
+        return None
+    exe = shutil.which("localstripe") or os.path.join(os.path.dirname(sys.executable), "localstripe")
+    process = subprocess.Popen([exe, "--port", str(port), "--from-scratch"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while not _port_open("127.0.0.1", port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("localstripe did not start")
+        time.sleep(0.1)
+    return process
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from core.db import resolve_database_url
+
+    settings = get_settings()
+    resolve_database_url()  # start the embedded server here, so every worker joins it
+    uvicorn.run("core.app:create_app", factory=True, host=args.host or settings.host,
+                port=args.port or settings.port, workers=args.workers or settings.web_workers,
+                log_level="info", access_log=False)
+
+
+def _banner(settings) -> str:
+    from core.demo import DEMO_ACCOUNTS
+    from core.labels import ROLE_LABELS
+
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        "未来社区长效运营市场 is running",
+        f"  API docs (OpenAPI)   {base}/schema        (JSON: {base}/schema/openapi.json)",
+        f"  Admin (city staff)   {base}/admin",
+        f"  Health               {base}/health",
+        f"  Payment server       {settings.stripe_api_base}  (localstripe)",
+        f"  Database             {'embedded, data in ' + str(settings.embedded_pg_dir) if settings.uses_embedded_database else 'DATABASE_URL'}",
+        "",
+        f"Demo accounts (password: {settings.demo_password}):",
+        *(f"  {a.username:<16} {ROLE_LABELS[a.role.value]}  {a.display_name}" for a in DEMO_ACCOUNTS),
+        "",
+        f"Log in: curl -s {base}/api/v1/auth/login -H 'content-type: application/json' "
+        f"-d '{{\"username\":\"city_admin\",\"password\":\"{settings.demo_password}\"}}'",
+        "Press Ctrl-C to stop everything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _dev() -> None:
+    """Everything a new user needs on one machine: database, payment server, demo data, API."""
+    import uvicorn
+
+    from core.db import resolve_database_url
+
+    settings = get_settings()
+    resolve_database_url()
+    stripe = start_localstripe(settings.localstripe_port)
+    children = [p for p in (stripe,) if p]
+    try:
+        asyncio.run(_seed())
+        print(_banner(settings), flush=True)
+        uvicorn.run("core.app:create_app", factory=True, host=settings.host, port=settings.port,
+                    log_level="info", access_log=False)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(prog="fcom", description="未来社区长效运营市场")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("seed", help="load demo data (idempotent)")
+    create = sub.add_parser("create-user", help="create a user with one role")
+    create.add_argument("--username", required=True)
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", required=True, choices=["operator", "street", "district", "city", "owner", "auditor"])
+    create.add_argument("--org-id", type=int, required=True)
+    create.add_argument("--display-name", default="")
+    create.add_argument("--password", default=None, help="omit to be asked")
+    serve = sub.add_parser("serve", help="serve the API (production)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    sub.add_parser("dev", help="start database, payment server, demo data and API together (make run)")
+    sub.add_parser("send-outbox", help="deliver queued emails now")
+    args = parser.parse_args(argv)
+
+    if args.command == "migrate":
+        asyncio.run(_migrate())
+    elif args.command == "seed":
+        asyncio.run(_seed())
+    elif args.command == "create-user":
+        asyncio.run(_create_user(args))
+    elif args.command == "serve":
+        _serve(args)
+    elif args.command == "dev":
+        _dev()
+    elif args.command == "send-outbox":
+        asyncio.run(_send_outbox())
+
+
+if __name__ == "__main__":
+    main()

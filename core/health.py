@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from litestar import MediaType, Response, get
+from piccolo.engine import engine_finder
+
+
+@get("/health", operation_id="health", summary="服务与数据库是否可用", tags=["系统"], exclude_from_auth=True)
+async def health() -> Response:
+    try:
+        await engine_finder().run_ddl("SELECT 1")
+    except Exception:  # any failure to reach the database means "not healthy"
+        return Response({"status": "degraded", "database": "unreachable"}, status_code=503, media_type=MediaType.JSON)
+    return Response({"status": "ok", "database": "ok"}, status_code=200, media_type=MediaType.JSON)

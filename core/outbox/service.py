@@ -1,0 +1,136 @@
+"""The email outbox: callers enqueue inside their own transaction; a sender delivers later.
+
+No transaction is open while talking to the SMTP server: rows are claimed, the claim is committed,
+then each email is sent and its outcome written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import aiosmtplib
+from piccolo.engine import engine_finder
+
+from core import clock
+from core.outbox import repository
+from core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+STALE_CLAIM = timedelta(minutes=10)
+MAX_BACKOFF = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes
+    content_id: str | None = None  # set to show inline in the HTML body as cid:<content_id>
+
+
+@dataclass
+class SendResult:
+    sent: int = 0
+    retried: int = 0
+    gave_up: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+async def enqueue(
+    to_address: str,
+    subject: str,
+    body_text: str,
+    *,
+    body_html: str | None = None,
+    attachments: list[Attachment] = (),
+    dedupe_key: str | None = None,
+) -> int | None:
+    """Queue one email. With a dedupe_key, queueing the same key twice queues it once (returns None)."""
+    email_id = await repository.insert_email(
+        to_address=to_address, subject=subject, body_text=body_text, body_html=body_html,
+        dedupe_key=dedupe_key, now=clock.now(),
+    )
+    if email_id is not None:
+        for a in attachments:
+            await repository.insert_attachment(
+                email_id=email_id, filename=a.filename, content_type=a.content_type, content=a.content,
+                content_id=a.content_id,
+            )
+    return email_id
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, … doubling, at most 6 h."""
+    return min(timedelta(seconds=30 * 2 ** max(attempts, 0)), MAX_BACKOFF)
+
+
+def build_message(row: dict, attachments: list[dict], settings: Settings) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = row["to_address"]
+    message["Subject"] = row["subject"]
+    # A stable Message-ID lets a mail system drop the copy if a sender died after handing it over.
+    message["Message-ID"] = make_msgid(idstring=f"outbox-{row['id']}", domain="future-community.local")
+    message.set_content(row["body_text"])
+    if row["body_html"]:
+        message.add_alternative(row["body_html"], subtype="html")
+        html_part = message.get_payload()[-1]
+        for a in attachments:
+            if a["content_id"]:
+                maintype, subtype = a["content_type"].split("/", 1)
+                html_part.add_related(bytes(a["content"]), maintype=maintype, subtype=subtype,
+                                      cid=f"<{a['content_id']}>", filename=a["filename"])
+    for a in attachments:
+        if not a["content_id"]:
+            maintype, subtype = a["content_type"].split("/", 1)
+            message.add_attachment(bytes(a["content"]), maintype=maintype, subtype=subtype,
+                                   filename=a["filename"])
+    return message
+
+
+async def _deliver(message: EmailMessage, settings: Settings) -> None:
+    await aiosmtplib.send(
+        message,
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username or None,
+        password=settings.smtp_password or None,
+        start_tls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout_seconds,
+    )
+
+
+async def send_pending(*, limit: int = 100, settings: Settings | None = None) -> SendResult:
+    """Deliver every due email (up to `limit`), retrying failures later with backoff."""
+    settings = settings or get_settings()
+    now = clock.now()
+    async with engine_finder().transaction():
+        claimed = await repository.claim_due(now=now, stale_before=now - STALE_CLAIM, limit=limit)
+        attachments = await repository.attachments_for([row["id"] for row in claimed])
+
+    result = SendResult()
+    for row in claimed:
+        try:
+            await _deliver(build_message(row, attachments[row["id"]], settings), settings)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            error = f"{exc.__class__.__name__}: {exc}"
+            give_up = row["attempts"] + 1 >= settings.outbox_max_attempts
+            async with engine_finder().transaction():
+                await repository.mark_failed(row["id"], error=error, next_attempt_at=clock.now() + backoff(row["attempts"]),
+                                             give_up=give_up)
+                await repository.log_attempt(row["id"], at=clock.now(), ok=False, error=error)
+            result.gave_up += give_up
+            result.retried += not give_up
+            result.errors.append(error)
+            log.warning("email %s to %s not sent: %s", row["id"], row["to_address"], error)
+            continue
+        async with engine_finder().transaction():
+            await repository.mark_sent(row["id"], clock.now())
+            await repository.log_attempt(row["id"], at=clock.now(), ok=True, error="")
+        result.sent += 1
+    return result

@@ -1,0 +1,23 @@
+"""Limit/offset query parameters shared by every list endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from litestar.params import Parameter
+
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    offset: int
+
+
+def provide_page_params(
+    limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE_SIZE, description="每页条数")] = 50,
+    offset: Annotated[int, Parameter(ge=0, description="跳过条数")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)

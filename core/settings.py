@@ -1,0 +1,79 @@
+"""Every setting the service reads, from environment variables; nothing else reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, "1" if default else "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Database: with no DATABASE_URL an embedded PostgreSQL is started on EMBEDDED_PG_DIR.
+    database_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
+    embedded_pg_dir: Path = field(
+        default_factory=lambda: Path(_env("EMBEDDED_PG_DIR", str(PROJECT_ROOT / ".pgdata")))
+    )
+    db_pool_min: int = field(default_factory=lambda: _env_int("DB_POOL_MIN", 2))
+    db_pool_max: int = field(default_factory=lambda: _env_int("DB_POOL_MAX", 20))
+
+    # HTTP server.
+    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: _env_int("PORT", 8000))
+    web_workers: int = field(default_factory=lambda: _env_int("WEB_WORKERS", 1))
+    debug: bool = field(default_factory=lambda: _env_bool("DEBUG", False))
+
+    # Authentication.
+    secret_key: str = field(default_factory=lambda: _env("SECRET_KEY", "dev-only-secret-change-me-in-production"))
+    token_minutes: int = field(default_factory=lambda: _env_int("TOKEN_MINUTES", 8 * 60))
+    password_hash_iterations: int = field(default_factory=lambda: _env_int("PASSWORD_HASH_ITERATIONS", 600_000))
+    login_max_failures: int = field(default_factory=lambda: _env_int("LOGIN_MAX_FAILURES", 5))
+    login_failure_window_seconds: int = field(default_factory=lambda: _env_int("LOGIN_FAILURE_WINDOW_SECONDS", 60))
+    login_lock_seconds: int = field(default_factory=lambda: _env_int("LOGIN_LOCK_SECONDS", 300))
+
+    # Payments (Stripe REST dialect; localstripe in development and tests).
+    stripe_api_base: str = field(default_factory=lambda: _env("STRIPE_API_BASE", "http://127.0.0.1:8420"))
+    stripe_api_key: str = field(default_factory=lambda: _env("STRIPE_API_KEY", "sk_test_local"))
+    stripe_webhook_secret: str = field(default_factory=lambda: _env("STRIPE_WEBHOOK_SECRET", "whsec_local"))
+    localstripe_port: int = field(default_factory=lambda: _env_int("LOCALSTRIPE_PORT", 8420))
+
+    # Email.
+    smtp_host: str = field(default_factory=lambda: _env("SMTP_HOST", "127.0.0.1"))
+    smtp_port: int = field(default_factory=lambda: _env_int("SMTP_PORT", 1025))
+    smtp_username: str = field(default_factory=lambda: _env("SMTP_USERNAME", ""))
+    smtp_password: str = field(default_factory=lambda: _env("SMTP_PASSWORD", ""))
+    smtp_starttls: bool = field(default_factory=lambda: _env_bool("SMTP_STARTTLS", False))
+    smtp_timeout_seconds: int = field(default_factory=lambda: _env_int("SMTP_TIMEOUT_SECONDS", 10))
+    mail_from: str = field(default_factory=lambda: _env("MAIL_FROM", "未来社区运营市场 <noreply@example.org>"))
+    outbox_max_attempts: int = field(default_factory=lambda: _env_int("OUTBOX_MAX_ATTEMPTS", 8))
+
+    # Demo data.
+    demo_password: str = field(default_factory=lambda: _env("DEMO_PASSWORD", "demo-pass-2026"))
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
