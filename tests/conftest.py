@@ -1,0 +1,131 @@
+"""Test harness: a real PostgreSQL, SMTP server and payment server, started once per run.
+
+The environment is set before any project module is imported, so the settings see it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.servers import LocalStripe, SmtpServer, free_port, start_test_database
+
+_TMP = Path(tempfile.mkdtemp(prefix="fcom-test-"))
+SMTP_PORT = free_port()
+STRIPE_PORT = free_port()
+os.environ.update(
+    {
+        "DATABASE_URL": start_test_database(_TMP),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(SMTP_PORT),
+        "SMTP_TIMEOUT_SECONDS": "3",
+        "STRIPE_API_BASE": f"http://127.0.0.1:{STRIPE_PORT}",
+        "LOCALSTRIPE_PORT": str(STRIPE_PORT),
+        "SECRET_KEY": "test-secret-key-at-least-32-bytes-long!",
+        # The real PBKDF2 hash, with fewer rounds so creating hundreds of test users stays quick.
+        "PASSWORD_HASH_ITERATIONS": "1000",
+    }
+)
+
+import httpx  # noqa: E402
+from piccolo.engine import engine_finder  # noqa: E402
+
+from core import clock  # noqa: E402
+from core.app import create_app  # noqa: E402
+from core.migrate import migrate  # noqa: E402
+from tests.world import World, build_world  # noqa: E402
+
+KEEP_TABLES = {"migration"}
+
+
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+async def app():
+    # The same start-up the server does (migrate, open the pool), without an ASGI lifespan task:
+    # httpx's ASGITransport sends requests only, so the pool is opened here in the tests' own loop.
+    application = create_app()
+    engine = engine_finder()
+    await migrate()
+    await engine.start_connection_pool(min_size=2, max_size=30)
+    yield application
+    await engine.close_connection_pool()
+
+
+@pytest.fixture(scope="session")
+async def table_names(app) -> list[str]:
+    rows = await engine_finder().run_ddl(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+    )
+    return [r["tablename"] for r in rows if r["tablename"] not in KEEP_TABLES]
+
+
+@pytest.fixture(autouse=True)
+async def clean_database(table_names) -> AsyncIterator[None]:
+    """Each test starts from empty tables (truncation, so tests may use real concurrent transactions)."""
+    yield
+    await engine_finder().run_ddl(f"TRUNCATE {', '.join(table_names)} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def world(client) -> World:
+    """An org tree with one user per role, and two of some so scopes can be compared."""
+    return await build_world(client)
+
+
+class ControlledClock:
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta) -> None:
+        from datetime import timedelta
+
+        self.current += timedelta(**delta)
+
+
+@pytest.fixture
+def frozen_clock() -> ControlledClock:
+    controlled = ControlledClock(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))
+    clock.set_clock(controlled)
+    yield controlled
+    clock.set_clock(None)
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> SmtpServer:
+    server = SmtpServer(SMTP_PORT)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server):
+    if not smtp_server.running:
+        smtp_server.start()
+    smtp_server.mailbox.clear()
+    return smtp_server.mailbox
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> LocalStripe:
+    server = LocalStripe(STRIPE_PORT)
+    server.start()
+    yield server
+    server.stop()
