@@ -11,18 +11,23 @@ from core.settings import get_settings
 log = logging.getLogger(__name__)
 
 
+_embedded_url: str | None = None
+
+
 def resolve_database_url() -> str:
     """DATABASE_URL if set; otherwise start (or join) the embedded server and export its URL.
 
     Exporting it means every child process (web workers, the scheduler) joins the same server
     instead of starting its own.
     """
+    global _embedded_url
     settings = get_settings()
     if settings.database_url:
         return settings.database_url
-    url = start_embedded_server(settings.embedded_pg_dir)
-    os.environ["DATABASE_URL"] = url
-    return url
+    if _embedded_url is None:
+        _embedded_url = start_embedded_server(settings.embedded_pg_dir)
+        os.environ["DATABASE_URL"] = _embedded_url
+    return _embedded_url
 
 
 def start_embedded_server(pgdata, *, cleanup_mode: str | None = "stop") -> str:
