@@ -18,6 +18,7 @@ from core.domains import collect
 from core.health import health
 from core.http import EXCEPTION_HANDLERS
 from core.migrate import migrate
+from core.reference import load_reference_data
 from core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def create_app(*, run_migrations: bool = True) -> Litestar:
         engine = engine_finder()
         if run_migrations:
             await migrate()
+            await load_reference_data()
         await engine.start_connection_pool(min_size=settings.db_pool_min, max_size=settings.db_pool_max)
 
     async def on_shutdown(app: Litestar) -> None:

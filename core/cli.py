@@ -25,9 +25,11 @@ async def database():
     from piccolo.engine import engine_finder
 
     from core.migrate import migrate
+    from core.reference import load_reference_data
 
     engine = engine_finder()
     await migrate()
+    await load_reference_data()
     await engine.start_connection_pool(min_size=1, max_size=4)
     try:
         yield engine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
@@ -25,3 +25,23 @@ def set_clock(source: Callable[[], datetime] | None) -> None:
     """Replace the time source (None restores the system clock)."""
     global _now
     _now = source or (lambda: datetime.now(timezone.utc))
+
+
+def add_working_days(start: date, days: int) -> date:
+    """The date `days` working days after `start` (Monday to Friday; public holidays are not known here)."""
+    current = start
+    remaining = days
+    while remaining > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            remaining -= 1
+    return current
+
+
+def add_months(start: date, months: int) -> date:
+    """Same day `months` later, clamped to the month's last day (31 Jan + 1 month = 28/29 Feb)."""
+    import calendar
+
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-DOMAIN_PACKAGES: list[str] = []
+DOMAIN_PACKAGES: list[str] = ["providers"]
 
 
 def domain_modules(module: str) -> list:

@@ -66,6 +66,15 @@ class Settings:
     mail_from: str = field(default_factory=lambda: _env("MAIL_FROM", "未来社区运营市场 <noreply@example.org>"))
     outbox_max_attempts: int = field(default_factory=lambda: _env_int("OUTBOX_MAX_ATTEMPTS", 8))
 
+    # Registry (优秀服务商名录).
+    listing_term_months: int = field(default_factory=lambda: _env_int("LISTING_TERM_MONTHS", 24))
+    objection_working_days: int = field(default_factory=lambda: _env_int("OBJECTION_WORKING_DAYS", 5))
+    registry_rule_window: int = field(default_factory=lambda: _env_int("REGISTRY_RULE_WINDOW", 3))
+    registry_warn_score: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_SCORE", 70))
+    registry_suspend_score: int = field(default_factory=lambda: _env_int("REGISTRY_SUSPEND_SCORE", 60))
+    registry_warn_satisfaction: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_SATISFACTION", 80))
+    registry_warn_complaints: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_COMPLAINTS", 10))
+
     # Demo data.
     demo_password: str = field(default_factory=lambda: _env("DEMO_PASSWORD", "demo-pass-2026"))
 

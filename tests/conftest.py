@@ -39,6 +39,7 @@ from piccolo.engine import engine_finder  # noqa: E402
 from core import clock  # noqa: E402
 from core.app import create_app  # noqa: E402
 from core.migrate import migrate  # noqa: E402
+from core.reference import load_reference_data  # noqa: E402
 from tests.world import World, build_world  # noqa: E402
 
 KEEP_TABLES = {"migration"}
@@ -55,6 +56,7 @@ async def app():
     engine = engine_finder()
     await migrate()
     await engine.start_connection_pool(min_size=2, max_size=30)
+    await load_reference_data()
     yield application
     await engine.close_connection_pool()
 
@@ -72,6 +74,7 @@ async def clean_database(table_names) -> AsyncIterator[None]:
     """Each test starts from empty tables (truncation, so tests may use real concurrent transactions)."""
     yield
     await engine_finder().run_ddl(f"TRUNCATE {', '.join(table_names)} RESTART IDENTITY CASCADE")
+    await load_reference_data()
 
 
 @pytest.fixture

@@ -200,3 +200,15 @@ async def lock(username: str, until: datetime) -> None:
 async def clear_failures(username: str) -> None:
     await LoginFailure.delete().where(LoginFailure.username == username)
     await LoginLock.delete().where(LoginLock.username == username)
+
+
+async def first_city() -> dict | None:
+    rows = await Organisation.raw(
+        f"SELECT {ORG_COLUMNS} FROM organisation o WHERE o.kind = 'city' ORDER BY o.id LIMIT 1"
+    )
+    return rows[0] if rows else None
+
+
+async def district_names() -> dict[int, str]:
+    rows = await Organisation.raw("SELECT id, name FROM organisation WHERE kind = 'district'")
+    return {r["id"]: r["name"] for r in rows}

@@ -200,3 +200,15 @@ async def get_user_for(principal: Principal, user_id: int):
     if row is None:
         raise UserNotFound()
     return row, (await repository.load_grants([user_id]))[user_id]
+
+
+async def the_city() -> dict:
+    """The city at the root of the tree (one installation serves one city)."""
+    city = await repository.first_city()
+    if city is None:
+        raise OrgNotFound("尚未配置城市组织")
+    return city
+
+
+async def district_names() -> dict[int, str]:
+    return await repository.district_names()

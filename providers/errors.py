@@ -1,0 +1,145 @@
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied
+
+
+class CreditCodeInvalid(DomainError):
+    status_code = 422
+    code = "operator.credit_code_invalid"
+    message = "统一社会信用代码不正确"
+
+
+class CreditCodeTaken(Conflict):
+    code = "operator.credit_code_taken"
+    message = "该统一社会信用代码已登记"
+
+
+class OperatorNotFound(NotFound):
+    code = "operator.not_found"
+    message = "运营商不存在或无权查看"
+
+
+class UnknownCategory(DomainError):
+    status_code = 422
+    code = "category.unknown"
+    message = "服务类别不存在或已停用"
+
+
+class CategoryExists(Conflict):
+    code = "category.exists"
+    message = "服务类别已存在"
+
+
+class UnknownDistrict(DomainError):
+    status_code = 422
+    code = "operator.unknown_district"
+    message = "服务区县不存在"
+
+
+class ApplicationNotFound(NotFound):
+    code = "application.not_found"
+    message = "申请不存在或无权查看"
+
+
+class ApplicationStateInvalid(Conflict):
+    code = "application.invalid_state"
+    message = "申请当前状态不允许此操作"
+
+
+class DuplicateOpenApplication(Conflict):
+    code = "application.duplicate_open"
+    message = "该运营商在此类别已有未办结的申请"
+
+
+class NotReviewer(PermissionDenied):
+    code = "application.not_reviewer"
+    message = "只有市建委审核人员可以作出审核决定"
+
+
+class ReasonRequired(DomainError):
+    status_code = 422
+    code = "decision.reason_required"
+    message = "作出决定必须填写理由"
+
+
+class ChannelNotAllowed(PermissionDenied):
+    code = "application.channel_not_allowed"
+    message = "您不能以此渠道提交申请：自荐须由运营商本单位提交，推荐须由区县或街道提交"
+
+
+class BatchNotFound(NotFound):
+    code = "batch.not_found"
+    message = "批次不存在"
+
+
+class BatchPublished(Conflict):
+    code = "batch.published"
+    message = "该批次已发布，不可更改"
+
+
+class BatchStateInvalid(Conflict):
+    code = "batch.invalid_state"
+    message = "批次当前状态不允许此操作"
+
+
+class BatchTitleTaken(Conflict):
+    code = "batch.title_taken"
+    message = "批次名称已存在"
+
+
+class ApplicationNotBatchable(Conflict):
+    code = "batch.application_not_approved"
+    message = "只有已通过且未编入其他批次的申请可以编入批次"
+
+
+class ObjectionWindowClosed(Conflict):
+    code = "batch.objection_window_closed"
+    message = "公示期已结束或尚未开始，不能提出异议"
+
+
+class ObjectionWindowOpen(Conflict):
+    code = "batch.objection_window_open"
+    message = "公示期尚未结束，暂不能发布"
+
+
+class OpenObjections(Conflict):
+    code = "batch.open_objections"
+    message = "尚有未处理的异议，不能发布"
+
+
+class ObjectionNotFound(NotFound):
+    code = "objection.not_found"
+    message = "异议不存在"
+
+
+class ObjectionDecided(Conflict):
+    code = "objection.decided"
+    message = "该异议已处理"
+
+
+class EntryNotInBatch(NotFound):
+    code = "batch.entry_not_found"
+    message = "该申请不在此批次中"
+
+
+class StatusChangeInvalid(Conflict):
+    code = "operator.status_change_invalid"
+    message = "名录状态不能这样变更"
+
+
+class ProposalNotFound(NotFound):
+    code = "proposal.not_found"
+    message = "建议不存在"
+
+
+class ProposalDecided(Conflict):
+    code = "proposal.decided"
+    message = "该建议已处理"
+
+
+class EvaluationNotAllowed(PermissionDenied):
+    code = "evaluation.not_allowed"
+    message = "只有街道或区县可以评价运营商"
+
+
+class RenewalNotAllowed(Conflict):
+    code = "application.renewal_not_allowed"
+    message = "只有已通过的申请可以据此续期"

@@ -1,0 +1,24 @@
+"""Chinese labels for registry codes."""
+
+REGISTRY_STATUS_LABELS = {
+    "unlisted": "未入库",
+    "listed": "在库",
+    "warned": "警示",
+    "suspended": "暂停",
+    "removed": "移出",
+}
+
+CHANNEL_LABELS = {"self": "自荐", "recommended": "推荐"}
+
+APPLICATION_STATE_LABELS = {
+    "draft": "草稿",
+    "submitted": "已提交",
+    "under_review": "审核中",
+    "approved": "已通过",
+    "rejected": "未通过",
+    "returned": "退回修改",
+}
+
+BATCH_STATE_LABELS = {"draft": "编制中", "notice": "公示中", "published": "已发布"}
+
+DECISION_LABELS = {"approve": "通过", "reject": "不通过", "return": "退回修改"}

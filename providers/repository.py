@@ -1,0 +1,697 @@
+"""Every query of the registry. Functions take and return plain values; callers hold transactions."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+from core.accounts.principal import like_patterns
+from providers.tables import Application, Batch, Category, Evaluation, Listing, Objection, Operator
+
+# Categories ------------------------------------------------------------------------------------
+
+async def list_categories(active_only: bool = True) -> list[dict]:
+    return await Category.raw(
+        "SELECT code, name, active FROM provider_category WHERE (NOT {} OR active) ORDER BY sort_order, id",
+        active_only,
+    )
+
+
+async def unknown_categories(codes: list[str]) -> list[str]:
+    rows = await Category.raw(
+        "SELECT c.code FROM unnest({}::text[]) AS c(code) "
+        "WHERE NOT EXISTS (SELECT 1 FROM provider_category p WHERE p.code = c.code AND p.active)",
+        codes,
+    )
+    return [r["code"] for r in rows]
+
+
+async def insert_category(code: str, name: str) -> dict | None:
+    rows = await Category.raw(
+        "INSERT INTO provider_category (code, name, sort_order, active) "
+        "VALUES ({}, {}, (SELECT coalesce(max(sort_order), 0) + 10 FROM provider_category), true) "
+        "ON CONFLICT DO NOTHING RETURNING code, name, active",
+        code, name,
+    )
+    return rows[0] if rows else None
+
+
+# Operators -------------------------------------------------------------------------------------
+
+OPERATOR_COLUMNS = """
+    o.id, o.org AS org_id, org.path AS org_path, o.name, o.credit_code, o.legal_representative,
+    o.contact_name, o.contact_phone, o.contact_email, o.founded_on, o.staff_count, o.capacity,
+    o.description, o.categories, o.district_ids, o.registry_status
+"""
+
+
+async def credit_code_exists(code: str) -> bool:
+    return await Operator.exists().where(Operator.credit_code == code)
+
+
+async def unknown_districts(district_ids: list[int]) -> list[int]:
+    rows = await Operator.raw(
+        "SELECT d.id FROM unnest({}::int[]) AS d(id) "
+        "WHERE NOT EXISTS (SELECT 1 FROM organisation o WHERE o.id = d.id AND o.kind = 'district')",
+        district_ids,
+    )
+    return [r["id"] for r in rows]
+
+
+async def insert_operator(*, org_id: int, fields: dict, now: datetime) -> int:
+    rows = await Operator.raw(
+        """
+        INSERT INTO provider_operator (org, name, credit_code, legal_representative, contact_name,
+            contact_phone, contact_email, founded_on, staff_count, capacity, description, categories,
+            district_ids, registry_status, created_at, updated_at)
+        VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'unlisted', {}, {}) RETURNING id
+        """,
+        org_id, fields["name"], fields["credit_code"], fields["legal_representative"], fields["contact_name"],
+        fields["contact_phone"], fields["contact_email"], fields["founded_on"], fields["staff_count"],
+        fields["capacity"], fields["description"], fields["categories"], fields["district_ids"], now, now,
+    )
+    return rows[0]["id"]
+
+
+async def get_operator(operator_id: int, *, for_update: bool = False) -> dict | None:
+    rows = await Operator.raw(
+        f"SELECT {OPERATOR_COLUMNS} FROM provider_operator o JOIN organisation org ON org.id = o.org "
+        f"WHERE o.id = {{}} {'FOR UPDATE OF o' if for_update else ''}",
+        operator_id,
+    )
+    return rows[0] if rows else None
+
+
+async def list_operators(
+    *, scope_paths: list[str], q: str | None, status: str | None, limit: int, offset: int
+) -> tuple[list[dict], int]:
+    rows = await Operator.raw(
+        f"""
+        SELECT {OPERATOR_COLUMNS}, count(*) OVER () AS total
+        FROM provider_operator o JOIN organisation org ON org.id = o.org
+        WHERE org.path LIKE ANY({{}})
+          AND ({{}}::text IS NULL OR o.name ILIKE '%' || {{}} || '%' OR o.credit_code = upper({{}}))
+          AND ({{}}::text IS NULL OR o.registry_status = {{}})
+        ORDER BY o.id LIMIT {{}} OFFSET {{}}
+        """,
+        like_patterns(scope_paths), q, q, q, status, status, limit, offset,
+    )
+    return _split_total(rows)
+
+
+UPDATABLE_OPERATOR_FIELDS = {
+    "name", "legal_representative", "contact_name", "contact_phone", "contact_email", "founded_on",
+    "staff_count", "capacity", "description", "categories", "district_ids",
+}
+
+
+async def update_operator(operator_id: int, changes: dict, now: datetime) -> None:
+    values = {getattr(Operator, k): v for k, v in changes.items() if k in UPDATABLE_OPERATOR_FIELDS}
+    values[Operator.updated_at] = now
+    await Operator.update(values).where(Operator.id == operator_id)
+
+
+async def set_registry_status(operator_id: int, status: str, now: datetime) -> None:
+    await Operator.update({Operator.registry_status: status, Operator.updated_at: now}).where(
+        Operator.id == operator_id
+    )
+
+
+async def insert_certificate(operator_id: int, fields: dict) -> int:
+    rows = await Operator.raw(
+        "INSERT INTO provider_certificate (operator, name, number, issued_by, valid_until) "
+        "VALUES ({}, {}, {}, {}, {}) RETURNING id",
+        operator_id, fields["name"], fields["number"], fields["issued_by"], fields["valid_until"],
+    )
+    return rows[0]["id"]
+
+
+async def certificates_for(operator_id: int) -> list[dict]:
+    return await Operator.raw(
+        "SELECT id, name, number, issued_by, valid_until FROM provider_certificate WHERE operator = {} "
+        "ORDER BY id",
+        operator_id,
+    )
+
+
+# Applications ----------------------------------------------------------------------------------
+
+APPLICATION_COLUMNS = """
+    a.id, a.operator AS operator_id, o.name AS operator_name, org.path AS operator_org_path,
+    o.contact_email AS operator_email, a.channel, a.recommender_org AS recommender_org_id,
+    rec.name AS recommender_org_name, rec.path AS recommender_org_path, a.created_by AS created_by_id,
+    a.categories, a.statement, a.attachments, a.state, a.renewal_of, a.submitted_at, a.decided_at,
+    a.decision_reason, a.created_at
+"""
+APPLICATION_FROM = """
+    provider_application a
+    JOIN provider_operator o ON o.id = a.operator
+    JOIN organisation org ON org.id = o.org
+    LEFT JOIN organisation rec ON rec.id = a.recommender_org
+"""
+
+
+def _application(row: dict) -> dict:
+    if isinstance(row.get("attachments"), str):
+        row["attachments"] = json.loads(row["attachments"])
+    return row
+
+
+async def insert_application(
+    *, operator_id: int, channel: str, recommender_org_id: int | None, created_by: int, categories: list[str],
+    statement: str, attachments: list[dict], renewal_of: int | None, now: datetime,
+) -> int:
+    rows = await Application.raw(
+        """
+        INSERT INTO provider_application (operator, channel, recommender_org, created_by, categories, statement,
+            attachments, state, renewal_of, decision_reason, created_at, updated_at)
+        VALUES ({}, {}, {}, {}, {}, {}, {}::jsonb, 'draft', {}, '', {}, {}) RETURNING id
+        """,
+        operator_id, channel, recommender_org_id, created_by, categories, statement,
+        json.dumps(attachments, ensure_ascii=False), renewal_of, now, now,
+    )
+    return rows[0]["id"]
+
+
+async def replace_application_categories(application_id: int, operator_id: int, categories: list[str]) -> None:
+    """Rewrite the open category claims; the partial unique index refuses a second open claim."""
+    await Application.raw("DELETE FROM provider_application_category WHERE application = {}", application_id)
+    await Application.raw(
+        "INSERT INTO provider_application_category (application, operator, category, is_open) "
+        "SELECT {}, {}, c, true FROM unnest({}::text[]) AS c",
+        application_id, operator_id, categories,
+    )
+
+
+async def close_application_categories(application_id: int) -> None:
+    await Application.raw(
+        "UPDATE provider_application_category SET is_open = false WHERE application = {}", application_id
+    )
+
+
+async def get_application(application_id: int, *, for_update: bool = False) -> dict | None:
+    rows = await Application.raw(
+        f"SELECT {APPLICATION_COLUMNS} FROM {APPLICATION_FROM} WHERE a.id = {{}} "
+        f"{'FOR UPDATE OF a' if for_update else ''}",
+        application_id,
+    )
+    return _application(rows[0]) if rows else None
+
+
+async def update_application_content(application_id: int, changes: dict, now: datetime) -> None:
+    await Application.raw(
+        """
+        UPDATE provider_application SET
+            categories = coalesce({}, categories),
+            statement = coalesce({}, statement),
+            attachments = coalesce({}::jsonb, attachments),
+            updated_at = {}
+        WHERE id = {}
+        """,
+        changes.get("categories"), changes.get("statement"),
+        json.dumps(changes["attachments"], ensure_ascii=False) if changes.get("attachments") is not None else None,
+        now, application_id,
+    )
+
+
+async def set_application_state(
+    application_id: int, state: str, *, now: datetime, decided_by: int | None = None, reason: str | None = None,
+    submitted: bool = False,
+) -> None:
+    await Application.raw(
+        """
+        UPDATE provider_application SET state = {}, updated_at = {},
+            submitted_at = CASE WHEN {} THEN {} ELSE submitted_at END,
+            decided_at = CASE WHEN {}::int IS NOT NULL THEN {} ELSE decided_at END,
+            decided_by = coalesce({}, decided_by),
+            decision_reason = coalesce({}, decision_reason)
+        WHERE id = {}
+        """,
+        state, now, submitted, now, decided_by, now, decided_by, reason, application_id,
+    )
+
+
+async def insert_event(
+    *, application_id: int, from_state: str | None, to_state: str, actor_id: int | None, actor_name: str,
+    reason: str, now: datetime,
+) -> None:
+    await Application.raw(
+        "INSERT INTO provider_application_event (application, from_state, to_state, actor, actor_name, reason, at) "
+        "VALUES ({}, {}, {}, {}, {}, {}, {})",
+        application_id, from_state, to_state, actor_id, actor_name, reason, now,
+    )
+
+
+async def events_for(application_ids: list[int]) -> dict[int, list[dict]]:
+    rows = await Application.raw(
+        "SELECT application AS application_id, from_state, to_state, actor_name, reason, at "
+        "FROM provider_application_event WHERE application = ANY({}) ORDER BY id",
+        application_ids,
+    )
+    grouped: dict[int, list[dict]] = {i: [] for i in application_ids}
+    for row in rows:
+        grouped[row.pop("application_id")].append(row)
+    return grouped
+
+
+async def list_applications(
+    *, scope_paths: list[str], state: str | None, operator_id: int | None, limit: int, offset: int
+) -> tuple[list[dict], int]:
+    """Applications of operators in scope, or recommended by an org in scope."""
+    patterns = like_patterns(scope_paths)
+    rows = await Application.raw(
+        f"""
+        SELECT {APPLICATION_COLUMNS}, count(*) OVER () AS total
+        FROM {APPLICATION_FROM}
+        WHERE (org.path LIKE ANY({{}}) OR rec.path LIKE ANY({{}}))
+          AND ({{}}::text IS NULL OR a.state = {{}})
+          AND ({{}}::int IS NULL OR a.operator = {{}})
+        ORDER BY a.id DESC LIMIT {{}} OFFSET {{}}
+        """,
+        patterns, patterns, state, state, operator_id, operator_id, limit, offset,
+    )
+    rows, total = _split_total(rows)
+    return [_application(r) for r in rows], total
+
+
+# Batches ---------------------------------------------------------------------------------------
+
+async def insert_batch(title: str, created_by: int, now: datetime) -> int | None:
+    rows = await Batch.raw(
+        "INSERT INTO provider_batch (title, state, created_by, created_at) VALUES ({}, 'draft', {}, {}) "
+        "ON CONFLICT (title) DO NOTHING RETURNING id",
+        title, created_by, now,
+    )
+    return rows[0]["id"] if rows else None
+
+
+BATCH_COLUMNS = "b.id, b.title, b.state, b.notice_start, b.objection_deadline, b.published_on"
+
+
+async def get_batch(batch_id: int, *, for_update: bool = False) -> dict | None:
+    rows = await Batch.raw(
+        f"SELECT {BATCH_COLUMNS} FROM provider_batch b WHERE b.id = {{}} {'FOR UPDATE' if for_update else ''}",
+        batch_id,
+    )
+    return rows[0] if rows else None
+
+
+async def list_batches(*, published_only: bool, limit: int, offset: int) -> tuple[list[dict], int]:
+    rows = await Batch.raw(
+        f"SELECT {BATCH_COLUMNS}, count(*) OVER () AS total FROM provider_batch b "
+        "WHERE (NOT {} OR b.state = 'published') ORDER BY coalesce(b.published_on, b.created_at::date) DESC, "
+        "b.id DESC LIMIT {} OFFSET {}",
+        published_only, limit, offset,
+    )
+    return _split_total(rows)
+
+
+async def entries_for(batch_ids: list[int], *, included_only: bool = False) -> dict[int, list[dict]]:
+    rows = await Batch.raw(
+        """
+        SELECT e.batch AS batch_id, e.id AS entry_id, e.status, a.id AS application_id, a.categories, a.channel,
+               o.id AS operator_id, o.name AS operator_name, o.contact_email AS operator_email
+        FROM provider_batch_entry e
+        JOIN provider_application a ON a.id = e.application
+        JOIN provider_operator o ON o.id = a.operator
+        WHERE e.batch = ANY({}) AND (NOT {} OR e.status = 'included')
+        ORDER BY e.id
+        """,
+        batch_ids, included_only,
+    )
+    grouped: dict[int, list[dict]] = {i: [] for i in batch_ids}
+    for row in rows:
+        grouped[row["batch_id"]].append(row)
+    return grouped
+
+
+async def insert_entries(batch_id: int, application_ids: list[int]) -> None:
+    await Batch.raw(
+        "INSERT INTO provider_batch_entry (batch, application, status) "
+        "SELECT {}, a, 'included' FROM unnest({}::int[]) AS a",
+        batch_id, application_ids,
+    )
+
+
+async def batchable_applications(application_ids: list[int]) -> list[int]:
+    """Of these ids, the approved applications not yet in any batch (locked against a parallel batch)."""
+    rows = await Application.raw(
+        """
+        SELECT a.id FROM provider_application a
+        WHERE a.id = ANY({}) AND a.state = 'approved'
+          AND NOT EXISTS (SELECT 1 FROM provider_batch_entry e WHERE e.application = a.id)
+        FOR UPDATE
+        """,
+        application_ids,
+    )
+    return [r["id"] for r in rows]
+
+
+async def open_notice(batch_id: int, start: date, deadline: date) -> None:
+    await Batch.raw(
+        "UPDATE provider_batch SET state = 'notice', notice_start = {}, objection_deadline = {} WHERE id = {}",
+        start, deadline, batch_id,
+    )
+
+
+async def mark_published(batch_id: int, on: date, by: int) -> None:
+    await Batch.raw(
+        "UPDATE provider_batch SET state = 'published', published_on = {}, published_by = {} WHERE id = {}",
+        on, by, batch_id,
+    )
+
+
+async def entry_for(batch_id: int, application_id: int) -> dict | None:
+    rows = await Batch.raw(
+        "SELECT id, status FROM provider_batch_entry WHERE batch = {} AND application = {}",
+        batch_id, application_id,
+    )
+    return rows[0] if rows else None
+
+
+async def withdraw_entry(entry_id: int) -> None:
+    await Batch.raw("UPDATE provider_batch_entry SET status = 'withdrawn' WHERE id = {}", entry_id)
+
+
+# Objections ------------------------------------------------------------------------------------
+
+async def insert_objection(entry_id: int, filed_by: int, text: str, now: datetime) -> int:
+    rows = await Objection.raw(
+        "INSERT INTO provider_objection (entry, filed_by, text, state, decision_reason, created_at) "
+        "VALUES ({}, {}, {}, 'open', '', {}) RETURNING id",
+        entry_id, filed_by, text, now,
+    )
+    return rows[0]["id"]
+
+
+OBJECTION_COLUMNS = """
+    x.id, e.batch AS batch_id, e.id AS entry_id, e.application AS application_id, x.text, x.state,
+    x.decision_reason, x.created_at, x.filed_by AS filed_by_id
+"""
+
+
+async def get_objection(objection_id: int, *, for_update: bool = False) -> dict | None:
+    rows = await Objection.raw(
+        f"SELECT {OBJECTION_COLUMNS} FROM provider_objection x JOIN provider_batch_entry e ON e.id = x.entry "
+        f"WHERE x.id = {{}} {'FOR UPDATE OF x' if for_update else ''}",
+        objection_id,
+    )
+    return rows[0] if rows else None
+
+
+async def objections_for_batch(batch_id: int) -> list[dict]:
+    return await Objection.raw(
+        f"SELECT {OBJECTION_COLUMNS} FROM provider_objection x JOIN provider_batch_entry e ON e.id = x.entry "
+        "WHERE e.batch = {} ORDER BY x.id",
+        batch_id,
+    )
+
+
+async def decide_objection(objection_id: int, *, state: str, by: int, reason: str, now: datetime) -> None:
+    await Objection.raw(
+        "UPDATE provider_objection SET state = {}, decided_by = {}, decision_reason = {}, decided_at = {} "
+        "WHERE id = {}",
+        state, by, reason, now, objection_id,
+    )
+
+
+async def count_open_objections(batch_id: int) -> int:
+    rows = await Objection.raw(
+        "SELECT count(*) AS n FROM provider_objection x JOIN provider_batch_entry e ON e.id = x.entry "
+        "WHERE e.batch = {} AND x.state = 'open'",
+        batch_id,
+    )
+    return rows[0]["n"]
+
+
+# Listings --------------------------------------------------------------------------------------
+
+async def insert_listings_for_batch(batch_id: int, valid_from: date, valid_until: date) -> int:
+    """Operator × category for every included entry, in one statement."""
+    rows = await Listing.raw(
+        """
+        INSERT INTO provider_listing (operator, category, batch, application, valid_from, valid_until)
+        SELECT a.operator, c.category, e.batch, a.id, {}, {}
+        FROM provider_batch_entry e
+        JOIN provider_application a ON a.id = e.application
+        CROSS JOIN LATERAL unnest(a.categories) AS c(category)
+        WHERE e.batch = {} AND e.status = 'included'
+        ON CONFLICT DO NOTHING
+        RETURNING operator
+        """,
+        valid_from, valid_until, batch_id,
+    )
+    return len(rows)
+
+
+async def list_operators_from_batch(batch_id: int) -> list[int]:
+    rows = await Listing.raw(
+        "SELECT DISTINCT a.operator FROM provider_batch_entry e JOIN provider_application a ON a.id = e.application "
+        "WHERE e.batch = {} AND e.status = 'included'",
+        batch_id,
+    )
+    return [r["operator"] for r in rows]
+
+
+async def mark_operators_listed(operator_ids: list[int], now: datetime) -> list[int]:
+    """Operators that were not yet listed (or had been removed) become listed; warned/suspended keep theirs."""
+    rows = await Operator.raw(
+        "UPDATE provider_operator SET registry_status = 'listed', updated_at = {} "
+        "WHERE id = ANY({}) AND registry_status IN ('unlisted', 'removed') RETURNING id",
+        now, operator_ids,
+    )
+    return [r["id"] for r in rows]
+
+
+async def listings_for(operator_id: int) -> list[dict]:
+    return await Listing.raw(
+        """
+        SELECT l.category, c.name AS category_name, l.valid_from, l.valid_until, b.title AS batch_title
+        FROM provider_listing l JOIN provider_batch b ON b.id = l.batch
+        JOIN provider_category c ON c.code = l.category
+        WHERE l.operator = {} ORDER BY l.valid_from DESC, l.category
+        """,
+        operator_id,
+    )
+
+
+async def listed_categories(operator_id: int, on: date) -> list[str]:
+    rows = await Listing.raw(
+        "SELECT DISTINCT category FROM provider_listing WHERE operator = {} AND valid_from <= {} "
+        "AND valid_until > {} ORDER BY category",
+        operator_id, on, on,
+    )
+    return [r["category"] for r in rows]
+
+
+# Evaluations, status decisions, proposals ------------------------------------------------------
+
+async def insert_evaluation(fields: dict, now: datetime) -> int:
+    rows = await Evaluation.raw(
+        """
+        INSERT INTO provider_evaluation (operator, contract_id, evaluator, evaluator_org, score, satisfaction,
+            complaints, period_start, period_end, comment, created_at)
+        VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) RETURNING id
+        """,
+        fields["operator_id"], fields["contract_id"], fields["evaluator_id"], fields["evaluator_org_id"],
+        fields["score"], fields["satisfaction"], fields["complaints"], fields["period_start"],
+        fields["period_end"], fields["comment"], now,
+    )
+    return rows[0]["id"]
+
+
+async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[list[dict], int]:
+    rows = await Evaluation.raw(
+        """
+        SELECT id, operator AS operator_id, contract_id, evaluator_org AS evaluator_org_id, score, satisfaction,
+               complaints, period_start, period_end, comment, created_at, count(*) OVER () AS total
+        FROM provider_evaluation WHERE operator = {} ORDER BY period_end DESC, id DESC LIMIT {} OFFSET {}
+        """,
+        operator_id, limit, offset,
+    )
+    return _split_total(rows)
+
+
+async def latest_evaluations_of_active_operators(window: int) -> list[dict]:
+    """The latest `window` evaluations of every listed or warned operator, in one query."""
+    return await Evaluation.raw(
+        """
+        SELECT operator_id, registry_status, score, satisfaction, complaints, period_end FROM (
+            SELECT e.operator AS operator_id, o.registry_status, e.score, e.satisfaction, e.complaints,
+                   e.period_end,
+                   row_number() OVER (PARTITION BY e.operator ORDER BY e.period_end DESC, e.id DESC) AS n
+            FROM provider_evaluation e JOIN provider_operator o ON o.id = e.operator
+            WHERE o.registry_status IN ('listed', 'warned')
+        ) ranked WHERE n <= {}
+        """,
+        window,
+    )
+
+
+async def insert_status_decision(
+    *, operator_id: int, from_status: str, to_status: str, reason: str, by: int | None, now: datetime
+) -> int:
+    rows = await Operator.raw(
+        "INSERT INTO provider_status_decision (operator, from_status, to_status, reason, decided_by, at) "
+        "VALUES ({}, {}, {}, {}, {}, {}) RETURNING id",
+        operator_id, from_status, to_status, reason, by, now,
+    )
+    return rows[0]["id"]
+
+
+async def status_decisions_for(operator_id: int) -> list[dict]:
+    return await Operator.raw(
+        "SELECT id, operator AS operator_id, from_status, to_status, reason, at FROM provider_status_decision "
+        "WHERE operator = {} ORDER BY id DESC",
+        operator_id,
+    )
+
+
+async def insert_proposal(*, operator_id: int, status: str, rule: str, evidence: dict, now: datetime) -> int | None:
+    rows = await Operator.raw(
+        """
+        INSERT INTO provider_status_proposal (operator, proposed_status, rule, evidence, state, created_at,
+            decision_reason)
+        VALUES ({}, {}, {}, {}::jsonb, 'open', {}, '')
+        ON CONFLICT (operator, proposed_status) WHERE state = 'open' DO NOTHING
+        RETURNING id
+        """,
+        operator_id, status, rule, json.dumps(evidence, ensure_ascii=False), now,
+    )
+    return rows[0]["id"] if rows else None
+
+
+PROPOSAL_COLUMNS = """
+    p.id, p.operator AS operator_id, o.name AS operator_name, p.proposed_status, p.rule, p.evidence, p.state,
+    p.created_at
+"""
+
+
+def _proposal(row: dict) -> dict:
+    if isinstance(row.get("evidence"), str):
+        row["evidence"] = json.loads(row["evidence"])
+    return row
+
+
+async def get_proposal(proposal_id: int, *, for_update: bool = False) -> dict | None:
+    rows = await Operator.raw(
+        f"SELECT {PROPOSAL_COLUMNS} FROM provider_status_proposal p JOIN provider_operator o ON o.id = p.operator "
+        f"WHERE p.id = {{}} {'FOR UPDATE OF p' if for_update else ''}",
+        proposal_id,
+    )
+    return _proposal(rows[0]) if rows else None
+
+
+async def list_proposals(state: str | None, limit: int, offset: int) -> tuple[list[dict], int]:
+    rows = await Operator.raw(
+        f"SELECT {PROPOSAL_COLUMNS}, count(*) OVER () AS total FROM provider_status_proposal p "
+        "JOIN provider_operator o ON o.id = p.operator WHERE ({}::text IS NULL OR p.state = {}) "
+        "ORDER BY p.id DESC LIMIT {} OFFSET {}",
+        state, state, limit, offset,
+    )
+    rows, total = _split_total(rows)
+    return [_proposal(r) for r in rows], total
+
+
+async def decide_proposal(proposal_id: int, *, state: str, by: int, reason: str, now: datetime) -> None:
+    await Operator.raw(
+        "UPDATE provider_status_proposal SET state = {}, decided_by = {}, decision_reason = {}, decided_at = {} "
+        "WHERE id = {}",
+        state, by, reason, now, proposal_id,
+    )
+
+
+# Public directory ------------------------------------------------------------------------------
+
+DIRECTORY_SORTS = {
+    "name": "o.name ASC, o.id",
+    "-name": "o.name DESC, o.id",
+    "listed_since": "c.listed_since ASC, o.id",
+    "-listed_since": "c.listed_since DESC, o.id",
+    "capacity": "o.capacity ASC, o.id",
+    "-capacity": "o.capacity DESC, o.id",
+}
+
+# Operators listed today: registry status listed or warned, and at least one listing valid today.
+DIRECTORY_CTE = """
+    WITH current AS (
+        SELECT l.operator, array_agg(DISTINCT l.category ORDER BY l.category) AS categories,
+               min(l.valid_from) AS listed_since, max(l.valid_until) AS valid_until
+        FROM provider_listing l
+        WHERE l.valid_from <= $1 AND l.valid_until > $1
+          AND ($2::text IS NULL OR l.operator IN (
+                SELECT operator FROM provider_listing
+                WHERE category = $2 AND valid_from <= $1 AND valid_until > $1))
+        GROUP BY l.operator
+    ), matched AS (
+        SELECT o.id, o.name, o.credit_code, o.registry_status, o.capacity, o.district_ids, o.founded_on,
+               c.categories, c.listed_since, c.valid_until
+        FROM current c JOIN provider_operator o ON o.id = c.operator
+        WHERE o.registry_status IN ('listed', 'warned')
+          AND ($3::int IS NULL OR $3 = ANY(o.district_ids))
+          AND ($4::text IS NULL OR o.registry_status = $4)
+          AND ($5::text IS NULL OR o.name ILIKE '%' || $5 || '%')
+    )
+"""
+
+
+def _directory_args(today: date, category, district_id, status, q) -> list:
+    return [today, category, district_id, status, q]
+
+
+async def directory_page_json(
+    *, today: date, category: str | None, district_id: int | None, status: str | None, q: str | None,
+    sort: str, limit: int, offset: int,
+) -> bytes:
+    """The public directory page as JSON built by PostgreSQL: one statement, no per-row Python work."""
+    from piccolo.engine import engine_finder
+
+    order = DIRECTORY_SORTS[sort].replace("o.", "m.").replace("c.", "m.")
+    sql = DIRECTORY_CTE + f"""
+        SELECT json_build_object(
+            'items', coalesce((
+                SELECT json_agg(json_build_object(
+                    'id', m.id, 'name', m.name, 'credit_code', m.credit_code,
+                    'registry_status', m.registry_status, 'capacity', m.capacity,
+                    'categories', m.categories, 'district_ids', m.district_ids,
+                    'listed_since', m.listed_since, 'valid_until', m.valid_until) ORDER BY {order})
+                FROM (SELECT * FROM matched m ORDER BY {order} LIMIT $6 OFFSET $7) m), '[]'::json),
+            'total', (SELECT count(*) FROM matched),
+            'limit', $6, 'offset', $7)::text AS body
+    """
+    engine = engine_finder()
+    async with engine.pool.acquire() as connection:
+        body = await connection.fetchval(sql, *_directory_args(today, category, district_id, status, q), limit,
+                                         offset)
+    return body.encode()
+
+
+async def directory_rows(
+    *, today: date, category: str | None, district_id: int | None, status: str | None, q: str | None, sort: str,
+    max_rows: int,
+) -> list[dict]:
+    from piccolo.engine import engine_finder
+
+    order = DIRECTORY_SORTS[sort].replace("o.", "m.").replace("c.", "m.")
+    sql = DIRECTORY_CTE + f"SELECT m.* FROM matched m ORDER BY {order} LIMIT $6"
+    engine = engine_finder()
+    async with engine.pool.acquire() as connection:
+        rows = await connection.fetch(sql, *_directory_args(today, category, district_id, status, q), max_rows)
+    return [dict(r) for r in rows]
+
+
+async def district_names(ids: list[int]) -> dict[int, str]:
+    rows = await Operator.raw("SELECT id, name FROM organisation WHERE id = ANY({})", ids)
+    return {r["id"]: r["name"] for r in rows}
+
+
+async def category_names() -> dict[str, str]:
+    rows = await Category.raw("SELECT code, name FROM provider_category")
+    return {r["code"]: r["name"] for r in rows}
+
+
+def _split_total(rows: list[dict]) -> tuple[list[dict], int]:
+    total = rows[0]["total"] if rows else 0
+    for row in rows:
+        row.pop("total", None)
+    return rows, total

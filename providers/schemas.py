@@ -1,0 +1,271 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+
+from core.schemas import Input
+from providers.tables import ApplicationState, BatchState, Channel, RegistryStatus
+
+Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Text50 = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+Reason = Annotated[str, msgspec.Meta(max_length=2000)]
+CategoryCode = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+Email = Annotated[str, msgspec.Meta(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Phone = Annotated[str, msgspec.Meta(min_length=5, max_length=30, pattern=r"^[0-9+\- ]+$")]
+
+
+class CategoryView(msgspec.Struct, kw_only=True):
+    code: str
+    name: str
+    active: bool
+
+
+class CategoryCreate(Input):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+
+
+class OperatorFields(Input):
+    name: Text200
+    credit_code: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    legal_representative: Text50
+    contact_name: Text50
+    contact_phone: Phone
+    contact_email: Email
+    categories: Annotated[list[CategoryCode], msgspec.Meta(min_length=1, max_length=20)]
+    district_ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=50)]
+    capacity: Annotated[int, msgspec.Meta(ge=0, le=10000)] = 1
+    staff_count: Annotated[int, msgspec.Meta(ge=0, le=1000000)] = 0
+    founded_on: date | None = None
+    description: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+
+
+class OperatorCreate(OperatorFields):
+    """Registered by an official (city, district or street) — e.g. before recommending it."""
+
+
+class OperatorRegistration(OperatorFields, kw_only=True):
+    """A company registering itself, with its first user account."""
+
+    username: Annotated[str, msgspec.Meta(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")]
+    password: Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
+
+
+class OperatorUpdate(Input):
+    name: Text200 | None = None
+    legal_representative: Text50 | None = None
+    contact_name: Text50 | None = None
+    contact_phone: Phone | None = None
+    contact_email: Email | None = None
+    categories: Annotated[list[CategoryCode], msgspec.Meta(min_length=1, max_length=20)] | None = None
+    district_ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=50)] | None = None
+    capacity: Annotated[int, msgspec.Meta(ge=0, le=10000)] | None = None
+    staff_count: Annotated[int, msgspec.Meta(ge=0, le=1000000)] | None = None
+    founded_on: date | None = None
+    description: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
+
+
+class CertificateCreate(Input):
+    name: Text200
+    number: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    issued_by: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    valid_until: date | None = None
+
+
+class CertificateView(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    number: str
+    issued_by: str
+    valid_until: date | None
+
+
+class OperatorView(msgspec.Struct, kw_only=True):
+    id: int
+    org_id: int
+    name: str
+    credit_code: str
+    legal_representative: str
+    contact_name: str
+    contact_phone: str
+    contact_email: str
+    founded_on: date | None
+    staff_count: int
+    capacity: int
+    description: str
+    categories: list[str]
+    district_ids: list[int]
+    registry_status: RegistryStatus
+    registry_status_label: str
+    certificates: list[CertificateView] = []
+
+
+class Attachment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    url: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    size_bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class ApplicationCreate(Input):
+    operator_id: int
+    channel: Channel
+    categories: Annotated[list[CategoryCode], msgspec.Meta(min_length=1, max_length=20)]
+    statement: Annotated[str, msgspec.Meta(max_length=20000)] = ""
+    attachments: Annotated[list[Attachment], msgspec.Meta(max_length=50)] = []
+
+
+class ApplicationUpdate(Input):
+    categories: Annotated[list[CategoryCode], msgspec.Meta(min_length=1, max_length=20)] | None = None
+    statement: Annotated[str, msgspec.Meta(max_length=20000)] | None = None
+    attachments: Annotated[list[Attachment], msgspec.Meta(max_length=50)] | None = None
+
+
+class Decision(Input):
+    decision: Annotated[str, msgspec.Meta(pattern=r"^(approve|reject|return)$")]
+    reason: Reason
+
+
+class ReasonInput(Input):
+    reason: Reason = ""
+
+
+class ApplicationEventView(msgspec.Struct, kw_only=True):
+    from_state: str | None
+    to_state: str
+    actor_name: str
+    reason: str
+    at: datetime
+
+
+class ApplicationView(msgspec.Struct, kw_only=True):
+    id: int
+    operator_id: int
+    operator_name: str
+    channel: Channel
+    channel_label: str
+    recommender_org_id: int | None
+    recommender_org_name: str | None
+    categories: list[str]
+    statement: str
+    attachments: list[Attachment]
+    state: ApplicationState
+    state_label: str
+    renewal_of: int | None
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    decision_reason: str
+    created_at: datetime
+    events: list[ApplicationEventView] = []
+
+
+class BatchCreate(Input):
+    title: Annotated[str, msgspec.Meta(min_length=2, max_length=100)]
+
+
+class BatchEntriesAdd(Input):
+    application_ids: Annotated[list[int], msgspec.Meta(min_length=1, max_length=500)]
+
+
+class NoticeOpen(Input):
+    working_days: Annotated[int, msgspec.Meta(ge=1, le=30)] | None = None
+
+
+class BatchEntryView(msgspec.Struct, kw_only=True):
+    application_id: int
+    operator_id: int
+    operator_name: str
+    categories: list[str]
+    channel: Channel
+    status: str
+
+
+class BatchView(msgspec.Struct, kw_only=True):
+    id: int
+    title: str
+    state: BatchState
+    state_label: str
+    notice_start: date | None
+    objection_deadline: date | None
+    published_on: date | None
+    entries: list[BatchEntryView] = []
+
+
+class ObjectionCreate(Input):
+    application_id: int
+    text: Annotated[str, msgspec.Meta(min_length=5, max_length=5000)]
+
+
+class ObjectionDecision(Input):
+    upheld: bool
+    reason: Reason
+
+
+class ObjectionView(msgspec.Struct, kw_only=True):
+    id: int
+    batch_id: int
+    application_id: int
+    text: str
+    state: str
+    decision_reason: str
+    created_at: datetime
+
+
+class EvaluationCreate(Input):
+    operator_id: int
+    score: Annotated[int, msgspec.Meta(ge=0, le=100)]
+    satisfaction: Decimal  # percent, 0–100 (checked by the service)
+    complaints: Annotated[int, msgspec.Meta(ge=0, le=100000)]
+    period_start: date
+    period_end: date
+    contract_id: int | None = None
+    comment: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+
+
+class EvaluationView(msgspec.Struct, kw_only=True):
+    id: int
+    operator_id: int
+    contract_id: int | None
+    evaluator_org_id: int
+    score: int
+    satisfaction: Decimal
+    complaints: int
+    period_start: date
+    period_end: date
+    comment: str
+    created_at: datetime
+
+
+class StatusChange(Input):
+    status: RegistryStatus
+    reason: Reason
+
+
+class StatusDecisionView(msgspec.Struct, kw_only=True):
+    id: int
+    operator_id: int
+    from_status: str
+    to_status: str
+    reason: str
+    at: datetime
+
+
+class ProposalView(msgspec.Struct, kw_only=True):
+    id: int
+    operator_id: int
+    operator_name: str
+    proposed_status: str
+    rule: str
+    evidence: dict
+    state: str
+    created_at: datetime
+
+
+class ListingView(msgspec.Struct, kw_only=True):
+    category: str
+    category_name: str
+    valid_from: date
+    valid_until: date
+    batch_title: str

@@ -1,0 +1,672 @@
+"""Registry rules: who may do what, state machines, and the transactions that carry them out."""
+
+from __future__ import annotations
+
+import asyncpg
+from piccolo.engine import engine_finder
+
+from core import clock
+from core.accounts import service as accounts
+from core.accounts.principal import OFFICIAL_ROLES, Principal
+from core.accounts.tables import OrgKind, Role
+from core.audit import service as audit
+from core.errors import PermissionDenied, ValidationFailed
+from core.outbox import service as outbox
+from core.settings import get_settings
+from providers import repository as repo
+from providers import rules
+from providers.credit_code import credit_code_problem
+from providers.errors import (
+    ApplicationNotBatchable,
+    ApplicationNotFound,
+    ApplicationStateInvalid,
+    BatchNotFound,
+    BatchPublished,
+    BatchStateInvalid,
+    BatchTitleTaken,
+    CategoryExists,
+    ChannelNotAllowed,
+    CreditCodeInvalid,
+    CreditCodeTaken,
+    DuplicateOpenApplication,
+    EntryNotInBatch,
+    EvaluationNotAllowed,
+    NotReviewer,
+    ObjectionDecided,
+    ObjectionNotFound,
+    ObjectionWindowClosed,
+    ObjectionWindowOpen,
+    OpenObjections,
+    OperatorNotFound,
+    ProposalDecided,
+    ProposalNotFound,
+    ReasonRequired,
+    RenewalNotAllowed,
+    StatusChangeInvalid,
+    UnknownCategory,
+    UnknownDistrict,
+)
+from providers.labels import DECISION_LABELS, REGISTRY_STATUS_LABELS
+from providers.tables import ApplicationState as A
+from providers.tables import BatchState, Channel
+from providers.tables import RegistryStatus as S
+
+ALL = ["/"]  # a scope that covers every path
+READERS_OF_ALL_OPERATORS = (*OFFICIAL_ROLES, Role.auditor)
+OPEN_FOR_EDIT = {A.draft, A.returned}
+DECISION_TARGET = {"approve": A.approved, "reject": A.rejected, "return": A.returned}
+
+
+def transaction():
+    return engine_finder().transaction()
+
+
+def require_reviewer(principal: Principal) -> None:
+    if not principal.has_role(Role.city):
+        raise NotReviewer()
+
+
+def require_reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise ReasonRequired()
+    return reason.strip()
+
+
+# Categories ------------------------------------------------------------------------------------
+
+async def list_categories() -> list[dict]:
+    return await repo.list_categories()
+
+
+async def create_category(principal: Principal, code: str, name: str) -> dict:
+    if not principal.has_role(Role.city):
+        raise PermissionDenied()
+    async with transaction():
+        created = await repo.insert_category(code, name)
+        if created is None:
+            raise CategoryExists()
+        await audit.record(principal, "category.create", "category", code, after=created)
+    return created
+
+
+async def _check_categories(codes: list[str]) -> list[str]:
+    codes = sorted(set(codes))
+    unknown = await repo.unknown_categories(codes)
+    if unknown:
+        raise UnknownCategory(detail={"unknown": unknown})
+    return codes
+
+
+# Operators -------------------------------------------------------------------------------------
+
+def _check_credit_code(code: str) -> str:
+    problem = credit_code_problem(code)
+    if problem:
+        raise CreditCodeInvalid(problem, detail={"credit_code": code})
+    return code
+
+
+async def _validated_operator_fields(fields: dict) -> dict:
+    _check_credit_code(fields["credit_code"])
+    fields["categories"] = await _check_categories(fields["categories"])
+    fields["district_ids"] = sorted(set(fields["district_ids"]))
+    unknown = await repo.unknown_districts(fields["district_ids"])
+    if unknown:
+        raise UnknownDistrict(detail={"unknown": unknown})
+    return fields
+
+
+async def _insert_operator(principal: Principal | None, fields: dict, city_id: int) -> int:
+    if await repo.credit_code_exists(fields["credit_code"]):
+        raise CreditCodeTaken()
+    org = await accounts.create_org(None, name=fields["name"], kind=OrgKind.operator, parent_id=city_id,
+                                    code=f"uscc-{fields['credit_code']}")
+    try:
+        operator_id = await repo.insert_operator(org_id=org["id"], fields=fields, now=clock.now())
+    except asyncpg.UniqueViolationError as exc:  # two registrations of one code racing
+        raise CreditCodeTaken() from exc
+    await audit.record(principal, "operator.create", "operator", operator_id, after=fields)
+    return operator_id
+
+
+async def create_operator(principal: Principal, fields: dict) -> dict:
+    """An official registers a company (typically one they are about to recommend)."""
+    if not principal.has_role(*OFFICIAL_ROLES):
+        raise PermissionDenied()
+    fields = await _validated_operator_fields(fields)
+    city_id = int(principal.write_paths(*OFFICIAL_ROLES)[0].split("/")[1])
+    async with transaction():
+        operator_id = await _insert_operator(principal, fields, city_id)
+    return await get_operator_for(principal, operator_id)
+
+
+async def register_operator(fields: dict, username: str, password: str) -> dict:
+    """A company registers itself with its first user, so it can apply (自荐)."""
+    fields = await _validated_operator_fields(fields)
+    city = await accounts.the_city()
+    async with transaction():
+        operator_id = await _insert_operator(None, fields, city["id"])
+        operator = await repo.get_operator(operator_id)
+        await accounts.create_user(
+            None, username=username, password=password, email=fields["contact_email"],
+            display_name=fields["contact_name"], grants=[(Role.operator, operator["org_id"])],
+        )
+    return operator
+
+
+def _can_read_operator(principal: Principal, operator: dict) -> bool:
+    return principal.has_role(*READERS_OF_ALL_OPERATORS) or principal.can_read_path(operator["org_path"])
+
+
+def _can_edit_operator(principal: Principal, operator: dict) -> bool:
+    return principal.has_role(Role.city) or principal.can_write_path(operator["org_path"], Role.operator)
+
+
+async def _readable_operator(principal: Principal, operator_id: int, *, for_update: bool = False) -> dict:
+    operator = await repo.get_operator(operator_id, for_update=for_update)
+    if operator is None or not _can_read_operator(principal, operator):
+        raise OperatorNotFound()
+    return operator
+
+
+async def get_operator_for(principal: Principal, operator_id: int) -> dict:
+    operator = await _readable_operator(principal, operator_id)
+    operator["certificates"] = await repo.certificates_for(operator_id)
+    return operator
+
+
+async def list_operators(principal: Principal, *, q, status, limit, offset):
+    scope = ALL if principal.has_role(*READERS_OF_ALL_OPERATORS) else principal.read_paths()
+    return await repo.list_operators(scope_paths=scope, q=q, status=status, limit=limit, offset=offset)
+
+
+async def update_operator(principal: Principal, operator_id: int, changes: dict) -> dict:
+    async with transaction():
+        operator = await _readable_operator(principal, operator_id, for_update=True)
+        if not _can_edit_operator(principal, operator):
+            raise PermissionDenied()
+        if "categories" in changes:
+            changes["categories"] = await _check_categories(changes["categories"])
+        if "district_ids" in changes:
+            changes["district_ids"] = sorted(set(changes["district_ids"]))
+            unknown = await repo.unknown_districts(changes["district_ids"])
+            if unknown:
+                raise UnknownDistrict(detail={"unknown": unknown})
+        before = {k: operator[k] for k in changes if k in operator}
+        await repo.update_operator(operator_id, changes, clock.now())
+        await audit.record(principal, "operator.update", "operator", operator_id, before=before, after=changes)
+    return await get_operator_for(principal, operator_id)
+
+
+async def add_certificate(principal: Principal, operator_id: int, fields: dict) -> dict:
+    async with transaction():
+        operator = await _readable_operator(principal, operator_id, for_update=True)
+        if not _can_edit_operator(principal, operator):
+            raise PermissionDenied()
+        certificate_id = await repo.insert_certificate(operator_id, fields)
+        await audit.record(principal, "certificate.add", "operator", operator_id, after=fields)
+    return {"id": certificate_id, **fields}
+
+
+# Applications ----------------------------------------------------------------------------------
+
+def _recommender_org(principal: Principal) -> int:
+    orgs = principal.org_ids(Role.district, Role.street)
+    if not orgs:
+        raise ChannelNotAllowed()
+    return orgs[0]
+
+
+def _is_applicant_side(principal: Principal, application: dict) -> bool:
+    """The party that prepares and submits: the operator itself (自荐) or the recommending office (推荐)."""
+    if application["channel"] == Channel.self_nominated.value:
+        return principal.can_write_path(application["operator_org_path"], Role.operator)
+    return principal.can_write_path(application["recommender_org_path"], Role.district, Role.street)
+
+
+def _can_read_application(principal: Principal, application: dict) -> bool:
+    if principal.has_role(Role.city, Role.auditor):
+        return True
+    if principal.can_read_path(application["operator_org_path"]):
+        return True
+    return bool(application["recommender_org_path"]) and principal.can_read_path(
+        application["recommender_org_path"]
+    )
+
+
+async def _readable_application(principal: Principal, application_id: int, *, for_update: bool = False) -> dict:
+    application = await repo.get_application(application_id, for_update=for_update)
+    if application is None or not _can_read_application(principal, application):
+        raise ApplicationNotFound()
+    return application
+
+
+async def _claim_categories(application_id: int, operator_id: int, categories: list[str]) -> None:
+    try:
+        await repo.replace_application_categories(application_id, operator_id, categories)
+    except asyncpg.UniqueViolationError as exc:
+        raise DuplicateOpenApplication(detail={"categories": categories}) from exc
+
+
+async def create_application(
+    principal: Principal, *, operator_id: int, channel: Channel, categories: list[str], statement: str,
+    attachments: list[dict], renewal_of: int | None = None,
+) -> dict:
+    operator = await _readable_operator(principal, operator_id)
+    categories = await _check_categories(categories)
+    if channel == Channel.self_nominated:
+        if not principal.can_write_path(operator["org_path"], Role.operator):
+            raise ChannelNotAllowed()
+        recommender = None
+    else:
+        recommender = _recommender_org(principal)
+    async with transaction():
+        application_id = await repo.insert_application(
+            operator_id=operator_id, channel=channel.value, recommender_org_id=recommender,
+            created_by=principal.user_id, categories=categories, statement=statement, attachments=attachments,
+            renewal_of=renewal_of, now=clock.now(),
+        )
+        await _claim_categories(application_id, operator_id, categories)
+        await repo.insert_event(application_id=application_id, from_state=None, to_state=A.draft.value,
+                                actor_id=principal.user_id, actor_name=principal.actor_label, reason="",
+                                now=clock.now())
+        await audit.record(principal, "application.create", "application", application_id,
+                           after={"operator_id": operator_id, "channel": channel.value, "categories": categories,
+                                  "renewal_of": renewal_of})
+    return await get_application_for(principal, application_id)
+
+
+async def get_application_for(principal: Principal, application_id: int) -> dict:
+    application = await _readable_application(principal, application_id)
+    application["events"] = (await repo.events_for([application_id]))[application_id]
+    return application
+
+
+async def list_applications(principal: Principal, *, state, operator_id, limit, offset):
+    scope = ALL if principal.has_role(Role.city, Role.auditor) else principal.read_paths()
+    return await repo.list_applications(scope_paths=scope, state=state, operator_id=operator_id, limit=limit,
+                                        offset=offset)
+
+
+async def update_application(principal: Principal, application_id: int, changes: dict) -> dict:
+    async with transaction():
+        application = await _readable_application(principal, application_id, for_update=True)
+        if not _is_applicant_side(principal, application):
+            raise PermissionDenied()
+        if A(application["state"]) not in OPEN_FOR_EDIT:
+            raise ApplicationStateInvalid()
+        if changes.get("categories") is not None:
+            changes["categories"] = await _check_categories(changes["categories"])
+            await _claim_categories(application_id, application["operator_id"], changes["categories"])
+        await repo.update_application_content(application_id, changes, clock.now())
+        await audit.record(principal, "application.update", "application", application_id,
+                           before={k: application[k] for k in changes}, after=changes)
+    return await get_application_for(principal, application_id)
+
+
+async def _transition(
+    principal: Principal, application: dict, to: A, *, reason: str, action: str, decided: bool = False,
+    submitted: bool = False,
+) -> None:
+    now = clock.now()
+    await repo.set_application_state(application["id"], to.value, now=now,
+                                     decided_by=principal.user_id if decided else None,
+                                     reason=reason if decided else None, submitted=submitted)
+    await repo.insert_event(application_id=application["id"], from_state=application["state"], to_state=to.value,
+                            actor_id=principal.user_id, actor_name=principal.actor_label, reason=reason, now=now)
+    await audit.record(principal, action, "application", application["id"],
+                       before={"state": application["state"]}, after={"state": to.value}, reason=reason)
+
+
+async def submit_application(principal: Principal, application_id: int) -> dict:
+    async with transaction():
+        application = await _readable_application(principal, application_id, for_update=True)
+        if not _is_applicant_side(principal, application):
+            raise PermissionDenied()
+        if A(application["state"]) not in OPEN_FOR_EDIT:
+            raise ApplicationStateInvalid()
+        await _transition(principal, application, A.submitted, reason="", action="application.submit",
+                          submitted=True)
+    return await get_application_for(principal, application_id)
+
+
+async def start_review(principal: Principal, application_id: int) -> dict:
+    require_reviewer(principal)
+    async with transaction():
+        application = await _readable_application(principal, application_id, for_update=True)
+        if application["state"] != A.submitted.value:
+            raise ApplicationStateInvalid()
+        await _transition(principal, application, A.under_review, reason="", action="application.start_review")
+    return await get_application_for(principal, application_id)
+
+
+async def decide_application(principal: Principal, application_id: int, decision: str, reason: str) -> dict:
+    """Approve, reject or return. Only city reviewers; a reason always; the applicant is told by email."""
+    require_reviewer(principal)
+    reason = require_reason(reason)
+    target = DECISION_TARGET[decision]
+    async with transaction():
+        application = await _readable_application(principal, application_id, for_update=True)
+        if application["state"] not in (A.submitted.value, A.under_review.value):
+            raise ApplicationStateInvalid(detail={"state": application["state"]})
+        await _transition(principal, application, target, reason=reason, action=f"application.{decision}",
+                          decided=True)
+        if target == A.rejected:
+            await repo.close_application_categories(application_id)
+        await _notify_operator(
+            application["operator_email"],
+            f"【优秀服务商名录】您的入库申请（编号 {application_id}）审核结果：{DECISION_LABELS[decision]}",
+            f"{application['operator_name']}：\n\n您于名录申请（编号 {application_id}，类别 "
+            f"{'、'.join(application['categories'])}）的审核结果为：{DECISION_LABELS[decision]}。\n"
+            f"理由：{reason}\n",
+            dedupe_key=f"application-{application_id}-{target.value}-{clock.now().isoformat()}",
+        )
+    return await get_application_for(principal, application_id)
+
+
+async def create_renewal(principal: Principal, application_id: int) -> dict:
+    """A new draft that reuses an approved application's data, for renewing a listing before it expires."""
+    previous = await _readable_application(principal, application_id)
+    if not _is_applicant_side(principal, previous):
+        raise PermissionDenied()
+    if previous["state"] != A.approved.value:
+        raise RenewalNotAllowed()
+    return await create_application(
+        principal, operator_id=previous["operator_id"], channel=Channel(previous["channel"]),
+        categories=previous["categories"], statement=previous["statement"], attachments=previous["attachments"],
+        renewal_of=application_id,
+    )
+
+
+async def _notify_operator(address: str, subject: str, body: str, *, dedupe_key: str) -> None:
+    await outbox.enqueue(address, subject, body, dedupe_key=dedupe_key)
+
+
+# Batches ---------------------------------------------------------------------------------------
+
+async def create_batch(principal: Principal, title: str) -> dict:
+    require_reviewer(principal)
+    async with transaction():
+        batch_id = await repo.insert_batch(title.strip(), principal.user_id, clock.now())
+        if batch_id is None:
+            raise BatchTitleTaken()
+        await audit.record(principal, "batch.create", "batch", batch_id, after={"title": title})
+    return await get_batch(batch_id)
+
+
+async def get_batch(batch_id: int, *, published_only: bool = False) -> dict:
+    batch = await repo.get_batch(batch_id)
+    if batch is None or (published_only and batch["state"] != BatchState.published.value):
+        raise BatchNotFound()
+    batch["entries"] = (await repo.entries_for([batch_id], included_only=published_only))[batch_id]
+    return batch
+
+
+async def list_batches(*, published_only: bool, limit: int, offset: int):
+    return await repo.list_batches(published_only=published_only, limit=limit, offset=offset)
+
+
+async def _locked_batch(batch_id: int) -> dict:
+    batch = await repo.get_batch(batch_id, for_update=True)
+    if batch is None:
+        raise BatchNotFound()
+    if batch["state"] == BatchState.published.value:
+        raise BatchPublished()
+    return batch
+
+
+async def add_entries(principal: Principal, batch_id: int, application_ids: list[int]) -> dict:
+    require_reviewer(principal)
+    wanted = sorted(set(application_ids))
+    async with transaction():
+        batch = await _locked_batch(batch_id)
+        if batch["state"] != BatchState.draft.value:
+            raise BatchStateInvalid(detail={"state": batch["state"]})
+        batchable = await repo.batchable_applications(wanted)
+        if batchable != wanted:
+            raise ApplicationNotBatchable(detail={"not_batchable": sorted(set(wanted) - set(batchable))})
+        try:
+            await repo.insert_entries(batch_id, wanted)
+        except asyncpg.UniqueViolationError as exc:
+            raise ApplicationNotBatchable() from exc
+        await audit.record(principal, "batch.add_entries", "batch", batch_id, after={"application_ids": wanted})
+    return await get_batch(batch_id)
+
+
+async def open_notice(principal: Principal, batch_id: int, working_days: int | None) -> dict:
+    """Start the public notice (公示): objections are accepted for N working days from today."""
+    require_reviewer(principal)
+    days = working_days or get_settings().objection_working_days
+    async with transaction():
+        batch = await _locked_batch(batch_id)
+        if batch["state"] != BatchState.draft.value:
+            raise BatchStateInvalid(detail={"state": batch["state"]})
+        if not (await repo.entries_for([batch_id]))[batch_id]:
+            raise BatchStateInvalid("批次中没有申请，不能公示")
+        today = clock.today()
+        deadline = clock.add_working_days(today, days)
+        await repo.open_notice(batch_id, today, deadline)
+        await audit.record(principal, "batch.open_notice", "batch", batch_id,
+                           before={"state": batch["state"]},
+                           after={"state": "notice", "notice_start": today, "objection_deadline": deadline})
+    return await get_batch(batch_id)
+
+
+async def file_objection(principal: Principal, batch_id: int, application_id: int, text: str) -> dict:
+    """Anyone logged in may object during the notice window [notice_start, objection_deadline)."""
+    async with transaction():
+        batch = await repo.get_batch(batch_id)
+        if batch is None:
+            raise BatchNotFound()
+        today = clock.today()
+        if batch["state"] != BatchState.notice.value or not (
+            batch["notice_start"] <= today < batch["objection_deadline"]
+        ):
+            raise ObjectionWindowClosed()
+        entry = await repo.entry_for(batch_id, application_id)
+        if entry is None or entry["status"] != "included":
+            raise EntryNotInBatch()
+        objection_id = await repo.insert_objection(entry["id"], principal.user_id, text, clock.now())
+        await audit.record(principal, "objection.file", "objection", objection_id,
+                           after={"batch_id": batch_id, "application_id": application_id, "text": text})
+    return await repo.get_objection(objection_id)
+
+
+async def list_objections(principal: Principal, batch_id: int) -> list[dict]:
+    require_reviewer(principal)
+    return await repo.objections_for_batch(batch_id)
+
+
+async def decide_objection(principal: Principal, objection_id: int, upheld: bool, reason: str) -> dict:
+    """An upheld objection takes the entry out of the batch and rejects the application."""
+    require_reviewer(principal)
+    reason = require_reason(reason)
+    async with transaction():
+        objection = await repo.get_objection(objection_id, for_update=True)
+        if objection is None:
+            raise ObjectionNotFound()
+        await _locked_batch(objection["batch_id"])
+        if objection["state"] != "open":
+            raise ObjectionDecided()
+        state = "upheld" if upheld else "dismissed"
+        await repo.decide_objection(objection_id, state=state, by=principal.user_id, reason=reason, now=clock.now())
+        await audit.record(principal, f"objection.{state}", "objection", objection_id,
+                           before={"state": "open"}, after={"state": state}, reason=reason)
+        if upheld:
+            await repo.withdraw_entry(objection["entry_id"])
+            application = await repo.get_application(objection["application_id"], for_update=True)
+            await _transition(principal, application, A.rejected, reason=f"公示期异议成立：{reason}",
+                              action="application.reject", decided=True)
+            await repo.close_application_categories(application["id"])
+            await _notify_operator(
+                application["operator_email"],
+                f"【优秀服务商名录】公示期异议成立，申请（编号 {application['id']}）未能入库",
+                f"{application['operator_name']}：\n\n针对您的入库申请的公示期异议经审核成立，该申请已移出本批次。\n"
+                f"理由：{reason}\n",
+                dedupe_key=f"objection-{objection_id}-upheld",
+            )
+    return await repo.get_objection(objection_id)
+
+
+async def publish_batch(principal: Principal, batch_id: int) -> dict:
+    """Publish after the objection window: creates listings and makes the batch immutable."""
+    require_reviewer(principal)
+    settings = get_settings()
+    async with transaction():
+        batch = await _locked_batch(batch_id)
+        if batch["state"] != BatchState.notice.value:
+            raise BatchStateInvalid(detail={"state": batch["state"]})
+        today = clock.today()
+        if today < batch["objection_deadline"]:
+            raise ObjectionWindowOpen(detail={"objection_deadline": batch["objection_deadline"]})
+        if await repo.count_open_objections(batch_id):
+            raise OpenObjections()
+        valid_until = clock.add_months(today, settings.listing_term_months)
+        await repo.mark_published(batch_id, today, principal.user_id)
+        listings = await repo.insert_listings_for_batch(batch_id, today, valid_until)
+        operators = await repo.list_operators_from_batch(batch_id)
+        newly_listed = await repo.mark_operators_listed(operators, clock.now())
+        entries = (await repo.entries_for([batch_id], included_only=True))[batch_id]
+        for entry in entries:
+            await repo.close_application_categories(entry["application_id"])
+            await _notify_operator(
+                entry["operator_email"],
+                f"【优秀服务商名录】{batch['title']}已发布",
+                f"{entry['operator_name']}：\n\n您已列入{batch['title']}优秀服务商名录，类别："
+                f"{'、'.join(entry['categories'])}，有效期至 {valid_until.isoformat()}（不含当日）。\n",
+                dedupe_key=f"batch-{batch_id}-application-{entry['application_id']}-published",
+            )
+        await audit.record(principal, "batch.publish", "batch", batch_id, before={"state": batch["state"]},
+                           after={"state": "published", "published_on": today, "listings": listings,
+                                  "valid_until": valid_until, "newly_listed_operators": newly_listed})
+    return await get_batch(batch_id)
+
+
+# Evaluations and registry status ---------------------------------------------------------------
+
+async def add_evaluation(principal: Principal, fields: dict) -> dict:
+    orgs = principal.org_ids(Role.street, Role.district)
+    if not orgs:
+        raise EvaluationNotAllowed()
+    if fields["period_start"] >= fields["period_end"]:
+        raise ValidationFailed("评价期间的开始日期须早于结束日期")
+    if not 0 <= fields["satisfaction"] <= 100:
+        raise ValidationFailed("居民满意度须在 0 至 100 之间")
+    async with transaction():
+        await _readable_operator(principal, fields["operator_id"])
+        fields = {**fields, "evaluator_id": principal.user_id, "evaluator_org_id": orgs[0]}
+        evaluation_id = await repo.insert_evaluation(fields, clock.now())
+        await audit.record(principal, "evaluation.create", "operator", fields["operator_id"], after=fields)
+    rows, _ = await repo.evaluations_for(fields["operator_id"], 1000, 0)
+    return next(r for r in rows if r["id"] == evaluation_id)
+
+
+async def list_evaluations(principal: Principal, operator_id: int, limit: int, offset: int):
+    await _readable_operator(principal, operator_id)
+    return await repo.evaluations_for(operator_id, limit, offset)
+
+
+async def _change_status(principal: Principal, operator: dict, target: S, reason: str, action: str) -> None:
+    current = S(operator["registry_status"])
+    if not rules.can_change(current, target):
+        raise StatusChangeInvalid(detail={"from": current.value, "to": target.value})
+    now = clock.now()
+    await repo.set_registry_status(operator["id"], target.value, now)
+    await repo.insert_status_decision(operator_id=operator["id"], from_status=current.value, to_status=target.value,
+                                      reason=reason, by=principal.user_id, now=now)
+    await audit.record(principal, action, "operator", operator["id"], before={"registry_status": current.value},
+                       after={"registry_status": target.value}, reason=reason)
+    await _notify_operator(
+        operator["contact_email"],
+        f"【优秀服务商名录】名录状态变更：{REGISTRY_STATUS_LABELS[target.value]}",
+        f"{operator['name']}：\n\n您在优秀服务商名录中的状态已由“{REGISTRY_STATUS_LABELS[current.value]}”变更为"
+        f"“{REGISTRY_STATUS_LABELS[target.value]}”。\n理由：{reason}\n",
+        dedupe_key=f"operator-{operator['id']}-status-{target.value}-{now.isoformat()}",
+    )
+
+
+async def change_status(principal: Principal, operator_id: int, target: S, reason: str) -> dict:
+    require_reviewer(principal)
+    reason = require_reason(reason)
+    async with transaction():
+        operator = await _readable_operator(principal, operator_id, for_update=True)
+        await _change_status(principal, operator, target, reason, f"operator.status.{target.value}")
+    return await get_operator_for(principal, operator_id)
+
+
+def thresholds() -> rules.Thresholds:
+    s = get_settings()
+    return rules.Thresholds(window=s.registry_rule_window, warn_score=s.registry_warn_score,
+                            suspend_score=s.registry_suspend_score, warn_satisfaction=s.registry_warn_satisfaction,
+                            warn_complaints=s.registry_warn_complaints)
+
+
+async def run_registry_rules() -> list[int]:
+    """Propose warnings and suspensions from recent evaluations. Returns the new proposal ids."""
+    t = thresholds()
+    rows = await repo.latest_evaluations_of_active_operators(t.window)
+    by_operator: dict[int, tuple[str, list[rules.EvaluationFacts]]] = {}
+    for r in rows:
+        status, facts = by_operator.setdefault(r["operator_id"], (r["registry_status"], []))
+        facts.append(rules.EvaluationFacts(r["score"], r["satisfaction"], r["complaints"], r["period_end"]))
+    created = []
+    async with transaction():
+        for operator_id, (status, facts) in by_operator.items():
+            proposal = rules.propose(S(status), facts, t)
+            if proposal is None:
+                continue
+            proposal_id = await repo.insert_proposal(operator_id=operator_id, status=proposal.status.value,
+                                                     rule=proposal.rule, evidence=proposal.evidence, now=clock.now())
+            if proposal_id is not None:
+                created.append(proposal_id)
+                await audit.record(None, "proposal.create", "operator", operator_id,
+                                   after={"proposed_status": proposal.status.value, "rule": proposal.rule,
+                                          "evidence": proposal.evidence})
+    return created
+
+
+async def list_proposals(principal: Principal, state: str | None, limit: int, offset: int):
+    require_reviewer(principal)
+    return await repo.list_proposals(state, limit, offset)
+
+
+async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool, reason: str) -> dict:
+    require_reviewer(principal)
+    reason = require_reason(reason)
+    async with transaction():
+        proposal = await repo.get_proposal(proposal_id, for_update=True)
+        if proposal is None:
+            raise ProposalNotFound()
+        if proposal["state"] != "open":
+            raise ProposalDecided()
+        state = "confirmed" if confirm else "dismissed"
+        await repo.decide_proposal(proposal_id, state=state, by=principal.user_id, reason=reason, now=clock.now())
+        await audit.record(principal, f"proposal.{state}", "proposal", proposal_id, before={"state": "open"},
+                           after={"state": state}, reason=reason)
+        if confirm:
+            operator = await repo.get_operator(proposal["operator_id"], for_update=True)
+            await _change_status(principal, operator, S(proposal["proposed_status"]), reason,
+                                 f"operator.status.{proposal['proposed_status']}")
+    return await repo.get_proposal(proposal_id)
+
+
+# Public directory ------------------------------------------------------------------------------
+
+async def directory_page(**filters) -> bytes:
+    return await repo.directory_page_json(today=clock.today(), **filters)
+
+
+async def directory_export_rows(**filters) -> list[dict]:
+    return await repo.directory_rows(today=clock.today(), max_rows=20000, **filters)
+
+
+async def name_lookups() -> tuple[dict[str, str], dict[int, str]]:
+    categories = await repo.category_names()
+    districts = await accounts.district_names()
+    return categories, districts
+
+
+async def public_operator_listings(operator_id: int) -> list[dict]:
+    return await repo.listings_for(operator_id)
+
+
