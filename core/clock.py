@@ -45,3 +45,20 @@ def add_months(start: date, months: int) -> date:
     month_index = start.month - 1 + months
     year, month = start.year + month_index // 12, month_index % 12 + 1
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+class business_time:
+    """`with business_time(dt): ...` runs the block as if it were `dt` (demo data dated in the past)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+        self._previous: Callable[[], datetime] | None = None
+
+    def __enter__(self) -> None:
+        global _now
+        self._previous = _now
+        _now = lambda: self.at  # noqa: E731
+
+    def __exit__(self, *exc) -> None:
+        global _now
+        _now = self._previous

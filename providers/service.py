@@ -422,7 +422,7 @@ async def add_entries(principal: Principal, batch_id: int, application_ids: list
         batch = await _locked_batch(batch_id)
         if batch["state"] != BatchState.draft.value:
             raise BatchStateInvalid(detail={"state": batch["state"]})
-        batchable = await repo.batchable_applications(wanted)
+        batchable = sorted(await repo.batchable_applications(wanted))
         if batchable != wanted:
             raise ApplicationNotBatchable(detail={"not_batchable": sorted(set(wanted) - set(batchable))})
         try:

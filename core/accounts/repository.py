@@ -212,3 +212,8 @@ async def first_city() -> dict | None:
 async def district_names() -> dict[int, str]:
     rows = await Organisation.raw("SELECT id, name FROM organisation WHERE kind = 'district'")
     return {r["id"]: r["name"] for r in rows}
+
+
+async def user_id_by_username(username: str) -> int | None:
+    rows = await User.raw("SELECT id FROM account_user WHERE username = {}", username)
+    return rows[0]["id"] if rows else None

@@ -68,3 +68,18 @@ async def test_demo_data_loads_once(client):
         response = await client.post("/api/v1/auth/login", json={"username": account.username,
                                                                  "password": get_settings().demo_password})
         assert response.status_code == 200, account.username
+
+
+async def test_demo_registry_has_every_state_two_batches_and_a_suspension(client):
+    await load_demo()
+    states = {r["state"] for r in await engine_finder().run_ddl("SELECT DISTINCT state FROM provider_application")}
+    assert states == {"draft", "submitted", "under_review", "approved", "rejected", "returned"}
+    batches = await engine_finder().run_ddl("SELECT title FROM provider_batch WHERE state = 'published'")
+    assert len(batches) == 2
+    assert await _count("provider_operator") >= 60
+    assert await _count("provider_operator WHERE registry_status = 'suspended'") == 1
+    assert await _count("provider_evaluation") > 0
+    directory = (await client.get("/api/v1/public/operators", params={"limit": 200})).json()
+    assert directory["total"] >= 40
+    categories = {c for o in directory["items"] for c in o["categories"]}
+    assert len(categories) == 9
