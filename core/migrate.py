@@ -29,3 +29,13 @@ async def migrate() -> None:
     finally:
         await connection.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
         await connection.close()
+
+
+async def run_sql_script(sql: str) -> None:
+    """Run several SQL statements at once (for raw migrations): a plain connection and the simple
+    query protocol, because a prepared statement holds one command only."""
+    connection = await engine_finder().get_new_connection()
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()

@@ -21,3 +21,11 @@ def provide_page_params(
     offset: Annotated[int, Parameter(ge=0, description="跳过条数")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
+
+
+def split_total(rows: list[dict]) -> tuple[list[dict], int]:
+    """Rows fetched with `count(*) OVER () AS total`: strip the column and return (rows, total)."""
+    total = rows[0]["total"] if rows else 0
+    for row in rows:
+        row.pop("total", None)
+    return rows, total

@@ -6,6 +6,7 @@ import json
 from datetime import date, datetime
 
 from core.accounts.principal import like_patterns
+from core.pagination import split_total
 from providers.tables import Application, Batch, Category, Evaluation, Listing, Objection, Operator
 
 # Categories ------------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ async def list_operators(
         """,
         like_patterns(scope_paths), q, q, q, status, status, limit, offset,
     )
-    return _split_total(rows)
+    return split_total(rows)
 
 
 UPDATABLE_OPERATOR_FIELDS = {
@@ -270,7 +271,7 @@ async def list_applications(
         """,
         patterns, patterns, state, state, operator_id, operator_id, limit, offset,
     )
-    rows, total = _split_total(rows)
+    rows, total = split_total(rows)
     return [_application(r) for r in rows], total
 
 
@@ -303,7 +304,7 @@ async def list_batches(*, published_only: bool, limit: int, offset: int) -> tupl
         "b.id DESC LIMIT {} OFFSET {}",
         published_only, limit, offset,
     )
-    return _split_total(rows)
+    return split_total(rows)
 
 
 async def entries_for(batch_ids: list[int], *, included_only: bool = False) -> dict[int, list[dict]]:
@@ -509,7 +510,7 @@ async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[li
         """,
         operator_id, limit, offset,
     )
-    return _split_total(rows)
+    return split_total(rows)
 
 
 async def latest_evaluations_of_active_operators(window: int) -> list[dict]:
@@ -589,7 +590,7 @@ async def list_proposals(state: str | None, limit: int, offset: int) -> tuple[li
         "ORDER BY p.id DESC LIMIT {} OFFSET {}",
         state, state, limit, offset,
     )
-    rows, total = _split_total(rows)
+    rows, total = split_total(rows)
     return [_proposal(r) for r in rows], total
 
 
@@ -688,10 +689,3 @@ async def district_names(ids: list[int]) -> dict[int, str]:
 async def category_names() -> dict[str, str]:
     rows = await Category.raw("SELECT code, name FROM provider_category")
     return {r["code"]: r["name"] for r in rows}
-
-
-def _split_total(rows: list[dict]) -> tuple[list[dict], int]:
-    total = rows[0]["total"] if rows else 0
-    for row in rows:
-        row.pop("total", None)
-    return rows, total

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.accounts.principal import Grant, like_patterns
+from core.pagination import split_total
 from core.accounts.tables import LoginFailure, LoginLock, Organisation, Role, RoleGrant, User
 
 ORG_COLUMNS = "o.id, o.name, o.kind, o.parent AS parent_id, o.path, o.code"
@@ -49,9 +50,9 @@ async def list_orgs(
         """,
         like_patterns(scope_paths), kind, kind, parent_id, parent_id, q, q, limit, offset,
     )
-    total = rows[0]["total"] if rows else await _count_orgs(scope_paths, kind, parent_id, q)
-    for row in rows:
-        row.pop("total")
+    rows, total = split_total(rows)
+    if not rows and offset:
+        total = await _count_orgs(scope_paths, kind, parent_id, q)
     return rows, total
 
 
@@ -148,11 +149,9 @@ async def list_users_in_scope(*, scope_paths: list[str], q: str | None, limit: i
         """,
         like_patterns(scope_paths), q, q, q, limit, offset,
     )
-    total = rows[0]["total"] if rows else 0
+    rows, total = split_total(rows)
     if not rows and offset:
         _, total = await list_users_in_scope(scope_paths=scope_paths, q=q, limit=1, offset=0)
-    for row in rows:
-        row.pop("total")
     return rows, total
 
 

@@ -4,6 +4,7 @@ import json
 from datetime import datetime
 
 from core.audit.tables import AuditLog
+from core.pagination import split_total
 
 
 async def insert(
@@ -37,9 +38,8 @@ async def search(
         """,
         entity_type, entity_type, entity_id, entity_id, action, action, limit, offset,
     )
-    total = rows[0]["total"] if rows else 0
+    rows, total = split_total(rows)
     for row in rows:
-        row.pop("total")
         for key in ("before", "after"):
             if isinstance(row[key], str):
                 row[key] = json.loads(row[key])

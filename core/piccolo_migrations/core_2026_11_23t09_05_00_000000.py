@@ -1,7 +1,8 @@
 """Guards the schema alone cannot express: an append-only audit log, and prefix search on org paths."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+
+from core.migrate import run_sql_script
 
 ID = "2026-11-23T09:05:00:000000"
 VERSION = "1.38.0"
@@ -26,12 +27,7 @@ async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="core", description=DESCRIPTION)
 
     async def run():
-        # Several statements at once need the simple query protocol: a plain connection, no arguments.
-        connection = await engine_finder().get_new_connection()
-        try:
-            await connection.execute(SQL)
-        finally:
-            await connection.close()
+        await run_sql_script(SQL)
 
     manager.add_raw(run)
     return manager

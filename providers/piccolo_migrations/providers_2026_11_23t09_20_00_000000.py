@@ -1,7 +1,8 @@
 """Rules the database enforces for the registry, and indexes for the public directory."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+
+from core.migrate import run_sql_script
 
 ID = "2026-11-23T09:20:00:000000"
 VERSION = "1.38.0"
@@ -44,11 +45,7 @@ async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="providers", description=DESCRIPTION)
 
     async def run():
-        connection = await engine_finder().get_new_connection()
-        try:
-            await connection.execute(SQL)
-        finally:
-            await connection.close()
+        await run_sql_script(SQL)
 
     manager.add_raw(run)
     return manager
