@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
+from piccolo.engine import engine_finder
+
 from core.accounts.principal import like_patterns
 from core.pagination import split_total
 from providers.tables import Application, Batch, Category, Evaluation, Listing, Objection, Operator
@@ -605,80 +607,87 @@ async def decide_proposal(proposal_id: int, *, state: str, by: int, reason: str,
 # Public directory ------------------------------------------------------------------------------
 
 DIRECTORY_SORTS = {
-    "name": "o.name ASC, o.id",
-    "-name": "o.name DESC, o.id",
-    "listed_since": "c.listed_since ASC, o.id",
-    "-listed_since": "c.listed_since DESC, o.id",
-    "capacity": "o.capacity ASC, o.id",
-    "-capacity": "o.capacity DESC, o.id",
+    "name": ("name", "ASC"),
+    "-name": ("name", "DESC"),
+    "listed_since": ("listed_since", "ASC"),
+    "-listed_since": ("listed_since", "DESC"),
+    "capacity": ("capacity", "ASC"),
+    "-capacity": ("capacity", "DESC"),
 }
 
-# Operators listed today: registry status listed or warned, and at least one listing valid today.
-DIRECTORY_CTE = """
-    WITH current AS (
-        SELECT l.operator, array_agg(DISTINCT l.category ORDER BY l.category) AS categories,
-               min(l.valid_from) AS listed_since, max(l.valid_until) AS valid_until
-        FROM provider_listing l
-        WHERE l.valid_from <= $1 AND l.valid_until > $1
-          AND ($2::text IS NULL OR l.operator IN (
-                SELECT operator FROM provider_listing
-                WHERE category = $2 AND valid_from <= $1 AND valid_until > $1))
-        GROUP BY l.operator
-    ), matched AS (
-        SELECT o.id, o.name, o.credit_code, o.registry_status, o.capacity, o.district_ids, o.founded_on,
-               c.categories, c.listed_since, c.valid_until
-        FROM current c JOIN provider_operator o ON o.id = c.operator
-        WHERE o.registry_status IN ('listed', 'warned')
-          AND ($3::int IS NULL OR $3 = ANY(o.district_ids))
-          AND ($4::text IS NULL OR o.registry_status = $4)
-          AND ($5::text IS NULL OR o.name ILIKE '%' || $5 || '%')
-    )
-"""
+VALID_LISTING = "l.operator = o.id AND l.valid_from <= $1 AND l.valid_until > $1"
 
 
-def _directory_args(today: date, category, district_id, status, q) -> list:
-    return [today, category, district_id, status, q]
-
-
-async def directory_page_json(
+def directory_query(
     *, today: date, category: str | None, district_id: int | None, status: str | None, q: str | None,
-    sort: str, limit: int, offset: int,
-) -> bytes:
-    """The public directory page as JSON built by PostgreSQL: one statement, no per-row Python work."""
-    from piccolo.engine import engine_finder
+    sort: str, limit: int | None, offset: int = 0, as_json: bool = True,
+) -> tuple[str, list]:
+    """The public directory: operators listed or warned with at least one listing valid today.
 
-    order = DIRECTORY_SORTS[sort].replace("o.", "m.").replace("c.", "m.")
-    sql = DIRECTORY_CTE + f"""
-        SELECT json_build_object(
-            'items', coalesce((
-                SELECT json_agg(json_build_object(
-                    'id', m.id, 'name', m.name, 'credit_code', m.credit_code,
-                    'registry_status', m.registry_status, 'capacity', m.capacity,
-                    'categories', m.categories, 'district_ids', m.district_ids,
-                    'listed_since', m.listed_since, 'valid_until', m.valid_until) ORDER BY {order})
-                FROM (SELECT * FROM matched m ORDER BY {order} LIMIT $6 OFFSET $7) m), '[]'::json),
-            'total', (SELECT count(*) FROM matched),
-            'limit', $6, 'offset', $7)::text AS body
+    The statement holds only the filters that are used, so each combination gets a plan of its own
+    (a catch-all `$n IS NULL OR …` lets PostgreSQL settle on a generic plan that scans every listing
+    once per operator). Listing details are computed for the rows of the page only.
     """
-    engine = engine_finder()
-    async with engine.pool.acquire() as connection:
-        body = await connection.fetchval(sql, *_directory_args(today, category, district_id, status, q), limit,
-                                         offset)
-    return body.encode()
+    args: list = [today]
+
+    def param(value) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    listing_filter = VALID_LISTING + (f" AND l.category = {param(category)}" if category else "")
+    where = [
+        "o.registry_status IN ('listed', 'warned')",
+        f"EXISTS (SELECT 1 FROM provider_listing l WHERE {listing_filter})",
+    ]
+    if district_id is not None:
+        where.append(f"{param(district_id)} = ANY(o.district_ids)")
+    if status:
+        where.append(f"o.registry_status = {param(status)}")
+    if q:
+        where.append(f"o.name ILIKE '%' || {param(q)} || '%'")
+    column, direction = DIRECTORY_SORTS[sort]
+    listed_since = (f"(SELECT min(l.valid_from) FROM provider_listing l WHERE {VALID_LISTING})"
+                    if column == "listed_since" else "NULL::date")
+    matched = f"""
+        SELECT o.id, o.name, o.credit_code, o.registry_status, o.capacity, o.district_ids,
+               {listed_since} AS listed_since
+        FROM provider_operator o WHERE {' AND '.join(where)}
+    """
+    page = f"""
+        SELECT m.id, m.name, m.credit_code, m.registry_status, m.capacity, m.district_ids, d.categories,
+               d.listed_since, d.valid_until
+        FROM (SELECT * FROM matched ORDER BY {column} {direction}, id
+              {f"LIMIT {param(limit)} OFFSET {param(offset)}" if limit is not None else ""}) m
+        CROSS JOIN LATERAL (
+            SELECT array_agg(DISTINCT l.category ORDER BY l.category) AS categories,
+                   min(l.valid_from) AS listed_since, max(l.valid_until) AS valid_until
+            FROM provider_listing l WHERE l.operator = m.id AND l.valid_from <= $1 AND l.valid_until > $1
+        ) d
+        ORDER BY {"d" if column == "listed_since" else "m"}.{column} {direction}, m.id
+    """
+    if not as_json:
+        return f"WITH matched AS ({matched}) {page}", args
+    sql = f"""
+        WITH matched AS ({matched}), page AS ({page})
+        SELECT json_build_object(
+            'items', coalesce((SELECT json_agg(page) FROM page), '[]'::json),
+            'total', (SELECT count(*) FROM matched),
+            'limit', {param(limit)}::int, 'offset', {param(offset)}::int)::text
+    """
+    return sql, args
 
 
-async def directory_rows(
-    *, today: date, category: str | None, district_id: int | None, status: str | None, q: str | None, sort: str,
-    max_rows: int,
-) -> list[dict]:
-    from piccolo.engine import engine_finder
+async def directory_page_json(**filters) -> bytes:
+    """The public directory page as JSON built by PostgreSQL: one statement, no per-row Python work."""
+    sql, args = directory_query(**filters)
+    async with engine_finder().pool.acquire() as connection:
+        return (await connection.fetchval(sql, *args)).encode()
 
-    order = DIRECTORY_SORTS[sort].replace("o.", "m.").replace("c.", "m.")
-    sql = DIRECTORY_CTE + f"SELECT m.* FROM matched m ORDER BY {order} LIMIT $6"
-    engine = engine_finder()
-    async with engine.pool.acquire() as connection:
-        rows = await connection.fetch(sql, *_directory_args(today, category, district_id, status, q), max_rows)
-    return [dict(r) for r in rows]
+
+async def directory_rows(*, max_rows: int, **filters) -> list[dict]:
+    sql, args = directory_query(**filters, limit=max_rows, as_json=False)
+    async with engine_finder().pool.acquire() as connection:
+        return [dict(r) for r in await connection.fetch(sql, *args)]
 
 
 async def district_names(ids: list[int]) -> dict[int, str]:
