@@ -5,8 +5,10 @@ The environment is set before any project module is imported, so the settings se
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -17,6 +19,8 @@ import pytest
 from tests.servers import LocalStripe, SmtpServer, free_port, start_test_database
 
 _TMP = Path(tempfile.mkdtemp(prefix="fcom-test-"))
+# Registered before the database starts, so it runs after the server's own stop-and-delete at exit.
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 SMTP_PORT = free_port()
 STRIPE_PORT = free_port()
 os.environ.update(
