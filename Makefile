@@ -4,7 +4,7 @@ VENV ?= .venv
 EXTRAS ?= [test]
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint-docker clean
+.PHONY: install run test lint-docker bench clean
 
 # The Dockerfile runs this same target, so the image installs exactly what a developer gets.
 install: $(VENV)/.installed
@@ -23,6 +23,10 @@ lint-docker: install
 
 test: install lint-docker
 	$(BIN)/python -m pytest
+
+# Benchmarks print numbers; they are never part of `make test`.
+bench: install
+	$(BIN)/python -m bench.directory
 
 clean:
 	rm -rf $(VENV) .pgdata
