@@ -74,6 +74,7 @@ class Settings:
     registry_suspend_score: int = field(default_factory=lambda: _env_int("REGISTRY_SUSPEND_SCORE", 60))
     registry_warn_satisfaction: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_SATISFACTION", 80))
     registry_warn_complaints: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_COMPLAINTS", 10))
+    directory_cache_entries: int = field(default_factory=lambda: _env_int("DIRECTORY_CACHE_ENTRIES", 1000))
 
     # Demo data.
     demo_password: str = field(default_factory=lambda: _env("DEMO_PASSWORD", "demo-pass-2026"))

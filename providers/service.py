@@ -16,6 +16,7 @@ from core.settings import get_settings
 from providers import repository as repo
 from providers import rules
 from providers.credit_code import credit_code_problem
+from providers.directory_cache import PageCache
 from providers.errors import (
     ApplicationNotBatchable,
     ApplicationNotFound,
@@ -652,8 +653,19 @@ async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool,
 
 # Public directory ------------------------------------------------------------------------------
 
+_directory_cache = PageCache(get_settings().directory_cache_entries)
+
+
 async def directory_page(**filters) -> bytes:
-    return await repo.directory_page_json(today=clock.today(), **filters)
+    """A page of the public directory, from this worker's cache when nothing has changed since."""
+    today = clock.today()
+    query = tuple(sorted(filters.items()))
+    version = await repo.directory_version()
+    body = _directory_cache.get(version, today, query)
+    if body is None:
+        body = await repo.directory_page_json(today=today, **filters)
+        _directory_cache.put(version, today, query, body)
+    return body
 
 
 async def directory_export_rows(**filters) -> list[dict]:
