@@ -2,7 +2,9 @@
 
 It measures how many directory searches per second the real application serves, and at what latency, next to
 a raw ceiling: a bare Litestar app (bench/raw_directory.py) that runs the very same SQL on a plain asyncpg
-pool. The ratio app/raw shows what the application adds on top of the query itself.
+pool. The ratio app/raw shows what the application adds on top of the query itself. The application is
+measured twice: as deployed, with its page cache (providers/directory_cache.py), and with the cache off, so
+the cost of the SQL path itself stays visible.
 
     .venv/bin/python -m bench.directory            # from the project root; about a minute
     .venv/bin/python -m bench.directory --help     # workers, connections, duration, data size
@@ -381,7 +383,7 @@ def measure(server: Server, postgres_pid: int, paths: list[str], *, connections:
     )
 
 
-def print_table(measurements: list[Measurement], ratio: float) -> None:
+def print_table(measurements: list[Measurement], ratios: dict[str, float]) -> None:
     width = max(len(m.endpoint) for m in measurements)
     print()
     print(f"{'endpoint':<{width}}  {'requests/s':>10}  {'p50 ms':>8}  {'p99 ms':>8}  {'errors':>6}  "
@@ -390,11 +392,13 @@ def print_table(measurements: list[Measurement], ratio: float) -> None:
         print(f"{m.endpoint:<{width}}  {m.requests_per_s:>10.1f}  {m.p50_ms:>8.2f}  {m.p99_ms:>8.2f}  "
               f"{m.errors + m.non_2xx:>6}  {m.server_cpu_pct:>13.0f}  {m.postgres_cpu_pct:>8.0f}  "
               f"{m.loadgen_cpu_pct:>5.0f}  {m.server_cpu_ms_per_request:>21.2f}")
-    print(f"app/raw requests/s: {ratio:.2f}   (CPU: 100 % is one core; this machine has {os.cpu_count()})")
+    for label, ratio in ratios.items():
+        print(f"{label} requests/s: {ratio:.2f}")
+    print(f"(CPU: 100 % is one core; this machine has {os.cpu_count()})")
 
 
 def write_results(args: argparse.Namespace, data: Dataset, loadgen: str, paths: list[str],
-                  measurements: list[Measurement], ratio: float) -> None:
+                  measurements: list[Measurement], ratios: dict[str, float]) -> None:
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": "public directory search, GET " + DIRECTORY_PATH,
@@ -406,7 +410,7 @@ def write_results(args: argparse.Namespace, data: Dataset, loadgen: str, paths: 
         "data": {"operators": data.operators, "listings": data.listings,
                  "expired_listings": data.expired_listings, "fill_seconds": round(data.seconds, 2)},
         "results": [asdict(m) for m in measurements],
-        "app_raw_ratio": round(ratio, 3),
+        "ratios": {label: round(ratio, 3) for label, ratio in ratios.items()},
     }
     RESULTS_FILE.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
@@ -420,7 +424,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=15, help="measured seconds per server (default 15)")
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per server (default 3)")
     parser.add_argument("--operators", type=int, default=3000, help="operators to generate (default 3000)")
-    parser.add_argument("--db-pool-max", type=int, default=20, help="connection pool per worker (default 20)")
+    parser.add_argument("--db-pool-max", type=int, default=10,
+                        help="connection pool per worker (default 10: three servers must fit in 100 connections)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
                         help="wrk if installed (auto), or the Python client of bench/loadgen.py")
@@ -450,14 +455,18 @@ def main() -> None:
                    DB_POOL_MAX=str(args.db_pool_max), DEBUG="0", SECRET_KEY=secrets.token_urlsafe(48))
         app = Server(f"app (core.app, {args.workers} workers)", "core.app:create_app", args.workers, env, tmp)
         servers.append(app)
+        uncached = Server(f"app without page cache ({args.workers} workers)", "core.app:create_app", args.workers,
+                          {**env, "DIRECTORY_CACHE_ENTRIES": "0"}, tmp)
+        servers.append(uncached)
         raw = Server(f"raw (asyncpg ceiling, {args.workers} workers)", "bench.raw_directory:create_app",
                      args.workers, env, tmp)
         servers.append(raw)
-        app.wait_until_healthy()
-        raw.wait_until_healthy()
+        for server in servers:
+            server.wait_until_healthy()
 
         paths = query_mix(data)
         check_same_responses(app, raw, paths)
+        check_same_responses(uncached, raw, paths)
         listed = json.loads(app.get(DIRECTORY_PATH)[1])["total"]
         loadgen = "wrk" if use_wrk else "python (bench/loadgen.py)"
         print(f"Both servers return the same pages ({len(set(paths))} queries; {listed} operators listed today).")
@@ -467,11 +476,12 @@ def main() -> None:
         measurements = [
             measure(server, postgres_pid, paths, connections=args.connections, warmup=args.warmup,
                     duration=args.duration, use_wrk=use_wrk)
-            for server in (app, raw)
+            for server in (app, uncached, raw)
         ]
-        ratio = measurements[0].requests_per_s / measurements[1].requests_per_s
-        print_table(measurements, ratio)
-        write_results(args, data, loadgen, paths, measurements, ratio)
+        ratios = {"app/raw": measurements[0].requests_per_s / measurements[2].requests_per_s,
+                  "app without page cache/raw": measurements[1].requests_per_s / measurements[2].requests_per_s}
+        print_table(measurements, ratios)
+        write_results(args, data, loadgen, paths, measurements, ratios)
         print(f"Written to {RESULTS_FILE.relative_to(PROJECT_ROOT)}")
     finally:
         for server in servers:
