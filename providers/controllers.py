@@ -282,8 +282,7 @@ class RegistryController(Controller):
     @post("/proposals/run", operation_id="runRegistryRules", summary="按评价规则生成建议（市建委）",
           status_code=200)
     async def run_rules(self, principal: Principal) -> dict[str, int]:
-        service.require_reviewer(principal)
-        return {"created": len(await service.run_registry_rules())}
+        return {"created": len(await service.run_registry_rules_for(principal))}
 
     @post("/proposals/{proposal_id:int}/confirm", operation_id="confirmProposal", summary="确认建议并变更状态",
           status_code=200)

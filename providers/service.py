@@ -135,9 +135,9 @@ async def create_operator(principal: Principal, fields: dict) -> dict:
     if not principal.has_role(*OFFICIAL_ROLES):
         raise PermissionDenied()
     fields = await _validated_operator_fields(fields)
-    city_id = int(principal.write_paths(*OFFICIAL_ROLES)[0].split("/")[1])
+    city = await accounts.the_city()
     async with transaction():
-        operator_id = await _insert_operator(principal, fields, city_id)
+        operator_id = await _insert_operator(principal, fields, city["id"])
     return await get_operator_for(principal, operator_id)
 
 
@@ -360,7 +360,6 @@ async def decide_application(principal: Principal, application_id: int, decision
             f"{application['operator_name']}：\n\n您于名录申请（编号 {application_id}，类别 "
             f"{'、'.join(application['categories'])}）的审核结果为：{DECISION_LABELS[decision]}。\n"
             f"理由：{reason}\n",
-            dedupe_key=f"application-{application_id}-{target.value}-{clock.now().isoformat()}",
         )
     return await get_application_for(principal, application_id)
 
@@ -379,7 +378,8 @@ async def create_renewal(principal: Principal, application_id: int) -> dict:
     )
 
 
-async def _notify_operator(address: str, subject: str, body: str, *, dedupe_key: str) -> None:
+async def _notify_operator(address: str, subject: str, body: str, *, dedupe_key: str | None = None) -> None:
+    """Queued in the caller's transaction: the email exists exactly when the decision does."""
     await outbox.enqueue(address, subject, body, dedupe_key=dedupe_key)
 
 
@@ -582,7 +582,6 @@ async def _change_status(principal: Principal, operator: dict, target: S, reason
         f"【优秀服务商名录】名录状态变更：{REGISTRY_STATUS_LABELS[target.value]}",
         f"{operator['name']}：\n\n您在优秀服务商名录中的状态已由“{REGISTRY_STATUS_LABELS[current.value]}”变更为"
         f"“{REGISTRY_STATUS_LABELS[target.value]}”。\n理由：{reason}\n",
-        dedupe_key=f"operator-{operator['id']}-status-{target.value}-{now.isoformat()}",
     )
 
 
@@ -600,6 +599,11 @@ def thresholds() -> rules.Thresholds:
     return rules.Thresholds(window=s.registry_rule_window, warn_score=s.registry_warn_score,
                             suspend_score=s.registry_suspend_score, warn_satisfaction=s.registry_warn_satisfaction,
                             warn_complaints=s.registry_warn_complaints)
+
+
+async def run_registry_rules_for(principal: Principal) -> list[int]:
+    require_reviewer(principal)
+    return await run_registry_rules()
 
 
 async def run_registry_rules() -> list[int]:
