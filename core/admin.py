@@ -12,6 +12,7 @@ from piccolo_admin.endpoints import create_admin
 
 from core.accounts.tables import AdminSession, Organisation, RoleGrant, User
 from core.outbox.tables import OutboxEmail
+from core.settings import get_settings
 
 CORE_ADMIN_TABLES: list[type[Table]] = [Organisation, RoleGrant, OutboxEmail]
 
@@ -22,6 +23,7 @@ def admin_handler(extra_tables: list[type[Table]]):
         auth_table=User,
         session_table=AdminSession,
         site_name="未来社区长效运营市场 · 管理后台",
+        production=get_settings().admin_https_only,
     )
 
     @asgi("/admin", is_mount=True, copy_scope=True, exclude_from_auth=True)

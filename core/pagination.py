@@ -29,3 +29,12 @@ def split_total(rows: list[dict]) -> tuple[list[dict], int]:
     for row in rows:
         row.pop("total", None)
     return rows, total
+
+
+async def with_total(fetch, limit: int, offset: int) -> tuple[list[dict], int]:
+    """Run `fetch(limit, offset)`; a page past the end has no row to carry the window total, so ask once
+    more for the first row to learn it."""
+    rows, total = await fetch(limit, offset)
+    if not rows and offset > 0:
+        _, total = await fetch(1, 0)
+    return rows, total

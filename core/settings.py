@@ -41,6 +41,8 @@ class Settings:
     port: int = field(default_factory=lambda: _env_int("PORT", 8000))
     web_workers: int = field(default_factory=lambda: _env_int("WEB_WORKERS", 1))
     debug: bool = field(default_factory=lambda: _env_bool("DEBUG", False))
+    # Behind HTTPS, admin session cookies are marked Secure and the admin enforces production checks.
+    admin_https_only: bool = field(default_factory=lambda: _env_bool("ADMIN_HTTPS_ONLY", False))
 
     # Authentication.
     secret_key: str = field(default_factory=lambda: _env("SECRET_KEY", "dev-only-secret-change-me-in-production"))

@@ -12,6 +12,7 @@ from core.accounts.tables import OrgKind, Role
 from core.audit import service as audit
 from core.errors import PermissionDenied, ValidationFailed
 from core.outbox import service as outbox
+from core.pagination import with_total
 from core.settings import get_settings
 from providers import repository as repo
 from providers import rules
@@ -178,7 +179,10 @@ async def get_operator_for(principal: Principal, operator_id: int) -> dict:
 
 async def list_operators(principal: Principal, *, q, status, limit, offset):
     scope = ALL if principal.has_role(*READERS_OF_ALL_OPERATORS) else principal.read_paths()
-    return await repo.list_operators(scope_paths=scope, q=q, status=status, limit=limit, offset=offset)
+    return await with_total(
+        lambda lim, off: repo.list_operators(scope_paths=scope, q=q, status=status, limit=lim, offset=off),
+        limit, offset,
+    )
 
 
 async def update_operator(principal: Principal, operator_id: int, changes: dict) -> dict:
@@ -285,8 +289,11 @@ async def get_application_for(principal: Principal, application_id: int) -> dict
 
 async def list_applications(principal: Principal, *, state, operator_id, limit, offset):
     scope = ALL if principal.has_role(Role.city, Role.auditor) else principal.read_paths()
-    return await repo.list_applications(scope_paths=scope, state=state, operator_id=operator_id, limit=limit,
-                                        offset=offset)
+    return await with_total(
+        lambda lim, off: repo.list_applications(scope_paths=scope, state=state, operator_id=operator_id, limit=lim,
+                                                offset=off),
+        limit, offset,
+    )
 
 
 async def update_application(principal: Principal, application_id: int, changes: dict) -> dict:
@@ -404,7 +411,9 @@ async def get_batch(batch_id: int, *, published_only: bool = False) -> dict:
 
 
 async def list_batches(*, published_only: bool, limit: int, offset: int):
-    return await repo.list_batches(published_only=published_only, limit=limit, offset=offset)
+    return await with_total(
+        lambda lim, off: repo.list_batches(published_only=published_only, limit=lim, offset=off), limit, offset
+    )
 
 
 async def _locked_batch(batch_id: int) -> dict:
@@ -564,7 +573,7 @@ async def add_evaluation(principal: Principal, fields: dict) -> dict:
 
 async def list_evaluations(principal: Principal, operator_id: int, limit: int, offset: int):
     await _readable_operator(principal, operator_id)
-    return await repo.evaluations_for(operator_id, limit, offset)
+    return await with_total(lambda lim, off: repo.evaluations_for(operator_id, lim, off), limit, offset)
 
 
 async def _change_status(principal: Principal, operator: dict, target: S, reason: str, action: str) -> None:
@@ -632,7 +641,7 @@ async def run_registry_rules() -> list[int]:
 
 async def list_proposals(principal: Principal, state: str | None, limit: int, offset: int):
     require_reviewer(principal)
-    return await repo.list_proposals(state, limit, offset)
+    return await with_total(lambda lim, off: repo.list_proposals(state, lim, off), limit, offset)
 
 
 async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool, reason: str) -> dict:

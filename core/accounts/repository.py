@@ -50,24 +50,7 @@ async def list_orgs(
         """,
         like_patterns(scope_paths), kind, kind, parent_id, parent_id, q, q, limit, offset,
     )
-    rows, total = split_total(rows)
-    if not rows and offset:
-        total = await _count_orgs(scope_paths, kind, parent_id, q)
-    return rows, total
-
-
-async def _count_orgs(scope_paths, kind, parent_id, q) -> int:
-    rows = await Organisation.raw(
-        """
-        SELECT count(*) AS n FROM organisation o
-        WHERE o.path LIKE ANY({})
-          AND ({}::text IS NULL OR o.kind = {})
-          AND ({}::int IS NULL OR o.parent = {})
-          AND ({}::text IS NULL OR o.name ILIKE '%' || {} || '%')
-        """,
-        like_patterns(scope_paths), kind, kind, parent_id, parent_id, q, q,
-    )
-    return rows[0]["n"]
+    return split_total(rows)
 
 
 async def load_grants(user_ids: list[int]) -> dict[int, list[Grant]]:
@@ -149,10 +132,7 @@ async def list_users_in_scope(*, scope_paths: list[str], q: str | None, limit: i
         """,
         like_patterns(scope_paths), q, q, q, limit, offset,
     )
-    rows, total = split_total(rows)
-    if not rows and offset:
-        _, total = await list_users_in_scope(scope_paths=scope_paths, q=q, limit=1, offset=0)
-    return rows, total
+    return split_total(rows)
 
 
 async def get_user_in_scope(user_id: int, scope_paths: list[str]) -> dict | None:

@@ -26,6 +26,7 @@ from core.accounts.errors import (
 from core.accounts.principal import OFFICIAL_ROLES, ROLE_ORG_KIND, Principal
 from core.accounts.tables import OrgKind, Role, User
 from core.audit import service as audit
+from core.pagination import with_total
 from core.settings import get_settings
 
 # Which kind of parent each kind of organisation hangs under.
@@ -105,8 +106,10 @@ async def get_org_for(principal: Principal, org_id: int) -> dict:
 
 
 async def list_orgs(principal: Principal, *, kind, parent_id, q, limit, offset):
-    return await repository.list_orgs(
-        scope_paths=principal.read_paths(), kind=kind, parent_id=parent_id, q=q, limit=limit, offset=offset
+    return await with_total(
+        lambda lim, off: repository.list_orgs(scope_paths=principal.read_paths(), kind=kind, parent_id=parent_id,
+                                              q=q, limit=lim, offset=off),
+        limit, offset,
     )
 
 
@@ -188,8 +191,10 @@ async def create_user(
 
 
 async def list_users(principal: Principal, *, q, limit, offset):
-    rows, total = await repository.list_users_in_scope(
-        scope_paths=principal.read_paths(), q=q, limit=limit, offset=offset
+    rows, total = await with_total(
+        lambda lim, off: repository.list_users_in_scope(scope_paths=principal.read_paths(), q=q, limit=lim,
+                                                        offset=off),
+        limit, offset,
     )
     grants = await repository.load_grants([r["id"] for r in rows])
     return [(row, grants[row["id"]]) for row in rows], total

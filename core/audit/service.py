@@ -8,6 +8,7 @@ import msgspec
 
 from core import clock
 from core.audit import repository
+from core.pagination import with_total
 
 if TYPE_CHECKING:
     from core.accounts.principal import Principal
@@ -50,6 +51,8 @@ async def search(principal: Principal, *, entity_type, entity_id, action, limit:
 
     if not principal.has_role(Role.city, Role.auditor):
         raise PermissionDenied()
-    return await repository.search(
-        entity_type=entity_type, entity_id=entity_id, action=action, limit=limit, offset=offset
+    return await with_total(
+        lambda lim, off: repository.search(entity_type=entity_type, entity_id=entity_id, action=action, limit=lim,
+                                           offset=off),
+        limit, offset,
     )

@@ -84,3 +84,10 @@ async def test_me_lists_every_grant(world):
     roles = {(g["role"], g["org_name"]) for g in response.json()["grants"]}
     assert roles == {("street", "富春街道"), ("operator", "运营商甲")}
     assert {g["role_label"] for g in response.json()["grants"]} == {"街道/乡镇", "运营商"}
+
+
+async def test_a_page_past_the_end_still_reports_the_total(world):
+    page = (await world.get("city", "/api/v1/orgs", params={"limit": 5, "offset": 500})).json()
+    assert page["items"] == [] and page["total"] == len(world.orgs)
+    users = (await world.get("city", "/api/v1/users", params={"offset": 500})).json()
+    assert users["items"] == [] and users["total"] == len(world.user_ids)
