@@ -23,7 +23,7 @@ from core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-def create_app(*, run_migrations: bool = True) -> Litestar:
+def create_app() -> Litestar:
     settings = get_settings()
     jwt_auth = build_jwt_auth()
 
@@ -32,9 +32,8 @@ def create_app(*, run_migrations: bool = True) -> Litestar:
 
     async def on_startup(app: Litestar) -> None:
         engine = engine_finder()
-        if run_migrations:
-            await migrate()
-            await load_reference_data()
+        await migrate()
+        await load_reference_data()
         await engine.start_connection_pool(min_size=settings.db_pool_min, max_size=settings.db_pool_max)
 
     async def on_shutdown(app: Litestar) -> None:

@@ -143,9 +143,8 @@ async def load() -> None:
     with clock.business_time(_at(date(2026, 10, 15))):
         for index, operator_id in enumerate(listed[:18]):
             poor = index in (3, 7)
-            for quarter, (start, end) in enumerate([(date(2026, 1, 1), date(2026, 4, 1)),
-                                                    (date(2026, 4, 1), date(2026, 7, 1)),
-                                                    (date(2026, 7, 1), date(2026, 10, 1))]):
+            for start, end in [(date(2026, 1, 1), date(2026, 4, 1)), (date(2026, 4, 1), date(2026, 7, 1)),
+                               (date(2026, 7, 1), date(2026, 10, 1))]:
                 await service.add_evaluation(street, {
                     "operator_id": operator_id, "contract_id": None,
                     "score": rng.randint(52, 66) if poor else rng.randint(78, 97),

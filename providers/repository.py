@@ -186,9 +186,10 @@ async def replace_application_categories(application_id: int, operator_id: int, 
     )
 
 
-async def close_application_categories(application_id: int) -> None:
+async def close_application_categories(*application_ids: int) -> None:
     await Application.raw(
-        "UPDATE provider_application_category SET is_open = false WHERE application = {}", application_id
+        "UPDATE provider_application_category SET is_open = false WHERE application = ANY({})",
+        list(application_ids),
     )
 
 
@@ -445,15 +446,6 @@ async def insert_listings_for_batch(batch_id: int, valid_from: date, valid_until
         valid_from, valid_until, batch_id,
     )
     return len(rows)
-
-
-async def list_operators_from_batch(batch_id: int) -> list[int]:
-    rows = await Listing.raw(
-        "SELECT DISTINCT a.operator FROM provider_batch_entry e JOIN provider_application a ON a.id = e.application "
-        "WHERE e.batch = {} AND e.status = 'included'",
-        batch_id,
-    )
-    return [r["operator"] for r in rows]
 
 
 async def mark_operators_listed(operator_ids: list[int], now: datetime) -> list[int]:

@@ -109,12 +109,16 @@ def _check_credit_code(code: str) -> str:
 
 
 async def _validated_operator_fields(fields: dict) -> dict:
-    _check_credit_code(fields["credit_code"])
-    fields["categories"] = await _check_categories(fields["categories"])
-    fields["district_ids"] = sorted(set(fields["district_ids"]))
-    unknown = await repo.unknown_districts(fields["district_ids"])
-    if unknown:
-        raise UnknownDistrict(detail={"unknown": unknown})
+    """Checks and normalises whichever profile fields are present (all of them on creation)."""
+    if "credit_code" in fields:
+        _check_credit_code(fields["credit_code"])
+    if "categories" in fields:
+        fields["categories"] = await _check_categories(fields["categories"])
+    if "district_ids" in fields:
+        fields["district_ids"] = sorted(set(fields["district_ids"]))
+        unknown = await repo.unknown_districts(fields["district_ids"])
+        if unknown:
+            raise UnknownDistrict(detail={"unknown": unknown})
     return fields
 
 
@@ -190,13 +194,7 @@ async def update_operator(principal: Principal, operator_id: int, changes: dict)
         operator = await _readable_operator(principal, operator_id, for_update=True)
         if not _can_edit_operator(principal, operator):
             raise PermissionDenied()
-        if "categories" in changes:
-            changes["categories"] = await _check_categories(changes["categories"])
-        if "district_ids" in changes:
-            changes["district_ids"] = sorted(set(changes["district_ids"]))
-            unknown = await repo.unknown_districts(changes["district_ids"])
-            if unknown:
-                raise UnknownDistrict(detail={"unknown": unknown})
+        changes = await _validated_operator_fields(changes)
         before = {k: operator[k] for k in changes if k in operator}
         await repo.update_operator(operator_id, changes, clock.now())
         await audit.record(principal, "operator.update", "operator", operator_id, before=before, after=changes)
@@ -534,11 +532,11 @@ async def publish_batch(principal: Principal, batch_id: int) -> dict:
         valid_until = clock.add_months(today, settings.listing_term_months)
         await repo.mark_published(batch_id, today, principal.user_id)
         listings = await repo.insert_listings_for_batch(batch_id, today, valid_until)
-        operators = await repo.list_operators_from_batch(batch_id)
-        newly_listed = await repo.mark_operators_listed(operators, clock.now())
         entries = (await repo.entries_for([batch_id], included_only=True))[batch_id]
+        newly_listed = await repo.mark_operators_listed(sorted({e["operator_id"] for e in entries}), clock.now())
+        # Listed now: these applications no longer hold their categories open.
+        await repo.close_application_categories(*(e["application_id"] for e in entries))
         for entry in entries:
-            await repo.close_application_categories(entry["application_id"])
             await _notify_operator(
                 entry["operator_email"],
                 f"【优秀服务商名录】{batch['title']}已发布",

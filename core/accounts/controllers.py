@@ -17,7 +17,7 @@ from core.accounts.schemas import (
     UserCreate,
     UserView,
 )
-from core.accounts.tables import OrgKind, Role
+from core.accounts.tables import OrgKind
 from core.labels import ORG_KIND_LABELS, ROLE_LABELS
 from core.pagination import PageParams
 from core.schemas import Page
@@ -120,5 +120,3 @@ class UserController(Controller):
 
 
 ROUTES = [AuthController, MeController, OrgController, UserController]
-
-__all__ = ["ROUTES", "Role"]

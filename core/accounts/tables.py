@@ -4,9 +4,7 @@ from enum import Enum
 
 from piccolo.apps.user.tables import BaseUser
 from piccolo.columns import (
-    Boolean,
     ForeignKey,
-    Integer,
     Serial,
     Timestamptz,
     Varchar,
