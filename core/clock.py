@@ -21,6 +21,11 @@ def today() -> date:
     return now().astimezone(BUSINESS_TZ).date()
 
 
+def business_date(instant: datetime) -> date:
+    """The Asia/Shanghai date of a stored instant."""
+    return instant.astimezone(BUSINESS_TZ).date()
+
+
 def set_clock(source: Callable[[], datetime] | None) -> None:
     """Replace the time source (None restores the system clock)."""
     global _now

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +25,14 @@ def _env_bool(name: str, default: bool) -> bool:
 
 def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _env_weights(name: str) -> dict[str, float]:
+    weights = {}
+    for item in _env_list(name):
+        key, _, value = item.partition("=")
+        weights[key.strip()] = float(value)
+    return weights
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,13 @@ class Settings:
     registry_warn_satisfaction: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_SATISFACTION", 80))
     registry_warn_complaints: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_COMPLAINTS", 10))
     directory_cache_entries: int = field(default_factory=lambda: _env_int("DIRECTORY_CACHE_ENTRIES", 1000))
+
+    # Market: matching weights ("coverage=0.4,district=0.15,..."; unnamed parts keep their defaults) and
+    # the balance thresholds (ratio ≥ BALANCED_AT: 平衡; ≥ WARNING_AT: 预警; below: 失衡).
+    match_weights: dict[str, float] = field(default_factory=lambda: _env_weights("MATCH_WEIGHTS"))
+    balance_balanced_at: Decimal = field(default_factory=lambda: Decimal(_env("BALANCE_BALANCED_AT", "1.0")))
+    balance_warning_at: Decimal = field(default_factory=lambda: Decimal(_env("BALANCE_WARNING_AT", "0.8")))
+    balance_window_months: int = field(default_factory=lambda: _env_int("BALANCE_WINDOW_MONTHS", 12))
 
     # Demo data.
     demo_password: str = field(default_factory=lambda: _env("DEMO_PASSWORD", "demo-pass-2026"))

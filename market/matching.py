@@ -7,6 +7,7 @@ any status but listed or warned.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -77,10 +78,13 @@ def decayed_average(evaluations: tuple[tuple[date, int], ...], today: date) -> f
     return sum(w * s for w, (_, s) in zip(weights, evaluations, strict=True)) / sum(weights)
 
 
+IN_GOOD_STANDING = ("listed", "warned")
+
+
 def score(candidate: Candidate, community: Community, today: date, weights: Weights,
           category_names: dict[str, str]) -> MatchScore | None:
     """The score and its explained parts, or None when the operator cannot serve any open need."""
-    if candidate.registry_status not in ("listed", "warned"):
+    if candidate.registry_status not in IN_GOOD_STANDING:
         return None
     covered = candidate.listed_categories & community.open_categories
     if not covered or not community.open_categories:
@@ -117,7 +121,7 @@ def score(candidate: Candidate, community: Community, today: date, weights: Weig
         ("warning", "名录警示", 1.0 if warned else 0.0, -weights.warning_penalty,
          "名录警示中，扣分" if warned else "无警示"),
     ]
-    parts = [Part(key, label, round(value, 4), weight, round(100 * value * weight, 1), text)
+    parts = [Part(key, label, round(value, 4), weight, round(100 * value * weight, 1) + 0.0, text)  # no -0.0
              for key, label, value, weight, text in values]
     total = round(max(sum(p.points for p in parts), 0.0), 1)
     return MatchScore(candidate.operator_id, candidate.name, total, frozenset(covered), parts)
@@ -136,7 +140,10 @@ class Bundle:
     uncovered: frozenset[str]
 
 
-def bundle(scored: list[MatchScore], open_categories: frozenset[str], integrated_category: str = "integrated",
+INTEGRATED = "integrated"  # 综合运营: the lead operator of a community
+
+
+def bundle(scored: list[MatchScore], open_categories: frozenset[str], integrated_category: str = INTEGRATED,
            ) -> Bundle:
     """One integrated operator, plus the best-scoring specialist for each need it leaves uncovered."""
     ranked = sorted(scored, key=lambda s: (-s.total, s.operator_id))
@@ -148,3 +155,45 @@ def bundle(scored: list[MatchScore], open_categories: frozenset[str], integrated
         if best is not None:
             specialists[category] = best
     return Bundle(integrated, specialists, frozenset(remaining - specialists.keys()))
+
+
+def pair_scores(needs: list[Community], candidates_by_type: dict[str, list[Candidate]], today: date,
+                weights: Weights) -> dict[tuple[int, int], float]:
+    """(need index, operator id) → score for needs of one category each: exactly what `score` gives a
+    community with only that need, computed once per community type, operator and whether it serves the
+    district, rather than once per pair. `candidates_by_type` holds the same operators with the experience
+    that counts for each community type."""
+    by_category: dict[tuple[str, str], list[Candidate]] = defaultdict(list)
+    for community_type, candidates in candidates_by_type.items():
+        for candidate in candidates:
+            if candidate.registry_status in IN_GOOD_STANDING:
+                for category in candidate.listed_categories:
+                    by_category[(community_type, category)].append(candidate)
+    totals: dict[tuple[str, int, bool], float] = {}
+    result: dict[tuple[int, int], float] = {}
+    for index, need in enumerate(needs):
+        (category,) = need.open_categories
+        for candidate in by_category.get((need.community_type, category), ()):
+            serves = need.district_id in candidate.district_ids
+            key = (need.community_type, candidate.operator_id, serves)
+            total = totals.get(key)
+            if total is None:
+                probe = Community(need.district_id if serves else -1, "", need.community_type, need.open_categories)
+                total = totals[key] = score(candidate, probe, today, weights, {}).total
+            result[(index, candidate.operator_id)] = total
+    return result
+
+
+def explain_bundle(offer: Bundle, category_names: dict[str, str]) -> str:
+    def names(codes) -> str:
+        return "、".join(category_names.get(c, c) for c in sorted(codes))
+
+    if offer.integrated:
+        pieces = [f"由{offer.integrated.name}牵头综合运营，承担{names(offer.integrated.covered)}"]
+    else:
+        pieces = ["暂无在库运营商可牵头综合运营"]
+    pieces += [f"{category_names.get(c, c)}由{s.name}承担" for c, s in sorted(offer.specialists.items())]
+    uncovered = offer.uncovered - {INTEGRATED}
+    if uncovered:
+        pieces.append(f"尚无在库运营商可承担：{names(uncovered)}")
+    return "；".join(pieces)

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from market.allocation import allocate, greedy
-from market.matching import Candidate, Community, Weights, bundle, score, shortlist
+from market.matching import Candidate, Community, Weights, bundle, explain_bundle, pair_scores, score, shortlist
 
 TODAY = date(2026, 11, 23)
 NAMES = {"integrated": "综合运营", "childcare": "托育", "elderly": "养老", "commerce": "社区商业"}
@@ -84,6 +84,24 @@ def test_bundle_covers_every_need_with_an_integrated_operator_and_specialists():
     assert result.integrated.operator_id == 1
     assert {c: s.operator_id for c, s in result.specialists.items()} == {"childcare": 2, "elderly": 3}
     assert result.uncovered == frozenset()
+    assert explain_bundle(result, NAMES) == ("由运营商1牵头综合运营，承担社区商业、综合运营；托育由运营商2承担；"
+                                             "养老由运营商3承担")
+
+
+def test_pair_scores_equal_the_score_of_a_community_with_that_one_need():
+    renovation = [candidate(1, same_type_communities=3), candidate(2, district_ids=frozenset({8})),
+                  candidate(3, registry_status="suspended")]
+    new_build = [candidate(1, same_type_communities=0), candidate(2, district_ids=frozenset({8}),
+                                                                  same_type_communities=1),
+                 candidate(3, registry_status="suspended")]
+    needs = [Community(7, "", "旧改类", frozenset({"childcare"})), Community(8, "", "新建类", frozenset({"elderly"})),
+             Community(7, "", "新建类", frozenset({"commerce"}))]
+    scores = pair_scores(needs, {"旧改类": renovation, "新建类": new_build}, TODAY, Weights())
+    assert set(scores) == {(0, 1), (0, 2), (1, 1), (1, 2)}  # nobody covers commerce; suspended never scores
+    for (index, operator_id), value in scores.items():
+        pool = renovation if needs[index].community_type == "旧改类" else new_build
+        expected = score(pool[operator_id - 1], needs[index], TODAY, Weights(), NAMES).total
+        assert value == expected
 
 
 def test_allocation_beats_greedy_on_a_case_built_to_fool_it():

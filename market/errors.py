@@ -1,0 +1,126 @@
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied
+
+
+class CommunityNotFound(NotFound):
+    code = "community.not_found"
+    message = "社区不存在或无权查看"
+
+
+class StreetNotFound(DomainError):
+    status_code = 422
+    code = "community.street_invalid"
+    message = "所属街道不存在或不在您的管理范围内"
+
+
+class CommunityNameTaken(Conflict):
+    code = "community.name_taken"
+    message = "该街道下已有同名社区"
+
+
+class PlanDatesInvalid(DomainError):
+    status_code = 422
+    code = "community.plan_dates_invalid"
+    message = "计划开工日期不能晚于计划完工日期"
+
+
+class NotCommunityOfficial(PermissionDenied):
+    code = "community.not_official"
+    message = "只有本社区所在街道、区县或市级的工作人员可以操作"
+
+
+class NeedNotFound(NotFound):
+    code = "need.not_found"
+    message = "需求不存在或无权查看"
+
+
+class NeedNotOpen(Conflict):
+    code = "need.not_open"
+    message = "该需求已对接或已关闭"
+
+
+
+class ContractNotFound(NotFound):
+    code = "contract.not_found"
+    message = "服务合同不存在或无权查看"
+
+
+class ContractTermInvalid(DomainError):
+    status_code = 422
+    code = "contract.term_invalid"
+    message = "合同期限不正确：结束日期须晚于开始日期"
+
+
+class ContractPartyMissing(DomainError):
+    status_code = 422
+    code = "contract.party_missing"
+    message = "请指定签约社区或街道"
+
+
+class ContractStateInvalid(Conflict):
+    code = "contract.state_invalid"
+    message = "合同当前状态不允许此操作"
+
+
+class OperatorNotListed(Conflict):
+    code = "contract.operator_not_listed"
+    message = "运营商不在名录内，或未入库相应服务类别"
+
+
+class CapacityExceeded(Conflict):
+    code = "contract.capacity_exceeded"
+    message = "运营商在营及拟签合同已达其运营能力上限"
+
+
+
+class NeedsNotOfCommunity(DomainError):
+    status_code = 422
+    code = "contract.needs_invalid"
+    message = "所列需求不属于该社区或已关闭"
+
+
+class LedgerSourceExists(Conflict):
+    code = "ledger.source_exists"
+    message = "该来源的账目已登记，不能重复入账"
+
+
+class LedgerKindNotAllowed(PermissionDenied):
+    code = "ledger.kind_not_allowed"
+    message = "您不能登记该类账目"
+
+
+class LedgerMonthInvalid(DomainError):
+    status_code = 422
+    code = "ledger.month_invalid"
+    message = "入账月份不正确：不能是未来月份"
+
+
+class NoContractForMonth(Conflict):
+    code = "ledger.no_contract_for_month"
+    message = "该月份没有可申报的有效服务合同"
+
+
+class WindowInvalid(DomainError):
+    status_code = 422
+    code = "balance.window_invalid"
+    message = "统计区间不正确：开始月份须早于结束月份，且不超过 60 个月"
+
+
+class PlanNotFound(NotFound):
+    code = "allocation.not_found"
+    message = "分配方案不存在或无权查看"
+
+
+class PlanLineDecided(Conflict):
+    code = "allocation.line_decided"
+    message = "该分配建议已处理"
+
+
+class PlanLineEmpty(Conflict):
+    code = "allocation.line_unassigned"
+    message = "该需求没有可分配的运营商"
+
+
+class SubsidyInputInvalid(DomainError):
+    status_code = 422
+    code = "subsidy.input_invalid"
+    message = "补助测算参数不正确"

@@ -1,0 +1,35 @@
+"""Chinese labels for market codes."""
+
+COMMUNITY_TYPE_LABELS = {"renovation": "旧改类", "new_build": "新建类"}
+COMMUNITY_TIER_LABELS = {"inclusive": "普惠型", "leading": "引领型"}
+COMMUNITY_POOL_LABELS = {"creation": "创建型", "reserve": "储备型", "basic": "基础型"}
+CREATION_LEVEL_LABELS = {"province": "省级", "city": "市级", "joint": "省市联创", "undecided": "待定"}
+COMMUNITY_STATUS_LABELS = {"planning": "规划中", "building": "建设中", "accepted": "已验收", "operating": "运营中"}
+
+NEED_STATUS_LABELS = {"open": "待对接", "matched": "已对接", "closed": "已关闭"}
+PRIORITY_LABELS = {1: "高", 2: "中", 3: "低"}
+
+CONTRACT_STATUS_LABELS = {
+    "draft": "拟签",
+    "active": "履约中",
+    "expiring": "即将到期",
+    "renewed": "已续签",
+    "terminated": "已终止",
+}
+
+LEDGER_KIND_LABELS = {
+    "rent": "租金收入",
+    "service_revenue": "服务收入",
+    "subsidy": "补助资金",
+    "other_income": "其他收入",
+    "staff": "人员成本",
+    "utilities": "水电能耗",
+    "maintenance": "维护维修",
+    "service_fee": "运营服务费",
+    "other_cost": "其他成本",
+}
+INCOME_KINDS = ("rent", "service_revenue", "subsidy", "other_income")
+COST_KINDS = ("staff", "utilities", "maintenance", "service_fee", "other_cost")
+DIRECTION_LABELS = {"income": "收入", "cost": "成本"}
+
+PLAN_LINE_STATE_LABELS = {"proposed": "待确认", "accepted": "已采纳", "rejected": "未采纳"}

@@ -1,0 +1,537 @@
+"""Every query of the market. Functions take and return plain values; callers hold transactions."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+from core.pagination import split_total
+from market.tables import AllocationLine, AllocationPlan, Community, LedgerEntry, Need, ServiceContract
+
+# Contracts in these states hold one unit of the operator's capacity until they end.
+HOLDING_STATES = ("draft", "active", "expiring")
+# Contracts in these states were (or are) in force: they count as experience and allow revenue reports.
+IN_FORCE_STATES = ("active", "expiring", "renewed", "terminated")
+
+# Communities -----------------------------------------------------------------------------------
+
+COMMUNITY_COLUMNS = """
+    c.id, c.org AS org_id, org.path AS org_path, c.name, c.district AS district_id, d.name AS district_name,
+    c.street AS street_id, s.name AS street_name, c.community_type, c.tier, c.pool, c.creation_level,
+    c.planned_start, c.planned_finish, c.area_hectares, c.households, c.elderly_share, c.children_share,
+    c.status, c.created_at, c.updated_at
+"""
+COMMUNITY_FROM = """
+    market_community c
+    JOIN organisation org ON org.id = c.org
+    JOIN organisation d ON d.id = c.district
+    JOIN organisation s ON s.id = c.street
+"""
+
+
+async def community_exists_for_org(org_id: int) -> bool:
+    return await Community.exists().where(Community.org == org_id)
+
+
+async def insert_community(*, org_id: int, district_id: int, street_id: int, fields: dict, now: datetime) -> int:
+    rows = await Community.raw(
+        """
+        INSERT INTO market_community (org, name, district, street, community_type, tier, pool, creation_level,
+            planned_start, planned_finish, area_hectares, households, elderly_share, children_share, status,
+            created_at, updated_at)
+        VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) RETURNING id
+        """,
+        org_id, fields["name"], district_id, street_id, fields["community_type"], fields["tier"], fields["pool"],
+        fields["creation_level"], fields["planned_start"], fields["planned_finish"], fields["area_hectares"],
+        fields["households"], fields["elderly_share"], fields["children_share"], fields["status"], now, now,
+    )
+    return rows[0]["id"]
+
+
+async def community_name_taken(street_id: int, name: str) -> bool:
+    return await Community.exists().where((Community.street == street_id) & (Community.name == name))
+
+
+async def get_community(community_id: int, *, for_update: bool = False) -> dict | None:
+    lock = " FOR UPDATE OF c" if for_update else ""
+    rows = await Community.raw(f"SELECT {COMMUNITY_COLUMNS} FROM {COMMUNITY_FROM} WHERE c.id = {{}}{lock}",
+                               community_id)
+    return rows[0] if rows else None
+
+
+async def list_communities(
+    *, patterns: list[str], operator_org_ids: list[int], district_id: int | None, street_id: int | None,
+    status: str | None, pool: str | None, q: str | None, limit: int, offset: int,
+) -> tuple[list[dict], int]:
+    """Communities inside the scope `patterns`, plus those any of `operator_org_ids` holds a contract with."""
+    rows = await Community.raw(
+        f"""
+        SELECT {COMMUNITY_COLUMNS}, count(*) OVER () AS total FROM {COMMUNITY_FROM}
+        WHERE (org.path LIKE ANY({{}}::text[])
+               OR EXISTS (SELECT 1 FROM market_contract k JOIN provider_operator o ON o.id = k.operator
+                          WHERE k.community = c.id AND o.org = ANY({{}}::int[])))
+          AND ({{}}::int IS NULL OR c.district = {{}})
+          AND ({{}}::int IS NULL OR c.street = {{}})
+          AND ({{}}::text IS NULL OR c.status = {{}})
+          AND ({{}}::text IS NULL OR c.pool = {{}})
+          AND ({{}}::text IS NULL OR c.name LIKE '%' || {{}} || '%')
+        ORDER BY c.district, c.street, c.id LIMIT {{}} OFFSET {{}}
+        """,
+        patterns, operator_org_ids, district_id, district_id, street_id, street_id, status, status, pool, pool,
+        q, q, limit, offset,
+    )
+    return split_total(rows)
+
+
+async def update_community(community_id: int, changes: dict, now: datetime) -> None:
+    await Community.update({**{getattr(Community, k): v for k, v in changes.items()}, Community.updated_at: now}) \
+        .where(Community.id == community_id)
+
+
+async def operator_has_contract(community_id: int, operator_org_ids: list[int]) -> bool:
+    rows = await Community.raw(
+        "SELECT 1 FROM market_contract k JOIN provider_operator o ON o.id = k.operator "
+        "WHERE k.community = {} AND o.org = ANY({}::int[]) LIMIT 1",
+        community_id, operator_org_ids,
+    )
+    return bool(rows)
+
+
+# Needs -----------------------------------------------------------------------------------------
+
+NEED_COLUMNS = """
+    n.id, n.community AS community_id, c.name AS community_name, c.district AS district_id, org.path AS org_path,
+    n.category, cat.name AS category_name, n.priority, n.text, n.status, n.created_at, n.updated_at
+"""
+NEED_FROM = """
+    market_need n
+    JOIN market_community c ON c.id = n.community
+    JOIN organisation org ON org.id = c.org
+    JOIN provider_category cat ON cat.code = n.category
+"""
+
+
+async def insert_need(*, community_id: int, category: str, priority: int, text: str, created_by: int,
+                      now: datetime) -> int:
+    rows = await Need.raw(
+        "INSERT INTO market_need (community, category, priority, text, status, created_by, created_at, updated_at) "
+        "VALUES ({}, {}, {}, {}, 'open', {}, {}, {}) RETURNING id",
+        community_id, category, priority, text, created_by, now, now,
+    )
+    return rows[0]["id"]
+
+
+async def get_need(need_id: int, *, for_update: bool = False) -> dict | None:
+    lock = " FOR UPDATE OF n" if for_update else ""
+    rows = await Need.raw(f"SELECT {NEED_COLUMNS} FROM {NEED_FROM} WHERE n.id = {{}}{lock}", need_id)
+    return rows[0] if rows else None
+
+
+async def list_needs(*, patterns: list[str] | None, community_id: int | None, status: str | None,
+                     category: str | None, limit: int, offset: int) -> tuple[list[dict], int]:
+    """patterns None: every community (operators browsing open needs)."""
+    rows = await Need.raw(
+        f"""
+        SELECT {NEED_COLUMNS}, count(*) OVER () AS total FROM {NEED_FROM}
+        WHERE ({{}}::text[] IS NULL OR org.path LIKE ANY({{}}::text[]))
+          AND ({{}}::int IS NULL OR n.community = {{}})
+          AND ({{}}::text IS NULL OR n.status = {{}})
+          AND ({{}}::text IS NULL OR n.category = {{}})
+        ORDER BY n.priority, n.id LIMIT {{}} OFFSET {{}}
+        """,
+        patterns, patterns, community_id, community_id, status, status, category, category, limit, offset,
+    )
+    return split_total(rows)
+
+
+async def set_need_status(need_ids: list[int], status: str, now: datetime, *, only_from: str | None = None) -> None:
+    await Need.raw(
+        "UPDATE market_need SET status = {}, updated_at = {} WHERE id = ANY({}::int[]) "
+        "AND ({}::text IS NULL OR status = {})",
+        status, now, need_ids, only_from, only_from,
+    )
+
+
+async def needs_of_community(community_id: int, need_ids: list[int]) -> list[dict]:
+    return await Need.raw(
+        "SELECT id, category, status FROM market_need WHERE community = {} AND id = ANY({}::int[]) FOR UPDATE",
+        community_id, need_ids,
+    )
+
+
+async def open_needs(community_id: int) -> list[dict]:
+    return await Need.raw(
+        "SELECT n.id, n.category, n.priority FROM market_need n WHERE n.community = {} AND n.status = 'open' "
+        "ORDER BY n.priority, n.id",
+        community_id,
+    )
+
+
+async def open_needs_in_scope(patterns: list[str]) -> list[dict]:
+    return await Need.raw(
+        """
+        SELECT n.id, n.category, n.priority, c.id AS community_id, c.name AS community_name,
+               c.district AS district_id, c.community_type
+        FROM market_need n JOIN market_community c ON c.id = n.community JOIN organisation org ON org.id = c.org
+        WHERE n.status = 'open' AND org.path LIKE ANY({}::text[])
+        ORDER BY n.id
+        """,
+        patterns,
+    )
+
+
+async def operators_serving(category: str, district_id: int, today: date) -> list[dict]:
+    """Operators listed today for `category`, in good standing, who serve `district_id`."""
+    return await Need.raw(
+        """
+        SELECT DISTINCT o.id, o.name, o.contact_email FROM provider_operator o
+        JOIN provider_listing l ON l.operator = o.id
+        WHERE l.category = {} AND l.valid_from <= {} AND l.valid_until > {}
+          AND o.registry_status IN ('listed', 'warned') AND {} = ANY(o.district_ids)
+        ORDER BY o.id
+        """,
+        category, today, today, district_id,
+    )
+
+
+# Matching candidates ---------------------------------------------------------------------------
+
+async def match_candidates(categories: list[str], today: date) -> list[dict]:
+    """Every operator in good standing listed today for any of `categories`, with what scoring needs:
+    the categories it covers, capacity held by contracts, its last twelve evaluations, and the number of
+    communities of each type it has run. One statement, whatever the number of operators."""
+    return await Need.raw(
+        """
+        WITH listed AS (
+            SELECT l.operator, array_agg(DISTINCT l.category) AS categories
+            FROM provider_listing l
+            WHERE l.category = ANY({}::text[]) AND l.valid_from <= {} AND l.valid_until > {}
+            GROUP BY l.operator
+        ),
+        holding AS (
+            SELECT k.operator, count(*) AS contracts FROM market_contract k
+            WHERE k.status IN ('draft', 'active', 'expiring') AND k.ends_on > {}
+            GROUP BY k.operator
+        ),
+        experience AS (
+            SELECT k.operator,
+                   count(DISTINCT k.community) FILTER (WHERE c.community_type = 'renovation') AS renovation,
+                   count(DISTINCT k.community) FILTER (WHERE c.community_type = 'new_build') AS new_build
+            FROM market_contract k JOIN market_community c ON c.id = k.community
+            WHERE k.status IN ('active', 'expiring', 'renewed', 'terminated') AND k.starts_on <= {}
+            GROUP BY k.operator
+        ),
+        recent AS (
+            SELECT e.operator, e.period_end, e.score,
+                   row_number() OVER (PARTITION BY e.operator ORDER BY e.period_end DESC, e.id DESC) AS n
+            FROM provider_evaluation e JOIN listed ON listed.operator = e.operator
+        ),
+        evaluations AS (
+            SELECT operator, array_agg(period_end ORDER BY period_end DESC) AS ends,
+                   array_agg(score ORDER BY period_end DESC) AS scores
+            FROM recent WHERE n <= 12 GROUP BY operator
+        )
+        SELECT o.id, o.name, o.registry_status, o.capacity, o.district_ids, listed.categories,
+               coalesce(holding.contracts, 0) AS contracts,
+               coalesce(experience.renovation, 0) AS renovation_experience,
+               coalesce(experience.new_build, 0) AS new_build_experience,
+               coalesce(evaluations.ends, '{{}}') AS evaluation_ends,
+               coalesce(evaluations.scores, '{{}}') AS evaluation_scores
+        FROM listed
+        JOIN provider_operator o ON o.id = listed.operator
+        LEFT JOIN holding ON holding.operator = o.id
+        LEFT JOIN experience ON experience.operator = o.id
+        LEFT JOIN evaluations ON evaluations.operator = o.id
+        WHERE o.registry_status IN ('listed', 'warned')
+        ORDER BY o.id
+        """,
+        categories, today, today, today, today,
+    )
+
+
+async def category_names() -> dict[str, str]:
+    rows = await Need.raw("SELECT code, name FROM provider_category")
+    return {r["code"]: r["name"] for r in rows}
+
+
+# Contracts -------------------------------------------------------------------------------------
+
+CONTRACT_COLUMNS = """
+    k.id, k.street AS street_id, s.name AS street_name, s.path AS street_path, k.community AS community_id,
+    c.name AS community_name, k.operator AS operator_id, o.name AS operator_name, o.org AS operator_org_id,
+    k.categories, k.starts_on, k.ends_on, k.annual_fee, k.revenue_share, k.kpis, k.status, k.renewal_of,
+    k.need_ids, k.signed_at, k.terminated_at, k.termination_reason, k.created_at
+"""
+CONTRACT_FROM = """
+    market_contract k
+    JOIN organisation s ON s.id = k.street
+    JOIN provider_operator o ON o.id = k.operator
+    LEFT JOIN market_community c ON c.id = k.community
+"""
+
+
+async def lock_operator(operator_id: int) -> dict | None:
+    """Locks the operator row: every change to the contracts holding its capacity queues up behind it."""
+    rows = await ServiceContract.raw(
+        "SELECT id, name, registry_status, capacity FROM provider_operator WHERE id = {} FOR UPDATE", operator_id
+    )
+    return rows[0] if rows else None
+
+
+async def holding_count(operator_id: int, today: date, *, excluding: int | None = None) -> int:
+    rows = await ServiceContract.raw(
+        "SELECT count(*) AS n FROM market_contract WHERE operator = {} AND status IN ('draft', 'active', 'expiring') "
+        "AND ends_on > {} AND id IS DISTINCT FROM {}",
+        operator_id, today, excluding,
+    )
+    return rows[0]["n"]
+
+
+async def listed_categories(operator_id: int, on: date) -> set[str]:
+    rows = await ServiceContract.raw(
+        "SELECT DISTINCT category FROM provider_listing WHERE operator = {} AND valid_from <= {} AND valid_until > {}",
+        operator_id, on, on,
+    )
+    return {r["category"] for r in rows}
+
+
+async def insert_contract(fields: dict, *, status: str, created_by: int, now: datetime) -> int:
+    rows = await ServiceContract.raw(
+        """
+        INSERT INTO market_contract (street, community, operator, categories, starts_on, ends_on, annual_fee,
+            revenue_share, kpis, status, renewal_of, need_ids, created_by, signed_by, signed_at,
+            termination_reason, created_at, updated_at)
+        VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, '', {}, {}) RETURNING id
+        """,
+        fields["street_id"], fields["community_id"], fields["operator_id"], fields["categories"],
+        fields["starts_on"], fields["ends_on"], fields["annual_fee"], fields["revenue_share"], fields["kpis"],
+        status, fields.get("renewal_of"), fields["need_ids"], created_by,
+        created_by if status == "active" else None, now if status == "active" else None, now, now,
+    )
+    return rows[0]["id"]
+
+
+async def get_contract(contract_id: int, *, for_update: bool = False) -> dict | None:
+    lock = " FOR UPDATE OF k" if for_update else ""
+    rows = await ServiceContract.raw(f"SELECT {CONTRACT_COLUMNS} FROM {CONTRACT_FROM} WHERE k.id = {{}}{lock}",
+                                     contract_id)
+    return rows[0] if rows else None
+
+
+async def draft_contract_for(community_id: int, operator_id: int) -> dict | None:
+    rows = await ServiceContract.raw(
+        f"SELECT {CONTRACT_COLUMNS} FROM {CONTRACT_FROM} "
+        "WHERE k.community = {} AND k.operator = {} AND k.status = 'draft' ORDER BY k.id LIMIT 1 FOR UPDATE OF k",
+        community_id, operator_id,
+    )
+    return rows[0] if rows else None
+
+
+async def list_contracts(
+    *, patterns: list[str], operator_org_ids: list[int], community_id: int | None, operator_id: int | None,
+    status: str | None, limit: int, offset: int,
+) -> tuple[list[dict], int]:
+    rows = await ServiceContract.raw(
+        f"""
+        SELECT {CONTRACT_COLUMNS}, count(*) OVER () AS total FROM {CONTRACT_FROM}
+        WHERE (s.path LIKE ANY({{}}::text[]) OR o.org = ANY({{}}::int[]))
+          AND ({{}}::int IS NULL OR k.community = {{}})
+          AND ({{}}::int IS NULL OR k.operator = {{}})
+          AND ({{}}::text IS NULL OR k.status = {{}})
+        ORDER BY k.id DESC LIMIT {{}} OFFSET {{}}
+        """,
+        patterns, operator_org_ids, community_id, community_id, operator_id, operator_id, status, status,
+        limit, offset,
+    )
+    return split_total(rows)
+
+
+async def update_contract(contract_id: int, changes: dict, now: datetime) -> None:
+    await ServiceContract.update(
+        {**{getattr(ServiceContract, k): v for k, v in changes.items()}, ServiceContract.updated_at: now}
+    ).where(ServiceContract.id == contract_id)
+
+
+async def mark_expiring(today: date, horizon: date) -> list[int]:
+    rows = await ServiceContract.raw(
+        "UPDATE market_contract SET status = 'expiring', updated_at = now() "
+        "WHERE status = 'active' AND ends_on > {} AND ends_on <= {} RETURNING id",
+        today, horizon,
+    )
+    return [r["id"] for r in rows]
+
+
+async def contract_commitments(community_ids: list[int], first_month: date) -> list[dict]:
+    """Contracts in force from `first_month` on: what they already promise each month."""
+    return await ServiceContract.raw(
+        "SELECT community AS community_id, starts_on, ends_on, annual_fee FROM market_contract "
+        "WHERE community = ANY({}::int[]) AND status IN ('active', 'expiring') AND ends_on > {} AND annual_fee > 0",
+        community_ids, first_month,
+    )
+
+
+# Ledger ----------------------------------------------------------------------------------------
+
+async def insert_entries(entries: list[dict], *, posted_by: int | None, posted_by_org: int | None,
+                         now: datetime) -> list[int]:
+    """All or nothing: a source already posted raises asyncpg's UniqueViolationError."""
+    rows = await LedgerEntry.raw(
+        """
+        INSERT INTO market_ledger_entry (community, month, direction, kind, amount, source, contract, note,
+            posted_by, posted_by_org, created_at)
+        SELECT e.community, e.month, e.direction, e.kind, e.amount, e.source, e.contract, e.note, {}, {}, {}
+        FROM unnest({}::int[], {}::date[], {}::text[], {}::text[], {}::bigint[], {}::text[], {}::int[], {}::text[])
+             AS e(community, month, direction, kind, amount, source, contract, note)
+        RETURNING id
+        """,
+        posted_by, posted_by_org, now,
+        [e["community_id"] for e in entries], [e["month"] for e in entries], [e["direction"] for e in entries],
+        [e["kind"] for e in entries], [e["amount"] for e in entries], [e["source"] for e in entries],
+        [e.get("contract_id") for e in entries], [e.get("note", "") for e in entries],
+    )
+    return [r["id"] for r in rows]
+
+
+async def insert_entries_once(entries: list[dict], *, now: datetime) -> list[int]:
+    """Like insert_entries for the system's own postings: a source already posted is skipped."""
+    rows = await LedgerEntry.raw(
+        """
+        INSERT INTO market_ledger_entry (community, month, direction, kind, amount, source, contract, note,
+            posted_by, posted_by_org, created_at)
+        SELECT e.community, e.month, e.direction, e.kind, e.amount, e.source, NULL, e.note, NULL, NULL, {}
+        FROM unnest({}::int[], {}::date[], {}::text[], {}::text[], {}::bigint[], {}::text[], {}::text[])
+             AS e(community, month, direction, kind, amount, source, note)
+        ON CONFLICT (source) DO NOTHING
+        RETURNING id
+        """,
+        now, [e["community_id"] for e in entries], [e["month"] for e in entries], [e["direction"] for e in entries],
+        [e["kind"] for e in entries], [e["amount"] for e in entries], [e["source"] for e in entries],
+        [e.get("note", "") for e in entries],
+    )
+    return [r["id"] for r in rows]
+
+
+async def list_entries(community_id: int, start: date, end: date, limit: int, offset: int) -> tuple[list[dict], int]:
+    rows = await LedgerEntry.raw(
+        """
+        SELECT e.id, e.month, e.direction, e.kind, e.amount, e.source, e.contract AS contract_id, e.note,
+               e.created_at, coalesce(org.name, '') AS posted_by_org_name, count(*) OVER () AS total
+        FROM market_ledger_entry e LEFT JOIN organisation org ON org.id = e.posted_by_org
+        WHERE e.community = {} AND e.month >= {} AND e.month < {}
+        ORDER BY e.month DESC, e.id DESC LIMIT {} OFFSET {}
+        """,
+        community_id, start, end, limit, offset,
+    )
+    return split_total(rows)
+
+
+async def monthly_totals(community_id: int, start: date, end: date) -> list[dict]:
+    return await LedgerEntry.raw(
+        """
+        SELECT month,
+               coalesce(sum(amount) FILTER (WHERE direction = 'income'), 0)::bigint AS income,
+               coalesce(sum(amount) FILTER (WHERE direction = 'cost'), 0)::bigint AS cost
+        FROM market_ledger_entry WHERE community = {} AND month >= {} AND month < {}
+        GROUP BY month ORDER BY month
+        """,
+        community_id, start, end,
+    )
+
+
+async def totals_by_kind(community_id: int, start: date, end: date) -> list[dict]:
+    return await LedgerEntry.raw(
+        "SELECT direction, kind, sum(amount)::bigint AS amount FROM market_ledger_entry "
+        "WHERE community = {} AND month >= {} AND month < {} GROUP BY direction, kind ORDER BY direction, kind",
+        community_id, start, end,
+    )
+
+
+async def balance_overview(patterns: list[str], district_id: int | None, start: date, end: date) -> list[dict]:
+    """Every community in scope with its income and cost over [start, end): one statement."""
+    return await LedgerEntry.raw(
+        f"""
+        SELECT c.id, c.name, c.district AS district_id, d.name AS district_name, c.street AS street_id,
+               s.name AS street_name, c.status, c.community_type,
+               coalesce(t.income, 0)::bigint AS income, coalesce(t.cost, 0)::bigint AS cost
+        FROM {COMMUNITY_FROM}
+        LEFT JOIN (
+            SELECT community,
+                   sum(amount) FILTER (WHERE direction = 'income') AS income,
+                   sum(amount) FILTER (WHERE direction = 'cost') AS cost
+            FROM market_ledger_entry WHERE month >= {{}} AND month < {{}}
+            GROUP BY community
+        ) t ON t.community = c.id
+        WHERE org.path LIKE ANY({{}}::text[]) AND ({{}}::int IS NULL OR c.district = {{}})
+        ORDER BY c.district, c.street, c.id
+        """,
+        start, end, patterns, district_id, district_id,
+    )
+
+
+# Allocation ------------------------------------------------------------------------------------
+
+async def insert_plan(*, scope_org_id: int, created_by: int, total: float, greedy_total: float, need_count: int,
+                      weights: dict, now: datetime) -> int:
+    rows = await AllocationPlan.raw(
+        "INSERT INTO market_allocation_plan (scope_org, created_by, total_score, greedy_score, need_count, weights, "
+        "created_at) VALUES ({}, {}, {}, {}, {}, {}::jsonb, {}) RETURNING id",
+        scope_org_id, created_by, total, greedy_total, need_count, json.dumps(weights), now,
+    )
+    return rows[0]["id"]
+
+
+async def insert_plan_lines(plan_id: int, lines: list[tuple[int, int | None, float | None]]) -> None:
+    await AllocationLine.raw(
+        "INSERT INTO market_allocation_line (plan, need, operator, score, state, reason) "
+        "SELECT {}, l.need, l.operator, l.score, 'proposed', '' "
+        "FROM unnest({}::int[], {}::int[], {}::numeric[]) AS l(need, operator, score)",
+        plan_id, [n for n, _, _ in lines], [o for _, o, _ in lines], [s for _, _, s in lines],
+    )
+
+
+async def get_plan(plan_id: int) -> dict | None:
+    rows = await AllocationPlan.raw(
+        "SELECT p.id, p.scope_org AS scope_org_id, org.name AS scope_name, org.path AS scope_path, p.total_score, "
+        "p.greedy_score, p.need_count, p.weights, p.created_at FROM market_allocation_plan p "
+        "JOIN organisation org ON org.id = p.scope_org WHERE p.id = {}",
+        plan_id,
+    )
+    return rows[0] if rows else None
+
+
+PLAN_LINE_COLUMNS = """
+    l.id, l.plan AS plan_id, l.need AS need_id, n.category, cat.name AS category_name, n.community AS community_id,
+    c.name AS community_name, org.path AS community_path, l.operator AS operator_id,
+    coalesce(o.name, '') AS operator_name, l.score, l.state, l.contract AS contract_id, l.reason
+"""
+PLAN_LINE_FROM = """
+    market_allocation_line l
+    JOIN market_need n ON n.id = l.need
+    JOIN provider_category cat ON cat.code = n.category
+    JOIN market_community c ON c.id = n.community
+    JOIN organisation org ON org.id = c.org
+    LEFT JOIN provider_operator o ON o.id = l.operator
+"""
+
+
+async def plan_lines(plan_id: int) -> list[dict]:
+    return await AllocationLine.raw(
+        f"SELECT {PLAN_LINE_COLUMNS} FROM {PLAN_LINE_FROM} WHERE l.plan = {{}} ORDER BY l.need", plan_id
+    )
+
+
+async def get_plan_line(plan_id: int, line_id: int, *, for_update: bool = False) -> dict | None:
+    lock = " FOR UPDATE OF l" if for_update else ""
+    rows = await AllocationLine.raw(
+        f"SELECT {PLAN_LINE_COLUMNS} FROM {PLAN_LINE_FROM} WHERE l.plan = {{}} AND l.id = {{}}{lock}",
+        plan_id, line_id,
+    )
+    return rows[0] if rows else None
+
+
+async def decide_plan_line(line_id: int, *, state: str, contract_id: int | None, by: int, reason: str,
+                           now: datetime) -> None:
+    await AllocationLine.update({
+        AllocationLine.state: state, AllocationLine.contract: contract_id, AllocationLine.decided_by: by,
+        AllocationLine.decided_at: now, AllocationLine.reason: reason,
+    }).where(AllocationLine.id == line_id)

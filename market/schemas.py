@@ -1,0 +1,373 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+
+from core.schemas import Input
+from market.subsidy import AcceptanceLevel
+from market.tables import (
+    CommunityPool,
+    CommunityStatus,
+    CommunityTier,
+    CommunityType,
+    ContractStatus,
+    CreationLevel,
+    NeedStatus,
+    PlanLineState,
+)
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Reason = Annotated[str, msgspec.Meta(max_length=2000)]
+CategoryCode = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+Fen = Annotated[int, msgspec.Meta(ge=0, le=10**13, description="金额（分）")]
+PositiveFen = Annotated[int, msgspec.Meta(gt=0, le=10**13, description="金额（分）")]
+Priority = Annotated[int, msgspec.Meta(ge=1, le=3, description="优先级：1 高、2 中、3 低")]
+Households = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+Share = Annotated[Decimal, msgspec.Meta(description="比例，0 至 1")]
+Hectares = Annotated[Decimal, msgspec.Meta(description="面积（公顷）")]
+IdList = Annotated[list[int], msgspec.Meta(max_length=100)]
+
+
+# Communities -----------------------------------------------------------------------------------
+
+class CommunityFields(Input):
+    community_type: CommunityType
+    tier: CommunityTier
+    pool: CommunityPool
+    creation_level: CreationLevel = CreationLevel.undecided
+    planned_start: date | None = None
+    planned_finish: date | None = None
+    area_hectares: Hectares = Decimal("0")
+    households: Households = 0
+    elderly_share: Share = Decimal("0")
+    children_share: Share = Decimal("0")
+    status: CommunityStatus = CommunityStatus.planning
+
+
+class CommunityCreate(CommunityFields, kw_only=True):
+    name: Name
+    street_id: int
+
+
+class CommunityUpdate(Input):
+    community_type: CommunityType | None = None
+    tier: CommunityTier | None = None
+    pool: CommunityPool | None = None
+    creation_level: CreationLevel | None = None
+    planned_start: date | None = None
+    planned_finish: date | None = None
+    area_hectares: Hectares | None = None
+    households: Households | None = None
+    elderly_share: Share | None = None
+    children_share: Share | None = None
+    status: CommunityStatus | None = None
+
+
+class CommunityView(msgspec.Struct, kw_only=True):
+    id: int
+    org_id: int
+    name: str
+    district_id: int
+    district_name: str
+    street_id: int
+    street_name: str
+    community_type: CommunityType
+    community_type_label: str
+    tier: CommunityTier
+    tier_label: str
+    pool: CommunityPool
+    pool_label: str
+    creation_level: CreationLevel
+    creation_level_label: str
+    planned_start: date | None
+    planned_finish: date | None
+    area_hectares: Decimal
+    households: int
+    elderly_share: Decimal
+    children_share: Decimal
+    status: CommunityStatus
+    status_label: str
+    updated_at: datetime
+
+
+# Needs -----------------------------------------------------------------------------------------
+
+class NeedCreate(Input):
+    category: CategoryCode
+    priority: Priority = 2
+    text: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class NeedView(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    category: str
+    category_name: str
+    priority: int
+    priority_label: str
+    text: str
+    status: NeedStatus
+    status_label: str
+    created_at: datetime
+
+
+class ReasonInput(Input):
+    reason: Reason
+
+
+# Matching and allocation -----------------------------------------------------------------------
+
+class ScorePartView(msgspec.Struct, kw_only=True):
+    key: str
+    label: str
+    value: float
+    weight: float
+    points: float
+    explanation: str
+
+
+class MatchView(msgspec.Struct, kw_only=True):
+    operator_id: int
+    operator_name: str
+    total: float
+    covered: list[str]
+    covered_names: list[str]
+    parts: list[ScorePartView]
+
+
+class BundleView(msgspec.Struct, kw_only=True):
+    integrated: MatchView | None
+    specialists: dict[str, MatchView]
+    uncovered: list[str]
+    explanation: str
+
+
+class MatchResult(msgspec.Struct, kw_only=True):
+    community_id: int
+    community_name: str
+    open_needs: list[str]
+    weights: dict[str, float]
+    candidates: int
+    shortlist: list[MatchView]
+    bundle: BundleView
+
+
+class AllocationRequest(Input):
+    district_id: int | None = None
+
+
+class AllocationLineView(msgspec.Struct, kw_only=True):
+    id: int
+    need_id: int
+    category: str
+    category_name: str
+    community_id: int
+    community_name: str
+    operator_id: int | None
+    operator_name: str
+    score: Decimal | None
+    state: PlanLineState
+    state_label: str
+    contract_id: int | None
+    reason: str
+
+
+class AllocationPlanView(msgspec.Struct, kw_only=True):
+    id: int
+    scope_org_id: int
+    scope_name: str
+    need_count: int
+    assigned: int
+    total_score: Decimal
+    greedy_score: Decimal
+    weights: dict[str, float]
+    created_at: datetime
+    lines: list[AllocationLineView]
+
+
+class PlanLineAccept(Input):
+    starts_on: date | None = None
+    ends_on: date | None = None
+    annual_fee: Fen | None = None
+    kpis: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
+
+
+# Contracts -------------------------------------------------------------------------------------
+
+class ContractCreate(Input):
+    operator_id: int
+    categories: Annotated[list[CategoryCode], msgspec.Meta(min_length=1, max_length=20)]
+    starts_on: date
+    ends_on: date
+    community_id: int | None = None
+    street_id: int | None = None
+    annual_fee: Fen = 0
+    revenue_share: Share | None = None
+    kpis: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+    need_ids: IdList = []
+
+
+class ContractUpdate(Input):
+    categories: Annotated[list[CategoryCode], msgspec.Meta(min_length=1, max_length=20)] | None = None
+    starts_on: date | None = None
+    ends_on: date | None = None
+    annual_fee: Fen | None = None
+    revenue_share: Share | None = None
+    kpis: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
+
+
+class ContractRenewal(Input):
+    ends_on: date
+    annual_fee: Fen | None = None
+    revenue_share: Share | None = None
+    kpis: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
+
+
+class ContractView(msgspec.Struct, kw_only=True):
+    id: int
+    street_id: int
+    street_name: str
+    community_id: int | None
+    community_name: str | None
+    operator_id: int
+    operator_name: str
+    categories: list[str]
+    starts_on: date
+    ends_on: date
+    annual_fee: int
+    revenue_share: Decimal | None
+    kpis: str
+    status: ContractStatus
+    status_label: str
+    renewal_of: int | None
+    need_ids: list[int]
+    signed_at: datetime | None
+    terminated_at: datetime | None
+    termination_reason: str
+
+
+# Ledger and balance ----------------------------------------------------------------------------
+
+class LedgerPost(Input):
+    month: date
+    kind: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+    amount: PositiveFen
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="凭证号或其他唯一来源编号")]
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class OperatorCosts(Input):
+    staff: Fen = 0
+    utilities: Fen = 0
+    maintenance: Fen = 0
+    other_cost: Fen = 0
+
+
+class OperatorMonthlyReport(Input):
+    month: date
+    service_revenue: Fen = 0
+    costs: OperatorCosts = msgspec.field(default_factory=OperatorCosts)
+
+
+class LedgerEntryView(msgspec.Struct, kw_only=True):
+    id: int
+    month: date
+    direction: str
+    direction_label: str
+    kind: str
+    kind_label: str
+    amount: int
+    source: str
+    note: str
+
+
+class BalanceFigures(msgspec.Struct, kw_only=True):
+    income: int
+    cost: int
+    ratio: Decimal | None
+    status: str
+    status_label: str
+
+
+class MonthFigures(msgspec.Struct, kw_only=True):
+    month: date
+    income: int
+    cost: int
+
+
+class KindFigures(msgspec.Struct, kw_only=True):
+    direction: str
+    kind: str
+    label: str
+    amount: int
+
+
+class CommunityBalanceView(msgspec.Struct, kw_only=True):
+    community_id: int
+    community_name: str
+    start: date
+    end: date
+    balance: BalanceFigures
+    monthly: list[MonthFigures]
+    by_kind: list[KindFigures]
+    forecast: list[MonthFigures]
+
+
+class OverviewItem(msgspec.Struct, kw_only=True):
+    community_id: int
+    community_name: str
+    district_id: int
+    district_name: str
+    street_name: str
+    community_status: str
+    balance: BalanceFigures
+
+
+class BalanceOverview(msgspec.Struct, kw_only=True):
+    start: date
+    end: date
+    balanced_at: Decimal
+    warning_at: Decimal
+    communities: int
+    counts: dict[str, int]
+    total: BalanceFigures
+    matching: int
+    limit: int
+    offset: int
+    items: list[OverviewItem]
+
+
+# Subsidies -------------------------------------------------------------------------------------
+
+class HangzhouSubsidyInput(Input):
+    total_cost: Fen
+    area_m2: Annotated[Decimal, msgspec.Meta(description="改造面积（平方米）")]
+    share: Share
+
+
+class HangzhouSubsidyView(msgspec.Struct, kw_only=True):
+    subsidy: int
+    cost_per_m2_counted: int
+    explanation: str
+
+
+class FuyangAwardInput(Input):
+    spend: Fen
+    target_level: AcceptanceLevel
+    levels_passed: Annotated[list[AcceptanceLevel], msgspec.Meta(max_length=5)] = []
+    target_met: bool = True
+
+
+class FuyangAwardView(msgspec.Struct, kw_only=True):
+    cap: int
+    award: int
+    saving_reward: int
+    street_own_share: int
+    paid_now: int
+    paid_after_acceptance: int
+    total: int
+    explanation: str

@@ -1,0 +1,781 @@
+"""Market rules: community files, needs, matching, allocation, contracts, ledger and balance.
+
+Other domains add to what market computes without market importing them: a domain's service module may
+offer `BALANCE_COMMITMENTS` (async functions returning what it already promises each community per month,
+e.g. lease rent) and `COMMUNITY_REPORT_SECTIONS` (async functions returning extra sections for the
+one-click community report).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, timedelta
+from decimal import Decimal
+
+import asyncpg
+from piccolo.engine import engine_finder
+
+from core import clock
+from core.accounts import repository as accounts_repo
+from core.accounts import service as accounts
+from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
+from core.accounts.tables import OrgKind, Role
+from core.audit import service as audit
+from core.domains import collect
+from core.errors import PermissionDenied
+from core.outbox import service as outbox
+from core.pagination import with_total
+from core.settings import get_settings
+from market import allocation, matching
+from market import repository as repo
+from market import subsidy
+from market.balance import Balance, Commitment, Thresholds, add_months, balance, forecast, month_start, trailing_window
+from market.errors import (
+    CapacityExceeded,
+    CommunityNameTaken,
+    CommunityNotFound,
+    ContractNotFound,
+    ContractPartyMissing,
+    ContractStateInvalid,
+    ContractTermInvalid,
+    LedgerKindNotAllowed,
+    LedgerMonthInvalid,
+    LedgerSourceExists,
+    NeedNotFound,
+    NeedNotOpen,
+    NeedsNotOfCommunity,
+    NoContractForMonth,
+    NotCommunityOfficial,
+    OperatorNotListed,
+    PlanDatesInvalid,
+    PlanLineDecided,
+    PlanLineEmpty,
+    PlanNotFound,
+    StreetNotFound,
+    SubsidyInputInvalid,
+    WindowInvalid,
+)
+from market.labels import COMMUNITY_TYPE_LABELS, COST_KINDS, INCOME_KINDS, LEDGER_KIND_LABELS
+from providers import repository as providers_repo
+from providers.errors import OperatorNotFound, ReasonRequired, UnknownCategory
+
+OFFICIAL_LEDGER_KINDS = frozenset({*COST_KINDS, "subsidy", "other_income"})
+OPERATOR_REPORT_COST_KINDS = ("staff", "utilities", "maintenance", "other_cost")
+MAX_WINDOW_MONTHS = 60
+DEFAULT_CONTRACT_YEARS = 3
+
+
+def transaction():
+    return engine_finder().transaction()
+
+
+def thresholds() -> Thresholds:
+    settings = get_settings()
+    return Thresholds(balanced_at=settings.balance_balanced_at, warning_at=settings.balance_warning_at)
+
+
+def weights() -> matching.Weights:
+    return dataclasses.replace(matching.Weights(), **get_settings().match_weights)
+
+
+def _require_reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise ReasonRequired()
+    return reason.strip()
+
+
+async def _check_categories(codes: list[str]) -> list[str]:
+    codes = sorted(set(codes))
+    unknown = await providers_repo.unknown_categories(codes)
+    if unknown:
+        raise UnknownCategory(detail={"unknown": unknown})
+    return codes
+
+
+# Communities -----------------------------------------------------------------------------------
+
+async def _readable_community(principal: Principal, community_id: int, *, for_update: bool = False) -> dict:
+    """Officials and auditors read inside their part of the tree; an operator reads the communities it
+    holds a contract with. Anything else is reported as not found, so IDs reveal nothing."""
+    community = await repo.get_community(community_id, for_update=for_update)
+    if community is not None:
+        if principal.can_read_path(community["org_path"]):
+            return community
+        operator_orgs = principal.org_ids(Role.operator)
+        if operator_orgs and await repo.operator_has_contract(community_id, operator_orgs):
+            return community
+    raise CommunityNotFound()
+
+
+def _require_official(principal: Principal, community: dict) -> None:
+    if not principal.can_write_path(community["org_path"], *OFFICIAL_ROLES):
+        raise NotCommunityOfficial()
+
+
+async def _editable_community(principal: Principal, community_id: int, *, for_update: bool = False) -> dict:
+    community = await _readable_community(principal, community_id, for_update=for_update)
+    _require_official(principal, community)
+    return community
+
+
+def _check_plan_dates(fields: dict) -> None:
+    start, finish = fields.get("planned_start"), fields.get("planned_finish")
+    if start and finish and start > finish:
+        raise PlanDatesInvalid()
+
+
+async def create_community(principal: Principal | None, fields: dict, *, existing_org: dict | None = None) -> dict:
+    """Open the file of a community under a street. `existing_org` attaches the file to a community node
+    already in the tree (seeding); otherwise the node is created with the file."""
+    street = await accounts_repo.get_org(fields["street_id"])
+    if street is None or street["kind"] != OrgKind.street.value or (
+        principal is not None and not principal.can_write_path(street["path"], *OFFICIAL_ROLES)
+    ):
+        raise StreetNotFound()
+    _check_plan_dates(fields)
+    async with transaction():
+        if existing_org is None:
+            if await repo.community_name_taken(street["id"], fields["name"]):
+                raise CommunityNameTaken()
+            org = await accounts.create_org(principal, name=fields["name"], kind=OrgKind.community,
+                                            parent_id=street["id"], code=None)
+        else:
+            org = existing_org
+        community_id = await repo.insert_community(org_id=org["id"], district_id=street["parent_id"],
+                                                   street_id=street["id"], fields=fields, now=clock.now())
+        await audit.record(principal, "community.create", "community", community_id, after=fields)
+    return await repo.get_community(community_id)
+
+
+async def get_community(principal: Principal, community_id: int) -> dict:
+    return await _readable_community(principal, community_id)
+
+
+async def list_communities(principal: Principal, *, district_id, street_id, status, pool, q, limit, offset):
+    patterns = like_patterns(principal.read_paths())
+    operator_orgs = principal.org_ids(Role.operator)
+    return await with_total(
+        lambda lim, off: repo.list_communities(patterns=patterns, operator_org_ids=operator_orgs,
+                                               district_id=district_id, street_id=street_id, status=status,
+                                               pool=pool, q=q, limit=lim, offset=off),
+        limit, offset,
+    )
+
+
+async def update_community(principal: Principal, community_id: int, changes: dict) -> dict:
+    async with transaction():
+        community = await _editable_community(principal, community_id, for_update=True)
+        _check_plan_dates({k: changes.get(k, community[k]) for k in ("planned_start", "planned_finish")})
+        before = {k: community[k] for k in changes}
+        await repo.update_community(community_id, changes, clock.now())
+        await audit.record(principal, "community.update", "community", community_id, before=before, after=changes)
+    return await repo.get_community(community_id)
+
+
+# Needs -----------------------------------------------------------------------------------------
+
+async def create_need(principal: Principal, community_id: int, *, category: str, priority: int, text: str) -> dict:
+    """Publishing a need tells every listed operator of that category serving the district, by email."""
+    await _check_categories([category])
+    today = clock.today()
+    async with transaction():
+        community = await _editable_community(principal, community_id)
+        need_id = await repo.insert_need(community_id=community_id, category=category, priority=priority,
+                                         text=text, created_by=principal.user_id, now=clock.now())
+        need = await repo.get_need(need_id)
+        await audit.record(principal, "need.create", "need", need_id, after=need)
+        for operator in await repo.operators_serving(category, community["district_id"], today):
+            await outbox.enqueue(
+                operator["contact_email"],
+                f"【需求发布】{community['name']}：{need['category_name']}",
+                f"{operator['name']}：\n\n{community['district_name']}{community['street_name']}{community['name']}"
+                f"发布了新的运营服务需求。\n\n服务类别：{need['category_name']}\n需求说明：{text or '（无）'}\n\n"
+                f"如有意承接，请登录未来社区长效运营市场查看需求编号 {need_id}。",
+                dedupe_key=f"need:{need_id}:operator:{operator['id']}",
+            )
+    return need
+
+
+async def _readable_need(principal: Principal, need_id: int, *, for_update: bool = False) -> dict:
+    need = await repo.get_need(need_id, for_update=for_update)
+    if need is None:
+        raise NeedNotFound()
+    if principal.can_read_path(need["org_path"]) or (need["status"] == "open" and principal.has_role(Role.operator)):
+        return need
+    raise NeedNotFound()
+
+
+async def get_need(principal: Principal, need_id: int) -> dict:
+    return await _readable_need(principal, need_id)
+
+
+async def list_needs(principal: Principal, *, community_id, status, category, limit, offset):
+    """Officials see the needs in their scope; an operator browses the open needs of every community."""
+    if principal.has_role(*OFFICIAL_ROLES, Role.auditor):
+        patterns = like_patterns(principal.read_paths())
+    elif principal.has_role(Role.operator):
+        patterns, status = None, "open"
+    else:
+        raise PermissionDenied()
+    return await with_total(
+        lambda lim, off: repo.list_needs(patterns=patterns, community_id=community_id, status=status,
+                                         category=category, limit=lim, offset=off),
+        limit, offset,
+    )
+
+
+async def close_need(principal: Principal, need_id: int, reason: str) -> dict:
+    reason = _require_reason(reason)
+    async with transaction():
+        need = await _readable_need(principal, need_id, for_update=True)
+        if not principal.can_write_path(need["org_path"], *OFFICIAL_ROLES):
+            raise NotCommunityOfficial()
+        if need["status"] == "closed":
+            raise NeedNotOpen()
+        await repo.set_need_status([need_id], "closed", clock.now())
+        await audit.record(principal, "need.close", "need", need_id, before={"status": need["status"]},
+                           after={"status": "closed"}, reason=reason)
+    return await repo.get_need(need_id)
+
+
+# Matching --------------------------------------------------------------------------------------
+
+def _candidate(row: dict, community_type: str) -> matching.Candidate:
+    return matching.Candidate(
+        operator_id=row["id"], name=row["name"], registry_status=row["registry_status"],
+        listed_categories=frozenset(row["categories"]), district_ids=frozenset(row["district_ids"]),
+        capacity=row["capacity"], active_contracts=row["contracts"],
+        evaluations=tuple(zip(row["evaluation_ends"], row["evaluation_scores"], strict=True)),
+        same_type_communities=row[f"{community_type}_experience"],
+    )
+
+
+async def match_community(principal: Principal, community_id: int, limit: int) -> dict:
+    """A ranked, explained shortlist for every open need of the community, and a bundle covering them."""
+    community = await _readable_community(principal, community_id)
+    if not principal.can_read_path(community["org_path"]):
+        raise CommunityNotFound()  # operators never see a rival's shortlist
+    today = clock.today()
+    needs = await repo.open_needs(community_id)
+    categories = frozenset(n["category"] for n in needs)
+    # The bundle always has a lead (integrated) operator, whether or not the community asked for one.
+    with_lead = categories | {matching.INTEGRATED} if categories else categories
+    rows = await repo.match_candidates(sorted(with_lead), today) if categories else []
+    names = await repo.category_names()
+    type_label = COMMUNITY_TYPE_LABELS[community["community_type"]]
+    target = matching.Community(community["district_id"], community["district_name"], type_label, categories)
+    current_weights = weights()
+    candidates = [_candidate(r, community["community_type"]) for r in rows]
+    scored = matching.shortlist(candidates, target, today, current_weights, names, limit=len(candidates))
+    lead_target = dataclasses.replace(target, open_categories=with_lead)
+    offer = matching.bundle(
+        matching.shortlist(candidates, lead_target, today, current_weights, names, limit=len(candidates)), with_lead)
+    return {
+        "community": community, "needs": needs, "weights": dataclasses.asdict(current_weights),
+        "candidates": len(scored), "shortlist": scored[:limit], "bundle": offer, "category_names": names,
+    }
+
+
+# Allocation ------------------------------------------------------------------------------------
+
+async def _allocation_scope(principal: Principal, district_id: int | None) -> dict:
+    if district_id is None:
+        if not principal.has_role(Role.city):
+            raise PermissionDenied("全市分配方案只能由市级工作人员生成")
+        return await accounts.the_city()
+    district = await accounts_repo.get_org(district_id)
+    if district is None or district["kind"] != OrgKind.district.value \
+            or not principal.can_write_path(district["path"], Role.district, Role.city):
+        raise PermissionDenied("只能为本区县或全市生成分配方案")
+    return district
+
+
+async def create_allocation_plan(principal: Principal, district_id: int | None) -> dict:
+    """Every open need in the district (or the city) against every operator's spare capacity, assigned to
+    maximise the total score; saved as lines officials accept one by one."""
+    scope = await _allocation_scope(principal, district_id)
+    today = clock.today()
+    needs = await repo.open_needs_in_scope(like_patterns([scope["path"]]))
+    rows = await repo.match_candidates(sorted({n["category"] for n in needs}), today) if needs else []
+    current_weights = weights()
+    by_type = {COMMUNITY_TYPE_LABELS[t]: [_candidate(r, t) for r in rows] for t in COMMUNITY_TYPE_LABELS}
+    need_facts = [matching.Community(n["district_id"], "", COMMUNITY_TYPE_LABELS[n["community_type"]],
+                                     frozenset({n["category"]})) for n in needs]
+    scores = matching.pair_scores(need_facts, by_type, today, current_weights)
+    spare = {r["id"]: max(r["capacity"] - r["contracts"], 0) for r in rows}
+    plan = allocation.allocate(scores, spare, need_count=len(needs))
+    baseline = allocation.greedy(scores, spare)
+    assigned = {a.need_index: a for a in plan}
+    lines = [(n["id"], assigned[i].operator_id if i in assigned else None,
+              assigned[i].score if i in assigned else None) for i, n in enumerate(needs)]
+    async with transaction():
+        plan_id = await repo.insert_plan(
+            scope_org_id=scope["id"], created_by=principal.user_id, total=round(sum(a.score for a in plan), 1),
+            greedy_total=round(sum(a.score for a in baseline), 1), need_count=len(needs),
+            weights=dataclasses.asdict(current_weights), now=clock.now(),
+        )
+        if lines:
+            await repo.insert_plan_lines(plan_id, lines)
+        await audit.record(principal, "allocation.create", "allocation_plan", plan_id,
+                           after={"scope": scope["name"], "needs": len(needs), "assigned": len(plan)})
+    return await get_allocation_plan(principal, plan_id)
+
+
+async def get_allocation_plan(principal: Principal, plan_id: int) -> dict:
+    plan = await repo.get_plan(plan_id)
+    if plan is None or not principal.can_read_path(plan["scope_path"]):
+        raise PlanNotFound()
+    plan["lines"] = await repo.plan_lines(plan_id)
+    return plan
+
+
+def _default_term(today: date) -> tuple[date, date]:
+    start = add_months(month_start(today), 1)
+    return start, start.replace(year=start.year + DEFAULT_CONTRACT_YEARS)
+
+
+async def accept_plan_line(principal: Principal, plan_id: int, line_id: int, terms: dict) -> dict:
+    """Accepting a line drafts the contract (or adds the need to a draft already open with that operator)
+    and marks the need matched; the draft holds the operator's capacity until it is signed or ended."""
+    async with transaction():
+        line = await _decidable_line(principal, plan_id, line_id)
+        if line["operator_id"] is None:
+            raise PlanLineEmpty()
+        need = await repo.get_need(line["need_id"], for_update=True)
+        if need["status"] != "open":
+            raise NeedNotOpen()
+        community = await repo.get_community(line["community_id"])
+        draft = await repo.draft_contract_for(community["id"], line["operator_id"])
+        if draft is not None:
+            categories = sorted({*draft["categories"], need["category"]})
+            await _check_operator_can_hold(line["operator_id"], categories, clock.today(), holding_already=draft["id"])
+            await repo.update_contract(draft["id"], {"categories": categories,
+                                                     "need_ids": sorted({*draft["need_ids"], need["id"]})},
+                                       clock.now())
+            contract_id = draft["id"]
+        else:
+            start, end = _default_term(clock.today())
+            contract_id = await _insert_draft(principal, {
+                "street_id": community["street_id"], "community_id": community["id"],
+                "operator_id": line["operator_id"], "categories": [need["category"]],
+                "starts_on": terms.get("starts_on") or start, "ends_on": terms.get("ends_on") or end,
+                "annual_fee": terms.get("annual_fee") or 0, "revenue_share": None, "kpis": terms.get("kpis") or "",
+                "need_ids": [need["id"]],
+            })
+        await repo.set_need_status([need["id"]], "matched", clock.now())
+        await repo.decide_plan_line(line_id, state="accepted", contract_id=contract_id, by=principal.user_id,
+                                    reason="", now=clock.now())
+        await audit.record(principal, "allocation.accept", "allocation_line", line_id,
+                           after={"need_id": need["id"], "operator_id": line["operator_id"],
+                                  "contract_id": contract_id})
+    return await repo.get_plan_line(plan_id, line_id)
+
+
+async def reject_plan_line(principal: Principal, plan_id: int, line_id: int, reason: str) -> dict:
+    reason = _require_reason(reason)
+    async with transaction():
+        await _decidable_line(principal, plan_id, line_id)
+        await repo.decide_plan_line(line_id, state="rejected", contract_id=None, by=principal.user_id,
+                                    reason=reason, now=clock.now())
+        await audit.record(principal, "allocation.reject", "allocation_line", line_id, reason=reason)
+    return await repo.get_plan_line(plan_id, line_id)
+
+
+async def _decidable_line(principal: Principal, plan_id: int, line_id: int) -> dict:
+    await get_allocation_plan(principal, plan_id)
+    line = await repo.get_plan_line(plan_id, line_id, for_update=True)
+    if line is None:
+        raise PlanNotFound()
+    if not principal.can_write_path(line["community_path"], *OFFICIAL_ROLES):
+        raise NotCommunityOfficial()
+    if line["state"] != "proposed":
+        raise PlanLineDecided()
+    return line
+
+
+# Contracts -------------------------------------------------------------------------------------
+
+async def _check_operator_can_hold(operator_id: int, categories: list[str], on: date, *,
+                                   holding_already: int | None = None) -> dict:
+    """Locks the operator, then checks it is in good standing, listed for every category on `on`, and has
+    a unit of capacity left (`holding_already`: a contract that already holds one)."""
+    operator = await repo.lock_operator(operator_id)
+    if operator is None:
+        raise OperatorNotFound()
+    listed = await repo.listed_categories(operator_id, on)
+    missing = sorted(set(categories) - listed)
+    if operator["registry_status"] not in matching.IN_GOOD_STANDING or missing:
+        raise OperatorNotListed(detail={"registry_status": operator["registry_status"], "not_listed": missing})
+    if holding_already is None:
+        holding = await repo.holding_count(operator_id, on)
+        if holding >= operator["capacity"]:
+            raise CapacityExceeded(detail={"capacity": operator["capacity"], "holding": holding})
+    return operator
+
+
+async def _insert_draft(principal: Principal, fields: dict) -> int:
+    await _check_operator_can_hold(fields["operator_id"], fields["categories"], clock.today())
+    contract_id = await repo.insert_contract(fields, status="draft", created_by=principal.user_id, now=clock.now())
+    await audit.record(principal, "contract.create", "contract", contract_id, after=fields)
+    return contract_id
+
+
+def _check_term(starts_on: date, ends_on: date) -> None:
+    if starts_on >= ends_on:
+        raise ContractTermInvalid()
+
+
+async def create_contract(principal: Principal, fields: dict) -> dict:
+    """A draft between a community (or a street) and an operator; it already holds a unit of capacity."""
+    _check_term(fields["starts_on"], fields["ends_on"])
+    fields["categories"] = await _check_categories(fields["categories"])
+    async with transaction():
+        if fields.get("community_id") is not None:
+            community = await _editable_community(principal, fields["community_id"])
+            fields["street_id"] = community["street_id"]
+            if fields["need_ids"]:
+                needs = await repo.needs_of_community(community["id"], fields["need_ids"])
+                if len(needs) != len(set(fields["need_ids"])) or any(n["status"] == "closed" for n in needs):
+                    raise NeedsNotOfCommunity()
+        elif fields.get("street_id") is not None:
+            street = await accounts_repo.get_org(fields["street_id"])
+            if street is None or street["kind"] != OrgKind.street.value \
+                    or not principal.can_write_path(street["path"], *OFFICIAL_ROLES):
+                raise StreetNotFound()
+            if fields["need_ids"]:
+                raise NeedsNotOfCommunity()
+        else:
+            raise ContractPartyMissing()
+        contract_id = await _insert_draft(principal, fields)
+    return await repo.get_contract(contract_id)
+
+
+def _can_read_contract(principal: Principal, contract: dict) -> bool:
+    return principal.can_read_path(contract["street_path"]) or contract["operator_org_id"] in principal.org_ids(
+        Role.operator)
+
+
+async def _readable_contract(principal: Principal, contract_id: int, *, for_update: bool = False) -> dict:
+    contract = await repo.get_contract(contract_id, for_update=for_update)
+    if contract is None or not _can_read_contract(principal, contract):
+        raise ContractNotFound()
+    return contract
+
+
+async def _contract_for_officials(principal: Principal, contract_id: int) -> dict:
+    contract = await _readable_contract(principal, contract_id, for_update=True)
+    if not principal.can_write_path(contract["street_path"], *OFFICIAL_ROLES):
+        raise NotCommunityOfficial()
+    return contract
+
+
+async def get_contract(principal: Principal, contract_id: int) -> dict:
+    return await _readable_contract(principal, contract_id)
+
+
+async def list_contracts(principal: Principal, *, community_id, operator_id, status, limit, offset):
+    patterns = like_patterns(principal.read_paths())
+    operator_orgs = principal.org_ids(Role.operator)
+    return await with_total(
+        lambda lim, off: repo.list_contracts(patterns=patterns, operator_org_ids=operator_orgs,
+                                             community_id=community_id, operator_id=operator_id, status=status,
+                                             limit=lim, offset=off),
+        limit, offset,
+    )
+
+
+async def update_draft(principal: Principal, contract_id: int, changes: dict) -> dict:
+    async with transaction():
+        contract = await _contract_for_officials(principal, contract_id)
+        if contract["status"] != "draft":
+            raise ContractStateInvalid()
+        _check_term(changes.get("starts_on", contract["starts_on"]), changes.get("ends_on", contract["ends_on"]))
+        if "categories" in changes:
+            changes["categories"] = await _check_categories(changes["categories"])
+        before = {k: contract[k] for k in changes}
+        await repo.update_contract(contract_id, changes, clock.now())
+        await audit.record(principal, "contract.update", "contract", contract_id, before=before, after=changes)
+    return await repo.get_contract(contract_id)
+
+
+async def sign_contract(principal: Principal, contract_id: int) -> dict:
+    """Signing needs the operator in good standing and listed for every category today."""
+    async with transaction():
+        contract = await _contract_for_officials(principal, contract_id)
+        if contract["status"] != "draft":
+            raise ContractStateInvalid()
+        await _check_operator_can_hold(contract["operator_id"], contract["categories"], clock.today(),
+                                       holding_already=contract_id)
+        await repo.update_contract(contract_id, {"status": "active", "signed_by": principal.user_id,
+                                                 "signed_at": clock.now()}, clock.now())
+        if contract["need_ids"]:
+            await repo.set_need_status(contract["need_ids"], "matched", clock.now(), only_from="open")
+        await audit.record(principal, "contract.sign", "contract", contract_id, before={"status": "draft"},
+                           after={"status": "active"})
+    return await repo.get_contract(contract_id)
+
+
+async def renew_contract(principal: Principal, contract_id: int, changes: dict) -> dict:
+    """A linked successor from the day the contract ends; the contract becomes 'renewed'."""
+    async with transaction():
+        contract = await _contract_for_officials(principal, contract_id)
+        if contract["status"] not in ("active", "expiring"):
+            raise ContractStateInvalid()
+        _check_term(contract["ends_on"], changes["ends_on"])
+        # The successor takes over the unit of capacity the contract holds.
+        await _check_operator_can_hold(contract["operator_id"], contract["categories"], clock.today(),
+                                       holding_already=contract_id)
+        successor = {
+            "street_id": contract["street_id"], "community_id": contract["community_id"],
+            "operator_id": contract["operator_id"], "categories": contract["categories"],
+            "starts_on": contract["ends_on"], "ends_on": changes["ends_on"],
+            "annual_fee": changes.get("annual_fee", contract["annual_fee"]),
+            "revenue_share": changes.get("revenue_share", contract["revenue_share"]),
+            "kpis": changes.get("kpis") or contract["kpis"], "renewal_of": contract_id,
+            "need_ids": contract["need_ids"],
+        }
+        try:
+            successor_id = await repo.insert_contract(successor, status="active", created_by=principal.user_id,
+                                                      now=clock.now())
+        except asyncpg.UniqueViolationError as exc:
+            raise ContractStateInvalid() from exc
+        await repo.update_contract(contract_id, {"status": "renewed"}, clock.now())
+        await audit.record(principal, "contract.renew", "contract", contract_id, before={"status": contract["status"]},
+                           after={"status": "renewed", "successor_id": successor_id, **successor})
+    return await repo.get_contract(successor_id)
+
+
+async def terminate_contract(principal: Principal, contract_id: int, reason: str) -> dict:
+    """Ends a contract early (or withdraws a draft); its needs open again."""
+    reason = _require_reason(reason)
+    async with transaction():
+        contract = await _contract_for_officials(principal, contract_id)
+        if contract["status"] not in ("draft", "active", "expiring"):
+            raise ContractStateInvalid()
+        await repo.update_contract(contract_id, {"status": "terminated", "terminated_by": principal.user_id,
+                                                 "terminated_at": clock.now(), "termination_reason": reason},
+                                   clock.now())
+        if contract["need_ids"]:
+            await repo.set_need_status(contract["need_ids"], "open", clock.now(), only_from="matched")
+        await audit.record(principal, "contract.terminate", "contract", contract_id,
+                           before={"status": contract["status"]}, after={"status": "terminated"}, reason=reason)
+    return await repo.get_contract(contract_id)
+
+
+async def mark_expiring_contracts(days: int = 90) -> list[int]:
+    today = clock.today()
+    async with transaction():
+        ids = await repo.mark_expiring(today, today + timedelta(days=days))
+        for contract_id in ids:
+            await audit.record(None, "contract.expiring", "contract", contract_id, after={"status": "expiring"})
+    return ids
+
+
+# Ledger ----------------------------------------------------------------------------------------
+
+def _check_month(month: date) -> date:
+    month = month_start(month)
+    if month > month_start(clock.today()):
+        raise LedgerMonthInvalid()
+    return month
+
+
+def _posting_org(principal: Principal, path: str) -> int:
+    """The deepest official grant covering `path`: the street when a street official posts."""
+    grants = [g for g in principal.grants if g.role in OFFICIAL_ROLES and path.startswith(g.org_path)]
+    return max(grants, key=lambda g: len(g.org_path)).org_id
+
+
+async def _insert_entries(principal: Principal | None, entries: list[dict], posted_by_org: int | None) -> list[int]:
+    try:
+        return await repo.insert_entries(entries, posted_by=principal.user_id if principal else None,
+                                         posted_by_org=posted_by_org, now=clock.now())
+    except asyncpg.UniqueViolationError as exc:
+        raise LedgerSourceExists(detail={"sources": [e["source"] for e in entries]}) from exc
+
+
+async def post_entry(principal: Principal, community_id: int, *, month: date, kind: str, amount: int,
+                     reference: str, note: str) -> dict:
+    """A street (or district, or city) posts a cost or a subsidy, under its own voucher reference."""
+    if kind not in OFFICIAL_LEDGER_KINDS:
+        raise LedgerKindNotAllowed(detail={"allowed": sorted(OFFICIAL_LEDGER_KINDS)})
+    month = _check_month(month)
+    async with transaction():
+        community = await _editable_community(principal, community_id)
+        org_id = _posting_org(principal, community["org_path"])
+        entry = {"community_id": community_id, "month": month, "direction": _direction(kind), "kind": kind,
+                 "amount": amount, "source": f"org:{org_id}:{reference.strip()}", "note": note}
+        (entry_id,) = await _insert_entries(principal, [entry], org_id)
+        await audit.record(principal, "ledger.post", "community", community_id, after=entry)
+    return {"id": entry_id, **entry}
+
+
+def _direction(kind: str) -> str:
+    return "income" if kind in INCOME_KINDS else "cost"
+
+
+async def report_operator_month(principal: Principal, contract_id: int, *, month: date, service_revenue: int,
+                                costs: dict[str, int]) -> list[dict]:
+    """An operator reports one month of service revenue and costs for a community it has a contract with.
+    Each figure's source is contract × month × kind: a month is reported once."""
+    month = _check_month(month)
+    contract = await _readable_contract(principal, contract_id)
+    if contract["operator_org_id"] not in principal.org_ids(Role.operator):
+        raise ContractNotFound()
+    next_month = add_months(month, 1)
+    terminated_on = clock.business_date(contract["terminated_at"]) if contract["terminated_at"] else None
+    in_force = (
+        contract["community_id"] is not None
+        and contract["status"] in repo.IN_FORCE_STATES
+        and contract["starts_on"] < next_month and contract["ends_on"] > month
+        and (terminated_on is None or terminated_on > month)
+    )
+    if not in_force:
+        raise NoContractForMonth()
+    label = f"{month:%Y-%m}"
+    figures = [("service_revenue", service_revenue), *((k, costs.get(k, 0)) for k in OPERATOR_REPORT_COST_KINDS)]
+    entries = [{"community_id": contract["community_id"], "month": month, "direction": _direction(kind),
+                "kind": kind, "amount": amount, "source": f"contract:{contract_id}:{label}:{kind}",
+                "contract_id": contract_id, "note": f"{contract['operator_name']} {label} 月报"}
+               for kind, amount in figures if amount > 0]
+    if not entries:
+        return []
+    async with transaction():
+        ids = await _insert_entries(principal, entries, contract["operator_org_id"])
+        await audit.record(principal, "ledger.operator_report", "contract", contract_id, after=entries)
+    return [{"id": i, **e} for i, e in zip(ids, entries, strict=True)]
+
+
+async def post_system_income(community_id: int, *, month: date, kind: str, amount: int, source: str,
+                             note: str = "") -> bool:
+    """For other domains (rent paid on a lease): posts once per source and reports whether it did.
+    Runs inside the caller's transaction."""
+    entry = {"community_id": community_id, "month": month_start(month), "direction": _direction(kind),
+             "kind": kind, "amount": amount, "source": source, "note": note}
+    return bool(await repo.insert_entries_once([entry], now=clock.now()))
+
+
+async def list_entries(principal: Principal, community_id: int, *, start: date | None, end: date | None,
+                       limit: int, offset: int):
+    await _readable_community(principal, community_id)
+    start, end = _window(start, end)
+    return await with_total(lambda lim, off: repo.list_entries(community_id, start, end, lim, off), limit, offset)
+
+
+# Balance ---------------------------------------------------------------------------------------
+
+def _window(start: date | None, end: date | None) -> tuple[date, date]:
+    """Default: the trailing complete months (BALANCE_WINDOW_MONTHS); months are [start, end)."""
+    default_start, default_end = trailing_window(clock.today(), get_settings().balance_window_months)
+    start = month_start(start) if start else None
+    end = month_start(end) if end else None
+    if start is None and end is None:
+        return default_start, default_end
+    if end is None:
+        end = add_months(start, get_settings().balance_window_months)
+    if start is None:
+        start = add_months(end, -get_settings().balance_window_months)
+    if start >= end or add_months(start, MAX_WINDOW_MONTHS) < end:
+        raise WindowInvalid()
+    return start, end
+
+
+def _months(start: date, end: date) -> list[date]:
+    months, month = [], start
+    while month < end:
+        months.append(month)
+        month = add_months(month, 1)
+    return months
+
+
+async def _commitments(community_ids: list[int], first_month: date) -> dict[int, list[Commitment]]:
+    """What active contracts (and any other domain, e.g. leases) already promise each community."""
+    found: dict[int, list[Commitment]] = {c: [] for c in community_ids}
+    for row in await repo.contract_commitments(community_ids, first_month):
+        monthly = (row["annual_fee"] + 6) // 12  # nearest fen; a forecast, not a posting
+        found[row["community_id"]].append(Commitment(row["starts_on"], row["ends_on"], monthly, is_income=False))
+    for source in collect("service", "BALANCE_COMMITMENTS"):
+        for community_id, commitment in await source(community_ids, first_month):
+            found[community_id].append(commitment)
+    return found
+
+
+async def community_balance(principal: Principal, community_id: int, *, start: date | None = None,
+                            end: date | None = None) -> dict:
+    community = await _readable_community(principal, community_id)
+    start, end = _window(start, end)
+    rows = {r["month"]: r for r in await repo.monthly_totals(community_id, start, end)}
+    monthly = [{"month": m, "income": rows[m]["income"] if m in rows else 0,
+                "cost": rows[m]["cost"] if m in rows else 0} for m in _months(start, end)]
+    result = balance(sum(m["income"] for m in monthly), sum(m["cost"] for m in monthly), thresholds())
+    first_month = month_start(clock.today())
+    commitments = (await _commitments([community_id], first_month))[community_id]
+    by_kind = await repo.totals_by_kind(community_id, start, end)
+    return {
+        "community": community, "start": start, "end": end, "balance": result, "monthly": monthly,
+        "by_kind": [{**r, "label": LEDGER_KIND_LABELS[r["kind"]]} for r in by_kind],
+        "forecast": [{"month": m, "income": i, "cost": c} for m, i, c in forecast(commitments, first_month)],
+    }
+
+
+STATUS_ORDER = {"imbalanced": 0, "warning": 1, "balanced": 2}
+
+
+def _overview_sort_key(item: dict):
+    result: Balance = item["balance"]
+    ratio = result.ratio if result.ratio is not None else Decimal("Infinity")
+    return STATUS_ORDER[result.status.value], ratio, item["id"]
+
+
+async def balance_overview(principal: Principal, *, district_id: int | None, status: str | None,
+                           start: date | None, end: date | None, limit: int, offset: int) -> dict:
+    """Every community in scope with its balance: one statement, worst first."""
+    if not principal.has_role(*OFFICIAL_ROLES, Role.auditor):
+        raise PermissionDenied()
+    start, end = _window(start, end)
+    rows = await repo.balance_overview(like_patterns(principal.read_paths()), district_id, start, end)
+    current = thresholds()
+    for row in rows:
+        row["balance"] = balance(row["income"], row["cost"], current)
+    counts = {s: 0 for s in STATUS_ORDER}
+    for row in rows:
+        counts[row["balance"].status.value] += 1
+    selected = sorted((r for r in rows if status is None or r["balance"].status.value == status),
+                      key=_overview_sort_key)
+    total = balance(sum(r["income"] for r in rows), sum(r["cost"] for r in rows), current)
+    return {"start": start, "end": end, "thresholds": current, "communities": len(rows), "counts": counts,
+            "total": total, "items": selected[offset:offset + limit], "matching": len(selected)}
+
+
+# Subsidies -------------------------------------------------------------------------------------
+
+def hangzhou_subsidy(total_cost: int, area_m2: Decimal, share: Decimal) -> int:
+    try:
+        return subsidy.hangzhou_old_estate_subsidy(total_cost, area_m2, share)
+    except ValueError as exc:
+        raise SubsidyInputInvalid(detail={"problem": str(exc)}) from exc
+
+
+def fuyang_award(**facts) -> subsidy.FuyangAward:
+    try:
+        return subsidy.fuyang_award(**facts)
+    except ValueError as exc:
+        raise SubsidyInputInvalid(detail={"problem": str(exc)}) from exc
+
+
+# One-click community report -------------------------------------------------------------------
+
+async def community_report(principal: Principal, community_id: int) -> dict:
+    """Everything about one community for one document: file, needs, contracts, ledger and balance, plus
+    the sections other domains add (spaces and leases)."""
+    community = await _readable_community(principal, community_id)
+    if not principal.can_read_path(community["org_path"]):
+        raise CommunityNotFound()
+    needs, _ = await repo.list_needs(patterns=None, community_id=community_id, status=None, category=None,
+                                     limit=1000, offset=0)
+    contracts, _ = await repo.list_contracts(patterns=["/%"], operator_org_ids=[], community_id=community_id,
+                                             operator_id=None, status=None, limit=1000, offset=0)
+    balance_view = await community_balance(principal, community_id)
+    sections = [await build(community_id) for build in collect("service", "COMMUNITY_REPORT_SECTIONS")]
+    return {"community": community, "needs": needs, "contracts": contracts, "balance": balance_view,
+            "sections": sections, "generated_at": clock.now()}

@@ -1,0 +1,182 @@
+"""Communities, their needs, service contracts and the operating ledger."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from piccolo.columns import (
+    JSONB,
+    Array,
+    BigInt,
+    Date,
+    ForeignKey,
+    Integer,
+    Numeric,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+from core.accounts.tables import Organisation, User
+from providers.tables import Operator
+
+
+class CommunityType(str, Enum):
+    renovation = "renovation"  # 旧改类
+    new_build = "new_build"  # 新建类
+
+
+class CommunityTier(str, Enum):
+    inclusive = "inclusive"  # 普惠型
+    leading = "leading"  # 引领型
+
+
+class CommunityPool(str, Enum):
+    creation = "creation"  # 创建型
+    reserve = "reserve"  # 储备型
+    basic = "basic"  # 基础型
+
+
+class CreationLevel(str, Enum):
+    province = "province"  # 省级
+    city = "city"  # 市级
+    joint = "joint"  # 省市联创
+    undecided = "undecided"  # 待定
+
+
+class CommunityStatus(str, Enum):
+    planning = "planning"
+    building = "building"
+    accepted = "accepted"
+    operating = "operating"
+
+
+class NeedStatus(str, Enum):
+    open = "open"
+    matched = "matched"
+    closed = "closed"
+
+
+class ContractStatus(str, Enum):
+    draft = "draft"
+    active = "active"
+    expiring = "expiring"
+    renewed = "renewed"
+    terminated = "terminated"
+
+
+class EntryDirection(str, Enum):
+    income = "income"
+    cost = "cost"
+
+
+class PlanLineState(str, Enum):
+    proposed = "proposed"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+class Community(Table, tablename="market_community"):
+    """一社一档: the file of one future community. `org` is its node in the org tree (kind community)."""
+
+    id: Serial
+    org = ForeignKey(Organisation, null=False, unique=True)
+    name = Varchar(length=200, index=True)
+    district = ForeignKey(Organisation, null=False, index=True)
+    street = ForeignKey(Organisation, null=False, index=True)
+    community_type = Varchar(length=12, choices=CommunityType)
+    tier = Varchar(length=12, choices=CommunityTier)
+    pool = Varchar(length=12, choices=CommunityPool)
+    creation_level = Varchar(length=12, choices=CreationLevel, default=CreationLevel.undecided)
+    planned_start = Date(null=True, default=None)
+    planned_finish = Date(null=True, default=None)
+    area_hectares = Numeric(digits=(10, 2))
+    households = Integer(default=0)
+    elderly_share = Numeric(digits=(5, 4))
+    children_share = Numeric(digits=(5, 4))
+    status = Varchar(length=12, choices=CommunityStatus, default=CommunityStatus.planning, index=True)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class Need(Table, tablename="market_need"):
+    id: Serial
+    community = ForeignKey(Community, null=False, index=True)
+    category = Varchar(length=40)
+    priority = Integer(default=2)  # 1 high, 2 normal, 3 low
+    text = Text(default="")
+    status = Varchar(length=10, choices=NeedStatus, default=NeedStatus.open, index=True)
+    created_by = ForeignKey(User, null=False)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class ServiceContract(Table, tablename="market_contract"):
+    """Community (or street) × operator over [starts_on, ends_on). A draft already holds a unit of the
+    operator's capacity, so what officials agree to can always be signed."""
+
+    id: Serial
+    street = ForeignKey(Organisation, null=False, index=True)
+    community = ForeignKey(Community, null=True, default=None, index=True)
+    operator = ForeignKey(Operator, null=False, index=True)
+    categories = Array(base_column=Varchar(length=40))
+    starts_on = Date()
+    ends_on = Date()
+    annual_fee = BigInt(default=0)  # fen, paid to the operator
+    revenue_share = Numeric(digits=(5, 4), null=True, default=None)  # share of service revenue paid back
+    kpis = Text(default="")
+    status = Varchar(length=12, choices=ContractStatus, default=ContractStatus.draft, index=True)
+    renewal_of = ForeignKey("self", null=True, default=None)
+    need_ids = Array(base_column=Integer())
+    created_by = ForeignKey(User, null=False)
+    signed_by = ForeignKey(User, null=True, default=None)
+    signed_at = Timestamptz(null=True, default=None)
+    terminated_by = ForeignKey(User, null=True, default=None)
+    terminated_at = Timestamptz(null=True, default=None)
+    termination_reason = Text(default="")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class LedgerEntry(Table, tablename="market_ledger_entry"):
+    """Income or cost of one community in one month. `source` names where the money came from and is
+    unique, so nothing is ever posted twice."""
+
+    id: Serial
+    community = ForeignKey(Community, null=False)
+    month = Date()  # first day of the month, Asia/Shanghai
+    direction = Varchar(length=6, choices=EntryDirection)
+    kind = Varchar(length=20)
+    amount = BigInt()  # fen, > 0
+    source = Varchar(length=200, unique=True)
+    contract = ForeignKey(ServiceContract, null=True, default=None)
+    note = Text(default="")
+    posted_by = ForeignKey(User, null=True, default=None)
+    posted_by_org = ForeignKey(Organisation, null=True, default=None)
+    created_at = Timestamptz()
+
+
+class AllocationPlan(Table, tablename="market_allocation_plan"):
+    id: Serial
+    scope_org = ForeignKey(Organisation, null=False)
+    created_by = ForeignKey(User, null=False)
+    total_score = Numeric(digits=(12, 1))
+    greedy_score = Numeric(digits=(12, 1))
+    need_count = Integer()
+    weights = JSONB(default="{}")
+    created_at = Timestamptz()
+
+
+class AllocationLine(Table, tablename="market_allocation_line"):
+    id: Serial
+    plan = ForeignKey(AllocationPlan, null=False, index=True)
+    need = ForeignKey(Need, null=False)
+    operator = ForeignKey(Operator, null=True, default=None)  # null: no operator could take it
+    score = Numeric(digits=(6, 1), null=True, default=None)
+    state = Varchar(length=10, choices=PlanLineState, default=PlanLineState.proposed)
+    contract = ForeignKey(ServiceContract, null=True, default=None)
+    decided_by = ForeignKey(User, null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
+    reason = Text(default="")
