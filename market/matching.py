@@ -81,56 +81,106 @@ def decayed_average(evaluations: tuple[tuple[date, int], ...], today: date) -> f
 IN_GOOD_STANDING = ("listed", "warned")
 
 
-def score(candidate: Candidate, community: Community, today: date, weights: Weights,
-          category_names: dict[str, str]) -> MatchScore | None:
-    """The score and its explained parts, or None when the operator cannot serve any open need."""
-    if candidate.registry_status not in IN_GOOD_STANDING:
+def _facts(candidate: Candidate, community: Community, today: date) -> dict | None:
+    """What the parts are computed from, or None when the operator cannot serve any open need."""
+    if candidate.registry_status not in IN_GOOD_STANDING or not community.open_categories:
         return None
     covered = candidate.listed_categories & community.open_categories
-    if not covered or not community.open_categories:
+    if not covered:
         return None
+    return {
+        "covered": covered,
+        "serves": community.district_id in candidate.district_ids,
+        "average": decayed_average(candidate.evaluations, today),
+        "spare": candidate.spare_capacity,
+        "warned": candidate.registry_status == "warned",
+    }
 
+
+def _values(candidate: Candidate, community: Community, facts: dict, weights: Weights) -> list[tuple]:
+    """(key, label, value in [0, 1], weight) for every part."""
+    average = facts["average"]
+    return [
+        ("coverage", "需求覆盖", len(facts["covered"]) / len(community.open_categories), weights.coverage),
+        ("district", "服务区域", 1.0 if facts["serves"] else 0.0, weights.district),
+        ("evaluation", "评价记录", NEUTRAL_EVALUATION if average is None else average / 100, weights.evaluation),
+        ("capacity", "承接余量", min(facts["spare"], CAPACITY_SATURATION) / CAPACITY_SATURATION, weights.capacity),
+        ("experience", "同类经验",
+         min(candidate.same_type_communities, EXPERIENCE_SATURATION) / EXPERIENCE_SATURATION, weights.experience),
+        ("warning", "名录警示", 1.0 if facts["warned"] else 0.0, -weights.warning_penalty),
+    ]
+
+
+def _points(value: float, weight: float) -> float:
+    return round(100 * value * weight, 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _total(values: list[tuple]) -> float:
+    return round(max(sum(_points(value, weight) for _, _, value, weight in values), 0.0), 1)
+
+
+def _explanations(candidate: Candidate, community: Community, facts: dict, category_names: dict[str, str]) -> dict:
     def names(codes) -> str:
         return "、".join(category_names.get(c, c) for c in sorted(codes))
 
-    coverage = len(covered) / len(community.open_categories)
-    missing = community.open_categories - covered
-    coverage_text = f"覆盖社区需求 {len(covered)}/{len(community.open_categories)} 项：{names(covered)}"
-    if missing:
-        coverage_text += f"；未覆盖：{names(missing)}"
+    covered, average, spare = facts["covered"], facts["average"], facts["spare"]
+    coverage = f"覆盖社区需求 {len(covered)}/{len(community.open_categories)} 项：{names(covered)}"
+    if missing := community.open_categories - covered:
+        coverage += f"；未覆盖：{names(missing)}"
+    return {
+        "coverage": coverage,
+        "district": f"服务{community.district_name}" if facts["serves"] else f"未登记服务{community.district_name}",
+        "evaluation": "暂无评价，按中性分计" if average is None
+        else f"近期评价加权平均 {average:.1f} 分（{len(candidate.evaluations)} 次，越近权重越高）",
+        "capacity": f"可再承接 {spare} 个社区（运营能力 {candidate.capacity}，在营合同 {candidate.active_contracts}）"
+        if spare else "已满负荷，暂无承接余量",
+        "experience": f"运营过 {candidate.same_type_communities} 个{community.community_type}社区"
+        if candidate.same_type_communities else f"尚无{community.community_type}社区运营经验",
+        "warning": "名录警示中，扣分" if facts["warned"] else "无警示",
+    }
 
-    serves = community.district_id in candidate.district_ids
-    average = decayed_average(candidate.evaluations, today)
-    spare = candidate.spare_capacity
-    experience = min(candidate.same_type_communities, EXPERIENCE_SATURATION) / EXPERIENCE_SATURATION
-    warned = candidate.registry_status == "warned"
 
-    values = [
-        ("coverage", "需求覆盖", coverage, weights.coverage, coverage_text),
-        ("district", "服务区域", 1.0 if serves else 0.0, weights.district,
-         f"服务{community.district_name}" if serves else f"未登记服务{community.district_name}"),
-        ("evaluation", "评价记录", NEUTRAL_EVALUATION if average is None else average / 100, weights.evaluation,
-         "暂无评价，按中性分计" if average is None
-         else f"近期评价加权平均 {average:.1f} 分（{len(candidate.evaluations)} 次，越近权重越高）"),
-        ("capacity", "承接余量", min(spare, CAPACITY_SATURATION) / CAPACITY_SATURATION, weights.capacity,
-         f"可再承接 {spare} 个社区（运营能力 {candidate.capacity}，在营合同 {candidate.active_contracts}）"
-         if spare else "已满负荷，暂无承接余量"),
-        ("experience", "同类经验", experience, weights.experience,
-         f"运营过 {candidate.same_type_communities} 个{community.community_type}社区"
-         if candidate.same_type_communities else f"尚无{community.community_type}社区运营经验"),
-        ("warning", "名录警示", 1.0 if warned else 0.0, -weights.warning_penalty,
-         "名录警示中，扣分" if warned else "无警示"),
-    ]
-    parts = [Part(key, label, round(value, 4), weight, round(100 * value * weight, 1) + 0.0, text)  # no -0.0
-             for key, label, value, weight, text in values]
-    total = round(max(sum(p.points for p in parts), 0.0), 1)
-    return MatchScore(candidate.operator_id, candidate.name, total, frozenset(covered), parts)
+def score_total(candidate: Candidate, community: Community, today: date, weights: Weights) -> float | None:
+    """The score alone, without its explanations: what ranking needs."""
+    facts = _facts(candidate, community, today)
+    return None if facts is None else _total(_values(candidate, community, facts, weights))
+
+
+def score(candidate: Candidate, community: Community, today: date, weights: Weights,
+          category_names: dict[str, str]) -> MatchScore | None:
+    """The score and its explained parts, or None when the operator cannot serve any open need."""
+    facts = _facts(candidate, community, today)
+    if facts is None:
+        return None
+    values = _values(candidate, community, facts, weights)
+    texts = _explanations(candidate, community, facts, category_names)
+    parts = [Part(key, label, round(value, 4), weight, _points(value, weight), texts[key])
+             for key, label, value, weight in values]
+    return MatchScore(candidate.operator_id, candidate.name, _total(values), frozenset(facts["covered"]), parts)
+
+
+def rank(candidates: list[Candidate], community: Community, today: date, weights: Weights) -> list[MatchScore]:
+    """Every operator that can serve an open need, best first, scored but not yet explained."""
+    ranked = []
+    for candidate in candidates:
+        facts = _facts(candidate, community, today)
+        if facts is not None:
+            ranked.append(MatchScore(candidate.operator_id, candidate.name,
+                                     _total(_values(candidate, community, facts, weights)), frozenset(facts["covered"])))
+    return sorted(ranked, key=lambda s: (-s.total, s.operator_id))
+
+
+def explain(ranked: list[MatchScore], candidates: list[Candidate], community: Community, today: date,
+            weights: Weights, category_names: dict[str, str]) -> list[MatchScore]:
+    by_id = {c.operator_id: c for c in candidates}
+    return [score(by_id[s.operator_id], community, today, weights, category_names) for s in ranked]
 
 
 def shortlist(candidates: list[Candidate], community: Community, today: date, weights: Weights,
               category_names: dict[str, str], limit: int = 20) -> list[MatchScore]:
-    scored = [s for c in candidates if (s := score(c, community, today, weights, category_names))]
-    return sorted(scored, key=lambda s: (-s.total, s.operator_id))[:limit]
+    """The best `limit` operators with explained parts; only those are explained."""
+    return explain(rank(candidates, community, today, weights)[:limit], candidates, community, today, weights,
+                   category_names)
 
 
 @dataclass(frozen=True)
@@ -179,9 +229,22 @@ def pair_scores(needs: list[Community], candidates_by_type: dict[str, list[Candi
             total = totals.get(key)
             if total is None:
                 probe = Community(need.district_id if serves else -1, "", need.community_type, need.open_categories)
-                total = totals[key] = score(candidate, probe, today, weights, {}).total
+                total = totals[key] = score_total(candidate, probe, today, weights)
             result[(index, candidate.operator_id)] = total
     return result
+
+
+def bundle_for(candidates: list[Candidate], community: Community, today: date, weights: Weights,
+               category_names: dict[str, str]) -> Bundle:
+    """`bundle` over every candidate, with the chosen operators' parts explained."""
+    chosen = bundle(rank(candidates, community, today, weights), community.open_categories)
+    by_id = {c.operator_id: c for c in candidates}
+
+    def explained(s: MatchScore) -> MatchScore:
+        return score(by_id[s.operator_id], community, today, weights, category_names)
+
+    return Bundle(explained(chosen.integrated) if chosen.integrated else None,
+                  {c: explained(s) for c, s in chosen.specialists.items()}, chosen.uncovered)
 
 
 def explain_bundle(offer: Bundle, category_names: dict[str, str]) -> str:

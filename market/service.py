@@ -266,13 +266,13 @@ async def match_community(principal: Principal, community_id: int, limit: int) -
     target = matching.Community(community["district_id"], community["district_name"], type_label, categories)
     current_weights = weights()
     candidates = [_candidate(r, community["community_type"]) for r in rows]
-    scored = matching.shortlist(candidates, target, today, current_weights, names, limit=len(candidates))
+    ranked = matching.rank(candidates, target, today, current_weights)
+    shortlist = matching.explain(ranked[:limit], candidates, target, today, current_weights, names)
     lead_target = dataclasses.replace(target, open_categories=with_lead)
-    offer = matching.bundle(
-        matching.shortlist(candidates, lead_target, today, current_weights, names, limit=len(candidates)), with_lead)
+    offer = matching.bundle_for(candidates, lead_target, today, current_weights, names)
     return {
         "community": community, "needs": needs, "weights": dataclasses.asdict(current_weights),
-        "candidates": len(scored), "shortlist": scored[:limit], "bundle": offer, "category_names": names,
+        "candidates": len(ranked), "shortlist": shortlist, "bundle": offer, "category_names": names,
     }
 
 
