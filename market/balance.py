@@ -12,9 +12,10 @@ class BalanceStatus(str, Enum):
     balanced = "balanced"  # 平衡
     warning = "warning"  # 预警
     imbalanced = "imbalanced"  # 失衡
+    no_data = "no_data"  # nothing posted in the window
 
 
-STATUS_LABELS = {"balanced": "平衡", "warning": "预警", "imbalanced": "失衡"}
+STATUS_LABELS = {"balanced": "平衡", "warning": "预警", "imbalanced": "失衡", "no_data": "暂无收支数据"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class Balance:
 def balance(income_fen: int, cost_fen: int, thresholds: Thresholds = Thresholds()) -> Balance:
     """Exact ratio in Decimal, so 0.8 and 1.0 land on the side the policy means."""
     if cost_fen <= 0:
-        return Balance(income_fen, cost_fen, None, BalanceStatus.balanced)
+        status = BalanceStatus.balanced if income_fen > 0 else BalanceStatus.no_data
+        return Balance(income_fen, cost_fen, None, status)
     ratio = Decimal(income_fen) / Decimal(cost_fen)
     if ratio >= thresholds.balanced_at:
         status = BalanceStatus.balanced

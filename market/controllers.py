@@ -68,7 +68,7 @@ from market.tables import CommunityPool, CommunityStatus, ContractStatus, NeedSt
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Month = Annotated[date | None, Parameter(description="月份（取该月第一天），区间为左闭右开 [start, end)")]
-BalanceStatusFilter = Literal["balanced", "warning", "imbalanced"]
+BalanceStatusFilter = Literal["balanced", "warning", "imbalanced", "no_data"]
 
 
 def _fields(data: msgspec.Struct, *, drop_none: bool = False) -> dict:

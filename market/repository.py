@@ -48,6 +48,10 @@ async def insert_community(*, org_id: int, district_id: int, street_id: int, fie
     return rows[0]["id"]
 
 
+async def any_community() -> bool:
+    return await Community.exists()
+
+
 async def community_name_taken(street_id: int, name: str) -> bool:
     return await Community.exists().where((Community.street == street_id) & (Community.name == name))
 
@@ -352,11 +356,11 @@ async def update_contract(contract_id: int, changes: dict, now: datetime) -> Non
     ).where(ServiceContract.id == contract_id)
 
 
-async def mark_expiring(today: date, horizon: date) -> list[int]:
+async def mark_expiring(today: date, horizon: date, now: datetime) -> list[int]:
     rows = await ServiceContract.raw(
-        "UPDATE market_contract SET status = 'expiring', updated_at = now() "
+        "UPDATE market_contract SET status = 'expiring', updated_at = {} "
         "WHERE status = 'active' AND ends_on > {} AND ends_on <= {} RETURNING id",
-        today, horizon,
+        now, today, horizon,
     )
     return [r["id"] for r in rows]
 

@@ -151,6 +151,15 @@ async def get_community(principal: Principal, community_id: int) -> dict:
     return await _readable_community(principal, community_id)
 
 
+async def community_for_owner(community_id: int, owner_org_paths: list[str]) -> dict:
+    """A community in the district an owner organisation belongs to (owners sit under their district)."""
+    community = await repo.get_community(community_id)
+    districts = [path[: path.rstrip("/").rfind("/") + 1] for path in owner_org_paths]
+    if community is None or not any(community["org_path"].startswith(d) for d in districts):
+        raise CommunityNotFound()
+    return community
+
+
 async def list_communities(principal: Principal, *, district_id, street_id, status, pool, q, limit, offset):
     patterns = like_patterns(principal.read_paths())
     operator_orgs = principal.org_ids(Role.operator)
@@ -565,7 +574,7 @@ async def terminate_contract(principal: Principal, contract_id: int, reason: str
 async def mark_expiring_contracts(days: int = 90) -> list[int]:
     today = clock.today()
     async with transaction():
-        ids = await repo.mark_expiring(today, today + timedelta(days=days))
+        ids = await repo.mark_expiring(today, today + timedelta(days=days), clock.now())
         for contract_id in ids:
             await audit.record(None, "contract.expiring", "contract", contract_id, after={"status": "expiring"})
     return ids
@@ -580,7 +589,7 @@ def _check_month(month: date) -> date:
     return month
 
 
-def _posting_org(principal: Principal, path: str) -> int:
+def posting_org(principal: Principal, path: str) -> int:
     """The deepest official grant covering `path`: the street when a street official posts."""
     grants = [g for g in principal.grants if g.role in OFFICIAL_ROLES and path.startswith(g.org_path)]
     return max(grants, key=lambda g: len(g.org_path)).org_id
@@ -602,7 +611,7 @@ async def post_entry(principal: Principal, community_id: int, *, month: date, ki
     month = _check_month(month)
     async with transaction():
         community = await _editable_community(principal, community_id)
-        org_id = _posting_org(principal, community["org_path"])
+        org_id = posting_org(principal, community["org_path"])
         entry = {"community_id": community_id, "month": month, "direction": _direction(kind), "kind": kind,
                  "amount": amount, "source": f"org:{org_id}:{reference.strip()}", "note": note}
         (entry_id,) = await _insert_entries(principal, [entry], org_id)
@@ -650,6 +659,8 @@ async def post_system_income(community_id: int, *, month: date, kind: str, amoun
                              note: str = "") -> bool:
     """For other domains (rent paid on a lease): posts once per source and reports whether it did.
     Runs inside the caller's transaction."""
+    if kind not in LEDGER_KIND_LABELS:
+        raise ValueError(f"unknown ledger kind {kind!r}")
     entry = {"community_id": community_id, "month": month_start(month), "direction": _direction(kind),
              "kind": kind, "amount": amount, "source": source, "note": note}
     return bool(await repo.insert_entries_once([entry], now=clock.now()))
@@ -718,7 +729,7 @@ async def community_balance(principal: Principal, community_id: int, *, start: d
     }
 
 
-STATUS_ORDER = {"imbalanced": 0, "warning": 1, "balanced": 2}
+STATUS_ORDER = {"imbalanced": 0, "warning": 1, "balanced": 2, "no_data": 3}
 
 
 def _overview_sort_key(item: dict):

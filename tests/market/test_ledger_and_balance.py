@@ -104,11 +104,17 @@ async def test_the_overview_lists_every_community_worst_first_within_scope(world
     city = (await world.get("city", "/api/v1/balance/overview")).json()
     assert city["communities"] == 4
     assert [i["community_name"] for i in city["items"]] == ["银湖社区", "失衡社区", "预警社区", "平衡社区"]
-    assert city["counts"] == {"imbalanced": 2, "warning": 1, "balanced": 1}
+    assert city["counts"] == {"imbalanced": 2, "warning": 1, "balanced": 1, "no_data": 0}
     assert city["total"]["income"] == 260_000 and city["total"]["cost"] == 400_000
 
     street = (await world.get("street_x", "/api/v1/balance/overview", params={"status": "warning"})).json()
     assert street["communities"] == 3 and [i["community_name"] for i in street["items"]] == ["预警社区"]
+
+    # A community with nothing posted yet is not called balanced; it is listed last.
+    await community(world, "street_x", "新建社区")
+    city = (await world.get("city", "/api/v1/balance/overview")).json()
+    assert city["items"][-1]["community_name"] == "新建社区"
+    assert city["items"][-1]["balance"]["status_label"] == "暂无收支数据" and city["counts"]["no_data"] == 1
     assert (await world.get("operator_a", "/api/v1/balance/overview")).status_code == 403
 
 

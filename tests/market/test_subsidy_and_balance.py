@@ -64,6 +64,7 @@ def test_fuyang_missed_target_pays_70_percent_at_most_700_wan_now():
         (4, 5, BalanceStatus.warning),  # 0.8 again, from numbers a float would get wrong after division
         (799_999_999, 1_000_000_000, BalanceStatus.imbalanced),
         (5, 0, BalanceStatus.balanced),
+        (0, 0, BalanceStatus.no_data),
     ],
 )
 def test_balance_status_at_the_edges(income, cost, status):
