@@ -66,6 +66,9 @@ class Settings:
     stripe_api_key: str = field(default_factory=lambda: _env("STRIPE_API_KEY", "sk_test_local"))
     stripe_webhook_secret: str = field(default_factory=lambda: _env("STRIPE_WEBHOOK_SECRET", "whsec_local"))
     localstripe_port: int = field(default_factory=lambda: _env_int("LOCALSTRIPE_PORT", 8420))
+    # Per request: total timeout, and how often a call that is safe to repeat is retried (0: never).
+    stripe_timeout_seconds: float = field(default_factory=lambda: float(_env("STRIPE_TIMEOUT_SECONDS", "10")))
+    stripe_max_retries: int = field(default_factory=lambda: _env_int("STRIPE_MAX_RETRIES", 2))
 
     # Email.
     smtp_host: str = field(default_factory=lambda: _env("SMTP_HOST", "127.0.0.1"))
