@@ -85,6 +85,14 @@ async def get_operator(operator_id: int, *, for_update: bool = False) -> dict | 
     return rows[0] if rows else None
 
 
+async def operator_for_org(org_id: int) -> dict | None:
+    rows = await Operator.raw(
+        f"SELECT {OPERATOR_COLUMNS} FROM provider_operator o JOIN organisation org ON org.id = o.org WHERE o.org = {{}}",
+        org_id,
+    )
+    return rows[0] if rows else None
+
+
 async def list_operators(
     *, scope_paths: list[str], q: str | None, status: str | None, limit: int, offset: int
 ) -> tuple[list[dict], int]:

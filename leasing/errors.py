@@ -1,0 +1,118 @@
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied
+
+
+class SpaceNotFound(NotFound):
+    code = "space.not_found"
+    message = "空间不存在或无权查看"
+
+
+class SpaceNotManaged(PermissionDenied):
+    code = "space.not_managed"
+    message = "只有空间权属单位或所在街道、区县、市级工作人员可以操作"
+
+
+class SpaceUseInvalid(DomainError):
+    status_code = 422
+    code = "space.use_invalid"
+    message = "用途不在该空间允许的用途之内"
+
+
+class SpaceAreaInvalid(DomainError):
+    status_code = 422
+    code = "space.area_invalid"
+    message = "空间面积须大于 0"
+
+
+class SpaceNotIdle(Conflict):
+    code = "space.not_idle"
+    message = "空间当前不是闲置状态"
+
+
+class ListingNotFound(NotFound):
+    code = "listing.not_found"
+    message = "招租信息不存在或无权查看"
+
+
+class ListingTermsInvalid(DomainError):
+    status_code = 422
+    code = "listing.terms_invalid"
+    message = "招租条件不正确"
+
+
+class ListingNotOpen(Conflict):
+    code = "listing.not_open"
+    message = "该招租已结束或不在申请期内"
+
+
+class ApplicationNotFound(NotFound):
+    code = "lease_application.not_found"
+    message = "租赁申请不存在或无权查看"
+
+
+class ApplicationInvalid(DomainError):
+    status_code = 422
+    code = "lease_application.invalid"
+    message = "租赁申请不符合招租条件"
+
+
+class AlreadyApplied(Conflict):
+    code = "lease_application.duplicate"
+    message = "已申请过该招租"
+
+
+class NotAnOperator(PermissionDenied):
+    code = "lease_application.operator_only"
+    message = "只有运营商可以申请承租"
+
+
+class PreferentialNeedsListedOperator(Conflict):
+    code = "lease_application.not_listed"
+    message = "公益性协议出租只面向名录内、状态正常的运营商，且用途须为公共服务类"
+
+
+class LeaseNotFound(NotFound):
+    code = "lease.not_found"
+    message = "租约不存在或无权查看"
+
+
+class LeaseOverlap(Conflict):
+    code = "lease.overlap"
+    message = "该空间在所选期间已出租"
+
+
+class LeaseStateInvalid(Conflict):
+    code = "lease.state_invalid"
+    message = "租约当前状态不允许此操作"
+
+
+class LeaseTermInvalid(DomainError):
+    status_code = 422
+    code = "lease.term_invalid"
+    message = "租期不正确"
+
+
+class InvoiceNotFound(NotFound):
+    code = "invoice.not_found"
+    message = "租金账单不存在或无权查看"
+
+
+class InvoiceNotPayable(Conflict):
+    code = "invoice.not_payable"
+    message = "该账单无需支付"
+
+
+class PaymentInProgress(Conflict):
+    code = "payment.in_progress"
+    message = "该账单有一笔支付正在处理中，请稍后查看结果"
+
+
+class PaymentUnavailable(DomainError):
+    status_code = 503
+    code = "payment.unavailable"
+    message = "支付服务暂时不可用，请稍后重试"
+
+
+class WebhookSignatureInvalid(DomainError):
+    status_code = 400
+    code = "webhook.signature_invalid"
+    message = "回调签名无效"

@@ -1,0 +1,22 @@
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from leasing.tables import (
+    Lease,
+    LeaseApplication,
+    Payment,
+    PaymentCustomer,
+    RentInvoice,
+    Space,
+    SpaceListing,
+    WebhookEvent,
+)
+
+APP_CONFIG = AppConfig(
+    app_name="leasing",
+    migrations_folder_path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "piccolo_migrations"),
+    table_classes=[Space, SpaceListing, LeaseApplication, Lease, RentInvoice, PaymentCustomer, Payment, WebhookEvent],
+    migration_dependencies=["market.piccolo_app"],
+    commands=[],
+)

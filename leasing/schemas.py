@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+
+from core.schemas import Input
+from leasing.tables import (
+    InvoiceStatus,
+    LeaseApplicationStatus,
+    LeaseStatus,
+    ListingStatus,
+    ListingTrack,
+    OwnerKind,
+    PaymentStatus,
+    SpaceStatus,
+    SpaceUse,
+)
+
+Fen = Annotated[int, msgspec.Meta(ge=0, le=10**12, description="金额（分）")]
+Months = Annotated[int, msgspec.Meta(ge=0, le=600)]
+Area = Annotated[Decimal, msgspec.Meta(description="面积（平方米）")]
+Reason = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class ReasonInput(Input):
+    reason: Reason
+
+
+class Photo(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    taken_on: date | None = None
+
+
+class SpaceCreate(Input):
+    community_id: int
+    owner_kind: OwnerKind
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    area_m2: Area
+    allowed_uses: Annotated[list[SpaceUse], msgspec.Meta(min_length=1, max_length=7)]
+    floor: Annotated[str, msgspec.Meta(max_length=20)] = ""
+    condition: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    photos: Annotated[list[Photo], msgspec.Meta(max_length=20)] = []
+    owner_org_id: int | None = None
+
+
+class SpaceUpdate(Input):
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=300)] | None = None
+    area_m2: Area | None = None
+    allowed_uses: Annotated[list[SpaceUse], msgspec.Meta(min_length=1, max_length=7)] | None = None
+    floor: Annotated[str, msgspec.Meta(max_length=20)] | None = None
+    condition: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    photos: Annotated[list[Photo], msgspec.Meta(max_length=20)] | None = None
+
+
+class SpaceView(msgspec.Struct, kw_only=True):
+    id: int
+    owner_org_id: int
+    owner_name: str
+    owner_kind: OwnerKind
+    owner_kind_label: str
+    community_id: int
+    community_name: str
+    address: str
+    area_m2: Decimal
+    floor: str
+    condition: str
+    allowed_uses: list[str]
+    allowed_use_labels: list[str]
+    photos: list[Photo]
+    status: SpaceStatus
+    status_label: str
+
+
+class Criteria(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    rent: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.4
+    use: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    standing: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    evaluation: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+
+
+class ListingCreate(Input):
+    track: ListingTrack
+    rent_per_m2_month: Fen
+    min_term_months: Annotated[int, msgspec.Meta(ge=1, le=240)]
+    max_term_months: Annotated[int, msgspec.Meta(ge=1, le=240)]
+    opens_on: date
+    closes_on: date
+    public_welfare_discount: Decimal = Decimal("0")
+    rent_free_months: Annotated[int, msgspec.Meta(ge=0, le=24)] = 0
+    deposit_months: Annotated[int, msgspec.Meta(ge=0, le=12)] = 0
+    criteria: Criteria | None = None
+
+
+class ListingView(msgspec.Struct, kw_only=True):
+    id: int
+    space_id: int
+    community_id: int
+    community_name: str
+    address: str
+    area_m2: Decimal
+    allowed_uses: list[str]
+    track: ListingTrack
+    track_label: str
+    rent_per_m2_month: int
+    public_welfare_discount: Decimal
+    rent_free_months: int
+    min_term_months: int
+    max_term_months: int
+    deposit_months: int
+    opens_on: date
+    closes_on: date
+    criteria: dict
+    status: ListingStatus
+    status_label: str
+
+
+class LeaseApplicationCreate(Input):
+    proposed_use: SpaceUse
+    term_months: Annotated[int, msgspec.Meta(ge=1, le=240)]
+    proposed_rent_per_m2_month: Fen = 0
+    plan: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+
+
+class LeaseApplicationView(msgspec.Struct, kw_only=True):
+    id: int
+    listing_id: int
+    operator_id: int
+    operator_name: str
+    proposed_use: SpaceUse
+    proposed_use_label: str
+    proposed_rent_per_m2_month: int
+    term_months: int
+    plan: str
+    status: LeaseApplicationStatus
+    status_label: str
+    score: Decimal | float | None = None
+    rank: int | None = None
+    reasons: list[str] = []
+    decision_reason: str = ""
+
+
+class AwardInput(Input):
+    application_id: int
+    reason: Reason
+    starts_on: date | None = None
+    payment_day: Annotated[int, msgspec.Meta(ge=1, le=28)] = 10
+
+
+class LeaseCreate(Input):
+    space_id: int
+    lessee_id: int
+    use: SpaceUse
+    starts_on: date
+    ends_on: date
+    monthly_rent: Fen
+    deposit: Fen = 0
+    rent_free_months: Months = 0
+    payment_day: Annotated[int, msgspec.Meta(ge=1, le=28)] = 10
+
+
+class LeaseRenewal(Input):
+    ends_on: date
+    monthly_rent: Fen | None = None
+
+
+class LeaseTermination(Input):
+    reason: Reason
+    effective_on: date | None = None
+
+
+class LeaseView(msgspec.Struct, kw_only=True):
+    id: int
+    space_id: int
+    address: str
+    area_m2: Decimal
+    community_id: int
+    community_name: str
+    lessee_id: int
+    lessee_name: str
+    use: SpaceUse
+    use_label: str
+    starts_on: date
+    ends_on: date
+    agreed_ends_on: date
+    monthly_rent: int
+    deposit: int
+    rent_free_months: int
+    payment_day: int
+    status: LeaseStatus
+    status_label: str
+    renewal_of: int | None
+    termination_reason: str
+
+
+class InvoiceView(msgspec.Struct, kw_only=True):
+    id: int
+    lease_id: int
+    lessee_name: str
+    community_name: str
+    address: str
+    month: date
+    amount: int
+    due_on: date
+    status: InvoiceStatus
+    status_label: str
+    last_decline: str
+    paid_at: datetime | None
+
+
+class PaymentView(msgspec.Struct, kw_only=True):
+    id: int
+    invoice_id: int
+    attempt: int
+    amount: int
+    status: PaymentStatus
+    status_label: str
+    decline_code: str
+    error_message: str
+
+
+class FiguresRow(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    spaces: int
+    idle_area: Decimal
+    listed_area: Decimal
+    leased_area: Decimal
+    invoiced: int
+    collected: int
+    arrears: int
+
+
+class FiguresView(msgspec.Struct, kw_only=True):
+    level: str
+    start: date
+    end: date
+    items: list[FiguresRow]
+    total: FiguresRow

@@ -1,0 +1,545 @@
+"""Leasing rules: who may register, list, apply, award and lease; rent invoices; figures for officials.
+
+Rent paid posts to the community's ledger through market's service; market knows leases only through
+`BALANCE_COMMITMENTS` and `COMMUNITY_REPORT_SECTIONS` below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, timedelta
+from decimal import Decimal
+
+import asyncpg
+from piccolo.engine import engine_finder
+
+from core import clock
+from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
+from core.accounts.tables import Role
+from core.audit import service as audit
+from core.errors import PermissionDenied
+from core.outbox import service as outbox
+from core.pagination import with_total
+from leasing import award, rent
+from leasing import repository as repo
+from leasing.errors import (
+    AlreadyApplied,
+    ApplicationInvalid,
+    ApplicationNotFound,
+    InvoiceNotFound,
+    LeaseNotFound,
+    LeaseOverlap,
+    LeaseStateInvalid,
+    LeaseTermInvalid,
+    ListingNotFound,
+    ListingNotOpen,
+    ListingTermsInvalid,
+    NotAnOperator,
+    PreferentialNeedsListedOperator,
+    SpaceAreaInvalid,
+    SpaceNotFound,
+    SpaceNotIdle,
+    SpaceNotManaged,
+    SpaceUseInvalid,
+)
+from leasing.labels import USE_LABELS
+from market import service as market
+from market.balance import Commitment, add_months, month_start
+from providers import repository as providers_repo
+from providers.errors import OperatorNotFound, ReasonRequired
+
+IN_GOOD_STANDING = ("listed", "warned")
+
+
+def transaction():
+    return engine_finder().transaction()
+
+
+def _require_reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise ReasonRequired()
+    return reason.strip()
+
+
+# Scope -----------------------------------------------------------------------------------------
+
+def _manages(principal: Principal, space: dict) -> bool:
+    """Officials over the space's community, or the owner organisation itself."""
+    return principal.can_write_path(space["community_path"], *OFFICIAL_ROLES) or (
+        space["owner_org_id"] in principal.org_ids(Role.owner))
+
+
+def _can_read(principal: Principal, row: dict) -> bool:
+    return principal.can_read_path(row["community_path"]) or row["owner_org_id"] in principal.org_ids(Role.owner)
+
+
+def _scope(principal: Principal) -> tuple[list[str], list[int]]:
+    """(community path patterns, owner or operator org ids) a principal reads leasing rows through."""
+    return like_patterns(principal.read_paths()), principal.org_ids(Role.owner, Role.operator)
+
+
+# Spaces ----------------------------------------------------------------------------------------
+
+async def register_space(principal: Principal, fields: dict) -> dict:
+    """An owner registers a space in a community of its district; a street office one in its own scope."""
+    _check_area(fields)
+    community = await market.get_community(principal, fields["community_id"]) \
+        if principal.has_role(*OFFICIAL_ROLES, Role.auditor) else None
+    owner_orgs = [g for g in principal.grants if g.role == Role.owner]
+    if community is not None and principal.can_write_path(community["org_path"], *OFFICIAL_ROLES):
+        owner_org_id = fields.get("owner_org_id") or market.posting_org(principal, community["org_path"])
+    elif owner_orgs:
+        community = await market.community_for_owner(fields["community_id"], [g.org_path for g in owner_orgs])
+        owner_org_id = owner_orgs[0].org_id
+    else:
+        raise SpaceNotManaged()
+    fields = {**fields, "owner_org_id": owner_org_id}
+    async with transaction():
+        space_id = await repo.insert_space(fields, created_by=principal.user_id, now=clock.now())
+        await audit.record(principal, "space.create", "space", space_id, after=fields)
+    return await repo.get_space(space_id)
+
+
+def _check_area(fields: dict) -> None:
+    if "area_m2" in fields and not Decimal(0) < fields["area_m2"] < Decimal(10**8):
+        raise SpaceAreaInvalid()
+
+
+async def _readable_space(principal: Principal, space_id: int, *, for_update: bool = False) -> dict:
+    space = await repo.get_space(space_id, for_update=for_update)
+    if space is None or not _can_read(principal, space):
+        raise SpaceNotFound()
+    return space
+
+
+async def get_space(principal: Principal, space_id: int) -> dict:
+    return await _readable_space(principal, space_id)
+
+
+async def list_spaces(principal: Principal, *, community_id, status, limit, offset):
+    patterns = like_patterns(principal.read_paths())
+    owner_orgs = principal.org_ids(Role.owner)
+    return await with_total(
+        lambda lim, off: repo.list_spaces(patterns=patterns, owner_org_ids=owner_orgs, community_id=community_id,
+                                          status=status, limit=lim, offset=off),
+        limit, offset,
+    )
+
+
+async def update_space(principal: Principal, space_id: int, changes: dict) -> dict:
+    _check_area(changes)
+    async with transaction():
+        space = await _readable_space(principal, space_id, for_update=True)
+        if not _manages(principal, space):
+            raise SpaceNotManaged()
+        before = {k: space[k] for k in changes}
+        await repo.update_space(space_id, changes, clock.now())
+        await audit.record(principal, "space.update", "space", space_id, before=before, after=changes)
+    return await repo.get_space(space_id)
+
+
+# Listings --------------------------------------------------------------------------------------
+
+def _check_terms(terms: dict) -> None:
+    problems = []
+    if terms["min_term_months"] > terms["max_term_months"]:
+        problems.append("最短租期不能长于最长租期")
+    if terms["opens_on"] >= terms["closes_on"]:
+        problems.append("申请截止日期须晚于开始日期")
+    if not Decimal(0) <= terms["public_welfare_discount"] <= Decimal(1):
+        problems.append("公益折扣须在 0 至 1 之间")
+    if problems:
+        raise ListingTermsInvalid("；".join(problems), detail={"problems": problems})
+
+
+async def create_listing(principal: Principal, space_id: int, terms: dict) -> dict:
+    _check_terms(terms)
+    terms = {**terms, "criteria": dataclasses.asdict(award.Criteria.from_published(terms.get("criteria") or {}))}
+    async with transaction():
+        space = await _readable_space(principal, space_id, for_update=True)
+        if not _manages(principal, space):
+            raise SpaceNotManaged()
+        if space["status"] != "idle":
+            raise SpaceNotIdle()
+        listing_id = await repo.insert_listing(space_id, terms, created_by=principal.user_id, now=clock.now())
+        await repo.set_space_status(space_id, "listed", clock.now())
+        await audit.record(principal, "listing.create", "listing", listing_id, after={"space_id": space_id, **terms})
+    return await repo.get_listing(listing_id)
+
+
+async def _readable_listing(principal: Principal, listing_id: int, *, for_update: bool = False) -> dict:
+    listing = await repo.get_listing(listing_id, for_update=for_update)
+    if listing is None:
+        raise ListingNotFound()
+    if _can_read(principal, listing) or (principal.has_role(Role.operator) and listing["status"] == "open"):
+        return listing
+    raise ListingNotFound()
+
+
+async def get_listing(principal: Principal, listing_id: int) -> dict:
+    return await _readable_listing(principal, listing_id)
+
+
+async def list_listings(principal: Principal, *, status, limit, offset):
+    """Operators browse every open listing; officials and owners see theirs in any state."""
+    if principal.has_role(*OFFICIAL_ROLES, Role.auditor, Role.owner):
+        patterns, owner_orgs = like_patterns(principal.read_paths()), principal.org_ids(Role.owner)
+    elif principal.has_role(Role.operator):
+        patterns, owner_orgs, status = None, [], "open"
+    else:
+        raise PermissionDenied()
+    return await with_total(
+        lambda lim, off: repo.list_listings(patterns=patterns, owner_org_ids=owner_orgs, status=status, limit=lim,
+                                            offset=off),
+        limit, offset,
+    )
+
+
+async def cancel_listing(principal: Principal, listing_id: int, reason: str) -> dict:
+    reason = _require_reason(reason)
+    async with transaction():
+        listing = await _readable_listing(principal, listing_id, for_update=True)
+        space = await repo.get_space(listing["space_id"], for_update=True)
+        if not _manages(principal, space):
+            raise SpaceNotManaged()
+        if listing["status"] != "open":
+            raise ListingNotOpen()
+        await repo.set_listing_status(listing_id, "cancelled")
+        await repo.set_space_status(space["id"], "idle", clock.now())
+        await repo.decide_applications(listing_id, awarded_id=0, reason="")
+        await audit.record(principal, "listing.cancel", "listing", listing_id, reason=reason)
+    return await repo.get_listing(listing_id)
+
+
+# Applications ----------------------------------------------------------------------------------
+
+async def apply(principal: Principal, listing_id: int, fields: dict) -> dict:
+    """An operator applies with its proposed use, rent and plan, within the application window."""
+    operator_orgs = principal.org_ids(Role.operator)
+    if not operator_orgs:
+        raise NotAnOperator()
+    operator = await providers_repo.operator_for_org(operator_orgs[0])
+    if operator is None:
+        raise OperatorNotFound()
+    listing = await _readable_listing(principal, listing_id)
+    today = clock.today()
+    if listing["status"] != "open" or not listing["opens_on"] <= today < listing["closes_on"]:
+        raise ListingNotOpen()
+    problems = []
+    if fields["proposed_use"] not in listing["allowed_uses"]:
+        raise SpaceUseInvalid(detail={"allowed": listing["allowed_uses"]})
+    if not listing["min_term_months"] <= fields["term_months"] <= listing["max_term_months"]:
+        problems.append(f"租期须在 {listing['min_term_months']} 至 {listing['max_term_months']} 个月之间")
+    if listing["track"] == "competitive" and fields["proposed_rent_per_m2_month"] < listing["rent_per_m2_month"]:
+        problems.append("竞争性租赁的报价不能低于挂牌租金")
+    if problems:
+        raise ApplicationInvalid("；".join(problems), detail={"problems": problems})
+    if listing["track"] == "preferential":
+        if operator["registry_status"] not in IN_GOOD_STANDING or fields["proposed_use"] not in rent.PUBLIC_SERVICE_USES:
+            raise PreferentialNeedsListedOperator()
+        fields = {**fields, "proposed_rent_per_m2_month": listing["rent_per_m2_month"]}
+    async with transaction():
+        try:
+            application_id = await repo.insert_application(listing_id, operator["id"], fields,
+                                                           created_by=principal.user_id, now=clock.now())
+        except asyncpg.UniqueViolationError as exc:
+            raise AlreadyApplied() from exc
+        await audit.record(principal, "lease_application.create", "listing", listing_id,
+                           after={"application_id": application_id, **fields})
+    return await repo.get_application(application_id)
+
+
+def _proposals(listing: dict, applications: list[dict]) -> list[award.Proposal]:
+    return [award.Proposal(a["id"], a["proposed_rent_per_m2_month"], listing["rent_per_m2_month"], a["proposed_use"],
+                           a["registry_status"], a["evaluation_average"])
+            for a in applications if a["status"] == "submitted"]
+
+
+async def ranked_applications(principal: Principal, listing_id: int) -> list[dict]:
+    """Officials see every application ranked by the published criteria; an operator sees its own."""
+    listing = await _readable_listing(principal, listing_id)
+    if _can_read(principal, listing):
+        applications = await repo.applications_for(listing_id)
+    else:
+        applications = await repo.applications_for(listing_id, operator_org_ids=principal.org_ids(Role.operator))
+        return [{**a, "rank": None, "reasons": []} for a in applications]
+    ranking = award.rank(_proposals(listing, applications), award.Criteria.from_published(listing["criteria"]))
+    positions = {r.application_id: (i + 1, r) for i, r in enumerate(ranking)}
+    result = []
+    for a in applications:
+        position, ranked = positions.get(a["id"], (None, None))
+        result.append({**a, "score": ranked.total if ranked else a["score"], "rank": position,
+                       "reasons": ranked.reasons if ranked else []})
+    return sorted(result, key=lambda a: (a["rank"] is None, a["rank"] or 0, a["id"]))
+
+
+# Award and leases ------------------------------------------------------------------------------
+
+def _lease_fields(space: dict, listing: dict, application: dict, starts_on: date, payment_day: int) -> dict:
+    monthly = rent.monthly_rent(application["proposed_rent_per_m2_month"], space["area_m2"],
+                                application["proposed_use"], listing["public_welfare_discount"])
+    return {
+        "space_id": space["id"], "lessee_id": application["operator_id"], "listing_id": listing["id"],
+        "application_id": application["id"], "use": application["proposed_use"], "starts_on": starts_on,
+        "ends_on": add_months(starts_on, application["term_months"]), "monthly_rent": monthly,
+        "deposit": monthly * listing["deposit_months"], "rent_free_months": listing["rent_free_months"],
+        "payment_day": payment_day,
+    }
+
+
+async def _insert_lease(principal: Principal, fields: dict) -> int:
+    try:
+        lease_id = await repo.insert_lease(fields, created_by=principal.user_id, now=clock.now())
+    except asyncpg.ExclusionViolationError as exc:
+        raise LeaseOverlap(detail={"space_id": fields["space_id"], "starts_on": fields["starts_on"],
+                                   "ends_on": fields["ends_on"]}) from exc
+    await repo.set_space_status(fields["space_id"], "leased", clock.now())
+    return lease_id
+
+
+async def award_listing(principal: Principal, listing_id: int, application_id: int, *, reason: str,
+                        starts_on: date | None, payment_day: int) -> dict:
+    """The street office awards one application with a reason; the lease is signed in the same
+    transaction and every other applicant is told by email."""
+    reason = _require_reason(reason)
+    async with transaction():
+        listing = await _readable_listing(principal, listing_id, for_update=True)
+        space = await repo.get_space(listing["space_id"], for_update=True)
+        if not principal.can_write_path(space["community_path"], *OFFICIAL_ROLES):
+            raise SpaceNotManaged()
+        if listing["status"] != "open":
+            raise ListingNotOpen()
+        applications = await repo.applications_for(listing_id)
+        chosen = next((a for a in applications if a["id"] == application_id and a["status"] == "submitted"), None)
+        if chosen is None:
+            raise ApplicationNotFound()
+        if listing["track"] == "preferential" and chosen["registry_status"] not in IN_GOOD_STANDING:
+            raise PreferentialNeedsListedOperator()
+        start = starts_on or add_months(month_start(clock.today()), 1)
+        if start < clock.today():
+            raise LeaseTermInvalid("起租日期不能早于今天")
+        ranking = award.rank(_proposals(listing, applications), award.Criteria.from_published(listing["criteria"]))
+        await repo.set_application_scores({r.application_id: r.total for r in ranking})
+        fields = _lease_fields(space, listing, chosen, start, payment_day)
+        lease_id = await _insert_lease(principal, fields)
+        await repo.decide_applications(listing_id, application_id, reason)
+        await repo.set_listing_status(listing_id, "awarded")
+        await audit.record(principal, "listing.award", "listing", listing_id, reason=reason,
+                           before={"status": "open"},
+                           after={"status": "awarded", "application_id": application_id, "lease_id": lease_id,
+                                  "ranking": [dataclasses.asdict(r) for r in ranking]})
+        for other in applications:
+            if other["status"] != "submitted":
+                continue
+            won = other["id"] == application_id
+            await outbox.enqueue(
+                other["contact_email"],
+                f"【租赁结果】{space['address']}：{'中选' if won else '未中选'}",
+                f"{other['operator_name']}：\n\n您对{listing['community_name']}{space['address']}的租赁申请"
+                f"{'已中选，租约已生成，请登录查看租约与账单。' if won else '未中选。感谢参与。'}\n\n说明：{reason}",
+                dedupe_key=f"lease-award:{listing_id}:application:{other['id']}",
+            )
+    return await repo.get_lease(lease_id)
+
+
+def _check_lease_term(starts_on: date, ends_on: date) -> None:
+    if starts_on >= ends_on:
+        raise LeaseTermInvalid()
+
+
+async def create_lease(principal: Principal, fields: dict) -> dict:
+    """A lease agreed outside a listing (an agreement, or one carried over from paper)."""
+    _check_lease_term(fields["starts_on"], fields["ends_on"])
+    async with transaction():
+        space = await _readable_space(principal, fields["space_id"])
+        if not principal.can_write_path(space["community_path"], *OFFICIAL_ROLES):
+            raise SpaceNotManaged()
+        if fields["use"] not in space["allowed_uses"]:
+            raise SpaceUseInvalid(detail={"allowed": space["allowed_uses"]})
+        operator = await providers_repo.get_operator(fields["lessee_id"])
+        if operator is None:
+            raise OperatorNotFound()
+        lease_id = await _insert_lease(principal, fields)
+        await audit.record(principal, "lease.create", "lease", lease_id, after=fields)
+    return await repo.get_lease(lease_id)
+
+
+async def _readable_lease(principal: Principal, lease_id: int, *, for_update: bool = False) -> dict:
+    lease = await repo.get_lease(lease_id, for_update=for_update)
+    if lease is None or not (_can_read(principal, lease) or lease["lessee_org_id"] in principal.org_ids(Role.operator)):
+        raise LeaseNotFound()
+    return lease
+
+
+async def get_lease(principal: Principal, lease_id: int) -> dict:
+    return await _readable_lease(principal, lease_id)
+
+
+async def list_leases(principal: Principal, *, space_id, status, limit, offset):
+    patterns, org_ids = _scope(principal)
+    return await with_total(
+        lambda lim, off: repo.list_leases(patterns=patterns, org_ids=org_ids, space_id=space_id, status=status,
+                                          limit=lim, offset=off),
+        limit, offset,
+    )
+
+
+async def _lease_for_officials(principal: Principal, lease_id: int) -> dict:
+    lease = await _readable_lease(principal, lease_id, for_update=True)
+    if not principal.can_write_path(lease["community_path"], *OFFICIAL_ROLES):
+        raise SpaceNotManaged()
+    return lease
+
+
+async def renew_lease(principal: Principal, lease_id: int, *, ends_on: date, monthly_rent: int | None) -> dict:
+    async with transaction():
+        lease = await _lease_for_officials(principal, lease_id)
+        if lease["status"] not in ("active", "expiring"):
+            raise LeaseStateInvalid()
+        _check_lease_term(lease["ends_on"], ends_on)
+        successor = {
+            "space_id": lease["space_id"], "lessee_id": lease["lessee_id"], "listing_id": lease["listing_id"],
+            "application_id": lease["application_id"], "use": lease["use"], "starts_on": lease["ends_on"],
+            "ends_on": ends_on, "monthly_rent": lease["monthly_rent"] if monthly_rent is None else monthly_rent,
+            "deposit": lease["deposit"], "rent_free_months": 0, "payment_day": lease["payment_day"],
+            "renewal_of": lease_id,
+        }
+        try:
+            successor_id = await _insert_lease(principal, successor)
+        except asyncpg.UniqueViolationError as exc:
+            raise LeaseStateInvalid() from exc
+        await repo.update_lease(lease_id, {"status": "renewed"}, clock.now())
+        await audit.record(principal, "lease.renew", "lease", lease_id, before={"status": lease["status"]},
+                           after={"status": "renewed", "successor_id": successor_id, **successor})
+    return await repo.get_lease(successor_id)
+
+
+async def terminate_lease(principal: Principal, lease_id: int, *, reason: str, effective_on: date | None) -> dict:
+    """Ends a lease early: its term stops on `effective_on` (default today), invoices for later months are
+    voided and no more are generated; the space is idle again."""
+    reason = _require_reason(reason)
+    async with transaction():
+        lease = await _lease_for_officials(principal, lease_id)
+        if lease["status"] not in ("active", "expiring"):
+            raise LeaseStateInvalid()
+        effective = effective_on or clock.today()
+        if effective < clock.today() or effective >= lease["ends_on"]:
+            raise LeaseTermInvalid("终止日期须在今天至租约到期日之间")
+        if effective <= lease["starts_on"]:
+            effective = lease["starts_on"] + timedelta(days=1)  # a lease never shrinks to nothing
+        await repo.update_lease(lease_id, {"status": "terminated", "ends_on": effective, "terminated_at": clock.now(),
+                                           "terminated_by": principal.user_id, "termination_reason": reason},
+                                clock.now())
+        first_unbilled = month_start(effective) if effective.day == 1 else add_months(month_start(effective), 1)
+        voided = await repo.void_invoices_from(lease_id, first_unbilled)
+        await repo.set_space_status(lease["space_id"], "idle", clock.now())
+        await audit.record(principal, "lease.terminate", "lease", lease_id, reason=reason,
+                           before={"status": lease["status"], "ends_on": lease["ends_on"]},
+                           after={"status": "terminated", "ends_on": effective, "voided_invoices": voided})
+    return await repo.get_lease(lease_id)
+
+
+# Invoices --------------------------------------------------------------------------------------
+
+async def generate_invoices(through: date | None = None) -> int:
+    """Every missing invoice up to the month of `through` (default today), for every lease; running it
+    again creates nothing. Two statements, whatever the number of leases."""
+    through = through or clock.today()
+    lines = []
+    for lease in await repo.leases_to_bill(through):
+        terms = rent.LeaseTerms(lease["starts_on"], lease["ends_on"], lease["monthly_rent"],
+                                lease["rent_free_months"], lease["payment_day"])
+        for line in rent.invoices_through(terms, through):
+            if lease["last_month"] is None or line.month > lease["last_month"]:
+                lines.append((lease["id"], line.month, line.amount, line.due_on))
+    async with transaction():
+        return await repo.insert_invoices(lines, clock.now())
+
+
+async def mark_overdue_invoices() -> list[int]:
+    async with transaction():
+        return await repo.mark_overdue(clock.today())
+
+
+async def _readable_invoice(principal: Principal, invoice_id: int, *, for_update: bool = False) -> dict:
+    invoice = await repo.get_invoice(invoice_id, for_update=for_update)
+    if invoice is None or not (_can_read(principal, invoice)
+                               or invoice["lessee_org_id"] in principal.org_ids(Role.operator)):
+        raise InvoiceNotFound()
+    return invoice
+
+
+async def get_invoice(principal: Principal, invoice_id: int) -> dict:
+    return await _readable_invoice(principal, invoice_id)
+
+
+async def list_invoices(principal: Principal, *, lease_id, status, limit, offset):
+    patterns, org_ids = _scope(principal)
+    return await with_total(
+        lambda lim, off: repo.list_invoices(patterns=patterns, org_ids=org_ids, lease_id=lease_id, status=status,
+                                            limit=lim, offset=off),
+        limit, offset,
+    )
+
+
+# Figures for officials -------------------------------------------------------------------------
+
+LEVELS = ("community", "street", "district", "city")
+
+
+def _add(total: dict, row: dict) -> None:
+    for key in ("spaces", "idle_area", "listed_area", "leased_area", "invoiced", "collected", "arrears"):
+        total[key] = total.get(key, 0) + row[key]
+
+
+async def figures(principal: Principal, *, level: str, start: date | None, end: date | None) -> dict:
+    """Idle, listed and leased (盘活) area now, and rent invoiced, collected and in arrears for the months in
+    [start, end) (default: this calendar year), per community, street, district or for the whole city."""
+    if not principal.has_role(*OFFICIAL_ROLES, Role.auditor):
+        raise PermissionDenied()
+    today = clock.today()
+    start = month_start(start) if start else date(today.year, 1, 1)
+    end = month_start(end) if end else date(today.year + 1, 1, 1)
+    rows = await repo.figures_by_community(like_patterns(principal.read_paths()), start, end)
+    groups: dict[object, dict] = {}
+    for row in rows:
+        key, name = {
+            "community": (row["community_id"], f"{row['district_name']}{row['street_name']}{row['community_name']}"),
+            "street": (row["street_id"], f"{row['district_name']}{row['street_name']}"),
+            "district": (row["district_id"], row["district_name"]),
+            "city": (0, "全市"),
+        }[level]
+        group = groups.setdefault(key, {"id": key, "name": name})
+        _add(group, row)
+    total: dict = {"id": 0, "name": "合计"}
+    for row in rows:
+        _add(total, row)
+    for key in ("spaces", "idle_area", "listed_area", "leased_area", "invoiced", "collected", "arrears"):
+        total.setdefault(key, 0)
+    return {"level": level, "start": start, "end": end, "items": list(groups.values()), "total": total}
+
+
+# What leasing adds to the market ---------------------------------------------------------------
+
+async def rent_commitments(community_ids: list[int], first_month: date) -> list[tuple[int, Commitment]]:
+    """Rent that active leases will bill, month by month, as income the community can count on."""
+    found = []
+    for row in await repo.rent_commitments(community_ids, first_month):
+        free_until = add_months(month_start(row["starts_on"]), row["rent_free_months"])
+        found.append((row["community_id"], Commitment(max(row["starts_on"], free_until), row["ends_on"],
+                                                      row["monthly_rent"], is_income=True)))
+    return found
+
+
+async def community_report_section(community_id: int) -> dict:
+    rows = []
+    for lease in await repo.leases_of_community(community_id):
+        rows.append([lease["address"], str(lease["area_m2"]), lease["lessee_name"], USE_LABELS[lease["use"]],
+                     lease["starts_on"], lease["ends_on"], lease["monthly_rent"] / 100, lease["status"]])
+    return {"title": "空间与租约", "headers": ["空间", "面积（㎡）", "承租方", "用途", "起租日", "止租日（不含）",
+                                         "月租金（元）", "状态"], "rows": rows,
+            "note": "" if rows else "暂无租约"}
+
+
+BALANCE_COMMITMENTS = [rent_commitments]
+COMMUNITY_REPORT_SECTIONS = [community_report_section]

@@ -1,0 +1,171 @@
+"""Spaces, listings, awards, leases and invoices through the API, on the real database."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from openpyxl import load_workbook
+
+from core.outbox.service import send_pending
+from leasing import service
+from tests.leasing.helpers import lease, listing, space
+from tests.market.helpers import community, listed_operators
+
+
+async def test_spaces_are_registered_and_seen_within_scope(world):
+    registered = await space(world)
+    assert registered["status_label"] == "闲置" and registered["owner_kind_label"] == "国有企业"
+    assert registered["allowed_use_labels"] == ["托育", "商业", "公共服务"]
+    assert (await world.get("street_y", f"/api/v1/spaces/{registered['id']}")).status_code == 404
+    assert (await world.get("street_y", "/api/v1/spaces")).json()["total"] == 0
+    assert (await world.get("district", "/api/v1/spaces")).json()["total"] == 1
+    foreign = await world.post("street_y", f"/api/v1/spaces/{registered['id']}/listings", json={
+        "track": "competitive", "rent_per_m2_month": 1, "min_term_months": 1, "max_term_months": 2,
+        "opens_on": "2026-11-01", "closes_on": "2026-12-01"})
+    assert foreign.status_code == 404
+
+    # The state-owned owner registers a space in a community of its own district.
+    owned = await space(world, "owner", community_id=registered["community_id"])
+    assert owned["owner_name"] == "富阳城投"
+    assert (await world.get("owner", f"/api/v1/spaces/{owned['id']}")).status_code == 200
+    bad = await world.post("street_x", "/api/v1/spaces", json={
+        "community_id": registered["community_id"], "owner_kind": "government", "address": "x", "area_m2": "0",
+        "allowed_uses": ["commerce"]})
+    assert bad.status_code == 422 and bad.json()["code"] == "space.area_invalid"
+
+
+async def test_from_listing_to_award_to_lease_with_everyone_told(world, frozen_clock, mailbox):
+    operators = await listed_operators(world, frozen_clock, {
+        "tot": {"name": "小橙托育", "categories": ("childcare",)},
+        "shop": {"name": "邻里便利", "categories": ("commerce",)},
+    })
+    room = await space(world)
+    offer = await listing(world, room["id"])
+    assert (await world.get("street_x", f"/api/v1/spaces/{room['id']}")).json()["status"] == "listed"
+    assert (await world.get("tot", "/api/v1/space-listings")).json()["total"] == 1
+
+    low = await world.post("shop", f"/api/v1/space-listings/{offer['id']}/applications", json={
+        "proposed_use": "commerce", "term_months": 36, "proposed_rent_per_m2_month": 4_000})
+    assert low.status_code == 422 and low.json()["code"] == "lease_application.invalid"
+    shop = await world.post("shop", f"/api/v1/space-listings/{offer['id']}/applications", json={
+        "proposed_use": "commerce", "term_months": 36, "proposed_rent_per_m2_month": 5_000, "plan": "24小时便利店"})
+    tot = await world.post("tot", f"/api/v1/space-listings/{offer['id']}/applications", json={
+        "proposed_use": "childcare", "term_months": 36, "proposed_rent_per_m2_month": 4_600, "plan": "普惠托育 60 托位"})
+    assert shop.status_code == tot.status_code == 201, (shop.text, tot.text)
+    twice = await world.post("tot", f"/api/v1/space-listings/{offer['id']}/applications", json={
+        "proposed_use": "childcare", "term_months": 36, "proposed_rent_per_m2_month": 4_600})
+    assert twice.status_code == 409 and twice.json()["code"] == "lease_application.duplicate"
+
+    ranked = (await world.get("street_x", f"/api/v1/space-listings/{offer['id']}/applications")).json()
+    assert [a["operator_name"] for a in ranked] == ["小橙托育", "邻里便利"]  # public service outweighs 9 % more rent
+    assert ranked[0]["rank"] == 1 and "公共服务类用途" in ranked[0]["reasons"]
+    own = (await world.get("shop", f"/api/v1/space-listings/{offer['id']}/applications")).json()
+    assert [a["operator_name"] for a in own] == ["邻里便利"]
+
+    await send_pending()
+    mailbox.clear()
+    no_reason = await world.post("street_x", f"/api/v1/space-listings/{offer['id']}/award",
+                                 json={"application_id": tot.json()["id"], "reason": ""})
+    assert no_reason.status_code == 422
+    awarded = await world.post("street_x", f"/api/v1/space-listings/{offer['id']}/award",
+                               json={"application_id": tot.json()["id"], "reason": "普惠托育，综合得分第一"})
+    assert awarded.status_code == 201, awarded.text
+    signed = awarded.json()
+    # 46 元 × 120.50 m² less the 30 % public-welfare discount = 3,880.10 元 a month.
+    assert signed["monthly_rent"] == 388_010 and signed["deposit"] == 2 * 388_010
+    assert (signed["starts_on"], signed["ends_on"]) == ("2027-01-01", "2030-01-01")
+    assert signed["lessee_name"] == "小橙托育" and signed["rent_free_months"] == 2
+    assert (await world.get("street_x", f"/api/v1/spaces/{room['id']}")).json()["status"] == "leased"
+
+    await send_pending()
+    assert "中选" in mailbox.to(operators["tot"]["contact_email"])[0]["Subject"]
+    assert "未中选" in mailbox.to(operators["shop"]["contact_email"])[0]["Subject"]
+    again = await world.post("street_x", f"/api/v1/space-listings/{offer['id']}/award",
+                             json={"application_id": shop.json()["id"], "reason": "改选"})
+    assert again.status_code == 409 and again.json()["code"] == "listing.not_open"
+
+    audit = (await world.get("city", "/api/v1/audit", params={"action": "listing.award"})).json()["items"]
+    assert audit[0]["reason"] == "普惠托育，综合得分第一" and audit[0]["after"]["lease_id"] == signed["id"]
+
+
+async def test_twenty_concurrent_leases_of_one_space_leave_exactly_one(world, frozen_clock):
+    operators = await listed_operators(world, frozen_clock, {f"op{i}": {"categories": ("childcare",)}
+                                                             for i in range(4)})
+    room = await space(world)
+
+    async def attempt(i: int):
+        return await world.post("street_x", "/api/v1/leases", json={
+            "space_id": room["id"], "lessee_id": operators[f"op{i % 4}"]["id"], "use": "childcare",
+            "starts_on": f"2027-0{1 + i % 5}-01", "ends_on": "2028-06-01", "monthly_rent": 300_000})
+
+    responses = await asyncio.gather(*(attempt(i) for i in range(20)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 19, [r.text for r in responses if r.status_code not in (201, 409)]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"lease.overlap"}
+    assert (await world.get("street_x", "/api/v1/leases", params={"space_id": room["id"]})).json()["total"] == 1
+
+    # Back to back is not an overlap: periods are half-open.
+    first = next(r.json() for r in responses if r.status_code == 201)
+    after = await lease(world, room["id"], operators["op0"]["id"], starts_on=first["ends_on"], ends_on="2030-01-01")
+    assert after["starts_on"] == first["ends_on"]
+
+
+async def test_invoices_are_generated_once_and_operators_see_only_their_own(world, frozen_clock):
+    operators = await listed_operators(world, frozen_clock, {
+        "tot": {"categories": ("childcare",)}, "other": {"categories": ("childcare",)}})
+    room = await space(world)
+    signed = await lease(world, room["id"], operators["tot"]["id"], starts_on="2026-09-16", rent_free_months=1)
+
+    created = await service.generate_invoices()  # today is 2026-12-01
+    assert created == 3  # September is rent-free; October, November and December are billed
+    assert await service.generate_invoices() == 0
+
+    mine = (await world.get("tot", "/api/v1/rent-invoices")).json()
+    assert [(i["month"], i["amount"]) for i in mine["items"]] == [
+        ("2026-12-01", 300_000), ("2026-11-01", 300_000), ("2026-10-01", 300_000)]
+    assert mine["items"][0]["due_on"] == "2026-12-10" and mine["items"][0]["status_label"] == "待缴"
+    assert (await world.get("other", "/api/v1/rent-invoices")).json()["total"] == 0
+    invoice_id = mine["items"][0]["id"]
+    assert (await world.get("other", f"/api/v1/rent-invoices/{invoice_id}")).status_code == 404
+    assert (await world.get("street_y", f"/api/v1/rent-invoices/{invoice_id}")).status_code == 404
+
+    frozen_clock.advance(days=15)
+    overdue = await service.mark_overdue_invoices()
+    assert len(overdue) == 3
+
+    # Ending the lease early voids what it had not yet earned and stops billing.
+    ended = await world.post("street_x", f"/api/v1/leases/{signed['id']}/terminate",
+                             json={"reason": "承租方经营调整", "effective_on": "2026-12-20"})
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["ends_on"] == "2026-12-20" and ended.json()["agreed_ends_on"] == "2027-09-01"
+    frozen_clock.advance(days=40)
+    assert await service.generate_invoices() == 0
+    assert (await world.get("street_x", f"/api/v1/spaces/{room['id']}")).json()["status"] == "idle"
+
+
+async def test_figures_and_the_market_see_what_leases_earn(world, frozen_clock):
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    target = await community(world, "street_x", "江滨社区")
+    leased = await space(world, community_id=target["id"], area="100.00")
+    await space(world, community_id=target["id"], area="50.00")
+    await lease(world, leased["id"], operators["tot"]["id"], starts_on="2026-10-01", ends_on="2027-06-01")
+    await service.generate_invoices()
+    frozen_clock.advance(days=15)
+    await service.mark_overdue_invoices()
+
+    figures = (await world.get("district", "/api/v1/leasing-figures", params={"level": "street"})).json()
+    assert figures["items"][0]["name"] == "富阳区富春街道"
+    assert float(figures["total"]["leased_area"]) == 100.0 and float(figures["total"]["idle_area"]) == 50.0
+    assert figures["total"]["invoiced"] == 3 * 300_000 and figures["total"]["arrears"] == 3 * 300_000
+    assert (await world.get("operator_a", "/api/v1/leasing-figures")).status_code == 403
+    sheet = await world.get("district", "/api/v1/leasing-figures/export.xlsx", params={"level": "community"})
+    rows = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+    assert rows[1][0] == "社区" and rows[-1][0] == "合计" and rows[-1][5] == 9000.0
+
+    # The community's forecast counts the rent the lease will bill.
+    balance = (await world.get("street_x", f"/api/v1/communities/{target['id']}/balance")).json()
+    forecast = {m["month"]: m["income"] for m in balance["forecast"]}
+    assert forecast["2027-05-01"] == 300_000 and forecast["2027-06-01"] == 0
+    report = await world.get("street_x", f"/api/v1/communities/{target['id']}/report.html")
+    assert "空间与租约" in report.text and "江滨路 8 号一层" in report.text
