@@ -14,7 +14,7 @@ from core.accounts.tables import Role
 from core.errors import PermissionDenied
 from core.settings import get_settings
 
-PUBLIC_PATHS = ["^/health", "^/schema", "^/admin", "^/api/v1/auth/login", "^/api/v1/public"]
+PUBLIC_PATHS = ["^/health", "^/schema", "^/admin", "^/api/v1/auth/login", "^/api/v1/public", "^/api/v1/webhooks"]
 
 
 async def retrieve_principal(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, Response, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import Parameter
 
 from core.accounts.principal import Principal
@@ -19,6 +19,7 @@ from leasing.labels import (
     LEASE_STATUS_LABELS,
     LISTING_STATUS_LABELS,
     OWNER_KIND_LABELS,
+    PAYMENT_STATUS_LABELS,
     SPACE_STATUS_LABELS,
     TRACK_LABELS,
     USE_LABELS,
@@ -35,6 +36,9 @@ from leasing.schemas import (
     LeaseTermination,
     LeaseView,
     ListingCreate,
+    PaymentCreate,
+    PaymentView,
+    WebhookAck,
     ListingView,
     Photo,
     ReasonInput,
@@ -119,6 +123,12 @@ def invoice_view(row: dict) -> InvoiceView:
         address=row["address"], month=row["month"], amount=row["amount"], due_on=row["due_on"], status=row["status"],
         status_label=INVOICE_STATUS_LABELS[row["status"]], last_decline=row["last_decline"], paid_at=row["paid_at"],
     )
+
+
+def payment_view(row: dict) -> PaymentView:
+    return PaymentView(id=row["id"], invoice_id=row["invoice_id"], attempt=row["attempt"], amount=row["amount"],
+                       status=row["status"], status_label=PAYMENT_STATUS_LABELS[row["status"]],
+                       decline_code=row["decline_code"], error_message=row["error_message"])
 
 
 def figures_row(row: dict) -> FiguresRow:
@@ -242,6 +252,27 @@ class InvoiceController(Controller):
         return invoice_view(await service.get_invoice(principal, invoice_id))
 
 
+    @post("/{invoice_id:int}/payments", operation_id="payRentInvoice",
+          summary="缴纳租金（承租运营商；支付结果未确认时为处理中）")
+    async def pay(self, principal: Principal, invoice_id: int, data: PaymentCreate) -> PaymentView:
+        return payment_view(await service.pay_invoice(principal, invoice_id, data.payment_method))
+
+    @get("/{invoice_id:int}/payments", operation_id="listRentPayments", summary="账单的支付记录")
+    async def payments(self, principal: Principal, invoice_id: int) -> list[PaymentView]:
+        return [payment_view(p) for p in await service.payments_of(principal, invoice_id)]
+
+
+class WebhookController(Controller):
+    path = "/api/v1/webhooks"
+    tags = ["存量空间租赁"]
+
+    @post("/payments", operation_id="paymentWebhook", summary="支付机构回调（校验 Stripe-Signature 签名）",
+          status_code=200)
+    async def payments(self, request: Request) -> WebhookAck:
+        status = await service.handle_webhook(await request.body(), request.headers.get("stripe-signature"))
+        return WebhookAck(status=status)
+
+
 class FiguresController(Controller):
     path = "/api/v1/leasing-figures"
     tags = ["存量空间租赁"]
@@ -261,4 +292,5 @@ class FiguresController(Controller):
                         headers={"Content-Disposition": 'attachment; filename="leasing-figures.xlsx"'})
 
 
-ROUTES = [SpaceController, ListingController, LeaseController, InvoiceController, FiguresController]
+ROUTES = [SpaceController, ListingController, LeaseController, InvoiceController, WebhookController,
+          FiguresController]

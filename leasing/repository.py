@@ -414,3 +414,96 @@ async def figures_by_community(patterns: list[str], start: date, end: date) -> l
 async def count_attempts(invoice_id: int) -> int:
     rows = await Payment.raw("SELECT count(*) AS n FROM leasing_payment WHERE invoice = {}", invoice_id)
     return rows[0]["n"]
+
+
+async def customer_ref(operator_id: int) -> str | None:
+    rows = await Payment.raw("SELECT customer_ref FROM leasing_payment_customer WHERE operator = {}", operator_id)
+    return rows[0]["customer_ref"] if rows else None
+
+
+async def insert_customer(operator_id: int, ref: str, now: datetime) -> str:
+    """Keeps the first customer recorded for the operator and returns it."""
+    await Payment.raw(
+        "INSERT INTO leasing_payment_customer (operator, customer_ref, created_at) VALUES ({}, {}, {}) "
+        "ON CONFLICT (operator) DO NOTHING",
+        operator_id, ref, now,
+    )
+    return await customer_ref(operator_id)
+
+
+PAYMENT_COLUMNS = """
+    p.id, p.invoice AS invoice_id, p.attempt, p.idempotency_key, p.amount, p.status, p.intent_ref, p.decline_code,
+    p.error_message, p.created_at, p.settled_at
+"""
+
+
+async def insert_payment(invoice_id: int, attempt: int, key: str, amount: int, *, created_by: int | None,
+                         now: datetime) -> int:
+    """Raises asyncpg's UniqueViolationError while another attempt on the invoice is pending."""
+    rows = await Payment.raw(
+        "INSERT INTO leasing_payment (invoice, attempt, idempotency_key, amount, status, decline_code, error_message, "
+        "created_by, created_at) VALUES ({}, {}, {}, {}, 'pending', '', '', {}, {}) RETURNING id",
+        invoice_id, attempt, key, amount, created_by, now,
+    )
+    return rows[0]["id"]
+
+
+async def get_payment(payment_id: int, *, for_update: bool = False) -> dict | None:
+    lock = " FOR UPDATE" if for_update else ""
+    rows = await Payment.raw(f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.id = {{}}{lock}", payment_id)
+    return rows[0] if rows else None
+
+
+async def payment_for_intent(intent_ref: str, key: str | None) -> dict | None:
+    rows = await Payment.raw(
+        f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.intent_ref = {{}} OR p.idempotency_key = {{}} "
+        "ORDER BY p.id LIMIT 1",
+        intent_ref, key,
+    )
+    return rows[0] if rows else None
+
+
+async def payments_for_invoice(invoice_id: int) -> list[dict]:
+    return await Payment.raw(f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.invoice = {{}} ORDER BY p.id",
+                             invoice_id)
+
+
+async def pending_payments(created_before: datetime, limit: int) -> list[dict]:
+    return await Payment.raw(
+        f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.status = 'pending' AND p.created_at < {{}} "
+        "ORDER BY p.id LIMIT {}",
+        created_before, limit,
+    )
+
+
+async def settle_payment(payment_id: int, *, status: str, intent_ref: str | None, decline_code: str,
+                         error_message: str, now: datetime) -> None:
+    await Payment.raw(
+        "UPDATE leasing_payment SET status = {}, intent_ref = coalesce({}, intent_ref), decline_code = {}, "
+        "error_message = {}, settled_at = CASE WHEN {} = 'pending' THEN NULL ELSE {}::timestamptz END WHERE id = {}",
+        status, intent_ref, decline_code, error_message, status, now, payment_id,
+    )
+
+
+async def mark_invoice_paid(invoice_id: int, now: datetime) -> None:
+    await RentInvoice.update({RentInvoice.status: "paid", RentInvoice.paid_at: now, RentInvoice.last_decline: ""}) \
+        .where(RentInvoice.id == invoice_id)
+
+
+async def set_invoice_decline(invoice_id: int, text: str) -> None:
+    await RentInvoice.update({RentInvoice.last_decline: text}).where(RentInvoice.id == invoice_id)
+
+
+async def record_webhook_event(event_ref: str, event_type: str, now: datetime) -> bool:
+    """False when the event id was seen before."""
+    rows = await Payment.raw(
+        "INSERT INTO leasing_webhook_event (event_ref, event_type, received_at) VALUES ({}, {}, {}) "
+        "ON CONFLICT (event_ref) DO NOTHING RETURNING id",
+        event_ref, event_type, now,
+    )
+    return bool(rows)
+
+
+async def webhook_event_seen(event_ref: str) -> bool:
+    rows = await Payment.raw("SELECT 1 FROM leasing_webhook_event WHERE event_ref = {}", event_ref)
+    return bool(rows)

@@ -222,6 +222,14 @@ class PaymentView(msgspec.Struct, kw_only=True):
     error_message: str
 
 
+class PaymentCreate(Input):
+    payment_method: Annotated[str, msgspec.Meta(min_length=3, max_length=100, description="支付方式标识，如 pm_card_visa")]
+
+
+class WebhookAck(msgspec.Struct, kw_only=True):
+    status: str
+
+
 class FiguresRow(msgspec.Struct, kw_only=True):
     id: int
     name: str

@@ -7,6 +7,7 @@ Rent paid posts to the community's ledger through market's service; market knows
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -19,6 +20,16 @@ from core.accounts.tables import Role
 from core.audit import service as audit
 from core.errors import PermissionDenied
 from core.outbox import service as outbox
+from core.payments import (
+    CardDeclined,
+    PaymentIntent,
+    PaymentRequestInvalid,
+    PaymentsClient,
+    PaymentServerUnavailable,
+    SignatureInvalid,
+)
+from core.payments import webhooks
+from core.settings import get_settings
 from core.pagination import with_total
 from leasing import award, rent
 from leasing import repository as repo
@@ -27,6 +38,7 @@ from leasing.errors import (
     ApplicationInvalid,
     ApplicationNotFound,
     InvoiceNotFound,
+    InvoiceNotPayable,
     LeaseNotFound,
     LeaseOverlap,
     LeaseStateInvalid,
@@ -35,12 +47,14 @@ from leasing.errors import (
     ListingNotOpen,
     ListingTermsInvalid,
     NotAnOperator,
+    PaymentInProgress,
     PreferentialNeedsListedOperator,
     SpaceAreaInvalid,
     SpaceNotFound,
     SpaceNotIdle,
     SpaceNotManaged,
     SpaceUseInvalid,
+    WebhookSignatureInvalid,
 )
 from leasing.labels import USE_LABELS
 from market import service as market
@@ -49,6 +63,7 @@ from providers import repository as providers_repo
 from providers.errors import OperatorNotFound, ReasonRequired
 
 IN_GOOD_STANDING = ("listed", "warned")
+PAYABLE = ("open", "overdue")
 
 
 def transaction():
@@ -480,6 +495,156 @@ async def list_invoices(principal: Principal, *, lease_id, status, limit, offset
                                             limit=lim, offset=off),
         limit, offset,
     )
+
+
+# Payments --------------------------------------------------------------------------------------
+#
+# A payment row (pending, with the key that is also the Idempotency-Key) is committed before the payment
+# server is called, and no transaction is open during the call. Whatever happens to the answer, the row
+# says an attempt exists: a second attempt on the invoice waits for it, and `reconcile_payments` settles
+# it from the server's own record. Settling is idempotent: the invoice is paid and its rent posted to the
+# community's ledger once, however many times a payment is settled.
+
+def payments_client() -> PaymentsClient:
+    return PaymentsClient()
+
+
+async def _customer_for(invoice: dict) -> str:
+    found = await repo.customer_ref(invoice["lessee_id"])
+    if found:
+        return found
+    async with payments_client() as client:
+        customer = await client.create_customer(
+            name=invoice["lessee_name"], metadata={"operator_id": invoice["lessee_id"]},
+            idempotency_key=f"operator-{invoice['lessee_id']}-customer")
+    async with transaction():
+        return await repo.insert_customer(invoice["lessee_id"], customer.id, clock.now())
+
+
+def _decline_text(code: str, message: str) -> str:
+    return f"{message}（{code}）" if code else message
+
+
+async def settle(payment_id: int, intent: PaymentIntent | None, *, failure: tuple[str, str] | None = None) -> dict:
+    """Apply what the payment server says about one payment: paid, declined (`failure`: code and message),
+    or still in progress. Safe to call any number of times."""
+    async with transaction():
+        payment = await repo.get_payment(payment_id, for_update=True)
+        if payment["status"] != "pending":
+            return payment
+        now = clock.now()
+        if intent is not None and intent.succeeded:
+            invoice = await repo.get_invoice(payment["invoice_id"], for_update=True)
+            await repo.settle_payment(payment_id, status="succeeded", intent_ref=intent.id, decline_code="",
+                                      error_message="", now=now)
+            if invoice["status"] != "paid":
+                await repo.mark_invoice_paid(invoice["id"], now)
+                await market.post_system_income(
+                    invoice["community_id"], month=invoice["month"], kind="rent", amount=invoice["amount"],
+                    source=f"rent-invoice:{invoice['id']}",
+                    note=f"{invoice['lessee_name']} {invoice['month']:%Y-%m} 租金（{invoice['address']}）")
+            await audit.record(None, "invoice.paid", "rent_invoice", invoice["id"],
+                               after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
+        elif failure is not None or (intent is not None and intent.declined):
+            code, message = failure or (intent.decline_code or intent.last_error_code or "",
+                                        intent.last_error_message or "支付被拒绝")
+            await repo.settle_payment(payment_id, status="failed", intent_ref=intent.id if intent else None,
+                                      decline_code=code, error_message=message, now=now)
+            await repo.set_invoice_decline(payment["invoice_id"], _decline_text(code, message))
+        elif intent is not None:
+            await repo.settle_payment(payment_id, status="pending", intent_ref=intent.id, decline_code="",
+                                      error_message="", now=now)
+    return await repo.get_payment(payment_id)
+
+
+async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str) -> dict:
+    """The lessee pays an invoice. A declined card leaves the invoice open with the reason on it; an
+    unreachable payment server leaves the payment pending for `reconcile_payments`."""
+    invoice = await _readable_invoice(principal, invoice_id)
+    if invoice["lessee_org_id"] not in principal.org_ids(Role.operator):
+        raise InvoiceNotFound()
+    if invoice["status"] not in PAYABLE:
+        raise InvoiceNotPayable()
+    customer = await _customer_for(invoice)
+    async with transaction():
+        invoice = await repo.get_invoice(invoice_id, for_update=True)
+        if invoice["status"] not in PAYABLE:
+            raise InvoiceNotPayable()
+        attempt = await repo.count_attempts(invoice_id) + 1
+        # Unique beyond this database too (a restored backup, a second environment on one account).
+        key = f"rent-invoice-{invoice_id}-attempt-{attempt}-{uuid.uuid4().hex[:12]}"
+        try:
+            payment_id = await repo.insert_payment(invoice_id, attempt, key, invoice["amount"],
+                                                   created_by=principal.user_id, now=clock.now())
+        except asyncpg.UniqueViolationError as exc:
+            raise PaymentInProgress() from exc
+        await audit.record(principal, "invoice.pay", "rent_invoice", invoice_id, after={"payment_key": key})
+    try:
+        async with payments_client() as client:
+            intent = await client.create_payment_intent(
+                invoice["amount"], customer=customer, payment_method=payment_method, confirm=True,
+                metadata={"payment_key": key, "invoice_id": invoice_id}, idempotency_key=key)
+    except CardDeclined as exc:
+        await settle(payment_id, exc.payment_intent, failure=(exc.decline_code, exc.message))
+        raise
+    except PaymentServerUnavailable:
+        return await repo.get_payment(payment_id)  # pending: settled later from the server's record
+    except PaymentRequestInvalid as exc:
+        await settle(payment_id, None, failure=(exc.code, exc.message))
+        raise
+    return await settle(payment_id, intent)
+
+
+async def payments_of(principal: Principal, invoice_id: int) -> list[dict]:
+    await _readable_invoice(principal, invoice_id)
+    return await repo.payments_for_invoice(invoice_id)
+
+
+async def reconcile_payments(*, older_than: timedelta = timedelta(minutes=1), limit: int = 500) -> dict[str, int]:
+    """Settle payments left pending (the answer was lost, or the server was down) from the server's own
+    record of the payment intent carrying our key. Nothing found there means the call never arrived: the
+    attempt failed and the operator may pay again."""
+    settled = {"succeeded": 0, "failed": 0, "pending": 0}
+    pending = await repo.pending_payments(clock.now() - older_than, limit)
+    if not pending:
+        return settled
+    async with payments_client() as client:
+        for payment in pending:
+            if payment["intent_ref"]:
+                intents = [await client.retrieve_payment_intent(payment["intent_ref"])]
+            else:
+                intents = await client.find_payment_intents(metadata={"payment_key": payment["idempotency_key"]})
+            intent = next((i for i in intents if i.succeeded), intents[0] if intents else None)
+            if intent is None:
+                result = await settle(payment["id"], None, failure=("not_received", "支付请求未送达支付机构，请重新支付"))
+            else:
+                result = await settle(payment["id"], intent)
+            settled[result["status"]] += 1
+    return settled
+
+
+PAYMENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled")
+
+
+async def handle_webhook(payload: bytes, signature: str | None) -> str:
+    """A payment-server event: verified, recorded once by id, and acted on only after re-reading the
+    payment intent from the server (events arrive late, twice, or out of order)."""
+    try:
+        event = webhooks.verify(payload, signature, get_settings().stripe_webhook_secret)
+    except SignatureInvalid as exc:
+        raise WebhookSignatureInvalid() from exc
+    if await repo.webhook_event_seen(event["id"]):
+        return "duplicate"
+    if event["type"] in PAYMENT_EVENTS:
+        intent_id = event.get("data", {}).get("object", {}).get("id")
+        async with payments_client() as client:
+            intent = await client.retrieve_payment_intent(intent_id)
+        payment = await repo.payment_for_intent(intent.id, intent.metadata.get("payment_key"))
+        if payment is not None:
+            await settle(payment["id"], intent)
+    async with transaction():
+        first = await repo.record_webhook_event(event["id"], event["type"], clock.now())
+    return "processed" if first else "duplicate"
 
 
 # Figures for officials -------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from piccolo.columns import (
     BigInt,
     Date,
     ForeignKey,
-    Integer,
     Numeric,
     Serial,
     SmallInt,

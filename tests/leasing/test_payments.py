@@ -1,0 +1,144 @@
+"""Paying rent through the real localstripe server: success, decline, lost answers, replayed webhooks."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from core import clock
+from core.payments import PaymentsClient, webhooks
+from core.settings import get_settings
+from leasing import repository, service
+from tests.leasing.helpers import lease, space
+from tests.market.helpers import listed_operators
+from tests.servers import free_port
+
+GOOD_CARD = "pm_card_visa"
+DECLINED_CARD = "pm_card_chargeCustomerFail"
+
+
+async def rented(world, frozen_clock) -> tuple[dict, dict]:
+    """An operator, its lease since October and the open invoice for December (2026-12-01 today)."""
+    operators = await listed_operators(world, frozen_clock, {
+        "tot": {"categories": ("childcare",)}, "other": {"categories": ("childcare",)}})
+    room = await space(world)
+    signed = await lease(world, room["id"], operators["tot"]["id"], starts_on="2026-12-01", monthly_rent=345_678)
+    await service.generate_invoices()
+    invoices = (await world.get("tot", "/api/v1/rent-invoices")).json()["items"]
+    assert len(invoices) == 1
+    return signed, invoices[0]
+
+
+async def ledger(world, community_id: int) -> list[dict]:
+    response = await world.get("street_x", f"/api/v1/communities/{community_id}/ledger",
+                               params={"start": "2026-01-01", "end": "2027-12-01"})
+    return response.json()["items"]
+
+
+def signed_event(event_id: str, intent_id: str, event_type: str = "payment_intent.succeeded") -> tuple[bytes, str]:
+    payload = json.dumps({"id": event_id, "object": "event", "type": event_type,
+                          "data": {"object": {"id": intent_id, "object": "payment_intent"}}}).encode()
+    return payload, webhooks.sign(payload, get_settings().stripe_webhook_secret, int(clock.now().timestamp()))
+
+
+async def test_rent_paid_marks_the_invoice_and_reaches_the_ledger_once(world, frozen_clock, localstripe):
+    signed, invoice = await rented(world, frozen_clock)
+    assert (await world.post("other", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                             json={"payment_method": GOOD_CARD})).status_code == 404
+
+    paid = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                            json={"payment_method": GOOD_CARD})
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["status"] == "succeeded" and paid.json()["amount"] == 345_678
+    assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status_label"] == "已缴"
+    entries = await ledger(world, signed["community_id"])
+    assert [(e["kind"], e["amount"], e["month"]) for e in entries] == [("rent", 345_678, "2026-12-01")]
+
+    again = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                             json={"payment_method": GOOD_CARD})
+    assert again.status_code == 409 and again.json()["code"] == "invoice.not_payable"
+
+    # The server's own event, replayed three times, changes nothing more.
+    payments = (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments")).json()
+    intent_ref = (await repository.payments_for_invoice(invoice["id"]))[0]["intent_ref"]
+    assert intent_ref
+    payload, signature = signed_event(f"evt_{intent_ref}", intent_ref)
+    answers = [await world.client.post("/api/v1/webhooks/payments", content=payload,
+                                       headers={"Stripe-Signature": signature}) for _ in range(3)]
+    assert [a.json()["status"] for a in answers] == ["processed", "duplicate", "duplicate"]
+    assert len(await ledger(world, signed["community_id"])) == 1
+    assert len(payments) == 1
+
+
+async def test_a_declined_card_leaves_the_invoice_open_with_the_reason(world, frozen_clock, localstripe):
+    _, invoice = await rented(world, frozen_clock)
+    declined = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                                json={"payment_method": DECLINED_CARD})
+    assert declined.status_code == 422 and declined.json()["code"] == "payment.declined"
+    after = (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()
+    assert after["status"] == "open" and after["last_decline"]
+    payments = (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments")).json()
+    assert [p["status"] for p in payments] == ["failed"] and payments[0]["decline_code"]
+
+    retried = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                               json={"payment_method": GOOD_CARD})
+    assert retried.json()["status"] == "succeeded"
+    assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["last_decline"] == ""
+
+
+async def test_a_webhook_with_a_bad_signature_changes_nothing(world, frozen_clock, localstripe):
+    signed, invoice = await rented(world, frozen_clock)
+    async with PaymentsClient() as client:
+        intent = await client.create_payment_intent(invoice["amount"], payment_method=GOOD_CARD, confirm=True,
+                                                    metadata={"invoice_id": invoice["id"]}, idempotency_key="x-1")
+    payload, _ = signed_event("evt_forged", intent.id)
+    forged = webhooks.sign(payload, "whsec_wrong", int(clock.now().timestamp()))
+    response = await world.client.post("/api/v1/webhooks/payments", content=payload,
+                                       headers={"Stripe-Signature": forged})
+    assert response.status_code == 400 and response.json()["code"] == "webhook.signature_invalid"
+    unsigned = await world.client.post("/api/v1/webhooks/payments", content=payload)
+    assert unsigned.status_code == 400
+    assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "open"
+    assert await ledger(world, signed["community_id"]) == []
+
+
+async def test_an_unreachable_payment_server_leaves_a_pending_payment_that_reconcile_settles(
+        world, frozen_clock, localstripe, monkeypatch):
+    signed, invoice = await rented(world, frozen_clock)
+    await service._customer_for({"lessee_id": signed["lessee_id"], "lessee_name": signed["lessee_name"]})
+    closed_port = free_port()
+    monkeypatch.setattr(service, "payments_client",
+                        lambda: PaymentsClient(base_url=f"http://127.0.0.1:{closed_port}", max_retries=0))
+
+    pending = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                               json={"payment_method": GOOD_CARD})
+    assert pending.status_code == 201 and pending.json()["status"] == "pending"
+    assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "open"
+    second = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                              json={"payment_method": GOOD_CARD})
+    assert second.status_code == 409 and second.json()["code"] == "payment.in_progress"
+
+    # The server comes back. The call never reached it, so reconcile fails the attempt; pay again.
+    monkeypatch.undo()
+    frozen_clock.advance(minutes=5)
+    assert await service.reconcile_payments() == {"succeeded": 0, "failed": 1, "pending": 0}
+    assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "open"
+
+    # This time the server takes the money but the answer is lost: reconcile finds it by our key.
+    monkeypatch.setattr(service, "payments_client",
+                        lambda: PaymentsClient(base_url=f"http://127.0.0.1:{closed_port}", max_retries=0))
+    lost = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                            json={"payment_method": GOOD_CARD})
+    monkeypatch.undo()
+    key = (await repository.payments_for_invoice(invoice["id"]))[-1]["idempotency_key"]
+    async with PaymentsClient() as client:
+        await client.create_payment_intent(invoice["amount"], payment_method=GOOD_CARD, confirm=True,
+                                           metadata={"payment_key": key, "invoice_id": invoice["id"]},
+                                           idempotency_key=key)
+    assert lost.json()["status"] == "pending"
+    frozen_clock.advance(minutes=5)
+    assert await service.reconcile_payments(older_than=timedelta(minutes=1)) == {
+        "succeeded": 1, "failed": 0, "pending": 0}
+    assert await service.reconcile_payments() == {"succeeded": 0, "failed": 0, "pending": 0}
+    assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "paid"
+    assert [e["amount"] for e in await ledger(world, signed["community_id"])] == [345_678]
