@@ -93,6 +93,17 @@ def start_localstripe(port: int) -> subprocess.Popen | None:
     return process
 
 
+def register_localstripe_webhook(settings) -> None:
+    """Have localstripe deliver payment events to our webhook, signed with our secret, as Stripe would."""
+    import httpx
+
+    httpx.post(f"{settings.stripe_api_base}/_config/webhooks/fcom", timeout=5, data={
+        "url": f"http://{settings.host}:{settings.port}/api/v1/webhooks/payments",
+        "secret": settings.stripe_webhook_secret,
+        "events[]": ["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"],
+    }).raise_for_status()
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -141,6 +152,7 @@ def _dev() -> None:
     stripe = start_localstripe(settings.localstripe_port)
     children = [p for p in (stripe,) if p]
     try:
+        register_localstripe_webhook(settings)
         asyncio.run(_seed())
         print(_banner(settings), flush=True)
         uvicorn.run("core.app:create_app", factory=True, host=settings.host, port=settings.port,

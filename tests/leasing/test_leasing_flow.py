@@ -169,3 +169,20 @@ async def test_figures_and_the_market_see_what_leases_earn(world, frozen_clock):
     assert forecast["2027-05-01"] == 300_000 and forecast["2027-06-01"] == 0
     report = await world.get("street_x", f"/api/v1/communities/{target['id']}/report.html")
     assert "空间与租约" in report.text and "江滨路 8 号一层" in report.text
+
+
+async def test_renewal_links_a_successor_lease_once(world, frozen_clock):
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    room = await space(world)
+    first = await lease(world, room["id"], operators["tot"]["id"])
+    renewed = await world.post("street_x", f"/api/v1/leases/{first['id']}/renew",
+                               json={"ends_on": "2029-09-01", "monthly_rent": 320_000})
+    assert renewed.status_code == 201, renewed.text
+    successor = renewed.json()
+    assert successor["renewal_of"] == first["id"] and successor["starts_on"] == first["ends_on"]
+    assert successor["monthly_rent"] == 320_000 and successor["rent_free_months"] == 0
+    assert (await world.get("street_x", f"/api/v1/leases/{first['id']}")).json()["status_label"] == "已续租"
+    twice = await world.post("street_x", f"/api/v1/leases/{first['id']}/renew", json={"ends_on": "2030-09-01"})
+    assert twice.status_code == 409 and twice.json()["code"] == "lease.state_invalid"
+    denied = await world.post("tot", f"/api/v1/leases/{successor['id']}/terminate", json={"reason": "不租了"})
+    assert denied.status_code == 403
