@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Generic, TypeVar
 
 import msgspec
@@ -11,6 +12,23 @@ T = TypeVar("T")
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base for request bodies: an unknown field is a 400, not silently dropped."""
+
+
+def _plain(value):
+    if isinstance(value, msgspec.Struct):
+        return {k: _plain(v) for k, v in msgspec.structs.asdict(value).items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def as_fields(data: msgspec.Struct, *, drop_none: bool = False) -> dict:
+    """A request body as the plain dict services take: enums as their values, nested structs as dicts,
+    dates and Decimals kept. `drop_none` leaves out fields not given (for partial updates)."""
+    fields = {k: _plain(v) for k, v in msgspec.structs.asdict(data).items()}
+    return {k: v for k, v in fields.items() if v is not None} if drop_none else fields
 
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):

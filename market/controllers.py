@@ -13,7 +13,7 @@ from litestar.params import Parameter
 from core.accounts.principal import Principal
 from core.money import format_yuan
 from core.pagination import PageParams
-from core.schemas import Page
+from core.schemas import Page, as_fields
 from market import report, service
 from market.balance import Balance
 from market.labels import (
@@ -69,13 +69,6 @@ from market.tables import CommunityPool, CommunityStatus, ContractStatus, NeedSt
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Month = Annotated[date | None, Parameter(description="月份（取该月第一天），区间为左闭右开 [start, end)")]
 BalanceStatusFilter = Literal["balanced", "warning", "imbalanced", "no_data"]
-
-
-def _fields(data: msgspec.Struct, *, drop_none: bool = False) -> dict:
-    fields = msgspec.structs.asdict(data)
-    if drop_none:
-        fields = {k: v for k, v in fields.items() if v is not None}
-    return {k: v.value if hasattr(v, "value") else v for k, v in fields.items()}
 
 
 def community_view(row: dict) -> CommunityView:
@@ -148,8 +141,7 @@ def plan_view(plan: dict) -> AllocationPlanView:
     return AllocationPlanView(
         id=plan["id"], scope_org_id=plan["scope_org_id"], scope_name=plan["scope_name"], need_count=plan["need_count"],
         assigned=sum(1 for line in lines if line.operator_id is not None), total_score=plan["total_score"],
-        greedy_score=plan["greedy_score"], weights=msgspec.json.decode(plan["weights"]) if isinstance(
-            plan["weights"], str) else plan["weights"],
+        greedy_score=plan["greedy_score"], weights=plan["weights"],
         created_at=plan["created_at"], lines=lines,
     )
 
@@ -160,7 +152,7 @@ class CommunityController(Controller):
 
     @post("/", operation_id="createCommunity", summary="建立社区档案（一社一档）")
     async def create(self, principal: Principal, data: CommunityCreate) -> CommunityView:
-        return community_view(await service.create_community(principal, _fields(data)))
+        return community_view(await service.create_community(principal, as_fields(data)))
 
     @get("/", operation_id="listCommunities", summary="社区档案列表（本人管理范围内）")
     async def list(
@@ -179,7 +171,7 @@ class CommunityController(Controller):
 
     @patch("/{community_id:int}", operation_id="updateCommunity", summary="修改社区档案")
     async def edit(self, principal: Principal, community_id: int, data: CommunityUpdate) -> CommunityView:
-        return community_view(await service.update_community(principal, community_id, _fields(data, drop_none=True)))
+        return community_view(await service.update_community(principal, community_id, as_fields(data, drop_none=True)))
 
     @post("/{community_id:int}/needs", operation_id="createNeed", summary="发布社区需求（通知相关在库运营商）")
     async def create_need(self, principal: Principal, community_id: int, data: NeedCreate) -> NeedView:
@@ -284,7 +276,7 @@ class AllocationController(Controller):
           summary="采纳一条分配建议（生成拟签合同）", status_code=200)
     async def accept(self, principal: Principal, plan_id: int, line_id: int,
                      data: PlanLineAccept | None = None) -> AllocationLineView:
-        terms = _fields(data, drop_none=True) if data else {}
+        terms = as_fields(data, drop_none=True) if data else {}
         await service.accept_plan_line(principal, plan_id, line_id, terms)
         return next(line for line in plan_view(await service.get_allocation_plan(principal, plan_id)).lines
                     if line.id == line_id)
@@ -303,7 +295,7 @@ class ContractController(Controller):
 
     @post("/", operation_id="createContract", summary="起草服务合同（占用运营商一个运营能力名额）")
     async def create(self, principal: Principal, data: ContractCreate) -> ContractView:
-        return contract_view(await service.create_contract(principal, _fields(data)))
+        return contract_view(await service.create_contract(principal, as_fields(data)))
 
     @get("/", operation_id="listContracts", summary="服务合同列表")
     async def index(self, principal: Principal, page: PageParams, community_id: int | None = None,
@@ -321,7 +313,7 @@ class ContractController(Controller):
 
     @patch("/{contract_id:int}", operation_id="updateContract", summary="修改拟签合同")
     async def edit(self, principal: Principal, contract_id: int, data: ContractUpdate) -> ContractView:
-        return contract_view(await service.update_draft(principal, contract_id, _fields(data, drop_none=True)))
+        return contract_view(await service.update_draft(principal, contract_id, as_fields(data, drop_none=True)))
 
     @post("/{contract_id:int}/sign", operation_id="signContract", summary="签订合同（运营商须在库且覆盖所列类别）",
           status_code=200)
@@ -330,7 +322,7 @@ class ContractController(Controller):
 
     @post("/{contract_id:int}/renew", operation_id="renewContract", summary="续签合同（生成衔接的新合同）")
     async def renew(self, principal: Principal, contract_id: int, data: ContractRenewal) -> ContractView:
-        return contract_view(await service.renew_contract(principal, contract_id, _fields(data, drop_none=True)))
+        return contract_view(await service.renew_contract(principal, contract_id, as_fields(data, drop_none=True)))
 
     @post("/{contract_id:int}/terminate", operation_id="terminateContract", summary="终止合同（须填写理由）",
           status_code=200)

@@ -500,7 +500,12 @@ async def get_plan(plan_id: int) -> dict | None:
         "JOIN organisation org ON org.id = p.scope_org WHERE p.id = {}",
         plan_id,
     )
-    return rows[0] if rows else None
+    if not rows:
+        return None
+    plan = rows[0]
+    if isinstance(plan["weights"], str):
+        plan["weights"] = json.loads(plan["weights"])
+    return plan
 
 
 PLAN_LINE_COLUMNS = """
