@@ -11,7 +11,7 @@ from litestar.params import Parameter
 
 from core.accounts.principal import Principal
 from core.pagination import PageParams
-from core.schemas import Page
+from core.schemas import Page, as_fields
 from leasing import export, service
 from leasing.labels import (
     APPLICATION_STATUS_LABELS,
@@ -51,23 +51,6 @@ from leasing.tables import InvoiceStatus, LeaseStatus, ListingStatus, SpaceStatu
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Level = Literal["community", "street", "district", "city"]
 Month = Annotated[date | None, Parameter(description="月份（取该月第一天），区间为左闭右开 [start, end)")]
-
-
-def _fields(data: msgspec.Struct, *, drop_none: bool = False) -> dict:
-    fields = msgspec.structs.asdict(data)
-    if drop_none:
-        fields = {k: v for k, v in fields.items() if v is not None}
-    out = {}
-    for key, value in fields.items():
-        if isinstance(value, list):
-            value = [v.value if hasattr(v, "value") else msgspec.structs.asdict(v) if isinstance(v, msgspec.Struct)
-                     else v for v in value]
-        elif isinstance(value, msgspec.Struct):
-            value = msgspec.structs.asdict(value)
-        elif hasattr(value, "value"):
-            value = value.value
-        out[key] = value
-    return out
 
 
 def space_view(row: dict) -> SpaceView:
@@ -141,7 +124,7 @@ class SpaceController(Controller):
 
     @post("/", operation_id="registerSpace", summary="登记闲置空间（权属单位或街道）")
     async def register(self, principal: Principal, data: SpaceCreate) -> SpaceView:
-        return space_view(await service.register_space(principal, _fields(data)))
+        return space_view(await service.register_space(principal, as_fields(data)))
 
     @get("/", operation_id="listSpaces", summary="空间列表（本人管理范围或本单位）")
     async def index(self, principal: Principal, page: PageParams, community_id: int | None = None,
@@ -158,11 +141,11 @@ class SpaceController(Controller):
 
     @patch("/{space_id:int}", operation_id="updateSpace", summary="修改空间信息")
     async def edit(self, principal: Principal, space_id: int, data: SpaceUpdate) -> SpaceView:
-        return space_view(await service.update_space(principal, space_id, _fields(data, drop_none=True)))
+        return space_view(await service.update_space(principal, space_id, as_fields(data, drop_none=True)))
 
     @post("/{space_id:int}/listings", operation_id="createSpaceListing", summary="发布招租（竞争性或公益性协议出租）")
     async def list_space(self, principal: Principal, space_id: int, data: ListingCreate) -> ListingView:
-        return listing_view(await service.create_listing(principal, space_id, _fields(data)))
+        return listing_view(await service.create_listing(principal, space_id, as_fields(data)))
 
 
 class ListingController(Controller):
@@ -183,7 +166,7 @@ class ListingController(Controller):
 
     @post("/{listing_id:int}/applications", operation_id="applyForSpace", summary="运营商申请承租")
     async def apply(self, principal: Principal, listing_id: int, data: LeaseApplicationCreate) -> LeaseApplicationView:
-        return application_view(await service.apply(principal, listing_id, _fields(data)))
+        return application_view(await service.apply(principal, listing_id, as_fields(data)))
 
     @get("/{listing_id:int}/applications", operation_id="listSpaceApplications",
          summary="租赁申请（官员按公布规则排序；运营商仅见本企业）")
@@ -207,7 +190,7 @@ class LeaseController(Controller):
 
     @post("/", operation_id="createLease", summary="直接签订租约（协议出租或既有租约登记）")
     async def create(self, principal: Principal, data: LeaseCreate) -> LeaseView:
-        return lease_view(await service.create_lease(principal, _fields(data)))
+        return lease_view(await service.create_lease(principal, as_fields(data)))
 
     @get("/", operation_id="listLeases", summary="租约列表")
     async def index(self, principal: Principal, page: PageParams, space_id: int | None = None,

@@ -116,3 +116,19 @@ class WebhookSignatureInvalid(DomainError):
     status_code = 400
     code = "webhook.signature_invalid"
     message = "回调签名无效"
+
+
+class SpaceListed(Conflict):
+    code = "space.listed"
+    message = "空间正在招租，请先确定承租方或撤销招租"
+
+
+class LesseeNotEligible(Conflict):
+    code = "lease.lessee_not_eligible"
+    message = "承租运营商已被暂停或移出名录"
+
+
+class OwnerNotInScope(DomainError):
+    status_code = 422
+    code = "space.owner_invalid"
+    message = "权属单位不存在或不在您的管理范围内"

@@ -44,6 +44,10 @@ async def insert_space(fields: dict, *, created_by: int, now: datetime) -> int:
     return rows[0]["id"]
 
 
+async def any_space() -> bool:
+    return await Space.exists()
+
+
 async def get_space(space_id: int, *, for_update: bool = False) -> dict | None:
     lock = " FOR UPDATE OF s" if for_update else ""
     rows = await Space.raw(f"SELECT {SPACE_COLUMNS} FROM {SPACE_FROM} WHERE s.id = {{}}{lock}", space_id)
@@ -274,7 +278,7 @@ async def rent_commitments(community_ids: list[int], first_month: date) -> list[
     return await Lease.raw(
         "SELECT s.community AS community_id, l.starts_on, l.ends_on, l.monthly_rent, l.rent_free_months "
         "FROM leasing_lease l JOIN leasing_space s ON s.id = l.space "
-        "WHERE s.community = ANY({}::int[]) AND l.status IN ('active', 'expiring') AND l.ends_on > {}",
+        "WHERE s.community = ANY({}::int[]) AND l.ends_on > {}",
         community_ids, first_month,
     )
 
@@ -322,6 +326,42 @@ async def void_invoices_from(lease_id: int, month: date) -> int:
         lease_id, month,
     )
     return len(rows)
+
+
+async def reprice_unpaid_invoice(lease_id: int, month: date, amount: int) -> None:
+    await RentInvoice.raw(
+        "UPDATE leasing_invoice SET amount = {}, status = CASE WHEN {} = 0 THEN 'void' ELSE status END "
+        "WHERE lease = {} AND month = {} AND status IN ('open', 'overdue')",
+        amount, amount, lease_id, month,
+    )
+
+
+async def end_leases(today: date, now: datetime) -> list[int]:
+    rows = await Lease.raw(
+        "UPDATE leasing_lease SET status = 'ended', updated_at = {} "
+        "WHERE status IN ('active', 'expiring') AND ends_on <= {} RETURNING id",
+        now, today,
+    )
+    return [r["id"] for r in rows]
+
+
+async def free_spaces_without_current_lease(today: date, now: datetime) -> list[int]:
+    rows = await Space.raw(
+        "UPDATE leasing_space s SET status = 'idle', updated_at = {} WHERE s.status = 'leased' "
+        "AND NOT EXISTS (SELECT 1 FROM leasing_lease l WHERE l.space = s.id AND l.ends_on > {}) RETURNING s.id",
+        now, today,
+    )
+    return [r["id"] for r in rows]
+
+
+async def mark_expiring_leases(today: date, horizon: date, now: datetime) -> list[int]:
+    rows = await Lease.raw(
+        "UPDATE leasing_lease l SET status = 'expiring', updated_at = {} WHERE l.status = 'active' "
+        "AND l.ends_on > {} AND l.ends_on <= {} "
+        "AND NOT EXISTS (SELECT 1 FROM leasing_lease n WHERE n.renewal_of = l.id) RETURNING l.id",
+        now, today, horizon,
+    )
+    return [r["id"] for r in rows]
 
 
 async def mark_overdue(today: date) -> list[int]:

@@ -15,6 +15,7 @@ import asyncpg
 from piccolo.engine import engine_finder
 
 from core import clock
+from core.accounts import repository as accounts_repo
 from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
 from core.accounts.tables import Role
 from core.audit import service as audit
@@ -49,7 +50,10 @@ from leasing.errors import (
     NotAnOperator,
     PaymentInProgress,
     PreferentialNeedsListedOperator,
+    LesseeNotEligible,
+    OwnerNotInScope,
     SpaceAreaInvalid,
+    SpaceListed,
     SpaceNotFound,
     SpaceNotIdle,
     SpaceNotManaged,
@@ -88,6 +92,11 @@ def _can_read(principal: Principal, row: dict) -> bool:
     return principal.can_read_path(row["community_path"]) or row["owner_org_id"] in principal.org_ids(Role.owner)
 
 
+def _can_read_as_party(principal: Principal, row: dict) -> bool:
+    """A lease or invoice: its readers, and the lessee itself."""
+    return _can_read(principal, row) or row["lessee_org_id"] in principal.org_ids(Role.operator)
+
+
 def _scope(principal: Principal) -> tuple[list[str], list[int]]:
     """(community path patterns, owner or operator org ids) a principal reads leasing rows through."""
     return like_patterns(principal.read_paths()), principal.org_ids(Role.owner, Role.operator)
@@ -103,6 +112,9 @@ async def register_space(principal: Principal, fields: dict) -> dict:
     owner_orgs = [g for g in principal.grants if g.role == Role.owner]
     if community is not None and principal.can_write_path(community["org_path"], *OFFICIAL_ROLES):
         owner_org_id = fields.get("owner_org_id") or market.posting_org(principal, community["org_path"])
+        owner = await accounts_repo.get_org(owner_org_id)
+        if owner is None or not principal.can_write_path(owner["path"], *OFFICIAL_ROLES):
+            raise OwnerNotInScope()
     elif owner_orgs:
         community = await market.community_for_owner(fields["community_id"], [g.org_path for g in owner_orgs])
         owner_org_id = owner_orgs[0].org_id
@@ -308,7 +320,8 @@ async def _insert_lease(principal: Principal, fields: dict) -> int:
     except asyncpg.ExclusionViolationError as exc:
         raise LeaseOverlap(detail={"space_id": fields["space_id"], "starts_on": fields["starts_on"],
                                    "ends_on": fields["ends_on"]}) from exc
-    await repo.set_space_status(fields["space_id"], "leased", clock.now())
+    if fields["ends_on"] > clock.today():  # a lease recorded after it ended leaves the space as it is
+        await repo.set_space_status(fields["space_id"], "leased", clock.now())
     return lease_id
 
 
@@ -331,6 +344,7 @@ async def award_listing(principal: Principal, listing_id: int, application_id: i
         if listing["track"] == "preferential" and chosen["registry_status"] not in IN_GOOD_STANDING:
             raise PreferentialNeedsListedOperator()
         start = starts_on or add_months(month_start(clock.today()), 1)
+        _check_lease_term(start, add_months(start, 1), payment_day)
         if start < clock.today():
             raise LeaseTermInvalid("起租日期不能早于今天")
         ranking = award.rank(_proposals(listing, applications), award.Criteria.from_published(listing["criteria"]))
@@ -357,23 +371,29 @@ async def award_listing(principal: Principal, listing_id: int, application_id: i
     return await repo.get_lease(lease_id)
 
 
-def _check_lease_term(starts_on: date, ends_on: date) -> None:
+def _check_lease_term(starts_on: date, ends_on: date, payment_day: int = 10) -> None:
     if starts_on >= ends_on:
         raise LeaseTermInvalid()
+    if not 1 <= payment_day <= 28:
+        raise LeaseTermInvalid("缴费日须在每月 1 日至 28 日之间")
 
 
 async def create_lease(principal: Principal, fields: dict) -> dict:
     """A lease agreed outside a listing (an agreement, or one carried over from paper)."""
-    _check_lease_term(fields["starts_on"], fields["ends_on"])
+    _check_lease_term(fields["starts_on"], fields["ends_on"], fields["payment_day"])
     async with transaction():
         space = await _readable_space(principal, fields["space_id"])
         if not principal.can_write_path(space["community_path"], *OFFICIAL_ROLES):
             raise SpaceNotManaged()
         if fields["use"] not in space["allowed_uses"]:
             raise SpaceUseInvalid(detail={"allowed": space["allowed_uses"]})
+        if space["status"] == "listed":
+            raise SpaceListed()
         operator = await providers_repo.get_operator(fields["lessee_id"])
         if operator is None:
             raise OperatorNotFound()
+        if operator["registry_status"] in ("suspended", "removed"):
+            raise LesseeNotEligible()
         lease_id = await _insert_lease(principal, fields)
         await audit.record(principal, "lease.create", "lease", lease_id, after=fields)
     return await repo.get_lease(lease_id)
@@ -381,7 +401,7 @@ async def create_lease(principal: Principal, fields: dict) -> dict:
 
 async def _readable_lease(principal: Principal, lease_id: int, *, for_update: bool = False) -> dict:
     lease = await repo.get_lease(lease_id, for_update=for_update)
-    if lease is None or not (_can_read(principal, lease) or lease["lessee_org_id"] in principal.org_ids(Role.operator)):
+    if lease is None or not _can_read_as_party(principal, lease):
         raise LeaseNotFound()
     return lease
 
@@ -431,7 +451,8 @@ async def renew_lease(principal: Principal, lease_id: int, *, ends_on: date, mon
 
 async def terminate_lease(principal: Principal, lease_id: int, *, reason: str, effective_on: date | None) -> dict:
     """Ends a lease early: its term stops on `effective_on` (default today), invoices for later months are
-    voided and no more are generated; the space is idle again."""
+    voided, the last month is billed by the day, and no more are generated. The space is idle again from
+    that day (`end_leases` frees it when the day is later)."""
     reason = _require_reason(reason)
     async with transaction():
         lease = await _lease_for_officials(principal, lease_id)
@@ -447,7 +468,13 @@ async def terminate_lease(principal: Principal, lease_id: int, *, reason: str, e
                                 clock.now())
         first_unbilled = month_start(effective) if effective.day == 1 else add_months(month_start(effective), 1)
         voided = await repo.void_invoices_from(lease_id, first_unbilled)
-        await repo.set_space_status(lease["space_id"], "idle", clock.now())
+        if effective.day != 1:  # the last month is billed for the days the lease still ran
+            last = rent.invoice_for(rent.LeaseTerms(lease["starts_on"], effective, lease["monthly_rent"],
+                                                    lease["rent_free_months"], lease["payment_day"]),
+                                    month_start(effective))
+            await repo.reprice_unpaid_invoice(lease_id, month_start(effective), last.amount if last else 0)
+        if effective <= clock.today():
+            await repo.set_space_status(lease["space_id"], "idle", clock.now())
         await audit.record(principal, "lease.terminate", "lease", lease_id, reason=reason,
                            before={"status": lease["status"], "ends_on": lease["ends_on"]},
                            after={"status": "terminated", "ends_on": effective, "voided_invoices": voided})
@@ -471,6 +498,17 @@ async def generate_invoices(through: date | None = None) -> int:
         return await repo.insert_invoices(lines, clock.now())
 
 
+async def end_leases() -> dict[str, int]:
+    """Nightly: leases whose term is over are ended, their spaces idle again unless another lease covers
+    today; leases ending within 90 days are marked expiring."""
+    today = clock.today()
+    async with transaction():
+        ended = await repo.end_leases(today, clock.now())
+        freed = await repo.free_spaces_without_current_lease(today, clock.now())
+        expiring = await repo.mark_expiring_leases(today, today + timedelta(days=90), clock.now())
+    return {"ended": len(ended), "spaces_freed": len(freed), "expiring": len(expiring)}
+
+
 async def mark_overdue_invoices() -> list[int]:
     async with transaction():
         return await repo.mark_overdue(clock.today())
@@ -478,8 +516,7 @@ async def mark_overdue_invoices() -> list[int]:
 
 async def _readable_invoice(principal: Principal, invoice_id: int, *, for_update: bool = False) -> dict:
     invoice = await repo.get_invoice(invoice_id, for_update=for_update)
-    if invoice is None or not (_can_read(principal, invoice)
-                               or invoice["lessee_org_id"] in principal.org_ids(Role.operator)):
+    if invoice is None or not _can_read_as_party(principal, invoice):
         raise InvoiceNotFound()
     return invoice
 
@@ -537,7 +574,11 @@ async def settle(payment_id: int, intent: PaymentIntent | None, *, failure: tupl
             invoice = await repo.get_invoice(payment["invoice_id"], for_update=True)
             await repo.settle_payment(payment_id, status="succeeded", intent_ref=intent.id, decline_code="",
                                       error_message="", now=now)
-            if invoice["status"] != "paid":
+            if invoice["status"] == "void":
+                # Paid while the lease was being ended: the money is held for a refund, not booked as rent.
+                await audit.record(None, "invoice.paid_after_void", "rent_invoice", invoice["id"],
+                                   after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
+            elif invoice["status"] != "paid":
                 await repo.mark_invoice_paid(invoice["id"], now)
                 await market.post_system_income(
                     invoice["community_id"], month=invoice["month"], kind="rent", amount=invoice["amount"],

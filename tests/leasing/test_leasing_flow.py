@@ -139,8 +139,13 @@ async def test_invoices_are_generated_once_and_operators_see_only_their_own(worl
                              json={"reason": "承租方经营调整", "effective_on": "2026-12-20"})
     assert ended.status_code == 200, ended.text
     assert ended.json()["ends_on"] == "2026-12-20" and ended.json()["agreed_ends_on"] == "2027-09-01"
+    december = (await world.get("tot", f"/api/v1/rent-invoices/{invoice_id}")).json()
+    assert december["amount"] == 183_871  # 19 of 31 days
+    # Until the lease has actually ended the room is not free to let.
+    assert (await world.get("street_x", f"/api/v1/spaces/{room['id']}")).json()["status"] == "leased"
     frozen_clock.advance(days=40)
     assert await service.generate_invoices() == 0
+    assert await service.end_leases() == {"ended": 0, "spaces_freed": 1, "expiring": 0}
     assert (await world.get("street_x", f"/api/v1/spaces/{room['id']}")).json()["status"] == "idle"
 
 
@@ -186,3 +191,37 @@ async def test_renewal_links_a_successor_lease_once(world, frozen_clock):
     assert twice.status_code == 409 and twice.json()["code"] == "lease.state_invalid"
     denied = await world.post("tot", f"/api/v1/leases/{successor['id']}/terminate", json={"reason": "不租了"})
     assert denied.status_code == 403
+
+
+async def test_a_lease_needs_a_free_space_and_an_operator_in_good_standing(world, frozen_clock):
+    operators = await listed_operators(world, frozen_clock, {
+        "tot": {"categories": ("childcare",)}, "gone": {"categories": ("childcare",)}})
+    room = await space(world)
+    await listing(world, room["id"])
+    listed = await world.post("street_x", "/api/v1/leases", json={
+        "space_id": room["id"], "lessee_id": operators["tot"]["id"], "use": "childcare", "starts_on": "2027-01-01",
+        "ends_on": "2028-01-01", "monthly_rent": 100_000})
+    assert listed.status_code == 409 and listed.json()["code"] == "space.listed"
+
+    other = await space(world, community_id=room["community_id"])
+    await world.post("city", f"/api/v1/operators/{operators['gone']['id']}/status",
+                     json={"status": "suspended", "reason": "暂停整改"})
+    suspended = await world.post("street_x", "/api/v1/leases", json={
+        "space_id": other["id"], "lessee_id": operators["gone"]["id"], "use": "childcare", "starts_on": "2027-01-01",
+        "ends_on": "2028-01-01", "monthly_rent": 100_000})
+    assert suspended.status_code == 409 and suspended.json()["code"] == "lease.lessee_not_eligible"
+
+
+async def test_leases_end_and_expire_on_their_own_dates(world, frozen_clock):
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    soon, later = await space(world), None
+    later = await space(world, community_id=soon["community_id"])
+    ending = await lease(world, soon["id"], operators["tot"]["id"], starts_on="2026-01-01", ends_on="2027-02-01")
+    await lease(world, later["id"], operators["tot"]["id"], starts_on="2026-01-01", ends_on="2028-01-01")
+    assert await service.end_leases() == {"ended": 0, "spaces_freed": 0, "expiring": 1}
+    assert (await world.get("street_x", f"/api/v1/leases/{ending['id']}")).json()["status_label"] == "即将到期"
+    frozen_clock.advance(days=70)
+    assert await service.end_leases() == {"ended": 1, "spaces_freed": 1, "expiring": 0}
+    assert (await world.get("street_x", f"/api/v1/leases/{ending['id']}")).json()["status"] == "ended"
+    assert (await world.get("street_x", f"/api/v1/spaces/{soon['id']}")).json()["status"] == "idle"
+    assert (await world.get("street_x", f"/api/v1/spaces/{later['id']}")).json()["status"] == "leased"
