@@ -1,18 +1,23 @@
 """City-wide allocation: assign open needs to operators to maximise the total score without exceeding any
-operator's spare capacity. Solved exactly as a minimum-weight bipartite matching (SciPy), not greedily.
+operator's spare capacity. Solved exactly, not greedily.
 
-Each operator appears as one column per unit of spare capacity it could use, and each need also has a
-column of its own meaning "leave unassigned", so a full matching always exists. Each assigned need uses
-one unit of capacity.
+Needs that share a category, a district and a community type score the same with every operator, so they
+form one group with a demand (how many such needs are open). The assignment is then a transportation
+problem: flows from groups to operators, at most a group's demand out of each group and at most an
+operator's spare capacity into each operator. Its constraint matrix is totally unimodular, so the simplex
+optimum SciPy's HiGHS returns is whole numbers: an optimal assignment, found on a few hundred thousand
+group × operator pairs rather than millions of need × operator ones. A need counted with demand 1 is
+its own group, which is how `allocate` serves single needs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
 
 
 @dataclass(frozen=True)
@@ -22,50 +27,56 @@ class Assignment:
     score: float
 
 
-def allocate(scores: dict[tuple[int, int], float], spare_capacity: dict[int, int], need_count: int,
-             ) -> list[Assignment]:
-    """scores: (need index, operator id) → score > 0 for the pairs that may be assigned."""
-    edges = [(n, o, s) for (n, o), s in scores.items() if s > 0 and spare_capacity.get(o, 0) > 0]
+@dataclass(frozen=True)
+class Flow:
+    group: Hashable
+    operator_id: int
+    count: int
+    score: float  # of one need of the group with this operator
+
+
+def allocate_groups(scores: dict[tuple[Hashable, int], float], demand: dict[Hashable, int],
+                    spare_capacity: dict[int, int]) -> list[Flow]:
+    """scores: (group, operator id) → score > 0 for the pairs that may be assigned."""
+    edges = [(g, o, s) for (g, o), s in scores.items()
+             if s > 0 and demand.get(g, 0) > 0 and spare_capacity.get(o, 0) > 0]
     if not edges:
         return []
-    demand: dict[int, int] = {}
-    for _, operator_id, _ in edges:
-        demand[operator_id] = demand.get(operator_id, 0) + 1
-    # Column slots per operator: never more than its spare capacity or the needs that could use it.
-    first_column: dict[int, int] = {}
-    slots: dict[int, int] = {}
-    column = 0
-    for operator_id in sorted(demand):
-        first_column[operator_id] = column
-        slots[operator_id] = min(spare_capacity[operator_id], demand[operator_id])
-        column += slots[operator_id]
-    unassigned_column = column  # need i's "unassigned" column is unassigned_column + i
-    total_columns = column + need_count
+    group_row = {g: i for i, g in enumerate(sorted({g for g, _, _ in edges}, key=repr))}
+    operator_row = {o: len(group_row) + i for i, o in enumerate(sorted({o for _, o, _ in edges}))}
+    columns = np.arange(len(edges))
+    rows = np.concatenate([[group_row[g] for g, _, _ in edges], [operator_row[o] for _, o, _ in edges]])
+    matrix = coo_matrix((np.ones(2 * len(edges)), (rows, np.concatenate([columns, columns]))),
+                        shape=(len(group_row) + len(operator_row), len(edges))).tocsr()
+    limits = np.array([demand[g] for g in group_row] + [spare_capacity[o] for o in operator_row], dtype=float)
+    upper = [min(demand[g], spare_capacity[o]) for g, o, _ in edges]
+    result = linprog(-np.array([s for _, _, s in edges]), A_ub=matrix, b_ub=limits,
+                     bounds=np.column_stack([np.zeros(len(edges)), upper]), method="highs-ds")
+    if result.status != 0:
+        raise RuntimeError(f"allocation solver failed: {result.message}")
+    counts = np.rint(result.x).astype(np.int64)
+    return [Flow(g, o, int(n), s) for (g, o, s), n in zip(edges, counts, strict=True) if n > 0]
 
-    # Costs must be positive (a sparse zero means "no edge"): cost = ceiling − score, unassigned = ceiling.
-    ceiling = max(s for _, _, s in edges) + 1.0
-    rows, cols, costs = [], [], []
-    for need, operator_id, s in edges:
-        for k in range(slots[operator_id]):
-            rows.append(need)
-            cols.append(first_column[operator_id] + k)
-            costs.append(ceiling - s)
-    for need in range(need_count):
-        rows.append(need)
-        cols.append(unassigned_column + need)
-        costs.append(ceiling)
-    matrix = csr_matrix((np.array(costs), (np.array(rows), np.array(cols))), shape=(need_count, total_columns))
-    matched_rows, matched_cols = min_weight_full_bipartite_matching(matrix)
 
-    column_owner = np.full(total_columns, -1, dtype=np.int64)
-    for operator_id, start in first_column.items():
-        column_owner[start:start + slots[operator_id]] = operator_id
-    result = []
-    for need, col in zip(matched_rows, matched_cols, strict=True):
-        operator_id = int(column_owner[col])
-        if operator_id >= 0:
-            result.append(Assignment(int(need), operator_id, scores[(int(need), operator_id)]))
-    return sorted(result, key=lambda a: a.need_index)
+def allocate(scores: dict[tuple[int, int], float], spare_capacity: dict[int, int], need_count: int,
+             ) -> list[Assignment]:
+    """scores: (need index, operator id) → score; every need is its own group."""
+    flows = allocate_groups(scores, {n: 1 for n in range(need_count)}, spare_capacity)
+    return sorted((Assignment(f.group, f.operator_id, f.score) for f in flows), key=lambda a: a.need_index)
+
+
+def greedy_groups(scores: dict[tuple[Hashable, int], float], demand: dict[Hashable, int],
+                  spare_capacity: dict[int, int]) -> list[Flow]:
+    """Highest score first, as many needs as both sides allow: the baseline the optimum must never lose to."""
+    left_demand, left_capacity = dict(demand), dict(spare_capacity)
+    flows = []
+    for (group, operator_id), s in sorted(scores.items(), key=lambda item: -item[1]):
+        count = min(left_demand.get(group, 0), left_capacity.get(operator_id, 0))
+        if count > 0 and s > 0:
+            left_demand[group] -= count
+            left_capacity[operator_id] -= count
+            flows.append(Flow(group, operator_id, count, s))
+    return flows
 
 
 def greedy(scores: dict[tuple[int, int], float], spare_capacity: dict[int, int]) -> list[Assignment]:
@@ -82,4 +93,4 @@ def greedy(scores: dict[tuple[int, int], float], spare_capacity: dict[int, int])
     return sorted(result, key=lambda a: a.need_index)
 
 
-__all__ = ["Assignment", "allocate", "greedy"]
+__all__ = ["Assignment", "Flow", "allocate", "allocate_groups", "greedy", "greedy_groups"]

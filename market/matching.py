@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date
 
 NEUTRAL_EVALUATION = 0.6  # an operator nobody has evaluated yet is neither good nor bad
@@ -71,6 +72,7 @@ class MatchScore:
     parts: list[Part] = field(default_factory=list)
 
 
+@lru_cache(maxsize=16384)  # ranking for the shortlist and again for the bundle asks twice per operator
 def decayed_average(evaluations: tuple[tuple[date, int], ...], today: date) -> float | None:
     if not evaluations:
         return None
@@ -111,6 +113,7 @@ def _values(candidate: Candidate, community: Community, facts: dict, weights: We
     ]
 
 
+@lru_cache(maxsize=65536)  # most parts take a handful of values: ranking thousands of operators repeats them
 def _points(value: float, weight: float) -> float:
     return round(100 * value * weight, 1) + 0.0  # + 0.0 turns -0.0 into 0.0
 
@@ -161,13 +164,15 @@ def score(candidate: Candidate, community: Community, today: date, weights: Weig
 
 def rank(candidates: list[Candidate], community: Community, today: date, weights: Weights) -> list[MatchScore]:
     """Every operator that can serve an open need, best first, scored but not yet explained."""
-    ranked = []
+    scored = []
     for candidate in candidates:
         facts = _facts(candidate, community, today)
         if facts is not None:
-            ranked.append(MatchScore(candidate.operator_id, candidate.name,
-                                     _total(_values(candidate, community, facts, weights)), frozenset(facts["covered"])))
-    return sorted(ranked, key=lambda s: (-s.total, s.operator_id))
+            scored.append((-_total(_values(candidate, community, facts, weights)), candidate.operator_id,
+                           candidate, facts["covered"]))
+    scored.sort(key=lambda item: (item[0], item[1]))
+    return [MatchScore(operator_id, candidate.name, -negative_total, covered)
+            for negative_total, operator_id, candidate, covered in scored]
 
 
 def explain(ranked: list[MatchScore], candidates: list[Candidate], community: Community, today: date,

@@ -308,26 +308,44 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
     rows = await repo.match_candidates(sorted({n["category"] for n in needs}), today) if needs else []
     current_weights = weights()
     by_type = {COMMUNITY_TYPE_LABELS[t]: [_candidate(r, t) for r in rows] for t in COMMUNITY_TYPE_LABELS}
-    need_facts = [matching.Community(n["district_id"], "", COMMUNITY_TYPE_LABELS[n["community_type"]],
-                                     frozenset({n["category"]})) for n in needs]
-    scores = matching.pair_scores(need_facts, by_type, today, current_weights)
+    # Needs of one category, district and community type score alike with every operator: one group each.
+    groups: dict[tuple, list[dict]] = {}
+    for need in needs:
+        groups.setdefault((need["district_id"], need["community_type"], need["category"]), []).append(need)
+    keys = list(groups)
+    group_facts = [matching.Community(district_id, "", COMMUNITY_TYPE_LABELS[community_type], frozenset({category}))
+                   for district_id, community_type, category in keys]
+    scores = matching.pair_scores(group_facts, by_type, today, current_weights)
+    demand = {index: len(groups[key]) for index, key in enumerate(keys)}
     spare = {r["id"]: max(r["capacity"] - r["contracts"], 0) for r in rows}
-    plan = allocation.allocate(scores, spare, need_count=len(needs))
-    baseline = allocation.greedy(scores, spare)
-    assigned = {a.need_index: a for a in plan}
-    lines = [(n["id"], assigned[i].operator_id if i in assigned else None,
-              assigned[i].score if i in assigned else None) for i, n in enumerate(needs)]
+    flows = allocation.allocate_groups(scores, demand, spare)
+    baseline = allocation.greedy_groups(scores, demand, spare)
+    lines = _plan_lines(groups, keys, flows)
     async with transaction():
         plan_id = await repo.insert_plan(
-            scope_org_id=scope["id"], created_by=principal.user_id, total=round(sum(a.score for a in plan), 1),
-            greedy_total=round(sum(a.score for a in baseline), 1), need_count=len(needs),
+            scope_org_id=scope["id"], created_by=principal.user_id,
+            total=round(sum(f.score * f.count for f in flows), 1),
+            greedy_total=round(sum(f.score * f.count for f in baseline), 1), need_count=len(needs),
             weights=dataclasses.asdict(current_weights), now=clock.now(),
         )
         if lines:
             await repo.insert_plan_lines(plan_id, lines)
         await audit.record(principal, "allocation.create", "allocation_plan", plan_id,
-                           after={"scope": scope["name"], "needs": len(needs), "assigned": len(plan)})
+                           after={"scope": scope["name"], "needs": len(needs),
+                                  "assigned": sum(f.count for f in flows)})
     return await get_allocation_plan(principal, plan_id)
+
+
+def _plan_lines(groups: dict[tuple, list[dict]], keys: list[tuple],
+                flows: list[allocation.Flow]) -> list[tuple[int, int | None, float | None]]:
+    """(need, operator, score) for every need; within a group the most urgent needs get the best operators."""
+    waiting = {index: sorted(groups[key], key=lambda n: (n["priority"], n["id"])) for index, key in enumerate(keys)}
+    lines = []
+    for flow in sorted(flows, key=lambda f: (-f.score, f.operator_id)):
+        for _ in range(flow.count):
+            lines.append((waiting[flow.group].pop(0)["id"], flow.operator_id, flow.score))
+    lines += [(need["id"], None, None) for queue in waiting.values() for need in queue]
+    return sorted(lines)
 
 
 async def get_allocation_plan(principal: Principal, plan_id: int) -> dict:
