@@ -54,9 +54,12 @@ class InvoiceLine:
     due_on: date
 
 
-def billed_months(terms: LeaseTerms, through: date) -> list[date]:
-    """Every month the lease covers, from its first up to and including the month of `through`."""
+def billed_months(terms: LeaseTerms, through: date, after: date | None = None) -> list[date]:
+    """Every month the lease covers, from its first (or the one after `after`) up to and including the
+    month of `through`."""
     months, month = [], month_start(terms.starts_on)
+    if after is not None:
+        month = max(month, add_months(month_start(after), 1))
     last = min(month_start(through), month_start(terms.ends_on - timedelta(days=1)))
     while month <= last:
         months.append(month)
@@ -85,5 +88,6 @@ def invoice_for(terms: LeaseTerms, month: date) -> InvoiceLine | None:
     return InvoiceLine(month, amount, date(month.year, month.month, due_day))
 
 
-def invoices_through(terms: LeaseTerms, through: date) -> list[InvoiceLine]:
-    return [line for month in billed_months(terms, through) if (line := invoice_for(terms, month))]
+def invoices_through(terms: LeaseTerms, through: date, after: date | None = None) -> list[InvoiceLine]:
+    """What the lease bills up to the month of `through`, for the months after `after` (the last billed)."""
+    return [line for month in billed_months(terms, through, after) if (line := invoice_for(terms, month))]

@@ -42,3 +42,11 @@ def test_a_lease_ended_early_bills_its_last_days_only():
     terms = LeaseTerms(date(2026, 1, 1), date(2026, 2, 15), 280_000, payment_day=28)
     last = invoice_for(terms, date(2026, 2, 1))
     assert last.amount == 140_000 and last.due_on == date(2026, 2, 28)
+
+
+def test_billing_can_start_after_the_last_billed_month():
+    terms = LeaseTerms(date(2025, 1, 15), date(2027, 1, 15), 100_000)
+    everything = invoices_through(terms, date(2026, 12, 1))
+    later = invoices_through(terms, date(2026, 12, 1), after=date(2026, 10, 1))
+    assert [line.month for line in later] == [date(2026, 11, 1), date(2026, 12, 1)]
+    assert later == everything[-2:]
