@@ -27,6 +27,8 @@ test: install lint-docker
 # Benchmarks print numbers; they are never part of `make test`.
 bench: install
 	$(BIN)/python -m bench.directory
+	$(BIN)/python -m bench.market
+	$(BIN)/python -m bench.leasing --spaces 30000 --leases-per-space 1
 
 clean:
 	rm -rf $(VENV) .pgdata

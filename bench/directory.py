@@ -98,27 +98,57 @@ def _person(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN_NAMES) for _ in range(rng.randint(1, 2)))
 
 
-async def _copy(connection: asyncpg.Connection, table: str, rows: list[dict]) -> None:
+async def copy_rows(connection: asyncpg.Connection, table: str, rows: list[dict]) -> None:
+    """COPY rows (dicts with the same keys, in column order) into `table`."""
+    if not rows:
+        return
     columns = list(rows[0])
     await connection.copy_records_to_table(table, columns=columns, records=[tuple(r.values()) for r in rows])
 
 
-async def fill_database(url: str, operator_count: int, seed: int) -> Dataset:
-    """Migrate like the application does, then bulk-load the registry with COPY."""
-    from core import clock
-    from core.demo import CITY, DISTRICTS
+async def reset_sequences(connection: asyncpg.Connection, tables: list[str]) -> None:
+    """After COPY with explicit ids: the next id each table hands out follows the largest one loaded."""
+    for table in tables:
+        await connection.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+        )
+
+
+async def prepare_database() -> None:
+    """Migrate like the application does and load the reference data (categories)."""
     from core.migrate import migrate
     from core.reference import load_reference_data
-    from providers.credit_code import make_credit_code
-    from providers.reference import DEFAULT_CATEGORIES
 
     await migrate()
     await load_reference_data()
 
-    started = time.perf_counter()
-    rng = random.Random(seed)
-    now = datetime.now(timezone.utc)
-    today = clock.today()
+
+@dataclass
+class Registry:
+    """The city, its districts and the registry of operators as rows for COPY, before loading."""
+
+    organisations: list[dict]
+    users: list[dict]
+    operators: list[dict]
+    applications: list[dict]
+    batches: list[dict]
+    listings: list[dict]
+    districts: dict[int, tuple[str, str]]  # org id → (name, division code)
+    places: list[str]
+    categories: list[str]
+    city_id: int = 1
+    user_id: int = 1
+
+
+def registry_rows(rng: random.Random, operator_count: int, *, now: datetime, today: date,
+                  max_capacity: int = 20) -> Registry:
+    """The city (org 1), its 13 districts (orgs 2–14), one user (1), and `operator_count` operators with
+    their approved applications and operator × category listings (a few already expired), spread over
+    published batches. Operator orgs follow the districts."""
+    from core.demo import CITY, DISTRICTS
+    from providers.credit_code import make_credit_code
+    from providers.reference import DEFAULT_CATEGORIES
+
     categories = [code for code, _ in DEFAULT_CATEGORIES]
 
     city_id = 1
@@ -160,7 +190,7 @@ async def fill_database(url: str, operator_count: int, seed: int) -> Dataset:
             contact_name=_person(rng), contact_phone=f"13{rng.randrange(10**9):09d}",
             contact_email=f"contact{operator_id}@example.org",
             founded_on=date(rng.randint(2000, 2022), rng.randint(1, 12), rng.randint(1, 28)),
-            staff_count=rng.randint(5, 300), capacity=rng.randint(1, 20), description="",
+            staff_count=rng.randint(5, 300), capacity=rng.randint(1, max_capacity), description="",
             categories=own_categories, district_ids=own_districts,
             registry_status=rng.choices(list(REGISTRY_STATUS_WEIGHTS), list(REGISTRY_STATUS_WEIGHTS.values()))[0],
             created_at=now, updated_at=now,
@@ -188,31 +218,47 @@ async def fill_database(url: str, operator_count: int, seed: int) -> Dataset:
             notice_start=published_on - timedelta(days=14), objection_deadline=published_on - timedelta(days=7),
             published_on=published_on, created_by=user_id, published_by=user_id, created_at=now,
         ))
+    return Registry(organisations=organisations, users=[user], operators=operators, applications=applications,
+                    batches=batches, listings=listings, districts=districts, places=places, categories=categories,
+                    city_id=city_id, user_id=user_id)
+
+
+async def copy_registry(connection: asyncpg.Connection, registry: Registry) -> None:
+    await copy_rows(connection, "organisation", registry.organisations)
+    await copy_rows(connection, "account_user", registry.users)
+    await copy_rows(connection, "provider_operator", registry.operators)
+    await copy_rows(connection, "provider_application", registry.applications)
+    await copy_rows(connection, "provider_batch", registry.batches)
+    await copy_rows(connection, "provider_listing", registry.listings)
+    await reset_sequences(connection, ["organisation", "account_user", "provider_operator", "provider_application",
+                                       "provider_batch"])
+
+
+async def fill_database(url: str, operator_count: int, seed: int) -> Dataset:
+    """Migrate like the application does, then bulk-load the registry with COPY."""
+    from core import clock
+
+    await prepare_database()
+
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    registry = registry_rows(rng, operator_count, now=datetime.now(timezone.utc), today=clock.today())
 
     connection = await asyncpg.connect(url)
     try:
         async with connection.transaction():
-            await _copy(connection, "organisation", organisations)
-            await _copy(connection, "account_user", [user])
-            await _copy(connection, "provider_operator", operators)
-            await _copy(connection, "provider_application", applications)
-            await _copy(connection, "provider_batch", batches)
-            await _copy(connection, "provider_listing", listings)
-            for table in ("organisation", "account_user", "provider_operator", "provider_application",
-                          "provider_batch"):
-                await connection.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
-                )
+            await copy_registry(connection, registry)
         await connection.execute("ANALYZE")
     finally:
         await connection.close()
 
-    sample = rng.choice(operators)["name"]
+    today = clock.today()
+    sample = rng.choice(registry.operators)["name"]
     return Dataset(
-        categories=categories, district_ids=district_ids,
-        name_fragments=[places[0], BRANDS[0], "养老", "社区", sample[2:8], "不存在的企业"],
-        operators=len(operators), listings=len(listings),
-        expired_listings=sum(1 for listing in listings if listing["valid_until"] <= today),
+        categories=registry.categories, district_ids=list(registry.districts),
+        name_fragments=[registry.places[0], BRANDS[0], "养老", "社区", sample[2:8], "不存在的企业"],
+        operators=len(registry.operators), listings=len(registry.listings),
+        expired_listings=sum(1 for listing in registry.listings if listing["valid_until"] <= today),
         seconds=time.perf_counter() - started,
     )
 
