@@ -93,6 +93,69 @@ def start_localstripe(port: int) -> subprocess.Popen | None:
     return process
 
 
+async def _jobs() -> None:
+    from scheduler.engine import next_run_times
+    from scheduler.jobs import JOBS
+    from scheduler.repository import latest_runs
+
+    async with database():
+        latest = await latest_runs()
+        upcoming = next_run_times(JOBS)
+    for job in JOBS:
+        last = latest.get(job.name, {})
+        print(f"{job.name:<20} {job.schedule.label():<22} next {upcoming[job.name]:%Y-%m-%d %H:%M}  "
+              f"last {last.get('period') or '-'} {last.get('status') or ''}  {job.title}")
+
+
+async def _run_job(args: argparse.Namespace) -> None:
+    from scheduler.engine import run_due, run_period
+    from scheduler.jobs import JOBS, job_named
+    from scheduler.schedule import Every, normalise_period
+
+    job = job_named(args.name)
+    if job is None:
+        raise SystemExit(f"no job {args.name!r}; jobs: {', '.join(j.name for j in JOBS)}")
+    async with database():
+        if args.period and not isinstance(job.schedule, Every):
+            outcomes = [await run_period(job, normalise_period(job.schedule, args.period))]
+        else:
+            outcomes = await run_due(job)
+    for outcome in outcomes:
+        print(f"{outcome.job} {outcome.period or '-'} {outcome.status} {outcome.result}")
+
+
+async def _job_runs(args: argparse.Namespace) -> None:
+    from scheduler.repository import list_runs
+
+    async with database():
+        rows, _ = await list_runs(args.job, None, args.limit, 0)
+    for row in rows:
+        print(f"{row['started_at']:%Y-%m-%d %H:%M:%S} {row['job']:<20} {row['period']:<11} {row['status']:<9} "
+              f"{row['duration_ms'] or 0:>7} ms  attempt {row['attempt']}  {row['result'] or row['error']}")
+
+
+async def _build_report(args: argparse.Namespace) -> None:
+    from datetime import date
+    from pathlib import Path
+
+    from scheduler import report
+
+    month = date.fromisoformat(f"{args.month}-01")
+    async with database():
+        built = await report.build(month)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"balance-{args.month}.html").write_text(built.html, encoding="utf-8")
+    (out / f"balance-{args.month}.xlsx").write_bytes(built.xlsx)
+    (out / f"balance-{args.month}.png").write_bytes(built.chart_png)
+    print(f"{built.subject}: written to {out}/balance-{args.month}.(html|xlsx|png)")
+
+
+def start_scheduler() -> subprocess.Popen:
+    """The scheduler as its own process, as in production (python -m scheduler)."""
+    return subprocess.Popen([sys.executable, "-m", "scheduler"])
+
+
 def register_localstripe_webhook(settings) -> None:
     """Have localstripe deliver payment events to our webhook, signed with our secret, as Stripe would."""
     import httpx
@@ -154,6 +217,7 @@ def _dev() -> None:
     try:
         register_localstripe_webhook(settings)
         asyncio.run(_seed())
+        children.append(start_scheduler())
         print(_banner(settings), flush=True)
         uvicorn.run("core.app:create_app", factory=True, host=settings.host, port=settings.port,
                     log_level="info", access_log=False)
@@ -187,6 +251,17 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--workers", type=int)
     sub.add_parser("dev", help="start database, payment server, demo data and API together (make run)")
     sub.add_parser("send-outbox", help="deliver queued emails now")
+    sub.add_parser("scheduler", help="run a scheduler process (same as python -m scheduler)")
+    sub.add_parser("jobs", help="list scheduled jobs with their next run and last period")
+    run_job = sub.add_parser("run-job", help="run a job now for a period (default: every period due)")
+    run_job.add_argument("name")
+    run_job.add_argument("--period", help="a day (2026-11-23) or a month (2026-10)")
+    job_runs = sub.add_parser("job-runs", help="recent runs: status, duration, result counts")
+    job_runs.add_argument("--job")
+    job_runs.add_argument("--limit", type=int, default=30)
+    build_report = sub.add_parser("build-report", help="build the monthly balance report for a month into files")
+    build_report.add_argument("--month", required=True, help="e.g. 2026-10")
+    build_report.add_argument("--out", default="reports")
     args = parser.parse_args(argv)
 
     if args.command == "migrate":
@@ -201,6 +276,18 @@ def main(argv: list[str] | None = None) -> None:
         _dev()
     elif args.command == "send-outbox":
         asyncio.run(_send_outbox())
+    elif args.command == "scheduler":
+        import runpy
+
+        runpy.run_module("scheduler", run_name="__main__")
+    elif args.command == "jobs":
+        asyncio.run(_jobs())
+    elif args.command == "run-job":
+        asyncio.run(_run_job(args))
+    elif args.command == "job-runs":
+        asyncio.run(_job_runs(args))
+    elif args.command == "build-report":
+        asyncio.run(_build_report(args))
 
 
 if __name__ == "__main__":

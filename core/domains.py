@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-DOMAIN_PACKAGES: list[str] = ["providers", "market", "leasing"]
+DOMAIN_PACKAGES: list[str] = ["providers", "market", "leasing", "scheduler"]
 
 
 def domain_modules(module: str) -> list:

@@ -97,6 +97,14 @@ class Settings:
     balance_warning_at: Decimal = field(default_factory=lambda: Decimal(_env("BALANCE_WARNING_AT", "0.8")))
     balance_window_months: int = field(default_factory=lambda: _env_int("BALANCE_WINDOW_MONTHS", 12))
 
+    # Scheduler: how often a waiting process tries to lead, renewal thresholds in days before the end, and
+    # who receives the monthly balance report.
+    scheduler_poll_seconds: float = field(default_factory=lambda: float(_env("SCHEDULER_POLL_SECONDS", "2")))
+    renewal_thresholds_days: list[int] = field(
+        default_factory=lambda: sorted({int(d) for d in _env_list("RENEWAL_THRESHOLDS_DAYS", "90,60,30")}, reverse=True))
+    report_recipients: list[str] = field(
+        default_factory=lambda: _env_list("REPORT_RECIPIENTS", "jianwei@example.org"))
+
     # Demo data.
     demo_password: str = field(default_factory=lambda: _env("DEMO_PASSWORD", "demo-pass-2026"))
 

@@ -547,3 +547,25 @@ async def record_webhook_event(event_ref: str, event_type: str, now: datetime) -
 async def webhook_event_seen(event_ref: str) -> bool:
     rows = await Payment.raw("SELECT 1 FROM leasing_webhook_event WHERE event_ref = {}", event_ref)
     return bool(rows)
+
+
+# Renewals --------------------------------------------------------------------------------------
+
+async def leases_ending(after: date, until: date) -> list[dict]:
+    """Leases not renewed nor terminated whose term ends in (after, until]; `ends_on` is exclusive."""
+    return await Lease.raw(
+        """
+        SELECT l.id, s.address, s.area_m2, c.name AS community_name, st.name AS street_name,
+               d.name AS district_name, o.name AS lessee_name, l.use, l.starts_on, l.ends_on, l.monthly_rent, l.status
+        FROM leasing_lease l
+        JOIN leasing_space s ON s.id = l.space
+        JOIN market_community c ON c.id = s.community
+        JOIN organisation st ON st.id = c.street
+        JOIN organisation d ON d.id = c.district
+        JOIN provider_operator o ON o.id = l.lessee
+        WHERE l.status IN ('active', 'expiring', 'ended') AND l.ends_on > {} AND l.ends_on <= {}
+          AND NOT EXISTS (SELECT 1 FROM leasing_lease n WHERE n.renewal_of = l.id)
+        ORDER BY l.ends_on, l.id
+        """,
+        after, until,
+    )

@@ -20,6 +20,7 @@ from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
 from core.accounts.tables import Role
 from core.audit import service as audit
 from core.errors import PermissionDenied
+from core.money import format_yuan
 from core.outbox import service as outbox
 from core.payments import (
     CardDeclined,
@@ -60,7 +61,7 @@ from leasing.errors import (
     SpaceUseInvalid,
     WebhookSignatureInvalid,
 )
-from leasing.labels import USE_LABELS
+from leasing.labels import LEASE_STATUS_LABELS, USE_LABELS
 from market import service as market
 from market.balance import Commitment, add_months, month_start
 from providers import repository as providers_repo
@@ -726,6 +727,19 @@ async def figures(principal: Principal, *, level: str, start: date | None, end: 
     return {"level": level, "start": start, "end": end, "items": list(groups.values()), "total": total}
 
 
+async def city_figures(start: date, end: date) -> dict:
+    """`figures` for the whole city by district, for system jobs and reports (no one asking, no scope)."""
+    rows = await repo.figures_by_community(like_patterns(["/"]), start, end)
+    districts: dict[int, dict] = {}
+    total: dict = {"id": 0, "name": "全市"}
+    for row in rows:
+        _add(districts.setdefault(row["district_id"], {"id": row["district_id"], "name": row["district_name"]}), row)
+        _add(total, row)
+    for key in ("spaces", "idle_area", "listed_area", "leased_area", "invoiced", "collected", "arrears"):
+        total.setdefault(key, 0)
+    return {"level": "district", "start": start, "end": end, "items": list(districts.values()), "total": total}
+
+
 # What leasing adds to the market ---------------------------------------------------------------
 
 async def rent_commitments(community_ids: list[int], first_month: date) -> list[tuple[int, Commitment]]:
@@ -742,9 +756,10 @@ async def community_report_section(community_id: int) -> dict:
     rows = []
     for lease in await repo.leases_of_community(community_id):
         rows.append([lease["address"], str(lease["area_m2"]), lease["lessee_name"], USE_LABELS[lease["use"]],
-                     lease["starts_on"], lease["ends_on"], lease["monthly_rent"] / 100, lease["status"]])
+                     lease["starts_on"], lease["ends_on"], format_yuan(lease["monthly_rent"]),
+                     LEASE_STATUS_LABELS[lease["status"]]])
     return {"title": "空间与租约", "headers": ["空间", "面积（㎡）", "承租方", "用途", "起租日", "止租日（不含）",
-                                         "月租金（元）", "状态"], "rows": rows,
+                                         "月租金", "状态"], "rows": rows,
             "note": "" if rows else "暂无租约"}
 
 

@@ -454,7 +454,8 @@ async def balance_overview(patterns: list[str], district_id: int | None, start: 
     """Every community in scope with its income and cost over [start, end): one statement."""
     return await LedgerEntry.raw(
         f"""
-        SELECT c.id, c.name, c.district AS district_id, d.name AS district_name, c.street AS street_id,
+        SELECT c.id, c.name, org.path AS org_path, c.district AS district_id, d.name AS district_name,
+               c.street AS street_id,
                s.name AS street_name, c.status, c.community_type,
                coalesce(t.income, 0)::bigint AS income, coalesce(t.cost, 0)::bigint AS cost
         FROM {COMMUNITY_FROM}
@@ -544,3 +545,50 @@ async def decide_plan_line(line_id: int, *, state: str, contract_id: int | None,
         AllocationLine.state: state, AllocationLine.contract: contract_id, AllocationLine.decided_by: by,
         AllocationLine.decided_at: now, AllocationLine.reason: reason,
     }).where(AllocationLine.id == line_id)
+
+
+# City-wide figures for the monthly balance report ---------------------------------------------
+
+async def city_monthly_totals(start: date, end: date) -> list[dict]:
+    """Income and cost of all communities together, per month of [start, end) that has entries."""
+    return await LedgerEntry.raw(
+        """
+        SELECT month,
+               coalesce(sum(amount) FILTER (WHERE direction = 'income'), 0)::bigint AS income,
+               coalesce(sum(amount) FILTER (WHERE direction = 'cost'), 0)::bigint AS cost
+        FROM market_ledger_entry WHERE month >= {} AND month < {}
+        GROUP BY month ORDER BY month
+        """,
+        start, end,
+    )
+
+
+async def kind_totals_by_community(community_ids: list[int], start: date, end: date) -> list[dict]:
+    """Income and cost per ledger kind over [start, end) of each of these communities: one statement."""
+    return await LedgerEntry.raw(
+        "SELECT community AS community_id, direction, kind, sum(amount)::bigint AS amount FROM market_ledger_entry "
+        "WHERE community = ANY({}::int[]) AND month >= {} AND month < {} "
+        "GROUP BY community, direction, kind ORDER BY community, direction, kind",
+        community_ids, start, end,
+    )
+
+
+async def contracts_ending(after: date, until: date) -> list[dict]:
+    """Contracts in force whose term ends in (after, until]; `ends_on` is the first day no longer covered."""
+    return await ServiceContract.raw(
+        """
+        SELECT k.id, k.community AS community_id, coalesce(c.name, '') AS community_name, st.name AS street_name,
+               d.name AS district_name, o.name AS operator_name, k.categories, k.starts_on, k.ends_on,
+               k.annual_fee, k.status,
+               (SELECT string_agg(cat.name, '、' ORDER BY cat.sort_order, cat.id) FROM provider_category cat
+                WHERE cat.code = ANY(k.categories)) AS category_names
+        FROM market_contract k
+        JOIN organisation st ON st.id = k.street
+        JOIN organisation d ON d.id = st.parent
+        JOIN provider_operator o ON o.id = k.operator
+        LEFT JOIN market_community c ON c.id = k.community
+        WHERE k.status IN ('active', 'expiring') AND k.ends_on > {} AND k.ends_on <= {}
+        ORDER BY k.ends_on, k.id
+        """,
+        after, until,
+    )

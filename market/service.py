@@ -747,6 +747,15 @@ async def community_balance(principal: Principal, community_id: int, *, start: d
     }
 
 
+async def balances(start: date, end: date) -> list[dict]:
+    """Every community's balance over [start, end), for the scheduler's snapshot: one statement."""
+    rows = await repo.balance_overview(["/%"], None, start, end)
+    current = thresholds()
+    for row in rows:
+        row["balance"] = balance(row["income"], row["cost"], current)
+    return rows
+
+
 STATUS_ORDER = {"imbalanced": 0, "warning": 1, "balanced": 2, "no_data": 3}
 
 

@@ -705,3 +705,61 @@ async def district_names(ids: list[int]) -> dict[int, str]:
 async def category_names() -> dict[str, str]:
     rows = await Category.raw("SELECT code, name FROM provider_category")
     return {r["code"]: r["name"] for r in rows}
+
+
+# Registry changes and renewals for the monthly report ------------------------------------------
+
+# A later listing of the same operator and category that continues this one: it was renewed.
+_CONTINUED = """
+    EXISTS (SELECT 1 FROM provider_listing n WHERE n.operator = l.operator AND n.category = l.category
+            AND n.id <> l.id AND n.valid_from <= l.valid_until AND n.valid_until > l.valid_until)
+"""
+_LISTING_FROM = """
+    provider_listing l
+    JOIN provider_operator o ON o.id = l.operator
+    JOIN provider_category cat ON cat.code = l.category
+    JOIN provider_batch b ON b.id = l.batch
+"""
+_LISTING_COLUMNS = """
+    l.id, l.operator AS operator_id, o.name AS operator_name, o.registry_status, l.category,
+    cat.name AS category_name, b.title AS batch_title, l.valid_from, l.valid_until
+"""
+
+
+async def listings_ending(after: date, until: date) -> list[dict]:
+    """Listings of operators in good standing ending in (after, until] and not continued by a later batch."""
+    return await Listing.raw(
+        f"""
+        SELECT {_LISTING_COLUMNS} FROM {_LISTING_FROM}
+        WHERE l.valid_until > {{}} AND l.valid_until <= {{}} AND o.registry_status IN ('listed', 'warned')
+          AND NOT {_CONTINUED}
+        ORDER BY l.valid_until, o.name, l.category
+        """,
+        after, until,
+    )
+
+
+async def status_decisions_between(start: datetime, end: datetime) -> list[dict]:
+    """Registry status decisions taken in [start, end)."""
+    return await Operator.raw(
+        "SELECT d.id, d.operator AS operator_id, o.name AS operator_name, d.from_status, d.to_status, d.reason, d.at "
+        "FROM provider_status_decision d JOIN provider_operator o ON o.id = d.operator "
+        "WHERE d.at >= {} AND d.at < {} ORDER BY d.at, d.id",
+        start, end,
+    )
+
+
+async def listings_changed_between(start: date, end: date) -> list[dict]:
+    """Listings that began in [start, end) ('published'), and those that lapsed then without being continued
+    ('expired'): one statement."""
+    return await Listing.raw(
+        f"""
+        SELECT 'published' AS change, l.valid_from AS on_date, {_LISTING_COLUMNS} FROM {_LISTING_FROM}
+        WHERE l.valid_from >= {{}} AND l.valid_from < {{}}
+        UNION ALL
+        SELECT 'expired' AS change, l.valid_until AS on_date, {_LISTING_COLUMNS} FROM {_LISTING_FROM}
+        WHERE l.valid_until >= {{}} AND l.valid_until < {{}} AND NOT {_CONTINUED}
+        ORDER BY on_date, operator_name, category, change
+        """,
+        start, end, start, end,
+    )

@@ -1,0 +1,36 @@
+"""`python -m scheduler`: one scheduler process. Start as many as you like; one leads, the others wait."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from piccolo.engine import engine_finder
+
+import core  # noqa: F401  (sets the Piccolo configuration)
+from core.settings import get_settings
+
+
+async def main() -> None:
+    from core.migrate import migrate
+    from scheduler.engine import Scheduler
+    from scheduler.jobs import JOBS
+
+    engine = engine_finder()
+    await migrate()
+    await engine.start_connection_pool(min_size=1, max_size=5)
+    scheduler = Scheduler(JOBS, poll_seconds=get_settings().scheduler_poll_seconds)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, scheduler.stop)
+    try:
+        await scheduler.run()
+    finally:
+        await engine.close_connection_pool()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    asyncio.run(main())

@@ -1,0 +1,192 @@
+"""HTTP for the scheduler: the job list and run log, running a job now, flags, and the monthly report."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.params import Parameter
+
+from core.accounts.principal import Principal
+from core.accounts.tables import Role
+from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.pagination import PageParams
+from core.schemas import Input, Page
+from scheduler import engine, service
+from scheduler.jobs import JOBS, job_named
+from scheduler.schedule import Every, normalise_period
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+Month = Annotated[str, Parameter(pattern=r"^\d{4}-\d{2}$", description="月份，如 2026-10")]
+
+
+class JobNotFound(NotFound):
+    code = "job.not_found"
+    message = "没有这个定时任务"
+
+
+class JobView(msgspec.Struct, kw_only=True):
+    name: str
+    title: str
+    schedule: str
+    next_run_at: datetime | None
+    last_period: str | None
+    last_status: str | None
+    last_finished_at: datetime | None
+
+
+class RunView(msgspec.Struct, kw_only=True):
+    id: int | None = None
+    job: str
+    period: str
+    status: str
+    attempt: int | None = None
+    runner: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = None
+    result: dict = {}
+    error: str = ""
+
+
+class RunNow(Input):
+    period: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}(-\d{2})?$")] | None = None
+
+
+class FlagView(msgspec.Struct, kw_only=True):
+    id: int
+    kind: str
+    subject_type: str
+    subject_id: int
+    mark: str
+    severity: str
+    title: str
+    detail: dict
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    resolution: str
+
+
+class ResolveInput(Input):
+    reason: Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class ResendInput(Input):
+    recipients: Annotated[list[Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]],
+                          msgspec.Meta(max_length=50)] | None = None
+
+
+class ResendView(msgspec.Struct, kw_only=True):
+    queued: int
+
+
+def _require_city(principal: Principal, *extra: Role) -> None:
+    if not principal.has_role(Role.city, *extra):
+        raise PermissionDenied()
+
+
+def _month(text: str) -> date:
+    try:
+        return date.fromisoformat(f"{text}-01")
+    except ValueError as exc:
+        raise ValidationFailed("月份不正确") from exc
+
+
+class JobController(Controller):
+    path = "/api/v1/jobs"
+    tags = ["定时任务"]
+
+    @get("/", operation_id="listJobs", summary="定时任务与下次运行时间（市建委、审计）")
+    async def index(self, principal: Principal) -> list[JobView]:
+        _require_city(principal, Role.auditor)
+        latest = await service.latest_runs()
+        upcoming = engine.next_run_times(JOBS)
+        return [JobView(name=job.name, title=job.title, schedule=job.schedule.label(),
+                        next_run_at=upcoming.get(job.name), last_period=latest.get(job.name, {}).get("period"),
+                        last_status=latest.get(job.name, {}).get("status"),
+                        last_finished_at=latest.get(job.name, {}).get("finished_at")) for job in JOBS]
+
+    @post("/{name:str}/run", operation_id="runJobNow", summary="立即运行任务（指定期间；已成功的期间不会重复执行）",
+          status_code=200)
+    async def run_now(self, principal: Principal, name: str, data: RunNow | None = None) -> list[RunView]:
+        _require_city(principal)
+        job = job_named(name)
+        if job is None:
+            raise JobNotFound()
+        period = data.period if data else None
+        if isinstance(job.schedule, Every) or period is None:
+            outcomes = await engine.run_due(job)
+        else:
+            outcomes = [await engine.run_period(job, normalise_period(job.schedule, period))]
+        await service.record_manual_run(principal, name, [o.period for o in outcomes])
+        return [RunView(job=o.job, period=o.period, status=o.status, result=o.result) for o in outcomes]
+
+
+class RunController(Controller):
+    path = "/api/v1/job-runs"
+    tags = ["定时任务"]
+
+    @get("/", operation_id="listJobRuns", summary="运行记录：状态、耗时与结果计数")
+    async def index(self, principal: Principal, page: PageParams,
+                    job: Annotated[str | None, Parameter(max_length=60)] = None,
+                    status_filter: Annotated[Literal["running", "succeeded", "failed"] | None,
+                                             Parameter(query="status")] = None) -> Page[RunView]:
+        _require_city(principal, Role.auditor)
+        rows, total = await service.list_runs(job=job, status=status_filter, limit=page.limit, offset=page.offset)
+        return Page(items=[RunView(**r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+class FlagController(Controller):
+    path = "/api/v1/flags"
+    tags = ["定时任务"]
+
+    @get("/", operation_id="listFlags", summary="待办提醒（本人管理范围）")
+    async def index(self, principal: Principal, page: PageParams,
+                    kind: Annotated[str | None, Parameter(max_length=40)] = None,
+                    flag_state: Annotated[Literal["open", "resolved", "all"], Parameter(query="state")] = "open",
+                    ) -> Page[FlagView]:
+        rows, total = await service.list_flags(principal, kind=kind, state=flag_state, limit=page.limit,
+                                               offset=page.offset)
+        return Page(items=[FlagView(**{k: r[k] for k in FlagView.__struct_fields__}) for r in rows], total=total,
+                    limit=page.limit, offset=page.offset)
+
+    @post("/{flag_id:int}/acknowledge", operation_id="acknowledgeFlag", summary="确认已知悉", status_code=200)
+    async def acknowledge(self, principal: Principal, flag_id: int) -> FlagView:
+        row = await service.acknowledge_flag(principal, flag_id)
+        return FlagView(**{k: row[k] for k in FlagView.__struct_fields__})
+
+    @post("/{flag_id:int}/resolve", operation_id="resolveFlag", summary="办结（须填写处理情况）", status_code=200)
+    async def resolve(self, principal: Principal, flag_id: int, data: ResolveInput) -> FlagView:
+        row = await service.resolve_flag(principal, flag_id, data.reason)
+        return FlagView(**{k: row[k] for k in FlagView.__struct_fields__})
+
+
+class ReportController(Controller):
+    path = "/api/v1/reports/balance"
+    tags = ["定时任务"]
+
+    @get("/{month:str}/report.xlsx", operation_id="balanceReportXlsx", summary="收支平衡月报（Excel）", media_type=XLSX)
+    async def xlsx(self, principal: Principal, month: Month) -> Response[bytes]:
+        built = await service.report_for(principal, _month(month))
+        return Response(built.xlsx, media_type=XLSX,
+                        headers={"Content-Disposition": f'attachment; filename="balance-{month}.xlsx"'})
+
+    @get("/{month:str}/report.html", operation_id="balanceReportHtml", summary="收支平衡月报（网页）", media_type="text/html")
+    async def html(self, principal: Principal, month: Month) -> Response[str]:
+        built = await service.report_for(principal, _month(month))
+        # In a browser the chart comes inline as data, not as the email's attachment.
+        inline = f"data:image/png;base64,{base64.b64encode(built.chart_png).decode()}"
+        return Response(built.html.replace(f"cid:{service.CHART_CID}", inline), media_type="text/html; charset=utf-8")
+
+    @post("/{month:str}/resend", operation_id="resendBalanceReport", summary="重新发送某月月报（市建委）",
+          status_code=200)
+    async def resend(self, principal: Principal, month: Month, data: ResendInput | None = None) -> ResendView:
+        queued = await service.resend_report(principal, _month(month), data.recipients if data else None)
+        return ResendView(queued=queued)
+
+
+ROUTES = [JobController, RunController, FlagController, ReportController]

@@ -1,0 +1,188 @@
+"""Running jobs exactly once per period, whatever the number of scheduler processes.
+
+- One leader: each process tries a PostgreSQL session advisory lock on a connection of its own; the holder
+  runs the jobs, the others retry every few seconds and take over when the leader's connection dies.
+- One run per (job, period): before a job acts, the runner takes an advisory lock on (job, period) and
+  claims the JobRun row. A row still 'running' whose lock is free was left by a runner that died, and is
+  taken over. A succeeded period is never run again by the scheduler.
+- Catch-up: on becoming leader, and at each trigger, every period since the last one done is run, oldest
+  first.
+- Effects carry their own natural keys (lease × month, flag × threshold, report × month × recipient), so
+  a job re-run after a crash finishes what was left and duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from piccolo.engine import engine_finder
+
+from core import clock
+from core.clock import BUSINESS_TZ
+from scheduler import repository as repo
+from scheduler.schedule import Daily, Every, Monthly, due_periods
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    title: str  # in Chinese, for the run log people read
+    schedule: Daily | Monthly | Every
+    run: Callable[..., Awaitable[dict]]  # run(period_date) for Daily/Monthly jobs, run() for Every
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    job: str
+    period: str
+    status: str  # succeeded, failed, skipped (done before, or running elsewhere)
+    result: dict
+
+
+def runner_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def run_period(job: Job, period: str) -> RunOutcome:
+    """Claim (job, period) and run it, or skip it when it is done or running elsewhere."""
+    connection = await engine_finder().get_new_connection()
+    try:
+        if not await repo.try_lock_period(connection, job.name, period):
+            return RunOutcome(job.name, period, "skipped", {"reason": "running elsewhere"})
+        try:
+            claim = await repo.claim_run(connection, job.name, period, runner_name(), clock.now())
+            if claim is None:
+                return RunOutcome(job.name, period, "skipped", {"reason": "done before"})
+            started = time.monotonic()
+            try:
+                result = await job.run(job.schedule.as_date(period))
+                status, error = "succeeded", ""
+            except Exception as exc:  # a failed run is recorded and retried at the next trigger
+                log.exception("job %s for %s failed", job.name, period)
+                result, status, error = {}, "failed", "".join(traceback.format_exception_only(exc)).strip()
+            await repo.finish_run(connection, claim["id"], status=status, result=result or {}, error=error,
+                                  now=clock.now(), duration_ms=int((time.monotonic() - started) * 1000))
+            return RunOutcome(job.name, period, status, result or {"error": error})
+        finally:
+            await repo.unlock_period(connection, job.name, period)
+    finally:
+        await connection.close()
+
+
+async def run_due(job: Job, last_done: str | None = None) -> list[RunOutcome]:
+    """Every due period of a job, oldest first; stops at the first failure so periods stay in order."""
+    if isinstance(job.schedule, Every):
+        return [RunOutcome(job.name, "", "succeeded", await job.run())]
+    if last_done is None:
+        last_done = (await repo.last_succeeded_periods()).get(job.name)
+    outcomes = []
+    for period in due_periods(job.schedule, last_done, clock.now()):
+        outcome = await run_period(job, period)
+        outcomes.append(outcome)
+        if outcome.status == "failed":
+            break
+    return outcomes
+
+
+async def run_all_due(jobs: list[Job]) -> list[RunOutcome]:
+    last = await repo.last_succeeded_periods()
+    outcomes = []
+    for job in jobs:
+        if not isinstance(job.schedule, Every):
+            outcomes += await run_due(job, last.get(job.name))
+    return outcomes
+
+
+def next_run_times(jobs: list[Job]) -> dict[str, object]:
+    now = clock.now().astimezone(BUSINESS_TZ)
+    return {job.name: job.schedule.trigger().get_next_fire_time(None, now) for job in jobs}
+
+
+class Scheduler:
+    """One scheduler process: waits to lead, then catches up and runs the jobs on their triggers."""
+
+    def __init__(self, jobs: list[Job], *, poll_seconds: float = 2.0) -> None:
+        self.jobs = jobs
+        self.poll_seconds = poll_seconds
+        self.leading = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._lock_connection = None
+
+    async def become_leader(self) -> None:
+        """Returns once this process holds the leader lock."""
+        while not self._stopping.is_set():
+            connection = await engine_finder().get_new_connection()
+            if await repo.try_lock_leader(connection):
+                self._lock_connection = connection
+                self.leading.set()
+                log.info("scheduler %s leads", runner_name())
+                return
+            await connection.close()
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def _still_leading(self) -> bool:
+        try:
+            await self._lock_connection.fetchval("SELECT 1")
+            return True
+        except Exception:  # the connection is gone, and the lock with it
+            return False
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            await self.become_leader()
+            if self._stopping.is_set():
+                break
+            scheduler = AsyncIOScheduler(timezone=BUSINESS_TZ)
+            for job in self.jobs:
+                scheduler.add_job(self._fire, job.schedule.trigger(), args=[job], id=job.name, coalesce=True,
+                                  max_instances=1, misfire_grace_time=None)
+            try:
+                await run_all_due(self.jobs)  # catch up whatever was missed while nobody led
+                scheduler.start()
+                while not self._stopping.is_set() and await self._still_leading():
+                    try:
+                        await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+                    except TimeoutError:
+                        pass
+            finally:
+                scheduler.shutdown(wait=False)
+                self.leading.clear()
+                await self._release()
+
+    async def _fire(self, job: Job) -> None:
+        try:
+            await run_due(job)
+        except Exception:  # keep the scheduler alive; the next trigger catches up
+            log.exception("job %s could not run", job.name)
+
+    async def _release(self) -> None:
+        if self._lock_connection is not None:
+            try:
+                await self._lock_connection.close()
+            except Exception:  # already gone
+                pass
+            self._lock_connection = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+def period_of(job: Job, day: date) -> str:
+    """The period a job would run for on `day` (a day, or the month before for monthly jobs)."""
+    if isinstance(job.schedule, Monthly):
+        return f"{day.replace(day=1):%Y-%m}"
+    return day.isoformat()

@@ -1,0 +1,316 @@
+"""Every query of the scheduler: run claims and the run log, flags, balance snapshots."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+from core.pagination import split_total
+from scheduler.tables import BalanceSnapshot, Flag, JobRun
+
+CLAIM_LOCK_SPACE = 7_130_002  # advisory lock space for (job, period) claims
+LEADER_LOCK_KEY = 7_130_003  # advisory lock that elects the one scheduler that runs jobs
+
+
+# Claims ----------------------------------------------------------------------------------------
+#
+# A claim is a session advisory lock on (job, period), held on the runner's own connection for as long as
+# the job runs, plus the JobRun row. A row left 'running' whose lock is free belongs to a runner that died
+# (its connection went with it), so it may be taken again.
+
+async def try_lock_period(connection, job: str, period: str) -> bool:
+    return await connection.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", CLAIM_LOCK_SPACE,
+                                     f"{job}:{period}")
+
+
+async def unlock_period(connection, job: str, period: str) -> None:
+    await connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))", CLAIM_LOCK_SPACE, f"{job}:{period}")
+
+
+async def claim_run(connection, job: str, period: str, runner: str, now: datetime) -> dict | None:
+    """The run row, new or taken over from a failed or dead attempt; None when the period is done."""
+    return await connection.fetchrow(
+        """
+        INSERT INTO scheduler_job_run (job, period, status, attempt, runner, started_at, result, error)
+        VALUES ($1, $2, 'running', 1, $3, $4, '{}', '')
+        ON CONFLICT (job, period) DO UPDATE
+            SET status = 'running', attempt = scheduler_job_run.attempt + 1, runner = $3, started_at = $4,
+                finished_at = NULL, duration_ms = NULL, error = ''
+            WHERE scheduler_job_run.status <> 'succeeded'
+        RETURNING id, attempt
+        """,
+        job, period, runner, now,
+    )
+
+
+async def finish_run(connection, run_id: int, *, status: str, result: dict, error: str, now: datetime,
+                     duration_ms: int) -> None:
+    await connection.execute(
+        "UPDATE scheduler_job_run SET status = $2, result = $3::jsonb, error = $4, finished_at = $5, duration_ms = $6 "
+        "WHERE id = $1",
+        run_id, status, json.dumps(result, ensure_ascii=False, default=str), error, now, duration_ms,
+    )
+
+
+async def try_lock_leader(connection) -> bool:
+    return await connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY)
+
+
+async def last_succeeded_periods() -> dict[str, str]:
+    rows = await JobRun.raw(
+        "SELECT job, max(period) AS period FROM scheduler_job_run WHERE status = 'succeeded' GROUP BY job"
+    )
+    return {r["job"]: r["period"] for r in rows}
+
+
+async def latest_runs() -> dict[str, dict]:
+    rows = await JobRun.raw(
+        "SELECT DISTINCT ON (job) job, period, status, started_at, finished_at, duration_ms, result, error "
+        "FROM scheduler_job_run ORDER BY job, started_at DESC"
+    )
+    return {r["job"]: _run(r) for r in rows}
+
+
+def _run(row: dict) -> dict:
+    if isinstance(row.get("result"), str):
+        row["result"] = json.loads(row["result"])
+    return row
+
+
+async def list_runs(job: str | None, status: str | None, limit: int, offset: int) -> tuple[list[dict], int]:
+    rows = await JobRun.raw(
+        "SELECT id, job, period, status, attempt, runner, started_at, finished_at, duration_ms, result, error, "
+        "count(*) OVER () AS total FROM scheduler_job_run "
+        "WHERE ({}::text IS NULL OR job = {}) AND ({}::text IS NULL OR status = {}) "
+        "ORDER BY started_at DESC, id DESC LIMIT {} OFFSET {}",
+        job, job, status, status, limit, offset,
+    )
+    rows, total = split_total(rows)
+    return [_run(r) for r in rows], total
+
+
+async def run_counts(job: str) -> dict[str, int]:
+    rows = await JobRun.raw("SELECT period, attempt FROM scheduler_job_run WHERE job = {}", job)
+    return {r["period"]: r["attempt"] for r in rows}
+
+
+# Flags -----------------------------------------------------------------------------------------
+
+FLAG_COLUMNS = """
+    f.id, f.kind, f.subject_type, f.subject_id, f.mark, f.severity, f.title, f.detail, f.scope_path, f.opened_at,
+    f.acknowledged_at, f.resolved_at, f.resolution
+"""
+
+
+def _flag(row: dict) -> dict:
+    if isinstance(row.get("detail"), str):
+        row["detail"] = json.loads(row["detail"])
+    return row
+
+
+async def raise_flags(flags: list[dict], now: datetime) -> list[dict]:
+    """Insert the flags not raised before (by kind, subject and mark); returns only the new ones."""
+    if not flags:
+        return []
+    rows = await Flag.raw(
+        """
+        INSERT INTO scheduler_flag (kind, subject_type, subject_id, mark, severity, title, detail, scope_path,
+            opened_at, resolution)
+        SELECT f.kind, f.subject_type, f.subject_id, f.mark, f.severity, f.title, f.detail::jsonb, f.scope_path, {}, ''
+        FROM unnest({}::text[], {}::text[], {}::int[], {}::text[], {}::text[], {}::text[], {}::text[], {}::text[])
+             AS f(kind, subject_type, subject_id, mark, severity, title, detail, scope_path)
+        ON CONFLICT (kind, subject_type, subject_id, mark) DO NOTHING
+        RETURNING id, kind, subject_type, subject_id, mark, title, detail
+        """,
+        now, [f["kind"] for f in flags], [f["subject_type"] for f in flags], [f["subject_id"] for f in flags],
+        [f["mark"] for f in flags], [f["severity"] for f in flags], [f["title"] for f in flags],
+        [json.dumps(f["detail"], ensure_ascii=False, default=str) for f in flags], [f["scope_path"] for f in flags],
+    )
+    return [_flag(r) for r in rows]
+
+
+async def open_flag_subjects(kinds: list[str]) -> list[dict]:
+    return await Flag.raw(
+        "SELECT DISTINCT kind, subject_type, subject_id FROM scheduler_flag "
+        "WHERE resolved_at IS NULL AND kind = ANY({}::text[])",
+        kinds,
+    )
+
+
+async def resolve_flags(kind: str, subject_type: str, subject_ids: list[int], reason: str,
+                        now: datetime) -> list[int]:
+    """Resolve the open flags of these subjects by the system, because their cause went away."""
+    if not subject_ids:
+        return []
+    rows = await Flag.raw(
+        "UPDATE scheduler_flag SET resolved_at = {}, resolution = {} "
+        "WHERE kind = {} AND subject_type = {} AND subject_id = ANY({}::int[]) AND resolved_at IS NULL RETURNING id",
+        now, reason, kind, subject_type, subject_ids,
+    )
+    return [r["id"] for r in rows]
+
+
+async def resolve_older_marks(kind: str, subject_type: str, subject_id: int, marks: list[str], reason: str,
+                              now: datetime) -> list[int]:
+    """Resolve a subject's open flags with these marks (a looser threshold superseded by a tighter one)."""
+    rows = await Flag.raw(
+        "UPDATE scheduler_flag SET resolved_at = {}, resolution = {} WHERE kind = {} AND subject_type = {} "
+        "AND subject_id = {} AND mark = ANY({}::text[]) AND resolved_at IS NULL RETURNING id",
+        now, reason, kind, subject_type, subject_id, marks,
+    )
+    return [r["id"] for r in rows]
+
+
+async def list_flags(*, patterns: list[str], kind: str | None, state: str, limit: int,
+                     offset: int) -> tuple[list[dict], int]:
+    rows = await Flag.raw(
+        f"""
+        SELECT {FLAG_COLUMNS}, count(*) OVER () AS total FROM scheduler_flag f
+        WHERE f.scope_path LIKE ANY({{}}::text[]) AND ({{}}::text IS NULL OR f.kind = {{}})
+          AND CASE {{}} WHEN 'open' THEN f.resolved_at IS NULL WHEN 'resolved' THEN f.resolved_at IS NOT NULL
+                        ELSE true END
+        ORDER BY f.resolved_at IS NOT NULL, CASE f.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
+                 f.opened_at DESC, f.id DESC
+        LIMIT {{}} OFFSET {{}}
+        """,
+        patterns, kind, kind, state, limit, offset,
+    )
+    rows, total = split_total(rows)
+    return [_flag(r) for r in rows], total
+
+
+async def get_flag(flag_id: int, *, for_update: bool = False) -> dict | None:
+    lock = " FOR UPDATE" if for_update else ""
+    rows = await Flag.raw(f"SELECT {FLAG_COLUMNS} FROM scheduler_flag f WHERE f.id = {{}}{lock}", flag_id)
+    return _flag(rows[0]) if rows else None
+
+
+async def acknowledge_flag(flag_id: int, by: int, now: datetime) -> None:
+    await Flag.update({Flag.acknowledged_at: now, Flag.acknowledged_by: by}).where(Flag.id == flag_id)
+
+
+async def resolve_flag(flag_id: int, by: int, reason: str, now: datetime) -> None:
+    await Flag.update({Flag.resolved_at: now, Flag.resolved_by: by, Flag.resolution: reason}) \
+        .where(Flag.id == flag_id)
+
+
+# Subjects the jobs look at ---------------------------------------------------------------------
+
+async def leases_ending(today: date, horizon: date) -> list[dict]:
+    """Leases in force ending within (today, horizon] with no successor, and who to tell."""
+    return await Flag.raw(
+        """
+        SELECT l.id, l.ends_on, s.address, c.name AS community_name, corg.path AS community_path,
+               st.id AS street_id, o.name AS operator_name, o.contact_email
+        FROM leasing_lease l
+        JOIN leasing_space s ON s.id = l.space
+        JOIN market_community c ON c.id = s.community
+        JOIN organisation corg ON corg.id = c.org
+        JOIN organisation st ON st.id = c.street
+        JOIN provider_operator o ON o.id = l.lessee
+        WHERE l.status IN ('active', 'expiring') AND l.ends_on > {} AND l.ends_on <= {}
+          AND NOT EXISTS (SELECT 1 FROM leasing_lease n WHERE n.renewal_of = l.id)
+        """,
+        today, horizon,
+    )
+
+
+async def contracts_ending(today: date, horizon: date) -> list[dict]:
+    return await Flag.raw(
+        """
+        SELECT k.id, k.ends_on, coalesce(c.name, st.name) AS community_name, st.path AS community_path,
+               st.id AS street_id, o.name AS operator_name, o.contact_email
+        FROM market_contract k
+        JOIN organisation st ON st.id = k.street
+        LEFT JOIN market_community c ON c.id = k.community
+        JOIN provider_operator o ON o.id = k.operator
+        WHERE k.status IN ('active', 'expiring') AND k.ends_on > {} AND k.ends_on <= {}
+          AND NOT EXISTS (SELECT 1 FROM market_contract n WHERE n.renewal_of = k.id)
+        """,
+        today, horizon,
+    )
+
+
+async def listings_ending(today: date, horizon: date) -> list[dict]:
+    """An operator's registry listings whose last validity ends within the window, per operator × category."""
+    return await Flag.raw(
+        """
+        SELECT min(l.id) AS id, l.operator AS operator_id, l.category, max(l.valid_until) AS ends_on,
+               o.name AS operator_name, o.contact_email, city.path AS community_path
+        FROM provider_listing l
+        JOIN provider_operator o ON o.id = l.operator
+        JOIN organisation city ON city.parent IS NULL AND city.kind = 'city'
+        WHERE o.registry_status IN ('listed', 'warned')
+        GROUP BY l.operator, l.category, o.name, o.contact_email, city.path
+        HAVING max(l.valid_until) > {} AND max(l.valid_until) <= {}
+        """,
+        today, horizon,
+    )
+
+
+async def street_emails(street_ids: list[int]) -> dict[int, list[str]]:
+    """The email addresses of each street's officials."""
+    rows = await Flag.raw(
+        "SELECT g.org AS street_id, u.email FROM role_grant g JOIN account_user u ON u.id = g.user "
+        "WHERE g.role = 'street' AND g.org = ANY({}::int[]) AND u.active ORDER BY u.id",
+        street_ids,
+    )
+    found: dict[int, list[str]] = {}
+    for row in rows:
+        found.setdefault(row["street_id"], []).append(row["email"])
+    return found
+
+
+async def renewal_subjects_still_due(kind: str, subject_ids: list[int]) -> set[int]:
+    """Of these flagged subjects, those still in force without a successor (the rest are resolved)."""
+    table = {"lease_renewal": ("leasing_lease", "('active', 'expiring')"),
+             "contract_renewal": ("market_contract", "('active', 'expiring')")}[kind]
+    rows = await Flag.raw(
+        f"SELECT t.id FROM {table[0]} t WHERE t.id = ANY({{}}::int[]) AND t.status IN {table[1]} "
+        f"AND NOT EXISTS (SELECT 1 FROM {table[0]} n WHERE n.renewal_of = t.id)",
+        subject_ids,
+    )
+    return {r["id"] for r in rows}
+
+
+async def overdue_invoices() -> list[dict]:
+    return await Flag.raw(
+        """
+        SELECT i.id, i.month, i.amount, i.due_on, corg.path AS community_path, c.name AS community_name,
+               o.name AS operator_name
+        FROM leasing_invoice i
+        JOIN leasing_lease l ON l.id = i.lease
+        JOIN leasing_space s ON s.id = l.space
+        JOIN market_community c ON c.id = s.community
+        JOIN organisation corg ON corg.id = c.org
+        JOIN provider_operator o ON o.id = l.lessee
+        WHERE i.status = 'overdue'
+        """
+    )
+
+
+async def invoices_no_longer_overdue(invoice_ids: list[int]) -> list[int]:
+    rows = await Flag.raw(
+        "SELECT id FROM leasing_invoice WHERE id = ANY({}::int[]) AND status <> 'overdue'", invoice_ids
+    )
+    return [r["id"] for r in rows]
+
+
+# Balance snapshots -----------------------------------------------------------------------------
+
+async def insert_snapshots(month: date, rows: list[dict], now: datetime) -> int:
+    if not rows:
+        return 0
+    inserted = await BalanceSnapshot.raw(
+        """
+        INSERT INTO scheduler_balance_snapshot (community, month, income, cost, ratio, status, created_at)
+        SELECT s.community, {}, s.income, s.cost, s.ratio, s.status, {}
+        FROM unnest({}::int[], {}::bigint[], {}::bigint[], {}::numeric[], {}::text[])
+             AS s(community, income, cost, ratio, status)
+        ON CONFLICT (community, month) DO NOTHING
+        RETURNING 1
+        """,
+        month, now, [r["community_id"] for r in rows], [r["income"] for r in rows], [r["cost"] for r in rows],
+        [r["ratio"] for r in rows], [r["status"] for r in rows],
+    )
+    return len(inserted)

@@ -1,0 +1,102 @@
+"""When jobs are due, as pure functions of business time (Asia/Shanghai).
+
+A job acts for a *period*: a day ("2026-11-23") or a month ("2026-10"). A daily job's period is due from
+its hour that day; a monthly job runs on the 1st (from its hour) for the month before. After downtime every
+period since the last one done is due again, oldest first, so nothing is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from core.clock import BUSINESS_TZ, add_months
+
+MAX_CATCH_UP = 400  # periods; beyond this a gap is an operator's decision, not the scheduler's
+
+
+@dataclass(frozen=True)
+class Daily:
+    hour: int
+    minute: int = 0
+
+    def label(self) -> str:
+        return f"每天 {self.hour:02d}:{self.minute:02d}"
+
+    def trigger(self) -> CronTrigger:
+        return CronTrigger(hour=self.hour, minute=self.minute, timezone=BUSINESS_TZ)
+
+    def latest_due(self, now: datetime) -> str:
+        local = now.astimezone(BUSINESS_TZ)
+        day = local.date()
+        if (local.hour, local.minute) < (self.hour, self.minute):
+            day -= timedelta(days=1)
+        return day.isoformat()
+
+    def after(self, period: str) -> str:
+        return (date.fromisoformat(period) + timedelta(days=1)).isoformat()
+
+    def as_date(self, period: str) -> date:
+        return date.fromisoformat(period)
+
+
+@dataclass(frozen=True)
+class Monthly:
+    """Runs on day 1 of each month from `hour`, for the month that just ended."""
+
+    hour: int
+    minute: int = 0
+
+    def label(self) -> str:
+        return f"每月 1 日 {self.hour:02d}:{self.minute:02d}（上月）"
+
+    def trigger(self) -> CronTrigger:
+        return CronTrigger(day=1, hour=self.hour, minute=self.minute, timezone=BUSINESS_TZ)
+
+    def latest_due(self, now: datetime) -> str:
+        local = now.astimezone(BUSINESS_TZ)
+        this_month = local.date().replace(day=1)
+        runs_from = (local.day, local.hour, local.minute) >= (1, self.hour, self.minute)
+        return f"{add_months(this_month, -1 if runs_from else -2):%Y-%m}"
+
+    def after(self, period: str) -> str:
+        return f"{add_months(self.as_date(period), 1):%Y-%m}"
+
+    def as_date(self, period: str) -> date:
+        return date.fromisoformat(f"{period}-01")
+
+
+@dataclass(frozen=True)
+class Every:
+    """Housekeeping that has no period of its own (sending the outbox): run every few seconds."""
+
+    seconds: int
+
+    def label(self) -> str:
+        return f"每 {self.seconds} 秒"
+
+    def trigger(self) -> IntervalTrigger:
+        return IntervalTrigger(seconds=self.seconds, timezone=BUSINESS_TZ)
+
+
+def due_periods(schedule: Daily | Monthly, last_done: str | None, now: datetime) -> list[str]:
+    """Every period from the one after `last_done` up to the latest due, oldest first. With nothing done
+    yet, only the latest: a new installation does not replay history."""
+    latest = schedule.latest_due(now)
+    if last_done is None:
+        return [latest]
+    periods, period = [], schedule.after(last_done)
+    while period <= latest and len(periods) < MAX_CATCH_UP:
+        periods.append(period)
+        period = schedule.after(period)
+    return periods
+
+
+def normalise_period(schedule: Daily | Monthly, text: str) -> str:
+    """A period typed by a person ("2026-10", "2026-10-01", "2026-11-23"), as the schedule names it."""
+    if isinstance(schedule, Monthly):
+        return f"{date.fromisoformat(text if len(text) > 7 else f'{text}-01'):%Y-%m}"
+    return date.fromisoformat(text).isoformat()
