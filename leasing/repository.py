@@ -556,10 +556,12 @@ async def leases_ending(after: date, until: date) -> list[dict]:
     return await Lease.raw(
         """
         SELECT l.id, s.address, s.area_m2, c.name AS community_name, st.name AS street_name,
-               d.name AS district_name, o.name AS lessee_name, l.use, l.starts_on, l.ends_on, l.monthly_rent, l.status
+               d.name AS district_name, o.name AS lessee_name, l.use, l.starts_on, l.ends_on, l.monthly_rent, l.status,
+               corg.path AS community_path, c.street AS street_id, o.contact_email
         FROM leasing_lease l
         JOIN leasing_space s ON s.id = l.space
         JOIN market_community c ON c.id = s.community
+        JOIN organisation corg ON corg.id = c.org
         JOIN organisation st ON st.id = c.street
         JOIN organisation d ON d.id = c.district
         JOIN provider_operator o ON o.id = l.lessee

@@ -579,7 +579,7 @@ async def contracts_ending(after: date, until: date) -> list[dict]:
         """
         SELECT k.id, k.community AS community_id, coalesce(c.name, '') AS community_name, st.name AS street_name,
                d.name AS district_name, o.name AS operator_name, k.categories, k.starts_on, k.ends_on,
-               k.annual_fee, k.status,
+               k.annual_fee, k.status, st.path AS community_path, k.street AS street_id, o.contact_email,
                (SELECT string_agg(cat.name, '、' ORDER BY cat.sort_order, cat.id) FROM provider_category cat
                 WHERE cat.code = ANY(k.categories)) AS category_names
         FROM market_contract k

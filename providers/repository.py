@@ -722,7 +722,8 @@ _LISTING_FROM = """
 """
 _LISTING_COLUMNS = """
     l.id, l.operator AS operator_id, o.name AS operator_name, o.registry_status, l.category,
-    cat.name AS category_name, b.title AS batch_title, l.valid_from, l.valid_until
+    cat.name AS category_name, b.title AS batch_title, l.valid_from, l.valid_until, o.contact_email,
+    (SELECT city.path FROM organisation city WHERE city.kind = 'city' ORDER BY city.id LIMIT 1) AS community_path
 """
 
 

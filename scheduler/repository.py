@@ -196,58 +196,6 @@ async def resolve_flag(flag_id: int, by: int, reason: str, now: datetime) -> Non
 
 # Subjects the jobs look at ---------------------------------------------------------------------
 
-async def leases_ending(today: date, horizon: date) -> list[dict]:
-    """Leases in force ending within (today, horizon] with no successor, and who to tell."""
-    return await Flag.raw(
-        """
-        SELECT l.id, l.ends_on, s.address, c.name AS community_name, corg.path AS community_path,
-               st.id AS street_id, o.name AS operator_name, o.contact_email
-        FROM leasing_lease l
-        JOIN leasing_space s ON s.id = l.space
-        JOIN market_community c ON c.id = s.community
-        JOIN organisation corg ON corg.id = c.org
-        JOIN organisation st ON st.id = c.street
-        JOIN provider_operator o ON o.id = l.lessee
-        WHERE l.status IN ('active', 'expiring') AND l.ends_on > {} AND l.ends_on <= {}
-          AND NOT EXISTS (SELECT 1 FROM leasing_lease n WHERE n.renewal_of = l.id)
-        """,
-        today, horizon,
-    )
-
-
-async def contracts_ending(today: date, horizon: date) -> list[dict]:
-    return await Flag.raw(
-        """
-        SELECT k.id, k.ends_on, coalesce(c.name, st.name) AS community_name, st.path AS community_path,
-               st.id AS street_id, o.name AS operator_name, o.contact_email
-        FROM market_contract k
-        JOIN organisation st ON st.id = k.street
-        LEFT JOIN market_community c ON c.id = k.community
-        JOIN provider_operator o ON o.id = k.operator
-        WHERE k.status IN ('active', 'expiring') AND k.ends_on > {} AND k.ends_on <= {}
-          AND NOT EXISTS (SELECT 1 FROM market_contract n WHERE n.renewal_of = k.id)
-        """,
-        today, horizon,
-    )
-
-
-async def listings_ending(today: date, horizon: date) -> list[dict]:
-    """An operator's registry listings whose last validity ends within the window, per operator × category."""
-    return await Flag.raw(
-        """
-        SELECT min(l.id) AS id, l.operator AS operator_id, l.category, max(l.valid_until) AS ends_on,
-               o.name AS operator_name, o.contact_email, city.path AS community_path
-        FROM provider_listing l
-        JOIN provider_operator o ON o.id = l.operator
-        JOIN organisation city ON city.parent IS NULL AND city.kind = 'city'
-        WHERE o.registry_status IN ('listed', 'warned')
-        GROUP BY l.operator, l.category, o.name, o.contact_email, city.path
-        HAVING max(l.valid_until) > {} AND max(l.valid_until) <= {}
-        """,
-        today, horizon,
-    )
-
-
 async def street_emails(street_ids: list[int]) -> dict[int, list[str]]:
     """The email addresses of each street's officials."""
     rows = await Flag.raw(

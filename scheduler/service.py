@@ -19,9 +19,12 @@ from core.errors import NotFound, PermissionDenied
 from core.outbox import service as outbox
 from core.pagination import with_total
 from core.settings import get_settings
+from leasing import repository as leasing_repo
 from leasing import service as leasing
+from market import repository as market_repo
 from market import service as market
 from market.balance import add_months
+from providers import repository as providers_repo
 from providers import service as providers
 from providers.errors import ReasonRequired
 from scheduler import report
@@ -79,10 +82,10 @@ async def send_outbox() -> dict:
 # Renewals --------------------------------------------------------------------------------------
 
 RENEWAL_SUBJECTS = {
-    # kind: (subject type, what it is called, fetch)
-    "lease_renewal": ("lease", "租约", repo.leases_ending),
-    "contract_renewal": ("contract", "服务合同", repo.contracts_ending),
-    "listing_renewal": ("listing", "名录入库资格", repo.listings_ending),
+    # kind: (subject type, what it is called, fetch: rows ending in (after, until])
+    "lease_renewal": ("lease", "租约", leasing_repo.leases_ending),
+    "contract_renewal": ("contract", "服务合同", market_repo.contracts_ending),
+    "listing_renewal": ("listing", "名录入库资格", providers_repo.listings_ending),
 }
 SEVERITY_BY_THRESHOLD = {30: "critical", 60: "warning"}
 
@@ -93,13 +96,16 @@ def reached_threshold(days_left: int, thresholds: list[int]) -> int | None:
     return min(reached) if reached else None
 
 
+def _operator(row: dict) -> str:
+    return row.get("operator_name") or row["lessee_name"]
+
+
 def _renewal_title(noun: str, row: dict, days_left: int) -> str:
-    who = row.get("community_name") or row["operator_name"]
-    if row.get("address"):
-        who = f"{who}{row['address']}"
-    if row.get("category"):
-        who = f"{row['operator_name']}（{row['category']}）"
-    return f"{who} {noun}将于 {row['ends_on']} 到期（剩 {days_left} 天），请及时办理续签"
+    if row.get("category_name"):
+        who = f"{row['operator_name']}（{row['category_name']}）"
+    else:
+        who = f"{row.get('community_name') or row.get('street_name')}{row.get('address') or ''} {_operator(row)}"
+    return f"{who} {noun}将于 {row.get('ends_on') or row['valid_until']} 到期（剩 {days_left} 天），请及时办理续签"
 
 
 async def renewal_flags(day: date) -> dict:
@@ -114,7 +120,8 @@ async def renewal_flags(day: date) -> dict:
         rows = await fetch(today, horizon)
         flags = []
         for row in rows:
-            days_left = (row["ends_on"] - today).days
+            ends_on = row.get("ends_on") or row["valid_until"]
+            days_left = (ends_on - today).days
             threshold = reached_threshold(days_left, thresholds)
             if threshold is None:
                 continue
@@ -122,7 +129,7 @@ async def renewal_flags(day: date) -> dict:
                 "kind": kind, "subject_type": subject_type, "subject_id": row["id"], "mark": str(threshold),
                 "severity": SEVERITY_BY_THRESHOLD.get(threshold, "info"), "scope_path": row["community_path"],
                 "title": _renewal_title(noun, row, days_left),
-                "detail": {"ends_on": row["ends_on"], "threshold_days": threshold, "operator": row["operator_name"],
+                "detail": {"ends_on": ends_on, "threshold_days": threshold, "operator": _operator(row),
                            "contact_email": row["contact_email"], "street_id": row.get("street_id")},
             })
         async with transaction():
