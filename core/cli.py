@@ -191,6 +191,7 @@ def _banner(settings) -> str:
         f"  Admin (city staff)   {base}/admin",
         f"  Health               {base}/health",
         f"  Payment server       {settings.stripe_api_base}  (localstripe)",
+        "  Scheduler            running beside the API (python -m scheduler); jobs: fcom jobs",
         f"  Database             {'embedded, data in ' + str(settings.embedded_pg_dir) if settings.uses_embedded_database else 'DATABASE_URL'}",
         "",
         f"Demo accounts (password: {settings.demo_password}):",

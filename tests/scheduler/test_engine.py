@@ -133,3 +133,55 @@ async def test_a_scheduler_killed_mid_job_leaves_no_duplicate_and_no_gap(world, 
     assert (await engine.run_period(job, "2026-12-01")).status == "skipped"
     runs = (await world.get("city", "/api/v1/job-runs", params={"job": "rent_invoices"})).json()["items"]
     assert [(r["status"], r["attempt"]) for r in runs] == [("succeeded", 2)]
+
+
+async def test_two_scheduler_processes_share_the_work_and_the_survivor_takes_over(world):
+    """Real `python -m scheduler` processes on the real clock: one leads and runs each due period once;
+    killed, its place is taken within seconds."""
+    environment = {**os.environ, "SCHEDULER_POLL_SECONDS": "0.3", "SMTP_PORT": "9"}
+    processes = [subprocess.Popen([sys.executable, "-m", "scheduler"], env=environment, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for _ in range(2)]
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"])
+    daily = [job.name for job in JOBS if isinstance(job.schedule, Daily)]
+
+    async def leader_pid() -> int | None:
+        return await connection.fetchval(
+            "SELECT a.pid FROM pg_locks l JOIN pg_stat_get_activity(l.pid) a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted", 7_130_003)
+
+    try:
+        for _ in range(200):
+            done = await connection.fetchval("SELECT count(*) FROM scheduler_job_run WHERE status = 'succeeded' "
+                                             "AND job = ANY($1::text[])", daily)
+            if done == len(daily):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the daily jobs did not run")
+        runs = await connection.fetch("SELECT job, period, attempt, runner FROM scheduler_job_run")
+        assert sorted(r["job"] for r in runs if r["job"] in daily) == sorted(daily)  # once each
+        assert len({r["runner"] for r in runs}) == 1 and all(r["attempt"] == 1 for r in runs)
+
+        first_leader = await leader_pid()
+        leader = next(p for p in processes if f":{p.pid}" in runs[0]["runner"])
+        leader.send_signal(signal.SIGKILL)
+        leader.wait(timeout=10)
+        for _ in range(100):
+            successor = await leader_pid()
+            if successor and successor != first_leader:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("no process took over")
+        assert await connection.fetchval("SELECT count(*) FROM scheduler_job_run WHERE job = ANY($1::text[])",
+                                         daily) == len(daily)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        await connection.close()
