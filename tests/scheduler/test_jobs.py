@@ -10,7 +10,7 @@ from core.outbox.service import send_pending
 from scheduler import engine
 from scheduler.jobs import job_named
 from tests.leasing.helpers import lease, space
-from tests.market.helpers import community, listed_operators
+from tests.market.helpers import community, contract, listed_operators
 
 
 async def flags(world, user: str = "street_x", **params) -> list[dict]:
@@ -57,7 +57,8 @@ async def test_a_renewal_flag_is_raised_once_per_threshold_and_resolves_when_ren
     assert await flags(world, kind="lease_renewal") == []
 
 
-async def test_an_official_acknowledges_and_resolves_a_flag_with_a_reason(world, frozen_clock):
+async def test_an_official_acknowledges_and_resolves_a_flag_and_paying_resolves_another(world, frozen_clock,
+                                                                                        localstripe):
     operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
     room = await space(world)
     await lease(world, room["id"], operators["tot"]["id"], starts_on="2026-10-01")
@@ -75,6 +76,34 @@ async def test_an_official_acknowledges_and_resolves_a_flag_with_a_reason(world,
     done = await world.post("street_x", f"/api/v1/flags/{flag_id}/resolve", json={"reason": "已电话催缴，约定月底前缴清"})
     assert done.json()["resolution"] == "已电话催缴，约定月底前缴清"
     assert len(await flags(world, kind="invoice_overdue")) == 2
+
+    # The lessee pays one of the others: the next run resolves its flag by itself.
+    paid_invoice = arrears[1]["subject_id"]
+    paid = await world.post("tot", f"/api/v1/rent-invoices/{paid_invoice}/payments",
+                            json={"payment_method": "pm_card_visa"})
+    assert paid.json()["status"] == "succeeded"
+    frozen_clock.advance(days=1)
+    await engine.run_due(job_named("overdue_invoices"))
+    remaining = await flags(world, kind="invoice_overdue")
+    assert len(remaining) == 1 and remaining[0]["subject_id"] not in (paid_invoice, arrears[0]["subject_id"])
+    resolved = await flags(world, kind="invoice_overdue", state="resolved")
+    assert {f["resolution"] for f in resolved} == {"已电话催缴，约定月底前缴清", "已缴清或已作废"}
+
+
+async def test_a_contract_ending_soon_is_flagged_and_the_flag_goes_when_it_is_renewed(world, frozen_clock):
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    target = await community(world, "street_x", "江滨社区")
+    signed = await contract(world, "street_x", target["id"], operators["tot"]["id"], starts_on="2026-01-01",
+                            ends_on="2027-01-15")
+    job = job_named("renewal_flags")
+    await engine.run_due(job)  # 45 days left
+    raised = await flags(world, kind="contract_renewal")
+    assert [(f["subject_id"], f["mark"], f["severity"]) for f in raised] == [(signed["id"], "60", "warning")]
+    assert "服务合同将于 2027-01-15 到期" in raised[0]["title"]
+    await world.post("street_x", f"/api/v1/contracts/{signed['id']}/renew", json={"ends_on": "2030-01-15"})
+    frozen_clock.advance(days=1)
+    await engine.run_due(job)
+    assert await flags(world, kind="contract_renewal") == []
 
 
 async def ledger_post(world, community_id, kind, amount, reference, month):
