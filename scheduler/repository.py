@@ -221,29 +221,6 @@ async def renewal_subjects_still_due(kind: str, subject_ids: list[int]) -> set[i
     return {r["id"] for r in rows}
 
 
-async def overdue_invoices() -> list[dict]:
-    return await Flag.raw(
-        """
-        SELECT i.id, i.month, i.amount, i.due_on, corg.path AS community_path, c.name AS community_name,
-               o.name AS operator_name
-        FROM leasing_invoice i
-        JOIN leasing_lease l ON l.id = i.lease
-        JOIN leasing_space s ON s.id = l.space
-        JOIN market_community c ON c.id = s.community
-        JOIN organisation corg ON corg.id = c.org
-        JOIN provider_operator o ON o.id = l.lessee
-        WHERE i.status = 'overdue'
-        """
-    )
-
-
-async def invoices_no_longer_overdue(invoice_ids: list[int]) -> list[int]:
-    rows = await Flag.raw(
-        "SELECT id FROM leasing_invoice WHERE id = ANY({}::int[]) AND status <> 'overdue'", invoice_ids
-    )
-    return [r["id"] for r in rows]
-
-
 # Balance snapshots -----------------------------------------------------------------------------
 
 async def insert_snapshots(month: date, rows: list[dict], now: datetime) -> int:
