@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python -m bench.directory
 	$(BIN)/python -m bench.market
 	$(BIN)/python -m bench.leasing --spaces 30000 --leases-per-space 1
+	$(BIN)/python -m bench.scheduler
 
 clean:
 	rm -rf $(VENV) .pgdata

@@ -21,7 +21,6 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from piccolo.engine import engine_finder
@@ -56,6 +55,8 @@ def runner_name() -> str:
 
 async def run_period(job: Job, period: str) -> RunOutcome:
     """Claim (job, period) and run it, or skip it when it is done or running elsewhere."""
+    if isinstance(job.schedule, Every):
+        raise ValueError(f"{job.name} has no periods; use run_due")
     connection = await engine_finder().get_new_connection()
     try:
         if not await repo.try_lock_period(connection, job.name, period):
@@ -179,10 +180,3 @@ class Scheduler:
 
     def stop(self) -> None:
         self._stopping.set()
-
-
-def period_of(job: Job, day: date) -> str:
-    """The period a job would run for on `day` (a day, or the month before for monthly jobs)."""
-    if isinstance(job.schedule, Monthly):
-        return f"{day.replace(day=1):%Y-%m}"
-    return day.isoformat()

@@ -597,8 +597,8 @@ def render_xlsx(data: dict) -> bytes:
     for table in tables(data):
         sheet = workbook.create_sheet(table.sheet)
         sheet.append(table.headers)
-        for row in table.rows + ([table.total] if table.total else []):
-            line = sheet.max_row + 1
+        # Rows counted here: openpyxl's max_row scans the sheet, which made writing quadratic.
+        for line, row in enumerate(table.rows + ([table.total] if table.total else []), start=2):
             for column, value in enumerate(row, start=1):
                 cell = sheet.cell(row=line, column=column, value=_xlsx_value(value))
                 if type(value) in NUMBER_FORMATS:

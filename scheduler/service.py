@@ -137,6 +137,8 @@ async def renewal_flags(day: date) -> dict:
             counts["raised"] += len(raised)
             for flag in raised:
                 superseded = [t for t in thresholds if t > int(flag["mark"])]
+                if not superseded:
+                    continue
                 counts["resolved"] += len(await repo.resolve_older_marks(
                     kind, subject_type, flag["subject_id"], [str(t) for t in superseded],
                     f"已升级为 {flag['mark']} 天提醒", clock.now()))
