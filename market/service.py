@@ -593,8 +593,7 @@ async def mark_expiring_contracts(days: int = 90) -> list[int]:
     today = clock.today()
     async with transaction():
         ids = await repo.mark_expiring(today, today + timedelta(days=days), clock.now())
-        for contract_id in ids:
-            await audit.record(None, "contract.expiring", "contract", contract_id, after={"status": "expiring"})
+        await audit.record_many(None, "contract.expiring", "contract", [(i, {"status": "expiring"}) for i in ids])
     return ids
 
 

@@ -550,18 +550,27 @@ async def status_decisions_for(operator_id: int) -> list[dict]:
     )
 
 
-async def insert_proposal(*, operator_id: int, status: str, rule: str, evidence: dict, now: datetime) -> int | None:
+async def insert_proposals(proposals: list[tuple[int, str, str, dict]], now: datetime) -> list[dict]:
+    """(operator, status, rule, evidence) rows in one statement; one already open is skipped. Returns the new
+    ones' ids and operators."""
+    if not proposals:
+        return []
     rows = await Operator.raw(
         """
         INSERT INTO provider_status_proposal (operator, proposed_status, rule, evidence, state, created_at,
             decision_reason)
-        VALUES ({}, {}, {}, {}::jsonb, 'open', {}, '')
+        SELECT p.operator, p.status, p.rule, p.evidence::jsonb, 'open', {}, ''
+        FROM unnest({}::int[], {}::text[], {}::text[], {}::text[]) AS p(operator, status, rule, evidence)
         ON CONFLICT (operator, proposed_status) WHERE state = 'open' DO NOTHING
-        RETURNING id
+        RETURNING id, operator AS operator_id, proposed_status, rule, evidence
         """,
-        operator_id, status, rule, json.dumps(evidence, ensure_ascii=False), now,
+        now, [p[0] for p in proposals], [p[1] for p in proposals], [p[2] for p in proposals],
+        [json.dumps(p[3], ensure_ascii=False) for p in proposals],
     )
-    return rows[0]["id"] if rows else None
+    for row in rows:
+        if isinstance(row["evidence"], str):
+            row["evidence"] = json.loads(row["evidence"])
+    return rows
 
 
 PROPOSAL_COLUMNS = """

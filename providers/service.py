@@ -621,20 +621,17 @@ async def run_registry_rules() -> list[int]:
     for r in rows:
         status, facts = by_operator.setdefault(r["operator_id"], (r["registry_status"], []))
         facts.append(rules.EvaluationFacts(r["score"], r["satisfaction"], r["complaints"], r["period_end"]))
-    created = []
+    proposals = []
+    for operator_id, (status, facts) in by_operator.items():
+        proposal = rules.propose(S(status), facts, t)
+        if proposal is not None:
+            proposals.append((operator_id, proposal.status.value, proposal.rule, proposal.evidence))
     async with transaction():
-        for operator_id, (status, facts) in by_operator.items():
-            proposal = rules.propose(S(status), facts, t)
-            if proposal is None:
-                continue
-            proposal_id = await repo.insert_proposal(operator_id=operator_id, status=proposal.status.value,
-                                                     rule=proposal.rule, evidence=proposal.evidence, now=clock.now())
-            if proposal_id is not None:
-                created.append(proposal_id)
-                await audit.record(None, "proposal.create", "operator", operator_id,
-                                   after={"proposed_status": proposal.status.value, "rule": proposal.rule,
-                                          "evidence": proposal.evidence})
-    return created
+        created = await repo.insert_proposals(proposals, clock.now())
+        await audit.record_many(None, "proposal.create", "operator", [
+            (row["operator_id"], {"proposed_status": row["proposed_status"], "rule": row["rule"],
+                                  "evidence": row["evidence"]}) for row in created])
+    return [row["id"] for row in created]
 
 
 async def list_proposals(principal: Principal, state: str | None, limit: int, offset: int):

@@ -150,15 +150,18 @@ async def resolve_flags(kind: str, subject_type: str, subject_ids: list[int], re
     return [r["id"] for r in rows]
 
 
-async def resolve_older_marks(kind: str, subject_type: str, subject_id: int, marks: list[str], reason: str,
-                              now: datetime) -> list[int]:
-    """Resolve a subject's open flags with these marks (a looser threshold superseded by a tighter one)."""
+async def resolve_superseded(kind: str, subject_type: str, tighter: list[tuple[int, int]], now: datetime) -> int:
+    """For each (subject, threshold just raised), resolve its open flags of looser thresholds: one statement."""
+    if not tighter:
+        return 0
     rows = await Flag.raw(
-        "UPDATE scheduler_flag SET resolved_at = {}, resolution = {} WHERE kind = {} AND subject_type = {} "
-        "AND subject_id = {} AND mark = ANY({}::text[]) AND resolved_at IS NULL RETURNING id",
-        now, reason, kind, subject_type, subject_id, marks,
+        "UPDATE scheduler_flag f SET resolved_at = {}, resolution = '已升级为 ' || t.mark || ' 天提醒' "
+        "FROM unnest({}::int[], {}::int[]) AS t(subject_id, mark) "
+        "WHERE f.kind = {} AND f.subject_type = {} AND f.subject_id = t.subject_id AND f.resolved_at IS NULL "
+        "AND f.mark ~ '^[0-9]+$' AND f.mark::int > t.mark RETURNING f.id",
+        now, [s for s, _ in tighter], [m for _, m in tighter], kind, subject_type,
     )
-    return [r["id"] for r in rows]
+    return len(rows)
 
 
 async def list_flags(*, patterns: list[str], kind: str | None, state: str, limit: int,

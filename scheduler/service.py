@@ -135,13 +135,8 @@ async def renewal_flags(day: date) -> dict:
         async with transaction():
             raised = await repo.raise_flags(flags, clock.now())
             counts["raised"] += len(raised)
-            for flag in raised:
-                superseded = [t for t in thresholds if t > int(flag["mark"])]
-                if not superseded:
-                    continue
-                counts["resolved"] += len(await repo.resolve_older_marks(
-                    kind, subject_type, flag["subject_id"], [str(t) for t in superseded],
-                    f"已升级为 {flag['mark']} 天提醒", clock.now()))
+            counts["resolved"] += await repo.resolve_superseded(
+                kind, subject_type, [(f["subject_id"], int(f["mark"])) for f in raised], clock.now())
             counts["emails"] += await _email_renewals(raised)
             if kind != "listing_renewal":
                 open_ids = [r["subject_id"] for r in await repo.open_flag_subjects([kind])
@@ -153,16 +148,16 @@ async def renewal_flags(day: date) -> dict:
 
 
 async def _email_renewals(flags: list[dict]) -> int:
+    """The operator and the street's officials, once per flag and address: one statement."""
     street_ids = sorted({f["detail"]["street_id"] for f in flags if f["detail"].get("street_id")})
     streets = await repo.street_emails(street_ids) if street_ids else {}
-    queued = 0
+    emails = []
     for flag in flags:
         addresses = [flag["detail"]["contact_email"], *streets.get(flag["detail"].get("street_id"), [])]
         for address in dict.fromkeys(a for a in addresses if a):
-            if await outbox.enqueue(address, f"【到期提醒】{flag['title']}", f"{flag['title']}。\n\n此邮件由系统自动发送。",
-                                    dedupe_key=f"flag:{flag['id']}:{address}"):
-                queued += 1
-    return queued
+            emails.append((address, f"【到期提醒】{flag['title']}", f"{flag['title']}。\n\n此邮件由系统自动发送。",
+                           f"flag:{flag['id']}:{address}"))
+    return await outbox.enqueue_many(emails)
 
 
 # Registry --------------------------------------------------------------------------------------

@@ -22,6 +22,21 @@ async def insert(
     return rows[0]["id"]
 
 
+async def insert_many(
+    *, at: datetime, actor_id: int | None, actor_name: str, action: str, entity_type: str,
+    entries: list[tuple[str, object]], reason: str,
+) -> int:
+    """One row per (entity id, after), in one statement."""
+    rows = await AuditLog.raw(
+        "INSERT INTO audit_log (at, actor, actor_name, action, entity_type, entity_id, before, after, reason) "
+        "SELECT {}, {}, {}, {}, {}, e.entity_id, NULL, e.after::jsonb, {} "
+        "FROM unnest({}::text[], {}::text[]) AS e(entity_id, after) RETURNING 1",
+        at, actor_id, actor_name, action, entity_type, reason, [e for e, _ in entries],
+        [json.dumps(after, ensure_ascii=False) for _, after in entries],
+    )
+    return len(rows)
+
+
 async def search(
     *, entity_type: str | None, entity_id: str | None, action: str | None, limit: int, offset: int
 ) -> tuple[list[dict], int]:

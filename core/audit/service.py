@@ -44,6 +44,18 @@ async def record(
     )
 
 
+async def record_many(actor: Principal | None, action: str, entity_type: str,
+                      entries: list[tuple[object, object]], *, reason: str = "") -> int:
+    """The same decision on many entities (a nightly job's proposals): one row each, one statement."""
+    if not entries:
+        return 0
+    return await repository.insert_many(
+        at=clock.now(), actor_id=actor.user_id if actor else None,
+        actor_name=actor.actor_label if actor else "system", action=action, entity_type=entity_type,
+        entries=[(str(entity_id), snapshot(after)) for entity_id, after in entries], reason=reason,
+    )
+
+
 async def search(principal: Principal, *, entity_type, entity_id, action, limit: int, offset: int):
     """Audit rows are for the city committee and auditors only."""
     from core.accounts.tables import Role

@@ -21,6 +21,19 @@ async def insert_email(
     return rows[0]["id"] if rows else None
 
 
+async def insert_emails(emails: list[tuple[str, str, str, str]], now: datetime) -> int:
+    """(to, subject, text, dedupe key) rows in one statement; keys already there are skipped."""
+    rows = await OutboxEmail.raw(
+        "INSERT INTO outbox_email (to_address, subject, body_text, body_html, dedupe_key, status, attempts, "
+        "next_attempt_at, last_error, created_at) "
+        "SELECT e.to_address, e.subject, e.body_text, NULL, e.dedupe_key, 'pending', 0, {}, '', {} "
+        "FROM unnest({}::text[], {}::text[], {}::text[], {}::text[]) AS e(to_address, subject, body_text, dedupe_key) "
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1",
+        now, now, [e[0] for e in emails], [e[1] for e in emails], [e[2] for e in emails], [e[3] for e in emails],
+    )
+    return len(rows)
+
+
 async def insert_attachment(
     *, email_id: int, filename: str, content_type: str, content: bytes, content_id: str | None
 ) -> None:

@@ -64,6 +64,13 @@ async def enqueue(
     return email_id
 
 
+async def enqueue_many(emails: list[tuple[str, str, str, str]]) -> int:
+    """Plain-text emails (to, subject, text, dedupe key) queued in one statement; returns how many were new."""
+    if not emails:
+        return 0
+    return await repository.insert_emails(emails, clock.now())
+
+
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, … doubling, at most 6 h."""
     return min(timedelta(seconds=30 * 2 ** max(attempts, 0)), MAX_BACKOFF)
