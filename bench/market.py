@@ -124,7 +124,7 @@ class MarketDataset:
 
 
 def _month(day: date, months: int) -> date:
-    from market.balance import add_months
+    from core.clock import add_months
 
     return add_months(day.replace(day=1), months)
 

@@ -43,6 +43,11 @@ def add_working_days(start: date, days: int) -> date:
     return current
 
 
+def month_start(day: date) -> date:
+    """The first day of the month `day` is in: months are named by their first day."""
+    return day.replace(day=1)
+
+
 def add_months(start: date, months: int) -> date:
     """Same day `months` later, clamped to the month's last day (31 Jan + 1 month = 28/29 Feb)."""
     import calendar

@@ -40,3 +40,10 @@ def start_embedded_server(pgdata, *, cleanup_mode: str | None = "stop") -> str:
     server = get_server(pgdata, cleanup_mode=cleanup_mode)
     log.info("embedded PostgreSQL running on %s", pgdata)
     return server.get_uri()
+
+
+def transaction():
+    """One unit of work on the configured engine; a transaction opened inside another joins it."""
+    from piccolo.engine import engine_finder
+
+    return engine_finder().transaction()

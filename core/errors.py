@@ -60,3 +60,16 @@ class TooManyRequests(DomainError):
     status_code = 429
     code = "rate_limited"
     message = "请求过于频繁，请稍后再试"
+
+
+class ReasonRequired(DomainError):
+    status_code = 422
+    code = "decision.reason_required"
+    message = "作出决定必须填写理由"
+
+
+def require_reason(reason: str) -> str:
+    """Every decision carries a reason: the text, trimmed, or ReasonRequired."""
+    if not reason or not reason.strip():
+        raise ReasonRequired()
+    return reason.strip()

@@ -34,14 +34,13 @@ from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
 from core.accounts.principal import Principal, like_patterns
 from core.accounts.tables import Role
+from core.clock import add_months, month_start
 from core.payments import PaymentIntent
-from leasing import rent
+from leasing import rent, service
 from leasing import repository as repo
-from leasing import service
 from leasing.tables import OwnerKind
 from market import repository as market_repo
 from market import service as market
-from market.balance import add_months, month_start
 from providers import repository as providers_repo
 
 FUYANG_CODE = "330111"

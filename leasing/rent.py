@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from core.clock import add_months
+from core.clock import add_months, month_start
 
 # Uses that serve residents rather than trade: they get the listing's public-welfare discount.
 PUBLIC_SERVICE_USES = frozenset({"public_service", "elderly_care", "childcare", "culture", "health"})
@@ -32,10 +32,6 @@ def monthly_rent(rent_per_m2_month: int, area_m2: Decimal, use: str, public_welf
     if use in PUBLIC_SERVICE_USES:
         full *= Decimal(1) - public_welfare_discount
     return _round_fen(full)
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
 
 
 @dataclass(frozen=True)

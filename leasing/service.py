@@ -12,16 +12,18 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import asyncpg
-from piccolo.engine import engine_finder
 
 from core import clock
 from core.accounts import repository as accounts_repo
 from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
 from core.accounts.tables import Role
 from core.audit import service as audit
-from core.errors import PermissionDenied
+from core.clock import add_months, month_start
+from core.db import transaction
+from core.errors import PermissionDenied, require_reason
 from core.money import format_yuan
 from core.outbox import service as outbox
+from core.pagination import with_total
 from core.payments import (
     CardDeclined,
     PaymentIntent,
@@ -29,10 +31,9 @@ from core.payments import (
     PaymentsClient,
     PaymentServerUnavailable,
     SignatureInvalid,
+    webhooks,
 )
-from core.payments import webhooks
 from core.settings import get_settings
-from core.pagination import with_total
 from leasing import award, rent
 from leasing import repository as repo
 from leasing.errors import (
@@ -45,14 +46,14 @@ from leasing.errors import (
     LeaseOverlap,
     LeaseStateInvalid,
     LeaseTermInvalid,
+    LesseeNotEligible,
     ListingNotFound,
     ListingNotOpen,
     ListingTermsInvalid,
     NotAnOperator,
+    OwnerNotInScope,
     PaymentInProgress,
     PreferentialNeedsListedOperator,
-    LesseeNotEligible,
-    OwnerNotInScope,
     SpaceAreaInvalid,
     SpaceListed,
     SpaceNotFound,
@@ -63,22 +64,12 @@ from leasing.errors import (
 )
 from leasing.labels import LEASE_STATUS_LABELS, USE_LABELS
 from market import service as market
-from market.balance import Commitment, add_months, month_start
+from market.balance import Commitment
 from providers import repository as providers_repo
-from providers.errors import OperatorNotFound, ReasonRequired
+from providers.errors import OperatorNotFound
 
 IN_GOOD_STANDING = ("listed", "warned")
 PAYABLE = ("open", "overdue")
-
-
-def transaction():
-    return engine_finder().transaction()
-
-
-def _require_reason(reason: str) -> str:
-    if not reason or not reason.strip():
-        raise ReasonRequired()
-    return reason.strip()
 
 
 # Scope -----------------------------------------------------------------------------------------
@@ -224,7 +215,7 @@ async def list_listings(principal: Principal, *, status, limit, offset):
 
 
 async def cancel_listing(principal: Principal, listing_id: int, reason: str) -> dict:
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     async with transaction():
         listing = await _readable_listing(principal, listing_id, for_update=True)
         space = await repo.get_space(listing["space_id"], for_update=True)
@@ -330,7 +321,7 @@ async def award_listing(principal: Principal, listing_id: int, application_id: i
                         starts_on: date | None, payment_day: int) -> dict:
     """The street office awards one application with a reason; the lease is signed in the same
     transaction and every other applicant is told by email."""
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     async with transaction():
         listing = await _readable_listing(principal, listing_id, for_update=True)
         space = await repo.get_space(listing["space_id"], for_update=True)
@@ -454,7 +445,7 @@ async def terminate_lease(principal: Principal, lease_id: int, *, reason: str, e
     """Ends a lease early: its term stops on `effective_on` (default today), invoices for later months are
     voided, the last month is billed by the day, and no more are generated. The space is idle again from
     that day (`end_leases` frees it when the day is later)."""
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     async with transaction():
         lease = await _lease_for_officials(principal, lease_id)
         if lease["status"] not in ("active", "expiring"):
@@ -652,11 +643,16 @@ async def reconcile_payments(*, older_than: timedelta = timedelta(minutes=1), li
     if not pending:
         return settled
     async with payments_client() as client:
+        # Without a search API, the server's intents are read once and matched to our keys here.
+        by_key: dict[str, list[PaymentIntent]] = {}
+        if any(not payment["intent_ref"] for payment in pending):
+            async for intent in client.iter_payment_intents():
+                by_key.setdefault(intent.metadata.get("payment_key"), []).append(intent)
         for payment in pending:
             if payment["intent_ref"]:
                 intents = [await client.retrieve_payment_intent(payment["intent_ref"])]
             else:
-                intents = await client.find_payment_intents(metadata={"payment_key": payment["idempotency_key"]})
+                intents = by_key.get(payment["idempotency_key"], [])
             intent = next((i for i in intents if i.succeeded), intents[0] if intents else None)
             if intent is None:
                 result = await settle(payment["id"], None, failure=("not_received", "支付请求未送达支付机构，请重新支付"))

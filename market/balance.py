@@ -7,6 +7,8 @@ from datetime import date
 from decimal import Decimal
 from enum import Enum
 
+from core.clock import add_months, month_start
+
 
 class BalanceStatus(str, Enum):
     balanced = "balanced"  # 平衡
@@ -49,15 +51,6 @@ def balance(income_fen: int, cost_fen: int, thresholds: Thresholds = Thresholds(
     else:
         status = BalanceStatus.imbalanced
     return Balance(income_fen, cost_fen, ratio, status)
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def add_months(month: date, count: int) -> date:
-    index = month.year * 12 + month.month - 1 + count
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def trailing_window(today: date, months: int = 12) -> tuple[date, date]:

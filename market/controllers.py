@@ -131,13 +131,17 @@ def match_view(scored: MatchScore, names: dict[str, str]) -> MatchView:
     )
 
 
-def plan_view(plan: dict) -> AllocationPlanView:
-    lines = [AllocationLineView(
+def line_view(line: dict) -> AllocationLineView:
+    return AllocationLineView(
         id=line["id"], need_id=line["need_id"], category=line["category"], category_name=line["category_name"],
         community_id=line["community_id"], community_name=line["community_name"], operator_id=line["operator_id"],
         operator_name=line["operator_name"], score=line["score"], state=line["state"],
         state_label=PLAN_LINE_STATE_LABELS[line["state"]], contract_id=line["contract_id"], reason=line["reason"],
-    ) for line in plan["lines"]]
+    )
+
+
+def plan_view(plan: dict) -> AllocationPlanView:
+    lines = [line_view(line) for line in plan["lines"]]
     return AllocationPlanView(
         id=plan["id"], scope_org_id=plan["scope_org_id"], scope_name=plan["scope_name"], need_count=plan["need_count"],
         assigned=sum(1 for line in lines if line.operator_id is not None), total_score=plan["total_score"],
@@ -277,16 +281,12 @@ class AllocationController(Controller):
     async def accept(self, principal: Principal, plan_id: int, line_id: int,
                      data: PlanLineAccept | None = None) -> AllocationLineView:
         terms = as_fields(data, drop_none=True) if data else {}
-        await service.accept_plan_line(principal, plan_id, line_id, terms)
-        return next(line for line in plan_view(await service.get_allocation_plan(principal, plan_id)).lines
-                    if line.id == line_id)
+        return line_view(await service.accept_plan_line(principal, plan_id, line_id, terms))
 
     @post("/{plan_id:int}/lines/{line_id:int}/reject", operation_id="rejectAllocationLine",
           summary="不采纳一条分配建议（须填写理由）", status_code=200)
     async def reject(self, principal: Principal, plan_id: int, line_id: int, data: ReasonInput) -> AllocationLineView:
-        await service.reject_plan_line(principal, plan_id, line_id, data.reason)
-        return next(line for line in plan_view(await service.get_allocation_plan(principal, plan_id)).lines
-                    if line.id == line_id)
+        return line_view(await service.reject_plan_line(principal, plan_id, line_id, data.reason))
 
 
 class ContractController(Controller):

@@ -20,10 +20,10 @@ from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
 from core.accounts.principal import Principal
 from core.accounts.tables import OrgKind
+from core.clock import add_months, month_start
 from core.demo import fuyang_projects
 from market import repository as repo
 from market import service
-from market.balance import add_months, month_start
 from market.errors import CapacityExceeded, OperatorNotListed
 from market.tables import CommunityPool, CommunityStatus, CommunityTier, CommunityType, CreationLevel
 from providers import repository as providers_repo

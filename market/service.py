@@ -13,7 +13,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import asyncpg
-from piccolo.engine import engine_finder
 
 from core import clock
 from core.accounts import repository as accounts_repo
@@ -21,15 +20,16 @@ from core.accounts import service as accounts
 from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
 from core.accounts.tables import OrgKind, Role
 from core.audit import service as audit
+from core.clock import add_months, month_start
+from core.db import transaction
 from core.domains import collect
-from core.errors import PermissionDenied
+from core.errors import PermissionDenied, require_reason
 from core.outbox import service as outbox
 from core.pagination import with_total
 from core.settings import get_settings
-from market import allocation, matching
+from market import allocation, matching, subsidy
 from market import repository as repo
-from market import subsidy
-from market.balance import Balance, Commitment, Thresholds, add_months, balance, forecast, month_start, trailing_window
+from market.balance import Balance, Commitment, Thresholds, balance, forecast, trailing_window
 from market.errors import (
     CapacityExceeded,
     CommunityNameTaken,
@@ -56,17 +56,13 @@ from market.errors import (
     WindowInvalid,
 )
 from market.labels import COMMUNITY_TYPE_LABELS, COST_KINDS, INCOME_KINDS, LEDGER_KIND_LABELS
-from providers import repository as providers_repo
-from providers.errors import OperatorNotFound, ReasonRequired, UnknownCategory
+from providers import service as providers
+from providers.errors import OperatorNotFound
 
 OFFICIAL_LEDGER_KINDS = frozenset({*COST_KINDS, "subsidy", "other_income"})
 OPERATOR_REPORT_COST_KINDS = ("staff", "utilities", "maintenance", "other_cost")
 MAX_WINDOW_MONTHS = 60
 DEFAULT_CONTRACT_YEARS = 3
-
-
-def transaction():
-    return engine_finder().transaction()
 
 
 def thresholds() -> Thresholds:
@@ -76,20 +72,6 @@ def thresholds() -> Thresholds:
 
 def weights() -> matching.Weights:
     return dataclasses.replace(matching.Weights(), **get_settings().match_weights)
-
-
-def _require_reason(reason: str) -> str:
-    if not reason or not reason.strip():
-        raise ReasonRequired()
-    return reason.strip()
-
-
-async def _check_categories(codes: list[str]) -> list[str]:
-    codes = sorted(set(codes))
-    unknown = await providers_repo.unknown_categories(codes)
-    if unknown:
-        raise UnknownCategory(detail={"unknown": unknown})
-    return codes
 
 
 # Communities -----------------------------------------------------------------------------------
@@ -185,7 +167,7 @@ async def update_community(principal: Principal, community_id: int, changes: dic
 
 async def create_need(principal: Principal, community_id: int, *, category: str, priority: int, text: str) -> dict:
     """Publishing a need tells every listed operator of that category serving the district, by email."""
-    await _check_categories([category])
+    await providers.check_categories([category])
     today = clock.today()
     async with transaction():
         community = await _editable_community(principal, community_id)
@@ -234,7 +216,7 @@ async def list_needs(principal: Principal, *, community_id, status, category, li
 
 
 async def close_need(principal: Principal, need_id: int, reason: str) -> dict:
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     async with transaction():
         need = await _readable_need(principal, need_id, for_update=True)
         if not principal.can_write_path(need["org_path"], *OFFICIAL_ROLES):
@@ -348,10 +330,15 @@ def _plan_lines(groups: dict[tuple, list[dict]], keys: list[tuple],
     return sorted(lines)
 
 
-async def get_allocation_plan(principal: Principal, plan_id: int) -> dict:
+async def _readable_plan(principal: Principal, plan_id: int) -> dict:
     plan = await repo.get_plan(plan_id)
     if plan is None or not principal.can_read_path(plan["scope_path"]):
         raise PlanNotFound()
+    return plan
+
+
+async def get_allocation_plan(principal: Principal, plan_id: int) -> dict:
+    plan = await _readable_plan(principal, plan_id)
     plan["lines"] = await repo.plan_lines(plan_id)
     return plan
 
@@ -399,7 +386,7 @@ async def accept_plan_line(principal: Principal, plan_id: int, line_id: int, ter
 
 
 async def reject_plan_line(principal: Principal, plan_id: int, line_id: int, reason: str) -> dict:
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     async with transaction():
         await _decidable_line(principal, plan_id, line_id)
         await repo.decide_plan_line(line_id, state="rejected", contract_id=None, by=principal.user_id,
@@ -409,7 +396,7 @@ async def reject_plan_line(principal: Principal, plan_id: int, line_id: int, rea
 
 
 async def _decidable_line(principal: Principal, plan_id: int, line_id: int) -> dict:
-    await get_allocation_plan(principal, plan_id)
+    await _readable_plan(principal, plan_id)
     line = await repo.get_plan_line(plan_id, line_id, for_update=True)
     if line is None:
         raise PlanNotFound()
@@ -455,7 +442,7 @@ def _check_term(starts_on: date, ends_on: date) -> None:
 async def create_contract(principal: Principal, fields: dict) -> dict:
     """A draft between a community (or a street) and an operator; it already holds a unit of capacity."""
     _check_term(fields["starts_on"], fields["ends_on"])
-    fields["categories"] = await _check_categories(fields["categories"])
+    fields["categories"] = await providers.check_categories(fields["categories"])
     async with transaction():
         if fields.get("community_id") is not None:
             community = await _editable_community(principal, fields["community_id"])
@@ -518,7 +505,7 @@ async def update_draft(principal: Principal, contract_id: int, changes: dict) ->
             raise ContractStateInvalid()
         _check_term(changes.get("starts_on", contract["starts_on"]), changes.get("ends_on", contract["ends_on"]))
         if "categories" in changes:
-            changes["categories"] = await _check_categories(changes["categories"])
+            changes["categories"] = await providers.check_categories(changes["categories"])
         before = {k: contract[k] for k in changes}
         await repo.update_contract(contract_id, changes, clock.now())
         await audit.record(principal, "contract.update", "contract", contract_id, before=before, after=changes)
@@ -574,7 +561,7 @@ async def renew_contract(principal: Principal, contract_id: int, changes: dict) 
 
 async def terminate_contract(principal: Principal, contract_id: int, reason: str) -> dict:
     """Ends a contract early (or withdraws a draft); its needs open again."""
-    reason = _require_reason(reason)
+    reason = require_reason(reason)
     async with transaction():
         contract = await _contract_for_officials(principal, contract_id)
         if contract["status"] not in ("draft", "active", "expiring"):

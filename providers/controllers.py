@@ -10,7 +10,7 @@ from litestar.params import Parameter
 
 from core.accounts.principal import Principal
 from core.pagination import PageParams
-from core.schemas import Page
+from core.schemas import Page, as_fields
 from providers import export
 from providers import service
 from providers.labels import (
@@ -102,10 +102,6 @@ def proposal_view(row: dict) -> ProposalView:
     return ProposalView(**row)
 
 
-def _fields(data: msgspec.Struct, *, exclude: tuple[str, ...] = ()) -> dict:
-    return {k: v for k, v in msgspec.structs.asdict(data).items() if k not in exclude}
-
-
 class CategoryController(Controller):
     path = "/api/v1/categories"
     tags = ["名录"]
@@ -128,7 +124,7 @@ class OperatorController(Controller):
 
     @post("/", operation_id="createOperator", summary="登记运营商（区县、街道或市建委）")
     async def create(self, principal: Principal, data: OperatorCreate) -> OperatorView:
-        return operator_view(await service.create_operator(principal, _fields(data)))
+        return operator_view(await service.create_operator(principal, as_fields(data)))
 
     @get("/{operator_id:int}", operation_id="getOperator", summary="运营商档案")
     async def get_operator(self, principal: Principal, operator_id: int) -> OperatorView:
@@ -136,12 +132,12 @@ class OperatorController(Controller):
 
     @patch("/{operator_id:int}", operation_id="updateOperator", summary="修改运营商档案")
     async def update(self, principal: Principal, operator_id: int, data: OperatorUpdate) -> OperatorView:
-        changes = {k: v for k, v in _fields(data).items() if v is not None}
+        changes = as_fields(data, drop_none=True)
         return operator_view(await service.update_operator(principal, operator_id, changes))
 
     @post("/{operator_id:int}/certificates", operation_id="addCertificate", summary="新增资质证书")
     async def add_certificate(self, principal: Principal, operator_id: int, data: CertificateCreate) -> CertificateView:
-        return CertificateView(**await service.add_certificate(principal, operator_id, _fields(data)))
+        return CertificateView(**await service.add_certificate(principal, operator_id, as_fields(data)))
 
     @get("/{operator_id:int}/evaluations", operation_id="listEvaluations", summary="运营商的评价记录")
     async def evaluations(self, principal: Principal, operator_id: int, page: PageParams) -> Page[EvaluationView]:
@@ -181,7 +177,7 @@ class ApplicationController(Controller):
 
     @patch("/{application_id:int}", operation_id="updateApplication", summary="修改草稿或退回的申请")
     async def update(self, principal: Principal, application_id: int, data: ApplicationUpdate) -> ApplicationView:
-        changes = {k: v for k, v in _fields(data).items() if v is not None}
+        changes = as_fields(data, drop_none=True)
         if "attachments" in changes:
             changes["attachments"] = [msgspec.structs.asdict(a) for a in data.attachments]
         return application_view(await service.update_application(principal, application_id, changes))
@@ -264,7 +260,7 @@ class EvaluationController(Controller):
 
     @post("/", operation_id="createEvaluation", summary="评价运营商（街道或区县）")
     async def create(self, principal: Principal, data: EvaluationCreate) -> EvaluationView:
-        return EvaluationView(**await service.add_evaluation(principal, _fields(data)))
+        return EvaluationView(**await service.add_evaluation(principal, as_fields(data)))
 
 
 class RegistryController(Controller):
@@ -368,7 +364,7 @@ class PublicController(Controller):
     @post("/operator-registrations", operation_id="registerOperator",
           summary="运营商注册（企业档案与首个账号），之后可自荐申请入库")
     async def register(self, data: OperatorRegistration) -> OperatorView:
-        fields = _fields(data, exclude=("username", "password"))
+        fields = {k: v for k, v in as_fields(data).items() if k not in ("username", "password")}
         return operator_view(await service.register_operator(fields, data.username, data.password))
 
 

@@ -54,12 +54,6 @@ class NotReviewer(PermissionDenied):
     message = "只有市建委审核人员可以作出审核决定"
 
 
-class ReasonRequired(DomainError):
-    status_code = 422
-    code = "decision.reason_required"
-    message = "作出决定必须填写理由"
-
-
 class ChannelNotAllowed(PermissionDenied):
     code = "application.channel_not_allowed"
     message = "您不能以此渠道提交申请：自荐须由运营商本单位提交，推荐须由区县或街道提交"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncpg
-from piccolo.engine import engine_finder
 
 from core import clock
 from core.accounts import service as accounts
 from core.accounts.principal import OFFICIAL_ROLES, Principal
 from core.accounts.tables import OrgKind, Role
 from core.audit import service as audit
-from core.errors import PermissionDenied, ValidationFailed
+from core.db import transaction
+from core.errors import PermissionDenied, ValidationFailed, require_reason
 from core.outbox import service as outbox
 from core.pagination import with_total
 from core.settings import get_settings
@@ -42,7 +42,6 @@ from providers.errors import (
     OperatorNotFound,
     ProposalDecided,
     ProposalNotFound,
-    ReasonRequired,
     RenewalNotAllowed,
     StatusChangeInvalid,
     UnknownCategory,
@@ -59,19 +58,9 @@ OPEN_FOR_EDIT = {A.draft, A.returned}
 DECISION_TARGET = {"approve": A.approved, "reject": A.rejected, "return": A.returned}
 
 
-def transaction():
-    return engine_finder().transaction()
-
-
 def require_reviewer(principal: Principal) -> None:
     if not principal.has_role(Role.city):
         raise NotReviewer()
-
-
-def require_reason(reason: str) -> str:
-    if not reason or not reason.strip():
-        raise ReasonRequired()
-    return reason.strip()
 
 
 # Categories ------------------------------------------------------------------------------------
@@ -91,7 +80,8 @@ async def create_category(principal: Principal, code: str, name: str) -> dict:
     return created
 
 
-async def _check_categories(codes: list[str]) -> list[str]:
+async def check_categories(codes: list[str]) -> list[str]:
+    """The codes sorted and deduplicated, or UnknownCategory naming those not in the dictionary."""
     codes = sorted(set(codes))
     unknown = await repo.unknown_categories(codes)
     if unknown:
@@ -113,7 +103,7 @@ async def _validated_operator_fields(fields: dict) -> dict:
     if "credit_code" in fields:
         _check_credit_code(fields["credit_code"])
     if "categories" in fields:
-        fields["categories"] = await _check_categories(fields["categories"])
+        fields["categories"] = await check_categories(fields["categories"])
     if "district_ids" in fields:
         fields["district_ids"] = sorted(set(fields["district_ids"]))
         unknown = await repo.unknown_districts(fields["district_ids"])
@@ -256,7 +246,7 @@ async def create_application(
     attachments: list[dict], renewal_of: int | None = None,
 ) -> dict:
     operator = await _readable_operator(principal, operator_id)
-    categories = await _check_categories(categories)
+    categories = await check_categories(categories)
     if channel == Channel.self_nominated:
         if not principal.can_write_path(operator["org_path"], Role.operator):
             raise ChannelNotAllowed()
@@ -302,7 +292,7 @@ async def update_application(principal: Principal, application_id: int, changes:
         if A(application["state"]) not in OPEN_FOR_EDIT:
             raise ApplicationStateInvalid()
         if changes.get("categories") is not None:
-            changes["categories"] = await _check_categories(changes["categories"])
+            changes["categories"] = await check_categories(changes["categories"])
             await _claim_categories(application_id, application["operator_id"], changes["categories"])
         await repo.update_application_content(application_id, changes, clock.now())
         await audit.record(principal, "application.update", "application", application_id,

@@ -84,6 +84,10 @@ class ResendView(msgspec.Struct, kw_only=True):
     queued: int
 
 
+def flag_view(row: dict) -> FlagView:
+    return FlagView(**{k: row[k] for k in FlagView.__struct_fields__})
+
+
 def _require_city(principal: Principal, *extra: Role) -> None:
     if not principal.has_role(Role.city, *extra):
         raise PermissionDenied()
@@ -151,18 +155,16 @@ class FlagController(Controller):
                     ) -> Page[FlagView]:
         rows, total = await service.list_flags(principal, kind=kind, state=flag_state, limit=page.limit,
                                                offset=page.offset)
-        return Page(items=[FlagView(**{k: r[k] for k in FlagView.__struct_fields__}) for r in rows], total=total,
+        return Page(items=[flag_view(r) for r in rows], total=total,
                     limit=page.limit, offset=page.offset)
 
     @post("/{flag_id:int}/acknowledge", operation_id="acknowledgeFlag", summary="确认已知悉", status_code=200)
     async def acknowledge(self, principal: Principal, flag_id: int) -> FlagView:
-        row = await service.acknowledge_flag(principal, flag_id)
-        return FlagView(**{k: row[k] for k in FlagView.__struct_fields__})
+        return flag_view(await service.acknowledge_flag(principal, flag_id))
 
     @post("/{flag_id:int}/resolve", operation_id="resolveFlag", summary="办结（须填写处理情况）", status_code=200)
     async def resolve(self, principal: Principal, flag_id: int, data: ResolveInput) -> FlagView:
-        row = await service.resolve_flag(principal, flag_id, data.reason)
-        return FlagView(**{k: row[k] for k in FlagView.__struct_fields__})
+        return flag_view(await service.resolve_flag(principal, flag_id, data.reason))
 
 
 class ReportController(Controller):

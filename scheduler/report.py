@@ -26,14 +26,14 @@ from openpyxl.utils import get_column_letter
 
 from core import clock
 from core.accounts import repository as accounts_repo
-from core.clock import BUSINESS_TZ
+from core.clock import BUSINESS_TZ, add_months, month_start
 from core.money import fen_to_yuan, format_yuan
 from core.outbox.service import Attachment
 from leasing import repository as leasing_repo
 from leasing import service as leasing
 from market import repository as market_repo
 from market import service as market
-from market.balance import STATUS_LABELS, Thresholds, add_months, balance, month_start
+from market.balance import STATUS_LABELS, Thresholds, balance
 from market.labels import LEDGER_KIND_LABELS
 from providers import repository as providers_repo
 from providers.labels import REGISTRY_STATUS_LABELS

@@ -9,13 +9,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
-from piccolo.engine import engine_finder
-
 from core import clock
 from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
 from core.accounts.tables import Role
 from core.audit import service as audit
-from core.errors import NotFound, PermissionDenied
+from core.clock import add_months
+from core.db import transaction
+from core.errors import NotFound, PermissionDenied, require_reason
 from core.outbox import service as outbox
 from core.pagination import with_total
 from core.settings import get_settings
@@ -23,10 +23,8 @@ from leasing import repository as leasing_repo
 from leasing import service as leasing
 from market import repository as market_repo
 from market import service as market
-from market.balance import add_months
 from providers import repository as providers_repo
 from providers import service as providers
-from providers.errors import ReasonRequired
 from scheduler import report
 from scheduler import repository as repo
 
@@ -34,10 +32,6 @@ from scheduler import repository as repo
 class FlagNotFound(NotFound):
     code = "flag.not_found"
     message = "待办事项不存在或无权查看"
-
-
-def transaction():
-    return engine_finder().transaction()
 
 
 # Rent and payments ------------------------------------------------------------------------------
@@ -291,11 +285,10 @@ async def acknowledge_flag(principal: Principal, flag_id: int) -> dict:
 
 
 async def resolve_flag(principal: Principal, flag_id: int, reason: str) -> dict:
-    if not reason or not reason.strip():
-        raise ReasonRequired()
+    reason = require_reason(reason)
     async with transaction():
         flag = await _flag_to_work(principal, flag_id)
         if flag["resolved_at"] is None:
-            await repo.resolve_flag(flag_id, principal.user_id, reason.strip(), clock.now())
-            await audit.record(principal, "flag.resolve", "flag", flag_id, reason=reason.strip())
+            await repo.resolve_flag(flag_id, principal.user_id, reason, clock.now())
+            await audit.record(principal, "flag.resolve", "flag", flag_id, reason=reason)
     return await repo.get_flag(flag_id)

@@ -6,8 +6,6 @@ import asyncio
 import hmac
 from datetime import timedelta
 
-from piccolo.engine import engine_finder
-
 from core import clock
 from core.accounts import repository
 from core.accounts.errors import (
@@ -26,6 +24,7 @@ from core.accounts.errors import (
 from core.accounts.principal import OFFICIAL_ROLES, ROLE_ORG_KIND, Principal
 from core.accounts.tables import OrgKind, Role, User
 from core.audit import service as audit
+from core.db import transaction
 from core.pagination import with_total
 from core.settings import get_settings
 
@@ -40,10 +39,6 @@ ALLOWED_PARENT_KIND = {
 }
 
 MIN_PASSWORD_LENGTH = 8
-
-
-def transaction():
-    return engine_finder().transaction()
 
 
 # Login -----------------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ async def test_an_unreachable_payment_server_leaves_a_pending_payment_that_recon
         world, frozen_clock, localstripe, monkeypatch):
     signed, invoice = await rented(world, frozen_clock)
     await service._customer_for({"lessee_id": signed["lessee_id"], "lessee_name": signed["lessee_name"]})
+    # Not a stand-in: the real client, aimed at a port nobody listens on, is what "unreachable" looks like.
     closed_port = free_port()
     monkeypatch.setattr(service, "payments_client",
                         lambda: PaymentsClient(base_url=f"http://127.0.0.1:{closed_port}", max_retries=0))
