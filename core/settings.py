@@ -88,7 +88,8 @@ class Settings:
     registry_suspend_score: int = field(default_factory=lambda: _env_int("REGISTRY_SUSPEND_SCORE", 60))
     registry_warn_satisfaction: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_SATISFACTION", 80))
     registry_warn_complaints: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_COMPLAINTS", 10))
-    directory_cache_entries: int = field(default_factory=lambda: _env_int("DIRECTORY_CACHE_ENTRIES", 1000))
+    # Read caches per web worker (0: none); never stale, see core/cache.
+    read_cache_entries: int = field(default_factory=lambda: _env_int("READ_CACHE_ENTRIES", 2000))
 
     # Market: matching weights ("coverage=0.4,district=0.15,..."; unnamed parts keep their defaults) and
     # the balance thresholds (ratio ≥ BALANCED_AT: 平衡; ≥ WARNING_AT: 预警; below: 失衡).

@@ -409,11 +409,7 @@ async def list_invoices(*, patterns: list[str], org_ids: list[int], lease_id: in
 
 # Figures ---------------------------------------------------------------------------------------
 
-async def figures_by_community(patterns: list[str], start: date, end: date) -> list[dict]:
-    """Per community in scope: idle, listed and leased area now, and rent invoiced, collected and in arrears
-    for invoices of months in [start, end). One statement."""
-    return await Space.raw(
-        """
+FIGURES_SQL = """
         WITH area AS (
             SELECT s.community,
                    coalesce(sum(s.area_m2) FILTER (WHERE s.status = 'idle'), 0) AS idle_area,
@@ -444,9 +440,18 @@ async def figures_by_community(patterns: list[str], start: date, end: date) -> l
         LEFT JOIN rent ON rent.community = area.community
         WHERE corg.path LIKE ANY({}::text[])
         ORDER BY d.id, st.id, c.id
-        """,
-        start, end, patterns,
-    )
+        """
+
+
+def figures_query(patterns: list[str], start: date, end: date) -> tuple[str, list]:
+    return FIGURES_SQL, [start, end, patterns]
+
+
+async def figures_by_community(patterns: list[str], start: date, end: date) -> list[dict]:
+    """Per community in scope: idle, listed and leased area now, and rent invoiced, collected and in arrears
+    for invoices of months in [start, end). One statement."""
+    sql, args = figures_query(patterns, start, end)
+    return await Space.raw(sql, *args)
 
 
 # Payments --------------------------------------------------------------------------------------

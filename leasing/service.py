@@ -18,6 +18,7 @@ from core.accounts import repository as accounts_repo
 from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
 from core.accounts.tables import Role
 from core.audit import service as audit
+from core.cache.service import VersionedCache
 from core.clock import add_months, month_start
 from core.db import transaction
 from core.errors import PermissionDenied, require_reason
@@ -696,6 +697,10 @@ def _add(total: dict, row: dict) -> None:
         total[key] = total.get(key, 0) + row[key]
 
 
+# Officials open the figures far more often than leases and invoices change.
+_figures: VersionedCache[dict] = VersionedCache(("leasing",), get_settings().read_cache_entries)
+
+
 async def figures(principal: Principal, *, level: str, start: date | None, end: date | None) -> dict:
     """Idle, listed and leased (盘活) area now, and rent invoiced, collected and in arrears for the months in
     [start, end) (default: this calendar year), per community, street, district or for the whole city."""
@@ -704,7 +709,13 @@ async def figures(principal: Principal, *, level: str, start: date | None, end: 
     today = clock.today()
     start = month_start(start) if start else date(today.year, 1, 1)
     end = month_start(end) if end else date(today.year + 1, 1, 1)
-    rows = await repo.figures_by_community(like_patterns(principal.read_paths()), start, end)
+    read_paths = principal.read_paths()
+    return await _figures.read((tuple(read_paths), level, start, end),
+                               lambda: _figures_by(level, read_paths, start, end))
+
+
+async def _figures_by(level: str, read_paths: list[str], start: date, end: date) -> dict:
+    rows = await repo.figures_by_community(like_patterns(read_paths), start, end)
     groups: dict[object, dict] = {}
     for row in rows:
         key, name = {

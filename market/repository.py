@@ -200,12 +200,7 @@ async def operators_serving(category: str, district_id: int, today: date) -> lis
 
 # Matching candidates ---------------------------------------------------------------------------
 
-async def match_candidates(categories: list[str], today: date) -> list[dict]:
-    """Every operator in good standing listed today for any of `categories`, with what scoring needs:
-    the categories it covers, capacity held by contracts, its last twelve evaluations, and the number of
-    communities of each type it has run. One statement, whatever the number of operators."""
-    return await Need.raw(
-        """
+MATCH_CANDIDATES_SQL = """
         WITH listed AS (
             SELECT l.operator, array_agg(DISTINCT l.category) AS categories
             FROM provider_listing l
@@ -248,9 +243,19 @@ async def match_candidates(categories: list[str], today: date) -> list[dict]:
         LEFT JOIN evaluations ON evaluations.operator = o.id
         WHERE o.registry_status IN ('listed', 'warned')
         ORDER BY o.id
-        """,
-        categories, today, today, today, today,
-    )
+        """
+
+
+def match_candidates_query(categories: list[str], today: date) -> tuple[str, list]:
+    return MATCH_CANDIDATES_SQL, [categories, today, today, today, today]
+
+
+async def match_candidates(categories: list[str], today: date) -> list[dict]:
+    """Every operator in good standing listed today for any of `categories`, with what scoring needs:
+    the categories it covers, capacity held by contracts, its last twelve evaluations, and the number of
+    communities of each type it has run. One statement, whatever the number of operators."""
+    sql, args = match_candidates_query(categories, today)
+    return await Need.raw(sql, *args)
 
 
 async def category_names() -> dict[str, str]:
@@ -450,10 +455,7 @@ async def totals_by_kind(community_id: int, start: date, end: date) -> list[dict
     )
 
 
-async def balance_overview(patterns: list[str], district_id: int | None, start: date, end: date) -> list[dict]:
-    """Every community in scope with its income and cost over [start, end): one statement."""
-    return await LedgerEntry.raw(
-        f"""
+BALANCE_OVERVIEW_SQL = f"""
         SELECT c.id, c.name, org.path AS org_path, c.district AS district_id, d.name AS district_name,
                c.street AS street_id,
                s.name AS street_name, c.status, c.community_type,
@@ -468,9 +470,17 @@ async def balance_overview(patterns: list[str], district_id: int | None, start: 
         ) t ON t.community = c.id
         WHERE org.path LIKE ANY({{}}::text[]) AND ({{}}::int IS NULL OR c.district = {{}})
         ORDER BY c.district, c.street, c.id
-        """,
-        start, end, patterns, district_id, district_id,
-    )
+        """
+
+
+def balance_overview_query(patterns: list[str], district_id: int | None, start: date, end: date) -> tuple[str, list]:
+    return BALANCE_OVERVIEW_SQL, [start, end, patterns, district_id, district_id]
+
+
+async def balance_overview(patterns: list[str], district_id: int | None, start: date, end: date) -> list[dict]:
+    """Every community in scope with its income and cost over [start, end): one statement."""
+    sql, args = balance_overview_query(patterns, district_id, start, end)
+    return await LedgerEntry.raw(sql, *args)
 
 
 # Allocation ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from core.accounts import service as accounts
 from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
 from core.accounts.tables import OrgKind, Role
 from core.audit import service as audit
+from core.cache.service import VersionedCache
 from core.clock import add_months, month_start
 from core.db import transaction
 from core.domains import collect
@@ -241,13 +242,23 @@ def _candidate(row: dict, community_type: str) -> matching.Candidate:
     )
 
 
+# Shortlists and overviews are read far more often than the data under them changes.
+_shortlists: VersionedCache[dict] = VersionedCache(("registry", "market"), get_settings().read_cache_entries)
+_overviews: VersionedCache[dict] = VersionedCache(("market",), get_settings().read_cache_entries)
+
+
 async def match_community(principal: Principal, community_id: int, limit: int) -> dict:
     """A ranked, explained shortlist for every open need of the community, and a bundle covering them."""
     community = await _readable_community(principal, community_id)
     if not principal.can_read_path(community["org_path"]):
         raise CommunityNotFound()  # operators never see a rival's shortlist
+    question = (community_id, limit, dataclasses.astuple(weights()))
+    return await _shortlists.read(question, lambda: _match(community, limit))
+
+
+async def _match(community: dict, limit: int) -> dict:
     today = clock.today()
-    needs = await repo.open_needs(community_id)
+    needs = await repo.open_needs(community["id"])
     categories = frozenset(n["category"] for n in needs)
     # The bundle always has a lead (integrated) operator, whether or not the community asked for one.
     with_lead = categories | {matching.INTEGRATED} if categories else categories
@@ -757,7 +768,15 @@ async def balance_overview(principal: Principal, *, district_id: int | None, sta
     if not principal.has_role(*OFFICIAL_ROLES, Role.auditor):
         raise PermissionDenied()
     start, end = _window(start, end)
-    rows = await repo.balance_overview(like_patterns(principal.read_paths()), district_id, start, end)
+    question = (tuple(principal.read_paths()), district_id, status, start, end, limit, offset,
+                dataclasses.astuple(thresholds()))
+    return await _overviews.read(question, lambda: _overview(principal.read_paths(), district_id, status, start, end,
+                                                             limit, offset))
+
+
+async def _overview(read_paths: list[str], district_id: int | None, status: str | None, start: date, end: date,
+                    limit: int, offset: int) -> dict:
+    rows = await repo.balance_overview(like_patterns(read_paths), district_id, start, end)
     current = thresholds()
     for row in rows:
         row["balance"] = balance(row["income"], row["cost"], current)

@@ -686,13 +686,6 @@ def directory_query(
     return sql, args
 
 
-async def directory_version() -> int:
-    async with engine_finder().pool.acquire() as connection:
-        return await connection.fetchval(
-            "SELECT coalesce((SELECT version FROM provider_directory_version WHERE id = 1), 0)"
-        )
-
-
 async def directory_page_json(**filters) -> bytes:
     """The public directory page as JSON built by PostgreSQL: one statement, no per-row Python work."""
     sql, args = directory_query(**filters)

@@ -17,7 +17,7 @@ from core.settings import get_settings
 from providers import repository as repo
 from providers import rules
 from providers.credit_code import credit_code_problem
-from providers.directory_cache import PageCache
+from core.cache.service import VersionedCache
 from providers.errors import (
     ApplicationNotBatchable,
     ApplicationNotFound,
@@ -651,19 +651,13 @@ async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool,
 
 # Public directory ------------------------------------------------------------------------------
 
-_directory_cache = PageCache(get_settings().directory_cache_entries)
+_directory_pages: VersionedCache[bytes] = VersionedCache(("registry",), get_settings().read_cache_entries)
 
 
 async def directory_page(**filters) -> bytes:
     """A page of the public directory, from this worker's cache when nothing has changed since."""
-    today = clock.today()
-    query = tuple(sorted(filters.items()))
-    version = await repo.directory_version()
-    body = _directory_cache.get(version, today, query)
-    if body is None:
-        body = await repo.directory_page_json(today=today, **filters)
-        _directory_cache.put(version, today, query, body)
-    return body
+    return await _directory_pages.read(tuple(sorted(filters.items())),
+                                       lambda: repo.directory_page_json(today=clock.today(), **filters))
 
 
 async def directory_export_rows(**filters) -> list[dict]:

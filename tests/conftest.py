@@ -46,7 +46,7 @@ from core.migrate import migrate  # noqa: E402
 from core.reference import load_reference_data  # noqa: E402
 from tests.world import World, build_world  # noqa: E402
 
-KEEP_TABLES = {"migration", "provider_directory_version"}
+KEEP_TABLES = {"migration", "core_data_version"}
 
 
 logging.getLogger("httpx").setLevel(logging.WARNING)

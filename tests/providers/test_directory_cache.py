@@ -1,13 +1,12 @@
-"""Cached directory pages are never stale: the database bumps the version on every change."""
+"""Cached directory pages are never stale: the database bumps the registry's version on every commit."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from piccolo.engine import engine_finder
 
-from providers.directory_cache import PageCache
 from tests.providers.helpers import directory, listed_operator
+
+REGISTRY_VERSION = "SELECT version FROM core_data_version WHERE name = 'registry'"
 
 
 async def test_a_change_made_outside_the_application_shows_at_once(world, frozen_clock):
@@ -27,27 +26,7 @@ async def test_a_change_made_outside_the_application_shows_at_once(world, frozen
 
 async def test_reads_do_not_move_the_version(world, frozen_clock):
     await listed_operator(world, frozen_clock, "只读企业", "readonly")
-    version = "SELECT version FROM provider_directory_version"
-    before = (await engine_finder().run_ddl(version))[0]["version"]
+    before = (await engine_finder().run_ddl(REGISTRY_VERSION))[0]["version"]
     for _ in range(3):
         await directory(world)
-    assert (await engine_finder().run_ddl(version))[0]["version"] == before
-
-
-def test_page_cache_keeps_the_most_recent_pages_only():
-    cache = PageCache(max_entries=2)
-    today = date(2026, 11, 23)
-    cache.put(1, today, ("a",), b"A")
-    cache.put(1, today, ("b",), b"B")
-    assert cache.get(1, today, ("a",)) == b"A"  # now the most recently used
-    cache.put(1, today, ("c",), b"C")
-    assert cache.get(1, today, ("b",)) is None
-    assert cache.get(1, today, ("a",)) == b"A" and cache.get(1, today, ("c",)) == b"C"
-    assert cache.get(2, today, ("a",)) is None  # another version is another page
-    assert cache.get(1, date(2026, 11, 24), ("a",)) is None  # and so is another day
-
-
-def test_a_cache_of_size_zero_keeps_nothing():
-    cache = PageCache(max_entries=0)
-    cache.put(1, date(2026, 11, 23), (), b"x")
-    assert cache.get(1, date(2026, 11, 23), ()) is None
+    assert (await engine_finder().run_ddl(REGISTRY_VERSION))[0]["version"] == before

@@ -1,0 +1,1 @@
+"""Read caches per web worker that are never stale: keyed by data versions the database bumps on commit."""

@@ -1,0 +1,50 @@
+"""A result is cached under the versions of the data it was read from, the business date (listings, leases
+and windows turn over by date) and the question asked. The versions are read before the data: a change
+committed in between can only make a cached entry newer than its key, never older.
+
+One read of core_data_version per request is the price of a hit; a miss costs the full read once per
+worker. Each cache keeps its most recently used entries only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+from core import clock
+from core.cache import repository as repo
+
+T = TypeVar("T")
+
+
+class VersionedCache(Generic[T]):
+    def __init__(self, versions: tuple[str, ...], max_entries: int) -> None:
+        self.versions = versions
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Hashable, T] = OrderedDict()
+
+    def get(self, key: Hashable) -> T | None:
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def put(self, key: Hashable, value: T) -> None:
+        if self.max_entries <= 0:
+            return
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    async def read(self, question: Hashable, build: Callable[[], Awaitable[T]]) -> T:
+        """The answer to `question`, built by `build` unless this worker already built it from the same data."""
+        if self.max_entries <= 0:
+            return await build()
+        key = (await repo.versions(self.versions), clock.today(), question)
+        found = self.get(key)
+        if found is None:
+            found = await build()
+            self.put(key, found)
+        return found

@@ -1,0 +1,124 @@
+"""Read caches are never stale and never make writers wait on each other: the database bumps a data version
+once per committed transaction, at commit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import date
+
+import asyncpg
+
+from core import clock
+from core.cache.service import VersionedCache
+from tests.market.helpers import community
+
+VERSIONS = "SELECT name, version FROM core_data_version WHERE name IN ('market', 'leasing')"
+ENTRY = ("INSERT INTO market_ledger_entry (community, month, direction, kind, amount, source, created_at) "
+         "VALUES ($1, DATE '2026-10-01', 'cost', 'staff', $2, $3, now())")
+
+
+async def versions(connection) -> dict[str, int]:
+    return {r["name"]: r["version"] for r in await connection.fetch(VERSIONS)}
+
+
+async def test_a_transaction_bumps_the_version_once_and_only_when_it_commits(world, frozen_clock):
+    target = await community(world, "street_x", "江滨社区")
+    writer = await asyncpg.connect(os.environ["DATABASE_URL"])
+    reader = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        before = await versions(reader)
+        async with writer.transaction():
+            for n in range(50):
+                await writer.execute(ENTRY, target["id"], 100, f"test:{n}")
+            assert await versions(reader) == before  # nothing visible before commit
+        after = await versions(reader)
+        assert after["market"] == before["market"] + 1
+        assert after["leasing"] == before["leasing"]  # ledger entries are not leasing data
+
+        tx = writer.transaction()
+        await tx.start()
+        await writer.execute(ENTRY, target["id"], 100, "test:rolled-back")
+        await tx.rollback()
+        assert await versions(reader) == after
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+async def test_writers_on_watched_tables_do_not_deadlock_over_the_version(world, frozen_clock):
+    """A holds a queued bump and waits for B's row; B writes and commits. Were the version row locked at
+    write time rather than at commit, each would wait for the other."""
+    target = await community(world, "street_x", "江滨社区")
+    other = await community(world, "street_x", "春江社区")
+    first = await asyncpg.connect(os.environ["DATABASE_URL"])
+    second = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        await first.execute("BEGIN")
+        await second.execute("BEGIN")
+        await first.execute(ENTRY, target["id"], 100, "deadlock:a")
+        await second.execute("SELECT id FROM market_community WHERE id = $1 FOR UPDATE", other["id"])
+        waiting = asyncio.create_task(
+            first.execute("SELECT id FROM market_community WHERE id = $1 FOR UPDATE", other["id"]))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        await second.execute(ENTRY, target["id"], 100, "deadlock:b")
+        await second.execute("COMMIT")
+        await asyncio.wait_for(waiting, timeout=10)
+        await first.execute("COMMIT")
+        count = await first.fetchval("SELECT count(*) FROM market_ledger_entry WHERE source LIKE 'deadlock:%'")
+        assert count == 2
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_the_overview_shows_an_entry_posted_behind_the_applications_back(world, frozen_clock):
+    target = await community(world, "street_x", "江滨社区")
+    params = {"start": "2026-01-01", "end": "2027-01-01"}
+    first = (await world.get("city", "/api/v1/balance/overview", params=params)).json()
+    assert first["total"]["cost"] == 0
+    assert (await world.get("city", "/api/v1/balance/overview", params=params)).json() == first
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        await connection.execute(ENTRY, target["id"], 4_200, "behind:1")
+    finally:
+        await connection.close()
+    again = (await world.get("city", "/api/v1/balance/overview", params=params)).json()
+    assert again["total"]["cost"] == 4_200
+
+
+async def test_an_answer_is_kept_per_business_day(world, frozen_clock):
+    built: list[date] = []
+
+    async def build() -> str:
+        built.append(clock.today())
+        return f"answer of {clock.today()}"
+
+    cache: VersionedCache[str] = VersionedCache(("market",), max_entries=10)
+    assert await cache.read("q", build) == await cache.read("q", build)
+    assert len(built) == 1
+    frozen_clock.advance(days=1)
+    await cache.read("q", build)
+    assert len(built) == 2
+
+
+def test_a_cache_keeps_its_most_recent_entries_only():
+    cache: VersionedCache[str] = VersionedCache(("market",), max_entries=2)
+    cache.put("a", "A")
+    cache.put("b", "B")
+    assert cache.get("a") == "A"  # now the most recently used
+    cache.put("c", "C")
+    assert cache.get("b") is None
+    assert cache.get("a") == "A" and cache.get("c") == "C"
+
+
+async def test_a_cache_of_size_zero_builds_every_time():
+    calls = []
+
+    async def build() -> int:
+        calls.append(1)
+        return len(calls)
+
+    cache: VersionedCache[int] = VersionedCache(("market",), max_entries=0)
+    assert [await cache.read("q", build), await cache.read("q", build)] == [1, 2]
