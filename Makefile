@@ -24,12 +24,10 @@ lint-docker: install
 test: install lint-docker
 	$(BIN)/python -m pytest
 
-# Benchmarks print numbers; they are never part of `make test`.
+# Benchmarks print numbers; they are never part of `make test`. SIZE: city, province or nation.
+SIZE ?= city
 bench: install
-	$(BIN)/python -m bench.directory
-	$(BIN)/python -m bench.market
-	$(BIN)/python -m bench.leasing --spaces 30000 --leases-per-space 1
-	$(BIN)/python -m bench.scheduler
+	$(BIN)/python -m bench --size $(SIZE)
 
 clean:
 	rm -rf $(VENV) .pgdata

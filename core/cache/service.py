@@ -3,11 +3,13 @@ and windows turn over by date) and the question asked. The versions are read bef
 committed in between can only make a cached entry newer than its key, never older.
 
 One read of core_data_version per request is the price of a hit; a miss costs the full read once per
-worker. Each cache keeps its most recently used entries only.
+worker: requests that miss on the same key together wait for one build rather than each running it (the
+morning every official opens the overview). Each cache keeps its most recently used entries only.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
@@ -23,6 +25,7 @@ class VersionedCache(Generic[T]):
         self.versions = versions
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, T] = OrderedDict()
+        self._building: dict[Hashable, asyncio.Future[T]] = {}
 
     def get(self, key: Hashable) -> T | None:
         found = self._entries.get(key)
@@ -44,7 +47,21 @@ class VersionedCache(Generic[T]):
             return await build()
         key = (await repo.versions(self.versions), clock.today(), question)
         found = self.get(key)
-        if found is None:
+        if found is not None:
+            return found
+        pending = self._building.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        pending = self._building[key] = asyncio.get_running_loop().create_future()
+        try:
             found = await build()
+        except BaseException as exc:
+            pending.set_exception(exc)
+            pending.exception()  # retrieved here: the waiters, if any, get it too
+            raise
+        else:
+            pending.set_result(found)
             self.put(key, found)
-        return found
+            return found
+        finally:
+            del self._building[key]

@@ -122,3 +122,36 @@ async def test_a_cache_of_size_zero_builds_every_time():
 
     cache: VersionedCache[int] = VersionedCache(("market",), max_entries=0)
     assert [await cache.read("q", build), await cache.read("q", build)] == [1, 2]
+
+
+async def test_requests_missing_together_wait_for_one_build(world, frozen_clock):
+    release = asyncio.Event()
+    builds = []
+
+    async def build() -> str:
+        builds.append(1)
+        await release.wait()
+        return "answer"
+
+    cache: VersionedCache[str] = VersionedCache(("market",), max_entries=10)
+    waiting = [asyncio.create_task(cache.read("q", build)) for _ in range(20)]
+    await asyncio.sleep(0.2)
+    release.set()
+    assert await asyncio.gather(*waiting) == ["answer"] * 20
+    assert len(builds) == 1
+
+
+async def test_a_failed_build_fails_its_waiters_and_is_tried_again_next_time(world, frozen_clock):
+    attempts = []
+
+    async def build() -> str:
+        attempts.append(1)
+        await asyncio.sleep(0.05)
+        if len(attempts) == 1:
+            raise RuntimeError("database went away")
+        return "answer"
+
+    cache: VersionedCache[str] = VersionedCache(("market",), max_entries=10)
+    first = await asyncio.gather(*(cache.read("q", build) for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in first) and len(attempts) == 1
+    assert await cache.read("q", build) == "answer"

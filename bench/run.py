@@ -1,0 +1,575 @@
+"""The benchmark suite: one data size, every hot endpoint and job, each beside its ceiling.
+
+    make bench                      # city size (SIZE=province or SIZE=nation for more)
+    .venv/bin/python -m bench --size city --help
+
+Steps:
+  1. a throwaway embedded PostgreSQL (or --pgdata, kept between runs and reused when it already holds the
+     same size), filled by bench/data.py with bulk COPY;
+  2. for each endpoint, one request in-process to count its SQL statements (first request and cache hit);
+  3. the application as deployed (`uvicorn core.app:create_app`, production settings, --workers), then the
+     same with its read caches off, then the ceiling (bench/ceiling.py: the same SQL behind a minimal
+     Litestar handler on raw asyncpg), each driven in turn by wrk (or bench/loadgen.py's client in its own
+     process) with --connections keep-alive connections: a warm-up, then the measured run, while the web
+     workers' resident memory is sampled;
+  4. the same SQL through pgbench, with as many clients as connections;
+  5. the scheduler's nightly jobs in-process through `scheduler.engine.run_period`, as the scheduler runs
+     them on the 1st of the month, timed, with their statement counts and memory; and the monthly report;
+  6. the table printed; bench/results/<size>.json written; the scaling chart redrawn from every size's
+     results (bench/results/scaling.png).
+
+Every process and the database are stopped at the end, also on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time as clock_time, timezone
+from pathlib import Path
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from bench import chart
+from bench.loadgen import LoadResult, Request, run_load, wrk_available
+from bench.pgbench import run_pgbench
+from bench.servers import MemorySampler, Server, create_database, database_url, start_embedded_postgres, \
+    stop_embedded_postgres
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RESULTS = PROJECT_ROOT / "bench" / "results"
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+SECRET_KEY = "bench-secret-key-at-least-32-bytes-long!!"
+
+SCALES = {"test": 0.02, "city": 1, "province": 5, "nation": 50}  # against the city, in communities
+MATCHING_COMMUNITIES = 150
+AIM_RATIO = 0.8
+AIM_P99_MS = 50
+AIM_WORKER_MB = 250
+NIGHT_JOBS = ["lifecycle", "rent_invoices", "overdue_invoices", "renewal_flags", "registry_rules",
+              "balance_snapshot", "balance_report"]
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# Endpoints -------------------------------------------------------------------------------------
+
+@dataclass
+class Endpoint:
+    """One endpoint: the requests the application gets, the ones its ceiling gets, and its SQL for pgbench."""
+
+    name: str
+    requests: list[Request]
+    ceiling_requests: list[Request]
+    pgbench_sql: str | None = None
+    pgbench_variables: list[dict[str, str]] = field(default_factory=list)
+    writes: bool = False
+
+
+def pg_literal(value: object) -> str:
+    """A parameter as text, the way PostgreSQL reads it for the type the statement gives it."""
+    if isinstance(value, (list, tuple)):
+        return "{" + ",".join(json.dumps(str(v), ensure_ascii=False) for v in value) + "}"
+    return str(value)
+
+
+def for_pgbench(sql: str, args: list) -> tuple[str, dict[str, str]]:
+    """SQL with $n or {} placeholders as a pgbench script (:pN variables; NULL spelled out) and its values."""
+    if "{}" in sql:
+        sql = sql.format(*(f"${n}" for n in range(1, len(args) + 1)))
+    values = {}
+    for n in range(len(args), 0, -1):
+        value = args[n - 1]
+        sql = re.sub(rf"\${n}(?!\d)", "NULL" if value is None else f":p{n}", sql)
+        if value is not None:
+            values[f"p{n}"] = pg_literal(value)
+    return " ".join(sql.split()) + ";\n", values
+
+
+def bearer(tokens: dict[int, str], user_id: int) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[user_id]}"}
+
+
+@dataclass
+class Sample:
+    """What the request mixes draw from: the manifest, and a few facts read back from the database."""
+
+    city_user_id: int
+    categories: list[str]
+    district_ids: list[int]
+    open_need_categories: dict[int, list[str]]  # community id -> categories of its open needs
+    applications: list[tuple[int, int, int, dict]]  # (user id, operator id, listing id, body), each pair once
+
+
+async def read_sample(manifest) -> Sample:
+    import asyncpg
+
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        categories = [r["code"] for r in await connection.fetch("SELECT code FROM provider_category ORDER BY code")]
+        rows = await connection.fetch(
+            "SELECT community, array_agg(DISTINCT category) AS categories FROM market_need "
+            "WHERE status = 'open' AND community = ANY($1::int[]) GROUP BY community",
+            manifest.communities_with_open_needs)
+        # A kept database may hold applications from an earlier run: those pairs are left out.
+        applied = {(r["listing"], r["operator"]) for r in await connection.fetch(
+            "SELECT listing, operator FROM leasing_application WHERE listing = ANY($1::int[])",
+            manifest.open_listing_ids)}
+    finally:
+        await connection.close()
+    # Each listing gets applications from different operators: every (operator, listing) pair at most once.
+    operators, listings = manifest.operators, manifest.open_listings
+    per_listing = max(1, min(len(operators), 60_000 // max(1, len(listings))))
+    applications = [(operators[(i * per_listing + k) % len(operators)].user_id,
+                     operators[(i * per_listing + k) % len(operators)].operator_id, listing.listing_id, listing.body)
+                    for k in range(per_listing) for i, listing in enumerate(listings)
+                    if (listing.listing_id, operators[(i * per_listing + k) % len(operators)].operator_id) not in applied]
+    return Sample(city_user_id=manifest.city_official.user_id, categories=categories,
+                  district_ids=manifest.district_ids,
+                  open_need_categories={r["community"]: list(r["categories"]) for r in rows},
+                  applications=applications)
+
+
+def build_endpoints(sample: Sample, tokens: dict[int, str], rng: random.Random) -> list[Endpoint]:
+    from core.accounts.principal import like_patterns
+    from core.clock import today
+    from core.settings import get_settings
+    from leasing.repository import figures_query
+    from market.balance import trailing_window
+    from market.matching import INTEGRATED
+    from market.repository import balance_overview_query, match_candidates_query
+    from providers.repository import directory_query
+
+    city = bearer(tokens, sample.city_user_id)
+    endpoints = []
+
+    # Directory: the public searches, unfiltered first pages most often.
+    queries: list[dict] = [{}] * 6
+    queries += [{"category": c} for c in sample.categories]
+    queries += [{"district_id": d} for d in sample.district_ids]
+    queries += [{"sort": "-listed_since"}] * 3 + [{"offset": o} for o in (50, 100, 500, 1000)]
+    rng.shuffle(queries)
+    paths = [Request("/api/v1/public/operators" + (f"?{urlencode(q)}" if q else "")) for q in queries]
+    sql, values = for_pgbench(*directory_query(today=today(), category=None, district_id=None, status=None, q=None,
+                                               sort="name", limit=50, offset=0))
+    endpoints.append(Endpoint("directory", paths, paths, sql, [values]))
+
+    # Matching: officials open one community's shortlist after another (a district's working set).
+    communities = list(sample.open_need_categories)[:MATCHING_COMMUNITIES]
+    paths = [Request(f"/api/v1/communities/{c}/matches", headers=city) for c in communities]
+    variables = []
+    for community in communities[:100]:
+        categories = sorted({*sample.open_need_categories[community], INTEGRATED})
+        sql, values = for_pgbench(*match_candidates_query(categories, today()))
+        variables.append(values)
+    endpoints.append(Endpoint("matching", paths, [Request(p.path) for p in paths], sql, variables))
+
+    # Balance overview: the whole city, each district, and the warnings first.
+    start, end = trailing_window(today(), get_settings().balance_window_months)
+    paths = [Request("/api/v1/balance/overview?limit=200", headers=city)] * 4
+    paths += [Request(f"/api/v1/balance/overview?limit=200&district_id={d}", headers=city)
+              for d in sample.district_ids]
+    paths += [Request("/api/v1/balance/overview?limit=200&status=warning", headers=city)] * 2
+    ceiling = [Request("/api/v1/balance/overview")] * 6 + [
+        Request(f"/api/v1/balance/overview?district_id={d}") for d in sample.district_ids]
+    sql, values = for_pgbench(*balance_overview_query(like_patterns(["/"]), None, start, end))
+    endpoints.append(Endpoint("balance overview", paths, ceiling, sql, [values]))
+
+    # Leasing figures: city officials by district, street and community.
+    paths = [Request(f"/api/v1/leasing-figures/?level={level}", headers=city)
+             for level in ("district", "district", "street", "community")]
+    this_year = date(today().year, 1, 1)
+    sql, values = for_pgbench(*figures_query(like_patterns(["/"]), this_year, date(this_year.year + 1, 1, 1)))
+    endpoints.append(Endpoint("leasing figures", paths, [Request("/api/v1/leasing-figures/")], sql, [values]))
+
+    # Lease applications: half the pairs for the application, the other half for its ceiling.
+    pairs = list(sample.applications)
+    rng.shuffle(pairs)
+    half = len(pairs) // 2
+    app_requests = [Request(f"/api/v1/space-listings/{listing}/applications", method="POST",
+                            headers={**bearer(tokens, user), "Content-Type": "application/json"},
+                            body=json.dumps(body)) for user, _, listing, body in pairs[:half]]
+    ceiling_requests = [Request(f"/api/v1/space-listings/{listing}/applications", method="POST",
+                                headers={"Content-Type": "application/json"},
+                                body=json.dumps({**body, "operator_id": operator, "user_id": user}))
+                        for user, operator, listing, body in pairs[half:]]
+    endpoints.append(Endpoint("lease application (write)", app_requests, ceiling_requests, writes=True))
+    return endpoints
+
+
+# Statement counts --------------------------------------------------------------------------------
+
+async def count_statements(endpoints: list[Endpoint]) -> dict[str, dict]:
+    """One request per endpoint through the real application in this process: statements sent on the first
+    request (nothing cached) and on the same request again (the cache hit)."""
+    import httpx
+    from piccolo.engine import engine_finder
+
+    from bench.instruments import StatementLog
+    from core.app import create_app
+
+    application = create_app()
+    engine = engine_finder()
+    await engine.start_connection_pool(min_size=1, max_size=4)
+    counts = {}
+    try:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            for endpoint in endpoints:
+                request = endpoint.requests[-1]
+                found = {}
+                for label in ("first", "again") if not endpoint.writes else ("first",):
+                    with StatementLog() as log:
+                        response = await client.request(request.method, request.path, headers=request.headers,
+                                                        content=request.body_bytes())
+                    found[label] = log.count()
+                    found["status"] = response.status_code
+                counts[endpoint.name] = found
+    finally:
+        await engine.close_connection_pool()
+    return counts
+
+
+# Load ----------------------------------------------------------------------------------------------
+
+def server_env(url: str, args: argparse.Namespace, **extra: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "DEBUG": "0",
+            "DB_POOL_MIN": "2", "DB_POOL_MAX": str(args.db_pool_max), "LOG_LEVEL": "WARNING", **extra}
+
+
+def load_figures(result: LoadResult) -> dict:
+    return {"requests_per_s": round(result.requests_per_s, 1), "p50_ms": round(result.p50_ms, 2),
+            "p90_ms": round(result.p90_ms, 2), "p99_ms": round(result.p99_ms, 2), "requests": result.requests,
+            "errors": result.errors, "non_2xx": result.non_2xx, "status_counts": result.status_counts,
+            "generator": result.generator}
+
+
+def drive(server: Server, endpoint: Endpoint, requests: list[Request], args: argparse.Namespace, *,
+          prime: bool) -> dict:
+    use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and wrk_available())
+    if endpoint.writes:
+        # Every request may be sent once only: no warm-up beyond a few, and the run ends when they are used up.
+        warm, measured = requests[:50], requests[50:]
+        run_load(server.base_url, warm, connections=8, duration=5, use_wrk=False, cycle=False)
+        with MemorySampler(server) as memory:
+            result = run_load(server.base_url, measured, connections=args.connections, duration=args.duration,
+                              use_wrk=False, cycle=False)
+    else:
+        if prime:
+            # Steady state: every distinct request has been answered once before the measured run (by one of
+            # the workers; the cache-off server shows what a miss costs).
+            distinct = list({(r.path, tuple(r.headers.items())): r for r in requests}.values())
+            run_load(server.base_url, distinct, connections=8, duration=600, use_wrk=False, cycle=False)
+        run_load(server.base_url, requests, connections=args.connections, duration=args.warmup, use_wrk=use_wrk)
+        with MemorySampler(server) as memory:
+            result = run_load(server.base_url, requests, connections=args.connections, duration=args.duration,
+                              use_wrk=use_wrk)
+    return {**load_figures(result), "worker_rss_peak_mb": round(memory.max_mb, 1)}
+
+
+def measure_servers(url: str, endpoints: list[Endpoint], args: argparse.Namespace, log_dir: Path) -> dict:
+    variants = [("app", "core.app:create_app", {}),
+                ("app_cache_off", "core.app:create_app", {"READ_CACHE_ENTRIES": "0"}),
+                ("ceiling", "bench.ceiling:create_app", {})]
+    found: dict[str, dict] = {e.name: {} for e in endpoints}
+    for label, factory, extra in variants:
+        server = Server(label, factory, workers=args.workers, env=server_env(url, args, **extra), log_dir=log_dir)
+        try:
+            server.wait_until_healthy()
+            say(f"  {label}: {server.base_url} with {args.workers} workers")
+            for endpoint in endpoints:
+                if endpoint.writes and label == "app_cache_off":
+                    continue
+                requests = endpoint.ceiling_requests if label == "ceiling" else endpoint.requests
+                found[endpoint.name][label] = figures = drive(server, endpoint, requests, args,
+                                                              prime=label == "app")
+                say(f"    {endpoint.name:<28} {figures['requests_per_s']:>8.1f} req/s  p50 {figures['p50_ms']:>7.2f} ms"
+                    f"  p99 {figures['p99_ms']:>7.2f} ms  non-2xx {figures['non_2xx']}")
+        finally:
+            server.stop()
+    return found
+
+
+def measure_pgbench(url: str, endpoints: list[Endpoint], args: argparse.Namespace) -> dict[str, dict]:
+    found = {}
+    for endpoint in endpoints:
+        if not endpoint.pgbench_sql:
+            continue
+        result = run_pgbench(url, endpoint.pgbench_sql, variables=endpoint.pgbench_variables or None,
+                             clients=args.connections, threads=2, duration=args.duration)
+        found[endpoint.name] = {"requests_per_s": round(result.tps, 1), "p50_ms": round(result.p50_ms, 2),
+                                "p99_ms": round(result.p99_ms, 2), "transactions": result.transactions}
+        say(f"    {endpoint.name:<28} {result.tps:>8.1f} tps    p50 {result.p50_ms:>7.2f} ms  p99 {result.p99_ms:>7.2f} ms")
+    return found
+
+
+# Jobs ----------------------------------------------------------------------------------------------
+
+def job_instant(job, day: date) -> datetime:
+    """When the scheduler fires `job` on `day` (its hour in business time), as a UTC instant."""
+    return datetime.combine(day, clock_time(job.schedule.hour, job.schedule.minute), BUSINESS_TZ) \
+        .astimezone(timezone.utc)
+
+
+async def measure_jobs(today: date) -> dict[str, dict]:
+    """The night of the 1st, each job at its own hour, through run_period as the scheduler runs it."""
+    from piccolo.engine import engine_finder
+
+    from bench.instruments import ResidentPeak, StatementLog
+    from core import clock
+    from scheduler.engine import run_period
+    from scheduler.jobs import JOBS
+
+    jobs = {job.name: job for job in JOBS}
+    engine = engine_finder()
+    await engine.start_connection_pool(min_size=1, max_size=4)
+    found = {}
+    try:
+        for name in NIGHT_JOBS:
+            job = jobs[name]
+            at = job_instant(job, today)
+            clock.set_clock(lambda at=at: at)
+            period = job.schedule.latest_due(at)
+            with StatementLog() as log, ResidentPeak() as memory:
+                started = time.perf_counter()
+                outcome = await run_period(job, period)
+                seconds = time.perf_counter() - started
+            run_log = log.count() - log.count(leaving_out=("scheduler_job_run", "advisory"))
+            found[name] = {"period": period, "status": outcome.status, "result": outcome.result,
+                           "seconds": round(seconds, 3), "sql_s": round(log.seconds, 3),
+                           "statements": log.count() - run_log, "rss_peak_delta_mb": round(memory.delta_mb, 1)}
+            say(f"    {name:<20} {seconds:>7.2f} s  {found[name]['statements']:>4} statements  "
+                f"+{memory.delta_mb:.0f} MB  {outcome.status}")
+        found["report_build"] = await measure_report(today)
+    finally:
+        clock.set_clock(None)
+        await engine.close_connection_pool()
+    return found
+
+
+async def measure_report(today: date) -> dict:
+    from bench.instruments import ResidentPeak, StatementLog
+    from core.clock import add_months
+    from scheduler import report
+
+    month = add_months(today, -1)
+    with StatementLog() as log, ResidentPeak() as memory:
+        started = time.perf_counter()
+        built = await report.build(month)
+        seconds = time.perf_counter() - started
+    say(f"    {'report_build':<20} {seconds:>7.2f} s  {log.count():>4} statements  +{memory.delta_mb:.0f} MB")
+    return {"seconds": round(seconds, 3), "statements": log.count(), "rss_peak_delta_mb": round(memory.delta_mb, 1),
+            "xlsx_bytes": len(built.xlsx)}
+
+
+# Results -------------------------------------------------------------------------------------------
+
+def verdicts(endpoints: dict[str, dict], pgbench: dict[str, dict]) -> dict[str, dict]:
+    """Each endpoint as a share of its ceiling, and whether it meets the aims."""
+    found = {}
+    for name, figures in endpoints.items():
+        app, ceiling = figures.get("app"), figures.get("ceiling")
+        if not app or not ceiling:
+            continue
+        ratio = app["requests_per_s"] / ceiling["requests_per_s"] if ceiling["requests_per_s"] else None
+        cold = figures.get("app_cache_off")
+        found[name] = {
+            "app_over_ceiling": round(ratio, 2) if ratio is not None else None,
+            "cache_off_over_ceiling": round(cold["requests_per_s"] / ceiling["requests_per_s"], 2)
+            if cold and ceiling["requests_per_s"] else None,
+            "ceiling_over_pgbench": round(ceiling["requests_per_s"] / pgbench[name]["requests_per_s"], 2)
+            if name in pgbench and pgbench[name]["requests_per_s"] else None,
+            "meets_ratio": ratio is not None and ratio >= AIM_RATIO,
+            "meets_p99": app["p99_ms"] < AIM_P99_MS,
+            "meets_memory": app["worker_rss_peak_mb"] < AIM_WORKER_MB,
+        }
+    return found
+
+
+def print_table(size: str, results: dict) -> None:
+    say(f"\n{size}: requests/s and p99 at {results['settings']['connections']} connections, "
+        f"{results['settings']['workers']} workers")
+    say(f"{'endpoint':<28}{'app':>16}{'cache off':>16}{'ceiling':>16}{'pgbench':>16}{'app/ceil':>10}{'stmts':>8}")
+    for name, figures in results["endpoints"].items():
+        cells = []
+        for label in ("app", "app_cache_off", "ceiling"):
+            f = figures.get(label)
+            cells.append(f"{f['requests_per_s']:>7.0f} {f['p99_ms']:>5.0f}ms" if f else f"{'-':>13}")
+        pg = results["pgbench"].get(name)
+        cells.append(f"{pg['requests_per_s']:>7.0f} {pg['p99_ms']:>5.0f}ms" if pg else f"{'-':>13}")
+        verdict = results["verdicts"].get(name, {})
+        counts = results["statements"].get(name, {})
+        ratio = verdict.get("app_over_ceiling")
+        say(f"{name:<28}" + "".join(f"{c:>16}" for c in cells) + f"{ratio if ratio is not None else '-':>10}"
+            f"{str(counts.get('first', '-')) + '/' + str(counts.get('again', '-')):>8}")
+    say(f"\n{'job':<22}{'seconds':>10}{'statements':>12}{'RSS +MB':>10}")
+    for name, job in results["jobs"].items():
+        say(f"{name:<22}{job['seconds']:>10.2f}{job['statements']:>12}{job['rss_peak_delta_mb']:>10.0f}")
+
+
+def code_state() -> dict:
+    def git(*command: str) -> str:
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            return subprocess.run(["git", *command], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        return ""
+    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+def write_results(size: str, results: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{size}.json"
+    if path.exists():
+        # A run that skipped the load or the jobs keeps those figures from the last run that measured them.
+        earlier = json.loads(path.read_text())
+        for skipped, sections in (("skip_load", ("statements", "endpoints", "pgbench", "verdicts")),
+                                  ("skip_jobs", ("jobs",))):
+            if results["settings"].get(skipped):
+                for section in sections:
+                    results[section] = earlier.get(section, {})
+                results.setdefault("kept_from_earlier_run", []).extend(sections)
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
+    sizes = {name: found for name, found in chart.load_results(RESULTS).items()
+             if name != "test" and found.get("jobs")}
+    if sizes:
+        chart.scaling_chart(sizes, RESULTS / "scaling.png")
+    return path
+
+
+# Main ----------------------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from bench.data import SIZES
+
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=list(SIZES), default="city")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per server (default 2)")
+    parser.add_argument("--connections", type=int, default=64, help="concurrent connections (default 64)")
+    parser.add_argument("--duration", type=float, default=10, help="measured seconds per run (default 10)")
+    parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per run (default 3)")
+    parser.add_argument("--db-pool-max", type=int, default=10, help="pool size per worker (default 10)")
+    parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
+                        help="wrk when installed (default), or the Python client")
+    parser.add_argument("--pgdata", type=Path, help="keep the database here and reuse it when it holds this size")
+    parser.add_argument("--skip-load", action="store_true", help="jobs only")
+    parser.add_argument("--skip-jobs", action="store_true", help="endpoints only")
+    parser.add_argument("--seed", type=int, default=2026)
+    return parser.parse_args(argv)
+
+
+def prepare_data(args: argparse.Namespace, folder: Path):
+    """The database of this size: reused from --pgdata when it holds it, generated otherwise."""
+    from bench import data
+
+    server_url = start_embedded_postgres(folder, delete_on_stop=args.pgdata is None)
+    name = f"fcom_bench_{args.size}"
+    url = database_url(server_url, name)
+    saved = folder.parent / f"{name}.manifest.json"
+    # The nightly jobs change what they run on (invoices created, periods claimed): they need fresh data.
+    if args.pgdata and saved.exists() and args.skip_jobs:
+        manifest = load_manifest(saved)
+        if manifest.seed == args.seed:
+            say(f"reusing the {args.size} database in {folder}")
+            return url, manifest
+    with contextlib.suppress(Exception):
+        drop_database(server_url, name)
+    create_database(server_url, name)
+    say(f"generating the {args.size} data set")
+    manifest = asyncio.run(data.generate(url, data.SIZES[args.size], seed=args.seed))
+    saved.write_text(json.dumps(asdict(manifest), ensure_ascii=False, default=str))
+    return url, manifest
+
+
+def load_manifest(path: Path):
+    from bench import data
+
+    fields = json.loads(path.read_text())
+    fields["city_official"] = data.Account(**fields["city_official"])
+    fields["street_official"] = data.Account(**fields["street_official"])
+    fields["auditor"] = data.Account(**fields["auditor"])
+    fields["district_officials"] = [data.Account(**a) for a in fields["district_officials"]]
+    fields["operators"] = [data.OperatorAccount(**o) for o in fields["operators"]]
+    fields["open_listings"] = [data.OpenListing(**o) for o in fields["open_listings"]]
+    return data.Manifest(**fields)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    import asyncpg
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(server_url)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+    asyncio.run(drop())
+
+
+def tokens_for(sample: Sample) -> dict[int, str]:
+    from core.auth import build_jwt_auth
+
+    auth = build_jwt_auth()
+    user_ids = {sample.city_user_id, *(user for user, _, _, _ in sample.applications)}
+    return {user_id: auth.create_token(identifier=str(user_id)) for user_id in user_ids}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    os.environ["SECRET_KEY"] = SECRET_KEY  # before any setting is read: the servers sign and check with it
+    started = time.perf_counter()
+    temporary = Path(tempfile.mkdtemp(prefix="fcom-bench-"))
+    folder = args.pgdata or temporary / "pg"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        url, manifest = prepare_data(args, folder)
+        os.environ["DATABASE_URL"] = url
+        today = date.fromisoformat(str(manifest.today))
+        results: dict = {
+            "size": args.size, "scale": SCALES[args.size], "today": str(today), "data": manifest.counts,
+            "generation_seconds": manifest.total_seconds,
+            "settings": {"workers": args.workers, "connections": args.connections, "duration_s": args.duration,
+                         "db_pool_max_per_worker": args.db_pool_max, "seed": args.seed,
+                         "skip_load": args.skip_load, "skip_jobs": args.skip_jobs},
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "loadgen": "wrk" if args.loadgen != "python" and wrk_available() else "python"},
+            "code": code_state(), "statements": {}, "endpoints": {}, "pgbench": {}, "verdicts": {}, "jobs": {},
+        }
+        if not args.skip_load:
+            sample = asyncio.run(read_sample(manifest))
+            endpoints = build_endpoints(sample, tokens_for(sample), random.Random(args.seed))
+            say("statements per request (first / cache hit)")
+            results["statements"] = asyncio.run(count_statements(endpoints))
+            say(f"  {results['statements']}")
+            say("HTTP load")
+            results["endpoints"] = measure_servers(url, endpoints, args, temporary)
+            say("pgbench, the same SQL")
+            results["pgbench"] = measure_pgbench(url, endpoints, args)
+            results["verdicts"] = verdicts(results["endpoints"], results["pgbench"])
+        if not args.skip_jobs:
+            say("nightly jobs on the 1st")
+            results["jobs"] = asyncio.run(measure_jobs(today))
+        results["wall_seconds"] = round(time.perf_counter() - started, 1)
+        print_table(args.size, results)
+        say(f"\nwritten to {write_results(args.size, results)}")
+    finally:
+        with contextlib.suppress(Exception):
+            stop_embedded_postgres(folder)
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,194 @@
+"""The benchmark data generator (bench/data.py) at its test size, in the test database: what someone running a
+benchmark on the data would notice first. The data is generated once for this module and removed after it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import asdict
+from datetime import timedelta
+
+import asyncpg
+import msgspec
+import pytest
+from piccolo.engine import engine_finder
+
+from bench.data import SIZES, Manifest, first_of_this_month, generate
+from core.accounts.service import load_principal
+from core.accounts.tables import Role
+from core.clock import add_months
+from core.reference import load_reference_data
+from core.schemas import as_fields
+from leasing import rent
+from leasing import service as leasing
+from leasing.schemas import LeaseApplicationCreate
+from providers import repository as providers_repo
+from providers.credit_code import is_valid_credit_code
+
+SIZE = SIZES["test"]
+
+
+class _RollBack(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+async def manifest(app, table_names) -> Manifest:
+    generated = await generate(os.environ["DATABASE_URL"], SIZE, progress=False)
+    yield generated
+    await engine_finder().run_ddl(f"TRUNCATE {', '.join(table_names)} RESTART IDENTITY CASCADE")
+    await load_reference_data()
+
+
+@pytest.fixture(autouse=True)
+async def clean_database():
+    """Overrides the per-test truncation: `manifest` removes the module's data once, at its end."""
+    yield
+
+
+@pytest.fixture(scope="module")
+async def db(manifest) -> asyncpg.Connection:
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"])
+    yield connection
+    await connection.close()
+
+
+async def test_counts_match_the_size_and_the_manifest(manifest, db):
+    assert manifest.size == "test" and manifest.today == first_of_this_month().isoformat()
+    for table, expected in [("market_community", SIZE.communities), ("provider_operator", SIZE.operators),
+                            ("leasing_space", SIZE.spaces), ("leasing_lease", SIZE.leases)]:
+        assert await db.fetchval(f"SELECT count(*) FROM {table}") == expected, table
+    for table, rows in manifest.counts.items():
+        assert await db.fetchval(f"SELECT count(*) FROM {table}") == rows, table
+    assert await db.fetchval("SELECT count(DISTINCT month) FROM market_ledger_entry") == SIZE.months
+    assert manifest.counts["leasing_invoice"] > SIZE.leases
+    json.dumps(asdict(manifest))  # what the command line writes
+    assert manifest.total_seconds > 0 and manifest.seconds["leasing_invoice"] > 0
+
+
+async def test_ids_continue_after_the_generated_rows(manifest, db):
+    for table in ("organisation", "account_user", "leasing_lease", "leasing_invoice", "market_ledger_entry"):
+        largest = await db.fetchval(f"SELECT max(id) FROM {table}")
+        following = await db.fetchval(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))")
+        assert following == largest + 1, table
+
+
+async def test_every_credit_code_is_valid_and_unique(manifest, db):
+    codes = [r["credit_code"] for r in await db.fetch("SELECT credit_code FROM provider_operator")]
+    assert len(codes) == SIZE.operators == len(set(codes))
+    assert all(is_valid_credit_code(code) for code in codes)
+
+
+async def test_no_two_leases_of_a_space_overlap(manifest, db):
+    overlapping = await db.fetchval(
+        "SELECT count(*) FROM leasing_lease a JOIN leasing_lease b ON a.space = b.space AND a.id < b.id "
+        "AND daterange(a.starts_on, a.ends_on) && daterange(b.starts_on, b.ends_on)")
+    assert overlapping == 0
+    # The database refuses overlaps itself: the exclusion constraint was rebuilt after the load.
+    assert await db.fetchval("SELECT count(*) FROM pg_constraint WHERE conname = 'leasing_lease_no_overlap'") == 1
+    per_space = await db.fetchval("SELECT max(n) FROM (SELECT count(*) AS n FROM leasing_lease GROUP BY space) s")
+    assert per_space > 1  # spaces carry a history of leases
+    today = first_of_this_month()
+    leased = await db.fetchval("SELECT count(*) FROM leasing_space WHERE status = 'leased'")
+    current = await db.fetchval(
+        "SELECT count(DISTINCT space) FROM leasing_lease WHERE status = 'active' AND starts_on <= $1 AND ends_on >= $1",
+        today)
+    assert leased == current > 0
+
+
+async def test_invoices_are_the_lease_months_the_rent_rules_bill(manifest, db):
+    today = first_of_this_month()
+    first_month, last_month = add_months(today, -SIZE.months), add_months(today, -1)
+    outside = await db.fetchval(
+        "SELECT count(*) FROM leasing_invoice i JOIN leasing_lease l ON l.id = i.lease "
+        "WHERE i.month < date_trunc('month', l.starts_on) OR i.month >= l.ends_on OR i.month < $1 OR i.month > $2",
+        first_month, last_month)
+    assert outside == 0
+    invoices: dict[int, list[tuple]] = {}
+    for r in await db.fetch("SELECT lease, month, amount, due_on FROM leasing_invoice ORDER BY lease, month"):
+        invoices.setdefault(r["lease"], []).append((r["month"], r["amount"], r["due_on"]))
+    for lease in await db.fetch("SELECT * FROM leasing_lease"):
+        terms = rent.LeaseTerms(lease["starts_on"], lease["ends_on"], lease["monthly_rent"],
+                                lease["rent_free_months"], lease["payment_day"])
+        expected = [(line.month, line.amount, line.due_on) for line in rent.invoices_through(terms, last_month)
+                    if line.month >= first_month]
+        assert invoices.get(lease["id"], []) == expected, lease["id"]
+    statuses = {r[0] for r in await db.fetch("SELECT DISTINCT status FROM leasing_invoice")}
+    assert "paid" in statuses and statuses & {"open", "overdue"}
+    # Every month up to last month is billed already: the scheduler's generation has nothing to add before
+    # this month.
+    with contextlib.suppress(_RollBack):
+        async with engine_finder().transaction():
+            assert await leasing.generate_invoices(through=today - timedelta(days=1)) == 0
+            raise _RollBack()
+
+
+async def test_the_registry_and_market_keep_their_rules(manifest, db):
+    today = first_of_this_month()
+    listed_today = await db.fetchval(
+        "SELECT count(DISTINCT operator) FROM provider_listing WHERE valid_from <= $1 AND $1 < valid_until", today)
+    assert 0 < listed_today < SIZE.operators  # some listings have expired
+    over_capacity = await db.fetchval(
+        "SELECT count(*) FROM (SELECT c.operator FROM market_contract c JOIN provider_operator o ON o.id = c.operator "
+        "WHERE c.status IN ('draft', 'active', 'expiring') GROUP BY c.operator, o.capacity "
+        "HAVING count(*) > o.capacity) x")
+    assert over_capacity == 0
+    foreign_fees = await db.fetchval(
+        "SELECT count(*) FROM market_ledger_entry e JOIN market_contract c ON c.id = e.contract "
+        "WHERE c.community <> e.community OR e.month < date_trunc('month', c.starts_on) OR e.month >= c.ends_on")
+    assert foreign_fees == 0
+    last_month = await db.fetchval("SELECT max(month) FROM market_ledger_entry")
+    assert last_month == add_months(today, -1)
+
+
+async def test_the_manifest_principals_load_with_their_roles(manifest, db):
+    city = await load_principal(manifest.city_official.user_id)
+    assert city.roles == {Role.city} and city.read_paths() == ["/1/"]
+    auditor = await load_principal(manifest.auditor.user_id)
+    assert auditor.roles == {Role.auditor}
+    districts = await db.fetch("SELECT id FROM organisation WHERE kind = 'district' ORDER BY id")
+    assert manifest.district_ids == [r["id"] for r in districts] and len(manifest.district_officials) == 13
+    for account in manifest.district_officials:
+        principal = await load_principal(account.user_id)
+        assert principal.roles == {Role.district} and principal.org_ids(Role.district) == [account.org_id]
+    street = await load_principal(manifest.street_official.user_id)
+    assert street.roles == {Role.street} and street.org_ids(Role.street) == [manifest.street_official.org_id]
+    assert await db.fetchval("SELECT kind FROM organisation WHERE id = $1", manifest.street_official.org_id) == "street"
+    assert manifest.operators
+    for account in manifest.operators[:20]:
+        principal = await load_principal(account.user_id)
+        assert principal.roles == {Role.operator} and principal.username == account.username
+        operator = await providers_repo.operator_for_org(principal.org_ids(Role.operator)[0])
+        assert operator["id"] == account.operator_id and operator["registry_status"] in ("listed", "warned")
+    with_needs = await db.fetchval("SELECT count(DISTINCT community) FROM market_need WHERE status = 'open' "
+                                   "AND community = ANY($1::int[])", manifest.communities_with_open_needs)
+    assert with_needs == len(manifest.communities_with_open_needs) > 0
+
+
+async def test_the_manifest_password_logs_in(manifest, client):
+    response = await client.post("/api/v1/auth/login", json={"username": manifest.operators[0].username,
+                                                               "password": manifest.password})
+    assert response.status_code == 200, response.text
+
+
+async def test_a_manifest_operator_may_apply_to_a_manifest_listing(manifest, db):
+    assert manifest.open_listings and manifest.open_listing_ids == [o.listing_id for o in manifest.open_listings]
+    listed = await db.fetch("SELECT id FROM leasing_listing WHERE status = 'open' AND track = 'competitive'")
+    assert set(manifest.open_listing_ids) <= {r["id"] for r in listed}
+    sampled = [o.operator_id for o in manifest.operators]
+    already = await db.fetchval("SELECT count(*) FROM leasing_application WHERE listing = ANY($1::int[]) "
+                                "AND operator = ANY($2::int[])", manifest.open_listing_ids, sampled)
+    assert already == 0  # so every pair of the manifest is a new application
+    for account, listing in [(manifest.operators[0], manifest.open_listings[0]),
+                             (manifest.operators[-1], manifest.open_listings[-1])]:
+        principal = await load_principal(account.user_id)
+        fields = as_fields(msgspec.convert(listing.body, LeaseApplicationCreate))  # as the endpoint decodes it
+        with contextlib.suppress(_RollBack):
+            async with engine_finder().transaction():
+                application = await leasing.apply(principal, listing.listing_id, fields)
+                assert application["status"] == "submitted"
+                assert application["operator_id"] == account.operator_id
+                assert application["listing_id"] == listing.listing_id
+                raise _RollBack()
+    assert listing.path == f"/api/v1/space-listings/{listing.listing_id}/applications"
