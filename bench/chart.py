@@ -106,7 +106,7 @@ def scaling_chart(results: dict[str, dict], out: Path, *, title: str = "Job time
         ys = [max(seconds, 1e-6) for _, _, seconds in job_points]
         all_seconds += ys
         axes.plot(xs, ys, marker="o", color=colour, linewidth=1.8, label=job)
-        base_scale, base_seconds = next(((s, y) for (n, s, _), y in zip(job_points, ys) if n == "city"),
+        base_scale, base_seconds = next(((s, y) for (n, s, _), y in zip(job_points, ys, strict=True) if n == "city"),
                                         (xs[0], ys[0]))
         line_x = [scale for scale in scales if scale >= base_scale]
         if len(line_x) > 1:

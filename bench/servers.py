@@ -46,7 +46,7 @@ MB = 1024 * 1024
 
 __all__ = [
     "PROJECT_ROOT", "free_port", "pg_bin_dir", "start_embedded_postgres", "stop_embedded_postgres",
-    "create_database", "database_url", "postmaster_pid", "Server", "MemorySampler", "cpu_seconds",
+    "create_database", "drop_database", "database_url", "postmaster_pid", "Server", "MemorySampler", "cpu_seconds",
     "cpu_seconds_used", "children_cpu_seconds",
 ]
 
@@ -129,6 +129,19 @@ def create_database(server_url: str, name: str) -> str:
 
     asyncio.run(create())
     return database_url(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    async def drop() -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(server_url)
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    asyncio.run(drop())
 
 
 # uvicorn servers -------------------------------------------------------------------------------
