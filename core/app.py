@@ -13,6 +13,7 @@ from core.admin import admin_handler
 from core.audit.controllers import ROUTES as AUDIT_ROUTES
 from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.auth import build_jwt_auth
+from core.cache.service import outermost_middleware
 from core.dependencies import DEPENDENCIES
 from core.domains import collect
 from core.health import health
@@ -43,7 +44,7 @@ def create_app() -> Litestar:
         route_handlers=[health, *ACCOUNT_ROUTES, *AUDIT_ROUTES, *domain_routes, admin_handler(admin_tables)],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        on_app_init=[jwt_auth.on_app_init],
+        on_app_init=[jwt_auth.on_app_init, outermost_middleware],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         openapi_config=OpenAPIConfig(

@@ -244,14 +244,15 @@ def _candidate(row: dict, community_type: str) -> matching.Candidate:
 
 # Shortlists and overviews are read far more often than the data under them changes.
 _shortlists: VersionedCache[dict] = VersionedCache(("registry", "market"), get_settings().read_cache_entries)
+_communities: VersionedCache[dict | None] = VersionedCache(("market",), get_settings().read_cache_entries)
 _overviews: VersionedCache[dict] = VersionedCache(("market",), get_settings().read_cache_entries)
 
 
 async def match_community(principal: Principal, community_id: int, limit: int) -> dict:
     """A ranked, explained shortlist for every open need of the community, and a bundle covering them."""
-    community = await _readable_community(principal, community_id)
-    if not principal.can_read_path(community["org_path"]):
-        raise CommunityNotFound()  # operators never see a rival's shortlist
+    community = await _communities.read(community_id, lambda: repo.get_community(community_id))
+    if community is None or not principal.can_read_path(community["org_path"]):
+        raise CommunityNotFound()  # operators never see a rival's shortlist, even with a contract there
     question = (community_id, limit, dataclasses.astuple(weights()))
     return await _shortlists.read(question, lambda: _match(community, limit))
 

@@ -71,12 +71,19 @@ async def load_grants(user_ids: list[int]) -> dict[int, list[Grant]]:
     return grants
 
 
-async def get_active_user(user_id: int) -> dict | None:
-    rows = await User.raw(
-        "SELECT id, username, display_name, email, active FROM account_user WHERE id = {} AND active",
+async def active_user_with_grants(user_id: int) -> list[dict]:
+    """One row per grant (one row with a null role when there is none); no rows for an inactive user."""
+    return await User.raw(
+        """
+        SELECT u.id, u.username, u.display_name, g.role, o.id AS org_id, o.path, o.name
+        FROM account_user u
+        LEFT JOIN role_grant g ON g."user" = u.id
+        LEFT JOIN organisation o ON o.id = g.org
+        WHERE u.id = {} AND u.active
+        ORDER BY g.id
+        """,
         user_id,
     )
-    return rows[0] if rows else None
 
 
 async def get_credentials(username: str) -> dict | None:

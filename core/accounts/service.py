@@ -21,9 +21,10 @@ from core.accounts.errors import (
     UserNotFound,
     WeakPassword,
 )
-from core.accounts.principal import OFFICIAL_ROLES, ROLE_ORG_KIND, Principal
+from core.accounts.principal import OFFICIAL_ROLES, ROLE_ORG_KIND, Grant, Principal
 from core.accounts.tables import OrgKind, Role, User
 from core.audit import service as audit
+from core.cache.service import VersionedCache
 from core.db import transaction
 from core.pagination import with_total
 from core.settings import get_settings
@@ -83,12 +84,21 @@ async def authenticate(username: str, password: str) -> int:
     return credentials["id"]
 
 
+# Users, their grants and the org tree bump the 'accounts' version, so a cached principal is never stale.
+_principals: VersionedCache[Principal | None] = VersionedCache(("accounts",), get_settings().read_cache_entries)
+
+
 async def load_principal(user_id: int) -> Principal | None:
-    user = await repository.get_active_user(user_id)
-    if user is None:
+    """Who the token's user is now; None for a deactivated or deleted user."""
+    return await _principals.read(user_id, lambda: _principal(user_id))
+
+
+async def _principal(user_id: int) -> Principal | None:
+    rows = await repository.active_user_with_grants(user_id)
+    if not rows:
         return None
-    grants = (await repository.load_grants([user_id]))[user_id]
-    return Principal(user["id"], user["username"], user["display_name"], tuple(grants))
+    grants = tuple(Grant(Role(r["role"]), r["org_id"], r["path"], r["name"]) for r in rows if r["role"] is not None)
+    return Principal(rows[0]["id"], rows[0]["username"], rows[0]["display_name"], grants)
 
 
 # Organisations ---------------------------------------------------------------------------------

@@ -10,3 +10,9 @@ async def versions(names: tuple[str, ...]) -> tuple[int, ...]:
                                       list(names))
     found = {row["name"]: row["version"] for row in rows}
     return tuple(found.get(name, 0) for name in names)
+
+
+async def all_versions() -> dict[str, int]:
+    async with engine_finder().pool.acquire() as connection:
+        rows = await connection.fetch("SELECT name, version FROM core_data_version")
+    return {row["name"]: row["version"] for row in rows}

@@ -2,9 +2,11 @@
 and windows turn over by date) and the question asked. The versions are read before the data: a change
 committed in between can only make a cached entry newer than its key, never older.
 
-One read of core_data_version per request is the price of a hit; a miss costs the full read once per
-worker: requests that miss on the same key together wait for one build rather than each running it (the
-morning every official opens the overview). Each cache keeps its most recently used entries only.
+One read of core_data_version per request is the price of a hit: a GET reads every version once, when it
+first needs one, and answers all its questions (who is asking, then what they asked) from that one set, as a
+read as of the moment it started. A miss costs the full read once per worker: requests that miss on the same
+key together wait for one build rather than each running it (the morning every official opens the overview).
+Each cache keeps its most recently used entries only.
 """
 
 from __future__ import annotations
@@ -12,12 +14,59 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from typing import Generic, TypeVar
+
+from litestar.config.app import AppConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core import clock
 from core.cache import repository as repo
 
 T = TypeVar("T")
+
+
+class _ReadSnapshot:
+    __slots__ = ("versions",)
+
+    def __init__(self) -> None:
+        self.versions: dict[str, int] | None = None
+
+
+_snapshot: ContextVar[_ReadSnapshot | None] = ContextVar("data_versions", default=None)
+
+
+async def versions(names: tuple[str, ...]) -> tuple[int, ...]:
+    """The versions of `names`: as of the start of the current read request, or now outside one."""
+    snapshot = _snapshot.get()
+    if snapshot is None:
+        return await repo.versions(names)
+    if snapshot.versions is None:
+        snapshot.versions = await repo.all_versions()
+    return tuple(snapshot.versions.get(name, 0) for name in names)
+
+
+def one_read_per_request(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware: each GET or HEAD request reads the data versions at most once. Writes always read
+    them afresh, so a request never answers from a set older than its own changes."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await app(scope, receive, send)
+            return
+        token = _snapshot.set(_ReadSnapshot())
+        try:
+            await app(scope, receive, send)
+        finally:
+            _snapshot.reset(token)
+
+    return middleware
+
+
+def outermost_middleware(app_config: AppConfig) -> AppConfig:
+    """on_app_init hook: the snapshot wraps authentication too, which loads the principal from its cache."""
+    app_config.middleware.insert(0, one_read_per_request)
+    return app_config
 
 
 class VersionedCache(Generic[T]):
@@ -45,7 +94,7 @@ class VersionedCache(Generic[T]):
         """The answer to `question`, built by `build` unless this worker already built it from the same data."""
         if self.max_entries <= 0:
             return await build()
-        key = (await repo.versions(self.versions), clock.today(), question)
+        key = (await versions(self.versions), clock.today(), question)
         found = self.get(key)
         if found is not None:
             return found

@@ -9,9 +9,10 @@ from datetime import date
 
 import asyncpg
 
+from bench.instruments import StatementLog
 from core import clock
 from core.cache.service import VersionedCache
-from tests.market.helpers import community
+from tests.market.helpers import community, need
 
 VERSIONS = "SELECT name, version FROM core_data_version WHERE name IN ('market', 'leasing')"
 ENTRY = ("INSERT INTO market_ledger_entry (community, month, direction, kind, amount, source, created_at) "
@@ -155,3 +156,34 @@ async def test_a_failed_build_fails_its_waiters_and_is_tried_again_next_time(wor
     first = await asyncio.gather(*(cache.read("q", build) for _ in range(5)), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in first) and len(attempts) == 1
     assert await cache.read("q", build) == "answer"
+
+
+async def test_a_user_switched_off_or_stripped_of_a_grant_is_refused_on_the_next_request(world, frozen_clock):
+    """As an administrator would do it in the admin or the database: nothing in the application is told."""
+    assert (await world.get("street_x", "/api/v1/communities")).status_code == 200
+    assert (await world.get("district", "/api/v1/balance/overview")).status_code == 200
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        await connection.execute("UPDATE account_user SET active = false WHERE id = $1", world.user_ids["street_x"])
+        await connection.execute("DELETE FROM role_grant WHERE \"user\" = $1", world.user_ids["district"])
+    finally:
+        await connection.close()
+    assert (await world.get("street_x", "/api/v1/communities")).status_code == 401
+    assert (await world.get("district", "/api/v1/balance/overview")).status_code == 403
+
+
+async def test_a_repeated_read_costs_one_statement_who_is_asking_included(world, frozen_clock):
+    target = await community(world, "street_x", "江滨社区")
+    await need(world, "street_x", target["id"], "elderly")
+    reads = [f"/api/v1/communities/{target['id']}/matches", "/api/v1/balance/overview",
+             "/api/v1/leasing-figures/?level=street"]
+    for url in reads:
+        first = await world.get("district", url)
+        assert first.status_code == 200, first.text
+        with StatementLog() as log:
+            again = await world.get("district", url)
+        assert again.json() == first.json()
+        assert log.count() == 1, (url, log.statements)
+    with StatementLog() as log:
+        assert (await world.get("street_y", reads[0])).status_code == 404  # cached, yet still out of scope
+    assert log.count() == 2  # the versions, and street Y who had not asked before
