@@ -578,7 +578,8 @@ async def leases_ending(after: date, until: date) -> list[dict]:
     )
 
 
-async def overdue_invoices() -> list[dict]:
+async def overdue_invoices(excluding: list[int]) -> list[dict]:
+    """Overdue invoices other than `excluding` (those already known), so a night's work is the new arrears."""
     return await RentInvoice.raw(
         """
         SELECT i.id, i.month, i.amount, i.due_on, corg.path AS community_path, c.name AS community_name,
@@ -590,7 +591,9 @@ async def overdue_invoices() -> list[dict]:
         JOIN organisation corg ON corg.id = c.org
         JOIN provider_operator o ON o.id = l.lessee
         WHERE i.status = 'overdue'
-        """
+          AND NOT EXISTS (SELECT 1 FROM unnest({}::int[]) AS known(id) WHERE known.id = i.id)
+        """,
+        excluding,
     )
 
 

@@ -43,7 +43,8 @@ async def rent_invoices(day: date) -> dict:
 async def overdue_invoices(day: date) -> dict:
     """Mark invoices past due, flag each one in arrears, and resolve the flags of those since paid."""
     marked = await leasing.mark_overdue_invoices()
-    overdue = await leasing_repo.overdue_invoices()
+    flagged = [r["subject_id"] for r in await repo.open_flag_subjects(["invoice_overdue"])]
+    overdue = await leasing_repo.overdue_invoices(excluding=flagged)
     flags = [{
         "kind": "invoice_overdue", "subject_type": "rent_invoice", "subject_id": row["id"], "mark": "overdue",
         "severity": "warning", "scope_path": row["community_path"],
@@ -52,8 +53,7 @@ async def overdue_invoices(day: date) -> dict:
     } for row in overdue]
     async with transaction():
         raised = await repo.raise_flags(flags, clock.now())
-        open_ids = [r["subject_id"] for r in await repo.open_flag_subjects(["invoice_overdue"])]
-        settled = await leasing_repo.invoices_no_longer_overdue(open_ids)
+        settled = await leasing_repo.invoices_no_longer_overdue(flagged)
         resolved = await repo.resolve_flags("invoice_overdue", "rent_invoice", settled, "已缴清或已作废", clock.now())
     return {"marked_overdue": len(marked), "flags_raised": len(raised), "flags_resolved": len(resolved)}
 
