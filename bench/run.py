@@ -247,8 +247,10 @@ async def count_statements(endpoints: list[Endpoint]) -> dict[str, dict]:
 # Load ----------------------------------------------------------------------------------------------
 
 def server_env(url: str, args: argparse.Namespace, **extra: str) -> dict[str, str]:
+    # One load generator is one client address: the public rate limit, meant for many clients, is off.
     return {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "DEBUG": "0",
-            "DB_POOL_MIN": "2", "DB_POOL_MAX": str(args.db_pool_max), "LOG_LEVEL": "WARNING", **extra}
+            "DB_POOL_MIN": "2", "DB_POOL_MAX": str(args.db_pool_max), "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_PUBLIC_PER_MINUTE": "0", **extra}
 
 
 def load_figures(result: LoadResult) -> dict:
