@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from functools import cache
+
 from piccolo.engine import engine_finder
+
+# Finding the engine imports the configuration module: once per process, not once per request.
+_engine = cache(engine_finder)
 
 
 async def versions(names: tuple[str, ...]) -> tuple[int, ...]:
     """The current version of each kind of data, in the order asked (0 for one never changed)."""
-    async with engine_finder().pool.acquire() as connection:
+    async with _engine().pool.acquire() as connection:
         rows = await connection.fetch("SELECT name, version FROM core_data_version WHERE name = ANY($1::text[])",
                                       list(names))
     found = {row["name"]: row["version"] for row in rows}
@@ -13,6 +18,6 @@ async def versions(names: tuple[str, ...]) -> tuple[int, ...]:
 
 
 async def all_versions() -> dict[str, int]:
-    async with engine_finder().pool.acquire() as connection:
+    async with _engine().pool.acquire() as connection:
         rows = await connection.fetch("SELECT name, version FROM core_data_version")
     return {row["name"]: row["version"] for row in rows}
