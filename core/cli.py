@@ -151,6 +151,20 @@ async def _build_report(args: argparse.Namespace) -> None:
     print(f"{built.subject}: written to {out}/balance-{args.month}.(html|xlsx|png)")
 
 
+def _backup_or_restore(args: argparse.Namespace) -> None:
+    from core import backup
+
+    try:
+        if args.command == "backup":
+            written = backup.backup(args.file)
+            print(f"备份已写入 {written} ({written.stat().st_size} bytes)")
+        else:
+            backup.restore(args.file)
+            print(f"已从 {args.file} 恢复数据库 (restored)")
+    except backup.BackupFailed as exc:
+        raise SystemExit(f"失败 (failed): {exc}") from None
+
+
 def start_scheduler() -> subprocess.Popen:
     """The scheduler as its own process, as in production (python -m scheduler)."""
     return subprocess.Popen([sys.executable, "-m", "scheduler"])
@@ -263,6 +277,10 @@ def main(argv: list[str] | None = None) -> None:
     build_report = sub.add_parser("build-report", help="build the monthly balance report for a month into files")
     build_report.add_argument("--month", required=True, help="e.g. 2026-10")
     build_report.add_argument("--out", default="reports")
+    backup = sub.add_parser("backup", help="dump the database (DATABASE_URL) to a file with pg_dump -Fc")
+    backup.add_argument("file")
+    restore = sub.add_parser("restore", help="load a backup file into an empty database (DATABASE_URL)")
+    restore.add_argument("file")
     args = parser.parse_args(argv)
 
     if args.command == "migrate":
@@ -289,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_job_runs(args))
     elif args.command == "build-report":
         asyncio.run(_build_report(args))
+    elif args.command in ("backup", "restore"):
+        _backup_or_restore(args)
 
 
 if __name__ == "__main__":

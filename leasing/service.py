@@ -552,6 +552,11 @@ async def _customer_for(invoice: dict) -> str:
         return await repo.insert_customer(invoice["lessee_id"], customer.id, clock.now())
 
 
+def _describes(intent: PaymentIntent, payment: dict) -> bool:
+    """Every intent we create carries our key in its metadata and the invoice's amount."""
+    return intent.metadata.get("payment_key") == payment["idempotency_key"] and intent.amount == payment["amount"]
+
+
 def _decline_text(code: str, message: str) -> str:
     return f"{message}（{code}）" if code else message
 
@@ -563,6 +568,8 @@ async def settle(payment_id: int, intent: PaymentIntent | None, *, failure: tupl
         payment = await repo.get_payment(payment_id, for_update=True)
         if payment["status"] != "pending":
             return payment
+        if intent is not None and not _describes(intent, payment):
+            intent = None  # an answer about some other payment says nothing about this one
         now = clock.now()
         if intent is not None and intent.succeeded:
             invoice = await repo.get_invoice(payment["invoice_id"], for_update=True)
@@ -666,6 +673,13 @@ async def reconcile_payments(*, older_than: timedelta = timedelta(minutes=1), li
 PAYMENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled")
 
 
+def _event_object_id(event: dict) -> str | None:
+    data = event.get("data")
+    found = data.get("object") if isinstance(data, dict) else None
+    object_id = found.get("id") if isinstance(found, dict) else None
+    return object_id if isinstance(object_id, str) and object_id else None
+
+
 async def handle_webhook(payload: bytes, signature: str | None) -> str:
     """A payment-server event: verified, recorded once by id, and acted on only after re-reading the
     payment intent from the server (events arrive late, twice, or out of order)."""
@@ -675,8 +689,8 @@ async def handle_webhook(payload: bytes, signature: str | None) -> str:
         raise WebhookSignatureInvalid() from exc
     if await repo.webhook_event_seen(event["id"]):
         return "duplicate"
-    if event["type"] in PAYMENT_EVENTS:
-        intent_id = event.get("data", {}).get("object", {}).get("id")
+    intent_id = _event_object_id(event)
+    if event["type"] in PAYMENT_EVENTS and intent_id:  # an event naming no intent has nothing to act on
         async with payments_client() as client:
             intent = await client.retrieve_payment_intent(intent_id)
         payment = await repo.payment_for_intent(intent.id, intent.metadata.get("payment_key"))

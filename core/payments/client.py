@@ -418,6 +418,10 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
         )
     if status == 429:
         raise PaymentServerUnavailable("rate limited", **said)
+    if status == 409:
+        # Stripe's answer to a key whose first request is still being carried out: the outcome is unknown,
+        # not refused. A retry after a timeout meets it when the first request outlived the timeout.
+        raise PaymentServerUnavailable("a request with the same Idempotency-Key is still in progress", **said)
     if status == 404:
         raise PaymentNotFound(param=_text(error.get("param")), **said)
     raise PaymentRequestInvalid(param=_text(error.get("param")), **said)

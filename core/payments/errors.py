@@ -6,9 +6,9 @@ A caller has three different reactions, so there are three errors:
   card. Mapped to 422 (the request was understood and well formed, but cannot be carried out as given; the
   payer must change what they submitted). Not 402, which HTTP reserves, and not 409, which this service uses
   for "refresh and retry" conflicts that a declined card is not.
-- `PaymentServerUnavailable`: no usable answer (connection refused, timeout, 5xx, 429, or a body that is not
-  the Stripe dialect). For a POST the outcome is unknown, so a pending payment row stays pending for the
-  reconcile job. Mapped to 503.
+- `PaymentServerUnavailable`: no usable answer (connection refused, timeout, 5xx, 429, 409 for a key still in
+  progress, or a body that is not the Stripe dialect). For a POST the outcome is unknown, so a pending payment
+  row stays pending for the reconcile job. Mapped to 503.
 - `PaymentRequestInvalid`: the server understood and rejected the request (any other 4xx): a bug or a
   configuration error on our side, not the payer's, so the gateway status 502. `PaymentNotFound` is the 404
   case, which a reconcile job may want to tell apart.
