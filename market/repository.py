@@ -279,6 +279,16 @@ CONTRACT_FROM = """
 """
 
 
+DRAFTING_LOCK_SPACE = 7_130_004  # advisory lock space for drafting between one community and one operator
+
+
+async def lock_drafting(community_id: int, operator_id: int) -> None:
+    """Until commit, one transaction at a time drafts between the community and the operator. A row lock
+    cannot do this: before the first draft there is no row to lock."""
+    await ServiceContract.raw("SELECT pg_advisory_xact_lock({}, hashtext({}))", DRAFTING_LOCK_SPACE,
+                              f"{community_id}:{operator_id}")
+
+
 async def lock_operator(operator_id: int) -> dict | None:
     """Locks the operator row: every change to the contracts holding its capacity queues up behind it."""
     rows = await ServiceContract.raw(

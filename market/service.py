@@ -371,6 +371,8 @@ async def accept_plan_line(principal: Principal, plan_id: int, line_id: int, ter
         if need["status"] != "open":
             raise NeedNotOpen()
         community = await repo.get_community(line["community_id"])
+        # Lines of one community and operator accepted at once must share one draft, not open one each.
+        await repo.lock_drafting(community["id"], line["operator_id"])
         draft = await repo.draft_contract_for(community["id"], line["operator_id"])
         if draft is not None:
             categories = sorted({*draft["categories"], need["category"]})
