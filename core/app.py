@@ -17,7 +17,8 @@ from core.cache.service import outermost_middleware
 from core.dependencies import DEPENDENCIES
 from core.domains import collect
 from core.health import health
-from core.http import EXCEPTION_HANDLERS
+from core.http import EXCEPTION_HANDLERS, document_error_responses
+from core.limits import rate_limits, security_headers
 from core.migrate import migrate
 from core.reference import load_reference_data
 from core.settings import get_settings
@@ -44,6 +45,9 @@ def create_app() -> Litestar:
         route_handlers=[health, *ACCOUNT_ROUTES, *AUDIT_ROUTES, *domain_routes, admin_handler(admin_tables)],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=rate_limits(settings),
+        before_send=[security_headers],
+        request_max_body_size=settings.request_max_body_bytes,
         on_app_init=[jwt_auth.on_app_init, outermost_middleware],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
@@ -57,4 +61,5 @@ def create_app() -> Litestar:
         debug=settings.debug,
     )
     app.state.jwt_auth = jwt_auth
+    document_error_responses(app.openapi_schema)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import asyncpg
 from litestar import MediaType, Request, Response
@@ -15,17 +16,24 @@ from litestar.exceptions import (
     TooManyRequestsException,
     ValidationException,
 )
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Parameter, Reference, Schema
 
 from core.errors import DomainError
+from core.schemas import ErrorBody
+from core.settings import get_settings
 
 log = logging.getLogger("core.http")
 
 
-def error_response(status: int, code: str, message: str, detail: object = None) -> Response:
+def error_response(status: int, code: str, message: str, detail: object = None,
+                   headers: dict[str, str] | None = None) -> Response:
     return Response(
         content={"code": code, "message": message, "detail": detail},
         status_code=status,
         media_type=MediaType.JSON,
+        headers=headers,
     )
 
 
@@ -47,13 +55,22 @@ HTTP_CODES = {
     NotFoundException: (404, "not_found", "请求的资源不存在"),
     MethodNotAllowedException: (405, "method_not_allowed", "不支持该请求方法"),
     TooManyRequestsException: (429, "rate_limited", "请求过于频繁，请稍后再试"),
+    RequestEntityTooLarge: (413, "request.too_large", "请求体超过允许的大小"),
 }
+
+
+def _retry_after(exc: HTTPException) -> dict[str, str]:
+    """Seconds until the rate-limit window that refused the request ends (Litestar says it as RateLimit-Reset)."""
+    reset = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("ratelimit-reset", "60")
+    return {"Retry-After": str(max(1, int(reset)))}
 
 
 def handle_http(_: Request, exc: HTTPException) -> Response:
     for exc_type, (status, code, message) in HTTP_CODES.items():
         if isinstance(exc, exc_type):
-            return error_response(status, code, message, None)
+            headers = _retry_after(exc) if status == 429 else None
+            detail = {"max_bytes": get_settings().request_max_body_bytes} if status == 413 else None
+            return error_response(status, code, message, detail, headers)
     if exc.status_code == 400:
         # Litestar raises a plain 400 when the body cannot be decoded at all.
         return error_response(400, "request.malformed", "请求体无法解析（不是合法的 JSON）", None)
@@ -71,7 +88,50 @@ def handle_integrity(_: Request, exc: asyncpg.IntegrityConstraintViolationError)
     return error_response(409, "conflict", "与现有数据冲突，请刷新后重试", None)
 
 
+DATABASE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                 asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError)
+# Client-side state errors of a connection the server cut (also raised on misuse, so logged in full).
+DATABASE_CLIENT_STATE = (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
+
+
+def _raised_in_asyncpg(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith("asyncpg."):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether the error, or one it was raised while handling (a broken transaction fails again at its
+    rollback), is the database being unreachable: restarting, refusing connections, a connection cut."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DATABASE_DOWN + DATABASE_CLIENT_STATE):
+            return True
+        if isinstance(current, OSError | TimeoutError) and _raised_in_asyncpg(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def handle_data_error(_: Request, exc: asyncpg.DataError) -> Response:
+    """A value the database cannot hold (an id or amount beyond its column's range): the input is at fault."""
+    log.info("value rejected by the database: %s", exc)
+    return error_response(422, "request.value_out_of_range", "数值超出允许范围", None)
+
+
 def handle_unexpected(_: Request, exc: Exception) -> Response:
+    if database_unreachable(exc):
+        if isinstance(exc, DATABASE_CLIENT_STATE):
+            log.error("database connection unusable", exc_info=exc)
+        else:
+            log.warning("database unreachable: %s: %s", exc.__class__.__name__, exc)
+        return error_response(503, "service.database_unavailable", "数据库暂时无法访问，请稍后再试", None,
+                              {"Retry-After": "5"})
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal.error", "服务器内部错误，请稍后再试", None)
 
@@ -81,5 +141,84 @@ EXCEPTION_HANDLERS = {
     ValidationException: handle_validation,
     HTTPException: handle_http,
     asyncpg.IntegrityConstraintViolationError: handle_integrity,
+    asyncpg.DataError: handle_data_error,
     Exception: handle_unexpected,
 }
+
+
+# The API document: every error answer is the one body above. Statuses that follow from an operation's
+# shape are declared here for all operations; those that follow from its rules (403, 409, a 404 for an id
+# in the body) are declared on the route with `responses=errors(...)`.
+
+ERROR_DESCRIPTIONS = {
+    400: "请求体无法解析，或包含未知字段",
+    401: "未登录或登录已失效",
+    403: "无权执行此操作",
+    404: "请求的资源不存在或无权查看",
+    409: "与现有数据或当前状态冲突",
+    413: "请求体超过允许的大小",
+    422: "请求数据不符合要求",
+    429: "请求过于频繁或账户暂时锁定",
+    503: "数据库暂时无法访问",
+}
+ERROR_BODY_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["code", "message"],
+    properties={"code": Schema(type=OpenAPIType.STRING), "message": Schema(type=OpenAPIType.STRING), "detail": Schema()},
+)
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """Error statuses a route answers because of its rules, for its `responses=`."""
+    return {status: ResponseSpec(data_container=ErrorBody, generate_examples=False,
+                                 description=ERROR_DESCRIPTIONS[status]) for status in statuses}
+
+
+def _error_response(status: int) -> OpenAPIResponse:
+    return OpenAPIResponse(
+        description=ERROR_DESCRIPTIONS[status],
+        content={MediaType.JSON: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/ErrorBody"))},
+    )
+
+
+def _is_error_body(response: OpenAPIResponse | Reference) -> bool:
+    media = (getattr(response, "content", None) or {}).get(MediaType.JSON)
+    return media is not None and isinstance(media.schema, Reference) and media.schema.ref.endswith("/ErrorBody")
+
+
+def document_error_responses(document: OpenAPI) -> None:
+    """Declare, on every operation, the errors its shape implies: 401 behind the login, 400/413/422 for a
+    body, 422 for query parameters, 404 and 422 (beyond the range) for a numeric path id, 429 where a rate limit
+    applies, 503 when the database is down. Public operations are marked as needing no credentials."""
+    from core.auth import PUBLIC_PATHS
+    from core.limits import LOGIN_PATH, PUBLIC_PREFIX
+
+    document.components.schemas["ErrorBody"] = ERROR_BODY_SCHEMA
+    for path, item in (document.paths or {}).items():
+        public = any(re.match(pattern, path) for pattern in PUBLIC_PATHS)
+        for method in ("get", "post", "put", "patch", "delete"):
+            operation = getattr(item, method)
+            if operation is None:
+                continue
+            params = [p for p in operation.parameters or [] if isinstance(p, Parameter)]
+            statuses = {503}
+            if public:
+                operation.security = [{}]
+            else:
+                statuses.add(401)
+            if operation.request_body is not None:
+                statuses |= {400, 413, 422}
+            if any(p.param_in == "query" for p in params):
+                statuses.add(422)
+            if any(p.param_in == "path" and isinstance(p.schema, Schema) and p.schema.type == OpenAPIType.INTEGER
+                   for p in params):
+                statuses |= {404, 422}
+            if path.startswith(PUBLIC_PREFIX) or path.rstrip("/") == LOGIN_PATH:
+                statuses.add(429)
+            responses = operation.responses if operation.responses is not None else {}
+            # Litestar documents a 400 with its own error body for any input; ours replaces it, or it goes.
+            if "400" in responses and not _is_error_body(responses["400"]):
+                del responses["400"]
+            for status in sorted(statuses):
+                responses.setdefault(str(status), _error_response(status))
+            operation.responses = responses

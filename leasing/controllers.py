@@ -10,6 +10,7 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import Parameter
 
 from core.accounts.principal import Principal
+from core.http import errors
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
 from leasing import export, service
@@ -122,7 +123,7 @@ class SpaceController(Controller):
     path = "/api/v1/spaces"
     tags = ["存量空间租赁"]
 
-    @post("/", operation_id="registerSpace", summary="登记闲置空间（权属单位或街道）")
+    @post("/", operation_id="registerSpace", responses=errors(403, 404), summary="登记闲置空间（权属单位或街道）")
     async def register(self, principal: Principal, data: SpaceCreate) -> SpaceView:
         return space_view(await service.register_space(principal, as_fields(data)))
 
@@ -139,11 +140,12 @@ class SpaceController(Controller):
     async def detail(self, principal: Principal, space_id: int) -> SpaceView:
         return space_view(await service.get_space(principal, space_id))
 
-    @patch("/{space_id:int}", operation_id="updateSpace", summary="修改空间信息")
+    @patch("/{space_id:int}", operation_id="updateSpace", responses=errors(403), summary="修改空间信息")
     async def edit(self, principal: Principal, space_id: int, data: SpaceUpdate) -> SpaceView:
         return space_view(await service.update_space(principal, space_id, as_fields(data, drop_none=True)))
 
-    @post("/{space_id:int}/listings", operation_id="createSpaceListing", summary="发布招租（竞争性或公益性协议出租）")
+    @post("/{space_id:int}/listings", operation_id="createSpaceListing", responses=errors(403, 409),
+          summary="发布招租（竞争性或公益性协议出租）")
     async def list_space(self, principal: Principal, space_id: int, data: ListingCreate) -> ListingView:
         return listing_view(await service.create_listing(principal, space_id, as_fields(data)))
 
@@ -164,7 +166,7 @@ class ListingController(Controller):
     async def detail(self, principal: Principal, listing_id: int) -> ListingView:
         return listing_view(await service.get_listing(principal, listing_id))
 
-    @post("/{listing_id:int}/applications", operation_id="applyForSpace", summary="运营商申请承租")
+    @post("/{listing_id:int}/applications", operation_id="applyForSpace", responses=errors(403, 409), summary="运营商申请承租")
     async def apply(self, principal: Principal, listing_id: int, data: LeaseApplicationCreate) -> LeaseApplicationView:
         return application_view(await service.apply(principal, listing_id, as_fields(data)))
 
@@ -173,13 +175,14 @@ class ListingController(Controller):
     async def applications(self, principal: Principal, listing_id: int) -> list[LeaseApplicationView]:
         return [application_view(r) for r in await service.ranked_applications(principal, listing_id)]
 
-    @post("/{listing_id:int}/award", operation_id="awardSpaceListing", summary="确定承租方并签订租约（须填写理由）")
+    @post("/{listing_id:int}/award", operation_id="awardSpaceListing", responses=errors(403, 409),
+          summary="确定承租方并签订租约（须填写理由）")
     async def award(self, principal: Principal, listing_id: int, data: AwardInput) -> LeaseView:
         return lease_view(await service.award_listing(principal, listing_id, data.application_id, reason=data.reason,
                                                       starts_on=data.starts_on, payment_day=data.payment_day))
 
-    @post("/{listing_id:int}/cancel", operation_id="cancelSpaceListing", summary="撤销招租（须填写理由）",
-          status_code=200)
+    @post("/{listing_id:int}/cancel", operation_id="cancelSpaceListing", responses=errors(403, 409),
+          summary="撤销招租（须填写理由）", status_code=200)
     async def cancel(self, principal: Principal, listing_id: int, data: ReasonInput) -> ListingView:
         return listing_view(await service.cancel_listing(principal, listing_id, data.reason))
 
@@ -188,7 +191,7 @@ class LeaseController(Controller):
     path = "/api/v1/leases"
     tags = ["存量空间租赁"]
 
-    @post("/", operation_id="createLease", summary="直接签订租约（协议出租或既有租约登记）")
+    @post("/", operation_id="createLease", responses=errors(403, 404, 409), summary="直接签订租约（协议出租或既有租约登记）")
     async def create(self, principal: Principal, data: LeaseCreate) -> LeaseView:
         return lease_view(await service.create_lease(principal, as_fields(data)))
 
@@ -205,13 +208,13 @@ class LeaseController(Controller):
     async def detail(self, principal: Principal, lease_id: int) -> LeaseView:
         return lease_view(await service.get_lease(principal, lease_id))
 
-    @post("/{lease_id:int}/renew", operation_id="renewLease", summary="续租（生成衔接的新租约）")
+    @post("/{lease_id:int}/renew", operation_id="renewLease", responses=errors(403, 409), summary="续租（生成衔接的新租约）")
     async def renew(self, principal: Principal, lease_id: int, data: LeaseRenewal) -> LeaseView:
         return lease_view(await service.renew_lease(principal, lease_id, ends_on=data.ends_on,
                                                     monthly_rent=data.monthly_rent))
 
-    @post("/{lease_id:int}/terminate", operation_id="terminateLease", summary="提前终止租约（须填写理由）",
-          status_code=200)
+    @post("/{lease_id:int}/terminate", operation_id="terminateLease", responses=errors(403, 409),
+          summary="提前终止租约（须填写理由）", status_code=200)
     async def terminate(self, principal: Principal, lease_id: int, data: LeaseTermination) -> LeaseView:
         return lease_view(await service.terminate_lease(principal, lease_id, reason=data.reason,
                                                         effective_on=data.effective_on))
@@ -235,7 +238,7 @@ class InvoiceController(Controller):
         return invoice_view(await service.get_invoice(principal, invoice_id))
 
 
-    @post("/{invoice_id:int}/payments", operation_id="payRentInvoice",
+    @post("/{invoice_id:int}/payments", operation_id="payRentInvoice", responses=errors(403, 409),
           summary="缴纳租金（承租运营商；支付结果未确认时为处理中）")
     async def pay(self, principal: Principal, invoice_id: int, data: PaymentCreate) -> PaymentView:
         return payment_view(await service.pay_invoice(principal, invoice_id, data.payment_method))
@@ -249,7 +252,7 @@ class WebhookController(Controller):
     path = "/api/v1/webhooks"
     tags = ["存量空间租赁"]
 
-    @post("/payments", operation_id="paymentWebhook", summary="支付机构回调（校验 Stripe-Signature 签名）",
+    @post("/payments", operation_id="paymentWebhook", responses=errors(400), summary="支付机构回调（校验 Stripe-Signature 签名）",
           status_code=200)
     async def payments(self, request: Request) -> WebhookAck:
         status = await service.handle_webhook(await request.body(), request.headers.get("stripe-signature"))
@@ -260,14 +263,15 @@ class FiguresController(Controller):
     path = "/api/v1/leasing-figures"
     tags = ["存量空间租赁"]
 
-    @get("/", operation_id="leasingFigures", summary="盘活面积与租金统计（社区、街道、区县、全市）")
+    @get("/", operation_id="leasingFigures", responses=errors(403), summary="盘活面积与租金统计（社区、街道、区县、全市）")
     async def figures(self, principal: Principal, level: Level = "district", start: Month = None,
                       end: Month = None) -> FiguresView:
         result = await service.figures(principal, level=level, start=start, end=end)
         return FiguresView(level=level, start=result["start"], end=result["end"],
                            items=[figures_row(r) for r in result["items"]], total=figures_row(result["total"]))
 
-    @get("/export.xlsx", operation_id="leasingFiguresXlsx", summary="盘活面积与租金统计导出 Excel", media_type=XLSX)
+    @get("/export.xlsx", operation_id="leasingFiguresXlsx", responses=errors(403),
+         summary="盘活面积与租金统计导出 Excel", media_type=XLSX)
     async def export(self, principal: Principal, level: Level = "district", start: Month = None,
                      end: Month = None) -> Response[bytes]:
         result = await service.figures(principal, level=level, start=start, end=end)

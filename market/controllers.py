@@ -11,6 +11,7 @@ from litestar import Controller, Response, get, patch, post
 from litestar.params import Parameter
 
 from core.accounts.principal import Principal
+from core.http import errors
 from core.money import format_yuan
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
@@ -173,11 +174,11 @@ class CommunityController(Controller):
     async def detail(self, principal: Principal, community_id: int) -> CommunityView:
         return community_view(await service.get_community(principal, community_id))
 
-    @patch("/{community_id:int}", operation_id="updateCommunity", summary="修改社区档案")
+    @patch("/{community_id:int}", operation_id="updateCommunity", responses=errors(403), summary="修改社区档案")
     async def edit(self, principal: Principal, community_id: int, data: CommunityUpdate) -> CommunityView:
         return community_view(await service.update_community(principal, community_id, as_fields(data, drop_none=True)))
 
-    @post("/{community_id:int}/needs", operation_id="createNeed", summary="发布社区需求（通知相关在库运营商）")
+    @post("/{community_id:int}/needs", operation_id="createNeed", responses=errors(403), summary="发布社区需求（通知相关在库运营商）")
     async def create_need(self, principal: Principal, community_id: int, data: NeedCreate) -> NeedView:
         return need_view(await service.create_need(principal, community_id, category=data.category,
                                                    priority=data.priority, text=data.text))
@@ -201,7 +202,8 @@ class CommunityController(Controller):
             ),
         )
 
-    @post("/{community_id:int}/ledger", operation_id="postLedgerEntry", summary="登记社区成本或补助（街道等）")
+    @post("/{community_id:int}/ledger", operation_id="postLedgerEntry", responses=errors(403, 409),
+          summary="登记社区成本或补助（街道等）")
     async def post_entry(self, principal: Principal, community_id: int, data: LedgerPost) -> LedgerEntryView:
         entry = await service.post_entry(principal, community_id, month=data.month, kind=data.kind,
                                          amount=data.amount, reference=data.reference, note=data.note)
@@ -227,14 +229,14 @@ class CommunityController(Controller):
             forecast=[MonthFigures(**m) for m in result["forecast"]],
         )
 
-    @get("/{community_id:int}/report.html", operation_id="communityReportHtml", summary="社区一键报告（HTML）",
-         media_type="text/html")
+    @get("/{community_id:int}/report.html", operation_id="communityReportHtml", responses=errors(422),
+         summary="社区一键报告（HTML）", media_type="text/html")
     async def report_html(self, principal: Principal, community_id: int) -> Response[str]:
         data = await service.community_report(principal, community_id)
         return Response(report.render_html(data), media_type="text/html; charset=utf-8")
 
-    @get("/{community_id:int}/report.xlsx", operation_id="communityReportXlsx", summary="社区一键报告（Excel）",
-         media_type=XLSX)
+    @get("/{community_id:int}/report.xlsx", operation_id="communityReportXlsx", responses=errors(422),
+         summary="社区一键报告（Excel）", media_type=XLSX)
     async def report_xlsx(self, principal: Principal, community_id: int) -> Response[bytes]:
         data = await service.community_report(principal, community_id)
         filename = f"community-{community_id}-report.xlsx"
@@ -246,7 +248,7 @@ class NeedController(Controller):
     path = "/api/v1/needs"
     tags = ["社区与市场"]
 
-    @get("/", operation_id="listNeeds", summary="社区需求列表（运营商可浏览全部待对接需求）")
+    @get("/", operation_id="listNeeds", responses=errors(403), summary="社区需求列表（运营商可浏览全部待对接需求）")
     async def index(self, principal: Principal, page: PageParams, community_id: int | None = None,
                    status_filter: Annotated[NeedStatus | None, Parameter(query="status")] = None,
                    category: Annotated[str | None, Parameter(max_length=40)] = None) -> Page[NeedView]:
@@ -259,7 +261,8 @@ class NeedController(Controller):
     async def detail(self, principal: Principal, need_id: int) -> NeedView:
         return need_view(await service.get_need(principal, need_id))
 
-    @post("/{need_id:int}/close", operation_id="closeNeed", summary="关闭需求（须填写理由）", status_code=200)
+    @post("/{need_id:int}/close", operation_id="closeNeed", responses=errors(403, 409),
+          summary="关闭需求（须填写理由）", status_code=200)
     async def close(self, principal: Principal, need_id: int, data: ReasonInput) -> NeedView:
         return need_view(await service.close_need(principal, need_id, data.reason))
 
@@ -268,7 +271,7 @@ class AllocationController(Controller):
     path = "/api/v1/allocation-plans"
     tags = ["社区与市场"]
 
-    @post("/", operation_id="createAllocationPlan", summary="生成区县或全市需求分配方案（总分最优，不超运营能力）")
+    @post("/", operation_id="createAllocationPlan", responses=errors(403), summary="生成区县或全市需求分配方案（总分最优，不超运营能力）")
     async def create(self, principal: Principal, data: AllocationRequest) -> AllocationPlanView:
         return plan_view(await service.create_allocation_plan(principal, data.district_id))
 
@@ -276,14 +279,14 @@ class AllocationController(Controller):
     async def detail(self, principal: Principal, plan_id: int) -> AllocationPlanView:
         return plan_view(await service.get_allocation_plan(principal, plan_id))
 
-    @post("/{plan_id:int}/lines/{line_id:int}/accept", operation_id="acceptAllocationLine",
+    @post("/{plan_id:int}/lines/{line_id:int}/accept", operation_id="acceptAllocationLine", responses=errors(403, 409),
           summary="采纳一条分配建议（生成拟签合同）", status_code=200)
     async def accept(self, principal: Principal, plan_id: int, line_id: int,
                      data: PlanLineAccept | None = None) -> AllocationLineView:
         terms = as_fields(data, drop_none=True) if data else {}
         return line_view(await service.accept_plan_line(principal, plan_id, line_id, terms))
 
-    @post("/{plan_id:int}/lines/{line_id:int}/reject", operation_id="rejectAllocationLine",
+    @post("/{plan_id:int}/lines/{line_id:int}/reject", operation_id="rejectAllocationLine", responses=errors(403, 409),
           summary="不采纳一条分配建议（须填写理由）", status_code=200)
     async def reject(self, principal: Principal, plan_id: int, line_id: int, data: ReasonInput) -> AllocationLineView:
         return line_view(await service.reject_plan_line(principal, plan_id, line_id, data.reason))
@@ -293,7 +296,7 @@ class ContractController(Controller):
     path = "/api/v1/contracts"
     tags = ["社区与市场"]
 
-    @post("/", operation_id="createContract", summary="起草服务合同（占用运营商一个运营能力名额）")
+    @post("/", operation_id="createContract", responses=errors(403, 404, 409), summary="起草服务合同（占用运营商一个运营能力名额）")
     async def create(self, principal: Principal, data: ContractCreate) -> ContractView:
         return contract_view(await service.create_contract(principal, as_fields(data)))
 
@@ -311,25 +314,26 @@ class ContractController(Controller):
     async def detail(self, principal: Principal, contract_id: int) -> ContractView:
         return contract_view(await service.get_contract(principal, contract_id))
 
-    @patch("/{contract_id:int}", operation_id="updateContract", summary="修改拟签合同")
+    @patch("/{contract_id:int}", operation_id="updateContract", responses=errors(403, 409), summary="修改拟签合同")
     async def edit(self, principal: Principal, contract_id: int, data: ContractUpdate) -> ContractView:
         return contract_view(await service.update_draft(principal, contract_id, as_fields(data, drop_none=True)))
 
-    @post("/{contract_id:int}/sign", operation_id="signContract", summary="签订合同（运营商须在库且覆盖所列类别）",
-          status_code=200)
+    @post("/{contract_id:int}/sign", operation_id="signContract", responses=errors(403, 409),
+          summary="签订合同（运营商须在库且覆盖所列类别）", status_code=200)
     async def sign(self, principal: Principal, contract_id: int) -> ContractView:
         return contract_view(await service.sign_contract(principal, contract_id))
 
-    @post("/{contract_id:int}/renew", operation_id="renewContract", summary="续签合同（生成衔接的新合同）")
+    @post("/{contract_id:int}/renew", operation_id="renewContract", responses=errors(403, 409),
+          summary="续签合同（生成衔接的新合同）")
     async def renew(self, principal: Principal, contract_id: int, data: ContractRenewal) -> ContractView:
         return contract_view(await service.renew_contract(principal, contract_id, as_fields(data, drop_none=True)))
 
-    @post("/{contract_id:int}/terminate", operation_id="terminateContract", summary="终止合同（须填写理由）",
-          status_code=200)
+    @post("/{contract_id:int}/terminate", operation_id="terminateContract", responses=errors(403, 409),
+          summary="终止合同（须填写理由）", status_code=200)
     async def terminate(self, principal: Principal, contract_id: int, data: ReasonInput) -> ContractView:
         return contract_view(await service.terminate_contract(principal, contract_id, data.reason))
 
-    @post("/{contract_id:int}/monthly-reports", operation_id="reportOperatorMonth",
+    @post("/{contract_id:int}/monthly-reports", operation_id="reportOperatorMonth", responses=errors(403, 409),
           summary="运营商月度收支申报（每月一次）")
     async def monthly_report(self, principal: Principal, contract_id: int,
                              data: OperatorMonthlyReport) -> list[LedgerEntryView]:
@@ -343,7 +347,7 @@ class BalanceController(Controller):
     path = "/api/v1/balance"
     tags = ["社区与市场"]
 
-    @get("/overview", operation_id="balanceOverview", summary="全市或区县社区收支平衡总览（失衡、预警在前）")
+    @get("/overview", operation_id="balanceOverview", responses=errors(403), summary="全市或区县社区收支平衡总览（失衡、预警在前）")
     async def overview(
         self, principal: Principal, district_id: int | None = None,
         status_filter: Annotated[BalanceStatusFilter | None, Parameter(query="status")] = None,

@@ -34,6 +34,10 @@ os.environ.update(
         "SECRET_KEY": "test-secret-key-at-least-32-bytes-long!",
         # The real PBKDF2 hash, with fewer rounds so creating hundreds of test users stays quick.
         "PASSWORD_HASH_ITERATIONS": "1000",
+        # Every test request comes from one address: limits generous enough never to throttle the suite
+        # (tests/security/test_abuse_limits.py builds an app with small ones).
+        "RATE_LIMIT_PUBLIC_PER_MINUTE": "1000000",
+        "RATE_LIMIT_LOGIN_PER_MINUTE": "1000000",
     }
 )
 

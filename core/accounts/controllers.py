@@ -18,6 +18,7 @@ from core.accounts.schemas import (
     UserView,
 )
 from core.accounts.tables import OrgKind
+from core.http import errors
 from core.labels import ORG_KIND_LABELS, ROLE_LABELS
 from core.pagination import PageParams
 from core.schemas import Page
@@ -43,7 +44,7 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["账户"]
 
-    @post("/login", operation_id="login", summary="用户名密码登录，返回访问令牌", status_code=200)
+    @post("/login", operation_id="login", responses=errors(401), summary="用户名密码登录，返回访问令牌", status_code=200)
     async def login(self, data: LoginRequest, request: Request) -> TokenResponse:
         user_id = await service.authenticate(data.username, data.password)
         jwt_auth = request.app.state.jwt_auth
@@ -85,7 +86,7 @@ class OrgController(Controller):
     async def get_org(self, principal: Principal, org_id: int) -> Org:
         return org_view(await service.get_org_for(principal, org_id))
 
-    @post("/", operation_id="createOrg", summary="在管辖范围内新建组织")
+    @post("/", operation_id="createOrg", responses=errors(403, 404), summary="在管辖范围内新建组织")
     async def create_org(self, principal: Principal, data: OrgCreate) -> Org:
         row = await service.create_org(principal, name=data.name, kind=data.kind, parent_id=data.parent_id,
                                        code=data.code)
@@ -109,7 +110,7 @@ class UserController(Controller):
         row, grants = await service.get_user_for(principal, user_id)
         return user_view(row, grants)
 
-    @post("/", operation_id="createUser", summary="新建用户并授予角色")
+    @post("/", operation_id="createUser", responses=errors(403, 404, 409), summary="新建用户并授予角色")
     async def create_user(self, principal: Principal, data: UserCreate) -> UserView:
         created = await service.create_user(
             principal, username=data.username, password=data.password, email=data.email,

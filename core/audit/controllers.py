@@ -8,6 +8,7 @@ from litestar.params import Parameter
 from core.accounts.principal import Principal
 from core.audit.schemas import AuditEntry
 from core.audit import service
+from core.http import errors
 from core.pagination import PageParams
 from core.schemas import Page
 
@@ -16,7 +17,7 @@ class AuditController(Controller):
     path = "/api/v1/audit"
     tags = ["审计"]
 
-    @get("/", operation_id="listAudit", summary="审计日志（市建委与审计人员可查）")
+    @get("/", operation_id="listAudit", responses=errors(403), summary="审计日志（市建委与审计人员可查）")
     async def list_audit(
         self,
         principal: Principal,

@@ -6,11 +6,11 @@ then each email is sent and its outcome written.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 import aiosmtplib
 from piccolo.engine import engine_finder
@@ -76,13 +76,21 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=30 * 2 ** max(attempts, 0)), MAX_BACKOFF)
 
 
+def message_id(row: dict) -> str:
+    """The same for an email on every attempt; the digest of what it is keeps an id reused after the table was
+    emptied from naming a different email the same."""
+    digest = hashlib.sha256(f"{row['id']}\n{row['to_address']}\n{row['subject']}".encode()).hexdigest()[:16]
+    return f"<outbox-{row['id']}.{digest}@future-community.local>"
+
+
 def build_message(row: dict, attachments: list[dict], settings: Settings) -> EmailMessage:
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = row["to_address"]
     message["Subject"] = row["subject"]
-    # A stable Message-ID lets a mail system drop the copy if a sender died after handing it over.
-    message["Message-ID"] = make_msgid(idstring=f"outbox-{row['id']}", domain="future-community.local")
+    # The same Message-ID on every attempt lets a mail system drop the copy if a sender died after handing it
+    # over, or the server's acceptance never reached us.
+    message["Message-ID"] = message_id(row)
     message.set_content(row["body_text"])
     if row["body_html"]:
         message.add_alternative(row["body_html"], subtype="html")

@@ -1,0 +1,95 @@
+"""Abuse limits and the headers every response carries.
+
+Rate limits use Litestar's RateLimitMiddleware, counted per client address in each web worker's memory:
+one budget for the public directory (no login, so anyone can hammer it), a smaller one for login (password
+guessing across many accounts; a single account is also locked after repeated failures, see
+core.accounts.service). A limit of 0 switches it off.
+"""
+
+from __future__ import annotations
+
+from litestar.connection import Request
+from litestar.datastructures import MutableScopeHeaders
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.types import Message, Scope
+
+from core.settings import Settings
+
+PUBLIC_PREFIX = "/api/v1/public/"
+LOGIN_PATH = "/api/v1/auth/login"
+
+
+def _is_public(request: Request) -> bool:
+    return request.url.path.startswith(PUBLIC_PREFIX)
+
+
+def _is_login(request: Request) -> bool:
+    return request.url.path.rstrip("/") == LOGIN_PATH
+
+
+def rate_limits(settings: Settings) -> list[DefineMiddleware]:
+    limits = []
+    for per_minute, applies, store in (
+        (settings.rate_limit_public_per_minute, _is_public, "rate_limit_public"),
+        (settings.rate_limit_login_per_minute, _is_login, "rate_limit_login"),
+    ):
+        if per_minute > 0:
+            limits.append(RateLimitConfig(rate_limit=("minute", per_minute), check_throttle_handler=applies,
+                                          store=store).middleware)
+    return limits
+
+
+# The API answers JSON only: nothing may load, frame or submit anything. The API document (Swagger UI) loads
+# its script and styles from jsDelivr and starts with an inline script holding the schema; the admin is a
+# single-page app served from /admin itself that sets inline styles and shows uploaded images.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+SCHEMA_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://cdn.jsdelivr.net; "
+    "connect-src 'self'; font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+ADMIN_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'"
+)
+
+ALWAYS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _content_security_policy(path: str) -> str:
+    if path == "/schema" or path.startswith("/schema/"):
+        return SCHEMA_CSP
+    if path == "/admin" or path.startswith("/admin/"):
+        return ADMIN_CSP
+    return API_CSP
+
+
+def _requested_path(scope: Scope) -> str:
+    # Routing into a mounted application (the admin) rewrites scope["path"]; raw_path is what was asked for.
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1").split("?", 1)[0] if raw else scope.get("path", "")
+
+
+def _carries_credentials(scope: Scope) -> bool:
+    return any(name in (b"authorization", b"cookie") for name, _ in scope.get("headers", ()))
+
+
+async def security_headers(message: Message, scope: Scope) -> None:
+    """Before-send hook: security headers on every HTTP response, and no caching of anything personal."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    path = _requested_path(scope)
+    for name, value in ALWAYS.items():
+        headers[name] = value
+    if "content-security-policy" not in headers:  # the admin sets a stricter one on uploaded files
+        headers["Content-Security-Policy"] = _content_security_policy(path)
+    # Answers to a logged-in request, and the login answer itself (it holds the token), stay out of caches.
+    if _carries_credentials(scope) or path.rstrip("/") == LOGIN_PATH:
+        headers["Cache-Control"] = "no-store"
