@@ -125,16 +125,18 @@ async def get_listing(listing_id: int, *, for_update: bool = False) -> dict | No
 
 
 async def list_listings(*, patterns: list[str] | None, owner_org_ids: list[int], status: str | None,
-                        limit: int, offset: int) -> tuple[list[dict], int]:
-    """patterns None: every listing (operators browsing)."""
+                        limit: int, offset: int, open_anywhere: bool = False) -> tuple[list[dict], int]:
+    """patterns None: every listing (operators browsing); `open_anywhere` adds every open listing to those in
+    `patterns` or of `owner_org_ids`."""
     rows = await SpaceListing.raw(
         f"""
         SELECT {LISTING_COLUMNS}, count(*) OVER () AS total FROM {LISTING_FROM}
-        WHERE ({{}}::text[] IS NULL OR corg.path LIKE ANY({{}}::text[]) OR s.owner_org = ANY({{}}::int[]))
+        WHERE ({{}}::text[] IS NULL OR corg.path LIKE ANY({{}}::text[]) OR s.owner_org = ANY({{}}::int[])
+               OR ({{}} AND l.status = 'open'))
           AND ({{}}::text IS NULL OR l.status = {{}})
         ORDER BY l.id DESC LIMIT {{}} OFFSET {{}}
         """,
-        patterns, patterns, owner_org_ids, status, status, limit, offset,
+        patterns, patterns, owner_org_ids, open_anywhere, status, status, limit, offset,
     )
     rows, total = split_total(rows)
     return [_listing(r) for r in rows], total

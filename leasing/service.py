@@ -201,16 +201,18 @@ async def get_listing(principal: Principal, listing_id: int) -> dict:
 
 
 async def list_listings(principal: Principal, *, status, limit, offset):
-    """Operators browse every open listing; officials and owners see theirs in any state."""
+    """Operators browse every open listing; officials and owners see theirs in any state; an official or
+    owner who is also an operator gets both."""
+    open_anywhere = principal.has_role(Role.operator)
     if principal.has_role(*OFFICIAL_ROLES, Role.auditor, Role.owner):
         patterns, owner_orgs = like_patterns(principal.read_paths()), principal.org_ids(Role.owner)
-    elif principal.has_role(Role.operator):
+    elif open_anywhere:
         patterns, owner_orgs, status = None, [], "open"
     else:
         raise PermissionDenied()
     return await with_total(
         lambda lim, off: repo.list_listings(patterns=patterns, owner_org_ids=owner_orgs, status=status, limit=lim,
-                                            offset=off),
+                                            offset=off, open_anywhere=open_anywhere),
         limit, offset,
     )
 
@@ -227,7 +229,8 @@ async def cancel_listing(principal: Principal, listing_id: int, reason: str) -> 
         await repo.set_listing_status(listing_id, "cancelled")
         await repo.set_space_status(space["id"], "idle", clock.now())
         await repo.decide_applications(listing_id, awarded_id=0, reason="")
-        await audit.record(principal, "listing.cancel", "listing", listing_id, reason=reason)
+        await audit.record(principal, "listing.cancel", "listing", listing_id, reason=reason,
+                           before={"status": listing["status"]}, after={"status": "cancelled"})
     return await repo.get_listing(listing_id)
 
 
@@ -604,7 +607,7 @@ async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str
     unreachable payment server leaves the payment pending for `reconcile_payments`."""
     invoice = await _readable_invoice(principal, invoice_id)
     if invoice["lessee_org_id"] not in principal.org_ids(Role.operator):
-        raise InvoiceNotFound()
+        raise PermissionDenied("只有承租运营商可以缴纳租金")  # officials read the invoice, but do not pay it
     if invoice["status"] not in PAYABLE:
         raise InvoiceNotPayable()
     customer = await _customer_for(invoice)

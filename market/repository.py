@@ -132,18 +132,21 @@ async def get_need(need_id: int, *, for_update: bool = False) -> dict | None:
 
 
 async def list_needs(*, patterns: list[str] | None, community_id: int | None, status: str | None,
-                     category: str | None, limit: int, offset: int) -> tuple[list[dict], int]:
-    """patterns None: every community (operators browsing open needs)."""
+                     category: str | None, limit: int, offset: int,
+                     open_anywhere: bool = False) -> tuple[list[dict], int]:
+    """patterns None: every community (operators browsing open needs); `open_anywhere` adds the open needs of
+    every community to those in `patterns`."""
     rows = await Need.raw(
         f"""
         SELECT {NEED_COLUMNS}, count(*) OVER () AS total FROM {NEED_FROM}
-        WHERE ({{}}::text[] IS NULL OR org.path LIKE ANY({{}}::text[]))
+        WHERE ({{}}::text[] IS NULL OR org.path LIKE ANY({{}}::text[]) OR ({{}} AND n.status = 'open'))
           AND ({{}}::int IS NULL OR n.community = {{}})
           AND ({{}}::text IS NULL OR n.status = {{}})
           AND ({{}}::text IS NULL OR n.category = {{}})
         ORDER BY n.priority, n.id LIMIT {{}} OFFSET {{}}
         """,
-        patterns, patterns, community_id, community_id, status, status, category, category, limit, offset,
+        patterns, patterns, open_anywhere, community_id, community_id, status, status, category, category, limit,
+        offset,
     )
     return split_total(rows)
 
@@ -430,16 +433,19 @@ async def insert_entries_once(entries: list[dict], *, now: datetime) -> list[int
     return [r["id"] for r in rows]
 
 
-async def list_entries(community_id: int, start: date, end: date, limit: int, offset: int) -> tuple[list[dict], int]:
+async def list_entries(community_id: int, start: date, end: date, limit: int, offset: int, *,
+                       posted_by_orgs: list[int] | None = None) -> tuple[list[dict], int]:
+    """`posted_by_orgs`: only the entries those organisations posted (None: all)."""
     rows = await LedgerEntry.raw(
         """
         SELECT e.id, e.month, e.direction, e.kind, e.amount, e.source, e.contract AS contract_id, e.note,
                e.created_at, coalesce(org.name, '') AS posted_by_org_name, count(*) OVER () AS total
         FROM market_ledger_entry e LEFT JOIN organisation org ON org.id = e.posted_by_org
         WHERE e.community = {} AND e.month >= {} AND e.month < {}
+          AND ({}::int[] IS NULL OR e.posted_by_org = ANY({}::int[]))
         ORDER BY e.month DESC, e.id DESC LIMIT {} OFFSET {}
         """,
-        community_id, start, end, limit, offset,
+        community_id, start, end, posted_by_orgs, posted_by_orgs, limit, offset,
     )
     return split_total(rows)
 

@@ -202,16 +202,18 @@ async def get_need(principal: Principal, need_id: int) -> dict:
 
 
 async def list_needs(principal: Principal, *, community_id, status, category, limit, offset):
-    """Officials see the needs in their scope; an operator browses the open needs of every community."""
+    """Officials see the needs in their scope; an operator browses the open needs of every community; an
+    official who is also an operator gets both."""
+    open_anywhere = principal.has_role(Role.operator)
     if principal.has_role(*OFFICIAL_ROLES, Role.auditor):
         patterns = like_patterns(principal.read_paths())
-    elif principal.has_role(Role.operator):
+    elif open_anywhere:
         patterns, status = None, "open"
     else:
         raise PermissionDenied()
     return await with_total(
         lambda lim, off: repo.list_needs(patterns=patterns, community_id=community_id, status=status,
-                                         category=category, limit=lim, offset=off),
+                                         category=category, limit=lim, offset=off, open_anywhere=open_anywhere),
         limit, offset,
     )
 
@@ -394,7 +396,8 @@ async def accept_plan_line(principal: Principal, plan_id: int, line_id: int, ter
         await repo.decide_plan_line(line_id, state="accepted", contract_id=contract_id, by=principal.user_id,
                                     reason="", now=clock.now())
         await audit.record(principal, "allocation.accept", "allocation_line", line_id,
-                           after={"need_id": need["id"], "operator_id": line["operator_id"],
+                           before={"state": line["state"]},
+                           after={"state": "accepted", "need_id": need["id"], "operator_id": line["operator_id"],
                                   "contract_id": contract_id})
     return await repo.get_plan_line(plan_id, line_id)
 
@@ -402,10 +405,12 @@ async def accept_plan_line(principal: Principal, plan_id: int, line_id: int, ter
 async def reject_plan_line(principal: Principal, plan_id: int, line_id: int, reason: str) -> dict:
     reason = require_reason(reason)
     async with transaction():
-        await _decidable_line(principal, plan_id, line_id)
+        line = await _decidable_line(principal, plan_id, line_id)
         await repo.decide_plan_line(line_id, state="rejected", contract_id=None, by=principal.user_id,
                                     reason=reason, now=clock.now())
-        await audit.record(principal, "allocation.reject", "allocation_line", line_id, reason=reason)
+        await audit.record(principal, "allocation.reject", "allocation_line", line_id, reason=reason,
+                           before={"state": line["state"]},
+                           after={"state": "rejected", "need_id": line["need_id"], "operator_id": line["operator_id"]})
     return await repo.get_plan_line(plan_id, line_id)
 
 
@@ -648,7 +653,7 @@ async def report_operator_month(principal: Principal, contract_id: int, *, month
     month = _check_month(month)
     contract = await _readable_contract(principal, contract_id)
     if contract["operator_org_id"] not in principal.org_ids(Role.operator):
-        raise ContractNotFound()
+        raise PermissionDenied("只有合同的运营商可以申报月度收支")  # officials read it, but do not report for it
     next_month = add_months(month, 1)
     terminated_on = clock.business_date(contract["terminated_at"]) if contract["terminated_at"] else None
     in_force = (
@@ -686,9 +691,12 @@ async def post_system_income(community_id: int, *, month: date, kind: str, amoun
 
 async def list_entries(principal: Principal, community_id: int, *, start: date | None, end: date | None,
                        limit: int, offset: int):
-    await _readable_community(principal, community_id)
+    community = await _readable_community(principal, community_id)
+    # An operator reading through its contract sees the entries it reported, not the street's or a rival's.
+    posted_by = None if principal.can_read_path(community["org_path"]) else principal.org_ids(Role.operator)
     start, end = _window(start, end)
-    return await with_total(lambda lim, off: repo.list_entries(community_id, start, end, lim, off), limit, offset)
+    return await with_total(lambda lim, off: repo.list_entries(community_id, start, end, lim, off,
+                                                               posted_by_orgs=posted_by), limit, offset)
 
 
 # Balance ---------------------------------------------------------------------------------------

@@ -308,12 +308,13 @@ async def get_batch(batch_id: int, *, for_update: bool = False) -> dict | None:
     return rows[0] if rows else None
 
 
-async def list_batches(*, published_only: bool, limit: int, offset: int) -> tuple[list[dict], int]:
+async def list_batches(*, published_only: bool, limit: int, offset: int,
+                       with_drafts: bool = True) -> tuple[list[dict], int]:
     rows = await Batch.raw(
         f"SELECT {BATCH_COLUMNS}, count(*) OVER () AS total FROM provider_batch b "
-        "WHERE (NOT {} OR b.state = 'published') ORDER BY coalesce(b.published_on, b.created_at::date) DESC, "
-        "b.id DESC LIMIT {} OFFSET {}",
-        published_only, limit, offset,
+        "WHERE (NOT {} OR b.state = 'published') AND ({} OR b.state <> 'draft') "
+        "ORDER BY coalesce(b.published_on, b.created_at::date) DESC, b.id DESC LIMIT {} OFFSET {}",
+        published_only, with_drafts, limit, offset,
     )
     return split_total(rows)
 

@@ -390,17 +390,27 @@ async def create_batch(principal: Principal, title: str) -> dict:
     return await get_batch(batch_id)
 
 
-async def get_batch(batch_id: int, *, published_only: bool = False) -> dict:
+def _sees_draft_batches(viewer: Principal | None) -> bool:
+    """A batch being composed is the city committee's work (open to auditors): others see it from its notice."""
+    return viewer is None or viewer.has_role(Role.city, Role.auditor)
+
+
+async def get_batch(batch_id: int, *, published_only: bool = False, viewer: Principal | None = None) -> dict:
     batch = await repo.get_batch(batch_id)
-    if batch is None or (published_only and batch["state"] != BatchState.published.value):
+    if batch is None or (published_only and batch["state"] != BatchState.published.value) or (
+        batch["state"] == BatchState.draft.value and not _sees_draft_batches(viewer)
+    ):
         raise BatchNotFound()
     batch["entries"] = (await repo.entries_for([batch_id], included_only=published_only))[batch_id]
     return batch
 
 
-async def list_batches(*, published_only: bool, limit: int, offset: int):
+async def list_batches(*, published_only: bool, limit: int, offset: int, viewer: Principal | None = None):
+    with_drafts = _sees_draft_batches(viewer)
     return await with_total(
-        lambda lim, off: repo.list_batches(published_only=published_only, limit=lim, offset=off), limit, offset
+        lambda lim, off: repo.list_batches(published_only=published_only, with_drafts=with_drafts, limit=lim,
+                                           offset=off),
+        limit, offset,
     )
 
 
@@ -454,7 +464,7 @@ async def file_objection(principal: Principal, batch_id: int, application_id: in
     """Anyone logged in may object during the notice window [notice_start, objection_deadline)."""
     async with transaction():
         batch = await repo.get_batch(batch_id)
-        if batch is None:
+        if batch is None or (batch["state"] == BatchState.draft.value and not _sees_draft_batches(principal)):
             raise BatchNotFound()
         today = clock.today()
         if batch["state"] != BatchState.notice.value or not (
@@ -536,7 +546,8 @@ async def publish_batch(principal: Principal, batch_id: int) -> dict:
             )
         await audit.record(principal, "batch.publish", "batch", batch_id, before={"state": batch["state"]},
                            after={"state": "published", "published_on": today, "listings": listings,
-                                  "valid_until": valid_until, "newly_listed_operators": newly_listed})
+                                  "valid_until": valid_until, "newly_listed_operators": newly_listed},
+                           reason=f"公示期已于 {batch['objection_deadline'].isoformat()} 届满，异议均已处理")
     return await get_batch(batch_id)
 
 
@@ -600,11 +611,13 @@ def thresholds() -> rules.Thresholds:
 
 async def run_registry_rules_for(principal: Principal) -> list[int]:
     require_reviewer(principal)
-    return await run_registry_rules()
+    return await run_registry_rules(principal)
 
 
-async def run_registry_rules() -> list[int]:
-    """Propose warnings and suspensions from recent evaluations. Returns the new proposal ids."""
+async def run_registry_rules(actor: Principal | None = None) -> list[int]:
+    """Propose warnings and suspensions from recent evaluations. Returns the new proposal ids.
+
+    The audit names the reviewer who ran the rules, or the system when the nightly job did."""
     t = thresholds()
     rows = await repo.latest_evaluations_of_active_operators(t.window)
     by_operator: dict[int, tuple[str, list[rules.EvaluationFacts]]] = {}
@@ -618,7 +631,7 @@ async def run_registry_rules() -> list[int]:
             proposals.append((operator_id, proposal.status.value, proposal.rule, proposal.evidence))
     async with transaction():
         created = await repo.insert_proposals(proposals, clock.now())
-        await audit.record_many(None, "proposal.create", "operator", [
+        await audit.record_many(actor, "proposal.create", "operator", [
             (row["operator_id"], {"proposed_status": row["proposed_status"], "rule": row["rule"],
                                   "evidence": row["evidence"]}) for row in created])
     return [row["id"] for row in created]

@@ -234,7 +234,8 @@ async def resend_report(principal: Principal, month: date, recipients: list[str]
 
 
 async def report_for(principal: Principal, month: date) -> report.MonthlyReport:
-    if not principal.has_role(Role.city, Role.district, Role.auditor):
+    # The report covers every district: for the city committee and auditors, not for one district's officials.
+    if not principal.has_role(Role.city, Role.auditor):
         raise PermissionDenied()
     return await report.build(month, chart_cid=CHART_CID)
 
@@ -279,8 +280,10 @@ async def acknowledge_flag(principal: Principal, flag_id: int) -> dict:
     async with transaction():
         flag = await _flag_to_work(principal, flag_id)
         if flag["acknowledged_at"] is None:
-            await repo.acknowledge_flag(flag_id, principal.user_id, clock.now())
-            await audit.record(principal, "flag.acknowledge", "flag", flag_id)
+            now = clock.now()
+            await repo.acknowledge_flag(flag_id, principal.user_id, now)
+            await audit.record(principal, "flag.acknowledge", "flag", flag_id, before={"acknowledged_at": None},
+                               after={"acknowledged_at": now})
     return await repo.get_flag(flag_id)
 
 
@@ -289,6 +292,8 @@ async def resolve_flag(principal: Principal, flag_id: int, reason: str) -> dict:
     async with transaction():
         flag = await _flag_to_work(principal, flag_id)
         if flag["resolved_at"] is None:
-            await repo.resolve_flag(flag_id, principal.user_id, reason, clock.now())
-            await audit.record(principal, "flag.resolve", "flag", flag_id, reason=reason)
+            now = clock.now()
+            await repo.resolve_flag(flag_id, principal.user_id, reason, now)
+            await audit.record(principal, "flag.resolve", "flag", flag_id, reason=reason,
+                               before={"resolved_at": None}, after={"resolved_at": now})
     return await repo.get_flag(flag_id)

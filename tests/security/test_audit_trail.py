@@ -1,0 +1,361 @@
+"""Every decision the system takes leaves an audit row naming who, why, and what it was before and after;
+and no one can change or remove those rows: not through the API, not through the admin, not in SQL."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import asyncpg
+import pytest
+from piccolo.engine import engine_finder
+
+from core.audit.tables import AuditLog
+from core.pagination import MAX_PAGE_SIZE
+from leasing import service as leasing
+from scheduler import engine
+from scheduler.jobs import job_named
+from tests.leasing.helpers import lease, listing, space
+from tests.leasing.test_payments import GOOD_CARD
+from tests.market.helpers import community, contract, listed_operators, need
+from tests.providers.helpers import approve, operator_payload, register_operator, submitted_self_application
+from tests.world import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# What each recorded action must carry. A decision is taken by a person, for a stated reason, and changes a
+# state: actor, reason, before and after. A change of state taken without a stated reason (the API asks for
+# none): actor, before and after. A creation: actor and what was created. System actions (nightly jobs, the
+# payment server's answer, a company registering itself) name no user.
+DECISION, CHANGE, CREATION, SYSTEM = "decision", "change", "creation", "system"
+EXPECTED = {
+    # Registry
+    "category.create": CREATION, "operator.create": CREATION, "operator.update": CHANGE,
+    "certificate.add": CREATION, "application.create": CREATION, "application.update": CHANGE,
+    "application.submit": CHANGE, "application.start_review": CHANGE, "application.approve": DECISION,
+    "application.reject": DECISION, "application.return": DECISION, "batch.create": CREATION,
+    "batch.add_entries": CREATION, "batch.open_notice": CHANGE, "objection.file": CREATION,
+    "objection.upheld": DECISION, "objection.dismissed": DECISION, "batch.publish": DECISION,
+    "evaluation.create": CREATION, "proposal.create": CREATION, "proposal.confirmed": DECISION,
+    "proposal.dismissed": DECISION, "operator.status.warned": DECISION, "operator.status.suspended": DECISION,
+    "operator.status.listed": DECISION, "operator.status.removed": DECISION,
+    # Market
+    "community.create": CREATION, "community.update": CHANGE, "need.create": CREATION, "need.close": DECISION,
+    "allocation.create": CREATION, "allocation.accept": CHANGE, "allocation.reject": DECISION,
+    "contract.create": CREATION, "contract.update": CHANGE, "contract.sign": CHANGE, "contract.renew": CHANGE,
+    "contract.terminate": DECISION, "contract.expiring": SYSTEM, "ledger.post": CREATION,
+    "ledger.operator_report": CREATION,
+    # Leasing
+    "space.create": CREATION, "space.update": CHANGE, "listing.create": CREATION, "listing.cancel": DECISION,
+    "lease_application.create": CREATION, "listing.award": DECISION, "lease.create": CREATION,
+    "lease.renew": CHANGE, "lease.terminate": DECISION, "invoice.pay": CREATION, "invoice.paid": SYSTEM,
+    "invoice.paid_after_void": SYSTEM,
+    # Scheduler, accounts
+    "flag.acknowledge": CHANGE, "flag.resolve": DECISION, "job.run_now": CREATION, "report.resend": CREATION,
+    "org.create": CREATION, "user.create": CREATION,
+}
+
+
+def recorded_actions_in_source() -> set[str]:
+    """Every action name the code hands to the audit: the second argument of audit.record(_many), or an
+    `action` passed on to the helper that records it. Computed names come back as their f-string source."""
+    names = set()
+    for package in ("core", "providers", "market", "leasing", "scheduler"):
+        for path in (ROOT / package).rglob("*.py"):
+            for call in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(call, ast.Call):
+                    continue
+                candidates = [k.value for k in call.keywords if k.arg == "action"]
+                if (isinstance(call.func, ast.Attribute) and call.func.attr in ("record", "record_many")
+                        and isinstance(call.func.value, ast.Name) and call.func.value.id == "audit"
+                        and len(call.args) >= 2):
+                    candidates.append(call.args[1])
+                if isinstance(call.func, ast.Name) and call.func.id == "_change_status" and len(call.args) == 5:
+                    candidates.append(call.args[4])
+                for action in candidates:
+                    if isinstance(action, ast.Constant):
+                        names.add(action.value)
+                    elif isinstance(action, ast.JoinedStr):
+                        names.add(ast.unparse(action))
+    return names
+
+
+def test_every_action_the_code_records_is_covered_here():
+    recorded = recorded_actions_in_source()
+    literal = {a for a in recorded if not re.match(r"f['\"]", a)}
+    assert literal - set(EXPECTED) == set(), "a new audited action needs an entry (and a scenario) here"
+    # The computed ones: application decisions, objection and proposal outcomes, registry statuses.
+    prefixes = {re.match(r"f['\"]([a-z_.]+)\{", a).group(1) for a in recorded - literal}
+    assert prefixes == {"application.", "objection.", "proposal.", "operator.status."}
+    for prefix in prefixes:
+        assert any(name.startswith(prefix) for name in EXPECTED)
+
+
+async def audit_rows(world) -> list[dict]:
+    rows, offset = [], 0
+    while True:
+        page = (await world.get("auditor", "/api/v1/audit",
+                                params={"limit": MAX_PAGE_SIZE, "offset": offset})).json()
+        rows += page["items"]
+        offset += MAX_PAGE_SIZE
+        if offset >= page["total"]:
+            return rows
+
+
+async def assert_complete(rows: list[dict], actions: set[str]) -> None:
+    """Each action happened, and every row of it carries what its kind requires."""
+    user_ids = {r["id"] for r in await engine_finder().run_ddl("SELECT id FROM account_user")}
+    seen = {r["action"] for r in rows}
+    assert actions - seen == set(), f"decisions without an audit row: {sorted(actions - seen)}"
+    for row in rows:
+        kind = EXPECTED[row["action"]]
+        where = f"{row['action']} #{row['id']}"
+        assert row["at"] and row["entity_type"] and row["entity_id"], where
+        if kind == SYSTEM:
+            continue
+        if kind in (DECISION, CHANGE):
+            assert row["actor_id"] is not None and row["actor_name"] != "system", f"{where}: no actor"
+            assert row["before"] not in (None, {}), f"{where}: nothing recorded as before"
+        assert row["after"] not in (None, {}, []), f"{where}: nothing recorded as after"
+        if kind == DECISION:
+            assert row["reason"].strip(), f"{where}: no reason"
+        if row["actor_id"] is not None:
+            assert row["actor_id"] in user_ids, f"{where}: an unknown actor"
+
+
+async def ok(response, status: int = 200) -> dict:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+# Scenarios -------------------------------------------------------------------------------------
+
+async def test_every_registry_decision_is_audited_with_actor_reason_before_and_after(world, frozen_clock):
+    await ok(await world.post("city", "/api/v1/categories", json={"code": "sports", "name": "体育"}), 201)
+    await ok(await world.post("district", "/api/v1/operators", json=operator_payload(world, "区登记运营公司")), 201)
+    tot = await register_operator(world, "审计托育公司", "tot")
+    weak = await register_operator(world, "审计养老公司", "weak", categories=("elderly",))
+    doubt = await register_operator(world, "存疑企业", "doubt")
+    bad = await register_operator(world, "不合格企业", "bad")
+    await ok(await world.patch("tot", f"/api/v1/operators/{tot['id']}", json={"capacity": 5}))
+    await ok(await world.post("tot", f"/api/v1/operators/{tot['id']}/certificates",
+                              json={"name": "托育机构备案", "number": "T-001"}), 201)
+
+    # One application edited, returned, resubmitted and approved; others approved or rejected.
+    draft = await ok(await world.post("tot", "/api/v1/applications", json={
+        "operator_id": tot["id"], "channel": "self", "categories": ["childcare"]}), 201)
+    await ok(await world.patch("tot", f"/api/v1/applications/{draft['id']}", json={"statement": "五年托育经验"}))
+    await ok(await world.post("tot", f"/api/v1/applications/{draft['id']}/submit"))
+    await ok(await world.post("city", f"/api/v1/applications/{draft['id']}/start-review"))
+    await ok(await world.post("city", f"/api/v1/applications/{draft['id']}/decision",
+                              json={"decision": "return", "reason": "请补充业绩证明"}))
+    await ok(await world.post("tot", f"/api/v1/applications/{draft['id']}/submit"))
+    await approve(world, draft["id"])
+    weak_app = await submitted_self_application(world, "weak", weak["id"], ("elderly",))
+    await approve(world, weak_app)
+    doubt_app = await submitted_self_application(world, "doubt", doubt["id"])
+    await approve(world, doubt_app)
+    bad_app = await submitted_self_application(world, "bad", bad["id"])
+    await ok(await world.post("city", f"/api/v1/applications/{bad_app}/decision",
+                              json={"decision": "reject", "reason": "资质不符"}))
+
+    # A batch with its notice; one objection upheld, one dismissed; then published.
+    batch = await ok(await world.post("city", "/api/v1/batches", json={"title": "审计批次"}), 201)
+    await ok(await world.post("city", f"/api/v1/batches/{batch['id']}/entries",
+                              json={"application_ids": [draft["id"], weak_app, doubt_app]}))
+    await ok(await world.post("city", f"/api/v1/batches/{batch['id']}/notice", json={}))
+    for application_id, upheld in ((doubt_app, True), (draft["id"], False)):
+        objection = await ok(await world.post("street_x", f"/api/v1/batches/{batch['id']}/objections",
+                                              json={"application_id": application_id, "text": "群众反映服务质量差"}), 201)
+        await ok(await world.post("city", f"/api/v1/objections/{objection['id']}/decision",
+                                  json={"upheld": upheld, "reason": "经核实" + ("属实" if upheld else "不属实")}))
+    frozen_clock.advance(days=8)
+    await ok(await world.post("city", f"/api/v1/batches/{batch['id']}/publish"))
+
+    # Poor evaluations make proposals: one confirmed, one dismissed. Then every status by hand.
+    for operator in (tot, weak):
+        for month, score in ((1, 55), (2, 50), (3, 58)):
+            await ok(await world.post("street_x", "/api/v1/evaluations", json={
+                "operator_id": operator["id"], "score": score, "satisfaction": "62.5", "complaints": 3,
+                "period_start": f"2026-0{month}-01", "period_end": f"2026-0{month + 1}-01"}), 201)
+    assert (await ok(await world.post("city", "/api/v1/registry/proposals/run")))["created"] == 2
+    proposals = (await ok(await world.get("city", "/api/v1/registry/proposals", params={"state": "open"})))["items"]
+    by_operator = {p["operator_id"]: p for p in proposals}
+    await ok(await world.post("city", f"/api/v1/registry/proposals/{by_operator[tot['id']]['id']}/confirm",
+                              json={"reason": "连续三期评价不合格"}))
+    await ok(await world.post("city", f"/api/v1/registry/proposals/{by_operator[weak['id']]['id']}/dismiss",
+                              json={"reason": "评价期间社区改造，不予采纳"}))
+    for status in ("warned", "suspended", "listed", "removed"):
+        await ok(await world.post("city", f"/api/v1/operators/{weak['id']}/status",
+                                  json={"status": status, "reason": f"复核后决定：{status}"}))
+
+    rows = await audit_rows(world)
+    registry = {a for a, kind in EXPECTED.items()
+                if a.split(".")[0] in ("category", "operator", "certificate", "application", "batch", "objection",
+                                       "evaluation", "proposal")}
+    await assert_complete(rows, registry)
+    # The rules were run by a reviewer, who is named.
+    assert {r["actor_name"] for r in rows if r["action"] == "proposal.create"} == {"city"}
+    status = next(r for r in rows if r["action"] == "operator.status.removed")
+    assert (status["before"], status["after"]) == ({"registry_status": "listed"}, {"registry_status": "removed"})
+
+
+async def test_every_market_decision_is_audited_with_actor_reason_before_and_after(world, frozen_clock):
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    tot = operators["tot"]
+    home = await community(world, "street_x", "江滨社区")
+    other = await community(world, "street_x", "滨江社区")
+    await ok(await world.patch("street_x", f"/api/v1/communities/{home['id']}", json={"households": 3300}))
+    closing = await need(world, "street_x", home["id"], "elderly")
+    await ok(await world.post("street_x", f"/api/v1/needs/{closing['id']}/close", json={"reason": "已由社区自办"}))
+    await need(world, "street_x", home["id"], "childcare")
+    await need(world, "street_x", other["id"], "childcare")
+
+    plan = await ok(await world.post("district", "/api/v1/allocation-plans",
+                                     json={"district_id": world.org_id("district_a")}), 201)
+    first, second = [line for line in plan["lines"] if line["operator_id"] is not None][:2]
+    await ok(await world.post("district", f"/api/v1/allocation-plans/{plan['id']}/lines/{first['id']}/accept"))
+    await ok(await world.post("district", f"/api/v1/allocation-plans/{plan['id']}/lines/{second['id']}/reject",
+                              json={"reason": "另行招募"}))
+
+    draft = await contract(world, "street_x", other["id"], tot["id"], sign=False)
+    await ok(await world.patch("street_x", f"/api/v1/contracts/{draft['id']}", json={"kpis": "满意度不低于90%"}))
+    signed = await ok(await world.post("street_x", f"/api/v1/contracts/{draft['id']}/sign"))
+    await ok(await world.post("street_x", f"/api/v1/communities/{home['id']}/ledger", json={
+        "month": "2026-10-01", "kind": "staff", "amount": 500_000, "reference": "凭证2026-10-001"}), 201)
+    await ok(await world.post("tot", f"/api/v1/contracts/{signed['id']}/monthly-reports", json={
+        "month": "2026-10-01", "service_revenue": 1_200_000, "costs": {"staff": 700_000}}), 201)
+    successor = await ok(await world.post("street_x", f"/api/v1/contracts/{signed['id']}/renew",
+                                          json={"ends_on": "2032-01-01"}), 201)
+    await ok(await world.post("street_x", f"/api/v1/contracts/{successor['id']}/terminate",
+                              json={"reason": "社区调整运营模式"}))
+
+    rows = await audit_rows(world)
+    market = {a for a, kind in EXPECTED.items()
+              if a.split(".")[0] in ("community", "need", "allocation", "contract", "ledger") and kind != SYSTEM}
+    await assert_complete(rows, market)
+    rejected = next(r for r in rows if r["action"] == "allocation.reject")
+    assert rejected["before"] == {"state": "proposed"} and rejected["after"]["state"] == "rejected"
+
+
+async def test_every_leasing_and_flag_decision_is_audited_with_actor_reason_before_and_after(
+        world, frozen_clock, localstripe):
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    tot = operators["tot"]
+    room = await space(world)
+    await ok(await world.patch("street_x", f"/api/v1/spaces/{room['id']}", json={"condition": "已简装"}))
+    cancelled = await listing(world, room["id"])
+    await ok(await world.post("street_x", f"/api/v1/space-listings/{cancelled['id']}/cancel",
+                              json={"reason": "产权单位收回自用"}))
+    offer = await listing(world, room["id"])
+    application = await ok(await world.post("tot", f"/api/v1/space-listings/{offer['id']}/applications", json={
+        "proposed_use": "childcare", "term_months": 36, "proposed_rent_per_m2_month": 4_600}), 201)
+    awarded = await ok(await world.post("street_x", f"/api/v1/space-listings/{offer['id']}/award",
+                                        json={"application_id": application["id"], "reason": "方案最优"}), 201)
+
+    second_room = await space(world, community_id=room["community_id"], address="江滨路 9 号")
+    agreed = await lease(world, second_room["id"], tot["id"])
+    await ok(await world.post("street_x", f"/api/v1/leases/{agreed['id']}/renew", json={"ends_on": "2028-09-01"}),
+             201)
+    await ok(await world.post("street_x", f"/api/v1/leases/{awarded['id']}/terminate",
+                              json={"reason": "承租方经营调整"}))
+
+    await leasing.generate_invoices()
+    invoices = (await ok(await world.get("tot", "/api/v1/rent-invoices")))["items"]
+    await ok(await world.post("tot", f"/api/v1/rent-invoices/{invoices[0]['id']}/payments",
+                              json={"payment_method": GOOD_CARD}), 201)
+    frozen_clock.advance(days=15)
+    await engine.run_due(job_named("overdue_invoices"))
+    flag = (await ok(await world.get("street_x", "/api/v1/flags", params={"kind": "invoice_overdue"})))["items"][0]
+    await ok(await world.post("street_x", f"/api/v1/flags/{flag['id']}/acknowledge"))
+    await ok(await world.post("street_x", f"/api/v1/flags/{flag['id']}/resolve", json={"reason": "已电话催缴"}))
+
+    rows = await audit_rows(world)
+    wanted = {a for a, kind in EXPECTED.items()
+              if a.split(".")[0] in ("space", "listing", "lease_application", "lease", "invoice", "flag")
+              and a != "invoice.paid_after_void"}
+    await assert_complete(rows, wanted)
+    cancel = next(r for r in rows if r["action"] == "listing.cancel")
+    assert (cancel["before"], cancel["after"]) == ({"status": "open"}, {"status": "cancelled"})
+
+
+async def test_org_and_user_changes_are_audited_with_their_actor(world):
+    org = await ok(await world.post("street_x", "/api/v1/orgs", json={
+        "name": "新社区", "kind": "community", "parent_id": world.org_id("street_x")}), 201)
+    user = await ok(await world.post("city", "/api/v1/users", json={
+        "username": "new_clerk", "password": "long-enough-pass", "email": "clerk@example.org",
+        "grants": [{"role": "street", "org_id": world.org_id("street_x")}]}), 201)
+    rows = await audit_rows(world)
+    await assert_complete(rows, {"org.create", "user.create"})
+    by_entity = {(r["action"], r["entity_id"]): r for r in rows}
+    assert by_entity[("org.create", str(org["id"]))]["actor_id"] == world.user_ids["street_x"]
+    assert by_entity[("user.create", str(user["id"]))]["actor_id"] == world.user_ids["city"]
+
+
+# Immutability ----------------------------------------------------------------------------------
+
+async def _some_audit_row(world) -> dict:
+    await world.post("city", "/api/v1/categories", json={"code": "sports", "name": "体育"})
+    rows = await audit_rows(world)
+    assert rows
+    return rows[0]
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PUT", "DELETE", "POST"])
+async def test_the_api_offers_no_way_to_change_or_remove_audit_rows(world, method):
+    row = await _some_audit_row(world)
+    for url in ("/api/v1/audit", f"/api/v1/audit/{row['id']}"):
+        response = await world.client.request(method, url, headers=world.headers("city"),
+                                               json={"reason": "edited", "action": "forged"})
+        assert response.status_code in (404, 405), (method, url, response.text)
+        assert response.json()["code"] in ("not_found", "method_not_allowed")
+    after = await audit_rows(world)
+    assert next(r for r in after if r["id"] == row["id"]) == row
+
+
+async def admin_session(world, username: str) -> dict[str, str]:
+    """Logs in to the admin like its login page does; returns the headers its API calls then carry."""
+    await world.client.get("/admin/")
+    csrf = world.client.cookies.get("csrftoken")
+    assert csrf, "the admin hands out a CSRF cookie"
+    headers = {"X-CSRFToken": csrf}
+    login = await world.client.post("/admin/public/login/", json={"username": username, "password": PASSWORD},
+                                    headers=headers)
+    assert login.status_code == 200, login.text
+    return headers
+
+
+async def test_the_admin_neither_lists_nor_writes_the_audit_log(world):
+    row = await _some_audit_row(world)
+    count = len(await audit_rows(world))
+    headers = await admin_session(world, "city")
+    try:
+        tables = await world.client.get("/admin/api/tables/", headers=headers)
+        assert tables.status_code == 200, tables.text
+        assert "organisation" in tables.json() and "audit_log" not in tables.json()
+        attempts = [
+            await world.client.patch(f"/admin/api/tables/audit_log/{row['id']}/", json={"reason": "edited"},
+                                     headers=headers),
+            await world.client.delete(f"/admin/api/tables/audit_log/{row['id']}/", headers=headers),
+            await world.client.post("/admin/api/tables/audit_log/", json={"action": "forged", "reason": "x"},
+                                    headers=headers),
+        ]
+        assert all(400 <= a.status_code < 500 for a in attempts), [a.status_code for a in attempts]
+    finally:
+        world.client.cookies.clear()
+    after = await audit_rows(world)
+    assert len(after) == count and next(r for r in after if r["id"] == row["id"]) == row
+    assert not any(r["action"] == "forged" for r in after)
+
+
+async def test_the_database_refuses_to_change_or_remove_audit_rows_but_allows_truncation(world):
+    row = await _some_audit_row(world)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await AuditLog.update({AuditLog.reason: "edited"}).where(AuditLog.id == row["id"])
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await AuditLog.delete().where(AuditLog.id == row["id"])
+    assert (await AuditLog.select(AuditLog.reason).where(AuditLog.id == row["id"]).first())["reason"] == row["reason"]
+    # Emptying the whole table (what restoring a test database does) stays possible.
+    await engine_finder().run_ddl("TRUNCATE audit_log CASCADE")
+    assert await AuditLog.count() == 0

@@ -1,0 +1,850 @@
+"""Who may call what: every route of the API × every role, and the answer each must get.
+
+The matrix below is the reference for access. Columns, in this order:
+
+    anon  nobody logged in
+    opA   operator A (运营商甲), lessee of lease X, party to contract X, applicant in the registry
+    opB   operator B (运营商乙), lessee of lease Y, party to contract Y
+    stX   street X (富春街道): community X, its spaces, listing, lease, invoices, contract, flag
+    stY   street Y (银湖街道), beside street X in district A
+    dA    district A (富阳区), over streets X and Y
+    dB    district B (西湖区), another district
+    city  the city committee (市建委)
+    own   the state-owned owner (富阳城投) in district A, owner of its own space only
+    aud   the auditor: reads everything, changes nothing
+
+Outcomes: ok (2xx) · 401 not logged in · 403 role not allowed · 404 the object is in another scope, answered
+as if it did not exist · 422 an id in the body outside the caller's scope, answered like an unknown id.
+
+A row names the object its path points at: unless the builder says otherwise it is street X's or operator A's
+(community X, need X, space X, listing X, lease X, invoice X, contract X, operator A's approved application);
+a batch is one still being composed, which only the city committee and auditors see.
+Every refused write is checked to have left the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from piccolo.engine import engine_finder
+
+from core import clock
+from core.payments import webhooks
+from core.settings import get_settings
+from leasing import service as leasing
+from scheduler import service as scheduler
+from tests.leasing.helpers import lease, listing, space
+from tests.market.helpers import community, community_payload, contract, listed_operators, need
+from tests.providers.helpers import approve, operator_payload, submitted_self_application
+
+ROLES = ("anon", "opA", "opB", "stX", "stY", "dA", "dB", "city", "own", "aud")
+# Operators A and B are companies registered and listed through the registry, so they have profiles.
+USERS = {"anon": None, "opA": "op_a", "opB": "op_b", "stX": "street_x", "stY": "street_y", "dA": "district",
+         "dB": "district_b", "city": "city", "own": "owner", "aud": "auditor"}
+OK = "ok"
+
+# Served to everyone and outside the matrix: OpenAPI documents and the admin site (its own login).
+DOCUMENTATION = re.compile(r"^/schema")
+
+MATRIX: dict[tuple[str, str], str] = {
+                                                                  # anon opA  opB  stX  stY  dA   dB   city own  aud
+    # Public
+    ("GET", "/health"):                                            "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/auth/login"):                                "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/operators"):                           "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/operators.csv"):                       "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/operators.xlsx"):                      "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/operators/{operator_id}/listings"):    "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/batches"):                             "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/batches/{batch_id}"):                  "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/categories"):                          "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/public/operator-registrations"):             "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/webhooks/payments"):                         "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    # Accounts and audit
+    ("GET", "/api/v1/me"):                                         "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/orgs"):                                       "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/orgs"):                                      "401  403  403  ok   403  ok   403  ok   403  403",
+    ("GET", "/api/v1/orgs/{org_id}"):                              "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/users"):                                      "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/users"):                                     "401  404  404  ok   404  ok   404  ok   404  403",
+    ("GET", "/api/v1/users/{user_id}"):                            "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/audit"):                                      "401  403  403  403  403  403  403  ok   403  ok",
+    # Registry: operators, applications, batches, evaluations, proposals
+    ("POST", "/api/v1/categories"):                                "401  403  403  403  403  403  403  ok   403  403",
+    ("GET", "/api/v1/operators"):                                  "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/operators"):                                 "401  403  403  ok   ok   ok   ok   ok   403  403",
+    ("GET", "/api/v1/operators/{operator_id}"):                    "401  ok   404  ok   ok   ok   ok   ok   404  ok",
+    ("PATCH", "/api/v1/operators/{operator_id}"):                  "401  ok   404  403  403  403  403  ok   404  403",
+    ("POST", "/api/v1/operators/{operator_id}/certificates"):      "401  ok   404  403  403  403  403  ok   404  403",
+    ("GET", "/api/v1/operators/{operator_id}/evaluations"):        "401  ok   404  ok   ok   ok   ok   ok   404  ok",
+    ("POST", "/api/v1/operators/{operator_id}/status"):            "401  403  403  403  403  403  403  ok   403  403",
+    ("GET", "/api/v1/applications"):                               "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/applications"):                              "401  ok   404  403  403  403  403  403  404  403",
+    ("GET", "/api/v1/applications/{application_id}"):              "401  ok   404  404  404  404  404  ok   404  ok",
+    ("PATCH", "/api/v1/applications/{application_id}"):            "401  ok   404  404  404  404  404  403  404  403",
+    ("POST", "/api/v1/applications/{application_id}/submit"):      "401  ok   404  404  404  404  404  403  404  403",
+    ("POST", "/api/v1/applications/{application_id}/start-review"):
+                                                                   "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/applications/{application_id}/decision"):    "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/applications/{application_id}/renewal"):     "401  ok   404  404  404  404  404  403  404  403",
+    ("GET", "/api/v1/batches"):                                    "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/batches"):                                   "401  403  403  403  403  403  403  ok   403  403",
+    ("GET", "/api/v1/batches/{batch_id}"):                         "401  404  404  404  404  404  404  ok   404  ok",
+    ("POST", "/api/v1/batches/{batch_id}/entries"):                "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/batches/{batch_id}/notice"):                 "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/batches/{batch_id}/objections"):             "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/batches/{batch_id}/objections"):              "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/batches/{batch_id}/publish"):                "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/objections/{objection_id}/decision"):        "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/evaluations"):                               "401  403  403  ok   ok   ok   ok   403  403  403",
+    ("GET", "/api/v1/registry/proposals"):                         "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/registry/proposals/run"):                    "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/registry/proposals/{proposal_id}/confirm"):  "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/registry/proposals/{proposal_id}/dismiss"):  "401  403  403  403  403  403  403  ok   403  403",
+    # Market: communities, needs, allocation, contracts, ledger, balance, subsidies
+    ("GET", "/api/v1/communities"):                                "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/communities"):                               "401  422  422  ok   422  ok   422  ok   422  422",
+    ("GET", "/api/v1/communities/{community_id}"):                 "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("PATCH", "/api/v1/communities/{community_id}"):               "401  403  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/communities/{community_id}/needs"):          "401  403  404  ok   404  ok   404  ok   404  403",
+    ("GET", "/api/v1/communities/{community_id}/matches"):         "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/communities/{community_id}/ledger"):          "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/communities/{community_id}/ledger"):         "401  403  404  ok   404  ok   404  ok   404  403",
+    ("GET", "/api/v1/communities/{community_id}/balance"):         "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/communities/{community_id}/report.html"):     "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/communities/{community_id}/report.xlsx"):     "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/needs"):                                      "401  ok   ok   ok   ok   ok   ok   ok   403  ok",
+    ("GET", "/api/v1/needs/{need_id}"):                            "401  ok   ok   ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/needs/{need_id}/close"):                     "401  403  403  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/allocation-plans"):                          "401  403  403  403  403  ok   403  ok   403  403",
+    ("GET", "/api/v1/allocation-plans/{plan_id}"):                 "401  404  404  404  404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/allocation-plans/{plan_id}/lines/{line_id}/accept"):
+                                                                   "401  404  404  404  404  ok   404  ok   404  403",
+    ("POST", "/api/v1/allocation-plans/{plan_id}/lines/{line_id}/reject"):
+                                                                   "401  404  404  404  404  ok   404  ok   404  403",
+    ("GET", "/api/v1/contracts"):                                  "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/contracts"):                                 "401  403  404  ok   404  ok   404  ok   404  403",
+    ("GET", "/api/v1/contracts/{contract_id}"):                    "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("PATCH", "/api/v1/contracts/{contract_id}"):                  "401  403  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/contracts/{contract_id}/sign"):              "401  403  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/contracts/{contract_id}/renew"):             "401  403  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/contracts/{contract_id}/terminate"):         "401  403  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/contracts/{contract_id}/monthly-reports"):   "401  ok   404  403  404  403  404  403  404  403",
+    ("GET", "/api/v1/balance/overview"):                           "401  403  403  ok   ok   ok   ok   ok   403  ok",
+    ("POST", "/api/v1/subsidies/hangzhou-old-estate"):             "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/subsidies/fuyang-award"):                    "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    # Leasing: spaces, listings, applications, leases, invoices, payments, figures
+    ("GET", "/api/v1/spaces"):                                     "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/spaces"):                                    "401  403  403  ok   404  ok   404  ok   ok   403",
+    ("GET", "/api/v1/spaces/{space_id}"):                          "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("PATCH", "/api/v1/spaces/{space_id}"):                        "401  404  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/spaces/{space_id}/listings"):                "401  404  404  ok   404  ok   404  ok   404  403",
+    ("GET", "/api/v1/space-listings"):                             "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/space-listings/{listing_id}"):                "401  ok   ok   ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/space-listings/{listing_id}/applications"):  "401  ok   ok   403  403  403  403  403  403  403",
+    ("GET", "/api/v1/space-listings/{listing_id}/applications"):   "401  ok   ok   ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/space-listings/{listing_id}/award"):         "401  403  403  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/space-listings/{listing_id}/cancel"):        "401  403  403  ok   404  ok   404  ok   404  403",
+    ("GET", "/api/v1/leases"):                                     "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/leases"):                                    "401  404  404  ok   404  ok   404  ok   404  403",
+    ("GET", "/api/v1/leases/{lease_id}"):                          "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/leases/{lease_id}/renew"):                   "401  403  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/leases/{lease_id}/terminate"):               "401  403  404  ok   404  ok   404  ok   404  403",
+    ("GET", "/api/v1/rent-invoices"):                              "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/rent-invoices/{invoice_id}"):                 "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/rent-invoices/{invoice_id}/payments"):        "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/rent-invoices/{invoice_id}/payments"):       "401  ok   404  403  404  403  404  403  404  403",
+    ("GET", "/api/v1/leasing-figures"):                            "401  403  403  ok   ok   ok   ok   ok   403  ok",
+    ("GET", "/api/v1/leasing-figures/export.xlsx"):                "401  403  403  ok   ok   ok   ok   ok   403  ok",
+    # Scheduler: jobs, runs, flags, the monthly report
+    ("GET", "/api/v1/jobs"):                                       "401  403  403  403  403  403  403  ok   403  ok",
+    ("POST", "/api/v1/jobs/{name}/run"):                           "401  403  403  403  403  403  403  ok   403  403",
+    ("GET", "/api/v1/job-runs"):                                   "401  403  403  403  403  403  403  ok   403  ok",
+    ("GET", "/api/v1/flags"):                                      "401  403  403  ok   ok   ok   ok   ok   403  ok",
+    ("POST", "/api/v1/flags/{flag_id}/acknowledge"):               "401  404  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/flags/{flag_id}/resolve"):                   "401  404  404  ok   404  ok   404  ok   404  403",
+    ("GET", "/api/v1/reports/balance/{month}/report.html"):        "401  403  403  403  403  403  403  ok   403  ok",
+    ("GET", "/api/v1/reports/balance/{month}/report.xlsx"):        "401  403  403  403  403  403  403  ok   403  ok",
+    ("POST", "/api/v1/reports/balance/{month}/resend"):            "401  403  403  403  403  403  403  ok   403  403",
+}
+
+
+def expectations(route: tuple[str, str]) -> dict[str, str]:
+    cells = MATRIX[route].split()
+    assert len(cells) == len(ROLES), route
+    return dict(zip(ROLES, cells, strict=True))
+
+
+def app_routes(app) -> set[tuple[str, str]]:
+    """(method, path) of every handler, path parameters written without their type: {lease_id}."""
+    found = set()
+    for route in app.routes:
+        for method in getattr(route, "methods", ()):
+            if method in ("HEAD", "OPTIONS") or DOCUMENTATION.match(route.path):
+                continue
+            found.add((method, re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)))
+    return found
+
+
+# The scene ---------------------------------------------------------------------------------------
+
+@dataclass
+class Scene:
+    world: Any
+    ids: dict[str, int | str] = field(default_factory=dict)
+    operators: dict[str, dict] = field(default_factory=dict)
+    counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def next(self) -> int:
+        return next(self.counter)
+
+    @property
+    def op_a(self) -> int:
+        return self.operators["op_a"]["id"]
+
+    @property
+    def op_b(self) -> int:
+        return self.operators["op_b"]["id"]
+
+
+def ok(response, expected: int | None = None) -> dict:
+    assert response.status_code == (expected or response.status_code) and response.is_success, response.text
+    return response.json()
+
+
+async def draft_application(world, username: str, operator_id: int, category: str) -> int:
+    created = await world.post(username, "/api/v1/applications", json={
+        "operator_id": operator_id, "channel": "self", "categories": [category], "statement": "社区服务经验五年"})
+    return (ok(created, 201))["id"]
+
+
+async def approved_application(world, username: str, operator_id: int, category: str) -> int:
+    application_id = await submitted_self_application(world, username, operator_id, (category,))
+    await approve(world, application_id)
+    return application_id
+
+
+async def batch_with(world, scene: Scene, application_id: int) -> int:
+    batch = ok(await world.post("city", "/api/v1/batches", json={"title": f"2027年第{scene.next()}批"}))
+    ok(await world.post("city", f"/api/v1/batches/{batch['id']}/entries",
+                              json={"application_ids": [application_id]}))
+    return batch["id"]
+
+
+async def build_scene(world, frozen_clock) -> Scene:
+    """Two streets' worth of everything, a district B community, four listed operators; today 2026-12-09."""
+    scene = Scene(world)
+    scene.operators = await listed_operators(world, frozen_clock, {
+        username: {"name": name, "categories": ("childcare",), "capacity": 50}
+        for username, name in (("op_a", "运营商甲社区服务有限公司"), ("op_b", "运营商乙社区服务有限公司"),
+                               ("op_c", "丙家托育有限公司"), ("op_d", "丁家托育有限公司"))})
+    ids = scene.ids
+    ids["operator_id"] = scene.op_a
+    ids["org_id"] = world.org_id("street_x")
+    ids["user_id"] = world.user_ids["street_x"]
+    mine = (ok(await world.get("op_a", "/api/v1/applications")))["items"]
+    ids["application_id"] = next(a["id"] for a in mine if a["state"] == "approved")
+    published = (ok(await world.get("city", "/api/v1/public/batches")))["items"]
+    ids["batch_id"] = published[0]["id"]
+
+    cx = await community(world, "street_x", "江滨社区")
+    cy = await community(world, "street_y", "彩虹社区")
+    cz = await community(world, "street_z", "文新社区", user="district_b")
+    ids.update(community_id=cx["id"], community_y=cy["id"], community_z=cz["id"])
+    ids["contract_id"] = (await contract(world, "street_x", cx["id"], scene.op_a))["id"]
+    ids["contract_y"] = (await contract(world, "street_y", cy["id"], scene.op_b))["id"]
+    ids["draft_contract"] = (await contract(world, "street_x", cx["id"], scene.op_a, sign=False,
+                                            starts_on="2029-01-01", ends_on="2030-01-01"))["id"]
+    ids["need_id"] = (await need(world, "street_x", cx["id"], "childcare"))["id"]
+    ids["need_y"] = (await need(world, "street_y", cy["id"], "childcare"))["id"]
+    ids["need_z"] = (await need(world, "district_b", cz["id"], "childcare"))["id"]
+
+    ids["space_id"] = (await space(world, "street_x", community_id=cx["id"]))["id"]
+    ids["owner_space"] = (await space(world, "owner", community_id=cx["id"]))["id"]
+    ids["space_y"] = (await space(world, "street_y", community_id=cy["id"]))["id"]
+    ids["listing_id"] = (await listing(world, ids["space_id"]))["id"]
+    ids["listing_y"] = (await listing(world, ids["space_y"], user="street_y"))["id"]
+    ids["lease_application"] = (ok(await world.post(
+        "op_a", f"/api/v1/space-listings/{ids['listing_id']}/applications",
+        json={"proposed_use": "childcare", "term_months": 36, "proposed_rent_per_m2_month": 4_600}), 201))["id"]
+    leased_x = await space(world, "street_x", community_id=cx["id"], address="江滨路 10 号")
+    leased_y = await space(world, "street_y", community_id=cy["id"], address="彩虹路 2 号")
+    ids["lease_id"] = (await lease(world, leased_x["id"], scene.op_a))["id"]
+    ids["lease_y"] = (await lease(world, leased_y["id"], scene.op_b, user="street_y"))["id"]
+    await leasing.generate_invoices()
+    ids["invoice_id"] = (ok(await world.get("street_x", "/api/v1/rent-invoices",
+                                                  params={"lease_id": ids["lease_id"]})))["items"][0]["id"]
+    ids["invoice_y"] = (ok(await world.get("street_y", "/api/v1/rent-invoices",
+                                                 params={"lease_id": ids["lease_y"]})))["items"][0]["id"]
+
+    # Registry work in progress: low evaluations make proposals, batches wait in each state.
+    for username in ("op_c", "op_d"):
+        ok(await world.post("street_x", "/api/v1/evaluations", json={
+            "operator_id": scene.operators[username]["id"], "score": 40, "satisfaction": "50", "complaints": 12,
+            "period_start": "2026-01-01", "period_end": "2026-07-01"}))
+    ok(await world.post("city", "/api/v1/registry/proposals/run"))
+    proposals = (ok(await world.get("city", "/api/v1/registry/proposals")))["items"]
+    by_operator = {p["operator_id"]: p["id"] for p in proposals}
+    ids["proposal_id"] = by_operator[scene.operators["op_c"]["id"]]
+    ids["proposal_d"] = by_operator[scene.operators["op_d"]["id"]]
+    op_d = scene.operators["op_d"]["id"]
+    ids["publishable_batch"] = await batch_with(world, scene, await approved_application(world, "op_d", op_d,
+                                                                                         "culture"))
+    ok(await world.post("city", f"/api/v1/batches/{ids['publishable_batch']}/notice", json={}))
+    frozen_clock.advance(days=8)
+    objected = await approved_application(world, "op_d", op_d, "health")
+    ids["notice_batch"] = await batch_with(world, scene, objected)
+    ids["objected_application"] = objected
+    ok(await world.post("city", f"/api/v1/batches/{ids['notice_batch']}/notice", json={}))
+    ids["objection_id"] = (ok(await world.post(
+        "street_y", f"/api/v1/batches/{ids['notice_batch']}/objections",
+        json={"application_id": objected, "text": "该企业存在违规收费情况"})))["id"]
+
+    ids["draft_batch"] = (ok(await world.post("city", "/api/v1/batches", json={"title": "2027年第一批"})))["id"]
+
+    # District A's allocation plan, and a flag on community X's balance.
+    plan = ok(await world.post("district", "/api/v1/allocation-plans",
+                                     json={"district_id": world.org_id("district_a")}))
+    ids["plan_id"] = plan["id"]
+    ok(await world.post("street_x", f"/api/v1/communities/{cx['id']}/ledger", json={
+        "month": "2026-11-01", "kind": "utilities", "amount": 500_000, "reference": "SD-2026-11"}))
+    await scheduler.balance_snapshot(date(2026, 11, 1))
+    flags = (ok(await world.get("street_x", "/api/v1/flags")))["items"]
+    ids["flag_id"] = next(f["id"] for f in flags if f["subject_id"] == cx["id"])
+    ids.update(name="lifecycle", month="2026-11")
+    return scene
+
+
+# Requests ----------------------------------------------------------------------------------------
+
+@dataclass
+class Call:
+    path: str
+    json: Any = None
+    content: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Builder = Callable[[Scene, str], Awaitable[Call]]
+BUILDERS: dict[tuple[str, str], Builder] = {}
+# Rows whose allowed call uses its object up (a need closes, a draft is signed): every allowed role after
+# the first gets a fresh one from the builder.
+CONSUMING: set[tuple[str, str]] = set()
+
+
+def builds(method: str, path: str, *, consumes: bool = False):
+    def register(builder: Builder) -> Builder:
+        BUILDERS[(method, path)] = builder
+        if consumes:
+            CONSUMING.add((method, path))
+        return builder
+    return register
+
+
+def at(scene: Scene, template: str, **overrides) -> str:
+    """The path with every parameter taken from the scene (or the overrides)."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(overrides.get(m.group(1), scene.ids.get(m.group(1)))), template)
+
+
+async def default_call(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template))
+
+
+def with_body(method: str, template: str, body: Callable[[Scene], Any], *, consumes: bool = False) -> None:
+    async def builder(scene: Scene, _: str) -> Call:
+        return Call(at(scene, template), json=body(scene))
+    builds(method, template, consumes=consumes)(builder)
+
+
+with_body("POST", "/api/v1/auth/login", lambda s: {"username": "auditor", "password": "correct-horse-battery"})
+with_body("POST", "/api/v1/public/operator-registrations", lambda s: {
+    **operator_payload(s.world, f"自主注册企业{s.next()}"), "username": f"self_registered_{s.next()}",
+    "password": "operator-pass-1"}, consumes=True)
+with_body("POST", "/api/v1/orgs", lambda s: {"name": f"新建社区{s.next()}", "kind": "community",
+                                            "parent_id": s.world.org_id("street_x")}, consumes=True)
+with_body("POST", "/api/v1/users", lambda s: {
+    "username": f"street_clerk_{s.next()}", "password": "long-enough-password", "email": f"clerk{s.next()}@example.org",
+    "grants": [{"role": "street", "org_id": s.world.org_id("street_x")}]}, consumes=True)
+with_body("POST", "/api/v1/categories", lambda s: {"code": f"kind_{s.next()}", "name": f"新类别{s.next()}"},
+          consumes=True)
+with_body("POST", "/api/v1/operators", lambda s: operator_payload(s.world, f"街道推荐企业{s.next()}"), consumes=True)
+with_body("PATCH", "/api/v1/operators/{operator_id}", lambda s: {"staff_count": 41})
+with_body("POST", "/api/v1/operators/{operator_id}/certificates", lambda s: {"name": "托育机构备案", "number": "TY-1"})
+with_body("POST", "/api/v1/applications", lambda s: {
+    "operator_id": s.op_a, "channel": "self", "categories": ["health"], "statement": "健康服务团队十人"})
+with_body("POST", "/api/v1/batches", lambda s: {"title": f"2027年第{s.next()}批"}, consumes=True)
+with_body("POST", "/api/v1/evaluations", lambda s: {
+    "operator_id": s.op_a, "score": 92, "satisfaction": "95", "complaints": 0, "period_start": "2026-01-01",
+    "period_end": "2026-07-01"})
+with_body("POST", "/api/v1/communities", lambda s: community_payload(s.world, "street_x", f"新社区{s.next()}"),
+          consumes=True)
+with_body("PATCH", "/api/v1/communities/{community_id}", lambda s: {"households": 3300})
+with_body("POST", "/api/v1/communities/{community_id}/needs", lambda s: {"category": "elderly", "text": "助餐"})
+with_body("POST", "/api/v1/communities/{community_id}/ledger", lambda s: {
+    "month": "2026-11-01", "kind": "maintenance", "amount": 20_000, "reference": f"WX-{s.next()}"}, consumes=True)
+with_body("POST", "/api/v1/allocation-plans", lambda s: {"district_id": s.world.org_id("district_a")})
+with_body("POST", "/api/v1/contracts", lambda s: {
+    "community_id": s.ids["community_id"], "operator_id": s.op_a, "categories": ["childcare"],
+    "starts_on": "2030-01-01", "ends_on": "2031-01-01", "annual_fee": 100_000})
+with_body("POST", "/api/v1/contracts/{contract_id}/monthly-reports", lambda s: {
+    "month": "2026-11-01", "service_revenue": 300_000, "costs": {"staff": 100_000}})
+with_body("POST", "/api/v1/subsidies/hangzhou-old-estate", lambda s: {
+    "total_cost": 100_000_000, "area_m2": "10000", "share": "0.5"})
+with_body("POST", "/api/v1/subsidies/fuyang-award", lambda s: {"spend": 500_000_000, "target_level": "city"})
+with_body("POST", "/api/v1/spaces", lambda s: {
+    "community_id": s.ids["community_id"], "owner_kind": "state_owned", "address": "江滨路 20 号", "area_m2": "80.00",
+    "allowed_uses": ["childcare"]})
+with_body("PATCH", "/api/v1/spaces/{space_id}", lambda s: {"condition": "已简装"})
+with_body("POST", "/api/v1/rent-invoices/{invoice_id}/payments", lambda s: {"payment_method": "pm_card_visa"})
+with_body("POST", "/api/v1/jobs/{name}/run", lambda s: {"period": "2026-12-09"})
+with_body("POST", "/api/v1/flags/{flag_id}/resolve", lambda s: {"reason": "已约谈运营商，限期整改"})
+with_body("POST", "/api/v1/reports/balance/{month}/resend", lambda s: {"recipients": ["jianwei@example.org"]})
+with_body("POST", "/api/v1/objections/{objection_id}/decision", lambda s: {"upheld": False, "reason": "经核查不属实"})
+with_body("POST", "/api/v1/registry/proposals/{proposal_id}/dismiss", lambda s: {"reason": "评价样本不足"})
+
+
+@builds("POST", "/api/v1/registry/proposals/{proposal_id}/confirm")
+async def _confirm(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, proposal_id=scene.ids["proposal_d"]), json={"reason": "连续低分"})
+
+
+@builds("POST", "/api/v1/operators/{operator_id}/status")
+async def _status(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, operator_id=scene.operators["op_c"]["id"]),
+                json={"status": "warned", "reason": "投诉较多"})
+
+
+@builds("PATCH", "/api/v1/applications/{application_id}")
+async def _edit_draft(scene: Scene, template: str) -> Call:
+    draft = await draft_application(scene.world, "op_a", scene.op_a, "elderly")
+    return Call(at(scene, template, application_id=draft), json={"statement": "补充三年业绩材料"})
+
+
+@builds("POST", "/api/v1/applications/{application_id}/submit")
+async def _submit(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, application_id=await draft_application(scene.world, "op_a", scene.op_a,
+                                                                           "culture")))
+
+
+@builds("POST", "/api/v1/applications/{application_id}/start-review")
+async def _start_review(scene: Scene, template: str) -> Call:
+    submitted = await submitted_self_application(scene.world, "op_b", scene.op_b, ("culture",))
+    return Call(at(scene, template, application_id=submitted))
+
+
+@builds("POST", "/api/v1/applications/{application_id}/decision")
+async def _decide(scene: Scene, template: str) -> Call:
+    submitted = await submitted_self_application(scene.world, "op_b", scene.op_b, ("elderly",))
+    return Call(at(scene, template, application_id=submitted), json={"decision": "approve", "reason": "材料齐全"})
+
+
+@builds("GET", "/api/v1/batches/{batch_id}")
+async def _draft_batch(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, batch_id=scene.ids["draft_batch"]))
+
+
+@builds("POST", "/api/v1/batches/{batch_id}/entries")
+async def _entries(scene: Scene, template: str) -> Call:
+    batch = ok(await scene.world.post("city", "/api/v1/batches", json={"title": f"2027年第{scene.next()}批"}))
+    approved = await approved_application(scene.world, "op_c", scene.operators["op_c"]["id"], "elderly")
+    return Call(at(scene, template, batch_id=batch["id"]), json={"application_ids": [approved]})
+
+
+@builds("POST", "/api/v1/batches/{batch_id}/notice")
+async def _notice(scene: Scene, template: str) -> Call:
+    approved = await approved_application(scene.world, "op_d", scene.operators["op_d"]["id"], "elderly")
+    return Call(at(scene, template, batch_id=await batch_with(scene.world, scene, approved)), json={})
+
+
+@builds("POST", "/api/v1/batches/{batch_id}/publish")
+async def _publish(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, batch_id=scene.ids["publishable_batch"]))
+
+
+@builds("POST", "/api/v1/batches/{batch_id}/objections")
+async def _object(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, batch_id=scene.ids["notice_batch"]),
+                json={"application_id": scene.ids["objected_application"], "text": "该企业曾被投诉多次"})
+
+
+@builds("POST", "/api/v1/needs/{need_id}/close", consumes=True)
+async def _close_need(scene: Scene, template: str) -> Call:
+    fresh = await need(scene.world, "street_x", scene.ids["community_id"], "elderly")
+    return Call(at(scene, template, need_id=fresh["id"]), json={"reason": "社区已自行解决"})
+
+
+async def _fresh_plan_line(scene: Scene) -> tuple[int, int]:
+    fresh = await need(scene.world, "street_x", scene.ids["community_id"], "childcare")
+    plan = ok(await scene.world.post("district", "/api/v1/allocation-plans",
+                                           json={"district_id": scene.world.org_id("district_a")}))
+    line = next(line for line in plan["lines"] if line["need_id"] == fresh["id"])
+    assert line["operator_id"] is not None, plan
+    return plan["id"], line["id"]
+
+
+@builds("POST", "/api/v1/allocation-plans/{plan_id}/lines/{line_id}/accept", consumes=True)
+async def _accept_line(scene: Scene, template: str) -> Call:
+    plan_id, line_id = await _fresh_plan_line(scene)
+    return Call(at(scene, template, plan_id=plan_id, line_id=line_id), json={})
+
+
+@builds("POST", "/api/v1/allocation-plans/{plan_id}/lines/{line_id}/reject", consumes=True)
+async def _reject_line(scene: Scene, template: str) -> Call:
+    plan_id, line_id = await _fresh_plan_line(scene)
+    return Call(at(scene, template, plan_id=plan_id, line_id=line_id), json={"reason": "另行安排"})
+
+
+@builds("PATCH", "/api/v1/contracts/{contract_id}")
+async def _edit_contract(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, contract_id=scene.ids["draft_contract"]), json={"kpis": "托位使用率不低于八成"})
+
+
+async def _fresh_contract(scene: Scene, *, sign: bool) -> int:
+    year = 2031 + scene.next()
+    return (await contract(scene.world, "street_x", scene.ids["community_id"], scene.op_a, sign=sign,
+                           starts_on=f"{year}-01-01", ends_on=f"{year}-07-01"))["id"]
+
+
+@builds("POST", "/api/v1/contracts/{contract_id}/sign", consumes=True)
+async def _sign(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, contract_id=await _fresh_contract(scene, sign=False)))
+
+
+@builds("POST", "/api/v1/contracts/{contract_id}/renew", consumes=True)
+async def _renew_contract(scene: Scene, template: str) -> Call:
+    contract_id = await _fresh_contract(scene, sign=True)
+    return Call(at(scene, template, contract_id=contract_id), json={"ends_on": "2099-01-01"})
+
+
+@builds("POST", "/api/v1/contracts/{contract_id}/terminate", consumes=True)
+async def _terminate_contract(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, contract_id=await _fresh_contract(scene, sign=True)), json={"reason": "服务不达标"})
+
+
+async def _idle_space(scene: Scene) -> int:
+    return (await space(scene.world, "street_x", community_id=scene.ids["community_id"],
+                        address=f"江滨路 {100 + scene.next()} 号"))["id"]
+
+
+async def _open_listing(scene: Scene) -> int:
+    return (await listing(scene.world, await _idle_space(scene)))["id"]
+
+
+@builds("POST", "/api/v1/spaces/{space_id}/listings", consumes=True)
+async def _list_space(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, space_id=await _idle_space(scene)), json={
+        "track": "competitive", "rent_per_m2_month": 4_000, "min_term_months": 12, "max_term_months": 36,
+        "opens_on": "2026-12-01", "closes_on": "2027-02-01"})
+
+
+@builds("POST", "/api/v1/space-listings/{listing_id}/applications")
+async def _apply(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, listing_id=await _open_listing(scene)),
+                json={"proposed_use": "childcare", "term_months": 24, "proposed_rent_per_m2_month": 4_500})
+
+
+@builds("POST", "/api/v1/space-listings/{listing_id}/award", consumes=True)
+async def _award(scene: Scene, template: str) -> Call:
+    listing_id = await _open_listing(scene)
+    applied = ok(await scene.world.post("op_a", f"/api/v1/space-listings/{listing_id}/applications", json={
+        "proposed_use": "childcare", "term_months": 24, "proposed_rent_per_m2_month": 4_500}), 201)
+    return Call(at(scene, template, listing_id=listing_id), json={"application_id": applied["id"], "reason": "得分第一"})
+
+
+@builds("POST", "/api/v1/space-listings/{listing_id}/cancel", consumes=True)
+async def _cancel(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, listing_id=await _open_listing(scene)), json={"reason": "规划调整"})
+
+
+@builds("POST", "/api/v1/leases", consumes=True)
+async def _create_lease(scene: Scene, template: str) -> Call:
+    return Call(template, json={"space_id": await _idle_space(scene), "lessee_id": scene.op_a, "use": "childcare",
+                                "starts_on": "2027-01-01", "ends_on": "2028-01-01", "monthly_rent": 300_000})
+
+
+async def _fresh_lease(scene: Scene) -> int:
+    return (await lease(scene.world, await _idle_space(scene), scene.op_a))["id"]
+
+
+@builds("POST", "/api/v1/leases/{lease_id}/renew", consumes=True)
+async def _renew_lease(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, lease_id=await _fresh_lease(scene)), json={"ends_on": "2029-09-01"})
+
+
+@builds("POST", "/api/v1/leases/{lease_id}/terminate", consumes=True)
+async def _terminate_lease(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, lease_id=await _fresh_lease(scene)), json={"reason": "承租方申请退租"})
+
+
+@builds("POST", "/api/v1/webhooks/payments", consumes=True)
+async def _webhook(scene: Scene, template: str) -> Call:
+    payload = json.dumps({"id": f"evt_matrix_{scene.next()}", "type": "customer.created",
+                          "data": {"object": {"id": "cus_1", "object": "customer"}}}).encode()
+    signature = webhooks.sign(payload, get_settings().stripe_webhook_secret, int(clock.now().timestamp()))
+    return Call(template, content=payload, headers={"Stripe-Signature": signature,
+                                                    "Content-Type": "application/json"})
+
+
+# Running the matrix -------------------------------------------------------------------------------
+
+async def fingerprint() -> dict[str, str]:
+    """A digest of every table's rows: equal before and after means nothing was written."""
+    tables = [r["tablename"] for r in await engine_finder().run_ddl(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migration'")]
+    query = " UNION ALL ".join(
+        f"SELECT '{t}' AS t, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM \"{t}\" x"
+        for t in tables)
+    return {r["t"]: r["h"] for r in await engine_finder().run_ddl(query)}
+
+
+async def send(scene: Scene, role: str, method: str, call: Call):
+    user = USERS[role]
+    headers = {**(scene.world.headers(user) if user else {}), **call.headers}
+    return await scene.world.client.request(method, call.path, json=call.json,
+                                            content=call.content, headers=headers)
+
+
+def outcome(status: int) -> str:
+    return OK if 200 <= status < 300 else str(status)
+
+
+async def run_row(scene: Scene, route: tuple[str, str]) -> list[str]:
+    """Every role on one route, refused ones first; returns what differs from the matrix."""
+    method, template = route
+    expected = expectations(route)
+    builder = BUILDERS.get(route, lambda s, t: default_call(s, t))
+    shared = await builder(scene, template)
+    problems, shared_used = [], False
+    for role in sorted(ROLES, key=lambda r: expected[r] == OK):
+        want = expected[role]
+        call = shared
+        if want == OK:
+            if shared_used and route in CONSUMING:
+                call = await builder(scene, template)
+            shared_used = True
+        before = await fingerprint() if method != "GET" and want != OK else None
+        response = await send(scene, role, method, call)
+        got = outcome(response.status_code)
+        if got != want:
+            problems.append(f"{method} {template} as {role}: expected {want}, got {response.status_code} "
+                            f"{response.text[:160]}")
+        if before is not None:
+            after = await fingerprint()
+            changed = sorted(t for t in after if after[t] != before.get(t))
+            if changed:
+                problems.append(f"{method} {template} as {role} was refused but changed {changed}")
+    return problems
+
+
+async def test_every_route_has_a_row_and_nothing_more(app):
+    routes = app_routes(app)
+    assert sorted(routes - MATRIX.keys()) == [], "routes without a row in the authorisation matrix"
+    assert sorted(MATRIX.keys() - routes) == [], "rows for routes the app no longer has"
+    assert not BUILDERS.keys() - MATRIX.keys()
+
+
+async def test_every_role_gets_the_answer_in_the_matrix_on_every_route(app, world, frozen_clock, localstripe,
+                                                                       smtp_server):
+    scene = await build_scene(world, frozen_clock)
+    problems = []
+    for route in MATRIX:
+        problems += await run_row(scene, route)
+    print(f"authorisation matrix: {len(MATRIX)} routes × {len(ROLES)} roles = {len(MATRIX) * len(ROLES)} cells checked")
+    assert not problems, "\n".join(problems)
+
+
+# Lists and guessed ids ---------------------------------------------------------------------------
+
+async def listed_ids(world, user: str, url: str, **params) -> set[int]:
+    body = ok(await world.get(user, url, params={"limit": 200, **params}))
+    return {row["id"] for row in (body["items"] if isinstance(body, dict) else body)}
+
+
+async def test_lists_never_show_rows_of_another_scope_whatever_the_filter(world, frozen_clock):
+    scene = await build_scene(world, frozen_clock)
+    ids = scene.ids
+    x_community, y_community = ids["community_id"], ids["community_y"]
+
+    # Street Y sees its own rows and none of street X's, even when it filters on street X's objects.
+    street_y_lists = {
+        "/api/v1/leases": ({ids["lease_id"]}, {ids["lease_y"]}),
+        "/api/v1/rent-invoices": ({ids["invoice_id"]}, {ids["invoice_y"]}),
+        "/api/v1/needs": ({ids["need_id"]}, {ids["need_y"]}),
+        "/api/v1/spaces": ({ids["space_id"], ids["owner_space"]}, {ids["space_y"]}),
+        "/api/v1/space-listings": ({ids["listing_id"]}, {ids["listing_y"]}),
+        "/api/v1/contracts": ({ids["contract_id"], ids["draft_contract"]}, {ids["contract_y"]}),
+        "/api/v1/communities": ({x_community}, {y_community}),
+    }
+    for url, (foreign, own) in street_y_lists.items():
+        seen = await listed_ids(world, "street_y", url)
+        assert own <= seen and not seen & foreign, url
+    for url, params in (("/api/v1/leases", {"space_id": ids["space_id"]}),
+                        ("/api/v1/rent-invoices", {"lease_id": ids["lease_id"]}),
+                        ("/api/v1/needs", {"community_id": x_community}),
+                        ("/api/v1/spaces", {"community_id": x_community}),
+                        ("/api/v1/contracts", {"community_id": x_community}),
+                        ("/api/v1/communities", {"street_id": world.org_id("street_x")})):
+        assert await listed_ids(world, "street_y", url, **params) == set(), (url, params)
+    assert (ok(await world.get("street_y", "/api/v1/flags")))["total"] == 0
+
+    # Operator B: its own leases, invoices and contracts, never operator A's; A's applications stay A's.
+    op_a, op_b = scene.op_a, scene.op_b
+    assert await listed_ids(world, "op_b", "/api/v1/leases") == {ids["lease_y"]}
+    assert await listed_ids(world, "op_b", "/api/v1/rent-invoices") >= {ids["invoice_y"]}
+    assert ids["invoice_id"] not in await listed_ids(world, "op_b", "/api/v1/rent-invoices")
+    assert await listed_ids(world, "op_b", "/api/v1/rent-invoices", lease_id=ids["lease_id"]) == set()
+    assert await listed_ids(world, "op_b", "/api/v1/contracts") == {ids["contract_y"]}
+    assert await listed_ids(world, "op_b", "/api/v1/contracts", operator_id=op_a) == set()
+    assert await listed_ids(world, "op_b", "/api/v1/operators") == {op_b}
+    assert await listed_ids(world, "op_b", "/api/v1/communities") == {y_community}
+    b_applications = ok(await world.get("op_b", "/api/v1/applications", params={"limit": 200}))
+    assert b_applications["items"] and {a["operator_id"] for a in b_applications["items"]} == {op_b}
+    assert await listed_ids(world, "op_b", "/api/v1/applications", operator_id=op_a) == set()
+    lease_applications = ok(await world.get(
+        "op_b", f"/api/v1/space-listings/{ids['listing_id']}/applications"))
+    assert lease_applications == []  # operator A applied; operator B sees only its own, and has none
+    assert await listed_ids(world, "op_b", "/api/v1/spaces") == set()
+
+    # Both operators serve community X: each reads the ledger entries it reported, not the rival's (nor the
+    # street's); the street reads them all.
+    rival = await contract(world, "street_x", x_community, op_b)
+    report = {"month": "2026-11-01", "service_revenue": 800_000, "costs": {"staff": 500_000}}
+    mine = ok(await world.post("op_a", f"/api/v1/contracts/{ids['contract_id']}/monthly-reports", json=report))
+    theirs = ok(await world.post("op_b", f"/api/v1/contracts/{rival['id']}/monthly-reports", json=report))
+    ledger = f"/api/v1/communities/{x_community}/ledger"
+    assert await listed_ids(world, "op_a", ledger) == {e["id"] for e in mine}
+    assert await listed_ids(world, "op_b", ledger) == {e["id"] for e in theirs}
+    assert await listed_ids(world, "street_x", ledger) > {e["id"] for e in mine + theirs}
+    assert await listed_ids(world, "op_a", "/api/v1/leases") == {ids["lease_id"]}
+
+    # A batch being composed is the city committee's; the published one is everyone's.
+    for user in ("op_b", "street_y", "district", "owner"):
+        assert ids["draft_batch"] not in await listed_ids(world, user, "/api/v1/batches"), user
+        assert ids["batch_id"] in await listed_ids(world, user, "/api/v1/batches"), user
+    assert ids["draft_batch"] in await listed_ids(world, "auditor", "/api/v1/batches")
+    objection = await world.post("op_b", f"/api/v1/batches/{ids['draft_batch']}/objections",
+                                 json={"application_id": ids["application_id"], "text": "试探编制中的批次"})
+    assert objection.status_code == 404 and objection.json()["code"] == "batch.not_found"
+
+    # District B sees nothing of district A; district A sees both its streets.
+    for url in ("/api/v1/communities", "/api/v1/needs", "/api/v1/spaces", "/api/v1/leases", "/api/v1/contracts",
+                "/api/v1/rent-invoices", "/api/v1/space-listings", "/api/v1/flags"):
+        a_side = await listed_ids(world, "district", url)
+        assert a_side and not a_side & await listed_ids(world, "district_b", url), url
+    assert await listed_ids(world, "district_b", "/api/v1/communities") == {ids["community_z"]}
+    assert await listed_ids(world, "district_b", "/api/v1/communities",
+                            district_id=world.org_id("district_a")) == set()
+    overview = ok(await world.get("district_b", "/api/v1/balance/overview",
+                                        params={"district_id": world.org_id("district_a")}))
+    assert overview["communities"] == 0 and overview["items"] == []
+    figures = ok(await world.get("district_b", "/api/v1/leasing-figures", params={"level": "community"}))
+    assert figures["items"] == [] and figures["total"]["spaces"] == 0
+
+    # The owner sees its own space only, not the street's spaces beside it in the same community.
+    assert await listed_ids(world, "owner", "/api/v1/spaces") == {ids["owner_space"]}
+    for url in ("/api/v1/leases", "/api/v1/rent-invoices", "/api/v1/space-listings", "/api/v1/contracts"):
+        assert await listed_ids(world, "owner", url) == set(), url
+
+
+async def test_writes_on_guessed_ids_of_another_scope_are_not_found_and_change_nothing(world, frozen_clock,
+                                                                                       localstripe):
+    scene = await build_scene(world, frozen_clock)
+    ids = scene.ids
+    draft = await draft_application(world, "op_a", scene.op_a, "elderly")
+    before = await fingerprint()
+    # Each attempt: (user, method, url, body), then (reader, url) whose answer must not change.
+    attempts = [
+        ("op_b", "PATCH", f"/api/v1/applications/{draft}", {"statement": "改写他人申请"},
+         ("op_a", f"/api/v1/applications/{draft}")),
+        ("op_b", "POST", f"/api/v1/applications/{draft}/submit", None, ("op_a", f"/api/v1/applications/{draft}")),
+        ("op_b", "PATCH", f"/api/v1/operators/{scene.op_a}", {"contact_phone": "0571-00000000"},
+         ("op_a", f"/api/v1/operators/{scene.op_a}")),
+        ("op_b", "POST", f"/api/v1/rent-invoices/{ids['invoice_id']}/payments", {"payment_method": "pm_card_visa"},
+         ("op_a", f"/api/v1/rent-invoices/{ids['invoice_id']}/payments")),
+        ("op_b", "POST", f"/api/v1/contracts/{ids['contract_id']}/monthly-reports", {"month": "2026-11-01",
+                                                                                      "service_revenue": 1},
+         ("street_x", f"/api/v1/communities/{ids['community_id']}/ledger")),
+        ("street_y", "POST", f"/api/v1/space-listings/{ids['listing_id']}/cancel", {"reason": "撤销"},
+         ("street_x", f"/api/v1/space-listings/{ids['listing_id']}")),
+        ("street_y", "POST", f"/api/v1/space-listings/{ids['listing_id']}/award",
+         {"application_id": ids["lease_application"], "reason": "选定"},
+         ("street_x", f"/api/v1/space-listings/{ids['listing_id']}/applications")),
+        ("street_y", "POST", f"/api/v1/needs/{ids['need_id']}/close", {"reason": "关闭"},
+         ("street_x", f"/api/v1/needs/{ids['need_id']}")),
+        ("street_y", "POST", f"/api/v1/contracts/{ids['contract_id']}/terminate", {"reason": "终止"},
+         ("street_x", f"/api/v1/contracts/{ids['contract_id']}")),
+        ("street_y", "PATCH", f"/api/v1/communities/{ids['community_id']}", {"households": 1},
+         ("street_x", f"/api/v1/communities/{ids['community_id']}")),
+        ("district_b", "POST", f"/api/v1/leases/{ids['lease_id']}/terminate", {"reason": "终止"},
+         ("street_x", f"/api/v1/leases/{ids['lease_id']}")),
+        ("district_b", "PATCH", f"/api/v1/spaces/{ids['space_id']}", {"condition": "改写"},
+         ("street_x", f"/api/v1/spaces/{ids['space_id']}")),
+        ("district_b", "POST", f"/api/v1/flags/{ids['flag_id']}/resolve", {"reason": "办结"},
+         ("street_x", "/api/v1/flags")),
+        ("owner", "PATCH", f"/api/v1/spaces/{ids['space_id']}", {"condition": "改写"},
+         ("street_x", f"/api/v1/spaces/{ids['space_id']}")),
+        ("owner", "POST", f"/api/v1/spaces/{ids['space_id']}/listings", {
+            "track": "competitive", "rent_per_m2_month": 1, "min_term_months": 1, "max_term_months": 2,
+            "opens_on": "2026-12-01", "closes_on": "2027-01-01"}, ("street_x", f"/api/v1/spaces/{ids['space_id']}")),
+    ]
+    for user, method, url, body, (reader, read_url) in attempts:
+        seen = (ok(await world.get(reader, read_url))) if reader else None
+        response = await world.client.request(method, url, json=body, headers=world.headers(user))
+        assert response.status_code == 404, (user, method, url, response.text)
+        assert response.json()["message"]  # a stable error body, not an empty page
+        assert ok(await world.get(reader, read_url)) == seen, (user, method, url)
+    assert await fingerprint() == before
+
+    # Another owner in the same district registers a space in community X: the first owner cannot touch it.
+    water = ok(await world.post("city", "/api/v1/orgs", json={
+        "name": "富阳水务", "kind": "owner", "parent_id": world.org_id("district_a")}))
+    ok(await world.post("city", "/api/v1/users", json={
+        "username": "water_owner", "password": "long-enough-password", "email": "water@example.org",
+        "grants": [{"role": "owner", "org_id": water["id"]}]}))
+    world.tokens["water_owner"] = (ok(await world.client.post("/api/v1/auth/login", json={
+        "username": "water_owner", "password": "long-enough-password"})))["access_token"]
+    theirs = await space(world, "water_owner", community_id=ids["community_id"], address="江滨路 30 号")
+    assert theirs["owner_name"] == "富阳水务"
+    assert theirs["id"] not in await listed_ids(world, "owner", "/api/v1/spaces")
+    assert ids["owner_space"] not in await listed_ids(world, "water_owner", "/api/v1/spaces")
+    before = await fingerprint()
+    for method, url, body in (("GET", f"/api/v1/spaces/{theirs['id']}", None),
+                              ("PATCH", f"/api/v1/spaces/{theirs['id']}", {"condition": "改写"}),
+                              ("POST", f"/api/v1/spaces/{theirs['id']}/listings", {
+                                  "track": "competitive", "rent_per_m2_month": 1, "min_term_months": 1,
+                                  "max_term_months": 2, "opens_on": "2026-12-01", "closes_on": "2027-01-01"})):
+        response = await world.client.request(method, url, json=body, headers=world.headers("owner"))
+        assert response.status_code == 404 and response.json()["code"] == "space.not_found", (method, url)
+    assert await fingerprint() == before
+    unchanged = ok(await world.get("water_owner", f"/api/v1/spaces/{theirs['id']}"))
+    assert unchanged["condition"] == theirs["condition"]
+
+    # The owner does manage its own space, so the refusals above are about scope, not about the role.
+    before = await fingerprint()
+    edited = await world.patch("owner", f"/api/v1/spaces/{ids['owner_space']}", json={"condition": "已简装"})
+    assert (ok(edited))["condition"] == "已简装"
+    assert await fingerprint() != before
+
+
+async def test_a_street_official_who_also_works_for_an_operator_sees_both_scopes(world, frozen_clock):
+    scene = await build_scene(world, frozen_clock)
+    ids = scene.ids
+    both = "street_x_and_operator_a"
+    # As street X: every need and listing of street X, whatever its state; as an operator: every open one.
+    ok(await world.post("street_x", f"/api/v1/needs/{ids['need_id']}/close", json={"reason": "已解决"}))
+    needs = await listed_ids(world, both, "/api/v1/needs")
+    assert {ids["need_id"], ids["need_y"], ids["need_z"]} <= needs
+    as_street, as_operator = [await listed_ids(world, user, "/api/v1/needs") for user in ("street_x", "op_a")]
+    assert needs == as_street | as_operator
+    listings = await listed_ids(world, both, "/api/v1/space-listings")
+    assert {ids["listing_id"], ids["listing_y"]} <= listings
+    # ... and never more: street Y's closed needs stay street Y's.
+    ok(await world.post("street_y", f"/api/v1/needs/{ids['need_y']}/close", json={"reason": "已解决"}))
+    assert ids["need_y"] not in await listed_ids(world, both, "/api/v1/needs")
+    assert (await world.get(both, f"/api/v1/needs/{ids['need_y']}")).status_code == 404
