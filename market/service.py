@@ -8,6 +8,7 @@ one-click community report).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import date, timedelta
 from decimal import Decimal
@@ -259,7 +260,17 @@ async def match_community(principal: Principal, community_id: int, limit: int) -
     return await _shortlists.read(question, lambda: _match(community, limit))
 
 
+# A build holds a row for every candidate operator: thousands at province size. When many communities miss
+# at once, a worker builds a few at a time and the rest queue, so its memory stays bounded.
+_builds_at_once = asyncio.Semaphore(2)
+
+
 async def _match(community: dict, limit: int) -> dict:
+    async with _builds_at_once:
+        return await _build_match(community, limit)
+
+
+async def _build_match(community: dict, limit: int) -> dict:
     today = clock.today()
     needs = await repo.open_needs(community["id"])
     categories = frozenset(n["category"] for n in needs)
