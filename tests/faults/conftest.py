@@ -57,7 +57,11 @@ def own_postgres():
 
 
 SEED = """
-import asyncio, json, httpx
+import asyncio
+import json
+
+import httpx
+
 from core.app import create_app
 from core.cli import database
 from tests.market.helpers import community

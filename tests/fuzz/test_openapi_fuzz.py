@@ -102,7 +102,7 @@ async def seed(world: World) -> None:
         operators.append(await register_operator(world, f"{username}运营有限公司", username))
         await submitted_self_application(world, username, operators[-1]["id"])
     communities = [await community(world, "street_x", "江滨社区"), await community(world, "street_y", "彩虹社区")]
-    for c, street in zip(communities, ("street_x", "street_y")):
+    for c, street in zip(communities, ("street_x", "street_y"), strict=True):
         await need(world, street, c["id"], "childcare")
     spaces = [await space(world, community_id=communities[0]["id"]) for _ in range(3)]
     for s in spaces[:2]:

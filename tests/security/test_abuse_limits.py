@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-import pytest
 
 from core.app import create_app
 from core.settings import get_settings
