@@ -539,15 +539,11 @@ async def list_invoices(principal: Principal, *, lease_id, status, limit, offset
 # it from the server's own record. Settling is idempotent: the invoice is paid and its rent posted to the
 # community's ledger once, however many times a payment is settled.
 
-def payments_client() -> PaymentsClient:
-    return PaymentsClient()
-
-
 async def _customer_for(invoice: dict) -> str:
     found = await repo.customer_ref(invoice["lessee_id"])
     if found:
         return found
-    async with payments_client() as client:
+    async with PaymentsClient() as client:
         customer = await client.create_customer(
             name=invoice["lessee_name"], metadata={"operator_id": invoice["lessee_id"]},
             idempotency_key=f"operator-{invoice['lessee_id']}-customer")
@@ -625,7 +621,7 @@ async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str
             raise PaymentInProgress() from exc
         await audit.record(principal, "invoice.pay", "rent_invoice", invoice_id, after={"payment_key": key})
     try:
-        async with payments_client() as client:
+        async with PaymentsClient() as client:
             intent = await client.create_payment_intent(
                 invoice["amount"], customer=customer, payment_method=payment_method, confirm=True,
                 metadata={"payment_key": key, "invoice_id": invoice_id}, idempotency_key=key)
@@ -653,7 +649,7 @@ async def reconcile_payments(*, older_than: timedelta = timedelta(minutes=1), li
     pending = await repo.pending_payments(clock.now() - older_than, limit)
     if not pending:
         return settled
-    async with payments_client() as client:
+    async with PaymentsClient() as client:
         # Without a search API, the server's intents are read once and matched to our keys here.
         by_key: dict[str, list[PaymentIntent]] = {}
         if any(not payment["intent_ref"] for payment in pending):
@@ -694,7 +690,7 @@ async def handle_webhook(payload: bytes, signature: str | None) -> str:
         return "duplicate"
     intent_id = _event_object_id(event)
     if event["type"] in PAYMENT_EVENTS and intent_id:  # an event naming no intent has nothing to act on
-        async with payments_client() as client:
+        async with PaymentsClient() as client:
             intent = await client.retrieve_payment_intent(intent_id)
         payment = await repo.payment_for_intent(intent.id, intent.metadata.get("payment_key"))
         if payment is not None:

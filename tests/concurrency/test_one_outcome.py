@@ -20,11 +20,10 @@ from core.accounts.tables import Role
 from core.payments import PaymentsClient
 from leasing import repository as leasing_repo
 from leasing import service as leasing
-from tests.leasing.helpers import listing, space
+from tests.leasing.helpers import listing, payment_server_unreachable, space
 from tests.leasing.test_payments import ledger, rented, signed_event
 from tests.market.helpers import community, contract, listed_operators, need
 from tests.providers.helpers import approve, register_operator, submitted_self_application
-from tests.servers import free_port
 from tests.world import PASSWORD, login
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
@@ -188,17 +187,14 @@ async def test_paying_one_invoice_many_times_at_once_charges_and_books_it_once(w
 
 
 async def test_one_payment_event_delivered_many_times_at_once_settles_it_once(
-        world, frozen_clock, localstripe, monkeypatch):
+        world, frozen_clock, localstripe):
     signed, invoice = await rented(world, frozen_clock)
     customer = await leasing._customer_for({"lessee_id": signed["lessee_id"], "lessee_name": signed["lessee_name"]})
     # The answer is lost: the payment is recorded and stays pending ...
-    closed_port = free_port()
-    monkeypatch.setattr(leasing, "payments_client",
-                        lambda: PaymentsClient(base_url=f"http://127.0.0.1:{closed_port}", max_retries=0))
-    pending = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
-                               json={"payment_method": GOOD_CARD})
+    with payment_server_unreachable():
+        pending = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                                   json={"payment_method": GOOD_CARD})
     assert pending.status_code == 201 and pending.json()["status"] == "pending", pending.text
-    monkeypatch.undo()
     # ... while the payment server did take the money under our key.
     key = (await leasing_repo.payments_for_invoice(invoice["id"]))[0]["idempotency_key"]
     async with PaymentsClient() as client:

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from core.settings import get_settings
+from tests.servers import free_port
+
 from tests.market.helpers import community
 
 
@@ -31,3 +39,18 @@ async def lease(world, space_id: int, lessee_id: int, user: str = "street_x", **
     response = await world.post(user, "/api/v1/leases", json=payload)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+@contextmanager
+def payment_server_unreachable() -> Iterator[None]:
+    """Not a stand-in: the real payments client, configured as a deployment would be, for a port nobody
+    listens on. That is what an unreachable payment server looks like to us."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STRIPE_API_BASE", f"http://127.0.0.1:{free_port()}")
+        patch.setenv("STRIPE_MAX_RETRIES", "0")
+        get_settings.cache_clear()
+        try:
+            yield
+        finally:
+            patch.undo()
+            get_settings.cache_clear()

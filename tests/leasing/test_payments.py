@@ -9,9 +9,8 @@ from core import clock
 from core.payments import PaymentsClient, webhooks
 from core.settings import get_settings
 from leasing import repository, service
-from tests.leasing.helpers import lease, space
+from tests.leasing.helpers import lease, payment_server_unreachable, space
 from tests.market.helpers import listed_operators
-from tests.servers import free_port
 
 GOOD_CARD = "pm_card_visa"
 DECLINED_CARD = "pm_card_chargeCustomerFail"
@@ -103,34 +102,27 @@ async def test_a_webhook_with_a_bad_signature_changes_nothing(world, frozen_cloc
 
 
 async def test_an_unreachable_payment_server_leaves_a_pending_payment_that_reconcile_settles(
-        world, frozen_clock, localstripe, monkeypatch):
+        world, frozen_clock, localstripe):
     signed, invoice = await rented(world, frozen_clock)
     await service._customer_for({"lessee_id": signed["lessee_id"], "lessee_name": signed["lessee_name"]})
-    # Not a stand-in: the real client, aimed at a port nobody listens on, is what "unreachable" looks like.
-    closed_port = free_port()
-    monkeypatch.setattr(service, "payments_client",
-                        lambda: PaymentsClient(base_url=f"http://127.0.0.1:{closed_port}", max_retries=0))
-
-    pending = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
-                               json={"payment_method": GOOD_CARD})
-    assert pending.status_code == 201 and pending.json()["status"] == "pending"
-    assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "open"
-    second = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
-                              json={"payment_method": GOOD_CARD})
-    assert second.status_code == 409 and second.json()["code"] == "payment.in_progress"
+    with payment_server_unreachable():
+        pending = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                                   json={"payment_method": GOOD_CARD})
+        assert pending.status_code == 201 and pending.json()["status"] == "pending"
+        assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "open"
+        second = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                                  json={"payment_method": GOOD_CARD})
+        assert second.status_code == 409 and second.json()["code"] == "payment.in_progress"
 
     # The server comes back. The call never reached it, so reconcile fails the attempt; pay again.
-    monkeypatch.undo()
     frozen_clock.advance(minutes=5)
     assert await service.reconcile_payments() == {"succeeded": 0, "failed": 1, "pending": 0}
     assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "open"
 
     # This time the server takes the money but the answer is lost: reconcile finds it by our key.
-    monkeypatch.setattr(service, "payments_client",
-                        lambda: PaymentsClient(base_url=f"http://127.0.0.1:{closed_port}", max_retries=0))
-    lost = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
-                            json={"payment_method": GOOD_CARD})
-    monkeypatch.undo()
+    with payment_server_unreachable():
+        lost = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
+                                json={"payment_method": GOOD_CARD})
     key = (await repository.payments_for_invoice(invoice["id"]))[-1]["idempotency_key"]
     async with PaymentsClient() as client:
         await client.create_payment_intent(invoice["amount"], payment_method=GOOD_CARD, confirm=True,
