@@ -13,11 +13,10 @@ from core.admin import admin_handler
 from core.audit.controllers import ROUTES as AUDIT_ROUTES
 from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.auth import build_jwt_auth
-from core.cache.service import outermost_middleware
 from core.dependencies import DEPENDENCIES
 from core.domains import collect
 from core.health import health
-from core.http import EXCEPTION_HANDLERS, document_error_responses
+from core.http import EXCEPTION_HANDLERS, document_error_responses, outermost_middleware
 from core.limits import rate_limits, security_headers
 from core.migrate import migrate
 from core.reference import load_reference_data

@@ -7,6 +7,7 @@ import re
 
 import asyncpg
 from litestar import MediaType, Request, Response
+from litestar.config.app import AppConfig
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -19,7 +20,9 @@ from litestar.exceptions import (
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Parameter, Reference, Schema
+from litestar.types import ASGIApp, Receive, Scope, Send
 
+from core.cache.service import versions_read_once
 from core.errors import DomainError
 from core.schemas import ErrorBody
 from core.settings import get_settings
@@ -134,6 +137,27 @@ def handle_unexpected(_: Request, exc: Exception) -> Response:
                               {"Retry-After": "5"})
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal.error", "服务器内部错误，请稍后再试", None)
+
+
+def one_version_read_per_get(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware: a GET or HEAD reads the data versions at most once, so who is asking and what they
+    asked are answered from one set. Writes read them afresh and never answer from a set older than their
+    own changes."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await app(scope, receive, send)
+            return
+        with versions_read_once():
+            await app(scope, receive, send)
+
+    return middleware
+
+
+def outermost_middleware(app_config: AppConfig) -> AppConfig:
+    """on_app_init hook, after authentication's: the version read wraps the principal's cache lookup too."""
+    app_config.middleware.insert(0, one_version_read_per_get)
+    return app_config
 
 
 EXCEPTION_HANDLERS = {

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Generic, TypeVar
-
-from litestar.config.app import AppConfig
-from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core import clock
 from core.cache import repository as repo
@@ -46,27 +44,14 @@ async def versions(names: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(snapshot.versions.get(name, 0) for name in names)
 
 
-def one_read_per_request(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware: each GET or HEAD request reads the data versions at most once. Writes always read
-    them afresh, so a request never answers from a set older than its own changes."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
-            await app(scope, receive, send)
-            return
-        token = _snapshot.set(_ReadSnapshot())
-        try:
-            await app(scope, receive, send)
-        finally:
-            _snapshot.reset(token)
-
-    return middleware
-
-
-def outermost_middleware(app_config: AppConfig) -> AppConfig:
-    """on_app_init hook: the snapshot wraps authentication too, which loads the principal from its cache."""
-    app_config.middleware.insert(0, one_read_per_request)
-    return app_config
+@contextmanager
+def versions_read_once() -> Iterator[None]:
+    """Inside this block (one read request), the data versions are read at most once: on first need."""
+    token = _snapshot.set(_ReadSnapshot())
+    try:
+        yield
+    finally:
+        _snapshot.reset(token)
 
 
 class VersionedCache(Generic[T]):
