@@ -48,6 +48,8 @@ from core import clock  # noqa: E402
 from core.app import create_app  # noqa: E402
 from core.migrate import migrate  # noqa: E402
 from core.reference import load_reference_data  # noqa: E402
+from core.settings import get_settings  # noqa: E402
+from tests.payment_server import FaultyPaymentServer  # noqa: E402
 from tests.world import World, build_world  # noqa: E402
 
 KEEP_TABLES = {"migration", "core_data_version"}
@@ -140,3 +142,18 @@ def localstripe() -> LocalStripe:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def payment_server(localstripe, monkeypatch) -> AsyncIterator[FaultyPaymentServer]:
+    """A misbehaving payment server in front of localstripe, and the settings aimed at it with a short timeout."""
+    server = FaultyPaymentServer(f"http://127.0.0.1:{localstripe.port}")
+    await server.start()
+    monkeypatch.setenv("STRIPE_API_BASE", server.url)
+    monkeypatch.setenv("STRIPE_TIMEOUT_SECONDS", "2")
+    monkeypatch.setenv("STRIPE_MAX_RETRIES", "2")
+    get_settings.cache_clear()
+    yield server
+    await server.stop()
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -149,8 +149,7 @@ def _form_scalar(name: str, value: Any) -> str:
 class PaymentsClient:
     """Calls to the payment server. Use as `async with PaymentsClient() as payments: ...`.
 
-    Base URL, secret key, timeout and retry count come from the settings unless given. `transport` replaces the
-    network (tests of the retry and header logic use `httpx.MockTransport`).
+    Base URL, secret key, timeout and retry count come from the settings unless given.
     """
 
     def __init__(
@@ -161,7 +160,6 @@ class PaymentsClient:
         timeout_seconds: float | None = None,
         max_retries: int | None = None,
         backoff_seconds: float = 0.2,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         settings = get_settings()
         timeout = settings.stripe_timeout_seconds if timeout_seconds is None else timeout_seconds
@@ -177,7 +175,6 @@ class PaymentsClient:
                 "User-Agent": "future-community-market/payments",
             },
             timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
-            transport=transport,
             follow_redirects=False,
         )
 

@@ -1,183 +1,30 @@
 """Paying rent while the payment server misbehaves: errors, hangs, garbage, slow answers.
 
-The payment server here is a real HTTP server on its own port in front of localstripe. It answers each
-request in turn with what the test scripted for that method and path, and otherwise carries the request out
-at localstripe. Like Stripe (and unlike localstripe) it replays the first answer for a repeated
+The payment server here is a real HTTP server on its own port in front of localstripe (tests/payment_server.py).
+It answers each request in turn with what the test scripted for that method and path, and otherwise carries the
+request out at localstripe. Like Stripe (and unlike localstripe) it replays the first answer for a repeated
 Idempotency-Key and refuses a key whose first request is still in progress, so the duplicates counted here
 are the ones a real account would see.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections import deque
-from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 import pytest
-from aiohttp import web
 
 from core import clock
 from core.payments import PaymentServerUnavailable, PaymentsClient, webhooks
 from core.settings import get_settings
 from leasing import repository, service
 from tests.leasing.test_payments import GOOD_CARD, ledger, rented, signed_event
-from tests.servers import free_port
+from tests.payment_server import SLOW, cut, failing, garbage, hanging
 
 UNAVAILABLE = {"code": "payment.unavailable", "message": "支付服务暂时不可用，请稍后再试"}
 INTENTS = "/v1/payment_intents"
 CUSTOMERS = "/v1/customers"
-
-
-@dataclass(frozen=True)
-class Fault:
-    """What the server does with one request instead of answering it properly.
-
-    kind: "status" (answer `status` with `body`), "hang" (never answer), "cut" (close the connection halfway
-    through the body), "slow" (keep the request in progress until `release`, then carry it out).
-    acts: carry the request out first, so the payment server did the work and only the answer is lost.
-    """
-
-    kind: str
-    status: int = 500
-    body: bytes = b'{"error": {"type": "api_error", "message": "An unknown error occurred"}}'
-    acts: bool = False
-
-
-def failing(status: int = 500, *, acts: bool = False) -> Fault:
-    return Fault("status", status, acts=acts)
-
-
-def garbage(body: bytes, status: int = 200, *, acts: bool = False) -> Fault:
-    return Fault("status", status, body, acts=acts)
-
-
-def hanging(*, acts: bool = False) -> Fault:
-    return Fault("hang", acts=acts)
-
-
-def cut(*, acts: bool = False) -> Fault:
-    return Fault("cut", acts=acts)
-
-
-SLOW = Fault("slow")
-
-
-class FaultyPaymentServer:
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.arrived: list[tuple[str, str, str | None]] = []
-        self.carried_out: list[tuple[str, str, str | None]] = []
-        self._scripts: dict[tuple[str, str], deque[Fault]] = {}
-        self._answers: dict[str, tuple[int, bytes]] = {}
-        self._in_progress: set[str] = set()
-        self._closing = asyncio.Event()
-        self._release = asyncio.Event()
-        self._held: list[asyncio.Future] = []
-        self._runner: web.AppRunner | None = None
-        self._http: httpx.AsyncClient | None = None
-
-    async def start(self) -> None:
-        self._http = httpx.AsyncClient(base_url=self.upstream, timeout=30)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        self._closing.set()
-        self._release.set()
-        await self._runner.cleanup()
-        await self._http.aclose()
-
-    def script(self, method: str, path: str, *faults: Fault) -> None:
-        self._scripts.setdefault((method, path), deque()).extend(faults)
-
-    def keys(self, method: str, path: str, log: list | None = None) -> list[str | None]:
-        return [key for m, p, key in (self.arrived if log is None else log) if (m, p) == (method, path)]
-
-    async def release(self) -> None:
-        """Slow requests held so far are carried out now."""
-        self._release.set()
-        await asyncio.gather(*self._held)
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        key = request.headers.get("Idempotency-Key")
-        self.arrived.append((request.method, request.path, key))
-        queue = self._scripts.get((request.method, request.path))
-        fault = queue.popleft() if queue else None
-        if fault is None:
-            return await self._carry_out(request, body, key)
-        if fault.kind == "slow":
-            return await self._slowly(request, body, key)
-        if fault.acts:
-            await self._carry_out(request, body, key)
-        if fault.kind == "hang":
-            await self._closing.wait()
-            return web.Response(status=503)
-        if fault.kind == "cut":
-            response = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": "4096"})
-            await response.prepare(request)
-            await response.write(b'{"id": "pi_')
-            request.transport.close()
-            return response
-        return web.Response(status=fault.status, body=fault.body, headers={"Content-Type": "application/json"})
-
-    async def _slowly(self, request: web.Request, body: bytes, key: str | None) -> web.StreamResponse:
-        done = asyncio.get_running_loop().create_future()
-        self._held.append(done)
-        self._in_progress.add(key)
-        try:
-            await self._release.wait()
-            self._in_progress.discard(key)
-            if self._closing.is_set():
-                return web.Response(status=503)
-            return await self._carry_out(request, body, key)
-        finally:
-            self._in_progress.discard(key)
-            done.set_result(None)
-
-    async def _carry_out(self, request: web.Request, body: bytes, key: str | None) -> web.Response:
-        if key in self._answers:
-            status, content = self._answers[key]
-        elif key is not None and key in self._in_progress:
-            status, content = 409, (b'{"error": {"type": "idempotency_error", "message": "There is currently '
-                                    b'another in-progress request using this Idempotent Key."}}')
-        else:
-            if key is not None:
-                self._in_progress.add(key)
-            try:
-                self.carried_out.append((request.method, request.path, key))
-                headers = {name: request.headers[name] for name in ("Authorization", "Content-Type")
-                           if name in request.headers}
-                answer = await self._http.request(request.method, request.path_qs, content=body, headers=headers)
-                status, content = answer.status_code, answer.content
-                if key is not None and status < 500:
-                    self._answers[key] = (status, content)
-            finally:
-                self._in_progress.discard(key)
-        return web.Response(status=status, body=content, headers={"Content-Type": "application/json"})
-
-
-@pytest.fixture
-async def payment_server(localstripe, monkeypatch):
-    """The faulty server, and the settings aimed at it with a short timeout."""
-    server = FaultyPaymentServer(f"http://127.0.0.1:{localstripe.port}")
-    await server.start()
-    monkeypatch.setenv("STRIPE_API_BASE", server.url)
-    monkeypatch.setenv("STRIPE_TIMEOUT_SECONDS", "2")
-    monkeypatch.setenv("STRIPE_MAX_RETRIES", "2")
-    get_settings.cache_clear()
-    yield server
-    await server.stop()
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 # What the user and the officials see, and what the payment server really holds -------------------
