@@ -16,7 +16,7 @@ from core.auth import build_jwt_auth
 from core.dependencies import DEPENDENCIES
 from core.domains import collect
 from core.health import health
-from core.http import EXCEPTION_HANDLERS, document_error_responses, outermost_middleware
+from core.http import EXCEPTION_HANDLERS, document_error_responses, document_optional_bodies, outermost_middleware
 from core.limits import rate_limits, security_headers
 from core.migrate import migrate
 from core.reference import load_reference_data
@@ -61,4 +61,5 @@ def create_app() -> Litestar:
     )
     app.state.jwt_auth = jwt_auth
     document_error_responses(app.openapi_schema)
+    document_optional_bodies(app.openapi_schema)
     return app

@@ -210,6 +210,22 @@ def _is_error_body(response: OpenAPIResponse | Reference) -> bool:
     return media is not None and isinstance(media.schema, Reference) and media.schema.ref.endswith("/ErrorBody")
 
 
+def document_optional_bodies(document: OpenAPI) -> None:
+    """A body the handler takes as `X | None = None` may be left out (the request then carries none), but
+    Litestar marks every body as required: such bodies, whose schema admits null, are declared optional."""
+    for item in (document.paths or {}).values():
+        for method in ("post", "put", "patch"):
+            operation = getattr(item, method)
+            body = operation.request_body if operation is not None else None
+            if body is None or isinstance(body, Reference):
+                continue
+            media = (body.content or {}).get(MediaType.JSON)
+            schema = media.schema if media is not None else None
+            if isinstance(schema, Schema) and any(
+                    isinstance(option, Schema) and option.type == OpenAPIType.NULL for option in schema.one_of or []):
+                body.required = False
+
+
 def document_error_responses(document: OpenAPI) -> None:
     """Declare, on every operation, the errors its shape implies: 401 behind the login, 400/413/422 for a
     body, 422 for query parameters, 404 and 422 (beyond the range) for a numeric path id, 429 where a rate limit

@@ -208,10 +208,11 @@ class LeaseController(Controller):
     async def detail(self, principal: Principal, lease_id: int) -> LeaseView:
         return lease_view(await service.get_lease(principal, lease_id))
 
-    @post("/{lease_id:int}/renew", operation_id="renewLease", responses=errors(403, 409), summary="续租（生成衔接的新租约）")
+    @post("/{lease_id:int}/renew", operation_id="renewLease", responses=errors(403, 409),
+          summary="续租（生成衔接的新租约，须填写理由）")
     async def renew(self, principal: Principal, lease_id: int, data: LeaseRenewal) -> LeaseView:
         return lease_view(await service.renew_lease(principal, lease_id, ends_on=data.ends_on,
-                                                    monthly_rent=data.monthly_rent))
+                                                    monthly_rent=data.monthly_rent, reason=data.reason))
 
     @post("/{lease_id:int}/terminate", operation_id="terminateLease", responses=errors(403, 409),
           summary="提前终止租约（须填写理由）", status_code=200)

@@ -360,7 +360,8 @@ async def load_lease_history(rng: random.Random, actors: Actors, community: dict
         decided_on = lease["ends_on"] - timedelta(days=25)
         with clock.business_time(_at(decided_on)):
             successor = await service.renew_lease(official, lease["id"], ends_on=add_months(lease["ends_on"], 36),
-                                                  monthly_rent=_whole_yuan(lease["monthly_rent"] * 1.05))
+                                                  monthly_rent=_whole_yuan(lease["monthly_rent"] * 1.05),
+                                                  reason="承租方按时缴租、运营良好，续租三年，租金上调5%")
         billing[successor["id"]] = Billing(decided_on, billing[lease["id"]].late_payer)
     elif spec.plan is Plan.terminated:
         effective_on = add_months(this_month, -5)

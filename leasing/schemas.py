@@ -164,6 +164,7 @@ class LeaseCreate(Input):
 
 class LeaseRenewal(Input):
     ends_on: date
+    reason: Reason
     monthly_rent: Fen | None = None
 
 

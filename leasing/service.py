@@ -422,7 +422,9 @@ async def _lease_for_officials(principal: Principal, lease_id: int) -> dict:
     return lease
 
 
-async def renew_lease(principal: Principal, lease_id: int, *, ends_on: date, monthly_rent: int | None) -> dict:
+async def renew_lease(principal: Principal, lease_id: int, *, ends_on: date, monthly_rent: int | None,
+                      reason: str) -> dict:
+    reason = require_reason(reason)
     async with transaction():
         lease = await _lease_for_officials(principal, lease_id)
         if lease["status"] not in ("active", "expiring"):
@@ -440,7 +442,8 @@ async def renew_lease(principal: Principal, lease_id: int, *, ends_on: date, mon
         except asyncpg.UniqueViolationError as exc:
             raise LeaseStateInvalid() from exc
         await repo.update_lease(lease_id, {"status": "renewed"}, clock.now())
-        await audit.record(principal, "lease.renew", "lease", lease_id, before={"status": lease["status"]},
+        await audit.record(principal, "lease.renew", "lease", lease_id, reason=reason,
+                           before={"status": lease["status"]},
                            after={"status": "renewed", "successor_id": successor_id, **successor})
     return await repo.get_lease(successor_id)
 

@@ -59,6 +59,7 @@ from market.schemas import (
     NeedCreate,
     NeedView,
     OperatorMonthlyReport,
+    OptionalReasonInput,
     OverviewItem,
     PlanLineAccept,
     ReasonInput,
@@ -280,11 +281,12 @@ class AllocationController(Controller):
         return plan_view(await service.get_allocation_plan(principal, plan_id))
 
     @post("/{plan_id:int}/lines/{line_id:int}/accept", operation_id="acceptAllocationLine", responses=errors(403, 409),
-          summary="采纳一条分配建议（生成拟签合同）", status_code=200)
+          summary="采纳一条分配建议（生成拟签合同；可附理由）", status_code=200)
     async def accept(self, principal: Principal, plan_id: int, line_id: int,
                      data: PlanLineAccept | None = None) -> AllocationLineView:
         terms = as_fields(data, drop_none=True) if data else {}
-        return line_view(await service.accept_plan_line(principal, plan_id, line_id, terms))
+        reason = terms.pop("reason", "")
+        return line_view(await service.accept_plan_line(principal, plan_id, line_id, terms, reason))
 
     @post("/{plan_id:int}/lines/{line_id:int}/reject", operation_id="rejectAllocationLine", responses=errors(403, 409),
           summary="不采纳一条分配建议（须填写理由）", status_code=200)
@@ -319,14 +321,17 @@ class ContractController(Controller):
         return contract_view(await service.update_draft(principal, contract_id, as_fields(data, drop_none=True)))
 
     @post("/{contract_id:int}/sign", operation_id="signContract", responses=errors(403, 409),
-          summary="签订合同（运营商须在库且覆盖所列类别）", status_code=200)
-    async def sign(self, principal: Principal, contract_id: int) -> ContractView:
-        return contract_view(await service.sign_contract(principal, contract_id))
+          summary="签订合同（运营商须在库且覆盖所列类别；可附理由）", status_code=200)
+    async def sign(self, principal: Principal, contract_id: int,
+                   data: OptionalReasonInput | None = None) -> ContractView:
+        return contract_view(await service.sign_contract(principal, contract_id, data.reason if data else ""))
 
     @post("/{contract_id:int}/renew", operation_id="renewContract", responses=errors(403, 409),
-          summary="续签合同（生成衔接的新合同）")
+          summary="续签合同（生成衔接的新合同，须填写理由）")
     async def renew(self, principal: Principal, contract_id: int, data: ContractRenewal) -> ContractView:
-        return contract_view(await service.renew_contract(principal, contract_id, as_fields(data, drop_none=True)))
+        changes = as_fields(data, drop_none=True)
+        reason = changes.pop("reason")
+        return contract_view(await service.renew_contract(principal, contract_id, changes, reason))
 
     @post("/{contract_id:int}/terminate", operation_id="terminateContract", responses=errors(403, 409),
           summary="终止合同（须填写理由）", status_code=200)

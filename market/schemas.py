@@ -21,6 +21,7 @@ from market.tables import (
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Reason = Annotated[str, msgspec.Meta(max_length=2000)]
+OptionalReason = Annotated[str, msgspec.Meta(max_length=2000, description="理由；不填时按决定内容记录")]
 CategoryCode = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 Fen = Annotated[int, msgspec.Meta(ge=0, le=10**13, description="金额（分）")]
 PositiveFen = Annotated[int, msgspec.Meta(gt=0, le=10**13, description="金额（分）")]
@@ -119,6 +120,10 @@ class ReasonInput(Input):
     reason: Reason
 
 
+class OptionalReasonInput(Input):
+    reason: OptionalReason = ""
+
+
 # Matching and allocation -----------------------------------------------------------------------
 
 class ScorePartView(msgspec.Struct, kw_only=True):
@@ -194,6 +199,7 @@ class PlanLineAccept(Input):
     ends_on: date | None = None
     annual_fee: Fen | None = None
     kpis: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
+    reason: OptionalReason = ""
 
 
 # Contracts -------------------------------------------------------------------------------------
@@ -222,6 +228,7 @@ class ContractUpdate(Input):
 
 class ContractRenewal(Input):
     ends_on: date
+    reason: Reason
     annual_fee: Fen | None = None
     revenue_share: Share | None = None
     kpis: Annotated[str, msgspec.Meta(max_length=5000)] | None = None

@@ -373,9 +373,16 @@ def _default_term(today: date) -> tuple[date, date]:
     return start, start.replace(year=start.year + DEFAULT_CONTRACT_YEARS)
 
 
-async def accept_plan_line(principal: Principal, plan_id: int, line_id: int, terms: dict) -> dict:
+def _acceptance_reason(line: dict) -> str:
+    """What an accepted line records when the official gives no reason: the decision itself."""
+    return f"采纳分配建议：{line['community_name']}{line['category_name']}由{line['operator_name']}承接"
+
+
+async def accept_plan_line(principal: Principal, plan_id: int, line_id: int, terms: dict, reason: str = "") -> dict:
     """Accepting a line drafts the contract (or adds the need to a draft already open with that operator)
-    and marks the need matched; the draft holds the operator's capacity until it is signed or ended."""
+    and marks the need matched; the draft holds the operator's capacity until it is signed or ended.
+    The reason is optional: without one, the audit records what was decided."""
+    reason = reason.strip()
     async with transaction():
         line = await _decidable_line(principal, plan_id, line_id)
         if line["operator_id"] is None:
@@ -405,9 +412,9 @@ async def accept_plan_line(principal: Principal, plan_id: int, line_id: int, ter
             })
         await repo.set_need_status([need["id"]], "matched", clock.now())
         await repo.decide_plan_line(line_id, state="accepted", contract_id=contract_id, by=principal.user_id,
-                                    reason="", now=clock.now())
+                                    reason=reason, now=clock.now())
         await audit.record(principal, "allocation.accept", "allocation_line", line_id,
-                           before={"state": line["state"]},
+                           reason=reason or _acceptance_reason(line), before={"state": line["state"]},
                            after={"state": "accepted", "need_id": need["id"], "operator_id": line["operator_id"],
                                   "contract_id": contract_id})
     return await repo.get_plan_line(plan_id, line_id)
@@ -542,8 +549,17 @@ async def update_draft(principal: Principal, contract_id: int, changes: dict) ->
     return await repo.get_contract(contract_id)
 
 
-async def sign_contract(principal: Principal, contract_id: int) -> dict:
-    """Signing needs the operator in good standing and listed for every category today."""
+def _signing_reason(contract: dict) -> str:
+    """What a signature records when the official gives no reason: the parties and the term."""
+    party = contract["community_name"] or contract["street_name"]
+    return (f"签署服务合同：{party} × {contract['operator_name']}，"
+            f"{contract['starts_on']:%Y-%m-%d}至{contract['ends_on']:%Y-%m-%d}")
+
+
+async def sign_contract(principal: Principal, contract_id: int, reason: str = "") -> dict:
+    """Signing needs the operator in good standing and listed for every category today. The reason is
+    optional: without one, the audit records the parties and the term."""
+    reason = reason.strip()
     async with transaction():
         contract = await _contract_for_officials(principal, contract_id)
         if contract["status"] != "draft":
@@ -555,12 +571,13 @@ async def sign_contract(principal: Principal, contract_id: int) -> dict:
         if contract["need_ids"]:
             await repo.set_need_status(contract["need_ids"], "matched", clock.now(), only_from="open")
         await audit.record(principal, "contract.sign", "contract", contract_id, before={"status": "draft"},
-                           after={"status": "active"})
+                           after={"status": "active"}, reason=reason or _signing_reason(contract))
     return await repo.get_contract(contract_id)
 
 
-async def renew_contract(principal: Principal, contract_id: int, changes: dict) -> dict:
+async def renew_contract(principal: Principal, contract_id: int, changes: dict, reason: str) -> dict:
     """A linked successor from the day the contract ends; the contract becomes 'renewed'."""
+    reason = require_reason(reason)
     async with transaction():
         contract = await _contract_for_officials(principal, contract_id)
         if contract["status"] not in ("active", "expiring"):
@@ -584,7 +601,8 @@ async def renew_contract(principal: Principal, contract_id: int, changes: dict) 
         except asyncpg.UniqueViolationError as exc:
             raise ContractStateInvalid() from exc
         await repo.update_contract(contract_id, {"status": "renewed"}, clock.now())
-        await audit.record(principal, "contract.renew", "contract", contract_id, before={"status": contract["status"]},
+        await audit.record(principal, "contract.renew", "contract", contract_id, reason=reason,
+                           before={"status": contract["status"]},
                            after={"status": "renewed", "successor_id": successor_id, **successor})
     return await repo.get_contract(successor_id)
 

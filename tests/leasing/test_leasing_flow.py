@@ -180,14 +180,24 @@ async def test_renewal_links_a_successor_lease_once(world, frozen_clock):
     operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
     room = await space(world)
     first = await lease(world, room["id"], operators["tot"]["id"])
+    for blank in ("", "  "):
+        refused = await world.post("street_x", f"/api/v1/leases/{first['id']}/renew",
+                                   json={"ends_on": "2029-09-01", "reason": blank})
+        assert refused.status_code == 422 and refused.json()["code"] == "decision.reason_required"
+    unexplained = await world.post("street_x", f"/api/v1/leases/{first['id']}/renew", json={"ends_on": "2029-09-01"})
+    assert unexplained.status_code == 422 and unexplained.json()["code"] == "request.validation_failed"
+    assert (await world.get("street_x", f"/api/v1/leases/{first['id']}")).json() == first
+    assert (await world.get("street_x", "/api/v1/leases", params={"space_id": room["id"]})).json()["total"] == 1
+
     renewed = await world.post("street_x", f"/api/v1/leases/{first['id']}/renew",
-                               json={"ends_on": "2029-09-01", "monthly_rent": 320_000})
+                               json={"ends_on": "2029-09-01", "monthly_rent": 320_000, "reason": "承租方运营良好"})
     assert renewed.status_code == 201, renewed.text
     successor = renewed.json()
     assert successor["renewal_of"] == first["id"] and successor["starts_on"] == first["ends_on"]
     assert successor["monthly_rent"] == 320_000 and successor["rent_free_months"] == 0
     assert (await world.get("street_x", f"/api/v1/leases/{first['id']}")).json()["status_label"] == "已续租"
-    twice = await world.post("street_x", f"/api/v1/leases/{first['id']}/renew", json={"ends_on": "2030-09-01"})
+    twice = await world.post("street_x", f"/api/v1/leases/{first['id']}/renew",
+                             json={"ends_on": "2030-09-01", "reason": "再续一年"})
     assert twice.status_code == 409 and twice.json()["code"] == "lease.state_invalid"
     denied = await world.post("tot", f"/api/v1/leases/{successor['id']}/terminate", json={"reason": "不租了"})
     assert denied.status_code == 403

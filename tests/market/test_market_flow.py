@@ -149,13 +149,26 @@ async def test_renewal_links_a_successor_and_keeps_capacity(world, frozen_clock)
     first = await contract(world, "street_x", target["id"], operators["tot"]["id"])
     assert first["status"] == "active"
 
-    renewed = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew", json={"ends_on": "2032-01-01"})
+    for blank in ("", " \n "):
+        refused = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew",
+                                   json={"ends_on": "2032-01-01", "reason": blank})
+        assert refused.status_code == 422 and refused.json()["code"] == "decision.reason_required"
+    unexplained = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew",
+                                   json={"ends_on": "2032-01-01"})
+    assert unexplained.status_code == 422 and unexplained.json()["code"] == "request.validation_failed"
+    assert (await world.get("street_x", f"/api/v1/contracts/{first['id']}")).json() == first
+    held = (await world.get("street_x", "/api/v1/contracts", params={"community_id": target["id"]})).json()
+    assert held["total"] == 1
+
+    renewed = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew",
+                               json={"ends_on": "2032-01-01", "reason": "服务评价良好"})
     assert renewed.status_code == 201, renewed.text
     successor = renewed.json()
     assert successor["renewal_of"] == first["id"] and successor["starts_on"] == first["ends_on"]
     assert successor["status"] == "active" and successor["annual_fee"] == first["annual_fee"]
     assert (await world.get("street_x", f"/api/v1/contracts/{first['id']}")).json()["status"] == "renewed"
-    twice = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew", json={"ends_on": "2033-01-01"})
+    twice = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew",
+                             json={"ends_on": "2033-01-01", "reason": "再续一年"})
     assert twice.status_code == 409 and twice.json()["code"] == "contract.state_invalid"
 
 

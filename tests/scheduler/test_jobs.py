@@ -49,7 +49,8 @@ async def test_a_renewal_flag_is_raised_once_per_threshold_and_resolves_when_ren
     superseded = await flags(world, kind="lease_renewal", state="resolved")
     assert superseded[0]["mark"] == "90" and "60" in superseded[0]["resolution"]
 
-    renewed = await world.post("street_x", f"/api/v1/leases/{signed['id']}/renew", json={"ends_on": "2029-02-20"})
+    renewed = await world.post("street_x", f"/api/v1/leases/{signed['id']}/renew",
+                               json={"ends_on": "2029-02-20", "reason": "承租方按时缴租，续租两年"})
     assert renewed.status_code == 201
     frozen_clock.advance(days=1)
     result = await engine.run_due(job)
@@ -100,7 +101,9 @@ async def test_a_contract_ending_soon_is_flagged_and_the_flag_goes_when_it_is_re
     raised = await flags(world, kind="contract_renewal")
     assert [(f["subject_id"], f["mark"], f["severity"]) for f in raised] == [(signed["id"], "60", "warning")]
     assert "服务合同将于 2027-01-15 到期" in raised[0]["title"]
-    await world.post("street_x", f"/api/v1/contracts/{signed['id']}/renew", json={"ends_on": "2030-01-15"})
+    renewed = await world.post("street_x", f"/api/v1/contracts/{signed['id']}/renew",
+                               json={"ends_on": "2030-01-15", "reason": "服务评价良好，续签三年"})
+    assert renewed.status_code == 201, renewed.text
     frozen_clock.advance(days=1)
     await engine.run_due(job)
     assert await flags(world, kind="contract_renewal") == []

@@ -42,14 +42,14 @@ EXPECTED = {
     "operator.status.listed": DECISION, "operator.status.removed": DECISION,
     # Market
     "community.create": CREATION, "community.update": CHANGE, "need.create": CREATION, "need.close": DECISION,
-    "allocation.create": CREATION, "allocation.accept": CHANGE, "allocation.reject": DECISION,
-    "contract.create": CREATION, "contract.update": CHANGE, "contract.sign": CHANGE, "contract.renew": CHANGE,
+    "allocation.create": CREATION, "allocation.accept": DECISION, "allocation.reject": DECISION,
+    "contract.create": CREATION, "contract.update": CHANGE, "contract.sign": DECISION, "contract.renew": DECISION,
     "contract.terminate": DECISION, "contract.expiring": SYSTEM, "ledger.post": CREATION,
     "ledger.operator_report": CREATION,
     # Leasing
     "space.create": CREATION, "space.update": CHANGE, "listing.create": CREATION, "listing.cancel": DECISION,
     "lease_application.create": CREATION, "listing.award": DECISION, "lease.create": CREATION,
-    "lease.renew": CHANGE, "lease.terminate": DECISION, "invoice.pay": CREATION, "invoice.paid": SYSTEM,
+    "lease.renew": DECISION, "lease.terminate": DECISION, "invoice.pay": CREATION, "invoice.paid": SYSTEM,
     "invoice.paid_after_void": SYSTEM,
     # Scheduler, accounts
     "flag.acknowledge": CHANGE, "flag.resolve": DECISION, "job.run_now": CREATION, "report.resend": CREATION,
@@ -211,13 +211,21 @@ async def test_every_market_decision_is_audited_with_actor_reason_before_and_aft
     await ok(await world.post("street_x", f"/api/v1/needs/{closing['id']}/close", json={"reason": "已由社区自办"}))
     await need(world, "street_x", home["id"], "childcare")
     await need(world, "street_x", other["id"], "childcare")
+    third = await community(world, "street_x", "湖畔社区")
+    await need(world, "street_x", third["id"], "childcare")
 
+    # Accepting and signing take a reason when one is given; without one the row states the decision itself.
     plan = await ok(await world.post("district", "/api/v1/allocation-plans",
                                      json={"district_id": world.org_id("district_a")}), 201)
-    first, second = [line for line in plan["lines"] if line["operator_id"] is not None][:2]
-    await ok(await world.post("district", f"/api/v1/allocation-plans/{plan['id']}/lines/{first['id']}/accept"))
-    await ok(await world.post("district", f"/api/v1/allocation-plans/{plan['id']}/lines/{second['id']}/reject",
-                              json={"reason": "另行招募"}))
+    first, second, explained = [line for line in plan["lines"] if line["operator_id"] is not None][:3]
+    lines = f"/api/v1/allocation-plans/{plan['id']}/lines"
+    accepted = await ok(await world.post("district", f"{lines}/{first['id']}/accept"))
+    await ok(await world.post("district", f"{lines}/{second['id']}/reject", json={"reason": "另行招募"}))
+    explained_view = await ok(await world.post("district", f"{lines}/{explained['id']}/accept",
+                                               json={"annual_fee": 50_000_000, "reason": "该运营商在邻近社区评价最好"}))
+    assert (explained_view["reason"], accepted["reason"]) == ("该运营商在邻近社区评价最好", "")
+    await ok(await world.post("street_x", f"/api/v1/contracts/{accepted['contract_id']}/sign",
+                              json={"reason": "双方已就服务内容达成一致"}))
 
     draft = await contract(world, "street_x", other["id"], tot["id"], sign=False)
     await ok(await world.patch("street_x", f"/api/v1/contracts/{draft['id']}", json={"kpis": "满意度不低于90%"}))
@@ -227,7 +235,7 @@ async def test_every_market_decision_is_audited_with_actor_reason_before_and_aft
     await ok(await world.post("tot", f"/api/v1/contracts/{signed['id']}/monthly-reports", json={
         "month": "2026-10-01", "service_revenue": 1_200_000, "costs": {"staff": 700_000}}), 201)
     successor = await ok(await world.post("street_x", f"/api/v1/contracts/{signed['id']}/renew",
-                                          json={"ends_on": "2032-01-01"}), 201)
+                                          json={"ends_on": "2032-01-01", "reason": "服务评价良好，续签三年"}), 201)
     await ok(await world.post("street_x", f"/api/v1/contracts/{successor['id']}/terminate",
                               json={"reason": "社区调整运营模式"}))
 
@@ -237,6 +245,14 @@ async def test_every_market_decision_is_audited_with_actor_reason_before_and_aft
     await assert_complete(rows, market)
     rejected = next(r for r in rows if r["action"] == "allocation.reject")
     assert rejected["before"] == {"state": "proposed"} and rejected["after"]["state"] == "rejected"
+    reasons = {(r["action"], r["entity_id"]): r["reason"] for r in rows}
+    assert reasons[("allocation.accept", str(first["id"]))] == (
+        f"采纳分配建议：{first['community_name']}{first['category_name']}由{tot['name']}承接")
+    assert reasons[("allocation.accept", str(explained["id"]))] == "该运营商在邻近社区评价最好"
+    assert reasons[("contract.sign", str(accepted["contract_id"]))] == "双方已就服务内容达成一致"
+    assert reasons[("contract.sign", str(draft["id"]))] == (
+        f"签署服务合同：滨江社区 × {tot['name']}，{draft['starts_on']}至{draft['ends_on']}")
+    assert reasons[("contract.renew", str(signed["id"]))] == "服务评价良好，续签三年"
 
 
 async def test_every_leasing_and_flag_decision_is_audited_with_actor_reason_before_and_after(
@@ -256,8 +272,8 @@ async def test_every_leasing_and_flag_decision_is_audited_with_actor_reason_befo
 
     second_room = await space(world, community_id=room["community_id"], address="江滨路 9 号")
     agreed = await lease(world, second_room["id"], tot["id"])
-    await ok(await world.post("street_x", f"/api/v1/leases/{agreed['id']}/renew", json={"ends_on": "2028-09-01"}),
-             201)
+    await ok(await world.post("street_x", f"/api/v1/leases/{agreed['id']}/renew",
+                              json={"ends_on": "2028-09-01", "reason": "承租方运营良好，续租一年"}), 201)
     await ok(await world.post("street_x", f"/api/v1/leases/{awarded['id']}/terminate",
                               json={"reason": "承租方经营调整"}))
 
@@ -278,6 +294,8 @@ async def test_every_leasing_and_flag_decision_is_audited_with_actor_reason_befo
     await assert_complete(rows, wanted)
     cancel = next(r for r in rows if r["action"] == "listing.cancel")
     assert (cancel["before"], cancel["after"]) == ({"status": "open"}, {"status": "cancelled"})
+    renewal = next(r for r in rows if r["action"] == "lease.renew")
+    assert (renewal["entity_id"], renewal["reason"]) == (str(agreed["id"]), "承租方运营良好，续租一年")
 
 
 async def test_org_and_user_changes_are_audited_with_their_actor(world):

@@ -519,7 +519,7 @@ async def _sign(scene: Scene, template: str) -> Call:
 @builds("POST", "/api/v1/contracts/{contract_id}/renew", consumes=True)
 async def _renew_contract(scene: Scene, template: str) -> Call:
     contract_id = await _fresh_contract(scene, sign=True)
-    return Call(at(scene, template, contract_id=contract_id), json={"ends_on": "2099-01-01"})
+    return Call(at(scene, template, contract_id=contract_id), json={"ends_on": "2099-01-01", "reason": "续签"})
 
 
 @builds("POST", "/api/v1/contracts/{contract_id}/terminate", consumes=True)
@@ -574,7 +574,8 @@ async def _fresh_lease(scene: Scene) -> int:
 
 @builds("POST", "/api/v1/leases/{lease_id}/renew", consumes=True)
 async def _renew_lease(scene: Scene, template: str) -> Call:
-    return Call(at(scene, template, lease_id=await _fresh_lease(scene)), json={"ends_on": "2029-09-01"})
+    return Call(at(scene, template, lease_id=await _fresh_lease(scene)),
+                json={"ends_on": "2029-09-01", "reason": "续租"})
 
 
 @builds("POST", "/api/v1/leases/{lease_id}/terminate", consumes=True)
