@@ -50,12 +50,18 @@ from core.migrate import migrate  # noqa: E402
 from core.reference import load_reference_data  # noqa: E402
 from core.settings import get_settings  # noqa: E402
 from tests.payment_server import FaultyPaymentServer  # noqa: E402
+from tests.reached import recording  # noqa: E402
 from tests.world import World, build_world  # noqa: E402
 
 KEEP_TABLES = {"migration", "core_data_version"}
 
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The documented-errors check compares what every other test provoked, so it runs after them all.
+    items.sort(key=lambda item: item.path.name == "test_documented_errors_reached.py")
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +95,7 @@ async def clean_database(table_names) -> AsyncIterator[None]:
 
 @pytest.fixture
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=recording(app)), base_url="http://testserver") as c:
         yield c
 
 

@@ -76,6 +76,8 @@ async def test_org_creation_is_scoped_and_audited(world):
     wrong_parent = await world.post("city", "/api/v1/orgs",
                                     json={"name": "错层社区", "kind": "community", "parent_id": world.org_id("city")})
     assert wrong_parent.status_code == 422 and wrong_parent.json()["code"] == "org.invalid_parent"
+    no_parent = await world.post("city", "/api/v1/orgs", json={"name": "无主社区", "kind": "community", "parent_id": 999_999})
+    assert no_parent.status_code == 404 and no_parent.json()["code"] == "org.not_found"
     audit = await world.get("city", "/api/v1/audit", params={"action": "org.create",
                                                             "entity_id": str(response.json()["id"])})
     assert audit.json()["items"][0]["actor_name"] == "street_x"

@@ -24,11 +24,14 @@ async def space(world, user: str = "street_x", *, community_id: int | None = Non
     return response.json()
 
 
+def listing_terms(**terms) -> dict:
+    return {"track": "competitive", "rent_per_m2_month": 4_500, "min_term_months": 12, "max_term_months": 60,
+            "opens_on": "2026-11-01", "closes_on": "2027-01-01", "public_welfare_discount": "0.3",
+            "rent_free_months": 2, "deposit_months": 2, **terms}
+
+
 async def listing(world, space_id: int, user: str = "street_x", **terms) -> dict:
-    payload = {"track": "competitive", "rent_per_m2_month": 4_500, "min_term_months": 12, "max_term_months": 60,
-               "opens_on": "2026-11-01", "closes_on": "2027-01-01", "public_welfare_discount": "0.3",
-               "rent_free_months": 2, "deposit_months": 2, **terms}
-    response = await world.post(user, f"/api/v1/spaces/{space_id}/listings", json=payload)
+    response = await world.post(user, f"/api/v1/spaces/{space_id}/listings", json=listing_terms(**terms))
     assert response.status_code == 201, response.text
     return response.json()
 

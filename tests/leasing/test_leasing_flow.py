@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 
 from core.outbox.service import send_pending
 from leasing import service
-from tests.leasing.helpers import lease, listing, space
+from tests.leasing.helpers import lease, listing, listing_terms, space
 from tests.market.helpers import community, listed_operators
 
 
@@ -139,6 +139,12 @@ async def test_invoices_are_generated_once_and_operators_see_only_their_own(worl
                              json={"reason": "承租方经营调整", "effective_on": "2026-12-20"})
     assert ended.status_code == 200, ended.text
     assert ended.json()["ends_on"] == "2026-12-20" and ended.json()["agreed_ends_on"] == "2027-09-01"
+    again = await world.post("street_x", f"/api/v1/leases/{signed['id']}/terminate",
+                             json={"reason": "重复提交", "effective_on": "2026-12-10"})
+    assert again.status_code == 409 and again.json()["code"] == "lease.state_invalid"
+    # A room still leased cannot be listed again.
+    relisted = await world.post("street_x", f"/api/v1/spaces/{room['id']}/listings", json=listing_terms())
+    assert relisted.status_code == 409 and relisted.json()["code"] == "space.not_idle"
     december = (await world.get("tot", f"/api/v1/rent-invoices/{invoice_id}")).json()
     assert december["amount"] == 183_871  # 19 of 31 days
     # Until the lease has actually ended the room is not free to let.

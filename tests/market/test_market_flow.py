@@ -139,6 +139,10 @@ async def test_contracts_never_exceed_capacity_even_when_drafted_at_once(world, 
     assert refused.status_code == 422 and refused.json()["code"] == "decision.reason_required"
     ended = await world.post("street_x", f"/api/v1/contracts/{held['id']}/terminate", json={"reason": "社区调整"})
     assert ended.json()["status_label"] == "已终止"
+    again = await world.post("street_x", f"/api/v1/contracts/{held['id']}/terminate", json={"reason": "重复提交"})
+    assert again.status_code == 409 and again.json()["code"] == "contract.state_invalid"
+    edited = await world.patch("street_x", f"/api/v1/contracts/{held['id']}", json={"annual_fee": 1})
+    assert edited.status_code == 409 and edited.json()["code"] == "contract.state_invalid"
     assert (await draft(communities[4])).status_code == 201
     assert (await draft(communities[3])).status_code == 409
 
@@ -234,3 +238,13 @@ async def test_the_allocation_plan_respects_capacity_and_lines_are_accepted_one_
     rejected = await world.post("district", f"/api/v1/allocation-plans/{plan['id']}/lines/{unassigned['id']}/reject",
                                 json={"reason": "另行招募"})
     assert rejected.json()["state"] == "rejected"
+
+
+async def test_a_closed_need_stays_closed(world):
+    place = await community(world, "street_x", "江滨社区")
+    wanted = await need(world, "street_x", place["id"], "childcare")
+    closed = await world.post("street_x", f"/api/v1/needs/{wanted['id']}/close", json={"reason": "已由社区自办"})
+    assert closed.status_code == 200 and closed.json()["status_label"] == "已关闭", closed.text
+    again = await world.post("street_x", f"/api/v1/needs/{wanted['id']}/close", json={"reason": "再次关闭"})
+    assert again.status_code == 409 and again.json()["code"] == "need.not_open"
+    assert again.json()["message"] == "该需求已对接或已关闭"

@@ -113,6 +113,10 @@ async def test_upheld_objection_takes_the_entry_out(world, frozen_clock):
     upheld = await world.post("city", f"/api/v1/objections/{objection.json()['id']}/decision",
                               json={"upheld": True, "reason": "经核实投诉属实"})
     assert upheld.json()["state"] == "upheld"
+    # A decided objection stays decided: a second decision is refused and changes nothing.
+    again = await world.post("city", f"/api/v1/objections/{objection.json()['id']}/decision",
+                             json={"upheld": False, "reason": "复核后认为不属实"})
+    assert again.status_code == 409 and again.json()["code"] == "objection.decided"
     published = await world.post("city", f"/api/v1/batches/{batch['id']}/publish")
     assert published.status_code == 200
     assert (await directory(world))["total"] == 1
@@ -148,3 +152,21 @@ async def test_publishing_writes_listings_once_and_audits(world, frozen_clock):
     assert {"batch.create", "batch.add_entries", "batch.open_notice", "batch.publish"} == {
         e["action"] for e in audit["items"]
     }
+
+
+async def test_a_company_registers_once(world):
+    first = operator_payload(world, "重复注册物业")
+    created = await world.client.post("/api/v1/public/operator-registrations",
+                                      json={**first, "username": "dup_first", "password": "operator-pass-1"})
+    assert created.status_code == 201, created.text
+    # The same credit code again, under another account name: the company already exists.
+    again = await world.client.post("/api/v1/public/operator-registrations",
+                                    json={**first, "username": "dup_second", "password": "operator-pass-1"})
+    assert again.status_code == 409 and again.json()["code"] == "operator.credit_code_taken"
+    # Another company under a taken account name: nothing of it is kept.
+    other = operator_payload(world, "另一家物业")
+    taken = await world.client.post("/api/v1/public/operator-registrations",
+                                    json={**other, "username": "dup_first", "password": "operator-pass-1"})
+    assert taken.status_code == 409 and taken.json()["code"] == "user.username_taken"
+    names = [o["name"] for o in (await world.get("city", "/api/v1/operators")).json()["items"]]
+    assert names == ["重复注册物业"]

@@ -162,6 +162,15 @@ async def test_evaluations_propose_and_reviewer_confirms(world, frozen_clock):
                                  json={"reason": "连续三期评价不合格"})
     assert confirmed.status_code == 200
     assert (await directory(world))["total"] == 0
+    # Once decided, neither a second confirmation nor a dismissal is taken.
+    for verb in ("confirm", "dismiss"):
+        again = await world.post("city", f"/api/v1/registry/proposals/{proposal['id']}/{verb}", json={"reason": "再次处理"})
+        assert again.status_code == 409 and again.json()["code"] == "proposal.decided"
+    # An evaluation of a company that does not exist is refused as unknown.
+    unknown = await world.post("street_x", "/api/v1/evaluations", json={
+        "operator_id": operator["id"] + 1000, "score": 90, "satisfaction": "90", "complaints": 0,
+        "period_start": "2026-04-01", "period_end": "2026-05-01"})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "operator.not_found"
 
 
 async def test_renewal_reuses_the_previous_application(world, frozen_clock):

@@ -11,7 +11,9 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from core.app import create_app
+from core.limits import PUBLIC_PREFIX
 from core.settings import get_settings
+from tests.reached import recording
 from tests.world import PASSWORD, login
 
 ORIGIN = "http://testserver"
@@ -44,7 +46,7 @@ async def app_with(client_address: str = "127.0.0.1", **env: str):
             else:
                 os.environ[name] = value
         get_settings.cache_clear()
-    transport = httpx.ASGITransport(app=application, client=(client_address, 40000))
+    transport = httpx.ASGITransport(app=recording(application), client=(client_address, 40000))
     async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
         yield application, client
 
@@ -108,16 +110,26 @@ async def test_a_body_under_the_limit_is_not_refused_for_its_size(world):
 
 # Rate limits -----------------------------------------------------------------------------------
 
+def public_operations(application) -> list[tuple[str, str]]:
+    return [(method.upper(), path) for path, item in application.openapi_schema.to_schema()["paths"].items()
+            if path.startswith(PUBLIC_PREFIX) for method in item if method in ("get", "post", "put", "patch", "delete")]
+
+
 async def test_the_public_directory_is_rate_limited_per_client_with_retry_after(world):
-    async with app_with(RATE_LIMIT_PUBLIC_PER_MINUTE="3") as (_, client):
+    async with app_with(RATE_LIMIT_PUBLIC_PER_MINUTE="3") as (application, client):
         for _ in range(3):
             assert (await client.get("/api/v1/public/operators")).status_code == 200
         refused = await client.get("/api/v1/public/categories")
         body = _assert_error_shape(refused, 429, "rate_limited")
         assert body["message"] == "请求过于频繁，请稍后再试"
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
-        # The exports count against the same budget.
-        assert (await client.get("/api/v1/public/operators.csv")).status_code == 429
+        # Every public operation, the exports and the self-registration included, counts against the same budget.
+        refused = {}
+        for method, path in public_operations(application):
+            response = await client.request(method, re.sub(r"\{\w+\}", "1", path))
+            refused[f"{method} {path}"] = (response.status_code, response.json()["code"])
+        assert len(refused) >= 6
+        assert {where: answer for where, answer in refused.items() if answer != (429, "rate_limited")} == {}
         # Logged-in work, health checks and login itself are not throttled by the public budget.
         assert (await client.get("/api/v1/me", headers=world.headers("city"))).status_code == 200
         assert (await client.get("/health")).status_code == 200

@@ -1,0 +1,138 @@
+"""What every operation answers for the shape of a request, whatever its rules: a body over the size limit
+(413), a path id no record can have (422), a query parameter of the wrong type (422).
+
+The operations come from our OpenAPI document and each is called by a role the authorisation matrix allows,
+so a new operation is covered without a new test. Every answer is our error body with its stable code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+
+from core.settings import get_settings
+from tests.security.test_authorisation_matrix import (
+    BUILDERS,
+    OK,
+    ROLES,
+    USERS,
+    build_scene,
+    default_call,
+    expectations,
+)
+
+METHODS = ("get", "post", "put", "patch", "delete")
+BEYOND_BIGINT = 2**63  # no integer column holds it
+
+
+def operations(app) -> list[tuple[str, str, dict]]:
+    document = app.openapi_schema.to_schema()
+    return [(method.upper(), path, operation) for path, item in document["paths"].items()
+            for method, operation in item.items() if method in METHODS]
+
+
+def allowed_user(method: str, path: str) -> str:
+    """A logged-in user the matrix lets call the operation."""
+    cells = expectations((method, path))
+    return next(USERS[role] for role in ROLES if role != "anon" and cells[role] == OK)
+
+
+def with_value(template: str, url: str, name: str, value: int) -> str:
+    """`url`, a path of `template`, with its parameter `name` replaced by `value`."""
+    pattern = "".join(f"(?P<{part}>[^/]+)" if odd else re.escape(part)
+                      for odd, part in zip(itertools.cycle((False, True)), re.split(r"\{(\w+)\}", template)))
+    values = {**re.fullmatch(pattern, url.split("?")[0]).groupdict(), name: value}
+    return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
+
+
+def declares(operation: dict, status: int) -> bool:
+    return str(status) in operation["responses"]
+
+
+def bad_value(schema: dict) -> str | None:
+    """A query value the parameter's type cannot take, or None if it takes any text."""
+    schema = next((s for s in schema.get("oneOf", []) if s.get("type") != "null"), schema)
+    if "enum" in schema:
+        return "不存在的取值"
+    return {"integer": "十二", "number": "很多", "boolean": "也许"}.get(schema.get("type")) or (
+        "2026-13-45" if schema.get("format") in ("date", "date-time") else None)
+
+
+def error_code(response) -> str:
+    body = response.json()
+    assert set(body) == {"code", "message", "detail"} and body["message"], body
+    return body["code"]
+
+
+async def test_every_body_over_the_size_limit_is_refused_before_it_is_read(app, world, frozen_clock):
+    scene = await build_scene(world, frozen_clock)
+    oversized = b'{"name": "' + b"x" * get_settings().request_max_body_bytes + b'"}'
+    answers = {}
+    for method, path, operation in operations(app):
+        if "requestBody" not in operation:
+            continue
+        user = allowed_user(method, path)
+        call = await BUILDERS.get((method, path), default_call)(scene, path)
+        response = await world.client.request(
+            method, call.path, content=oversized,
+            headers={**(world.headers(user) if user else {}), "Content-Type": "application/json"})
+        answers[f"{method} {path} as {user}"] = (response.status_code, error_code(response))
+    assert len(answers) > 40
+    assert {where: answer for where, answer in answers.items() if answer != (413, "request.too_large")} == {}
+
+
+async def test_every_path_id_beyond_any_record_is_422_not_a_server_error(app, world, frozen_clock):
+    scene = await build_scene(world, frozen_clock)
+    answers = {}
+    for method, path, operation in operations(app):
+        ids = [p["name"] for p in operation.get("parameters", [])
+               if p["in"] == "path" and p["schema"].get("type") == "integer"]
+        if not ids or not declares(operation, 422):
+            continue
+        user = allowed_user(method, path)
+        # A request the role may send, with a valid body where there is one, aimed at an id out of range.
+        call = await BUILDERS.get((method, path), default_call)(scene, path)
+        for name in ids:
+            response = await world.client.request(method, with_value(path, call.path, name, BEYOND_BIGINT),
+                                                   json=call.json,
+                                                   content=call.content, headers=world.headers(user))
+            answers[f"{method} {path} ({name}) as {user}"] = (response.status_code, error_code(response))
+    assert len(answers) > 50
+    assert {where: answer for where, answer in answers.items()
+            if answer != (422, "request.value_out_of_range")} == {}
+
+
+async def test_every_query_parameter_of_the_wrong_type_is_422_with_the_parameter_named(app, world, frozen_clock):
+    scene = await build_scene(world, frozen_clock)
+    answers = {}
+    for method, path, operation in operations(app):
+        user = allowed_user(method, path)
+        call = await BUILDERS.get((method, path), default_call)(scene, path)
+        for parameter in operation.get("parameters", []):
+            value = bad_value(parameter["schema"]) if parameter["in"] == "query" else None
+            if value is None:
+                continue
+            response = await world.client.request(method, call.path.split("?")[0], params={parameter["name"]: value},
+                                                   json=call.json, content=call.content,
+                                                   headers=world.headers(user) if user else {})
+            answers[f"{method} {path}?{parameter['name']} as {user}"] = (
+                response.status_code, error_code(response), parameter["name"] in response.text)
+    assert len(answers) > 30
+    assert {where: answer for where, answer in answers.items()
+            if answer != (422, "request.validation_failed", True)} == {}
+
+
+async def test_every_body_that_is_not_the_documented_object_is_422(app, world, frozen_clock):
+    scene = await build_scene(world, frozen_clock)
+    answers = {}
+    for method, path, operation in operations(app):
+        if "requestBody" not in operation:
+            continue
+        user = allowed_user(method, path)
+        call = await BUILDERS.get((method, path), default_call)(scene, path)
+        response = await world.client.request(method, call.path, json=["一个", "列表"],
+                                               headers=world.headers(user) if user else {})
+        answers[f"{method} {path} as {user}"] = (response.status_code, error_code(response))
+    assert len(answers) > 40
+    assert {where: answer for where, answer in answers.items() if answer != (422, "request.validation_failed")} == {}
