@@ -55,6 +55,8 @@ ADMIN_CSP = (
     "form-action 'self'"
 )
 
+ADMIN_DOCS = ("/admin/api/docs", "/admin/public/docs")
+
 ALWAYS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -63,7 +65,8 @@ ALWAYS = {
 
 
 def _content_security_policy(path: str) -> str:
-    if path == "/schema" or path.startswith("/schema/"):
+    # The admin's own API documents are the same Swagger UI page as ours, served under /admin.
+    if path == "/schema" or path.startswith("/schema/") or path.startswith(ADMIN_DOCS):
         return SCHEMA_CSP
     if path == "/admin" or path.startswith("/admin/"):
         return ADMIN_CSP

@@ -257,6 +257,12 @@ async def test_the_api_document_still_loads_under_its_content_security_policy(wo
     assert (await world.client.get("/schema/openapi.json")).status_code == 200
 
 
+async def test_the_admins_api_document_loads_under_its_content_security_policy(world):
+    assets, page = await _page_loads_under_its_policy(world.client, "/admin/public/docs/")
+    assert "SwaggerUIBundle" in page.text
+    assert _allows(_csp(page), "connect-src", f"{ORIGIN}/admin/public/openapi.json")
+
+
 async def test_the_admin_still_loads_under_its_content_security_policy(world):
     assets, page = await _page_loads_under_its_policy(world.client, "/admin/")
     policy = _csp(page)
