@@ -86,6 +86,7 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     p90_ms: float = 0.0
+    max_ms: float = 0.0
     status_counts: dict[str, int] = field(default_factory=dict)
     generator: str = ""
     exhausted: bool = False
@@ -207,9 +208,10 @@ function done(summary, latency, requests)
     local e = summary.errors
     io.write(string.format(
         '%(marker)s{"requests": %%d, "duration_s": %%.6f, "errors": %%d, "non_2xx": %%d, '
-        .. '"p50_ms": %%.3f, "p90_ms": %%.3f, "p99_ms": %%.3f, "generator": "wrk"}\n',
+        .. '"p50_ms": %%.3f, "p90_ms": %%.3f, "p99_ms": %%.3f, "max_ms": %%.3f, "generator": "wrk"}\n',
         summary.requests, summary.duration / 1e6, e.connect + e.read + e.write + e.timeout, e.status,
-        latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000))
+        latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+        latency.max / 1000))
 end
 """
 
@@ -365,6 +367,7 @@ async def _python_load(base_url: str, raws: list[bytes], connections: int, durat
         requests=len(latencies), duration_s=round(elapsed, 6), errors=sum(run.errors.values()), non_2xx=non_2xx,
         p50_ms=round(_percentile(latencies, 50) * 1000, 3), p99_ms=round(_percentile(latencies, 99) * 1000, 3),
         p90_ms=round(_percentile(latencies, 90) * 1000, 3),
+        max_ms=round(latencies[-1] * 1000, 3) if latencies else 0.0,
         status_counts={str(status): count for status, count in sorted(run.statuses.items())},
         generator="python", exhausted=run.exhausted,
     )
