@@ -9,7 +9,6 @@ core.accounts.service). A limit of 0 switches it off.
 from __future__ import annotations
 
 from litestar.connection import Request
-from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.types import Message, Scope
@@ -20,12 +19,19 @@ PUBLIC_PREFIX = "/api/v1/public/"
 LOGIN_PATH = "/api/v1/auth/login"
 
 
-def _is_public(request: Request) -> bool:
-    return request.url.path.startswith(PUBLIC_PREFIX)
+# Coroutines: Litestar runs a plain function given as a rate limit's check in a worker thread, and the check
+# runs on every request.
+async def _is_public(request: Request) -> bool:
+    return _path(request.scope).startswith(PUBLIC_PREFIX)
 
 
-def _is_login(request: Request) -> bool:
-    return request.url.path.rstrip("/") == LOGIN_PATH
+async def _is_login(request: Request) -> bool:
+    return _path(request.scope).rstrip("/") == LOGIN_PATH
+
+
+def _path(scope: Scope) -> str:
+    """request.url.path without building the URL."""
+    return scope.get("root_path", "") + scope["path"]
 
 
 def rate_limits(settings: Settings) -> list[DefineMiddleware]:
@@ -64,6 +70,18 @@ ALWAYS = {
 }
 
 
+def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+# Encoded once: the hook runs on every response.
+_ALWAYS_RAW = _raw(ALWAYS)
+_ALWAYS_NAMES = frozenset(name for name, _ in _ALWAYS_RAW)
+_CSP = b"content-security-policy"
+_CACHE_CONTROL = b"cache-control"
+_NO_STORE = (_CACHE_CONTROL, b"no-store")
+
+
 def _content_security_policy(path: str) -> str:
     # The admin's own API documents are the same Swagger UI page as ours, served under /admin.
     if path == "/schema" or path.startswith("/schema/") or path.startswith(ADMIN_DOCS):
@@ -87,12 +105,14 @@ async def security_headers(message: Message, scope: Scope) -> None:
     """Before-send hook: security headers on every HTTP response, and no caching of anything personal."""
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
     path = _requested_path(scope)
-    for name, value in ALWAYS.items():
-        headers[name] = value
-    if "content-security-policy" not in headers:  # the admin sets a stricter one on uploaded files
-        headers["Content-Security-Policy"] = _content_security_policy(path)
     # Answers to a logged-in request, and the login answer itself (it holds the token), stay out of caches.
-    if _carries_credentials(scope) or path.rstrip("/") == LOGIN_PATH:
-        headers["Cache-Control"] = "no-store"
+    no_store = _carries_credentials(scope) or path.rstrip("/") == LOGIN_PATH
+    replaced = _ALWAYS_NAMES | {_CACHE_CONTROL} if no_store else _ALWAYS_NAMES
+    headers = [(name, value) for name, value in message.get("headers", ()) if name.lower() not in replaced]
+    headers += _ALWAYS_RAW
+    if not any(name.lower() == _CSP for name, _ in headers):  # the admin sets a stricter one on uploaded files
+        headers.append((_CSP, _content_security_policy(path).encode("latin-1")))
+    if no_store:
+        headers.append(_NO_STORE)
+    message["headers"] = headers
