@@ -2,9 +2,10 @@
 and windows turn over by date) and the question asked. The versions are read before the data: a change
 committed in between can only make a cached entry newer than its key, never older.
 
-One read of core_data_version per request is the price of a hit: a GET reads every version once, when it
-first needs one, and answers all its questions (who is asking, then what they asked) from that one set, as a
-read as of the moment it started. A miss costs the full read once per worker: requests that miss on the same
+One read of core_data_version per request is the most a hit costs: a GET reads every version once, when it
+first needs one, and answers all its questions (who is asking, then what they asked) from that one set. GETs
+that need the versions at the same time share a read that starts after they asked (_SharedReads), so a busy
+worker sends far fewer reads than it answers requests, and none answers from data older than its arrival. A miss costs the full read once per worker: requests that miss on the same
 key together wait for one build rather than each running it (the morning every official opens the overview).
 Each cache keeps its most recently used entries only.
 """
@@ -40,8 +41,54 @@ async def versions(names: tuple[str, ...]) -> tuple[int, ...]:
     if snapshot is None:
         return await repo.versions(names)
     if snapshot.versions is None:
-        snapshot.versions = await repo.all_versions()
+        snapshot.versions = await _shared_reads.read()
     return tuple(snapshot.versions.get(name, 0) for name in names)
+
+
+class _SharedReads:
+    """Reads of every version, shared by the requests that ask while one is under way.
+
+    A read only answers those who asked before it started: its snapshot is then at least as new as anything
+    committed before they asked. Whoever asks while a read is under way waits for the next one, which starts as
+    soon as that read is in and answers everyone who asked meanwhile. One request alone still costs one read;
+    under load a worker sends one read at a time, however many requests are waiting.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._next: asyncio.Future[dict[str, int]] | None = None  # the read nobody has started yet
+        self._reader: asyncio.Task[None] | None = None
+
+    async def read(self) -> dict[str, int]:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests start one per test): nothing carries over
+            self._loop, self._next, self._reader = loop, None, None
+        if self._next is None:
+            self._next = loop.create_future()
+            if self._reader is None:
+                self._reader = loop.create_task(self._read_while_asked())
+        # A request that gives up (its client gone) does not cancel the read the others wait for.
+        return await asyncio.shield(self._next)
+
+    async def _read_while_asked(self) -> None:
+        answer = None
+        try:
+            while self._next is not None:
+                answer, self._next = self._next, None
+                try:
+                    answer.set_result(await repo.all_versions())
+                except Exception as exc:
+                    answer.set_exception(exc)
+                    answer.exception()  # retrieved here: every waiter gets it too
+        finally:
+            self._reader = None
+            for waiting in (answer, self._next):  # only when cancelled (the loop is closing)
+                if waiting is not None and not waiting.done():
+                    waiting.cancel()
+            self._next = None
+
+
+_shared_reads = _SharedReads()
 
 
 @contextmanager
