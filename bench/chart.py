@@ -8,7 +8,9 @@
 
 A job is a line of its measured points; the dashed line of the same colour is linear growth through the job's
 city point (its smallest size when the city is missing): a job on or under its dashed line scales linearly
-or better. A job's time may be given as {"seconds": s} or as a plain number.
+or better. A job's time may be given as {"seconds": s} or as a plain number; with "seconds_min" and
+"seconds_max" beside "seconds" (the median of repeated runs), the point gets a bar from the fastest run to
+the slowest.
 
     python -m bench.chart bench/results      # reads bench/results/*.json, writes bench/results/scaling.png
 
@@ -33,7 +35,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 SIZE_ORDER = ("city", "province", "nation")
 DEFAULT_SCALES = {"city": 1, "province": 5, "nation": 50}
 
-__all__ = ["scaling_chart", "ratios", "load_results", "job_seconds"]
+__all__ = ["scaling_chart", "ratios", "load_results", "job_seconds", "job_spread"]
 
 
 def job_seconds(value: object) -> float | None:
@@ -43,6 +45,14 @@ def job_seconds(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
+
+
+def job_spread(value: object) -> tuple[float, float] | None:
+    """(fastest, slowest) seconds of one job entry measured several times; None when it was not."""
+    if not isinstance(value, dict):
+        return None
+    low, high = job_seconds(value.get("seconds_min")), job_seconds(value.get("seconds_max"))
+    return (low, high) if low is not None and high is not None else None
 
 
 def _sizes(results: dict[str, dict]) -> list[tuple[str, float, dict]]:
@@ -95,6 +105,7 @@ def scaling_chart(results: dict[str, dict], out: Path, *, title: str = "Job time
         raise ValueError("no job times in the results")
     scales = sorted({scale for _, scale, _ in sizes})
     labels = {scale: name for name, scale, _ in sizes}
+    jobs_by_size = {name: jobs for name, _, jobs in sizes}
 
     figure, axes = plt.subplots(figsize=(9, 6), dpi=120)
     colours = plt.get_cmap("tab10" if len(points) <= 10 else "tab20")
@@ -106,6 +117,14 @@ def scaling_chart(results: dict[str, dict], out: Path, *, title: str = "Job time
         ys = [max(seconds, 1e-6) for _, _, seconds in job_points]
         all_seconds += ys
         axes.plot(xs, ys, marker="o", color=colour, linewidth=1.8, label=job)
+        spreads = [(x, y, spread) for (name, x, _), y in zip(job_points, ys, strict=True)
+                   if (spread := job_spread(jobs_by_size[name].get(job))) is not None]
+        if spreads:
+            axes.errorbar([x for x, _, _ in spreads], [y for _, y, _ in spreads],
+                          yerr=[[max(y - low, 0) for _, y, (low, _) in spreads],
+                                [max(high - y, 0) for _, y, (_, high) in spreads]],
+                          fmt="none", ecolor=colour, elinewidth=1, capsize=3)
+            all_seconds += [max(low, 1e-6) for _, _, (low, _) in spreads] + [high for _, _, (_, high) in spreads]
         base_scale, base_seconds = next(((s, y) for (n, s, _), y in zip(job_points, ys, strict=True) if n == "city"),
                                         (xs[0], ys[0]))
         line_x = [scale for scale in scales if scale >= base_scale]

@@ -14,8 +14,10 @@ Steps:
      process) with --connections keep-alive connections: a warm-up, then the measured run, while the web
      workers' resident memory is sampled;
   4. the same SQL through pgbench, with as many clients as connections;
-  5. the scheduler's nightly jobs in-process through `scheduler.engine.run_period`, as the scheduler runs
-     them on the 1st of the month, timed, with their statement counts and memory; and the monthly report;
+  5. the scheduler's nightly jobs through `scheduler.engine.run_period`, as the scheduler runs them on the
+     1st of the month, and the monthly report: --job-repeats nights, each in a new process on its own copy of
+     the settled database, every job with its median, fastest and slowest time, CPU seconds, statements, rows
+     and memory;
   6. the table printed; bench/results/<size>.json written; the scaling chart redrawn from every size's
      results (bench/results/scaling.png).
 
@@ -28,15 +30,18 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time as clock_time, timezone
 from pathlib import Path
@@ -46,8 +51,8 @@ from zoneinfo import ZoneInfo
 from bench import chart
 from bench.loadgen import LoadResult, Request, run_load, wrk_available
 from bench.pgbench import run_pgbench
-from bench.servers import MemorySampler, Server, create_database, database_url, drop_database, \
-    start_embedded_postgres, stop_embedded_postgres
+from bench.servers import MemorySampler, Server, create_database, database_url, drop_database, postmaster_pid, \
+    settle_database, start_embedded_postgres, stop_embedded_postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -360,6 +365,12 @@ def measure_pgbench(url: str, endpoints: list[Endpoint], args: argparse.Namespac
 
 
 # Jobs ----------------------------------------------------------------------------------------------
+#
+# One night changes the database it runs on (invoices created, flags raised, periods claimed), and one run
+# of a job is not a measurement: the same code moved by up to 40 % between runs. So the night is run
+# --job-repeats times, each time in a fresh process on a file-level copy of the settled generated database
+# (`CREATE DATABASE ... TEMPLATE`), and each job is reported by its median with the fastest and slowest run.
+# The generated database itself is never changed by the jobs, so a kept --pgdata serves the next run too.
 
 def job_instant(job, day: date) -> datetime:
     """When the scheduler fires `job` on `day` (its hour in business time), as a UTC instant."""
@@ -367,11 +378,50 @@ def job_instant(job, day: date) -> datetime:
         .astimezone(timezone.utc)
 
 
-async def measure_jobs(today: date) -> dict[str, dict]:
-    """The night of the 1st, each job at its own hour, through run_period as the scheduler runs it."""
+def measure_jobs(server_url: str, template: str, today: date, repeats: int, postmaster: int) -> dict[str, dict]:
+    """The night of the 1st `repeats` times, each on its own copy of the settled database `template` of the
+    server whose postmaster is `postmaster`."""
+    settle_database(database_url(server_url, template))
+    nights = []
+    for k in range(1, repeats + 1):
+        name = f"{template}_night_{k}"
+        drop_database(server_url, name)  # left by an interrupted run
+        url = create_database(server_url, name, template=template)
+        try:
+            say(f"  night {k} of {repeats}")
+            nights.append(night_in_own_process(url, today, postmaster))
+        finally:
+            drop_database(server_url, name)
+    return summarise_nights(nights)
+
+
+def night_in_own_process(url: str, today: date, postmaster: int) -> dict[str, dict]:
+    """One night in a new process on database `url`: nothing cached from an earlier night, as a scheduler
+    process that has just started."""
+    context = multiprocessing.get_context("spawn")
+    earlier = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url  # the child reads it on start
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            return pool.submit(run_night, today, postmaster).result()
+    finally:
+        if earlier is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = earlier
+
+
+def run_night(today: date, postmaster: int) -> dict[str, dict]:
+    return asyncio.run(night(today, postmaster))
+
+
+async def night(today: date, postmaster: int) -> dict[str, dict]:
+    """The night of the 1st, each job at its own hour, through run_period as the scheduler runs it; then the
+    monthly report built alone. Besides the time, each job's CPU seconds: this process's and PostgreSQL's
+    (the postmaster and its backends), less sensitive than the time to what else the machine runs."""
     from piccolo.engine import engine_finder
 
-    from bench.instruments import ResidentPeak, StatementLog
+    from bench.instruments import CpuSeconds, ResidentPeak, StatementLog
     from core import clock
     from scheduler.engine import run_period
     from scheduler.jobs import JOBS
@@ -380,42 +430,69 @@ async def measure_jobs(today: date) -> dict[str, dict]:
     engine = engine_finder()
     await engine.start_connection_pool(min_size=1, max_size=4)
     found = {}
+    run_log = ("scheduler_job_run", "advisory")
     try:
         for name in NIGHT_JOBS:
             job = jobs[name]
             at = job_instant(job, today)
             clock.set_clock(lambda at=at: at)
             period = job.schedule.latest_due(at)
-            with StatementLog() as log, ResidentPeak() as memory:
+            with StatementLog() as log, ResidentPeak() as memory, CpuSeconds(postmaster) as cpu:
                 started = time.perf_counter()
                 outcome = await run_period(job, period)
                 seconds = time.perf_counter() - started
-            run_log = log.count() - log.count(leaving_out=("scheduler_job_run", "advisory"))
             found[name] = {"period": period, "status": outcome.status, "result": outcome.result,
-                           "seconds": round(seconds, 3), "sql_s": round(log.seconds, 3),
-                           "statements": log.count() - run_log, "rss_peak_delta_mb": round(memory.delta_mb, 1)}
+                           "seconds": seconds, "sql_s": log.seconds, "cpu_s": cpu.seconds,
+                           "statements": log.count(leaving_out=run_log), "rows": log.rows(leaving_out=run_log),
+                           "rss_peak_delta_mb": memory.delta_mb}
             say(f"    {name:<20} {seconds:>7.2f} s  {found[name]['statements']:>4} statements  "
-                f"+{memory.delta_mb:.0f} MB  {outcome.status}")
-        found["report_build"] = await measure_report(today)
+                f"{found[name]['rows']:>8} rows  +{memory.delta_mb:.0f} MB  {outcome.status}")
+        found["report_build"] = await measure_report(today, postmaster)
     finally:
         clock.set_clock(None)
         await engine.close_connection_pool()
     return found
 
 
-async def measure_report(today: date) -> dict:
-    from bench.instruments import ResidentPeak, StatementLog
+async def measure_report(today: date, postmaster: int) -> dict:
+    from bench.instruments import CpuSeconds, ResidentPeak, StatementLog
     from core.clock import add_months
     from scheduler import report
 
     month = add_months(today, -1)
-    with StatementLog() as log, ResidentPeak() as memory:
+    with StatementLog() as log, ResidentPeak() as memory, CpuSeconds(postmaster) as cpu:
         started = time.perf_counter()
         built = await report.build(month)
         seconds = time.perf_counter() - started
-    say(f"    {'report_build':<20} {seconds:>7.2f} s  {log.count():>4} statements  +{memory.delta_mb:.0f} MB")
-    return {"seconds": round(seconds, 3), "statements": log.count(), "rss_peak_delta_mb": round(memory.delta_mb, 1),
-            "xlsx_bytes": len(built.xlsx)}
+    say(f"    {'report_build':<20} {seconds:>7.2f} s  {log.count():>4} statements  {log.rows():>8} rows  "
+        f"+{memory.delta_mb:.0f} MB")
+    return {"seconds": seconds, "sql_s": log.seconds, "cpu_s": cpu.seconds, "statements": log.count(),
+            "rows": log.rows(), "rss_peak_delta_mb": memory.delta_mb, "xlsx_bytes": len(built.xlsx)}
+
+
+def summarise_nights(nights: list[dict[str, dict]]) -> dict[str, dict]:
+    """Per job over the nights: the median seconds (`seconds`, what the chart and the ratios use), the fastest
+    and slowest, every run's seconds, the median SQL time and CPU seconds, statements and rows (a list if the nights
+    disagree, which they should not: every night starts from the same copy), and the largest memory peak."""
+    found: dict[str, dict] = {}
+    for name in nights[0] if nights else {}:
+        runs = [n[name] for n in nights if name in n]
+        seconds = [r["seconds"] for r in runs]
+        summary = {key: runs[0][key] for key in ("period", "status", "result") if key in runs[0]}
+        if any(r.get("status") != runs[0].get("status") for r in runs):
+            summary["status"] = [r.get("status") for r in runs]
+        summary.update({"seconds": round(statistics.median(seconds), 3), "seconds_min": round(min(seconds), 3),
+                        "seconds_max": round(max(seconds), 3), "runs_s": [round(x, 3) for x in seconds],
+                        "sql_s": round(statistics.median(r["sql_s"] for r in runs), 3)})
+        if all("cpu_s" in r for r in runs):
+            summary["cpu_s"] = round(statistics.median(r["cpu_s"] for r in runs), 3)
+        for key in ("statements", "rows", "xlsx_bytes"):
+            if key in runs[0]:
+                values = [r[key] for r in runs]
+                summary[key] = values[0] if len(set(values)) == 1 else values
+        summary["rss_peak_delta_mb"] = round(max(r["rss_peak_delta_mb"] for r in runs), 1)
+        found[name] = summary
+    return found
 
 
 # Results -------------------------------------------------------------------------------------------
@@ -458,9 +535,14 @@ def print_table(size: str, results: dict) -> None:
         ratio = verdict.get("app_over_ceiling")
         say(f"{name:<28}" + "".join(f"{c:>16}" for c in cells) + f"{ratio if ratio is not None else '-':>10}"
             f"{str(counts.get('first', '-')) + '/' + str(counts.get('again', '-')):>8}")
-    say(f"\n{'job':<22}{'seconds':>10}{'statements':>12}{'RSS +MB':>10}")
+    repeats = results["settings"].get("job_repeats", 1)
+    say(f"\n{'job':<22}{'median s':>10}{'min–max s':>16}{'CPU s':>8}{'statements':>12}{'rows':>10}{'RSS +MB':>10}"
+        f"   ({repeats} nights)")
     for name, job in results["jobs"].items():
-        say(f"{name:<22}{job['seconds']:>10.2f}{job['statements']:>12}{job['rss_peak_delta_mb']:>10.0f}")
+        spread = f"{job.get('seconds_min', job['seconds']):.2f}–{job.get('seconds_max', job['seconds']):.2f}"
+        cpu = f"{job['cpu_s']:.2f}" if "cpu_s" in job else "-"
+        say(f"{name:<22}{job['seconds']:>10.2f}{spread:>16}{cpu:>8}{str(job['statements']):>12}"
+            f"{str(job.get('rows', '-')):>10}{job['rss_peak_delta_mb']:>10.0f}")
 
 
 def code_state() -> dict:
@@ -509,6 +591,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pgdata", type=Path, help="keep the database here and reuse it when it holds this size")
     parser.add_argument("--skip-load", action="store_true", help="jobs only")
     parser.add_argument("--skip-jobs", action="store_true", help="endpoints only")
+    parser.add_argument("--job-repeats", type=int, default=3,
+                        help="nights run, each on a fresh copy of the database; the median is reported (default 3)")
     parser.add_argument("--seed", type=int, default=2026)
     return parser.parse_args(argv)
 
@@ -521,8 +605,8 @@ def prepare_data(args: argparse.Namespace, folder: Path):
     name = f"fcom_bench_{args.size}"
     url = database_url(server_url, name)
     saved = folder.parent / f"{name}.manifest.json"
-    # The nightly jobs change what they run on (invoices created, periods claimed): they need fresh data.
-    if args.pgdata and saved.exists() and args.skip_jobs:
+    # The nightly jobs run on copies (see measure_jobs), so a kept database is reused for them too.
+    if args.pgdata and saved.exists():
         manifest = load_manifest(saved)
         if manifest.seed == args.seed:
             say(f"reusing the {args.size} database in {folder}")
@@ -573,7 +657,8 @@ def main(argv: list[str] | None = None) -> None:
             "generation_seconds": manifest.total_seconds,
             "settings": {"workers": args.workers, "connections": args.connections, "duration_s": args.duration,
                          "db_pool_max_per_worker": args.db_pool_max, "seed": args.seed,
-                         "skip_load": args.skip_load, "skip_jobs": args.skip_jobs},
+                         "skip_load": args.skip_load, "skip_jobs": args.skip_jobs,
+                         "job_repeats": args.job_repeats},
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "loadgen": "wrk" if args.loadgen != "python" and wrk_available() else "python"},
             "code": code_state(), "statements": {}, "endpoints": {}, "pgbench": {}, "verdicts": {}, "jobs": {},
@@ -590,8 +675,9 @@ def main(argv: list[str] | None = None) -> None:
             results["pgbench"] = measure_pgbench(url, endpoints, args)
             results["verdicts"] = verdicts(results["endpoints"], results["pgbench"])
         if not args.skip_jobs:
-            say("nightly jobs on the 1st")
-            results["jobs"] = asyncio.run(measure_jobs(today))
+            say(f"nightly jobs on the 1st, {args.job_repeats} nights on copies of the settled database")
+            results["jobs"] = measure_jobs(database_url(url, "postgres"), f"fcom_bench_{args.size}", today,
+                                           args.job_repeats, postmaster_pid(folder))
         results["wall_seconds"] = round(time.perf_counter() - started, 1)
         print_table(args.size, results)
         say(f"\nwritten to {write_results(args.size, results)}")

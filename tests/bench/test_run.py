@@ -1,0 +1,116 @@
+"""The benchmark's bookkeeping: rows counted per statement, nights summarised, copies of a settled database,
+and the scaling chart with each job's spread."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import asyncpg
+import pytest
+
+from bench import chart
+from bench.instruments import CpuSeconds, StatementLog, rows_in
+from bench.run import summarise_nights
+from bench.servers import create_database, database_url, drop_database, settle_database
+
+
+def test_rows_are_what_a_statement_returned_or_changed():
+    assert rows_in("fetch", [1, 2, 3]) == 3
+    assert rows_in("fetchrow", object()) == 1 and rows_in("fetchrow", None) == 0
+    assert rows_in("fetchval", 0) == 1
+    assert rows_in("execute", "UPDATE 12") == 12 and rows_in("execute", "INSERT 0 5") == 5
+    assert rows_in("copy_records_to_table", "COPY 500") == 500
+    assert rows_in("execute", "BEGIN") == 0 and rows_in("executemany", None) == 0
+
+
+async def test_the_statement_log_counts_rows_and_leaves_out_what_it_is_told(app):
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        with StatementLog() as log:
+            await connection.fetch("SELECT generate_series(1, 7)")
+            await connection.execute("SELECT pg_advisory_unlock_all()")
+            await connection.fetchrow("SELECT 1 AS advisory")
+    finally:
+        await connection.close()
+    assert log.count() == 3 and log.rows() == 9
+    assert log.count(leaving_out=("advisory",)) == 1 and log.rows(leaving_out=("advisory",)) == 7
+
+
+def test_cpu_seconds_count_this_process_and_the_server_tree():
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with CpuSeconds(server.pid) as cpu:
+            deadline = time.process_time() + 0.05
+            while time.process_time() < deadline:
+                pass
+    finally:
+        server.kill()
+        server.wait()
+    assert 0.05 <= cpu.seconds < 1
+
+
+def night(seconds: float, *, statements: int = 4, rows: int = 100, status: str = "succeeded") -> dict:
+    return {"rent_invoices": {"period": "2026-11-01", "status": status, "result": {"created": 10},
+                              "seconds": seconds, "sql_s": seconds / 2, "statements": statements, "rows": rows,
+                              "rss_peak_delta_mb": seconds},
+            "report_build": {"seconds": seconds * 2, "sql_s": 0.1, "statements": 12, "rows": 50,
+                             "rss_peak_delta_mb": 1.0, "xlsx_bytes": 1000}}
+
+
+def test_nights_are_summarised_by_their_median_with_the_fastest_and_slowest():
+    summary = summarise_nights([night(0.9), night(0.5), night(0.6)])
+    job = summary["rent_invoices"]
+    assert (job["seconds"], job["seconds_min"], job["seconds_max"]) == (0.6, 0.5, 0.9)
+    assert job["runs_s"] == [0.9, 0.5, 0.6] and job["sql_s"] == 0.3
+    assert job["statements"] == 4 and job["rows"] == 100 and job["result"] == {"created": 10}
+    assert job["rss_peak_delta_mb"] == 0.9 and job["status"] == "succeeded"
+    assert summary["report_build"]["seconds"] == 1.2 and summary["report_build"]["xlsx_bytes"] == 1000
+
+
+def test_nights_that_disagree_show_every_value():
+    summary = summarise_nights([night(0.5), night(0.6, rows=101, status="failed")])
+    job = summary["rent_invoices"]
+    assert job["rows"] == [100, 101] and job["status"] == ["succeeded", "failed"] and job["statements"] == 4
+
+
+def test_a_copy_of_a_settled_database_holds_what_the_template_held():
+    server = database_url(os.environ["DATABASE_URL"], "postgres")
+    template, copy = f"fcom_bench_template_{os.getpid()}", f"fcom_bench_copy_{os.getpid()}"
+
+    async def run(url: str, sql: str):
+        connection = await asyncpg.connect(url)
+        try:
+            return await connection.fetchval(sql)
+        finally:
+            await connection.close()
+
+    try:
+        url = create_database(server, template)
+        asyncio.run(run(url, "CREATE TABLE t AS SELECT generate_series(1, 1000) AS n"))
+        settle_database(url)
+        assert asyncio.run(run(url, "SELECT reltuples FROM pg_class WHERE relname = 't'")) == 1000  # analysed
+        copied = create_database(server, copy, template=template)
+        assert asyncio.run(run(copied, "SELECT sum(n) FROM t")) == 500500
+        assert asyncio.run(run(copied, "SELECT reltuples FROM pg_class WHERE relname = 't'")) == 1000
+    finally:
+        drop_database(server, copy)
+        drop_database(server, template)
+    with pytest.raises(ValueError):
+        create_database(server, "x", template="no such; name")
+
+
+def test_the_chart_draws_each_job_with_its_spread(tmp_path):
+    results = {"city": {"scale": 1, "jobs": {"a": {"seconds": 1.0, "seconds_min": 0.8, "seconds_max": 1.5},
+                                             "b": 2.0}},
+               "province": {"scale": 5, "jobs": {"a": {"seconds": 5.0, "seconds_min": 4.0, "seconds_max": 6.0},
+                                                 "b": {"seconds": 9.0}}}}
+    assert chart.job_spread(results["city"]["jobs"]["a"]) == (0.8, 1.5)
+    assert chart.job_spread(results["city"]["jobs"]["b"]) is None
+    assert chart.job_spread(results["province"]["jobs"]["b"]) is None
+    assert chart.ratios(results) == {"a": {"province/city": 5.0}, "b": {"province/city": 4.5}}
+    out = chart.scaling_chart(results, tmp_path / "scaling.png")
+    assert out.read_bytes().startswith(b"\x89PNG")
