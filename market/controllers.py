@@ -11,7 +11,7 @@ from litestar import Controller, Response, get, patch, post
 from litestar.params import Parameter
 
 from core.accounts.principal import Principal
-from core.http import errors
+from core.http import EncodedAnswers, errors
 from core.money import format_yuan
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
@@ -152,6 +152,39 @@ def plan_view(plan: dict) -> AllocationPlanView:
     )
 
 
+def match_result(community_id: int, result: dict) -> MatchResult:
+    names = result["category_names"]
+    offer = result["bundle"]
+    return MatchResult(
+        community_id=community_id, community_name=result["community"]["name"],
+        open_needs=sorted({n["category"] for n in result["needs"]}), weights=result["weights"],
+        candidates=result["candidates"], shortlist=[match_view(s, names) for s in result["shortlist"]],
+        bundle=BundleView(
+            integrated=match_view(offer.integrated, names) if offer.integrated else None,
+            specialists={c: match_view(s, names) for c, s in offer.specialists.items()},
+            uncovered=sorted(offer.uncovered),
+            explanation=explain_bundle(offer, names) if result["needs"] else "社区暂无待对接需求",
+        ),
+    )
+
+
+def overview_result(result: dict, limit: int, offset: int) -> BalanceOverview:
+    return BalanceOverview(
+        start=result["start"], end=result["end"], balanced_at=result["thresholds"].balanced_at,
+        warning_at=result["thresholds"].warning_at, communities=result["communities"], counts=result["counts"],
+        total=balance_figures(result["total"]), matching=result["matching"], limit=limit, offset=offset,
+        items=[OverviewItem(community_id=r["id"], community_name=r["name"], district_id=r["district_id"],
+                            district_name=r["district_name"], street_name=r["street_name"],
+                            community_status=r["status"], balance=balance_figures(r["balance"]))
+               for r in result["items"]],
+    )
+
+
+# Shortlists and overviews come from the service's read caches: each cached answer is encoded once.
+_match_bodies = EncodedAnswers()
+_overview_bodies = EncodedAnswers()
+
+
 class CommunityController(Controller):
     path = "/api/v1/communities"
     tags = ["社区与市场"]
@@ -187,21 +220,9 @@ class CommunityController(Controller):
     @get("/{community_id:int}/matches", operation_id="matchCommunity",
          summary="为社区全部待对接需求推荐运营商（含评分说明与组合方案）")
     async def matches(self, principal: Principal, community_id: int,
-                      limit: Annotated[int, Parameter(ge=1, le=100)] = 20) -> MatchResult:
+                      limit: Annotated[int, Parameter(ge=1, le=100)] = 20) -> Response[MatchResult]:
         result = await service.match_community(principal, community_id, limit)
-        names = result["category_names"]
-        offer = result["bundle"]
-        return MatchResult(
-            community_id=community_id, community_name=result["community"]["name"],
-            open_needs=sorted({n["category"] for n in result["needs"]}), weights=result["weights"],
-            candidates=result["candidates"], shortlist=[match_view(s, names) for s in result["shortlist"]],
-            bundle=BundleView(
-                integrated=match_view(offer.integrated, names) if offer.integrated else None,
-                specialists={c: match_view(s, names) for c, s in offer.specialists.items()},
-                uncovered=sorted(offer.uncovered),
-                explanation=explain_bundle(offer, names) if result["needs"] else "社区暂无待对接需求",
-            ),
-        )
+        return _match_bodies.response(result, lambda: match_result(community_id, result), community_id)
 
     @post("/{community_id:int}/ledger", operation_id="postLedgerEntry", responses=errors(403, 409),
           summary="登记社区成本或补助（街道等）")
@@ -358,18 +379,10 @@ class BalanceController(Controller):
         status_filter: Annotated[BalanceStatusFilter | None, Parameter(query="status")] = None,
         start: Month = None, end: Month = None,
         limit: Annotated[int, Parameter(ge=1, le=5000)] = 2000, offset: Annotated[int, Parameter(ge=0)] = 0,
-    ) -> BalanceOverview:
+    ) -> Response[BalanceOverview]:
         result = await service.balance_overview(principal, district_id=district_id, status=status_filter,
                                                 start=start, end=end, limit=limit, offset=offset)
-        return BalanceOverview(
-            start=result["start"], end=result["end"], balanced_at=result["thresholds"].balanced_at,
-            warning_at=result["thresholds"].warning_at, communities=result["communities"], counts=result["counts"],
-            total=balance_figures(result["total"]), matching=result["matching"], limit=limit, offset=offset,
-            items=[OverviewItem(community_id=r["id"], community_name=r["name"], district_id=r["district_id"],
-                                district_name=r["district_name"], street_name=r["street_name"],
-                                community_status=r["status"], balance=balance_figures(r["balance"]))
-                   for r in result["items"]],
-        )
+        return _overview_bodies.response(result, lambda: overview_result(result, limit, offset), limit, offset)
 
 
 class SubsidyController(Controller):
