@@ -52,7 +52,7 @@ from bench import chart
 from bench.loadgen import LoadResult, Request, run_load, wrk_available
 from bench.pgbench import run_pgbench
 from bench.servers import MemorySampler, Server, create_database, database_url, drop_database, postmaster_pid, \
-    settle_database, start_embedded_postgres, stop_embedded_postgres
+    server_settings, settle_database, start_embedded_postgres, stop_embedded_postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -64,6 +64,7 @@ MATCHING_COMMUNITIES = 150
 AIM_RATIO = 0.8
 AIM_P99_MS = 50
 AIM_WORKER_MB = 250
+POSTGRESQL_SETTINGS = ("shared_buffers", "work_mem", "max_wal_size")  # recorded with the results
 NIGHT_JOBS = ["lifecycle", "rent_invoices", "overdue_invoices", "renewal_flags", "registry_rules",
               "balance_snapshot", "balance_report"]
 
@@ -658,7 +659,8 @@ def main(argv: list[str] | None = None) -> None:
             "settings": {"workers": args.workers, "connections": args.connections, "duration_s": args.duration,
                          "db_pool_max_per_worker": args.db_pool_max, "seed": args.seed,
                          "skip_load": args.skip_load, "skip_jobs": args.skip_jobs,
-                         "job_repeats": args.job_repeats},
+                         "job_repeats": args.job_repeats,
+                         "postgresql": server_settings(url, POSTGRESQL_SETTINGS)},
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "loadgen": "wrk" if args.loadgen != "python" and wrk_available() else "python"},
             "code": code_state(), "statements": {}, "endpoints": {}, "pgbench": {}, "verdicts": {}, "jobs": {},

@@ -44,8 +44,8 @@ MB = 1024 * 1024
 
 __all__ = [
     "PROJECT_ROOT", "free_port", "pg_bin_dir", "start_embedded_postgres", "stop_embedded_postgres",
-    "create_database", "drop_database", "settle_database", "database_url", "postmaster_pid", "Server",
-    "MemorySampler", "cpu_seconds", "cpu_seconds_used", "children_cpu_seconds",
+    "create_database", "drop_database", "settle_database", "server_settings", "database_url", "postmaster_pid",
+    "Server", "MemorySampler", "cpu_seconds", "cpu_seconds_used", "children_cpu_seconds",
 ]
 
 
@@ -167,6 +167,21 @@ def settle_database(url: str) -> None:
             await connection.close()
 
     asyncio.run(settle())
+
+
+def server_settings(url: str, names: tuple[str, ...]) -> dict[str, str]:
+    """The values the server of url runs with for these settings, as SHOW gives them ("1GB")."""
+
+    async def read() -> dict[str, str]:
+        import asyncpg
+
+        connection = await asyncpg.connect(url)
+        try:
+            return {name: await connection.fetchval("SELECT current_setting($1)", name) for name in names}
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())
 
 
 # uvicorn servers -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from bench import chart
 from bench.instruments import CpuSeconds, StatementLog, rows_in
 from bench.run import summarise_nights
-from bench.servers import create_database, database_url, drop_database, settle_database
+from bench.servers import create_database, database_url, drop_database, server_settings, settle_database
 
 
 def test_rows_are_what_a_statement_returned_or_changed():
@@ -101,6 +101,11 @@ def test_a_copy_of_a_settled_database_holds_what_the_template_held():
         drop_database(server, template)
     with pytest.raises(ValueError):
         create_database(server, "x", template="no such; name")
+
+
+def test_the_results_record_the_server_settings():
+    assert server_settings(os.environ["DATABASE_URL"], ("work_mem", "shared_buffers")) == {
+        "work_mem": "32MB", "shared_buffers": "1GB"}
 
 
 def test_the_chart_draws_each_job_with_its_spread(tmp_path):
