@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
+from core.auth import build_jwt_auth
 from tests.world import PASSWORD, login
 
 
@@ -60,3 +64,16 @@ async def test_a_successful_login_resets_the_failure_count(world, frozen_clock):
     assert (await login(world.client, "street_x", PASSWORD)).status_code == 200
     assert (await login(world.client, "street_x", "wrong-password")).status_code == 401
     assert (await login(world.client, "street_x", PASSWORD)).status_code == 200
+
+
+async def test_a_remembered_token_is_still_refused_once_expired_or_altered(world):
+    """A worker remembers a token it has checked, yet refuses it once expired, and an altered one is new."""
+    token = build_jwt_auth().create_token(identifier=str(world.user_ids["city"]),
+                                          token_expiration=timedelta(seconds=2))
+    me = {"Authorization": f"Bearer {token}"}
+    assert (await world.client.get("/api/v1/me", headers=me)).status_code == 200
+    assert (await world.client.get("/api/v1/me", headers=me)).status_code == 200  # checked once, remembered
+    altered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert (await world.client.get("/api/v1/me", headers={"Authorization": f"Bearer {altered}"})).status_code == 401
+    await asyncio.sleep(3)
+    assert (await world.client.get("/api/v1/me", headers=me)).status_code == 401
