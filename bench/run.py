@@ -8,7 +8,7 @@ Steps:
      same size), filled by bench/data.py with bulk COPY;
   2. for each endpoint, one request in-process to count its SQL statements (first request and cache hit);
   3. the application as deployed (`uvicorn core.app:create_app`, production settings, --workers), warm:
-     every worker's caches primed first (prime_every_worker); then the same with its read caches off (cold);
+     every worker's caches primed first (bench/priming.py); then the same with its read caches off (cold);
      then the ceiling (bench/ceiling.py: the same SQL behind a minimal
      Litestar handler on raw asyncpg), each driven in turn by wrk (or bench/loadgen.py's client in its own
      process) with --connections keep-alive connections: a warm-up, then the measured run, while the web
@@ -51,6 +51,7 @@ from zoneinfo import ZoneInfo
 from bench import chart
 from bench.loadgen import LoadResult, Request, run_load, wrk_available
 from bench.pgbench import run_pgbench
+from bench.priming import prime_every_worker
 from bench.servers import MemorySampler, Server, create_database, database_url, drop_database, postmaster_pid, \
     server_settings, settle_database, start_embedded_postgres, stop_embedded_postgres
 
@@ -290,42 +291,6 @@ def drive(server: Server, endpoint: Endpoint, requests: list[Request], args: arg
     return {**load_figures(result), "worker_rss_peak_mb": round(memory.max_mb, 1), **priming}
 
 
-PRIME_CONNECTIONS = 8
-PRIME_PASS_REQUESTS = 64  # at least: every request of a short mix is sent several times per pass
-PRIME_CLEAN_PASSES = 2
-PRIME_MAX_PASSES = 12
-
-
-def prime_every_worker(server: Server, requests: list[Request]) -> dict:
-    """Send the distinct requests of a mix until every worker answers them from its own cache: the steady
-    state that the "app" figures measure.
-
-    Caches are per worker process, and the kernel hands each new connection to whichever worker accepts it
-    first: no request can be sent to a chosen worker. So the distinct requests go out in passes, each on
-    PRIME_CONNECTIONS new connections, every request at least twice (and a short mix more often, so that a
-    pass has PRIME_PASS_REQUESTS) in a shuffled order, until PRIME_CLEAN_PASSES passes in a row show no
-    miss: no answer slower than AIM_P99_MS. A miss of the matching, overview or figures endpoints takes
-    longer than that, a hit at so few connections a few milliseconds; a miss of the directory (about
-    5-10 ms) is not told apart from a hit. At most PRIME_MAX_PASSES passes. Each pass's latencies are
-    returned for the results.
-    """
-    distinct = list({(r.method, r.path, tuple(r.headers.items())): r for r in requests}.values())
-    rng = random.Random(len(distinct))
-    copies = max(2, -(-PRIME_PASS_REQUESTS // len(distinct)))
-    passes, clean = [], 0
-    while len(passes) < PRIME_MAX_PASSES and clean < PRIME_CLEAN_PASSES:
-        order = distinct * copies
-        rng.shuffle(order)
-        result = run_load(server.base_url, order, connections=PRIME_CONNECTIONS, duration=600, use_wrk=False,
-                          cycle=False)
-        missed = result.max_ms >= AIM_P99_MS or result.errors > 0
-        clean = 0 if missed else clean + 1
-        passes.append({"requests": result.requests, "seconds": round(result.duration_s, 2),
-                       "p50_ms": round(result.p50_ms, 1), "max_ms": round(result.max_ms, 1), "misses_seen": missed})
-    return {"distinct_requests": len(distinct), "passes": len(passes), "steady": clean >= PRIME_CLEAN_PASSES,
-            "pass_figures": passes}
-
-
 def measure_servers(url: str, endpoints: list[Endpoint], args: argparse.Namespace, log_dir: Path) -> dict:
     variants = [("app", "core.app:create_app", {}),
                 ("app_cache_off", "core.app:create_app", {"READ_CACHE_ENTRIES": "0"}),
@@ -345,8 +310,8 @@ def measure_servers(url: str, endpoints: list[Endpoint], args: argparse.Namespac
                 primed = figures.get("priming")
                 say(f"    {endpoint.name:<28} {figures['requests_per_s']:>8.1f} req/s  p50 {figures['p50_ms']:>7.2f} ms"
                     f"  p99 {figures['p99_ms']:>7.2f} ms  non-2xx {figures['non_2xx']}"
-                    + (f"  (steady after {primed['passes']} passes)" if primed and primed["steady"] else
-                       f"  (NOT steady after {primed['passes']} passes)" if primed else ""))
+                    + (f"  (every worker primed, {primed['rounds']} round(s))" if primed and primed["steady"] else
+                       "  (NOT every worker answers from its cache)" if primed else ""))
         finally:
             server.stop()
     return found
