@@ -100,6 +100,20 @@ def _owner(workers: list[int], server_port: int, client_port: int) -> int | None
     return None
 
 
+def connections_per_worker(server: Server) -> dict[str, int]:
+    """How many client connections each worker holds now: the kernel's split of a load generator's connections,
+    which need not be even (one worker may take a whole burst of new connections)."""
+    found = {}
+    for pid in server.worker_pids():
+        try:
+            sockets = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        found[str(pid)] = sum(1 for s in sockets if s.laddr and s.laddr.port == server.port and s.raddr
+                              and s.status == psutil.CONN_ESTABLISHED)
+    return found
+
+
 async def _send_all(connections: list[_Connection], raws: list[bytes]) -> dict:
     """Every request once over one worker's connections (each takes the next request); latency per answer."""
     position = 0

@@ -40,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -51,7 +52,7 @@ from zoneinfo import ZoneInfo
 from bench import chart
 from bench.loadgen import LoadResult, Request, run_load, wrk_available
 from bench.pgbench import run_pgbench
-from bench.priming import prime_every_worker
+from bench.priming import connections_per_worker, prime_every_worker
 from bench.servers import MemorySampler, Server, create_database, database_url, drop_database, postmaster_pid, \
     server_settings, settle_database, start_embedded_postgres, stop_embedded_postgres
 
@@ -272,7 +273,7 @@ def load_figures(result: LoadResult) -> dict:
 def drive(server: Server, endpoint: Endpoint, requests: list[Request], args: argparse.Namespace, *,
           prime: bool) -> dict:
     use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and wrk_available())
-    priming = {}
+    extra: dict = {}
     if endpoint.writes:
         # Every request may be sent once only: no warm-up beyond a few, and the run ends when they are used up.
         warm, measured = requests[:50], requests[50:]
@@ -282,13 +283,19 @@ def drive(server: Server, endpoint: Endpoint, requests: list[Request], args: arg
                               use_wrk=False, cycle=False)
     else:
         if prime:
-            priming["state"] = "warm: every worker answers the mix from its own cache (steady state)"
-            priming["priming"] = prime_every_worker(server, requests)
+            extra["state"] = "warm: every worker answers the mix from its own cache (steady state)"
+            extra["priming"] = prime_every_worker(server, requests)
         run_load(server.base_url, requests, connections=args.connections, duration=args.warmup, use_wrk=use_wrk)
+        split: dict[str, int] = {}
+        # The split of the load generator's connections between the workers, a second into the run.
+        counting = threading.Timer(1.0, lambda: split.update(connections_per_worker(server)))
         with MemorySampler(server) as memory:
+            counting.start()
             result = run_load(server.base_url, requests, connections=args.connections, duration=args.duration,
                               use_wrk=use_wrk)
-    return {**load_figures(result), "worker_rss_peak_mb": round(memory.max_mb, 1), **priming}
+            counting.cancel()
+        extra["connections_per_worker"] = sorted(split.values())
+    return {**load_figures(result), "worker_rss_peak_mb": round(memory.max_mb, 1), **extra}
 
 
 def measure_servers(url: str, endpoints: list[Endpoint], args: argparse.Namespace, log_dir: Path) -> dict:
@@ -310,6 +317,8 @@ def measure_servers(url: str, endpoints: list[Endpoint], args: argparse.Namespac
                 primed = figures.get("priming")
                 say(f"    {endpoint.name:<28} {figures['requests_per_s']:>8.1f} req/s  p50 {figures['p50_ms']:>7.2f} ms"
                     f"  p99 {figures['p99_ms']:>7.2f} ms  non-2xx {figures['non_2xx']}"
+                    + (f"  connections per worker {figures['connections_per_worker']}"
+                       if figures.get("connections_per_worker") else "")
                     + (f"  (every worker primed, {primed['rounds']} round(s))" if primed and primed["steady"] else
                        "  (NOT every worker answers from its cache)" if primed else ""))
         finally:
