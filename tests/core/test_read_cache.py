@@ -187,3 +187,44 @@ async def test_a_repeated_read_costs_one_statement_who_is_asking_included(world,
     with StatementLog() as log:
         assert (await world.get("street_y", reads[0])).status_code == 404  # cached, yet still out of scope
     assert log.count() == 2  # the versions, and street Y who had not asked before
+
+
+async def test_requests_asking_together_share_one_version_read_started_after_they_asked(world, frozen_clock,
+                                                                                          monkeypatch):
+    """Five requests ask while a read is under way: they wait for it. A change is committed, five more ask: they
+    are answered by the next read, never by the one that started before the commit."""
+    from core.cache import repository as cache_repo
+    from core.cache.service import versions, versions_read_once
+
+    target = await community(world, "street_x", "江滨社区")
+    real_read, reads = cache_repo.all_versions, []
+    first_read_done, release = asyncio.Event(), asyncio.Event()
+
+    async def held_first_read() -> dict[str, int]:
+        found = await real_read()
+        reads.append(found)
+        if len(reads) == 1:
+            first_read_done.set()
+            await release.wait()
+        return found
+
+    monkeypatch.setattr(cache_repo, "all_versions", held_first_read)
+
+    async def a_read_request() -> tuple[int, ...]:
+        with versions_read_once():
+            return await versions(("market",))
+
+    early = [asyncio.create_task(a_read_request()) for _ in range(5)]
+    await first_read_done.wait()
+    connection = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        await connection.execute(ENTRY, target["id"], 100, "shared-read:1")
+    finally:
+        await connection.close()
+    late = [asyncio.create_task(a_read_request()) for _ in range(5)]
+    await asyncio.sleep(0.05)
+    release.set()
+    early_answers, late_answers = await asyncio.gather(*early), await asyncio.gather(*late)
+    assert len(set(early_answers)) == 1 and len(set(late_answers)) == 1
+    assert late_answers[0][0] == early_answers[0][0] + 1
+    assert len(reads) == 2  # ten requests, two reads
