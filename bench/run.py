@@ -353,21 +353,44 @@ def job_instant(job, day: date) -> datetime:
         .astimezone(timezone.utc)
 
 
-def measure_jobs(server_url: str, template: str, today: date, repeats: int, postmaster: int) -> dict[str, dict]:
-    """The night of the 1st `repeats` times, each on its own copy of the settled database `template` of the
-    server whose postmaster is `postmaster`."""
-    settle_database(database_url(server_url, template))
-    nights = []
+@dataclass(frozen=True)
+class NightTarget:
+    """Where one size's nights run: its server, its settled generated database, the day, the postmaster."""
+
+    server_url: str
+    template: str
+    today: date
+    postmaster: int
+
+
+def measure_jobs(targets: dict[str, NightTarget], repeats: int) -> tuple[dict[str, dict[str, dict]], dict]:
+    """`repeats` nights of the 1st for each size, each night on its own copy of the size's settled database;
+    the jobs of each size summarised, and how they were measured. With several sizes their nights alternate
+    (city then province, then province then city, ...): one size measured minutes after another saw another
+    machine, since what else runs on it changes, and the ratio between sizes took that change for growth."""
+    for target in targets.values():
+        settle_database(database_url(target.server_url, target.template))
+    loads = [os.getloadavg()[0]]
+    nights: dict[str, list] = {size: [] for size in targets}
+    order = list(targets)
     for k in range(1, repeats + 1):
-        name = f"{template}_night_{k}"
-        drop_database(server_url, name)  # left by an interrupted run
-        url = create_database(server_url, name, template=template)
-        try:
-            say(f"  night {k} of {repeats}")
-            nights.append(night_in_own_process(url, today, postmaster))
-        finally:
-            drop_database(server_url, name)
-    return summarise_nights(nights)
+        for size in order if k % 2 else order[::-1]:
+            target = targets[size]
+            name = f"{target.template}_night_{k}"
+            drop_database(target.server_url, name)  # left by an interrupted run
+            url = create_database(target.server_url, name, template=target.template)
+            try:
+                say(f"  {size} night {k} of {repeats} (load {os.getloadavg()[0]:.2f})")
+                loads.append(os.getloadavg()[0])
+                nights[size].append(night_in_own_process(url, target.today, target.postmaster))
+            finally:
+                drop_database(target.server_url, name)
+    loads.append(os.getloadavg()[0])
+    how = {"nights": repeats, "sizes_alternating": order if len(order) > 1 else [],
+           "load_average_1min": {"first": loads[0], "median": statistics.median(loads), "max": max(loads),
+                                 "last": loads[-1]},
+           "code": code_state()}
+    return {size: summarise_nights(found) for size, found in nights.items()}, how
 
 
 def night_in_own_process(url: str, today: date, postmaster: int) -> dict[str, dict]:
@@ -510,6 +533,10 @@ def print_table(size: str, results: dict) -> None:
         ratio = verdict.get("app_over_ceiling")
         say(f"{name:<28}" + "".join(f"{c:>16}" for c in cells) + f"{ratio if ratio is not None else '-':>10}"
             f"{str(counts.get('first', '-')) + '/' + str(counts.get('again', '-')):>8}")
+    print_jobs(results)
+
+
+def print_jobs(results: dict) -> None:
     repeats = results["settings"].get("job_repeats", 1)
     say(f"\n{'job':<22}{'median s':>10}{'min–max s':>16}{'CPU s':>8}{'statements':>12}{'rows':>10}{'RSS +MB':>10}"
         f"   ({repeats} nights)")
@@ -536,17 +563,35 @@ def write_results(size: str, results: dict) -> Path:
         # A run that skipped the load or the jobs keeps those figures from the last run that measured them.
         earlier = json.loads(path.read_text())
         for skipped, sections in (("skip_load", ("statements", "endpoints", "pgbench", "verdicts")),
-                                  ("skip_jobs", ("jobs",))):
+                                  ("skip_jobs", ("jobs", "jobs_run"))):
             if results["settings"].get(skipped):
                 for section in sections:
                     results[section] = earlier.get(section, {})
                 results.setdefault("kept_from_earlier_run", []).extend(sections)
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
+    redraw_chart()
+    return path
+
+
+def write_jobs(size: str, jobs: dict[str, dict], jobs_run: dict, manifest) -> Path:
+    """The jobs section of bench/results/<size>.json replaced, every other section kept; the chart redrawn."""
+    path = RESULTS / f"{size}.json"
+    results = json.loads(path.read_text()) if path.exists() else {
+        "size": size, "scale": SCALES[size], "today": str(manifest.today), "data": manifest.counts,
+        "generation_seconds": manifest.total_seconds, "settings": {"seed": manifest.seed}}
+    results["jobs"], results["jobs_run"] = jobs, jobs_run
+    results["settings"]["job_repeats"] = jobs_run["nights"]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
+    redraw_chart()
+    return path
+
+
+def redraw_chart() -> None:
     sizes = {name: found for name, found in chart.load_results(RESULTS).items()
              if name != "test" and found.get("jobs")}
     if sizes:
         chart.scaling_chart(sizes, RESULTS / "scaling.png")
-    return path
 
 
 # Main ----------------------------------------------------------------------------------------------
@@ -652,8 +697,11 @@ def main(argv: list[str] | None = None) -> None:
             results["verdicts"] = verdicts(results["endpoints"], results["pgbench"])
         if not args.skip_jobs:
             say(f"nightly jobs on the 1st, {args.job_repeats} nights on copies of the settled database")
-            results["jobs"] = measure_jobs(database_url(url, "postgres"), f"fcom_bench_{args.size}", today,
-                                           args.job_repeats, postmaster_pid(folder))
+            target = NightTarget(database_url(url, "postgres"), f"fcom_bench_{args.size}", today,
+                                 postmaster_pid(folder))
+            jobs, how = measure_jobs({args.size: target}, args.job_repeats)
+            results["jobs"] = jobs[args.size]
+            results["jobs_run"] = {**how, "postgresql": results["settings"]["postgresql"]}
         results["wall_seconds"] = round(time.perf_counter() - started, 1)
         print_table(args.size, results)
         say(f"\nwritten to {write_results(args.size, results)}")

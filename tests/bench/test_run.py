@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import date
 
 import asyncpg
 import pytest
@@ -119,3 +120,28 @@ def test_the_chart_draws_each_job_with_its_spread(tmp_path):
     assert chart.ratios(results) == {"a": {"province/city": 5.0}, "b": {"province/city": 4.5}}
     out = chart.scaling_chart(results, tmp_path / "scaling.png")
     assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_nights_of_several_sizes_alternate_each_on_a_fresh_copy(monkeypatch):
+    from bench import run
+
+    events = []
+    monkeypatch.setattr(run, "settle_database", lambda url: events.append(("settle", url.rsplit("/", 1)[-1])))
+    monkeypatch.setattr(run, "create_database",
+                        lambda server, name, template: events.append(("copy", name, template)) or f"{server}/{name}")
+    monkeypatch.setattr(run, "drop_database", lambda server, name: events.append(("drop", name)))
+    monkeypatch.setattr(run, "night_in_own_process",
+                        lambda url, today, postmaster: events.append(("night", url.rsplit("/", 1)[-1]))
+                        or night(0.5 if "city" in url else 2.5))
+    targets = {size: run.NightTarget(f"postgresql://x/{size}", f"fcom_bench_{size}", date(2026, 11, 1), 1)
+               for size in ("city", "province")}
+    jobs, how = run.measure_jobs(targets, 3)
+    nights = [e[1] for e in events if e[0] == "night"]
+    assert nights == ["fcom_bench_city_night_1", "fcom_bench_province_night_1", "fcom_bench_province_night_2",
+                      "fcom_bench_city_night_2", "fcom_bench_city_night_3", "fcom_bench_province_night_3"]
+    assert events[:2] == [("settle", "fcom_bench_city"), ("settle", "fcom_bench_province")]
+    copies = [e for e in events if e[0] == "copy"]
+    assert all(template in name for _, name, template in copies) and len(copies) == 6
+    assert sum(e[0] == "drop" for e in events) == 12  # before each copy (a leftover) and after its night
+    assert jobs["city"]["rent_invoices"]["seconds"] == 0.5 and jobs["province"]["rent_invoices"]["seconds"] == 2.5
+    assert how["nights"] == 3 and how["sizes_alternating"] == ["city", "province"]
