@@ -54,8 +54,8 @@ from bench import chart
 from bench.loadgen import LoadResult, Request, run_load, wrk_available
 from bench.pgbench import run_pgbench
 from bench.priming import connections_per_worker, prime_every_worker
-from bench.servers import MemorySampler, Server, create_database, database_url, drop_database, postmaster_pid, \
-    server_settings, settle_database, start_embedded_postgres, stop_embedded_postgres
+from bench.servers import MemorySampler, Server, cancel_running_queries, create_database, database_url, \
+    drop_database, postmaster_pid, server_settings, settle_database, start_embedded_postgres, stop_embedded_postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -316,6 +316,7 @@ def measure_servers(url: str, endpoints: list[Endpoint], args: argparse.Namespac
                 requests = endpoint.ceiling_requests if label == "ceiling" else endpoint.requests
                 found[endpoint.name][label] = figures = drive(server, endpoint, requests, args,
                                                               prime=label == "app")
+                figures["statements_cancelled_after"] = cancel_running_queries(url)
                 primed = figures.get("priming")
                 say(f"    {endpoint.name:<28} {figures['requests_per_s']:>8.1f} req/s  p50 {figures['p50_ms']:>7.2f} ms"
                     f"  p99 {figures['p99_ms']:>7.2f} ms  non-2xx {figures['non_2xx']}"
@@ -336,7 +337,8 @@ def measure_pgbench(url: str, endpoints: list[Endpoint], args: argparse.Namespac
         result = run_pgbench(url, endpoint.pgbench_sql, variables=endpoint.pgbench_variables or None,
                              clients=args.connections, threads=2, duration=args.duration)
         found[endpoint.name] = {"requests_per_s": round(result.tps, 1), "p50_ms": round(result.p50_ms, 2),
-                                "p99_ms": round(result.p99_ms, 2), "transactions": result.transactions}
+                                "p99_ms": round(result.p99_ms, 2), "transactions": result.transactions,
+                                "statements_cancelled_after": cancel_running_queries(url)}
         say(f"    {endpoint.name:<28} {result.tps:>8.1f} tps    p50 {result.p50_ms:>7.2f} ms  p99 {result.p99_ms:>7.2f} ms")
     return found
 

@@ -16,7 +16,8 @@ import pytest
 from bench import chart
 from bench.instruments import CpuSeconds, StatementLog, rows_in
 from bench.run import summarise_nights
-from bench.servers import create_database, database_url, drop_database, server_settings, settle_database
+from bench.servers import cancel_running_queries, create_database, database_url, drop_database, server_settings, \
+    settle_database
 
 
 def test_rows_are_what_a_statement_returned_or_changed():
@@ -104,6 +105,25 @@ def test_a_copy_of_a_settled_database_holds_what_the_template_held():
         create_database(server, "x", template="no such; name")
 
 
+def test_statements_a_load_run_left_running_are_cancelled_before_the_next_run():
+    url = os.environ["DATABASE_URL"]
+
+    async def left_running() -> str:
+        connection = await asyncpg.connect(url)
+        try:
+            sleeping = asyncio.ensure_future(connection.fetchval("SELECT pg_sleep(30)"))
+            await asyncio.sleep(0.3)
+            assert await asyncio.to_thread(cancel_running_queries, url) == 1
+            with pytest.raises(asyncpg.QueryCanceledError):
+                await asyncio.wait_for(sleeping, 5)
+            return await connection.fetchval("SELECT 'still usable'")
+        finally:
+            await connection.close()
+
+    assert asyncio.run(left_running()) == "still usable"
+    assert cancel_running_queries(url) == 0
+
+
 def test_the_results_record_the_server_settings():
     assert server_settings(os.environ["DATABASE_URL"], ("work_mem", "shared_buffers")) == {
         "work_mem": "32MB", "shared_buffers": "1GB"}
@@ -122,7 +142,7 @@ def test_the_chart_draws_each_job_with_its_spread(tmp_path):
     assert out.read_bytes().startswith(b"\x89PNG")
 
 
-def test_the_nights_of_several_sizes_alternate_each_on_a_fresh_copy(monkeypatch):
+def test_the_nights_of_several_sizes_alternate_each_on_a_fresh_copy_after_one_not_counted(monkeypatch):
     from bench import run
 
     events = []
@@ -132,16 +152,17 @@ def test_the_nights_of_several_sizes_alternate_each_on_a_fresh_copy(monkeypatch)
     monkeypatch.setattr(run, "drop_database", lambda server, name: events.append(("drop", name)))
     monkeypatch.setattr(run, "night_in_own_process",
                         lambda url, today, postmaster: events.append(("night", url.rsplit("/", 1)[-1]))
-                        or night(0.5 if "city" in url else 2.5))
+                        or night(9.9 if "warmup" in url else 0.5 if "city" in url else 2.5))
     targets = {size: run.NightTarget(f"postgresql://x/{size}", f"fcom_bench_{size}", date(2026, 11, 1), 1)
                for size in ("city", "province")}
     jobs, how = run.measure_jobs(targets, 3)
     nights = [e[1] for e in events if e[0] == "night"]
-    assert nights == ["fcom_bench_city_night_1", "fcom_bench_province_night_1", "fcom_bench_province_night_2",
+    assert nights == ["fcom_bench_city_night_warmup", "fcom_bench_province_night_warmup",
+                      "fcom_bench_city_night_1", "fcom_bench_province_night_1", "fcom_bench_province_night_2",
                       "fcom_bench_city_night_2", "fcom_bench_city_night_3", "fcom_bench_province_night_3"]
     assert events[:2] == [("settle", "fcom_bench_city"), ("settle", "fcom_bench_province")]
     copies = [e for e in events if e[0] == "copy"]
-    assert all(template in name for _, name, template in copies) and len(copies) == 6
-    assert sum(e[0] == "drop" for e in events) == 12  # before each copy (a leftover) and after its night
+    assert all(template in name for _, name, template in copies) and len(copies) == 8
+    assert sum(e[0] == "drop" for e in events) == 16  # before each copy (a leftover) and after its night
     assert jobs["city"]["rent_invoices"]["seconds"] == 0.5 and jobs["province"]["rent_invoices"]["seconds"] == 2.5
-    assert how["nights"] == 3 and how["sizes_alternating"] == ["city", "province"]
+    assert how["nights"] == 3 and how["nights_not_counted"] == 1 and how["sizes_alternating"] == ["city", "province"]
