@@ -260,9 +260,10 @@ async def match_community(principal: Principal, community_id: int, limit: int) -
     return await _shortlists.read(question, lambda: _match(community, limit))
 
 
-# A build holds a row for every candidate operator: thousands at province size. When many communities miss
-# at once, a worker builds a few at a time and the rest queue, so its memory stays bounded.
-_builds_at_once = asyncio.Semaphore(2)
+# A build holds a row for every candidate operator: thousands at province size, about 35 MB at its height.
+# When many communities miss at once, a worker builds one at a time and the rest queue: two at once took
+# province workers over 250 MB, for under a sixth more cold shortlists per second (see BENCHMARKS.md).
+_builds_at_once = asyncio.Semaphore(1)
 
 
 async def _match(community: dict, limit: int) -> dict:
@@ -277,11 +278,12 @@ async def _build_match(community: dict, limit: int) -> dict:
     # The bundle always has a lead (integrated) operator, whether or not the community asked for one.
     with_lead = categories | {matching.INTEGRATED} if categories else categories
     rows = await repo.match_candidates(sorted(with_lead), today) if categories else []
+    candidates = [_candidate(r, community["community_type"]) for r in rows]
+    del rows  # gone before ranking starts, so ranking reuses their memory instead of adding to it
     names = await repo.category_names()
     type_label = COMMUNITY_TYPE_LABELS[community["community_type"]]
     target = matching.Community(community["district_id"], community["district_name"], type_label, categories)
     current_weights = weights()
-    candidates = [_candidate(r, community["community_type"]) for r in rows]
     ranked = matching.rank(candidates, target, today, current_weights)
     shortlist = matching.explain(ranked[:limit], candidates, target, today, current_weights, names)
     lead_target = dataclasses.replace(target, open_categories=with_lead)
