@@ -262,7 +262,7 @@ async def match_community(principal: Principal, community_id: int, limit: int) -
 
 # A build holds a row for every candidate operator: thousands at province size, about 35 MB at its height.
 # When many communities miss at once, a worker builds one at a time and the rest queue: two at once took
-# province workers over 250 MB, for under a sixth more cold shortlists per second (see BENCHMARKS.md).
+# province workers over 250 MB (see BENCHMARKS.md).
 _builds_at_once = asyncio.Semaphore(1)
 
 
