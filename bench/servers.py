@@ -152,22 +152,30 @@ def drop_database(server_url: str, name: str) -> None:
     asyncio.run(drop())
 
 
-def cancel_running_queries(url: str) -> int:
-    """Cancel the statements still running in the database of url for other sessions; returns how many.
+def cancel_running_queries(url: str, *, quiet_s: float = 1.0) -> int:
+    """Cancel the statements running in the database of url for other sessions until none has run for
+    quiet_s seconds; returns how many were cancelled.
 
-    A load run that ends, or gives up on slow answers, leaves their statements running in PostgreSQL: at
-    province size 64 city-wide figures take minutes to drain, and the next run measured them instead of
-    itself (a write run with no answer in 10 s)."""
+    A load run that ends, or gives up on slow answers, leaves their statements running in PostgreSQL, and the
+    requests queued behind them in the server start theirs as each one ends: at province size 64 city-wide
+    figures take minutes to drain, and the next run measured them instead of itself (a write run with no
+    answer in 10 s)."""
 
     async def cancel() -> int:
         import asyncpg
 
         connection = await asyncpg.connect(url)
+        cancelled, quiet_since = 0, time.monotonic()
         try:
-            return await connection.fetchval(
-                "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' "
-                "AND backend_type = 'client backend'")
+            while time.monotonic() - quiet_since < quiet_s:
+                found = await connection.fetchval(
+                    "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' "
+                    "AND backend_type = 'client backend'")
+                if found:
+                    cancelled, quiet_since = cancelled + found, time.monotonic()
+                await asyncio.sleep(0.1)
+            return cancelled
         finally:
             await connection.close()
 

@@ -106,22 +106,26 @@ def test_a_copy_of_a_settled_database_holds_what_the_template_held():
 
 
 def test_statements_a_load_run_left_running_are_cancelled_before_the_next_run():
+    """Also those that start after the first are cancelled: requests queued in the server behind them."""
     url = os.environ["DATABASE_URL"]
 
-    async def left_running() -> str:
-        connection = await asyncpg.connect(url)
+    async def left_running() -> tuple[int, str]:
+        first, queued = await asyncpg.connect(url), await asyncpg.connect(url)
         try:
-            sleeping = asyncio.ensure_future(connection.fetchval("SELECT pg_sleep(30)"))
+            sleeping = asyncio.ensure_future(first.fetchval("SELECT pg_sleep(30)"))
             await asyncio.sleep(0.3)
-            assert await asyncio.to_thread(cancel_running_queries, url) == 1
+            cancelling = asyncio.ensure_future(asyncio.to_thread(cancel_running_queries, url, quiet_s=1.0))
             with pytest.raises(asyncpg.QueryCanceledError):
                 await asyncio.wait_for(sleeping, 5)
-            return await connection.fetchval("SELECT 'still usable'")
+            with pytest.raises(asyncpg.QueryCanceledError):
+                await asyncio.wait_for(queued.fetchval("SELECT pg_sleep(30)"), 5)
+            return await asyncio.wait_for(cancelling, 5), await first.fetchval("SELECT 'still usable'")
         finally:
-            await connection.close()
+            await first.close()
+            await queued.close()
 
-    assert asyncio.run(left_running()) == "still usable"
-    assert cancel_running_queries(url) == 0
+    assert asyncio.run(left_running()) == (2, "still usable")
+    assert cancel_running_queries(url, quiet_s=0.3) == 0
 
 
 def test_the_results_record_the_server_settings():
