@@ -580,6 +580,8 @@ def write_results(size: str, results: dict) -> Path:
                 for section in sections:
                     results[section] = earlier.get(section, {})
                 results.setdefault("kept_from_earlier_run", []).extend(sections)
+        if results["settings"].get("skip_jobs") and "job_repeats" in earlier.get("settings", {}):
+            results["settings"]["job_repeats"] = earlier["settings"]["job_repeats"]  # the kept jobs' nights
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
     redraw_chart()
     return path
@@ -693,7 +695,8 @@ def main(argv: list[str] | None = None) -> None:
                          "job_repeats": args.job_repeats,
                          "postgresql": server_settings(url, POSTGRESQL_SETTINGS)},
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "loadgen": "wrk" if args.loadgen != "python" and wrk_available() else "python"},
+                        "loadgen": "wrk" if args.loadgen != "python" and wrk_available() else "python",
+                        "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
             "code": code_state(), "statements": {}, "endpoints": {}, "pgbench": {}, "verdicts": {}, "jobs": {},
         }
         if not args.skip_load:

@@ -4,6 +4,7 @@ and the scaling chart with each job's spread."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -170,3 +171,19 @@ def test_the_nights_of_several_sizes_alternate_each_on_a_fresh_copy_after_one_no
     assert sum(e[0] == "drop" for e in events) == 16  # before each copy (a leftover) and after its night
     assert jobs["city"]["rent_invoices"]["seconds"] == 0.5 and jobs["province"]["rent_invoices"]["seconds"] == 2.5
     assert how["nights"] == 3 and how["nights_not_counted"] == 1 and how["sizes_alternating"] == ["city", "province"]
+
+
+def test_a_run_that_skips_the_jobs_keeps_the_jobs_and_how_many_nights_they_took(tmp_path, monkeypatch):
+    from bench import run
+
+    monkeypatch.setattr(run, "RESULTS", tmp_path)
+    monkeypatch.setattr(run, "redraw_chart", lambda: None)
+    (tmp_path / "city.json").write_text(json.dumps({
+        "settings": {"job_repeats": 5, "skip_jobs": False}, "endpoints": {"directory": {"app": 1}},
+        "jobs": {"rent_invoices": {"seconds": 0.3}}, "jobs_run": {"nights": 5}}))
+    run.write_results("city", {"settings": {"job_repeats": 3, "skip_jobs": True}, "endpoints": {"directory": {"app": 2}},
+                               "jobs": {}})
+    written = json.loads((tmp_path / "city.json").read_text())
+    assert written["endpoints"] == {"directory": {"app": 2}}
+    assert written["jobs"] == {"rent_invoices": {"seconds": 0.3}} and written["jobs_run"] == {"nights": 5}
+    assert written["settings"]["job_repeats"] == 5 and written["kept_from_earlier_run"] == ["jobs", "jobs_run"]
