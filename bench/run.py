@@ -700,16 +700,24 @@ def main(argv: list[str] | None = None) -> None:
             "code": code_state(), "statements": {}, "endpoints": {}, "pgbench": {}, "verdicts": {}, "jobs": {},
         }
         if not args.skip_load:
-            sample = asyncio.run(read_sample(manifest))
-            endpoints = build_endpoints(sample, tokens_for(sample), random.Random(args.seed))
-            say("statements per request (first / cache hit)")
-            results["statements"] = asyncio.run(count_statements(endpoints))
-            say(f"  {results['statements']}")
-            say("HTTP load")
-            results["endpoints"] = measure_servers(url, endpoints, args, temporary)
-            say("pgbench, the same SQL")
-            results["pgbench"] = measure_pgbench(url, endpoints, args)
-            results["verdicts"] = verdicts(results["endpoints"], results["pgbench"])
+            # On a copy: the write run adds applications, and every run starts from the same data.
+            server_url, copy = database_url(url, "postgres"), f"fcom_bench_{args.size}_http"
+            drop_database(server_url, copy)  # left by an interrupted run
+            os.environ["DATABASE_URL"] = http_url = create_database(server_url, copy, template=f"fcom_bench_{args.size}")
+            try:
+                sample = asyncio.run(read_sample(manifest))
+                endpoints = build_endpoints(sample, tokens_for(sample), random.Random(args.seed))
+                say("statements per request (first / cache hit)")
+                results["statements"] = asyncio.run(count_statements(endpoints))
+                say(f"  {results['statements']}")
+                say("HTTP load")
+                results["endpoints"] = measure_servers(http_url, endpoints, args, temporary)
+                say("pgbench, the same SQL")
+                results["pgbench"] = measure_pgbench(http_url, endpoints, args)
+                results["verdicts"] = verdicts(results["endpoints"], results["pgbench"])
+            finally:
+                os.environ["DATABASE_URL"] = url
+                drop_database(server_url, copy)
         if not args.skip_jobs:
             say(f"nightly jobs on the 1st, {args.job_repeats} nights on copies of the settled database")
             target = NightTarget(database_url(url, "postgres"), f"fcom_bench_{args.size}", today,
