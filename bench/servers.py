@@ -152,6 +152,18 @@ def drop_database(server_url: str, name: str) -> None:
     asyncio.run(drop())
 
 
+@contextlib.contextmanager
+def database_copy(server_url: str, name: str, template: str):
+    """A file-level copy of template named name while the block runs (its URL), dropped afterwards; a copy
+    of that name left by an interrupted run is dropped first."""
+    drop_database(server_url, name)
+    url = create_database(server_url, name, template=template)
+    try:
+        yield url
+    finally:
+        drop_database(server_url, name)
+
+
 def cancel_running_queries(url: str, *, quiet_s: float = 1.0) -> int:
     """Cancel the statements running in the database of url for other sessions until none has run for
     quiet_s seconds; returns how many were cancelled.

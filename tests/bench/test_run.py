@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import date
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -56,6 +57,14 @@ def test_cpu_seconds_count_this_process_and_the_server_tree():
     assert 0.05 <= cpu.seconds < 1
 
 
+async def run_sql(url: str, sql: str):
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval(sql)
+    finally:
+        await connection.close()
+
+
 def night(seconds: float, *, statements: int = 4, rows: int = 100, status: str = "succeeded") -> dict:
     return {"rent_invoices": {"period": "2026-11-01", "status": status, "result": {"created": 10},
                               "seconds": seconds, "sql_s": seconds / 2, "statements": statements, "rows": rows,
@@ -84,21 +93,14 @@ def test_a_copy_of_a_settled_database_holds_what_the_template_held():
     server = database_url(os.environ["DATABASE_URL"], "postgres")
     template, copy = f"fcom_bench_template_{os.getpid()}", f"fcom_bench_copy_{os.getpid()}"
 
-    async def run(url: str, sql: str):
-        connection = await asyncpg.connect(url)
-        try:
-            return await connection.fetchval(sql)
-        finally:
-            await connection.close()
-
     try:
         url = create_database(server, template)
-        asyncio.run(run(url, "CREATE TABLE t AS SELECT generate_series(1, 1000) AS n"))
+        asyncio.run(run_sql(url, "CREATE TABLE t AS SELECT generate_series(1, 1000) AS n"))
         settle_database(url)
-        assert asyncio.run(run(url, "SELECT reltuples FROM pg_class WHERE relname = 't'")) == 1000  # analysed
+        assert asyncio.run(run_sql(url, "SELECT reltuples FROM pg_class WHERE relname = 't'")) == 1000  # analysed
         copied = create_database(server, copy, template=template)
-        assert asyncio.run(run(copied, "SELECT sum(n) FROM t")) == 500500
-        assert asyncio.run(run(copied, "SELECT reltuples FROM pg_class WHERE relname = 't'")) == 1000
+        assert asyncio.run(run_sql(copied, "SELECT sum(n) FROM t")) == 500500
+        assert asyncio.run(run_sql(copied, "SELECT reltuples FROM pg_class WHERE relname = 't'")) == 1000
     finally:
         drop_database(server, copy)
         drop_database(server, template)
@@ -148,24 +150,54 @@ def test_the_chart_draws_each_job_with_its_spread(tmp_path):
 
 
 def test_the_nights_of_several_sizes_alternate_each_on_a_fresh_copy_after_one_not_counted(monkeypatch):
-    from bench import run
+    """On the test server: two small templates, real copies; only the night itself is replaced, and it reads
+    from the copy it was given which size it is on and whether an earlier night's copy was left behind."""
+    from bench import run, servers
 
+    server = database_url(os.environ["DATABASE_URL"], "postgres")
+    tag = os.getpid()
+    templates = {size: f"fcom_bench_{size}_{tag}" for size in ("city", "province")}
     events = []
-    monkeypatch.setattr(run, "settle_database", lambda url: events.append(("settle", url.rsplit("/", 1)[-1])))
-    monkeypatch.setattr(run, "create_database",
-                        lambda server, name, template: events.append(("copy", name, template)) or f"{server}/{name}")
-    monkeypatch.setattr(run, "drop_database", lambda server, name: events.append(("drop", name)))
-    monkeypatch.setattr(run, "night_in_own_process",
-                        lambda url, today, postmaster: events.append(("night", url.rsplit("/", 1)[-1]))
-                        or night(9.9 if "warmup" in url else 0.5 if "city" in url else 2.5))
-    targets = {size: run.NightTarget(f"postgresql://x/{size}", f"fcom_bench_{size}", date(2026, 11, 1), 1)
-               for size in ("city", "province")}
-    jobs, how = run.measure_jobs(targets, 3)
-    nights = [e[1] for e in events if e[0] == "night"]
-    assert nights == ["fcom_bench_city_night_warmup", "fcom_bench_province_night_warmup",
-                      "fcom_bench_city_night_1", "fcom_bench_province_night_1", "fcom_bench_province_night_2",
-                      "fcom_bench_city_night_2", "fcom_bench_city_night_3", "fcom_bench_province_night_3"]
-    assert events[:2] == [("settle", "fcom_bench_city"), ("settle", "fcom_bench_province")]
+    real_create, real_drop = servers.create_database, servers.drop_database
+    monkeypatch.setattr(servers, "create_database", lambda server_url, name, template=None: events.append(
+        ("copy", name, template)) or real_create(server_url, name, template=template))
+    monkeypatch.setattr(servers, "drop_database",
+                        lambda server_url, name: events.append(("drop", name)) or real_drop(server_url, name))
+
+    async def on_the_copy(url: str) -> tuple[str, int]:
+        connection = await asyncpg.connect(url)
+        try:
+            size = await connection.fetchval("SELECT size FROM marker")
+            copies = await connection.fetchval("SELECT count(*) FROM pg_database WHERE datname LIKE '%_night_%'")
+            await connection.execute("INSERT INTO marker VALUES ('changed by the night')")
+            return size, copies
+        finally:
+            await connection.close()
+
+    def a_night(url, today, postmaster):
+        size, copies = asyncio.run(on_the_copy(url))
+        events.append(("night", urlsplit(url).path.lstrip("/"), size, copies))
+        return night(9.9 if "warmup" in url else 0.5 if size == "city" else 2.5)
+
+    monkeypatch.setattr(run, "night_in_own_process", a_night)
+    try:
+        for size, template in templates.items():
+            url = real_create(server, template)
+            asyncio.run(run_sql(url, f"CREATE TABLE marker AS SELECT '{size}'::text AS size"))
+        targets = {size: run.NightTarget(server, template, date(2026, 11, 1), 1) for size, template in templates.items()}
+        jobs, how = run.measure_jobs(targets, 3)
+        for template in templates.values():  # the nights changed only their copies
+            check = real_create(server, template + "_check", template=template)
+            assert asyncio.run(run_sql(check, "SELECT count(*) FROM marker")) == 1
+            real_drop(server, template + "_check")
+    finally:
+        for template in templates.values():
+            real_drop(server, template)
+    nights = [e[1].removeprefix("fcom_bench_").replace(f"_{tag}", "") for e in events if e[0] == "night"]
+    assert nights == ["city_night_warmup", "province_night_warmup",
+                      "city_night_1", "province_night_1", "province_night_2",
+                      "city_night_2", "city_night_3", "province_night_3"]
+    assert all(e[2] == ("city" if "city" in e[1] else "province") and e[3] == 1 for e in events if e[0] == "night")
     copies = [e for e in events if e[0] == "copy"]
     assert all(template in name for _, name, template in copies) and len(copies) == 8
     assert sum(e[0] == "drop" for e in events) == 16  # before each copy (a leftover) and after its night
