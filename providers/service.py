@@ -482,6 +482,8 @@ async def file_objection(principal: Principal, batch_id: int, application_id: in
 
 async def list_objections(principal: Principal, batch_id: int) -> list[dict]:
     require_reviewer(principal)
+    if await repo.get_batch(batch_id) is None:
+        raise BatchNotFound()
     return await repo.objections_for_batch(batch_id)
 
 
@@ -684,6 +686,10 @@ async def name_lookups() -> tuple[dict[str, str], dict[int, str]]:
 
 
 async def public_operator_listings(operator_id: int) -> list[dict]:
+    """The public knows an operator once a batch has published it; before that it answers as unknown."""
+    operator = await repo.get_operator(operator_id)
+    if operator is None or operator["registry_status"] == S.unlisted.value:
+        raise OperatorNotFound()
     return await repo.listings_for(operator_id)
 
 
