@@ -65,6 +65,12 @@ class NotAnOperator(PermissionDenied):
     message = "只有运营商可以申请承租"
 
 
+class PreferentialNeedsPublicUse(DomainError):
+    status_code = 422
+    code = "listing.preferential_needs_public_use"
+    message = "公益性协议出租的空间须允许至少一种公共服务类用途（公共服务、养老、托育、文化、健康）"
+
+
 class PreferentialNeedsListedOperator(Conflict):
     code = "lease_application.not_listed"
     message = "公益性协议出租只面向名录内、状态正常的运营商，且用途须为公共服务类"

@@ -142,6 +142,11 @@ async def list_listings(*, patterns: list[str] | None, owner_org_ids: list[int],
     return [_listing(r) for r in rows], total
 
 
+async def open_listing_track(space_id: int) -> str | None:
+    rows = await SpaceListing.raw("SELECT track FROM leasing_listing WHERE space = {} AND status = 'open'", space_id)
+    return rows[0]["track"] if rows else None
+
+
 async def set_listing_status(listing_id: int, status: str) -> None:
     await SpaceListing.update({SpaceListing.status: status}).where(SpaceListing.id == listing_id)
 

@@ -56,6 +56,7 @@ from leasing.errors import (
     OwnerNotInScope,
     PaymentInProgress,
     PreferentialNeedsListedOperator,
+    PreferentialNeedsPublicUse,
     SpaceAreaInvalid,
     SpaceListed,
     SpaceNotFound,
@@ -153,6 +154,9 @@ async def update_space(principal: Principal, space_id: int, changes: dict) -> di
         space = await _readable_space(principal, space_id, for_update=True)
         if not _manages(principal, space):
             raise SpaceNotManaged()
+        if "allowed_uses" in changes and space["status"] == "listed" \
+                and await repo.open_listing_track(space_id) == "preferential":
+            _check_preferential_uses(changes["allowed_uses"])
         before = {k: space[k] for k in changes}
         await repo.update_space(space_id, changes, clock.now())
         await audit.record(principal, "space.update", "space", space_id, before=before, after=changes)
@@ -173,6 +177,13 @@ def _check_terms(terms: dict) -> None:
         raise ListingTermsInvalid("；".join(problems), detail={"problems": problems})
 
 
+def _check_preferential_uses(allowed_uses: list[str]) -> None:
+    """A preferential listing takes only public-service uses: a space that allows none could never be let."""
+    if not rent.PUBLIC_SERVICE_USES & set(allowed_uses):
+        raise PreferentialNeedsPublicUse(detail={"allowed_uses": allowed_uses,
+                                                 "public_service_uses": sorted(rent.PUBLIC_SERVICE_USES)})
+
+
 async def create_listing(principal: Principal, space_id: int, terms: dict) -> dict:
     _check_terms(terms)
     terms = {**terms, "criteria": dataclasses.asdict(award.Criteria.from_published(terms.get("criteria") or {}))}
@@ -182,6 +193,8 @@ async def create_listing(principal: Principal, space_id: int, terms: dict) -> di
             raise SpaceNotManaged()
         if space["status"] != "idle":
             raise SpaceNotIdle()
+        if terms["track"] == "preferential":
+            _check_preferential_uses(space["allowed_uses"])
         listing_id = await repo.insert_listing(space_id, terms, created_by=principal.user_id, now=clock.now())
         await repo.set_space_status(space_id, "listed", clock.now())
         await audit.record(principal, "listing.create", "listing", listing_id, after={"space_id": space_id, **terms})

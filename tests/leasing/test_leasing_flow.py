@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 
 from openpyxl import load_workbook
 
 from core.outbox.service import send_pending
-from leasing import service
+from leasing import rent, service
+from leasing.labels import USE_LABELS
 from tests.leasing.helpers import lease, listing, listing_terms, space
 from tests.market.helpers import community, listed_operators
 
@@ -33,6 +35,33 @@ async def test_spaces_are_registered_and_seen_within_scope(world):
         "community_id": registered["community_id"], "owner_kind": "government", "address": "x", "area_m2": "0",
         "allowed_uses": ["commerce"]})
     assert bad.status_code == 422 and bad.json()["code"] == "space.area_invalid"
+
+
+TRADE_USES = sorted(set(USE_LABELS) - rent.PUBLIC_SERVICE_USES)
+
+
+async def test_a_preferential_listing_needs_a_space_that_allows_a_public_service_use(world, frozen_clock):
+    community_id = (await community(world, "street_x", "江滨社区"))["id"]
+    # Every set of uses without a public-service one is refused, and leaves the space idle with no listing.
+    for size in range(1, len(TRADE_USES) + 1):
+        for uses in itertools.combinations(TRADE_USES, size):
+            trade_only = await space(world, community_id=community_id, uses=uses)
+            refused = await world.post("street_x", f"/api/v1/spaces/{trade_only['id']}/listings",
+                                       json=listing_terms(track="preferential"))
+            assert refused.status_code == 422, (uses, refused.text)
+            assert refused.json()["code"] == "listing.preferential_needs_public_use" and refused.json()["message"]
+            assert (await world.get("street_x", f"/api/v1/spaces/{trade_only['id']}")).json()["status"] == "idle"
+            await listing(world, trade_only["id"])  # a competitive listing is fine
+    assert (await world.get("street_x", "/api/v1/space-listings")).json()["total"] == 2 ** len(TRADE_USES) - 1
+
+    # Any one public-service use beside them is enough, and a space on such a listing keeps one.
+    for use in sorted(rent.PUBLIC_SERVICE_USES):
+        mixed = await space(world, community_id=community_id, uses=(*TRADE_USES, use))
+        await listing(world, mixed["id"], track="preferential")
+        narrowed = await world.patch("street_x", f"/api/v1/spaces/{mixed['id']}", json={"allowed_uses": TRADE_USES})
+        assert narrowed.status_code == 422 and narrowed.json()["code"] == "listing.preferential_needs_public_use"
+        assert (await world.get("street_x", f"/api/v1/spaces/{mixed['id']}")).json()["allowed_uses"] == \
+            [*TRADE_USES, use]
 
 
 async def test_from_listing_to_award_to_lease_with_everyone_told(world, frozen_clock, mailbox):
