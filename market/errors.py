@@ -83,6 +83,11 @@ class LedgerSourceExists(Conflict):
     message = "该来源的账目已登记，不能重复入账"
 
 
+class LedgerVoucherExists(Conflict):
+    code = "ledger.voucher_exists"
+    message = "该社区已登记过此凭证号，同一凭证不能重复入账"
+
+
 class LedgerKindNotAllowed(PermissionDenied):
     code = "ledger.kind_not_allowed"
     message = "您不能登记该类账目"

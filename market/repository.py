@@ -414,6 +414,15 @@ async def insert_entries(entries: list[dict], *, posted_by: int | None, posted_b
     return [r["id"] for r in rows]
 
 
+async def entry_by_source(source: str) -> dict | None:
+    rows = await LedgerEntry.raw(
+        "SELECT e.id, e.posted_by_org AS posted_by_org_id, o.name AS posted_by_org_name "
+        "FROM market_ledger_entry e LEFT JOIN organisation o ON o.id = e.posted_by_org WHERE e.source = {}",
+        source,
+    )
+    return rows[0] if rows else None
+
+
 async def insert_entries_once(entries: list[dict], *, now: datetime) -> list[int]:
     """Like insert_entries for the system's own postings: a source already posted is skipped."""
     rows = await LedgerEntry.raw(

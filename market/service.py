@@ -43,6 +43,7 @@ from market.errors import (
     LedgerKindNotAllowed,
     LedgerMonthInvalid,
     LedgerSourceExists,
+    LedgerVoucherExists,
     NeedNotFound,
     NeedNotOpen,
     NeedsNotOfCommunity,
@@ -659,16 +660,27 @@ async def _insert_entries(principal: Principal | None, entries: list[dict], post
 
 async def post_entry(principal: Principal, community_id: int, *, month: date, kind: str, amount: int,
                      reference: str, note: str) -> dict:
-    """A street (or district, or city) posts a cost or a subsidy, under its own voucher reference."""
+    """A street (or district, or city) posts a cost or a subsidy under a voucher reference. The reference is
+    unique per community whoever posts it: a street and its district posting one voucher would count it twice."""
     if kind not in OFFICIAL_LEDGER_KINDS:
         raise LedgerKindNotAllowed(detail={"allowed": sorted(OFFICIAL_LEDGER_KINDS)})
     month = _check_month(month)
+    reference = reference.strip()
+    source = f"voucher:{community_id}:{reference}"
     async with transaction():
         community = await _editable_community(principal, community_id)
         org_id = posting_org(principal, community["org_path"])
+        existing = await repo.entry_by_source(source)
+        if existing is not None:
+            raise LedgerVoucherExists(detail={"reference": reference, "entry_id": existing["id"],
+                                              "posted_by_org_id": existing["posted_by_org_id"],
+                                              "posted_by_org_name": existing["posted_by_org_name"]})
         entry = {"community_id": community_id, "month": month, "direction": _direction(kind), "kind": kind,
-                 "amount": amount, "source": f"org:{org_id}:{reference.strip()}", "note": note}
-        (entry_id,) = await _insert_entries(principal, [entry], org_id)
+                 "amount": amount, "source": source, "note": note}
+        try:
+            (entry_id,) = await _insert_entries(principal, [entry], org_id)
+        except LedgerSourceExists as exc:  # the same voucher posted at the same moment
+            raise LedgerVoucherExists(detail={"reference": reference}) from exc
         await audit.record(principal, "ledger.post", "community", community_id, after=entry)
     return {"id": entry_id, **entry}
 

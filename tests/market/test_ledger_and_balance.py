@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+import itertools
 from datetime import date, datetime, timezone
 
 import asyncpg
 import pytest
 from openpyxl import load_workbook
+from piccolo.engine import engine_finder
 
+from core.migrate import run_sql_script
 from market import repository
+from market.piccolo_migrations import market_2026_12_05t10_03_00_000000 as voucher_migration
 from tests.market.helpers import community, contract, listed_operators
 
 
@@ -24,7 +28,7 @@ async def test_a_source_is_posted_once_whatever_the_path(world, frozen_clock):
     assert first.status_code == 201, first.text
     assert first.json()["kind_label"] == "人员成本" and first.json()["direction"] == "cost"
     again = await post(world, "street_x", target["id"], "utilities", 1, "凭证2026-10-001")
-    assert again.status_code == 409 and again.json()["code"] == "ledger.source_exists"
+    assert again.status_code == 409 and again.json()["code"] == "ledger.voucher_exists"
 
     # The database itself refuses a second row with the same source, whatever the code above it does.
     row = {"community_id": target["id"], "month": first.json()["month"], "direction": "cost", "kind": "staff",
@@ -36,6 +40,46 @@ async def test_a_source_is_posted_once_whatever_the_path(world, frozen_clock):
     entries = (await world.get("street_x", f"/api/v1/communities/{target['id']}/ledger",
                                params={"start": "2026-01-01", "end": "2027-01-01"})).json()
     assert entries["total"] == 1 and entries["items"][0]["amount"] == 500_000
+
+
+async def test_a_voucher_is_posted_once_per_community_whichever_office_posts_it(world, frozen_clock):
+    jiangbin = await community(world, "street_x", "江滨社区")
+    fuchun = await community(world, "street_x", "富春社区")
+    # Every office over the community (street, district, city) in every order: the first posting stands.
+    for first, second in itertools.permutations(("street_x", "district", "city"), 2):
+        voucher = f"凭证-{first}-{second}"
+        assert (await post(world, first, jiangbin["id"], "staff", 300_000, voucher)).status_code == 201
+        again = await post(world, second, jiangbin["id"], "staff", 300_000, f"  {voucher} ")
+        assert again.status_code == 409, (first, second, again.text)
+        body = again.json()
+        assert body["code"] == "ledger.voucher_exists" and body["message"]
+        assert body["detail"]["posted_by_org_id"] == world.org_id({"street_x": "street_x", "district": "district_a",
+                                                                     "city": "city"}[first])
+        # Another community may use the same voucher reference, whoever posts it.
+        assert (await post(world, second, fuchun["id"], "staff", 300_000, voucher)).status_code == 201
+    balance = (await world.get("district", f"/api/v1/communities/{jiangbin['id']}/balance",
+                               params={"start": "2026-10-01", "end": "2026-11-01"})).json()
+    assert balance["balance"]["cost"] == 6 * 300_000
+
+
+async def test_vouchers_already_posted_by_two_offices_are_kept_and_named_by_the_migration(world, frozen_clock):
+    target = await community(world, "street_x", "江滨社区")
+    month, now = date(2026, 10, 1), datetime.now(timezone.utc)
+    legacy = [("org:{street}:V-1", "staff"), ("org:{district}:V-1", "staff"), ("org:{district}:V-2", "utilities")]
+    for source, kind in legacy:
+        source = source.format(street=world.org_id("street_x"), district=world.org_id("district_a"))
+        await repository.insert_entries([{"community_id": target["id"], "month": month, "direction": "cost",
+                                          "kind": kind, "amount": 100, "source": source}],
+                                        posted_by=None, posted_by_org=None, now=now)
+    await run_sql_script(voucher_migration.SQL)
+
+    sources = [r["source"] for r in await engine_finder().run_ddl(
+        "SELECT source FROM market_ledger_entry ORDER BY id")]
+    assert sources == [f"voucher:{target['id']}:V-1", f"org:{world.org_id('district_a')}:V-1",
+                       f"voucher:{target['id']}:V-2"]
+    for voucher in ("V-1", "V-2"):
+        again = await post(world, "district", target["id"], "staff", 100, voucher)
+        assert again.status_code == 409 and again.json()["code"] == "ledger.voucher_exists"
 
 
 async def test_streets_post_costs_and_subsidies_but_not_revenue_nor_future_months(world, frozen_clock):
