@@ -51,6 +51,8 @@ def credit_code_problem(code: str) -> str | None:
         return "第3至8位应为行政区划代码（数字）"
     if check_character(code[:17]) != code[17]:
         return "校验位不正确，请核对后重新输入"
+    if org_check_character(code[8:16]) != code[16]:
+        return "第9至17位组织机构代码的校验位不正确，请核对后重新输入"
     return None
 
 

@@ -94,7 +94,7 @@ async def check_categories(codes: list[str]) -> list[str]:
 def _check_credit_code(code: str) -> str:
     problem = credit_code_problem(code)
     if problem:
-        raise CreditCodeInvalid(problem, detail={"credit_code": code})
+        raise CreditCodeInvalid(problem, detail={"field": "credit_code", "credit_code": code})
     return code
 
 
