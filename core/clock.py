@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
+
+from core.dates import EARLIEST, LATEST
+from core.errors import DateOutOfRange
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -54,6 +57,9 @@ def add_months(start: date, months: int) -> date:
 
     month_index = start.month - 1 + months
     year, month = start.year + month_index // 12, month_index % 12 + 1
+    if not MINYEAR <= year <= MAXYEAR:
+        raise DateOutOfRange(detail={"field": "month", "start": start.isoformat(), "months": months,
+                                     "earliest": EARLIEST.isoformat(), "latest": LATEST.isoformat()})
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 

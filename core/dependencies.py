@@ -1,4 +1,4 @@
-"""App-wide dependencies: who is asking, and the page they want."""
+"""App-wide dependencies: who is asking, the page they want, and the period or month they ask about."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from litestar import Request
 from litestar.di import Provide
 
 from core.accounts.principal import Principal
+from core.dates import provide_period, provide_report_month
 from core.errors import NotAuthenticated
 from core.pagination import provide_page_params
 
@@ -22,4 +23,6 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 DEPENDENCIES = {
     "principal": Provide(provide_principal, sync_to_thread=False),
     "page": Provide(provide_page_params, sync_to_thread=False),
+    "period": Provide(provide_period, sync_to_thread=False),
+    "report_month": Provide(provide_report_month, sync_to_thread=False),
 }

@@ -73,3 +73,15 @@ def require_reason(reason: str) -> str:
     if not reason or not reason.strip():
         raise ReasonRequired()
     return reason.strip()
+
+
+class DateOutOfRange(DomainError):
+    status_code = 422
+    code = "request.date_out_of_range"
+    message = "日期超出允许范围（2000-01-01 至 2100-12-31）"
+
+
+class DateRangeInvalid(DomainError):
+    status_code = 422
+    code = "request.date_range_invalid"
+    message = "开始日期必须早于结束日期"

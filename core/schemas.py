@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from enum import Enum
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 import msgspec
+
+from core.dates import EARLIEST, check_date
 
 T = TypeVar("T")
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base for request bodies: an unknown field is a 400, not silently dropped."""
+    """Base for request bodies: an unknown field is a 400, not silently dropped; a date outside 2000-2100 is a
+    422 (`earliest` widens the range for a field that records the past, such as a founding date)."""
+
+    earliest: ClassVar[dict[str, date]] = {}
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, date) and not isinstance(value, datetime):
+                check_date(value, name, earliest=self.earliest.get(name, EARLIEST))
 
 
 def _plain(value):

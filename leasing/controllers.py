@@ -10,6 +10,7 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import Parameter
 
 from core.accounts.principal import Principal
+from core.dates import Period
 from core.http import EncodedAnswers, errors
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
@@ -51,7 +52,6 @@ from leasing.tables import InvoiceStatus, LeaseStatus, ListingStatus, SpaceStatu
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Level = Literal["community", "street", "district", "city"]
-Month = Annotated[date | None, Parameter(description="月份（取该月第一天），区间为左闭右开 [start, end)")]
 
 
 def space_view(row: dict) -> SpaceView:
@@ -274,16 +274,14 @@ class FiguresController(Controller):
     tags = ["存量空间租赁"]
 
     @get("/", operation_id="leasingFigures", responses=errors(403), summary="盘活面积与租金统计（社区、街道、区县、全市）")
-    async def figures(self, principal: Principal, level: Level = "district", start: Month = None,
-                      end: Month = None) -> Response[FiguresView]:
-        result = await service.figures(principal, level=level, start=start, end=end)
+    async def figures(self, principal: Principal, period: Period, level: Level = "district") -> Response[FiguresView]:
+        result = await service.figures(principal, level=level, start=period.start, end=period.end)
         return _figures_bodies.response(result, lambda: figures_view(result))
 
     @get("/export.xlsx", operation_id="leasingFiguresXlsx", responses=errors(403),
          summary="盘活面积与租金统计导出 Excel", media_type=XLSX)
-    async def export(self, principal: Principal, level: Level = "district", start: Month = None,
-                     end: Month = None) -> Response[bytes]:
-        result = await service.figures(principal, level=level, start=start, end=end)
+    async def export(self, principal: Principal, period: Period, level: Level = "district") -> Response[bytes]:
+        result = await service.figures(principal, level=level, start=period.start, end=period.end)
         return Response(export.figures_xlsx(result), media_type=XLSX,
                         headers={"Content-Disposition": 'attachment; filename="leasing-figures.xlsx"'})
 

@@ -29,7 +29,7 @@ class ReasonInput(Input):
     reason: Reason
 
 
-class Photo(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class Photo(Input):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     url: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
     taken_on: date | None = None

@@ -11,6 +11,7 @@ from litestar import Controller, Response, get, patch, post
 from litestar.params import Parameter
 
 from core.accounts.principal import Principal
+from core.dates import Period
 from core.http import EncodedAnswers, errors
 from core.money import format_yuan
 from core.pagination import PageParams
@@ -69,7 +70,6 @@ from market.subsidy import HANGZHOU_COST_CAP_PER_M2
 from market.tables import CommunityPool, CommunityStatus, ContractStatus, NeedStatus
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-Month = Annotated[date | None, Parameter(description="月份（取该月第一天），区间为左闭右开 [start, end)")]
 BalanceStatusFilter = Literal["balanced", "warning", "imbalanced", "no_data"]
 
 
@@ -232,17 +232,17 @@ class CommunityController(Controller):
         return entry_view(entry)
 
     @get("/{community_id:int}/ledger", operation_id="listLedgerEntries", summary="社区收支明细")
-    async def ledger(self, principal: Principal, community_id: int, page: PageParams, start: Month = None,
-                     end: Month = None) -> Page[LedgerEntryView]:
-        rows, total = await service.list_entries(principal, community_id, start=start, end=end, limit=page.limit,
-                                                 offset=page.offset)
+    async def ledger(self, principal: Principal, community_id: int, page: PageParams,
+                     period: Period) -> Page[LedgerEntryView]:
+        rows, total = await service.list_entries(principal, community_id, start=period.start, end=period.end,
+                                                 limit=page.limit, offset=page.offset)
         return Page(items=[entry_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
     @get("/{community_id:int}/balance", operation_id="getCommunityBalance",
          summary="社区收支平衡（默认近 12 个完整月）及未来 12 个月预测")
-    async def balance(self, principal: Principal, community_id: int, start: Month = None,
-                      end: Month = None) -> CommunityBalanceView:
-        result = await service.community_balance(principal, community_id, start=start, end=end)
+    async def balance(self, principal: Principal, community_id: int,
+                      period: Period) -> CommunityBalanceView:
+        result = await service.community_balance(principal, community_id, start=period.start, end=period.end)
         return CommunityBalanceView(
             community_id=community_id, community_name=result["community"]["name"], start=result["start"],
             end=result["end"], balance=balance_figures(result["balance"]),
@@ -375,13 +375,12 @@ class BalanceController(Controller):
 
     @get("/overview", operation_id="balanceOverview", responses=errors(403), summary="全市或区县社区收支平衡总览（失衡、预警在前）")
     async def overview(
-        self, principal: Principal, district_id: int | None = None,
+        self, principal: Principal, period: Period, district_id: int | None = None,
         status_filter: Annotated[BalanceStatusFilter | None, Parameter(query="status")] = None,
-        start: Month = None, end: Month = None,
         limit: Annotated[int, Parameter(ge=1, le=5000)] = 2000, offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> Response[BalanceOverview]:
         result = await service.balance_overview(principal, district_id=district_id, status=status_filter,
-                                                start=start, end=end, limit=limit, offset=offset)
+                                                start=period.start, end=period.end, limit=limit, offset=offset)
         return _overview_bodies.response(result, lambda: overview_result(result, limit, offset), limit, offset)
 
 

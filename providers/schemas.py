@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -15,6 +15,8 @@ Reason = Annotated[str, msgspec.Meta(max_length=2000)]
 CategoryCode = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 Email = Annotated[str, msgspec.Meta(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Phone = Annotated[str, msgspec.Meta(min_length=5, max_length=30, pattern=r"^[0-9+\- ]+$")]
+# Companies founded before 2000 still serve communities: their founding date reaches further back.
+FOUNDED_SINCE = {"founded_on": date(1900, 1, 1)}
 
 
 class CategoryView(msgspec.Struct, kw_only=True):
@@ -42,6 +44,8 @@ class OperatorFields(Input):
     founded_on: date | None = None
     description: Annotated[str, msgspec.Meta(max_length=5000)] = ""
 
+    earliest: ClassVar[dict[str, date]] = FOUNDED_SINCE
+
 
 class OperatorCreate(OperatorFields):
     """Registered by an official (city, district or street) — e.g. before recommending it."""
@@ -66,6 +70,8 @@ class OperatorUpdate(Input):
     staff_count: Annotated[int, msgspec.Meta(ge=0, le=1000000)] | None = None
     founded_on: date | None = None
     description: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
+
+    earliest: ClassVar[dict[str, date]] = FOUNDED_SINCE
 
 
 class CertificateCreate(Input):

@@ -12,7 +12,7 @@ from litestar.params import Parameter
 
 from core.accounts.principal import Principal
 from core.accounts.tables import Role
-from core.errors import NotFound, PermissionDenied, ValidationFailed
+from core.errors import NotFound, PermissionDenied
 from core.http import errors
 from core.pagination import PageParams
 from core.schemas import Input, Page
@@ -21,7 +21,6 @@ from scheduler.jobs import JOBS, job_named
 from scheduler.schedule import Every, normalise_period
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-Month = Annotated[str, Parameter(pattern=r"^\d{4}-\d{2}$", description="月份，如 2026-10")]
 
 
 class JobNotFound(NotFound):
@@ -92,13 +91,6 @@ def flag_view(row: dict) -> FlagView:
 def _require_city(principal: Principal, *extra: Role) -> None:
     if not principal.has_role(Role.city, *extra):
         raise PermissionDenied()
-
-
-def _month(text: str) -> date:
-    try:
-        return date.fromisoformat(f"{text}-01")
-    except ValueError as exc:
-        raise ValidationFailed("月份不正确") from exc
 
 
 class JobController(Controller):
@@ -176,23 +168,24 @@ class ReportController(Controller):
 
     @get("/{month:str}/report.xlsx", operation_id="balanceReportXlsx", responses=errors(403, 422),
          summary="收支平衡月报（Excel）", media_type=XLSX)
-    async def xlsx(self, principal: Principal, month: Month) -> Response[bytes]:
-        built = await service.report_for(principal, _month(month))
+    async def xlsx(self, principal: Principal, report_month: date) -> Response[bytes]:
+        built = await service.report_for(principal, report_month)
         return Response(built.xlsx, media_type=XLSX,
-                        headers={"Content-Disposition": f'attachment; filename="balance-{month}.xlsx"'})
+                        headers={"Content-Disposition": f'attachment; filename="balance-{report_month:%Y-%m}.xlsx"'})
 
     @get("/{month:str}/report.html", operation_id="balanceReportHtml", responses=errors(403, 422),
          summary="收支平衡月报（网页）", media_type="text/html")
-    async def html(self, principal: Principal, month: Month) -> Response[str]:
-        built = await service.report_for(principal, _month(month))
+    async def html(self, principal: Principal, report_month: date) -> Response[str]:
+        built = await service.report_for(principal, report_month)
         # In a browser the chart comes inline as data, not as the email's attachment.
         inline = f"data:image/png;base64,{base64.b64encode(built.chart_png).decode()}"
         return Response(built.html.replace(f"cid:{service.CHART_CID}", inline), media_type="text/html; charset=utf-8")
 
     @post("/{month:str}/resend", operation_id="resendBalanceReport", responses=errors(403), summary="重新发送某月月报（市建委）",
           status_code=200)
-    async def resend(self, principal: Principal, month: Month, data: ResendInput | None = None) -> ResendView:
-        queued = await service.resend_report(principal, _month(month), data.recipients if data else None)
+    async def resend(self, principal: Principal, report_month: date,
+                     data: ResendInput | None = None) -> ResendView:
+        queued = await service.resend_report(principal, report_month, data.recipients if data else None)
         return ResendView(queued=queued)
 
 

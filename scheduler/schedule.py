@@ -14,6 +14,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from core.clock import BUSINESS_TZ, add_months
+from core.dates import check_date
+from core.errors import ValidationFailed
 
 MAX_CATCH_UP = 400  # periods; beyond this a gap is an operator's decision, not the scheduler's
 
@@ -97,6 +99,11 @@ def due_periods(schedule: Daily | Monthly, last_done: str | None, now: datetime)
 
 def normalise_period(schedule: Daily | Monthly, text: str) -> str:
     """A period typed by a person ("2026-10", "2026-10-01", "2026-11-23"), as the schedule names it."""
-    if isinstance(schedule, Monthly):
-        return f"{date.fromisoformat(text if len(text) > 7 else f'{text}-01'):%Y-%m}"
-    return date.fromisoformat(text).isoformat()
+    monthly = isinstance(schedule, Monthly)
+    try:
+        day = date.fromisoformat(f"{text}-01" if monthly and len(text) == 7 else text)
+    except ValueError as exc:
+        raise ValidationFailed("期间不正确：按月的任务为 YYYY-MM，按日的任务为 YYYY-MM-DD",
+                               detail={"field": "period", "value": text}) from exc
+    check_date(day, "period")
+    return f"{day:%Y-%m}" if monthly else day.isoformat()
