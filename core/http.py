@@ -47,12 +47,82 @@ def handle_domain_error(_: Request, exc: DomainError) -> Response:
     return error_response(exc.status_code, exc.code, exc.message, exc.detail)
 
 
-def handle_validation(_: Request, exc: ValidationException) -> Response:
-    """Unknown fields are a 400; values of the wrong type or out of range are a 422."""
-    problems = exc.extra if isinstance(exc.extra, list) else None
-    if problems and any("unknown field" in str(p.get("message", "")) for p in problems):
-        return error_response(400, "request.unknown_field", "请求中包含未知字段", problems)
-    return error_response(422, "request.validation_failed", "请求数据不符合要求", problems or str(exc.detail))
+TYPE_NAMES = {"str": "字符串", "int": "整数", "float": "数字", "decimal": "数字", "bool": "布尔值",
+              "date": "日期(YYYY-MM-DD)", "datetime": "日期时间(RFC 3339)", "array": "列表", "object": "对象",
+              "null": "空值"}
+# msgspec's messages have a stable shape; each pattern gives the Chinese for what was expected.
+MSGSPEC_MESSAGES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
+    (re.compile(r"Expected `(?P<t>[^`]+)`, got `\w+`"),
+     lambda m: "应为" + "或".join(TYPE_NAMES.get(t.strip(), t.strip()) for t in m["t"].split("|"))),
+    (re.compile(r"Expected `(str|array|object)` of length (?P<op>[<>]=?) (?P<n>\d+)"),
+     lambda m: f"长度应{_BOUND[m['op']]} {m['n']}"),
+    (re.compile(r"Expected `(int|float|decimal)` (?P<op>[<>]=?) (?P<n>\S+)"),
+     lambda m: f"取值范围：应{_BOUND[m['op']]} {m['n']}"),
+    (re.compile(r"Expected `str` matching regex"), lambda m: "格式不正确"),
+    (re.compile(r"Invalid enum value"), lambda m: "取值不在允许范围内"),
+    (re.compile(r"Invalid RFC3339 encoded date$"), lambda m: "应为日期(YYYY-MM-DD)"),
+    (re.compile(r"Invalid RFC3339 encoded datetime"), lambda m: "应为日期时间(RFC 3339)"),
+    (re.compile(r"Invalid decimal string"), lambda m: "应为数字"),
+]
+_BOUND = {">=": "不小于", ">": "大于", "<=": "不超过", "<": "小于"}
+_FIELD_IN_MESSAGE = re.compile(r"Object (missing required|contains unknown) field `(?P<name>[^`]+)`")
+
+
+def _aliases(request: Request) -> dict[str, str]:
+    """Handler and dependency argument names → the names clients send (`status_filter` → `status`)."""
+    handler = request.route_handler
+    models = [handler.signature_model, *(p.signature_model for p in handler.resolve_dependencies().values()
+                                         if getattr(p, "signature_model", None) is not None)]
+    found = {}
+    for model in models:
+        for name, definition in model._fields.items():
+            kwarg = definition.kwarg_definition
+            alias = getattr(kwarg, "query", None) or getattr(kwarg, "header", None) or getattr(kwarg, "cookie", None)
+            if alias:
+                found[name] = alias
+    return found
+
+
+def _problem(raw: dict, aliases: dict[str, str]) -> dict:
+    """One problem Litestar reports ({key, message, source}) as {field, source, message, reason}: the field as
+    the client names it (a JSON path in the body), the message in Chinese, msgspec's English kept as reason."""
+    reason, key, source = str(raw.get("message", "")), str(raw.get("key", "")), raw.get("source")
+    if source == "body" or key == "data":
+        source = "body"
+        field = "$" if key == "data" else f"$.{key}"
+    else:
+        field = aliases.get(key, key)
+    named = _FIELD_IN_MESSAGE.match(reason)
+    if reason == "'data'":  # the body Litestar found no value for
+        message = "请求体不能为空"
+    elif named:
+        field = f"{field}.{named['name']}"
+        message = (f"缺少必填字段 {named['name']}" if named[1] == "missing required"
+                   else f"不允许的字段 {named['name']}（未知字段）")
+    else:
+        text = next((say(m) for pattern, say in MSGSPEC_MESSAGES if (m := pattern.match(reason))), "取值不符合要求")
+        message = f"请求体{text}" if field == "$" else f"{field.removeprefix('$.')}：{text}"
+    return {"field": field, "source": source, "message": message, "reason": reason}
+
+
+_MISSING_PARAMETER = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
+
+
+def handle_validation(request: Request, exc: ValidationException) -> Response:
+    """Unknown fields are a 400; values of the wrong type or out of range are a 422. Every problem names its
+    field and says in Chinese what was expected; the first one is the answer's message."""
+    if isinstance(exc.extra, list) and exc.extra:
+        aliases = _aliases(request)
+        problems = [_problem(p if isinstance(p, dict) else {"message": str(p)}, aliases) for p in exc.extra]
+    elif missing := _MISSING_PARAMETER.search(str(exc.detail)):
+        problems = [{"field": missing["name"], "source": missing["source"],
+                     "message": f"缺少必填参数 {missing['name']}", "reason": str(exc.detail)}]
+    else:
+        problems = [{"field": "$", "source": "body", "message": "请求数据不符合要求", "reason": str(exc.detail)}]
+    detail = {**problems[0], "problems": problems}
+    if any(p["reason"].startswith("Object contains unknown field") for p in problems):
+        return error_response(400, "request.unknown_field", problems[0]["message"], detail)
+    return error_response(422, "request.validation_failed", problems[0]["message"], detail)
 
 
 HTTP_CODES = {
