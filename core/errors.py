@@ -73,3 +73,9 @@ def require_reason(reason: str) -> str:
     if not reason or not reason.strip():
         raise ReasonRequired()
     return reason.strip()
+
+
+class InvalidCharacter(DomainError):
+    status_code = 422
+    code = "request.invalid_character"
+    message = "不能包含空字符（\\u0000）"

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 import asyncpg
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.config.app import AppConfig
 from litestar.exceptions import (
@@ -26,7 +27,7 @@ from litestar.serialization import encode_json
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core.cache.service import versions_read_once
-from core.errors import DomainError
+from core.errors import DomainError, InvalidCharacter
 from core.schemas import ErrorBody
 from core.settings import get_settings
 
@@ -123,6 +124,40 @@ def handle_validation(request: Request, exc: ValidationException) -> Response:
     if any(p["reason"].startswith("Object contains unknown field") for p in problems):
         return error_response(400, "request.unknown_field", problems[0]["message"], detail)
     return error_response(422, "request.validation_failed", problems[0]["message"], detail)
+
+
+def _first_nul(value: object, path: str) -> str | None:
+    """The JSON path of the first string (or key) in `value` holding a NUL character."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, list):
+        return next((found for i, item in enumerate(value) if (found := _first_nul(item, f"{path}[{i}]"))), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return f"{path}.{key}"
+            if found := _first_nul(item, f"{path}.{key}"):
+                return found
+    return None
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """before_request: PostgreSQL text cannot hold NUL, so a value with one would only fail at the database,
+    with no field named. It is refused here, naming the parameter or the body's JSON path."""
+    for name, value in [*request.query_params.multi_items(), *request.path_params.items()]:
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            raise InvalidCharacter(f"{name}：{InvalidCharacter.message}", detail={"field": name})
+    if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
+        body = await request.body()
+        if b"\\u0000" not in body:  # JSON can only carry NUL escaped
+            return
+        try:
+            field = _first_nul(msgspec.json.decode(body), "$")
+        except msgspec.DecodeError:
+            return  # the body parser answers that
+        if field is not None:
+            raise InvalidCharacter(f"{field.removeprefix('$.')}：{InvalidCharacter.message}",
+                                   detail={"field": field, "source": "body"})
 
 
 HTTP_CODES = {

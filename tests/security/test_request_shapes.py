@@ -131,3 +131,30 @@ async def test_every_body_that_is_not_the_documented_object_is_422(app, world, f
     a_list = json.dumps(["一个", "列表"]).encode()
     answers = await answers_to_every_body(app, world, await build_scene(world, frozen_clock), a_list)
     assert {where: answer for where, answer in answers.items() if answer != (422, "request.validation_failed")} == {}
+
+
+async def test_every_nul_character_is_refused_with_its_field_named(app, world, frozen_clock):
+    """PostgreSQL text cannot hold NUL: a string with one, in a body or a query, is refused before the database."""
+    scene = await build_scene(world, frozen_clock)
+    answers = {}
+    for method, path, operation in operations(app):
+        user = allowed_user(method, path)
+        call = await BUILDERS.get((method, path), default_call)(scene, path)
+        headers = world.headers(user) if user else {}
+        texts = [k for k, v in call.json.items() if isinstance(v, str)] if isinstance(call.json, dict) else []
+        if texts:
+            response = await world.client.request(method, call.path, headers=headers,
+                                                   json={**call.json, texts[0]: "甲\x00乙"})
+            answers[f"{method} {path} body {texts[0]}"] = (response.status_code, error_code(response),
+                                                           response.json()["detail"]["field"] == f"$.{texts[0]}")
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] != "query" or bad_value(parameter["schema"]) is not None:
+                continue
+            response = await world.client.request(method, call.path.split("?")[0], headers=headers,
+                                                   params={parameter["name"]: "甲\x00乙"}, json=call.json,
+                                                   content=call.content)
+            answers[f"{method} {path}?{parameter['name']}"] = (response.status_code, error_code(response),
+                                                              response.json()["detail"]["field"] == parameter["name"])
+    assert len(answers) > 30
+    assert {where: answer for where, answer in answers.items()
+            if answer != (422, "request.invalid_character", True)} == {}
