@@ -15,10 +15,12 @@ from core.audit.controllers import ROUTES as AUDIT_ROUTES
 from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.auth import build_jwt_auth
 from core.dependencies import DEPENDENCIES
-from core.domains import collect
+from core.domains import collect, domain_modules
+from core.labels import ENUM_LABELS
 from core.health import health
 from core.http import (
     EXCEPTION_HANDLERS,
+    document_enum_labels,
     document_error_responses,
     document_optional_bodies,
     outermost_middleware,
@@ -82,4 +84,6 @@ def create_app() -> Litestar:
     app.state.jwt_auth = jwt_auth
     document_error_responses(app.openapi_schema)
     document_optional_bodies(app.openapi_schema)
+    document_enum_labels(app.openapi_schema, {
+        **ENUM_LABELS, **{name: labels for module in domain_modules("labels") for name, labels in module.ENUM_LABELS.items()}})
     return app

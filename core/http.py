@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field, fields
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -350,6 +351,27 @@ def _error_response(status: int) -> OpenAPIResponse:
 def _is_error_body(response: OpenAPIResponse | Reference) -> bool:
     media = (getattr(response, "content", None) or {}).get(MediaType.JSON)
     return media is not None and isinstance(media.schema, Reference) and media.schema.ref.endswith("/ErrorBody")
+
+
+@dataclass
+class LabelledSchema(Schema):
+    """An enum's schema with the Chinese label of each value, as the extension x-enum-labels."""
+
+    enum_labels: dict[str, str] | None = field(default=None, metadata={"alias": "x-enum-labels"})
+
+
+def document_enum_labels(document: OpenAPI, labels: dict[str, dict]) -> None:
+    """Every enum (a component named after its class) carries the labels people see, as x-enum-labels and in
+    its description. `labels` maps an enum's class name to {value: label}."""
+    schemas = document.components.schemas
+    for name, schema in list(schemas.items()):
+        if not isinstance(schema, Schema) or not schema.enum or (found := labels.get(schema.title or name)) is None:
+            continue
+        values = [value for value in schema.enum if value is not None]
+        labelled = LabelledSchema(**{f.name: getattr(schema, f.name) for f in fields(Schema) if f.init},
+                                  enum_labels={value: found[value] for value in values})
+        labelled.description = "；".join(f"{value}：{found[value]}" for value in values)
+        schemas[name] = labelled
 
 
 def document_optional_bodies(document: OpenAPI) -> None:

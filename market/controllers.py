@@ -227,7 +227,7 @@ class CommunityController(Controller):
     @post("/{community_id:int}/ledger", operation_id="postLedgerEntry", responses=errors(403, 409),
           summary="登记社区成本或补助（街道等）")
     async def post_entry(self, principal: Principal, community_id: int, data: LedgerPost) -> LedgerEntryView:
-        entry = await service.post_entry(principal, community_id, month=data.month, kind=data.kind,
+        entry = await service.post_entry(principal, community_id, month=data.month, kind=data.kind.value,
                                          amount=data.amount, reference=data.reference, note=data.note)
         return entry_view(entry)
 

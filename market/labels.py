@@ -33,3 +33,9 @@ COST_KINDS = ("staff", "utilities", "maintenance", "service_fee", "other_cost")
 DIRECTION_LABELS = {"income": "收入", "cost": "成本"}
 
 PLAN_LINE_STATE_LABELS = {"proposed": "待确认", "accepted": "已采纳", "rejected": "未采纳"}
+
+ENUM_LABELS = {"CommunityType": COMMUNITY_TYPE_LABELS, "CommunityTier": COMMUNITY_TIER_LABELS,
+               "CommunityPool": COMMUNITY_POOL_LABELS, "CreationLevel": CREATION_LEVEL_LABELS,
+               "CommunityStatus": COMMUNITY_STATUS_LABELS, "NeedStatus": NEED_STATUS_LABELS,
+               "ContractStatus": CONTRACT_STATUS_LABELS, "LedgerKind": LEDGER_KIND_LABELS,
+               "PlanLineState": PLAN_LINE_STATE_LABELS}

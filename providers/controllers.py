@@ -196,7 +196,7 @@ class ApplicationController(Controller):
     @post("/{application_id:int}/decision", operation_id="decideApplication", responses=errors(403),
           summary="审核决定：通过、不通过或退回（市建委，须填写理由）", status_code=200)
     async def decide(self, principal: Principal, application_id: int, data: Decision) -> ApplicationView:
-        return application_view(await service.decide_application(principal, application_id, data.decision,
+        return application_view(await service.decide_application(principal, application_id, data.decision.value,
                                                                  data.reason))
 
     @post("/{application_id:int}/renewal", operation_id="renewApplication", responses=errors(403, 409, 422),

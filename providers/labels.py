@@ -22,3 +22,7 @@ APPLICATION_STATE_LABELS = {
 BATCH_STATE_LABELS = {"draft": "编制中", "notice": "公示中", "published": "已发布"}
 
 DECISION_LABELS = {"approve": "通过", "reject": "不通过", "return": "退回修改"}
+
+ENUM_LABELS = {"RegistryStatus": REGISTRY_STATUS_LABELS, "Channel": CHANNEL_LABELS,
+               "ApplicationState": APPLICATION_STATE_LABELS, "BatchState": BATCH_STATE_LABELS,
+               "DecisionKind": DECISION_LABELS}

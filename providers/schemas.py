@@ -7,7 +7,7 @@ from typing import Annotated
 import msgspec
 
 from core.schemas import Input
-from providers.tables import ApplicationState, BatchState, Channel, RegistryStatus
+from providers.tables import ApplicationState, BatchState, Channel, DecisionKind, RegistryStatus
 
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Text50 = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
@@ -124,7 +124,7 @@ class ApplicationUpdate(Input):
 
 
 class Decision(Input):
-    decision: Annotated[str, msgspec.Meta(pattern=r"^(approve|reject|return)$")]
+    decision: DecisionKind
     reason: Reason
 
 
