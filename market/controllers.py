@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, get, patch, post
@@ -16,7 +16,7 @@ from core.money import format_yuan
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
 from market import report, service
-from market.balance import Balance
+from market.balance import Balance, BalanceStatus
 from market.labels import (
     COMMUNITY_POOL_LABELS,
     COMMUNITY_STATUS_LABELS,
@@ -70,7 +70,6 @@ from market.tables import CommunityPool, CommunityStatus, ContractStatus, NeedSt
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Month = Annotated[date | None, Parameter(description="月份（取该月第一天），区间为左闭右开 [start, end)")]
-BalanceStatusFilter = Literal["balanced", "warning", "imbalanced", "no_data"]
 
 
 def community_view(row: dict) -> CommunityView:
@@ -376,11 +375,11 @@ class BalanceController(Controller):
     @get("/overview", operation_id="balanceOverview", responses=errors(403), summary="全市或区县社区收支平衡总览（失衡、预警在前）")
     async def overview(
         self, principal: Principal, district_id: int | None = None,
-        status_filter: Annotated[BalanceStatusFilter | None, Parameter(query="status")] = None,
+        status_filter: Annotated[BalanceStatus | None, Parameter(query="status")] = None,
         start: Month = None, end: Month = None,
         limit: Annotated[int, Parameter(ge=1, le=5000)] = 2000, offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> Response[BalanceOverview]:
-        result = await service.balance_overview(principal, district_id=district_id, status=status_filter,
+        result = await service.balance_overview(principal, district_id=district_id, status=status_filter.value if status_filter else None,
                                                 start=start, end=end, limit=limit, offset=offset)
         return _overview_bodies.response(result, lambda: overview_result(result, limit, offset), limit, offset)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Annotated
 
 import msgspec
@@ -15,6 +16,24 @@ Reason = Annotated[str, msgspec.Meta(max_length=2000)]
 CategoryCode = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 Email = Annotated[str, msgspec.Meta(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Phone = Annotated[str, msgspec.Meta(min_length=5, max_length=30, pattern=r"^[0-9+\- ]+$")]
+
+
+class DirectoryStatus(str, Enum):
+    """The registry states the public directory shows."""
+
+    listed = "listed"
+    warned = "warned"
+
+
+class DirectorySort(str, Enum):
+    """Orders of the public directory; a leading minus sorts descending."""
+
+    name = "name"
+    name_desc = "-name"
+    listed_since = "listed_since"
+    listed_since_desc = "-listed_since"
+    capacity = "capacity"
+    capacity_desc = "-capacity"
 
 
 class CategoryView(msgspec.Struct, kw_only=True):

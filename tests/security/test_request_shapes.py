@@ -158,3 +158,28 @@ async def test_every_nul_character_is_refused_with_its_field_named(app, world, f
     assert len(answers) > 30
     assert {where: answer for where, answer in answers.items()
             if answer != (422, "request.invalid_character", True)} == {}
+
+
+def enum_schemas(node, where: str = ""):
+    """Every schema in the document that lists allowed values, with where it is."""
+    if isinstance(node, dict):
+        if "enum" in node:
+            yield where, node
+        for key, value in node.items():
+            yield from enum_schemas(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from enum_schemas(value, f"{where}[{i}]")
+
+
+def test_every_enum_is_documented_with_its_chinese_labels(app):
+    document = app.openapi_schema.to_schema()
+    unlabelled = {where: schema["enum"] for where, schema in enum_schemas(document)
+                  if set(schema.get("x-enum-labels", {})) != {v for v in schema["enum"] if v is not None}
+                  or not all(re.search("[\u4e00-\u9fff]", label) for label in schema["x-enum-labels"].values())}
+    assert unlabelled == {}
+    schemas = document["components"]["schemas"]
+    # Values checked against a fixed set are enums in the document, not strings refused later.
+    assert schemas["LedgerPost"]["properties"]["kind"] == {"$ref": "#/components/schemas/LedgerKind"}
+    assert schemas["Decision"]["properties"]["decision"] == {"$ref": "#/components/schemas/DecisionKind"}
+    assert "rent" in schemas["LedgerKind"]["enum"] and schemas["LedgerKind"]["x-enum-labels"]["staff"] == "人员成本"
