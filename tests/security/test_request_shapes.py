@@ -183,3 +183,46 @@ def test_every_enum_is_documented_with_its_chinese_labels(app):
     assert schemas["LedgerPost"]["properties"]["kind"] == {"$ref": "#/components/schemas/LedgerKind"}
     assert schemas["Decision"]["properties"]["decision"] == {"$ref": "#/components/schemas/DecisionKind"}
     assert "rent" in schemas["LedgerKind"]["enum"] and schemas["LedgerKind"]["x-enum-labels"]["staff"] == "人员成本"
+
+
+WRONG_TYPE = {"string": ["一项"], "integer": "十二", "number": [1], "boolean": "也许", "array": "一项", "object": 7}
+WALKED = [("POST", "/api/v1/users"), ("POST", "/api/v1/operators"), ("POST", "/api/v1/communities"),
+          ("POST", "/api/v1/spaces"), ("POST", "/api/v1/communities/{community_id}/ledger")]
+
+
+def property_types(document: dict, schema: dict) -> dict[str, str]:
+    """The top-level properties of a body schema and the JSON type each must have."""
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    found = {}
+    for name, prop in schema.get("properties", {}).items():
+        options = [prop, *prop.get("oneOf", [])]
+        options = [document["components"]["schemas"][o["$ref"].rsplit("/", 1)[1]] if "$ref" in o else o
+                   for o in options]
+        types = [o["type"] for o in options if isinstance(o.get("type"), str) and o["type"] != "null"]
+        if types:
+            found[name] = types[0]
+    return found
+
+
+async def test_every_body_field_of_the_wrong_type_is_named_in_chinese(app, world, frozen_clock):
+    scene = await build_scene(world, frozen_clock)
+    document = app.openapi_schema.to_schema()
+    answers, checked = {}, 0
+    for method, path in WALKED:
+        operation = document["paths"][path][method.lower()]
+        user = allowed_user(method, path)
+        call = await BUILDERS.get((method, path), default_call)(scene, path)
+        body_schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        for name, json_type in property_types(document, body_schema).items():
+            response = await world.client.request(method, call.path, headers=world.headers(user),
+                                                   json={**(call.json or {}), name: WRONG_TYPE[json_type]})
+            answer = response.json()
+            answers[f"{method} {path} {name}"] = (
+                response.status_code, answer["detail"]["field"] if isinstance(answer["detail"], dict) else None,
+                bool(re.search("[\u4e00-\u9fff]", answer["message"])) and not re.search("[A-Z][a-z]+ ", answer["message"]))
+            checked += 1
+            expected = (422, f"$.{name}", True)
+            if answers[f"{method} {path} {name}"] == expected:
+                del answers[f"{method} {path} {name}"]
+    assert checked > 25 and answers == {}
