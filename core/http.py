@@ -85,7 +85,31 @@ def _aliases(request: Request) -> dict[str, str]:
     return found
 
 
-def _problem(raw: dict, aliases: dict[str, str]) -> dict:
+def _allowed_values(request: Request, key: str, source: object) -> list | None:
+    """The values an enum field takes: its type found by following `key` from the handler's argument."""
+    fields = request.route_handler.signature_model._fields
+    name, path = ("data", re.findall(r"\[\d+\]|\w+", key)) if source == "body" else (key, [])
+    if name not in fields:
+        return None
+    info = msgspec.inspect.type_info(fields[name].annotation)
+    for step in [*path, None]:
+        while isinstance(info, msgspec.inspect.Metadata | msgspec.inspect.UnionType):
+            info = info.type if isinstance(info, msgspec.inspect.Metadata) else next(
+                (t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)), None)
+        if step is None:
+            break
+        if step.startswith("[") and isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType):
+            info = info.item_type
+        elif isinstance(info, msgspec.inspect.StructType):
+            info = next((f.type for f in info.fields if f.encode_name == step), None)
+        else:
+            return None
+    if isinstance(info, msgspec.inspect.EnumType):
+        return [member.value for member in info.cls]
+    return list(info.values) if isinstance(info, msgspec.inspect.LiteralType) else None
+
+
+def _problem(raw: dict, aliases: dict[str, str], request: Request) -> dict:
     """One problem Litestar reports ({key, message, source}) as {field, source, message, reason}: the field as
     the client names it (a JSON path in the body), the message in Chinese, msgspec's English kept as reason."""
     reason, key, source = str(raw.get("message", "")), str(raw.get("key", "")), raw.get("source")
@@ -103,6 +127,8 @@ def _problem(raw: dict, aliases: dict[str, str]) -> dict:
                    else f"不允许的字段 {named['name']}（未知字段）")
     else:
         text = next((say(m) for pattern, say in MSGSPEC_MESSAGES if (m := pattern.match(reason))), "取值不符合要求")
+        if reason.startswith("Invalid enum value") and (allowed := _allowed_values(request, key, source)):
+            text = "应为以下之一：" + "、".join(map(str, allowed))
         message = f"请求体{text}" if field == "$" else f"{field.removeprefix('$.')}：{text}"
     return {"field": field, "source": source, "message": message, "reason": reason}
 
@@ -115,7 +141,8 @@ def handle_validation(request: Request, exc: ValidationException) -> Response:
     field and says in Chinese what was expected; the first one is the answer's message."""
     if isinstance(exc.extra, list) and exc.extra:
         aliases = _aliases(request)
-        problems = [_problem(p if isinstance(p, dict) else {"message": str(p)}, aliases) for p in exc.extra]
+        problems = [_problem(p if isinstance(p, dict) else {"message": str(p)}, aliases, request)
+                    for p in exc.extra]
     elif missing := _MISSING_PARAMETER.search(str(exc.detail)):
         problems = [{"field": missing["name"], "source": missing["source"],
                      "message": f"缺少必填参数 {missing['name']}", "reason": str(exc.detail)}]

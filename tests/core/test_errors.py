@@ -123,7 +123,7 @@ def _chinese_without_english(message: str) -> bool:
         ({"grants": "street"}, "$.grants", "应为列表"),
         ({"grants": []}, "$.grants", "长度"),
         ({"grants": [{"role": "street", "org_id": "one"}]}, "$.grants[0].org_id", "应为整数"),
-        ({"grants": [{"role": "emperor", "org_id": 1}]}, "$.grants[0].role", "取值"),
+        ({"grants": [{"role": "emperor", "org_id": 1}]}, "$.grants[0].role", "应为以下之一：operator、street"),
         ({"grants": [{"role": "street"}]}, "$.grants[0].org_id", "缺少必填字段 org_id"),
         ({"username": None}, "$.username", "应为字符串"),
     ],
@@ -164,6 +164,7 @@ async def test_query_parameters_are_named_as_the_client_sends_them(world):
     response = await world.get("city", "/api/v1/job-runs", params={"status": "zz"})
     _assert_error_shape(response, 422, "request.validation_failed")
     assert response.json()["detail"]["field"] == "status" and "status_filter" not in response.text
+    assert response.json()["message"] == "status：应为以下之一：running、succeeded、failed"
     response = await world.get("city", "/api/v1/orgs", params={"limit": "lots"})
     assert response.json()["detail"]["field"] == "limit" and response.json()["message"] == "limit：应为整数"
     response = await world.get("city", "/api/v1/orgs", params={"limit": 100000})
