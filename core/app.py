@@ -15,9 +15,17 @@ from core.audit.controllers import ROUTES as AUDIT_ROUTES
 from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.auth import build_jwt_auth
 from core.dependencies import DEPENDENCIES
-from core.domains import collect
+from core.domains import collect, domain_modules
+from core.labels import ENUM_LABELS
 from core.health import health
-from core.http import EXCEPTION_HANDLERS, document_error_responses, document_optional_bodies, outermost_middleware
+from core.http import (
+    EXCEPTION_HANDLERS,
+    document_enum_labels,
+    document_error_responses,
+    document_optional_bodies,
+    outermost_middleware,
+    refuse_nul_characters,
+)
 from core.limits import rate_limits, security_headers
 from core.migrate import migrate
 from core.reference import load_reference_data
@@ -59,6 +67,7 @@ def create_app() -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=rate_limits(settings),
         before_send=[security_headers],
+        before_request=refuse_nul_characters,
         request_max_body_size=settings.request_max_body_bytes,
         on_app_init=[jwt_auth.on_app_init, outermost_middleware],
         on_startup=[on_startup],
@@ -75,4 +84,6 @@ def create_app() -> Litestar:
     app.state.jwt_auth = jwt_auth
     document_error_responses(app.openapi_schema)
     document_optional_bodies(app.openapi_schema)
+    document_enum_labels(app.openapi_schema, {
+        **ENUM_LABELS, **{name: labels for module in domain_modules("labels") for name, labels in module.ENUM_LABELS.items()}})
     return app

@@ -85,3 +85,9 @@ class DateRangeInvalid(DomainError):
     status_code = 422
     code = "request.date_range_invalid"
     message = "开始日期必须早于结束日期"
+
+
+class InvalidCharacter(DomainError):
+    status_code = 422
+    code = "request.invalid_character"
+    message = "不能包含空字符（\\u0000）"

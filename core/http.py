@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field, fields
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 import asyncpg
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.config.app import AppConfig
 from litestar.exceptions import (
@@ -26,7 +28,7 @@ from litestar.serialization import encode_json
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core.cache.service import versions_read_once
-from core.errors import DomainError
+from core.errors import DomainError, InvalidCharacter
 from core.schemas import ErrorBody
 from core.settings import get_settings
 
@@ -47,12 +49,143 @@ def handle_domain_error(_: Request, exc: DomainError) -> Response:
     return error_response(exc.status_code, exc.code, exc.message, exc.detail)
 
 
-def handle_validation(_: Request, exc: ValidationException) -> Response:
-    """Unknown fields are a 400; values of the wrong type or out of range are a 422."""
-    problems = exc.extra if isinstance(exc.extra, list) else None
-    if problems and any("unknown field" in str(p.get("message", "")) for p in problems):
-        return error_response(400, "request.unknown_field", "请求中包含未知字段", problems)
-    return error_response(422, "request.validation_failed", "请求数据不符合要求", problems or str(exc.detail))
+TYPE_NAMES = {"str": "字符串", "int": "整数", "float": "数字", "decimal": "数字", "bool": "布尔值",
+              "date": "日期(YYYY-MM-DD)", "datetime": "日期时间(RFC 3339)", "array": "列表", "object": "对象",
+              "null": "空值"}
+# msgspec's messages have a stable shape; each pattern gives the Chinese for what was expected.
+MSGSPEC_MESSAGES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
+    (re.compile(r"Expected `(?P<t>[^`]+)`, got `\w+`"),
+     lambda m: "应为" + "或".join(TYPE_NAMES.get(t.strip(), t.strip()) for t in m["t"].split("|"))),
+    (re.compile(r"Expected `(str|array|object)` of length (?P<op>[<>]=?) (?P<n>\d+)"),
+     lambda m: f"长度应{_BOUND[m['op']]} {m['n']}"),
+    (re.compile(r"Expected `(int|float|decimal)` (?P<op>[<>]=?) (?P<n>\S+)"),
+     lambda m: f"取值范围：应{_BOUND[m['op']]} {m['n']}"),
+    (re.compile(r"Expected `str` matching regex"), lambda m: "格式不正确"),
+    (re.compile(r"Invalid enum value"), lambda m: "取值不在允许范围内"),
+    (re.compile(r"Invalid RFC3339 encoded date$"), lambda m: "应为日期(YYYY-MM-DD)"),
+    (re.compile(r"Invalid RFC3339 encoded datetime"), lambda m: "应为日期时间(RFC 3339)"),
+    (re.compile(r"Invalid decimal string"), lambda m: "应为数字"),
+]
+_BOUND = {">=": "不小于", ">": "大于", "<=": "不超过", "<": "小于"}
+_FIELD_IN_MESSAGE = re.compile(r"Object (missing required|contains unknown) field `(?P<name>[^`]+)`")
+
+
+def _aliases(request: Request) -> dict[str, str]:
+    """Handler and dependency argument names → the names clients send (`status_filter` → `status`)."""
+    handler = request.route_handler
+    models = [handler.signature_model, *(p.signature_model for p in handler.resolve_dependencies().values()
+                                         if getattr(p, "signature_model", None) is not None)]
+    found = {}
+    for model in models:
+        for name, definition in model._fields.items():
+            kwarg = definition.kwarg_definition
+            alias = getattr(kwarg, "query", None) or getattr(kwarg, "header", None) or getattr(kwarg, "cookie", None)
+            if alias:
+                found[name] = alias
+    return found
+
+
+def _allowed_values(request: Request, key: str, source: object) -> list | None:
+    """The values an enum field takes: its type found by following `key` from the handler's argument."""
+    fields = request.route_handler.signature_model._fields
+    name, path = ("data", re.findall(r"\[\d+\]|\w+", key)) if source == "body" else (key, [])
+    if name not in fields:
+        return None
+    info = msgspec.inspect.type_info(fields[name].annotation)
+    for step in [*path, None]:
+        while isinstance(info, msgspec.inspect.Metadata | msgspec.inspect.UnionType):
+            info = info.type if isinstance(info, msgspec.inspect.Metadata) else next(
+                (t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)), None)
+        if step is None:
+            break
+        if step.startswith("[") and isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType):
+            info = info.item_type
+        elif isinstance(info, msgspec.inspect.StructType):
+            info = next((f.type for f in info.fields if f.encode_name == step), None)
+        else:
+            return None
+    if isinstance(info, msgspec.inspect.EnumType):
+        return [member.value for member in info.cls]
+    return list(info.values) if isinstance(info, msgspec.inspect.LiteralType) else None
+
+
+def _problem(raw: dict, aliases: dict[str, str], request: Request) -> dict:
+    """One problem Litestar reports ({key, message, source}) as {field, source, message, reason}: the field as
+    the client names it (a JSON path in the body), the message in Chinese, msgspec's English kept as reason."""
+    reason, key, source = str(raw.get("message", "")), str(raw.get("key", "")), raw.get("source")
+    if source == "body" or key == "data":
+        source = "body"
+        field = "$" if key == "data" else f"$.{key}"
+    else:
+        field = aliases.get(key, key)
+    named = _FIELD_IN_MESSAGE.match(reason)
+    if reason == "'data'":  # the body Litestar found no value for
+        message = "请求体不能为空"
+    elif named:
+        field = f"{field}.{named['name']}"
+        message = (f"缺少必填字段 {named['name']}" if named[1] == "missing required"
+                   else f"不允许的字段 {named['name']}（未知字段）")
+    else:
+        text = next((say(m) for pattern, say in MSGSPEC_MESSAGES if (m := pattern.match(reason))), "取值不符合要求")
+        if reason.startswith("Invalid enum value") and (allowed := _allowed_values(request, key, source)):
+            text = "应为以下之一：" + "、".join(map(str, allowed))
+        message = f"请求体{text}" if field == "$" else f"{field.removeprefix('$.')}：{text}"
+    return {"field": field, "source": source, "message": message, "reason": reason}
+
+
+_MISSING_PARAMETER = re.compile(r"Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
+
+
+def handle_validation(request: Request, exc: ValidationException) -> Response:
+    """Unknown fields are a 400; values of the wrong type or out of range are a 422. Every problem names its
+    field and says in Chinese what was expected; the first one is the answer's message."""
+    if isinstance(exc.extra, list) and exc.extra:
+        aliases = _aliases(request)
+        problems = [_problem(p if isinstance(p, dict) else {"message": str(p)}, aliases, request)
+                    for p in exc.extra]
+    elif missing := _MISSING_PARAMETER.search(str(exc.detail)):
+        problems = [{"field": missing["name"], "source": missing["source"],
+                     "message": f"缺少必填参数 {missing['name']}", "reason": str(exc.detail)}]
+    else:
+        problems = [{"field": "$", "source": "body", "message": "请求数据不符合要求", "reason": str(exc.detail)}]
+    detail = {**problems[0], "problems": problems}
+    if any(p["reason"].startswith("Object contains unknown field") for p in problems):
+        return error_response(400, "request.unknown_field", problems[0]["message"], detail)
+    return error_response(422, "request.validation_failed", problems[0]["message"], detail)
+
+
+def _first_nul(value: object, path: str) -> str | None:
+    """The JSON path of the first string (or key) in `value` holding a NUL character."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, list):
+        return next((found for i, item in enumerate(value) if (found := _first_nul(item, f"{path}[{i}]"))), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return f"{path}.{key}"
+            if found := _first_nul(item, f"{path}.{key}"):
+                return found
+    return None
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """before_request: PostgreSQL text cannot hold NUL, so a value with one would only fail at the database,
+    with no field named. It is refused here, naming the parameter or the body's JSON path."""
+    for name, value in [*request.query_params.multi_items(), *request.path_params.items()]:
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            raise InvalidCharacter(f"{name}：{InvalidCharacter.message}", detail={"field": name})
+    if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
+        body = await request.body()
+        if b"\\u0000" not in body:  # JSON can only carry NUL escaped
+            return
+        try:
+            field = _first_nul(msgspec.json.decode(body), "$")
+        except msgspec.DecodeError:
+            return  # the body parser answers that
+        if field is not None:
+            raise InvalidCharacter(f"{field.removeprefix('$.')}：{InvalidCharacter.message}",
+                                   detail={"field": field, "source": "body"})
 
 
 HTTP_CODES = {
@@ -245,6 +378,27 @@ def _error_response(status: int) -> OpenAPIResponse:
 def _is_error_body(response: OpenAPIResponse | Reference) -> bool:
     media = (getattr(response, "content", None) or {}).get(MediaType.JSON)
     return media is not None and isinstance(media.schema, Reference) and media.schema.ref.endswith("/ErrorBody")
+
+
+@dataclass
+class LabelledSchema(Schema):
+    """An enum's schema with the Chinese label of each value, as the extension x-enum-labels."""
+
+    enum_labels: dict[str, str] | None = field(default=None, metadata={"alias": "x-enum-labels"})
+
+
+def document_enum_labels(document: OpenAPI, labels: dict[str, dict]) -> None:
+    """Every enum (a component named after its class) carries the labels people see, as x-enum-labels and in
+    its description. `labels` maps an enum's class name to {value: label}."""
+    schemas = document.components.schemas
+    for name, schema in list(schemas.items()):
+        if not isinstance(schema, Schema) or not schema.enum or (found := labels.get(schema.title or name)) is None:
+            continue
+        values = [value for value in schema.enum if value is not None]
+        labelled = LabelledSchema(**{f.name: getattr(schema, f.name) for f in fields(Schema) if f.init},
+                                  enum_labels={value: found[value] for value in values})
+        labelled.description = "；".join(f"{value}：{found[value]}" for value in values)
+        schemas[name] = labelled
 
 
 def document_optional_bodies(document: OpenAPI) -> None:

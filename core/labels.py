@@ -17,3 +17,6 @@ ORG_KIND_LABELS = {
     "operator": "运营企业",
     "owner": "国有产权单位",
 }
+
+# Enum class name → labels, for the API document.
+ENUM_LABELS = {"Role": ROLE_LABELS, "OrgKind": ORG_KIND_LABELS}

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
@@ -27,6 +26,7 @@ from leasing.labels import (
     USE_LABELS,
 )
 from leasing.schemas import (
+    FiguresLevel,
     AwardInput,
     FiguresRow,
     FiguresView,
@@ -51,7 +51,6 @@ from leasing.schemas import (
 from leasing.tables import InvoiceStatus, LeaseStatus, ListingStatus, SpaceStatus
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-Level = Literal["community", "street", "district", "city"]
 
 
 def space_view(row: dict) -> SpaceView:
@@ -274,14 +273,14 @@ class FiguresController(Controller):
     tags = ["存量空间租赁"]
 
     @get("/", operation_id="leasingFigures", responses=errors(403), summary="盘活面积与租金统计（社区、街道、区县、全市）")
-    async def figures(self, principal: Principal, period: Period, level: Level = "district") -> Response[FiguresView]:
-        result = await service.figures(principal, level=level, start=period.start, end=period.end)
+    async def figures(self, principal: Principal, period: Period, level: FiguresLevel = FiguresLevel.district) -> Response[FiguresView]:
+        result = await service.figures(principal, level=level.value, start=period.start, end=period.end)
         return _figures_bodies.response(result, lambda: figures_view(result))
 
     @get("/export.xlsx", operation_id="leasingFiguresXlsx", responses=errors(403),
          summary="盘活面积与租金统计导出 Excel", media_type=XLSX)
-    async def export(self, principal: Principal, period: Period, level: Level = "district") -> Response[bytes]:
-        result = await service.figures(principal, level=level, start=period.start, end=period.end)
+    async def export(self, principal: Principal, period: Period, level: FiguresLevel = FiguresLevel.district) -> Response[bytes]:
+        result = await service.figures(principal, level=level.value, start=period.start, end=period.end)
         return Response(export.figures_xlsx(result), media_type=XLSX,
                         headers={"Content-Disposition": 'attachment; filename="leasing-figures.xlsx"'})
 

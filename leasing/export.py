@@ -8,8 +8,8 @@ from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
 from core.money import fen_to_yuan
+from leasing.labels import LEVEL_LABELS
 
-LEVEL_LABELS = {"community": "社区", "street": "街道", "district": "区县", "city": "全市"}
 HEADERS = ["空间数", "闲置面积（㎡）", "招租中面积（㎡）", "已出租面积（㎡）", "应收租金（元）", "实收租金（元）", "逾期欠缴（元）"]
 
 

@@ -15,3 +15,9 @@ LEASE_STATUS_LABELS = {"active": "履约中", "expiring": "即将到期", "renew
                        "ended": "已到期"}
 INVOICE_STATUS_LABELS = {"open": "待缴", "paid": "已缴", "overdue": "逾期", "void": "已作废"}
 PAYMENT_STATUS_LABELS = {"pending": "处理中", "succeeded": "支付成功", "failed": "支付失败"}
+LEVEL_LABELS = {"community": "社区", "street": "街道", "district": "区县", "city": "全市"}
+
+ENUM_LABELS = {"FiguresLevel": LEVEL_LABELS, "OwnerKind": OWNER_KIND_LABELS, "SpaceUse": USE_LABELS, "SpaceStatus": SPACE_STATUS_LABELS,
+               "ListingTrack": TRACK_LABELS, "ListingStatus": LISTING_STATUS_LABELS,
+               "LeaseApplicationStatus": APPLICATION_STATUS_LABELS, "LeaseStatus": LEASE_STATUS_LABELS,
+               "InvoiceStatus": INVOICE_STATUS_LABELS, "PaymentStatus": PAYMENT_STATUS_LABELS}

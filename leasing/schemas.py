@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Annotated
 
 import msgspec
@@ -23,6 +24,15 @@ Fen = Annotated[int, msgspec.Meta(ge=0, le=10**12, description="金额（分）"
 Months = Annotated[int, msgspec.Meta(ge=0, le=600)]
 Area = Annotated[Decimal, msgspec.Meta(description="面积（平方米）")]
 Reason = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class FiguresLevel(str, Enum):
+    """The level leasing figures are grouped by."""
+
+    community = "community"
+    street = "street"
+    district = "district"
+    city = "city"
 
 
 class ReasonInput(Input):

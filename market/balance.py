@@ -8,6 +8,7 @@ from decimal import Decimal
 from enum import Enum
 
 from core.clock import add_months, month_start
+from market.labels import BALANCE_STATUS_LABELS
 
 
 class BalanceStatus(str, Enum):
@@ -17,7 +18,6 @@ class BalanceStatus(str, Enum):
     no_data = "no_data"  # nothing posted in the window
 
 
-STATUS_LABELS = {"balanced": "平衡", "warning": "预警", "imbalanced": "失衡", "no_data": "暂无收支数据"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Balance:
 
     @property
     def label(self) -> str:
-        return STATUS_LABELS[self.status.value]
+        return BALANCE_STATUS_LABELS[self.status.value]
 
 
 def balance(income_fen: int, cost_fen: int, thresholds: Thresholds = Thresholds()) -> Balance:

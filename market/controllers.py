@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, get, patch, post
@@ -17,7 +16,7 @@ from core.money import format_yuan
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
 from market import report, service
-from market.balance import Balance
+from market.balance import Balance, BalanceStatus
 from market.labels import (
     COMMUNITY_POOL_LABELS,
     COMMUNITY_STATUS_LABELS,
@@ -70,7 +69,6 @@ from market.subsidy import HANGZHOU_COST_CAP_PER_M2
 from market.tables import CommunityPool, CommunityStatus, ContractStatus, NeedStatus
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-BalanceStatusFilter = Literal["balanced", "warning", "imbalanced", "no_data"]
 
 
 def community_view(row: dict) -> CommunityView:
@@ -227,7 +225,7 @@ class CommunityController(Controller):
     @post("/{community_id:int}/ledger", operation_id="postLedgerEntry", responses=errors(403, 409),
           summary="登记社区成本或补助（街道等）")
     async def post_entry(self, principal: Principal, community_id: int, data: LedgerPost) -> LedgerEntryView:
-        entry = await service.post_entry(principal, community_id, month=data.month, kind=data.kind,
+        entry = await service.post_entry(principal, community_id, month=data.month, kind=data.kind.value,
                                          amount=data.amount, reference=data.reference, note=data.note)
         return entry_view(entry)
 
@@ -376,10 +374,10 @@ class BalanceController(Controller):
     @get("/overview", operation_id="balanceOverview", responses=errors(403), summary="全市或区县社区收支平衡总览（失衡、预警在前）")
     async def overview(
         self, principal: Principal, period: Period, district_id: int | None = None,
-        status_filter: Annotated[BalanceStatusFilter | None, Parameter(query="status")] = None,
+        status_filter: Annotated[BalanceStatus | None, Parameter(query="status")] = None,
         limit: Annotated[int, Parameter(ge=1, le=5000)] = 2000, offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> Response[BalanceOverview]:
-        result = await service.balance_overview(principal, district_id=district_id, status=status_filter,
+        result = await service.balance_overview(principal, district_id=district_id, status=status_filter.value if status_filter else None,
                                                 start=period.start, end=period.end, limit=limit, offset=offset)
         return _overview_bodies.response(result, lambda: overview_result(result, limit, offset), limit, offset)
 

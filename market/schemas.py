@@ -15,6 +15,7 @@ from market.tables import (
     CommunityType,
     ContractStatus,
     CreationLevel,
+    LedgerKind,
     NeedStatus,
     PlanLineState,
 )
@@ -261,7 +262,7 @@ class ContractView(msgspec.Struct, kw_only=True):
 
 class LedgerPost(Input):
     month: date
-    kind: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+    kind: LedgerKind
     amount: PositiveFen
     reference: Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="凭证号或其他唯一来源编号")]
     note: Annotated[str, msgspec.Meta(max_length=500)] = ""

@@ -53,6 +53,18 @@ class CommunityStatus(str, Enum):
     operating = "operating"
 
 
+class LedgerKind(str, Enum):
+    rent = "rent"
+    service_revenue = "service_revenue"
+    subsidy = "subsidy"
+    other_income = "other_income"
+    staff = "staff"
+    utilities = "utilities"
+    maintenance = "maintenance"
+    service_fee = "service_fee"
+    other_cost = "other_cost"
+
+
 class NeedStatus(str, Enum):
     open = "open"
     matched = "matched"

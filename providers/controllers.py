@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, MediaType, Response, get, patch, post
@@ -21,6 +21,8 @@ from providers.labels import (
     REGISTRY_STATUS_LABELS,
 )
 from providers.schemas import (
+    DirectorySort,
+    DirectoryStatus,
     ApplicationCreate,
     ApplicationEventView,
     ApplicationUpdate,
@@ -50,10 +52,9 @@ from providers.schemas import (
     ReasonInput,
     StatusChange,
 )
-from providers.tables import ApplicationState, RegistryStatus
+from providers.tables import ApplicationState, ProposalState, RegistryStatus
 
 SearchText = Annotated[str | None, Parameter(max_length=100)]
-DirectorySort = Literal["name", "-name", "listed_since", "-listed_since", "capacity", "-capacity"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -196,7 +197,7 @@ class ApplicationController(Controller):
     @post("/{application_id:int}/decision", operation_id="decideApplication", responses=errors(403),
           summary="审核决定：通过、不通过或退回（市建委，须填写理由）", status_code=200)
     async def decide(self, principal: Principal, application_id: int, data: Decision) -> ApplicationView:
-        return application_view(await service.decide_application(principal, application_id, data.decision,
+        return application_view(await service.decide_application(principal, application_id, data.decision.value,
                                                                  data.reason))
 
     @post("/{application_id:int}/renewal", operation_id="renewApplication", responses=errors(403, 409, 422),
@@ -273,9 +274,9 @@ class RegistryController(Controller):
     @get("/proposals", operation_id="listProposals", responses=errors(403), summary="规则提出的警示、暂停建议（市建委）")
     async def proposals(
         self, principal: Principal, page: PageParams,
-        proposal_state: Annotated[Literal["open", "confirmed", "dismissed"] | None, Parameter(query="state")] = None,
+        proposal_state: Annotated[ProposalState | None, Parameter(query="state")] = None,
     ) -> Page[ProposalView]:
-        rows, total = await service.list_proposals(principal, proposal_state, page.limit, page.offset)
+        rows, total = await service.list_proposals(principal, proposal_state.value if proposal_state else None, page.limit, page.offset)
         return Page(items=[proposal_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
     @post("/proposals/run", operation_id="runRegistryRules", responses=errors(403), summary="按评价规则生成建议（市建委）",
@@ -316,22 +317,22 @@ class PublicController(Controller):
     @get("/operators", operation_id="publicDirectory", summary="当前在库的优秀服务商（公开）")
     async def directory(
         self, page: PageParams, category: str | None = None, district_id: int | None = None,
-        status: Literal["listed", "warned"] | None = None, q: SearchText = None, sort: DirectorySort = "name",
+        status: DirectoryStatus | None = None, q: SearchText = None, sort: DirectorySort = DirectorySort.name,
     ) -> Response[Page[DirectoryEntry]]:
-        body = await service.directory_page(category=category, district_id=district_id, status=status, q=q,
-                                            sort=sort, limit=page.limit, offset=page.offset)
+        body = await service.directory_page(category=category, district_id=district_id,
+                                            status=status.value if status else None, q=q, sort=sort.value, limit=page.limit, offset=page.offset)
         return Response(content=body, media_type=MediaType.JSON)
 
     async def _export_table(self, category, district_id, status, q, sort) -> list[list]:
-        rows = await service.directory_export_rows(category=category, district_id=district_id, status=status, q=q,
-                                                   sort=sort)
+        rows = await service.directory_export_rows(category=category, district_id=district_id,
+                                                   status=status.value if status else None, q=q, sort=sort.value)
         category_names, district_names = await service.name_lookups()
         return export.directory_table(rows, category_names, district_names)
 
     @get("/operators.csv", operation_id="publicDirectoryCsv", summary="名录导出 CSV", media_type="text/csv")
     async def directory_csv(
         self, category: str | None = None, district_id: int | None = None,
-        status: Literal["listed", "warned"] | None = None, q: SearchText = None, sort: DirectorySort = "name",
+        status: DirectoryStatus | None = None, q: SearchText = None, sort: DirectorySort = DirectorySort.name,
     ) -> Response[bytes]:
         table = await self._export_table(category, district_id, status, q, sort)
         return Response(content=export.to_csv(table), media_type="text/csv; charset=utf-8",
@@ -340,7 +341,7 @@ class PublicController(Controller):
     @get("/operators.xlsx", operation_id="publicDirectoryXlsx", summary="名录导出 Excel", media_type=XLSX)
     async def directory_xlsx(
         self, category: str | None = None, district_id: int | None = None,
-        status: Literal["listed", "warned"] | None = None, q: SearchText = None, sort: DirectorySort = "name",
+        status: DirectoryStatus | None = None, q: SearchText = None, sort: DirectorySort = DirectorySort.name,
     ) -> Response[bytes]:
         table = await self._export_table(category, district_id, status, q, sort)
         return Response(content=export.to_xlsx(table), media_type=XLSX,

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Annotated, ClassVar
 
 import msgspec
 
 from core.schemas import Input
-from providers.tables import ApplicationState, BatchState, Channel, RegistryStatus
+from providers.tables import ApplicationState, BatchState, Channel, DecisionKind, RegistryStatus
 
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Text50 = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
@@ -17,6 +18,24 @@ Email = Annotated[str, msgspec.Meta(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.
 Phone = Annotated[str, msgspec.Meta(min_length=5, max_length=30, pattern=r"^[0-9+\- ]+$")]
 # Companies founded before 2000 still serve communities: their founding date reaches further back.
 FOUNDED_SINCE = {"founded_on": date(1900, 1, 1)}
+
+
+class DirectoryStatus(str, Enum):
+    """The registry states the public directory shows."""
+
+    listed = "listed"
+    warned = "warned"
+
+
+class DirectorySort(str, Enum):
+    """Orders of the public directory; a leading minus sorts descending."""
+
+    name = "name"
+    name_desc = "-name"
+    listed_since = "listed_since"
+    listed_since_desc = "-listed_since"
+    capacity = "capacity"
+    capacity_desc = "-capacity"
 
 
 class CategoryView(msgspec.Struct, kw_only=True):
@@ -130,7 +149,7 @@ class ApplicationUpdate(Input):
 
 
 class Decision(Input):
-    decision: Annotated[str, msgspec.Meta(pattern=r"^(approve|reject|return)$")]
+    decision: DecisionKind
     reason: Reason
 
 

@@ -62,6 +62,12 @@ class ObjectionState(str, Enum):
     dismissed = "dismissed"
 
 
+class DecisionKind(str, Enum):
+    approve = "approve"
+    reject = "reject"
+    return_ = "return"
+
+
 class ProposalState(str, Enum):
     open = "open"
     confirmed = "confirmed"

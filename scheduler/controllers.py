@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -19,6 +19,7 @@ from core.schemas import Input, Page
 from scheduler import engine, service
 from scheduler.jobs import JOBS, job_named
 from scheduler.schedule import Every, normalise_period
+from scheduler.tables import FlagState, RunStatus
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -130,10 +131,10 @@ class RunController(Controller):
     @get("/", operation_id="listJobRuns", responses=errors(403), summary="运行记录：状态、耗时与结果计数")
     async def index(self, principal: Principal, page: PageParams,
                     job: Annotated[str | None, Parameter(max_length=60)] = None,
-                    status_filter: Annotated[Literal["running", "succeeded", "failed"] | None,
+                    status_filter: Annotated[RunStatus | None,
                                              Parameter(query="status")] = None) -> Page[RunView]:
         _require_city(principal, Role.auditor)
-        rows, total = await service.list_runs(job=job, status=status_filter, limit=page.limit, offset=page.offset)
+        rows, total = await service.list_runs(job=job, status=status_filter.value if status_filter else None, limit=page.limit, offset=page.offset)
         return Page(items=[RunView(**r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
@@ -144,9 +145,9 @@ class FlagController(Controller):
     @get("/", operation_id="listFlags", responses=errors(403), summary="待办提醒（本人管理范围）")
     async def index(self, principal: Principal, page: PageParams,
                     kind: Annotated[str | None, Parameter(max_length=40)] = None,
-                    flag_state: Annotated[Literal["open", "resolved", "all"], Parameter(query="state")] = "open",
+                    flag_state: Annotated[FlagState, Parameter(query="state")] = FlagState.open,
                     ) -> Page[FlagView]:
-        rows, total = await service.list_flags(principal, kind=kind, state=flag_state, limit=page.limit,
+        rows, total = await service.list_flags(principal, kind=kind, state=flag_state.value, limit=page.limit,
                                                offset=page.offset)
         return Page(items=[flag_view(r) for r in rows], total=total,
                     limit=page.limit, offset=page.offset)

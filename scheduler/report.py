@@ -33,8 +33,8 @@ from leasing import repository as leasing_repo
 from leasing import service as leasing
 from market import repository as market_repo
 from market import service as market
-from market.balance import STATUS_LABELS, Thresholds, balance
-from market.labels import LEDGER_KIND_LABELS
+from market.balance import Thresholds, balance
+from market.labels import BALANCE_STATUS_LABELS as STATUS_LABELS, LEDGER_KIND_LABELS
 from providers import repository as providers_repo
 from providers.labels import REGISTRY_STATUS_LABELS
 

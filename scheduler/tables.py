@@ -18,6 +18,14 @@ class RunStatus(str, Enum):
     failed = "failed"
 
 
+class FlagState(str, Enum):
+    """Which flags a list shows."""
+
+    open = "open"
+    resolved = "resolved"
+    all = "all"
+
+
 class Severity(str, Enum):
     info = "info"
     warning = "warning"

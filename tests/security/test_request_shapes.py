@@ -131,3 +131,98 @@ async def test_every_body_that_is_not_the_documented_object_is_422(app, world, f
     a_list = json.dumps(["一个", "列表"]).encode()
     answers = await answers_to_every_body(app, world, await build_scene(world, frozen_clock), a_list)
     assert {where: answer for where, answer in answers.items() if answer != (422, "request.validation_failed")} == {}
+
+
+async def test_every_nul_character_is_refused_with_its_field_named(app, world, frozen_clock):
+    """PostgreSQL text cannot hold NUL: a string with one, in a body or a query, is refused before the database."""
+    scene = await build_scene(world, frozen_clock)
+    answers = {}
+    for method, path, operation in operations(app):
+        user = allowed_user(method, path)
+        call = await BUILDERS.get((method, path), default_call)(scene, path)
+        headers = world.headers(user) if user else {}
+        texts = [k for k, v in call.json.items() if isinstance(v, str)] if isinstance(call.json, dict) else []
+        if texts:
+            response = await world.client.request(method, call.path, headers=headers,
+                                                   json={**call.json, texts[0]: "甲\x00乙"})
+            answers[f"{method} {path} body {texts[0]}"] = (response.status_code, error_code(response),
+                                                           response.json()["detail"]["field"] == f"$.{texts[0]}")
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] != "query" or bad_value(parameter["schema"]) is not None:
+                continue
+            response = await world.client.request(method, call.path.split("?")[0], headers=headers,
+                                                   params={parameter["name"]: "甲\x00乙"}, json=call.json,
+                                                   content=call.content)
+            answers[f"{method} {path}?{parameter['name']}"] = (response.status_code, error_code(response),
+                                                              response.json()["detail"]["field"] == parameter["name"])
+    assert len(answers) > 30
+    assert {where: answer for where, answer in answers.items()
+            if answer != (422, "request.invalid_character", True)} == {}
+
+
+def enum_schemas(node, where: str = ""):
+    """Every schema in the document that lists allowed values, with where it is."""
+    if isinstance(node, dict):
+        if "enum" in node:
+            yield where, node
+        for key, value in node.items():
+            yield from enum_schemas(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from enum_schemas(value, f"{where}[{i}]")
+
+
+def test_every_enum_is_documented_with_its_chinese_labels(app):
+    document = app.openapi_schema.to_schema()
+    unlabelled = {where: schema["enum"] for where, schema in enum_schemas(document)
+                  if set(schema.get("x-enum-labels", {})) != {v for v in schema["enum"] if v is not None}
+                  or not all(re.search("[\u4e00-\u9fff]", label) for label in schema["x-enum-labels"].values())}
+    assert unlabelled == {}
+    schemas = document["components"]["schemas"]
+    # Values checked against a fixed set are enums in the document, not strings refused later.
+    assert schemas["LedgerPost"]["properties"]["kind"] == {"$ref": "#/components/schemas/LedgerKind"}
+    assert schemas["Decision"]["properties"]["decision"] == {"$ref": "#/components/schemas/DecisionKind"}
+    assert "rent" in schemas["LedgerKind"]["enum"] and schemas["LedgerKind"]["x-enum-labels"]["staff"] == "人员成本"
+
+
+WRONG_TYPE = {"string": ["一项"], "integer": "十二", "number": [1], "boolean": "也许", "array": "一项", "object": 7}
+WALKED = [("POST", "/api/v1/users"), ("POST", "/api/v1/operators"), ("POST", "/api/v1/communities"),
+          ("POST", "/api/v1/spaces"), ("POST", "/api/v1/communities/{community_id}/ledger")]
+
+
+def property_types(document: dict, schema: dict) -> dict[str, str]:
+    """The top-level properties of a body schema and the JSON type each must have."""
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    found = {}
+    for name, prop in schema.get("properties", {}).items():
+        options = [prop, *prop.get("oneOf", [])]
+        options = [document["components"]["schemas"][o["$ref"].rsplit("/", 1)[1]] if "$ref" in o else o
+                   for o in options]
+        types = [o["type"] for o in options if isinstance(o.get("type"), str) and o["type"] != "null"]
+        if types:
+            found[name] = types[0]
+    return found
+
+
+async def test_every_body_field_of_the_wrong_type_is_named_in_chinese(app, world, frozen_clock):
+    scene = await build_scene(world, frozen_clock)
+    document = app.openapi_schema.to_schema()
+    answers, checked = {}, 0
+    for method, path in WALKED:
+        operation = document["paths"][path][method.lower()]
+        user = allowed_user(method, path)
+        call = await BUILDERS.get((method, path), default_call)(scene, path)
+        body_schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        for name, json_type in property_types(document, body_schema).items():
+            response = await world.client.request(method, call.path, headers=world.headers(user),
+                                                   json={**(call.json or {}), name: WRONG_TYPE[json_type]})
+            answer = response.json()
+            answers[f"{method} {path} {name}"] = (
+                response.status_code, answer["detail"]["field"] if isinstance(answer["detail"], dict) else None,
+                bool(re.search("[\u4e00-\u9fff]", answer["message"])) and not re.search("[A-Z][a-z]+ ", answer["message"]))
+            checked += 1
+            expected = (422, f"$.{name}", True)
+            if answers[f"{method} {path} {name}"] == expected:
+                del answers[f"{method} {path} {name}"]
+    assert checked > 25 and answers == {}
