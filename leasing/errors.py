@@ -60,11 +60,6 @@ class AlreadyApplied(Conflict):
     message = "已申请过该招租"
 
 
-class NotAnOperator(PermissionDenied):
-    code = "lease_application.operator_only"
-    message = "只有运营商可以申请承租"
-
-
 class PreferentialNeedsListedOperator(Conflict):
     code = "lease_application.not_listed"
     message = "公益性协议出租只面向名录内、状态正常的运营商，且用途须为公共服务类"
