@@ -8,7 +8,9 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import Parameter
 
-from core.accounts.principal import Principal
+from core.accounts.principal import OFFICIAL_ROLES, Principal
+from core.accounts.tables import Role
+from core.auth import ANY_ROLE, requires
 from core.dates import Period
 from core.http import EncodedAnswers, errors
 from core.pagination import PageParams
@@ -131,11 +133,12 @@ class SpaceController(Controller):
     path = "/api/v1/spaces"
     tags = ["存量空间租赁"]
 
-    @post("/", operation_id="registerSpace", responses=errors(403, 404), summary="登记闲置空间（权属单位或街道）")
+    @post("/", operation_id="registerSpace", guards=[requires(*OFFICIAL_ROLES, Role.owner)],
+          responses=errors(403, 404), summary="登记闲置空间（权属单位或街道）")
     async def register(self, principal: Principal, data: SpaceCreate) -> SpaceView:
         return space_view(await service.register_space(principal, as_fields(data)))
 
-    @get("/", operation_id="listSpaces", summary="空间列表（本人管理范围或本单位）")
+    @get("/", operation_id="listSpaces", guards=[ANY_ROLE], summary="空间列表（本人管理范围或本单位）")
     async def index(self, principal: Principal, page: PageParams, community_id: int | None = None,
                     status_filter: Annotated[SpaceStatus | None, Parameter(query="status")] = None,
                     ) -> Page[SpaceView]:
@@ -144,15 +147,17 @@ class SpaceController(Controller):
                                                 limit=page.limit, offset=page.offset)
         return Page(items=[space_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @get("/{space_id:int}", operation_id="getSpace", summary="空间详情")
+    @get("/{space_id:int}", operation_id="getSpace", guards=[ANY_ROLE], summary="空间详情")
     async def detail(self, principal: Principal, space_id: int) -> SpaceView:
         return space_view(await service.get_space(principal, space_id))
 
-    @patch("/{space_id:int}", operation_id="updateSpace", responses=errors(403), summary="修改空间信息")
+    @patch("/{space_id:int}", operation_id="updateSpace", guards=[requires(*OFFICIAL_ROLES, Role.owner)],
+           responses=errors(403), summary="修改空间信息")
     async def edit(self, principal: Principal, space_id: int, data: SpaceUpdate) -> SpaceView:
         return space_view(await service.update_space(principal, space_id, as_fields(data, drop_none=True)))
 
-    @post("/{space_id:int}/listings", operation_id="createSpaceListing", responses=errors(403, 409),
+    @post("/{space_id:int}/listings", operation_id="createSpaceListing",
+          guards=[requires(*OFFICIAL_ROLES, Role.owner)], responses=errors(403, 409),
           summary="发布招租（竞争性或公益性协议出租）")
     async def list_space(self, principal: Principal, space_id: int, data: ListingCreate) -> ListingView:
         return listing_view(await service.create_listing(principal, space_id, as_fields(data)))
@@ -162,7 +167,7 @@ class ListingController(Controller):
     path = "/api/v1/space-listings"
     tags = ["存量空间租赁"]
 
-    @get("/", operation_id="listSpaceListings", summary="招租信息（运营商可浏览全部招租中的空间）")
+    @get("/", operation_id="listSpaceListings", guards=[ANY_ROLE], summary="招租信息（运营商可浏览全部招租中的空间）")
     async def index(self, principal: Principal, page: PageParams,
                     status_filter: Annotated[ListingStatus | None, Parameter(query="status")] = None,
                     ) -> Page[ListingView]:
@@ -170,26 +175,29 @@ class ListingController(Controller):
                                                   limit=page.limit, offset=page.offset)
         return Page(items=[listing_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @get("/{listing_id:int}", operation_id="getSpaceListing", summary="招租详情")
+    @get("/{listing_id:int}", operation_id="getSpaceListing", guards=[ANY_ROLE], summary="招租详情")
     async def detail(self, principal: Principal, listing_id: int) -> ListingView:
         return listing_view(await service.get_listing(principal, listing_id))
 
-    @post("/{listing_id:int}/applications", operation_id="applyForSpace", responses=errors(403, 409), summary="运营商申请承租")
+    @post("/{listing_id:int}/applications", operation_id="applyForSpace", guards=[requires(Role.operator)],
+          responses=errors(403, 409), summary="运营商申请承租")
     async def apply(self, principal: Principal, listing_id: int, data: LeaseApplicationCreate) -> LeaseApplicationView:
         return application_view(await service.apply(principal, listing_id, as_fields(data)))
 
-    @get("/{listing_id:int}/applications", operation_id="listSpaceApplications",
+    @get("/{listing_id:int}/applications", operation_id="listSpaceApplications", guards=[ANY_ROLE],
          summary="租赁申请（官员按公布规则排序；运营商仅见本企业）")
     async def applications(self, principal: Principal, listing_id: int) -> list[LeaseApplicationView]:
         return [application_view(r) for r in await service.ranked_applications(principal, listing_id)]
 
-    @post("/{listing_id:int}/award", operation_id="awardSpaceListing", responses=errors(403, 409),
+    @post("/{listing_id:int}/award", operation_id="awardSpaceListing", guards=[requires(*OFFICIAL_ROLES)],
+          responses=errors(403, 409),
           summary="确定承租方并签订租约（须填写理由）")
     async def award(self, principal: Principal, listing_id: int, data: AwardInput) -> LeaseView:
         return lease_view(await service.award_listing(principal, listing_id, data.application_id, reason=data.reason,
                                                       starts_on=data.starts_on, payment_day=data.payment_day))
 
-    @post("/{listing_id:int}/cancel", operation_id="cancelSpaceListing", responses=errors(403, 409),
+    @post("/{listing_id:int}/cancel", operation_id="cancelSpaceListing",
+          guards=[requires(*OFFICIAL_ROLES, Role.owner)], responses=errors(403, 409),
           summary="撤销招租（须填写理由）", status_code=200)
     async def cancel(self, principal: Principal, listing_id: int, data: ReasonInput) -> ListingView:
         return listing_view(await service.cancel_listing(principal, listing_id, data.reason))
@@ -199,11 +207,12 @@ class LeaseController(Controller):
     path = "/api/v1/leases"
     tags = ["存量空间租赁"]
 
-    @post("/", operation_id="createLease", responses=errors(403, 404, 409), summary="直接签订租约（协议出租或既有租约登记）")
+    @post("/", operation_id="createLease", guards=[requires(*OFFICIAL_ROLES)], responses=errors(403, 404, 409),
+          summary="直接签订租约（协议出租或既有租约登记）")
     async def create(self, principal: Principal, data: LeaseCreate) -> LeaseView:
         return lease_view(await service.create_lease(principal, as_fields(data)))
 
-    @get("/", operation_id="listLeases", summary="租约列表")
+    @get("/", operation_id="listLeases", guards=[ANY_ROLE], summary="租约列表")
     async def index(self, principal: Principal, page: PageParams, space_id: int | None = None,
                     status_filter: Annotated[LeaseStatus | None, Parameter(query="status")] = None,
                     ) -> Page[LeaseView]:
@@ -212,17 +221,19 @@ class LeaseController(Controller):
                                                 limit=page.limit, offset=page.offset)
         return Page(items=[lease_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @get("/{lease_id:int}", operation_id="getLease", summary="租约详情")
+    @get("/{lease_id:int}", operation_id="getLease", guards=[ANY_ROLE], summary="租约详情")
     async def detail(self, principal: Principal, lease_id: int) -> LeaseView:
         return lease_view(await service.get_lease(principal, lease_id))
 
-    @post("/{lease_id:int}/renew", operation_id="renewLease", responses=errors(403, 409),
+    @post("/{lease_id:int}/renew", operation_id="renewLease", guards=[requires(*OFFICIAL_ROLES)],
+          responses=errors(403, 409),
           summary="续租（生成衔接的新租约，须填写理由）")
     async def renew(self, principal: Principal, lease_id: int, data: LeaseRenewal) -> LeaseView:
         return lease_view(await service.renew_lease(principal, lease_id, ends_on=data.ends_on,
                                                     monthly_rent=data.monthly_rent, reason=data.reason))
 
-    @post("/{lease_id:int}/terminate", operation_id="terminateLease", responses=errors(403, 409),
+    @post("/{lease_id:int}/terminate", operation_id="terminateLease", guards=[requires(*OFFICIAL_ROLES)],
+          responses=errors(403, 409),
           summary="提前终止租约（须填写理由）", status_code=200)
     async def terminate(self, principal: Principal, lease_id: int, data: LeaseTermination) -> LeaseView:
         return lease_view(await service.terminate_lease(principal, lease_id, reason=data.reason,
@@ -233,7 +244,7 @@ class InvoiceController(Controller):
     path = "/api/v1/rent-invoices"
     tags = ["存量空间租赁"]
 
-    @get("/", operation_id="listRentInvoices", summary="租金账单（运营商仅见本企业）")
+    @get("/", operation_id="listRentInvoices", guards=[ANY_ROLE], summary="租金账单（运营商仅见本企业）")
     async def index(self, principal: Principal, page: PageParams, lease_id: int | None = None,
                     status_filter: Annotated[InvoiceStatus | None, Parameter(query="status")] = None,
                     ) -> Page[InvoiceView]:
@@ -242,17 +253,18 @@ class InvoiceController(Controller):
                                                   limit=page.limit, offset=page.offset)
         return Page(items=[invoice_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @get("/{invoice_id:int}", operation_id="getRentInvoice", summary="租金账单详情")
+    @get("/{invoice_id:int}", operation_id="getRentInvoice", guards=[ANY_ROLE], summary="租金账单详情")
     async def detail(self, principal: Principal, invoice_id: int) -> InvoiceView:
         return invoice_view(await service.get_invoice(principal, invoice_id))
 
 
-    @post("/{invoice_id:int}/payments", operation_id="payRentInvoice", responses=errors(403, 409),
+    @post("/{invoice_id:int}/payments", operation_id="payRentInvoice", guards=[requires(Role.operator)],
+          responses=errors(403, 409),
           summary="缴纳租金（承租运营商；支付结果未确认时为处理中）")
     async def pay(self, principal: Principal, invoice_id: int, data: PaymentCreate) -> PaymentView:
         return payment_view(await service.pay_invoice(principal, invoice_id, data.payment_method))
 
-    @get("/{invoice_id:int}/payments", operation_id="listRentPayments", summary="账单的支付记录")
+    @get("/{invoice_id:int}/payments", operation_id="listRentPayments", guards=[ANY_ROLE], summary="账单的支付记录")
     async def payments(self, principal: Principal, invoice_id: int) -> list[PaymentView]:
         return [payment_view(p) for p in await service.payments_of(principal, invoice_id)]
 
@@ -272,12 +284,15 @@ class FiguresController(Controller):
     path = "/api/v1/leasing-figures"
     tags = ["存量空间租赁"]
 
-    @get("/", operation_id="leasingFigures", responses=errors(403), summary="盘活面积与租金统计（社区、街道、区县、全市）")
-    async def figures(self, principal: Principal, period: Period, level: FiguresLevel = FiguresLevel.district) -> Response[FiguresView]:
+    @get("/", operation_id="leasingFigures", guards=[requires(*OFFICIAL_ROLES, Role.auditor)], responses=errors(403),
+         summary="盘活面积与租金统计（社区、街道、区县、全市）")
+    async def figures(self, principal: Principal, period: Period,
+                      level: FiguresLevel = FiguresLevel.district) -> Response[FiguresView]:
         result = await service.figures(principal, level=level.value, start=period.start, end=period.end)
         return _figures_bodies.response(result, lambda: figures_view(result))
 
-    @get("/export.xlsx", operation_id="leasingFiguresXlsx", responses=errors(403),
+    @get("/export.xlsx", operation_id="leasingFiguresXlsx", guards=[requires(*OFFICIAL_ROLES, Role.auditor)],
+         responses=errors(403),
          summary="盘活面积与租金统计导出 Excel", media_type=XLSX)
     async def export(self, principal: Principal, period: Period, level: FiguresLevel = FiguresLevel.district) -> Response[bytes]:
         result = await service.figures(principal, level=level.value, start=period.start, end=period.end)

@@ -60,11 +60,6 @@ class AlreadyApplied(Conflict):
     message = "已申请过该招租"
 
 
-class NotAnOperator(PermissionDenied):
-    code = "lease_application.operator_only"
-    message = "只有运营商可以申请承租"
-
-
 class PreferentialNeedsPublicUse(DomainError):
     status_code = 422
     code = "listing.preferential_needs_public_use"

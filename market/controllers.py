@@ -9,7 +9,9 @@ import msgspec
 from litestar import Controller, Response, get, patch, post
 from litestar.params import Parameter
 
-from core.accounts.principal import Principal
+from core.accounts.principal import OFFICIAL_ROLES, Principal
+from core.accounts.tables import Role
+from core.auth import ANY_ROLE, requires
 from core.dates import Period
 from core.http import EncodedAnswers, errors
 from core.money import format_yuan
@@ -187,11 +189,12 @@ class CommunityController(Controller):
     path = "/api/v1/communities"
     tags = ["社区与市场"]
 
-    @post("/", operation_id="createCommunity", summary="建立社区档案（一社一档）")
+    @post("/", operation_id="createCommunity", guards=[requires(*OFFICIAL_ROLES)], responses=errors(403),
+          summary="建立社区档案（一社一档）")
     async def create(self, principal: Principal, data: CommunityCreate) -> CommunityView:
         return community_view(await service.create_community(principal, as_fields(data)))
 
-    @get("/", operation_id="listCommunities", summary="社区档案列表（本人管理范围内）")
+    @get("/", operation_id="listCommunities", guards=[ANY_ROLE], summary="社区档案列表（本人管理范围内）")
     async def list(
         self, principal: Principal, page: PageParams, district_id: int | None = None, street_id: int | None = None,
         status: CommunityStatus | None = None, pool: CommunityPool | None = None,
@@ -202,41 +205,44 @@ class CommunityController(Controller):
             pool=pool.value if pool else None, q=q, limit=page.limit, offset=page.offset)
         return Page(items=[community_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @get("/{community_id:int}", operation_id="getCommunity", summary="社区档案")
+    @get("/{community_id:int}", operation_id="getCommunity", guards=[ANY_ROLE], summary="社区档案")
     async def detail(self, principal: Principal, community_id: int) -> CommunityView:
         return community_view(await service.get_community(principal, community_id))
 
-    @patch("/{community_id:int}", operation_id="updateCommunity", responses=errors(403), summary="修改社区档案")
+    @patch("/{community_id:int}", operation_id="updateCommunity", guards=[requires(*OFFICIAL_ROLES)],
+           responses=errors(403), summary="修改社区档案")
     async def edit(self, principal: Principal, community_id: int, data: CommunityUpdate) -> CommunityView:
         return community_view(await service.update_community(principal, community_id, as_fields(data, drop_none=True)))
 
-    @post("/{community_id:int}/needs", operation_id="createNeed", responses=errors(403), summary="发布社区需求（通知相关在库运营商）")
+    @post("/{community_id:int}/needs", operation_id="createNeed", guards=[requires(*OFFICIAL_ROLES)],
+          responses=errors(403), summary="发布社区需求（通知相关在库运营商）")
     async def create_need(self, principal: Principal, community_id: int, data: NeedCreate) -> NeedView:
         return need_view(await service.create_need(principal, community_id, category=data.category,
                                                    priority=data.priority, text=data.text))
 
-    @get("/{community_id:int}/matches", operation_id="matchCommunity",
+    @get("/{community_id:int}/matches", operation_id="matchCommunity", guards=[ANY_ROLE],
          summary="为社区全部待对接需求推荐运营商（含评分说明与组合方案）")
     async def matches(self, principal: Principal, community_id: int,
                       limit: Annotated[int, Parameter(ge=1, le=100)] = 20) -> Response[MatchResult]:
         result = await service.match_community(principal, community_id, limit)
         return _match_bodies.response(result, lambda: match_result(community_id, result), community_id)
 
-    @post("/{community_id:int}/ledger", operation_id="postLedgerEntry", responses=errors(403, 409),
+    @post("/{community_id:int}/ledger", operation_id="postLedgerEntry", guards=[requires(*OFFICIAL_ROLES)],
+          responses=errors(403, 409),
           summary="登记社区成本或补助（街道等）")
     async def post_entry(self, principal: Principal, community_id: int, data: LedgerPost) -> LedgerEntryView:
         entry = await service.post_entry(principal, community_id, month=data.month, kind=data.kind.value,
                                          amount=data.amount, reference=data.reference, note=data.note)
         return entry_view(entry)
 
-    @get("/{community_id:int}/ledger", operation_id="listLedgerEntries", summary="社区收支明细")
+    @get("/{community_id:int}/ledger", operation_id="listLedgerEntries", guards=[ANY_ROLE], summary="社区收支明细")
     async def ledger(self, principal: Principal, community_id: int, page: PageParams,
                      period: Period) -> Page[LedgerEntryView]:
         rows, total = await service.list_entries(principal, community_id, start=period.start, end=period.end,
                                                  limit=page.limit, offset=page.offset)
         return Page(items=[entry_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @get("/{community_id:int}/balance", operation_id="getCommunityBalance",
+    @get("/{community_id:int}/balance", operation_id="getCommunityBalance", guards=[ANY_ROLE],
          summary="社区收支平衡（默认近 12 个完整月）及未来 12 个月预测")
     async def balance(self, principal: Principal, community_id: int,
                       period: Period) -> CommunityBalanceView:
@@ -249,13 +255,15 @@ class CommunityController(Controller):
             forecast=[MonthFigures(**m) for m in result["forecast"]],
         )
 
-    @get("/{community_id:int}/report.html", operation_id="communityReportHtml", responses=errors(422),
+    @get("/{community_id:int}/report.html", operation_id="communityReportHtml", guards=[ANY_ROLE],
+         responses=errors(422),
          summary="社区一键报告（HTML）", media_type="text/html")
     async def report_html(self, principal: Principal, community_id: int) -> Response[str]:
         data = await service.community_report(principal, community_id)
         return Response(report.render_html(data), media_type="text/html; charset=utf-8")
 
-    @get("/{community_id:int}/report.xlsx", operation_id="communityReportXlsx", responses=errors(422),
+    @get("/{community_id:int}/report.xlsx", operation_id="communityReportXlsx", guards=[ANY_ROLE],
+         responses=errors(422),
          summary="社区一键报告（Excel）", media_type=XLSX)
     async def report_xlsx(self, principal: Principal, community_id: int) -> Response[bytes]:
         data = await service.community_report(principal, community_id)
@@ -268,7 +276,8 @@ class NeedController(Controller):
     path = "/api/v1/needs"
     tags = ["社区与市场"]
 
-    @get("/", operation_id="listNeeds", responses=errors(403), summary="社区需求列表（运营商可浏览全部待对接需求）")
+    @get("/", operation_id="listNeeds", guards=[requires(Role.operator, *OFFICIAL_ROLES, Role.auditor)],
+         responses=errors(403), summary="社区需求列表（运营商可浏览全部待对接需求）")
     async def index(self, principal: Principal, page: PageParams, community_id: int | None = None,
                    status_filter: Annotated[NeedStatus | None, Parameter(query="status")] = None,
                    category: Annotated[str | None, Parameter(max_length=40)] = None) -> Page[NeedView]:
@@ -277,11 +286,12 @@ class NeedController(Controller):
                                                category=category, limit=page.limit, offset=page.offset)
         return Page(items=[need_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @get("/{need_id:int}", operation_id="getNeed", summary="需求详情")
+    @get("/{need_id:int}", operation_id="getNeed", guards=[ANY_ROLE], summary="需求详情")
     async def detail(self, principal: Principal, need_id: int) -> NeedView:
         return need_view(await service.get_need(principal, need_id))
 
-    @post("/{need_id:int}/close", operation_id="closeNeed", responses=errors(403, 409),
+    @post("/{need_id:int}/close", operation_id="closeNeed", guards=[requires(*OFFICIAL_ROLES)],
+          responses=errors(403, 409),
           summary="关闭需求（须填写理由）", status_code=200)
     async def close(self, principal: Principal, need_id: int, data: ReasonInput) -> NeedView:
         return need_view(await service.close_need(principal, need_id, data.reason))
@@ -291,15 +301,17 @@ class AllocationController(Controller):
     path = "/api/v1/allocation-plans"
     tags = ["社区与市场"]
 
-    @post("/", operation_id="createAllocationPlan", responses=errors(403), summary="生成区县或全市需求分配方案（总分最优，不超运营能力）")
+    @post("/", operation_id="createAllocationPlan", guards=[requires(Role.district, Role.city)], responses=errors(403),
+          summary="生成区县或全市需求分配方案（总分最优，不超运营能力）")
     async def create(self, principal: Principal, data: AllocationRequest) -> AllocationPlanView:
         return plan_view(await service.create_allocation_plan(principal, data.district_id))
 
-    @get("/{plan_id:int}", operation_id="getAllocationPlan", summary="分配方案")
+    @get("/{plan_id:int}", operation_id="getAllocationPlan", guards=[ANY_ROLE], summary="分配方案")
     async def detail(self, principal: Principal, plan_id: int) -> AllocationPlanView:
         return plan_view(await service.get_allocation_plan(principal, plan_id))
 
-    @post("/{plan_id:int}/lines/{line_id:int}/accept", operation_id="acceptAllocationLine", responses=errors(403, 409),
+    @post("/{plan_id:int}/lines/{line_id:int}/accept", operation_id="acceptAllocationLine",
+          guards=[requires(Role.district, Role.city)], responses=errors(403, 409),
           summary="采纳一条分配建议（生成拟签合同；可附理由）", status_code=200)
     async def accept(self, principal: Principal, plan_id: int, line_id: int,
                      data: PlanLineAccept | None = None) -> AllocationLineView:
@@ -307,7 +319,8 @@ class AllocationController(Controller):
         reason = terms.pop("reason", "")
         return line_view(await service.accept_plan_line(principal, plan_id, line_id, terms, reason))
 
-    @post("/{plan_id:int}/lines/{line_id:int}/reject", operation_id="rejectAllocationLine", responses=errors(403, 409),
+    @post("/{plan_id:int}/lines/{line_id:int}/reject", operation_id="rejectAllocationLine",
+          guards=[requires(Role.district, Role.city)], responses=errors(403, 409),
           summary="不采纳一条分配建议（须填写理由）", status_code=200)
     async def reject(self, principal: Principal, plan_id: int, line_id: int, data: ReasonInput) -> AllocationLineView:
         return line_view(await service.reject_plan_line(principal, plan_id, line_id, data.reason))
@@ -317,11 +330,12 @@ class ContractController(Controller):
     path = "/api/v1/contracts"
     tags = ["社区与市场"]
 
-    @post("/", operation_id="createContract", responses=errors(403, 404, 409), summary="起草服务合同（占用运营商一个运营能力名额）")
+    @post("/", operation_id="createContract", guards=[requires(*OFFICIAL_ROLES)], responses=errors(403, 404, 409),
+          summary="起草服务合同（占用运营商一个运营能力名额）")
     async def create(self, principal: Principal, data: ContractCreate) -> ContractView:
         return contract_view(await service.create_contract(principal, as_fields(data)))
 
-    @get("/", operation_id="listContracts", summary="服务合同列表")
+    @get("/", operation_id="listContracts", guards=[ANY_ROLE], summary="服务合同列表")
     async def index(self, principal: Principal, page: PageParams, community_id: int | None = None,
                    operator_id: int | None = None,
                    status_filter: Annotated[ContractStatus | None, Parameter(query="status")] = None,
@@ -331,33 +345,38 @@ class ContractController(Controller):
                                                    limit=page.limit, offset=page.offset)
         return Page(items=[contract_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @get("/{contract_id:int}", operation_id="getContract", summary="服务合同")
+    @get("/{contract_id:int}", operation_id="getContract", guards=[ANY_ROLE], summary="服务合同")
     async def detail(self, principal: Principal, contract_id: int) -> ContractView:
         return contract_view(await service.get_contract(principal, contract_id))
 
-    @patch("/{contract_id:int}", operation_id="updateContract", responses=errors(403, 409), summary="修改拟签合同")
+    @patch("/{contract_id:int}", operation_id="updateContract", guards=[requires(*OFFICIAL_ROLES)],
+           responses=errors(403, 409), summary="修改拟签合同")
     async def edit(self, principal: Principal, contract_id: int, data: ContractUpdate) -> ContractView:
         return contract_view(await service.update_draft(principal, contract_id, as_fields(data, drop_none=True)))
 
-    @post("/{contract_id:int}/sign", operation_id="signContract", responses=errors(403, 409),
+    @post("/{contract_id:int}/sign", operation_id="signContract", guards=[requires(*OFFICIAL_ROLES)],
+          responses=errors(403, 409),
           summary="签订合同（运营商须在库且覆盖所列类别；可附理由）", status_code=200)
     async def sign(self, principal: Principal, contract_id: int,
                    data: OptionalReasonInput | None = None) -> ContractView:
         return contract_view(await service.sign_contract(principal, contract_id, data.reason if data else ""))
 
-    @post("/{contract_id:int}/renew", operation_id="renewContract", responses=errors(403, 409),
+    @post("/{contract_id:int}/renew", operation_id="renewContract", guards=[requires(*OFFICIAL_ROLES)],
+          responses=errors(403, 409),
           summary="续签合同（生成衔接的新合同，须填写理由）")
     async def renew(self, principal: Principal, contract_id: int, data: ContractRenewal) -> ContractView:
         changes = as_fields(data, drop_none=True)
         reason = changes.pop("reason")
         return contract_view(await service.renew_contract(principal, contract_id, changes, reason))
 
-    @post("/{contract_id:int}/terminate", operation_id="terminateContract", responses=errors(403, 409),
+    @post("/{contract_id:int}/terminate", operation_id="terminateContract", guards=[requires(*OFFICIAL_ROLES)],
+          responses=errors(403, 409),
           summary="终止合同（须填写理由）", status_code=200)
     async def terminate(self, principal: Principal, contract_id: int, data: ReasonInput) -> ContractView:
         return contract_view(await service.terminate_contract(principal, contract_id, data.reason))
 
-    @post("/{contract_id:int}/monthly-reports", operation_id="reportOperatorMonth", responses=errors(403, 409),
+    @post("/{contract_id:int}/monthly-reports", operation_id="reportOperatorMonth", guards=[requires(Role.operator)],
+          responses=errors(403, 409),
           summary="运营商月度收支申报（每月一次）")
     async def monthly_report(self, principal: Principal, contract_id: int,
                              data: OperatorMonthlyReport) -> list[LedgerEntryView]:
@@ -371,7 +390,8 @@ class BalanceController(Controller):
     path = "/api/v1/balance"
     tags = ["社区与市场"]
 
-    @get("/overview", operation_id="balanceOverview", responses=errors(403), summary="全市或区县社区收支平衡总览（失衡、预警在前）")
+    @get("/overview", operation_id="balanceOverview", guards=[requires(*OFFICIAL_ROLES, Role.auditor)],
+         responses=errors(403), summary="全市或区县社区收支平衡总览（失衡、预警在前）")
     async def overview(
         self, principal: Principal, period: Period, district_id: int | None = None,
         status_filter: Annotated[BalanceStatus | None, Parameter(query="status")] = None,
@@ -386,7 +406,7 @@ class SubsidyController(Controller):
     path = "/api/v1/subsidies"
     tags = ["社区与市场"]
 
-    @post("/hangzhou-old-estate", operation_id="calculateHangzhouSubsidy", summary="杭州老旧小区改造补助测算",
+    @post("/hangzhou-old-estate", operation_id="calculateHangzhouSubsidy", guards=[ANY_ROLE], summary="杭州老旧小区改造补助测算",
           status_code=200)
     async def hangzhou(self, principal: Principal, data: HangzhouSubsidyInput) -> HangzhouSubsidyView:
         amount = service.hangzhou_subsidy(data.total_cost, data.area_m2, data.share)
@@ -397,7 +417,8 @@ class SubsidyController(Controller):
                         f" 计算，补助 {format_yuan(amount)}",
         )
 
-    @post("/fuyang-award", operation_id="calculateFuyangAward", summary="富阳区未来社区创建奖补测算", status_code=200)
+    @post("/fuyang-award", operation_id="calculateFuyangAward", guards=[ANY_ROLE], summary="富阳区未来社区创建奖补测算",
+          status_code=200)
     async def fuyang(self, principal: Principal, data: FuyangAwardInput) -> FuyangAwardView:
         award = service.fuyang_award(levels_passed=list(data.levels_passed), target_level=data.target_level,
                                      spend_fen=data.spend, target_met=data.target_met)

@@ -8,7 +8,9 @@ import msgspec
 from litestar import Controller, MediaType, Response, get, patch, post
 from litestar.params import Parameter
 
-from core.accounts.principal import Principal
+from core.accounts.principal import OFFICIAL_ROLES, Principal
+from core.accounts.tables import Role
+from core.auth import ANY_ROLE, requires
 from core.http import errors
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
@@ -108,7 +110,8 @@ class CategoryController(Controller):
     path = "/api/v1/categories"
     tags = ["名录"]
 
-    @post("/", operation_id="createCategory", responses=errors(403), summary="新增服务类别（市建委）")
+    @post("/", operation_id="createCategory", guards=[requires(Role.city)], responses=errors(403),
+          summary="新增服务类别（市建委）")
     async def create(self, principal: Principal, data: CategoryCreate) -> CategoryView:
         return CategoryView(**await service.create_category(principal, data.code, data.name))
 
@@ -117,36 +120,40 @@ class OperatorController(Controller):
     path = "/api/v1/operators"
     tags = ["名录"]
 
-    @get("/", operation_id="listOperators", summary="运营商档案（官员可查全部，运营商仅本企业）")
+    @get("/", operation_id="listOperators", guards=[ANY_ROLE], summary="运营商档案（官员可查全部，运营商仅本企业）")
     async def list_operators(self, principal: Principal, page: PageParams, q: SearchText = None,
                              status: RegistryStatus | None = None) -> Page[OperatorView]:
         rows, total = await service.list_operators(principal, q=q, status=status.value if status else None,
                                                    limit=page.limit, offset=page.offset)
         return Page(items=[operator_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @post("/", operation_id="createOperator", responses=errors(403), summary="登记运营商（区县、街道或市建委）")
+    @post("/", operation_id="createOperator", guards=[requires(*OFFICIAL_ROLES)], responses=errors(403),
+          summary="登记运营商（区县、街道或市建委）")
     async def create(self, principal: Principal, data: OperatorCreate) -> OperatorView:
         return operator_view(await service.create_operator(principal, as_fields(data)))
 
-    @get("/{operator_id:int}", operation_id="getOperator", summary="运营商档案")
+    @get("/{operator_id:int}", operation_id="getOperator", guards=[ANY_ROLE], summary="运营商档案")
     async def get_operator(self, principal: Principal, operator_id: int) -> OperatorView:
         return operator_view(await service.get_operator_for(principal, operator_id))
 
-    @patch("/{operator_id:int}", operation_id="updateOperator", responses=errors(403), summary="修改运营商档案")
+    @patch("/{operator_id:int}", operation_id="updateOperator", guards=[requires(Role.operator, Role.city)],
+           responses=errors(403), summary="修改运营商档案")
     async def update(self, principal: Principal, operator_id: int, data: OperatorUpdate) -> OperatorView:
         changes = as_fields(data, drop_none=True)
         return operator_view(await service.update_operator(principal, operator_id, changes))
 
-    @post("/{operator_id:int}/certificates", operation_id="addCertificate", responses=errors(403), summary="新增资质证书")
+    @post("/{operator_id:int}/certificates", operation_id="addCertificate",
+          guards=[requires(Role.operator, Role.city)], responses=errors(403), summary="新增资质证书")
     async def add_certificate(self, principal: Principal, operator_id: int, data: CertificateCreate) -> CertificateView:
         return CertificateView(**await service.add_certificate(principal, operator_id, as_fields(data)))
 
-    @get("/{operator_id:int}/evaluations", operation_id="listEvaluations", summary="运营商的评价记录")
+    @get("/{operator_id:int}/evaluations", operation_id="listEvaluations", guards=[ANY_ROLE], summary="运营商的评价记录")
     async def evaluations(self, principal: Principal, operator_id: int, page: PageParams) -> Page[EvaluationView]:
         rows, total = await service.list_evaluations(principal, operator_id, page.limit, page.offset)
         return Page(items=[EvaluationView(**r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @post("/{operator_id:int}/status", operation_id="changeOperatorStatus", responses=errors(403, 409),
+    @post("/{operator_id:int}/status", operation_id="changeOperatorStatus", guards=[requires(Role.city)],
+          responses=errors(403, 409),
           summary="警示、暂停、移出或恢复（市建委，须填写理由）", status_code=200)
     async def change_status(self, principal: Principal, operator_id: int, data: StatusChange) -> OperatorView:
         return operator_view(await service.change_status(principal, operator_id, data.status, data.reason))
@@ -156,7 +163,7 @@ class ApplicationController(Controller):
     path = "/api/v1/applications"
     tags = ["名录"]
 
-    @get("/", operation_id="listApplications", summary="入库申请（按权限范围）")
+    @get("/", operation_id="listApplications", guards=[ANY_ROLE], summary="入库申请（按权限范围）")
     async def list_applications(
         self, principal: Principal, page: PageParams, operator_id: int | None = None,
         application_state: Annotated[ApplicationState | None, Parameter(query="state")] = None,
@@ -166,41 +173,48 @@ class ApplicationController(Controller):
                                                       limit=page.limit, offset=page.offset)
         return Page(items=[application_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @post("/", operation_id="createApplication", summary="新建入库申请（自荐或推荐），为草稿")
+    @post("/", operation_id="createApplication", guards=[requires(Role.operator, Role.street, Role.district)],
+          responses=errors(403), summary="新建入库申请（自荐或推荐），为草稿")
     async def create(self, principal: Principal, data: ApplicationCreate) -> ApplicationView:
         return application_view(await service.create_application(
             principal, operator_id=data.operator_id, channel=data.channel, categories=data.categories,
             statement=data.statement, attachments=[msgspec.structs.asdict(a) for a in data.attachments],
         ))
 
-    @get("/{application_id:int}", operation_id="getApplication", summary="申请详情与办理记录")
+    @get("/{application_id:int}", operation_id="getApplication", guards=[ANY_ROLE], summary="申请详情与办理记录")
     async def get_application(self, principal: Principal, application_id: int) -> ApplicationView:
         return application_view(await service.get_application_for(principal, application_id))
 
-    @patch("/{application_id:int}", operation_id="updateApplication", responses=errors(403, 409), summary="修改草稿或退回的申请")
+    @patch("/{application_id:int}", operation_id="updateApplication",
+           guards=[requires(Role.operator, Role.street, Role.district)], responses=errors(403,
+           409), summary="修改草稿或退回的申请")
     async def update(self, principal: Principal, application_id: int, data: ApplicationUpdate) -> ApplicationView:
         changes = as_fields(data, drop_none=True)
         if "attachments" in changes:
             changes["attachments"] = [msgspec.structs.asdict(a) for a in data.attachments]
         return application_view(await service.update_application(principal, application_id, changes))
 
-    @post("/{application_id:int}/submit", operation_id="submitApplication", responses=errors(403, 409),
+    @post("/{application_id:int}/submit", operation_id="submitApplication",
+          guards=[requires(Role.operator, Role.street, Role.district)], responses=errors(403, 409),
           summary="提交申请", status_code=200)
     async def submit(self, principal: Principal, application_id: int) -> ApplicationView:
         return application_view(await service.submit_application(principal, application_id))
 
-    @post("/{application_id:int}/start-review", operation_id="startReview", responses=errors(403, 409),
+    @post("/{application_id:int}/start-review", operation_id="startReview", guards=[requires(Role.city)],
+          responses=errors(403, 409),
           summary="开始审核（市建委）", status_code=200)
     async def start_review(self, principal: Principal, application_id: int) -> ApplicationView:
         return application_view(await service.start_review(principal, application_id))
 
-    @post("/{application_id:int}/decision", operation_id="decideApplication", responses=errors(403),
+    @post("/{application_id:int}/decision", operation_id="decideApplication", guards=[requires(Role.city)],
+          responses=errors(403),
           summary="审核决定：通过、不通过或退回（市建委，须填写理由）", status_code=200)
     async def decide(self, principal: Principal, application_id: int, data: Decision) -> ApplicationView:
         return application_view(await service.decide_application(principal, application_id, data.decision.value,
                                                                  data.reason))
 
-    @post("/{application_id:int}/renewal", operation_id="renewApplication", responses=errors(403, 409, 422),
+    @post("/{application_id:int}/renewal", operation_id="renewApplication",
+          guards=[requires(Role.operator, Role.street, Role.district)], responses=errors(403, 409, 422),
           summary="据已通过的申请新建续期申请（沿用原申请内容）")
     async def renew(self, principal: Principal, application_id: int) -> ApplicationView:
         return application_view(await service.create_renewal(principal, application_id))
@@ -210,39 +224,44 @@ class BatchController(Controller):
     path = "/api/v1/batches"
     tags = ["名录"]
 
-    @get("/", operation_id="listBatches", summary="批次（编制中的仅市建委与审计人员可见）")
+    @get("/", operation_id="listBatches", guards=[ANY_ROLE], summary="批次（编制中的仅市建委与审计人员可见）")
     async def list_batches(self, principal: Principal, page: PageParams) -> Page[BatchView]:
         rows, total = await service.list_batches(published_only=False, limit=page.limit, offset=page.offset,
                                                  viewer=principal)
         return Page(items=[batch_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @post("/", operation_id="createBatch", responses=errors(403), summary="新建批次（市建委）")
+    @post("/", operation_id="createBatch", guards=[requires(Role.city)], responses=errors(403), summary="新建批次（市建委）")
     async def create(self, principal: Principal, data: BatchCreate) -> BatchView:
         return batch_view(await service.create_batch(principal, data.title))
 
-    @get("/{batch_id:int}", operation_id="getBatch", summary="批次详情")
+    @get("/{batch_id:int}", operation_id="getBatch", guards=[ANY_ROLE], summary="批次详情")
     async def get_batch(self, principal: Principal, batch_id: int) -> BatchView:
         return batch_view(await service.get_batch(batch_id, viewer=principal))
 
-    @post("/{batch_id:int}/entries", operation_id="addBatchEntries", responses=errors(403, 409), summary="将已通过的申请编入批次",
+    @post("/{batch_id:int}/entries", operation_id="addBatchEntries", guards=[requires(Role.city)],
+          responses=errors(403, 409), summary="将已通过的申请编入批次",
           status_code=200)
     async def add_entries(self, principal: Principal, batch_id: int, data: BatchEntriesAdd) -> BatchView:
         return batch_view(await service.add_entries(principal, batch_id, data.application_ids))
 
-    @post("/{batch_id:int}/notice", operation_id="openNotice", responses=errors(403, 409), summary="开始公示（默认5个工作日异议期）",
+    @post("/{batch_id:int}/notice", operation_id="openNotice", guards=[requires(Role.city)],
+          responses=errors(403, 409), summary="开始公示（默认5个工作日异议期）",
           status_code=200)
     async def open_notice(self, principal: Principal, batch_id: int, data: NoticeOpen) -> BatchView:
         return batch_view(await service.open_notice(principal, batch_id, data.working_days))
 
-    @post("/{batch_id:int}/objections", operation_id="fileObjection", responses=errors(409), summary="公示期内提出异议（任何登录用户）")
+    @post("/{batch_id:int}/objections", operation_id="fileObjection", guards=[ANY_ROLE], responses=errors(409),
+          summary="公示期内提出异议（任何登录用户）")
     async def file_objection(self, principal: Principal, batch_id: int, data: ObjectionCreate) -> ObjectionView:
         return objection_view(await service.file_objection(principal, batch_id, data.application_id, data.text))
 
-    @get("/{batch_id:int}/objections", operation_id="listObjections", responses=errors(403), summary="批次的异议（市建委）")
+    @get("/{batch_id:int}/objections", operation_id="listObjections", guards=[requires(Role.city)],
+         responses=errors(403), summary="批次的异议（市建委）")
     async def list_objections(self, principal: Principal, batch_id: int) -> list[ObjectionView]:
         return [objection_view(r) for r in await service.list_objections(principal, batch_id)]
 
-    @post("/{batch_id:int}/publish", operation_id="publishBatch", responses=errors(403, 409), summary="发布批次，生成名录（市建委）",
+    @post("/{batch_id:int}/publish", operation_id="publishBatch", guards=[requires(Role.city)],
+          responses=errors(403, 409), summary="发布批次，生成名录（市建委）",
           status_code=200)
     async def publish(self, principal: Principal, batch_id: int) -> BatchView:
         return batch_view(await service.publish_batch(principal, batch_id))
@@ -252,7 +271,8 @@ class ObjectionController(Controller):
     path = "/api/v1/objections"
     tags = ["名录"]
 
-    @post("/{objection_id:int}/decision", operation_id="decideObjection", responses=errors(403, 409),
+    @post("/{objection_id:int}/decision", operation_id="decideObjection", guards=[requires(Role.city)],
+          responses=errors(403, 409),
           summary="处理异议：成立则移出批次（市建委，须填写理由）", status_code=200)
     async def decide(self, principal: Principal, objection_id: int, data: ObjectionDecision) -> ObjectionView:
         return objection_view(await service.decide_objection(principal, objection_id, data.upheld, data.reason))
@@ -262,7 +282,8 @@ class EvaluationController(Controller):
     path = "/api/v1/evaluations"
     tags = ["名录"]
 
-    @post("/", operation_id="createEvaluation", responses=errors(403, 404), summary="评价运营商（街道或区县）")
+    @post("/", operation_id="createEvaluation", guards=[requires(Role.street, Role.district)],
+          responses=errors(403, 404), summary="评价运营商（街道或区县）")
     async def create(self, principal: Principal, data: EvaluationCreate) -> EvaluationView:
         return EvaluationView(**await service.add_evaluation(principal, as_fields(data)))
 
@@ -271,7 +292,8 @@ class RegistryController(Controller):
     path = "/api/v1/registry"
     tags = ["名录"]
 
-    @get("/proposals", operation_id="listProposals", responses=errors(403), summary="规则提出的警示、暂停建议（市建委）")
+    @get("/proposals", operation_id="listProposals", guards=[requires(Role.city)], responses=errors(403),
+         summary="规则提出的警示、暂停建议（市建委）")
     async def proposals(
         self, principal: Principal, page: PageParams,
         proposal_state: Annotated[ProposalState | None, Parameter(query="state")] = None,
@@ -279,17 +301,20 @@ class RegistryController(Controller):
         rows, total = await service.list_proposals(principal, proposal_state.value if proposal_state else None, page.limit, page.offset)
         return Page(items=[proposal_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @post("/proposals/run", operation_id="runRegistryRules", responses=errors(403), summary="按评价规则生成建议（市建委）",
+    @post("/proposals/run", operation_id="runRegistryRules", guards=[requires(Role.city)], responses=errors(403),
+          summary="按评价规则生成建议（市建委）",
           status_code=200)
     async def run_rules(self, principal: Principal) -> dict[str, int]:
         return {"created": len(await service.run_registry_rules_for(principal))}
 
-    @post("/proposals/{proposal_id:int}/confirm", operation_id="confirmProposal", responses=errors(403, 409),
+    @post("/proposals/{proposal_id:int}/confirm", operation_id="confirmProposal", guards=[requires(Role.city)],
+          responses=errors(403, 409),
           summary="确认建议并变更状态", status_code=200)
     async def confirm(self, principal: Principal, proposal_id: int, data: ReasonInput) -> ProposalView:
         return proposal_view(await service.decide_proposal(principal, proposal_id, True, data.reason))
 
-    @post("/proposals/{proposal_id:int}/dismiss", operation_id="dismissProposal", responses=errors(403, 409),
+    @post("/proposals/{proposal_id:int}/dismiss", operation_id="dismissProposal", guards=[requires(Role.city)],
+          responses=errors(403, 409),
           summary="不采纳建议", status_code=200)
     async def dismiss(self, principal: Principal, proposal_id: int, data: ReasonInput) -> ProposalView:
         return proposal_view(await service.decide_proposal(principal, proposal_id, False, data.reason))

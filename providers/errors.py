@@ -49,11 +49,6 @@ class DuplicateOpenApplication(Conflict):
     message = "该运营商在此类别已有未办结的申请"
 
 
-class NotReviewer(PermissionDenied):
-    code = "application.not_reviewer"
-    message = "只有市建委审核人员可以作出审核决定"
-
-
 class ChannelNotAllowed(PermissionDenied):
     code = "application.channel_not_allowed"
     message = "您不能以此渠道提交申请：自荐须由运营商本单位提交，推荐须由区县或街道提交"
@@ -127,11 +122,6 @@ class ProposalNotFound(NotFound):
 class ProposalDecided(Conflict):
     code = "proposal.decided"
     message = "该建议已处理"
-
-
-class EvaluationNotAllowed(PermissionDenied):
-    code = "evaluation.not_allowed"
-    message = "只有街道或区县可以评价运营商"
 
 
 class RenewalNotAllowed(Conflict):

@@ -10,9 +10,10 @@ import msgspec
 from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 
-from core.accounts.principal import Principal
+from core.accounts.principal import OFFICIAL_ROLES, Principal
 from core.accounts.tables import Role
-from core.errors import NotFound, PermissionDenied
+from core.auth import requires
+from core.errors import NotFound
 from core.http import errors
 from core.pagination import PageParams
 from core.schemas import Input, Page
@@ -89,18 +90,15 @@ def flag_view(row: dict) -> FlagView:
     return FlagView(**{k: row[k] for k in FlagView.__struct_fields__})
 
 
-def _require_city(principal: Principal, *extra: Role) -> None:
-    if not principal.has_role(Role.city, *extra):
-        raise PermissionDenied()
 
 
 class JobController(Controller):
     path = "/api/v1/jobs"
     tags = ["定时任务"]
 
-    @get("/", operation_id="listJobs", responses=errors(403), summary="定时任务与下次运行时间（市建委、审计）")
-    async def index(self, principal: Principal) -> list[JobView]:
-        _require_city(principal, Role.auditor)
+    @get("/", operation_id="listJobs", guards=[requires(Role.city, Role.auditor)], responses=errors(403),
+         summary="定时任务与下次运行时间（市建委、审计）")
+    async def index(self) -> list[JobView]:
         latest = await service.latest_runs()
         upcoming = engine.next_run_times(JOBS)
         return [JobView(name=job.name, title=job.title, schedule=job.schedule.label(),
@@ -108,10 +106,10 @@ class JobController(Controller):
                         last_status=latest.get(job.name, {}).get("status"),
                         last_finished_at=latest.get(job.name, {}).get("finished_at")) for job in JOBS]
 
-    @post("/{name:str}/run", operation_id="runJobNow", responses=errors(403, 404), summary="立即运行任务（指定期间；已成功的期间不会重复执行）",
+    @post("/{name:str}/run", operation_id="runJobNow", guards=[requires(Role.city)], responses=errors(403, 404),
+          summary="立即运行任务（指定期间；已成功的期间不会重复执行）",
           status_code=200)
     async def run_now(self, principal: Principal, name: str, data: RunNow | None = None) -> list[RunView]:
-        _require_city(principal)
         job = job_named(name)
         if job is None:
             raise JobNotFound()
@@ -128,12 +126,12 @@ class RunController(Controller):
     path = "/api/v1/job-runs"
     tags = ["定时任务"]
 
-    @get("/", operation_id="listJobRuns", responses=errors(403), summary="运行记录：状态、耗时与结果计数")
-    async def index(self, principal: Principal, page: PageParams,
+    @get("/", operation_id="listJobRuns", guards=[requires(Role.city, Role.auditor)], responses=errors(403),
+         summary="运行记录：状态、耗时与结果计数")
+    async def index(self, page: PageParams,
                     job: Annotated[str | None, Parameter(max_length=60)] = None,
                     status_filter: Annotated[RunStatus | None,
                                              Parameter(query="status")] = None) -> Page[RunView]:
-        _require_city(principal, Role.auditor)
         rows, total = await service.list_runs(job=job, status=status_filter.value if status_filter else None, limit=page.limit, offset=page.offset)
         return Page(items=[RunView(**r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
@@ -142,7 +140,8 @@ class FlagController(Controller):
     path = "/api/v1/flags"
     tags = ["定时任务"]
 
-    @get("/", operation_id="listFlags", responses=errors(403), summary="待办提醒（本人管理范围）")
+    @get("/", operation_id="listFlags", guards=[requires(*OFFICIAL_ROLES, Role.auditor)], responses=errors(403),
+         summary="待办提醒（本人管理范围）")
     async def index(self, principal: Principal, page: PageParams,
                     kind: Annotated[str | None, Parameter(max_length=40)] = None,
                     flag_state: Annotated[FlagState, Parameter(query="state")] = FlagState.open,
@@ -152,37 +151,44 @@ class FlagController(Controller):
         return Page(items=[flag_view(r) for r in rows], total=total,
                     limit=page.limit, offset=page.offset)
 
-    @post("/{flag_id:int}/acknowledge", operation_id="acknowledgeFlag", responses=errors(403),
+    @post("/{flag_id:int}/acknowledge", operation_id="acknowledgeFlag", guards=[requires(*OFFICIAL_ROLES)],
+          responses=errors(403),
           summary="确认已知悉", status_code=200)
     async def acknowledge(self, principal: Principal, flag_id: int) -> FlagView:
         return flag_view(await service.acknowledge_flag(principal, flag_id))
 
-    @post("/{flag_id:int}/resolve", operation_id="resolveFlag", responses=errors(403),
+    @post("/{flag_id:int}/resolve", operation_id="resolveFlag", guards=[requires(*OFFICIAL_ROLES)],
+          responses=errors(403),
           summary="办结（须填写处理情况）", status_code=200)
     async def resolve(self, principal: Principal, flag_id: int, data: ResolveInput) -> FlagView:
         return flag_view(await service.resolve_flag(principal, flag_id, data.reason))
+
+
+# The report covers every district: for the city committee and auditors, not for one district's officials.
+REPORT_READERS = requires(Role.city, Role.auditor)
 
 
 class ReportController(Controller):
     path = "/api/v1/reports/balance"
     tags = ["定时任务"]
 
-    @get("/{month:str}/report.xlsx", operation_id="balanceReportXlsx", responses=errors(403, 422),
-         summary="收支平衡月报（Excel）", media_type=XLSX)
-    async def xlsx(self, principal: Principal, report_month: date) -> Response[bytes]:
-        built = await service.report_for(principal, report_month)
+    @get("/{month:str}/report.xlsx", operation_id="balanceReportXlsx", guards=[REPORT_READERS],
+         responses=errors(403, 422), summary="收支平衡月报（Excel）", media_type=XLSX)
+    async def xlsx(self, report_month: date) -> Response[bytes]:
+        built = await service.report_for(report_month)
         return Response(built.xlsx, media_type=XLSX,
                         headers={"Content-Disposition": f'attachment; filename="balance-{report_month:%Y-%m}.xlsx"'})
 
-    @get("/{month:str}/report.html", operation_id="balanceReportHtml", responses=errors(403, 422),
-         summary="收支平衡月报（网页）", media_type="text/html")
-    async def html(self, principal: Principal, report_month: date) -> Response[str]:
-        built = await service.report_for(principal, report_month)
+    @get("/{month:str}/report.html", operation_id="balanceReportHtml", guards=[REPORT_READERS],
+         responses=errors(403, 422), summary="收支平衡月报（网页）", media_type="text/html")
+    async def html(self, report_month: date) -> Response[str]:
+        built = await service.report_for(report_month)
         # In a browser the chart comes inline as data, not as the email's attachment.
         inline = f"data:image/png;base64,{base64.b64encode(built.chart_png).decode()}"
         return Response(built.html.replace(f"cid:{service.CHART_CID}", inline), media_type="text/html; charset=utf-8")
 
-    @post("/{month:str}/resend", operation_id="resendBalanceReport", responses=errors(403), summary="重新发送某月月报（市建委）",
+    @post("/{month:str}/resend", operation_id="resendBalanceReport", guards=[requires(Role.city)],
+          responses=errors(403), summary="重新发送某月月报（市建委）",
           status_code=200)
     async def resend(self, principal: Principal, report_month: date,
                      data: ResendInput | None = None) -> ResendView:

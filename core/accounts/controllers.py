@@ -6,7 +6,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
 from core.accounts import service
-from core.accounts.principal import Grant, Principal
+from core.accounts.principal import OFFICIAL_ROLES, Grant, Principal
 from core.accounts.schemas import (
     GrantView,
     LoginRequest,
@@ -18,6 +18,7 @@ from core.accounts.schemas import (
     UserView,
 )
 from core.accounts.tables import OrgKind
+from core.auth import ANY_ROLE, requires
 from core.http import errors
 from core.labels import ORG_KIND_LABELS, ROLE_LABELS
 from core.pagination import PageParams
@@ -56,7 +57,7 @@ class MeController(Controller):
     path = "/api/v1/me"
     tags = ["账户"]
 
-    @get("/", operation_id="getMe", summary="当前用户、角色与管辖范围")
+    @get("/", operation_id="getMe", guards=[ANY_ROLE], summary="当前用户、角色与管辖范围")
     async def me(self, principal: Principal) -> Me:
         row = await service.get_user_for(principal, principal.user_id)
         return Me(id=principal.user_id, username=principal.username, display_name=principal.display_name,
@@ -67,7 +68,7 @@ class OrgController(Controller):
     path = "/api/v1/orgs"
     tags = ["组织"]
 
-    @get("/", operation_id="listOrgs", summary="管辖范围内的组织")
+    @get("/", operation_id="listOrgs", guards=[ANY_ROLE], summary="管辖范围内的组织")
     async def list_orgs(
         self,
         principal: Principal,
@@ -82,11 +83,12 @@ class OrgController(Controller):
         )
         return Page(items=[org_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @get("/{org_id:int}", operation_id="getOrg", summary="组织详情")
+    @get("/{org_id:int}", operation_id="getOrg", guards=[ANY_ROLE], summary="组织详情")
     async def get_org(self, principal: Principal, org_id: int) -> Org:
         return org_view(await service.get_org_for(principal, org_id))
 
-    @post("/", operation_id="createOrg", responses=errors(403, 404), summary="在管辖范围内新建组织")
+    @post("/", operation_id="createOrg", guards=[requires(*OFFICIAL_ROLES)], responses=errors(403, 404),
+          summary="在管辖范围内新建组织")
     async def create_org(self, principal: Principal, data: OrgCreate) -> Org:
         row = await service.create_org(principal, name=data.name, kind=data.kind, parent_id=data.parent_id,
                                        code=data.code)
@@ -97,7 +99,7 @@ class UserController(Controller):
     path = "/api/v1/users"
     tags = ["账户"]
 
-    @get("/", operation_id="listUsers", summary="管辖范围内的用户")
+    @get("/", operation_id="listUsers", guards=[ANY_ROLE], summary="管辖范围内的用户")
     async def list_users(
         self, principal: Principal, page: PageParams,
         q: Annotated[str | None, Parameter(max_length=100)] = None,
@@ -105,12 +107,13 @@ class UserController(Controller):
         pairs, total = await service.list_users(principal, q=q, limit=page.limit, offset=page.offset)
         return Page(items=[user_view(r, g) for r, g in pairs], total=total, limit=page.limit, offset=page.offset)
 
-    @get("/{user_id:int}", operation_id="getUser", summary="用户详情")
+    @get("/{user_id:int}", operation_id="getUser", guards=[ANY_ROLE], summary="用户详情")
     async def get_user(self, principal: Principal, user_id: int) -> UserView:
         row, grants = await service.get_user_for(principal, user_id)
         return user_view(row, grants)
 
-    @post("/", operation_id="createUser", responses=errors(403, 404, 409), summary="新建用户并授予角色")
+    @post("/", operation_id="createUser", guards=[requires(*OFFICIAL_ROLES)], responses=errors(403, 404, 409),
+          summary="新建用户并授予角色")
     async def create_user(self, principal: Principal, data: UserCreate) -> UserView:
         created = await service.create_user(
             principal, username=data.username, password=data.password, email=data.email,

@@ -90,7 +90,9 @@ async def test_streets_post_costs_and_subsidies_but_not_revenue_nor_future_month
     assert future.status_code == 422 and future.json()["code"] == "ledger.month_invalid"
     assert (await post(world, "street_x", target["id"], "subsidy", 100, "S1")).status_code == 201
     assert (await post(world, "street_y", target["id"], "staff", 100, "S2")).status_code == 404
-    assert (await post(world, "operator_a", target["id"], "staff", 100, "S3")).status_code == 404
+    # An operator posts nothing to the ledger directly (it reports its month): refused for its role.
+    by_operator = await post(world, "operator_a", target["id"], "staff", 100, "S3")
+    assert by_operator.status_code == 403 and by_operator.json()["code"] == "auth.forbidden"
     zero = await post(world, "street_x", target["id"], "staff", 0, "Z1")
     assert zero.status_code == 422
 

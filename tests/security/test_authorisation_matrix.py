@@ -16,6 +16,9 @@ The matrix below is the reference for access. Columns, in this order:
 Outcomes: ok (2xx) · 401 not logged in · 403 role not allowed · 404 the object is in another scope, answered
 as if it did not exist · 422 an id in the body outside the caller's scope, answered like an unknown id.
 
+Which roles a route serves at all is its guard (core/auth.py `requires`), checked before the body or the query
+is read: a role outside it gets 403 whatever it sends, invalid and unreadable input included.
+
 A row names the object its path points at: unless the builder says otherwise it is street X's or operator A's
 (community X, need X, space X, listing X, lease X, invoice X, contract X, operator A's approved application);
 a batch is one still being composed, which only the city committee and auditors see.
@@ -35,6 +38,8 @@ from typing import Any
 from piccolo.engine import engine_finder
 
 from core import clock
+from core.accounts.tables import Role
+from core.auth import PUBLIC_PATHS, RoleGuard
 from core.payments import webhooks
 from core.settings import get_settings
 from leasing import service as leasing
@@ -72,7 +77,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/orgs"):                                      "401  403  403  ok   403  ok   403  ok   403  403",
     ("GET", "/api/v1/orgs/{org_id}"):                              "401  404  404  ok   404  ok   404  ok   404  ok",
     ("GET", "/api/v1/users"):                                      "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/users"):                                     "401  404  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/users"):                                     "401  403  403  ok   404  ok   404  ok   403  403",
     ("GET", "/api/v1/users/{user_id}"):                            "401  404  404  ok   404  ok   404  ok   404  ok",
     ("GET", "/api/v1/audit"):                                      "401  403  403  403  403  403  403  ok   403  ok",
     # Registry: operators, applications, batches, evaluations, proposals
@@ -80,19 +85,19 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/operators"):                                  "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/operators"):                                 "401  403  403  ok   ok   ok   ok   ok   403  403",
     ("GET", "/api/v1/operators/{operator_id}"):                    "401  ok   404  ok   ok   ok   ok   ok   404  ok",
-    ("PATCH", "/api/v1/operators/{operator_id}"):                  "401  ok   404  403  403  403  403  ok   404  403",
-    ("POST", "/api/v1/operators/{operator_id}/certificates"):      "401  ok   404  403  403  403  403  ok   404  403",
+    ("PATCH", "/api/v1/operators/{operator_id}"):                  "401  ok   404  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/operators/{operator_id}/certificates"):      "401  ok   404  403  403  403  403  ok   403  403",
     ("GET", "/api/v1/operators/{operator_id}/evaluations"):        "401  ok   404  ok   ok   ok   ok   ok   404  ok",
     ("POST", "/api/v1/operators/{operator_id}/status"):            "401  403  403  403  403  403  403  ok   403  403",
     ("GET", "/api/v1/applications"):                               "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/applications"):                              "401  ok   404  403  403  403  403  403  404  403",
+    ("POST", "/api/v1/applications"):                              "401  ok   404  403  403  403  403  403  403  403",
     ("GET", "/api/v1/applications/{application_id}"):              "401  ok   404  404  404  404  404  ok   404  ok",
-    ("PATCH", "/api/v1/applications/{application_id}"):            "401  ok   404  404  404  404  404  403  404  403",
-    ("POST", "/api/v1/applications/{application_id}/submit"):      "401  ok   404  404  404  404  404  403  404  403",
+    ("PATCH", "/api/v1/applications/{application_id}"):            "401  ok   404  404  404  404  404  403  403  403",
+    ("POST", "/api/v1/applications/{application_id}/submit"):      "401  ok   404  404  404  404  404  403  403  403",
     ("POST", "/api/v1/applications/{application_id}/start-review"):
                                                                    "401  403  403  403  403  403  403  ok   403  403",
     ("POST", "/api/v1/applications/{application_id}/decision"):    "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/applications/{application_id}/renewal"):     "401  ok   404  404  404  404  404  403  404  403",
+    ("POST", "/api/v1/applications/{application_id}/renewal"):     "401  ok   404  404  404  404  404  403  403  403",
     ("GET", "/api/v1/batches"):                                    "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/batches"):                                   "401  403  403  403  403  403  403  ok   403  403",
     ("GET", "/api/v1/batches/{batch_id}"):                         "401  404  404  404  404  404  404  ok   404  ok",
@@ -109,33 +114,33 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/registry/proposals/{proposal_id}/dismiss"):  "401  403  403  403  403  403  403  ok   403  403",
     # Market: communities, needs, allocation, contracts, ledger, balance, subsidies
     ("GET", "/api/v1/communities"):                                "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/communities"):                               "401  422  422  ok   422  ok   422  ok   422  422",
+    ("POST", "/api/v1/communities"):                               "401  403  403  ok   422  ok   422  ok   403  403",
     ("GET", "/api/v1/communities/{community_id}"):                 "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("PATCH", "/api/v1/communities/{community_id}"):               "401  403  404  ok   404  ok   404  ok   404  403",
-    ("POST", "/api/v1/communities/{community_id}/needs"):          "401  403  404  ok   404  ok   404  ok   404  403",
+    ("PATCH", "/api/v1/communities/{community_id}"):               "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/communities/{community_id}/needs"):          "401  403  403  ok   404  ok   404  ok   403  403",
     ("GET", "/api/v1/communities/{community_id}/matches"):         "401  404  404  ok   404  ok   404  ok   404  ok",
     ("GET", "/api/v1/communities/{community_id}/ledger"):          "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/communities/{community_id}/ledger"):         "401  403  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/communities/{community_id}/ledger"):         "401  403  403  ok   404  ok   404  ok   403  403",
     ("GET", "/api/v1/communities/{community_id}/balance"):         "401  ok   404  ok   404  ok   404  ok   404  ok",
     ("GET", "/api/v1/communities/{community_id}/report.html"):     "401  404  404  ok   404  ok   404  ok   404  ok",
     ("GET", "/api/v1/communities/{community_id}/report.xlsx"):     "401  404  404  ok   404  ok   404  ok   404  ok",
     ("GET", "/api/v1/needs"):                                      "401  ok   ok   ok   ok   ok   ok   ok   403  ok",
     ("GET", "/api/v1/needs/{need_id}"):                            "401  ok   ok   ok   404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/needs/{need_id}/close"):                     "401  403  403  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/needs/{need_id}/close"):                     "401  403  403  ok   404  ok   404  ok   403  403",
     ("POST", "/api/v1/allocation-plans"):                          "401  403  403  403  403  ok   403  ok   403  403",
     ("GET", "/api/v1/allocation-plans/{plan_id}"):                 "401  404  404  404  404  ok   404  ok   404  ok",
     ("POST", "/api/v1/allocation-plans/{plan_id}/lines/{line_id}/accept"):
-                                                                   "401  404  404  404  404  ok   404  ok   404  403",
+                                                                   "401  403  403  403  403  ok   404  ok   403  403",
     ("POST", "/api/v1/allocation-plans/{plan_id}/lines/{line_id}/reject"):
-                                                                   "401  404  404  404  404  ok   404  ok   404  403",
+                                                                   "401  403  403  403  403  ok   404  ok   403  403",
     ("GET", "/api/v1/contracts"):                                  "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/contracts"):                                 "401  403  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/contracts"):                                 "401  403  403  ok   404  ok   404  ok   403  403",
     ("GET", "/api/v1/contracts/{contract_id}"):                    "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("PATCH", "/api/v1/contracts/{contract_id}"):                  "401  403  404  ok   404  ok   404  ok   404  403",
-    ("POST", "/api/v1/contracts/{contract_id}/sign"):              "401  403  404  ok   404  ok   404  ok   404  403",
-    ("POST", "/api/v1/contracts/{contract_id}/renew"):             "401  403  404  ok   404  ok   404  ok   404  403",
-    ("POST", "/api/v1/contracts/{contract_id}/terminate"):         "401  403  404  ok   404  ok   404  ok   404  403",
-    ("POST", "/api/v1/contracts/{contract_id}/monthly-reports"):   "401  ok   404  403  404  403  404  403  404  403",
+    ("PATCH", "/api/v1/contracts/{contract_id}"):                  "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/contracts/{contract_id}/sign"):              "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/contracts/{contract_id}/renew"):             "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/contracts/{contract_id}/terminate"):         "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/contracts/{contract_id}/monthly-reports"):   "401  ok   404  403  403  403  403  403  403  403",
     ("GET", "/api/v1/balance/overview"):                           "401  403  403  ok   ok   ok   ok   ok   403  ok",
     ("POST", "/api/v1/subsidies/hangzhou-old-estate"):             "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/subsidies/fuyang-award"):                    "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
@@ -143,23 +148,23 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/spaces"):                                     "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/spaces"):                                    "401  403  403  ok   404  ok   404  ok   ok   403",
     ("GET", "/api/v1/spaces/{space_id}"):                          "401  404  404  ok   404  ok   404  ok   404  ok",
-    ("PATCH", "/api/v1/spaces/{space_id}"):                        "401  404  404  ok   404  ok   404  ok   404  403",
-    ("POST", "/api/v1/spaces/{space_id}/listings"):                "401  404  404  ok   404  ok   404  ok   404  403",
+    ("PATCH", "/api/v1/spaces/{space_id}"):                        "401  403  403  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/spaces/{space_id}/listings"):                "401  403  403  ok   404  ok   404  ok   404  403",
     ("GET", "/api/v1/space-listings"):                             "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("GET", "/api/v1/space-listings/{listing_id}"):                "401  ok   ok   ok   404  ok   404  ok   404  ok",
     ("POST", "/api/v1/space-listings/{listing_id}/applications"):  "401  ok   ok   403  403  403  403  403  403  403",
     ("GET", "/api/v1/space-listings/{listing_id}/applications"):   "401  ok   ok   ok   404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/space-listings/{listing_id}/award"):         "401  403  403  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/space-listings/{listing_id}/award"):         "401  403  403  ok   404  ok   404  ok   403  403",
     ("POST", "/api/v1/space-listings/{listing_id}/cancel"):        "401  403  403  ok   404  ok   404  ok   404  403",
     ("GET", "/api/v1/leases"):                                     "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/leases"):                                    "401  404  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/leases"):                                    "401  403  403  ok   404  ok   404  ok   403  403",
     ("GET", "/api/v1/leases/{lease_id}"):                          "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/leases/{lease_id}/renew"):                   "401  403  404  ok   404  ok   404  ok   404  403",
-    ("POST", "/api/v1/leases/{lease_id}/terminate"):               "401  403  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/leases/{lease_id}/renew"):                   "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/leases/{lease_id}/terminate"):               "401  403  403  ok   404  ok   404  ok   403  403",
     ("GET", "/api/v1/rent-invoices"):                              "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("GET", "/api/v1/rent-invoices/{invoice_id}"):                 "401  ok   404  ok   404  ok   404  ok   404  ok",
     ("GET", "/api/v1/rent-invoices/{invoice_id}/payments"):        "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/rent-invoices/{invoice_id}/payments"):       "401  ok   404  403  404  403  404  403  404  403",
+    ("POST", "/api/v1/rent-invoices/{invoice_id}/payments"):       "401  ok   404  403  403  403  403  403  403  403",
     ("GET", "/api/v1/leasing-figures"):                            "401  403  403  ok   ok   ok   ok   ok   403  ok",
     ("GET", "/api/v1/leasing-figures/export.xlsx"):                "401  403  403  ok   ok   ok   ok   ok   403  ok",
     # Scheduler: jobs, runs, flags, the monthly report
@@ -167,8 +172,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/jobs/{name}/run"):                           "401  403  403  403  403  403  403  ok   403  403",
     ("GET", "/api/v1/job-runs"):                                   "401  403  403  403  403  403  403  ok   403  ok",
     ("GET", "/api/v1/flags"):                                      "401  403  403  ok   ok   ok   ok   ok   403  ok",
-    ("POST", "/api/v1/flags/{flag_id}/acknowledge"):               "401  404  404  ok   404  ok   404  ok   404  403",
-    ("POST", "/api/v1/flags/{flag_id}/resolve"):                   "401  404  404  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/flags/{flag_id}/acknowledge"):               "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/flags/{flag_id}/resolve"):                   "401  403  403  ok   404  ok   404  ok   403  403",
     ("GET", "/api/v1/reports/balance/{month}/report.html"):        "401  403  403  403  403  403  403  ok   403  ok",
     ("GET", "/api/v1/reports/balance/{month}/report.xlsx"):        "401  403  403  403  403  403  403  ok   403  ok",
     ("POST", "/api/v1/reports/balance/{month}/resend"):            "401  403  403  403  403  403  403  ok   403  403",
@@ -849,3 +854,102 @@ async def test_a_street_official_who_also_works_for_an_operator_sees_both_scopes
     ok(await world.post("street_y", f"/api/v1/needs/{ids['need_y']}/close", json={"reason": "已解决"}))
     assert ids["need_y"] not in await listed_ids(world, both, "/api/v1/needs")
     assert (await world.get(both, f"/api/v1/needs/{ids['need_y']}")).status_code == 404
+
+
+# Guards: a role a route does not serve is refused before its input is read ----------------------------
+
+ROLE_OF = {"opA": Role.operator, "opB": Role.operator, "stX": Role.street, "stY": Role.street, "dA": Role.district,
+           "dB": Role.district, "city": Role.city, "own": Role.owner, "aud": Role.auditor}
+# One user of each role in the plain world (no scene needed: the guard looks at nobody's data).
+USER_OF_ROLE = {Role.operator: "operator_a", Role.street: "street_x", Role.district: "district", Role.city: "city",
+                Role.owner: "owner", Role.auditor: "auditor"}
+# Input a route cannot make sense of: none, unreadable, the wrong JSON type, empty, unknown and ill-typed fields,
+# each with a query string of values out of range or of the wrong type.
+GARBAGE_QUERY = "?limit=-5&offset=x&start=9999-99-99&end=0001-01-01&status=%00&month=13"
+GARBAGE_BODIES: list[dict[str, Any]] = [
+    {},
+    {"content": b"", "headers": {"Content-Type": "application/json"}},
+    {"content": b"\x00{not json", "headers": {"Content-Type": "application/json"}},
+    {"json": []},
+    {"json": {}},
+    {"json": {"unknown_field": 1}},
+    {"json": {"street_id": "x", "community_id": -1, "name": 12345, "month": "9999-13", "amount": "lots",
+              "application_ids": "all", "reason": None, "period": "0001-01-01"}},
+]
+
+
+def guarded_routes(app) -> dict[tuple[str, str], frozenset[Role] | None]:
+    """(method, path) → the roles its guards let through; None for a route with no role guard at all."""
+    found = {}
+    for route in app.routes:
+        for method, (handler, _) in getattr(route, "route_handler_map", {}).items():
+            if method in ("HEAD", "OPTIONS") or DOCUMENTATION.match(route.path):
+                continue
+            guards = [g for g in handler.resolve_guards() if isinstance(g, RoleGuard)]
+            roles = frozenset.intersection(*(g.roles for g in guards)) if guards else None
+            found[(method, re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path))] = roles
+    return found
+
+
+def is_public(path: str) -> bool:
+    return any(re.match(pattern, path) for pattern in PUBLIC_PATHS)
+
+
+async def test_every_private_route_names_the_roles_it_serves_and_the_matrix_agrees(app):
+    document = app.openapi_schema.to_schema()
+    for (method, path), roles in guarded_routes(app).items():
+        if is_public(path):
+            assert roles is None, f"{method} {path} is public but has a role guard"
+            continue
+        assert roles, f"{method} {path} has no role guard: give it guards=[requires(...)] (or ANY_ROLE)"
+        expected = expectations((method, path))
+        for column, role in ROLE_OF.items():
+            if role not in roles:
+                assert expected[column] == "403", f"{method} {path}: the guard refuses {column}, the matrix says " \
+                                                  f"{expected[column]}"
+        if roles != frozenset(Role):
+            operation = document["paths"][path][method.lower()]
+            assert "403" in operation["responses"], f"{method} {path} can answer 403 but does not declare it"
+
+
+async def test_a_role_a_route_does_not_serve_gets_403_whatever_it_sends(app, world):
+    before = await fingerprint()
+    problems, sent = [], 0
+    for (method, path), roles in guarded_routes(app).items():
+        if roles is None:
+            continue
+        url = re.sub(r"\{\w+\}", "1", path) + GARBAGE_QUERY
+        for role in sorted(set(USER_OF_ROLE) - roles):
+            for shape in GARBAGE_BODIES:
+                kwargs = {**shape, "headers": {**shape.get("headers", {}), **world.headers(USER_OF_ROLE[role])}}
+                response = await world.client.request(method, url, **kwargs)
+                sent += 1
+                body = response.json()
+                if response.status_code != 403 or body["code"] != "auth.forbidden" \
+                        or body["detail"]["required_roles"] != [r.value for r in Role if r in roles]:
+                    problems.append(f"{method} {path} as {role.value} with {shape}: {response.status_code} "
+                                    f"{response.text[:120]}")
+    assert sent > 500 and not problems, "\n".join(problems[:40])
+    assert await fingerprint() == before
+
+
+async def test_the_auditor_cannot_open_a_community_file_in_any_street(world):
+    before = await fingerprint()
+    for street_id in (world.org_id("street_x"), world.org_id("district_a"), 999_999):
+        response = await world.post("auditor", "/api/v1/communities",
+                                    json={**community_payload(world, "street_x", "审计试建社区"), "street_id": street_id})
+        assert response.status_code == 403, response.text
+        assert response.json()["code"] == "auth.forbidden" and "市建委" in response.json()["message"]
+    assert await fingerprint() == before
+
+
+async def test_a_user_with_two_roles_passes_the_guards_of_both(world):
+    # Street X's official who works for operator A: the guards let through the union of the grants' roles,
+    # so the body is judged (422), where a user with only one of those roles is refused (403).
+    for user, url, refused in (("operator_a", "/api/v1/communities", True),
+                               ("street_x", "/api/v1/space-listings/1/applications", True),
+                               ("street_x_and_operator_a", "/api/v1/communities", False),
+                               ("street_x_and_operator_a", "/api/v1/space-listings/1/applications", False)):
+        response = await world.post(user, url, json={"name": 12345})
+        assert (response.status_code == 403) == refused, (user, url, response.text)
+        assert response.status_code in (400, 403, 422), (user, url, response.text)
