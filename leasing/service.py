@@ -21,7 +21,7 @@ from core.accounts.tables import Role
 from core.audit import service as audit
 from core.cache.service import VersionedCache
 from core.clock import add_months, month_start
-from core.db import transaction
+from core.db import in_transaction, transaction
 from core.errors import PermissionDenied, require_reason
 from core.money import format_yuan
 from core.outbox import service as outbox
@@ -567,39 +567,46 @@ def _decline_text(code: str, message: str) -> str:
 async def settle(payment_id: int, intent: PaymentIntent | None, *, failure: tuple[str, str] | None = None) -> dict:
     """Apply what the payment server says about one payment: paid, declined (`failure`: code and message),
     or still in progress. Safe to call any number of times."""
-    async with transaction():
-        payment = await repo.get_payment(payment_id, for_update=True)
-        if payment["status"] != "pending":
-            return payment
-        if intent is not None and not _describes(intent, payment):
-            intent = None  # an answer about some other payment says nothing about this one
-        now = clock.now()
-        if intent is not None and intent.succeeded:
-            invoice = await repo.get_invoice(payment["invoice_id"], for_update=True)
-            await repo.settle_payment(payment_id, status="succeeded", intent_ref=intent.id, decline_code="",
-                                      error_message="", now=now)
-            if invoice["status"] == "void":
-                # Paid while the lease was being ended: the money is held for a refund, not booked as rent.
-                await audit.record(None, "invoice.paid_after_void", "rent_invoice", invoice["id"],
-                                   after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
-            elif invoice["status"] != "paid":
-                await repo.mark_invoice_paid(invoice["id"], now)
-                await market.post_system_income(
-                    invoice["community_id"], month=invoice["month"], kind="rent", amount=invoice["amount"],
-                    source=f"rent-invoice:{invoice['id']}",
-                    note=f"{invoice['lessee_name']} {invoice['month']:%Y-%m} 租金（{invoice['address']}）")
-            await audit.record(None, "invoice.paid", "rent_invoice", invoice["id"],
-                               after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
-        elif failure is not None or (intent is not None and intent.declined):
-            code, message = failure or (intent.decline_code or intent.last_error_code or "",
-                                        intent.last_error_message or "支付被拒绝")
-            await repo.settle_payment(payment_id, status="failed", intent_ref=intent.id if intent else None,
-                                      decline_code=code, error_message=message, now=now)
-            await repo.set_invoice_decline(payment["invoice_id"], _decline_text(code, message))
-        elif intent is not None:
-            await repo.settle_payment(payment_id, status="pending", intent_ref=intent.id, decline_code="",
-                                      error_message="", now=now)
+    invoice_id = (await repo.get_payment(payment_id))["invoice_id"]
+    await in_transaction(lambda: _settle(invoice_id, payment_id, intent, failure))
     return await repo.get_payment(payment_id)
+
+
+async def _settle(invoice_id: int, payment_id: int, intent: PaymentIntent | None,
+                  failure: tuple[str, str] | None) -> None:
+    # The invoice is locked before its payment, as in `pay_invoice`: a new attempt, holding the invoice,
+    # waits on the one-pending-payment index for this one, so the opposite order is a deadlock.
+    invoice = await repo.get_invoice(invoice_id, for_update=True)
+    payment = await repo.get_payment(payment_id, for_update=True)
+    if payment["status"] != "pending":
+        return
+    if intent is not None and not _describes(intent, payment):
+        intent = None  # an answer about some other payment says nothing about this one
+    now = clock.now()
+    if intent is not None and intent.succeeded:
+        await repo.settle_payment(payment_id, status="succeeded", intent_ref=intent.id, decline_code="",
+                                  error_message="", now=now)
+        if invoice["status"] == "void":
+            # Paid while the lease was being ended: the money is held for a refund, not booked as rent.
+            await audit.record(None, "invoice.paid_after_void", "rent_invoice", invoice["id"],
+                               after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
+        elif invoice["status"] != "paid":
+            await repo.mark_invoice_paid(invoice["id"], now)
+            await market.post_system_income(
+                invoice["community_id"], month=invoice["month"], kind="rent", amount=invoice["amount"],
+                source=f"rent-invoice:{invoice['id']}",
+                note=f"{invoice['lessee_name']} {invoice['month']:%Y-%m} 租金（{invoice['address']}）")
+        await audit.record(None, "invoice.paid", "rent_invoice", invoice["id"],
+                           after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
+    elif failure is not None or (intent is not None and intent.declined):
+        code, message = failure or (intent.decline_code or intent.last_error_code or "",
+                                    intent.last_error_message or "支付被拒绝")
+        await repo.settle_payment(payment_id, status="failed", intent_ref=intent.id if intent else None,
+                                  decline_code=code, error_message=message, now=now)
+        await repo.set_invoice_decline(invoice_id, _decline_text(code, message))
+    elif intent is not None:
+        await repo.settle_payment(payment_id, status="pending", intent_ref=intent.id, decline_code="",
+                                  error_message="", now=now)
 
 
 async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str) -> dict:
@@ -611,7 +618,8 @@ async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str
     if invoice["status"] not in PAYABLE:
         raise InvoiceNotPayable()
     customer = await _customer_for(invoice)
-    async with transaction():
+
+    async def record_attempt() -> tuple[dict, int, str]:
         invoice = await repo.get_invoice(invoice_id, for_update=True)
         if invoice["status"] not in PAYABLE:
             raise InvoiceNotPayable()
@@ -624,6 +632,9 @@ async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str
         except asyncpg.UniqueViolationError as exc:
             raise PaymentInProgress() from exc
         await audit.record(principal, "invoice.pay", "rent_invoice", invoice_id, after={"payment_key": key})
+        return invoice, payment_id, key
+
+    invoice, payment_id, key = await in_transaction(record_attempt)
     try:
         async with PaymentsClient() as client:
             intent = await client.create_payment_intent(
