@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -29,6 +30,7 @@ from core.pagination import with_total
 from core.payments import (
     CardDeclined,
     PaymentIntent,
+    PaymentNotFound,
     PaymentRequestInvalid,
     PaymentsClient,
     PaymentServerUnavailable,
@@ -69,6 +71,8 @@ from market import service as market
 from market.balance import Commitment
 from providers import repository as providers_repo
 from providers.errors import OperatorNotFound
+
+log = logging.getLogger(__name__)
 
 IN_GOOD_STANDING = ("listed", "warned")
 PAYABLE = ("open", "overdue")
@@ -704,15 +708,25 @@ async def handle_webhook(payload: bytes, signature: str | None) -> str:
     if await repo.webhook_event_seen(event["id"]):
         return "duplicate"
     intent_id = _event_object_id(event)
+    outcome = "processed"
     if event["type"] in PAYMENT_EVENTS and intent_id:  # an event naming no intent has nothing to act on
-        async with PaymentsClient() as client:
-            intent = await client.retrieve_payment_intent(intent_id)
-        payment = await repo.payment_for_intent(intent.id, intent.metadata.get("payment_key"))
-        if payment is not None:
+        try:
+            async with PaymentsClient() as client:
+                intent = await client.retrieve_payment_intent(intent_id)
+        except PaymentNotFound:
+            intent = None
+        payment = intent and await repo.payment_for_intent(intent.id, intent.metadata.get("payment_key"))
+        if payment:
             await settle(payment["id"], intent)
+        else:
+            # Not ours (another system on the account, or made up by the sender): an error answer would only
+            # have the sender deliver it again for days.
+            log.warning("payment event %s (%s) ignored: payment intent %s is %s", event["id"], event["type"],
+                        intent_id, "not one of our payments" if intent else "unknown to the payment server")
+            outcome = "ignored"
     async with transaction():
         first = await repo.record_webhook_event(event["id"], event["type"], clock.now())
-    return "processed" if first else "duplicate"
+    return outcome if first else "duplicate"
 
 
 # Figures for officials -------------------------------------------------------------------------

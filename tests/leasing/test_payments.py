@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
+
+import pytest
 
 from core import clock
 from core.payments import PaymentsClient, webhooks
@@ -98,6 +101,36 @@ async def test_a_webhook_with_a_bad_signature_changes_nothing(world, frozen_cloc
     unsigned = await world.client.post("/api/v1/webhooks/payments", content=payload)
     assert unsigned.status_code == 400
     assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "open"
+    assert await ledger(world, signed["community_id"]) == []
+
+
+@pytest.mark.parametrize("event_type", service.PAYMENT_EVENTS)
+@pytest.mark.parametrize("whose", ["unknown to the payment server", "another system's", "oddly named"])
+async def test_a_signed_event_for_a_payment_intent_we_do_not_know_is_acknowledged_and_ignored(
+        world, frozen_clock, localstripe, caplog, event_type, whose):
+    """An error answer would have the sender deliver the event again for days."""
+    signed, invoice = await rented(world, frozen_clock)
+    if whose == "another system's":
+        async with PaymentsClient() as client:
+            intent_id = (await client.create_payment_intent(invoice["amount"], payment_method=GOOD_CARD, confirm=True,
+                                                            metadata={"order": "elsewhere-1"},
+                                                            idempotency_key="elsewhere-1")).id
+    else:
+        intent_id = {"unknown to the payment server": "pi_3NoSuchIntent00000000000",
+                     "oddly named": "../v1/customers?x=支付"}[whose]
+    payload, signature = signed_event("evt_not_ours_1", intent_id, event_type)
+    caplog.set_level(logging.WARNING, logger="leasing.service")
+
+    answers = [await world.client.post("/api/v1/webhooks/payments", content=payload,
+                                       headers={"Stripe-Signature": signature}) for _ in range(2)]
+
+    assert [(a.status_code, a.json()) for a in answers] == [(200, {"status": "ignored"}),
+                                                             (200, {"status": "duplicate"})]
+    assert [r.getMessage() for r in caplog.records if "evt_not_ours_1" in r.getMessage()] == [
+        f"payment event evt_not_ours_1 ({event_type}) ignored: payment intent {intent_id} is "
+        + ("not one of our payments" if whose == "another system's" else "unknown to the payment server")]
+    assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "open"
+    assert await repository.payments_for_invoice(invoice["id"]) == []
     assert await ledger(world, signed["community_id"]) == []
 
 
