@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -221,6 +221,8 @@ class PaymentView(msgspec.Struct, kw_only=True):
     status_label: str
     decline_code: str
     error_message: str
+    client_secret: str | None = None
+    next_action: dict[str, Any] | None = None
 
 
 class PaymentCreate(Input):

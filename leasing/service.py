@@ -652,7 +652,11 @@ async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str
     except PaymentRequestInvalid as exc:
         await settle(payment_id, None, failure=(exc.code, exc.message))
         raise
-    return await settle(payment_id, intent)
+    payment = await settle(payment_id, intent)
+    if payment["status"] == "pending" and intent.next_action:
+        # The payer authenticates (3-D Secure) with these; the webhook or reconcile settles the payment after.
+        return {**payment, "client_secret": intent.client_secret, "next_action": intent.next_action}
+    return payment
 
 
 async def payments_of(principal: Principal, invoice_id: int) -> list[dict]:
