@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import random
 import subprocess
 import warnings
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+import asyncpg
+
+from core.errors import DomainError
 from core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -98,3 +105,40 @@ def transaction():
     from piccolo.engine import engine_finder
 
     return engine_finder().transaction()
+
+
+T = TypeVar("T")
+
+# PostgreSQL fails one of the transactions in a lock cycle or a serialization conflict; run again from the
+# start, that transaction meets the other one's committed result.
+RETRIED_ERRORS = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+TRANSACTION_ATTEMPTS = 5
+
+
+class DatabaseBusy(DomainError):
+    status_code = 503
+    code = "database.busy"
+    message = "系统繁忙，请稍后重试"
+
+
+async def in_transaction(work: Callable[[], Awaitable[T]], *, attempts: int = TRANSACTION_ATTEMPTS) -> T:
+    """`work()` as one unit of work, run again (after a short random pause) when PostgreSQL fails it to break
+    a deadlock or a serialization conflict. `work` must do nothing outside the database that a rerun would
+    repeat. Inside another transaction it joins that one and is not rerun: only the outer unit can be."""
+    from piccolo.engine import engine_finder
+
+    engine = engine_finder()
+    joined = engine.current_transaction.get() is not None
+    attempt = 1
+    while True:
+        try:
+            async with engine.transaction():
+                return await work()
+        except RETRIED_ERRORS as exc:
+            if joined:
+                raise
+            log.warning("transaction failed by %s (attempt %d of %d)", type(exc).__name__, attempt, attempts)
+            if attempt >= attempts:
+                raise DatabaseBusy() from exc
+        await asyncio.sleep(random.uniform(0, 0.01 * 2 ** attempt))
+        attempt += 1

@@ -113,7 +113,8 @@ def invoice_view(row: dict) -> InvoiceView:
 def payment_view(row: dict) -> PaymentView:
     return PaymentView(id=row["id"], invoice_id=row["invoice_id"], attempt=row["attempt"], amount=row["amount"],
                        status=row["status"], status_label=PAYMENT_STATUS_LABELS[row["status"]],
-                       decline_code=row["decline_code"], error_message=row["error_message"])
+                       decline_code=row["decline_code"], error_message=row["error_message"],
+                       client_secret=row.get("client_secret"), next_action=row.get("next_action"))
 
 
 def figures_row(row: dict) -> FiguresRow:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -231,6 +231,8 @@ class PaymentView(msgspec.Struct, kw_only=True):
     status_label: str
     decline_code: str
     error_message: str
+    client_secret: str | None = None
+    next_action: dict[str, Any] | None = None
 
 
 class PaymentCreate(Input):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -21,7 +22,7 @@ from core.accounts.tables import Role
 from core.audit import service as audit
 from core.cache.service import VersionedCache
 from core.clock import add_months, month_start
-from core.db import transaction
+from core.db import in_transaction, transaction
 from core.errors import PermissionDenied, require_reason
 from core.money import format_yuan
 from core.outbox import service as outbox
@@ -29,6 +30,7 @@ from core.pagination import with_total
 from core.payments import (
     CardDeclined,
     PaymentIntent,
+    PaymentNotFound,
     PaymentRequestInvalid,
     PaymentsClient,
     PaymentServerUnavailable,
@@ -69,6 +71,8 @@ from market import service as market
 from market.balance import Commitment
 from providers import repository as providers_repo
 from providers.errors import OperatorNotFound
+
+log = logging.getLogger(__name__)
 
 IN_GOOD_STANDING = ("listed", "warned")
 PAYABLE = ("open", "overdue")
@@ -576,39 +580,46 @@ def _decline_text(code: str, message: str) -> str:
 async def settle(payment_id: int, intent: PaymentIntent | None, *, failure: tuple[str, str] | None = None) -> dict:
     """Apply what the payment server says about one payment: paid, declined (`failure`: code and message),
     or still in progress. Safe to call any number of times."""
-    async with transaction():
-        payment = await repo.get_payment(payment_id, for_update=True)
-        if payment["status"] != "pending":
-            return payment
-        if intent is not None and not _describes(intent, payment):
-            intent = None  # an answer about some other payment says nothing about this one
-        now = clock.now()
-        if intent is not None and intent.succeeded:
-            invoice = await repo.get_invoice(payment["invoice_id"], for_update=True)
-            await repo.settle_payment(payment_id, status="succeeded", intent_ref=intent.id, decline_code="",
-                                      error_message="", now=now)
-            if invoice["status"] == "void":
-                # Paid while the lease was being ended: the money is held for a refund, not booked as rent.
-                await audit.record(None, "invoice.paid_after_void", "rent_invoice", invoice["id"],
-                                   after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
-            elif invoice["status"] != "paid":
-                await repo.mark_invoice_paid(invoice["id"], now)
-                await market.post_system_income(
-                    invoice["community_id"], month=invoice["month"], kind="rent", amount=invoice["amount"],
-                    source=f"rent-invoice:{invoice['id']}",
-                    note=f"{invoice['lessee_name']} {invoice['month']:%Y-%m} 租金（{invoice['address']}）")
-            await audit.record(None, "invoice.paid", "rent_invoice", invoice["id"],
-                               after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
-        elif failure is not None or (intent is not None and intent.declined):
-            code, message = failure or (intent.decline_code or intent.last_error_code or "",
-                                        intent.last_error_message or "支付被拒绝")
-            await repo.settle_payment(payment_id, status="failed", intent_ref=intent.id if intent else None,
-                                      decline_code=code, error_message=message, now=now)
-            await repo.set_invoice_decline(payment["invoice_id"], _decline_text(code, message))
-        elif intent is not None:
-            await repo.settle_payment(payment_id, status="pending", intent_ref=intent.id, decline_code="",
-                                      error_message="", now=now)
+    invoice_id = (await repo.get_payment(payment_id))["invoice_id"]
+    await in_transaction(lambda: _settle(invoice_id, payment_id, intent, failure))
     return await repo.get_payment(payment_id)
+
+
+async def _settle(invoice_id: int, payment_id: int, intent: PaymentIntent | None,
+                  failure: tuple[str, str] | None) -> None:
+    # The invoice is locked before its payment, as in `pay_invoice`: a new attempt, holding the invoice,
+    # waits on the one-pending-payment index for this one, so the opposite order is a deadlock.
+    invoice = await repo.get_invoice(invoice_id, for_update=True)
+    payment = await repo.get_payment(payment_id, for_update=True)
+    if payment["status"] != "pending":
+        return
+    if intent is not None and not _describes(intent, payment):
+        intent = None  # an answer about some other payment says nothing about this one
+    now = clock.now()
+    if intent is not None and intent.succeeded:
+        await repo.settle_payment(payment_id, status="succeeded", intent_ref=intent.id, decline_code="",
+                                  error_message="", now=now)
+        if invoice["status"] == "void":
+            # Paid while the lease was being ended: the money is held for a refund, not booked as rent.
+            await audit.record(None, "invoice.paid_after_void", "rent_invoice", invoice["id"],
+                               after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
+        elif invoice["status"] != "paid":
+            await repo.mark_invoice_paid(invoice["id"], now)
+            await market.post_system_income(
+                invoice["community_id"], month=invoice["month"], kind="rent", amount=invoice["amount"],
+                source=f"rent-invoice:{invoice['id']}",
+                note=f"{invoice['lessee_name']} {invoice['month']:%Y-%m} 租金（{invoice['address']}）")
+        await audit.record(None, "invoice.paid", "rent_invoice", invoice["id"],
+                           after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
+    elif failure is not None or (intent is not None and intent.declined):
+        code, message = failure or (intent.decline_code or intent.last_error_code or "",
+                                    intent.last_error_message or "支付被拒绝")
+        await repo.settle_payment(payment_id, status="failed", intent_ref=intent.id if intent else None,
+                                  decline_code=code, error_message=message, now=now)
+        await repo.set_invoice_decline(invoice_id, _decline_text(code, message))
+    elif intent is not None:
+        await repo.settle_payment(payment_id, status="pending", intent_ref=intent.id, decline_code="",
+                                  error_message="", now=now)
 
 
 async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str) -> dict:
@@ -620,7 +631,8 @@ async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str
     if invoice["status"] not in PAYABLE:
         raise InvoiceNotPayable()
     customer = await _customer_for(invoice)
-    async with transaction():
+
+    async def record_attempt() -> tuple[dict, int, str]:
         invoice = await repo.get_invoice(invoice_id, for_update=True)
         if invoice["status"] not in PAYABLE:
             raise InvoiceNotPayable()
@@ -633,6 +645,9 @@ async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str
         except asyncpg.UniqueViolationError as exc:
             raise PaymentInProgress() from exc
         await audit.record(principal, "invoice.pay", "rent_invoice", invoice_id, after={"payment_key": key})
+        return invoice, payment_id, key
+
+    invoice, payment_id, key = await in_transaction(record_attempt)
     try:
         async with PaymentsClient() as client:
             intent = await client.create_payment_intent(
@@ -646,7 +661,11 @@ async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str
     except PaymentRequestInvalid as exc:
         await settle(payment_id, None, failure=(exc.code, exc.message))
         raise
-    return await settle(payment_id, intent)
+    payment = await settle(payment_id, intent)
+    if payment["status"] == "pending" and intent.next_action:
+        # The payer authenticates (3-D Secure) with these; the webhook or reconcile settles the payment after.
+        return {**payment, "client_secret": intent.client_secret, "next_action": intent.next_action}
+    return payment
 
 
 async def payments_of(principal: Principal, invoice_id: int) -> list[dict]:
@@ -702,15 +721,25 @@ async def handle_webhook(payload: bytes, signature: str | None) -> str:
     if await repo.webhook_event_seen(event["id"]):
         return "duplicate"
     intent_id = _event_object_id(event)
+    outcome = "processed"
     if event["type"] in PAYMENT_EVENTS and intent_id:  # an event naming no intent has nothing to act on
-        async with PaymentsClient() as client:
-            intent = await client.retrieve_payment_intent(intent_id)
-        payment = await repo.payment_for_intent(intent.id, intent.metadata.get("payment_key"))
-        if payment is not None:
+        try:
+            async with PaymentsClient() as client:
+                intent = await client.retrieve_payment_intent(intent_id)
+        except PaymentNotFound:
+            intent = None
+        payment = intent and await repo.payment_for_intent(intent.id, intent.metadata.get("payment_key"))
+        if payment:
             await settle(payment["id"], intent)
+        else:
+            # Not ours (another system on the account, or made up by the sender): an error answer would only
+            # have the sender deliver it again for days.
+            log.warning("payment event %s (%s) ignored: payment intent %s is %s", event["id"], event["type"],
+                        intent_id, "not one of our payments" if intent else "unknown to the payment server")
+            outcome = "ignored"
     async with transaction():
         first = await repo.record_webhook_event(event["id"], event["type"], clock.now())
-    return "processed" if first else "duplicate"
+    return outcome if first else "duplicate"
 
 
 # Figures for officials -------------------------------------------------------------------------

@@ -91,6 +91,8 @@ class PaymentIntent:
     last_error_code: str | None = None
     last_error_message: str | None = None
     decline_code: str | None = None
+    client_secret: str | None = None
+    next_action: dict[str, Any] | None = None  # what the payer must do (3-D Secure), as the server gives it
 
     @property
     def succeeded(self) -> bool:
@@ -467,6 +469,8 @@ def _payment_intent(body: Mapping[str, Any]) -> PaymentIntent:
         last_error_code=error_code,
         last_error_message=_text(error.get("message")),
         decline_code=_text(error.get("decline_code")) or error_code,
+        client_secret=_text(body.get("client_secret")),
+        next_action=body["next_action"] if isinstance(body.get("next_action"), Mapping) else None,
     )
 
 

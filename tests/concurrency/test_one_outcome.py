@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import httpx
 from piccolo.engine import engine_finder
@@ -28,6 +28,7 @@ from tests.world import PASSWORD, login
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 GOOD_CARD = "pm_card_visa"
+DECLINED_CARD = "pm_card_chargeCustomerFail"
 
 
 async def scalar(query: str, *args) -> int:
@@ -184,6 +185,39 @@ async def test_paying_one_invoice_many_times_at_once_charges_and_books_it_once(w
         new = [await client.retrieve_payment_intent(i) for i in await intent_ids() - charged_before]
     key = (await leasing_repo.payments_for_invoice(invoice["id"]))[0]["idempotency_key"]
     assert [(i.metadata.get("payment_key"), i.succeeded) for i in new] == [(key, True)]
+
+
+async def test_paying_one_invoice_at_once_with_a_declined_card_first_never_deadlocks(world, frozen_clock, localstripe):
+    """Settling the declined attempt and the next attempts' wait on the one-pending-payment index once took
+    their locks in opposite orders; PostgreSQL broke the cycle by failing some of them with a 500. The storm
+    runs on six invoices in turn, as the cycle needs the requests to meet at one moment."""
+    signed, _ = await rented(world, frozen_clock)
+    await leasing.generate_invoices(through=date(2027, 5, 1))
+    invoices = (await world.get("tot", "/api/v1/rent-invoices", params={"lease_id": signed["id"]})).json()["items"]
+    assert len(invoices) == 6
+
+    for invoice in invoices:
+        path = f"/api/v1/rent-invoices/{invoice['id']}/payments"
+        responses = await asyncio.gather(
+            world.post("tot", path, json={"payment_method": DECLINED_CARD}),
+            *(world.post("tot", path, json={"payment_method": GOOD_CARD}) for _ in range(19)))
+
+        unexpected = [(r.status_code, r.text) for r in responses if r.status_code not in (201, 409, 422)]
+        assert not unexpected, (invoice["month"], unexpected)
+        assert {r.json()["code"] for r in responses if r.status_code == 422} <= {"payment.declined"}
+        assert {r.json()["code"] for r in responses if r.status_code == 409} <= {"payment.in_progress",
+                                                                                 "invoice.not_payable"}
+        succeeded = [r.json() for r in responses if r.status_code == 201]
+        assert [p["status"] for p in succeeded] in ([], ["succeeded"]), succeeded
+        if not succeeded:  # every good card came while the declined one was pending: paying now works
+            paid = await world.post("tot", path, json={"payment_method": GOOD_CARD})
+            assert paid.status_code == 201 and paid.json()["status"] == "succeeded", paid.text
+        payments = (await world.get("tot", path)).json()
+        assert sorted(p["status"] for p in payments) == ["failed"] * (len(payments) - 1) + ["succeeded"]
+        assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "paid"
+        assert await audit_count(("invoice.paid",), invoice["id"]) == 1
+    entries = await ledger(world, signed["community_id"])
+    assert sorted((e["kind"], e["amount"]) for e in entries) == sorted(("rent", i["amount"]) for i in invoices)
 
 
 async def test_one_payment_event_delivered_many_times_at_once_settles_it_once(

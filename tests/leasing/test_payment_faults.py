@@ -294,8 +294,7 @@ async def pending_and_charged(world, frozen_clock, localstripe, payment_server) 
     [failing(500), failing(500), failing(500)],
     [hanging(), hanging(), hanging()],
     [garbage(b'{"id": "pi_x", "status": "succeeded"}')],
-    [garbage(b'{"error": {"type": "invalid_request_error", "message": "No such payment_intent"}}', 404)],
-], ids=["server errors", "hangs", "wrong shape", "not found"])
+], ids=["server errors", "hangs", "wrong shape"])
 async def test_a_webhook_that_cannot_be_checked_is_refused_cleanly_and_its_redelivery_settles_once(
         world, frozen_clock, localstripe, payment_server, faults):
     signed, invoice, intent_id = await pending_and_charged(world, frozen_clock, localstripe, payment_server)
@@ -312,6 +311,22 @@ async def test_a_webhook_that_cannot_be_checked_is_refused_cleanly_and_its_redel
     answers = [await world.client.post("/api/v1/webhooks/payments", content=payload,
                                        headers={"Stripe-Signature": signature}) for _ in range(2)]
     assert [a.json()["status"] for a in answers] == ["processed", "duplicate"]
+    await assert_paid_exactly_once(world, localstripe, payment_server, signed, invoice)
+
+
+async def test_an_event_the_payment_server_disowns_is_ignored_and_reconcile_still_settles_the_payment(
+        world, frozen_clock, localstripe, payment_server):
+    signed, invoice, intent_id = await pending_and_charged(world, frozen_clock, localstripe, payment_server)
+    payload, signature = signed_event(f"evt_{intent_id}", intent_id)
+    payment_server.script("GET", f"{INTENTS}/{intent_id}", garbage(
+        b'{"error": {"type": "invalid_request_error", "message": "No such payment_intent"}}', 404))
+
+    answer = await world.client.post("/api/v1/webhooks/payments", content=payload,
+                                     headers={"Stripe-Signature": signature})
+
+    assert (answer.status_code, answer.json()) == (200, {"status": "ignored"}), answer.text
+    await assert_nothing_paid_yet(world, signed, invoice)
+    assert await reconcile_later(frozen_clock) == {"succeeded": 1, "failed": 0, "pending": 0}
     await assert_paid_exactly_once(world, localstripe, payment_server, signed, invoice)
 
 

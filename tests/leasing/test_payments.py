@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
+
+import httpx
+import pytest
 
 from core import clock
 from core.payments import PaymentsClient, webhooks
@@ -101,6 +105,36 @@ async def test_a_webhook_with_a_bad_signature_changes_nothing(world, frozen_cloc
     assert await ledger(world, signed["community_id"]) == []
 
 
+@pytest.mark.parametrize("event_type", service.PAYMENT_EVENTS)
+@pytest.mark.parametrize("whose", ["unknown to the payment server", "another system's", "oddly named"])
+async def test_a_signed_event_for_a_payment_intent_we_do_not_know_is_acknowledged_and_ignored(
+        world, frozen_clock, localstripe, caplog, event_type, whose):
+    """An error answer would have the sender deliver the event again for days."""
+    signed, invoice = await rented(world, frozen_clock)
+    if whose == "another system's":
+        async with PaymentsClient() as client:
+            intent_id = (await client.create_payment_intent(invoice["amount"], payment_method=GOOD_CARD, confirm=True,
+                                                            metadata={"order": "elsewhere-1"},
+                                                            idempotency_key="elsewhere-1")).id
+    else:
+        intent_id = {"unknown to the payment server": "pi_3NoSuchIntent00000000000",
+                     "oddly named": "../v1/customers?x=支付"}[whose]
+    payload, signature = signed_event("evt_not_ours_1", intent_id, event_type)
+    caplog.set_level(logging.WARNING, logger="leasing.service")
+
+    answers = [await world.client.post("/api/v1/webhooks/payments", content=payload,
+                                       headers={"Stripe-Signature": signature}) for _ in range(2)]
+
+    assert [(a.status_code, a.json()) for a in answers] == [(200, {"status": "ignored"}),
+                                                             (200, {"status": "duplicate"})]
+    assert [r.getMessage() for r in caplog.records if "evt_not_ours_1" in r.getMessage()] == [
+        f"payment event evt_not_ours_1 ({event_type}) ignored: payment intent {intent_id} is "
+        + ("not one of our payments" if whose == "another system's" else "unknown to the payment server")]
+    assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "open"
+    assert await repository.payments_for_invoice(invoice["id"]) == []
+    assert await ledger(world, signed["community_id"]) == []
+
+
 async def test_an_unreachable_payment_server_leaves_a_pending_payment_that_reconcile_settles(
         world, frozen_clock, localstripe):
     signed, invoice = await rented(world, frozen_clock)
@@ -135,3 +169,50 @@ async def test_an_unreachable_payment_server_leaves_a_pending_payment_that_recon
     assert await service.reconcile_payments() == {"succeeded": 0, "failed": 0, "pending": 0}
     assert (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()["status"] == "paid"
     assert [e["amount"] for e in await ledger(world, signed["community_id"])] == [345_678]
+
+
+THREE_D_SECURE_CARD = "4000002500003155"  # localstripe asks for authentication before charging it
+
+
+@pytest.mark.parametrize("authenticated", [True, False], ids=["authenticated", "authentication failed"])
+@pytest.mark.parametrize("settled_by", ["webhook", "reconcile"])
+async def test_a_payment_needing_3d_secure_gives_the_client_what_it_needs_and_settles_after(
+        world, frozen_clock, localstripe, authenticated, settled_by):
+    signed, invoice = await rented(world, frozen_clock)
+    async with PaymentsClient() as client:
+        card = await client.create_payment_method_card(THREE_D_SECURE_CARD, 12, 2030, "123")
+    path = f"/api/v1/rent-invoices/{invoice['id']}/payments"
+
+    pending = await world.post("tot", path, json={"payment_method": card.id})
+
+    assert pending.status_code == 201, pending.text
+    answer = pending.json()
+    assert answer["status"] == "pending" and answer["next_action"]["type"] == "use_stripe_sdk"
+    intent_ref = (await repository.payments_for_invoice(invoice["id"]))[0]["intent_ref"]
+    assert answer["client_secret"].startswith(f"{intent_ref}_secret_")
+    assert (await world.get("tot", path)).json()[0]["client_secret"] is None  # handed out once, not stored
+
+    # The client authenticates with the secret, as localstripe's Stripe.js stand-in does in a browser.
+    async with httpx.AsyncClient(base_url=get_settings().stripe_api_base) as browser:
+        done = await browser.post(f"/v1/payment_intents/{intent_ref}/_authenticate",
+                                  params={"success": "true" if authenticated else "false"},
+                                  json={"key": "pk_test_browser", "client_secret": answer["client_secret"]})
+        assert done.status_code == 200, done.text
+    if settled_by == "webhook":
+        payload, signature = signed_event(f"evt_{intent_ref}", intent_ref, "payment_intent.succeeded"
+                                          if authenticated else "payment_intent.payment_failed")
+        assert (await world.client.post("/api/v1/webhooks/payments", content=payload,
+                                        headers={"Stripe-Signature": signature})).json()["status"] == "processed"
+    else:
+        frozen_clock.advance(minutes=5)
+        await service.reconcile_payments()
+
+    settled = (await world.get("tot", path)).json()
+    now = (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}")).json()
+    if authenticated:
+        assert [p["status"] for p in settled] == ["succeeded"] and now["status"] == "paid"
+        assert [e["amount"] for e in await ledger(world, signed["community_id"])] == [invoice["amount"]]
+    else:
+        assert [p["status"] for p in settled] == ["failed"] and now["status"] == "open" and now["last_decline"]
+        retried = await world.post("tot", path, json={"payment_method": GOOD_CARD})
+        assert retried.json()["status"] == "succeeded", retried.text
