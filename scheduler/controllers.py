@@ -187,7 +187,7 @@ class ReportController(Controller):
         built = await service.report_for(principal, _month(month))
         # In a browser the chart comes inline as data, not as the email's attachment.
         inline = f"data:image/png;base64,{base64.b64encode(built.chart_png).decode()}"
-        return Response(built.html.replace(f"cid:{service.CHART_CID}", inline), media_type="text/html; charset=utf-8")
+        return Response(built.html.replace(f"cid:{built.chart_cid}", inline), media_type="text/html; charset=utf-8")
 
     @post("/{month:str}/resend", operation_id="resendBalanceReport", responses=errors(403), summary="重新发送某月月报（市建委）",
           status_code=200)

@@ -144,7 +144,8 @@ async def test_the_monthly_report_is_sent_once_and_waits_out_an_smtp_outage(worl
     parts = {part.get_content_type(): part for part in october.walk()}
     assert "image/png" in parts and parts["image/png"].get_content()[:8] == b"\x89PNG\r\n\x1a\n"
     html = parts["text/html"].get_content()
-    assert "cid:" in html and "江滨社区" in html
+    assert f'src="cid:{parts["image/png"]["Content-ID"].strip("<>")}"' in html and "江滨社区" in html
+    assert parts["image/png"].get_content_disposition() == "inline"
     workbook = load_workbook(io.BytesIO(next(p for p in october.walk() if p.get_filename()
                                              and p.get_filename().endswith(".xlsx")).get_content()))
     assert len(workbook.sheetnames) >= 5
