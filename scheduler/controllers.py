@@ -18,7 +18,6 @@ from core.pagination import PageParams
 from core.schemas import Input, Page
 from scheduler import engine, service
 from scheduler.jobs import JOBS, job_named
-from scheduler.schedule import Every, normalise_period
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Month = Annotated[str, Parameter(pattern=r"^\d{4}-\d{2}$", description="月份，如 2026-10")]
@@ -122,13 +121,10 @@ class JobController(Controller):
         job = job_named(name)
         if job is None:
             raise JobNotFound()
-        period = data.period if data else None
-        if isinstance(job.schedule, Every) or period is None:
-            outcomes = await engine.run_due(job)
-        else:
-            outcomes = [await engine.run_period(job, normalise_period(job.schedule, period))]
+        outcomes = await engine.run_now(job, data.period if data else None)
         await service.record_manual_run(principal, name, [o.period for o in outcomes])
-        return [RunView(job=o.job, period=o.period, status=o.status, result=o.result) for o in outcomes]
+        return [RunView(job=o.job, period=o.period, status=o.status, result=o.result, **(o.run or {}))
+                for o in outcomes]
 
 
 class RunController(Controller):
