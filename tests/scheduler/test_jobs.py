@@ -204,3 +204,14 @@ async def test_running_a_period_already_run_answers_skipped_with_the_earlier_run
 
     runs = (await world.get("city", "/api/v1/job-runs")).json()["items"]
     assert sorted(r["id"] for r in runs) == sorted([daily["id"], monthly["id"]])
+
+
+async def test_the_citywide_report_is_for_the_city_and_the_auditor_only(world, frozen_clock):
+    # It covers every district, so no district or street official may read it; each watches their own area
+    # through the balance overview.
+    for user, status in [("city", 200), ("auditor", 200), ("district", 403), ("district_b", 403),
+                         ("street_x", 403), ("operator_a", 403), ("owner", 403), ("street_x_and_operator_a", 403)]:
+        for form in ("report.html", "report.xlsx"):
+            response = await world.get(user, f"/api/v1/reports/balance/2026-10/{form}")
+            assert response.status_code == status, (user, form, response.text)
+    assert (await world.get("district", "/api/v1/balance/overview")).status_code == 200
