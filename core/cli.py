@@ -108,18 +108,14 @@ async def _jobs() -> None:
 
 
 async def _run_job(args: argparse.Namespace) -> None:
-    from scheduler.engine import run_due, run_period
+    from scheduler.engine import run_now
     from scheduler.jobs import JOBS, job_named
-    from scheduler.schedule import Every, normalise_period
 
     job = job_named(args.name)
     if job is None:
         raise SystemExit(f"no job {args.name!r}; jobs: {', '.join(j.name for j in JOBS)}")
     async with database():
-        if args.period and not isinstance(job.schedule, Every):
-            outcomes = [await run_period(job, normalise_period(job.schedule, args.period))]
-        else:
-            outcomes = await run_due(job)
+        outcomes = await run_now(job, args.period or None)
     for outcome in outcomes:
         print(f"{outcome.job} {outcome.period or '-'} {outcome.status} {outcome.result}")
 

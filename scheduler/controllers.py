@@ -19,7 +19,6 @@ from core.pagination import PageParams
 from core.schemas import Input, Page
 from scheduler import engine, service
 from scheduler.jobs import JOBS, job_named
-from scheduler.schedule import Every, normalise_period
 from scheduler.tables import FlagState, RunStatus
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -113,13 +112,10 @@ class JobController(Controller):
         job = job_named(name)
         if job is None:
             raise JobNotFound()
-        period = data.period if data else None
-        if isinstance(job.schedule, Every) or period is None:
-            outcomes = await engine.run_due(job)
-        else:
-            outcomes = [await engine.run_period(job, normalise_period(job.schedule, period))]
+        outcomes = await engine.run_now(job, data.period if data else None)
         await service.record_manual_run(principal, name, [o.period for o in outcomes])
-        return [RunView(job=o.job, period=o.period, status=o.status, result=o.result) for o in outcomes]
+        return [RunView(job=o.job, period=o.period, status=o.status, result=o.result, **(o.run or {}))
+                for o in outcomes]
 
 
 class RunController(Controller):
@@ -185,7 +181,7 @@ class ReportController(Controller):
         built = await service.report_for(report_month)
         # In a browser the chart comes inline as data, not as the email's attachment.
         inline = f"data:image/png;base64,{base64.b64encode(built.chart_png).decode()}"
-        return Response(built.html.replace(f"cid:{service.CHART_CID}", inline), media_type="text/html; charset=utf-8")
+        return Response(built.html.replace(f"cid:{built.chart_cid}", inline), media_type="text/html; charset=utf-8")
 
     @post("/{month:str}/resend", operation_id="resendBalanceReport", guards=[requires(Role.city)],
           responses=errors(403), summary="重新发送某月月报（市建委）",

@@ -30,7 +30,7 @@ from piccolo.engine import engine_finder
 from core import clock
 from core.clock import BUSINESS_TZ
 from scheduler import repository as repo
-from scheduler.schedule import Daily, Every, Monthly, due_periods
+from scheduler.schedule import Daily, Every, Monthly, due_periods, normalise_period
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class RunOutcome:
     period: str
     status: str  # succeeded, failed, skipped (done before, or running elsewhere)
     result: dict
+    run: dict | None = None  # the JobRun row (id, attempt, started_at, ...); for a skip, the earlier run's
 
 
 def runner_name() -> str:
@@ -88,11 +89,13 @@ async def run_period(job: Job, period: str) -> RunOutcome:
     connection = await engine_finder().get_new_connection()
     try:
         if not await repo.try_lock_period(connection, job.name, period):
-            return RunOutcome(job.name, period, "skipped", {"reason": "running elsewhere"})
+            return RunOutcome(job.name, period, "skipped", {"reason": "running elsewhere"},
+                              await repo.get_run(connection, job.name, period))
         try:
             claim = await repo.claim_run(connection, job.name, period, runner_name(), clock.now())
             if claim is None:
-                return RunOutcome(job.name, period, "skipped", {"reason": "done before"})
+                return RunOutcome(job.name, period, "skipped", {"reason": "done before"},
+                                  await repo.get_run(connection, job.name, period))
             started = time.monotonic()
             try:
                 with heap_set_aside():
@@ -101,9 +104,9 @@ async def run_period(job: Job, period: str) -> RunOutcome:
             except Exception as exc:  # a failed run is recorded and retried at the next trigger
                 log.exception("job %s for %s failed", job.name, period)
                 result, status, error = {}, "failed", "".join(traceback.format_exception_only(exc)).strip()
-            await repo.finish_run(connection, claim["id"], status=status, result=result or {}, error=error,
-                                  now=clock.now(), duration_ms=int((time.monotonic() - started) * 1000))
-            return RunOutcome(job.name, period, status, result or {"error": error})
+            run = await repo.finish_run(connection, claim["id"], status=status, result=result or {}, error=error,
+                                        now=clock.now(), duration_ms=int((time.monotonic() - started) * 1000))
+            return RunOutcome(job.name, period, status, result or {"error": error}, run)
         finally:
             await repo.unlock_period(connection, job.name, period)
     finally:
@@ -123,6 +126,17 @@ async def run_due(job: Job, last_done: str | None = None) -> list[RunOutcome]:
         if outcome.status == "failed":
             break
     return outcomes
+
+
+async def run_now(job: Job, period: str | None = None) -> list[RunOutcome]:
+    """A run asked for by a person: the period given, or every due one. A period done before is not run
+    again; it comes back skipped with the run that did it, also when no period was given and none is due."""
+    if isinstance(job.schedule, Every):
+        return await run_due(job)
+    if period is not None:
+        return [await run_period(job, normalise_period(job.schedule, period))]
+    last_done = (await repo.last_succeeded_periods()).get(job.name)
+    return await run_due(job, last_done) or [await run_period(job, last_done)]
 
 
 async def run_all_due(jobs: list[Job]) -> list[RunOutcome]:

@@ -623,23 +623,23 @@ class MonthlyReport:
     chart_png: bytes
     xlsx: bytes
     totals: dict
-    chart_cid: str = ""
+    chart_cid: str
 
     def attachments(self) -> list[Attachment]:
         """The chart, shown inline in the HTML, and the workbook, for the email outbox."""
         label = _month_label(self.month)
-        return [Attachment(f"balance-trend-{label}.png", "image/png", self.chart_png, content_id=self.chart_cid),
-                Attachment(f"balance-report-{label}.xlsx", XLSX_MIME, self.xlsx)]
+        return [Attachment(f"balance-{label}.png", "image/png", self.chart_png, content_id=self.chart_cid),
+                Attachment(f"未来社区收支平衡月报-{label}.xlsx", XLSX_MIME, self.xlsx)]
 
 
-def default_chart_cid(month: date) -> str:
+def chart_cid(month: date) -> str:
     return f"balance-trend-{month:%Y%m}@future-community.local"
 
 
-async def build(month: date, *, chart_cid: str | None = None) -> MonthlyReport:
+async def build(month: date) -> MonthlyReport:
     """Gather and render the report for `month` (any day of it); the HTML shows the chart as cid:`chart_cid`."""
     data = await gather(month)
-    cid = chart_cid or default_chart_cid(data["month"])
+    cid = chart_cid(data["month"])
     return MonthlyReport(month=data["month"], subject=subject(data), html=render_html(data, cid),
                          text=render_text(data), chart_png=render_chart_png(data), xlsx=render_xlsx(data),
                          totals=report_totals(data), chart_cid=cid)

@@ -43,13 +43,22 @@ async def claim_run(connection, job: str, period: str, runner: str, now: datetim
     )
 
 
+RUN_COLUMNS = "id, attempt, runner, started_at, finished_at, duration_ms"
+
+
 async def finish_run(connection, run_id: int, *, status: str, result: dict, error: str, now: datetime,
-                     duration_ms: int) -> None:
-    await connection.execute(
+                     duration_ms: int) -> dict:
+    return dict(await connection.fetchrow(
         "UPDATE scheduler_job_run SET status = $2, result = $3::jsonb, error = $4, finished_at = $5, duration_ms = $6 "
-        "WHERE id = $1",
+        f"WHERE id = $1 RETURNING {RUN_COLUMNS}",
         run_id, status, json.dumps(result, ensure_ascii=False, default=str), error, now, duration_ms,
-    )
+    ))
+
+
+async def get_run(connection, job: str, period: str) -> dict | None:
+    row = await connection.fetchrow(
+        f"SELECT {RUN_COLUMNS} FROM scheduler_job_run WHERE job = $1 AND period = $2", job, period)
+    return dict(row) if row else None
 
 
 async def try_lock_leader(connection) -> bool:

@@ -197,21 +197,13 @@ async def balance_snapshot(month: date) -> dict:
 
 # The monthly balance report ----------------------------------------------------------------------
 
-CHART_CID = "balance-chart"
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
 async def _queue_report(month: date, recipients: list[str], key_suffix: str = "") -> int:
-    built = await report.build(month, chart_cid=CHART_CID)
-    attachments = [
-        outbox.Attachment(f"balance-{month:%Y-%m}.png", "image/png", built.chart_png, content_id=CHART_CID),
-        outbox.Attachment(f"未来社区收支平衡月报-{month:%Y-%m}.xlsx", XLSX_TYPE, built.xlsx),
-    ]
+    built = await report.build(month)
     queued = 0
     async with transaction():
         for address in recipients:
             email_id = await outbox.enqueue(address, built.subject, built.text, body_html=built.html,
-                                            attachments=attachments,
+                                            attachments=built.attachments(),
                                             dedupe_key=f"balance-report:{month:%Y-%m}:{address}{key_suffix}")
             queued += email_id is not None
     return queued
@@ -231,7 +223,7 @@ async def resend_report(principal: Principal, month: date, recipients: list[str]
 
 
 async def report_for(month: date) -> report.MonthlyReport:
-    return await report.build(month, chart_cid=CHART_CID)
+    return await report.build(month)
 
 
 # The run log ------------------------------------------------------------------------------------

@@ -136,10 +136,12 @@ def smtp_server() -> SmtpServer:
 
 @pytest.fixture
 def mailbox(smtp_server):
+    """What arrives during the test; every message must pass tests.servers.parse_strictly."""
     if not smtp_server.running:
         smtp_server.start()
     smtp_server.mailbox.clear()
-    return smtp_server.mailbox
+    yield smtp_server.mailbox
+    assert smtp_server.mailbox.malformed == [], "malformed mail was sent"
 
 
 @pytest.fixture(scope="session")

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime
 
 import aiosmtplib
 from piccolo.engine import engine_finder
 
 from core import clock
+from core.clock import BUSINESS_TZ
 from core.outbox import repository
 from core.settings import Settings, get_settings
 
@@ -31,6 +34,11 @@ class Attachment:
     content_type: str
     content: bytes
     content_id: str | None = None  # set to show inline in the HTML body as cid:<content_id>
+
+    def __post_init__(self) -> None:
+        # RFC 2392: a Content-ID is a msg-id, "left@right"; a bare word is a defect mail clients may refuse.
+        if self.content_id is not None and not re.fullmatch(r"[^\s<>@\"]+@[^\s<>@\"]+", self.content_id):
+            raise ValueError(f"content_id must look like left@right, not {self.content_id!r}")
 
 
 @dataclass
@@ -88,6 +96,7 @@ def build_message(row: dict, attachments: list[dict], settings: Settings) -> Ema
     message["From"] = settings.mail_from
     message["To"] = row["to_address"]
     message["Subject"] = row["subject"]
+    message["Date"] = format_datetime(clock.now().astimezone(BUSINESS_TZ))
     # The same Message-ID on every attempt lets a mail system drop the copy if a sender died after handing it
     # over, or the server's acceptance never reached us.
     message["Message-ID"] = message_id(row)
@@ -99,7 +108,7 @@ def build_message(row: dict, attachments: list[dict], settings: Settings) -> Ema
             if a["content_id"]:
                 maintype, subtype = a["content_type"].split("/", 1)
                 html_part.add_related(bytes(a["content"]), maintype=maintype, subtype=subtype,
-                                      cid=f"<{a['content_id']}>", filename=a["filename"])
+                                      cid=f"<{a['content_id']}>", disposition="inline", filename=a["filename"])
     for a in attachments:
         if not a["content_id"]:
             maintype, subtype = a["content_type"].split("/", 1)

@@ -4,7 +4,6 @@ arrives exactly once; a copy whose acceptance was lost on the way carries the sa
 from __future__ import annotations
 
 import email
-import email.policy
 from datetime import date
 
 import pytest
@@ -14,6 +13,7 @@ from piccolo.engine import engine_finder
 from core.outbox import service as outbox
 from scheduler import service as jobs
 from tests.market.helpers import community, listed_operators, need
+from tests.servers import parse_strictly
 
 
 class ScriptedSmtp:
@@ -37,7 +37,7 @@ class ScriptedSmtp:
         if self.data:
             self.refused += 1
             return self.data
-        self.received.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.received.append(parse_strictly(envelope.content))
         if self.drop_after_data:
             server.transport.close()  # the message is kept, but the sender never hears so
         return "250 Message accepted for delivery"

@@ -144,7 +144,8 @@ async def test_the_monthly_report_is_sent_once_and_waits_out_an_smtp_outage(worl
     parts = {part.get_content_type(): part for part in october.walk()}
     assert "image/png" in parts and parts["image/png"].get_content()[:8] == b"\x89PNG\r\n\x1a\n"
     html = parts["text/html"].get_content()
-    assert "cid:" in html and "江滨社区" in html
+    assert f'src="cid:{parts["image/png"]["Content-ID"].strip("<>")}"' in html and "江滨社区" in html
+    assert parts["image/png"].get_content_disposition() == "inline"
     workbook = load_workbook(io.BytesIO(next(p for p in october.walk() if p.get_filename()
                                              and p.get_filename().endswith(".xlsx")).get_content()))
     assert len(workbook.sheetnames) >= 5
@@ -175,3 +176,42 @@ async def test_jobs_are_listed_with_their_next_run_and_can_be_run_now(world, fro
     again = await world.post("city", "/api/v1/jobs/rent_invoices/run", json={"period": "2026-11-20"})
     assert again.json()[0]["status"] == "skipped"
     assert (await world.post("city", "/api/v1/jobs/nope/run")).status_code == 404
+
+
+async def test_running_a_period_already_run_answers_skipped_with_the_earlier_run(world, frozen_clock):
+    async def run_now(job: str, body: dict | None) -> list[dict]:
+        response = await world.post("city", f"/api/v1/jobs/{job}/run", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    [daily] = await run_now("rent_invoices", {"period": "2026-11-20"})
+    [monthly] = await run_now("balance_snapshot", None)  # the period due now: October
+    assert (daily["period"], monthly["period"]) == ("2026-11-20", "2026-10")
+    for run in (daily, monthly):
+        assert run["status"] == "succeeded" and run["attempt"] == 1 and run["id"] and run["started_at"]
+    frozen_clock.advance(hours=2)
+
+    asked_again = [("rent_invoices", {"period": "2026-11-20"}, daily),
+                   ("balance_snapshot", None, monthly),  # nothing due: the last period done is the answer
+                   ("balance_snapshot", {}, monthly),
+                   ("balance_snapshot", {"period": "2026-10"}, monthly),
+                   ("balance_snapshot", {"period": "2026-10-01"}, monthly)]
+    for job, body, earlier in asked_again:
+        [again] = await run_now(job, body)
+        assert again["status"] == "skipped" and again["result"] == {"reason": "done before"}, (job, body, again)
+        assert {k: again[k] for k in ("id", "period", "attempt", "started_at", "finished_at")} == \
+            {k: earlier[k] for k in ("id", "period", "attempt", "started_at", "finished_at")}, (job, body)
+
+    runs = (await world.get("city", "/api/v1/job-runs")).json()["items"]
+    assert sorted(r["id"] for r in runs) == sorted([daily["id"], monthly["id"]])
+
+
+async def test_the_citywide_report_is_for_the_city_and_the_auditor_only(world, frozen_clock):
+    # It covers every district, so no district or street official may read it; each watches their own area
+    # through the balance overview.
+    for user, status in [("city", 200), ("auditor", 200), ("district", 403), ("district_b", 403),
+                         ("street_x", 403), ("operator_a", 403), ("owner", 403), ("street_x_and_operator_a", 403)]:
+        for form in ("report.html", "report.xlsx"):
+            response = await world.get(user, f"/api/v1/reports/balance/2026-10/{form}")
+            assert response.status_code == status, (user, form, response.text)
+    assert (await world.get("district", "/api/v1/balance/overview")).status_code == 200
