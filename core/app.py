@@ -17,7 +17,14 @@ from core.auth import build_jwt_auth
 from core.dependencies import DEPENDENCIES
 from core.domains import collect
 from core.health import health
-from core.http import EXCEPTION_HANDLERS, document_error_responses, document_optional_bodies, outermost_middleware
+from core.http import (
+    EXCEPTION_HANDLERS,
+    document_error_responses,
+    document_idempotency,
+    document_optional_bodies,
+    outermost_middleware,
+)
+from core.idempotency.middleware import idempotent_posts
 from core.limits import rate_limits, security_headers
 from core.migrate import migrate
 from core.reference import load_reference_data
@@ -57,7 +64,8 @@ def create_app() -> Litestar:
         route_handlers=[health, *ACCOUNT_ROUTES, *AUDIT_ROUTES, *domain_routes, admin_handler(admin_tables)],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=rate_limits(settings),
+        # Innermost, after authentication (added first by on_app_init), so the user is known.
+        middleware=[*rate_limits(settings), idempotent_posts],
         before_send=[security_headers],
         request_max_body_size=settings.request_max_body_bytes,
         on_app_init=[jwt_auth.on_app_init, outermost_middleware],
@@ -75,4 +83,5 @@ def create_app() -> Litestar:
     app.state.jwt_auth = jwt_auth
     document_error_responses(app.openapi_schema)
     document_optional_bodies(app.openapi_schema)
+    document_idempotency(app.openapi_schema)
     return app
