@@ -10,7 +10,7 @@ from core.idempotency.tables import IdempotencyKey
 
 async def claim(*, account: int, key: str, fingerprint: str, claim: str, now: datetime, expires_at: datetime,
                 stale_before: datetime) -> bool:
-    """Take the key for a request: a new row, or over an expired row or a claim abandoned before stale_before.
+    """Take the key for a request: a new row, or over an expired row or a claim abandoned by stale_before.
     False when another request holds it or its answer is stored."""
     rows = await IdempotencyKey.raw(
         "INSERT INTO idempotency_key (account, key, fingerprint, claim, claimed_at, expires_at) "
@@ -19,7 +19,7 @@ async def claim(*, account: int, key: str, fingerprint: str, claim: str, now: da
         "claimed_at = EXCLUDED.claimed_at, expires_at = EXCLUDED.expires_at, response_status = NULL, "
         "response_headers = NULL, response_body = NULL "
         "WHERE idempotency_key.expires_at <= EXCLUDED.claimed_at "
-        "OR (idempotency_key.response_status IS NULL AND idempotency_key.claimed_at < {}) "
+        "OR (idempotency_key.response_status IS NULL AND idempotency_key.claimed_at <= {}) "
         "RETURNING id",
         account, key, fingerprint, claim, now, expires_at, stale_before,
     )

@@ -65,9 +65,9 @@ async def begin(account: int, key: str, request_fingerprint: str) -> Claim | Sto
     request's key and IdempotencyInProgress when the first request is still running after the wait."""
     deadline = time.monotonic() + get_settings().idempotency_wait_seconds
     token = secrets.token_hex(16)
+    await repository.delete_expired(clock.now(), EXPIRED_REMOVED_PER_CLAIM)
     while True:
         now = clock.now()
-        await repository.delete_expired(now, EXPIRED_REMOVED_PER_CLAIM)
         if await repository.claim(account=account, key=key, fingerprint=request_fingerprint, claim=token, now=now,
                                   expires_at=now + KEEP_FOR, stale_before=now - STALE_CLAIM):
             return Claim(account, key, token)

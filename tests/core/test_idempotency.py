@@ -255,3 +255,20 @@ async def test_every_post_documents_the_key_and_a_logged_in_users_post_answers_r
         answers[path] = (reused.status_code, reused.json()["code"], running.status_code, running.json()["code"])
     assert {path: answer for path, answer in answers.items()
             if answer != (422, "idempotency.key_reused", 409, "idempotency.in_progress")} == {}
+
+
+async def test_a_key_left_running_by_a_worker_that_died_is_free_again_after_ten_minutes(
+        world, frozen_clock, short_wait):
+    body = space_body((await community(world, "street_x", "江滨社区"))["id"])
+    # A worker claimed the key for this very request, then died before it answered.
+    await idempotency.begin(world.user_ids["street_x"], "orphan", idempotency.fingerprint(
+        "POST", "/api/v1/spaces", b"", httpx.Request("POST", "/", json=body).content))
+
+    frozen_clock.advance(minutes=9, seconds=59)
+    assert_error(await post_space(world, body, "orphan"), 409, "idempotency.in_progress")
+    frozen_clock.advance(seconds=1)
+    taken_over = await post_space(world, body, "orphan")
+
+    assert taken_over.status_code == 201 and REPLAYED not in taken_over.headers
+    assert (await post_space(world, body, "orphan")).headers[REPLAYED] == "true"
+    assert await spaces_total(world) == 1
