@@ -165,7 +165,7 @@ class ApplicationController(Controller):
                                                       limit=page.limit, offset=page.offset)
         return Page(items=[application_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @post("/", operation_id="createApplication", summary="新建入库申请（自荐或推荐），为草稿")
+    @post("/", operation_id="createApplication", responses=errors(404), summary="新建入库申请（自荐或推荐），为草稿")
     async def create(self, principal: Principal, data: ApplicationCreate) -> ApplicationView:
         return application_view(await service.create_application(
             principal, operator_id=data.operator_id, channel=data.channel, categories=data.categories,
