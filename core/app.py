@@ -22,10 +22,12 @@ from core.http import (
     EXCEPTION_HANDLERS,
     document_enum_labels,
     document_error_responses,
+    document_idempotency,
     document_optional_bodies,
     outermost_middleware,
     refuse_nul_characters,
 )
+from core.idempotency.middleware import idempotent_posts
 from core.limits import rate_limits, security_headers
 from core.migrate import migrate
 from core.reference import load_reference_data
@@ -65,7 +67,8 @@ def create_app() -> Litestar:
         route_handlers=[health, *ACCOUNT_ROUTES, *AUDIT_ROUTES, *domain_routes, admin_handler(admin_tables)],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=rate_limits(settings),
+        # Innermost, after authentication (added first by on_app_init), so the user is known.
+        middleware=[*rate_limits(settings), idempotent_posts],
         before_send=[security_headers],
         before_request=refuse_nul_characters,
         request_max_body_size=settings.request_max_body_bytes,
@@ -86,4 +89,5 @@ def create_app() -> Litestar:
     document_optional_bodies(app.openapi_schema)
     document_enum_labels(app.openapi_schema, {
         **ENUM_LABELS, **{name: labels for module in domain_modules("labels") for name, labels in module.ENUM_LABELS.items()}})
+    document_idempotency(app.openapi_schema)
     return app

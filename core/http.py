@@ -23,7 +23,16 @@ from litestar.exceptions import (
 )
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Parameter, Reference, Schema
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Parameter,
+    Reference,
+    Schema,
+)
 from litestar.serialization import encode_json
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -417,16 +426,21 @@ def document_optional_bodies(document: OpenAPI) -> None:
                 body.required = False
 
 
+def _is_public(path: str) -> bool:
+    from core.auth import PUBLIC_PATHS
+
+    return any(re.match(pattern, path) for pattern in PUBLIC_PATHS)
+
+
 def document_error_responses(document: OpenAPI) -> None:
     """Declare, on every operation, the errors its shape implies: 401 behind the login, 400/413/422 for a
     body, 422 for query parameters, 404 and 422 (beyond the range) for a numeric path id, 429 where a rate limit
     applies, 503 when the database is down. Public operations are marked as needing no credentials."""
-    from core.auth import PUBLIC_PATHS
     from core.limits import LOGIN_PATH, PUBLIC_PREFIX
 
     document.components.schemas["ErrorBody"] = ERROR_BODY_SCHEMA
     for path, item in (document.paths or {}).items():
-        public = any(re.match(pattern, path) for pattern in PUBLIC_PATHS)
+        public = _is_public(path)
         for method in ("get", "post", "put", "patch", "delete"):
             operation = getattr(item, method)
             if operation is None:
@@ -453,3 +467,35 @@ def document_error_responses(document: OpenAPI) -> None:
             for status in sorted(statuses):
                 responses.setdefault(str(status), _error_response(status))
             operation.responses = responses
+
+
+IDEMPOTENCY_KEY_SCHEMA = Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern="^[ -~]{1,255}$")
+IDEMPOTENCY_KEY_TEXT = (
+    "幂等键（1 至 255 个可打印 ASCII 字符，建议用 UUID）。同一用户 24 小时内用同一个键重发同一请求（路径与请求体相同），"
+    "返回第一次的应答（含 4xx）并带 `Idempotent-Replayed: true`，不会再执行一次；同一个键用于不同的请求为 422 "
+    "`idempotency.key_reused`；第一次请求仍在处理时，重发的请求最多等待几秒，仍未完成则为 409 "
+    "`idempotency.in_progress`；格式不符为 422 `idempotency.key_invalid`。5xx 应答不保存，可用同一个键重试。"
+)
+IDEMPOTENCY_KEY_PUBLIC_TEXT = "无需登录的操作不保存幂等键（没有可归属的用户）：带上此头也会照常执行每一次请求。"
+
+
+def document_idempotency(document: OpenAPI) -> None:
+    """Declare the Idempotency-Key header on every POST (core/idempotency): for a logged-in user's, the
+    statuses it may answer (409 still in progress; 422 key reused or malformed) and the replay header."""
+    replayed = OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING, enum=["true"]),
+                             description="该应答是同一幂等键第一次请求的应答的重放")
+    for path, item in (document.paths or {}).items():
+        operation = item.post
+        if operation is None:
+            continue
+        public = _is_public(path)
+        operation.parameters = [*(operation.parameters or []), Parameter(
+            name="Idempotency-Key", param_in="header", required=False, schema=IDEMPOTENCY_KEY_SCHEMA,
+            description=IDEMPOTENCY_KEY_PUBLIC_TEXT if public else IDEMPOTENCY_KEY_TEXT)]
+        if public:
+            continue
+        for status, response in (operation.responses or {}).items():
+            if status.startswith("2") and isinstance(response, OpenAPIResponse):
+                response.headers = {**(response.headers or {}), "Idempotent-Replayed": replayed}
+        for status in (409, 422):
+            operation.responses.setdefault(str(status), _error_response(status))

@@ -4,6 +4,7 @@ from piccolo.conf.apps import AppConfig
 
 from core.accounts.tables import AdminSession, LoginFailure, LoginLock, Organisation, RoleGrant, User
 from core.audit.tables import AuditLog
+from core.idempotency.tables import IdempotencyKey
 from core.outbox.tables import EmailDeliveryAttempt, OutboxAttachment, OutboxEmail
 
 APP_CONFIG = AppConfig(
@@ -20,6 +21,7 @@ APP_CONFIG = AppConfig(
         OutboxEmail,
         OutboxAttachment,
         EmailDeliveryAttempt,
+        IdempotencyKey,
     ],
     migration_dependencies=[],
     commands=[],

@@ -57,6 +57,8 @@ class Settings:
     request_max_body_bytes: int = field(default_factory=lambda: _env_int("REQUEST_MAX_BODY_BYTES", 1_048_576))
     rate_limit_public_per_minute: int = field(default_factory=lambda: _env_int("RATE_LIMIT_PUBLIC_PER_MINUTE", 600))
     rate_limit_login_per_minute: int = field(default_factory=lambda: _env_int("RATE_LIMIT_LOGIN_PER_MINUTE", 30))
+    # How long a POST repeating the Idempotency-Key of a request still running waits for its answer.
+    idempotency_wait_seconds: float = field(default_factory=lambda: float(_env("IDEMPOTENCY_WAIT_SECONDS", "5")))
 
     # Authentication.
     secret_key: str = field(default_factory=lambda: _env("SECRET_KEY", "dev-only-secret-change-me-in-production"))

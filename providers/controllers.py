@@ -174,7 +174,7 @@ class ApplicationController(Controller):
         return Page(items=[application_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
     @post("/", operation_id="createApplication", guards=[requires(Role.operator, Role.street, Role.district)],
-          responses=errors(403), summary="新建入库申请（自荐或推荐），为草稿")
+          responses=errors(403, 404), summary="新建入库申请（自荐或推荐），为草稿")
     async def create(self, principal: Principal, data: ApplicationCreate) -> ApplicationView:
         return application_view(await service.create_application(
             principal, operator_id=data.operator_id, channel=data.channel, categories=data.categories,

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,12 +165,34 @@ def probe_unparsable_body(run: Run, base: str, session: requests.Session, operat
             run.failures.setdefault((operation.label, role), f"unparsable body: {response.status_code} {response.text}")
 
 
+def without_idempotency_key(document: dict) -> dict:
+    """The document with the optional Idempotency-Key header left out of what is generated: a generated key
+    repeats across examples, and a repeated key is answered before the handler runs (the first answer again,
+    or key_reused). Each request is sent with a key of its own instead (FreshKeys), so every answer still
+    passes through the keys' claim and store. The keys themselves are tested in tests/core/test_idempotency.py."""
+    for item in document["paths"].values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "parameters" in operation:
+                operation["parameters"] = [p for p in operation["parameters"] if p["name"] != "Idempotency-Key"]
+                if not operation["parameters"]:
+                    del operation["parameters"]
+    return document
+
+
+class FreshKeys(requests.Session):
+    """A session that sends every request with an Idempotency-Key of its own."""
+
+    def request(self, method, url, *args, headers=None, **kwargs):
+        return super().request(method, url, *args, headers={"Idempotency-Key": str(uuid.uuid4()), **(headers or {})},
+                               **kwargs)
+
+
 def test_every_operation_answers_every_role_within_its_documented_responses(api):
     base, world, log = api
-    schema = schemathesis.openapi.from_url(f"{base}/schema/openapi.json")
+    schema = schemathesis.openapi.from_dict(without_idempotency_key(httpx.get(f"{base}/schema/openapi.json").json()))
     operations = [result.ok() for result in schema.get_all_operations()]
     tokens = {role: world.tokens[user] if user else None for role, user in ROLES.items()}
-    session = requests.Session()
+    session = FreshKeys()
     run = Run()
     started = time.monotonic()
     for operation in sorted(operations, key=lambda o: o.label == LOGIN):

@@ -215,3 +215,10 @@ async def test_directory_filters_sorts_and_pages(world, frozen_clock):
     page = await directory(world, limit=2, offset=2)
     assert page["total"] == 3 and [o["name"] for o in page["items"]] == ["C西湖养老"]
     assert "contact_phone" not in page["items"][0] and "contact_email" not in page["items"][0]
+
+
+async def test_an_application_for_an_operator_that_does_not_exist_is_404(world):
+    for unknown in (0, -735, 999_999):
+        response = await world.post("street_x", "/api/v1/applications",
+                                    json={"operator_id": unknown, "channel": "recommended", "categories": ["culture"]})
+        assert response.status_code == 404 and response.json()["code"] == "operator.not_found", (unknown, response.text)
