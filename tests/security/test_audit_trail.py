@@ -367,6 +367,64 @@ async def test_the_admin_neither_lists_nor_writes_the_audit_log(world):
     assert not any(r["action"] == "forged" for r in after)
 
 
+async def admin_table_rows(table: str) -> list[dict]:
+    """The rows as they are, but for the time of a user's last login (logging in to the admin sets it)."""
+    rows = await engine_finder().run_ddl(f"SELECT * FROM {table} ORDER BY id")
+    return [{k: v for k, v in r.items() if k != "last_login"} for r in rows]
+
+
+# Every table the admin offers holds rows whose change the audit must see: who may log in and act for which
+# organisation (users, grants, the org tree) and what mail goes out to whom (the outbox). A new one needs a
+# row here.
+ADMIN_WRITES = {
+    "account_user": lambda world: {"username": "intruder", "password": "long-enough-pass", "email": "i@example.org",
+                                   "display_name": "x", "active": True, "admin": True, "superuser": True},
+    "role_grant": lambda world: {"user": world.user_ids["operator_a"], "role": "city", "org": world.org_id("city"),
+                                 "created_at": "2026-11-23T00:00:00Z"},
+    "organisation": lambda world: {"name": "后台新建机构", "kind": "street", "parent": world.org_id("district_a"),
+                                   "path": "/", "code": None, "created_at": "2026-11-23T00:00:00Z"},
+    "outbox_email": lambda world: {"to_address": "attacker@example.org", "subject": "x", "body_text": "x",
+                                   "status": "pending", "attempts": 0, "next_attempt_at": "2026-11-23T00:00:00Z"},
+}
+
+
+async def test_every_table_in_the_admin_is_covered_here(world):
+    headers = await admin_session(world, "city")
+    try:
+        tables = await world.client.get("/admin/api/tables/", headers=headers)
+    finally:
+        world.client.cookies.clear()
+    assert set(tables.json()) == set(ADMIN_WRITES)
+
+
+@pytest.mark.parametrize("table", sorted(ADMIN_WRITES))
+async def test_the_admin_shows_accounts_orgs_and_mail_but_changes_none_of_them(world, table):
+    """An operator cannot be promoted to a city role (nor an org or a mail changed) behind the audit's back:
+    the admin reads, and changes go through the API's audited services."""
+    await world.post("city", "/api/v1/orgs", json={"name": "新社区", "kind": "community",
+                                                   "parent_id": world.org_id("street_x")})
+    before, audit_before = await admin_table_rows(table), await audit_rows(world)
+    headers = await admin_session(world, "city")
+    try:
+        listed = await world.client.get(f"/admin/api/tables/{table}/", headers=headers)
+        assert listed.status_code == 200, listed.text
+        assert len(listed.json()["rows"]) == min(len(before), 15)
+        some_id = before[0]["id"] if before else 1
+        values = ADMIN_WRITES[table](world)
+        attempts = [
+            await world.client.post(f"/admin/api/tables/{table}/", json=values, headers=headers),
+            await world.client.patch(f"/admin/api/tables/{table}/{some_id}/", json=values, headers=headers),
+            await world.client.put(f"/admin/api/tables/{table}/{some_id}/", json=values, headers=headers),
+            await world.client.delete(f"/admin/api/tables/{table}/{some_id}/", headers=headers),
+            await world.client.delete(f"/admin/api/tables/{table}/", params={"id": some_id}, headers=headers),
+        ]
+    finally:
+        world.client.cookies.clear()
+    assert [a.status_code for a in attempts] == [405] * len(attempts), [a.text for a in attempts]
+    assert await admin_table_rows(table) == before
+    assert await audit_rows(world) == audit_before
+
+
 async def test_the_database_refuses_to_change_or_remove_audit_rows_but_allows_truncation(world):
     row = await _some_audit_row(world)
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
