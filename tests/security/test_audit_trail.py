@@ -4,13 +4,18 @@ and no one can change or remove those rows: not through the API, not through the
 from __future__ import annotations
 
 import ast
+import asyncio
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
 import pytest
 from piccolo.engine import engine_finder
 
+from core.audit import service as audit
 from core.audit.tables import AuditLog
 from core.pagination import MAX_PAGE_SIZE
 from leasing import service as leasing
@@ -435,3 +440,113 @@ async def test_the_database_refuses_to_change_or_remove_audit_rows_but_allows_tr
     # Emptying the whole table (what restoring a test database does) stays possible.
     await engine_finder().run_ddl("TRUNCATE audit_log CASCADE")
     assert await AuditLog.count() == 0
+
+
+# Hash chain ------------------------------------------------------------------------------------
+
+def owner_url() -> str:
+    return os.environ["DATABASE_URL"]
+
+
+async def as_owner_bypassing_the_guard(statement: str) -> None:
+    """What someone holding the owner's or a superuser's password could do: switch the guard off and edit."""
+    connection = await asyncpg.connect(owner_url())
+    try:
+        async with connection.transaction():
+            await connection.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+            await connection.execute(statement)
+            await connection.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
+    finally:
+        await connection.close()
+
+
+async def chain() -> list[dict]:
+    return [dict(r) for r in await engine_finder().run_ddl("SELECT id, seq, hash FROM audit_log ORDER BY seq")]
+
+
+async def five_audited_orgs(world) -> list[dict]:
+    for n in range(5):
+        await ok(await world.post("street_x", "/api/v1/orgs", json={
+            "name": f"链上社区{n}", "kind": "community", "parent_id": world.org_id("street_x")}), 201)
+    return await chain()
+
+
+def fcom_audit_verify() -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core", "audit", "verify"], capture_output=True, text=True,
+                          cwd=ROOT, env=os.environ.copy(), timeout=120)
+
+
+async def test_each_audit_row_is_sealed_into_one_chain_at_commit(world):
+    rows = await five_audited_orgs(world)
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    assert all(len(r["hash"]) == 64 for r in rows) and len({r["hash"] for r in rows}) == len(rows)
+    check = await audit.verify_chain()
+    assert (check.broken_id, check.rows, check.head) == (None, len(rows), rows[-1]["hash"])
+
+
+async def test_an_insert_cannot_choose_its_own_place_or_hash_in_the_chain(world):
+    await five_audited_orgs(world)
+    await engine_finder().run_ddl(
+        "INSERT INTO audit_log (at, actor_name, action, entity_type, entity_id, reason, seq, hash) "
+        "VALUES (now(), 'system', 'forged', 'x', '1', '', 1, repeat('0', 64))")
+    rows = await chain()
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    assert (await audit.verify_chain()).broken_id is None
+
+
+# Each edit is made on the middle row; the row named is where the recomputed chain first differs.
+TAMPERING = {
+    "reason": ("UPDATE audit_log SET reason = 'edited' WHERE id = {id}", 0),
+    "after": ("UPDATE audit_log SET after = '{{}}'::jsonb WHERE id = {id}", 0),
+    "time": ("UPDATE audit_log SET at = at - interval '1 day' WHERE id = {id}", 0),
+    "actor": ("UPDATE audit_log SET actor = NULL, actor_name = 'system' WHERE id = {id}", 0),
+    "action": ("UPDATE audit_log SET action = 'org.update' WHERE id = {id}", 0),
+    "hash": ("UPDATE audit_log SET hash = repeat('0', 64) WHERE id = {id}", 0),
+    "order": ("UPDATE audit_log SET seq = -seq WHERE id = {id}", 1),
+    "deleted": ("DELETE FROM audit_log WHERE id = {id}", 1),
+    "unsealed": ("UPDATE audit_log SET seq = NULL, hash = NULL WHERE id = {id}", 1),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(TAMPERING))
+async def test_verify_names_the_first_row_an_edit_behind_the_guard_broke(world, edit):
+    rows = await five_audited_orgs(world)
+    middle = len(rows) - 3  # the third of the five orgs' rows; the world's own rows come first
+    statement, offset = TAMPERING[edit]
+    await as_owner_bypassing_the_guard(statement.format(id=rows[middle]["id"]))
+    check = await audit.verify_chain()
+    assert check.broken_id == rows[middle + offset]["id"], check
+    assert (check.rows, check.head) == (middle, rows[middle - 1]["hash"])
+
+
+async def test_fcom_audit_verify_names_the_first_broken_row_and_exits_non_zero(world):
+    rows = await five_audited_orgs(world)
+    intact = fcom_audit_verify()
+    assert intact.returncode == 0, intact.stderr
+    assert f"{len(rows)} rows, head {rows[-1]['hash']}" in intact.stdout
+    edited = rows[-2]
+    await as_owner_bypassing_the_guard(f"UPDATE audit_log SET reason = 'edited' WHERE id = {edited['id']}")
+    broken = fcom_audit_verify()
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert f"audit_log id {edited['id']} (seq {edited['seq']})" in broken.stdout
+
+
+async def test_concurrent_audited_writes_still_chain(world):
+    """Twenty requests at once, each writing its audit row among other writes, and a nightly-style batch."""
+    async def org(n: int):
+        return await world.post("street_x", "/api/v1/orgs", json={
+            "name": f"并发社区{n}", "kind": "community", "parent_id": world.org_id("street_x")})
+
+    async def batch():
+        from core.db import transaction
+
+        async with transaction():
+            await audit.record_many(None, "contract.expiring", "contract", [(n, {"n": n}) for n in range(50)])
+
+    results = await asyncio.gather(*(org(n) for n in range(20)), batch(), batch())
+    assert [r.status_code for r in results[:20]] == [201] * 20
+    rows = await chain()
+    assert len(rows) == len(world.user_ids) + len(world.orgs) + 120
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    check = await audit.verify_chain(page_size=7)
+    assert (check.broken_id, check.rows) == (None, len(rows))
