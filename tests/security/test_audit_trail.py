@@ -430,22 +430,46 @@ async def test_the_admin_shows_accounts_orgs_and_mail_but_changes_none_of_them(w
     assert await audit_rows(world) == audit_before
 
 
-async def test_the_database_refuses_to_change_or_remove_audit_rows_but_allows_truncation(world):
+# What the application's own role (DATABASE_URL, the pool every request uses) might try on the audit log.
+AS_THE_APPLICATION = [
+    "UPDATE audit_log SET reason = 'edited'",
+    "DELETE FROM audit_log",
+    "TRUNCATE audit_log CASCADE",
+    "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+    "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+    "DROP TRIGGER audit_log_append_only ON audit_log",
+    "ALTER TABLE audit_log ALTER COLUMN reason DROP DEFAULT",
+    "ALTER TABLE audit_log OWNER TO CURRENT_USER",
+    "DROP TABLE audit_log CASCADE",
+    "CREATE OR REPLACE FUNCTION audit_log_is_append_only() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$ "
+    "LANGUAGE plpgsql",
+    "SELECT audit_log_seal_pending()",
+]
+
+
+@pytest.mark.parametrize("statement", AS_THE_APPLICATION)
+async def test_the_applications_database_role_can_only_read_and_append_audit_rows(world, statement):
     row = await _some_audit_row(world)
+    before = await chain()
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await AuditLog.update({AuditLog.reason: "edited"}).where(AuditLog.id == row["id"])
-    with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await AuditLog.delete().where(AuditLog.id == row["id"])
+        await engine_finder().run_ddl(statement)
+    assert await chain() == before
     assert (await AuditLog.select(AuditLog.reason).where(AuditLog.id == row["id"]).first())["reason"] == row["reason"]
-    # Emptying the whole table (what restoring a test database does) stays possible.
-    await engine_finder().run_ddl("TRUNCATE audit_log CASCADE")
+    assert (await audit.verify_chain()).broken_id is None
+
+
+async def test_the_owner_may_empty_the_audit_log_as_restoring_a_test_database_does(world, owner_connection):
+    await _some_audit_row(world)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await AuditLog.delete().where(AuditLog.id > 0)
+    await owner_connection.execute("TRUNCATE audit_log CASCADE")
     assert await AuditLog.count() == 0
 
 
 # Hash chain ------------------------------------------------------------------------------------
 
 def owner_url() -> str:
-    return os.environ["DATABASE_URL"]
+    return os.environ["MIGRATION_DATABASE_URL"]
 
 
 async def as_owner_bypassing_the_guard(statement: str) -> None:
