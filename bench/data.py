@@ -1255,7 +1255,7 @@ def _use_database(url: str) -> None:
         if dsn != url:
             raise ValueError(f"this process's engine already uses {dsn}; generate() was given {url}")
         return
-    os.environ["DATABASE_URL"] = url
+    os.environ["DATABASE_URL"] = os.environ["MIGRATION_DATABASE_URL"] = url
     from core.settings import get_settings
 
     get_settings.cache_clear()
@@ -1291,7 +1291,10 @@ async def generate(url: str, size: Size, *, seed: int = 2026, today: date | None
 
             await migrate()
             await load_reference_data()
-        connection = writer.connection = await asyncpg.connect(url)
+        # The owner's connection: loading drops and restores constraints.
+        from core.db import resolve_migration_database_url
+
+        connection = writer.connection = await asyncpg.connect(resolve_migration_database_url())
         try:
             if await connection.fetchval("SELECT EXISTS (SELECT 1 FROM organisation)"):
                 raise RuntimeError("the database already holds organisations: generate() fills an empty one")

@@ -260,7 +260,7 @@ async def count_statements(endpoints: list[Endpoint]) -> dict[str, dict]:
 
 def server_env(url: str, args: argparse.Namespace, **extra: str) -> dict[str, str]:
     # One load generator is one client address: the public rate limit, meant for many clients, is off.
-    return {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "DEBUG": "0",
+    return {**os.environ, "DATABASE_URL": url, "MIGRATION_DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "DEBUG": "0",
             "DB_POOL_MIN": "2", "DB_POOL_MAX": str(args.db_pool_max), "LOG_LEVEL": "WARNING",
             "RATE_LIMIT_PUBLIC_PER_MINUTE": "0", **extra}
 
@@ -406,16 +406,17 @@ def night_in_own_process(url: str, today: date, postmaster: int) -> dict[str, di
     """One night in a new process on database `url`: nothing cached from an earlier night, as a scheduler
     process that has just started."""
     context = multiprocessing.get_context("spawn")
-    earlier = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = url  # the child reads it on start
+    earlier = {name: os.environ.get(name) for name in ("DATABASE_URL", "MIGRATION_DATABASE_URL")}
+    os.environ.update(dict.fromkeys(earlier, url))  # the child reads them on start
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             return pool.submit(run_night, today, postmaster).result()
     finally:
-        if earlier is None:
-            os.environ.pop("DATABASE_URL", None)
-        else:
-            os.environ["DATABASE_URL"] = earlier
+        for name, value in earlier.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_night(today: date, postmaster: int) -> dict[str, dict]:

@@ -1,6 +1,9 @@
 """piccolo-admin at /admin, for city-level staff only (User.admin is true exactly for city-role users).
 
-The audit log is not offered here at all: it is read through the API, and the database refuses changes.
+Read-only: what it offers (users, grants, the org tree, the mail outbox) changes only through the API's
+services, which write the audit row in the same transaction. piccolo-admin writes rows directly, so a
+grant changed here would leave no trace. The audit log itself is not offered at all: it is read through the
+API, and the database refuses changes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ def admin_handler(extra_tables: list[type[Table]]):
         session_table=AdminSession,
         site_name="未来社区长效运营市场 · 管理后台",
         production=get_settings().admin_https_only,
+        read_only=True,
     )
 
     @asgi("/admin", is_mount=True, copy_scope=True, exclude_from_auth=True)

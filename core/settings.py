@@ -37,8 +37,12 @@ def _env_weights(name: str) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Settings:
-    # Database: with no DATABASE_URL an embedded PostgreSQL is started on EMBEDDED_PG_DIR.
+    # Database: with no DATABASE_URL an embedded PostgreSQL is started on EMBEDDED_PG_DIR. The application
+    # connects with DATABASE_URL; migrations run with MIGRATION_DATABASE_URL (the role owning the tables),
+    # which also grants DATABASE_URL's role what it needs: on the audit log only SELECT and INSERT.
     database_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
+    migration_database_url: str | None = field(
+        default_factory=lambda: os.environ.get("MIGRATION_DATABASE_URL") or None)
     embedded_pg_dir: Path = field(
         default_factory=lambda: Path(_env("EMBEDDED_PG_DIR", str(PROJECT_ROOT / ".pgdata")))
     )

@@ -23,9 +23,11 @@ _TMP = Path(tempfile.mkdtemp(prefix="fcom-test-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 SMTP_PORT = free_port()
 STRIPE_PORT = free_port()
+APP_DATABASE_URL, OWNER_DATABASE_URL = start_test_database(_TMP)
 os.environ.update(
     {
-        "DATABASE_URL": start_test_database(_TMP),
+        "DATABASE_URL": APP_DATABASE_URL,
+        "MIGRATION_DATABASE_URL": OWNER_DATABASE_URL,
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(SMTP_PORT),
         "SMTP_TIMEOUT_SECONDS": "3",
@@ -41,6 +43,7 @@ os.environ.update(
     }
 )
 
+import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 from piccolo.engine import engine_finder  # noqa: E402
 
@@ -85,11 +88,19 @@ async def table_names(app) -> list[str]:
     return [r["tablename"] for r in rows if r["tablename"] not in KEEP_TABLES]
 
 
+@pytest.fixture(scope="session")
+async def owner_connection(app) -> AsyncIterator[asyncpg.Connection]:
+    """The owner's connection: the application's role may not truncate the audit log."""
+    connection = await asyncpg.connect(OWNER_DATABASE_URL)
+    yield connection
+    await connection.close()
+
+
 @pytest.fixture(autouse=True)
-async def clean_database(table_names) -> AsyncIterator[None]:
+async def clean_database(table_names, owner_connection) -> AsyncIterator[None]:
     """Each test starts from empty tables (truncation, so tests may use real concurrent transactions)."""
     yield
-    await engine_finder().run_ddl(f"TRUNCATE {', '.join(table_names)} RESTART IDENTITY CASCADE")
+    await owner_connection.execute(f"TRUNCATE {', '.join(table_names)} RESTART IDENTITY CASCADE")
     await load_reference_data()
 
 

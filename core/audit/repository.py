@@ -59,3 +59,17 @@ async def search(
             if isinstance(row[key], str):
                 row[key] = json.loads(row[key])
     return rows, total
+
+
+async def chain_page(after_seq: int, limit: int) -> list[dict]:
+    """Sealed rows after `after_seq`, in chain order, with the text their hash covers."""
+    return await AuditLog.raw(
+        "SELECT id, seq, hash, audit_log_canonical(a) AS canonical FROM audit_log a "
+        "WHERE seq > {} ORDER BY seq LIMIT {}",
+        after_seq, limit,
+    )
+
+
+async def first_unsealed() -> dict | None:
+    rows = await AuditLog.raw("SELECT id FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT 1")
+    return rows[0] if rows else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -62,3 +64,36 @@ async def search(principal: Principal, *, entity_type, entity_id, action, limit:
                                            offset=off),
         limit, offset,
     )
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """What `verify_chain` found: how many rows chain correctly, the last good hash, the first broken row."""
+
+    rows: int
+    head: str
+    broken_id: int | None = None
+    broken_seq: int | None = None
+    problem: str = ""
+
+
+async def verify_chain(page_size: int = 5000) -> ChainCheck:
+    """Recompute the hash chain the database sealed (see the core migration of 2026-12-05T10:08): each row's
+    hash is sha256 over the previous row's hash and the row's canonical text, seq counting 1, 2, 3, ..."""
+    previous, checked = "", 0
+    while True:
+        rows = await repository.chain_page(checked, page_size)
+        for row in rows:
+            if row["seq"] != checked + 1:
+                return ChainCheck(checked, previous, row["id"], row["seq"],
+                                  f"前面缺少第 {checked + 1} 至 {row['seq'] - 1} 条 (rows missing before it)")
+            if hashlib.sha256((previous + row["canonical"]).encode()).hexdigest() != row["hash"]:
+                return ChainCheck(checked, previous, row["id"], row["seq"],
+                                  "内容与哈希不符 (content does not match its hash)")
+            previous, checked = row["hash"], checked + 1
+        if len(rows) < page_size:
+            break
+    unsealed = await repository.first_unsealed()
+    if unsealed is not None:
+        return ChainCheck(checked, previous, unsealed["id"], None, "未封存进哈希链 (never sealed into the chain)")
+    return ChainCheck(checked, previous)

@@ -5,7 +5,11 @@ from core.accounts.tables import User
 
 
 class AuditLog(Table, tablename="audit_log"):
-    """Append-only record of every decision. A database trigger refuses UPDATE and DELETE."""
+    """Append-only record of every decision. A database trigger refuses UPDATE and DELETE.
+
+    The hash chain's columns `seq` and `hash` are kept by the database alone (core migration 2026-12-05T10:08)
+    and are not declared here: nothing in the application reads or writes them but `fcom audit verify`.
+    """
 
     id: Serial
     at = Timestamptz(index=True)

@@ -34,10 +34,16 @@ class _RollBack(Exception):
 
 
 @pytest.fixture(scope="module")
-async def manifest(app, table_names) -> Manifest:
-    generated = await generate(os.environ["DATABASE_URL"], SIZE, progress=False)
+async def manifest(app, table_names, owner_connection) -> Manifest:
+    # generate() migrates, as the bench's own process does first thing: with the pool closed, as migrate() needs.
+    engine = engine_finder()
+    await engine.close_connection_pool()
+    try:
+        generated = await generate(os.environ["DATABASE_URL"], SIZE, progress=False)
+    finally:
+        await engine.start_connection_pool(min_size=2, max_size=30)
     yield generated
-    await engine_finder().run_ddl(f"TRUNCATE {', '.join(table_names)} RESTART IDENTITY CASCADE")
+    await owner_connection.execute(f"TRUNCATE {', '.join(table_names)} RESTART IDENTITY CASCADE")
     await load_reference_data()
 
 

@@ -90,7 +90,7 @@ def test_nights_that_disagree_show_every_value():
 
 
 def test_a_copy_of_a_settled_database_holds_what_the_template_held():
-    server = database_url(os.environ["DATABASE_URL"], "postgres")
+    server = database_url(os.environ["MIGRATION_DATABASE_URL"], "postgres")
     template, copy = f"fcom_bench_template_{os.getpid()}", f"fcom_bench_copy_{os.getpid()}"
 
     try:
@@ -154,7 +154,7 @@ def test_the_nights_of_several_sizes_alternate_each_on_a_fresh_copy_after_one_no
     from the copy it was given which size it is on and whether an earlier night's copy was left behind."""
     from bench import run, servers
 
-    server = database_url(os.environ["DATABASE_URL"], "postgres")
+    server = database_url(os.environ["MIGRATION_DATABASE_URL"], "postgres")
     tag = os.getpid()
     templates = {size: f"fcom_bench_{size}_{tag}" for size in ("city", "province")}
     events = []

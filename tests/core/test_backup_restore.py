@@ -36,7 +36,8 @@ SCHEMA = {
 def fcom(*args: str, database_url: str) -> subprocess.CompletedProcess:
     """The installed command line, as an operator would run it."""
     return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True,
-                          env={**os.environ, "DATABASE_URL": database_url}, timeout=300)
+                          env={**os.environ, "DATABASE_URL": database_url, "MIGRATION_DATABASE_URL": database_url},
+                          timeout=300)
 
 
 async def snapshot(url: str) -> dict:
@@ -58,7 +59,7 @@ async def snapshot(url: str) -> dict:
 @pytest.fixture
 async def fresh_database():
     """An empty database on the test server, dropped at the end whatever happens."""
-    source = os.environ["DATABASE_URL"]
+    source = os.environ["MIGRATION_DATABASE_URL"]
     name = f"fcom_restore_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(source)
     try:

@@ -18,7 +18,6 @@ from piccolo.querystring import QueryString
 
 from core.idempotency import service as idempotency
 from core.settings import get_settings
-from tests.leasing.helpers import space
 from tests.leasing.test_payment_faults import CUSTOMERS, INTENTS, customer_ready, pay
 from tests.leasing.test_payments import GOOD_CARD, rented
 from tests.market.helpers import community

@@ -83,6 +83,7 @@ def seed_world(database_url: str) -> dict:
     """The tests' org tree, its users' tokens and one community, created in another database by a process of
     its own (this process's services are bound to the shared test database)."""
     done = subprocess.run([sys.executable, "-c", SEED], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          env={**os.environ, "DATABASE_URL": database_url}, timeout=120)
+                          env={**os.environ, "DATABASE_URL": database_url, "MIGRATION_DATABASE_URL": database_url},
+                          timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -69,7 +69,8 @@ async def test_requests_during_a_database_restart_get_a_clean_503_and_the_server
         own_postgres, tmp_path):
     seeded = seed_world(own_postgres.url)
     server = Server("database-restart", "core.app:create_app", workers=1, log_dir=tmp_path,
-                    env={**os.environ, "DATABASE_URL": own_postgres.url, "DB_POOL_MIN": "2", "DB_POOL_MAX": "5"})
+                    env={**os.environ, "DATABASE_URL": own_postgres.url, "MIGRATION_DATABASE_URL": own_postgres.url,
+                         "DB_POOL_MIN": "2", "DB_POOL_MAX": "5"})
     busy: list[asyncio.Task] = []
     try:
         await asyncio.to_thread(server.wait_until_healthy)

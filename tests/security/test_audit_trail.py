@@ -4,13 +4,18 @@ and no one can change or remove those rows: not through the API, not through the
 from __future__ import annotations
 
 import ast
+import asyncio
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
 import pytest
 from piccolo.engine import engine_finder
 
+from core.audit import service as audit
 from core.audit.tables import AuditLog
 from core.pagination import MAX_PAGE_SIZE
 from leasing import service as leasing
@@ -367,13 +372,205 @@ async def test_the_admin_neither_lists_nor_writes_the_audit_log(world):
     assert not any(r["action"] == "forged" for r in after)
 
 
-async def test_the_database_refuses_to_change_or_remove_audit_rows_but_allows_truncation(world):
+async def admin_table_rows(table: str) -> list[dict]:
+    """The rows as they are, but for the time of a user's last login (logging in to the admin sets it)."""
+    rows = await engine_finder().run_ddl(f"SELECT * FROM {table} ORDER BY id")
+    return [{k: v for k, v in r.items() if k != "last_login"} for r in rows]
+
+
+# Every table the admin offers holds rows whose change the audit must see: who may log in and act for which
+# organisation (users, grants, the org tree) and what mail goes out to whom (the outbox). A new one needs a
+# row here.
+ADMIN_WRITES = {
+    "account_user": lambda world: {"username": "intruder", "password": "long-enough-pass", "email": "i@example.org",
+                                   "display_name": "x", "active": True, "admin": True, "superuser": True},
+    "role_grant": lambda world: {"user": world.user_ids["operator_a"], "role": "city", "org": world.org_id("city"),
+                                 "created_at": "2026-11-23T00:00:00Z"},
+    "organisation": lambda world: {"name": "后台新建机构", "kind": "street", "parent": world.org_id("district_a"),
+                                   "path": "/", "code": None, "created_at": "2026-11-23T00:00:00Z"},
+    "outbox_email": lambda world: {"to_address": "attacker@example.org", "subject": "x", "body_text": "x",
+                                   "status": "pending", "attempts": 0, "next_attempt_at": "2026-11-23T00:00:00Z"},
+}
+
+
+async def test_every_table_in_the_admin_is_covered_here(world):
+    headers = await admin_session(world, "city")
+    try:
+        tables = await world.client.get("/admin/api/tables/", headers=headers)
+    finally:
+        world.client.cookies.clear()
+    assert set(tables.json()) == set(ADMIN_WRITES)
+
+
+@pytest.mark.parametrize("table", sorted(ADMIN_WRITES))
+async def test_the_admin_shows_accounts_orgs_and_mail_but_changes_none_of_them(world, table):
+    """An operator cannot be promoted to a city role (nor an org or a mail changed) behind the audit's back:
+    the admin reads, and changes go through the API's audited services."""
+    await world.post("city", "/api/v1/orgs", json={"name": "新社区", "kind": "community",
+                                                   "parent_id": world.org_id("street_x")})
+    before, audit_before = await admin_table_rows(table), await audit_rows(world)
+    headers = await admin_session(world, "city")
+    try:
+        listed = await world.client.get(f"/admin/api/tables/{table}/", headers=headers)
+        assert listed.status_code == 200, listed.text
+        assert len(listed.json()["rows"]) == min(len(before), 15)
+        some_id = before[0]["id"] if before else 1
+        values = ADMIN_WRITES[table](world)
+        attempts = [
+            await world.client.post(f"/admin/api/tables/{table}/", json=values, headers=headers),
+            await world.client.patch(f"/admin/api/tables/{table}/{some_id}/", json=values, headers=headers),
+            await world.client.put(f"/admin/api/tables/{table}/{some_id}/", json=values, headers=headers),
+            await world.client.delete(f"/admin/api/tables/{table}/{some_id}/", headers=headers),
+            await world.client.delete(f"/admin/api/tables/{table}/", params={"id": some_id}, headers=headers),
+        ]
+    finally:
+        world.client.cookies.clear()
+    assert [a.status_code for a in attempts] == [405] * len(attempts), [a.text for a in attempts]
+    assert await admin_table_rows(table) == before
+    assert await audit_rows(world) == audit_before
+
+
+# What the application's own role (DATABASE_URL, the pool every request uses) might try on the audit log.
+AS_THE_APPLICATION = [
+    "UPDATE audit_log SET reason = 'edited'",
+    "DELETE FROM audit_log",
+    "TRUNCATE audit_log CASCADE",
+    "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+    "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+    "DROP TRIGGER audit_log_append_only ON audit_log",
+    "ALTER TABLE audit_log ALTER COLUMN reason DROP DEFAULT",
+    "ALTER TABLE audit_log OWNER TO CURRENT_USER",
+    "DROP TABLE audit_log CASCADE",
+    "CREATE OR REPLACE FUNCTION audit_log_is_append_only() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$ "
+    "LANGUAGE plpgsql",
+    "SELECT audit_log_seal_pending()",
+]
+
+
+@pytest.mark.parametrize("statement", AS_THE_APPLICATION)
+async def test_the_applications_database_role_can_only_read_and_append_audit_rows(world, statement):
     row = await _some_audit_row(world)
+    before = await chain()
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await AuditLog.update({AuditLog.reason: "edited"}).where(AuditLog.id == row["id"])
-    with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await AuditLog.delete().where(AuditLog.id == row["id"])
+        await engine_finder().run_ddl(statement)
+    assert await chain() == before
     assert (await AuditLog.select(AuditLog.reason).where(AuditLog.id == row["id"]).first())["reason"] == row["reason"]
-    # Emptying the whole table (what restoring a test database does) stays possible.
-    await engine_finder().run_ddl("TRUNCATE audit_log CASCADE")
+    assert (await audit.verify_chain()).broken_id is None
+
+
+async def test_the_owner_may_empty_the_audit_log_as_restoring_a_test_database_does(world, owner_connection):
+    await _some_audit_row(world)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await AuditLog.delete().where(AuditLog.id > 0)
+    await owner_connection.execute("TRUNCATE audit_log CASCADE")
     assert await AuditLog.count() == 0
+
+
+# Hash chain ------------------------------------------------------------------------------------
+
+def owner_url() -> str:
+    return os.environ["MIGRATION_DATABASE_URL"]
+
+
+async def as_owner_bypassing_the_guard(statement: str) -> None:
+    """What someone holding the owner's or a superuser's password could do: switch the guard off and edit."""
+    connection = await asyncpg.connect(owner_url())
+    try:
+        async with connection.transaction():
+            await connection.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+            await connection.execute(statement)
+            await connection.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
+    finally:
+        await connection.close()
+
+
+async def chain() -> list[dict]:
+    return [dict(r) for r in await engine_finder().run_ddl("SELECT id, seq, hash FROM audit_log ORDER BY seq")]
+
+
+async def five_audited_orgs(world) -> list[dict]:
+    for n in range(5):
+        await ok(await world.post("street_x", "/api/v1/orgs", json={
+            "name": f"链上社区{n}", "kind": "community", "parent_id": world.org_id("street_x")}), 201)
+    return await chain()
+
+
+def fcom_audit_verify() -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core", "audit", "verify"], capture_output=True, text=True,
+                          cwd=ROOT, env=os.environ.copy(), timeout=120)
+
+
+async def test_each_audit_row_is_sealed_into_one_chain_at_commit(world):
+    rows = await five_audited_orgs(world)
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    assert all(len(r["hash"]) == 64 for r in rows) and len({r["hash"] for r in rows}) == len(rows)
+    check = await audit.verify_chain()
+    assert (check.broken_id, check.rows, check.head) == (None, len(rows), rows[-1]["hash"])
+
+
+async def test_an_insert_cannot_choose_its_own_place_or_hash_in_the_chain(world):
+    await five_audited_orgs(world)
+    await engine_finder().run_ddl(
+        "INSERT INTO audit_log (at, actor_name, action, entity_type, entity_id, reason, seq, hash) "
+        "VALUES (now(), 'system', 'forged', 'x', '1', '', 1, repeat('0', 64))")
+    rows = await chain()
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    assert (await audit.verify_chain()).broken_id is None
+
+
+# Each edit is made on the middle row; the row named is where the recomputed chain first differs.
+TAMPERING = {
+    "reason": ("UPDATE audit_log SET reason = 'edited' WHERE id = {id}", 0),
+    "after": ("UPDATE audit_log SET after = '{{}}'::jsonb WHERE id = {id}", 0),
+    "time": ("UPDATE audit_log SET at = at - interval '1 day' WHERE id = {id}", 0),
+    "actor": ("UPDATE audit_log SET actor = NULL, actor_name = 'system' WHERE id = {id}", 0),
+    "action": ("UPDATE audit_log SET action = 'org.update' WHERE id = {id}", 0),
+    "hash": ("UPDATE audit_log SET hash = repeat('0', 64) WHERE id = {id}", 0),
+    "order": ("UPDATE audit_log SET seq = -seq WHERE id = {id}", 1),
+    "deleted": ("DELETE FROM audit_log WHERE id = {id}", 1),
+    "unsealed": ("UPDATE audit_log SET seq = NULL, hash = NULL WHERE id = {id}", 1),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(TAMPERING))
+async def test_verify_names_the_first_row_an_edit_behind_the_guard_broke(world, edit):
+    rows = await five_audited_orgs(world)
+    middle = len(rows) - 3  # the third of the five orgs' rows; the world's own rows come first
+    statement, offset = TAMPERING[edit]
+    await as_owner_bypassing_the_guard(statement.format(id=rows[middle]["id"]))
+    check = await audit.verify_chain()
+    assert check.broken_id == rows[middle + offset]["id"], check
+    assert (check.rows, check.head) == (middle, rows[middle - 1]["hash"])
+
+
+async def test_fcom_audit_verify_names_the_first_broken_row_and_exits_non_zero(world):
+    rows = await five_audited_orgs(world)
+    intact = fcom_audit_verify()
+    assert intact.returncode == 0, intact.stderr
+    assert f"{len(rows)} rows, head {rows[-1]['hash']}" in intact.stdout
+    edited = rows[-2]
+    await as_owner_bypassing_the_guard(f"UPDATE audit_log SET reason = 'edited' WHERE id = {edited['id']}")
+    broken = fcom_audit_verify()
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert f"audit_log id {edited['id']} (seq {edited['seq']})" in broken.stdout
+
+
+async def test_concurrent_audited_writes_still_chain(world):
+    """Twenty requests at once, each writing its audit row among other writes, and a nightly-style batch."""
+    async def org(n: int):
+        return await world.post("street_x", "/api/v1/orgs", json={
+            "name": f"并发社区{n}", "kind": "community", "parent_id": world.org_id("street_x")})
+
+    async def batch():
+        from core.db import transaction
+
+        async with transaction():
+            await audit.record_many(None, "contract.expiring", "contract", [(n, {"n": n}) for n in range(50)])
+
+    results = await asyncio.gather(*(org(n) for n in range(20)), batch(), batch())
+    assert [r.status_code for r in results[:20]] == [201] * 20
+    rows = await chain()
+    assert len(rows) == len(world.user_ids) + len(world.orgs) + 120
+    assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
+    check = await audit.verify_chain(page_size=7)
+    assert (check.broken_id, check.rows) == (None, len(rows))
