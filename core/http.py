@@ -14,6 +14,7 @@ from litestar import MediaType, Request, Response
 from litestar.config.app import AppConfig
 from litestar.exceptions import (
     HTTPException,
+    InternalServerException,
     MethodNotAllowedException,
     NotAuthorizedException,
     NotFoundException,
@@ -213,7 +214,23 @@ def _retry_after(exc: HTTPException) -> dict[str, str]:
     return {"Retry-After": str(max(1, int(reset)))}
 
 
-def handle_http(_: Request, exc: HTTPException) -> Response:
+_BODY_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$\.data(?:\.(?P<key>.+))?`)$", re.S)
+
+
+def _body_problem_taken_for_server_error(exc: HTTPException) -> dict | None:
+    """Litestar answers 500 when a body field's error carries the name of a dependency (`{"period": {}}`
+    against the `period` dependency): it takes the client's mistake for the server's. Such an error is
+    recovered from its cause and answered as the validation error it is."""
+    cause = exc.__cause__
+    if not isinstance(exc, InternalServerException) or not isinstance(cause, msgspec.ValidationError):
+        return None
+    found = _BODY_PATH.match(str(cause))
+    if found is None:
+        return None
+    return {"message": found["message"], "key": found["key"] or "data", "source": "body"}
+
+
+def handle_http(request: Request, exc: HTTPException) -> Response:
     for exc_type, (status, code, message) in HTTP_CODES.items():
         if isinstance(exc, exc_type):
             headers = _retry_after(exc) if status == 429 else None
@@ -223,6 +240,8 @@ def handle_http(_: Request, exc: HTTPException) -> Response:
         # Litestar raises a plain 400 when the body cannot be decoded at all.
         return error_response(400, "request.malformed", "请求体无法解析（不是合法的 JSON）", None)
     if exc.status_code >= 500:
+        if (problem := _body_problem_taken_for_server_error(exc)) is not None:
+            return handle_validation(request, ValidationException(extra=[problem]))
         log.error("HTTP %s: %s", exc.status_code, exc.detail)
         return error_response(exc.status_code, "internal.error", "服务器内部错误，请稍后再试", None)
     return error_response(exc.status_code, "request.invalid", "请求无效", None)
@@ -482,7 +501,8 @@ IDEMPOTENCY_KEY_PUBLIC_TEXT = "无需登录的操作不保存幂等键（没有�
 def document_idempotency(document: OpenAPI) -> None:
     """Declare the Idempotency-Key header on every POST (core/idempotency): for a logged-in user's, the
     statuses it may answer (409 still in progress; 422 key reused or malformed) and the replay header."""
-    replayed = OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING, enum=["true"]),
+    replayed = OpenAPIHeader(schema=LabelledSchema(type=OpenAPIType.STRING, enum=["true"],
+                                                   enum_labels={"true": "重放的应答"}),
                              description="该应答是同一幂等键第一次请求的应答的重放")
     for path, item in (document.paths or {}).items():
         operation = item.post

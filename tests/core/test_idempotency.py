@@ -132,7 +132,7 @@ async def test_two_users_may_use_the_same_key(world):
 
 @pytest.mark.parametrize("user, change, status, code", [
     ("street_x", {"area_m2": "-5"}, 422, "space.area_invalid"),
-    ("operator_a", {}, 403, "space.not_managed"),
+    ("operator_a", {}, 403, "auth.forbidden"),
 ], ids=["invalid body", "forbidden"])
 async def test_a_refused_first_request_is_replayed_not_run_again(world, user, change, status, code):
     body = {**space_body((await community(world, "street_x", "江滨社区"))["id"]), **change}

@@ -226,3 +226,37 @@ async def test_every_body_field_of_the_wrong_type_is_named_in_chinese(app, world
             if answers[f"{method} {path} {name}"] == expected:
                 del answers[f"{method} {path} {name}"]
     assert checked > 25 and answers == {}
+
+
+def dependency_names(app) -> set[str]:
+    """The names handlers receive by injection (principal, page, period …), from every layer."""
+    return {name for route in app.routes for handler in getattr(route, "route_handlers", [])
+            for name in handler.resolve_dependencies()}
+
+
+async def test_a_body_field_named_like_a_dependency_is_still_the_clients_mistake(app, world, frozen_clock):
+    """A body field that shares its name with an injected value (`period` in a job run and the `period`
+    query) is answered 422 naming the field when its value is of the wrong type, not 500."""
+    scene = await build_scene(world, frozen_clock)
+    document = app.openapi_schema.to_schema()
+    injected = dependency_names(app)
+    answers = {}
+    for method, path, operation in operations(app):
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is None:
+            continue
+        schema = next((s for s in body["schema"].get("oneOf", []) if "$ref" in s), body["schema"])
+        types = property_types(document, schema)
+        shared = set(types) & injected
+        if not shared:
+            continue
+        user = allowed_user(method, path)
+        call = await BUILDERS.get((method, path), default_call)(scene, path)
+        for name in shared:
+            json_type = types[name]
+            response = await world.client.request(method, call.path, headers=world.headers(user),
+                                                   json={**(call.json or {}), name: WRONG_TYPE[json_type]})
+            answers[f"{method} {path} {name}"] = (response.status_code, response.json()["detail"]["field"])
+    assert "POST /api/v1/jobs/{name}/run period" in answers
+    assert {where: answer for where, answer in answers.items()
+            if answer != (422, "$." + where.rsplit(" ", 1)[1])} == {}
