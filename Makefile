@@ -4,7 +4,7 @@ VENV ?= .venv
 EXTRAS ?= [test]
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint-docker bench clean
+.PHONY: install run test lint lint-docker bench clean
 
 # The Dockerfile runs this same target, so the image installs exactly what a developer gets.
 install: $(VENV)/.installed
@@ -21,7 +21,11 @@ run: install
 lint-docker: install
 	$(BIN)/hadolint Dockerfile
 
-test: install lint-docker
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint lint-docker
 	$(BIN)/python -m pytest
 
 # Benchmarks print numbers; they are never part of `make test`. SIZE: city, province or nation.

@@ -47,11 +47,25 @@ async def json_rows(state: State, sql: str, args: list) -> Response[bytes]:
 
 @get("/api/v1/public/operators")
 async def directory(
-    state: State, category: str | None = None, district_id: int | None = None, status: str | None = None,
-    q: str | None = None, sort: str = "name", limit: int = 50, offset: int = 0,
+    state: State,
+    category: str | None = None,
+    district_id: int | None = None,
+    status: str | None = None,
+    q: str | None = None,
+    sort: str = "name",
+    limit: int = 50,
+    offset: int = 0,
 ) -> Response[bytes]:
-    sql, args = directory_query(today=today(), category=category, district_id=district_id, status=status, q=q,
-                                sort=sort, limit=limit, offset=offset)
+    sql, args = directory_query(
+        today=today(),
+        category=category,
+        district_id=district_id,
+        status=status,
+        q=q,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
     async with state.pool.acquire() as connection:
         body = await connection.fetchval(sql, *args)
     return Response(content=body.encode(), media_type=MediaType.JSON)
@@ -62,7 +76,8 @@ async def matches(state: State, community_id: int) -> Response[bytes]:
     async with state.pool.acquire() as connection:
         categories = await connection.fetchval(
             "SELECT array_agg(DISTINCT category) FROM market_need WHERE community = $1 AND status = 'open'",
-            community_id)
+            community_id,
+        )
     sql, args = match_candidates_query(sorted({*(categories or []), INTEGRATED}), today())
     return await json_rows(state, sql, args)
 
@@ -89,12 +104,24 @@ async def apply(state: State, listing_id: int, data: dict) -> Response[bytes]:
             "INSERT INTO leasing_application (listing, operator, proposed_use, proposed_rent_per_m2_month, "
             "term_months, plan, status, decision_reason, created_by, created_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, 'submitted', '', $7, $8) RETURNING id",
-            listing_id, data["operator_id"], data["proposed_use"], data["proposed_rent_per_m2_month"],
-            data["term_months"], data.get("plan", ""), data["user_id"], now())
+            listing_id,
+            data["operator_id"],
+            data["proposed_use"],
+            data["proposed_rent_per_m2_month"],
+            data["term_months"],
+            data.get("plan", ""),
+            data["user_id"],
+            now(),
+        )
         await connection.execute(
             "INSERT INTO audit_log (at, actor, actor_name, action, entity_type, entity_id, before, after, reason) "
             "VALUES ($1, $2, $3, 'lease_application.create', 'listing', $4, NULL, $5::jsonb, '')",
-            now(), data["user_id"], "bench", str(listing_id), json.dumps({"application_id": application_id}))
+            now(),
+            data["user_id"],
+            "bench",
+            str(listing_id),
+            json.dumps({"application_id": application_id}),
+        )
     return Response(content=json.dumps({"id": application_id}).encode(), media_type=MediaType.JSON)
 
 
@@ -114,5 +141,8 @@ def create_app() -> Litestar:
     async def on_shutdown(app: Litestar) -> None:
         await app.state.pool.close()
 
-    return Litestar(route_handlers=[directory, matches, overview, figures, apply, health],
-                    on_startup=[on_startup], on_shutdown=[on_shutdown])
+    return Litestar(
+        route_handlers=[directory, matches, overview, figures, apply, health],
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+    )

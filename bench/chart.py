@@ -117,20 +117,38 @@ def scaling_chart(results: dict[str, dict], out: Path, *, title: str = "Job time
         ys = [max(seconds, 1e-6) for _, _, seconds in job_points]
         all_seconds += ys
         axes.plot(xs, ys, marker="o", color=colour, linewidth=1.8, label=job)
-        spreads = [(x, y, spread) for (name, x, _), y in zip(job_points, ys, strict=True)
-                   if (spread := job_spread(jobs_by_size[name].get(job))) is not None]
+        spreads = [
+            (x, y, spread)
+            for (name, x, _), y in zip(job_points, ys, strict=True)
+            if (spread := job_spread(jobs_by_size[name].get(job))) is not None
+        ]
         if spreads:
-            axes.errorbar([x for x, _, _ in spreads], [y for _, y, _ in spreads],
-                          yerr=[[max(y - low, 0) for _, y, (low, _) in spreads],
-                                [max(high - y, 0) for _, y, (_, high) in spreads]],
-                          fmt="none", ecolor=colour, elinewidth=1, capsize=3)
+            axes.errorbar(
+                [x for x, _, _ in spreads],
+                [y for _, y, _ in spreads],
+                yerr=[
+                    [max(y - low, 0) for _, y, (low, _) in spreads],
+                    [max(high - y, 0) for _, y, (_, high) in spreads],
+                ],
+                fmt="none",
+                ecolor=colour,
+                elinewidth=1,
+                capsize=3,
+            )
             all_seconds += [max(low, 1e-6) for _, _, (low, _) in spreads] + [high for _, _, (_, high) in spreads]
-        base_scale, base_seconds = next(((s, y) for (n, s, _), y in zip(job_points, ys, strict=True) if n == "city"),
-                                        (xs[0], ys[0]))
+        base_scale, base_seconds = next(
+            ((s, y) for (n, s, _), y in zip(job_points, ys, strict=True) if n == "city"), (xs[0], ys[0])
+        )
         line_x = [scale for scale in scales if scale >= base_scale]
         if len(line_x) > 1:
-            axes.plot(line_x, [base_seconds * x / base_scale for x in line_x], linestyle="--", color=colour,
-                      linewidth=1, alpha=0.7)
+            axes.plot(
+                line_x,
+                [base_seconds * x / base_scale for x in line_x],
+                linestyle="--",
+                color=colour,
+                linewidth=1,
+                alpha=0.7,
+            )
             references += 1
     if references:
         through = "the city point" if "city" in results else "the smallest size"
@@ -162,9 +180,9 @@ def scaling_chart(results: dict[str, dict], out: Path, *, title: str = "Job time
 
 # Reading the results files ----------------------------------------------------------------------
 
+
 def _is_size(entry: object) -> bool:
-    return isinstance(entry, dict) and isinstance(entry.get("jobs"), dict) and (
-        "scale" in entry or "size" in entry)
+    return isinstance(entry, dict) and isinstance(entry.get("jobs"), dict) and ("scale" in entry or "size" in entry)
 
 
 def _sizes_in(document: object) -> dict[str, dict]:
@@ -176,8 +194,11 @@ def _sizes_in(document: object) -> dict[str, dict]:
         found = _sizes_in(document.get(key)) if isinstance(document.get(key), dict) else {}
         if found:
             return found
-    return {name: entry for name, entry in document.items()
-            if _is_size(entry) and ("scale" in entry or name in DEFAULT_SCALES)}
+    return {
+        name: entry
+        for name, entry in document.items()
+        if _is_size(entry) and ("scale" in entry or name in DEFAULT_SCALES)
+    }
 
 
 def load_results(folder: Path) -> dict[str, dict]:

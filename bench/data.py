@@ -60,21 +60,22 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time as clock_time, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 
+from bench.servers import create_database, start_embedded_postgres, stop_embedded_postgres
 from core import clock
 from core.clock import BUSINESS_TZ, add_months
 from leasing import rent
 from leasing.award import Criteria
-from bench.servers import create_database, start_embedded_postgres, stop_embedded_postgres
 from providers.credit_code import make_credit_code
 
-
 # Sizes -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Size:
@@ -151,33 +152,196 @@ class Manifest:
 # Shapes ----------------------------------------------------------------------------------------
 
 BRANDS = [
-    "安康", "颐和", "乐邻", "暖心", "智汇", "善居", "和美", "悦享", "春晖", "众诚", "邻里", "福寿", "康宁", "童趣",
-    "启明", "博雅", "青禾", "惠民", "同心", "睿行", "向阳", "百川", "嘉禾", "鸿泰", "明德", "优家", "彩虹", "新禾",
-    "聚力", "仁和", "长青", "锦程", "绿源", "星辰", "红枫", "云栖", "钱潮", "西溪", "良渚", "天目",
+    "安康",
+    "颐和",
+    "乐邻",
+    "暖心",
+    "智汇",
+    "善居",
+    "和美",
+    "悦享",
+    "春晖",
+    "众诚",
+    "邻里",
+    "福寿",
+    "康宁",
+    "童趣",
+    "启明",
+    "博雅",
+    "青禾",
+    "惠民",
+    "同心",
+    "睿行",
+    "向阳",
+    "百川",
+    "嘉禾",
+    "鸿泰",
+    "明德",
+    "优家",
+    "彩虹",
+    "新禾",
+    "聚力",
+    "仁和",
+    "长青",
+    "锦程",
+    "绿源",
+    "星辰",
+    "红枫",
+    "云栖",
+    "钱潮",
+    "西溪",
+    "良渚",
+    "天目",
 ]
 BUSINESS_BY_CATEGORY = {
-    "integrated": "未来社区运营管理", "childcare": "托育服务", "elderly": "养老服务", "culture": "文化传播",
-    "health": "健康管理", "education": "教育科技", "commerce": "商业管理", "property": "物业服务",
+    "integrated": "未来社区运营管理",
+    "childcare": "托育服务",
+    "elderly": "养老服务",
+    "culture": "文化传播",
+    "health": "健康管理",
+    "education": "教育科技",
+    "commerce": "商业管理",
+    "property": "物业服务",
     "incubation": "创业孵化",
 }
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN_NAMES = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
-STREET_WORDS = sorted(set(
-    "东新 南星 北山 西兴 中泰 文新 古荡 翠苑 蒋村 转塘 留下 灵隐 湖滨 清波 小营 望江 采荷 凯旋 闸弄口 笕桥 九堡 彭埠 "
-    "丁兰 四季青 米市巷 湖墅 大关 和睦 祥符 康桥 半山 石桥 长河 浦沿 北干 城厢 新塘 宁围 闻堰 临浦 瓶窑 良渚 仓前 "
-    "五常 闲林 径山 锦城 玲珑 青山湖 锦南 南苑 东湖 星桥 塘栖 崇贤 白杨 下沙 河庄 义蓬 新湾 城南 旧县 桐君 千岛湖 "
-    "新安江 洋溪 更楼 梅城 寿昌 乾潭 横村 分水 江南 凤川 富春江 石林 汾口 威坪".split()
-))
+STREET_WORDS = sorted(
+    set(
+        [
+            "东新",
+            "南星",
+            "北山",
+            "西兴",
+            "中泰",
+            "文新",
+            "古荡",
+            "翠苑",
+            "蒋村",
+            "转塘",
+            "留下",
+            "灵隐",
+            "湖滨",
+            "清波",
+            "小营",
+            "望江",
+            "采荷",
+            "凯旋",
+            "闸弄口",
+            "笕桥",
+            "九堡",
+            "彭埠",
+            "丁兰",
+            "四季青",
+            "米市巷",
+            "湖墅",
+            "大关",
+            "和睦",
+            "祥符",
+            "康桥",
+            "半山",
+            "石桥",
+            "长河",
+            "浦沿",
+            "北干",
+            "城厢",
+            "新塘",
+            "宁围",
+            "闻堰",
+            "临浦",
+            "瓶窑",
+            "良渚",
+            "仓前",
+            "五常",
+            "闲林",
+            "径山",
+            "锦城",
+            "玲珑",
+            "青山湖",
+            "锦南",
+            "南苑",
+            "东湖",
+            "星桥",
+            "塘栖",
+            "崇贤",
+            "白杨",
+            "下沙",
+            "河庄",
+            "义蓬",
+            "新湾",
+            "城南",
+            "旧县",
+            "桐君",
+            "千岛湖",
+            "新安江",
+            "洋溪",
+            "更楼",
+            "梅城",
+            "寿昌",
+            "乾潭",
+            "横村",
+            "分水",
+            "江南",
+            "凤川",
+            "富春江",
+            "石林",
+            "汾口",
+            "威坪",
+        ]
+    )
+)
 COMMUNITY_WORDS = [
-    "和睦", "文晖", "朝晖", "潮鸣", "紫阳", "杨柳", "云城", "春风", "望月", "听涛", "桂花", "兰亭", "芳草", "翠柳",
-    "锦绣", "阳光", "幸福", "安居", "和谐", "新苑", "明珠", "星河", "水岸", "枫林", "梅园", "竹苑", "松涛", "荷塘",
-    "湖畔", "江景", "青山", "白塔", "古运", "丝绸", "茶乡", "稻香", "橘园", "樱花", "银杏", "香樟", "玉泉", "金沙",
+    "和睦",
+    "文晖",
+    "朝晖",
+    "潮鸣",
+    "紫阳",
+    "杨柳",
+    "云城",
+    "春风",
+    "望月",
+    "听涛",
+    "桂花",
+    "兰亭",
+    "芳草",
+    "翠柳",
+    "锦绣",
+    "阳光",
+    "幸福",
+    "安居",
+    "和谐",
+    "新苑",
+    "明珠",
+    "星河",
+    "水岸",
+    "枫林",
+    "梅园",
+    "竹苑",
+    "松涛",
+    "荷塘",
+    "湖畔",
+    "江景",
+    "青山",
+    "白塔",
+    "古运",
+    "丝绸",
+    "茶乡",
+    "稻香",
+    "橘园",
+    "樱花",
+    "银杏",
+    "香樟",
+    "玉泉",
+    "金沙",
 ]
 
 # Registry.
 REGISTRY_STATUS_WEIGHTS = {"listed": 90, "warned": 5, "suspended": 3, "removed": 2}
-STATUS_REASONS = {"warned": "连续两个季度评价低于70分，予以警示", "suspended": "居民投诉集中且整改不到位，暂停入库资格",
-                  "removed": "提供虚假材料，移出名录"}
+STATUS_REASONS = {
+    "warned": "连续两个季度评价低于70分，予以警示",
+    "suspended": "居民投诉集中且整改不到位，暂停入库资格",
+    "removed": "提供虚假材料，移出名录",
+}
 RECOMMENDED_SHARE = 0.2  # applications recommended by a district rather than self-nominated
 LISTING_TERM_MONTHS = 24
 # Batches by how many days before today they were published: listings valid now and not ending soon,
@@ -201,9 +365,14 @@ BALANCE_BANDS = [((1.0, 1.6), 55), ((0.8, 1.0), 20), ((0.4, 0.8), 25)]
 # Ledger kinds: (direction, kind, share of the month's cost or income, probability it is posted in a month);
 # service_fee is posted every month a contract runs, at a twelfth of its annual fee.
 LEDGER_KINDS = [
-    ("cost", "staff", 0.45, 1.0), ("cost", "utilities", 0.15, 1.0), ("cost", "maintenance", 0.15, 0.5),
-    ("cost", "service_fee", 0.15, 0.2), ("cost", "other_cost", 0.05, 0.15),
-    ("income", "rent", 0.5, 1.0), ("income", "service_revenue", 0.3, 0.7), ("income", "subsidy", 0.15, 0.3),
+    ("cost", "staff", 0.45, 1.0),
+    ("cost", "utilities", 0.15, 1.0),
+    ("cost", "maintenance", 0.15, 0.5),
+    ("cost", "service_fee", 0.15, 0.2),
+    ("cost", "other_cost", 0.05, 0.15),
+    ("income", "rent", 0.5, 1.0),
+    ("income", "service_revenue", 0.3, 0.7),
+    ("income", "subsidy", 0.15, 0.3),
     ("income", "other_income", 0.05, 0.1),
 ]
 
@@ -234,59 +403,238 @@ INVOICE_CHUNK = 20_000  # leases per invoice statement
 
 # Every table written, parents first.
 TABLES = [
-    "organisation", "account_user", "role_grant", "provider_operator", "provider_batch", "provider_application",
-    "provider_application_event", "provider_application_category", "provider_batch_entry", "provider_listing",
-    "provider_status_decision", "market_community", "market_need", "market_contract", "provider_evaluation",
-    "market_ledger_entry", "leasing_space", "leasing_listing", "leasing_application", "leasing_lease",
+    "organisation",
+    "account_user",
+    "role_grant",
+    "provider_operator",
+    "provider_batch",
+    "provider_application",
+    "provider_application_event",
+    "provider_application_category",
+    "provider_batch_entry",
+    "provider_listing",
+    "provider_status_decision",
+    "market_community",
+    "market_need",
+    "market_contract",
+    "provider_evaluation",
+    "market_ledger_entry",
+    "leasing_space",
+    "leasing_listing",
+    "leasing_application",
+    "leasing_lease",
     "leasing_invoice",
 ]
 
 COLUMNS = {
     "organisation": ("id", "name", "kind", "parent", "path", "code", "created_at"),
-    "account_user": ("id", "username", "password", "first_name", "last_name", "email", "active", "admin",
-                     "superuser", "display_name"),
+    "account_user": (
+        "id",
+        "username",
+        "password",
+        "first_name",
+        "last_name",
+        "email",
+        "active",
+        "admin",
+        "superuser",
+        "display_name",
+    ),
     "role_grant": ("id", "user", "role", "org", "created_at"),
-    "provider_operator": ("id", "org", "name", "credit_code", "legal_representative", "contact_name",
-                          "contact_phone", "contact_email", "founded_on", "staff_count", "capacity", "description",
-                          "categories", "district_ids", "registry_status", "created_at", "updated_at"),
-    "provider_batch": ("id", "title", "state", "notice_start", "objection_deadline", "published_on", "created_by",
-                       "published_by", "created_at"),
-    "provider_application": ("id", "operator", "channel", "recommender_org", "created_by", "categories",
-                             "statement", "attachments", "state", "submitted_at", "decided_at", "decided_by",
-                             "decision_reason", "created_at", "updated_at"),
-    "provider_application_event": ("application", "from_state", "to_state", "actor", "actor_name", "reason",
-                                   "at"),
+    "provider_operator": (
+        "id",
+        "org",
+        "name",
+        "credit_code",
+        "legal_representative",
+        "contact_name",
+        "contact_phone",
+        "contact_email",
+        "founded_on",
+        "staff_count",
+        "capacity",
+        "description",
+        "categories",
+        "district_ids",
+        "registry_status",
+        "created_at",
+        "updated_at",
+    ),
+    "provider_batch": (
+        "id",
+        "title",
+        "state",
+        "notice_start",
+        "objection_deadline",
+        "published_on",
+        "created_by",
+        "published_by",
+        "created_at",
+    ),
+    "provider_application": (
+        "id",
+        "operator",
+        "channel",
+        "recommender_org",
+        "created_by",
+        "categories",
+        "statement",
+        "attachments",
+        "state",
+        "submitted_at",
+        "decided_at",
+        "decided_by",
+        "decision_reason",
+        "created_at",
+        "updated_at",
+    ),
+    "provider_application_event": ("application", "from_state", "to_state", "actor", "actor_name", "reason", "at"),
     "provider_application_category": ("application", "operator", "category", "is_open"),
     "provider_batch_entry": ("batch", "application", "status"),
     "provider_listing": ("operator", "category", "batch", "application", "valid_from", "valid_until"),
     "provider_status_decision": ("operator", "from_status", "to_status", "reason", "decided_by", "at"),
-    "market_community": ("id", "org", "name", "district", "street", "community_type", "tier", "pool",
-                         "creation_level", "planned_start", "planned_finish", "area_hectares", "households",
-                         "elderly_share", "children_share", "status", "created_at", "updated_at"),
-    "market_need": ("id", "community", "category", "priority", "text", "status", "created_by", "created_at",
-                    "updated_at"),
-    "market_contract": ("id", "street", "community", "operator", "categories", "starts_on", "ends_on",
-                        "annual_fee", "revenue_share", "kpis", "status", "renewal_of", "need_ids", "created_by",
-                        "signed_by", "signed_at", "terminated_by", "terminated_at", "termination_reason",
-                        "created_at", "updated_at"),
-    "provider_evaluation": ("operator", "contract_id", "evaluator", "evaluator_org", "score", "satisfaction",
-                            "complaints", "period_start", "period_end", "comment", "created_at"),
-    "leasing_space": ("id", "owner_org", "owner_kind", "community", "address", "area_m2", "floor", "condition",
-                      "allowed_uses", "photos", "status", "created_by", "created_at", "updated_at"),
-    "leasing_listing": ("id", "space", "track", "rent_per_m2_month", "public_welfare_discount", "rent_free_months",
-                        "min_term_months", "max_term_months", "deposit_months", "opens_on", "closes_on", "criteria",
-                        "status", "created_by", "created_at"),
-    "leasing_application": ("id", "listing", "operator", "proposed_use", "proposed_rent_per_m2_month",
-                            "term_months", "plan", "status", "score", "decision_reason", "created_by",
-                            "created_at"),
-    "leasing_lease": ("id", "space", "lessee", "listing", "application", "use", "starts_on", "ends_on",
-                      "agreed_ends_on", "monthly_rent", "deposit", "rent_free_months", "payment_day", "status",
-                      "renewal_of", "created_by", "terminated_by", "terminated_at", "termination_reason",
-                      "created_at", "updated_at"),
+    "market_community": (
+        "id",
+        "org",
+        "name",
+        "district",
+        "street",
+        "community_type",
+        "tier",
+        "pool",
+        "creation_level",
+        "planned_start",
+        "planned_finish",
+        "area_hectares",
+        "households",
+        "elderly_share",
+        "children_share",
+        "status",
+        "created_at",
+        "updated_at",
+    ),
+    "market_need": (
+        "id",
+        "community",
+        "category",
+        "priority",
+        "text",
+        "status",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ),
+    "market_contract": (
+        "id",
+        "street",
+        "community",
+        "operator",
+        "categories",
+        "starts_on",
+        "ends_on",
+        "annual_fee",
+        "revenue_share",
+        "kpis",
+        "status",
+        "renewal_of",
+        "need_ids",
+        "created_by",
+        "signed_by",
+        "signed_at",
+        "terminated_by",
+        "terminated_at",
+        "termination_reason",
+        "created_at",
+        "updated_at",
+    ),
+    "provider_evaluation": (
+        "operator",
+        "contract_id",
+        "evaluator",
+        "evaluator_org",
+        "score",
+        "satisfaction",
+        "complaints",
+        "period_start",
+        "period_end",
+        "comment",
+        "created_at",
+    ),
+    "leasing_space": (
+        "id",
+        "owner_org",
+        "owner_kind",
+        "community",
+        "address",
+        "area_m2",
+        "floor",
+        "condition",
+        "allowed_uses",
+        "photos",
+        "status",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ),
+    "leasing_listing": (
+        "id",
+        "space",
+        "track",
+        "rent_per_m2_month",
+        "public_welfare_discount",
+        "rent_free_months",
+        "min_term_months",
+        "max_term_months",
+        "deposit_months",
+        "opens_on",
+        "closes_on",
+        "criteria",
+        "status",
+        "created_by",
+        "created_at",
+    ),
+    "leasing_application": (
+        "id",
+        "listing",
+        "operator",
+        "proposed_use",
+        "proposed_rent_per_m2_month",
+        "term_months",
+        "plan",
+        "status",
+        "score",
+        "decision_reason",
+        "created_by",
+        "created_at",
+    ),
+    "leasing_lease": (
+        "id",
+        "space",
+        "lessee",
+        "listing",
+        "application",
+        "use",
+        "starts_on",
+        "ends_on",
+        "agreed_ends_on",
+        "monthly_rent",
+        "deposit",
+        "rent_free_months",
+        "payment_day",
+        "status",
+        "renewal_of",
+        "created_by",
+        "terminated_by",
+        "terminated_at",
+        "termination_reason",
+        "created_at",
+        "updated_at",
+    ),
 }
 
 
 # Small helpers ---------------------------------------------------------------------------------
+
 
 def first_of_this_month() -> date:
     """The 1st of the current month in Asia/Shanghai (by the application's clock): the night every scheduler
@@ -323,11 +671,11 @@ def _years_later(day: date, years: int) -> date:
 def _uniform(key: str, salt: int) -> str:
     """SQL for a number in [0, 1) drawn from `key` (a bigint expression) and the seed ($3 in every derived
     statement): the same for the same seed, whatever plan PostgreSQL picks."""
-    return (f"((hashint8extended(({key})::bigint, $3::bigint + {salt}) & 9007199254740991)::float8"
-            " / 9007199254740992.0)")
+    return f"((hashint8extended(({key})::bigint, $3::bigint + {salt}) & 9007199254740991)::float8 / 9007199254740992.0)"
 
 
 # The city in memory (small tables; leasing is built in chunks) ---------------------------------
+
 
 @dataclass
 class City:
@@ -383,8 +731,9 @@ def _org_tree(rng: random.Random, city: City) -> None:
     for district_id, (district_name, code) in city.districts.items():
         wanted = rng.randint(8, 16) * scale
         if district_name == "富阳区":
-            names = list(FUYANG_STREETS) + _street_names(rng, max(0, wanted - len(FUYANG_STREETS)),
-                                                        taken=set(FUYANG_STREETS))
+            names = list(FUYANG_STREETS) + _street_names(
+                rng, max(0, wanted - len(FUYANG_STREETS)), taken=set(FUYANG_STREETS)
+            )
         else:
             names = _street_names(rng, wanted, taken=set())
         for name in names:
@@ -396,8 +745,15 @@ def _org_tree(rng: random.Random, city: City) -> None:
     next_id += len(city.communities)
     for district_id, (district_name, code) in city.districts.items():
         city.owner_of[district_id] = next_id
-        _org(city, next_id, f"{district_name}城市建设投资集团有限公司", "owner", district_id,
-             f"/1/{district_id}/{next_id}/", f"owner-{code}")
+        _org(
+            city,
+            next_id,
+            f"{district_name}城市建设投资集团有限公司",
+            "owner",
+            district_id,
+            f"/1/{district_id}/{next_id}/",
+            f"owner-{code}",
+        )
         next_id += 1
 
 
@@ -428,25 +784,39 @@ def _community_rows(rng: random.Random, city: City, first_org: int) -> None:
         org_id = first_org + community_id - 1
         _org(city, org_id, name, "community", street["id"], f"{street['path']}{org_id}/", None)
         planned_start = date(rng.randint(2021, 2024), rng.randint(1, 12), 1)
-        city.communities.append(dict(
-            id=community_id, org=org_id, name=name, district=street["district"], street=street["id"],
-            community_type=_weighted(rng, COMMUNITY_TYPE_WEIGHTS), tier=rng.choice(["inclusive"] * 4 + ["leading"]),
-            pool=_weighted(rng, {"creation": 50, "reserve": 30, "basic": 20}),
-            creation_level=rng.choice(["province", "city", "joint", "undecided"]),
-            planned_start=planned_start, planned_finish=planned_start.replace(year=planned_start.year + 2),
-            area_hectares=_decimal(rng.uniform(5, 120), 2), households=rng.randint(800, 12000),
-            elderly_share=_decimal(rng.uniform(0.08, 0.35), 4), children_share=_decimal(rng.uniform(0.05, 0.2), 4),
-            status=_weighted(rng, COMMUNITY_STATUS_WEIGHTS), created_at=city.setup_at, updated_at=city.setup_at,
-        ))
+        city.communities.append(
+            dict(
+                id=community_id,
+                org=org_id,
+                name=name,
+                district=street["district"],
+                street=street["id"],
+                community_type=_weighted(rng, COMMUNITY_TYPE_WEIGHTS),
+                tier=rng.choice(["inclusive"] * 4 + ["leading"]),
+                pool=_weighted(rng, {"creation": 50, "reserve": 30, "basic": 20}),
+                creation_level=rng.choice(["province", "city", "joint", "undecided"]),
+                planned_start=planned_start,
+                planned_finish=planned_start.replace(year=planned_start.year + 2),
+                area_hectares=_decimal(rng.uniform(5, 120), 2),
+                households=rng.randint(800, 12000),
+                elderly_share=_decimal(rng.uniform(0.08, 0.35), 4),
+                children_share=_decimal(rng.uniform(0.05, 0.2), 4),
+                status=_weighted(rng, COMMUNITY_STATUS_WEIGHTS),
+                created_at=city.setup_at,
+                updated_at=city.setup_at,
+            )
+        )
 
 
 def _accounts(city: City, password_hash: str) -> None:
     """A city official (user 1), the auditor, an official per district and per street, a user per owner.
     Operators' users are added with the operators."""
+
     def user(username: str, display_name: str, role: str, org_id: int, *, admin: bool = False) -> int:
         user_id = len(city.users) + 1
-        city.users.append((user_id, username, password_hash, "", "", f"{username}@example.org", True, admin, admin,
-                           display_name))
+        city.users.append(
+            (user_id, username, password_hash, "", "", f"{username}@example.org", True, admin, admin, display_name)
+        )
         city.grants.append((len(city.grants) + 1, user_id, role, org_id, city.setup_at))
         return user_id
 
@@ -454,32 +824,55 @@ def _accounts(city: City, password_hash: str) -> None:
     city.auditor = Account(user("bench_auditor", "市审计（基准测试）", "auditor", 1), "bench_auditor", 1, "杭州市")
     for district_id, (name, code) in city.districts.items():
         username = f"bench_district_{code}"
-        city.district_users[district_id] = Account(user(username, f"{name}住建局", "district", district_id),
-                                                   username, district_id, name)
+        city.district_users[district_id] = Account(
+            user(username, f"{name}住建局", "district", district_id), username, district_id, name
+        )
     for street in city.streets:
         username = f"bench_street_{street['id']}"
-        city.street_users[street["id"]] = Account(user(username, f"{street['name']}办", "street", street["id"]),
-                                                  username, street["id"], street["name"])
+        city.street_users[street["id"]] = Account(
+            user(username, f"{street['name']}办", "street", street["id"]), username, street["id"], street["name"]
+        )
     for district_id, owner_id in city.owner_of.items():
-        city.owner_users[owner_id] = user(f"bench_owner_{city.districts[district_id][1]}",
-                                          f"{city.districts[district_id][0]}城投", "owner", owner_id)
+        city.owner_users[owner_id] = user(
+            f"bench_owner_{city.districts[district_id][1]}", f"{city.districts[district_id][0]}城投", "owner", owner_id
+        )
 
 
 # Registry --------------------------------------------------------------------------------------
 
+
 def _batches(city: City) -> dict[str, list[tuple[int, date]]]:
     """Published batches, oldest first; returns (id, published_on) by group."""
     admin = city.city_user.user_id
-    dated = sorted([(days, group) for group, days_list in
-                    (("recent", RECENT_BATCH_DAYS), ("ending", ENDING_BATCH_DAYS), ("expired", EXPIRED_BATCH_DAYS))
-                    for days in days_list], reverse=True)
+    dated = sorted(
+        [
+            (days, group)
+            for group, days_list in (
+                ("recent", RECENT_BATCH_DAYS),
+                ("ending", ENDING_BATCH_DAYS),
+                ("expired", EXPIRED_BATCH_DAYS),
+            )
+            for days in days_list
+        ],
+        reverse=True,
+    )
     groups: dict[str, list[tuple[int, date]]] = {"recent": [], "ending": [], "expired": []}
     for batch_id, (days, group) in enumerate(dated, start=1):
         published_on = city.today - timedelta(days=days)
         notice_start = published_on - timedelta(days=14)
-        city.batches.append((batch_id, f"优秀服务商名录第{batch_id}批", "published", notice_start,
-                             published_on - timedelta(days=7), published_on, admin, admin,
-                             _at(notice_start - timedelta(days=7))))
+        city.batches.append(
+            (
+                batch_id,
+                f"优秀服务商名录第{batch_id}批",
+                "published",
+                notice_start,
+                published_on - timedelta(days=7),
+                published_on,
+                admin,
+                admin,
+                _at(notice_start - timedelta(days=7)),
+            )
+        )
         groups[group].append((batch_id, published_on))
     return groups
 
@@ -514,8 +907,9 @@ def _registry(rng: random.Random, city: City, password_hash: str) -> None:
         username = f"bench_operator_{operator_id}"
         user_id = len(city.users) + 1
         display_name = name[:100]
-        city.users.append((user_id, username, password_hash, "", "", f"{username}@example.org", True, False, False,
-                           display_name))
+        city.users.append(
+            (user_id, username, password_hash, "", "", f"{username}@example.org", True, False, False, display_name)
+        )
         city.grants.append((len(city.grants) + 1, user_id, "operator", org_id, city.setup_at))
         city.operator_users[operator_id] = OperatorAccount(user_id, username, operator_id, org_id)
 
@@ -523,21 +917,48 @@ def _registry(rng: random.Random, city: City, password_hash: str) -> None:
         submitted_at = _at(published_on - timedelta(days=40))
         decided_at = _at(published_on - timedelta(days=21), 15)
         recommender = city.district_users[own_districts[0]] if rng.random() < RECOMMENDED_SHARE else None
-        applicant = (recommender.user_id, f"{recommender.org_name}住建局") if recommender \
-            else (user_id, display_name)
+        applicant = (recommender.user_id, f"{recommender.org_name}住建局") if recommender else (user_id, display_name)
         created_at = submitted_at - timedelta(days=rng.randint(1, 10))
-        city.applications.append((
-            operator_id, operator_id, "recommended" if recommender else "self",
-            recommender.org_id if recommender else None, applicant[0], own_categories, "", "[]", "approved",
-            submitted_at, decided_at, admin.user_id, "材料齐全，符合入库条件", created_at, decided_at,
-        ))
+        city.applications.append(
+            (
+                operator_id,
+                operator_id,
+                "recommended" if recommender else "self",
+                recommender.org_id if recommender else None,
+                applicant[0],
+                own_categories,
+                "",
+                "[]",
+                "approved",
+                submitted_at,
+                decided_at,
+                admin.user_id,
+                "材料齐全，符合入库条件",
+                created_at,
+                decided_at,
+            )
+        )
         city.application_events += [
             (operator_id, None, "draft", applicant[0], applicant[1], "", created_at),
             (operator_id, "draft", "submitted", applicant[0], applicant[1], "", submitted_at),
-            (operator_id, "submitted", "under_review", admin.user_id, "市建委（基准测试）", "",
-             submitted_at + timedelta(days=3)),
-            (operator_id, "under_review", "approved", admin.user_id, "市建委（基准测试）", "材料齐全，符合入库条件",
-             decided_at),
+            (
+                operator_id,
+                "submitted",
+                "under_review",
+                admin.user_id,
+                "市建委（基准测试）",
+                "",
+                submitted_at + timedelta(days=3),
+            ),
+            (
+                operator_id,
+                "under_review",
+                "approved",
+                admin.user_id,
+                "市建委（基准测试）",
+                "材料齐全，符合入库条件",
+                decided_at,
+            ),
         ]
         city.application_categories += [(operator_id, operator_id, c, False) for c in own_categories]
         city.batch_entries.append((batch_id, operator_id, "included"))
@@ -550,26 +971,58 @@ def _registry(rng: random.Random, city: City, password_hash: str) -> None:
         if status != "listed":  # decided after the listing was published
             days_listed = (city.today - published_on).days
             updated_at = _at(published_on + timedelta(days=rng.randint(1, max(1, days_listed - 1))), 10)
-            city.status_decisions.append((operator_id, "listed", status, STATUS_REASONS[status], admin.user_id,
-                                          updated_at))
-        city.operators.append(dict(
-            id=operator_id, org=org_id, name=name, credit_code=credit_code, legal_representative=_person(rng),
-            contact_name=_person(rng), contact_phone=f"13{rng.randrange(10**9):09d}",
-            contact_email=f"contact{operator_id}@example.org",
-            founded_on=date(rng.randint(2000, 2022), rng.randint(1, 12), rng.randint(1, 28)),
-            staff_count=rng.randint(5, 300), capacity=rng.randint(1, 15), categories=own_categories,
-            district_ids=own_districts, registry_status=status, created_at=created_at, updated_at=updated_at,
-        ))
+            city.status_decisions.append(
+                (operator_id, "listed", status, STATUS_REASONS[status], admin.user_id, updated_at)
+            )
+        city.operators.append(
+            dict(
+                id=operator_id,
+                org=org_id,
+                name=name,
+                credit_code=credit_code,
+                legal_representative=_person(rng),
+                contact_name=_person(rng),
+                contact_phone=f"13{rng.randrange(10**9):09d}",
+                contact_email=f"contact{operator_id}@example.org",
+                founded_on=date(rng.randint(2000, 2022), rng.randint(1, 12), rng.randint(1, 28)),
+                staff_count=rng.randint(5, 300),
+                capacity=rng.randint(1, 15),
+                categories=own_categories,
+                district_ids=own_districts,
+                registry_status=status,
+                created_at=created_at,
+                updated_at=updated_at,
+            )
+        )
 
 
 def _operator_rows(city: City) -> list[tuple]:
-    return [(o["id"], o["org"], o["name"], o["credit_code"], o["legal_representative"], o["contact_name"],
-             o["contact_phone"], o["contact_email"], o["founded_on"], o["staff_count"], o["capacity"], "",
-             o["categories"], o["district_ids"], o["registry_status"], o["created_at"], o["updated_at"])
-            for o in city.operators]
+    return [
+        (
+            o["id"],
+            o["org"],
+            o["name"],
+            o["credit_code"],
+            o["legal_representative"],
+            o["contact_name"],
+            o["contact_phone"],
+            o["contact_email"],
+            o["founded_on"],
+            o["staff_count"],
+            o["capacity"],
+            "",
+            o["categories"],
+            o["district_ids"],
+            o["registry_status"],
+            o["created_at"],
+            o["updated_at"],
+        )
+        for o in city.operators
+    ]
 
 
 # Market ----------------------------------------------------------------------------------------
+
 
 def _need(city: City, community: dict, category: str, status: str, priority: int, at: datetime) -> int:
     need_id = len(city.needs) + 1
@@ -578,7 +1031,7 @@ def _need(city: City, community: dict, category: str, status: str, priority: int
     return need_id
 
 
-def _contracts(rng: random.Random, city: City) -> None:
+def _contracts(rng: random.Random, city: City) -> None:  # noqa: C901 -- one pass over the city keeps the draws in order
     """At most one contract per community (two when renewed: the renewed one and its successor), with an
     operator listed today for its category and serving its district where one exists; contracts holding
     capacity never exceed an operator's capacity."""
@@ -608,8 +1061,9 @@ def _contracts(rng: random.Random, city: City) -> None:
         category = rng.choice(city.categories)
         status = _weighted(rng, CONTRACT_STATUS_WEIGHTS)
         holds = 1 if status in HOLDING_STATES or status == "renewed" else 0  # a renewed one has a successor
-        operator = pick(serving.get((category, community["district"]), []), holds) \
-            or pick(listed.get(category, []), holds)
+        operator = pick(serving.get((category, community["district"]), []), holds) or pick(
+            listed.get(category, []), holds
+        )
         if operator is None:
             continue
         holding[operator["id"]] += holds
@@ -637,28 +1091,54 @@ def _contracts(rng: random.Random, city: City) -> None:
             need_ids = [_need(city, community, category, need_status, 2, _at(starts_on - timedelta(days=60)))]
         contract = _contract(rng, city, community, operator, category, status, starts_on, ends_on, need_ids)
         if status == "renewed":
-            successor = _contract(rng, city, community, operator, category, "active", ends_on,
-                                  _years_later(ends_on, 3), need_ids)
+            successor = _contract(
+                rng, city, community, operator, category, "active", ends_on, _years_later(ends_on, 3), need_ids
+            )
             successor["renewal_of"] = contract["id"]
             successor["annual_fee"] = contract["annual_fee"]
 
 
-def _contract(rng: random.Random, city: City, community: dict, operator: dict, category: str, status: str,
-              starts_on: date, ends_on: date, need_ids: list[int]) -> dict:
+def _contract(
+    rng: random.Random,
+    city: City,
+    community: dict,
+    operator: dict,
+    category: str,
+    status: str,
+    starts_on: date,
+    ends_on: date,
+    need_ids: list[int],
+) -> dict:
     official = city.street_users[community["street"]].user_id
     signed = status != "draft"
     terminated = status == "terminated"
     created_at = _at(starts_on - timedelta(days=rng.randint(10, 40)))
-    terminated_at = _at(min(city.today - timedelta(days=1), starts_on + timedelta(days=rng.randint(90, 600))), 10) \
-        if terminated else None
+    terminated_at = (
+        _at(min(city.today - timedelta(days=1), starts_on + timedelta(days=rng.randint(90, 600))), 10)
+        if terminated
+        else None
+    )
     contract = dict(
-        id=len(city.contracts) + 1, street=community["street"], community=community["id"], operator=operator["id"],
-        categories=[category], starts_on=starts_on, ends_on=ends_on, annual_fee=rng.randint(50, 300) * 10_000 * 100,
-        revenue_share=_decimal(rng.choice([0.05, 0.1, 0.15]), 4) if rng.random() < 0.5 else None, kpis="",
-        status=status, renewal_of=None, need_ids=need_ids, created_by=official,
-        signed_by=official if signed else None, signed_at=created_at + timedelta(days=7) if signed else None,
-        terminated_by=official if terminated else None, terminated_at=terminated_at,
-        termination_reason="合同双方协商终止" if terminated else "", created_at=created_at,
+        id=len(city.contracts) + 1,
+        street=community["street"],
+        community=community["id"],
+        operator=operator["id"],
+        categories=[category],
+        starts_on=starts_on,
+        ends_on=ends_on,
+        annual_fee=rng.randint(50, 300) * 10_000 * 100,
+        revenue_share=_decimal(rng.choice([0.05, 0.1, 0.15]), 4) if rng.random() < 0.5 else None,
+        kpis="",
+        status=status,
+        renewal_of=None,
+        need_ids=need_ids,
+        created_by=official,
+        signed_by=official if signed else None,
+        signed_at=created_at + timedelta(days=7) if signed else None,
+        terminated_by=official if terminated else None,
+        terminated_at=terminated_at,
+        termination_reason="合同双方协商终止" if terminated else "",
+        created_at=created_at,
         updated_at=terminated_at or created_at,
     )
     city.contracts.append(contract)
@@ -672,8 +1152,14 @@ def _contract_rows(city: City) -> list[tuple]:
 def _open_needs(rng: random.Random, city: City) -> None:
     for community in city.communities:
         for category in rng.sample(city.categories, rng.choice(NEEDS_PER_COMMUNITY)):
-            _need(city, community, category, "open", rng.randint(1, 3),
-                  _at(city.today - timedelta(days=rng.randint(1, 300))))
+            _need(
+                city,
+                community,
+                category,
+                "open",
+                rng.randint(1, 3),
+                _at(city.today - timedelta(days=rng.randint(1, 300))),
+            )
 
 
 def _evaluations(rng: random.Random, city: City) -> None:
@@ -690,13 +1176,21 @@ def _evaluations(rng: random.Random, city: City) -> None:
         quality = rng.randint(60, 95)
         for quarter in range(rng.randint(1, EVALUATIONS_PER_OPERATOR)):
             period_end = add_months(quarter_start, -3 * quarter) - timedelta(days=1)
-            city.evaluations.append((
-                operator["id"], contract_of.get(operator["id"]), evaluator.user_id, evaluator.org_id,
-                max(0, min(100, quality + rng.randint(-12, 12))),
-                _decimal(max(0.0, min(100.0, quality + rng.uniform(-10, 10))), 2), rng.randint(0, 6),
-                add_months(period_end + timedelta(days=1), -3), period_end, "",
-                _at(period_end + timedelta(days=rng.randint(5, 20))),
-            ))
+            city.evaluations.append(
+                (
+                    operator["id"],
+                    contract_of.get(operator["id"]),
+                    evaluator.user_id,
+                    evaluator.org_id,
+                    max(0, min(100, quality + rng.randint(-12, 12))),
+                    _decimal(max(0.0, min(100.0, quality + rng.uniform(-10, 10))), 2),
+                    rng.randint(0, 6),
+                    add_months(period_end + timedelta(days=1), -3),
+                    period_end,
+                    "",
+                    _at(period_end + timedelta(days=rng.randint(5, 20))),
+                )
+            )
 
 
 def _ledger_plans(rng: random.Random, city: City) -> tuple[list[tuple], list[tuple]]:
@@ -706,8 +1200,15 @@ def _ledger_plans(rng: random.Random, city: City) -> tuple[list[tuple], list[tup
     communities = []
     for community in city.communities:
         low, high = rng.choices([band for band, _ in BALANCE_BANDS], [w for _, w in BALANCE_BANDS])[0]
-        communities.append((community["id"], community["street"], city.street_users[community["street"]].user_id,
-                            rng.uniform(low, high), community["households"] * rng.uniform(15, 40) * 100))
+        communities.append(
+            (
+                community["id"],
+                community["street"],
+                city.street_users[community["street"]].user_id,
+                rng.uniform(low, high),
+                community["households"] * rng.uniform(15, 40) * 100,
+            )
+        )
     contracts = []
     for c in city.contracts:
         if c["status"] == "draft":
@@ -762,14 +1263,16 @@ FROM (
     WHERE p.community BETWEEN $4 AND $5
     OFFSET 0
 ) m
-CROSS JOIN (VALUES {", ".join(f"({slot}, '{d}', '{k}', {s}::float8, {p}::float8)"
-                              for slot, (d, k, s, p) in enumerate(LEDGER_KINDS))})
+CROSS JOIN (VALUES {
+    ", ".join(f"({slot}, '{d}', '{k}', {s}::float8, {p}::float8)" for slot, (d, k, s, p) in enumerate(LEDGER_KINDS))
+})
     AS k(slot, direction, kind, share, probability)
 WHERE (k.kind = 'service_fee' AND m.fee IS NOT NULL) OR {_uniform("m.key * 16 + k.slot", 3)} < k.probability
 """
 
 
 # Leasing ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class LeasingChunk:
@@ -816,9 +1319,12 @@ class Leasing:
         communities = city.communities
         community = communities[self.space_id - 1] if self.space_id <= len(communities) else rng.choice(communities)
         owner = city.owner_of[community["district"]]
-        space = dict(id=self.space_id, area=_decimal(rng.uniform(20, 600), 2),
-                     uses=sorted(rng.sample(SPACE_USES, rng.randint(1, 3))),
-                     official=city.street_users[community["street"]].user_id)
+        space = dict(
+            id=self.space_id,
+            area=_decimal(rng.uniform(20, 600), 2),
+            uses=sorted(rng.sample(SPACE_USES, rng.randint(1, 3))),
+            official=city.street_users[community["street"]].user_id,
+        )
 
         terms, current, ending = self._timeline(lease_count)
         previous: dict | None = None
@@ -852,13 +1358,27 @@ class Leasing:
         if not current and rng.random() < LISTED_SHARE:
             status = "listed"
             self._open_listing(chunk, space, previous["ends_on"] if previous else None)
-        created_at = _at(min(terms[0][0] - timedelta(days=130), self.today - timedelta(days=30))) if terms \
-            else city.setup_at
-        chunk.spaces.append((
-            space["id"], owner, _weighted(rng, OWNER_KIND_WEIGHTS), community["id"],
-            f"{community['name']}{rng.randint(1, 40)}幢{rng.randint(1, 3)}0{rng.randint(1, 9)}室", space["area"],
-            str(rng.randint(1, 3)), "", space["uses"], "[]", status, city.owner_users[owner], created_at, created_at,
-        ))
+        created_at = (
+            _at(min(terms[0][0] - timedelta(days=130), self.today - timedelta(days=30))) if terms else city.setup_at
+        )
+        chunk.spaces.append(
+            (
+                space["id"],
+                owner,
+                _weighted(rng, OWNER_KIND_WEIGHTS),
+                community["id"],
+                f"{community['name']}{rng.randint(1, 40)}幢{rng.randint(1, 3)}0{rng.randint(1, 9)}室",
+                space["area"],
+                str(rng.randint(1, 3)),
+                "",
+                space["uses"],
+                "[]",
+                status,
+                city.owner_users[owner],
+                created_at,
+                created_at,
+            )
+        )
 
     def _timeline(self, count: int) -> tuple[list[tuple[date, int]], bool, str]:
         """(start, months) of `count` consecutive leases of one space, whether the last one runs past today
@@ -882,10 +1402,8 @@ class Leasing:
         gaps = [0] + [0 if rng.random() < CONTIGUOUS_SHARE else rng.randint(1, 2) for _ in range(count - 1)]
         counted = range(1, past + 1) if current else range(1, past)  # empty spells before the last start/end
         weights = [rng.uniform(0.6, 1.4) for _ in range(count)]
-        if current:  # the earlier leases' share of the months before the current one starts
-            room = math.floor((span - 1) * sum(weights[:past]) / sum(weights))
-        else:
-            room = span - rng.randint(1, 6)
+        # With a current lease, the earlier leases' share of the months before the current one starts.
+        room = math.floor((span - 1) * sum(weights[:past]) / sum(weights)) if current else span - rng.randint(1, 6)
         room = min(span - 1, max(room, past * SHORTEST_TERM_MONTHS))
         while past * SHORTEST_TERM_MONTHS + sum(gaps[i] for i in counted) > room:
             gaps[max(counted, key=lambda i: gaps[i])] -= 1
@@ -910,8 +1428,9 @@ class Leasing:
         if ending == "today" and add_months(starts_on, reached - 1) == today:
             return reached - 1
         if ending != "later":
-            return rng.choice([m for m in (reached, reached + 1, reached + 2)
-                               if add_months(starts_on, m) <= self.horizon])
+            return rng.choice(
+                [m for m in (reached, reached + 1, reached + 2) if add_months(starts_on, m) <= self.horizon]
+            )
         term = rng.choice(CURRENT_TERMS_MONTHS)
         while add_months(starts_on, term) <= self.horizon:
             term += 12
@@ -919,30 +1438,73 @@ class Leasing:
 
     # Leases ----------------------------------------------------------------------------------
 
-    def _lease(self, lessee: int, use: str, starts_on: date, months: int, monthly_rent: int, deposit: int,
-               rent_free: int, listing: int | None, application: int | None, created_at: datetime) -> dict:
+    def _lease(
+        self,
+        lessee: int,
+        use: str,
+        starts_on: date,
+        months: int,
+        monthly_rent: int,
+        deposit: int,
+        rent_free: int,
+        listing: int | None,
+        application: int | None,
+        created_at: datetime,
+    ) -> dict:
         self.lease_id += 1
         ends_on = add_months(starts_on, months)
-        return dict(id=self.lease_id, lessee=lessee, use=use, starts_on=starts_on, ends_on=ends_on,
-                    agreed_ends_on=ends_on, monthly_rent=monthly_rent, deposit=deposit, rent_free=rent_free,
-                    payment_day=self.rng.choice(PAYMENT_DAYS), listing=listing, application=application,
-                    renewal_of=None, created_at=created_at, status="")
+        return dict(
+            id=self.lease_id,
+            lessee=lessee,
+            use=use,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            agreed_ends_on=ends_on,
+            monthly_rent=monthly_rent,
+            deposit=deposit,
+            rent_free=rent_free,
+            payment_day=self.rng.choice(PAYMENT_DAYS),
+            listing=listing,
+            application=application,
+            renewal_of=None,
+            created_at=created_at,
+            status="",
+        )
 
     def _agreed_lease(self, space: dict, starts_on: date, months: int) -> dict:
         """A lease by agreement (no listing), on the rate and discount the rules of leasing/rent.py give."""
         rng = self.rng
         use = rng.choice(space["uses"])
-        monthly = rent.monthly_rent(rng.randint(15, 90) * 100, space["area"], use,
-                                    Decimal(rng.choice(["0.3000", "0.5000"])))
-        return self._lease(rng.choice(self.lessees), use, starts_on, months, monthly,
-                           monthly * rng.randint(0, 3), rng.choice(RENT_FREE_MONTHS), None, None,
-                           _at(starts_on - timedelta(days=rng.randint(3, 20)), 10))
+        monthly = rent.monthly_rent(
+            rng.randint(15, 90) * 100, space["area"], use, Decimal(rng.choice(["0.3000", "0.5000"]))
+        )
+        return self._lease(
+            rng.choice(self.lessees),
+            use,
+            starts_on,
+            months,
+            monthly,
+            monthly * rng.randint(0, 3),
+            rng.choice(RENT_FREE_MONTHS),
+            None,
+            None,
+            _at(starts_on - timedelta(days=rng.randint(3, 20)), 10),
+        )
 
     def _renewal(self, previous: dict, starts_on: date, months: int) -> dict:
         """The same lessee, use, rent and payment day from the day the previous lease ends (as renew_lease)."""
-        lease = self._lease(previous["lessee"], previous["use"], starts_on, months, previous["monthly_rent"],
-                            previous["deposit"], 0, previous["listing"], previous["application"],
-                            _at(starts_on - timedelta(days=self.rng.randint(10, 40)), 10))
+        lease = self._lease(
+            previous["lessee"],
+            previous["use"],
+            starts_on,
+            months,
+            previous["monthly_rent"],
+            previous["deposit"],
+            0,
+            previous["listing"],
+            previous["application"],
+            _at(starts_on - timedelta(days=self.rng.randint(10, 40)), 10),
+        )
         lease["payment_day"] = previous["payment_day"]
         lease["renewal_of"] = previous["id"]
         return lease
@@ -955,55 +1517,145 @@ class Leasing:
         if rng.random() < CANCELLED_SHARE and (starts_on - window_opens).days > 60:
             cancelled_opens = window_opens
             window_opens += timedelta(days=30)
-            self._listing(chunk, space, "competitive", cancelled_opens, window_opens - timedelta(days=5), "cancelled",
-                          min(12, months), max(60, months))
+            self._listing(
+                chunk,
+                space,
+                "competitive",
+                cancelled_opens,
+                window_opens - timedelta(days=5),
+                "cancelled",
+                min(12, months),
+                max(60, months),
+            )
         if rng.random() >= AWARDED_SHARE or (starts_on - window_opens).days < 4:
             return self._agreed_lease(space, starts_on, months)
         public_uses = [u for u in space["uses"] if u in rent.PUBLIC_SERVICE_USES]
         track = "preferential" if public_uses and rng.random() >= COMPETITIVE_SHARE else "competitive"
         days = (starts_on - window_opens).days
         closes_on = window_opens + timedelta(days=rng.randint(days // 2, days - 1))
-        listing = self._listing(chunk, space, track, window_opens, closes_on, "awarded", min(12, months),
-                                max(60, months))
+        listing = self._listing(
+            chunk, space, track, window_opens, closes_on, "awarded", min(12, months), max(60, months)
+        )
         use = rng.choice(public_uses if track == "preferential" else space["uses"])
         lessee = rng.choice(self.lessees)
         asking = listing["rent"]
         offered = asking if track == "preferential" else asking + rng.randint(0, asking // 200) * 100
         applied_at = _at(window_opens + timedelta(days=rng.randint(0, (closes_on - window_opens).days - 1)), 11)
-        winner = self._application(chunk, listing, lessee, use, offered, months, "awarded",
-                                   _decimal(rng.uniform(75, 95), 2), "综合评分最高，予以中选", applied_at)
+        winner = self._application(
+            chunk,
+            listing,
+            lessee,
+            use,
+            offered,
+            months,
+            "awarded",
+            _decimal(rng.uniform(75, 95), 2),
+            "综合评分最高，予以中选",
+            applied_at,
+        )
         for other in rng.sample(self.lessees, min(len(self.lessees), rng.randint(0, 3))):
             if other == lessee:
                 continue
             other_use = rng.choice(public_uses if track == "preferential" else space["uses"])
-            self._application(chunk, listing, other, other_use, asking, months, "not_awarded",
-                              _decimal(rng.uniform(50, 74), 2), "综合评分未居首位", applied_at)
+            self._application(
+                chunk,
+                listing,
+                other,
+                other_use,
+                asking,
+                months,
+                "not_awarded",
+                _decimal(rng.uniform(50, 74), 2),
+                "综合评分未居首位",
+                applied_at,
+            )
         monthly = rent.monthly_rent(offered, space["area"], use, listing["discount"])
-        return self._lease(lessee, use, starts_on, months, monthly, monthly * listing["deposit_months"],
-                           listing["rent_free"], listing["id"], winner,
-                           _at(closes_on + timedelta(days=rng.randint(1, 3)), 10))
+        return self._lease(
+            lessee,
+            use,
+            starts_on,
+            months,
+            monthly,
+            monthly * listing["deposit_months"],
+            listing["rent_free"],
+            listing["id"],
+            winner,
+            _at(closes_on + timedelta(days=rng.randint(1, 3)), 10),
+        )
 
-    def _listing(self, chunk: LeasingChunk, space: dict, track: str, opens_on: date, closes_on: date, status: str,
-                 min_term: int, max_term: int) -> dict:
+    def _listing(
+        self,
+        chunk: LeasingChunk,
+        space: dict,
+        track: str,
+        opens_on: date,
+        closes_on: date,
+        status: str,
+        min_term: int,
+        max_term: int,
+    ) -> dict:
         rng = self.rng
         self.listing_id += 1
-        listing = dict(id=self.listing_id, rent=rng.randint(15, 90) * 100,
-                       discount=Decimal(rng.choice(["0.3000", "0.5000"])), rent_free=rng.choice(RENT_FREE_MONTHS),
-                       min_term=min_term, max_term=max_term, deposit_months=rng.randint(0, 3))
-        chunk.listings.append((
-            listing["id"], space["id"], track, listing["rent"], listing["discount"], listing["rent_free"],
-            listing["min_term"], listing["max_term"], listing["deposit_months"], opens_on, closes_on, CRITERIA,
-            status, space["official"], _at(opens_on - timedelta(days=1), 16),
-        ))
+        listing = dict(
+            id=self.listing_id,
+            rent=rng.randint(15, 90) * 100,
+            discount=Decimal(rng.choice(["0.3000", "0.5000"])),
+            rent_free=rng.choice(RENT_FREE_MONTHS),
+            min_term=min_term,
+            max_term=max_term,
+            deposit_months=rng.randint(0, 3),
+        )
+        chunk.listings.append(
+            (
+                listing["id"],
+                space["id"],
+                track,
+                listing["rent"],
+                listing["discount"],
+                listing["rent_free"],
+                listing["min_term"],
+                listing["max_term"],
+                listing["deposit_months"],
+                opens_on,
+                closes_on,
+                CRITERIA,
+                status,
+                space["official"],
+                _at(opens_on - timedelta(days=1), 16),
+            )
+        )
         return listing
 
-    def _application(self, chunk: LeasingChunk, listing: dict, operator: int, use: str, offered: int, months: int,
-                     status: str, score: Decimal | None, reason: str, at: datetime) -> int:
+    def _application(
+        self,
+        chunk: LeasingChunk,
+        listing: dict,
+        operator: int,
+        use: str,
+        offered: int,
+        months: int,
+        status: str,
+        score: Decimal | None,
+        reason: str,
+        at: datetime,
+    ) -> int:
         self.application_id += 1
-        chunk.applications.append((
-            self.application_id, listing["id"], operator, use, offered, months, "", status, score, reason,
-            self.city.operator_users[operator].user_id, at,
-        ))
+        chunk.applications.append(
+            (
+                self.application_id,
+                listing["id"],
+                operator,
+                use,
+                offered,
+                months,
+                "",
+                status,
+                score,
+                reason,
+                self.city.operator_users[operator].user_id,
+                at,
+            )
+        )
         return self.application_id
 
     def _open_listing(self, chunk: LeasingChunk, space: dict, empty_since: date | None) -> None:
@@ -1015,19 +1667,44 @@ class Leasing:
             opens_on = max(opens_on, min(empty_since, today))
         public_uses = [u for u in space["uses"] if u in rent.PUBLIC_SERVICE_USES]
         track = "preferential" if public_uses and rng.random() >= COMPETITIVE_SHARE else "competitive"
-        listing = self._listing(chunk, space, track, opens_on, today + timedelta(days=rng.randint(35, 75)), "open",
-                                rng.choice((6, 12, 24)), rng.choice((36, 60)))
+        listing = self._listing(
+            chunk,
+            space,
+            track,
+            opens_on,
+            today + timedelta(days=rng.randint(35, 75)),
+            "open",
+            rng.choice((6, 12, 24)),
+            rng.choice((36, 60)),
+        )
         already = rng.randint(0, 3) if opens_on < today else 0
         for operator in rng.sample(self.earlier_applicants, min(len(self.earlier_applicants), already)):
             use = rng.choice(public_uses if track == "preferential" else space["uses"])
             offered = listing["rent"] if track == "preferential" else listing["rent"] + rng.randint(0, 10) * 100
-            self._application(chunk, listing, operator, use, offered, listing["min_term"], "submitted", None, "",
-                              _at(opens_on + timedelta(days=rng.randint(0, (today - opens_on).days - 1)), 11))
+            self._application(
+                chunk,
+                listing,
+                operator,
+                use,
+                offered,
+                listing["min_term"],
+                "submitted",
+                None,
+                "",
+                _at(opens_on + timedelta(days=rng.randint(0, (today - opens_on).days - 1)), 11),
+            )
         if track == "competitive":
             self.open_competitive += 1
-            entry = OpenListing(listing["id"], APPLY_PATH.format(listing_id=listing["id"]), {
-                "proposed_use": space["uses"][0], "term_months": listing["min_term"],
-                "proposed_rent_per_m2_month": listing["rent"], "plan": "基准测试：社区服务运营方案"})
+            entry = OpenListing(
+                listing["id"],
+                APPLY_PATH.format(listing_id=listing["id"]),
+                {
+                    "proposed_use": space["uses"][0],
+                    "term_months": listing["min_term"],
+                    "proposed_rent_per_m2_month": listing["rent"],
+                    "plan": "基准测试：社区服务运营方案",
+                },
+            )
             if len(self.open_listings) < OPEN_LISTING_SAMPLE:
                 self.open_listings.append(entry)
             else:  # a uniform sample of every competitive open listing
@@ -1041,11 +1718,27 @@ class Leasing:
         ended_at = _at(lease["ends_on"] - timedelta(days=self.rng.randint(0, 30)), 10) if terminated else None
         updated_at = lease["created_at"] if status == "active" else _at(lease["ends_on"], 2)
         return (
-            lease["id"], space["id"], lease["lessee"], lease["listing"], lease["application"], lease["use"],
-            lease["starts_on"], lease["ends_on"], lease["agreed_ends_on"], lease["monthly_rent"], lease["deposit"],
-            lease["rent_free"], lease["payment_day"], status, lease["renewal_of"], space["official"],
-            space["official"] if terminated else None, max(ended_at, lease["created_at"]) if terminated else None,
-            "承租方申请提前退租" if terminated else "", lease["created_at"], updated_at,
+            lease["id"],
+            space["id"],
+            lease["lessee"],
+            lease["listing"],
+            lease["application"],
+            lease["use"],
+            lease["starts_on"],
+            lease["ends_on"],
+            lease["agreed_ends_on"],
+            lease["monthly_rent"],
+            lease["deposit"],
+            lease["rent_free"],
+            lease["payment_day"],
+            status,
+            lease["renewal_of"],
+            space["official"],
+            space["official"] if terminated else None,
+            max(ended_at, lease["created_at"]) if terminated else None,
+            "承租方申请提前退租" if terminated else "",
+            lease["created_at"],
+            updated_at,
         )
 
 
@@ -1078,11 +1771,14 @@ INSERT INTO leasing_invoice (lease, month, amount, due_on, status, last_decline,
 SELECT b.lease, b.month, b.amount, b.due_on,
        CASE WHEN NOT b.unpaid THEN 'paid' WHEN b.n = $2::int THEN 'open' ELSE 'overdue' END,
        CASE WHEN b.unpaid AND {_uniform("b.key", 13)} < 0.2 THEN '{DECLINE_TEXT}' ELSE '' END,
-       CASE WHEN NOT b.unpaid THEN {_instant(
-           f"least($6::date - 1, greatest(b.month, CASE WHEN {_uniform('b.key', 14)} < 0.1 "
-           f"THEN b.due_on + 1 + floor(15 * {_uniform('b.key', 15)})::int "
-           f"ELSE b.due_on - floor(6 * {_uniform('b.key', 15)})::int END))",
-           f"8 + floor(12 * {_uniform('b.key', 16)})")} END,
+       CASE WHEN NOT b.unpaid THEN {
+    _instant(
+        f"least($6::date - 1, greatest(b.month, CASE WHEN {_uniform('b.key', 14)} < 0.1 "
+        f"THEN b.due_on + 1 + floor(15 * {_uniform('b.key', 15)})::int "
+        f"ELSE b.due_on - floor(6 * {_uniform('b.key', 15)})::int END))",
+        f"8 + floor(12 * {_uniform('b.key', 16)})",
+    )
+} END,
        {_instant("b.month", "1")}
 FROM (
     SELECT l.id AS lease, n, m.month, m.month + l.payment_day - 1 AS due_on,
@@ -1106,6 +1802,7 @@ WHERE b.amount > 0
 
 
 # Writing ---------------------------------------------------------------------------------------
+
 
 class Writer:
     """Writes rows on one connection, counting and timing them by table; with a progress bar, a line per
@@ -1201,14 +1898,16 @@ async def _set_aside_constraints(connection: asyncpg.Connection, tables: list[st
     for index in indexes:
         await connection.execute(f"DROP INDEX {index['name']}")
     return [index["definition"] for index in indexes] + [
-        f'ALTER TABLE {c["table_name"]} ADD CONSTRAINT "{c["name"]}" {c["definition"]}' for c in constraints]
+        f'ALTER TABLE {c["table_name"]} ADD CONSTRAINT "{c["name"]}" {c["definition"]}' for c in constraints
+    ]
 
 
 async def _reset_sequences(connection: asyncpg.Connection, tables: list[str]) -> None:
     """Each table's next id follows the largest one written."""
     for table in tables:
         await connection.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) FROM {table}")
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce(max(id), 0) + 1, false) FROM {table}"
+        )
 
 
 async def _shape(connection: asyncpg.Connection, today: date) -> dict[str, dict[str, int]]:
@@ -1220,30 +1919,40 @@ async def _shape(connection: asyncpg.Connection, today: date) -> dict[str, dict[
 
     return {
         "provider_operator.registry_status": await by(
-            "SELECT registry_status, count(*) FROM provider_operator GROUP BY 1 ORDER BY 1"),
+            "SELECT registry_status, count(*) FROM provider_operator GROUP BY 1 ORDER BY 1"
+        ),
         "provider_listing": await by(
             "SELECT CASE WHEN valid_until <= $1 THEN 'expired' WHEN valid_until <= $2 THEN 'ending within 90 days' "
-            "ELSE 'valid' END, count(*) FROM provider_listing GROUP BY 1 ORDER BY 1", today, horizon),
+            "ELSE 'valid' END, count(*) FROM provider_listing GROUP BY 1 ORDER BY 1",
+            today,
+            horizon,
+        ),
         "market_contract.status": await by("SELECT status, count(*) FROM market_contract GROUP BY 1 ORDER BY 1"),
         "market_need.status": await by("SELECT status, count(*) FROM market_need GROUP BY 1 ORDER BY 1"),
         "leasing_space.status": await by("SELECT status, count(*) FROM leasing_space GROUP BY 1 ORDER BY 1"),
         "leasing_listing.status": await by(
-            "SELECT status || ' ' || track, count(*) FROM leasing_listing GROUP BY 1 ORDER BY 1"),
+            "SELECT status || ' ' || track, count(*) FROM leasing_listing GROUP BY 1 ORDER BY 1"
+        ),
         "leasing_application.status": await by(
-            "SELECT status, count(*) FROM leasing_application GROUP BY 1 ORDER BY 1"),
+            "SELECT status, count(*) FROM leasing_application GROUP BY 1 ORDER BY 1"
+        ),
         "leasing_lease.status": await by("SELECT status, count(*) FROM leasing_lease GROUP BY 1 ORDER BY 1"),
         "leasing_lease.active": await by(
             "SELECT CASE WHEN ends_on = $1 THEN 'ending today' WHEN ends_on <= $2 THEN 'ending within 90 days' "
             "ELSE 'later' END, count(*) FROM leasing_lease WHERE status = 'active' GROUP BY 1 ORDER BY 1",
-            today, horizon),
+            today,
+            horizon,
+        ),
         "leasing_invoice.status": await by("SELECT status, count(*) FROM leasing_invoice GROUP BY 1 ORDER BY 1"),
         "leasing_invoice.months": await by(
             "SELECT 'first ' || to_char(min(month), 'YYYY-MM'), 1 FROM leasing_invoice UNION ALL "
-            "SELECT 'last ' || to_char(max(month), 'YYYY-MM'), 1 FROM leasing_invoice"),
+            "SELECT 'last ' || to_char(max(month), 'YYYY-MM'), 1 FROM leasing_invoice"
+        ),
     }
 
 
 # Generate --------------------------------------------------------------------------------------
+
 
 def _use_database(url: str) -> None:
     """Migrations and reference data go through the project's own engine, which reads DATABASE_URL once:
@@ -1268,13 +1977,18 @@ def _progress_bar(enabled: bool):
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description:<32}"), BarColumn(bar_width=30), TextColumn("{task.fields[rows]:>18}"),
-                  TimeElapsedColumn()) as progress:
+    with Progress(
+        TextColumn("{task.description:<32}"),
+        BarColumn(bar_width=30),
+        TextColumn("{task.fields[rows]:>18}"),
+        TimeElapsedColumn(),
+    ) as progress:
         yield progress
 
 
-async def generate(url: str, size: Size, *, seed: int = 2026, today: date | None = None,
-                   progress: bool = True) -> Manifest:
+async def generate(
+    url: str, size: Size, *, seed: int = 2026, today: date | None = None, progress: bool = True
+) -> Manifest:
     """Migrate the empty database at `url` and fill it with a city of `size` as it stands on `today`."""
     started = time.perf_counter()
     today = today or first_of_this_month()
@@ -1283,8 +1997,15 @@ async def generate(url: str, size: Size, *, seed: int = 2026, today: date | None
     rng = random.Random(seed)
 
     with _progress_bar(progress) as bar:
-        writer = Writer(bar, {"market_community": size.communities, "provider_operator": size.operators,
-                              "leasing_space": size.spaces, "leasing_lease": size.leases})
+        writer = Writer(
+            bar,
+            {
+                "market_community": size.communities,
+                "provider_operator": size.operators,
+                "leasing_space": size.spaces,
+                "leasing_lease": size.leases,
+            },
+        )
         async with writer.step("migrate"):
             from core.migrate import migrate
             from core.reference import load_reference_data
@@ -1303,11 +2024,21 @@ async def generate(url: str, size: Size, *, seed: int = 2026, today: date | None
             from core.accounts.service import hash_password
 
             password_hash = await hash_password(PASSWORD)
-            categories = [r["code"] for r in await connection.fetch(
-                "SELECT code FROM provider_category WHERE active ORDER BY sort_order, code")]
+            categories = [
+                r["code"]
+                for r in await connection.fetch(
+                    "SELECT code FROM provider_category WHERE active ORDER BY sort_order, code"
+                )
+            ]
             first_month = add_months(this_month, -size.months)
-            city = City(size=size, today=today, this_month=this_month, first_month=first_month,
-                        setup_at=_at(first_month - timedelta(days=120)), categories=categories)
+            city = City(
+                size=size,
+                today=today,
+                this_month=this_month,
+                first_month=first_month,
+                setup_at=_at(first_month - timedelta(days=120)),
+                categories=categories,
+            )
             async with connection.transaction():
                 async with writer.step("set aside indexes and constraints"):
                     rebuild = await _set_aside_constraints(connection, TABLES)
@@ -1326,15 +2057,22 @@ async def generate(url: str, size: Size, *, seed: int = 2026, today: date | None
             await connection.close()
 
     return Manifest(
-        size=size.name, seed=seed, today=today.isoformat(), password=PASSWORD, counts=writer.counts,
+        size=size.name,
+        seed=seed,
+        today=today.isoformat(),
+        password=PASSWORD,
+        counts=writer.counts,
         seconds={k: round(v, 3) for k, v in writer.seconds.items()},
         steps={k: round(v, 3) for k, v in writer.steps.items()},
-        total_seconds=round(time.perf_counter() - started, 3), shape=shape, **manifest_parts,
+        total_seconds=round(time.perf_counter() - started, 3),
+        shape=shape,
+        **manifest_parts,
     )
 
 
-async def _fill(connection: asyncpg.Connection, writer: Writer, rng: random.Random, city: City,
-                password_hash: str, seed: int) -> dict:
+async def _fill(
+    connection: asyncpg.Connection, writer: Writer, rng: random.Random, city: City, password_hash: str, seed: int
+) -> dict:
     """Every row, parents before children; returns the manifest's samples."""
     with writer.timing("build registry rows in Python", step=True):
         _org_tree(rng, city)
@@ -1365,17 +2103,26 @@ async def _fill(connection: asyncpg.Connection, writer: Writer, rng: random.Rand
     with writer.timing("market_ledger_entry"):  # the plans per community, for the statements below
         await connection.execute(
             "CREATE TEMP TABLE bench_ledger_community (community int PRIMARY KEY, street int, poster int, "
-            "ratio float8, monthly_cost float8) ON COMMIT DROP")
+            "ratio float8, monthly_cost float8) ON COMMIT DROP"
+        )
         await connection.execute(
             "CREATE TEMP TABLE bench_ledger_contract (community int, contract int, monthly_fee bigint, "
-            "starts_on date, ends_on date) ON COMMIT DROP")
+            "starts_on date, ends_on date) ON COMMIT DROP"
+        )
         await connection.copy_records_to_table("bench_ledger_community", records=plans)
         await connection.copy_records_to_table("bench_ledger_contract", records=fees)
         await connection.execute("CREATE INDEX ON bench_ledger_contract (community)")
         await connection.execute("ANALYZE bench_ledger_community; ANALYZE bench_ledger_contract")
     for low in range(1, len(city.communities) + 1, LEDGER_CHUNK):
-        await writer.insert("market_ledger_entry", LEDGER_SQL, _month_number(city.first_month), city.size.months,
-                            seed, low, low + LEDGER_CHUNK - 1)
+        await writer.insert(
+            "market_ledger_entry",
+            LEDGER_SQL,
+            _month_number(city.first_month),
+            city.size.months,
+            seed,
+            low,
+            low + LEDGER_CHUNK - 1,
+        )
     writer.finished("market_ledger_entry")
 
     good = [o for o in city.operators if o["registry_status"] in ("listed", "warned")]
@@ -1397,8 +2144,16 @@ async def _fill(connection: asyncpg.Connection, writer: Writer, rng: random.Rand
 
     await connection.execute("ANALYZE leasing_lease")
     for low in range(1, leasing.lease_id + 1, INVOICE_CHUNK):
-        await writer.insert("leasing_invoice", INVOICE_SQL, _month_number(city.first_month),
-                            _month_number(city.this_month) - 1, seed, low, low + INVOICE_CHUNK - 1, city.today)
+        await writer.insert(
+            "leasing_invoice",
+            INVOICE_SQL,
+            _month_number(city.first_month),
+            _month_number(city.this_month) - 1,
+            seed,
+            low,
+            low + INVOICE_CHUNK - 1,
+            city.today,
+        )
     writer.finished("leasing_invoice")
 
     with_needs = sorted({n[1] for n in city.needs if n[5] == "open"})
@@ -1409,14 +2164,18 @@ async def _fill(connection: asyncpg.Connection, writer: Writer, rng: random.Rand
     return dict(
         district_ids=sorted(city.districts),
         communities_with_open_needs=sorted(random.Random(seed + 2).sample(with_needs, min(SAMPLE, len(with_needs)))),
-        city_official=city.city_user, district_officials=[city.district_users[d] for d in sorted(city.districts)],
-        street_official=street, auditor=city.auditor, operators=sample_operators,
+        city_official=city.city_user,
+        district_officials=[city.district_users[d] for d in sorted(city.districts)],
+        street_official=street,
+        auditor=city.auditor,
+        operators=sample_operators,
         open_listing_ids=sorted(o.listing_id for o in leasing.open_listings),
         open_listings=sorted(leasing.open_listings, key=lambda o: o.listing_id),
     )
 
 
 # Command line ----------------------------------------------------------------------------------
+
 
 def _print_summary(manifest: Manifest) -> None:
     print(f"\n{manifest.size}: today {manifest.today}, seed {manifest.seed}, {manifest.total_seconds:.1f} s in all")
@@ -1445,11 +2204,13 @@ def main(argv: list[str] | None = None) -> None:
         if url is None:
             folder = Path(tempfile.mkdtemp(prefix="fcom-bench-data-"))
             url = create_database(start_embedded_postgres(folder / "data"), "fcom_bench")
-        manifest = asyncio.run(generate(url, SIZES[args.size], seed=args.seed, today=args.today,
-                                        progress=not args.quiet))
+        manifest = asyncio.run(
+            generate(url, SIZES[args.size], seed=args.seed, today=args.today, progress=not args.quiet)
+        )
         if args.manifest:
-            args.manifest.write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2) + "\n",
-                                     encoding="utf-8")
+            args.manifest.write_text(
+                json.dumps(asdict(manifest), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+            )
         _print_summary(manifest)
     finally:
         if folder is not None:

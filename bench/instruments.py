@@ -50,14 +50,18 @@ class StatementLog:
                 log.seconds += time.perf_counter() - started
                 log.statements.append(" ".join(str(query).split())[:120])
                 log.row_counts.append(rows_in(method, answer))
+
         return counted
 
     def count(self, *, leaving_out: tuple[str, ...] = ()) -> int:
         return sum(1 for s in self.statements if not any(word in s for word in leaving_out))
 
     def rows(self, *, leaving_out: tuple[str, ...] = ()) -> int:
-        return sum(n for s, n in zip(self.statements, self.row_counts, strict=True)
-                   if not any(word in s for word in leaving_out))
+        return sum(
+            n
+            for s, n in zip(self.statements, self.row_counts, strict=True)
+            if not any(word in s for word in leaving_out)
+        )
 
 
 def rows_in(method: str, answer: object) -> int:
@@ -122,5 +126,6 @@ class CpuSeconds:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.seconds = (time.process_time() - self.own_before
-                        + cpu_seconds_used(self.server_before, cpu_seconds(self.server_pid)))
+        self.seconds = (
+            time.process_time() - self.own_before + cpu_seconds_used(self.server_before, cpu_seconds(self.server_pid))
+        )

@@ -55,8 +55,15 @@ from urllib.parse import urlsplit
 RESULT_MARKER = "LOAD_RESULT "
 REQUEST_TIMEOUT_S = 10.0
 
-__all__ = ["Request", "LoadResult", "run_load", "wrk_available", "encode_request", "write_requests_file",
-           "read_requests_file"]
+__all__ = [
+    "Request",
+    "LoadResult",
+    "run_load",
+    "wrk_available",
+    "encode_request",
+    "write_requests_file",
+    "read_requests_file",
+]
 
 
 @dataclass(frozen=True)
@@ -100,8 +107,16 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_load(base_url: str, requests: list[Request] | list[str], *, connections: int, duration: float,
-             use_wrk: bool, cycle: bool = True, threads: int = 1) -> LoadResult:
+def run_load(
+    base_url: str,
+    requests: list[Request] | list[str],
+    *,
+    connections: int,
+    duration: float,
+    use_wrk: bool,
+    cycle: bool = True,
+    threads: int = 1,
+) -> LoadResult:
     """Keep `connections` requests in flight against base_url for `duration` seconds (see the module doc).
 
     requests: paths (GETs) or Request objects, mixed as you like.
@@ -127,6 +142,7 @@ def run_load(base_url: str, requests: list[Request] | list[str], *, connections:
 #
 # The requests are encoded once, here, as the exact bytes to send, so that wrk and the Python client send the
 # same bytes. Each request is written as <length in bytes>:<bytes>, one after the other.
+
 
 def encode_request(request: Request, host: str) -> bytes:
     """The HTTP/1.1 bytes of a request: request line, Host (unless given), the headers, Content-Length from
@@ -164,7 +180,7 @@ def read_requests_file(path: Path) -> list[bytes]:
     while position < len(data):
         colon = data.index(b":", position)
         position = colon + 1 + int(data[position:colon])
-        raws.append(data[colon + 1:position])
+        raws.append(data[colon + 1 : position])
     return raws
 
 
@@ -223,39 +239,72 @@ def _lua_string(value: str) -> str:
 def _run_wrk(base_url: str, requests_file: Path, *, connections: int, duration: float, threads: int) -> LoadResult:
     threads = max(1, min(threads, connections))
     script = requests_file.with_suffix(".lua")
-    script.write_text(WRK_SCRIPT % {"requests_file": _lua_string(str(requests_file)), "threads": threads,
-                                    "marker": RESULT_MARKER})
+    script.write_text(
+        WRK_SCRIPT % {"requests_file": _lua_string(str(requests_file)), "threads": threads, "marker": RESULT_MARKER}
+    )
     completed = subprocess.run(
-        ["wrk", "--threads", str(threads), "--connections", str(connections), "--duration", f"{duration:g}s",
-         "--timeout", f"{REQUEST_TIMEOUT_S:g}s", "--script", str(script), base_url],
-        capture_output=True, text=True, timeout=duration + 120,
+        [
+            "wrk",
+            "--threads",
+            str(threads),
+            "--connections",
+            str(connections),
+            "--duration",
+            f"{duration:g}s",
+            "--timeout",
+            f"{REQUEST_TIMEOUT_S:g}s",
+            "--script",
+            str(script),
+            base_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 120,
     )
     if completed.returncode != 0:
         raise RuntimeError(f"wrk failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
     return _parse_result(completed.stdout + completed.stderr)
 
 
-def _run_python_client(base_url: str, requests_file: Path, *, connections: int, duration: float,
-                       cycle: bool) -> LoadResult:
+def _run_python_client(
+    base_url: str, requests_file: Path, *, connections: int, duration: float, cycle: bool
+) -> LoadResult:
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", "--url", base_url, "--requests-file", str(requests_file),
-         "--connections", str(connections), "--duration", str(duration), *([] if cycle else ["--no-cycle"])],
-        capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, timeout=duration + 120,
+        [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            "--url",
+            base_url,
+            "--requests-file",
+            str(requests_file),
+            "--connections",
+            str(connections),
+            "--duration",
+            str(duration),
+            *([] if cycle else ["--no-cycle"]),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=duration + 120,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"the Python load client failed ({completed.returncode}):\n"
-                           f"{completed.stdout}\n{completed.stderr}")
+        raise RuntimeError(
+            f"the Python load client failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}"
+        )
     return _parse_result(completed.stdout)
 
 
 def _parse_result(output: str) -> LoadResult:
     for line in output.splitlines():
         if line.startswith(RESULT_MARKER):
-            return LoadResult(**json.loads(line[len(RESULT_MARKER):]))
+            return LoadResult(**json.loads(line[len(RESULT_MARKER) :]))
     raise RuntimeError(f"the load generator printed no result:\n{output}")
 
 
 # The Python client -----------------------------------------------------------------------------
+
 
 class _Connection:
     """One keep-alive HTTP/1.1 connection: sends a prepared request, reads the answer (Content-Length,
@@ -338,8 +387,14 @@ async def _client_loop(connection: _Connection, run: _Run) -> None:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT_S):
                 status = await connection.send(*request)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError,
-                IndexError) as exc:
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            ValueError,
+            IndexError,
+        ) as exc:
             run.errors[type(exc).__name__] += 1
             await connection.close()
             continue
@@ -348,8 +403,9 @@ async def _client_loop(connection: _Connection, run: _Run) -> None:
         run.statuses[status] += 1
 
 
-async def _python_load(base_url: str, raws: list[bytes], connections: int, duration: float,
-                       cycle: bool = True) -> LoadResult:
+async def _python_load(
+    base_url: str, raws: list[bytes], connections: int, duration: float, cycle: bool = True
+) -> LoadResult:
     url = urlsplit(base_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     clients = [_Connection(host, port) for _ in range(connections)]
@@ -364,12 +420,17 @@ async def _python_load(base_url: str, raws: list[bytes], connections: int, durat
     latencies = sorted(run.latencies)
     non_2xx = sum(count for status, count in run.statuses.items() if not 200 <= status < 300)
     return LoadResult(
-        requests=len(latencies), duration_s=round(elapsed, 6), errors=sum(run.errors.values()), non_2xx=non_2xx,
-        p50_ms=round(_percentile(latencies, 50) * 1000, 3), p99_ms=round(_percentile(latencies, 99) * 1000, 3),
+        requests=len(latencies),
+        duration_s=round(elapsed, 6),
+        errors=sum(run.errors.values()),
+        non_2xx=non_2xx,
+        p50_ms=round(_percentile(latencies, 50) * 1000, 3),
+        p99_ms=round(_percentile(latencies, 99) * 1000, 3),
         p90_ms=round(_percentile(latencies, 90) * 1000, 3),
         max_ms=round(latencies[-1] * 1000, 3) if latencies else 0.0,
         status_counts={str(status): count for status, count in sorted(run.statuses.items())},
-        generator="python", exhausted=run.exhausted,
+        generator="python",
+        exhausted=run.exhausted,
     )
 
 
@@ -389,8 +450,7 @@ def main() -> None:
     source.add_argument("--requests-file", help="requests written by bench.loadgen.write_requests_file")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=15.0, help="seconds")
-    parser.add_argument("--no-cycle", action="store_true",
-                        help="send each request once; stop when the list is used up")
+    parser.add_argument("--no-cycle", action="store_true", help="send each request once; stop when the list is used up")
     args = parser.parse_args()
     if args.paths_file:
         host = urlsplit(args.url).netloc

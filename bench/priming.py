@@ -43,8 +43,11 @@ async def _prime(server: Server, requests: list[Request]) -> dict:
     distinct = list({(r.method, r.path, tuple(r.headers.items()), r.body_bytes()): r for r in requests}.values())
     raws = [encode_request(r, netloc) for r in distinct]
     held, attempts = await _connections_to_every_worker(server, host, port)
-    found: dict = {"distinct_requests": len(distinct), "connect_attempts": attempts,
-                   "connections_per_worker": {str(pid): len(c) for pid, c in held.items()}}
+    found: dict = {
+        "distinct_requests": len(distinct),
+        "connect_attempts": attempts,
+        "connections_per_worker": {str(pid): len(c) for pid, c in held.items()},
+    }
     try:
         if any(not connections for connections in held.values()):
             return {**found, "steady": False, "rounds": 0, "workers": {}}
@@ -52,16 +55,21 @@ async def _prime(server: Server, requests: list[Request]) -> dict:
         for _ in range(ROUNDS):
             fill = await asyncio.gather(*(_send_all(connections, raws) for connections in held.values()))
             check = await asyncio.gather(*(_send_all(connections, raws) for connections in held.values()))
-            workers = {str(pid): {"fill_s": round(f["seconds"], 2), "check_s": round(c["seconds"], 2),
-                                  "check_p50_ms": c["p50_ms"], "check_max_ms": c["max_ms"],
-                                  "statuses": c["statuses"]}
-                       for pid, f, c in zip(held, fill, check, strict=True)}
+            workers = {
+                str(pid): {
+                    "fill_s": round(f["seconds"], 2),
+                    "check_s": round(c["seconds"], 2),
+                    "check_p50_ms": c["p50_ms"],
+                    "check_max_ms": c["max_ms"],
+                    "statuses": c["statuses"],
+                }
+                for pid, f, c in zip(held, fill, check, strict=True)
+            }
             rounds.append(workers)
             if all(w["check_max_ms"] < AIM_P99_MS for w in workers.values()):
                 break
         steady = all(w["check_max_ms"] < AIM_P99_MS for w in rounds[-1].values())
-        return {**found, "steady": steady, "rounds": len(rounds), "workers": rounds[-1],
-                "earlier_rounds": rounds[:-1]}
+        return {**found, "steady": steady, "rounds": len(rounds), "workers": rounds[-1], "earlier_rounds": rounds[:-1]}
     finally:
         for connections in held.values():
             for connection in connections:
@@ -94,8 +102,7 @@ def _owner(workers: list[int], server_port: int, client_port: int) -> int | None
             sockets = psutil.Process(pid).net_connections(kind="tcp")
         except psutil.Error:
             continue
-        if any(s.laddr and s.laddr.port == server_port and s.raddr and s.raddr.port == client_port
-               for s in sockets):
+        if any(s.laddr and s.laddr.port == server_port and s.raddr and s.raddr.port == client_port for s in sockets):
             return pid
     return None
 
@@ -109,8 +116,11 @@ def connections_per_worker(server: Server) -> dict[str, int]:
             sockets = psutil.Process(pid).net_connections(kind="tcp")
         except psutil.Error:
             continue
-        found[str(pid)] = sum(1 for s in sockets if s.laddr and s.laddr.port == server.port and s.raddr
-                              and s.status == psutil.CONN_ESTABLISHED)
+        found[str(pid)] = sum(
+            1
+            for s in sockets
+            if s.laddr and s.laddr.port == server.port and s.raddr and s.status == psutil.CONN_ESTABLISHED
+        )
     return found
 
 
@@ -133,5 +143,9 @@ async def _send_all(connections: list[_Connection], raws: list[bytes]) -> dict:
     started = time.perf_counter()
     await asyncio.gather(*(loop(c) for c in connections))
     latencies.sort()
-    return {"seconds": time.perf_counter() - started, "p50_ms": round(latencies[len(latencies) // 2], 1),
-            "max_ms": round(latencies[-1], 1), "statuses": statuses}
+    return {
+        "seconds": time.perf_counter() - started,
+        "p50_ms": round(latencies[len(latencies) // 2], 1),
+        "max_ms": round(latencies[-1], 1),
+        "statuses": statuses,
+    }

@@ -45,7 +45,8 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time as clock_time, timezone
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
 from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -54,9 +55,20 @@ from bench import chart
 from bench.loadgen import LoadResult, Request, run_load, wrk_available
 from bench.pgbench import run_pgbench
 from bench.priming import connections_per_worker, prime_every_worker
-from bench.servers import MemorySampler, Server, cancel_running_queries, create_database, database_copy, \
-    database_url, drop_database, postmaster_pid, server_settings, settle_database, start_embedded_postgres, \
-    stop_embedded_postgres
+from bench.servers import (
+    MemorySampler,
+    Server,
+    cancel_running_queries,
+    create_database,
+    database_copy,
+    database_url,
+    drop_database,
+    postmaster_pid,
+    server_settings,
+    settle_database,
+    start_embedded_postgres,
+    stop_embedded_postgres,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -69,8 +81,15 @@ AIM_RATIO = 0.8
 AIM_P99_MS = 50
 AIM_WORKER_MB = 250
 POSTGRESQL_SETTINGS = ("shared_buffers", "work_mem", "max_wal_size")  # recorded with the results
-NIGHT_JOBS = ["lifecycle", "rent_invoices", "overdue_invoices", "renewal_flags", "registry_rules",
-              "balance_snapshot", "balance_report"]
+NIGHT_JOBS = [
+    "lifecycle",
+    "rent_invoices",
+    "overdue_invoices",
+    "renewal_flags",
+    "registry_rules",
+    "balance_snapshot",
+    "balance_report",
+]
 
 
 def say(text: str) -> None:
@@ -78,6 +97,7 @@ def say(text: str) -> None:
 
 
 # Endpoints -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Endpoint:
@@ -135,24 +155,39 @@ async def read_sample(manifest) -> Sample:
         rows = await connection.fetch(
             "SELECT community, array_agg(DISTINCT category) AS categories FROM market_need "
             "WHERE status = 'open' AND community = ANY($1::int[]) GROUP BY community",
-            manifest.communities_with_open_needs)
+            manifest.communities_with_open_needs,
+        )
         # A kept database may hold applications from an earlier run: those pairs are left out.
-        applied = {(r["listing"], r["operator"]) for r in await connection.fetch(
-            "SELECT listing, operator FROM leasing_application WHERE listing = ANY($1::int[])",
-            manifest.open_listing_ids)}
+        applied = {
+            (r["listing"], r["operator"])
+            for r in await connection.fetch(
+                "SELECT listing, operator FROM leasing_application WHERE listing = ANY($1::int[])",
+                manifest.open_listing_ids,
+            )
+        }
     finally:
         await connection.close()
     # Each listing gets applications from different operators: every (operator, listing) pair at most once.
     operators, listings = manifest.operators, manifest.open_listings
     per_listing = max(1, min(len(operators), 60_000 // max(1, len(listings))))
-    applications = [(operators[(i * per_listing + k) % len(operators)].user_id,
-                     operators[(i * per_listing + k) % len(operators)].operator_id, listing.listing_id, listing.body)
-                    for k in range(per_listing) for i, listing in enumerate(listings)
-                    if (listing.listing_id, operators[(i * per_listing + k) % len(operators)].operator_id) not in applied]
-    return Sample(city_user_id=manifest.city_official.user_id, categories=categories,
-                  district_ids=manifest.district_ids,
-                  open_need_categories={r["community"]: list(r["categories"]) for r in rows},
-                  applications=applications)
+    applications = [
+        (
+            operators[(i * per_listing + k) % len(operators)].user_id,
+            operators[(i * per_listing + k) % len(operators)].operator_id,
+            listing.listing_id,
+            listing.body,
+        )
+        for k in range(per_listing)
+        for i, listing in enumerate(listings)
+        if (listing.listing_id, operators[(i * per_listing + k) % len(operators)].operator_id) not in applied
+    ]
+    return Sample(
+        city_user_id=manifest.city_official.user_id,
+        categories=categories,
+        district_ids=manifest.district_ids,
+        open_need_categories={r["community"]: list(r["categories"]) for r in rows},
+        applications=applications,
+    )
 
 
 def build_endpoints(sample: Sample, tokens: dict[int, str], rng: random.Random) -> list[Endpoint]:
@@ -175,8 +210,11 @@ def build_endpoints(sample: Sample, tokens: dict[int, str], rng: random.Random) 
     queries += [{"sort": "-listed_since"}] * 3 + [{"offset": o} for o in (50, 100, 500, 1000)]
     rng.shuffle(queries)
     paths = [Request("/api/v1/public/operators" + (f"?{urlencode(q)}" if q else "")) for q in queries]
-    sql, values = for_pgbench(*directory_query(today=today(), category=None, district_id=None, status=None, q=None,
-                                               sort="name", limit=50, offset=0))
+    sql, values = for_pgbench(
+        *directory_query(
+            today=today(), category=None, district_id=None, status=None, q=None, sort="name", limit=50, offset=0
+        )
+    )
     endpoints.append(Endpoint("directory", paths, paths, sql, [values]))
 
     # Matching: officials open one community's shortlist after another (a district's working set).
@@ -192,17 +230,19 @@ def build_endpoints(sample: Sample, tokens: dict[int, str], rng: random.Random) 
     # Balance overview: the whole city, each district, and the warnings first.
     start, end = trailing_window(today(), get_settings().balance_window_months)
     paths = [Request("/api/v1/balance/overview?limit=200", headers=city)] * 4
-    paths += [Request(f"/api/v1/balance/overview?limit=200&district_id={d}", headers=city)
-              for d in sample.district_ids]
+    paths += [Request(f"/api/v1/balance/overview?limit=200&district_id={d}", headers=city) for d in sample.district_ids]
     paths += [Request("/api/v1/balance/overview?limit=200&status=warning", headers=city)] * 2
     ceiling = [Request("/api/v1/balance/overview")] * 6 + [
-        Request(f"/api/v1/balance/overview?district_id={d}") for d in sample.district_ids]
+        Request(f"/api/v1/balance/overview?district_id={d}") for d in sample.district_ids
+    ]
     sql, values = for_pgbench(*balance_overview_query(like_patterns(["/"]), None, start, end))
     endpoints.append(Endpoint("balance overview", paths, ceiling, sql, [values]))
 
     # Leasing figures: city officials by district, street and community.
-    paths = [Request(f"/api/v1/leasing-figures/?level={level}", headers=city)
-             for level in ("district", "district", "street", "community")]
+    paths = [
+        Request(f"/api/v1/leasing-figures/?level={level}", headers=city)
+        for level in ("district", "district", "street", "community")
+    ]
     this_year = date(today().year, 1, 1)
     sql, values = for_pgbench(*figures_query(like_patterns(["/"]), this_year, date(this_year.year + 1, 1, 1)))
     endpoints.append(Endpoint("leasing figures", paths, [Request("/api/v1/leasing-figures/")], sql, [values]))
@@ -211,18 +251,30 @@ def build_endpoints(sample: Sample, tokens: dict[int, str], rng: random.Random) 
     pairs = list(sample.applications)
     rng.shuffle(pairs)
     half = len(pairs) // 2
-    app_requests = [Request(f"/api/v1/space-listings/{listing}/applications", method="POST",
-                            headers={**bearer(tokens, user), "Content-Type": "application/json"},
-                            body=json.dumps(body)) for user, _, listing, body in pairs[:half]]
-    ceiling_requests = [Request(f"/api/v1/space-listings/{listing}/applications", method="POST",
-                                headers={"Content-Type": "application/json"},
-                                body=json.dumps({**body, "operator_id": operator, "user_id": user}))
-                        for user, operator, listing, body in pairs[half:]]
+    app_requests = [
+        Request(
+            f"/api/v1/space-listings/{listing}/applications",
+            method="POST",
+            headers={**bearer(tokens, user), "Content-Type": "application/json"},
+            body=json.dumps(body),
+        )
+        for user, _, listing, body in pairs[:half]
+    ]
+    ceiling_requests = [
+        Request(
+            f"/api/v1/space-listings/{listing}/applications",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps({**body, "operator_id": operator, "user_id": user}),
+        )
+        for user, operator, listing, body in pairs[half:]
+    ]
     endpoints.append(Endpoint("lease application (write)", app_requests, ceiling_requests, writes=True))
     return endpoints
 
 
 # Statement counts --------------------------------------------------------------------------------
+
 
 async def count_statements(endpoints: list[Endpoint]) -> dict[str, dict]:
     """One request per endpoint through the real application in this process: statements sent on the first
@@ -246,8 +298,9 @@ async def count_statements(endpoints: list[Endpoint]) -> dict[str, dict]:
                 found = {}
                 for label in ("first", "again") if not endpoint.writes else ("first",):
                     with StatementLog() as log:
-                        response = await client.request(request.method, request.path, headers=request.headers,
-                                                        content=request.body_bytes())
+                        response = await client.request(
+                            request.method, request.path, headers=request.headers, content=request.body_bytes()
+                        )
                     found[label] = log.count()
                     found["status"] = response.status_code
                 counts[endpoint.name] = found
@@ -258,23 +311,41 @@ async def count_statements(endpoints: list[Endpoint]) -> dict[str, dict]:
 
 # Load ----------------------------------------------------------------------------------------------
 
+
 def server_env(url: str, args: argparse.Namespace, **extra: str) -> dict[str, str]:
     # One load generator is one client address: the public rate limit, meant for many clients, is off.
-    return {**os.environ, "DATABASE_URL": url, "MIGRATION_DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "DEBUG": "0",
-            "DB_POOL_MIN": "2", "DB_POOL_MAX": str(args.db_pool_max), "LOG_LEVEL": "WARNING",
-            "RATE_LIMIT_PUBLIC_PER_MINUTE": "0", **extra}
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "MIGRATION_DATABASE_URL": url,
+        "SECRET_KEY": SECRET_KEY,
+        "DEBUG": "0",
+        "DB_POOL_MIN": "2",
+        "DB_POOL_MAX": str(args.db_pool_max),
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_PUBLIC_PER_MINUTE": "0",
+        **extra,
+    }
 
 
 def load_figures(result: LoadResult) -> dict:
-    return {"requests_per_s": round(result.requests_per_s, 1), "p50_ms": round(result.p50_ms, 2),
-            "p90_ms": round(result.p90_ms, 2), "p99_ms": round(result.p99_ms, 2), "max_ms": round(result.max_ms, 2),
-            "requests": result.requests,
-            "errors": result.errors, "non_2xx": result.non_2xx, "status_counts": result.status_counts,
-            "generator": result.generator}
+    return {
+        "requests_per_s": round(result.requests_per_s, 1),
+        "p50_ms": round(result.p50_ms, 2),
+        "p90_ms": round(result.p90_ms, 2),
+        "p99_ms": round(result.p99_ms, 2),
+        "max_ms": round(result.max_ms, 2),
+        "requests": result.requests,
+        "errors": result.errors,
+        "non_2xx": result.non_2xx,
+        "status_counts": result.status_counts,
+        "generator": result.generator,
+    }
 
 
-def drive(server: Server, endpoint: Endpoint, requests: list[Request], args: argparse.Namespace, *,
-          prime: bool) -> dict:
+def drive(
+    server: Server, endpoint: Endpoint, requests: list[Request], args: argparse.Namespace, *, prime: bool
+) -> dict:
     use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and wrk_available())
     extra: dict = {}
     if endpoint.writes:
@@ -282,8 +353,14 @@ def drive(server: Server, endpoint: Endpoint, requests: list[Request], args: arg
         warm, measured = requests[:50], requests[50:]
         run_load(server.base_url, warm, connections=8, duration=5, use_wrk=False, cycle=False)
         with MemorySampler(server) as memory:
-            result = run_load(server.base_url, measured, connections=args.connections, duration=args.duration,
-                              use_wrk=False, cycle=False)
+            result = run_load(
+                server.base_url,
+                measured,
+                connections=args.connections,
+                duration=args.duration,
+                use_wrk=False,
+                cycle=False,
+            )
     else:
         if prime:
             extra["state"] = "warm: every worker answers the mix from its own cache (steady state)"
@@ -294,17 +371,20 @@ def drive(server: Server, endpoint: Endpoint, requests: list[Request], args: arg
         counting = threading.Timer(1.0, lambda: split.update(connections_per_worker(server)))
         with MemorySampler(server) as memory:
             counting.start()
-            result = run_load(server.base_url, requests, connections=args.connections, duration=args.duration,
-                              use_wrk=use_wrk)
+            result = run_load(
+                server.base_url, requests, connections=args.connections, duration=args.duration, use_wrk=use_wrk
+            )
             counting.cancel()
         extra["connections_per_worker"] = sorted(split.values())
     return {**load_figures(result), "worker_rss_peak_mb": round(memory.max_mb, 1), **extra}
 
 
 def measure_servers(url: str, endpoints: list[Endpoint], args: argparse.Namespace, log_dir: Path) -> dict:
-    variants = [("app", "core.app:create_app", {}),
-                ("app_cache_off", "core.app:create_app", {"READ_CACHE_ENTRIES": "0"}),
-                ("ceiling", "bench.ceiling:create_app", {})]
+    variants = [
+        ("app", "core.app:create_app", {}),
+        ("app_cache_off", "core.app:create_app", {"READ_CACHE_ENTRIES": "0"}),
+        ("ceiling", "bench.ceiling:create_app", {}),
+    ]
     found: dict[str, dict] = {e.name: {} for e in endpoints}
     for label, factory, extra in variants:
         server = Server(label, factory, workers=args.workers, env=server_env(url, args, **extra), log_dir=log_dir)
@@ -315,16 +395,25 @@ def measure_servers(url: str, endpoints: list[Endpoint], args: argparse.Namespac
                 if endpoint.writes and label == "app_cache_off":
                     continue
                 requests = endpoint.ceiling_requests if label == "ceiling" else endpoint.requests
-                found[endpoint.name][label] = figures = drive(server, endpoint, requests, args,
-                                                              prime=label == "app")
+                found[endpoint.name][label] = figures = drive(server, endpoint, requests, args, prime=label == "app")
                 figures["statements_cancelled_after"] = cancel_running_queries(url)
                 primed = figures.get("priming")
-                say(f"    {endpoint.name:<28} {figures['requests_per_s']:>8.1f} req/s  p50 {figures['p50_ms']:>7.2f} ms"
+                say(
+                    f"    {endpoint.name:<28} {figures['requests_per_s']:>8.1f} req/s  p50 {figures['p50_ms']:>7.2f} ms"
                     f"  p99 {figures['p99_ms']:>7.2f} ms  non-2xx {figures['non_2xx']}"
-                    + (f"  connections per worker {figures['connections_per_worker']}"
-                       if figures.get("connections_per_worker") else "")
-                    + (f"  (every worker primed, {primed['rounds']} round(s))" if primed and primed["steady"] else
-                       "  (NOT every worker answers from its cache)" if primed else ""))
+                    + (
+                        f"  connections per worker {figures['connections_per_worker']}"
+                        if figures.get("connections_per_worker")
+                        else ""
+                    )
+                    + (
+                        f"  (every worker primed, {primed['rounds']} round(s))"
+                        if primed and primed["steady"]
+                        else "  (NOT every worker answers from its cache)"
+                        if primed
+                        else ""
+                    )
+                )
         finally:
             server.stop()
     return found
@@ -335,12 +424,24 @@ def measure_pgbench(url: str, endpoints: list[Endpoint], args: argparse.Namespac
     for endpoint in endpoints:
         if not endpoint.pgbench_sql:
             continue
-        result = run_pgbench(url, endpoint.pgbench_sql, variables=endpoint.pgbench_variables or None,
-                             clients=args.connections, threads=2, duration=args.duration)
-        found[endpoint.name] = {"requests_per_s": round(result.tps, 1), "p50_ms": round(result.p50_ms, 2),
-                                "p99_ms": round(result.p99_ms, 2), "transactions": result.transactions,
-                                "statements_cancelled_after": cancel_running_queries(url)}
-        say(f"    {endpoint.name:<28} {result.tps:>8.1f} tps    p50 {result.p50_ms:>7.2f} ms  p99 {result.p99_ms:>7.2f} ms")
+        result = run_pgbench(
+            url,
+            endpoint.pgbench_sql,
+            variables=endpoint.pgbench_variables or None,
+            clients=args.connections,
+            threads=2,
+            duration=args.duration,
+        )
+        found[endpoint.name] = {
+            "requests_per_s": round(result.tps, 1),
+            "p50_ms": round(result.p50_ms, 2),
+            "p99_ms": round(result.p99_ms, 2),
+            "transactions": result.transactions,
+            "statements_cancelled_after": cancel_running_queries(url),
+        }
+        say(
+            f"    {endpoint.name:<28} {result.tps:>8.1f} tps    p50 {result.p50_ms:>7.2f} ms  p99 {result.p99_ms:>7.2f} ms"
+        )
     return found
 
 
@@ -352,10 +453,10 @@ def measure_pgbench(url: str, endpoints: list[Endpoint], args: argparse.Namespac
 # (`CREATE DATABASE ... TEMPLATE`), and each job is reported by its median with the fastest and slowest run.
 # The generated database itself is never changed by the jobs, so a kept --pgdata serves the next run too.
 
+
 def job_instant(job, day: date) -> datetime:
     """When the scheduler fires `job` on `day` (its hour in business time), as a UTC instant."""
-    return datetime.combine(day, clock_time(job.schedule.hour, job.schedule.minute), BUSINESS_TZ) \
-        .astimezone(timezone.utc)
+    return datetime.combine(day, clock_time(job.schedule.hour, job.schedule.minute), BUSINESS_TZ).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -390,10 +491,18 @@ def measure_jobs(targets: dict[str, NightTarget], repeats: int) -> tuple[dict[st
             loads.append(os.getloadavg()[0])
             nights[size].append(night_on_copy(targets[size], str(k)))
     loads.append(os.getloadavg()[0])
-    how = {"nights": repeats, "nights_not_counted": 1, "sizes_alternating": order if len(order) > 1 else [],
-           "load_average_1min": {"first": loads[0], "median": statistics.median(loads), "max": max(loads),
-                                 "last": loads[-1]},
-           "code": code_state()}
+    how = {
+        "nights": repeats,
+        "nights_not_counted": 1,
+        "sizes_alternating": order if len(order) > 1 else [],
+        "load_average_1min": {
+            "first": loads[0],
+            "median": statistics.median(loads),
+            "max": max(loads),
+            "last": loads[-1],
+        },
+        "code": code_state(),
+    }
     return {size: summarise_nights(found) for size, found in nights.items()}, how
 
 
@@ -449,12 +558,21 @@ async def night(today: date, postmaster: int) -> dict[str, dict]:
                 started = time.perf_counter()
                 outcome = await run_period(job, period)
                 seconds = time.perf_counter() - started
-            found[name] = {"period": period, "status": outcome.status, "result": outcome.result,
-                           "seconds": seconds, "sql_s": log.seconds, "cpu_s": cpu.seconds,
-                           "statements": log.count(leaving_out=run_log), "rows": log.rows(leaving_out=run_log),
-                           "rss_peak_delta_mb": memory.delta_mb}
-            say(f"    {name:<20} {seconds:>7.2f} s  {found[name]['statements']:>4} statements  "
-                f"{found[name]['rows']:>8} rows  +{memory.delta_mb:.0f} MB  {outcome.status}")
+            found[name] = {
+                "period": period,
+                "status": outcome.status,
+                "result": outcome.result,
+                "seconds": seconds,
+                "sql_s": log.seconds,
+                "cpu_s": cpu.seconds,
+                "statements": log.count(leaving_out=run_log),
+                "rows": log.rows(leaving_out=run_log),
+                "rss_peak_delta_mb": memory.delta_mb,
+            }
+            say(
+                f"    {name:<20} {seconds:>7.2f} s  {found[name]['statements']:>4} statements  "
+                f"{found[name]['rows']:>8} rows  +{memory.delta_mb:.0f} MB  {outcome.status}"
+            )
         found["report_build"] = await measure_report(today, postmaster)
     finally:
         clock.set_clock(None)
@@ -472,10 +590,19 @@ async def measure_report(today: date, postmaster: int) -> dict:
         started = time.perf_counter()
         built = await report.build(month)
         seconds = time.perf_counter() - started
-    say(f"    {'report_build':<20} {seconds:>7.2f} s  {log.count():>4} statements  {log.rows():>8} rows  "
-        f"+{memory.delta_mb:.0f} MB")
-    return {"seconds": seconds, "sql_s": log.seconds, "cpu_s": cpu.seconds, "statements": log.count(),
-            "rows": log.rows(), "rss_peak_delta_mb": memory.delta_mb, "xlsx_bytes": len(built.xlsx)}
+    say(
+        f"    {'report_build':<20} {seconds:>7.2f} s  {log.count():>4} statements  {log.rows():>8} rows  "
+        f"+{memory.delta_mb:.0f} MB"
+    )
+    return {
+        "seconds": seconds,
+        "sql_s": log.seconds,
+        "cpu_s": cpu.seconds,
+        "statements": log.count(),
+        "rows": log.rows(),
+        "rss_peak_delta_mb": memory.delta_mb,
+        "xlsx_bytes": len(built.xlsx),
+    }
 
 
 def summarise_nights(nights: list[dict[str, dict]]) -> dict[str, dict]:
@@ -489,9 +616,15 @@ def summarise_nights(nights: list[dict[str, dict]]) -> dict[str, dict]:
         summary = {key: runs[0][key] for key in ("period", "status", "result") if key in runs[0]}
         if any(r.get("status") != runs[0].get("status") for r in runs):
             summary["status"] = [r.get("status") for r in runs]
-        summary.update({"seconds": round(statistics.median(seconds), 3), "seconds_min": round(min(seconds), 3),
-                        "seconds_max": round(max(seconds), 3), "runs_s": [round(x, 3) for x in seconds],
-                        "sql_s": round(statistics.median(r["sql_s"] for r in runs), 3)})
+        summary.update(
+            {
+                "seconds": round(statistics.median(seconds), 3),
+                "seconds_min": round(min(seconds), 3),
+                "seconds_max": round(max(seconds), 3),
+                "runs_s": [round(x, 3) for x in seconds],
+                "sql_s": round(statistics.median(r["sql_s"] for r in runs), 3),
+            }
+        )
         if all("cpu_s" in r for r in runs):
             summary["cpu_s"] = round(statistics.median(r["cpu_s"] for r in runs), 3)
         for key in ("statements", "rows", "xlsx_bytes"):
@@ -505,6 +638,7 @@ def summarise_nights(nights: list[dict[str, dict]]) -> dict[str, dict]:
 
 # Results -------------------------------------------------------------------------------------------
 
+
 def verdicts(endpoints: dict[str, dict], pgbench: dict[str, dict]) -> dict[str, dict]:
     """Each endpoint as a share of its ceiling, and whether it meets the aims."""
     found = {}
@@ -517,9 +651,11 @@ def verdicts(endpoints: dict[str, dict], pgbench: dict[str, dict]) -> dict[str, 
         found[name] = {
             "app_over_ceiling": round(ratio, 2) if ratio is not None else None,
             "cache_off_over_ceiling": round(cold["requests_per_s"] / ceiling["requests_per_s"], 2)
-            if cold and ceiling["requests_per_s"] else None,
+            if cold and ceiling["requests_per_s"]
+            else None,
             "ceiling_over_pgbench": round(ceiling["requests_per_s"] / pgbench[name]["requests_per_s"], 2)
-            if name in pgbench and pgbench[name]["requests_per_s"] else None,
+            if name in pgbench and pgbench[name]["requests_per_s"]
+            else None,
             "meets_ratio": ratio is not None and ratio >= AIM_RATIO,
             "meets_p99": app["p99_ms"] < AIM_P99_MS,
             "meets_memory": app["worker_rss_peak_mb"] < AIM_WORKER_MB,
@@ -528,9 +664,13 @@ def verdicts(endpoints: dict[str, dict], pgbench: dict[str, dict]) -> dict[str, 
 
 
 def print_table(size: str, results: dict) -> None:
-    say(f"\n{size}: requests/s and p99 at {results['settings']['connections']} connections, "
-        f"{results['settings']['workers']} workers; app: warm, every worker's cache primed (steady state)")
-    say(f"{'endpoint':<28}{'app (warm)':>16}{'cache off':>16}{'ceiling':>16}{'pgbench':>16}{'app/ceil':>10}{'stmts':>8}")
+    say(
+        f"\n{size}: requests/s and p99 at {results['settings']['connections']} connections, "
+        f"{results['settings']['workers']} workers; app: warm, every worker's cache primed (steady state)"
+    )
+    say(
+        f"{'endpoint':<28}{'app (warm)':>16}{'cache off':>16}{'ceiling':>16}{'pgbench':>16}{'app/ceil':>10}{'stmts':>8}"
+    )
     for name, figures in results["endpoints"].items():
         cells = []
         for label in ("app", "app_cache_off", "ceiling"):
@@ -541,28 +681,36 @@ def print_table(size: str, results: dict) -> None:
         verdict = results["verdicts"].get(name, {})
         counts = results["statements"].get(name, {})
         ratio = verdict.get("app_over_ceiling")
-        say(f"{name:<28}" + "".join(f"{c:>16}" for c in cells) + f"{ratio if ratio is not None else '-':>10}"
-            f"{str(counts.get('first', '-')) + '/' + str(counts.get('again', '-')):>8}")
+        say(
+            f"{name:<28}" + "".join(f"{c:>16}" for c in cells) + f"{ratio if ratio is not None else '-':>10}"
+            f"{str(counts.get('first', '-')) + '/' + str(counts.get('again', '-')):>8}"
+        )
     print_jobs(results)
 
 
 def print_jobs(results: dict) -> None:
     repeats = results["settings"].get("job_repeats", 1)
-    say(f"\n{'job':<22}{'median s':>10}{'min–max s':>16}{'CPU s':>8}{'statements':>12}{'rows':>10}{'RSS +MB':>10}"
-        f"   ({repeats} nights)")
+    say(
+        f"\n{'job':<22}{'median s':>10}{'min–max s':>16}{'CPU s':>8}{'statements':>12}{'rows':>10}{'RSS +MB':>10}"
+        f"   ({repeats} nights)"
+    )
     for name, job in results["jobs"].items():
         spread = f"{job.get('seconds_min', job['seconds']):.2f}–{job.get('seconds_max', job['seconds']):.2f}"
         cpu = f"{job['cpu_s']:.2f}" if "cpu_s" in job else "-"
-        say(f"{name:<22}{job['seconds']:>10.2f}{spread:>16}{cpu:>8}{str(job['statements']):>12}"
-            f"{str(job.get('rows', '-')):>10}{job['rss_peak_delta_mb']:>10.0f}")
+        say(
+            f"{name:<22}{job['seconds']:>10.2f}{spread:>16}{cpu:>8}{str(job['statements']):>12}"
+            f"{str(job.get('rows', '-')):>10}{job['rss_peak_delta_mb']:>10.0f}"
+        )
 
 
 def code_state() -> dict:
     def git(*command: str) -> str:
         with contextlib.suppress(OSError, subprocess.CalledProcessError):
-            return subprocess.run(["git", *command], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                                  check=True).stdout.strip()
+            return subprocess.run(
+                ["git", *command], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+            ).stdout.strip()
         return ""
+
     return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
@@ -572,8 +720,10 @@ def write_results(size: str, results: dict) -> Path:
     if path.exists():
         # A run that skipped the load or the jobs keeps those figures from the last run that measured them.
         earlier = json.loads(path.read_text())
-        for skipped, sections in (("skip_load", ("statements", "endpoints", "pgbench", "verdicts")),
-                                  ("skip_jobs", ("jobs", "jobs_run"))):
+        for skipped, sections in (
+            ("skip_load", ("statements", "endpoints", "pgbench", "verdicts")),
+            ("skip_jobs", ("jobs", "jobs_run")),
+        ):
             if results["settings"].get(skipped):
                 for section in sections:
                     results[section] = earlier.get(section, {})
@@ -588,9 +738,18 @@ def write_results(size: str, results: dict) -> Path:
 def write_jobs(size: str, jobs: dict[str, dict], jobs_run: dict, manifest) -> Path:
     """The jobs section of bench/results/<size>.json replaced, every other section kept; the chart redrawn."""
     path = RESULTS / f"{size}.json"
-    results = json.loads(path.read_text()) if path.exists() else {
-        "size": size, "scale": SCALES[size], "today": str(manifest.today), "data": manifest.counts,
-        "generation_seconds": manifest.total_seconds, "settings": {"seed": manifest.seed}}
+    results = (
+        json.loads(path.read_text())
+        if path.exists()
+        else {
+            "size": size,
+            "scale": SCALES[size],
+            "today": str(manifest.today),
+            "data": manifest.counts,
+            "generation_seconds": manifest.total_seconds,
+            "settings": {"seed": manifest.seed},
+        }
+    )
     results["jobs"], results["jobs_run"] = jobs, jobs_run
     results["settings"]["job_repeats"] = jobs_run["nights"]
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -600,13 +759,13 @@ def write_jobs(size: str, jobs: dict[str, dict], jobs_run: dict, manifest) -> Pa
 
 
 def redraw_chart() -> None:
-    sizes = {name: found for name, found in chart.load_results(RESULTS).items()
-             if name != "test" and found.get("jobs")}
+    sizes = {name: found for name, found in chart.load_results(RESULTS).items() if name != "test" and found.get("jobs")}
     if sizes:
         chart.scaling_chart(sizes, RESULTS / "scaling.png")
 
 
 # Main ----------------------------------------------------------------------------------------------
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from bench.data import SIZES
@@ -618,13 +777,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10, help="measured seconds per run (default 10)")
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per run (default 3)")
     parser.add_argument("--db-pool-max", type=int, default=10, help="pool size per worker (default 10)")
-    parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
-                        help="wrk when installed (default), or the Python client")
+    parser.add_argument(
+        "--loadgen",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="wrk when installed (default), or the Python client",
+    )
     parser.add_argument("--pgdata", type=Path, help="keep the database here and reuse it when it holds this size")
     parser.add_argument("--skip-load", action="store_true", help="jobs only")
     parser.add_argument("--skip-jobs", action="store_true", help="endpoints only")
-    parser.add_argument("--job-repeats", type=int, default=3,
-                        help="nights run, each on a fresh copy of the database; the median is reported (default 3)")
+    parser.add_argument(
+        "--job-repeats",
+        type=int,
+        default=3,
+        help="nights run, each on a fresh copy of the database; the median is reported (default 3)",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     return parser.parse_args(argv)
 
@@ -685,22 +852,40 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["DATABASE_URL"] = url
         today = date.fromisoformat(str(manifest.today))
         results: dict = {
-            "size": args.size, "scale": SCALES[args.size], "today": str(today), "data": manifest.counts,
+            "size": args.size,
+            "scale": SCALES[args.size],
+            "today": str(today),
+            "data": manifest.counts,
             "generation_seconds": manifest.total_seconds,
-            "settings": {"workers": args.workers, "connections": args.connections, "duration_s": args.duration,
-                         "db_pool_max_per_worker": args.db_pool_max, "seed": args.seed,
-                         "skip_load": args.skip_load, "skip_jobs": args.skip_jobs,
-                         "job_repeats": args.job_repeats,
-                         "postgresql": server_settings(url, POSTGRESQL_SETTINGS)},
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "loadgen": "wrk" if args.loadgen != "python" and wrk_available() else "python",
-                        "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
-            "code": code_state(), "statements": {}, "endpoints": {}, "pgbench": {}, "verdicts": {}, "jobs": {},
+            "settings": {
+                "workers": args.workers,
+                "connections": args.connections,
+                "duration_s": args.duration,
+                "db_pool_max_per_worker": args.db_pool_max,
+                "seed": args.seed,
+                "skip_load": args.skip_load,
+                "skip_jobs": args.skip_jobs,
+                "job_repeats": args.job_repeats,
+                "postgresql": server_settings(url, POSTGRESQL_SETTINGS),
+            },
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "loadgen": "wrk" if args.loadgen != "python" and wrk_available() else "python",
+                "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+            },
+            "code": code_state(),
+            "statements": {},
+            "endpoints": {},
+            "pgbench": {},
+            "verdicts": {},
+            "jobs": {},
         }
         if not args.skip_load:
             # On a copy: the write run adds applications, and every run starts from the same data.
-            with database_copy(database_url(url, "postgres"), f"fcom_bench_{args.size}_http",
-                               f"fcom_bench_{args.size}") as http_url:
+            with database_copy(
+                database_url(url, "postgres"), f"fcom_bench_{args.size}_http", f"fcom_bench_{args.size}"
+            ) as http_url:
                 os.environ["DATABASE_URL"] = http_url
                 sample = asyncio.run(read_sample(manifest))
                 endpoints = build_endpoints(sample, tokens_for(sample), random.Random(args.seed))
@@ -715,8 +900,9 @@ def main(argv: list[str] | None = None) -> None:
                 os.environ["DATABASE_URL"] = url
         if not args.skip_jobs:
             say(f"nightly jobs on the 1st, {args.job_repeats} nights on copies of the settled database")
-            target = NightTarget(database_url(url, "postgres"), f"fcom_bench_{args.size}", today,
-                                 postmaster_pid(folder))
+            target = NightTarget(
+                database_url(url, "postgres"), f"fcom_bench_{args.size}", today, postmaster_pid(folder)
+            )
             jobs, how = measure_jobs({args.size: target}, args.job_repeats)
             results["jobs"] = jobs[args.size]
             results["jobs_run"] = {**how, "postgresql": results["settings"]["postgresql"]}

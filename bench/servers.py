@@ -43,9 +43,22 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 
 __all__ = [
-    "PROJECT_ROOT", "free_port", "pg_bin_dir", "start_embedded_postgres", "stop_embedded_postgres",
-    "create_database", "drop_database", "settle_database", "server_settings", "database_url", "postmaster_pid",
-    "Server", "MemorySampler", "cpu_seconds", "cpu_seconds_used", "children_cpu_seconds",
+    "PROJECT_ROOT",
+    "free_port",
+    "pg_bin_dir",
+    "start_embedded_postgres",
+    "stop_embedded_postgres",
+    "create_database",
+    "drop_database",
+    "settle_database",
+    "server_settings",
+    "database_url",
+    "postmaster_pid",
+    "Server",
+    "MemorySampler",
+    "cpu_seconds",
+    "cpu_seconds_used",
+    "children_cpu_seconds",
 ]
 
 
@@ -57,6 +70,7 @@ def free_port() -> int:
 
 
 # PostgreSQL ------------------------------------------------------------------------------------
+
 
 def pg_bin_dir() -> Path:
     """The PostgreSQL binaries shipped in the embedded_postgres package (postgres, psql, pgbench, ...)."""
@@ -183,7 +197,8 @@ def cancel_running_queries(url: str, *, quiet_s: float = 1.0) -> int:
                 found = await connection.fetchval(
                     "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' "
-                    "AND backend_type = 'client backend'")
+                    "AND backend_type = 'client backend'"
+                )
                 if found:
                     cancelled, quiet_since = cancelled + found, time.monotonic()
                 await asyncio.sleep(0.1)
@@ -228,6 +243,7 @@ def server_settings(url: str, names: tuple[str, ...]) -> dict[str, str]:
 
 # uvicorn servers -------------------------------------------------------------------------------
 
+
 class Server:
     """A uvicorn server (`uvicorn module:factory --factory`) in its own process group, output in a log file.
 
@@ -235,8 +251,16 @@ class Server:
     worker the started process serves itself. worker_pids() gives the processes that serve requests either way.
     """
 
-    def __init__(self, label: str, app_factory: str, workers: int = 1, env: dict[str, str] | None = None,
-                 log_dir: Path | None = None, *, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        app_factory: str,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+        *,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.label = label
         self.app_factory = app_factory
         self.workers = workers
@@ -247,11 +271,28 @@ class Server:
         self.log_path = log_dir / f"{slug}-{self.port}.log"
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", app_factory, "--factory", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
-                 *(extra_args or [])],
-                cwd=PROJECT_ROOT, env=dict(os.environ) if env is None else env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    app_factory,
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(workers),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                    *(extra_args or []),
+                ],
+                cwd=PROJECT_ROOT,
+                env=dict(os.environ) if env is None else env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     @property
@@ -262,8 +303,15 @@ class Server:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def request(self, method: str, path: str, *, headers: dict[str, str] | None = None,
-                body: bytes | str | None = None, timeout: float = 10) -> tuple[int, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes | str | None = None,
+        timeout: float = 10,
+    ) -> tuple[int, bytes]:
         """One request; returns (status, body), also for 4xx/5xx answers."""
         data = body.encode() if isinstance(body, str) else body
         request = urllib.request.Request(self.base_url + path, data=data, headers=headers or {}, method=method)
@@ -288,8 +336,9 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"{self.label} not healthy after {timeout:.0f} s:\n"
-                           f"{self.log_path.read_text(errors='replace')}")
+        raise RuntimeError(
+            f"{self.label} not healthy after {timeout:.0f} s:\n{self.log_path.read_text(errors='replace')}"
+        )
 
     def worker_pids(self) -> list[int]:
         """The pids of the processes serving requests: uvicorn's worker children, or the server itself."""
@@ -315,10 +364,8 @@ class Server:
         """SIGTERM (graceful), then SIGKILL to the whole process group; safe to call twice."""
         if self.process.poll() is None:
             self.process.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
@@ -403,11 +450,15 @@ class MemorySampler:
 
     def report(self) -> dict[str, object]:
         """{"peak_mb": {pid: MB}, "max_mb": MB, "samples": n}, rounded to 0.1 MB, for a results file."""
-        return {"peak_mb": {str(pid): round(mb, 1) for pid, mb in sorted(self.peak_mb.items())},
-                "max_mb": round(self.max_mb, 1), "samples": self.samples}
+        return {
+            "peak_mb": {str(pid): round(mb, 1) for pid, mb in sorted(self.peak_mb.items())},
+            "max_mb": round(self.max_mb, 1),
+            "samples": self.samples,
+        }
 
 
 # CPU -------------------------------------------------------------------------------------------
+
 
 def cpu_seconds(root_pid: int) -> dict[int, float]:
     """CPU seconds (user + system) used so far by a process and each of its descendants, by pid."""

@@ -10,13 +10,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from piccolo.engine import engine_finder
 
+from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.admin import admin_handler
 from core.audit.controllers import ROUTES as AUDIT_ROUTES
-from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.auth import build_jwt_auth
 from core.dependencies import DEPENDENCIES
 from core.domains import collect, domain_modules
-from core.labels import ENUM_LABELS
 from core.health import health
 from core.http import (
     EXCEPTION_HANDLERS,
@@ -28,6 +27,7 @@ from core.http import (
     refuse_nul_characters,
 )
 from core.idempotency.middleware import idempotent_posts
+from core.labels import ENUM_LABELS
 from core.limits import rate_limits, security_headers
 from core.migrate import migrate
 from core.reference import load_reference_data
@@ -87,7 +87,12 @@ def create_app() -> Litestar:
     app.state.jwt_auth = jwt_auth
     document_error_responses(app.openapi_schema)
     document_optional_bodies(app.openapi_schema)
-    document_enum_labels(app.openapi_schema, {
-        **ENUM_LABELS, **{name: labels for module in domain_modules("labels") for name, labels in module.ENUM_LABELS.items()}})
+    document_enum_labels(
+        app.openapi_schema,
+        {
+            **ENUM_LABELS,
+            **{name: labels for module in domain_modules("labels") for name, labels in module.ENUM_LABELS.items()},
+        },
+    )
     document_idempotency(app.openapi_schema)
     return app

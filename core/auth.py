@@ -34,17 +34,36 @@ class RememberedToken(Token):
     """
 
     @classmethod
-    def decode(cls, encoded_token: str, secret: str, algorithm: str, audience: str | Sequence[str] | None = None,
-               issuer: str | Sequence[str] | None = None, require_claims: Sequence[str] | None = None,
-               verify_exp: bool = True, verify_nbf: bool = True, strict_audience: bool = False) -> RememberedToken:
-        key = (encoded_token, secret, algorithm, _hashable(audience), _hashable(issuer), _hashable(require_claims),
-               verify_exp, verify_nbf, strict_audience)
+    def decode(
+        cls,
+        encoded_token: str,
+        secret: str,
+        algorithm: str,
+        audience: str | Sequence[str] | None = None,
+        issuer: str | Sequence[str] | None = None,
+        require_claims: Sequence[str] | None = None,
+        verify_exp: bool = True,
+        verify_nbf: bool = True,
+        strict_audience: bool = False,
+    ) -> RememberedToken:
+        key = (
+            encoded_token,
+            secret,
+            algorithm,
+            _hashable(audience),
+            _hashable(issuer),
+            _hashable(require_claims),
+            verify_exp,
+            verify_nbf,
+            strict_audience,
+        )
         token = _checked_tokens.get(key)
         if token is not None and token.still_valid(verify_exp, verify_nbf):
             _checked_tokens.move_to_end(key)
             return token
-        token = super().decode(encoded_token, secret, algorithm, audience, issuer, require_claims, verify_exp,
-                               verify_nbf, strict_audience)
+        token = super().decode(
+            encoded_token, secret, algorithm, audience, issuer, require_claims, verify_exp, verify_nbf, strict_audience
+        )
         _checked_tokens[key] = token
         while len(_checked_tokens) > REMEMBERED_TOKENS:
             _checked_tokens.popitem(last=False)

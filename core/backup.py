@@ -46,8 +46,16 @@ def backup(path: Path, database_url: str | None = None) -> Path:
     """Dump the database (DATABASE_URL by default) to `path`; the file is complete when this returns."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    _run([tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", f"--file={partial}",
-          f"--dbname={database_url or resolve_database_url()}"])
+    _run(
+        [
+            tool("pg_dump"),
+            "--format=custom",
+            "--no-owner",
+            "--no-privileges",
+            f"--file={partial}",
+            f"--dbname={database_url or resolve_database_url()}",
+        ]
+    )
     partial.replace(path)  # a crash mid-dump never leaves a truncated file under the real name
     return path
 
@@ -58,5 +66,14 @@ def restore(path: Path, database_url: str | None = None) -> None:
     path = Path(path)
     if not path.is_file():
         raise BackupFailed(f"no backup file at {path}")
-    _run([tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-          f"--dbname={database_url or resolve_migration_database_url()}", str(path)])
+    _run(
+        [
+            tool("pg_restore"),
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--single-transaction",
+            f"--dbname={database_url or resolve_migration_database_url()}",
+            str(path),
+        ]
+    )

@@ -58,8 +58,12 @@ async def _create_user(args: argparse.Namespace) -> None:
     password = args.password or getpass.getpass("密码 (password): ")
     async with database():
         user = await service.create_user(
-            None, username=args.username, password=password, email=args.email,
-            display_name=args.display_name or args.username, grants=[(Role(args.role), args.org_id)],
+            None,
+            username=args.username,
+            password=password,
+            email=args.email,
+            display_name=args.display_name or args.username,
+            grants=[(Role(args.role), args.org_id)],
         )
     print(f"已创建用户 {user['username']} (id {user['id']})")
 
@@ -81,8 +85,10 @@ async def _audit_verify() -> None:
         print(f"审计链完整 (audit chain intact): {check.rows} rows, head {check.head or '-'}")
         return
     where = f"seq {check.broken_seq}" if check.broken_seq is not None else "no seq"
-    print(f"审计链断裂 (audit chain broken) at audit_log id {check.broken_id} ({where}): {check.problem}; "
-          f"{check.rows} rows before it verify")
+    print(
+        f"审计链断裂 (audit chain broken) at audit_log id {check.broken_id} ({where}): {check.problem}; "
+        f"{check.rows} rows before it verify"
+    )
     raise SystemExit(1)
 
 
@@ -97,8 +103,9 @@ def start_localstripe(port: int) -> subprocess.Popen | None:
     if _port_open("127.0.0.1", port):
         return None
     exe = shutil.which("localstripe") or os.path.join(os.path.dirname(sys.executable), "localstripe")
-    process = subprocess.Popen([exe, "--port", str(port), "--from-scratch"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [exe, "--port", str(port), "--from-scratch"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 15
     while not _port_open("127.0.0.1", port):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -117,8 +124,10 @@ async def _jobs() -> None:
         upcoming = next_run_times(JOBS)
     for job in JOBS:
         last = latest.get(job.name, {})
-        print(f"{job.name:<20} {job.schedule.label():<22} next {upcoming[job.name]:%Y-%m-%d %H:%M}  "
-              f"last {last.get('period') or '-'} {last.get('status') or ''}  {job.title}")
+        print(
+            f"{job.name:<20} {job.schedule.label():<22} next {upcoming[job.name]:%Y-%m-%d %H:%M}  "
+            f"last {last.get('period') or '-'} {last.get('status') or ''}  {job.title}"
+        )
 
 
 async def _run_job(args: argparse.Namespace) -> None:
@@ -140,8 +149,10 @@ async def _job_runs(args: argparse.Namespace) -> None:
     async with database():
         rows, _ = await list_runs(args.job, None, args.limit, 0)
     for row in rows:
-        print(f"{row['started_at']:%Y-%m-%d %H:%M:%S} {row['job']:<20} {row['period']:<11} {row['status']:<9} "
-              f"{row['duration_ms'] or 0:>7} ms  attempt {row['attempt']}  {row['result'] or row['error']}")
+        print(
+            f"{row['started_at']:%Y-%m-%d %H:%M:%S} {row['job']:<20} {row['period']:<11} {row['status']:<9} "
+            f"{row['duration_ms'] or 0:>7} ms  attempt {row['attempt']}  {row['result'] or row['error']}"
+        )
 
 
 async def _build_report(args: argparse.Namespace) -> None:
@@ -184,11 +195,15 @@ def register_localstripe_webhook(settings) -> None:
     """Have localstripe deliver payment events to our webhook, signed with our secret, as Stripe would."""
     import httpx
 
-    httpx.post(f"{settings.stripe_api_base}/_config/webhooks/fcom", timeout=5, data={
-        "url": f"http://{settings.host}:{settings.port}/api/v1/webhooks/payments",
-        "secret": settings.stripe_webhook_secret,
-        "events[]": ["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"],
-    }).raise_for_status()
+    httpx.post(
+        f"{settings.stripe_api_base}/_config/webhooks/fcom",
+        timeout=5,
+        data={
+            "url": f"http://{settings.host}:{settings.port}/api/v1/webhooks/payments",
+            "secret": settings.stripe_webhook_secret,
+            "events[]": ["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"],
+        },
+    ).raise_for_status()
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -198,9 +213,15 @@ def _serve(args: argparse.Namespace) -> None:
 
     settings = get_settings()
     resolve_database_url()  # start the embedded server here, so every worker joins it
-    uvicorn.run("core.app:create_app", factory=True, host=args.host or settings.host,
-                port=args.port or settings.port, workers=args.workers or settings.web_workers,
-                log_level="info", access_log=False)
+    uvicorn.run(
+        "core.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.web_workers,
+        log_level="info",
+        access_log=False,
+    )
 
 
 def _banner(settings) -> str:
@@ -222,7 +243,7 @@ def _banner(settings) -> str:
         *(f"  {a.username:<16} {ROLE_LABELS[a.role.value]}  {a.display_name}" for a in DEMO_ACCOUNTS),
         "",
         f"Log in: curl -s {base}/api/v1/auth/login -H 'content-type: application/json' "
-        f"-d '{{\"username\":\"city_admin\",\"password\":\"{settings.demo_password}\"}}'",
+        f'-d \'{{"username":"city_admin","password":"{settings.demo_password}"}}\'',
         "Press Ctrl-C to stop everything.",
         "",
     ]
@@ -244,8 +265,14 @@ def _dev() -> None:
         asyncio.run(_seed())
         children.append(start_scheduler())
         print(_banner(settings), flush=True)
-        uvicorn.run("core.app:create_app", factory=True, host=settings.host, port=settings.port,
-                    log_level="info", access_log=False)
+        uvicorn.run(
+            "core.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+        )
     finally:
         for child in children:
             child.terminate()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta, timezone
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from core.dates import EARLIEST, LATEST
@@ -11,7 +11,7 @@ from core.errors import DateOutOfRange
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
-_now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # noqa: E731
+_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 
 def now() -> datetime:
@@ -32,7 +32,7 @@ def business_date(instant: datetime) -> date:
 def set_clock(source: Callable[[], datetime] | None) -> None:
     """Replace the time source (None restores the system clock)."""
     global _now
-    _now = source or (lambda: datetime.now(timezone.utc))
+    _now = source or (lambda: datetime.now(UTC))
 
 
 def add_working_days(start: date, days: int) -> date:
@@ -58,8 +58,15 @@ def add_months(start: date, months: int) -> date:
     month_index = start.month - 1 + months
     year, month = start.year + month_index // 12, month_index % 12 + 1
     if not MINYEAR <= year <= MAXYEAR:
-        raise DateOutOfRange(detail={"field": "month", "start": start.isoformat(), "months": months,
-                                     "earliest": EARLIEST.isoformat(), "latest": LATEST.isoformat()})
+        raise DateOutOfRange(
+            detail={
+                "field": "month",
+                "start": start.isoformat(),
+                "months": months,
+                "earliest": EARLIEST.isoformat(),
+                "latest": LATEST.isoformat(),
+            }
+        )
     return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 

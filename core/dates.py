@@ -21,8 +21,14 @@ LATEST = date(2100, 12, 31)
 
 def check_date(value: date, field: str, *, earliest: date = EARLIEST) -> date:
     if not earliest <= value <= LATEST:
-        raise DateOutOfRange(detail={"field": field, "value": value.isoformat(), "earliest": earliest.isoformat(),
-                                     "latest": LATEST.isoformat()})
+        raise DateOutOfRange(
+            detail={
+                "field": field,
+                "value": value.isoformat(),
+                "earliest": earliest.isoformat(),
+                "latest": LATEST.isoformat(),
+            }
+        )
     return value
 
 
@@ -43,8 +49,10 @@ class Period:
 BOUND = "月份（取该月第一天），区间为左闭右开 [start, end)，2000-01-01 至 2100-12-31"
 
 
-def provide_period(start: Annotated[date | None, Parameter(description=BOUND)] = None,
-                   end: Annotated[date | None, Parameter(description=BOUND)] = None) -> Period:
+def provide_period(
+    start: Annotated[date | None, Parameter(description=BOUND)] = None,
+    end: Annotated[date | None, Parameter(description=BOUND)] = None,
+) -> Period:
     for name, value in (("start", start), ("end", end)):
         if value is not None:
             check_date(value, name)
@@ -53,7 +61,7 @@ def provide_period(start: Annotated[date | None, Parameter(description=BOUND)] =
 
 
 def parse_month(text: str, field: str = "month") -> date:
-    """"2026-10" as its first day."""
+    """ "2026-10" as its first day."""
     try:
         first = date.fromisoformat(f"{text}-01")
     except ValueError as exc:
@@ -62,6 +70,6 @@ def parse_month(text: str, field: str = "month") -> date:
 
 
 def provide_report_month(
-        month: Annotated[str, Parameter(pattern=r"^\d{4}-\d{2}$", description="月份，如 2026-10（2000-01 至 2100-12）")],
+    month: Annotated[str, Parameter(pattern=r"^\d{4}-\d{2}$", description="月份，如 2026-10（2000-01 至 2100-12）")],
 ) -> date:
     return parse_month(month)

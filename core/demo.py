@@ -25,16 +25,45 @@ FUYANG_PROJECTS = DATA_DIR / "fuyang_projects_2021_2023.csv"
 CITY = ("杭州市", "330100")
 # Administrative division codes (GB/T 2260) of Hangzhou's 13 districts, counties and county-level cities.
 DISTRICTS = [
-    ("上城区", "330102"), ("拱墅区", "330105"), ("西湖区", "330106"), ("滨江区", "330108"),
-    ("萧山区", "330109"), ("余杭区", "330110"), ("富阳区", "330111"), ("临安区", "330112"),
-    ("临平区", "330113"), ("钱塘区", "330114"), ("桐庐县", "330122"), ("淳安县", "330127"),
+    ("上城区", "330102"),
+    ("拱墅区", "330105"),
+    ("西湖区", "330106"),
+    ("滨江区", "330108"),
+    ("萧山区", "330109"),
+    ("余杭区", "330110"),
+    ("富阳区", "330111"),
+    ("临安区", "330112"),
+    ("临平区", "330113"),
+    ("钱塘区", "330114"),
+    ("桐庐县", "330122"),
+    ("淳安县", "330127"),
     ("建德市", "330182"),
 ]
 # Fuyang's sub-districts and towns, plus the management committee that runs 杭黄社区.
 FUYANG_STREETS = [
-    "富春街道", "春江街道", "东洲街道", "鹿山街道", "银湖街道", "富春湾新城管委会",
-    "新登镇", "场口镇", "常安镇", "大源镇", "灵桥镇", "万市镇", "洞桥镇", "胥口镇",
-    "永昌镇", "里山镇", "渌渚镇", "常绿镇", "湖源乡", "上官乡", "春建乡", "新桐乡", "环山乡",
+    "富春街道",
+    "春江街道",
+    "东洲街道",
+    "鹿山街道",
+    "银湖街道",
+    "富春湾新城管委会",
+    "新登镇",
+    "场口镇",
+    "常安镇",
+    "大源镇",
+    "灵桥镇",
+    "万市镇",
+    "洞桥镇",
+    "胥口镇",
+    "永昌镇",
+    "里山镇",
+    "渌渚镇",
+    "常绿镇",
+    "湖源乡",
+    "上官乡",
+    "春建乡",
+    "新桐乡",
+    "环山乡",
 ]
 
 DEMO_OPERATOR = "杭州邻里未来社区运营管理有限公司（演示）"
@@ -68,8 +97,7 @@ async def _ensure_org(name: str, kind: OrgKind, parent: dict | None, code: str) 
     existing = await accounts_repo.get_org_by_code(code)
     if existing:
         return existing
-    return await accounts.create_org(None, name=name, kind=kind, parent_id=parent["id"] if parent else None,
-                                     code=code)
+    return await accounts.create_org(None, name=name, kind=kind, parent_id=parent["id"] if parent else None, code=code)
 
 
 async def load_org_tree() -> dict[str, dict]:
@@ -98,8 +126,12 @@ async def load_accounts(orgs: dict[str, dict]) -> None:
         if await accounts_repo.username_exists(account.username):
             continue
         await accounts.create_user(
-            None, username=account.username, password=password, email=f"{account.username}@example.org",
-            display_name=account.display_name, grants=[(account.role, orgs[account.org_code]["id"])],
+            None,
+            username=account.username,
+            password=password,
+            email=f"{account.username}@example.org",
+            display_name=account.display_name,
+            grants=[(account.role, orgs[account.org_code]["id"])],
         )
 
 

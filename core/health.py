@@ -5,9 +5,20 @@ from litestar.openapi.datastructures import ResponseSpec
 from piccolo.engine import engine_finder
 
 
-@get("/health", operation_id="health", summary="服务与数据库是否可用", tags=["系统"], exclude_from_auth=True,
-     responses={503: ResponseSpec(data_container=dict[str, str], generate_examples=False,
-                                  description="数据库不可用：{\"status\": \"degraded\", ...}")})
+@get(
+    "/health",
+    operation_id="health",
+    summary="服务与数据库是否可用",
+    tags=["系统"],
+    exclude_from_auth=True,
+    responses={
+        503: ResponseSpec(
+            data_container=dict[str, str],
+            generate_examples=False,
+            description='数据库不可用：{"status": "degraded", ...}',
+        )
+    },
+)
 async def health() -> Response:
     try:
         await engine_finder().run_ddl("SELECT 1")

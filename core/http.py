@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, fields
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, fields
 
 import asyncpg
 import msgspec
@@ -45,8 +45,9 @@ from core.settings import get_settings
 log = logging.getLogger("core.http")
 
 
-def error_response(status: int, code: str, message: str, detail: object = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, detail: object = None, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         content={"code": code, "message": message, "detail": detail},
         status_code=status,
@@ -59,17 +60,32 @@ def handle_domain_error(_: Request, exc: DomainError) -> Response:
     return error_response(exc.status_code, exc.code, exc.message, exc.detail)
 
 
-TYPE_NAMES = {"str": "字符串", "int": "整数", "float": "数字", "decimal": "数字", "bool": "布尔值",
-              "date": "日期(YYYY-MM-DD)", "datetime": "日期时间(RFC 3339)", "array": "列表", "object": "对象",
-              "null": "空值"}
+TYPE_NAMES = {
+    "str": "字符串",
+    "int": "整数",
+    "float": "数字",
+    "decimal": "数字",
+    "bool": "布尔值",
+    "date": "日期(YYYY-MM-DD)",
+    "datetime": "日期时间(RFC 3339)",
+    "array": "列表",
+    "object": "对象",
+    "null": "空值",
+}
 # msgspec's messages have a stable shape; each pattern gives the Chinese for what was expected.
 MSGSPEC_MESSAGES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
-    (re.compile(r"Expected `(?P<t>[^`]+)`, got `\w+`"),
-     lambda m: "应为" + "或".join(TYPE_NAMES.get(t.strip(), t.strip()) for t in m["t"].split("|"))),
-    (re.compile(r"Expected `(str|array|object)` of length (?P<op>[<>]=?) (?P<n>\d+)"),
-     lambda m: f"长度应{_BOUND[m['op']]} {m['n']}"),
-    (re.compile(r"Expected `(int|float|decimal)` (?P<op>[<>]=?) (?P<n>\S+)"),
-     lambda m: f"取值范围：应{_BOUND[m['op']]} {m['n']}"),
+    (
+        re.compile(r"Expected `(?P<t>[^`]+)`, got `\w+`"),
+        lambda m: "应为" + "或".join(TYPE_NAMES.get(t.strip(), t.strip()) for t in m["t"].split("|")),
+    ),
+    (
+        re.compile(r"Expected `(str|array|object)` of length (?P<op>[<>]=?) (?P<n>\d+)"),
+        lambda m: f"长度应{_BOUND[m['op']]} {m['n']}",
+    ),
+    (
+        re.compile(r"Expected `(int|float|decimal)` (?P<op>[<>]=?) (?P<n>\S+)"),
+        lambda m: f"取值范围：应{_BOUND[m['op']]} {m['n']}",
+    ),
     (re.compile(r"Expected `str` matching regex"), lambda m: "格式不正确"),
     (re.compile(r"Invalid enum value"), lambda m: "取值不在允许范围内"),
     (re.compile(r"Invalid RFC3339 encoded date$"), lambda m: "应为日期(YYYY-MM-DD)"),
@@ -83,8 +99,14 @@ _FIELD_IN_MESSAGE = re.compile(r"Object (missing required|contains unknown) fiel
 def _aliases(request: Request) -> dict[str, str]:
     """Handler and dependency argument names → the names clients send (`status_filter` → `status`)."""
     handler = request.route_handler
-    models = [handler.signature_model, *(p.signature_model for p in handler.resolve_dependencies().values()
-                                         if getattr(p, "signature_model", None) is not None)]
+    models = [
+        handler.signature_model,
+        *(
+            p.signature_model
+            for p in handler.resolve_dependencies().values()
+            if getattr(p, "signature_model", None) is not None
+        ),
+    ]
     found = {}
     for model in models:
         for name, definition in model._fields.items():
@@ -104,8 +126,11 @@ def _allowed_values(request: Request, key: str, source: object) -> list | None:
     info = msgspec.inspect.type_info(fields[name].annotation)
     for step in [*path, None]:
         while isinstance(info, msgspec.inspect.Metadata | msgspec.inspect.UnionType):
-            info = info.type if isinstance(info, msgspec.inspect.Metadata) else next(
-                (t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)), None)
+            info = (
+                info.type
+                if isinstance(info, msgspec.inspect.Metadata)
+                else next((t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)), None)
+            )
         if step is None:
             break
         if step.startswith("[") and isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType):
@@ -133,8 +158,11 @@ def _problem(raw: dict, aliases: dict[str, str], request: Request) -> dict:
         message = "请求体不能为空"
     elif named:
         field = f"{field}.{named['name']}"
-        message = (f"缺少必填字段 {named['name']}" if named[1] == "missing required"
-                   else f"不允许的字段 {named['name']}（未知字段）")
+        message = (
+            f"缺少必填字段 {named['name']}"
+            if named[1] == "missing required"
+            else f"不允许的字段 {named['name']}（未知字段）"
+        )
     else:
         text = next((say(m) for pattern, say in MSGSPEC_MESSAGES if (m := pattern.match(reason))), "取值不符合要求")
         if reason.startswith("Invalid enum value") and (allowed := _allowed_values(request, key, source)):
@@ -151,11 +179,16 @@ def handle_validation(request: Request, exc: ValidationException) -> Response:
     field and says in Chinese what was expected; the first one is the answer's message."""
     if isinstance(exc.extra, list) and exc.extra:
         aliases = _aliases(request)
-        problems = [_problem(p if isinstance(p, dict) else {"message": str(p)}, aliases, request)
-                    for p in exc.extra]
+        problems = [_problem(p if isinstance(p, dict) else {"message": str(p)}, aliases, request) for p in exc.extra]
     elif missing := _MISSING_PARAMETER.search(str(exc.detail)):
-        problems = [{"field": missing["name"], "source": missing["source"],
-                     "message": f"缺少必填参数 {missing['name']}", "reason": str(exc.detail)}]
+        problems = [
+            {
+                "field": missing["name"],
+                "source": missing["source"],
+                "message": f"缺少必填参数 {missing['name']}",
+                "reason": str(exc.detail),
+            }
+        ]
     else:
         problems = [{"field": "$", "source": "body", "message": "请求数据不符合要求", "reason": str(exc.detail)}]
     detail = {**problems[0], "problems": problems}
@@ -194,8 +227,9 @@ async def refuse_nul_characters(request: Request) -> None:
         except msgspec.DecodeError:
             return  # the body parser answers that
         if field is not None:
-            raise InvalidCharacter(f"{field.removeprefix('$.')}：{InvalidCharacter.message}",
-                                   detail={"field": field, "source": "body"})
+            raise InvalidCharacter(
+                f"{field.removeprefix('$.')}：{InvalidCharacter.message}", detail={"field": field, "source": "body"}
+            )
 
 
 HTTP_CODES = {
@@ -255,8 +289,13 @@ def handle_integrity(_: Request, exc: asyncpg.IntegrityConstraintViolationError)
     return error_response(409, "conflict", "与现有数据冲突，请刷新后重试", None)
 
 
-DATABASE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
-                 asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError)
+DATABASE_DOWN = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
 # Client-side state errors of a connection the server cut (also raised on misuse, so logged in full).
 DATABASE_CLIENT_STATE = (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
 
@@ -297,8 +336,9 @@ def handle_unexpected(_: Request, exc: Exception) -> Response:
             log.error("database connection unusable", exc_info=exc)
         else:
             log.warning("database unreachable: %s: %s", exc.__class__.__name__, exc)
-        return error_response(503, "service.database_unavailable", "数据库暂时无法访问，请稍后再试", None,
-                              {"Retry-After": "5"})
+        return error_response(
+            503, "service.database_unavailable", "数据库暂时无法访问，请稍后再试", None, {"Retry-After": "5"}
+        )
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal.error", "服务器内部错误，请稍后再试", None)
 
@@ -386,14 +426,20 @@ ERROR_DESCRIPTIONS = {
 ERROR_BODY_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     required=["code", "message"],
-    properties={"code": Schema(type=OpenAPIType.STRING), "message": Schema(type=OpenAPIType.STRING), "detail": Schema()},
+    properties={
+        "code": Schema(type=OpenAPIType.STRING),
+        "message": Schema(type=OpenAPIType.STRING),
+        "detail": Schema(),
+    },
 )
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
     """Error statuses a route answers because of its rules, for its `responses=`."""
-    return {status: ResponseSpec(data_container=ErrorBody, generate_examples=False,
-                                 description=ERROR_DESCRIPTIONS[status]) for status in statuses}
+    return {
+        status: ResponseSpec(data_container=ErrorBody, generate_examples=False, description=ERROR_DESCRIPTIONS[status])
+        for status in statuses
+    }
 
 
 def _error_response(status: int) -> OpenAPIResponse:
@@ -423,8 +469,10 @@ def document_enum_labels(document: OpenAPI, labels: dict[str, dict]) -> None:
         if not isinstance(schema, Schema) or not schema.enum or (found := labels.get(schema.title or name)) is None:
             continue
         values = [value for value in schema.enum if value is not None]
-        labelled = LabelledSchema(**{f.name: getattr(schema, f.name) for f in fields(Schema) if f.init},
-                                  enum_labels={value: found[value] for value in values})
+        labelled = LabelledSchema(
+            **{f.name: getattr(schema, f.name) for f in fields(Schema) if f.init},
+            enum_labels={value: found[value] for value in values},
+        )
         labelled.description = "；".join(f"{value}：{found[value]}" for value in values)
         schemas[name] = labelled
 
@@ -441,7 +489,8 @@ def document_optional_bodies(document: OpenAPI) -> None:
             media = (body.content or {}).get(MediaType.JSON)
             schema = media.schema if media is not None else None
             if isinstance(schema, Schema) and any(
-                    isinstance(option, Schema) and option.type == OpenAPIType.NULL for option in schema.one_of or []):
+                isinstance(option, Schema) and option.type == OpenAPIType.NULL for option in schema.one_of or []
+            ):
                 body.required = False
 
 
@@ -474,8 +523,10 @@ def document_error_responses(document: OpenAPI) -> None:
                 statuses |= {400, 413, 422}
             if any(p.param_in == "query" for p in params):
                 statuses.add(422)
-            if any(p.param_in == "path" and isinstance(p.schema, Schema) and p.schema.type == OpenAPIType.INTEGER
-                   for p in params):
+            if any(
+                p.param_in == "path" and isinstance(p.schema, Schema) and p.schema.type == OpenAPIType.INTEGER
+                for p in params
+            ):
                 statuses |= {404, 422}
             if path.startswith(PUBLIC_PREFIX) or path.rstrip("/") == LOGIN_PATH:
                 statuses.add(429)
@@ -501,17 +552,25 @@ IDEMPOTENCY_KEY_PUBLIC_TEXT = "无需登录的操作不保存幂等键（没有�
 def document_idempotency(document: OpenAPI) -> None:
     """Declare the Idempotency-Key header on every POST (core/idempotency): for a logged-in user's, the
     statuses it may answer (409 still in progress; 422 key reused or malformed) and the replay header."""
-    replayed = OpenAPIHeader(schema=LabelledSchema(type=OpenAPIType.STRING, enum=["true"],
-                                                   enum_labels={"true": "重放的应答"}),
-                             description="该应答是同一幂等键第一次请求的应答的重放")
+    replayed = OpenAPIHeader(
+        schema=LabelledSchema(type=OpenAPIType.STRING, enum=["true"], enum_labels={"true": "重放的应答"}),
+        description="该应答是同一幂等键第一次请求的应答的重放",
+    )
     for path, item in (document.paths or {}).items():
         operation = item.post
         if operation is None:
             continue
         public = _is_public(path)
-        operation.parameters = [*(operation.parameters or []), Parameter(
-            name="Idempotency-Key", param_in="header", required=False, schema=IDEMPOTENCY_KEY_SCHEMA,
-            description=IDEMPOTENCY_KEY_PUBLIC_TEXT if public else IDEMPOTENCY_KEY_TEXT)]
+        operation.parameters = [
+            *(operation.parameters or []),
+            Parameter(
+                name="Idempotency-Key",
+                param_in="header",
+                required=False,
+                schema=IDEMPOTENCY_KEY_SCHEMA,
+                description=IDEMPOTENCY_KEY_PUBLIC_TEXT if public else IDEMPOTENCY_KEY_TEXT,
+            ),
+        ]
         if public:
             continue
         for status, response in (operation.responses or {}).items():

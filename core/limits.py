@@ -41,8 +41,11 @@ def rate_limits(settings: Settings) -> list[DefineMiddleware]:
         (settings.rate_limit_login_per_minute, _is_login, "rate_limit_login"),
     ):
         if per_minute > 0:
-            limits.append(RateLimitConfig(rate_limit=("minute", per_minute), check_throttle_handler=applies,
-                                          store=store).middleware)
+            limits.append(
+                RateLimitConfig(
+                    rate_limit=("minute", per_minute), check_throttle_handler=applies, store=store
+                ).middleware
+            )
     return limits
 
 

@@ -45,8 +45,10 @@ async def migrate() -> None:
     try:
         owner_role, owner_database = await _whoami(connection)
         if owner_database != app_database:
-            raise RuntimeError(f"MIGRATION_DATABASE_URL reaches database {owner_database}, "
-                               f"DATABASE_URL {app_database}: they must name the same one")
+            raise RuntimeError(
+                f"MIGRATION_DATABASE_URL reaches database {owner_database}, "
+                f"DATABASE_URL {app_database}: they must name the same one"
+            )
         await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         output = io.StringIO()
         # Piccolo's migrations run on the project's engine: pointed at the owner while they run.

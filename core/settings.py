@@ -41,11 +41,8 @@ class Settings:
     # connects with DATABASE_URL; migrations run with MIGRATION_DATABASE_URL (the role owning the tables),
     # which also grants DATABASE_URL's role what it needs: on the audit log only SELECT and INSERT.
     database_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL") or None)
-    migration_database_url: str | None = field(
-        default_factory=lambda: os.environ.get("MIGRATION_DATABASE_URL") or None)
-    embedded_pg_dir: Path = field(
-        default_factory=lambda: Path(_env("EMBEDDED_PG_DIR", str(PROJECT_ROOT / ".pgdata")))
-    )
+    migration_database_url: str | None = field(default_factory=lambda: os.environ.get("MIGRATION_DATABASE_URL") or None)
+    embedded_pg_dir: Path = field(default_factory=lambda: Path(_env("EMBEDDED_PG_DIR", str(PROJECT_ROOT / ".pgdata"))))
     db_pool_min: int = field(default_factory=lambda: _env_int("DB_POOL_MIN", 2))
     db_pool_max: int = field(default_factory=lambda: _env_int("DB_POOL_MAX", 20))
 
@@ -113,9 +110,9 @@ class Settings:
     # who receives the monthly balance report.
     scheduler_poll_seconds: float = field(default_factory=lambda: float(_env("SCHEDULER_POLL_SECONDS", "2")))
     renewal_thresholds_days: list[int] = field(
-        default_factory=lambda: sorted({int(d) for d in _env_list("RENEWAL_THRESHOLDS_DAYS", "90,60,30")}, reverse=True))
-    report_recipients: list[str] = field(
-        default_factory=lambda: _env_list("REPORT_RECIPIENTS", "jianwei@example.org"))
+        default_factory=lambda: sorted({int(d) for d in _env_list("RENEWAL_THRESHOLDS_DAYS", "90,60,30")}, reverse=True)
+    )
+    report_recipients: list[str] = field(default_factory=lambda: _env_list("REPORT_RECIPIENTS", "jianwei@example.org"))
 
     # Demo data.
     demo_password: str = field(default_factory=lambda: _env("DEMO_PASSWORD", "demo-pass-2026"))

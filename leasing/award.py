@@ -51,13 +51,20 @@ def score(proposal: Proposal, criteria: Criteria) -> Ranked:
     public = proposal.use in PUBLIC_SERVICE_USES
     standing = STANDING_VALUES.get(proposal.registry_status, 0.0)
     evaluation = NEUTRAL_EVALUATION if proposal.evaluation_average is None else float(proposal.evaluation_average) / 100
-    total = 100 * (criteria.rent * rent + criteria.use * (1.0 if public else 0.5) + criteria.standing * standing
-                   + criteria.evaluation * evaluation)
+    total = 100 * (
+        criteria.rent * rent
+        + criteria.use * (1.0 if public else 0.5)
+        + criteria.standing * standing
+        + criteria.evaluation * evaluation
+    )
     reasons = [
         f"报价为挂牌租金的 {rent_ratio:.0%}",
         "公共服务类用途" if public else "经营性用途",
-        {"listed": "名录在库", "warned": "名录警示中", "unlisted": "未入名录"}.get(proposal.registry_status, "名录暂停或移出"),
-        "暂无评价，按中性分计" if proposal.evaluation_average is None
+        {"listed": "名录在库", "warned": "名录警示中", "unlisted": "未入名录"}.get(
+            proposal.registry_status, "名录暂停或移出"
+        ),
+        "暂无评价，按中性分计"
+        if proposal.evaluation_average is None
         else f"近期评价平均 {float(proposal.evaluation_average):.1f} 分",
     ]
     return Ranked(proposal.application_id, round(total, 2), reasons)

@@ -10,13 +10,28 @@ from openpyxl.utils import get_column_letter
 from core.money import fen_to_yuan
 from leasing.labels import LEVEL_LABELS
 
-HEADERS = ["空间数", "闲置面积（㎡）", "招租中面积（㎡）", "已出租面积（㎡）", "应收租金（元）", "实收租金（元）", "逾期欠缴（元）"]
+HEADERS = [
+    "空间数",
+    "闲置面积（㎡）",
+    "招租中面积（㎡）",
+    "已出租面积（㎡）",
+    "应收租金（元）",
+    "实收租金（元）",
+    "逾期欠缴（元）",
+]
 
 
 def _row(name: str, figures: dict) -> list:
-    return [name, figures["spaces"], float(figures["idle_area"]), float(figures["listed_area"]),
-            float(figures["leased_area"]), float(fen_to_yuan(figures["invoiced"])),
-            float(fen_to_yuan(figures["collected"])), float(fen_to_yuan(figures["arrears"]))]
+    return [
+        name,
+        figures["spaces"],
+        float(figures["idle_area"]),
+        float(figures["listed_area"]),
+        float(figures["leased_area"]),
+        float(fen_to_yuan(figures["invoiced"])),
+        float(fen_to_yuan(figures["collected"])),
+        float(fen_to_yuan(figures["arrears"])),
+    ]
 
 
 def figures_xlsx(result: dict) -> bytes:

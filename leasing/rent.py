@@ -76,8 +76,9 @@ def invoice_for(terms: LeaseTerms, month: date) -> InvoiceLine | None:
     days = (covered_until - covered_from).days
     if days <= 0:
         return None
-    amount = terms.monthly_rent if days == days_in_month else _round_fen(
-        Decimal(terms.monthly_rent) * days / days_in_month)
+    amount = (
+        terms.monthly_rent if days == days_in_month else _round_fen(Decimal(terms.monthly_rent) * days / days_in_month)
+    )
     if amount == 0:
         return None
     due_day = min(terms.payment_day, days_in_month)

@@ -37,9 +37,18 @@ async def insert_space(fields: dict, *, created_by: int, now: datetime) -> int:
             allowed_uses, photos, status, created_by, created_at, updated_at)
         VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}::jsonb, 'idle', {}, {}, {}) RETURNING id
         """,
-        fields["owner_org_id"], fields["owner_kind"], fields["community_id"], fields["address"], fields["area_m2"],
-        fields["floor"], fields["condition"], fields["allowed_uses"], json.dumps(fields["photos"]), created_by,
-        now, now,
+        fields["owner_org_id"],
+        fields["owner_kind"],
+        fields["community_id"],
+        fields["address"],
+        fields["area_m2"],
+        fields["floor"],
+        fields["condition"],
+        fields["allowed_uses"],
+        json.dumps(fields["photos"]),
+        created_by,
+        now,
+        now,
     )
     return rows[0]["id"]
 
@@ -54,8 +63,15 @@ async def get_space(space_id: int, *, for_update: bool = False) -> dict | None:
     return _space(rows[0]) if rows else None
 
 
-async def list_spaces(*, patterns: list[str], owner_org_ids: list[int], community_id: int | None,
-                      status: str | None, limit: int, offset: int) -> tuple[list[dict], int]:
+async def list_spaces(
+    *,
+    patterns: list[str],
+    owner_org_ids: list[int],
+    community_id: int | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict], int]:
     rows = await Space.raw(
         f"""
         SELECT {SPACE_COLUMNS}, count(*) OVER () AS total FROM {SPACE_FROM}
@@ -64,7 +80,14 @@ async def list_spaces(*, patterns: list[str], owner_org_ids: list[int], communit
           AND ({{}}::text IS NULL OR s.status = {{}})
         ORDER BY s.id LIMIT {{}} OFFSET {{}}
         """,
-        patterns, owner_org_ids, community_id, community_id, status, status, limit, offset,
+        patterns,
+        owner_org_ids,
+        community_id,
+        community_id,
+        status,
+        status,
+        limit,
+        offset,
     )
     rows, total = split_total(rows)
     return [_space(r) for r in rows], total
@@ -77,8 +100,9 @@ async def set_space_status(space_id: int, status: str, now: datetime) -> None:
 async def update_space(space_id: int, changes: dict, now: datetime) -> None:
     if "photos" in changes:
         changes = {**changes, "photos": json.dumps(changes["photos"])}
-    await Space.update({**{getattr(Space, k): v for k, v in changes.items()}, Space.updated_at: now}) \
-        .where(Space.id == space_id)
+    await Space.update({**{getattr(Space, k): v for k, v in changes.items()}, Space.updated_at: now}).where(
+        Space.id == space_id
+    )
 
 
 # Listings --------------------------------------------------------------------------------------
@@ -111,9 +135,19 @@ async def insert_listing(space_id: int, terms: dict, *, created_by: int, now: da
             created_at)
         VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}::jsonb, 'open', {}, {}) RETURNING id
         """,
-        space_id, terms["track"], terms["rent_per_m2_month"], terms["public_welfare_discount"],
-        terms["rent_free_months"], terms["min_term_months"], terms["max_term_months"], terms["deposit_months"],
-        terms["opens_on"], terms["closes_on"], json.dumps(terms["criteria"]), created_by, now,
+        space_id,
+        terms["track"],
+        terms["rent_per_m2_month"],
+        terms["public_welfare_discount"],
+        terms["rent_free_months"],
+        terms["min_term_months"],
+        terms["max_term_months"],
+        terms["deposit_months"],
+        terms["opens_on"],
+        terms["closes_on"],
+        json.dumps(terms["criteria"]),
+        created_by,
+        now,
     )
     return rows[0]["id"]
 
@@ -124,8 +158,15 @@ async def get_listing(listing_id: int, *, for_update: bool = False) -> dict | No
     return _listing(rows[0]) if rows else None
 
 
-async def list_listings(*, patterns: list[str] | None, owner_org_ids: list[int], status: str | None,
-                        limit: int, offset: int, open_anywhere: bool = False) -> tuple[list[dict], int]:
+async def list_listings(
+    *,
+    patterns: list[str] | None,
+    owner_org_ids: list[int],
+    status: str | None,
+    limit: int,
+    offset: int,
+    open_anywhere: bool = False,
+) -> tuple[list[dict], int]:
     """patterns None: every listing (operators browsing); `open_anywhere` adds every open listing to those in
     `patterns` or of `owner_org_ids`."""
     rows = await SpaceListing.raw(
@@ -136,7 +177,14 @@ async def list_listings(*, patterns: list[str] | None, owner_org_ids: list[int],
           AND ({{}}::text IS NULL OR l.status = {{}})
         ORDER BY l.id DESC LIMIT {{}} OFFSET {{}}
         """,
-        patterns, patterns, owner_org_ids, open_anywhere, status, status, limit, offset,
+        patterns,
+        patterns,
+        owner_org_ids,
+        open_anywhere,
+        status,
+        status,
+        limit,
+        offset,
     )
     rows, total = split_total(rows)
     return [_listing(r) for r in rows], total
@@ -161,23 +209,29 @@ APPLICATION_COLUMNS = """
 APPLICATION_FROM = "leasing_application a JOIN provider_operator o ON o.id = a.operator"
 
 
-async def insert_application(listing_id: int, operator_id: int, fields: dict, *, created_by: int,
-                             now: datetime) -> int:
+async def insert_application(listing_id: int, operator_id: int, fields: dict, *, created_by: int, now: datetime) -> int:
     rows = await LeaseApplication.raw(
         """
         INSERT INTO leasing_application (listing, operator, proposed_use, proposed_rent_per_m2_month, term_months,
             plan, status, decision_reason, created_by, created_at)
         VALUES ({}, {}, {}, {}, {}, {}, 'submitted', '', {}, {}) RETURNING id
         """,
-        listing_id, operator_id, fields["proposed_use"], fields["proposed_rent_per_m2_month"],
-        fields["term_months"], fields["plan"], created_by, now,
+        listing_id,
+        operator_id,
+        fields["proposed_use"],
+        fields["proposed_rent_per_m2_month"],
+        fields["term_months"],
+        fields["plan"],
+        created_by,
+        now,
     )
     return rows[0]["id"]
 
 
 async def get_application(application_id: int) -> dict | None:
-    rows = await LeaseApplication.raw(f"SELECT {APPLICATION_COLUMNS} FROM {APPLICATION_FROM} WHERE a.id = {{}}",
-                                      application_id)
+    rows = await LeaseApplication.raw(
+        f"SELECT {APPLICATION_COLUMNS} FROM {APPLICATION_FROM} WHERE a.id = {{}}", application_id
+    )
     return rows[0] if rows else None
 
 
@@ -193,7 +247,9 @@ async def applications_for(listing_id: int, *, operator_org_ids: list[int] | Non
         WHERE a.listing = {{}} AND ({{}}::int[] IS NULL OR o.org = ANY({{}}::int[]))
         ORDER BY a.id
         """,
-        listing_id, operator_org_ids, operator_org_ids,
+        listing_id,
+        operator_org_ids,
+        operator_org_ids,
     )
 
 
@@ -202,7 +258,10 @@ async def decide_applications(listing_id: int, awarded_id: int, reason: str) -> 
         "UPDATE leasing_application SET status = CASE WHEN id = {} THEN 'awarded' ELSE 'not_awarded' END, "
         "decision_reason = CASE WHEN id = {} THEN {} ELSE '' END "
         "WHERE listing = {} AND status = 'submitted'",
-        awarded_id, awarded_id, reason, listing_id,
+        awarded_id,
+        awarded_id,
+        reason,
+        listing_id,
     )
 
 
@@ -210,7 +269,8 @@ async def set_application_scores(scores: dict[int, float]) -> None:
     await LeaseApplication.raw(
         "UPDATE leasing_application a SET score = s.score FROM unnest({}::int[], {}::numeric[]) AS s(id, score) "
         "WHERE a.id = s.id",
-        list(scores), list(scores.values()),
+        list(scores),
+        list(scores.values()),
     )
 
 
@@ -241,10 +301,22 @@ async def insert_lease(fields: dict, *, created_by: int, now: datetime) -> int:
             termination_reason, created_at, updated_at)
         VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'active', {}, {}, '', {}, {}) RETURNING id
         """,
-        fields["space_id"], fields["lessee_id"], fields.get("listing_id"), fields.get("application_id"),
-        fields["use"], fields["starts_on"], fields["ends_on"], fields["ends_on"], fields["monthly_rent"],
-        fields["deposit"], fields["rent_free_months"], fields["payment_day"], fields.get("renewal_of"), created_by,
-        now, now,
+        fields["space_id"],
+        fields["lessee_id"],
+        fields.get("listing_id"),
+        fields.get("application_id"),
+        fields["use"],
+        fields["starts_on"],
+        fields["ends_on"],
+        fields["ends_on"],
+        fields["monthly_rent"],
+        fields["deposit"],
+        fields["rent_free_months"],
+        fields["payment_day"],
+        fields.get("renewal_of"),
+        created_by,
+        now,
+        now,
     )
     return rows[0]["id"]
 
@@ -255,8 +327,9 @@ async def get_lease(lease_id: int, *, for_update: bool = False) -> dict | None:
     return rows[0] if rows else None
 
 
-async def list_leases(*, patterns: list[str], org_ids: list[int], space_id: int | None, status: str | None,
-                      limit: int, offset: int) -> tuple[list[dict], int]:
+async def list_leases(
+    *, patterns: list[str], org_ids: list[int], space_id: int | None, status: str | None, limit: int, offset: int
+) -> tuple[list[dict], int]:
     """Leases of communities in `patterns`, plus those whose owner or lessee is one of `org_ids`."""
     rows = await Lease.raw(
         f"""
@@ -266,19 +339,29 @@ async def list_leases(*, patterns: list[str], org_ids: list[int], space_id: int 
           AND ({{}}::text IS NULL OR l.status = {{}})
         ORDER BY l.id DESC LIMIT {{}} OFFSET {{}}
         """,
-        patterns, org_ids, org_ids, space_id, space_id, status, status, limit, offset,
+        patterns,
+        org_ids,
+        org_ids,
+        space_id,
+        space_id,
+        status,
+        status,
+        limit,
+        offset,
     )
     return split_total(rows)
 
 
 async def update_lease(lease_id: int, changes: dict, now: datetime) -> None:
-    await Lease.update({**{getattr(Lease, k): v for k, v in changes.items()}, Lease.updated_at: now}) \
-        .where(Lease.id == lease_id)
+    await Lease.update({**{getattr(Lease, k): v for k, v in changes.items()}, Lease.updated_at: now}).where(
+        Lease.id == lease_id
+    )
 
 
 async def leases_of_community(community_id: int) -> list[dict]:
-    return await Lease.raw(f"SELECT {LEASE_COLUMNS} FROM {LEASE_FROM} WHERE s.community = {{}} ORDER BY l.starts_on",
-                           community_id)
+    return await Lease.raw(
+        f"SELECT {LEASE_COLUMNS} FROM {LEASE_FROM} WHERE s.community = {{}} ORDER BY l.starts_on", community_id
+    )
 
 
 async def rent_commitments(community_ids: list[int], first_month: date) -> list[dict]:
@@ -286,11 +369,13 @@ async def rent_commitments(community_ids: list[int], first_month: date) -> list[
         "SELECT s.community AS community_id, l.starts_on, l.ends_on, l.monthly_rent, l.rent_free_months "
         "FROM leasing_lease l JOIN leasing_space s ON s.id = l.space "
         "WHERE s.community = ANY({}::int[]) AND l.ends_on > {}",
-        community_ids, first_month,
+        community_ids,
+        first_month,
     )
 
 
 # Invoices --------------------------------------------------------------------------------------
+
 
 async def leases_to_bill(through: date) -> list[dict]:
     """Leases that may still lack an invoice for a month up to `through`: no invoice yet, or the last one
@@ -305,7 +390,8 @@ async def leases_to_bill(through: date) -> list[dict]:
           AND (last.month IS NULL
                OR last.month < least(date_trunc('month', {}::date), date_trunc('month', l.ends_on - 1))::date)
         """,
-        through, through,
+        through,
+        through,
     )
 
 
@@ -321,7 +407,11 @@ async def insert_invoices(lines: list[tuple[int, date, int, date]], now: datetim
         ON CONFLICT (lease, month) DO NOTHING
         RETURNING 1
         """,
-        now, [r[0] for r in lines], [r[1] for r in lines], [r[2] for r in lines], [r[3] for r in lines],
+        now,
+        [r[0] for r in lines],
+        [r[1] for r in lines],
+        [r[2] for r in lines],
+        [r[3] for r in lines],
     )
     return len(rows)
 
@@ -330,7 +420,8 @@ async def void_invoices_from(lease_id: int, month: date) -> int:
     rows = await RentInvoice.raw(
         "UPDATE leasing_invoice SET status = 'void' WHERE lease = {} AND month >= {} AND status IN ('open', 'overdue') "
         "RETURNING id",
-        lease_id, month,
+        lease_id,
+        month,
     )
     return len(rows)
 
@@ -339,7 +430,10 @@ async def reprice_unpaid_invoice(lease_id: int, month: date, amount: int) -> Non
     await RentInvoice.raw(
         "UPDATE leasing_invoice SET amount = {}, status = CASE WHEN {} = 0 THEN 'void' ELSE status END "
         "WHERE lease = {} AND month = {} AND status IN ('open', 'overdue')",
-        amount, amount, lease_id, month,
+        amount,
+        amount,
+        lease_id,
+        month,
     )
 
 
@@ -347,7 +441,8 @@ async def end_leases(today: date, now: datetime) -> list[int]:
     rows = await Lease.raw(
         "UPDATE leasing_lease SET status = 'ended', updated_at = {} "
         "WHERE status IN ('active', 'expiring') AND ends_on <= {} RETURNING id",
-        now, today,
+        now,
+        today,
     )
     return [r["id"] for r in rows]
 
@@ -356,7 +451,8 @@ async def free_spaces_without_current_lease(today: date, now: datetime) -> list[
     rows = await Space.raw(
         "UPDATE leasing_space s SET status = 'idle', updated_at = {} WHERE s.status = 'leased' "
         "AND NOT EXISTS (SELECT 1 FROM leasing_lease l WHERE l.space = s.id AND l.ends_on > {}) RETURNING s.id",
-        now, today,
+        now,
+        today,
     )
     return [r["id"] for r in rows]
 
@@ -366,7 +462,9 @@ async def mark_expiring_leases(today: date, horizon: date, now: datetime) -> lis
         "UPDATE leasing_lease l SET status = 'expiring', updated_at = {} WHERE l.status = 'active' "
         "AND l.ends_on > {} AND l.ends_on <= {} "
         "AND NOT EXISTS (SELECT 1 FROM leasing_lease n WHERE n.renewal_of = l.id) RETURNING l.id",
-        now, today, horizon,
+        now,
+        today,
+        horizon,
     )
     return [r["id"] for r in rows]
 
@@ -399,8 +497,9 @@ async def get_invoice(invoice_id: int, *, for_update: bool = False) -> dict | No
     return rows[0] if rows else None
 
 
-async def list_invoices(*, patterns: list[str], org_ids: list[int], lease_id: int | None, status: str | None,
-                        limit: int, offset: int) -> tuple[list[dict], int]:
+async def list_invoices(
+    *, patterns: list[str], org_ids: list[int], lease_id: int | None, status: str | None, limit: int, offset: int
+) -> tuple[list[dict], int]:
     rows = await RentInvoice.raw(
         f"""
         SELECT {INVOICE_COLUMNS}, count(*) OVER () AS total FROM {INVOICE_FROM}
@@ -409,7 +508,15 @@ async def list_invoices(*, patterns: list[str], org_ids: list[int], lease_id: in
           AND ({{}}::text IS NULL OR i.status = {{}})
         ORDER BY i.month DESC, i.id DESC LIMIT {{}} OFFSET {{}}
         """,
-        patterns, org_ids, org_ids, lease_id, lease_id, status, status, limit, offset,
+        patterns,
+        org_ids,
+        org_ids,
+        lease_id,
+        lease_id,
+        status,
+        status,
+        limit,
+        offset,
     )
     return split_total(rows)
 
@@ -463,6 +570,7 @@ async def figures_by_community(patterns: list[str], start: date, end: date) -> l
 
 # Payments --------------------------------------------------------------------------------------
 
+
 async def count_attempts(invoice_id: int) -> int:
     rows = await Payment.raw("SELECT count(*) AS n FROM leasing_payment WHERE invoice = {}", invoice_id)
     return rows[0]["n"]
@@ -478,7 +586,9 @@ async def insert_customer(operator_id: int, ref: str, now: datetime) -> str:
     await Payment.raw(
         "INSERT INTO leasing_payment_customer (operator, customer_ref, created_at) VALUES ({}, {}, {}) "
         "ON CONFLICT (operator) DO NOTHING",
-        operator_id, ref, now,
+        operator_id,
+        ref,
+        now,
     )
     return await customer_ref(operator_id)
 
@@ -489,13 +599,19 @@ PAYMENT_COLUMNS = """
 """
 
 
-async def insert_payment(invoice_id: int, attempt: int, key: str, amount: int, *, created_by: int | None,
-                         now: datetime) -> int:
+async def insert_payment(
+    invoice_id: int, attempt: int, key: str, amount: int, *, created_by: int | None, now: datetime
+) -> int:
     """Raises asyncpg's UniqueViolationError while another attempt on the invoice is pending."""
     rows = await Payment.raw(
         "INSERT INTO leasing_payment (invoice, attempt, idempotency_key, amount, status, decline_code, error_message, "
         "created_by, created_at) VALUES ({}, {}, {}, {}, 'pending', '', '', {}, {}) RETURNING id",
-        invoice_id, attempt, key, amount, created_by, now,
+        invoice_id,
+        attempt,
+        key,
+        amount,
+        created_by,
+        now,
     )
     return rows[0]["id"]
 
@@ -510,36 +626,47 @@ async def payment_for_intent(intent_ref: str, key: str | None) -> dict | None:
     rows = await Payment.raw(
         f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.intent_ref = {{}} OR p.idempotency_key = {{}} "
         "ORDER BY p.id LIMIT 1",
-        intent_ref, key,
+        intent_ref,
+        key,
     )
     return rows[0] if rows else None
 
 
 async def payments_for_invoice(invoice_id: int) -> list[dict]:
-    return await Payment.raw(f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.invoice = {{}} ORDER BY p.id",
-                             invoice_id)
+    return await Payment.raw(
+        f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.invoice = {{}} ORDER BY p.id", invoice_id
+    )
 
 
 async def pending_payments(created_before: datetime, limit: int) -> list[dict]:
     return await Payment.raw(
         f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.status = 'pending' AND p.created_at < {{}} "
         "ORDER BY p.id LIMIT {}",
-        created_before, limit,
+        created_before,
+        limit,
     )
 
 
-async def settle_payment(payment_id: int, *, status: str, intent_ref: str | None, decline_code: str,
-                         error_message: str, now: datetime) -> None:
+async def settle_payment(
+    payment_id: int, *, status: str, intent_ref: str | None, decline_code: str, error_message: str, now: datetime
+) -> None:
     await Payment.raw(
         "UPDATE leasing_payment SET status = {}, intent_ref = coalesce({}, intent_ref), decline_code = {}, "
         "error_message = {}, settled_at = CASE WHEN {} = 'pending' THEN NULL ELSE {}::timestamptz END WHERE id = {}",
-        status, intent_ref, decline_code, error_message, status, now, payment_id,
+        status,
+        intent_ref,
+        decline_code,
+        error_message,
+        status,
+        now,
+        payment_id,
     )
 
 
 async def mark_invoice_paid(invoice_id: int, now: datetime) -> None:
-    await RentInvoice.update({RentInvoice.status: "paid", RentInvoice.paid_at: now, RentInvoice.last_decline: ""}) \
-        .where(RentInvoice.id == invoice_id)
+    await RentInvoice.update(
+        {RentInvoice.status: "paid", RentInvoice.paid_at: now, RentInvoice.last_decline: ""}
+    ).where(RentInvoice.id == invoice_id)
 
 
 async def set_invoice_decline(invoice_id: int, text: str) -> None:
@@ -551,7 +678,9 @@ async def record_webhook_event(event_ref: str, event_type: str, now: datetime) -
     rows = await Payment.raw(
         "INSERT INTO leasing_webhook_event (event_ref, event_type, received_at) VALUES ({}, {}, {}) "
         "ON CONFLICT (event_ref) DO NOTHING RETURNING id",
-        event_ref, event_type, now,
+        event_ref,
+        event_type,
+        now,
     )
     return bool(rows)
 
@@ -562,6 +691,7 @@ async def webhook_event_seen(event_ref: str) -> bool:
 
 
 # Renewals --------------------------------------------------------------------------------------
+
 
 async def leases_ending(after: date, until: date) -> list[dict]:
     """Leases not renewed nor terminated whose term ends in (after, until]; `ends_on` is exclusive."""
@@ -581,7 +711,8 @@ async def leases_ending(after: date, until: date) -> list[dict]:
           AND NOT EXISTS (SELECT 1 FROM leasing_lease n WHERE n.renewal_of = l.id)
         ORDER BY l.ends_on, l.id
         """,
-        after, until,
+        after,
+        until,
     )
 
 

@@ -236,7 +236,9 @@ class PaymentView(msgspec.Struct, kw_only=True):
 
 
 class PaymentCreate(Input):
-    payment_method: Annotated[str, msgspec.Meta(min_length=3, max_length=100, description="支付方式标识，如 pm_card_visa")]
+    payment_method: Annotated[
+        str, msgspec.Meta(min_length=3, max_length=100, description="支付方式标识，如 pm_card_visa")
+    ]
 
 
 class WebhookAck(msgspec.Struct, kw_only=True):

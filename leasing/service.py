@@ -80,10 +80,12 @@ PAYABLE = ("open", "overdue")
 
 # Scope -----------------------------------------------------------------------------------------
 
+
 def _manages(principal: Principal, space: dict) -> bool:
     """Officials over the space's community, or the owner organisation itself."""
     return principal.can_write_path(space["community_path"], *OFFICIAL_ROLES) or (
-        space["owner_org_id"] in principal.org_ids(Role.owner))
+        space["owner_org_id"] in principal.org_ids(Role.owner)
+    )
 
 
 def _can_read(principal: Principal, row: dict) -> bool:
@@ -102,11 +104,15 @@ def _scope(principal: Principal) -> tuple[list[str], list[int]]:
 
 # Spaces ----------------------------------------------------------------------------------------
 
+
 async def register_space(principal: Principal, fields: dict) -> dict:
     """An owner registers a space in a community of its district; a street office one in its own scope."""
     _check_area(fields)
-    community = await market.get_community(principal, fields["community_id"]) \
-        if principal.has_role(*OFFICIAL_ROLES, Role.auditor) else None
+    community = (
+        await market.get_community(principal, fields["community_id"])
+        if principal.has_role(*OFFICIAL_ROLES, Role.auditor)
+        else None
+    )
     owner_orgs = [g for g in principal.grants if g.role == Role.owner]
     if community is not None and principal.can_write_path(community["org_path"], *OFFICIAL_ROLES):
         owner_org_id = fields.get("owner_org_id") or market.posting_org(principal, community["org_path"])
@@ -145,9 +151,11 @@ async def list_spaces(principal: Principal, *, community_id, status, limit, offs
     patterns = like_patterns(principal.read_paths())
     owner_orgs = principal.org_ids(Role.owner)
     return await with_total(
-        lambda lim, off: repo.list_spaces(patterns=patterns, owner_org_ids=owner_orgs, community_id=community_id,
-                                          status=status, limit=lim, offset=off),
-        limit, offset,
+        lambda lim, off: repo.list_spaces(
+            patterns=patterns, owner_org_ids=owner_orgs, community_id=community_id, status=status, limit=lim, offset=off
+        ),
+        limit,
+        offset,
     )
 
 
@@ -157,8 +165,11 @@ async def update_space(principal: Principal, space_id: int, changes: dict) -> di
         space = await _readable_space(principal, space_id, for_update=True)
         if not _manages(principal, space):
             raise SpaceNotManaged()
-        if "allowed_uses" in changes and space["status"] == "listed" \
-                and await repo.open_listing_track(space_id) == "preferential":
+        if (
+            "allowed_uses" in changes
+            and space["status"] == "listed"
+            and await repo.open_listing_track(space_id) == "preferential"
+        ):
             _check_preferential_uses(changes["allowed_uses"])
         before = {k: space[k] for k in changes}
         await repo.update_space(space_id, changes, clock.now())
@@ -167,6 +178,7 @@ async def update_space(principal: Principal, space_id: int, changes: dict) -> di
 
 
 # Listings --------------------------------------------------------------------------------------
+
 
 def _check_terms(terms: dict) -> None:
     problems = []
@@ -183,8 +195,9 @@ def _check_terms(terms: dict) -> None:
 def _check_preferential_uses(allowed_uses: list[str]) -> None:
     """A preferential listing takes only public-service uses: a space that allows none could never be let."""
     if not rent.PUBLIC_SERVICE_USES & set(allowed_uses):
-        raise PreferentialNeedsPublicUse(detail={"allowed_uses": allowed_uses,
-                                                 "public_service_uses": sorted(rent.PUBLIC_SERVICE_USES)})
+        raise PreferentialNeedsPublicUse(
+            detail={"allowed_uses": allowed_uses, "public_service_uses": sorted(rent.PUBLIC_SERVICE_USES)}
+        )
 
 
 async def create_listing(principal: Principal, space_id: int, terms: dict) -> dict:
@@ -228,9 +241,16 @@ async def list_listings(principal: Principal, *, status, limit, offset):
     else:
         raise PermissionDenied()
     return await with_total(
-        lambda lim, off: repo.list_listings(patterns=patterns, owner_org_ids=owner_orgs, status=status, limit=lim,
-                                            offset=off, open_anywhere=open_anywhere),
-        limit, offset,
+        lambda lim, off: repo.list_listings(
+            patterns=patterns,
+            owner_org_ids=owner_orgs,
+            status=status,
+            limit=lim,
+            offset=off,
+            open_anywhere=open_anywhere,
+        ),
+        limit,
+        offset,
     )
 
 
@@ -246,12 +266,20 @@ async def cancel_listing(principal: Principal, listing_id: int, reason: str) -> 
         await repo.set_listing_status(listing_id, "cancelled")
         await repo.set_space_status(space["id"], "idle", clock.now())
         await repo.decide_applications(listing_id, awarded_id=0, reason="")
-        await audit.record(principal, "listing.cancel", "listing", listing_id, reason=reason,
-                           before={"status": listing["status"]}, after={"status": "cancelled"})
+        await audit.record(
+            principal,
+            "listing.cancel",
+            "listing",
+            listing_id,
+            reason=reason,
+            before={"status": listing["status"]},
+            after={"status": "cancelled"},
+        )
     return await repo.get_listing(listing_id)
 
 
 # Applications ----------------------------------------------------------------------------------
+
 
 async def apply(principal: Principal, listing_id: int, fields: dict) -> dict:
     """An operator applies with its proposed use, rent and plan, within the application window."""
@@ -272,24 +300,42 @@ async def apply(principal: Principal, listing_id: int, fields: dict) -> dict:
     if problems:
         raise ApplicationInvalid("；".join(problems), detail={"problems": problems})
     if listing["track"] == "preferential":
-        if operator["registry_status"] not in IN_GOOD_STANDING or fields["proposed_use"] not in rent.PUBLIC_SERVICE_USES:
+        if (
+            operator["registry_status"] not in IN_GOOD_STANDING
+            or fields["proposed_use"] not in rent.PUBLIC_SERVICE_USES
+        ):
             raise PreferentialNeedsListedOperator()
         fields = {**fields, "proposed_rent_per_m2_month": listing["rent_per_m2_month"]}
     async with transaction():
         try:
-            application_id = await repo.insert_application(listing_id, operator["id"], fields,
-                                                           created_by=principal.user_id, now=clock.now())
+            application_id = await repo.insert_application(
+                listing_id, operator["id"], fields, created_by=principal.user_id, now=clock.now()
+            )
         except asyncpg.UniqueViolationError as exc:
             raise AlreadyApplied() from exc
-        await audit.record(principal, "lease_application.create", "listing", listing_id,
-                           after={"application_id": application_id, **fields})
+        await audit.record(
+            principal,
+            "lease_application.create",
+            "listing",
+            listing_id,
+            after={"application_id": application_id, **fields},
+        )
     return await repo.get_application(application_id)
 
 
 def _proposals(listing: dict, applications: list[dict]) -> list[award.Proposal]:
-    return [award.Proposal(a["id"], a["proposed_rent_per_m2_month"], listing["rent_per_m2_month"], a["proposed_use"],
-                           a["registry_status"], a["evaluation_average"])
-            for a in applications if a["status"] == "submitted"]
+    return [
+        award.Proposal(
+            a["id"],
+            a["proposed_rent_per_m2_month"],
+            listing["rent_per_m2_month"],
+            a["proposed_use"],
+            a["registry_status"],
+            a["evaluation_average"],
+        )
+        for a in applications
+        if a["status"] == "submitted"
+    ]
 
 
 async def ranked_applications(principal: Principal, listing_id: int) -> list[dict]:
@@ -305,21 +351,38 @@ async def ranked_applications(principal: Principal, listing_id: int) -> list[dic
     result = []
     for a in applications:
         position, ranked = positions.get(a["id"], (None, None))
-        result.append({**a, "score": ranked.total if ranked else a["score"], "rank": position,
-                       "reasons": ranked.reasons if ranked else []})
+        result.append(
+            {
+                **a,
+                "score": ranked.total if ranked else a["score"],
+                "rank": position,
+                "reasons": ranked.reasons if ranked else [],
+            }
+        )
     return sorted(result, key=lambda a: (a["rank"] is None, a["rank"] or 0, a["id"]))
 
 
 # Award and leases ------------------------------------------------------------------------------
 
+
 def _lease_fields(space: dict, listing: dict, application: dict, starts_on: date, payment_day: int) -> dict:
-    monthly = rent.monthly_rent(application["proposed_rent_per_m2_month"], space["area_m2"],
-                                application["proposed_use"], listing["public_welfare_discount"])
+    monthly = rent.monthly_rent(
+        application["proposed_rent_per_m2_month"],
+        space["area_m2"],
+        application["proposed_use"],
+        listing["public_welfare_discount"],
+    )
     return {
-        "space_id": space["id"], "lessee_id": application["operator_id"], "listing_id": listing["id"],
-        "application_id": application["id"], "use": application["proposed_use"], "starts_on": starts_on,
-        "ends_on": clock.add_months(starts_on, application["term_months"]), "monthly_rent": monthly,
-        "deposit": monthly * listing["deposit_months"], "rent_free_months": listing["rent_free_months"],
+        "space_id": space["id"],
+        "lessee_id": application["operator_id"],
+        "listing_id": listing["id"],
+        "application_id": application["id"],
+        "use": application["proposed_use"],
+        "starts_on": starts_on,
+        "ends_on": clock.add_months(starts_on, application["term_months"]),
+        "monthly_rent": monthly,
+        "deposit": monthly * listing["deposit_months"],
+        "rent_free_months": listing["rent_free_months"],
         "payment_day": payment_day,
     }
 
@@ -328,15 +391,17 @@ async def _insert_lease(principal: Principal, fields: dict) -> int:
     try:
         lease_id = await repo.insert_lease(fields, created_by=principal.user_id, now=clock.now())
     except asyncpg.ExclusionViolationError as exc:
-        raise LeaseOverlap(detail={"space_id": fields["space_id"], "starts_on": fields["starts_on"],
-                                   "ends_on": fields["ends_on"]}) from exc
+        raise LeaseOverlap(
+            detail={"space_id": fields["space_id"], "starts_on": fields["starts_on"], "ends_on": fields["ends_on"]}
+        ) from exc
     if fields["ends_on"] > clock.today():  # a lease recorded after it ended leaves the space as it is
         await repo.set_space_status(fields["space_id"], "leased", clock.now())
     return lease_id
 
 
-async def award_listing(principal: Principal, listing_id: int, application_id: int, *, reason: str,
-                        starts_on: date | None, payment_day: int) -> dict:
+async def award_listing(
+    principal: Principal, listing_id: int, application_id: int, *, reason: str, starts_on: date | None, payment_day: int
+) -> dict:
     """The street office awards one application with a reason; the lease is signed in the same
     transaction and every other applicant is told by email."""
     reason = require_reason(reason)
@@ -363,10 +428,20 @@ async def award_listing(principal: Principal, listing_id: int, application_id: i
         lease_id = await _insert_lease(principal, fields)
         await repo.decide_applications(listing_id, application_id, reason)
         await repo.set_listing_status(listing_id, "awarded")
-        await audit.record(principal, "listing.award", "listing", listing_id, reason=reason,
-                           before={"status": "open"},
-                           after={"status": "awarded", "application_id": application_id, "lease_id": lease_id,
-                                  "ranking": [dataclasses.asdict(r) for r in ranking]})
+        await audit.record(
+            principal,
+            "listing.award",
+            "listing",
+            listing_id,
+            reason=reason,
+            before={"status": "open"},
+            after={
+                "status": "awarded",
+                "application_id": application_id,
+                "lease_id": lease_id,
+                "ranking": [dataclasses.asdict(r) for r in ranking],
+            },
+        )
         for other in applications:
             if other["status"] != "submitted":
                 continue
@@ -423,9 +498,11 @@ async def get_lease(principal: Principal, lease_id: int) -> dict:
 async def list_leases(principal: Principal, *, space_id, status, limit, offset):
     patterns, org_ids = _scope(principal)
     return await with_total(
-        lambda lim, off: repo.list_leases(patterns=patterns, org_ids=org_ids, space_id=space_id, status=status,
-                                          limit=lim, offset=off),
-        limit, offset,
+        lambda lim, off: repo.list_leases(
+            patterns=patterns, org_ids=org_ids, space_id=space_id, status=status, limit=lim, offset=off
+        ),
+        limit,
+        offset,
     )
 
 
@@ -436,8 +513,9 @@ async def _lease_for_officials(principal: Principal, lease_id: int) -> dict:
     return lease
 
 
-async def renew_lease(principal: Principal, lease_id: int, *, ends_on: date, monthly_rent: int | None,
-                      reason: str) -> dict:
+async def renew_lease(
+    principal: Principal, lease_id: int, *, ends_on: date, monthly_rent: int | None, reason: str
+) -> dict:
     reason = require_reason(reason)
     async with transaction():
         lease = await _lease_for_officials(principal, lease_id)
@@ -445,10 +523,17 @@ async def renew_lease(principal: Principal, lease_id: int, *, ends_on: date, mon
             raise LeaseStateInvalid()
         _check_lease_term(lease["ends_on"], ends_on)
         successor = {
-            "space_id": lease["space_id"], "lessee_id": lease["lessee_id"], "listing_id": lease["listing_id"],
-            "application_id": lease["application_id"], "use": lease["use"], "starts_on": lease["ends_on"],
-            "ends_on": ends_on, "monthly_rent": lease["monthly_rent"] if monthly_rent is None else monthly_rent,
-            "deposit": lease["deposit"], "rent_free_months": 0, "payment_day": lease["payment_day"],
+            "space_id": lease["space_id"],
+            "lessee_id": lease["lessee_id"],
+            "listing_id": lease["listing_id"],
+            "application_id": lease["application_id"],
+            "use": lease["use"],
+            "starts_on": lease["ends_on"],
+            "ends_on": ends_on,
+            "monthly_rent": lease["monthly_rent"] if monthly_rent is None else monthly_rent,
+            "deposit": lease["deposit"],
+            "rent_free_months": 0,
+            "payment_day": lease["payment_day"],
             "renewal_of": lease_id,
         }
         try:
@@ -456,9 +541,15 @@ async def renew_lease(principal: Principal, lease_id: int, *, ends_on: date, mon
         except asyncpg.UniqueViolationError as exc:
             raise LeaseStateInvalid() from exc
         await repo.update_lease(lease_id, {"status": "renewed"}, clock.now())
-        await audit.record(principal, "lease.renew", "lease", lease_id, reason=reason,
-                           before={"status": lease["status"]},
-                           after={"status": "renewed", "successor_id": successor_id, **successor})
+        await audit.record(
+            principal,
+            "lease.renew",
+            "lease",
+            lease_id,
+            reason=reason,
+            before={"status": lease["status"]},
+            after={"status": "renewed", "successor_id": successor_id, **successor},
+        )
     return await repo.get_lease(successor_id)
 
 
@@ -476,25 +567,47 @@ async def terminate_lease(principal: Principal, lease_id: int, *, reason: str, e
             raise LeaseTermInvalid("终止日期须在今天至租约到期日之间")
         if effective <= lease["starts_on"]:
             effective = lease["starts_on"] + timedelta(days=1)  # a lease never shrinks to nothing
-        await repo.update_lease(lease_id, {"status": "terminated", "ends_on": effective, "terminated_at": clock.now(),
-                                           "terminated_by": principal.user_id, "termination_reason": reason},
-                                clock.now())
+        await repo.update_lease(
+            lease_id,
+            {
+                "status": "terminated",
+                "ends_on": effective,
+                "terminated_at": clock.now(),
+                "terminated_by": principal.user_id,
+                "termination_reason": reason,
+            },
+            clock.now(),
+        )
         first_unbilled = month_start(effective) if effective.day == 1 else add_months(month_start(effective), 1)
         voided = await repo.void_invoices_from(lease_id, first_unbilled)
         if effective.day != 1:  # the last month is billed for the days the lease still ran
-            last = rent.invoice_for(rent.LeaseTerms(lease["starts_on"], effective, lease["monthly_rent"],
-                                                    lease["rent_free_months"], lease["payment_day"]),
-                                    month_start(effective))
+            last = rent.invoice_for(
+                rent.LeaseTerms(
+                    lease["starts_on"],
+                    effective,
+                    lease["monthly_rent"],
+                    lease["rent_free_months"],
+                    lease["payment_day"],
+                ),
+                month_start(effective),
+            )
             await repo.reprice_unpaid_invoice(lease_id, month_start(effective), last.amount if last else 0)
         if effective <= clock.today():
             await repo.set_space_status(lease["space_id"], "idle", clock.now())
-        await audit.record(principal, "lease.terminate", "lease", lease_id, reason=reason,
-                           before={"status": lease["status"], "ends_on": lease["ends_on"]},
-                           after={"status": "terminated", "ends_on": effective, "voided_invoices": voided})
+        await audit.record(
+            principal,
+            "lease.terminate",
+            "lease",
+            lease_id,
+            reason=reason,
+            before={"status": lease["status"], "ends_on": lease["ends_on"]},
+            after={"status": "terminated", "ends_on": effective, "voided_invoices": voided},
+        )
     return await repo.get_lease(lease_id)
 
 
 # Invoices --------------------------------------------------------------------------------------
+
 
 async def generate_invoices(through: date | None = None) -> int:
     """Every missing invoice up to the month of `through` (default today), for every lease; running it
@@ -502,8 +615,9 @@ async def generate_invoices(through: date | None = None) -> int:
     through = through or clock.today()
     lines = []
     for lease in await repo.leases_to_bill(through):
-        terms = rent.LeaseTerms(lease["starts_on"], lease["ends_on"], lease["monthly_rent"],
-                                lease["rent_free_months"], lease["payment_day"])
+        terms = rent.LeaseTerms(
+            lease["starts_on"], lease["ends_on"], lease["monthly_rent"], lease["rent_free_months"], lease["payment_day"]
+        )
         for line in rent.invoices_through(terms, through, after=lease["last_month"]):
             lines.append((lease["id"], line.month, line.amount, line.due_on))
     if not lines:
@@ -542,9 +656,11 @@ async def get_invoice(principal: Principal, invoice_id: int) -> dict:
 async def list_invoices(principal: Principal, *, lease_id, status, limit, offset):
     patterns, org_ids = _scope(principal)
     return await with_total(
-        lambda lim, off: repo.list_invoices(patterns=patterns, org_ids=org_ids, lease_id=lease_id, status=status,
-                                            limit=lim, offset=off),
-        limit, offset,
+        lambda lim, off: repo.list_invoices(
+            patterns=patterns, org_ids=org_ids, lease_id=lease_id, status=status, limit=lim, offset=off
+        ),
+        limit,
+        offset,
     )
 
 
@@ -556,14 +672,17 @@ async def list_invoices(principal: Principal, *, lease_id, status, limit, offset
 # it from the server's own record. Settling is idempotent: the invoice is paid and its rent posted to the
 # community's ledger once, however many times a payment is settled.
 
+
 async def _customer_for(invoice: dict) -> str:
     found = await repo.customer_ref(invoice["lessee_id"])
     if found:
         return found
     async with PaymentsClient() as client:
         customer = await client.create_customer(
-            name=invoice["lessee_name"], metadata={"operator_id": invoice["lessee_id"]},
-            idempotency_key=f"operator-{invoice['lessee_id']}-customer")
+            name=invoice["lessee_name"],
+            metadata={"operator_id": invoice["lessee_id"]},
+            idempotency_key=f"operator-{invoice['lessee_id']}-customer",
+        )
     async with transaction():
         return await repo.insert_customer(invoice["lessee_id"], customer.id, clock.now())
 
@@ -585,8 +704,9 @@ async def settle(payment_id: int, intent: PaymentIntent | None, *, failure: tupl
     return await repo.get_payment(payment_id)
 
 
-async def _settle(invoice_id: int, payment_id: int, intent: PaymentIntent | None,
-                  failure: tuple[str, str] | None) -> None:
+async def _settle(
+    invoice_id: int, payment_id: int, intent: PaymentIntent | None, failure: tuple[str, str] | None
+) -> None:
     # The invoice is locked before its payment, as in `pay_invoice`: a new attempt, holding the invoice,
     # waits on the one-pending-payment index for this one, so the opposite order is a deadlock.
     invoice = await repo.get_invoice(invoice_id, for_update=True)
@@ -597,29 +717,53 @@ async def _settle(invoice_id: int, payment_id: int, intent: PaymentIntent | None
         intent = None  # an answer about some other payment says nothing about this one
     now = clock.now()
     if intent is not None and intent.succeeded:
-        await repo.settle_payment(payment_id, status="succeeded", intent_ref=intent.id, decline_code="",
-                                  error_message="", now=now)
+        await repo.settle_payment(
+            payment_id, status="succeeded", intent_ref=intent.id, decline_code="", error_message="", now=now
+        )
         if invoice["status"] == "void":
             # Paid while the lease was being ended: the money is held for a refund, not booked as rent.
-            await audit.record(None, "invoice.paid_after_void", "rent_invoice", invoice["id"],
-                               after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
+            await audit.record(
+                None,
+                "invoice.paid_after_void",
+                "rent_invoice",
+                invoice["id"],
+                after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]},
+            )
         elif invoice["status"] != "paid":
             await repo.mark_invoice_paid(invoice["id"], now)
             await market.post_system_income(
-                invoice["community_id"], month=invoice["month"], kind="rent", amount=invoice["amount"],
+                invoice["community_id"],
+                month=invoice["month"],
+                kind="rent",
+                amount=invoice["amount"],
                 source=f"rent-invoice:{invoice['id']}",
-                note=f"{invoice['lessee_name']} {invoice['month']:%Y-%m} 租金（{invoice['address']}）")
-        await audit.record(None, "invoice.paid", "rent_invoice", invoice["id"],
-                           after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]})
+                note=f"{invoice['lessee_name']} {invoice['month']:%Y-%m} 租金（{invoice['address']}）",
+            )
+        await audit.record(
+            None,
+            "invoice.paid",
+            "rent_invoice",
+            invoice["id"],
+            after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]},
+        )
     elif failure is not None or (intent is not None and intent.declined):
-        code, message = failure or (intent.decline_code or intent.last_error_code or "",
-                                    intent.last_error_message or "支付被拒绝")
-        await repo.settle_payment(payment_id, status="failed", intent_ref=intent.id if intent else None,
-                                  decline_code=code, error_message=message, now=now)
+        code, message = failure or (
+            intent.decline_code or intent.last_error_code or "",
+            intent.last_error_message or "支付被拒绝",
+        )
+        await repo.settle_payment(
+            payment_id,
+            status="failed",
+            intent_ref=intent.id if intent else None,
+            decline_code=code,
+            error_message=message,
+            now=now,
+        )
         await repo.set_invoice_decline(invoice_id, _decline_text(code, message))
     elif intent is not None:
-        await repo.settle_payment(payment_id, status="pending", intent_ref=intent.id, decline_code="",
-                                  error_message="", now=now)
+        await repo.settle_payment(
+            payment_id, status="pending", intent_ref=intent.id, decline_code="", error_message="", now=now
+        )
 
 
 async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str) -> dict:
@@ -640,8 +784,9 @@ async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str
         # Unique beyond this database too (a restored backup, a second environment on one account).
         key = f"rent-invoice-{invoice_id}-attempt-{attempt}-{uuid.uuid4().hex[:12]}"
         try:
-            payment_id = await repo.insert_payment(invoice_id, attempt, key, invoice["amount"],
-                                                   created_by=principal.user_id, now=clock.now())
+            payment_id = await repo.insert_payment(
+                invoice_id, attempt, key, invoice["amount"], created_by=principal.user_id, now=clock.now()
+            )
         except asyncpg.UniqueViolationError as exc:
             raise PaymentInProgress() from exc
         await audit.record(principal, "invoice.pay", "rent_invoice", invoice_id, after={"payment_key": key})
@@ -651,8 +796,13 @@ async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str
     try:
         async with PaymentsClient() as client:
             intent = await client.create_payment_intent(
-                invoice["amount"], customer=customer, payment_method=payment_method, confirm=True,
-                metadata={"payment_key": key, "invoice_id": invoice_id}, idempotency_key=key)
+                invoice["amount"],
+                customer=customer,
+                payment_method=payment_method,
+                confirm=True,
+                metadata={"payment_key": key, "invoice_id": invoice_id},
+                idempotency_key=key,
+            )
     except CardDeclined as exc:
         await settle(payment_id, exc.payment_intent, failure=(exc.decline_code, exc.message))
         raise
@@ -694,7 +844,9 @@ async def reconcile_payments(*, older_than: timedelta = timedelta(minutes=1), li
                 intents = by_key.get(payment["idempotency_key"], [])
             intent = next((i for i in intents if i.succeeded), intents[0] if intents else None)
             if intent is None:
-                result = await settle(payment["id"], None, failure=("not_received", "支付请求未送达支付机构，请重新支付"))
+                result = await settle(
+                    payment["id"], None, failure=("not_received", "支付请求未送达支付机构，请重新支付")
+                )
             else:
                 result = await settle(payment["id"], intent)
             settled[result["status"]] += 1
@@ -734,8 +886,13 @@ async def handle_webhook(payload: bytes, signature: str | None) -> str:
         else:
             # Not ours (another system on the account, or made up by the sender): an error answer would only
             # have the sender deliver it again for days.
-            log.warning("payment event %s (%s) ignored: payment intent %s is %s", event["id"], event["type"],
-                        intent_id, "not one of our payments" if intent else "unknown to the payment server")
+            log.warning(
+                "payment event %s (%s) ignored: payment intent %s is %s",
+                event["id"],
+                event["type"],
+                intent_id,
+                "not one of our payments" if intent else "unknown to the payment server",
+            )
             outcome = "ignored"
     async with transaction():
         first = await repo.record_webhook_event(event["id"], event["type"], clock.now())
@@ -763,8 +920,9 @@ async def figures(principal: Principal, *, level: str, start: date | None, end: 
     start = month_start(start) if start else date(today.year, 1, 1)
     end = month_start(end) if end else date(today.year + 1, 1, 1)
     read_paths = principal.read_paths()
-    return await _figures.read((tuple(read_paths), level, start, end),
-                               lambda: _figures_by(level, read_paths, start, end))
+    return await _figures.read(
+        (tuple(read_paths), level, start, end), lambda: _figures_by(level, read_paths, start, end)
+    )
 
 
 # A build holds a row for every community in scope: 6,250 for a province official. A worker builds two at a
@@ -776,8 +934,7 @@ _builds_at_once = asyncio.Semaphore(2)
 
 async def _figures_by(level: str, read_paths: list[str], start: date, end: date) -> dict:
     async with _builds_at_once:
-        return _group_figures(level, await repo.figures_by_community(like_patterns(read_paths), start, end),
-                              start, end)
+        return _group_figures(level, await repo.figures_by_community(like_patterns(read_paths), start, end), start, end)
 
 
 def _group_figures(level: str, rows: list[dict], start: date, end: date) -> dict:
@@ -814,25 +971,42 @@ async def city_figures(start: date, end: date) -> dict:
 
 # What leasing adds to the market ---------------------------------------------------------------
 
+
 async def rent_commitments(community_ids: list[int], first_month: date) -> list[tuple[int, Commitment]]:
     """Rent that active leases will bill, month by month, as income the community can count on."""
     found = []
     for row in await repo.rent_commitments(community_ids, first_month):
         free_until = add_months(month_start(row["starts_on"]), row["rent_free_months"])
-        found.append((row["community_id"], Commitment(max(row["starts_on"], free_until), row["ends_on"],
-                                                      row["monthly_rent"], is_income=True)))
+        found.append(
+            (
+                row["community_id"],
+                Commitment(max(row["starts_on"], free_until), row["ends_on"], row["monthly_rent"], is_income=True),
+            )
+        )
     return found
 
 
 async def community_report_section(community_id: int) -> dict:
     rows = []
     for lease in await repo.leases_of_community(community_id):
-        rows.append([lease["address"], str(lease["area_m2"]), lease["lessee_name"], USE_LABELS[lease["use"]],
-                     lease["starts_on"], lease["ends_on"], format_yuan(lease["monthly_rent"]),
-                     LEASE_STATUS_LABELS[lease["status"]]])
-    return {"title": "空间与租约", "headers": ["空间", "面积（㎡）", "承租方", "用途", "起租日", "止租日（不含）",
-                                         "月租金", "状态"], "rows": rows,
-            "note": "" if rows else "暂无租约"}
+        rows.append(
+            [
+                lease["address"],
+                str(lease["area_m2"]),
+                lease["lessee_name"],
+                USE_LABELS[lease["use"]],
+                lease["starts_on"],
+                lease["ends_on"],
+                format_yuan(lease["monthly_rent"]),
+                LEASE_STATUS_LABELS[lease["status"]],
+            ]
+        )
+    return {
+        "title": "空间与租约",
+        "headers": ["空间", "面积（㎡）", "承租方", "用途", "起租日", "止租日（不含）", "月租金", "状态"],
+        "rows": rows,
+        "note": "" if rows else "暂无租约",
+    }
 
 
 BALANCE_COMMITMENTS = [rent_commitments]

@@ -35,38 +35,51 @@ class Flow:
     score: float  # of one need of the group with this operator
 
 
-def allocate_groups(scores: dict[tuple[Hashable, int], float], demand: dict[Hashable, int],
-                    spare_capacity: dict[int, int]) -> list[Flow]:
+def allocate_groups(
+    scores: dict[tuple[Hashable, int], float], demand: dict[Hashable, int], spare_capacity: dict[int, int]
+) -> list[Flow]:
     """scores: (group, operator id) → score > 0 for the pairs that may be assigned."""
-    edges = [(g, o, s) for (g, o), s in scores.items()
-             if s > 0 and demand.get(g, 0) > 0 and spare_capacity.get(o, 0) > 0]
+    edges = [
+        (g, o, s) for (g, o), s in scores.items() if s > 0 and demand.get(g, 0) > 0 and spare_capacity.get(o, 0) > 0
+    ]
     if not edges:
         return []
     group_row = {g: i for i, g in enumerate(sorted({g for g, _, _ in edges}, key=repr))}
     operator_row = {o: len(group_row) + i for i, o in enumerate(sorted({o for _, o, _ in edges}))}
     columns = np.arange(len(edges))
     rows = np.concatenate([[group_row[g] for g, _, _ in edges], [operator_row[o] for _, o, _ in edges]])
-    matrix = coo_matrix((np.ones(2 * len(edges)), (rows, np.concatenate([columns, columns]))),
-                        shape=(len(group_row) + len(operator_row), len(edges))).tocsr()
+    matrix = coo_matrix(
+        (np.ones(2 * len(edges)), (rows, np.concatenate([columns, columns]))),
+        shape=(len(group_row) + len(operator_row), len(edges)),
+    ).tocsr()
     limits = np.array([demand[g] for g in group_row] + [spare_capacity[o] for o in operator_row], dtype=float)
     upper = [min(demand[g], spare_capacity[o]) for g, o, _ in edges]
-    result = linprog(-np.array([s for _, _, s in edges]), A_ub=matrix, b_ub=limits,
-                     bounds=np.column_stack([np.zeros(len(edges)), upper]), method="highs-ds")
+    result = linprog(
+        -np.array([s for _, _, s in edges]),
+        A_ub=matrix,
+        b_ub=limits,
+        bounds=np.column_stack([np.zeros(len(edges)), upper]),
+        method="highs-ds",
+    )
     if result.status != 0:
         raise RuntimeError(f"allocation solver failed: {result.message}")
     counts = np.rint(result.x).astype(np.int64)
     return [Flow(g, o, int(n), s) for (g, o, s), n in zip(edges, counts, strict=True) if n > 0]
 
 
-def allocate(scores: dict[tuple[int, int], float], spare_capacity: dict[int, int], need_count: int,
-             ) -> list[Assignment]:
+def allocate(
+    scores: dict[tuple[int, int], float],
+    spare_capacity: dict[int, int],
+    need_count: int,
+) -> list[Assignment]:
     """scores: (need index, operator id) → score; every need is its own group."""
     flows = allocate_groups(scores, {n: 1 for n in range(need_count)}, spare_capacity)
     return sorted((Assignment(f.group, f.operator_id, f.score) for f in flows), key=lambda a: a.need_index)
 
 
-def greedy_groups(scores: dict[tuple[Hashable, int], float], demand: dict[Hashable, int],
-                  spare_capacity: dict[int, int]) -> list[Flow]:
+def greedy_groups(
+    scores: dict[tuple[Hashable, int], float], demand: dict[Hashable, int], spare_capacity: dict[int, int]
+) -> list[Flow]:
     """Highest score first, as many needs as both sides allow: the baseline the optimum must never lose to."""
     left_demand, left_capacity = dict(demand), dict(spare_capacity)
     flows = []

@@ -18,8 +18,6 @@ class BalanceStatus(str, Enum):
     no_data = "no_data"  # nothing posted in the window
 
 
-
-
 @dataclass(frozen=True)
 class Thresholds:
     balanced_at: Decimal = Decimal("1.0")  # ratio ≥ this: 平衡

@@ -75,80 +75,143 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def community_view(row: dict) -> CommunityView:
     return CommunityView(
-        id=row["id"], org_id=row["org_id"], name=row["name"], district_id=row["district_id"],
-        district_name=row["district_name"], street_id=row["street_id"], street_name=row["street_name"],
-        community_type=row["community_type"], community_type_label=COMMUNITY_TYPE_LABELS[row["community_type"]],
-        tier=row["tier"], tier_label=COMMUNITY_TIER_LABELS[row["tier"]], pool=row["pool"],
-        pool_label=COMMUNITY_POOL_LABELS[row["pool"]], creation_level=row["creation_level"],
-        creation_level_label=CREATION_LEVEL_LABELS[row["creation_level"]], planned_start=row["planned_start"],
-        planned_finish=row["planned_finish"], area_hectares=row["area_hectares"], households=row["households"],
-        elderly_share=row["elderly_share"], children_share=row["children_share"], status=row["status"],
-        status_label=COMMUNITY_STATUS_LABELS[row["status"]], updated_at=row["updated_at"],
+        id=row["id"],
+        org_id=row["org_id"],
+        name=row["name"],
+        district_id=row["district_id"],
+        district_name=row["district_name"],
+        street_id=row["street_id"],
+        street_name=row["street_name"],
+        community_type=row["community_type"],
+        community_type_label=COMMUNITY_TYPE_LABELS[row["community_type"]],
+        tier=row["tier"],
+        tier_label=COMMUNITY_TIER_LABELS[row["tier"]],
+        pool=row["pool"],
+        pool_label=COMMUNITY_POOL_LABELS[row["pool"]],
+        creation_level=row["creation_level"],
+        creation_level_label=CREATION_LEVEL_LABELS[row["creation_level"]],
+        planned_start=row["planned_start"],
+        planned_finish=row["planned_finish"],
+        area_hectares=row["area_hectares"],
+        households=row["households"],
+        elderly_share=row["elderly_share"],
+        children_share=row["children_share"],
+        status=row["status"],
+        status_label=COMMUNITY_STATUS_LABELS[row["status"]],
+        updated_at=row["updated_at"],
     )
 
 
 def need_view(row: dict) -> NeedView:
     return NeedView(
-        id=row["id"], community_id=row["community_id"], community_name=row["community_name"],
-        category=row["category"], category_name=row["category_name"], priority=row["priority"],
-        priority_label=PRIORITY_LABELS[row["priority"]], text=row["text"], status=row["status"],
-        status_label=NEED_STATUS_LABELS[row["status"]], created_at=row["created_at"],
+        id=row["id"],
+        community_id=row["community_id"],
+        community_name=row["community_name"],
+        category=row["category"],
+        category_name=row["category_name"],
+        priority=row["priority"],
+        priority_label=PRIORITY_LABELS[row["priority"]],
+        text=row["text"],
+        status=row["status"],
+        status_label=NEED_STATUS_LABELS[row["status"]],
+        created_at=row["created_at"],
     )
 
 
 def contract_view(row: dict) -> ContractView:
     return ContractView(
-        id=row["id"], street_id=row["street_id"], street_name=row["street_name"], community_id=row["community_id"],
-        community_name=row["community_name"], operator_id=row["operator_id"], operator_name=row["operator_name"],
-        categories=row["categories"], starts_on=row["starts_on"], ends_on=row["ends_on"],
-        annual_fee=row["annual_fee"], revenue_share=row["revenue_share"], kpis=row["kpis"], status=row["status"],
-        status_label=CONTRACT_STATUS_LABELS[row["status"]], renewal_of=row["renewal_of"],
-        need_ids=row["need_ids"] or [], signed_at=row["signed_at"], terminated_at=row["terminated_at"],
+        id=row["id"],
+        street_id=row["street_id"],
+        street_name=row["street_name"],
+        community_id=row["community_id"],
+        community_name=row["community_name"],
+        operator_id=row["operator_id"],
+        operator_name=row["operator_name"],
+        categories=row["categories"],
+        starts_on=row["starts_on"],
+        ends_on=row["ends_on"],
+        annual_fee=row["annual_fee"],
+        revenue_share=row["revenue_share"],
+        kpis=row["kpis"],
+        status=row["status"],
+        status_label=CONTRACT_STATUS_LABELS[row["status"]],
+        renewal_of=row["renewal_of"],
+        need_ids=row["need_ids"] or [],
+        signed_at=row["signed_at"],
+        terminated_at=row["terminated_at"],
         termination_reason=row["termination_reason"],
     )
 
 
 def entry_view(row: dict) -> LedgerEntryView:
     return LedgerEntryView(
-        id=row["id"], month=row["month"], direction=row["direction"],
+        id=row["id"],
+        month=row["month"],
+        direction=row["direction"],
         direction_label=DIRECTION_LABELS[row["direction"]],
-        kind=row["kind"], kind_label=LEDGER_KIND_LABELS[row["kind"]], amount=row["amount"], source=row["source"],
+        kind=row["kind"],
+        kind_label=LEDGER_KIND_LABELS[row["kind"]],
+        amount=row["amount"],
+        source=row["source"],
         note=row["note"],
     )
 
 
 def balance_figures(result: Balance) -> BalanceFigures:
     ratio = result.ratio.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP) if result.ratio is not None else None
-    return BalanceFigures(income=result.income, cost=result.cost, ratio=ratio, status=result.status.value,
-                          status_label=result.label)
+    return BalanceFigures(
+        income=result.income, cost=result.cost, ratio=ratio, status=result.status.value, status_label=result.label
+    )
 
 
 def match_view(scored: MatchScore, names: dict[str, str]) -> MatchView:
     covered = sorted(scored.covered)
     return MatchView(
-        operator_id=scored.operator_id, operator_name=scored.name, total=scored.total, covered=covered,
+        operator_id=scored.operator_id,
+        operator_name=scored.name,
+        total=scored.total,
+        covered=covered,
         covered_names=[names.get(c, c) for c in covered],
-        parts=[ScorePartView(key=p.key, label=p.label, value=p.value, weight=p.weight, points=p.points,
-                             explanation=p.explanation) for p in scored.parts],
+        parts=[
+            ScorePartView(
+                key=p.key, label=p.label, value=p.value, weight=p.weight, points=p.points, explanation=p.explanation
+            )
+            for p in scored.parts
+        ],
     )
 
 
 def line_view(line: dict) -> AllocationLineView:
     return AllocationLineView(
-        id=line["id"], need_id=line["need_id"], category=line["category"], category_name=line["category_name"],
-        community_id=line["community_id"], community_name=line["community_name"], operator_id=line["operator_id"],
-        operator_name=line["operator_name"], score=line["score"], state=line["state"],
-        state_label=PLAN_LINE_STATE_LABELS[line["state"]], contract_id=line["contract_id"], reason=line["reason"],
+        id=line["id"],
+        need_id=line["need_id"],
+        category=line["category"],
+        category_name=line["category_name"],
+        community_id=line["community_id"],
+        community_name=line["community_name"],
+        operator_id=line["operator_id"],
+        operator_name=line["operator_name"],
+        score=line["score"],
+        state=line["state"],
+        state_label=PLAN_LINE_STATE_LABELS[line["state"]],
+        contract_id=line["contract_id"],
+        reason=line["reason"],
     )
 
 
 def plan_view(plan: dict) -> AllocationPlanView:
     lines = [line_view(line) for line in plan["lines"]]
     return AllocationPlanView(
-        id=plan["id"], scope_org_id=plan["scope_org_id"], scope_name=plan["scope_name"], need_count=plan["need_count"],
-        assigned=sum(1 for line in lines if line.operator_id is not None), total_score=plan["total_score"],
-        greedy_score=plan["greedy_score"], weights=plan["weights"],
-        created_at=plan["created_at"], lines=lines,
+        id=plan["id"],
+        scope_org_id=plan["scope_org_id"],
+        scope_name=plan["scope_name"],
+        need_count=plan["need_count"],
+        assigned=sum(1 for line in lines if line.operator_id is not None),
+        total_score=plan["total_score"],
+        greedy_score=plan["greedy_score"],
+        weights=plan["weights"],
+        created_at=plan["created_at"],
+        lines=lines,
     )
 
 
@@ -156,9 +219,12 @@ def match_result(community_id: int, result: dict) -> MatchResult:
     names = result["category_names"]
     offer = result["bundle"]
     return MatchResult(
-        community_id=community_id, community_name=result["community"]["name"],
-        open_needs=sorted({n["category"] for n in result["needs"]}), weights=result["weights"],
-        candidates=result["candidates"], shortlist=[match_view(s, names) for s in result["shortlist"]],
+        community_id=community_id,
+        community_name=result["community"]["name"],
+        open_needs=sorted({n["category"] for n in result["needs"]}),
+        weights=result["weights"],
+        candidates=result["candidates"],
+        shortlist=[match_view(s, names) for s in result["shortlist"]],
         bundle=BundleView(
             integrated=match_view(offer.integrated, names) if offer.integrated else None,
             specialists={c: match_view(s, names) for c, s in offer.specialists.items()},
@@ -170,13 +236,28 @@ def match_result(community_id: int, result: dict) -> MatchResult:
 
 def overview_result(result: dict, limit: int, offset: int) -> BalanceOverview:
     return BalanceOverview(
-        start=result["start"], end=result["end"], balanced_at=result["thresholds"].balanced_at,
-        warning_at=result["thresholds"].warning_at, communities=result["communities"], counts=result["counts"],
-        total=balance_figures(result["total"]), matching=result["matching"], limit=limit, offset=offset,
-        items=[OverviewItem(community_id=r["id"], community_name=r["name"], district_id=r["district_id"],
-                            district_name=r["district_name"], street_name=r["street_name"],
-                            community_status=r["status"], balance=balance_figures(r["balance"]))
-               for r in result["items"]],
+        start=result["start"],
+        end=result["end"],
+        balanced_at=result["thresholds"].balanced_at,
+        warning_at=result["thresholds"].warning_at,
+        communities=result["communities"],
+        counts=result["counts"],
+        total=balance_figures(result["total"]),
+        matching=result["matching"],
+        limit=limit,
+        offset=offset,
+        items=[
+            OverviewItem(
+                community_id=r["id"],
+                community_name=r["name"],
+                district_id=r["district_id"],
+                district_name=r["district_name"],
+                street_name=r["street_name"],
+                community_status=r["status"],
+                balance=balance_figures(r["balance"]),
+            )
+            for r in result["items"]
+        ],
     )
 
 
@@ -189,110 +270,197 @@ class CommunityController(Controller):
     path = "/api/v1/communities"
     tags = ["社区与市场"]
 
-    @post("/", operation_id="createCommunity", guards=[requires(*OFFICIAL_ROLES)], responses=errors(403),
-          summary="建立社区档案（一社一档）")
+    @post(
+        "/",
+        operation_id="createCommunity",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403),
+        summary="建立社区档案（一社一档）",
+    )
     async def create(self, principal: Principal, data: CommunityCreate) -> CommunityView:
         return community_view(await service.create_community(principal, as_fields(data)))
 
     @get("/", operation_id="listCommunities", guards=[ANY_ROLE], summary="社区档案列表（本人管理范围内）")
     async def list(
-        self, principal: Principal, page: PageParams, district_id: int | None = None, street_id: int | None = None,
-        status: CommunityStatus | None = None, pool: CommunityPool | None = None,
+        self,
+        principal: Principal,
+        page: PageParams,
+        district_id: int | None = None,
+        street_id: int | None = None,
+        status: CommunityStatus | None = None,
+        pool: CommunityPool | None = None,
         q: Annotated[str | None, Parameter(max_length=100)] = None,
     ) -> Page[CommunityView]:
         rows, total = await service.list_communities(
-            principal, district_id=district_id, street_id=street_id, status=status.value if status else None,
-            pool=pool.value if pool else None, q=q, limit=page.limit, offset=page.offset)
+            principal,
+            district_id=district_id,
+            street_id=street_id,
+            status=status.value if status else None,
+            pool=pool.value if pool else None,
+            q=q,
+            limit=page.limit,
+            offset=page.offset,
+        )
         return Page(items=[community_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
     @get("/{community_id:int}", operation_id="getCommunity", guards=[ANY_ROLE], summary="社区档案")
     async def detail(self, principal: Principal, community_id: int) -> CommunityView:
         return community_view(await service.get_community(principal, community_id))
 
-    @patch("/{community_id:int}", operation_id="updateCommunity", guards=[requires(*OFFICIAL_ROLES)],
-           responses=errors(403), summary="修改社区档案")
+    @patch(
+        "/{community_id:int}",
+        operation_id="updateCommunity",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403),
+        summary="修改社区档案",
+    )
     async def edit(self, principal: Principal, community_id: int, data: CommunityUpdate) -> CommunityView:
         return community_view(await service.update_community(principal, community_id, as_fields(data, drop_none=True)))
 
-    @post("/{community_id:int}/needs", operation_id="createNeed", guards=[requires(*OFFICIAL_ROLES)],
-          responses=errors(403), summary="发布社区需求（通知相关在库运营商）")
+    @post(
+        "/{community_id:int}/needs",
+        operation_id="createNeed",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403),
+        summary="发布社区需求（通知相关在库运营商）",
+    )
     async def create_need(self, principal: Principal, community_id: int, data: NeedCreate) -> NeedView:
-        return need_view(await service.create_need(principal, community_id, category=data.category,
-                                                   priority=data.priority, text=data.text))
+        return need_view(
+            await service.create_need(
+                principal, community_id, category=data.category, priority=data.priority, text=data.text
+            )
+        )
 
-    @get("/{community_id:int}/matches", operation_id="matchCommunity", guards=[ANY_ROLE],
-         summary="为社区全部待对接需求推荐运营商（含评分说明与组合方案）")
-    async def matches(self, principal: Principal, community_id: int,
-                      limit: Annotated[int, Parameter(ge=1, le=100)] = 20) -> Response[MatchResult]:
+    @get(
+        "/{community_id:int}/matches",
+        operation_id="matchCommunity",
+        guards=[ANY_ROLE],
+        summary="为社区全部待对接需求推荐运营商（含评分说明与组合方案）",
+    )
+    async def matches(
+        self, principal: Principal, community_id: int, limit: Annotated[int, Parameter(ge=1, le=100)] = 20
+    ) -> Response[MatchResult]:
         result = await service.match_community(principal, community_id, limit)
         return _match_bodies.response(result, lambda: match_result(community_id, result), community_id)
 
-    @post("/{community_id:int}/ledger", operation_id="postLedgerEntry", guards=[requires(*OFFICIAL_ROLES)],
-          responses=errors(403, 409),
-          summary="登记社区成本或补助（街道等）")
+    @post(
+        "/{community_id:int}/ledger",
+        operation_id="postLedgerEntry",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 409),
+        summary="登记社区成本或补助（街道等）",
+    )
     async def post_entry(self, principal: Principal, community_id: int, data: LedgerPost) -> LedgerEntryView:
-        entry = await service.post_entry(principal, community_id, month=data.month, kind=data.kind.value,
-                                         amount=data.amount, reference=data.reference, note=data.note)
+        entry = await service.post_entry(
+            principal,
+            community_id,
+            month=data.month,
+            kind=data.kind.value,
+            amount=data.amount,
+            reference=data.reference,
+            note=data.note,
+        )
         return entry_view(entry)
 
     @get("/{community_id:int}/ledger", operation_id="listLedgerEntries", guards=[ANY_ROLE], summary="社区收支明细")
-    async def ledger(self, principal: Principal, community_id: int, page: PageParams,
-                     period: Period) -> Page[LedgerEntryView]:
-        rows, total = await service.list_entries(principal, community_id, start=period.start, end=period.end,
-                                                 limit=page.limit, offset=page.offset)
+    async def ledger(
+        self, principal: Principal, community_id: int, page: PageParams, period: Period
+    ) -> Page[LedgerEntryView]:
+        rows, total = await service.list_entries(
+            principal, community_id, start=period.start, end=period.end, limit=page.limit, offset=page.offset
+        )
         return Page(items=[entry_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @get("/{community_id:int}/balance", operation_id="getCommunityBalance", guards=[ANY_ROLE],
-         summary="社区收支平衡（默认近 12 个完整月）及未来 12 个月预测")
-    async def balance(self, principal: Principal, community_id: int,
-                      period: Period) -> CommunityBalanceView:
+    @get(
+        "/{community_id:int}/balance",
+        operation_id="getCommunityBalance",
+        guards=[ANY_ROLE],
+        summary="社区收支平衡（默认近 12 个完整月）及未来 12 个月预测",
+    )
+    async def balance(self, principal: Principal, community_id: int, period: Period) -> CommunityBalanceView:
         result = await service.community_balance(principal, community_id, start=period.start, end=period.end)
         return CommunityBalanceView(
-            community_id=community_id, community_name=result["community"]["name"], start=result["start"],
-            end=result["end"], balance=balance_figures(result["balance"]),
+            community_id=community_id,
+            community_name=result["community"]["name"],
+            start=result["start"],
+            end=result["end"],
+            balance=balance_figures(result["balance"]),
             monthly=[MonthFigures(**m) for m in result["monthly"]],
             by_kind=[KindFigures(**k) for k in result["by_kind"]],
             forecast=[MonthFigures(**m) for m in result["forecast"]],
         )
 
-    @get("/{community_id:int}/report.html", operation_id="communityReportHtml", guards=[ANY_ROLE],
-         responses=errors(422),
-         summary="社区一键报告（HTML）", media_type="text/html")
+    @get(
+        "/{community_id:int}/report.html",
+        operation_id="communityReportHtml",
+        guards=[ANY_ROLE],
+        responses=errors(422),
+        summary="社区一键报告（HTML）",
+        media_type="text/html",
+    )
     async def report_html(self, principal: Principal, community_id: int) -> Response[str]:
         data = await service.community_report(principal, community_id)
         return Response(report.render_html(data), media_type="text/html; charset=utf-8")
 
-    @get("/{community_id:int}/report.xlsx", operation_id="communityReportXlsx", guards=[ANY_ROLE],
-         responses=errors(422),
-         summary="社区一键报告（Excel）", media_type=XLSX)
+    @get(
+        "/{community_id:int}/report.xlsx",
+        operation_id="communityReportXlsx",
+        guards=[ANY_ROLE],
+        responses=errors(422),
+        summary="社区一键报告（Excel）",
+        media_type=XLSX,
+    )
     async def report_xlsx(self, principal: Principal, community_id: int) -> Response[bytes]:
         data = await service.community_report(principal, community_id)
         filename = f"community-{community_id}-report.xlsx"
-        return Response(report.render_xlsx(data), media_type=XLSX,
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return Response(
+            report.render_xlsx(data),
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
 
 class NeedController(Controller):
     path = "/api/v1/needs"
     tags = ["社区与市场"]
 
-    @get("/", operation_id="listNeeds", guards=[requires(Role.operator, *OFFICIAL_ROLES, Role.auditor)],
-         responses=errors(403), summary="社区需求列表（运营商可浏览全部待对接需求）")
-    async def index(self, principal: Principal, page: PageParams, community_id: int | None = None,
-                   status_filter: Annotated[NeedStatus | None, Parameter(query="status")] = None,
-                   category: Annotated[str | None, Parameter(max_length=40)] = None) -> Page[NeedView]:
-        rows, total = await service.list_needs(principal, community_id=community_id,
-                                               status=status_filter.value if status_filter else None,
-                                               category=category, limit=page.limit, offset=page.offset)
+    @get(
+        "/",
+        operation_id="listNeeds",
+        guards=[requires(Role.operator, *OFFICIAL_ROLES, Role.auditor)],
+        responses=errors(403),
+        summary="社区需求列表（运营商可浏览全部待对接需求）",
+    )
+    async def index(
+        self,
+        principal: Principal,
+        page: PageParams,
+        community_id: int | None = None,
+        status_filter: Annotated[NeedStatus | None, Parameter(query="status")] = None,
+        category: Annotated[str | None, Parameter(max_length=40)] = None,
+    ) -> Page[NeedView]:
+        rows, total = await service.list_needs(
+            principal,
+            community_id=community_id,
+            status=status_filter.value if status_filter else None,
+            category=category,
+            limit=page.limit,
+            offset=page.offset,
+        )
         return Page(items=[need_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
     @get("/{need_id:int}", operation_id="getNeed", guards=[ANY_ROLE], summary="需求详情")
     async def detail(self, principal: Principal, need_id: int) -> NeedView:
         return need_view(await service.get_need(principal, need_id))
 
-    @post("/{need_id:int}/close", operation_id="closeNeed", guards=[requires(*OFFICIAL_ROLES)],
-          responses=errors(403, 409),
-          summary="关闭需求（须填写理由）", status_code=200)
+    @post(
+        "/{need_id:int}/close",
+        operation_id="closeNeed",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 409),
+        summary="关闭需求（须填写理由）",
+        status_code=200,
+    )
     async def close(self, principal: Principal, need_id: int, data: ReasonInput) -> NeedView:
         return need_view(await service.close_need(principal, need_id, data.reason))
 
@@ -301,8 +469,13 @@ class AllocationController(Controller):
     path = "/api/v1/allocation-plans"
     tags = ["社区与市场"]
 
-    @post("/", operation_id="createAllocationPlan", guards=[requires(Role.district, Role.city)], responses=errors(403),
-          summary="生成区县或全市需求分配方案（总分最优，不超运营能力）")
+    @post(
+        "/",
+        operation_id="createAllocationPlan",
+        guards=[requires(Role.district, Role.city)],
+        responses=errors(403),
+        summary="生成区县或全市需求分配方案（总分最优，不超运营能力）",
+    )
     async def create(self, principal: Principal, data: AllocationRequest) -> AllocationPlanView:
         return plan_view(await service.create_allocation_plan(principal, data.district_id))
 
@@ -310,18 +483,29 @@ class AllocationController(Controller):
     async def detail(self, principal: Principal, plan_id: int) -> AllocationPlanView:
         return plan_view(await service.get_allocation_plan(principal, plan_id))
 
-    @post("/{plan_id:int}/lines/{line_id:int}/accept", operation_id="acceptAllocationLine",
-          guards=[requires(Role.district, Role.city)], responses=errors(403, 409),
-          summary="采纳一条分配建议（生成拟签合同；可附理由）", status_code=200)
-    async def accept(self, principal: Principal, plan_id: int, line_id: int,
-                     data: PlanLineAccept | None = None) -> AllocationLineView:
+    @post(
+        "/{plan_id:int}/lines/{line_id:int}/accept",
+        operation_id="acceptAllocationLine",
+        guards=[requires(Role.district, Role.city)],
+        responses=errors(403, 409),
+        summary="采纳一条分配建议（生成拟签合同；可附理由）",
+        status_code=200,
+    )
+    async def accept(
+        self, principal: Principal, plan_id: int, line_id: int, data: PlanLineAccept | None = None
+    ) -> AllocationLineView:
         terms = as_fields(data, drop_none=True) if data else {}
         reason = terms.pop("reason", "")
         return line_view(await service.accept_plan_line(principal, plan_id, line_id, terms, reason))
 
-    @post("/{plan_id:int}/lines/{line_id:int}/reject", operation_id="rejectAllocationLine",
-          guards=[requires(Role.district, Role.city)], responses=errors(403, 409),
-          summary="不采纳一条分配建议（须填写理由）", status_code=200)
+    @post(
+        "/{plan_id:int}/lines/{line_id:int}/reject",
+        operation_id="rejectAllocationLine",
+        guards=[requires(Role.district, Role.city)],
+        responses=errors(403, 409),
+        summary="不采纳一条分配建议（须填写理由）",
+        status_code=200,
+    )
     async def reject(self, principal: Principal, plan_id: int, line_id: int, data: ReasonInput) -> AllocationLineView:
         return line_view(await service.reject_plan_line(principal, plan_id, line_id, data.reason))
 
@@ -330,59 +514,102 @@ class ContractController(Controller):
     path = "/api/v1/contracts"
     tags = ["社区与市场"]
 
-    @post("/", operation_id="createContract", guards=[requires(*OFFICIAL_ROLES)], responses=errors(403, 404, 409),
-          summary="起草服务合同（占用运营商一个运营能力名额）")
+    @post(
+        "/",
+        operation_id="createContract",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409),
+        summary="起草服务合同（占用运营商一个运营能力名额）",
+    )
     async def create(self, principal: Principal, data: ContractCreate) -> ContractView:
         return contract_view(await service.create_contract(principal, as_fields(data)))
 
     @get("/", operation_id="listContracts", guards=[ANY_ROLE], summary="服务合同列表")
-    async def index(self, principal: Principal, page: PageParams, community_id: int | None = None,
-                   operator_id: int | None = None,
-                   status_filter: Annotated[ContractStatus | None, Parameter(query="status")] = None,
-                   ) -> Page[ContractView]:
-        rows, total = await service.list_contracts(principal, community_id=community_id, operator_id=operator_id,
-                                                   status=status_filter.value if status_filter else None,
-                                                   limit=page.limit, offset=page.offset)
+    async def index(
+        self,
+        principal: Principal,
+        page: PageParams,
+        community_id: int | None = None,
+        operator_id: int | None = None,
+        status_filter: Annotated[ContractStatus | None, Parameter(query="status")] = None,
+    ) -> Page[ContractView]:
+        rows, total = await service.list_contracts(
+            principal,
+            community_id=community_id,
+            operator_id=operator_id,
+            status=status_filter.value if status_filter else None,
+            limit=page.limit,
+            offset=page.offset,
+        )
         return Page(items=[contract_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
     @get("/{contract_id:int}", operation_id="getContract", guards=[ANY_ROLE], summary="服务合同")
     async def detail(self, principal: Principal, contract_id: int) -> ContractView:
         return contract_view(await service.get_contract(principal, contract_id))
 
-    @patch("/{contract_id:int}", operation_id="updateContract", guards=[requires(*OFFICIAL_ROLES)],
-           responses=errors(403, 409), summary="修改拟签合同")
+    @patch(
+        "/{contract_id:int}",
+        operation_id="updateContract",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 409),
+        summary="修改拟签合同",
+    )
     async def edit(self, principal: Principal, contract_id: int, data: ContractUpdate) -> ContractView:
         return contract_view(await service.update_draft(principal, contract_id, as_fields(data, drop_none=True)))
 
-    @post("/{contract_id:int}/sign", operation_id="signContract", guards=[requires(*OFFICIAL_ROLES)],
-          responses=errors(403, 409),
-          summary="签订合同（运营商须在库且覆盖所列类别；可附理由）", status_code=200)
-    async def sign(self, principal: Principal, contract_id: int,
-                   data: OptionalReasonInput | None = None) -> ContractView:
+    @post(
+        "/{contract_id:int}/sign",
+        operation_id="signContract",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 409),
+        summary="签订合同（运营商须在库且覆盖所列类别；可附理由）",
+        status_code=200,
+    )
+    async def sign(
+        self, principal: Principal, contract_id: int, data: OptionalReasonInput | None = None
+    ) -> ContractView:
         return contract_view(await service.sign_contract(principal, contract_id, data.reason if data else ""))
 
-    @post("/{contract_id:int}/renew", operation_id="renewContract", guards=[requires(*OFFICIAL_ROLES)],
-          responses=errors(403, 409),
-          summary="续签合同（生成衔接的新合同，须填写理由）")
+    @post(
+        "/{contract_id:int}/renew",
+        operation_id="renewContract",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 409),
+        summary="续签合同（生成衔接的新合同，须填写理由）",
+    )
     async def renew(self, principal: Principal, contract_id: int, data: ContractRenewal) -> ContractView:
         changes = as_fields(data, drop_none=True)
         reason = changes.pop("reason")
         return contract_view(await service.renew_contract(principal, contract_id, changes, reason))
 
-    @post("/{contract_id:int}/terminate", operation_id="terminateContract", guards=[requires(*OFFICIAL_ROLES)],
-          responses=errors(403, 409),
-          summary="终止合同（须填写理由）", status_code=200)
+    @post(
+        "/{contract_id:int}/terminate",
+        operation_id="terminateContract",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 409),
+        summary="终止合同（须填写理由）",
+        status_code=200,
+    )
     async def terminate(self, principal: Principal, contract_id: int, data: ReasonInput) -> ContractView:
         return contract_view(await service.terminate_contract(principal, contract_id, data.reason))
 
-    @post("/{contract_id:int}/monthly-reports", operation_id="reportOperatorMonth", guards=[requires(Role.operator)],
-          responses=errors(403, 409),
-          summary="运营商月度收支申报（每月一次）")
-    async def monthly_report(self, principal: Principal, contract_id: int,
-                             data: OperatorMonthlyReport) -> list[LedgerEntryView]:
-        entries = await service.report_operator_month(principal, contract_id, month=data.month,
-                                                      service_revenue=data.service_revenue,
-                                                      costs=msgspec.structs.asdict(data.costs))
+    @post(
+        "/{contract_id:int}/monthly-reports",
+        operation_id="reportOperatorMonth",
+        guards=[requires(Role.operator)],
+        responses=errors(403, 409),
+        summary="运营商月度收支申报（每月一次）",
+    )
+    async def monthly_report(
+        self, principal: Principal, contract_id: int, data: OperatorMonthlyReport
+    ) -> list[LedgerEntryView]:
+        entries = await service.report_operator_month(
+            principal,
+            contract_id,
+            month=data.month,
+            service_revenue=data.service_revenue,
+            costs=msgspec.structs.asdict(data.costs),
+        )
         return [entry_view(e) for e in entries]
 
 
@@ -390,15 +617,31 @@ class BalanceController(Controller):
     path = "/api/v1/balance"
     tags = ["社区与市场"]
 
-    @get("/overview", operation_id="balanceOverview", guards=[requires(*OFFICIAL_ROLES, Role.auditor)],
-         responses=errors(403), summary="全市或区县社区收支平衡总览（失衡、预警在前）")
+    @get(
+        "/overview",
+        operation_id="balanceOverview",
+        guards=[requires(*OFFICIAL_ROLES, Role.auditor)],
+        responses=errors(403),
+        summary="全市或区县社区收支平衡总览（失衡、预警在前）",
+    )
     async def overview(
-        self, principal: Principal, period: Period, district_id: int | None = None,
+        self,
+        principal: Principal,
+        period: Period,
+        district_id: int | None = None,
         status_filter: Annotated[BalanceStatus | None, Parameter(query="status")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=5000)] = 2000, offset: Annotated[int, Parameter(ge=0)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=5000)] = 2000,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> Response[BalanceOverview]:
-        result = await service.balance_overview(principal, district_id=district_id, status=status_filter.value if status_filter else None,
-                                                start=period.start, end=period.end, limit=limit, offset=offset)
+        result = await service.balance_overview(
+            principal,
+            district_id=district_id,
+            status=status_filter.value if status_filter else None,
+            start=period.start,
+            end=period.end,
+            limit=limit,
+            offset=offset,
+        )
         return _overview_bodies.response(result, lambda: overview_result(result, limit, offset), limit, offset)
 
 
@@ -406,33 +649,60 @@ class SubsidyController(Controller):
     path = "/api/v1/subsidies"
     tags = ["社区与市场"]
 
-    @post("/hangzhou-old-estate", operation_id="calculateHangzhouSubsidy", guards=[ANY_ROLE], summary="杭州老旧小区改造补助测算",
-          status_code=200)
+    @post(
+        "/hangzhou-old-estate",
+        operation_id="calculateHangzhouSubsidy",
+        guards=[ANY_ROLE],
+        summary="杭州老旧小区改造补助测算",
+        status_code=200,
+    )
     async def hangzhou(self, principal: Principal, data: HangzhouSubsidyInput) -> HangzhouSubsidyView:
         amount = service.hangzhou_subsidy(data.total_cost, data.area_m2, data.share)
         per_m2 = int(min(Decimal(data.total_cost) / data.area_m2, Decimal(HANGZHOU_COST_CAP_PER_M2)))
         return HangzhouSubsidyView(
-            subsidy=amount, cost_per_m2_counted=per_m2,
+            subsidy=amount,
+            cost_per_m2_counted=per_m2,
             explanation=f"按每平方米 {format_yuan(per_m2)}（上限 ¥300.00）× {data.area_m2} 平方米 × 补助比例 {data.share}"
-                        f" 计算，补助 {format_yuan(amount)}",
+            f" 计算，补助 {format_yuan(amount)}",
         )
 
-    @post("/fuyang-award", operation_id="calculateFuyangAward", guards=[ANY_ROLE], summary="富阳区未来社区创建奖补测算",
-          status_code=200)
+    @post(
+        "/fuyang-award",
+        operation_id="calculateFuyangAward",
+        guards=[ANY_ROLE],
+        summary="富阳区未来社区创建奖补测算",
+        status_code=200,
+    )
     async def fuyang(self, principal: Principal, data: FuyangAwardInput) -> FuyangAwardView:
-        award = service.fuyang_award(levels_passed=list(data.levels_passed), target_level=data.target_level,
-                                     spend_fen=data.spend, target_met=data.target_met)
+        award = service.fuyang_award(
+            levels_passed=list(data.levels_passed),
+            target_level=data.target_level,
+            spend_fen=data.spend,
+            target_met=data.target_met,
+        )
         pieces = [f"奖补上限 {format_yuan(award.cap)}，按实际投入 {format_yuan(award.award)}补助"]
         if award.street_own_share:
             pieces.append(f"超出上限的 {format_yuan(award.street_own_share)}由街道自行承担")
         if award.saving_reward:
             pieces.append(f"验收通过且投入低于上限，另奖励差额的一半 {format_yuan(award.saving_reward)}")
         pieces.append(f"现拨付 {format_yuan(award.paid_now)}，验收后拨付 {format_yuan(award.paid_after_acceptance)}")
-        return FuyangAwardView(cap=award.cap, award=award.award, saving_reward=award.saving_reward,
-                               street_own_share=award.street_own_share, paid_now=award.paid_now,
-                               paid_after_acceptance=award.paid_after_acceptance, total=award.total,
-                               explanation="；".join(pieces))
+        return FuyangAwardView(
+            cap=award.cap,
+            award=award.award,
+            saving_reward=award.saving_reward,
+            street_own_share=award.street_own_share,
+            paid_now=award.paid_now,
+            paid_after_acceptance=award.paid_after_acceptance,
+            total=award.total,
+            explanation="；".join(pieces),
+        )
 
 
-ROUTES = [CommunityController, NeedController, AllocationController, ContractController, BalanceController,
-          SubsidyController]
+ROUTES = [
+    CommunityController,
+    NeedController,
+    AllocationController,
+    ContractController,
+    BalanceController,
+    SubsidyController,
+]

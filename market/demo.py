@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from core import clock
@@ -82,34 +82,55 @@ OTHER_COMMUNITIES = [
 ]
 # Statuses of the other communities, in turn: mostly operating, some accepted, building or planned.
 STATUS_CYCLE = [
-    CommunityStatus.operating, CommunityStatus.operating, CommunityStatus.accepted, CommunityStatus.operating,
-    CommunityStatus.building, CommunityStatus.operating, CommunityStatus.operating, CommunityStatus.planning,
-    CommunityStatus.operating, CommunityStatus.accepted, CommunityStatus.operating, CommunityStatus.building,
+    CommunityStatus.operating,
+    CommunityStatus.operating,
+    CommunityStatus.accepted,
+    CommunityStatus.operating,
+    CommunityStatus.building,
+    CommunityStatus.operating,
+    CommunityStatus.operating,
+    CommunityStatus.planning,
+    CommunityStatus.operating,
+    CommunityStatus.accepted,
+    CommunityStatus.operating,
+    CommunityStatus.building,
 ]
 NEED_STATUSES = {CommunityStatus.operating, CommunityStatus.accepted, CommunityStatus.building}
 
 NEED_TEXTS = {
-    "integrated": ["邻里中心及公共空间整体运营，含日常值守、活动策划和场馆预约管理",
-                   "社区综合运营：统筹商业、文化、养老等业态，提高空间使用率和运营收入"],
-    "childcare": ["普惠托育点运营，招收2至3岁幼儿约40名，需具备托育机构备案资质",
-                  "社区“宝宝屋”临时托管及亲子早教活动，每周开放不少于5天"],
-    "elderly": ["居家养老服务照料中心运营，提供助餐、助浴和日间照料",
-                "老年食堂运营，日均供餐约200份，兼顾送餐上门"],
-    "culture": ["社区文化家园运营，组织文艺团队、读书会和节庆活动",
-                "邻里书房与共享展厅运营，每月举办不少于4场公益活动"],
-    "health": ["社区健康小屋运营，提供慢病监测、健康咨询和中医理疗",
-               "全民健身中心及运动场地运营管理"],
-    "education": ["四点半课堂及青少年素质拓展课程",
-                  "社区老年学堂和居民技能培训课程运营"],
-    "commerce": ["邻里商业街区招商与运营，补齐便民商业业态",
-                 "社区集市及共享厨房运营"],
-    "property": ["老旧小区物业服务提升，含公共区域保洁、绿化养护和设施维修",
-                 "智慧停车及非机动车充电设施运营维护"],
-    "incubation": ["社区创业孵化空间运营，引入青年创业团队和共享办公",
-                   "“15分钟就业圈”服务站运营，提供就业指导和技能对接"],
+    "integrated": [
+        "邻里中心及公共空间整体运营，含日常值守、活动策划和场馆预约管理",
+        "社区综合运营：统筹商业、文化、养老等业态，提高空间使用率和运营收入",
+    ],
+    "childcare": [
+        "普惠托育点运营，招收2至3岁幼儿约40名，需具备托育机构备案资质",
+        "社区“宝宝屋”临时托管及亲子早教活动，每周开放不少于5天",
+    ],
+    "elderly": ["居家养老服务照料中心运营，提供助餐、助浴和日间照料", "老年食堂运营，日均供餐约200份，兼顾送餐上门"],
+    "culture": [
+        "社区文化家园运营，组织文艺团队、读书会和节庆活动",
+        "邻里书房与共享展厅运营，每月举办不少于4场公益活动",
+    ],
+    "health": ["社区健康小屋运营，提供慢病监测、健康咨询和中医理疗", "全民健身中心及运动场地运营管理"],
+    "education": ["四点半课堂及青少年素质拓展课程", "社区老年学堂和居民技能培训课程运营"],
+    "commerce": ["邻里商业街区招商与运营，补齐便民商业业态", "社区集市及共享厨房运营"],
+    "property": ["老旧小区物业服务提升，含公共区域保洁、绿化养护和设施维修", "智慧停车及非机动车充电设施运营维护"],
+    "incubation": [
+        "社区创业孵化空间运营，引入青年创业团队和共享办公",
+        "“15分钟就业圈”服务站运营，提供就业指导和技能对接",
+    ],
 }
-NEED_CATEGORY_WEIGHTS = {"integrated": 4, "elderly": 4, "childcare": 3, "culture": 2, "health": 2, "education": 2,
-                         "commerce": 2, "property": 2, "incubation": 1}
+NEED_CATEGORY_WEIGHTS = {
+    "integrated": 4,
+    "elderly": 4,
+    "childcare": 3,
+    "culture": 2,
+    "health": 2,
+    "education": 2,
+    "commerce": 2,
+    "property": 2,
+    "incubation": 1,
+}
 CONTRACT_KPIS = "居民满意度不低于90%；投诉按期办结率100%；每月开展公益活动不少于4场；按月报送运营收支"
 COST_NOTES = {"staff": "运营人员工资及社保", "utilities": "公共空间水电能耗", "maintenance": "设施设备维护维修"}
 SEASONAL_UTILITIES = {1: 1.2, 2: 1.15, 6: 1.1, 7: 1.3, 8: 1.3, 12: 1.15}  # air conditioning and heating
@@ -139,7 +160,7 @@ class Books:
 
 
 def _at(day: date) -> datetime:
-    return datetime.combine(day, time(10, 0), tzinfo=clock.BUSINESS_TZ).astimezone(timezone.utc)
+    return datetime.combine(day, time(10, 0), tzinfo=clock.BUSINESS_TZ).astimezone(UTC)
 
 
 def _month_label(month: date) -> str:
@@ -155,8 +176,12 @@ async def _principal(username: str) -> Principal:
 
 
 async def _actors() -> Actors:
-    return Actors(city=await _principal("city_admin"), district=await _principal("fuyang_district"),
-                  street=await _principal("fuchun_street"), operator=await _principal("operator_demo"))
+    return Actors(
+        city=await _principal("city_admin"),
+        district=await _principal("fuyang_district"),
+        street=await _principal("fuchun_street"),
+        operator=await _principal("operator_demo"),
+    )
 
 
 def _official_for(actors: Actors, community: dict) -> Principal:
@@ -168,6 +193,7 @@ def _official_for(actors: Actors, community: dict) -> Principal:
 
 
 # Communities -----------------------------------------------------------------------------------
+
 
 def _sizes(rng: random.Random) -> dict:
     return {
@@ -193,11 +219,14 @@ def _fuyang_fields(rng: random.Random, row: dict, street: dict) -> dict:
     start, finish = _month(row["start_month"]), _month(row["finish_month"])
     name = row["community"]
     return {
-        "name": name, "street_id": street["id"],
+        "name": name,
+        "street_id": street["id"],
         "community_type": (CommunityType.new_build if name in FUYANG_NEW_BUILDS else CommunityType.renovation).value,
         "tier": (CommunityTier.leading if name in FUYANG_LEADING else CommunityTier.inclusive).value,
-        "pool": pool.value, "creation_level": LEVELS[row["level"]].value,
-        "planned_start": start, "planned_finish": finish,
+        "pool": pool.value,
+        "creation_level": LEVELS[row["level"]].value,
+        "planned_start": start,
+        "planned_finish": finish,
         "status": _fuyang_status(pool, start, finish).value,
         **_sizes(rng),
     }
@@ -210,8 +239,7 @@ async def load_fuyang_communities(rng: random.Random) -> list[dict]:
         for row in fuyang_projects():
             street = await accounts_repo.get_org_by_code(f"{FUYANG_CODE}-{row['responsible_unit']}")
             org = await accounts_repo.get_org_by_code(f"{street['code']}-{row['community']}")
-            communities.append(await service.create_community(None, _fuyang_fields(rng, row, street),
-                                                              existing_org=org))
+            communities.append(await service.create_community(None, _fuyang_fields(rng, row, street), existing_org=org))
     return communities
 
 
@@ -238,19 +266,33 @@ def _planned_dates(rng: random.Random, status: CommunityStatus, today: date) -> 
     return add_months(finish, -rng.randint(15, 30)), finish
 
 
-def _other_fields(rng: random.Random, name: str, street: dict, community_type: CommunityType,
-                  status: CommunityStatus, today: date) -> dict:
+def _other_fields(
+    rng: random.Random, name: str, street: dict, community_type: CommunityType, status: CommunityStatus, today: date
+) -> dict:
     start, finish = _planned_dates(rng, status, today)
     in_creation = status in (CommunityStatus.operating, CommunityStatus.accepted)
     pool = CommunityPool.creation if in_creation else rng.choice([CommunityPool.reserve, CommunityPool.basic])
-    level = rng.choice([CreationLevel.province, CreationLevel.city, CreationLevel.joint]) if in_creation \
+    level = (
+        rng.choice([CreationLevel.province, CreationLevel.city, CreationLevel.joint])
+        if in_creation
         else CreationLevel.undecided
-    tier = CommunityTier.leading if community_type is CommunityType.new_build or rng.random() < 0.15 \
+    )
+    tier = (
+        CommunityTier.leading
+        if community_type is CommunityType.new_build or rng.random() < 0.15
         else CommunityTier.inclusive
+    )
     return {
-        "name": name, "street_id": street["id"], "community_type": community_type.value, "tier": tier.value,
-        "pool": pool.value, "creation_level": level.value, "planned_start": start, "planned_finish": finish,
-        "status": status.value, **_sizes(rng),
+        "name": name,
+        "street_id": street["id"],
+        "community_type": community_type.value,
+        "tier": tier.value,
+        "pool": pool.value,
+        "creation_level": level.value,
+        "planned_start": start,
+        "planned_finish": finish,
+        "status": status.value,
+        **_sizes(rng),
     }
 
 
@@ -267,6 +309,7 @@ async def load_other_communities(rng: random.Random, today: date) -> list[dict]:
 
 
 # Needs and contracts ---------------------------------------------------------------------------
+
 
 def _need_text(rng: random.Random, category: str) -> str:
     return rng.choice(NEED_TEXTS[category])
@@ -286,8 +329,11 @@ async def _listed_since(operator_id: int, categories: list[str], today: date) ->
     """The day the operator's listings for `categories` valid today had all taken effect (None: it is not
     listed for all of them today)."""
     listings = await providers_repo.listings_for(operator_id)
-    current = {row["category"]: row["valid_from"] for row in listings
-               if row["category"] in categories and row["valid_from"] <= today < row["valid_until"]}
+    current = {
+        row["category"]: row["valid_from"]
+        for row in listings
+        if row["category"] in categories and row["valid_from"] <= today < row["valid_until"]
+    }
     return max(current.values()) if set(current) == set(categories) else None
 
 
@@ -305,8 +351,15 @@ def _annual_fee(rng: random.Random, community: dict) -> int:
     return round(yuan / 10_000) * WAN
 
 
-async def sign_contract_for_need(rng: random.Random, actors: Actors, community: dict, operator: dict,
-                             categories: list[str], term: tuple[date, date], today: date) -> dict | None:
+async def sign_contract_for_need(
+    rng: random.Random,
+    actors: Actors,
+    community: dict,
+    operator: dict,
+    categories: list[str],
+    term: tuple[date, date],
+    today: date,
+) -> dict | None:
     """A need for the first category, then the contract covering it, drafted and signed on the day the
     operator could first sign it (a fortnight before the term, or when it was listed if that was later)."""
     starts_on, ends_on = term
@@ -316,25 +369,34 @@ async def sign_contract_for_need(rng: random.Random, actors: Actors, community: 
     sign_day = max(starts_on - timedelta(days=15), listed_since)
     official = _official_for(actors, community)
     with clock.business_time(_at(sign_day - timedelta(days=20))):
-        need = await service.create_need(official, community["id"], category=categories[0], priority=1,
-                                         text=_need_text(rng, categories[0]))
+        need = await service.create_need(
+            official, community["id"], category=categories[0], priority=1, text=_need_text(rng, categories[0])
+        )
     with clock.business_time(_at(sign_day)):
         try:
-            draft = await service.create_contract(actors.city, {
-                "community_id": community["id"], "operator_id": operator["id"], "categories": categories,
-                "starts_on": starts_on, "ends_on": ends_on, "annual_fee": _annual_fee(rng, community),
-                "revenue_share": _decimal(rng.uniform(0.05, 0.2), 2) if rng.random() < 0.4 else None,
-                "kpis": CONTRACT_KPIS, "need_ids": [need["id"]],
-            })
+            draft = await service.create_contract(
+                actors.city,
+                {
+                    "community_id": community["id"],
+                    "operator_id": operator["id"],
+                    "categories": categories,
+                    "starts_on": starts_on,
+                    "ends_on": ends_on,
+                    "annual_fee": _annual_fee(rng, community),
+                    "revenue_share": _decimal(rng.uniform(0.05, 0.2), 2) if rng.random() < 0.4 else None,
+                    "kpis": CONTRACT_KPIS,
+                    "need_ids": [need["id"]],
+                },
+            )
         except (CapacityExceeded, OperatorNotListed):
             return None
         return await service.sign_contract(actors.city, draft["id"])
 
 
-def _pick_operator(rng: random.Random, candidates: list[dict], district_id: int, spare: dict[int, int],
-                   excluded: int) -> dict | None:
-    serving = [c for c in candidates if district_id in c["district_ids"] and spare[c["id"]] > 0
-               and c["id"] != excluded]
+def _pick_operator(
+    rng: random.Random, candidates: list[dict], district_id: int, spare: dict[int, int], excluded: int
+) -> dict | None:
+    serving = [c for c in candidates if district_id in c["district_ids"] and spare[c["id"]] > 0 and c["id"] != excluded]
     integrated = [c for c in serving if "integrated" in c["categories"]]
     return rng.choice(integrated or serving) if serving else None
 
@@ -350,11 +412,19 @@ async def load_contracts(rng: random.Random, actors: Actors, operating: list[dic
     candidates = await repo.match_candidates([code for code, _ in DEFAULT_CATEGORIES], today)
     spare = {c["id"]: c["capacity"] - c["contracts"] for c in candidates}
     demo_operator = await _demo_operator(actors)
-    demo_community = next(c for c in operating
-                          if c["district_name"] == "富阳区" and c["name"] == DEMO_OPERATOR_COMMUNITY)
+    demo_community = next(
+        c for c in operating if c["district_name"] == "富阳区" and c["name"] == DEMO_OPERATOR_COMMUNITY
+    )
     signed = {}
-    contract = await sign_contract_for_need(rng, actors, demo_community, demo_operator, DEMO_OPERATOR_CATEGORIES,
-                                        _contract_term(rng, today, ending_soon=False), today)
+    contract = await sign_contract_for_need(
+        rng,
+        actors,
+        demo_community,
+        demo_operator,
+        DEMO_OPERATOR_CATEGORIES,
+        _contract_term(rng, today, ending_soon=False),
+        today,
+    )
     if contract:
         signed[demo_community["id"]] = contract
     others = [c for c in operating if c["id"] != demo_community["id"]]
@@ -363,8 +433,9 @@ async def load_contracts(rng: random.Random, actors: Actors, operating: list[dic
         operator = _pick_operator(rng, candidates, community["district_id"], spare, excluded=demo_operator["id"])
         if operator is None:
             continue
-        categories = sorted(rng.sample(operator["categories"], k=min(2, len(operator["categories"]))),
-                            key=lambda c: c != "integrated")
+        categories = sorted(
+            rng.sample(operator["categories"], k=min(2, len(operator["categories"]))), key=lambda c: c != "integrated"
+        )
         term = _contract_term(rng, today, ending_soon=index < 3)
         contract = await sign_contract_for_need(rng, actors, community, operator, categories, term, today)
         if contract:
@@ -373,8 +444,9 @@ async def load_contracts(rng: random.Random, actors: Actors, operating: list[dic
     return signed
 
 
-async def load_open_needs(rng: random.Random, actors: Actors, communities: list[dict],
-                          contracts: dict[int, dict], today: date) -> None:
+async def load_open_needs(
+    rng: random.Random, actors: Actors, communities: list[dict], contracts: dict[int, dict], today: date
+) -> None:
     """One to four needs for each community that is operating, accepted or being built (the need a contract
     already answered counts), published over the last few months in date order."""
     wanted = []
@@ -388,11 +460,17 @@ async def load_open_needs(rng: random.Random, actors: Actors, communities: list[
             wanted.append((today - timedelta(days=rng.randint(2, 80)), community, category))
     for day, community, category in sorted(wanted, key=lambda w: (w[0], w[1]["id"])):
         with clock.business_time(_at(day)):
-            await service.create_need(_official_for(actors, community), community["id"], category=category,
-                                      priority=rng.choice([1, 2, 2, 3]), text=_need_text(rng, category))
+            await service.create_need(
+                _official_for(actors, community),
+                community["id"],
+                category=category,
+                priority=rng.choice([1, 2, 2, 3]),
+                text=_need_text(rng, category),
+            )
 
 
 # Ledger ----------------------------------------------------------------------------------------
+
 
 def _ratios(rng: random.Random, operating: list[dict]) -> dict[int, tuple[float, float]]:
     """Income ÷ cost of each operating community, the earlier year and the trailing one: about 60% balanced,
@@ -425,8 +503,10 @@ def _monthly_costs(rng: random.Random, books: Books, months: list[date]) -> None
         raise_factor = 1.04 if index >= 12 else 1.0
         costs = {
             "staff": round(staff * raise_factor * rng.uniform(0.98, 1.03)) * YUAN,
-            "utilities": round((10_000 + hectares * 400) * SEASONAL_UTILITIES.get(month.month, 1.0)
-                               * rng.uniform(0.9, 1.1)) * YUAN,
+            "utilities": round(
+                (10_000 + hectares * 400) * SEASONAL_UTILITIES.get(month.month, 1.0) * rng.uniform(0.9, 1.1)
+            )
+            * YUAN,
             "maintenance": round((8_000 + hectares * 500) * rng.uniform(0.5, 1.6)) * YUAN,
         }
         if _in_force(books.contract, month):
@@ -454,14 +534,19 @@ def _monthly_incomes(rng: random.Random, books: Books, months: list[date]) -> No
                 books.incomes[i]["service_revenue"] = round(revenue * weights[i] / sum(weights.values()) / YUAN) * YUAN
 
 
-def plan_books(rng: random.Random, operating: list[dict], contracts: dict[int, dict],
-               months: list[date]) -> list[Books]:
+def plan_books(
+    rng: random.Random, operating: list[dict], contracts: dict[int, dict], months: list[date]
+) -> list[Books]:
     ratios = _ratios(rng, operating)
     plans = []
     for community in operating:
-        books = Books(community=community, ratios=ratios[community["id"]],
-                      subsidy_share=rng.uniform(0.1, 0.3) if rng.random() < 0.8 else 0.0,
-                      revenue_share=rng.uniform(0.25, 0.45), contract=contracts.get(community["id"]))
+        books = Books(
+            community=community,
+            ratios=ratios[community["id"]],
+            subsidy_share=rng.uniform(0.1, 0.3) if rng.random() < 0.8 else 0.0,
+            revenue_share=rng.uniform(0.25, 0.45),
+            contract=contracts.get(community["id"]),
+        )
         _monthly_costs(rng, books, months)
         _monthly_incomes(rng, books, months)
         plans.append(books)
@@ -472,17 +557,37 @@ async def _post_costs(actors: Actors, books: Books, month: date, costs: dict[str
     community_id = books.community["id"]
     for kind, amount in costs.items():
         note = f"{books.contract['operator_name']} 运营服务费" if kind == "service_fee" else COST_NOTES[kind]
-        await service.post_entry(actors.city, community_id, month=month, kind=kind, amount=amount,
-                                 reference=f"demo-{community_id}-{_month_label(month)}-{kind}", note=note)
+        await service.post_entry(
+            actors.city,
+            community_id,
+            month=month,
+            kind=kind,
+            amount=amount,
+            reference=f"demo-{community_id}-{_month_label(month)}-{kind}",
+            note=note,
+        )
 
 
 async def _post_incomes(actors: Actors, books: Books, month: date, incomes: dict[str, int]) -> None:
     community_id, label = books.community["id"], _month_label(month)
-    await service.post_system_income(community_id, month=month, kind="rent", amount=incomes["rent"],
-                                     source=f"demo-rent:{community_id}:{label}", note="社区商业及配套用房租金")
+    await service.post_system_income(
+        community_id,
+        month=month,
+        kind="rent",
+        amount=incomes["rent"],
+        source=f"demo-rent:{community_id}:{label}",
+        note="社区商业及配套用房租金",
+    )
     if "subsidy" in incomes:
-        await service.post_entry(actors.city, community_id, month=month, kind="subsidy", amount=incomes["subsidy"],
-                                 reference=f"demo-{community_id}-{label}-subsidy", note="未来社区运营补助（按季度拨付）")
+        await service.post_entry(
+            actors.city,
+            community_id,
+            month=month,
+            kind="subsidy",
+            amount=incomes["subsidy"],
+            reference=f"demo-{community_id}-{label}-subsidy",
+            note="未来社区运营补助（按季度拨付）",
+        )
     if "service_revenue" in incomes:
         await _post_service_revenue(actors, books.contract, month, incomes["service_revenue"])
 
@@ -491,12 +596,18 @@ async def _post_service_revenue(actors: Actors, contract: dict, month: date, amo
     """The demo operator account reports its own months; the other operators have no account, so their
     revenue comes in as the system's posting."""
     if contract["operator_org_id"] in actors.operator.org_ids():
-        await service.report_operator_month(actors.operator, contract["id"], month=month, service_revenue=amount,
-                                            costs={})
+        await service.report_operator_month(
+            actors.operator, contract["id"], month=month, service_revenue=amount, costs={}
+        )
         return
-    await service.post_system_income(contract["community_id"], month=month, kind="service_revenue", amount=amount,
-                                     source=f"demo-revenue:{contract['id']}:{_month_label(month)}",
-                                     note=f"{contract['operator_name']} {_month_label(month)} 服务收入")
+    await service.post_system_income(
+        contract["community_id"],
+        month=month,
+        kind="service_revenue",
+        amount=amount,
+        source=f"demo-revenue:{contract['id']}:{_month_label(month)}",
+        note=f"{contract['operator_name']} {_month_label(month)} 服务收入",
+    )
 
 
 async def load_ledger(actors: Actors, plans: list[Books], months: list[date], today: date) -> None:
@@ -509,6 +620,7 @@ async def load_ledger(actors: Actors, plans: list[Books], months: list[date], to
 
 
 # Loading ---------------------------------------------------------------------------------------
+
 
 async def load() -> None:
     if await repo.any_community():

@@ -38,7 +38,6 @@ class NeedNotOpen(Conflict):
     message = "该需求已对接或已关闭"
 
 
-
 class ContractNotFound(NotFound):
     code = "contract.not_found"
     message = "服务合同不存在或无权查看"
@@ -69,7 +68,6 @@ class OperatorNotListed(Conflict):
 class CapacityExceeded(Conflict):
     code = "contract.capacity_exceeded"
     message = "运营商在营及拟签合同已达其运营能力上限"
-
 
 
 class NeedsNotOfCommunity(DomainError):

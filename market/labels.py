@@ -36,9 +36,16 @@ PLAN_LINE_STATE_LABELS = {"proposed": "待确认", "accepted": "已采纳", "rej
 BALANCE_STATUS_LABELS = {"balanced": "平衡", "warning": "预警", "imbalanced": "失衡", "no_data": "暂无收支数据"}
 ACCEPTANCE_LEVEL_LABELS = {"none": "未验收", "city": "市级验收", "province": "省级验收"}
 
-ENUM_LABELS = {"BalanceStatus": BALANCE_STATUS_LABELS, "AcceptanceLevel": ACCEPTANCE_LEVEL_LABELS,
-               "CommunityType": COMMUNITY_TYPE_LABELS, "CommunityTier": COMMUNITY_TIER_LABELS,
-               "CommunityPool": COMMUNITY_POOL_LABELS, "CreationLevel": CREATION_LEVEL_LABELS,
-               "CommunityStatus": COMMUNITY_STATUS_LABELS, "NeedStatus": NEED_STATUS_LABELS,
-               "ContractStatus": CONTRACT_STATUS_LABELS, "LedgerKind": LEDGER_KIND_LABELS,
-               "PlanLineState": PLAN_LINE_STATE_LABELS}
+ENUM_LABELS = {
+    "BalanceStatus": BALANCE_STATUS_LABELS,
+    "AcceptanceLevel": ACCEPTANCE_LEVEL_LABELS,
+    "CommunityType": COMMUNITY_TYPE_LABELS,
+    "CommunityTier": COMMUNITY_TIER_LABELS,
+    "CommunityPool": COMMUNITY_POOL_LABELS,
+    "CreationLevel": CREATION_LEVEL_LABELS,
+    "CommunityStatus": COMMUNITY_STATUS_LABELS,
+    "NeedStatus": NEED_STATUS_LABELS,
+    "ContractStatus": CONTRACT_STATUS_LABELS,
+    "LedgerKind": LEDGER_KIND_LABELS,
+    "PlanLineState": PLAN_LINE_STATE_LABELS,
+}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
 
 NEUTRAL_EVALUATION = 0.6  # an operator nobody has evaluated yet is neither good nor bad
 EVALUATION_HALF_LIFE_DAYS = 180  # an evaluation half a year old counts half as much as today's
@@ -107,8 +107,12 @@ def _values(candidate: Candidate, community: Community, facts: dict, weights: We
         ("district", "服务区域", 1.0 if facts["serves"] else 0.0, weights.district),
         ("evaluation", "评价记录", NEUTRAL_EVALUATION if average is None else average / 100, weights.evaluation),
         ("capacity", "承接余量", min(facts["spare"], CAPACITY_SATURATION) / CAPACITY_SATURATION, weights.capacity),
-        ("experience", "同类经验",
-         min(candidate.same_type_communities, EXPERIENCE_SATURATION) / EXPERIENCE_SATURATION, weights.experience),
+        (
+            "experience",
+            "同类经验",
+            min(candidate.same_type_communities, EXPERIENCE_SATURATION) / EXPERIENCE_SATURATION,
+            weights.experience,
+        ),
         ("warning", "名录警示", 1.0 if facts["warned"] else 0.0, -weights.warning_penalty),
     ]
 
@@ -133,12 +137,15 @@ def _explanations(candidate: Candidate, community: Community, facts: dict, categ
     return {
         "coverage": coverage,
         "district": f"服务{community.district_name}" if facts["serves"] else f"未登记服务{community.district_name}",
-        "evaluation": "暂无评价，按中性分计" if average is None
+        "evaluation": "暂无评价，按中性分计"
+        if average is None
         else f"近期评价加权平均 {average:.1f} 分（{len(candidate.evaluations)} 次，越近权重越高）",
         "capacity": f"可再承接 {spare} 个社区（运营能力 {candidate.capacity}，在营合同 {candidate.active_contracts}）"
-        if spare else "已满负荷，暂无承接余量",
+        if spare
+        else "已满负荷，暂无承接余量",
         "experience": f"运营过 {candidate.same_type_communities} 个{community.community_type}社区"
-        if candidate.same_type_communities else f"尚无{community.community_type}社区运营经验",
+        if candidate.same_type_communities
+        else f"尚无{community.community_type}社区运营经验",
         "warning": "名录警示中，扣分" if facts["warned"] else "无警示",
     }
 
@@ -149,16 +156,19 @@ def score_total(candidate: Candidate, community: Community, today: date, weights
     return None if facts is None else _total(_values(candidate, community, facts, weights))
 
 
-def score(candidate: Candidate, community: Community, today: date, weights: Weights,
-          category_names: dict[str, str]) -> MatchScore | None:
+def score(
+    candidate: Candidate, community: Community, today: date, weights: Weights, category_names: dict[str, str]
+) -> MatchScore | None:
     """The score and its explained parts, or None when the operator cannot serve any open need."""
     facts = _facts(candidate, community, today)
     if facts is None:
         return None
     values = _values(candidate, community, facts, weights)
     texts = _explanations(candidate, community, facts, category_names)
-    parts = [Part(key, label, round(value, 4), weight, _points(value, weight), texts[key])
-             for key, label, value, weight in values]
+    parts = [
+        Part(key, label, round(value, 4), weight, _points(value, weight), texts[key])
+        for key, label, value, weight in values
+    ]
     return MatchScore(candidate.operator_id, candidate.name, _total(values), frozenset(facts["covered"]), parts)
 
 
@@ -168,24 +178,45 @@ def rank(candidates: list[Candidate], community: Community, today: date, weights
     for candidate in candidates:
         facts = _facts(candidate, community, today)
         if facts is not None:
-            scored.append((-_total(_values(candidate, community, facts, weights)), candidate.operator_id,
-                           candidate, facts["covered"]))
+            scored.append(
+                (
+                    -_total(_values(candidate, community, facts, weights)),
+                    candidate.operator_id,
+                    candidate,
+                    facts["covered"],
+                )
+            )
     scored.sort(key=lambda item: (item[0], item[1]))
-    return [MatchScore(operator_id, candidate.name, -negative_total, covered)
-            for negative_total, operator_id, candidate, covered in scored]
+    return [
+        MatchScore(operator_id, candidate.name, -negative_total, covered)
+        for negative_total, operator_id, candidate, covered in scored
+    ]
 
 
-def explain(ranked: list[MatchScore], candidates: list[Candidate], community: Community, today: date,
-            weights: Weights, category_names: dict[str, str]) -> list[MatchScore]:
+def explain(
+    ranked: list[MatchScore],
+    candidates: list[Candidate],
+    community: Community,
+    today: date,
+    weights: Weights,
+    category_names: dict[str, str],
+) -> list[MatchScore]:
     by_id = {c.operator_id: c for c in candidates}
     return [score(by_id[s.operator_id], community, today, weights, category_names) for s in ranked]
 
 
-def shortlist(candidates: list[Candidate], community: Community, today: date, weights: Weights,
-              category_names: dict[str, str], limit: int = 20) -> list[MatchScore]:
+def shortlist(
+    candidates: list[Candidate],
+    community: Community,
+    today: date,
+    weights: Weights,
+    category_names: dict[str, str],
+    limit: int = 20,
+) -> list[MatchScore]:
     """The best `limit` operators with explained parts; only those are explained."""
-    return explain(rank(candidates, community, today, weights)[:limit], candidates, community, today, weights,
-                   category_names)
+    return explain(
+        rank(candidates, community, today, weights)[:limit], candidates, community, today, weights, category_names
+    )
 
 
 @dataclass(frozen=True)
@@ -198,8 +229,11 @@ class Bundle:
 INTEGRATED = "integrated"  # 综合运营: the lead operator of a community
 
 
-def bundle(scored: list[MatchScore], open_categories: frozenset[str], integrated_category: str = INTEGRATED,
-           ) -> Bundle:
+def bundle(
+    scored: list[MatchScore],
+    open_categories: frozenset[str],
+    integrated_category: str = INTEGRATED,
+) -> Bundle:
     """One integrated operator, plus the best-scoring specialist for each need it leaves uncovered."""
     ranked = sorted(scored, key=lambda s: (-s.total, s.operator_id))
     integrated = next((s for s in ranked if integrated_category in s.covered), None)
@@ -212,8 +246,9 @@ def bundle(scored: list[MatchScore], open_categories: frozenset[str], integrated
     return Bundle(integrated, specialists, frozenset(remaining - specialists.keys()))
 
 
-def pair_scores(needs: list[Community], candidates_by_type: dict[str, list[Candidate]], today: date,
-                weights: Weights) -> dict[tuple[int, int], float]:
+def pair_scores(
+    needs: list[Community], candidates_by_type: dict[str, list[Candidate]], today: date, weights: Weights
+) -> dict[tuple[int, int], float]:
     """(need index, operator id) → score for needs of one category each: exactly what `score` gives a
     community with only that need, computed once per community type, operator and whether it serves the
     district, rather than once per pair. `candidates_by_type` holds the same operators with the experience
@@ -239,8 +274,9 @@ def pair_scores(needs: list[Community], candidates_by_type: dict[str, list[Candi
     return result
 
 
-def bundle_for(candidates: list[Candidate], community: Community, today: date, weights: Weights,
-               category_names: dict[str, str]) -> Bundle:
+def bundle_for(
+    candidates: list[Candidate], community: Community, today: date, weights: Weights, category_names: dict[str, str]
+) -> Bundle:
     """`bundle` over every candidate, with the chosen operators' parts explained."""
     chosen = bundle(rank(candidates, community, today, weights), community.open_categories)
     by_id = {c.operator_id: c for c in candidates}
@@ -248,8 +284,11 @@ def bundle_for(candidates: list[Candidate], community: Community, today: date, w
     def explained(s: MatchScore) -> MatchScore:
         return score(by_id[s.operator_id], community, today, weights, category_names)
 
-    return Bundle(explained(chosen.integrated) if chosen.integrated else None,
-                  {c: explained(s) for c, s in chosen.specialists.items()}, chosen.uncovered)
+    return Bundle(
+        explained(chosen.integrated) if chosen.integrated else None,
+        {c: explained(s) for c, s in chosen.specialists.items()},
+        chosen.uncovered,
+    )
 
 
 def explain_bundle(offer: Bundle, category_names: dict[str, str]) -> str:

@@ -41,9 +41,23 @@ async def insert_community(*, org_id: int, district_id: int, street_id: int, fie
             created_at, updated_at)
         VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) RETURNING id
         """,
-        org_id, fields["name"], district_id, street_id, fields["community_type"], fields["tier"], fields["pool"],
-        fields["creation_level"], fields["planned_start"], fields["planned_finish"], fields["area_hectares"],
-        fields["households"], fields["elderly_share"], fields["children_share"], fields["status"], now, now,
+        org_id,
+        fields["name"],
+        district_id,
+        street_id,
+        fields["community_type"],
+        fields["tier"],
+        fields["pool"],
+        fields["creation_level"],
+        fields["planned_start"],
+        fields["planned_finish"],
+        fields["area_hectares"],
+        fields["households"],
+        fields["elderly_share"],
+        fields["children_share"],
+        fields["status"],
+        now,
+        now,
     )
     return rows[0]["id"]
 
@@ -58,14 +72,23 @@ async def community_name_taken(street_id: int, name: str) -> bool:
 
 async def get_community(community_id: int, *, for_update: bool = False) -> dict | None:
     lock = " FOR UPDATE OF c" if for_update else ""
-    rows = await Community.raw(f"SELECT {COMMUNITY_COLUMNS} FROM {COMMUNITY_FROM} WHERE c.id = {{}}{lock}",
-                               community_id)
+    rows = await Community.raw(
+        f"SELECT {COMMUNITY_COLUMNS} FROM {COMMUNITY_FROM} WHERE c.id = {{}}{lock}", community_id
+    )
     return rows[0] if rows else None
 
 
 async def list_communities(
-    *, patterns: list[str], operator_org_ids: list[int], district_id: int | None, street_id: int | None,
-    status: str | None, pool: str | None, q: str | None, limit: int, offset: int,
+    *,
+    patterns: list[str],
+    operator_org_ids: list[int],
+    district_id: int | None,
+    street_id: int | None,
+    status: str | None,
+    pool: str | None,
+    q: str | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[dict], int]:
     """Communities inside the scope `patterns`, plus those any of `operator_org_ids` holds a contract with."""
     rows = await Community.raw(
@@ -81,22 +104,36 @@ async def list_communities(
           AND ({{}}::text IS NULL OR c.name LIKE '%' || {{}} || '%')
         ORDER BY c.district, c.street, c.id LIMIT {{}} OFFSET {{}}
         """,
-        patterns, operator_org_ids, district_id, district_id, street_id, street_id, status, status, pool, pool,
-        q, q, limit, offset,
+        patterns,
+        operator_org_ids,
+        district_id,
+        district_id,
+        street_id,
+        street_id,
+        status,
+        status,
+        pool,
+        pool,
+        q,
+        q,
+        limit,
+        offset,
     )
     return split_total(rows)
 
 
 async def update_community(community_id: int, changes: dict, now: datetime) -> None:
-    await Community.update({**{getattr(Community, k): v for k, v in changes.items()}, Community.updated_at: now}) \
-        .where(Community.id == community_id)
+    await Community.update({**{getattr(Community, k): v for k, v in changes.items()}, Community.updated_at: now}).where(
+        Community.id == community_id
+    )
 
 
 async def operator_has_contract(community_id: int, operator_org_ids: list[int]) -> bool:
     rows = await Community.raw(
         "SELECT 1 FROM market_contract k JOIN provider_operator o ON o.id = k.operator "
         "WHERE k.community = {} AND o.org = ANY({}::int[]) LIMIT 1",
-        community_id, operator_org_ids,
+        community_id,
+        operator_org_ids,
     )
     return bool(rows)
 
@@ -115,12 +152,19 @@ NEED_FROM = """
 """
 
 
-async def insert_need(*, community_id: int, category: str, priority: int, text: str, created_by: int,
-                      now: datetime) -> int:
+async def insert_need(
+    *, community_id: int, category: str, priority: int, text: str, created_by: int, now: datetime
+) -> int:
     rows = await Need.raw(
         "INSERT INTO market_need (community, category, priority, text, status, created_by, created_at, updated_at) "
         "VALUES ({}, {}, {}, {}, 'open', {}, {}, {}) RETURNING id",
-        community_id, category, priority, text, created_by, now, now,
+        community_id,
+        category,
+        priority,
+        text,
+        created_by,
+        now,
+        now,
     )
     return rows[0]["id"]
 
@@ -131,9 +175,16 @@ async def get_need(need_id: int, *, for_update: bool = False) -> dict | None:
     return rows[0] if rows else None
 
 
-async def list_needs(*, patterns: list[str] | None, community_id: int | None, status: str | None,
-                     category: str | None, limit: int, offset: int,
-                     open_anywhere: bool = False) -> tuple[list[dict], int]:
+async def list_needs(
+    *,
+    patterns: list[str] | None,
+    community_id: int | None,
+    status: str | None,
+    category: str | None,
+    limit: int,
+    offset: int,
+    open_anywhere: bool = False,
+) -> tuple[list[dict], int]:
     """patterns None: every community (operators browsing open needs); `open_anywhere` adds the open needs of
     every community to those in `patterns`."""
     rows = await Need.raw(
@@ -145,7 +196,16 @@ async def list_needs(*, patterns: list[str] | None, community_id: int | None, st
           AND ({{}}::text IS NULL OR n.category = {{}})
         ORDER BY n.priority, n.id LIMIT {{}} OFFSET {{}}
         """,
-        patterns, patterns, open_anywhere, community_id, community_id, status, status, category, category, limit,
+        patterns,
+        patterns,
+        open_anywhere,
+        community_id,
+        community_id,
+        status,
+        status,
+        category,
+        category,
+        limit,
         offset,
     )
     return split_total(rows)
@@ -155,14 +215,19 @@ async def set_need_status(need_ids: list[int], status: str, now: datetime, *, on
     await Need.raw(
         "UPDATE market_need SET status = {}, updated_at = {} WHERE id = ANY({}::int[]) "
         "AND ({}::text IS NULL OR status = {})",
-        status, now, need_ids, only_from, only_from,
+        status,
+        now,
+        need_ids,
+        only_from,
+        only_from,
     )
 
 
 async def needs_of_community(community_id: int, need_ids: list[int]) -> list[dict]:
     return await Need.raw(
         "SELECT id, category, status FROM market_need WHERE community = {} AND id = ANY({}::int[]) FOR UPDATE",
-        community_id, need_ids,
+        community_id,
+        need_ids,
     )
 
 
@@ -197,7 +262,10 @@ async def operators_serving(category: str, district_id: int, today: date) -> lis
           AND o.registry_status IN ('listed', 'warned') AND {} = ANY(o.district_ids)
         ORDER BY o.id
         """,
-        category, today, today, district_id,
+        category,
+        today,
+        today,
+        district_id,
     )
 
 
@@ -288,8 +356,9 @@ DRAFTING_LOCK_SPACE = 7_130_004  # advisory lock space for drafting between one 
 async def lock_drafting(community_id: int, operator_id: int) -> None:
     """Until commit, one transaction at a time drafts between the community and the operator. A row lock
     cannot do this: before the first draft there is no row to lock."""
-    await ServiceContract.raw("SELECT pg_advisory_xact_lock({}, hashtext({}))", DRAFTING_LOCK_SPACE,
-                              f"{community_id}:{operator_id}")
+    await ServiceContract.raw(
+        "SELECT pg_advisory_xact_lock({}, hashtext({}))", DRAFTING_LOCK_SPACE, f"{community_id}:{operator_id}"
+    )
 
 
 async def lock_operator(operator_id: int) -> dict | None:
@@ -304,7 +373,9 @@ async def holding_count(operator_id: int, today: date, *, excluding: int | None 
     rows = await ServiceContract.raw(
         "SELECT count(*) AS n FROM market_contract WHERE operator = {} AND status IN ('draft', 'active', 'expiring') "
         "AND ends_on > {} AND id IS DISTINCT FROM {}",
-        operator_id, today, excluding,
+        operator_id,
+        today,
+        excluding,
     )
     return rows[0]["n"]
 
@@ -312,7 +383,9 @@ async def holding_count(operator_id: int, today: date, *, excluding: int | None 
 async def listed_categories(operator_id: int, on: date) -> set[str]:
     rows = await ServiceContract.raw(
         "SELECT DISTINCT category FROM provider_listing WHERE operator = {} AND valid_from <= {} AND valid_until > {}",
-        operator_id, on, on,
+        operator_id,
+        on,
+        on,
     )
     return {r["category"] for r in rows}
 
@@ -325,18 +398,32 @@ async def insert_contract(fields: dict, *, status: str, created_by: int, now: da
             termination_reason, created_at, updated_at)
         VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, '', {}, {}) RETURNING id
         """,
-        fields["street_id"], fields["community_id"], fields["operator_id"], fields["categories"],
-        fields["starts_on"], fields["ends_on"], fields["annual_fee"], fields["revenue_share"], fields["kpis"],
-        status, fields.get("renewal_of"), fields["need_ids"], created_by,
-        created_by if status == "active" else None, now if status == "active" else None, now, now,
+        fields["street_id"],
+        fields["community_id"],
+        fields["operator_id"],
+        fields["categories"],
+        fields["starts_on"],
+        fields["ends_on"],
+        fields["annual_fee"],
+        fields["revenue_share"],
+        fields["kpis"],
+        status,
+        fields.get("renewal_of"),
+        fields["need_ids"],
+        created_by,
+        created_by if status == "active" else None,
+        now if status == "active" else None,
+        now,
+        now,
     )
     return rows[0]["id"]
 
 
 async def get_contract(contract_id: int, *, for_update: bool = False) -> dict | None:
     lock = " FOR UPDATE OF k" if for_update else ""
-    rows = await ServiceContract.raw(f"SELECT {CONTRACT_COLUMNS} FROM {CONTRACT_FROM} WHERE k.id = {{}}{lock}",
-                                     contract_id)
+    rows = await ServiceContract.raw(
+        f"SELECT {CONTRACT_COLUMNS} FROM {CONTRACT_FROM} WHERE k.id = {{}}{lock}", contract_id
+    )
     return rows[0] if rows else None
 
 
@@ -344,14 +431,21 @@ async def draft_contract_for(community_id: int, operator_id: int) -> dict | None
     rows = await ServiceContract.raw(
         f"SELECT {CONTRACT_COLUMNS} FROM {CONTRACT_FROM} "
         "WHERE k.community = {} AND k.operator = {} AND k.status = 'draft' ORDER BY k.id LIMIT 1 FOR UPDATE OF k",
-        community_id, operator_id,
+        community_id,
+        operator_id,
     )
     return rows[0] if rows else None
 
 
 async def list_contracts(
-    *, patterns: list[str], operator_org_ids: list[int], community_id: int | None, operator_id: int | None,
-    status: str | None, limit: int, offset: int,
+    *,
+    patterns: list[str],
+    operator_org_ids: list[int],
+    community_id: int | None,
+    operator_id: int | None,
+    status: str | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[dict], int]:
     rows = await ServiceContract.raw(
         f"""
@@ -362,8 +456,16 @@ async def list_contracts(
           AND ({{}}::text IS NULL OR k.status = {{}})
         ORDER BY k.id DESC LIMIT {{}} OFFSET {{}}
         """,
-        patterns, operator_org_ids, community_id, community_id, operator_id, operator_id, status, status,
-        limit, offset,
+        patterns,
+        operator_org_ids,
+        community_id,
+        community_id,
+        operator_id,
+        operator_id,
+        status,
+        status,
+        limit,
+        offset,
     )
     return split_total(rows)
 
@@ -378,7 +480,9 @@ async def mark_expiring(today: date, horizon: date, now: datetime) -> list[int]:
     rows = await ServiceContract.raw(
         "UPDATE market_contract SET status = 'expiring', updated_at = {} "
         "WHERE status = 'active' AND ends_on > {} AND ends_on <= {} RETURNING id",
-        now, today, horizon,
+        now,
+        today,
+        horizon,
     )
     return [r["id"] for r in rows]
 
@@ -388,14 +492,17 @@ async def contract_commitments(community_ids: list[int], first_month: date) -> l
     return await ServiceContract.raw(
         "SELECT community AS community_id, starts_on, ends_on, annual_fee FROM market_contract "
         "WHERE community = ANY({}::int[]) AND status IN ('active', 'expiring') AND ends_on > {} AND annual_fee > 0",
-        community_ids, first_month,
+        community_ids,
+        first_month,
     )
 
 
 # Ledger ----------------------------------------------------------------------------------------
 
-async def insert_entries(entries: list[dict], *, posted_by: int | None, posted_by_org: int | None,
-                         now: datetime) -> list[int]:
+
+async def insert_entries(
+    entries: list[dict], *, posted_by: int | None, posted_by_org: int | None, now: datetime
+) -> list[int]:
     """All or nothing: a source already posted raises asyncpg's UniqueViolationError."""
     rows = await LedgerEntry.raw(
         """
@@ -406,10 +513,17 @@ async def insert_entries(entries: list[dict], *, posted_by: int | None, posted_b
              AS e(community, month, direction, kind, amount, source, contract, note)
         RETURNING id
         """,
-        posted_by, posted_by_org, now,
-        [e["community_id"] for e in entries], [e["month"] for e in entries], [e["direction"] for e in entries],
-        [e["kind"] for e in entries], [e["amount"] for e in entries], [e["source"] for e in entries],
-        [e.get("contract_id") for e in entries], [e.get("note", "") for e in entries],
+        posted_by,
+        posted_by_org,
+        now,
+        [e["community_id"] for e in entries],
+        [e["month"] for e in entries],
+        [e["direction"] for e in entries],
+        [e["kind"] for e in entries],
+        [e["amount"] for e in entries],
+        [e["source"] for e in entries],
+        [e.get("contract_id") for e in entries],
+        [e.get("note", "") for e in entries],
     )
     return [r["id"] for r in rows]
 
@@ -435,15 +549,21 @@ async def insert_entries_once(entries: list[dict], *, now: datetime) -> list[int
         ON CONFLICT (source) DO NOTHING
         RETURNING id
         """,
-        now, [e["community_id"] for e in entries], [e["month"] for e in entries], [e["direction"] for e in entries],
-        [e["kind"] for e in entries], [e["amount"] for e in entries], [e["source"] for e in entries],
+        now,
+        [e["community_id"] for e in entries],
+        [e["month"] for e in entries],
+        [e["direction"] for e in entries],
+        [e["kind"] for e in entries],
+        [e["amount"] for e in entries],
+        [e["source"] for e in entries],
         [e.get("note", "") for e in entries],
     )
     return [r["id"] for r in rows]
 
 
-async def list_entries(community_id: int, start: date, end: date, limit: int, offset: int, *,
-                       posted_by_orgs: list[int] | None = None) -> tuple[list[dict], int]:
+async def list_entries(
+    community_id: int, start: date, end: date, limit: int, offset: int, *, posted_by_orgs: list[int] | None = None
+) -> tuple[list[dict], int]:
     """`posted_by_orgs`: only the entries those organisations posted (None: all)."""
     rows = await LedgerEntry.raw(
         """
@@ -454,7 +574,13 @@ async def list_entries(community_id: int, start: date, end: date, limit: int, of
           AND ({}::int[] IS NULL OR e.posted_by_org = ANY({}::int[]))
         ORDER BY e.month DESC, e.id DESC LIMIT {} OFFSET {}
         """,
-        community_id, start, end, posted_by_orgs, posted_by_orgs, limit, offset,
+        community_id,
+        start,
+        end,
+        posted_by_orgs,
+        posted_by_orgs,
+        limit,
+        offset,
     )
     return split_total(rows)
 
@@ -468,7 +594,9 @@ async def monthly_totals(community_id: int, start: date, end: date) -> list[dict
         FROM market_ledger_entry WHERE community = {} AND month >= {} AND month < {}
         GROUP BY month ORDER BY month
         """,
-        community_id, start, end,
+        community_id,
+        start,
+        end,
     )
 
 
@@ -476,7 +604,9 @@ async def totals_by_kind(community_id: int, start: date, end: date) -> list[dict
     return await LedgerEntry.raw(
         "SELECT direction, kind, sum(amount)::bigint AS amount FROM market_ledger_entry "
         "WHERE community = {} AND month >= {} AND month < {} GROUP BY direction, kind ORDER BY direction, kind",
-        community_id, start, end,
+        community_id,
+        start,
+        end,
     )
 
 
@@ -510,12 +640,27 @@ async def balance_overview(patterns: list[str], district_id: int | None, start: 
 
 # Allocation ------------------------------------------------------------------------------------
 
-async def insert_plan(*, scope_org_id: int, created_by: int, total: float, greedy_total: float, need_count: int,
-                      weights: dict, now: datetime) -> int:
+
+async def insert_plan(
+    *,
+    scope_org_id: int,
+    created_by: int,
+    total: float,
+    greedy_total: float,
+    need_count: int,
+    weights: dict,
+    now: datetime,
+) -> int:
     rows = await AllocationPlan.raw(
         "INSERT INTO market_allocation_plan (scope_org, created_by, total_score, greedy_score, need_count, weights, "
         "created_at) VALUES ({}, {}, {}, {}, {}, {}::jsonb, {}) RETURNING id",
-        scope_org_id, created_by, total, greedy_total, need_count, json.dumps(weights), now,
+        scope_org_id,
+        created_by,
+        total,
+        greedy_total,
+        need_count,
+        json.dumps(weights),
+        now,
     )
     return rows[0]["id"]
 
@@ -525,7 +670,10 @@ async def insert_plan_lines(plan_id: int, lines: list[tuple[int, int | None, flo
         "INSERT INTO market_allocation_line (plan, need, operator, score, state, reason) "
         "SELECT {}, l.need, l.operator, l.score, 'proposed', '' "
         "FROM unnest({}::int[], {}::int[], {}::numeric[]) AS l(need, operator, score)",
-        plan_id, [n for n, _, _ in lines], [o for _, o, _ in lines], [s for _, _, s in lines],
+        plan_id,
+        [n for n, _, _ in lines],
+        [o for _, o, _ in lines],
+        [s for _, _, s in lines],
     )
 
 
@@ -569,20 +717,28 @@ async def get_plan_line(plan_id: int, line_id: int, *, for_update: bool = False)
     lock = " FOR UPDATE OF l" if for_update else ""
     rows = await AllocationLine.raw(
         f"SELECT {PLAN_LINE_COLUMNS} FROM {PLAN_LINE_FROM} WHERE l.plan = {{}} AND l.id = {{}}{lock}",
-        plan_id, line_id,
+        plan_id,
+        line_id,
     )
     return rows[0] if rows else None
 
 
-async def decide_plan_line(line_id: int, *, state: str, contract_id: int | None, by: int, reason: str,
-                           now: datetime) -> None:
-    await AllocationLine.update({
-        AllocationLine.state: state, AllocationLine.contract: contract_id, AllocationLine.decided_by: by,
-        AllocationLine.decided_at: now, AllocationLine.reason: reason,
-    }).where(AllocationLine.id == line_id)
+async def decide_plan_line(
+    line_id: int, *, state: str, contract_id: int | None, by: int, reason: str, now: datetime
+) -> None:
+    await AllocationLine.update(
+        {
+            AllocationLine.state: state,
+            AllocationLine.contract: contract_id,
+            AllocationLine.decided_by: by,
+            AllocationLine.decided_at: now,
+            AllocationLine.reason: reason,
+        }
+    ).where(AllocationLine.id == line_id)
 
 
 # City-wide figures for the monthly balance report ---------------------------------------------
+
 
 async def city_monthly_totals(start: date, end: date) -> list[dict]:
     """Income and cost of all communities together, per month of [start, end) that has entries."""
@@ -594,7 +750,8 @@ async def city_monthly_totals(start: date, end: date) -> list[dict]:
         FROM market_ledger_entry WHERE month >= {} AND month < {}
         GROUP BY month ORDER BY month
         """,
-        start, end,
+        start,
+        end,
     )
 
 
@@ -604,7 +761,9 @@ async def kind_totals_by_community(community_ids: list[int], start: date, end: d
         "SELECT community AS community_id, direction, kind, sum(amount)::bigint AS amount FROM market_ledger_entry "
         "WHERE community = ANY({}::int[]) AND month >= {} AND month < {} "
         "GROUP BY community, direction, kind ORDER BY community, direction, kind",
-        community_ids, start, end,
+        community_ids,
+        start,
+        end,
     )
 
 
@@ -625,5 +784,6 @@ async def contracts_ending(after: date, until: date) -> list[dict]:
         WHERE k.status IN ('active', 'expiring') AND k.ends_on > {} AND k.ends_on <= {}
         ORDER BY k.ends_on, k.id
         """,
-        after, until,
+        after,
+        until,
     )

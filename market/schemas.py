@@ -35,6 +35,7 @@ IdList = Annotated[list[int], msgspec.Meta(max_length=100)]
 
 # Communities -----------------------------------------------------------------------------------
 
+
 class CommunityFields(Input):
     community_type: CommunityType
     tier: CommunityTier
@@ -97,6 +98,7 @@ class CommunityView(msgspec.Struct, kw_only=True):
 
 # Needs -----------------------------------------------------------------------------------------
 
+
 class NeedCreate(Input):
     category: CategoryCode
     priority: Priority = 2
@@ -126,6 +128,7 @@ class OptionalReasonInput(Input):
 
 
 # Matching and allocation -----------------------------------------------------------------------
+
 
 class ScorePartView(msgspec.Struct, kw_only=True):
     key: str
@@ -205,6 +208,7 @@ class PlanLineAccept(Input):
 
 # Contracts -------------------------------------------------------------------------------------
 
+
 class ContractCreate(Input):
     operator_id: int
     categories: Annotated[list[CategoryCode], msgspec.Meta(min_length=1, max_length=20)]
@@ -259,6 +263,7 @@ class ContractView(msgspec.Struct, kw_only=True):
 
 
 # Ledger and balance ----------------------------------------------------------------------------
+
 
 class LedgerPost(Input):
     month: date
@@ -350,6 +355,7 @@ class BalanceOverview(msgspec.Struct, kw_only=True):
 
 
 # Subsidies -------------------------------------------------------------------------------------
+
 
 class HangzhouSubsidyInput(Input):
     total_cost: Fen

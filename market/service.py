@@ -79,6 +79,7 @@ def weights() -> matching.Weights:
 
 # Communities -----------------------------------------------------------------------------------
 
+
 async def _readable_community(principal: Principal, community_id: int, *, for_update: bool = False) -> dict:
     """Officials and auditors read inside their part of the tree; an operator reads the communities it
     holds a contract with. Anything else is reported as not found, so IDs reveal nothing."""
@@ -113,8 +114,10 @@ async def create_community(principal: Principal | None, fields: dict, *, existin
     """Open the file of a community under a street. `existing_org` attaches the file to a community node
     already in the tree (seeding); otherwise the node is created with the file."""
     street = await accounts_repo.get_org(fields["street_id"])
-    if street is None or street["kind"] != OrgKind.street.value or (
-        principal is not None and not principal.can_write_path(street["path"], *OFFICIAL_ROLES)
+    if (
+        street is None
+        or street["kind"] != OrgKind.street.value
+        or (principal is not None and not principal.can_write_path(street["path"], *OFFICIAL_ROLES))
     ):
         raise StreetNotFound()
     _check_plan_dates(fields)
@@ -122,12 +125,14 @@ async def create_community(principal: Principal | None, fields: dict, *, existin
         if existing_org is None:
             if await repo.community_name_taken(street["id"], fields["name"]):
                 raise CommunityNameTaken()
-            org = await accounts.create_org(principal, name=fields["name"], kind=OrgKind.community,
-                                            parent_id=street["id"], code=None)
+            org = await accounts.create_org(
+                principal, name=fields["name"], kind=OrgKind.community, parent_id=street["id"], code=None
+            )
         else:
             org = existing_org
-        community_id = await repo.insert_community(org_id=org["id"], district_id=street["parent_id"],
-                                                   street_id=street["id"], fields=fields, now=clock.now())
+        community_id = await repo.insert_community(
+            org_id=org["id"], district_id=street["parent_id"], street_id=street["id"], fields=fields, now=clock.now()
+        )
         await audit.record(principal, "community.create", "community", community_id, after=fields)
     return await repo.get_community(community_id)
 
@@ -149,10 +154,19 @@ async def list_communities(principal: Principal, *, district_id, street_id, stat
     patterns = like_patterns(principal.read_paths())
     operator_orgs = principal.org_ids(Role.operator)
     return await with_total(
-        lambda lim, off: repo.list_communities(patterns=patterns, operator_org_ids=operator_orgs,
-                                               district_id=district_id, street_id=street_id, status=status,
-                                               pool=pool, q=q, limit=lim, offset=off),
-        limit, offset,
+        lambda lim, off: repo.list_communities(
+            patterns=patterns,
+            operator_org_ids=operator_orgs,
+            district_id=district_id,
+            street_id=street_id,
+            status=status,
+            pool=pool,
+            q=q,
+            limit=lim,
+            offset=off,
+        ),
+        limit,
+        offset,
     )
 
 
@@ -168,14 +182,21 @@ async def update_community(principal: Principal, community_id: int, changes: dic
 
 # Needs -----------------------------------------------------------------------------------------
 
+
 async def create_need(principal: Principal, community_id: int, *, category: str, priority: int, text: str) -> dict:
     """Publishing a need tells every listed operator of that category serving the district, by email."""
     await providers.check_categories([category])
     today = clock.today()
     async with transaction():
         community = await _editable_community(principal, community_id)
-        need_id = await repo.insert_need(community_id=community_id, category=category, priority=priority,
-                                         text=text, created_by=principal.user_id, now=clock.now())
+        need_id = await repo.insert_need(
+            community_id=community_id,
+            category=category,
+            priority=priority,
+            text=text,
+            created_by=principal.user_id,
+            now=clock.now(),
+        )
         need = await repo.get_need(need_id)
         await audit.record(principal, "need.create", "need", need_id, after=need)
         for operator in await repo.operators_serving(category, community["district_id"], today):
@@ -212,9 +233,17 @@ async def list_needs(principal: Principal, *, community_id, status, category, li
     else:
         patterns, status = None, "open"
     return await with_total(
-        lambda lim, off: repo.list_needs(patterns=patterns, community_id=community_id, status=status,
-                                         category=category, limit=lim, offset=off, open_anywhere=open_anywhere),
-        limit, offset,
+        lambda lim, off: repo.list_needs(
+            patterns=patterns,
+            community_id=community_id,
+            status=status,
+            category=category,
+            limit=lim,
+            offset=off,
+            open_anywhere=open_anywhere,
+        ),
+        limit,
+        offset,
     )
 
 
@@ -227,18 +256,30 @@ async def close_need(principal: Principal, need_id: int, reason: str) -> dict:
         if need["status"] == "closed":
             raise NeedNotOpen()
         await repo.set_need_status([need_id], "closed", clock.now())
-        await audit.record(principal, "need.close", "need", need_id, before={"status": need["status"]},
-                           after={"status": "closed"}, reason=reason)
+        await audit.record(
+            principal,
+            "need.close",
+            "need",
+            need_id,
+            before={"status": need["status"]},
+            after={"status": "closed"},
+            reason=reason,
+        )
     return await repo.get_need(need_id)
 
 
 # Matching --------------------------------------------------------------------------------------
 
+
 def _candidate(row: dict, community_type: str) -> matching.Candidate:
     return matching.Candidate(
-        operator_id=row["id"], name=row["name"], registry_status=row["registry_status"],
-        listed_categories=frozenset(row["categories"]), district_ids=frozenset(row["district_ids"]),
-        capacity=row["capacity"], active_contracts=row["contracts"],
+        operator_id=row["id"],
+        name=row["name"],
+        registry_status=row["registry_status"],
+        listed_categories=frozenset(row["categories"]),
+        district_ids=frozenset(row["district_ids"]),
+        capacity=row["capacity"],
+        active_contracts=row["contracts"],
         evaluations=tuple(zip(row["evaluation_ends"], row["evaluation_scores"], strict=True)),
         same_type_communities=row[f"{community_type}_experience"],
     )
@@ -288,12 +329,18 @@ async def _build_match(community: dict, limit: int) -> dict:
     lead_target = dataclasses.replace(target, open_categories=with_lead)
     offer = matching.bundle_for(candidates, lead_target, today, current_weights, names)
     return {
-        "community": community, "needs": needs, "weights": dataclasses.asdict(current_weights),
-        "candidates": len(ranked), "shortlist": shortlist, "bundle": offer, "category_names": names,
+        "community": community,
+        "needs": needs,
+        "weights": dataclasses.asdict(current_weights),
+        "candidates": len(ranked),
+        "shortlist": shortlist,
+        "bundle": offer,
+        "category_names": names,
     }
 
 
 # Allocation ------------------------------------------------------------------------------------
+
 
 async def _allocation_scope(principal: Principal, district_id: int | None) -> dict:
     if district_id is None:
@@ -301,8 +348,11 @@ async def _allocation_scope(principal: Principal, district_id: int | None) -> di
             raise PermissionDenied("全市分配方案只能由市级工作人员生成")
         return await accounts.the_city()
     district = await accounts_repo.get_org(district_id)
-    if district is None or district["kind"] != OrgKind.district.value \
-            or not principal.can_write_path(district["path"], Role.district, Role.city):
+    if (
+        district is None
+        or district["kind"] != OrgKind.district.value
+        or not principal.can_write_path(district["path"], Role.district, Role.city)
+    ):
         raise PermissionDenied("只能为本区县或全市生成分配方案")
     return district
 
@@ -321,8 +371,10 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
     for need in needs:
         groups.setdefault((need["district_id"], need["community_type"], need["category"]), []).append(need)
     keys = list(groups)
-    group_facts = [matching.Community(district_id, "", COMMUNITY_TYPE_LABELS[community_type], frozenset({category}))
-                   for district_id, community_type, category in keys]
+    group_facts = [
+        matching.Community(district_id, "", COMMUNITY_TYPE_LABELS[community_type], frozenset({category}))
+        for district_id, community_type, category in keys
+    ]
     scores = matching.pair_scores(group_facts, by_type, today, current_weights)
     demand = {index: len(groups[key]) for index, key in enumerate(keys)}
     spare = {r["id"]: max(r["capacity"] - r["contracts"], 0) for r in rows}
@@ -331,21 +383,29 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
     lines = _plan_lines(groups, keys, flows)
     async with transaction():
         plan_id = await repo.insert_plan(
-            scope_org_id=scope["id"], created_by=principal.user_id,
+            scope_org_id=scope["id"],
+            created_by=principal.user_id,
             total=round(sum(f.score * f.count for f in flows), 1),
-            greedy_total=round(sum(f.score * f.count for f in baseline), 1), need_count=len(needs),
-            weights=dataclasses.asdict(current_weights), now=clock.now(),
+            greedy_total=round(sum(f.score * f.count for f in baseline), 1),
+            need_count=len(needs),
+            weights=dataclasses.asdict(current_weights),
+            now=clock.now(),
         )
         if lines:
             await repo.insert_plan_lines(plan_id, lines)
-        await audit.record(principal, "allocation.create", "allocation_plan", plan_id,
-                           after={"scope": scope["name"], "needs": len(needs),
-                                  "assigned": sum(f.count for f in flows)})
+        await audit.record(
+            principal,
+            "allocation.create",
+            "allocation_plan",
+            plan_id,
+            after={"scope": scope["name"], "needs": len(needs), "assigned": sum(f.count for f in flows)},
+        )
     return await get_allocation_plan(principal, plan_id)
 
 
-def _plan_lines(groups: dict[tuple, list[dict]], keys: list[tuple],
-                flows: list[allocation.Flow]) -> list[tuple[int, int | None, float | None]]:
+def _plan_lines(
+    groups: dict[tuple, list[dict]], keys: list[tuple], flows: list[allocation.Flow]
+) -> list[tuple[int, int | None, float | None]]:
     """(need, operator, score) for every need; within a group the most urgent needs get the best operators."""
     waiting = {index: sorted(groups[key], key=lambda n: (n["priority"], n["id"])) for index, key in enumerate(keys)}
     lines = []
@@ -398,26 +458,47 @@ async def accept_plan_line(principal: Principal, plan_id: int, line_id: int, ter
         if draft is not None:
             categories = sorted({*draft["categories"], need["category"]})
             await _check_operator_can_hold(line["operator_id"], categories, clock.today(), holding_already=draft["id"])
-            await repo.update_contract(draft["id"], {"categories": categories,
-                                                     "need_ids": sorted({*draft["need_ids"], need["id"]})},
-                                       clock.now())
+            await repo.update_contract(
+                draft["id"],
+                {"categories": categories, "need_ids": sorted({*draft["need_ids"], need["id"]})},
+                clock.now(),
+            )
             contract_id = draft["id"]
         else:
             start, end = _default_term(clock.today())
-            contract_id = await _insert_draft(principal, {
-                "street_id": community["street_id"], "community_id": community["id"],
-                "operator_id": line["operator_id"], "categories": [need["category"]],
-                "starts_on": terms.get("starts_on") or start, "ends_on": terms.get("ends_on") or end,
-                "annual_fee": terms.get("annual_fee") or 0, "revenue_share": None, "kpis": terms.get("kpis") or "",
-                "need_ids": [need["id"]],
-            })
+            contract_id = await _insert_draft(
+                principal,
+                {
+                    "street_id": community["street_id"],
+                    "community_id": community["id"],
+                    "operator_id": line["operator_id"],
+                    "categories": [need["category"]],
+                    "starts_on": terms.get("starts_on") or start,
+                    "ends_on": terms.get("ends_on") or end,
+                    "annual_fee": terms.get("annual_fee") or 0,
+                    "revenue_share": None,
+                    "kpis": terms.get("kpis") or "",
+                    "need_ids": [need["id"]],
+                },
+            )
         await repo.set_need_status([need["id"]], "matched", clock.now())
-        await repo.decide_plan_line(line_id, state="accepted", contract_id=contract_id, by=principal.user_id,
-                                    reason=reason, now=clock.now())
-        await audit.record(principal, "allocation.accept", "allocation_line", line_id,
-                           reason=reason or _acceptance_reason(line), before={"state": line["state"]},
-                           after={"state": "accepted", "need_id": need["id"], "operator_id": line["operator_id"],
-                                  "contract_id": contract_id})
+        await repo.decide_plan_line(
+            line_id, state="accepted", contract_id=contract_id, by=principal.user_id, reason=reason, now=clock.now()
+        )
+        await audit.record(
+            principal,
+            "allocation.accept",
+            "allocation_line",
+            line_id,
+            reason=reason or _acceptance_reason(line),
+            before={"state": line["state"]},
+            after={
+                "state": "accepted",
+                "need_id": need["id"],
+                "operator_id": line["operator_id"],
+                "contract_id": contract_id,
+            },
+        )
     return await repo.get_plan_line(plan_id, line_id)
 
 
@@ -425,11 +506,18 @@ async def reject_plan_line(principal: Principal, plan_id: int, line_id: int, rea
     reason = require_reason(reason)
     async with transaction():
         line = await _decidable_line(principal, plan_id, line_id)
-        await repo.decide_plan_line(line_id, state="rejected", contract_id=None, by=principal.user_id,
-                                    reason=reason, now=clock.now())
-        await audit.record(principal, "allocation.reject", "allocation_line", line_id, reason=reason,
-                           before={"state": line["state"]},
-                           after={"state": "rejected", "need_id": line["need_id"], "operator_id": line["operator_id"]})
+        await repo.decide_plan_line(
+            line_id, state="rejected", contract_id=None, by=principal.user_id, reason=reason, now=clock.now()
+        )
+        await audit.record(
+            principal,
+            "allocation.reject",
+            "allocation_line",
+            line_id,
+            reason=reason,
+            before={"state": line["state"]},
+            after={"state": "rejected", "need_id": line["need_id"], "operator_id": line["operator_id"]},
+        )
     return await repo.get_plan_line(plan_id, line_id)
 
 
@@ -447,8 +535,10 @@ async def _decidable_line(principal: Principal, plan_id: int, line_id: int) -> d
 
 # Contracts -------------------------------------------------------------------------------------
 
-async def _check_operator_can_hold(operator_id: int, categories: list[str], on: date, *,
-                                   holding_already: int | None = None) -> dict:
+
+async def _check_operator_can_hold(
+    operator_id: int, categories: list[str], on: date, *, holding_already: int | None = None
+) -> dict:
     """Locks the operator, then checks it is in good standing, listed for every category on `on`, and has
     a unit of capacity left (`holding_already`: a contract that already holds one)."""
     operator = await repo.lock_operator(operator_id)
@@ -491,8 +581,11 @@ async def create_contract(principal: Principal, fields: dict) -> dict:
                     raise NeedsNotOfCommunity()
         elif fields.get("street_id") is not None:
             street = await accounts_repo.get_org(fields["street_id"])
-            if street is None or street["kind"] != OrgKind.street.value \
-                    or not principal.can_write_path(street["path"], *OFFICIAL_ROLES):
+            if (
+                street is None
+                or street["kind"] != OrgKind.street.value
+                or not principal.can_write_path(street["path"], *OFFICIAL_ROLES)
+            ):
                 raise StreetNotFound()
             if fields["need_ids"]:
                 raise NeedsNotOfCommunity()
@@ -504,7 +597,8 @@ async def create_contract(principal: Principal, fields: dict) -> dict:
 
 def _can_read_contract(principal: Principal, contract: dict) -> bool:
     return principal.can_read_path(contract["street_path"]) or contract["operator_org_id"] in principal.org_ids(
-        Role.operator)
+        Role.operator
+    )
 
 
 async def _readable_contract(principal: Principal, contract_id: int, *, for_update: bool = False) -> dict:
@@ -529,10 +623,17 @@ async def list_contracts(principal: Principal, *, community_id, operator_id, sta
     patterns = like_patterns(principal.read_paths())
     operator_orgs = principal.org_ids(Role.operator)
     return await with_total(
-        lambda lim, off: repo.list_contracts(patterns=patterns, operator_org_ids=operator_orgs,
-                                             community_id=community_id, operator_id=operator_id, status=status,
-                                             limit=lim, offset=off),
-        limit, offset,
+        lambda lim, off: repo.list_contracts(
+            patterns=patterns,
+            operator_org_ids=operator_orgs,
+            community_id=community_id,
+            operator_id=operator_id,
+            status=status,
+            limit=lim,
+            offset=off,
+        ),
+        limit,
+        offset,
     )
 
 
@@ -553,8 +654,10 @@ async def update_draft(principal: Principal, contract_id: int, changes: dict) ->
 def _signing_reason(contract: dict) -> str:
     """What a signature records when the official gives no reason: the parties and the term."""
     party = contract["community_name"] or contract["street_name"]
-    return (f"签署服务合同：{party} × {contract['operator_name']}，"
-            f"{contract['starts_on']:%Y-%m-%d}至{contract['ends_on']:%Y-%m-%d}")
+    return (
+        f"签署服务合同：{party} × {contract['operator_name']}，"
+        f"{contract['starts_on']:%Y-%m-%d}至{contract['ends_on']:%Y-%m-%d}"
+    )
 
 
 async def sign_contract(principal: Principal, contract_id: int, reason: str = "") -> dict:
@@ -565,14 +668,23 @@ async def sign_contract(principal: Principal, contract_id: int, reason: str = ""
         contract = await _contract_for_officials(principal, contract_id)
         if contract["status"] != "draft":
             raise ContractStateInvalid()
-        await _check_operator_can_hold(contract["operator_id"], contract["categories"], clock.today(),
-                                       holding_already=contract_id)
-        await repo.update_contract(contract_id, {"status": "active", "signed_by": principal.user_id,
-                                                 "signed_at": clock.now()}, clock.now())
+        await _check_operator_can_hold(
+            contract["operator_id"], contract["categories"], clock.today(), holding_already=contract_id
+        )
+        await repo.update_contract(
+            contract_id, {"status": "active", "signed_by": principal.user_id, "signed_at": clock.now()}, clock.now()
+        )
         if contract["need_ids"]:
             await repo.set_need_status(contract["need_ids"], "matched", clock.now(), only_from="open")
-        await audit.record(principal, "contract.sign", "contract", contract_id, before={"status": "draft"},
-                           after={"status": "active"}, reason=reason or _signing_reason(contract))
+        await audit.record(
+            principal,
+            "contract.sign",
+            "contract",
+            contract_id,
+            before={"status": "draft"},
+            after={"status": "active"},
+            reason=reason or _signing_reason(contract),
+        )
     return await repo.get_contract(contract_id)
 
 
@@ -585,26 +697,38 @@ async def renew_contract(principal: Principal, contract_id: int, changes: dict, 
             raise ContractStateInvalid()
         _check_term(contract["ends_on"], changes["ends_on"])
         # The successor takes over the unit of capacity the contract holds.
-        await _check_operator_can_hold(contract["operator_id"], contract["categories"], clock.today(),
-                                       holding_already=contract_id)
+        await _check_operator_can_hold(
+            contract["operator_id"], contract["categories"], clock.today(), holding_already=contract_id
+        )
         successor = {
-            "street_id": contract["street_id"], "community_id": contract["community_id"],
-            "operator_id": contract["operator_id"], "categories": contract["categories"],
-            "starts_on": contract["ends_on"], "ends_on": changes["ends_on"],
+            "street_id": contract["street_id"],
+            "community_id": contract["community_id"],
+            "operator_id": contract["operator_id"],
+            "categories": contract["categories"],
+            "starts_on": contract["ends_on"],
+            "ends_on": changes["ends_on"],
             "annual_fee": changes.get("annual_fee", contract["annual_fee"]),
             "revenue_share": changes.get("revenue_share", contract["revenue_share"]),
-            "kpis": changes.get("kpis") or contract["kpis"], "renewal_of": contract_id,
+            "kpis": changes.get("kpis") or contract["kpis"],
+            "renewal_of": contract_id,
             "need_ids": contract["need_ids"],
         }
         try:
-            successor_id = await repo.insert_contract(successor, status="active", created_by=principal.user_id,
-                                                      now=clock.now())
+            successor_id = await repo.insert_contract(
+                successor, status="active", created_by=principal.user_id, now=clock.now()
+            )
         except asyncpg.UniqueViolationError as exc:
             raise ContractStateInvalid() from exc
         await repo.update_contract(contract_id, {"status": "renewed"}, clock.now())
-        await audit.record(principal, "contract.renew", "contract", contract_id, reason=reason,
-                           before={"status": contract["status"]},
-                           after={"status": "renewed", "successor_id": successor_id, **successor})
+        await audit.record(
+            principal,
+            "contract.renew",
+            "contract",
+            contract_id,
+            reason=reason,
+            before={"status": contract["status"]},
+            after={"status": "renewed", "successor_id": successor_id, **successor},
+        )
     return await repo.get_contract(successor_id)
 
 
@@ -615,13 +739,27 @@ async def terminate_contract(principal: Principal, contract_id: int, reason: str
         contract = await _contract_for_officials(principal, contract_id)
         if contract["status"] not in ("draft", "active", "expiring"):
             raise ContractStateInvalid()
-        await repo.update_contract(contract_id, {"status": "terminated", "terminated_by": principal.user_id,
-                                                 "terminated_at": clock.now(), "termination_reason": reason},
-                                   clock.now())
+        await repo.update_contract(
+            contract_id,
+            {
+                "status": "terminated",
+                "terminated_by": principal.user_id,
+                "terminated_at": clock.now(),
+                "termination_reason": reason,
+            },
+            clock.now(),
+        )
         if contract["need_ids"]:
             await repo.set_need_status(contract["need_ids"], "open", clock.now(), only_from="matched")
-        await audit.record(principal, "contract.terminate", "contract", contract_id,
-                           before={"status": contract["status"]}, after={"status": "terminated"}, reason=reason)
+        await audit.record(
+            principal,
+            "contract.terminate",
+            "contract",
+            contract_id,
+            before={"status": contract["status"]},
+            after={"status": "terminated"},
+            reason=reason,
+        )
     return await repo.get_contract(contract_id)
 
 
@@ -634,6 +772,7 @@ async def mark_expiring_contracts(days: int = 90) -> list[int]:
 
 
 # Ledger ----------------------------------------------------------------------------------------
+
 
 def _check_month(month: date) -> date:
     month = month_start(month)
@@ -650,14 +789,16 @@ def posting_org(principal: Principal, path: str) -> int:
 
 async def _insert_entries(principal: Principal | None, entries: list[dict], posted_by_org: int | None) -> list[int]:
     try:
-        return await repo.insert_entries(entries, posted_by=principal.user_id if principal else None,
-                                         posted_by_org=posted_by_org, now=clock.now())
+        return await repo.insert_entries(
+            entries, posted_by=principal.user_id if principal else None, posted_by_org=posted_by_org, now=clock.now()
+        )
     except asyncpg.UniqueViolationError as exc:
         raise LedgerSourceExists(detail={"sources": [e["source"] for e in entries]}) from exc
 
 
-async def post_entry(principal: Principal, community_id: int, *, month: date, kind: str, amount: int,
-                     reference: str, note: str) -> dict:
+async def post_entry(
+    principal: Principal, community_id: int, *, month: date, kind: str, amount: int, reference: str, note: str
+) -> dict:
     """A street (or district, or city) posts a cost or a subsidy under a voucher reference. The reference is
     unique per community whoever posts it: a street and its district posting one voucher would count it twice."""
     if kind not in OFFICIAL_LEDGER_KINDS:
@@ -670,11 +811,23 @@ async def post_entry(principal: Principal, community_id: int, *, month: date, ki
         org_id = posting_org(principal, community["org_path"])
         existing = await repo.entry_by_source(source)
         if existing is not None:
-            raise LedgerVoucherExists(detail={"reference": reference, "entry_id": existing["id"],
-                                              "posted_by_org_id": existing["posted_by_org_id"],
-                                              "posted_by_org_name": existing["posted_by_org_name"]})
-        entry = {"community_id": community_id, "month": month, "direction": _direction(kind), "kind": kind,
-                 "amount": amount, "source": source, "note": note}
+            raise LedgerVoucherExists(
+                detail={
+                    "reference": reference,
+                    "entry_id": existing["id"],
+                    "posted_by_org_id": existing["posted_by_org_id"],
+                    "posted_by_org_name": existing["posted_by_org_name"],
+                }
+            )
+        entry = {
+            "community_id": community_id,
+            "month": month,
+            "direction": _direction(kind),
+            "kind": kind,
+            "amount": amount,
+            "source": source,
+            "note": note,
+        }
         try:
             (entry_id,) = await _insert_entries(principal, [entry], org_id)
         except LedgerSourceExists as exc:  # the same voucher posted at the same moment
@@ -687,8 +840,9 @@ def _direction(kind: str) -> str:
     return "income" if kind in INCOME_KINDS else "cost"
 
 
-async def report_operator_month(principal: Principal, contract_id: int, *, month: date, service_revenue: int,
-                                costs: dict[str, int]) -> list[dict]:
+async def report_operator_month(
+    principal: Principal, contract_id: int, *, month: date, service_revenue: int, costs: dict[str, int]
+) -> list[dict]:
     """An operator reports one month of service revenue and costs for a community it has a contract with.
     Each figure's source is contract × month × kind: a month is reported once."""
     month = _check_month(month)
@@ -700,17 +854,28 @@ async def report_operator_month(principal: Principal, contract_id: int, *, month
     in_force = (
         contract["community_id"] is not None
         and contract["status"] in repo.IN_FORCE_STATES
-        and contract["starts_on"] < next_month and contract["ends_on"] > month
+        and contract["starts_on"] < next_month
+        and contract["ends_on"] > month
         and (terminated_on is None or terminated_on > month)
     )
     if not in_force:
         raise NoContractForMonth()
     label = f"{month:%Y-%m}"
     figures = [("service_revenue", service_revenue), *((k, costs.get(k, 0)) for k in OPERATOR_REPORT_COST_KINDS)]
-    entries = [{"community_id": contract["community_id"], "month": month, "direction": _direction(kind),
-                "kind": kind, "amount": amount, "source": f"contract:{contract_id}:{label}:{kind}",
-                "contract_id": contract_id, "note": f"{contract['operator_name']} {label} 月报"}
-               for kind, amount in figures if amount > 0]
+    entries = [
+        {
+            "community_id": contract["community_id"],
+            "month": month,
+            "direction": _direction(kind),
+            "kind": kind,
+            "amount": amount,
+            "source": f"contract:{contract_id}:{label}:{kind}",
+            "contract_id": contract_id,
+            "note": f"{contract['operator_name']} {label} 月报",
+        }
+        for kind, amount in figures
+        if amount > 0
+    ]
     if not entries:
         return []
     async with transaction():
@@ -719,28 +884,39 @@ async def report_operator_month(principal: Principal, contract_id: int, *, month
     return [{"id": i, **e} for i, e in zip(ids, entries, strict=True)]
 
 
-async def post_system_income(community_id: int, *, month: date, kind: str, amount: int, source: str,
-                             note: str = "") -> bool:
+async def post_system_income(
+    community_id: int, *, month: date, kind: str, amount: int, source: str, note: str = ""
+) -> bool:
     """For other domains (rent paid on a lease): posts once per source and reports whether it did.
     Runs inside the caller's transaction."""
     if kind not in LEDGER_KIND_LABELS:
         raise ValueError(f"unknown ledger kind {kind!r}")
-    entry = {"community_id": community_id, "month": month_start(month), "direction": _direction(kind),
-             "kind": kind, "amount": amount, "source": source, "note": note}
+    entry = {
+        "community_id": community_id,
+        "month": month_start(month),
+        "direction": _direction(kind),
+        "kind": kind,
+        "amount": amount,
+        "source": source,
+        "note": note,
+    }
     return bool(await repo.insert_entries_once([entry], now=clock.now()))
 
 
-async def list_entries(principal: Principal, community_id: int, *, start: date | None, end: date | None,
-                       limit: int, offset: int):
+async def list_entries(
+    principal: Principal, community_id: int, *, start: date | None, end: date | None, limit: int, offset: int
+):
     community = await _readable_community(principal, community_id)
     # An operator reading through its contract sees the entries it reported, not the street's or a rival's.
     posted_by = None if principal.can_read_path(community["org_path"]) else principal.org_ids(Role.operator)
     start, end = _window(start, end)
-    return await with_total(lambda lim, off: repo.list_entries(community_id, start, end, lim, off,
-                                                               posted_by_orgs=posted_by), limit, offset)
+    return await with_total(
+        lambda lim, off: repo.list_entries(community_id, start, end, lim, off, posted_by_orgs=posted_by), limit, offset
+    )
 
 
 # Balance ---------------------------------------------------------------------------------------
+
 
 def _window(start: date | None, end: date | None) -> tuple[date, date]:
     """Default: the trailing complete months (BALANCE_WINDOW_MONTHS); months are [start, end)."""
@@ -778,19 +954,26 @@ async def _commitments(community_ids: list[int], first_month: date) -> dict[int,
     return found
 
 
-async def community_balance(principal: Principal, community_id: int, *, start: date | None = None,
-                            end: date | None = None) -> dict:
+async def community_balance(
+    principal: Principal, community_id: int, *, start: date | None = None, end: date | None = None
+) -> dict:
     community = await _readable_community(principal, community_id)
     start, end = _window(start, end)
     rows = {r["month"]: r for r in await repo.monthly_totals(community_id, start, end)}
-    monthly = [{"month": m, "income": rows[m]["income"] if m in rows else 0,
-                "cost": rows[m]["cost"] if m in rows else 0} for m in _months(start, end)]
+    monthly = [
+        {"month": m, "income": rows[m]["income"] if m in rows else 0, "cost": rows[m]["cost"] if m in rows else 0}
+        for m in _months(start, end)
+    ]
     result = balance(sum(m["income"] for m in monthly), sum(m["cost"] for m in monthly), thresholds())
     first_month = month_start(clock.today())
     commitments = (await _commitments([community_id], first_month))[community_id]
     by_kind = await repo.totals_by_kind(community_id, start, end)
     return {
-        "community": community, "start": start, "end": end, "balance": result, "monthly": monthly,
+        "community": community,
+        "start": start,
+        "end": end,
+        "balance": result,
+        "monthly": monthly,
         "by_kind": [{**r, "label": LEDGER_KIND_LABELS[r["kind"]]} for r in by_kind],
         "forecast": [{"month": m, "income": i, "cost": c} for m, i, c in forecast(commitments, first_month)],
     }
@@ -814,18 +997,36 @@ def _overview_sort_key(item: dict):
     return STATUS_ORDER[result.status.value], ratio, item["id"]
 
 
-async def balance_overview(principal: Principal, *, district_id: int | None, status: str | None,
-                           start: date | None, end: date | None, limit: int, offset: int) -> dict:
+async def balance_overview(
+    principal: Principal,
+    *,
+    district_id: int | None,
+    status: str | None,
+    start: date | None,
+    end: date | None,
+    limit: int,
+    offset: int,
+) -> dict:
     """Every community in scope with its balance: one statement, worst first."""
     start, end = _window(start, end)
-    question = (tuple(principal.read_paths()), district_id, status, start, end, limit, offset,
-                dataclasses.astuple(thresholds()))
-    return await _overviews.read(question, lambda: _overview(principal.read_paths(), district_id, status, start, end,
-                                                             limit, offset))
+    question = (
+        tuple(principal.read_paths()),
+        district_id,
+        status,
+        start,
+        end,
+        limit,
+        offset,
+        dataclasses.astuple(thresholds()),
+    )
+    return await _overviews.read(
+        question, lambda: _overview(principal.read_paths(), district_id, status, start, end, limit, offset)
+    )
 
 
-async def _overview(read_paths: list[str], district_id: int | None, status: str | None, start: date, end: date,
-                    limit: int, offset: int) -> dict:
+async def _overview(
+    read_paths: list[str], district_id: int | None, status: str | None, start: date, end: date, limit: int, offset: int
+) -> dict:
     rows = await repo.balance_overview(like_patterns(read_paths), district_id, start, end)
     current = thresholds()
     for row in rows:
@@ -833,14 +1034,24 @@ async def _overview(read_paths: list[str], district_id: int | None, status: str 
     counts = {s: 0 for s in STATUS_ORDER}
     for row in rows:
         counts[row["balance"].status.value] += 1
-    selected = sorted((r for r in rows if status is None or r["balance"].status.value == status),
-                      key=_overview_sort_key)
+    selected = sorted(
+        (r for r in rows if status is None or r["balance"].status.value == status), key=_overview_sort_key
+    )
     total = balance(sum(r["income"] for r in rows), sum(r["cost"] for r in rows), current)
-    return {"start": start, "end": end, "thresholds": current, "communities": len(rows), "counts": counts,
-            "total": total, "items": selected[offset:offset + limit], "matching": len(selected)}
+    return {
+        "start": start,
+        "end": end,
+        "thresholds": current,
+        "communities": len(rows),
+        "counts": counts,
+        "total": total,
+        "items": selected[offset : offset + limit],
+        "matching": len(selected),
+    }
 
 
 # Subsidies -------------------------------------------------------------------------------------
+
 
 def hangzhou_subsidy(total_cost: int, area_m2: Decimal, share: Decimal) -> int:
     try:
@@ -858,17 +1069,32 @@ def fuyang_award(**facts) -> subsidy.FuyangAward:
 
 # One-click community report -------------------------------------------------------------------
 
+
 async def community_report(principal: Principal, community_id: int) -> dict:
     """Everything about one community for one document: file, needs, contracts, ledger and balance, plus
     the sections other domains add (spaces and leases)."""
     community = await _readable_community(principal, community_id)
     if not principal.can_read_path(community["org_path"]):
         raise CommunityNotFound()
-    needs, _ = await repo.list_needs(patterns=None, community_id=community_id, status=None, category=None,
-                                     limit=1000, offset=0)
-    contracts, _ = await repo.list_contracts(patterns=["/%"], operator_org_ids=[], community_id=community_id,
-                                             operator_id=None, status=None, limit=1000, offset=0)
+    needs, _ = await repo.list_needs(
+        patterns=None, community_id=community_id, status=None, category=None, limit=1000, offset=0
+    )
+    contracts, _ = await repo.list_contracts(
+        patterns=["/%"],
+        operator_org_ids=[],
+        community_id=community_id,
+        operator_id=None,
+        status=None,
+        limit=1000,
+        offset=0,
+    )
     balance_view = await community_balance(principal, community_id)
     sections = [await build(community_id) for build in collect("service", "COMMUNITY_REPORT_SECTIONS")]
-    return {"community": community, "needs": needs, "contracts": contracts, "balance": balance_view,
-            "sections": sections, "generated_at": clock.now()}
+    return {
+        "community": community,
+        "needs": needs,
+        "contracts": contracts,
+        "balance": balance_view,
+        "sections": sections,
+        "generated_at": clock.now(),
+    }

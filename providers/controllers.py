@@ -14,8 +14,7 @@ from core.auth import ANY_ROLE, requires
 from core.http import errors
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
-from providers import export
-from providers import service
+from providers import export, service
 from providers.labels import (
     APPLICATION_STATE_LABELS,
     BATCH_STATE_LABELS,
@@ -23,8 +22,6 @@ from providers.labels import (
     REGISTRY_STATUS_LABELS,
 )
 from providers.schemas import (
-    DirectorySort,
-    DirectoryStatus,
     ApplicationCreate,
     ApplicationEventView,
     ApplicationUpdate,
@@ -39,6 +36,8 @@ from providers.schemas import (
     CertificateCreate,
     CertificateView,
     Decision,
+    DirectorySort,
+    DirectoryStatus,
     EvaluationCreate,
     EvaluationView,
     ListingView,
@@ -62,11 +61,20 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def operator_view(row: dict) -> OperatorView:
     return OperatorView(
-        id=row["id"], org_id=row["org_id"], name=row["name"], credit_code=row["credit_code"],
-        legal_representative=row["legal_representative"], contact_name=row["contact_name"],
-        contact_phone=row["contact_phone"], contact_email=row["contact_email"], founded_on=row["founded_on"],
-        staff_count=row["staff_count"], capacity=row["capacity"], description=row["description"],
-        categories=row["categories"], district_ids=row["district_ids"],
+        id=row["id"],
+        org_id=row["org_id"],
+        name=row["name"],
+        credit_code=row["credit_code"],
+        legal_representative=row["legal_representative"],
+        contact_name=row["contact_name"],
+        contact_phone=row["contact_phone"],
+        contact_email=row["contact_email"],
+        founded_on=row["founded_on"],
+        staff_count=row["staff_count"],
+        capacity=row["capacity"],
+        description=row["description"],
+        categories=row["categories"],
+        district_ids=row["district_ids"],
         registry_status=RegistryStatus(row["registry_status"]),
         registry_status_label=REGISTRY_STATUS_LABELS[row["registry_status"]],
         certificates=[CertificateView(**c) for c in row.get("certificates", [])],
@@ -75,31 +83,60 @@ def operator_view(row: dict) -> OperatorView:
 
 def application_view(row: dict) -> ApplicationView:
     return ApplicationView(
-        id=row["id"], operator_id=row["operator_id"], operator_name=row["operator_name"], channel=row["channel"],
-        channel_label=CHANNEL_LABELS[row["channel"]], recommender_org_id=row["recommender_org_id"],
-        recommender_org_name=row["recommender_org_name"], categories=row["categories"],
-        statement=row["statement"], attachments=[Attachment(**a) for a in row["attachments"]],
-        state=row["state"], state_label=APPLICATION_STATE_LABELS[row["state"]], renewal_of=row["renewal_of"],
-        submitted_at=row["submitted_at"], decided_at=row["decided_at"], decision_reason=row["decision_reason"],
-        created_at=row["created_at"], events=[ApplicationEventView(**e) for e in row.get("events", [])],
+        id=row["id"],
+        operator_id=row["operator_id"],
+        operator_name=row["operator_name"],
+        channel=row["channel"],
+        channel_label=CHANNEL_LABELS[row["channel"]],
+        recommender_org_id=row["recommender_org_id"],
+        recommender_org_name=row["recommender_org_name"],
+        categories=row["categories"],
+        statement=row["statement"],
+        attachments=[Attachment(**a) for a in row["attachments"]],
+        state=row["state"],
+        state_label=APPLICATION_STATE_LABELS[row["state"]],
+        renewal_of=row["renewal_of"],
+        submitted_at=row["submitted_at"],
+        decided_at=row["decided_at"],
+        decision_reason=row["decision_reason"],
+        created_at=row["created_at"],
+        events=[ApplicationEventView(**e) for e in row.get("events", [])],
     )
 
 
 def batch_view(row: dict) -> BatchView:
     return BatchView(
-        id=row["id"], title=row["title"], state=row["state"], state_label=BATCH_STATE_LABELS[row["state"]],
-        notice_start=row["notice_start"], objection_deadline=row["objection_deadline"],
+        id=row["id"],
+        title=row["title"],
+        state=row["state"],
+        state_label=BATCH_STATE_LABELS[row["state"]],
+        notice_start=row["notice_start"],
+        objection_deadline=row["objection_deadline"],
         published_on=row["published_on"],
-        entries=[BatchEntryView(application_id=e["application_id"], operator_id=e["operator_id"],
-                                operator_name=e["operator_name"], categories=e["categories"], channel=e["channel"],
-                                status=e["status"]) for e in row.get("entries", [])],
+        entries=[
+            BatchEntryView(
+                application_id=e["application_id"],
+                operator_id=e["operator_id"],
+                operator_name=e["operator_name"],
+                categories=e["categories"],
+                channel=e["channel"],
+                status=e["status"],
+            )
+            for e in row.get("entries", [])
+        ],
     )
 
 
 def objection_view(row: dict) -> ObjectionView:
-    return ObjectionView(id=row["id"], batch_id=row["batch_id"], application_id=row["application_id"],
-                         text=row["text"], state=row["state"], decision_reason=row["decision_reason"],
-                         created_at=row["created_at"])
+    return ObjectionView(
+        id=row["id"],
+        batch_id=row["batch_id"],
+        application_id=row["application_id"],
+        text=row["text"],
+        state=row["state"],
+        decision_reason=row["decision_reason"],
+        created_at=row["created_at"],
+    )
 
 
 def proposal_view(row: dict) -> ProposalView:
@@ -110,8 +147,13 @@ class CategoryController(Controller):
     path = "/api/v1/categories"
     tags = ["名录"]
 
-    @post("/", operation_id="createCategory", guards=[requires(Role.city)], responses=errors(403),
-          summary="新增服务类别（市建委）")
+    @post(
+        "/",
+        operation_id="createCategory",
+        guards=[requires(Role.city)],
+        responses=errors(403),
+        summary="新增服务类别（市建委）",
+    )
     async def create(self, principal: Principal, data: CategoryCreate) -> CategoryView:
         return CategoryView(**await service.create_category(principal, data.code, data.name))
 
@@ -121,14 +163,21 @@ class OperatorController(Controller):
     tags = ["名录"]
 
     @get("/", operation_id="listOperators", guards=[ANY_ROLE], summary="运营商档案（官员可查全部，运营商仅本企业）")
-    async def list_operators(self, principal: Principal, page: PageParams, q: SearchText = None,
-                             status: RegistryStatus | None = None) -> Page[OperatorView]:
-        rows, total = await service.list_operators(principal, q=q, status=status.value if status else None,
-                                                   limit=page.limit, offset=page.offset)
+    async def list_operators(
+        self, principal: Principal, page: PageParams, q: SearchText = None, status: RegistryStatus | None = None
+    ) -> Page[OperatorView]:
+        rows, total = await service.list_operators(
+            principal, q=q, status=status.value if status else None, limit=page.limit, offset=page.offset
+        )
         return Page(items=[operator_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @post("/", operation_id="createOperator", guards=[requires(*OFFICIAL_ROLES)], responses=errors(403),
-          summary="登记运营商（区县、街道或市建委）")
+    @post(
+        "/",
+        operation_id="createOperator",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403),
+        summary="登记运营商（区县、街道或市建委）",
+    )
     async def create(self, principal: Principal, data: OperatorCreate) -> OperatorView:
         return operator_view(await service.create_operator(principal, as_fields(data)))
 
@@ -136,25 +185,42 @@ class OperatorController(Controller):
     async def get_operator(self, principal: Principal, operator_id: int) -> OperatorView:
         return operator_view(await service.get_operator_for(principal, operator_id))
 
-    @patch("/{operator_id:int}", operation_id="updateOperator", guards=[requires(Role.operator, Role.city)],
-           responses=errors(403), summary="修改运营商档案")
+    @patch(
+        "/{operator_id:int}",
+        operation_id="updateOperator",
+        guards=[requires(Role.operator, Role.city)],
+        responses=errors(403),
+        summary="修改运营商档案",
+    )
     async def update(self, principal: Principal, operator_id: int, data: OperatorUpdate) -> OperatorView:
         changes = as_fields(data, drop_none=True)
         return operator_view(await service.update_operator(principal, operator_id, changes))
 
-    @post("/{operator_id:int}/certificates", operation_id="addCertificate",
-          guards=[requires(Role.operator, Role.city)], responses=errors(403), summary="新增资质证书")
+    @post(
+        "/{operator_id:int}/certificates",
+        operation_id="addCertificate",
+        guards=[requires(Role.operator, Role.city)],
+        responses=errors(403),
+        summary="新增资质证书",
+    )
     async def add_certificate(self, principal: Principal, operator_id: int, data: CertificateCreate) -> CertificateView:
         return CertificateView(**await service.add_certificate(principal, operator_id, as_fields(data)))
 
-    @get("/{operator_id:int}/evaluations", operation_id="listEvaluations", guards=[ANY_ROLE], summary="运营商的评价记录")
+    @get(
+        "/{operator_id:int}/evaluations", operation_id="listEvaluations", guards=[ANY_ROLE], summary="运营商的评价记录"
+    )
     async def evaluations(self, principal: Principal, operator_id: int, page: PageParams) -> Page[EvaluationView]:
         rows, total = await service.list_evaluations(principal, operator_id, page.limit, page.offset)
         return Page(items=[EvaluationView(**r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @post("/{operator_id:int}/status", operation_id="changeOperatorStatus", guards=[requires(Role.city)],
-          responses=errors(403, 409),
-          summary="警示、暂停、移出或恢复（市建委，须填写理由）", status_code=200)
+    @post(
+        "/{operator_id:int}/status",
+        operation_id="changeOperatorStatus",
+        guards=[requires(Role.city)],
+        responses=errors(403, 409),
+        summary="警示、暂停、移出或恢复（市建委，须填写理由）",
+        status_code=200,
+    )
     async def change_status(self, principal: Principal, operator_id: int, data: StatusChange) -> OperatorView:
         return operator_view(await service.change_status(principal, operator_id, data.status, data.reason))
 
@@ -165,57 +231,96 @@ class ApplicationController(Controller):
 
     @get("/", operation_id="listApplications", guards=[ANY_ROLE], summary="入库申请（按权限范围）")
     async def list_applications(
-        self, principal: Principal, page: PageParams, operator_id: int | None = None,
+        self,
+        principal: Principal,
+        page: PageParams,
+        operator_id: int | None = None,
         application_state: Annotated[ApplicationState | None, Parameter(query="state")] = None,
     ) -> Page[ApplicationView]:
         state = application_state.value if application_state else None
-        rows, total = await service.list_applications(principal, state=state, operator_id=operator_id,
-                                                      limit=page.limit, offset=page.offset)
+        rows, total = await service.list_applications(
+            principal, state=state, operator_id=operator_id, limit=page.limit, offset=page.offset
+        )
         return Page(items=[application_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @post("/", operation_id="createApplication", guards=[requires(Role.operator, Role.street, Role.district)],
-          responses=errors(403, 404), summary="新建入库申请（自荐或推荐），为草稿")
+    @post(
+        "/",
+        operation_id="createApplication",
+        guards=[requires(Role.operator, Role.street, Role.district)],
+        responses=errors(403, 404),
+        summary="新建入库申请（自荐或推荐），为草稿",
+    )
     async def create(self, principal: Principal, data: ApplicationCreate) -> ApplicationView:
-        return application_view(await service.create_application(
-            principal, operator_id=data.operator_id, channel=data.channel, categories=data.categories,
-            statement=data.statement, attachments=[msgspec.structs.asdict(a) for a in data.attachments],
-        ))
+        return application_view(
+            await service.create_application(
+                principal,
+                operator_id=data.operator_id,
+                channel=data.channel,
+                categories=data.categories,
+                statement=data.statement,
+                attachments=[msgspec.structs.asdict(a) for a in data.attachments],
+            )
+        )
 
     @get("/{application_id:int}", operation_id="getApplication", guards=[ANY_ROLE], summary="申请详情与办理记录")
     async def get_application(self, principal: Principal, application_id: int) -> ApplicationView:
         return application_view(await service.get_application_for(principal, application_id))
 
-    @patch("/{application_id:int}", operation_id="updateApplication",
-           guards=[requires(Role.operator, Role.street, Role.district)], responses=errors(403,
-           409), summary="修改草稿或退回的申请")
+    @patch(
+        "/{application_id:int}",
+        operation_id="updateApplication",
+        guards=[requires(Role.operator, Role.street, Role.district)],
+        responses=errors(403, 409),
+        summary="修改草稿或退回的申请",
+    )
     async def update(self, principal: Principal, application_id: int, data: ApplicationUpdate) -> ApplicationView:
         changes = as_fields(data, drop_none=True)
         if "attachments" in changes:
             changes["attachments"] = [msgspec.structs.asdict(a) for a in data.attachments]
         return application_view(await service.update_application(principal, application_id, changes))
 
-    @post("/{application_id:int}/submit", operation_id="submitApplication",
-          guards=[requires(Role.operator, Role.street, Role.district)], responses=errors(403, 409),
-          summary="提交申请", status_code=200)
+    @post(
+        "/{application_id:int}/submit",
+        operation_id="submitApplication",
+        guards=[requires(Role.operator, Role.street, Role.district)],
+        responses=errors(403, 409),
+        summary="提交申请",
+        status_code=200,
+    )
     async def submit(self, principal: Principal, application_id: int) -> ApplicationView:
         return application_view(await service.submit_application(principal, application_id))
 
-    @post("/{application_id:int}/start-review", operation_id="startReview", guards=[requires(Role.city)],
-          responses=errors(403, 409),
-          summary="开始审核（市建委）", status_code=200)
+    @post(
+        "/{application_id:int}/start-review",
+        operation_id="startReview",
+        guards=[requires(Role.city)],
+        responses=errors(403, 409),
+        summary="开始审核（市建委）",
+        status_code=200,
+    )
     async def start_review(self, principal: Principal, application_id: int) -> ApplicationView:
         return application_view(await service.start_review(principal, application_id))
 
-    @post("/{application_id:int}/decision", operation_id="decideApplication", guards=[requires(Role.city)],
-          responses=errors(403),
-          summary="审核决定：通过、不通过或退回（市建委，须填写理由）", status_code=200)
+    @post(
+        "/{application_id:int}/decision",
+        operation_id="decideApplication",
+        guards=[requires(Role.city)],
+        responses=errors(403),
+        summary="审核决定：通过、不通过或退回（市建委，须填写理由）",
+        status_code=200,
+    )
     async def decide(self, principal: Principal, application_id: int, data: Decision) -> ApplicationView:
-        return application_view(await service.decide_application(principal, application_id, data.decision.value,
-                                                                 data.reason))
+        return application_view(
+            await service.decide_application(principal, application_id, data.decision.value, data.reason)
+        )
 
-    @post("/{application_id:int}/renewal", operation_id="renewApplication",
-          guards=[requires(Role.operator, Role.street, Role.district)], responses=errors(403, 409, 422),
-          summary="据已通过的申请新建续期申请（沿用原申请内容）")
+    @post(
+        "/{application_id:int}/renewal",
+        operation_id="renewApplication",
+        guards=[requires(Role.operator, Role.street, Role.district)],
+        responses=errors(403, 409, 422),
+        summary="据已通过的申请新建续期申请（沿用原申请内容）",
+    )
     async def renew(self, principal: Principal, application_id: int) -> ApplicationView:
         return application_view(await service.create_renewal(principal, application_id))
 
@@ -226,11 +331,18 @@ class BatchController(Controller):
 
     @get("/", operation_id="listBatches", guards=[ANY_ROLE], summary="批次（编制中的仅市建委与审计人员可见）")
     async def list_batches(self, principal: Principal, page: PageParams) -> Page[BatchView]:
-        rows, total = await service.list_batches(published_only=False, limit=page.limit, offset=page.offset,
-                                                 viewer=principal)
+        rows, total = await service.list_batches(
+            published_only=False, limit=page.limit, offset=page.offset, viewer=principal
+        )
         return Page(items=[batch_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @post("/", operation_id="createBatch", guards=[requires(Role.city)], responses=errors(403), summary="新建批次（市建委）")
+    @post(
+        "/",
+        operation_id="createBatch",
+        guards=[requires(Role.city)],
+        responses=errors(403),
+        summary="新建批次（市建委）",
+    )
     async def create(self, principal: Principal, data: BatchCreate) -> BatchView:
         return batch_view(await service.create_batch(principal, data.title))
 
@@ -238,31 +350,56 @@ class BatchController(Controller):
     async def get_batch(self, principal: Principal, batch_id: int) -> BatchView:
         return batch_view(await service.get_batch(batch_id, viewer=principal))
 
-    @post("/{batch_id:int}/entries", operation_id="addBatchEntries", guards=[requires(Role.city)],
-          responses=errors(403, 409), summary="将已通过的申请编入批次",
-          status_code=200)
+    @post(
+        "/{batch_id:int}/entries",
+        operation_id="addBatchEntries",
+        guards=[requires(Role.city)],
+        responses=errors(403, 409),
+        summary="将已通过的申请编入批次",
+        status_code=200,
+    )
     async def add_entries(self, principal: Principal, batch_id: int, data: BatchEntriesAdd) -> BatchView:
         return batch_view(await service.add_entries(principal, batch_id, data.application_ids))
 
-    @post("/{batch_id:int}/notice", operation_id="openNotice", guards=[requires(Role.city)],
-          responses=errors(403, 409), summary="开始公示（默认5个工作日异议期）",
-          status_code=200)
+    @post(
+        "/{batch_id:int}/notice",
+        operation_id="openNotice",
+        guards=[requires(Role.city)],
+        responses=errors(403, 409),
+        summary="开始公示（默认5个工作日异议期）",
+        status_code=200,
+    )
     async def open_notice(self, principal: Principal, batch_id: int, data: NoticeOpen) -> BatchView:
         return batch_view(await service.open_notice(principal, batch_id, data.working_days))
 
-    @post("/{batch_id:int}/objections", operation_id="fileObjection", guards=[ANY_ROLE], responses=errors(409),
-          summary="公示期内提出异议（任何登录用户）")
+    @post(
+        "/{batch_id:int}/objections",
+        operation_id="fileObjection",
+        guards=[ANY_ROLE],
+        responses=errors(409),
+        summary="公示期内提出异议（任何登录用户）",
+    )
     async def file_objection(self, principal: Principal, batch_id: int, data: ObjectionCreate) -> ObjectionView:
         return objection_view(await service.file_objection(principal, batch_id, data.application_id, data.text))
 
-    @get("/{batch_id:int}/objections", operation_id="listObjections", guards=[requires(Role.city)],
-         responses=errors(403), summary="批次的异议（市建委）")
+    @get(
+        "/{batch_id:int}/objections",
+        operation_id="listObjections",
+        guards=[requires(Role.city)],
+        responses=errors(403),
+        summary="批次的异议（市建委）",
+    )
     async def list_objections(self, principal: Principal, batch_id: int) -> list[ObjectionView]:
         return [objection_view(r) for r in await service.list_objections(principal, batch_id)]
 
-    @post("/{batch_id:int}/publish", operation_id="publishBatch", guards=[requires(Role.city)],
-          responses=errors(403, 409), summary="发布批次，生成名录（市建委）",
-          status_code=200)
+    @post(
+        "/{batch_id:int}/publish",
+        operation_id="publishBatch",
+        guards=[requires(Role.city)],
+        responses=errors(403, 409),
+        summary="发布批次，生成名录（市建委）",
+        status_code=200,
+    )
     async def publish(self, principal: Principal, batch_id: int) -> BatchView:
         return batch_view(await service.publish_batch(principal, batch_id))
 
@@ -271,9 +408,14 @@ class ObjectionController(Controller):
     path = "/api/v1/objections"
     tags = ["名录"]
 
-    @post("/{objection_id:int}/decision", operation_id="decideObjection", guards=[requires(Role.city)],
-          responses=errors(403, 409),
-          summary="处理异议：成立则移出批次（市建委，须填写理由）", status_code=200)
+    @post(
+        "/{objection_id:int}/decision",
+        operation_id="decideObjection",
+        guards=[requires(Role.city)],
+        responses=errors(403, 409),
+        summary="处理异议：成立则移出批次（市建委，须填写理由）",
+        status_code=200,
+    )
     async def decide(self, principal: Principal, objection_id: int, data: ObjectionDecision) -> ObjectionView:
         return objection_view(await service.decide_objection(principal, objection_id, data.upheld, data.reason))
 
@@ -282,8 +424,13 @@ class EvaluationController(Controller):
     path = "/api/v1/evaluations"
     tags = ["名录"]
 
-    @post("/", operation_id="createEvaluation", guards=[requires(Role.street, Role.district)],
-          responses=errors(403, 404), summary="评价运营商（街道或区县）")
+    @post(
+        "/",
+        operation_id="createEvaluation",
+        guards=[requires(Role.street, Role.district)],
+        responses=errors(403, 404),
+        summary="评价运营商（街道或区县）",
+    )
     async def create(self, principal: Principal, data: EvaluationCreate) -> EvaluationView:
         return EvaluationView(**await service.add_evaluation(principal, as_fields(data)))
 
@@ -292,30 +439,54 @@ class RegistryController(Controller):
     path = "/api/v1/registry"
     tags = ["名录"]
 
-    @get("/proposals", operation_id="listProposals", guards=[requires(Role.city)], responses=errors(403),
-         summary="规则提出的警示、暂停建议（市建委）")
+    @get(
+        "/proposals",
+        operation_id="listProposals",
+        guards=[requires(Role.city)],
+        responses=errors(403),
+        summary="规则提出的警示、暂停建议（市建委）",
+    )
     async def proposals(
-        self, principal: Principal, page: PageParams,
+        self,
+        principal: Principal,
+        page: PageParams,
         proposal_state: Annotated[ProposalState | None, Parameter(query="state")] = None,
     ) -> Page[ProposalView]:
-        rows, total = await service.list_proposals(principal, proposal_state.value if proposal_state else None, page.limit, page.offset)
+        rows, total = await service.list_proposals(
+            principal, proposal_state.value if proposal_state else None, page.limit, page.offset
+        )
         return Page(items=[proposal_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
-    @post("/proposals/run", operation_id="runRegistryRules", guards=[requires(Role.city)], responses=errors(403),
-          summary="按评价规则生成建议（市建委）",
-          status_code=200)
+    @post(
+        "/proposals/run",
+        operation_id="runRegistryRules",
+        guards=[requires(Role.city)],
+        responses=errors(403),
+        summary="按评价规则生成建议（市建委）",
+        status_code=200,
+    )
     async def run_rules(self, principal: Principal) -> dict[str, int]:
         return {"created": len(await service.run_registry_rules_for(principal))}
 
-    @post("/proposals/{proposal_id:int}/confirm", operation_id="confirmProposal", guards=[requires(Role.city)],
-          responses=errors(403, 409),
-          summary="确认建议并变更状态", status_code=200)
+    @post(
+        "/proposals/{proposal_id:int}/confirm",
+        operation_id="confirmProposal",
+        guards=[requires(Role.city)],
+        responses=errors(403, 409),
+        summary="确认建议并变更状态",
+        status_code=200,
+    )
     async def confirm(self, principal: Principal, proposal_id: int, data: ReasonInput) -> ProposalView:
         return proposal_view(await service.decide_proposal(principal, proposal_id, True, data.reason))
 
-    @post("/proposals/{proposal_id:int}/dismiss", operation_id="dismissProposal", guards=[requires(Role.city)],
-          responses=errors(403, 409),
-          summary="不采纳建议", status_code=200)
+    @post(
+        "/proposals/{proposal_id:int}/dismiss",
+        operation_id="dismissProposal",
+        guards=[requires(Role.city)],
+        responses=errors(403, 409),
+        summary="不采纳建议",
+        status_code=200,
+    )
     async def dismiss(self, principal: Principal, proposal_id: int, data: ReasonInput) -> ProposalView:
         return proposal_view(await service.decide_proposal(principal, proposal_id, False, data.reason))
 
@@ -341,39 +512,69 @@ class PublicController(Controller):
 
     @get("/operators", operation_id="publicDirectory", summary="当前在库的优秀服务商（公开）")
     async def directory(
-        self, page: PageParams, category: str | None = None, district_id: int | None = None,
-        status: DirectoryStatus | None = None, q: SearchText = None, sort: DirectorySort = DirectorySort.name,
+        self,
+        page: PageParams,
+        category: str | None = None,
+        district_id: int | None = None,
+        status: DirectoryStatus | None = None,
+        q: SearchText = None,
+        sort: DirectorySort = DirectorySort.name,
     ) -> Response[Page[DirectoryEntry]]:
-        body = await service.directory_page(category=category, district_id=district_id,
-                                            status=status.value if status else None, q=q, sort=sort.value, limit=page.limit, offset=page.offset)
+        body = await service.directory_page(
+            category=category,
+            district_id=district_id,
+            status=status.value if status else None,
+            q=q,
+            sort=sort.value,
+            limit=page.limit,
+            offset=page.offset,
+        )
         return Response(content=body, media_type=MediaType.JSON)
 
     async def _export_table(self, category, district_id, status, q, sort) -> list[list]:
-        rows = await service.directory_export_rows(category=category, district_id=district_id,
-                                                   status=status.value if status else None, q=q, sort=sort.value)
+        rows = await service.directory_export_rows(
+            category=category, district_id=district_id, status=status.value if status else None, q=q, sort=sort.value
+        )
         category_names, district_names = await service.name_lookups()
         return export.directory_table(rows, category_names, district_names)
 
     @get("/operators.csv", operation_id="publicDirectoryCsv", summary="名录导出 CSV", media_type="text/csv")
     async def directory_csv(
-        self, category: str | None = None, district_id: int | None = None,
-        status: DirectoryStatus | None = None, q: SearchText = None, sort: DirectorySort = DirectorySort.name,
+        self,
+        category: str | None = None,
+        district_id: int | None = None,
+        status: DirectoryStatus | None = None,
+        q: SearchText = None,
+        sort: DirectorySort = DirectorySort.name,
     ) -> Response[bytes]:
         table = await self._export_table(category, district_id, status, q, sort)
-        return Response(content=export.to_csv(table), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": "attachment; filename*=UTF-8''directory.csv"})
+        return Response(
+            content=export.to_csv(table),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": "attachment; filename*=UTF-8''directory.csv"},
+        )
 
     @get("/operators.xlsx", operation_id="publicDirectoryXlsx", summary="名录导出 Excel", media_type=XLSX)
     async def directory_xlsx(
-        self, category: str | None = None, district_id: int | None = None,
-        status: DirectoryStatus | None = None, q: SearchText = None, sort: DirectorySort = DirectorySort.name,
+        self,
+        category: str | None = None,
+        district_id: int | None = None,
+        status: DirectoryStatus | None = None,
+        q: SearchText = None,
+        sort: DirectorySort = DirectorySort.name,
     ) -> Response[bytes]:
         table = await self._export_table(category, district_id, status, q, sort)
-        return Response(content=export.to_xlsx(table), media_type=XLSX,
-                        headers={"Content-Disposition": "attachment; filename*=UTF-8''directory.xlsx"})
+        return Response(
+            content=export.to_xlsx(table),
+            media_type=XLSX,
+            headers={"Content-Disposition": "attachment; filename*=UTF-8''directory.xlsx"},
+        )
 
-    @get("/operators/{operator_id:int}/listings", operation_id="publicOperatorListings",
-         summary="运营商的入库记录（公开）")
+    @get(
+        "/operators/{operator_id:int}/listings",
+        operation_id="publicOperatorListings",
+        summary="运营商的入库记录（公开）",
+    )
     async def listings(self, operator_id: int) -> list[ListingView]:
         return [ListingView(**r) for r in await service.public_operator_listings(operator_id)]
 
@@ -390,8 +591,12 @@ class PublicController(Controller):
     async def categories(self) -> list[CategoryView]:
         return [CategoryView(**r) for r in await service.list_categories()]
 
-    @post("/operator-registrations", operation_id="registerOperator", responses=errors(409),
-          summary="运营商注册（企业档案与首个账号），之后可自荐申请入库")
+    @post(
+        "/operator-registrations",
+        operation_id="registerOperator",
+        responses=errors(409),
+        summary="运营商注册（企业档案与首个账号），之后可自荐申请入库",
+    )
     async def register(self, data: OperatorRegistration) -> OperatorView:
         fields = {k: v for k, v in as_fields(data).items() if k not in ("username", "password")}
         return operator_view(await service.register_operator(fields, data.username, data.password))

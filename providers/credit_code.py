@@ -60,9 +60,7 @@ def is_valid_credit_code(code: str) -> bool:
     return credit_code_problem(code) is None
 
 
-def make_credit_code(
-    rng: random.Random, *, region: str = "330111", authority: str = "9", kind: str = "1"
-) -> str:
+def make_credit_code(rng: random.Random, *, region: str = "330111", authority: str = "9", kind: str = "1") -> str:
     """A valid code with a valid embedded organisation code, for demo data and benchmarks."""
     body = "".join(rng.choice(ORG_BODY_ALPHABET[:10] if i < 2 else ORG_BODY_ALPHABET) for i in range(8))
     first17 = f"{authority}{kind}{region}{body}{org_check_character(body)}"

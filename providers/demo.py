@@ -5,7 +5,7 @@ so events, audit rows and emails are what real use would leave behind."""
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from core import clock
 from core.accounts import repository as accounts_repo
@@ -17,29 +17,75 @@ from providers.reference import DEFAULT_CATEGORIES
 from providers.tables import Channel, Operator, RegistryStatus
 
 NAME_WORDS = [
-    "邻里", "乐活", "暖阳", "安康", "未来", "悦享", "春晖", "和美", "善邻", "康宁", "启航", "青禾", "桂语",
-    "云栖", "富春", "钱塘", "西溪", "银湖", "鹿山", "东洲", "江滨", "百合", "逸城", "山水", "阳陂", "梓树",
-    "金桥", "彩虹", "春雨", "鹤山", "东吴", "登云", "龙潭", "杭黄", "新民", "蒋桥",
+    "邻里",
+    "乐活",
+    "暖阳",
+    "安康",
+    "未来",
+    "悦享",
+    "春晖",
+    "和美",
+    "善邻",
+    "康宁",
+    "启航",
+    "青禾",
+    "桂语",
+    "云栖",
+    "富春",
+    "钱塘",
+    "西溪",
+    "银湖",
+    "鹿山",
+    "东洲",
+    "江滨",
+    "百合",
+    "逸城",
+    "山水",
+    "阳陂",
+    "梓树",
+    "金桥",
+    "彩虹",
+    "春雨",
+    "鹤山",
+    "东吴",
+    "登云",
+    "龙潭",
+    "杭黄",
+    "新民",
+    "蒋桥",
 ]
 CATEGORY_TRADE = {
-    "integrated": "社区运营管理", "childcare": "托育服务", "elderly": "养老服务", "culture": "文化传播",
-    "health": "健康管理", "education": "教育科技", "commerce": "商业管理", "property": "物业服务",
+    "integrated": "社区运营管理",
+    "childcare": "托育服务",
+    "elderly": "养老服务",
+    "culture": "文化传播",
+    "health": "健康管理",
+    "education": "教育科技",
+    "commerce": "商业管理",
+    "property": "物业服务",
     "incubation": "创业孵化",
 }
 # Companion categories an operator of each kind plausibly also runs.
 COMPANIONS = {
-    "integrated": ["commerce", "culture", "elderly"], "childcare": ["education"], "elderly": ["health"],
-    "culture": ["education"], "health": ["elderly"], "education": ["childcare", "culture"],
-    "commerce": ["incubation"], "property": ["integrated"], "incubation": ["commerce"],
+    "integrated": ["commerce", "culture", "elderly"],
+    "childcare": ["education"],
+    "elderly": ["health"],
+    "culture": ["education"],
+    "health": ["elderly"],
+    "education": ["childcare", "culture"],
+    "commerce": ["incubation"],
+    "property": ["integrated"],
+    "incubation": ["commerce"],
 }
 
 # Final state of each demo application after the one published in batches.
-PENDING_STATES = ["draft"] * 3 + ["submitted"] * 3 + ["under_review"] * 3 + ["approved"] * 2 + ["rejected"] * 2 + [
-    "returned"] * 3
+PENDING_STATES = (
+    ["draft"] * 3 + ["submitted"] * 3 + ["under_review"] * 3 + ["approved"] * 2 + ["rejected"] * 2 + ["returned"] * 3
+)
 
 
 def _at(day: date) -> datetime:
-    return datetime.combine(day, time(10, 0), tzinfo=clock.BUSINESS_TZ).astimezone(timezone.utc)
+    return datetime.combine(day, time(10, 0), tzinfo=clock.BUSINESS_TZ).astimezone(UTC)
 
 
 async def _principal(username: str):
@@ -50,7 +96,8 @@ def _fields(rng: random.Random, name: str, categories: list[str], district_ids: 
     return {
         "name": name,
         "credit_code": make_credit_code(rng, region="330100"),
-        "legal_representative": rng.choice("王李张刘陈杨赵黄周吴") + rng.choice(["建国", "丽华", "志强", "晓燕", "伟", "敏", "静", "磊"]),
+        "legal_representative": rng.choice("王李张刘陈杨赵黄周吴")
+        + rng.choice(["建国", "丽华", "志强", "晓燕", "伟", "敏", "静", "磊"]),
         "contact_name": rng.choice("孙胡朱高林何郭马罗") + rng.choice(["芳", "勇", "杰", "娟", "涛", "琳"]),
         "contact_phone": f"0571-{rng.randint(60000000, 89999999)}",
         "contact_email": f"contact{rng.randint(1000, 9999)}@{rng.choice(['163.com', 'qq.com', 'example.cn'])}",
@@ -98,25 +145,37 @@ async def load() -> None:
         applications = []
         for operator_id in operators:
             operator = await repo.get_operator(operator_id)
-            applicant, channel = (operator_user, Channel.self_nominated) if operator_id == demo_id else (
-                street if operator_id % 4 == 0 else district, Channel.recommended)
+            applicant, channel = (
+                (operator_user, Channel.self_nominated)
+                if operator_id == demo_id
+                else (street if operator_id % 4 == 0 else district, Channel.recommended)
+            )
             app = await service.create_application(
-                applicant, operator_id=operator_id, channel=channel, categories=operator["categories"],
+                applicant,
+                operator_id=operator_id,
+                channel=channel,
+                categories=operator["categories"],
                 statement=f"{operator['name']}申请入库：已在{rng.randint(2, 25)}个社区提供服务，居民满意度良好。",
-                attachments=[{"name": "营业执照.pdf", "url": "", "size_bytes": 180000},
-                             {"name": "运营业绩清单.xlsx", "url": "", "size_bytes": 42000}],
+                attachments=[
+                    {"name": "营业执照.pdf", "url": "", "size_bytes": 180000},
+                    {"name": "运营业绩清单.xlsx", "url": "", "size_bytes": 42000},
+                ],
             )
             applications.append((applicant, app["id"]))
 
     published_first, published_second = applications[:24], applications[24:44]
     pending = applications[44:]
-    for batch_title, members, notice_day in (("2025年第一批", published_first, date(2025, 5, 12)),
-                                             ("2026年第一批", published_second, date(2026, 4, 13))):
+    for batch_title, members, notice_day in (
+        ("2025年第一批", published_first, date(2025, 5, 12)),
+        ("2026年第一批", published_second, date(2026, 4, 13)),
+    ):
         with clock.business_time(_at(notice_day)):
             for applicant, application_id in members:
                 await service.submit_application(applicant, application_id)
                 await service.start_review(city, application_id)
-                await service.decide_application(city, application_id, "approve", "材料齐全，运营业绩与服务能力符合入库条件")
+                await service.decide_application(
+                    city, application_id, "approve", "材料齐全，运营业绩与服务能力符合入库条件"
+                )
             batch = await service.create_batch(city, batch_title)
             await service.add_entries(city, batch["id"], [a for _, a in members])
             await service.open_notice(city, batch["id"], None)
@@ -134,8 +193,11 @@ async def load() -> None:
             if state == "under_review":
                 continue
             decision = {"approved": "approve", "rejected": "reject", "returned": "return"}[state]
-            reason = {"approve": "符合入库条件，待编入下一批次", "reject": "近三年无社区运营业绩，不符合入库条件",
-                      "return": "请补充消防安全检查合格证明"}[decision]
+            reason = {
+                "approve": "符合入库条件，待编入下一批次",
+                "reject": "近三年无社区运营业绩，不符合入库条件",
+                "return": "请补充消防安全检查合格证明",
+            }[decision]
             await service.decide_application(city, application_id, decision, reason)
 
     # Evaluations of listed operators by the street, a few of them poor.
@@ -143,16 +205,25 @@ async def load() -> None:
     with clock.business_time(_at(date(2026, 10, 15))):
         for index, operator_id in enumerate(listed[:18]):
             poor = index in (3, 7)
-            for start, end in [(date(2026, 1, 1), date(2026, 4, 1)), (date(2026, 4, 1), date(2026, 7, 1)),
-                               (date(2026, 7, 1), date(2026, 10, 1))]:
-                await service.add_evaluation(street, {
-                    "operator_id": operator_id, "contract_id": None,
-                    "score": rng.randint(52, 66) if poor else rng.randint(78, 97),
-                    "satisfaction": rng.randint(60, 75) if poor else rng.randint(85, 99),
-                    "complaints": rng.randint(4, 9) if poor else rng.randint(0, 2),
-                    "period_start": start, "period_end": end,
-                    "comment": "季度考核" + ("：服务响应慢，居民投诉集中" if poor else "：运营规范"),
-                })
+            for start, end in [
+                (date(2026, 1, 1), date(2026, 4, 1)),
+                (date(2026, 4, 1), date(2026, 7, 1)),
+                (date(2026, 7, 1), date(2026, 10, 1)),
+            ]:
+                await service.add_evaluation(
+                    street,
+                    {
+                        "operator_id": operator_id,
+                        "contract_id": None,
+                        "score": rng.randint(52, 66) if poor else rng.randint(78, 97),
+                        "satisfaction": rng.randint(60, 75) if poor else rng.randint(85, 99),
+                        "complaints": rng.randint(4, 9) if poor else rng.randint(0, 2),
+                        "period_start": start,
+                        "period_end": end,
+                        "comment": "季度考核" + ("：服务响应慢，居民投诉集中" if poor else "：运营规范"),
+                    },
+                )
         await service.run_registry_rules()
-        await service.change_status(city, listed[5], RegistryStatus.suspended,
-                                    "托育场所未通过消防检查，暂停在库资格，整改期三个月")
+        await service.change_status(
+            city, listed[5], RegistryStatus.suspended, "托育场所未通过消防检查，暂停在库资格，整改期三个月"
+        )

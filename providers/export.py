@@ -11,23 +11,35 @@ from openpyxl.utils import get_column_letter
 
 from providers.labels import REGISTRY_STATUS_LABELS
 
-HEADERS = ["序号", "运营商名称", "统一社会信用代码", "名录状态", "入库类别", "服务区县", "可运营社区数", "入库日期", "有效期至"]
+HEADERS = [
+    "序号",
+    "运营商名称",
+    "统一社会信用代码",
+    "名录状态",
+    "入库类别",
+    "服务区县",
+    "可运营社区数",
+    "入库日期",
+    "有效期至",
+]
 
 
 def directory_table(rows: list[dict], category_names: dict[str, str], district_names: dict[int, str]) -> list[list]:
     table = []
     for number, row in enumerate(rows, start=1):
-        table.append([
-            number,
-            row["name"],
-            row["credit_code"],
-            REGISTRY_STATUS_LABELS[row["registry_status"]],
-            "、".join(category_names.get(c, c) for c in row["categories"]),
-            "、".join(district_names.get(d, str(d)) for d in row["district_ids"]),
-            row["capacity"],
-            row["listed_since"].isoformat() if isinstance(row["listed_since"], date) else row["listed_since"],
-            row["valid_until"].isoformat() if isinstance(row["valid_until"], date) else row["valid_until"],
-        ])
+        table.append(
+            [
+                number,
+                row["name"],
+                row["credit_code"],
+                REGISTRY_STATUS_LABELS[row["registry_status"]],
+                "、".join(category_names.get(c, c) for c in row["categories"]),
+                "、".join(district_names.get(d, str(d)) for d in row["district_ids"]),
+                row["capacity"],
+                row["listed_since"].isoformat() if isinstance(row["listed_since"], date) else row["listed_since"],
+                row["valid_until"].isoformat() if isinstance(row["valid_until"], date) else row["valid_until"],
+            ]
+        )
     return table
 
 

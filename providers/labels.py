@@ -24,9 +24,22 @@ BATCH_STATE_LABELS = {"draft": "编制中", "notice": "公示中", "published": 
 DECISION_LABELS = {"approve": "通过", "reject": "不通过", "return": "退回修改"}
 PROPOSAL_STATE_LABELS = {"open": "待确认", "confirmed": "已确认", "dismissed": "已驳回"}
 DIRECTORY_STATUS_LABELS = {"listed": REGISTRY_STATUS_LABELS["listed"], "warned": REGISTRY_STATUS_LABELS["warned"]}
-DIRECTORY_SORT_LABELS = {"name": "按名称", "-name": "按名称倒序", "listed_since": "按入库时间", "-listed_since": "按入库时间倒序",
-                         "capacity": "按服务能力", "-capacity": "按服务能力倒序"}
+DIRECTORY_SORT_LABELS = {
+    "name": "按名称",
+    "-name": "按名称倒序",
+    "listed_since": "按入库时间",
+    "-listed_since": "按入库时间倒序",
+    "capacity": "按服务能力",
+    "-capacity": "按服务能力倒序",
+}
 
-ENUM_LABELS = {"DirectoryStatus": DIRECTORY_STATUS_LABELS, "DirectorySort": DIRECTORY_SORT_LABELS, "ProposalState": PROPOSAL_STATE_LABELS, "RegistryStatus": REGISTRY_STATUS_LABELS, "Channel": CHANNEL_LABELS,
-               "ApplicationState": APPLICATION_STATE_LABELS, "BatchState": BATCH_STATE_LABELS,
-               "DecisionKind": DECISION_LABELS}
+ENUM_LABELS = {
+    "DirectoryStatus": DIRECTORY_STATUS_LABELS,
+    "DirectorySort": DIRECTORY_SORT_LABELS,
+    "ProposalState": PROPOSAL_STATE_LABELS,
+    "RegistryStatus": REGISTRY_STATUS_LABELS,
+    "Channel": CHANNEL_LABELS,
+    "ApplicationState": APPLICATION_STATE_LABELS,
+    "BatchState": BATCH_STATE_LABELS,
+    "DecisionKind": DECISION_LABELS,
+}

@@ -22,5 +22,7 @@ async def load() -> None:
         await Category.raw(
             "INSERT INTO provider_category (code, name, sort_order, active) VALUES ({}, {}, {}, true) "
             "ON CONFLICT (code) DO NOTHING",
-            code, name, order * 10,
+            code,
+            name,
+            order * 10,
         )

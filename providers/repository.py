@@ -13,6 +13,7 @@ from providers.tables import Application, Batch, Category, Evaluation, Listing, 
 
 # Categories ------------------------------------------------------------------------------------
 
+
 async def list_categories(active_only: bool = True) -> list[dict]:
     return await Category.raw(
         "SELECT code, name, active FROM provider_category WHERE (NOT {} OR active) ORDER BY sort_order, id",
@@ -34,7 +35,8 @@ async def insert_category(code: str, name: str) -> dict | None:
         "INSERT INTO provider_category (code, name, sort_order, active) "
         "VALUES ({}, {}, (SELECT coalesce(max(sort_order), 0) + 10 FROM provider_category), true) "
         "ON CONFLICT DO NOTHING RETURNING code, name, active",
-        code, name,
+        code,
+        name,
     )
     return rows[0] if rows else None
 
@@ -69,9 +71,21 @@ async def insert_operator(*, org_id: int, fields: dict, now: datetime) -> int:
             district_ids, registry_status, created_at, updated_at)
         VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'unlisted', {}, {}) RETURNING id
         """,
-        org_id, fields["name"], fields["credit_code"], fields["legal_representative"], fields["contact_name"],
-        fields["contact_phone"], fields["contact_email"], fields["founded_on"], fields["staff_count"],
-        fields["capacity"], fields["description"], fields["categories"], fields["district_ids"], now, now,
+        org_id,
+        fields["name"],
+        fields["credit_code"],
+        fields["legal_representative"],
+        fields["contact_name"],
+        fields["contact_phone"],
+        fields["contact_email"],
+        fields["founded_on"],
+        fields["staff_count"],
+        fields["capacity"],
+        fields["description"],
+        fields["categories"],
+        fields["district_ids"],
+        now,
+        now,
     )
     return rows[0]["id"]
 
@@ -105,14 +119,30 @@ async def list_operators(
           AND ({{}}::text IS NULL OR o.registry_status = {{}})
         ORDER BY o.id LIMIT {{}} OFFSET {{}}
         """,
-        like_patterns(scope_paths), q, q, q, status, status, limit, offset,
+        like_patterns(scope_paths),
+        q,
+        q,
+        q,
+        status,
+        status,
+        limit,
+        offset,
     )
     return split_total(rows)
 
 
 UPDATABLE_OPERATOR_FIELDS = {
-    "name", "legal_representative", "contact_name", "contact_phone", "contact_email", "founded_on",
-    "staff_count", "capacity", "description", "categories", "district_ids",
+    "name",
+    "legal_representative",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+    "founded_on",
+    "staff_count",
+    "capacity",
+    "description",
+    "categories",
+    "district_ids",
 }
 
 
@@ -132,15 +162,18 @@ async def insert_certificate(operator_id: int, fields: dict) -> int:
     rows = await Operator.raw(
         "INSERT INTO provider_certificate (operator, name, number, issued_by, valid_until) "
         "VALUES ({}, {}, {}, {}, {}) RETURNING id",
-        operator_id, fields["name"], fields["number"], fields["issued_by"], fields["valid_until"],
+        operator_id,
+        fields["name"],
+        fields["number"],
+        fields["issued_by"],
+        fields["valid_until"],
     )
     return rows[0]["id"]
 
 
 async def certificates_for(operator_id: int) -> list[dict]:
     return await Operator.raw(
-        "SELECT id, name, number, issued_by, valid_until FROM provider_certificate WHERE operator = {} "
-        "ORDER BY id",
+        "SELECT id, name, number, issued_by, valid_until FROM provider_certificate WHERE operator = {} ORDER BY id",
         operator_id,
     )
 
@@ -169,8 +202,16 @@ def _application(row: dict) -> dict:
 
 
 async def insert_application(
-    *, operator_id: int, channel: str, recommender_org_id: int | None, created_by: int, categories: list[str],
-    statement: str, attachments: list[dict], renewal_of: int | None, now: datetime,
+    *,
+    operator_id: int,
+    channel: str,
+    recommender_org_id: int | None,
+    created_by: int,
+    categories: list[str],
+    statement: str,
+    attachments: list[dict],
+    renewal_of: int | None,
+    now: datetime,
 ) -> int:
     rows = await Application.raw(
         """
@@ -178,8 +219,16 @@ async def insert_application(
             attachments, state, renewal_of, decision_reason, created_at, updated_at)
         VALUES ({}, {}, {}, {}, {}, {}, {}::jsonb, 'draft', {}, '', {}, {}) RETURNING id
         """,
-        operator_id, channel, recommender_org_id, created_by, categories, statement,
-        json.dumps(attachments, ensure_ascii=False), renewal_of, now, now,
+        operator_id,
+        channel,
+        recommender_org_id,
+        created_by,
+        categories,
+        statement,
+        json.dumps(attachments, ensure_ascii=False),
+        renewal_of,
+        now,
+        now,
     )
     return rows[0]["id"]
 
@@ -190,7 +239,9 @@ async def replace_application_categories(application_id: int, operator_id: int, 
     await Application.raw(
         "INSERT INTO provider_application_category (application, operator, category, is_open) "
         "SELECT {}, {}, c, true FROM unnest({}::text[]) AS c",
-        application_id, operator_id, categories,
+        application_id,
+        operator_id,
+        categories,
     )
 
 
@@ -220,14 +271,21 @@ async def update_application_content(application_id: int, changes: dict, now: da
             updated_at = {}
         WHERE id = {}
         """,
-        changes.get("categories"), changes.get("statement"),
+        changes.get("categories"),
+        changes.get("statement"),
         json.dumps(changes["attachments"], ensure_ascii=False) if changes.get("attachments") is not None else None,
-        now, application_id,
+        now,
+        application_id,
     )
 
 
 async def set_application_state(
-    application_id: int, state: str, *, now: datetime, decided_by: int | None = None, reason: str | None = None,
+    application_id: int,
+    state: str,
+    *,
+    now: datetime,
+    decided_by: int | None = None,
+    reason: str | None = None,
     submitted: bool = False,
 ) -> None:
     await Application.raw(
@@ -239,18 +297,38 @@ async def set_application_state(
             decision_reason = coalesce({}, decision_reason)
         WHERE id = {}
         """,
-        state, now, submitted, now, decided_by, now, decided_by, reason, application_id,
+        state,
+        now,
+        submitted,
+        now,
+        decided_by,
+        now,
+        decided_by,
+        reason,
+        application_id,
     )
 
 
 async def insert_event(
-    *, application_id: int, from_state: str | None, to_state: str, actor_id: int | None, actor_name: str,
-    reason: str, now: datetime,
+    *,
+    application_id: int,
+    from_state: str | None,
+    to_state: str,
+    actor_id: int | None,
+    actor_name: str,
+    reason: str,
+    now: datetime,
 ) -> None:
     await Application.raw(
         "INSERT INTO provider_application_event (application, from_state, to_state, actor, actor_name, reason, at) "
         "VALUES ({}, {}, {}, {}, {}, {}, {})",
-        application_id, from_state, to_state, actor_id, actor_name, reason, now,
+        application_id,
+        from_state,
+        to_state,
+        actor_id,
+        actor_name,
+        reason,
+        now,
     )
 
 
@@ -280,7 +358,14 @@ async def list_applications(
           AND ({{}}::int IS NULL OR a.operator = {{}})
         ORDER BY a.id DESC LIMIT {{}} OFFSET {{}}
         """,
-        patterns, patterns, state, state, operator_id, operator_id, limit, offset,
+        patterns,
+        patterns,
+        state,
+        state,
+        operator_id,
+        operator_id,
+        limit,
+        offset,
     )
     rows, total = split_total(rows)
     return [_application(r) for r in rows], total
@@ -288,11 +373,14 @@ async def list_applications(
 
 # Batches ---------------------------------------------------------------------------------------
 
+
 async def insert_batch(title: str, created_by: int, now: datetime) -> int | None:
     rows = await Batch.raw(
         "INSERT INTO provider_batch (title, state, created_by, created_at) VALUES ({}, 'draft', {}, {}) "
         "ON CONFLICT (title) DO NOTHING RETURNING id",
-        title, created_by, now,
+        title,
+        created_by,
+        now,
     )
     return rows[0]["id"] if rows else None
 
@@ -308,13 +396,17 @@ async def get_batch(batch_id: int, *, for_update: bool = False) -> dict | None:
     return rows[0] if rows else None
 
 
-async def list_batches(*, published_only: bool, limit: int, offset: int,
-                       with_drafts: bool = True) -> tuple[list[dict], int]:
+async def list_batches(
+    *, published_only: bool, limit: int, offset: int, with_drafts: bool = True
+) -> tuple[list[dict], int]:
     rows = await Batch.raw(
         f"SELECT {BATCH_COLUMNS}, count(*) OVER () AS total FROM provider_batch b "
         "WHERE (NOT {} OR b.state = 'published') AND ({} OR b.state <> 'draft') "
         "ORDER BY coalesce(b.published_on, b.created_at::date) DESC, b.id DESC LIMIT {} OFFSET {}",
-        published_only, with_drafts, limit, offset,
+        published_only,
+        with_drafts,
+        limit,
+        offset,
     )
     return split_total(rows)
 
@@ -330,7 +422,8 @@ async def entries_for(batch_ids: list[int], *, included_only: bool = False) -> d
         WHERE e.batch = ANY({}) AND (NOT {} OR e.status = 'included')
         ORDER BY e.id
         """,
-        batch_ids, included_only,
+        batch_ids,
+        included_only,
     )
     grouped: dict[int, list[dict]] = {i: [] for i in batch_ids}
     for row in rows:
@@ -342,7 +435,8 @@ async def insert_entries(batch_id: int, application_ids: list[int]) -> None:
     await Batch.raw(
         "INSERT INTO provider_batch_entry (batch, application, status) "
         "SELECT {}, a, 'included' FROM unnest({}::int[]) AS a",
-        batch_id, application_ids,
+        batch_id,
+        application_ids,
     )
 
 
@@ -363,21 +457,26 @@ async def batchable_applications(application_ids: list[int]) -> list[int]:
 async def open_notice(batch_id: int, start: date, deadline: date) -> None:
     await Batch.raw(
         "UPDATE provider_batch SET state = 'notice', notice_start = {}, objection_deadline = {} WHERE id = {}",
-        start, deadline, batch_id,
+        start,
+        deadline,
+        batch_id,
     )
 
 
 async def mark_published(batch_id: int, on: date, by: int) -> None:
     await Batch.raw(
         "UPDATE provider_batch SET state = 'published', published_on = {}, published_by = {} WHERE id = {}",
-        on, by, batch_id,
+        on,
+        by,
+        batch_id,
     )
 
 
 async def entry_for(batch_id: int, application_id: int) -> dict | None:
     rows = await Batch.raw(
         "SELECT id, status FROM provider_batch_entry WHERE batch = {} AND application = {}",
-        batch_id, application_id,
+        batch_id,
+        application_id,
     )
     return rows[0] if rows else None
 
@@ -388,11 +487,15 @@ async def withdraw_entry(entry_id: int) -> None:
 
 # Objections ------------------------------------------------------------------------------------
 
+
 async def insert_objection(entry_id: int, filed_by: int, text: str, now: datetime) -> int:
     rows = await Objection.raw(
         "INSERT INTO provider_objection (entry, filed_by, text, state, decision_reason, created_at) "
         "VALUES ({}, {}, {}, 'open', '', {}) RETURNING id",
-        entry_id, filed_by, text, now,
+        entry_id,
+        filed_by,
+        text,
+        now,
     )
     return rows[0]["id"]
 
@@ -424,7 +527,11 @@ async def decide_objection(objection_id: int, *, state: str, by: int, reason: st
     await Objection.raw(
         "UPDATE provider_objection SET state = {}, decided_by = {}, decision_reason = {}, decided_at = {} "
         "WHERE id = {}",
-        state, by, reason, now, objection_id,
+        state,
+        by,
+        reason,
+        now,
+        objection_id,
     )
 
 
@@ -439,6 +546,7 @@ async def count_open_objections(batch_id: int) -> int:
 
 # Listings --------------------------------------------------------------------------------------
 
+
 async def insert_listings_for_batch(batch_id: int, valid_from: date, valid_until: date) -> int:
     """Operator × category for every included entry, in one statement."""
     rows = await Listing.raw(
@@ -452,7 +560,9 @@ async def insert_listings_for_batch(batch_id: int, valid_from: date, valid_until
         ON CONFLICT DO NOTHING
         RETURNING operator
         """,
-        valid_from, valid_until, batch_id,
+        valid_from,
+        valid_until,
+        batch_id,
     )
     return len(rows)
 
@@ -462,7 +572,8 @@ async def mark_operators_listed(operator_ids: list[int], now: datetime) -> list[
     rows = await Operator.raw(
         "UPDATE provider_operator SET registry_status = 'listed', updated_at = {} "
         "WHERE id = ANY({}) AND registry_status IN ('unlisted', 'removed') RETURNING id",
-        now, operator_ids,
+        now,
+        operator_ids,
     )
     return [r["id"] for r in rows]
 
@@ -483,12 +594,15 @@ async def listed_categories(operator_id: int, on: date) -> list[str]:
     rows = await Listing.raw(
         "SELECT DISTINCT category FROM provider_listing WHERE operator = {} AND valid_from <= {} "
         "AND valid_until > {} ORDER BY category",
-        operator_id, on, on,
+        operator_id,
+        on,
+        on,
     )
     return [r["category"] for r in rows]
 
 
 # Evaluations, status decisions, proposals ------------------------------------------------------
+
 
 async def insert_evaluation(fields: dict, now: datetime) -> int:
     rows = await Evaluation.raw(
@@ -497,9 +611,17 @@ async def insert_evaluation(fields: dict, now: datetime) -> int:
             complaints, period_start, period_end, comment, created_at)
         VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) RETURNING id
         """,
-        fields["operator_id"], fields["contract_id"], fields["evaluator_id"], fields["evaluator_org_id"],
-        fields["score"], fields["satisfaction"], fields["complaints"], fields["period_start"],
-        fields["period_end"], fields["comment"], now,
+        fields["operator_id"],
+        fields["contract_id"],
+        fields["evaluator_id"],
+        fields["evaluator_org_id"],
+        fields["score"],
+        fields["satisfaction"],
+        fields["complaints"],
+        fields["period_start"],
+        fields["period_end"],
+        fields["comment"],
+        now,
     )
     return rows[0]["id"]
 
@@ -511,7 +633,9 @@ async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[li
                complaints, period_start, period_end, comment, created_at, count(*) OVER () AS total
         FROM provider_evaluation WHERE operator = {} ORDER BY period_end DESC, id DESC LIMIT {} OFFSET {}
         """,
-        operator_id, limit, offset,
+        operator_id,
+        limit,
+        offset,
     )
     return split_total(rows)
 
@@ -538,7 +662,12 @@ async def insert_status_decision(
     rows = await Operator.raw(
         "INSERT INTO provider_status_decision (operator, from_status, to_status, reason, decided_by, at) "
         "VALUES ({}, {}, {}, {}, {}, {}) RETURNING id",
-        operator_id, from_status, to_status, reason, by, now,
+        operator_id,
+        from_status,
+        to_status,
+        reason,
+        by,
+        now,
     )
     return rows[0]["id"]
 
@@ -565,7 +694,10 @@ async def insert_proposals(proposals: list[tuple[int, str, str, dict]], now: dat
         ON CONFLICT (operator, proposed_status) WHERE state = 'open' DO NOTHING
         RETURNING id, operator AS operator_id, proposed_status, rule, evidence
         """,
-        now, [p[0] for p in proposals], [p[1] for p in proposals], [p[2] for p in proposals],
+        now,
+        [p[0] for p in proposals],
+        [p[1] for p in proposals],
+        [p[2] for p in proposals],
         [json.dumps(p[3], ensure_ascii=False) for p in proposals],
     )
     for row in rows:
@@ -600,7 +732,10 @@ async def list_proposals(state: str | None, limit: int, offset: int) -> tuple[li
         f"SELECT {PROPOSAL_COLUMNS}, count(*) OVER () AS total FROM provider_status_proposal p "
         "JOIN provider_operator o ON o.id = p.operator WHERE ({}::text IS NULL OR p.state = {}) "
         "ORDER BY p.id DESC LIMIT {} OFFSET {}",
-        state, state, limit, offset,
+        state,
+        state,
+        limit,
+        offset,
     )
     rows, total = split_total(rows)
     return [_proposal(r) for r in rows], total
@@ -610,7 +745,11 @@ async def decide_proposal(proposal_id: int, *, state: str, by: int, reason: str,
     await Operator.raw(
         "UPDATE provider_status_proposal SET state = {}, decided_by = {}, decision_reason = {}, decided_at = {} "
         "WHERE id = {}",
-        state, by, reason, now, proposal_id,
+        state,
+        by,
+        reason,
+        now,
+        proposal_id,
     )
 
 
@@ -629,8 +768,16 @@ VALID_LISTING = "l.operator = o.id AND l.valid_from <= $1 AND l.valid_until > $1
 
 
 def directory_query(
-    *, today: date, category: str | None, district_id: int | None, status: str | None, q: str | None,
-    sort: str, limit: int | None, offset: int = 0, as_json: bool = True,
+    *,
+    today: date,
+    category: str | None,
+    district_id: int | None,
+    status: str | None,
+    q: str | None,
+    sort: str,
+    limit: int | None,
+    offset: int = 0,
+    as_json: bool = True,
 ) -> tuple[str, list]:
     """The public directory: operators listed or warned with at least one listing valid today.
 
@@ -656,12 +803,15 @@ def directory_query(
     if q:
         where.append(f"o.name ILIKE '%' || {param(q)} || '%'")
     column, direction = DIRECTORY_SORTS[sort]
-    listed_since = (f"(SELECT min(l.valid_from) FROM provider_listing l WHERE {VALID_LISTING})"
-                    if column == "listed_since" else "NULL::date")
+    listed_since = (
+        f"(SELECT min(l.valid_from) FROM provider_listing l WHERE {VALID_LISTING})"
+        if column == "listed_since"
+        else "NULL::date"
+    )
     matched = f"""
         SELECT o.id, o.name, o.credit_code, o.registry_status, o.capacity, o.district_ids,
                {listed_since} AS listed_since
-        FROM provider_operator o WHERE {' AND '.join(where)}
+        FROM provider_operator o WHERE {" AND ".join(where)}
     """
     page = f"""
         SELECT m.id, m.name, m.credit_code, m.registry_status, m.capacity, m.district_ids, d.categories,
@@ -739,7 +889,8 @@ async def listings_ending(after: date, until: date) -> list[dict]:
           AND NOT {_CONTINUED}
         ORDER BY l.valid_until, o.name, l.category
         """,
-        after, until,
+        after,
+        until,
     )
 
 
@@ -749,7 +900,8 @@ async def status_decisions_between(start: datetime, end: datetime) -> list[dict]
         "SELECT d.id, d.operator AS operator_id, o.name AS operator_name, d.from_status, d.to_status, d.reason, d.at "
         "FROM provider_status_decision d JOIN provider_operator o ON o.id = d.operator "
         "WHERE d.at >= {} AND d.at < {} ORDER BY d.at, d.id",
-        start, end,
+        start,
+        end,
     )
 
 
@@ -765,5 +917,8 @@ async def listings_changed_between(start: date, end: date) -> list[dict]:
         WHERE l.valid_until >= {{}} AND l.valid_until < {{}} AND NOT {_CONTINUED}
         ORDER BY on_date, operator_name, category, change
         """,
-        start, end, start, end,
+        start,
+        end,
+        start,
+        end,
     )

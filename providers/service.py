@@ -9,6 +9,7 @@ from core.accounts import service as accounts
 from core.accounts.principal import OFFICIAL_ROLES, Principal
 from core.accounts.tables import OrgKind, Role
 from core.audit import service as audit
+from core.cache.service import VersionedCache
 from core.db import transaction
 from core.errors import PermissionDenied, ValidationFailed, require_reason
 from core.outbox import service as outbox
@@ -17,7 +18,6 @@ from core.settings import get_settings
 from providers import repository as repo
 from providers import rules
 from providers.credit_code import credit_code_problem
-from core.cache.service import VersionedCache
 from providers.errors import (
     ApplicationNotBatchable,
     ApplicationNotFound,
@@ -58,6 +58,7 @@ DECISION_TARGET = {"approve": A.approved, "reject": A.rejected, "return": A.retu
 
 # Categories ------------------------------------------------------------------------------------
 
+
 async def list_categories() -> list[dict]:
     return await repo.list_categories()
 
@@ -81,6 +82,7 @@ async def check_categories(codes: list[str]) -> list[str]:
 
 
 # Operators -------------------------------------------------------------------------------------
+
 
 def _check_credit_code(code: str) -> str:
     problem = credit_code_problem(code)
@@ -106,8 +108,9 @@ async def _validated_operator_fields(fields: dict) -> dict:
 async def _insert_operator(principal: Principal | None, fields: dict, city_id: int) -> int:
     if await repo.credit_code_exists(fields["credit_code"]):
         raise CreditCodeTaken()
-    org = await accounts.create_org(None, name=fields["name"], kind=OrgKind.operator, parent_id=city_id,
-                                    code=f"uscc-{fields['credit_code']}")
+    org = await accounts.create_org(
+        None, name=fields["name"], kind=OrgKind.operator, parent_id=city_id, code=f"uscc-{fields['credit_code']}"
+    )
     try:
         operator_id = await repo.insert_operator(org_id=org["id"], fields=fields, now=clock.now())
     except asyncpg.UniqueViolationError as exc:  # two registrations of one code racing
@@ -133,8 +136,12 @@ async def register_operator(fields: dict, username: str, password: str) -> dict:
         operator_id = await _insert_operator(None, fields, city["id"])
         operator = await repo.get_operator(operator_id)
         await accounts.create_user(
-            None, username=username, password=password, email=fields["contact_email"],
-            display_name=fields["contact_name"], grants=[(Role.operator, operator["org_id"])],
+            None,
+            username=username,
+            password=password,
+            email=fields["contact_email"],
+            display_name=fields["contact_name"],
+            grants=[(Role.operator, operator["org_id"])],
         )
     return operator
 
@@ -164,7 +171,8 @@ async def list_operators(principal: Principal, *, q, status, limit, offset):
     scope = ALL if principal.has_role(*READERS_OF_ALL_OPERATORS) else principal.read_paths()
     return await with_total(
         lambda lim, off: repo.list_operators(scope_paths=scope, q=q, status=status, limit=lim, offset=off),
-        limit, offset,
+        limit,
+        offset,
     )
 
 
@@ -192,6 +200,7 @@ async def add_certificate(principal: Principal, operator_id: int, fields: dict) 
 
 # Applications ----------------------------------------------------------------------------------
 
+
 def _recommender_org(principal: Principal) -> int:
     orgs = principal.org_ids(Role.district, Role.street)
     if not orgs:
@@ -211,9 +220,7 @@ def _can_read_application(principal: Principal, application: dict) -> bool:
         return True
     if principal.can_read_path(application["operator_org_path"]):
         return True
-    return bool(application["recommender_org_path"]) and principal.can_read_path(
-        application["recommender_org_path"]
-    )
+    return bool(application["recommender_org_path"]) and principal.can_read_path(application["recommender_org_path"])
 
 
 async def _readable_application(principal: Principal, application_id: int, *, for_update: bool = False) -> dict:
@@ -231,8 +238,14 @@ async def _claim_categories(application_id: int, operator_id: int, categories: l
 
 
 async def create_application(
-    principal: Principal, *, operator_id: int, channel: Channel, categories: list[str], statement: str,
-    attachments: list[dict], renewal_of: int | None = None,
+    principal: Principal,
+    *,
+    operator_id: int,
+    channel: Channel,
+    categories: list[str],
+    statement: str,
+    attachments: list[dict],
+    renewal_of: int | None = None,
 ) -> dict:
     operator = await _readable_operator(principal, operator_id)
     categories = await check_categories(categories)
@@ -244,17 +257,38 @@ async def create_application(
         recommender = _recommender_org(principal)
     async with transaction():
         application_id = await repo.insert_application(
-            operator_id=operator_id, channel=channel.value, recommender_org_id=recommender,
-            created_by=principal.user_id, categories=categories, statement=statement, attachments=attachments,
-            renewal_of=renewal_of, now=clock.now(),
+            operator_id=operator_id,
+            channel=channel.value,
+            recommender_org_id=recommender,
+            created_by=principal.user_id,
+            categories=categories,
+            statement=statement,
+            attachments=attachments,
+            renewal_of=renewal_of,
+            now=clock.now(),
         )
         await _claim_categories(application_id, operator_id, categories)
-        await repo.insert_event(application_id=application_id, from_state=None, to_state=A.draft.value,
-                                actor_id=principal.user_id, actor_name=principal.actor_label, reason="",
-                                now=clock.now())
-        await audit.record(principal, "application.create", "application", application_id,
-                           after={"operator_id": operator_id, "channel": channel.value, "categories": categories,
-                                  "renewal_of": renewal_of})
+        await repo.insert_event(
+            application_id=application_id,
+            from_state=None,
+            to_state=A.draft.value,
+            actor_id=principal.user_id,
+            actor_name=principal.actor_label,
+            reason="",
+            now=clock.now(),
+        )
+        await audit.record(
+            principal,
+            "application.create",
+            "application",
+            application_id,
+            after={
+                "operator_id": operator_id,
+                "channel": channel.value,
+                "categories": categories,
+                "renewal_of": renewal_of,
+            },
+        )
     return await get_application_for(principal, application_id)
 
 
@@ -267,9 +301,11 @@ async def get_application_for(principal: Principal, application_id: int) -> dict
 async def list_applications(principal: Principal, *, state, operator_id, limit, offset):
     scope = ALL if principal.has_role(Role.city, Role.auditor) else principal.read_paths()
     return await with_total(
-        lambda lim, off: repo.list_applications(scope_paths=scope, state=state, operator_id=operator_id, limit=lim,
-                                                offset=off),
-        limit, offset,
+        lambda lim, off: repo.list_applications(
+            scope_paths=scope, state=state, operator_id=operator_id, limit=lim, offset=off
+        ),
+        limit,
+        offset,
     )
 
 
@@ -284,23 +320,54 @@ async def update_application(principal: Principal, application_id: int, changes:
             changes["categories"] = await check_categories(changes["categories"])
             await _claim_categories(application_id, application["operator_id"], changes["categories"])
         await repo.update_application_content(application_id, changes, clock.now())
-        await audit.record(principal, "application.update", "application", application_id,
-                           before={k: application[k] for k in changes}, after=changes)
+        await audit.record(
+            principal,
+            "application.update",
+            "application",
+            application_id,
+            before={k: application[k] for k in changes},
+            after=changes,
+        )
     return await get_application_for(principal, application_id)
 
 
 async def _transition(
-    principal: Principal, application: dict, to: A, *, reason: str, action: str, decided: bool = False,
+    principal: Principal,
+    application: dict,
+    to: A,
+    *,
+    reason: str,
+    action: str,
+    decided: bool = False,
     submitted: bool = False,
 ) -> None:
     now = clock.now()
-    await repo.set_application_state(application["id"], to.value, now=now,
-                                     decided_by=principal.user_id if decided else None,
-                                     reason=reason if decided else None, submitted=submitted)
-    await repo.insert_event(application_id=application["id"], from_state=application["state"], to_state=to.value,
-                            actor_id=principal.user_id, actor_name=principal.actor_label, reason=reason, now=now)
-    await audit.record(principal, action, "application", application["id"],
-                       before={"state": application["state"]}, after={"state": to.value}, reason=reason)
+    await repo.set_application_state(
+        application["id"],
+        to.value,
+        now=now,
+        decided_by=principal.user_id if decided else None,
+        reason=reason if decided else None,
+        submitted=submitted,
+    )
+    await repo.insert_event(
+        application_id=application["id"],
+        from_state=application["state"],
+        to_state=to.value,
+        actor_id=principal.user_id,
+        actor_name=principal.actor_label,
+        reason=reason,
+        now=now,
+    )
+    await audit.record(
+        principal,
+        action,
+        "application",
+        application["id"],
+        before={"state": application["state"]},
+        after={"state": to.value},
+        reason=reason,
+    )
 
 
 async def submit_application(principal: Principal, application_id: int) -> dict:
@@ -310,8 +377,7 @@ async def submit_application(principal: Principal, application_id: int) -> dict:
             raise PermissionDenied()
         if A(application["state"]) not in OPEN_FOR_EDIT:
             raise ApplicationStateInvalid()
-        await _transition(principal, application, A.submitted, reason="", action="application.submit",
-                          submitted=True)
+        await _transition(principal, application, A.submitted, reason="", action="application.submit", submitted=True)
     return await get_application_for(principal, application_id)
 
 
@@ -332,8 +398,7 @@ async def decide_application(principal: Principal, application_id: int, decision
         application = await _readable_application(principal, application_id, for_update=True)
         if application["state"] not in (A.submitted.value, A.under_review.value):
             raise ApplicationStateInvalid(detail={"state": application["state"]})
-        await _transition(principal, application, target, reason=reason, action=f"application.{decision}",
-                          decided=True)
+        await _transition(principal, application, target, reason=reason, action=f"application.{decision}", decided=True)
         if target == A.rejected:
             await repo.close_application_categories(application_id)
         await _notify_operator(
@@ -354,8 +419,12 @@ async def create_renewal(principal: Principal, application_id: int) -> dict:
     if previous["state"] != A.approved.value:
         raise RenewalNotAllowed()
     return await create_application(
-        principal, operator_id=previous["operator_id"], channel=Channel(previous["channel"]),
-        categories=previous["categories"], statement=previous["statement"], attachments=previous["attachments"],
+        principal,
+        operator_id=previous["operator_id"],
+        channel=Channel(previous["channel"]),
+        categories=previous["categories"],
+        statement=previous["statement"],
+        attachments=previous["attachments"],
         renewal_of=application_id,
     )
 
@@ -366,6 +435,7 @@ async def _notify_operator(address: str, subject: str, body: str, *, dedupe_key:
 
 
 # Batches ---------------------------------------------------------------------------------------
+
 
 async def create_batch(principal: Principal, title: str) -> dict:
     async with transaction():
@@ -383,8 +453,10 @@ def _sees_draft_batches(viewer: Principal | None) -> bool:
 
 async def get_batch(batch_id: int, *, published_only: bool = False, viewer: Principal | None = None) -> dict:
     batch = await repo.get_batch(batch_id)
-    if batch is None or (published_only and batch["state"] != BatchState.published.value) or (
-        batch["state"] == BatchState.draft.value and not _sees_draft_batches(viewer)
+    if (
+        batch is None
+        or (published_only and batch["state"] != BatchState.published.value)
+        or (batch["state"] == BatchState.draft.value and not _sees_draft_batches(viewer))
     ):
         raise BatchNotFound()
     batch["entries"] = (await repo.entries_for([batch_id], included_only=published_only))[batch_id]
@@ -394,9 +466,11 @@ async def get_batch(batch_id: int, *, published_only: bool = False, viewer: Prin
 async def list_batches(*, published_only: bool, limit: int, offset: int, viewer: Principal | None = None):
     with_drafts = _sees_draft_batches(viewer)
     return await with_total(
-        lambda lim, off: repo.list_batches(published_only=published_only, with_drafts=with_drafts, limit=lim,
-                                           offset=off),
-        limit, offset,
+        lambda lim, off: repo.list_batches(
+            published_only=published_only, with_drafts=with_drafts, limit=lim, offset=off
+        ),
+        limit,
+        offset,
     )
 
 
@@ -438,9 +512,14 @@ async def open_notice(principal: Principal, batch_id: int, working_days: int | N
         today = clock.today()
         deadline = clock.add_working_days(today, days)
         await repo.open_notice(batch_id, today, deadline)
-        await audit.record(principal, "batch.open_notice", "batch", batch_id,
-                           before={"state": batch["state"]},
-                           after={"state": "notice", "notice_start": today, "objection_deadline": deadline})
+        await audit.record(
+            principal,
+            "batch.open_notice",
+            "batch",
+            batch_id,
+            before={"state": batch["state"]},
+            after={"state": "notice", "notice_start": today, "objection_deadline": deadline},
+        )
     return await get_batch(batch_id)
 
 
@@ -459,8 +538,13 @@ async def file_objection(principal: Principal, batch_id: int, application_id: in
         if entry is None or entry["status"] != "included":
             raise EntryNotInBatch()
         objection_id = await repo.insert_objection(entry["id"], principal.user_id, text, clock.now())
-        await audit.record(principal, "objection.file", "objection", objection_id,
-                           after={"batch_id": batch_id, "application_id": application_id, "text": text})
+        await audit.record(
+            principal,
+            "objection.file",
+            "objection",
+            objection_id,
+            after={"batch_id": batch_id, "application_id": application_id, "text": text},
+        )
     return await repo.get_objection(objection_id)
 
 
@@ -482,13 +566,26 @@ async def decide_objection(principal: Principal, objection_id: int, upheld: bool
             raise ObjectionDecided()
         state = "upheld" if upheld else "dismissed"
         await repo.decide_objection(objection_id, state=state, by=principal.user_id, reason=reason, now=clock.now())
-        await audit.record(principal, f"objection.{state}", "objection", objection_id,
-                           before={"state": "open"}, after={"state": state}, reason=reason)
+        await audit.record(
+            principal,
+            f"objection.{state}",
+            "objection",
+            objection_id,
+            before={"state": "open"},
+            after={"state": state},
+            reason=reason,
+        )
         if upheld:
             await repo.withdraw_entry(objection["entry_id"])
             application = await repo.get_application(objection["application_id"], for_update=True)
-            await _transition(principal, application, A.rejected, reason=f"公示期异议成立：{reason}",
-                              action="application.reject", decided=True)
+            await _transition(
+                principal,
+                application,
+                A.rejected,
+                reason=f"公示期异议成立：{reason}",
+                action="application.reject",
+                decided=True,
+            )
             await repo.close_application_categories(application["id"])
             await _notify_operator(
                 application["operator_email"],
@@ -527,14 +624,26 @@ async def publish_batch(principal: Principal, batch_id: int) -> dict:
                 f"{'、'.join(entry['categories'])}，有效期至 {valid_until.isoformat()}（不含当日）。\n",
                 dedupe_key=f"batch-{batch_id}-application-{entry['application_id']}-published",
             )
-        await audit.record(principal, "batch.publish", "batch", batch_id, before={"state": batch["state"]},
-                           after={"state": "published", "published_on": today, "listings": listings,
-                                  "valid_until": valid_until, "newly_listed_operators": newly_listed},
-                           reason=f"公示期已于 {batch['objection_deadline'].isoformat()} 届满，异议均已处理")
+        await audit.record(
+            principal,
+            "batch.publish",
+            "batch",
+            batch_id,
+            before={"state": batch["state"]},
+            after={
+                "state": "published",
+                "published_on": today,
+                "listings": listings,
+                "valid_until": valid_until,
+                "newly_listed_operators": newly_listed,
+            },
+            reason=f"公示期已于 {batch['objection_deadline'].isoformat()} 届满，异议均已处理",
+        )
     return await get_batch(batch_id)
 
 
 # Evaluations and registry status ---------------------------------------------------------------
+
 
 async def add_evaluation(principal: Principal, fields: dict) -> dict:
     orgs = principal.org_ids(Role.street, Role.district)
@@ -562,10 +671,23 @@ async def _change_status(principal: Principal, operator: dict, target: S, reason
         raise StatusChangeInvalid(detail={"from": current.value, "to": target.value})
     now = clock.now()
     await repo.set_registry_status(operator["id"], target.value, now)
-    await repo.insert_status_decision(operator_id=operator["id"], from_status=current.value, to_status=target.value,
-                                      reason=reason, by=principal.user_id, now=now)
-    await audit.record(principal, action, "operator", operator["id"], before={"registry_status": current.value},
-                       after={"registry_status": target.value}, reason=reason)
+    await repo.insert_status_decision(
+        operator_id=operator["id"],
+        from_status=current.value,
+        to_status=target.value,
+        reason=reason,
+        by=principal.user_id,
+        now=now,
+    )
+    await audit.record(
+        principal,
+        action,
+        "operator",
+        operator["id"],
+        before={"registry_status": current.value},
+        after={"registry_status": target.value},
+        reason=reason,
+    )
     await _notify_operator(
         operator["contact_email"],
         f"【优秀服务商名录】名录状态变更：{REGISTRY_STATUS_LABELS[target.value]}",
@@ -584,9 +706,13 @@ async def change_status(principal: Principal, operator_id: int, target: S, reaso
 
 def thresholds() -> rules.Thresholds:
     s = get_settings()
-    return rules.Thresholds(window=s.registry_rule_window, warn_score=s.registry_warn_score,
-                            suspend_score=s.registry_suspend_score, warn_satisfaction=s.registry_warn_satisfaction,
-                            warn_complaints=s.registry_warn_complaints)
+    return rules.Thresholds(
+        window=s.registry_rule_window,
+        warn_score=s.registry_warn_score,
+        suspend_score=s.registry_suspend_score,
+        warn_satisfaction=s.registry_warn_satisfaction,
+        warn_complaints=s.registry_warn_complaints,
+    )
 
 
 async def run_registry_rules_for(principal: Principal) -> list[int]:
@@ -610,9 +736,18 @@ async def run_registry_rules(actor: Principal | None = None) -> list[int]:
             proposals.append((operator_id, proposal.status.value, proposal.rule, proposal.evidence))
     async with transaction():
         created = await repo.insert_proposals(proposals, clock.now())
-        await audit.record_many(actor, "proposal.create", "operator", [
-            (row["operator_id"], {"proposed_status": row["proposed_status"], "rule": row["rule"],
-                                  "evidence": row["evidence"]}) for row in created])
+        await audit.record_many(
+            actor,
+            "proposal.create",
+            "operator",
+            [
+                (
+                    row["operator_id"],
+                    {"proposed_status": row["proposed_status"], "rule": row["rule"], "evidence": row["evidence"]},
+                )
+                for row in created
+            ],
+        )
     return [row["id"] for row in created]
 
 
@@ -630,12 +765,24 @@ async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool,
             raise ProposalDecided()
         state = "confirmed" if confirm else "dismissed"
         await repo.decide_proposal(proposal_id, state=state, by=principal.user_id, reason=reason, now=clock.now())
-        await audit.record(principal, f"proposal.{state}", "proposal", proposal_id, before={"state": "open"},
-                           after={"state": state}, reason=reason)
+        await audit.record(
+            principal,
+            f"proposal.{state}",
+            "proposal",
+            proposal_id,
+            before={"state": "open"},
+            after={"state": state},
+            reason=reason,
+        )
         if confirm:
             operator = await repo.get_operator(proposal["operator_id"], for_update=True)
-            await _change_status(principal, operator, S(proposal["proposed_status"]), reason,
-                                 f"operator.status.{proposal['proposed_status']}")
+            await _change_status(
+                principal,
+                operator,
+                S(proposal["proposed_status"]),
+                reason,
+                f"operator.status.{proposal['proposed_status']}",
+            )
     return await repo.get_proposal(proposal_id)
 
 
@@ -646,8 +793,9 @@ _directory_pages: VersionedCache[bytes] = VersionedCache(("registry",), get_sett
 
 async def directory_page(**filters) -> bytes:
     """A page of the public directory, from this worker's cache when nothing has changed since."""
-    return await _directory_pages.read(tuple(sorted(filters.items())),
-                                       lambda: repo.directory_page_json(today=clock.today(), **filters))
+    return await _directory_pages.read(
+        tuple(sorted(filters.items())), lambda: repo.directory_page_json(today=clock.today(), **filters)
+    )
 
 
 async def directory_export_rows(**filters) -> list[dict]:
@@ -666,5 +814,3 @@ async def public_operator_listings(operator_id: int) -> list[dict]:
     if operator is None or operator["registry_status"] == S.unlisted.value:
         raise OperatorNotFound()
     return await repo.listings_for(operator_id)
-
-

@@ -89,13 +89,23 @@ async def run_period(job: Job, period: str) -> RunOutcome:
     connection = await engine_finder().get_new_connection()
     try:
         if not await repo.try_lock_period(connection, job.name, period):
-            return RunOutcome(job.name, period, "skipped", {"reason": "running elsewhere"},
-                              await repo.get_run(connection, job.name, period))
+            return RunOutcome(
+                job.name,
+                period,
+                "skipped",
+                {"reason": "running elsewhere"},
+                await repo.get_run(connection, job.name, period),
+            )
         try:
             claim = await repo.claim_run(connection, job.name, period, runner_name(), clock.now())
             if claim is None:
-                return RunOutcome(job.name, period, "skipped", {"reason": "done before"},
-                                  await repo.get_run(connection, job.name, period))
+                return RunOutcome(
+                    job.name,
+                    period,
+                    "skipped",
+                    {"reason": "done before"},
+                    await repo.get_run(connection, job.name, period),
+                )
             started = time.monotonic()
             try:
                 with heap_set_aside():
@@ -104,8 +114,15 @@ async def run_period(job: Job, period: str) -> RunOutcome:
             except Exception as exc:  # a failed run is recorded and retried at the next trigger
                 log.exception("job %s for %s failed", job.name, period)
                 result, status, error = {}, "failed", "".join(traceback.format_exception_only(exc)).strip()
-            run = await repo.finish_run(connection, claim["id"], status=status, result=result or {}, error=error,
-                                        now=clock.now(), duration_ms=int((time.monotonic() - started) * 1000))
+            run = await repo.finish_run(
+                connection,
+                claim["id"],
+                status=status,
+                result=result or {},
+                error=error,
+                now=clock.now(),
+                duration_ms=int((time.monotonic() - started) * 1000),
+            )
             return RunOutcome(job.name, period, status, result or {"error": error}, run)
         finally:
             await repo.unlock_period(connection, job.name, period)
@@ -173,10 +190,8 @@ class Scheduler:
                 log.info("scheduler %s leads", runner_name())
                 return
             await connection.close()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
-            except TimeoutError:
-                pass
 
     async def _still_leading(self) -> bool:
         try:
@@ -192,16 +207,21 @@ class Scheduler:
                 break
             scheduler = AsyncIOScheduler(timezone=BUSINESS_TZ)
             for job in self.jobs:
-                scheduler.add_job(self._fire, job.schedule.trigger(), args=[job], id=job.name, coalesce=True,
-                                  max_instances=1, misfire_grace_time=None)
+                scheduler.add_job(
+                    self._fire,
+                    job.schedule.trigger(),
+                    args=[job],
+                    id=job.name,
+                    coalesce=True,
+                    max_instances=1,
+                    misfire_grace_time=None,
+                )
             try:
                 await run_all_due(self.jobs)  # catch up whatever was missed while nobody led
                 scheduler.start()
                 while not self._stopping.is_set() and await self._still_leading():
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
-                    except TimeoutError:
-                        pass
             finally:
                 scheduler.shutdown(wait=False)
                 self.leading.clear()
@@ -215,10 +235,8 @@ class Scheduler:
 
     async def _release(self) -> None:
         if self._lock_connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # already gone
                 await self._lock_connection.close()
-            except Exception:  # already gone
-                pass
             self._lock_connection = None
 
     def stop(self) -> None:

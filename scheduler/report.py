@@ -34,7 +34,8 @@ from leasing import service as leasing
 from market import repository as market_repo
 from market import service as market
 from market.balance import Thresholds, balance
-from market.labels import BALANCE_STATUS_LABELS as STATUS_LABELS, LEDGER_KIND_LABELS
+from market.labels import BALANCE_STATUS_LABELS as STATUS_LABELS
+from market.labels import LEDGER_KIND_LABELS
 from providers import repository as providers_repo
 from providers.labels import REGISTRY_STATUS_LABELS
 
@@ -52,6 +53,7 @@ LEASE_STATUS_LABELS = {"active": "履约中", "expiring": "即将到期", "ended
 
 
 # Gathering -------------------------------------------------------------------------------------
+
 
 def report_window(month: date) -> tuple[date, date]:
     """[first month, first month after M): the twelve months ending with M."""
@@ -73,8 +75,14 @@ def _share(part: int, whole: int) -> Decimal | None:
 
 def _figures(income: int, cost: int, thresholds: Thresholds) -> dict:
     result = balance(income, cost, thresholds)
-    return {"income": income, "cost": cost, "net": income - cost, "ratio": result.ratio,
-            "status": result.status.value, "status_label": result.label}
+    return {
+        "income": income,
+        "cost": cost,
+        "net": income - cost,
+        "ratio": result.ratio,
+        "status": result.status.value,
+        "status_label": result.label,
+    }
 
 
 def _sort_key(item: dict):
@@ -87,8 +95,12 @@ def _largest(kinds: list[dict], direction: str, whole: int) -> dict | None:
     if not found:
         return None
     top = max(found, key=lambda k: (k["amount"], k["kind"]))
-    return {"kind": top["kind"], "label": LEDGER_KIND_LABELS[top["kind"]], "amount": top["amount"],
-            "share": _share(top["amount"], whole)}
+    return {
+        "kind": top["kind"],
+        "label": LEDGER_KIND_LABELS[top["kind"]],
+        "amount": top["amount"],
+        "share": _share(top["amount"], whole),
+    }
 
 
 def _drivers(item: dict) -> str:
@@ -108,15 +120,26 @@ def _drivers(item: dict) -> str:
         now = item["ratio"].quantize(Decimal("0.01"), ROUND_HALF_UP)
         before = previous.quantize(Decimal("0.01"), ROUND_HALF_UP)
         trend = "下降" if now < before else "上升" if now > before else "持平"
-        parts.append(f"收支比由上一周期 {before} {trend}至 {now}" if trend != "持平" else f"收支比与上一周期持平（{now}）")
+        parts.append(
+            f"收支比由上一周期 {before} {trend}至 {now}" if trend != "持平" else f"收支比与上一周期持平（{now}）"
+        )
     return "；".join(parts)
 
 
 def _totals_by(rows: list[dict], key: str, name: str, thresholds: Thresholds) -> list[dict]:
     groups: dict[object, dict] = {}
     for row in rows:
-        group = groups.setdefault(row[key], {"id": row[key], "name": row[name], "communities": 0, "income": 0,
-                                             "cost": 0, "counts": dict.fromkeys(STATUSES, 0)})
+        group = groups.setdefault(
+            row[key],
+            {
+                "id": row[key],
+                "name": row[name],
+                "communities": 0,
+                "income": 0,
+                "cost": 0,
+                "counts": dict.fromkeys(STATUSES, 0),
+            },
+        )
         group["communities"] += 1
         group["income"] += row["income"]
         group["cost"] += row["cost"]
@@ -129,37 +152,77 @@ def _leasing(month_figures: dict, year_figures: dict) -> dict:
     in_month = {item["id"]: item for item in month_figures["items"]}
 
     def row(name: str, year: dict, month: dict | None) -> dict:
-        return {"name": name, "spaces": year["spaces"], "idle_area": year["idle_area"],
-                "listed_area": year["listed_area"], "leased_area": year["leased_area"],
-                "month_invoiced": month["invoiced"] if month else 0,
-                "month_collected": month["collected"] if month else 0,
-                "year_invoiced": year["invoiced"], "year_collected": year["collected"], "arrears": year["arrears"]}
+        return {
+            "name": name,
+            "spaces": year["spaces"],
+            "idle_area": year["idle_area"],
+            "listed_area": year["listed_area"],
+            "leased_area": year["leased_area"],
+            "month_invoiced": month["invoiced"] if month else 0,
+            "month_collected": month["collected"] if month else 0,
+            "year_invoiced": year["invoiced"],
+            "year_collected": year["collected"],
+            "arrears": year["arrears"],
+        }
 
-    return {"districts": [row(item["name"], item, in_month.get(item["id"])) for item in year_figures["items"]],
-            "total": row("合计", year_figures["total"], month_figures["total"]),
-            "year_start": year_figures["start"]}
+    return {
+        "districts": [row(item["name"], item, in_month.get(item["id"])) for item in year_figures["items"]],
+        "total": row("合计", year_figures["total"], month_figures["total"]),
+        "year_start": year_figures["start"],
+    }
 
 
 def _renewals(after: date, until: date, leases: list[dict], contracts: list[dict], listings: list[dict]) -> dict:
-    items = [
-        {"kind": "lease", "ends_on": r["ends_on"], "district_name": r["district_name"], "street_name": r["street_name"],
-         "community_name": r["community_name"], "subject": f"{r['address']}（{r['area_m2']} ㎡）",
-         "party": r["lessee_name"], "amount": r["monthly_rent"], "amount_label": "月租金",
-         "status_label": LEASE_STATUS_LABELS.get(r["status"], r["status"]), "id": r["id"]}
-        for r in leases
-    ] + [
-        {"kind": "contract", "ends_on": r["ends_on"], "district_name": r["district_name"],
-         "street_name": r["street_name"], "community_name": r["community_name"],
-         "subject": f"服务合同 {r['id']} 号（{r['category_names'] or '、'.join(r['categories'])}）",
-         "party": r["operator_name"], "amount": r["annual_fee"], "amount_label": "年服务费",
-         "status_label": CONTRACT_STATUS_LABELS.get(r["status"], r["status"]), "id": r["id"]}
-        for r in contracts
-    ] + [
-        {"kind": "listing", "ends_on": r["valid_until"], "district_name": "", "street_name": "", "community_name": "",
-         "subject": f"{r['category_name']}（{r['batch_title']}）", "party": r["operator_name"], "amount": None,
-         "amount_label": "", "status_label": REGISTRY_STATUS_LABELS[r["registry_status"]], "id": r["id"]}
-        for r in listings
-    ]
+    items = (
+        [
+            {
+                "kind": "lease",
+                "ends_on": r["ends_on"],
+                "district_name": r["district_name"],
+                "street_name": r["street_name"],
+                "community_name": r["community_name"],
+                "subject": f"{r['address']}（{r['area_m2']} ㎡）",
+                "party": r["lessee_name"],
+                "amount": r["monthly_rent"],
+                "amount_label": "月租金",
+                "status_label": LEASE_STATUS_LABELS.get(r["status"], r["status"]),
+                "id": r["id"],
+            }
+            for r in leases
+        ]
+        + [
+            {
+                "kind": "contract",
+                "ends_on": r["ends_on"],
+                "district_name": r["district_name"],
+                "street_name": r["street_name"],
+                "community_name": r["community_name"],
+                "subject": f"服务合同 {r['id']} 号（{r['category_names'] or '、'.join(r['categories'])}）",
+                "party": r["operator_name"],
+                "amount": r["annual_fee"],
+                "amount_label": "年服务费",
+                "status_label": CONTRACT_STATUS_LABELS.get(r["status"], r["status"]),
+                "id": r["id"],
+            }
+            for r in contracts
+        ]
+        + [
+            {
+                "kind": "listing",
+                "ends_on": r["valid_until"],
+                "district_name": "",
+                "street_name": "",
+                "community_name": "",
+                "subject": f"{r['category_name']}（{r['batch_title']}）",
+                "party": r["operator_name"],
+                "amount": None,
+                "amount_label": "",
+                "status_label": REGISTRY_STATUS_LABELS[r["registry_status"]],
+                "id": r["id"],
+            }
+            for r in listings
+        ]
+    )
     for item in items:
         item["kind_label"] = RENEWAL_KIND_LABELS[item["kind"]]
         item["days"] = (item["ends_on"] - after).days
@@ -170,13 +233,27 @@ def _renewals(after: date, until: date, leases: list[dict], contracts: list[dict
 
 def _registry(decisions: list[dict], listing_changes: list[dict]) -> dict:
     changes = [
-        {"kind": "decision", "on": clock.business_date(d["at"]), "at": d["at"], "operator_name": d["operator_name"],
-         "detail": f"{REGISTRY_STATUS_LABELS[d['from_status']]} → {REGISTRY_STATUS_LABELS[d['to_status']]}",
-         "from_status": d["from_status"], "to_status": d["to_status"], "note": d["reason"]}
+        {
+            "kind": "decision",
+            "on": clock.business_date(d["at"]),
+            "at": d["at"],
+            "operator_name": d["operator_name"],
+            "detail": f"{REGISTRY_STATUS_LABELS[d['from_status']]} → {REGISTRY_STATUS_LABELS[d['to_status']]}",
+            "from_status": d["from_status"],
+            "to_status": d["to_status"],
+            "note": d["reason"],
+        }
         for d in decisions
     ] + [
-        {"kind": r["change"], "on": r["on_date"], "at": None, "operator_name": r["operator_name"],
-         "detail": r["category_name"], "category": r["category"], "note": r["batch_title"]}
+        {
+            "kind": r["change"],
+            "on": r["on_date"],
+            "at": None,
+            "operator_name": r["operator_name"],
+            "detail": r["category_name"],
+            "category": r["category"],
+            "note": r["batch_title"],
+        }
         for r in listing_changes
     ]
     for change in changes:
@@ -205,14 +282,23 @@ async def gather(month: date) -> dict:
     for row in current:
         result = row["balance"]
         before = previous.get(row["id"])
-        communities.append({
-            "id": row["id"], "name": row["name"], "district_id": row["district_id"],
-            "district_name": row["district_name"], "street_id": row["street_id"], "street_name": row["street_name"],
-            **_figures(result.income, result.cost, thresholds),
-            "previous_income": before.income if before else 0, "previous_cost": before.cost if before else 0,
-            "previous_ratio": before.ratio if before else None,
-            "top_cost": None, "top_income": None, "drivers": "",
-        })
+        communities.append(
+            {
+                "id": row["id"],
+                "name": row["name"],
+                "district_id": row["district_id"],
+                "district_name": row["district_name"],
+                "street_id": row["street_id"],
+                "street_name": row["street_name"],
+                **_figures(result.income, result.cost, thresholds),
+                "previous_income": before.income if before else 0,
+                "previous_cost": before.cost if before else 0,
+                "previous_ratio": before.ratio if before else None,
+                "top_cost": None,
+                "top_income": None,
+                "drivers": "",
+            }
+        )
     communities.sort(key=_sort_key)
     attention = [c for c in communities if c["status"] in ATTENTION]
     kinds: dict[int, list[dict]] = {}
@@ -227,37 +313,62 @@ async def gather(month: date) -> dict:
     previous_income = sum(b.income for b in previous.values())
     previous_cost = sum(b.cost for b in previous.values())
     city_totals = {
-        "id": 0, "name": city["name"] if city else "全市", "communities": len(communities),
+        "id": 0,
+        "name": city["name"] if city else "全市",
+        "communities": len(communities),
         "counts": {s: sum(1 for c in communities if c["status"] == s) for s in STATUSES},
         **_figures(income, cost, thresholds),
-        "previous_income": previous_income, "previous_cost": previous_cost,
+        "previous_income": previous_income,
+        "previous_cost": previous_cost,
         "previous_ratio": _ratio(previous_income, previous_cost),
     }
     trend = []
     for offset in range(WINDOW_MONTHS):
         m = add_months(start, offset)
         m_income, m_cost = (monthly[m]["income"], monthly[m]["cost"]) if m in monthly else (0, 0)
-        trend.append({"month": m, "income": m_income, "cost": m_cost, "net": m_income - m_cost,
-                      "ratio": _ratio(m_income, m_cost)})
+        trend.append(
+            {
+                "month": m,
+                "income": m_income,
+                "cost": m_cost,
+                "net": m_income - m_cost,
+                "ratio": _ratio(m_income, m_cost),
+            }
+        )
 
     month_figures = await leasing.city_figures(month, next_month)
     year_figures = await leasing.city_figures(date(month.year, 1, 1), next_month)
-    renewals = _renewals(next_month, renewals_until,
-                         await leasing_repo.leases_ending(next_month, renewals_until),
-                         await market_repo.contracts_ending(next_month, renewals_until),
-                         await providers_repo.listings_ending(next_month, renewals_until))
-    registry = _registry(await providers_repo.status_decisions_between(_instant(month), _instant(next_month)),
-                         await providers_repo.listings_changed_between(month, next_month))
+    renewals = _renewals(
+        next_month,
+        renewals_until,
+        await leasing_repo.leases_ending(next_month, renewals_until),
+        await market_repo.contracts_ending(next_month, renewals_until),
+        await providers_repo.listings_ending(next_month, renewals_until),
+    )
+    registry = _registry(
+        await providers_repo.status_decisions_between(_instant(month), _instant(next_month)),
+        await providers_repo.listings_changed_between(month, next_month),
+    )
     return {
-        "month": month, "start": start, "end": next_month, "previous_start": previous_start,
-        "generated_at": clock.now(), "thresholds": thresholds, "city": city_totals,
+        "month": month,
+        "start": start,
+        "end": next_month,
+        "previous_start": previous_start,
+        "generated_at": clock.now(),
+        "thresholds": thresholds,
+        "city": city_totals,
         "districts": _totals_by(communities, "district_id", "district_name", thresholds),
-        "communities": communities, "attention": attention, "trend": trend,
-        "leasing": _leasing(month_figures, year_figures), "renewals": renewals, "registry": registry,
+        "communities": communities,
+        "attention": attention,
+        "trend": trend,
+        "leasing": _leasing(month_figures, year_figures),
+        "renewals": renewals,
+        "registry": registry,
     }
 
 
 # Tables shared by every rendering --------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Fen:
@@ -304,8 +415,13 @@ def _counts(item: dict) -> list:
 
 
 def _balance_cells(item: dict) -> list:
-    return [Fen(item["income"]), Fen(item["cost"]), Fen(item["net"]), Ratio(item["ratio"], item["income"]),
-            item["status_label"]]
+    return [
+        Fen(item["income"]),
+        Fen(item["cost"]),
+        Fen(item["net"]),
+        Ratio(item["ratio"], item["income"]),
+        item["status_label"],
+    ]
 
 
 def tables(data: dict) -> list[Table]:
@@ -316,63 +432,195 @@ def tables(data: dict) -> list[Table]:
     leasing = data["leasing"]
     renewals = data["renewals"]
     return [
-        Table("全市汇总", "全市汇总",
-              ["范围", "起始月", "截止月", "社区数", *money_headers, *status_headers, "上一周期收入（元）",
-               "上一周期成本（元）", "上一周期收支比"],
-              [[city["name"], _month_label(data["start"]), _month_label(data["month"]), city["communities"],
-                *_balance_cells(city), *_counts(city), Fen(city["previous_income"]), Fen(city["previous_cost"]),
-                Ratio(city["previous_ratio"], city["previous_income"])]]),
-        Table("分区县", "分区县汇总", ["区县", "社区数", *money_headers, *status_headers],
-              [[d["name"], d["communities"], *_balance_cells(d), *_counts(d)] for d in data["districts"]],
-              district_total),
-        Table("失衡与预警社区", "失衡与预警社区（失衡在前，按收支比由低到高）",
-              ["序号", "区县", "街道", "社区", "状态", "收入（元）", "成本（元）", "缺口（元）", "收支比",
-               "上一周期收支比", "最大成本项", "占成本", "最大收入项", "占收入", "说明"],
-              [[i, c["district_name"], c["street_name"], c["name"], c["status_label"], Fen(c["income"]),
-                Fen(c["cost"]), Fen(c["cost"] - c["income"]), Ratio(c["ratio"], c["income"]),
-                Ratio(c["previous_ratio"], c["previous_income"]),
-                c["top_cost"]["label"] if c["top_cost"] else "",
-                Share(c["top_cost"]["share"] if c["top_cost"] else None),
-                c["top_income"]["label"] if c["top_income"] else "",
-                Share(c["top_income"]["share"] if c["top_income"] else None), c["drivers"]]
-               for i, c in enumerate(data["attention"], start=1)],
-              empty="本期没有失衡或预警的社区"),
-        Table("全部社区", "全部社区（按状态与收支比排序）",
-              ["序号", "区县", "街道", "社区", *money_headers, "上一周期收支比"],
-              [[i, c["district_name"], c["street_name"], c["name"], *_balance_cells(c),
-                Ratio(c["previous_ratio"], c["previous_income"])]
-               for i, c in enumerate(data["communities"], start=1)],
-              ["合计", "", "", f"{city['communities']} 个社区", *_balance_cells(city), ""]),
-        Table("月度趋势", "近 12 个月全市收支", ["月份", "收入（元）", "成本（元）", "结余（元）", "收支比"],
-              [[_month_label(m["month"]), Fen(m["income"]), Fen(m["cost"]), Fen(m["net"]),
-                Ratio(m["ratio"], m["income"])] for m in data["trend"]],
-              ["合计", Fen(city["income"]), Fen(city["cost"]), Fen(city["net"]), Ratio(city["ratio"], city["income"])]),
-        Table("存量空间", f"存量空间盘活与租金（{_month_label(data['month'])} 及 {leasing['year_start'].year} 年初至今）",
-              ["区县", "空间数", "闲置面积（㎡，当前）", "招租中面积（㎡，当前）", "已出租面积（㎡，当前）",
-               "本月应收租金（元）", "本月实收租金（元）", "年初至今应收租金（元）", "年初至今实收租金（元）",
-               "逾期未缴（元）"],
-              [_leasing_row(d) for d in leasing["districts"]], _leasing_row(leasing["total"]),
-              empty="尚无登记的存量空间"),
-        Table("90天内到期",
-              f"{RENEWAL_DAYS} 天内到期（最后有效日在 {renewals['after']} 至 {renewals['until'] - timedelta(days=1)} 之间）",
-              ["类型", "截止日（不含）", "距月末天数", "区县", "街道", "社区", "对象", "相对方", "金额（元）",
-               "金额说明", "状态"],
-              [[i["kind_label"], i["ends_on"], i["days"], i["district_name"], i["street_name"], i["community_name"],
-                i["subject"], i["party"], Fen(i["amount"]) if i["amount"] is not None else None, i["amount_label"],
-                i["status_label"]] for i in renewals["items"]],
-              empty=f"{RENEWAL_DAYS} 天内没有到期的租约、服务合同或名录入库"),
-        Table("名录变动", f"{data['month'].year} 年 {data['month'].month} 月名录变动",
-              ["日期", "类型", "运营商", "变动内容", "理由或批次"],
-              [[c["on"], c["kind_label"], c["operator_name"], c["detail"], c["note"]]
-               for c in data["registry"]["changes"]],
-              empty="本月名录无变动"),
+        Table(
+            "全市汇总",
+            "全市汇总",
+            [
+                "范围",
+                "起始月",
+                "截止月",
+                "社区数",
+                *money_headers,
+                *status_headers,
+                "上一周期收入（元）",
+                "上一周期成本（元）",
+                "上一周期收支比",
+            ],
+            [
+                [
+                    city["name"],
+                    _month_label(data["start"]),
+                    _month_label(data["month"]),
+                    city["communities"],
+                    *_balance_cells(city),
+                    *_counts(city),
+                    Fen(city["previous_income"]),
+                    Fen(city["previous_cost"]),
+                    Ratio(city["previous_ratio"], city["previous_income"]),
+                ]
+            ],
+        ),
+        Table(
+            "分区县",
+            "分区县汇总",
+            ["区县", "社区数", *money_headers, *status_headers],
+            [[d["name"], d["communities"], *_balance_cells(d), *_counts(d)] for d in data["districts"]],
+            district_total,
+        ),
+        Table(
+            "失衡与预警社区",
+            "失衡与预警社区（失衡在前，按收支比由低到高）",
+            [
+                "序号",
+                "区县",
+                "街道",
+                "社区",
+                "状态",
+                "收入（元）",
+                "成本（元）",
+                "缺口（元）",
+                "收支比",
+                "上一周期收支比",
+                "最大成本项",
+                "占成本",
+                "最大收入项",
+                "占收入",
+                "说明",
+            ],
+            [
+                [
+                    i,
+                    c["district_name"],
+                    c["street_name"],
+                    c["name"],
+                    c["status_label"],
+                    Fen(c["income"]),
+                    Fen(c["cost"]),
+                    Fen(c["cost"] - c["income"]),
+                    Ratio(c["ratio"], c["income"]),
+                    Ratio(c["previous_ratio"], c["previous_income"]),
+                    c["top_cost"]["label"] if c["top_cost"] else "",
+                    Share(c["top_cost"]["share"] if c["top_cost"] else None),
+                    c["top_income"]["label"] if c["top_income"] else "",
+                    Share(c["top_income"]["share"] if c["top_income"] else None),
+                    c["drivers"],
+                ]
+                for i, c in enumerate(data["attention"], start=1)
+            ],
+            empty="本期没有失衡或预警的社区",
+        ),
+        Table(
+            "全部社区",
+            "全部社区（按状态与收支比排序）",
+            ["序号", "区县", "街道", "社区", *money_headers, "上一周期收支比"],
+            [
+                [
+                    i,
+                    c["district_name"],
+                    c["street_name"],
+                    c["name"],
+                    *_balance_cells(c),
+                    Ratio(c["previous_ratio"], c["previous_income"]),
+                ]
+                for i, c in enumerate(data["communities"], start=1)
+            ],
+            ["合计", "", "", f"{city['communities']} 个社区", *_balance_cells(city), ""],
+        ),
+        Table(
+            "月度趋势",
+            "近 12 个月全市收支",
+            ["月份", "收入（元）", "成本（元）", "结余（元）", "收支比"],
+            [
+                [
+                    _month_label(m["month"]),
+                    Fen(m["income"]),
+                    Fen(m["cost"]),
+                    Fen(m["net"]),
+                    Ratio(m["ratio"], m["income"]),
+                ]
+                for m in data["trend"]
+            ],
+            ["合计", Fen(city["income"]), Fen(city["cost"]), Fen(city["net"]), Ratio(city["ratio"], city["income"])],
+        ),
+        Table(
+            "存量空间",
+            f"存量空间盘活与租金（{_month_label(data['month'])} 及 {leasing['year_start'].year} 年初至今）",
+            [
+                "区县",
+                "空间数",
+                "闲置面积（㎡，当前）",
+                "招租中面积（㎡，当前）",
+                "已出租面积（㎡，当前）",
+                "本月应收租金（元）",
+                "本月实收租金（元）",
+                "年初至今应收租金（元）",
+                "年初至今实收租金（元）",
+                "逾期未缴（元）",
+            ],
+            [_leasing_row(d) for d in leasing["districts"]],
+            _leasing_row(leasing["total"]),
+            empty="尚无登记的存量空间",
+        ),
+        Table(
+            "90天内到期",
+            f"{RENEWAL_DAYS} 天内到期（最后有效日在 {renewals['after']} 至 {renewals['until'] - timedelta(days=1)} 之间）",
+            [
+                "类型",
+                "截止日（不含）",
+                "距月末天数",
+                "区县",
+                "街道",
+                "社区",
+                "对象",
+                "相对方",
+                "金额（元）",
+                "金额说明",
+                "状态",
+            ],
+            [
+                [
+                    i["kind_label"],
+                    i["ends_on"],
+                    i["days"],
+                    i["district_name"],
+                    i["street_name"],
+                    i["community_name"],
+                    i["subject"],
+                    i["party"],
+                    Fen(i["amount"]) if i["amount"] is not None else None,
+                    i["amount_label"],
+                    i["status_label"],
+                ]
+                for i in renewals["items"]
+            ],
+            empty=f"{RENEWAL_DAYS} 天内没有到期的租约、服务合同或名录入库",
+        ),
+        Table(
+            "名录变动",
+            f"{data['month'].year} 年 {data['month'].month} 月名录变动",
+            ["日期", "类型", "运营商", "变动内容", "理由或批次"],
+            [
+                [c["on"], c["kind_label"], c["operator_name"], c["detail"], c["note"]]
+                for c in data["registry"]["changes"]
+            ],
+            empty="本月名录无变动",
+        ),
     ]
 
 
 def _leasing_row(row: dict) -> list:
-    return [row["name"], row["spaces"], Area(row["idle_area"]), Area(row["listed_area"]), Area(row["leased_area"]),
-            Fen(row["month_invoiced"]), Fen(row["month_collected"]), Fen(row["year_invoiced"]),
-            Fen(row["year_collected"]), Fen(row["arrears"])]
+    return [
+        row["name"],
+        row["spaces"],
+        Area(row["idle_area"]),
+        Area(row["listed_area"]),
+        Area(row["leased_area"]),
+        Fen(row["month_invoiced"]),
+        Fen(row["month_collected"]),
+        Fen(row["year_invoiced"]),
+        Fen(row["year_collected"]),
+        Fen(row["arrears"]),
+    ]
 
 
 def highlights(data: dict) -> list[str]:
@@ -386,15 +634,25 @@ def highlights(data: dict) -> list[str]:
     ]
     if data["attention"]:
         worst = data["attention"][0]
-        found.append(f"最需关注：{worst['district_name']}{worst['street_name']}{worst['name']}"
-                     f"（{worst['status_label']}，{worst['drivers']}）。")
-    found.append(f"存量空间：已出租 {leasing['leased_area']:,.2f} ㎡（当前），本月实收租金 "
-                 f"{format_yuan(leasing['month_collected'])}，年初至今实收 {format_yuan(leasing['year_collected'])}，"
-                 f"逾期未缴 {format_yuan(leasing['arrears'])}。")
-    found.append(f"{RENEWAL_DAYS} 天内到期：" + "、".join(f"{RENEWAL_KIND_LABELS[k]} {n} 项"
-                                                       for k, n in renewals["counts"].items()) + "。")
-    found.append("本月名录变动：" + "、".join(f"{REGISTRY_CHANGE_LABELS[k]} {n} 项"
-                                        for k, n in registry["counts"].items()) + "。")
+        found.append(
+            f"最需关注：{worst['district_name']}{worst['street_name']}{worst['name']}"
+            f"（{worst['status_label']}，{worst['drivers']}）。"
+        )
+    found.append(
+        f"存量空间：已出租 {leasing['leased_area']:,.2f} ㎡（当前），本月实收租金 "
+        f"{format_yuan(leasing['month_collected'])}，年初至今实收 {format_yuan(leasing['year_collected'])}，"
+        f"逾期未缴 {format_yuan(leasing['arrears'])}。"
+    )
+    found.append(
+        f"{RENEWAL_DAYS} 天内到期："
+        + "、".join(f"{RENEWAL_KIND_LABELS[k]} {n} 项" for k, n in renewals["counts"].items())
+        + "。"
+    )
+    found.append(
+        "本月名录变动："
+        + "、".join(f"{REGISTRY_CHANGE_LABELS[k]} {n} 项" for k, n in registry["counts"].items())
+        + "。"
+    )
     return found
 
 
@@ -406,11 +664,18 @@ def subject(data: dict) -> str:
 def report_totals(data: dict) -> dict:
     """The city's figures over the window, in fen: what the balance overview API gives for the same window."""
     city = data["city"]
-    return {"start": data["start"], "end": data["end"], "communities": city["communities"],
-            "income": city["income"], "cost": city["cost"], "counts": dict(city["counts"])}
+    return {
+        "start": data["start"],
+        "end": data["end"],
+        "communities": city["communities"],
+        "income": city["income"],
+        "cost": city["cost"],
+        "counts": dict(city["counts"]),
+    }
 
 
 # Chart -----------------------------------------------------------------------------------------
+
 
 def render_chart_png(data: dict) -> bytes:
     """Income and cost per month over the window, in 10,000 yuan (万元). Latin text only."""
@@ -429,8 +694,15 @@ def render_chart_png(data: dict) -> bytes:
     axes = figure.subplots()
     axes.plot(positions, income, marker="o", linewidth=2, color="#1f77b4", label="Income")
     axes.plot(positions, cost, marker="s", linewidth=2, color="#ff7f0e", label="Cost")
-    axes.fill_between(positions, income, cost, where=[i < c for i, c in zip(income, cost, strict=True)],
-                      color="#d62728", alpha=0.12, interpolate=True)
+    axes.fill_between(
+        positions,
+        income,
+        cost,
+        where=[i < c for i, c in zip(income, cost, strict=True)],
+        color="#d62728",
+        alpha=0.12,
+        interpolate=True,
+    )
     axes.set_xticks(positions, labels, rotation=45, fontsize=8)
     axes.set_ylabel("CNY 10k")
     axes.set_ylim(bottom=0)
@@ -485,16 +757,23 @@ def _shown(table: Table) -> tuple[list[list], str]:
         return table.rows, ""
     if table.email_rows == 0:
         return [], f"共 {len(table.rows)} 行，明细见附件工作表“{table.sheet}”。"
-    return (table.rows[:table.email_rows],
-            f"仅列出前 {table.email_rows} 行（共 {len(table.rows)} 行），完整清单见附件工作表“{table.sheet}”。")
+    return (
+        table.rows[: table.email_rows],
+        f"仅列出前 {table.email_rows} 行（共 {len(table.rows)} 行），完整清单见附件工作表“{table.sheet}”。",
+    )
 
 
 def _html_row(cells: list, *, total: bool = False) -> str:
     status = next((ROW_CLASSES[c] for c in cells if isinstance(c, str) and c in ROW_CLASSES), None)
     css = "total" if total else status
-    return (f'<tr class="{css}">' if css else "<tr>") + "".join(
-        f'<td class="n">{html.escape(_text(c))}</td>' if _numeric(c) else f"<td>{html.escape(_text(c))}</td>"
-        for c in cells) + "</tr>"
+    return (
+        (f'<tr class="{css}">' if css else "<tr>")
+        + "".join(
+            f'<td class="n">{html.escape(_text(c))}</td>' if _numeric(c) else f"<td>{html.escape(_text(c))}</td>"
+            for c in cells
+        )
+        + "</tr>"
+    )
 
 
 def _html_table(table: Table) -> str:
@@ -554,8 +833,7 @@ def _text_table(table: Table) -> list[str]:
         return lines + [table.empty]
     rows, note = _shown(table)
     for row in rows + ([table.total] if table.total else []):
-        lines.append("；".join(f"{h}：{_text(v)}" for h, v in zip(table.headers, row, strict=True)
-                              if _text(v) != ""))
+        lines.append("；".join(f"{h}：{_text(v)}" for h, v in zip(table.headers, row, strict=True) if _text(v) != ""))
     if note:
         lines.append(note)
     return lines
@@ -564,8 +842,13 @@ def _text_table(table: Table) -> list[str]:
 def render_text(data: dict) -> str:
     """The plain-text alternative of the email body."""
     found = tables(data)
-    lines = [subject(data).removeprefix("【收支平衡月报】"), f"统计区间：{_window_label(data)}（近 12 个月）", "",
-             "【要点】", *(f"- {line}" for line in highlights(data))]
+    lines = [
+        subject(data).removeprefix("【收支平衡月报】"),
+        f"统计区间：{_window_label(data)}（近 12 个月）",
+        "",
+        "【要点】",
+        *(f"- {line}" for line in highlights(data)),
+    ]
     for table in found:
         lines += _text_table(table)
     lines += ["", "收支趋势图见 HTML 版本；完整数据见附件 XLSX（金额单位为元，保留两位小数）。"]
@@ -614,6 +897,7 @@ def render_xlsx(data: dict) -> bytes:
 
 # The report ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class MonthlyReport:
     month: date
@@ -628,8 +912,10 @@ class MonthlyReport:
     def attachments(self) -> list[Attachment]:
         """The chart, shown inline in the HTML, and the workbook, for the email outbox."""
         label = _month_label(self.month)
-        return [Attachment(f"balance-{label}.png", "image/png", self.chart_png, content_id=self.chart_cid),
-                Attachment(f"未来社区收支平衡月报-{label}.xlsx", XLSX_MIME, self.xlsx)]
+        return [
+            Attachment(f"balance-{label}.png", "image/png", self.chart_png, content_id=self.chart_cid),
+            Attachment(f"未来社区收支平衡月报-{label}.xlsx", XLSX_MIME, self.xlsx),
+        ]
 
 
 def chart_cid(month: date) -> str:
@@ -640,6 +926,13 @@ async def build(month: date) -> MonthlyReport:
     """Gather and render the report for `month` (any day of it); the HTML shows the chart as cid:`chart_cid`."""
     data = await gather(month)
     cid = chart_cid(data["month"])
-    return MonthlyReport(month=data["month"], subject=subject(data), html=render_html(data, cid),
-                         text=render_text(data), chart_png=render_chart_png(data), xlsx=render_xlsx(data),
-                         totals=report_totals(data), chart_cid=cid)
+    return MonthlyReport(
+        month=data["month"],
+        subject=subject(data),
+        html=render_html(data, cid),
+        text=render_text(data),
+        chart_png=render_chart_png(data),
+        xlsx=render_xlsx(data),
+        totals=report_totals(data),
+        chart_cid=cid,
+    )

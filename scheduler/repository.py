@@ -18,9 +18,11 @@ LEADER_LOCK_KEY = 7_130_003  # advisory lock that elects the one scheduler that 
 # the job runs, plus the JobRun row. A row left 'running' whose lock is free belongs to a runner that died
 # (its connection went with it), so it may be taken again.
 
+
 async def try_lock_period(connection, job: str, period: str) -> bool:
-    return await connection.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", CLAIM_LOCK_SPACE,
-                                     f"{job}:{period}")
+    return await connection.fetchval(
+        "SELECT pg_try_advisory_lock($1, hashtext($2))", CLAIM_LOCK_SPACE, f"{job}:{period}"
+    )
 
 
 async def unlock_period(connection, job: str, period: str) -> None:
@@ -39,25 +41,37 @@ async def claim_run(connection, job: str, period: str, runner: str, now: datetim
             WHERE scheduler_job_run.status <> 'succeeded'
         RETURNING id, attempt
         """,
-        job, period, runner, now,
+        job,
+        period,
+        runner,
+        now,
     )
 
 
 RUN_COLUMNS = "id, attempt, runner, started_at, finished_at, duration_ms"
 
 
-async def finish_run(connection, run_id: int, *, status: str, result: dict, error: str, now: datetime,
-                     duration_ms: int) -> dict:
-    return dict(await connection.fetchrow(
-        "UPDATE scheduler_job_run SET status = $2, result = $3::jsonb, error = $4, finished_at = $5, duration_ms = $6 "
-        f"WHERE id = $1 RETURNING {RUN_COLUMNS}",
-        run_id, status, json.dumps(result, ensure_ascii=False, default=str), error, now, duration_ms,
-    ))
+async def finish_run(
+    connection, run_id: int, *, status: str, result: dict, error: str, now: datetime, duration_ms: int
+) -> dict:
+    return dict(
+        await connection.fetchrow(
+            "UPDATE scheduler_job_run SET status = $2, result = $3::jsonb, error = $4, finished_at = $5, duration_ms = $6 "
+            f"WHERE id = $1 RETURNING {RUN_COLUMNS}",
+            run_id,
+            status,
+            json.dumps(result, ensure_ascii=False, default=str),
+            error,
+            now,
+            duration_ms,
+        )
+    )
 
 
 async def get_run(connection, job: str, period: str) -> dict | None:
     row = await connection.fetchrow(
-        f"SELECT {RUN_COLUMNS} FROM scheduler_job_run WHERE job = $1 AND period = $2", job, period)
+        f"SELECT {RUN_COLUMNS} FROM scheduler_job_run WHERE job = $1 AND period = $2", job, period
+    )
     return dict(row) if row else None
 
 
@@ -92,7 +106,12 @@ async def list_runs(job: str | None, status: str | None, limit: int, offset: int
         "count(*) OVER () AS total FROM scheduler_job_run "
         "WHERE ({}::text IS NULL OR job = {}) AND ({}::text IS NULL OR status = {}) "
         "ORDER BY started_at DESC, id DESC LIMIT {} OFFSET {}",
-        job, job, status, status, limit, offset,
+        job,
+        job,
+        status,
+        status,
+        limit,
+        offset,
     )
     rows, total = split_total(rows)
     return [_run(r) for r in rows], total
@@ -131,9 +150,15 @@ async def raise_flags(flags: list[dict], now: datetime) -> list[dict]:
         ON CONFLICT (kind, subject_type, subject_id, mark) DO NOTHING
         RETURNING id, kind, subject_type, subject_id, mark, title, detail
         """,
-        now, [f["kind"] for f in flags], [f["subject_type"] for f in flags], [f["subject_id"] for f in flags],
-        [f["mark"] for f in flags], [f["severity"] for f in flags], [f["title"] for f in flags],
-        [json.dumps(f["detail"], ensure_ascii=False, default=str) for f in flags], [f["scope_path"] for f in flags],
+        now,
+        [f["kind"] for f in flags],
+        [f["subject_type"] for f in flags],
+        [f["subject_id"] for f in flags],
+        [f["mark"] for f in flags],
+        [f["severity"] for f in flags],
+        [f["title"] for f in flags],
+        [json.dumps(f["detail"], ensure_ascii=False, default=str) for f in flags],
+        [f["scope_path"] for f in flags],
     )
     return [_flag(r) for r in rows]
 
@@ -146,15 +171,18 @@ async def open_flag_subjects(kinds: list[str]) -> list[dict]:
     )
 
 
-async def resolve_flags(kind: str, subject_type: str, subject_ids: list[int], reason: str,
-                        now: datetime) -> list[int]:
+async def resolve_flags(kind: str, subject_type: str, subject_ids: list[int], reason: str, now: datetime) -> list[int]:
     """Resolve the open flags of these subjects by the system, because their cause went away."""
     if not subject_ids:
         return []
     rows = await Flag.raw(
         "UPDATE scheduler_flag SET resolved_at = {}, resolution = {} "
         "WHERE kind = {} AND subject_type = {} AND subject_id = ANY({}::int[]) AND resolved_at IS NULL RETURNING id",
-        now, reason, kind, subject_type, subject_ids,
+        now,
+        reason,
+        kind,
+        subject_type,
+        subject_ids,
     )
     return [r["id"] for r in rows]
 
@@ -168,13 +196,18 @@ async def resolve_superseded(kind: str, subject_type: str, tighter: list[tuple[i
         "FROM unnest({}::int[], {}::int[]) AS t(subject_id, mark) "
         "WHERE f.kind = {} AND f.subject_type = {} AND f.subject_id = t.subject_id AND f.resolved_at IS NULL "
         "AND f.mark ~ '^[0-9]+$' AND f.mark::int > t.mark RETURNING f.id",
-        now, [s for s, _ in tighter], [m for _, m in tighter], kind, subject_type,
+        now,
+        [s for s, _ in tighter],
+        [m for _, m in tighter],
+        kind,
+        subject_type,
     )
     return len(rows)
 
 
-async def list_flags(*, patterns: list[str], kind: str | None, state: str, limit: int,
-                     offset: int) -> tuple[list[dict], int]:
+async def list_flags(
+    *, patterns: list[str], kind: str | None, state: str, limit: int, offset: int
+) -> tuple[list[dict], int]:
     rows = await Flag.raw(
         f"""
         SELECT {FLAG_COLUMNS}, count(*) OVER () AS total FROM scheduler_flag f
@@ -185,7 +218,12 @@ async def list_flags(*, patterns: list[str], kind: str | None, state: str, limit
                  f.opened_at DESC, f.id DESC
         LIMIT {{}} OFFSET {{}}
         """,
-        patterns, kind, kind, state, limit, offset,
+        patterns,
+        kind,
+        kind,
+        state,
+        limit,
+        offset,
     )
     rows, total = split_total(rows)
     return [_flag(r) for r in rows], total
@@ -202,11 +240,11 @@ async def acknowledge_flag(flag_id: int, by: int, now: datetime) -> None:
 
 
 async def resolve_flag(flag_id: int, by: int, reason: str, now: datetime) -> None:
-    await Flag.update({Flag.resolved_at: now, Flag.resolved_by: by, Flag.resolution: reason}) \
-        .where(Flag.id == flag_id)
+    await Flag.update({Flag.resolved_at: now, Flag.resolved_by: by, Flag.resolution: reason}).where(Flag.id == flag_id)
 
 
 # Subjects the jobs look at ---------------------------------------------------------------------
+
 
 async def street_emails(street_ids: list[int]) -> dict[int, list[str]]:
     """The email addresses of each street's officials."""
@@ -223,8 +261,10 @@ async def street_emails(street_ids: list[int]) -> dict[int, list[str]]:
 
 async def renewal_subjects_still_due(kind: str, subject_ids: list[int]) -> set[int]:
     """Of these flagged subjects, those still in force without a successor (the rest are resolved)."""
-    table = {"lease_renewal": ("leasing_lease", "('active', 'expiring')"),
-             "contract_renewal": ("market_contract", "('active', 'expiring')")}[kind]
+    table = {
+        "lease_renewal": ("leasing_lease", "('active', 'expiring')"),
+        "contract_renewal": ("market_contract", "('active', 'expiring')"),
+    }[kind]
     rows = await Flag.raw(
         f"SELECT t.id FROM {table[0]} t WHERE t.id = ANY({{}}::int[]) AND t.status IN {table[1]} "
         f"AND NOT EXISTS (SELECT 1 FROM {table[0]} n WHERE n.renewal_of = t.id)",
@@ -234,6 +274,7 @@ async def renewal_subjects_still_due(kind: str, subject_ids: list[int]) -> set[i
 
 
 # Balance snapshots -----------------------------------------------------------------------------
+
 
 async def insert_snapshots(month: date, rows: list[dict], now: datetime) -> int:
     if not rows:
@@ -247,7 +288,12 @@ async def insert_snapshots(month: date, rows: list[dict], now: datetime) -> int:
         ON CONFLICT (community, month) DO NOTHING
         RETURNING 1
         """,
-        month, now, [r["community_id"] for r in rows], [r["income"] for r in rows], [r["cost"] for r in rows],
-        [r["ratio"] for r in rows], [r["status"] for r in rows],
+        month,
+        now,
+        [r["community_id"] for r in rows],
+        [r["income"] for r in rows],
+        [r["cost"] for r in rows],
+        [r["ratio"] for r in rows],
+        [r["status"] for r in rows],
     )
     return len(inserted)

@@ -103,7 +103,8 @@ def normalise_period(schedule: Daily | Monthly, text: str) -> str:
     try:
         day = date.fromisoformat(f"{text}-01" if monthly and len(text) == 7 else text)
     except ValueError as exc:
-        raise ValidationFailed("期间不正确：按月的任务为 YYYY-MM，按日的任务为 YYYY-MM-DD",
-                               detail={"field": "period", "value": text}) from exc
+        raise ValidationFailed(
+            "期间不正确：按月的任务为 YYYY-MM，按日的任务为 YYYY-MM-DD", detail={"field": "period", "value": text}
+        ) from exc
     check_date(day, "period")
     return f"{day:%Y-%m}" if monthly else day.isoformat()

@@ -35,6 +35,7 @@ class FlagNotFound(NotFound):
 
 # Rent and payments ------------------------------------------------------------------------------
 
+
 async def rent_invoices(day: date) -> dict:
     return {"created": await leasing.generate_invoices(through=day)}
 
@@ -44,12 +45,19 @@ async def overdue_invoices(day: date) -> dict:
     marked = await leasing.mark_overdue_invoices()
     flagged = [r["subject_id"] for r in await repo.open_flag_subjects(["invoice_overdue"])]
     overdue = await leasing_repo.overdue_invoices(excluding=flagged)
-    flags = [{
-        "kind": "invoice_overdue", "subject_type": "rent_invoice", "subject_id": row["id"], "mark": "overdue",
-        "severity": "warning", "scope_path": row["community_path"],
-        "title": f"{row['community_name']} {row['operator_name']} {row['month']:%Y-%m} 租金逾期未缴",
-        "detail": {"amount": row["amount"], "due_on": row["due_on"]},
-    } for row in overdue]
+    flags = [
+        {
+            "kind": "invoice_overdue",
+            "subject_type": "rent_invoice",
+            "subject_id": row["id"],
+            "mark": "overdue",
+            "severity": "warning",
+            "scope_path": row["community_path"],
+            "title": f"{row['community_name']} {row['operator_name']} {row['month']:%Y-%m} 租金逾期未缴",
+            "detail": {"amount": row["amount"], "due_on": row["due_on"]},
+        }
+        for row in overdue
+    ]
     async with transaction():
         raised = await repo.raise_flags(flags, clock.now())
         settled = await leasing_repo.invoices_no_longer_overdue(flagged)
@@ -118,25 +126,41 @@ async def renewal_flags(day: date) -> dict:
             threshold = reached_threshold(days_left, thresholds)
             if threshold is None:
                 continue
-            flags.append({
-                "kind": kind, "subject_type": subject_type, "subject_id": row["id"], "mark": str(threshold),
-                "severity": SEVERITY_BY_THRESHOLD.get(threshold, "info"), "scope_path": row["community_path"],
-                "title": _renewal_title(noun, row, days_left),
-                "detail": {"ends_on": ends_on, "threshold_days": threshold, "operator": _operator(row),
-                           "contact_email": row["contact_email"], "street_id": row.get("street_id")},
-            })
+            flags.append(
+                {
+                    "kind": kind,
+                    "subject_type": subject_type,
+                    "subject_id": row["id"],
+                    "mark": str(threshold),
+                    "severity": SEVERITY_BY_THRESHOLD.get(threshold, "info"),
+                    "scope_path": row["community_path"],
+                    "title": _renewal_title(noun, row, days_left),
+                    "detail": {
+                        "ends_on": ends_on,
+                        "threshold_days": threshold,
+                        "operator": _operator(row),
+                        "contact_email": row["contact_email"],
+                        "street_id": row.get("street_id"),
+                    },
+                }
+            )
         async with transaction():
             raised = await repo.raise_flags(flags, clock.now())
             counts["raised"] += len(raised)
             counts["resolved"] += await repo.resolve_superseded(
-                kind, subject_type, [(f["subject_id"], int(f["mark"])) for f in raised], clock.now())
+                kind, subject_type, [(f["subject_id"], int(f["mark"])) for f in raised], clock.now()
+            )
             counts["emails"] += await _email_renewals(raised)
             if kind != "listing_renewal":
-                open_ids = [r["subject_id"] for r in await repo.open_flag_subjects([kind])
-                            if r["subject_type"] == subject_type]
+                open_ids = [
+                    r["subject_id"] for r in await repo.open_flag_subjects([kind]) if r["subject_type"] == subject_type
+                ]
                 still_due = await repo.renewal_subjects_still_due(kind, open_ids) if open_ids else set()
-                counts["resolved"] += len(await repo.resolve_flags(
-                    kind, subject_type, [i for i in open_ids if i not in still_due], "已续签或已终止", clock.now()))
+                counts["resolved"] += len(
+                    await repo.resolve_flags(
+                        kind, subject_type, [i for i in open_ids if i not in still_due], "已续签或已终止", clock.now()
+                    )
+                )
     return counts
 
 
@@ -148,12 +172,19 @@ async def _email_renewals(flags: list[dict]) -> int:
     for flag in flags:
         addresses = [flag["detail"]["contact_email"], *streets.get(flag["detail"].get("street_id"), [])]
         for address in dict.fromkeys(a for a in addresses if a):
-            emails.append((address, f"【到期提醒】{flag['title']}", f"{flag['title']}。\n\n此邮件由系统自动发送。",
-                           f"flag:{flag['id']}:{address}"))
+            emails.append(
+                (
+                    address,
+                    f"【到期提醒】{flag['title']}",
+                    f"{flag['title']}。\n\n此邮件由系统自动发送。",
+                    f"flag:{flag['id']}:{address}",
+                )
+            )
     return await outbox.enqueue_many(emails)
 
 
 # Registry --------------------------------------------------------------------------------------
+
 
 async def registry_rules(day: date) -> dict:
     """Proposals from evaluations for a reviewer to confirm. Listings expire by their own dates."""
@@ -162,8 +193,10 @@ async def registry_rules(day: date) -> dict:
 
 # Balance ---------------------------------------------------------------------------------------
 
-BALANCE_FLAG_KINDS = {"warning": ("balance_warning", "warning", "预警"),
-                      "imbalanced": ("balance_imbalanced", "critical", "失衡")}
+BALANCE_FLAG_KINDS = {
+    "warning": ("balance_warning", "warning", "预警"),
+    "imbalanced": ("balance_imbalanced", "critical", "失衡"),
+}
 
 
 async def balance_snapshot(month: date) -> dict:
@@ -171,20 +204,34 @@ async def balance_snapshot(month: date) -> dict:
     the month; earlier balance flags of communities now in balance resolved."""
     start, end = add_months(month, -11), add_months(month, 1)
     rows = await market.balances(start, end)
-    snapshot = [{"community_id": r["id"], "income": r["income"], "cost": r["cost"],
-                 "ratio": r["balance"].ratio, "status": r["balance"].status.value} for r in rows]
+    snapshot = [
+        {
+            "community_id": r["id"],
+            "income": r["income"],
+            "cost": r["cost"],
+            "ratio": r["balance"].ratio,
+            "status": r["balance"].status.value,
+        }
+        for r in rows
+    ]
     flags = []
     for row in rows:
         status = row["balance"].status.value
         if status in BALANCE_FLAG_KINDS:
             kind, severity, label = BALANCE_FLAG_KINDS[status]
             ratio = f"{row['balance'].ratio:.2f}"
-            flags.append({
-                "kind": kind, "subject_type": "community", "subject_id": row["id"], "mark": f"{month:%Y-%m}",
-                "severity": severity, "scope_path": row["org_path"],
-                "title": f"{row['district_name']}{row['street_name']}{row['name']} 近 12 个月收支{label}（收支比 {ratio}）",
-                "detail": {"income": row["income"], "cost": row["cost"], "ratio": ratio, "month": f"{month:%Y-%m}"},
-            })
+            flags.append(
+                {
+                    "kind": kind,
+                    "subject_type": "community",
+                    "subject_id": row["id"],
+                    "mark": f"{month:%Y-%m}",
+                    "severity": severity,
+                    "scope_path": row["org_path"],
+                    "title": f"{row['district_name']}{row['street_name']}{row['name']} 近 12 个月收支{label}（收支比 {ratio}）",
+                    "detail": {"income": row["income"], "cost": row["cost"], "ratio": ratio, "month": f"{month:%Y-%m}"},
+                }
+            )
     balanced = [r["id"] for r in rows if r["balance"].status.value not in BALANCE_FLAG_KINDS]
     async with transaction():
         stored = await repo.insert_snapshots(month, snapshot, clock.now())
@@ -197,14 +244,20 @@ async def balance_snapshot(month: date) -> dict:
 
 # The monthly balance report ----------------------------------------------------------------------
 
+
 async def _queue_report(month: date, recipients: list[str], key_suffix: str = "") -> int:
     built = await report.build(month)
     queued = 0
     async with transaction():
         for address in recipients:
-            email_id = await outbox.enqueue(address, built.subject, built.text, body_html=built.html,
-                                            attachments=built.attachments(),
-                                            dedupe_key=f"balance-report:{month:%Y-%m}:{address}{key_suffix}")
+            email_id = await outbox.enqueue(
+                address,
+                built.subject,
+                built.text,
+                body_html=built.html,
+                attachments=built.attachments(),
+                dedupe_key=f"balance-report:{month:%Y-%m}:{address}{key_suffix}",
+            )
             queued += email_id is not None
     return queued
 
@@ -228,6 +281,7 @@ async def report_for(month: date) -> report.MonthlyReport:
 
 # The run log ------------------------------------------------------------------------------------
 
+
 async def latest_runs() -> dict[str, dict]:
     return await repo.latest_runs()
 
@@ -243,11 +297,13 @@ async def record_manual_run(principal: Principal, job: str, periods: list[str]) 
 
 # Flags for officials ---------------------------------------------------------------------------
 
+
 async def list_flags(principal: Principal, *, kind: str | None, state: str, limit: int, offset: int):
     patterns = like_patterns(principal.read_paths())
     return await with_total(
         lambda lim, off: repo.list_flags(patterns=patterns, kind=kind, state=state, limit=lim, offset=off),
-        limit, offset,
+        limit,
+        offset,
     )
 
 
@@ -266,8 +322,14 @@ async def acknowledge_flag(principal: Principal, flag_id: int) -> dict:
         if flag["acknowledged_at"] is None:
             now = clock.now()
             await repo.acknowledge_flag(flag_id, principal.user_id, now)
-            await audit.record(principal, "flag.acknowledge", "flag", flag_id, before={"acknowledged_at": None},
-                               after={"acknowledged_at": now})
+            await audit.record(
+                principal,
+                "flag.acknowledge",
+                "flag",
+                flag_id,
+                before={"acknowledged_at": None},
+                after={"acknowledged_at": now},
+            )
     return await repo.get_flag(flag_id)
 
 
@@ -278,6 +340,13 @@ async def resolve_flag(principal: Principal, flag_id: int, reason: str) -> dict:
         if flag["resolved_at"] is None:
             now = clock.now()
             await repo.resolve_flag(flag_id, principal.user_id, reason, now)
-            await audit.record(principal, "flag.resolve", "flag", flag_id, reason=reason,
-                               before={"resolved_at": None}, after={"resolved_at": now})
+            await audit.record(
+                principal,
+                "flag.resolve",
+                "flag",
+                flag_id,
+                reason=reason,
+                before={"resolved_at": None},
+                after={"resolved_at": now},
+            )
     return await repo.get_flag(flag_id)

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -131,7 +131,7 @@ class ControlledClock:
 
 @pytest.fixture
 def frozen_clock() -> ControlledClock:
-    controlled = ControlledClock(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))
+    controlled = ControlledClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
     clock.set_clock(controlled)
     yield controlled
     clock.set_clock(None)

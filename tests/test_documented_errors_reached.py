@@ -19,7 +19,10 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 # Declared statuses the application's own test client cannot provoke, with why ("*": every operation).
 NOT_PROVOKED_HERE: dict[tuple[str, int], str] = {
-    ("*", 503): "数据库不可用时由统一的异常处理返回；tests/faults/test_database_restart.py 在真实服务器上重启数据库验证",
+    (
+        "*",
+        503,
+    ): "数据库不可用时由统一的异常处理返回；tests/faults/test_database_restart.py 在真实服务器上重启数据库验证",
 }
 
 
@@ -30,20 +33,28 @@ def whole_suite_ran(session: pytest.Session) -> bool:
 
 
 def declared_errors(document: dict) -> set[tuple[str, int]]:
-    return {(operation["operationId"], int(status))
-            for item in document["paths"].values()
-            for method, operation in item.items() if method in METHODS
-            for status in operation["responses"] if int(status) >= 400}
+    return {
+        (operation["operationId"], int(status))
+        for item in document["paths"].values()
+        for method, operation in item.items()
+        if method in METHODS
+        for status in operation["responses"]
+        if int(status) >= 400
+    }
 
 
 def test_every_documented_error_status_is_provoked_by_some_test(app, request):
     if not whole_suite_ran(request.session):
         pytest.skip("compares the requests of the whole suite")
     declared = declared_errors(app.openapi_schema.to_schema())
-    explained = {(operation, status) for operation, status in declared
-                 if ("*", status) in NOT_PROVOKED_HERE or (operation, status) in NOT_PROVOKED_HERE}
+    explained = {
+        (operation, status)
+        for operation, status in declared
+        if ("*", status) in NOT_PROVOKED_HERE or (operation, status) in NOT_PROVOKED_HERE
+    }
     missing = sorted(declared - REACHED - explained, key=lambda pair: (pair[1], pair[0]))
     assert not missing, f"{len(missing)} declared error statuses no test provokes:\n" + "\n".join(
-        f"  {status} {operation}" for operation, status in missing)
+        f"  {status} {operation}" for operation, status in missing
+    )
     stale = sorted(pair for pair in NOT_PROVOKED_HERE if pair[0] != "*" and (pair not in declared or pair in REACHED))
     assert not stale, f"listed as not provoked, but provoked or no longer declared: {stale}"

@@ -1,12 +1,12 @@
 """A small world for tests: two districts, three streets, two operators, an owner, one user per role.
 
-    杭州市 (city)
-    ├── 富阳区 (district A) ── 富春街道 (street X) ── 江滨社区
-    │                       ├── 银湖街道 (street Y) ── 彩虹社区
-    │                       └── 富阳城投 (owner)
-    ├── 西湖区 (district B) ── 文新街道 (street Z)
-    ├── 运营商甲 (operator A)
-    └── 运营商乙 (operator B)
+杭州市 (city)
+├── 富阳区 (district A) ── 富春街道 (street X) ── 江滨社区
+│                       ├── 银湖街道 (street Y) ── 彩虹社区
+│                       └── 富阳城投 (owner)
+├── 西湖区 (district B) ── 文新街道 (street Z)
+├── 运营商甲 (operator A)
+└── 运营商乙 (operator B)
 """
 
 from __future__ import annotations
@@ -84,8 +84,12 @@ async def build_world(client: httpx.AsyncClient) -> World:
         )
     for username, grants in USERS.items():
         user = await accounts.create_user(
-            None, username=username, password=PASSWORD, email=f"{username}@example.org",
-            display_name=username, grants=[(role, world.orgs[org]["id"]) for role, org in grants],
+            None,
+            username=username,
+            password=PASSWORD,
+            email=f"{username}@example.org",
+            display_name=username,
+            grants=[(role, world.orgs[org]["id"]) for role, org in grants],
         )
         world.user_ids[username] = user["id"]
         response = await login(client, username)

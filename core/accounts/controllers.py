@@ -27,25 +27,41 @@ from core.settings import get_settings
 
 
 def grant_view(grant: Grant) -> GrantView:
-    return GrantView(role=grant.role, role_label=ROLE_LABELS[grant.role.value], org_id=grant.org_id,
-                     org_name=grant.org_name)
+    return GrantView(
+        role=grant.role, role_label=ROLE_LABELS[grant.role.value], org_id=grant.org_id, org_name=grant.org_name
+    )
 
 
 def org_view(row: dict) -> Org:
-    return Org(id=row["id"], name=row["name"], kind=OrgKind(row["kind"]), kind_label=ORG_KIND_LABELS[row["kind"]],
-               parent_id=row["parent_id"], path=row["path"], code=row["code"])
+    return Org(
+        id=row["id"],
+        name=row["name"],
+        kind=OrgKind(row["kind"]),
+        kind_label=ORG_KIND_LABELS[row["kind"]],
+        parent_id=row["parent_id"],
+        path=row["path"],
+        code=row["code"],
+    )
 
 
 def user_view(row: dict, grants: list[Grant]) -> UserView:
-    return UserView(id=row["id"], username=row["username"], display_name=row["display_name"],
-                    email=row["email"], active=row["active"], grants=[grant_view(g) for g in grants])
+    return UserView(
+        id=row["id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        email=row["email"],
+        active=row["active"],
+        grants=[grant_view(g) for g in grants],
+    )
 
 
 class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["账户"]
 
-    @post("/login", operation_id="login", responses=errors(401), summary="用户名密码登录，返回访问令牌", status_code=200)
+    @post(
+        "/login", operation_id="login", responses=errors(401), summary="用户名密码登录，返回访问令牌", status_code=200
+    )
     async def login(self, data: LoginRequest, request: Request) -> TokenResponse:
         user_id = await service.authenticate(data.username, data.password)
         jwt_auth = request.app.state.jwt_auth
@@ -60,8 +76,13 @@ class MeController(Controller):
     @get("/", operation_id="getMe", guards=[ANY_ROLE], summary="当前用户、角色与管辖范围")
     async def me(self, principal: Principal) -> Me:
         row = await service.get_user_for(principal, principal.user_id)
-        return Me(id=principal.user_id, username=principal.username, display_name=principal.display_name,
-                  email=row[0]["email"], grants=[grant_view(g) for g in principal.grants])
+        return Me(
+            id=principal.user_id,
+            username=principal.username,
+            display_name=principal.display_name,
+            email=row[0]["email"],
+            grants=[grant_view(g) for g in principal.grants],
+        )
 
 
 class OrgController(Controller):
@@ -78,8 +99,12 @@ class OrgController(Controller):
         q: Annotated[str | None, Parameter(max_length=100)] = None,
     ) -> Page[Org]:
         rows, total = await service.list_orgs(
-            principal, kind=kind.value if kind else None, parent_id=parent_id, q=q,
-            limit=page.limit, offset=page.offset,
+            principal,
+            kind=kind.value if kind else None,
+            parent_id=parent_id,
+            q=q,
+            limit=page.limit,
+            offset=page.offset,
         )
         return Page(items=[org_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
@@ -87,11 +112,17 @@ class OrgController(Controller):
     async def get_org(self, principal: Principal, org_id: int) -> Org:
         return org_view(await service.get_org_for(principal, org_id))
 
-    @post("/", operation_id="createOrg", guards=[requires(*OFFICIAL_ROLES)], responses=errors(403, 404),
-          summary="在管辖范围内新建组织")
+    @post(
+        "/",
+        operation_id="createOrg",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404),
+        summary="在管辖范围内新建组织",
+    )
     async def create_org(self, principal: Principal, data: OrgCreate) -> Org:
-        row = await service.create_org(principal, name=data.name, kind=data.kind, parent_id=data.parent_id,
-                                       code=data.code)
+        row = await service.create_org(
+            principal, name=data.name, kind=data.kind, parent_id=data.parent_id, code=data.code
+        )
         return org_view(row)
 
 
@@ -101,7 +132,9 @@ class UserController(Controller):
 
     @get("/", operation_id="listUsers", guards=[ANY_ROLE], summary="管辖范围内的用户")
     async def list_users(
-        self, principal: Principal, page: PageParams,
+        self,
+        principal: Principal,
+        page: PageParams,
         q: Annotated[str | None, Parameter(max_length=100)] = None,
     ) -> Page[UserView]:
         pairs, total = await service.list_users(principal, q=q, limit=page.limit, offset=page.offset)
@@ -112,12 +145,21 @@ class UserController(Controller):
         row, grants = await service.get_user_for(principal, user_id)
         return user_view(row, grants)
 
-    @post("/", operation_id="createUser", guards=[requires(*OFFICIAL_ROLES)], responses=errors(403, 404, 409),
-          summary="新建用户并授予角色")
+    @post(
+        "/",
+        operation_id="createUser",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409),
+        summary="新建用户并授予角色",
+    )
     async def create_user(self, principal: Principal, data: UserCreate) -> UserView:
         created = await service.create_user(
-            principal, username=data.username, password=data.password, email=data.email,
-            display_name=data.display_name, grants=[(g.role, g.org_id) for g in data.grants],
+            principal,
+            username=data.username,
+            password=data.password,
+            email=data.email,
+            display_name=data.display_name,
+            grants=[(g.role, g.org_id) for g in data.grants],
         )
         row, grants = await service.get_user_for(principal, created["id"])
         return user_view(row, grants)

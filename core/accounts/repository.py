@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.accounts.principal import Grant, like_patterns
-from core.pagination import split_total
 from core.accounts.tables import LoginFailure, LoginLock, Organisation, Role, RoleGrant, User
+from core.pagination import split_total
 
 ORG_COLUMNS = "o.id, o.name, o.kind, o.parent AS parent_id, o.path, o.code"
 
@@ -26,7 +26,11 @@ async def insert_org(*, name: str, kind: str, parent: dict | None, code: str | N
     rows = await Organisation.raw(
         "INSERT INTO organisation (name, kind, parent, path, code, created_at) "
         "VALUES ({}, {}, {}, '', {}, {}) RETURNING id",
-        name, kind, parent["id"] if parent else None, code, now,
+        name,
+        kind,
+        parent["id"] if parent else None,
+        code,
+        now,
     )
     org_id = rows[0]["id"]
     path = f"{parent['path'] if parent else '/'}{org_id}/"
@@ -48,7 +52,15 @@ async def list_orgs(
         ORDER BY o.path
         LIMIT {{}} OFFSET {{}}
         """,
-        like_patterns(scope_paths), kind, kind, parent_id, parent_id, q, q, limit, offset,
+        like_patterns(scope_paths),
+        kind,
+        kind,
+        parent_id,
+        parent_id,
+        q,
+        q,
+        limit,
+        offset,
     )
     return split_total(rows)
 
@@ -87,9 +99,7 @@ async def active_user_with_grants(user_id: int) -> list[dict]:
 
 
 async def get_credentials(username: str) -> dict | None:
-    rows = await User.raw(
-        "SELECT id, password, active FROM account_user WHERE username = {}", username
-    )
+    rows = await User.raw("SELECT id, password, active FROM account_user WHERE username = {}", username)
     return rows[0] if rows else None
 
 
@@ -101,13 +111,16 @@ async def email_exists(email: str) -> bool:
     return await User.exists().where(User.email == email)
 
 
-async def insert_user(
-    *, username: str, password_hash: str, email: str, display_name: str, admin: bool
-) -> int:
+async def insert_user(*, username: str, password_hash: str, email: str, display_name: str, admin: bool) -> int:
     rows = await User.raw(
         "INSERT INTO account_user (username, password, email, display_name, first_name, last_name, "
         "active, admin, superuser) VALUES ({}, {}, {}, {}, '', '', true, {}, {}) RETURNING id",
-        username, password_hash, email, display_name, admin, admin,
+        username,
+        password_hash,
+        email,
+        display_name,
+        admin,
+        admin,
     )
     return rows[0]["id"]
 
@@ -115,7 +128,10 @@ async def insert_user(
 async def insert_grant(*, user_id: int, role: str, org_id: int, now: datetime) -> None:
     await RoleGrant.raw(
         'INSERT INTO role_grant ("user", role, org, created_at) VALUES ({}, {}, {}, {})',
-        user_id, role, org_id, now,
+        user_id,
+        role,
+        org_id,
+        now,
     )
 
 
@@ -123,7 +139,9 @@ async def touch_last_login(user_id: int, now: datetime) -> None:
     await User.update({User.last_login: now.replace(tzinfo=None)}).where(User.id == user_id)
 
 
-async def list_users_in_scope(*, scope_paths: list[str], q: str | None, limit: int, offset: int) -> tuple[list[dict], int]:
+async def list_users_in_scope(
+    *, scope_paths: list[str], q: str | None, limit: int, offset: int
+) -> tuple[list[dict], int]:
     """Users with at least one grant on an org inside the scope."""
     rows = await User.raw(
         """
@@ -137,7 +155,12 @@ async def list_users_in_scope(*, scope_paths: list[str], q: str | None, limit: i
         ORDER BY u.id
         LIMIT {} OFFSET {}
         """,
-        like_patterns(scope_paths), q, q, q, limit, offset,
+        like_patterns(scope_paths),
+        q,
+        q,
+        q,
+        limit,
+        offset,
     )
     return split_total(rows)
 
@@ -152,12 +175,14 @@ async def get_user_in_scope(user_id: int, scope_paths: list[str]) -> dict | None
             WHERE g."user" = u.id AND o.path LIKE ANY({})
         )
         """,
-        user_id, like_patterns(scope_paths),
+        user_id,
+        like_patterns(scope_paths),
     )
     return rows[0] if rows else None
 
 
 # Login throttling ------------------------------------------------------------------------------
+
 
 async def locked_until(username: str) -> datetime | None:
     rows = await LoginLock.raw("SELECT locked_until FROM login_lock WHERE username = {}", username)
@@ -179,7 +204,8 @@ async def lock(username: str, until: datetime) -> None:
     await LoginLock.raw(
         "INSERT INTO login_lock (username, locked_until) VALUES ({}, {}) "
         "ON CONFLICT (username) DO UPDATE SET locked_until = EXCLUDED.locked_until",
-        username, until,
+        username,
+        until,
     )
 
 

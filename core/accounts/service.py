@@ -44,6 +44,7 @@ MIN_PASSWORD_LENGTH = 8
 
 # Login -----------------------------------------------------------------------------------------
 
+
 async def hash_password(password: str) -> str:
     # PBKDF2 with hundreds of thousands of rounds takes a good fraction of a second: keep it off the loop.
     return await asyncio.to_thread(User.hash_password, password)
@@ -103,6 +104,7 @@ async def _principal(user_id: int) -> Principal | None:
 
 # Organisations ---------------------------------------------------------------------------------
 
+
 async def get_org_for(principal: Principal, org_id: int) -> dict:
     org = await repository.get_org(org_id)
     if org is None or not principal.can_read_path(org["path"]):
@@ -112,14 +114,17 @@ async def get_org_for(principal: Principal, org_id: int) -> dict:
 
 async def list_orgs(principal: Principal, *, kind, parent_id, q, limit, offset):
     return await with_total(
-        lambda lim, off: repository.list_orgs(scope_paths=principal.read_paths(), kind=kind, parent_id=parent_id,
-                                              q=q, limit=lim, offset=off),
-        limit, offset,
+        lambda lim, off: repository.list_orgs(
+            scope_paths=principal.read_paths(), kind=kind, parent_id=parent_id, q=q, limit=lim, offset=off
+        ),
+        limit,
+        offset,
     )
 
 
-async def create_org(principal: Principal | None, *, name: str, kind: OrgKind, parent_id: int | None,
-                     code: str | None) -> dict:
+async def create_org(
+    principal: Principal | None, *, name: str, kind: OrgKind, parent_id: int | None, code: str | None
+) -> dict:
     """Create an organisation under a parent of the right kind, inside the creator's scope.
 
     `principal=None` is the system itself (seeding, the CLI).
@@ -132,9 +137,8 @@ async def create_org(principal: Principal | None, *, name: str, kind: OrgKind, p
             raise OrgNotFound()
     if (parent["kind"] if parent else None) != (wanted_parent_kind.value if wanted_parent_kind else None):
         raise InvalidParent(detail={"kind": kind.value, "parent_kind_required": wanted_parent_kind})
-    if principal is not None:
-        if parent is None or not principal.can_write_path(parent["path"], *OFFICIAL_ROLES):
-            raise OrgOutOfScope()
+    if principal is not None and (parent is None or not principal.can_write_path(parent["path"], *OFFICIAL_ROLES)):
+        raise OrgOutOfScope()
     async with transaction():
         org = await repository.insert_org(name=name, kind=kind.value, parent=parent, code=code, now=clock.now())
         await audit.record(principal, "org.create", "organisation", org["id"], after=org)
@@ -142,6 +146,7 @@ async def create_org(principal: Principal | None, *, name: str, kind: OrgKind, p
 
 
 # Users -----------------------------------------------------------------------------------------
+
 
 def _check_grantable(principal: Principal | None, role: Role, org: dict) -> None:
     if org["kind"] != ROLE_ORG_KIND[role]:
@@ -180,16 +185,23 @@ async def create_user(
             raise EmailTaken()
         is_city_admin = any(role == Role.city for role, _ in grants)
         user_id = await repository.insert_user(
-            username=username, password_hash=password_hash, email=email,
-            display_name=display_name, admin=is_city_admin,
+            username=username,
+            password_hash=password_hash,
+            email=email,
+            display_name=display_name,
+            admin=is_city_admin,
         )
         now = clock.now()
         for role, org_id in grants:
             await repository.insert_grant(user_id=user_id, role=role.value, org_id=org_id, now=now)
         created = {
-            "id": user_id, "username": username, "display_name": display_name, "email": email,
-            "grants": [{"role": role.value, "org_id": org_id, "org_name": orgs[org_id]["name"]}
-                       for role, org_id in grants],
+            "id": user_id,
+            "username": username,
+            "display_name": display_name,
+            "email": email,
+            "grants": [
+                {"role": role.value, "org_id": org_id, "org_name": orgs[org_id]["name"]} for role, org_id in grants
+            ],
         }
         await audit.record(principal, "user.create", "user", user_id, after=created)
     return created
@@ -197,9 +209,9 @@ async def create_user(
 
 async def list_users(principal: Principal, *, q, limit, offset):
     rows, total = await with_total(
-        lambda lim, off: repository.list_users_in_scope(scope_paths=principal.read_paths(), q=q, limit=lim,
-                                                        offset=off),
-        limit, offset,
+        lambda lim, off: repository.list_users_in_scope(scope_paths=principal.read_paths(), q=q, limit=lim, offset=off),
+        limit,
+        offset,
     )
     grants = await repository.load_grants([r["id"] for r in rows])
     return [(row, grants[row["id"]]) for row in rows], total

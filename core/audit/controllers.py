@@ -7,8 +7,8 @@ from litestar.params import Parameter
 
 from core.accounts.principal import Principal
 from core.accounts.tables import Role
-from core.audit.schemas import AuditEntry
 from core.audit import service
+from core.audit.schemas import AuditEntry
 from core.auth import requires
 from core.http import errors
 from core.pagination import PageParams
@@ -19,8 +19,13 @@ class AuditController(Controller):
     path = "/api/v1/audit"
     tags = ["审计"]
 
-    @get("/", operation_id="listAudit", guards=[requires(Role.city, Role.auditor)], responses=errors(403),
-         summary="审计日志（市建委与审计人员可查）")
+    @get(
+        "/",
+        operation_id="listAudit",
+        guards=[requires(Role.city, Role.auditor)],
+        responses=errors(403),
+        summary="审计日志（市建委与审计人员可查）",
+    )
     async def list_audit(
         self,
         principal: Principal,

@@ -8,13 +8,26 @@ from core.pagination import split_total
 
 
 async def insert(
-    *, at: datetime, actor_id: int | None, actor_name: str, action: str, entity_type: str,
-    entity_id: str, before: object, after: object, reason: str,
+    *,
+    at: datetime,
+    actor_id: int | None,
+    actor_name: str,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    before: object,
+    after: object,
+    reason: str,
 ) -> int:
     rows = await AuditLog.raw(
         "INSERT INTO audit_log (at, actor, actor_name, action, entity_type, entity_id, before, after, reason) "
         "VALUES ({}, {}, {}, {}, {}, {}, {}::jsonb, {}::jsonb, {}) RETURNING id",
-        at, actor_id, actor_name, action, entity_type, entity_id,
+        at,
+        actor_id,
+        actor_name,
+        action,
+        entity_type,
+        entity_id,
         None if before is None else json.dumps(before, ensure_ascii=False),
         None if after is None else json.dumps(after, ensure_ascii=False),
         reason,
@@ -23,15 +36,27 @@ async def insert(
 
 
 async def insert_many(
-    *, at: datetime, actor_id: int | None, actor_name: str, action: str, entity_type: str,
-    entries: list[tuple[str, object]], reason: str,
+    *,
+    at: datetime,
+    actor_id: int | None,
+    actor_name: str,
+    action: str,
+    entity_type: str,
+    entries: list[tuple[str, object]],
+    reason: str,
 ) -> int:
     """One row per (entity id, after), in one statement."""
     rows = await AuditLog.raw(
         "INSERT INTO audit_log (at, actor, actor_name, action, entity_type, entity_id, before, after, reason) "
         "SELECT {}, {}, {}, {}, {}, e.entity_id, NULL, e.after::jsonb, {} "
         "FROM unnest({}::text[], {}::text[]) AS e(entity_id, after) RETURNING 1",
-        at, actor_id, actor_name, action, entity_type, reason, [e for e, _ in entries],
+        at,
+        actor_id,
+        actor_name,
+        action,
+        entity_type,
+        reason,
+        [e for e, _ in entries],
         [json.dumps(after, ensure_ascii=False) for _, after in entries],
     )
     return len(rows)
@@ -51,7 +76,14 @@ async def search(
         ORDER BY id DESC
         LIMIT {} OFFSET {}
         """,
-        entity_type, entity_type, entity_id, entity_id, action, action, limit, offset,
+        entity_type,
+        entity_type,
+        entity_id,
+        entity_id,
+        action,
+        action,
+        limit,
+        offset,
     )
     rows, total = split_total(rows)
     for row in rows:
@@ -66,7 +98,8 @@ async def chain_page(after_seq: int, limit: int) -> list[dict]:
     return await AuditLog.raw(
         "SELECT id, seq, hash, audit_log_canonical(a) AS canonical FROM audit_log a "
         "WHERE seq > {} ORDER BY seq LIMIT {}",
-        after_seq, limit,
+        after_seq,
+        limit,
     )
 
 

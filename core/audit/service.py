@@ -46,23 +46,30 @@ async def record(
     )
 
 
-async def record_many(actor: Principal | None, action: str, entity_type: str,
-                      entries: list[tuple[object, object]], *, reason: str = "") -> int:
+async def record_many(
+    actor: Principal | None, action: str, entity_type: str, entries: list[tuple[object, object]], *, reason: str = ""
+) -> int:
     """The same decision on many entities (a nightly job's proposals): one row each, one statement."""
     if not entries:
         return 0
     return await repository.insert_many(
-        at=clock.now(), actor_id=actor.user_id if actor else None,
-        actor_name=actor.actor_label if actor else "system", action=action, entity_type=entity_type,
-        entries=[(str(entity_id), snapshot(after)) for entity_id, after in entries], reason=reason,
+        at=clock.now(),
+        actor_id=actor.user_id if actor else None,
+        actor_name=actor.actor_label if actor else "system",
+        action=action,
+        entity_type=entity_type,
+        entries=[(str(entity_id), snapshot(after)) for entity_id, after in entries],
+        reason=reason,
     )
 
 
 async def search(principal: Principal, *, entity_type, entity_id, action, limit: int, offset: int):
     return await with_total(
-        lambda lim, off: repository.search(entity_type=entity_type, entity_id=entity_id, action=action, limit=lim,
-                                           offset=off),
-        limit, offset,
+        lambda lim, off: repository.search(
+            entity_type=entity_type, entity_id=entity_id, action=action, limit=lim, offset=off
+        ),
+        limit,
+        offset,
     )
 
 
@@ -85,11 +92,17 @@ async def verify_chain(page_size: int = 5000) -> ChainCheck:
         rows = await repository.chain_page(checked, page_size)
         for row in rows:
             if row["seq"] != checked + 1:
-                return ChainCheck(checked, previous, row["id"], row["seq"],
-                                  f"前面缺少第 {checked + 1} 至 {row['seq'] - 1} 条 (rows missing before it)")
+                return ChainCheck(
+                    checked,
+                    previous,
+                    row["id"],
+                    row["seq"],
+                    f"前面缺少第 {checked + 1} 至 {row['seq'] - 1} 条 (rows missing before it)",
+                )
             if hashlib.sha256((previous + row["canonical"]).encode()).hexdigest() != row["hash"]:
-                return ChainCheck(checked, previous, row["id"], row["seq"],
-                                  "内容与哈希不符 (content does not match its hash)")
+                return ChainCheck(
+                    checked, previous, row["id"], row["seq"], "内容与哈希不符 (content does not match its hash)"
+                )
             previous, checked = row["hash"], checked + 1
         if len(rows) < page_size:
             break

@@ -11,8 +11,9 @@ _engine = cache(engine_finder)
 async def versions(names: tuple[str, ...]) -> tuple[int, ...]:
     """The current version of each kind of data, in the order asked (0 for one never changed)."""
     async with _engine().pool.acquire() as connection:
-        rows = await connection.fetch("SELECT name, version FROM core_data_version WHERE name = ANY($1::text[])",
-                                      list(names))
+        rows = await connection.fetch(
+            "SELECT name, version FROM core_data_version WHERE name = ANY($1::text[])", list(names)
+        )
     found = {row["name"]: row["version"] for row in rows}
     return tuple(found.get(name, 0) for name in names)
 

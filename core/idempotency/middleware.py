@@ -50,8 +50,11 @@ async def _replay(answer: service.StoredAnswer, send: Send) -> None:
 
 def idempotent_posts(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        keys = [value for name, value in scope.get("headers", ()) if name == HEADER] if (
-            scope["type"] == "http" and scope["method"] == "POST") else []
+        keys = (
+            [value for name, value in scope.get("headers", ()) if name == HEADER]
+            if (scope["type"] == "http" and scope["method"] == "POST")
+            else []
+        )
         principal = scope.get("user") if keys else None
         if not isinstance(principal, Principal):
             await app(scope, receive, send)
@@ -61,8 +64,9 @@ def idempotent_posts(app: ASGIApp) -> ASGIApp:
         if body is None:  # the handler refuses a body over the limit without running
             await app(scope, receive, send)
             return
-        fingerprint = service.fingerprint("POST", scope.get("root_path", "") + scope["path"],
-                                          scope.get("query_string", b""), body)
+        fingerprint = service.fingerprint(
+            "POST", scope.get("root_path", "") + scope["path"], scope.get("query_string", b""), body
+        )
         found = await service.begin(principal.user_id, key, fingerprint)
         if isinstance(found, service.StoredAnswer):
             await _replay(found, send)

@@ -8,8 +8,9 @@ from datetime import datetime
 from core.idempotency.tables import IdempotencyKey
 
 
-async def claim(*, account: int, key: str, fingerprint: str, claim: str, now: datetime, expires_at: datetime,
-                stale_before: datetime) -> bool:
+async def claim(
+    *, account: int, key: str, fingerprint: str, claim: str, now: datetime, expires_at: datetime, stale_before: datetime
+) -> bool:
     """Take the key for a request: a new row, or over an expired row or a claim abandoned by stale_before.
     False when another request holds it or its answer is stored."""
     rows = await IdempotencyKey.raw(
@@ -21,7 +22,13 @@ async def claim(*, account: int, key: str, fingerprint: str, claim: str, now: da
         "WHERE idempotency_key.expires_at <= EXCLUDED.claimed_at "
         "OR (idempotency_key.response_status IS NULL AND idempotency_key.claimed_at <= {}) "
         "RETURNING id",
-        account, key, fingerprint, claim, now, expires_at, stale_before,
+        account,
+        key,
+        fingerprint,
+        claim,
+        now,
+        expires_at,
+        stale_before,
     )
     return bool(rows)
 
@@ -30,7 +37,8 @@ async def find(account: int, key: str) -> dict | None:
     rows = await IdempotencyKey.raw(
         "SELECT fingerprint, response_status, response_headers, response_body FROM idempotency_key "
         "WHERE account = {} AND key = {}",
-        account, key,
+        account,
+        key,
     )
     if not rows:
         return None
@@ -44,14 +52,21 @@ async def store(*, account: int, key: str, claim: str, status: int, headers: lis
     await IdempotencyKey.raw(
         "UPDATE idempotency_key SET response_status = {}, response_headers = {}::jsonb, response_body = {} "
         "WHERE account = {} AND key = {} AND claim = {}",
-        status, json.dumps(headers), body, account, key, claim,
+        status,
+        json.dumps(headers),
+        body,
+        account,
+        key,
+        claim,
     )
 
 
 async def release(*, account: int, key: str, claim: str) -> None:
     await IdempotencyKey.raw(
         "DELETE FROM idempotency_key WHERE account = {} AND key = {} AND claim = {} AND response_status IS NULL",
-        account, key, claim,
+        account,
+        key,
+        claim,
     )
 
 
@@ -59,5 +74,6 @@ async def delete_expired(now: datetime, limit: int) -> None:
     await IdempotencyKey.raw(
         "DELETE FROM idempotency_key WHERE id IN (SELECT id FROM idempotency_key WHERE expires_at <= {} "
         "LIMIT {} FOR UPDATE SKIP LOCKED)",
-        now, limit,
+        now,
+        limit,
     )

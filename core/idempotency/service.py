@@ -68,8 +68,15 @@ async def begin(account: int, key: str, request_fingerprint: str) -> Claim | Sto
     await repository.delete_expired(clock.now(), EXPIRED_REMOVED_PER_CLAIM)
     while True:
         now = clock.now()
-        if await repository.claim(account=account, key=key, fingerprint=request_fingerprint, claim=token, now=now,
-                                  expires_at=now + KEEP_FOR, stale_before=now - STALE_CLAIM):
+        if await repository.claim(
+            account=account,
+            key=key,
+            fingerprint=request_fingerprint,
+            claim=token,
+            now=now,
+            expires_at=now + KEEP_FOR,
+            stale_before=now - STALE_CLAIM,
+        ):
             return Claim(account, key, token)
         found = await repository.find(account, key)
         if found is None:  # released by a request that failed with a 5xx: claim it again
@@ -77,10 +84,11 @@ async def begin(account: int, key: str, request_fingerprint: str) -> Claim | Sto
         if found["fingerprint"] != request_fingerprint:
             raise IdempotencyKeyReused()
         if found["response_status"] is not None:
-            return StoredAnswer(found["response_status"],
-                                [(name.encode("latin-1"), value.encode("latin-1"))
-                                 for name, value in found["response_headers"]],
-                                bytes(found["response_body"]))
+            return StoredAnswer(
+                found["response_status"],
+                [(name.encode("latin-1"), value.encode("latin-1")) for name, value in found["response_headers"]],
+                bytes(found["response_body"]),
+            )
         if time.monotonic() >= deadline:
             raise IdempotencyInProgress()
         await asyncio.sleep(POLL_SECONDS)
@@ -91,9 +99,14 @@ async def finish(claim: Claim, status: int, headers: list[tuple[bytes, bytes]], 
     if status >= 500:
         await abandon(claim)
         return
-    await repository.store(account=claim.account, key=claim.key, claim=claim.token, status=status,
-                           headers=[[name.decode("latin-1"), value.decode("latin-1")] for name, value in headers],
-                           body=body)
+    await repository.store(
+        account=claim.account,
+        key=claim.key,
+        claim=claim.token,
+        status=status,
+        headers=[[name.decode("latin-1"), value.decode("latin-1")] for name, value in headers],
+        body=body,
+    )
 
 
 async def abandon(claim: Claim) -> None:

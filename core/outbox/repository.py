@@ -8,7 +8,12 @@ from core.outbox.tables import EmailDeliveryAttempt, OutboxAttachment, OutboxEma
 
 
 async def insert_email(
-    *, to_address: str, subject: str, body_text: str, body_html: str | None, dedupe_key: str | None,
+    *,
+    to_address: str,
+    subject: str,
+    body_text: str,
+    body_html: str | None,
+    dedupe_key: str | None,
     now: datetime,
 ) -> int | None:
     """Insert unless the dedupe key is already there; returns the new id or None."""
@@ -16,7 +21,13 @@ async def insert_email(
         "INSERT INTO outbox_email (to_address, subject, body_text, body_html, dedupe_key, status, attempts, "
         "next_attempt_at, last_error, created_at) VALUES ({}, {}, {}, {}, {}, 'pending', 0, {}, '', {}) "
         "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        to_address, subject, body_text, body_html, dedupe_key, now, now,
+        to_address,
+        subject,
+        body_text,
+        body_html,
+        dedupe_key,
+        now,
+        now,
     )
     return rows[0]["id"] if rows else None
 
@@ -29,7 +40,12 @@ async def insert_emails(emails: list[tuple[str, str, str, str]], now: datetime) 
         "SELECT e.to_address, e.subject, e.body_text, NULL, e.dedupe_key, 'pending', 0, {}, '', {} "
         "FROM unnest({}::text[], {}::text[], {}::text[], {}::text[]) AS e(to_address, subject, body_text, dedupe_key) "
         "ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1",
-        now, now, [e[0] for e in emails], [e[1] for e in emails], [e[2] for e in emails], [e[3] for e in emails],
+        now,
+        now,
+        [e[0] for e in emails],
+        [e[1] for e in emails],
+        [e[2] for e in emails],
+        [e[3] for e in emails],
     )
     return len(rows)
 
@@ -40,7 +56,11 @@ async def insert_attachment(
     await OutboxAttachment.raw(
         "INSERT INTO outbox_attachment (email, filename, content_type, content, content_id) "
         "VALUES ({}, {}, {}, {}, {})",
-        email_id, filename, content_type, content, content_id,
+        email_id,
+        filename,
+        content_type,
+        content,
+        content_id,
     )
 
 
@@ -60,7 +80,10 @@ async def claim_due(*, now: datetime, stale_before: datetime, limit: int) -> lis
         )
         RETURNING id, to_address, subject, body_text, body_html, attempts, dedupe_key
         """,
-        now, now, stale_before, limit,
+        now,
+        now,
+        stale_before,
+        limit,
     )
 
 
@@ -80,9 +103,9 @@ async def attachments_for(email_ids: list[int]) -> dict[int, list[dict]]:
 
 async def mark_sent(email_id: int, now: datetime) -> None:
     await OutboxEmail.raw(
-        "UPDATE outbox_email SET status = 'sent', sent_at = {}, attempts = attempts + 1, last_error = '' "
-        "WHERE id = {}",
-        now, email_id,
+        "UPDATE outbox_email SET status = 'sent', sent_at = {}, attempts = attempts + 1, last_error = '' WHERE id = {}",
+        now,
+        email_id,
     )
 
 
@@ -90,14 +113,20 @@ async def mark_failed(email_id: int, *, error: str, next_attempt_at: datetime, g
     await OutboxEmail.raw(
         "UPDATE outbox_email SET status = {}, attempts = attempts + 1, last_error = {}, next_attempt_at = {}, "
         "claimed_at = NULL WHERE id = {}",
-        "failed" if give_up else "pending", error[:2000], next_attempt_at, email_id,
+        "failed" if give_up else "pending",
+        error[:2000],
+        next_attempt_at,
+        email_id,
     )
 
 
 async def log_attempt(email_id: int, *, at: datetime, ok: bool, error: str) -> None:
     await EmailDeliveryAttempt.raw(
         "INSERT INTO email_delivery_attempt (email, at, ok, error) VALUES ({}, {}, {}, {})",
-        email_id, at, ok, error[:2000],
+        email_id,
+        at,
+        ok,
+        error[:2000],
     )
 
 
@@ -106,5 +135,10 @@ async def list_emails(*, to_address: str | None, status: str | None, limit: int,
         "SELECT id, to_address, subject, status, attempts, last_error, created_at, sent_at FROM outbox_email "
         "WHERE ({}::text IS NULL OR to_address = {}) AND ({}::text IS NULL OR status = {}) "
         "ORDER BY id DESC LIMIT {} OFFSET {}",
-        to_address, to_address, status, status, limit, offset,
+        to_address,
+        to_address,
+        status,
+        status,
+        limit,
+        offset,
     )

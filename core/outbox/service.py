@@ -60,13 +60,20 @@ async def enqueue(
 ) -> int | None:
     """Queue one email. With a dedupe_key, queueing the same key twice queues it once (returns None)."""
     email_id = await repository.insert_email(
-        to_address=to_address, subject=subject, body_text=body_text, body_html=body_html,
-        dedupe_key=dedupe_key, now=clock.now(),
+        to_address=to_address,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        dedupe_key=dedupe_key,
+        now=clock.now(),
     )
     if email_id is not None:
         for a in attachments:
             await repository.insert_attachment(
-                email_id=email_id, filename=a.filename, content_type=a.content_type, content=a.content,
+                email_id=email_id,
+                filename=a.filename,
+                content_type=a.content_type,
+                content=a.content,
                 content_id=a.content_id,
             )
     return email_id
@@ -107,13 +114,18 @@ def build_message(row: dict, attachments: list[dict], settings: Settings) -> Ema
         for a in attachments:
             if a["content_id"]:
                 maintype, subtype = a["content_type"].split("/", 1)
-                html_part.add_related(bytes(a["content"]), maintype=maintype, subtype=subtype,
-                                      cid=f"<{a['content_id']}>", disposition="inline", filename=a["filename"])
+                html_part.add_related(
+                    bytes(a["content"]),
+                    maintype=maintype,
+                    subtype=subtype,
+                    cid=f"<{a['content_id']}>",
+                    disposition="inline",
+                    filename=a["filename"],
+                )
     for a in attachments:
         if not a["content_id"]:
             maintype, subtype = a["content_type"].split("/", 1)
-            message.add_attachment(bytes(a["content"]), maintype=maintype, subtype=subtype,
-                                   filename=a["filename"])
+            message.add_attachment(bytes(a["content"]), maintype=maintype, subtype=subtype, filename=a["filename"])
     return message
 
 
@@ -145,8 +157,9 @@ async def send_pending(*, limit: int = 100, settings: Settings | None = None) ->
             error = f"{exc.__class__.__name__}: {exc}"
             give_up = row["attempts"] + 1 >= settings.outbox_max_attempts
             async with engine_finder().transaction():
-                await repository.mark_failed(row["id"], error=error, next_attempt_at=clock.now() + backoff(row["attempts"]),
-                                             give_up=give_up)
+                await repository.mark_failed(
+                    row["id"], error=error, next_attempt_at=clock.now() + backoff(row["attempts"]), give_up=give_up
+                )
                 await repository.log_attempt(row["id"], at=clock.now(), ok=False, error=error)
             result.gave_up += give_up
             result.retried += not give_up

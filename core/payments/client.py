@@ -27,7 +27,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -435,9 +435,7 @@ def _parse(build, body: dict[str, Any]):
 
 
 def _customer(body: Mapping[str, Any]) -> Customer:
-    return Customer(
-        id=_id(body), name=_text(body.get("name")), email=_text(body.get("email")), metadata=_meta(body)
-    )
+    return Customer(id=_id(body), name=_text(body.get("name")), email=_text(body.get("email")), metadata=_meta(body))
 
 
 def _payment_method(body: Mapping[str, Any]) -> PaymentMethod:
@@ -521,7 +519,7 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _timestamp(value: Any) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(_int(value), tz=timezone.utc)
+    return None if value is None else datetime.fromtimestamp(_int(value), tz=UTC)
 
 
 def _meta(body: Mapping[str, Any]) -> dict[str, str]:

@@ -1,18 +1,20 @@
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from enum import Enum
-from piccolo.columns.base import OnDelete
-from piccolo.columns.base import OnUpdate
-from piccolo.columns.column_types import Boolean
-from piccolo.columns.column_types import Bytea
-from piccolo.columns.column_types import ForeignKey
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import JSONB
-from piccolo.columns.column_types import Secret
-from piccolo.columns.column_types import Serial
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Timestamp
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import Varchar
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.columns.base import OnDelete, OnUpdate
+from piccolo.columns.column_types import (
+    JSONB,
+    Boolean,
+    Bytea,
+    ForeignKey,
+    Integer,
+    Secret,
+    Serial,
+    Text,
+    Timestamp,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.columns.defaults.timestamp import TimestampOffset
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
@@ -64,9 +66,7 @@ DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="core", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="core", description=DESCRIPTION)
 
     manager.add_table(
         class_name="AdminSession",
@@ -75,9 +75,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="RoleGrant", tablename="role_grant", schema=None, columns=None
-    )
+    manager.add_table(class_name="RoleGrant", tablename="role_grant", schema=None, columns=None)
 
     manager.add_table(
         class_name="Organisation",
@@ -93,9 +91,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="LoginLock", tablename="login_lock", schema=None, columns=None
-    )
+    manager.add_table(class_name="LoginLock", tablename="login_lock", schema=None, columns=None)
 
     manager.add_table(
         class_name="OutboxAttachment",
@@ -118,13 +114,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="User", tablename="account_user", schema=None, columns=None
-    )
+    manager.add_table(class_name="User", tablename="account_user", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="AuditLog", tablename="audit_log", schema=None, columns=None
-    )
+    manager.add_table(class_name="AuditLog", tablename="audit_log", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="AdminSession",

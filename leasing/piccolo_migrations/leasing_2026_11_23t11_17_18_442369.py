@@ -1,23 +1,25 @@
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+import decimal
 from enum import Enum
-from piccolo.columns.base import OnDelete
-from piccolo.columns.base import OnUpdate
-from piccolo.columns.column_types import Array
-from piccolo.columns.column_types import BigInt
-from piccolo.columns.column_types import Date
-from piccolo.columns.column_types import ForeignKey
-from piccolo.columns.column_types import JSONB
-from piccolo.columns.column_types import Numeric
-from piccolo.columns.column_types import Serial
-from piccolo.columns.column_types import SmallInt
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import Varchar
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.columns.base import OnDelete, OnUpdate
+from piccolo.columns.column_types import (
+    JSONB,
+    Array,
+    BigInt,
+    Date,
+    ForeignKey,
+    Numeric,
+    Serial,
+    SmallInt,
+    Text,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.columns.defaults.date import DateNow
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
-import decimal
 
 
 class Community(Table, tablename="market_community", schema=None):
@@ -143,9 +145,7 @@ DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="leasing", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="leasing", description=DESCRIPTION)
 
     manager.add_table(
         class_name="Payment",
@@ -161,9 +161,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Space", tablename="leasing_space", schema=None, columns=None
-    )
+    manager.add_table(class_name="Space", tablename="leasing_space", schema=None, columns=None)
 
     manager.add_table(
         class_name="LeaseApplication",
@@ -172,9 +170,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Lease", tablename="leasing_lease", schema=None, columns=None
-    )
+    manager.add_table(class_name="Lease", tablename="leasing_lease", schema=None, columns=None)
 
     manager.add_table(
         class_name="WebhookEvent",

@@ -1,23 +1,25 @@
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+import decimal
 from enum import Enum
-from piccolo.columns.base import OnDelete
-from piccolo.columns.base import OnUpdate
-from piccolo.columns.column_types import Array
-from piccolo.columns.column_types import BigInt
-from piccolo.columns.column_types import Date
-from piccolo.columns.column_types import ForeignKey
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import JSONB
-from piccolo.columns.column_types import Numeric
-from piccolo.columns.column_types import Serial
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import Varchar
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.columns.base import OnDelete, OnUpdate
+from piccolo.columns.column_types import (
+    JSONB,
+    Array,
+    BigInt,
+    Date,
+    ForeignKey,
+    Integer,
+    Numeric,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.columns.defaults.date import DateNow
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
-import decimal
 
 
 class AllocationPlan(Table, tablename="market_allocation_plan", schema=None):
@@ -117,13 +119,9 @@ DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="market", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="market", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="Need", tablename="market_need", schema=None, columns=None
-    )
+    manager.add_table(class_name="Need", tablename="market_need", schema=None, columns=None)
 
     manager.add_table(
         class_name="AllocationPlan",
@@ -554,9 +552,7 @@ async def forwards():
             "unique": False,
             "index": False,
             "index_method": IndexMethod.btree,
-            "choices": Enum(
-                "EntryDirection", {"income": "income", "cost": "cost"}
-            ),
+            "choices": Enum("EntryDirection", {"income": "income", "cost": "cost"}),
             "db_column_name": None,
             "secret": False,
         },
@@ -876,9 +872,7 @@ async def forwards():
             "unique": False,
             "index": False,
             "index_method": IndexMethod.btree,
-            "choices": Enum(
-                "CommunityTier", {"inclusive": "inclusive", "leading": "leading"}
-            ),
+            "choices": Enum("CommunityTier", {"inclusive": "inclusive", "leading": "leading"}),
             "db_column_name": None,
             "secret": False,
         },

@@ -1,23 +1,25 @@
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+import decimal
 from enum import Enum
-from piccolo.columns.base import OnDelete
-from piccolo.columns.base import OnUpdate
-from piccolo.columns.column_types import Array
-from piccolo.columns.column_types import Boolean
-from piccolo.columns.column_types import Date
-from piccolo.columns.column_types import ForeignKey
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import JSONB
-from piccolo.columns.column_types import Numeric
-from piccolo.columns.column_types import Serial
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import Varchar
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.columns.base import OnDelete, OnUpdate
+from piccolo.columns.column_types import (
+    JSONB,
+    Array,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    Numeric,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
 from piccolo.columns.defaults.date import DateNow
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
-import decimal
 
 
 class Application(Table, tablename="provider_application", schema=None):
@@ -104,9 +106,7 @@ DESCRIPTION = ""
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="providers", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="providers", description=DESCRIPTION)
 
     manager.add_table(
         class_name="Application",
@@ -178,9 +178,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Batch", tablename="provider_batch", schema=None, columns=None
-    )
+    manager.add_table(class_name="Batch", tablename="provider_batch", schema=None, columns=None)
 
     manager.add_table(
         class_name="Evaluation",
@@ -2514,9 +2512,7 @@ async def forwards():
             "unique": False,
             "index": False,
             "index_method": IndexMethod.btree,
-            "choices": Enum(
-                "EntryStatus", {"included": "included", "withdrawn": "withdrawn"}
-            ),
+            "choices": Enum("EntryStatus", {"included": "included", "withdrawn": "withdrawn"}),
             "db_column_name": None,
             "secret": False,
         },

@@ -62,8 +62,12 @@ async def db(manifest) -> asyncpg.Connection:
 
 async def test_counts_match_the_size_and_the_manifest(manifest, db):
     assert manifest.size == "test" and manifest.today == first_of_this_month().isoformat()
-    for table, expected in [("market_community", SIZE.communities), ("provider_operator", SIZE.operators),
-                            ("leasing_space", SIZE.spaces), ("leasing_lease", SIZE.leases)]:
+    for table, expected in [
+        ("market_community", SIZE.communities),
+        ("provider_operator", SIZE.operators),
+        ("leasing_space", SIZE.spaces),
+        ("leasing_lease", SIZE.leases),
+    ]:
         assert await db.fetchval(f"SELECT count(*) FROM {table}") == expected, table
     for table, rows in manifest.counts.items():
         assert await db.fetchval(f"SELECT count(*) FROM {table}") == rows, table
@@ -89,7 +93,8 @@ async def test_every_credit_code_is_valid_and_unique(manifest, db):
 async def test_no_two_leases_of_a_space_overlap(manifest, db):
     overlapping = await db.fetchval(
         "SELECT count(*) FROM leasing_lease a JOIN leasing_lease b ON a.space = b.space AND a.id < b.id "
-        "AND daterange(a.starts_on, a.ends_on) && daterange(b.starts_on, b.ends_on)")
+        "AND daterange(a.starts_on, a.ends_on) && daterange(b.starts_on, b.ends_on)"
+    )
     assert overlapping == 0
     # The database refuses overlaps itself: the exclusion constraint was rebuilt after the load.
     assert await db.fetchval("SELECT count(*) FROM pg_constraint WHERE conname = 'leasing_lease_no_overlap'") == 1
@@ -99,7 +104,8 @@ async def test_no_two_leases_of_a_space_overlap(manifest, db):
     leased = await db.fetchval("SELECT count(*) FROM leasing_space WHERE status = 'leased'")
     current = await db.fetchval(
         "SELECT count(DISTINCT space) FROM leasing_lease WHERE status = 'active' AND starts_on <= $1 AND ends_on >= $1",
-        today)
+        today,
+    )
     assert leased == current > 0
 
 
@@ -109,16 +115,22 @@ async def test_invoices_are_the_lease_months_the_rent_rules_bill(manifest, db):
     outside = await db.fetchval(
         "SELECT count(*) FROM leasing_invoice i JOIN leasing_lease l ON l.id = i.lease "
         "WHERE i.month < date_trunc('month', l.starts_on) OR i.month >= l.ends_on OR i.month < $1 OR i.month > $2",
-        first_month, last_month)
+        first_month,
+        last_month,
+    )
     assert outside == 0
     invoices: dict[int, list[tuple]] = {}
     for r in await db.fetch("SELECT lease, month, amount, due_on FROM leasing_invoice ORDER BY lease, month"):
         invoices.setdefault(r["lease"], []).append((r["month"], r["amount"], r["due_on"]))
     for lease in await db.fetch("SELECT * FROM leasing_lease"):
-        terms = rent.LeaseTerms(lease["starts_on"], lease["ends_on"], lease["monthly_rent"],
-                                lease["rent_free_months"], lease["payment_day"])
-        expected = [(line.month, line.amount, line.due_on) for line in rent.invoices_through(terms, last_month)
-                    if line.month >= first_month]
+        terms = rent.LeaseTerms(
+            lease["starts_on"], lease["ends_on"], lease["monthly_rent"], lease["rent_free_months"], lease["payment_day"]
+        )
+        expected = [
+            (line.month, line.amount, line.due_on)
+            for line in rent.invoices_through(terms, last_month)
+            if line.month >= first_month
+        ]
         assert invoices.get(lease["id"], []) == expected, lease["id"]
     statuses = {r[0] for r in await db.fetch("SELECT DISTINCT status FROM leasing_invoice")}
     assert "paid" in statuses and statuses & {"open", "overdue"}
@@ -133,16 +145,19 @@ async def test_invoices_are_the_lease_months_the_rent_rules_bill(manifest, db):
 async def test_the_registry_and_market_keep_their_rules(manifest, db):
     today = first_of_this_month()
     listed_today = await db.fetchval(
-        "SELECT count(DISTINCT operator) FROM provider_listing WHERE valid_from <= $1 AND $1 < valid_until", today)
+        "SELECT count(DISTINCT operator) FROM provider_listing WHERE valid_from <= $1 AND $1 < valid_until", today
+    )
     assert 0 < listed_today < SIZE.operators  # some listings have expired
     over_capacity = await db.fetchval(
         "SELECT count(*) FROM (SELECT c.operator FROM market_contract c JOIN provider_operator o ON o.id = c.operator "
         "WHERE c.status IN ('draft', 'active', 'expiring') GROUP BY c.operator, o.capacity "
-        "HAVING count(*) > o.capacity) x")
+        "HAVING count(*) > o.capacity) x"
+    )
     assert over_capacity == 0
     foreign_fees = await db.fetchval(
         "SELECT count(*) FROM market_ledger_entry e JOIN market_contract c ON c.id = e.contract "
-        "WHERE c.community <> e.community OR e.month < date_trunc('month', c.starts_on) OR e.month >= c.ends_on")
+        "WHERE c.community <> e.community OR e.month < date_trunc('month', c.starts_on) OR e.month >= c.ends_on"
+    )
     assert foreign_fees == 0
     last_month = await db.fetchval("SELECT max(month) FROM market_ledger_entry")
     assert last_month == add_months(today, -1)
@@ -167,14 +182,17 @@ async def test_the_manifest_principals_load_with_their_roles(manifest, db):
         assert principal.roles == {Role.operator} and principal.username == account.username
         operator = await providers_repo.operator_for_org(principal.org_ids(Role.operator)[0])
         assert operator["id"] == account.operator_id and operator["registry_status"] in ("listed", "warned")
-    with_needs = await db.fetchval("SELECT count(DISTINCT community) FROM market_need WHERE status = 'open' "
-                                   "AND community = ANY($1::int[])", manifest.communities_with_open_needs)
+    with_needs = await db.fetchval(
+        "SELECT count(DISTINCT community) FROM market_need WHERE status = 'open' AND community = ANY($1::int[])",
+        manifest.communities_with_open_needs,
+    )
     assert with_needs == len(manifest.communities_with_open_needs) > 0
 
 
 async def test_the_manifest_password_logs_in(manifest, client):
-    response = await client.post("/api/v1/auth/login", json={"username": manifest.operators[0].username,
-                                                               "password": manifest.password})
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": manifest.operators[0].username, "password": manifest.password}
+    )
     assert response.status_code == 200, response.text
 
 
@@ -183,11 +201,16 @@ async def test_a_manifest_operator_may_apply_to_a_manifest_listing(manifest, db)
     listed = await db.fetch("SELECT id FROM leasing_listing WHERE status = 'open' AND track = 'competitive'")
     assert set(manifest.open_listing_ids) <= {r["id"] for r in listed}
     sampled = [o.operator_id for o in manifest.operators]
-    already = await db.fetchval("SELECT count(*) FROM leasing_application WHERE listing = ANY($1::int[]) "
-                                "AND operator = ANY($2::int[])", manifest.open_listing_ids, sampled)
+    already = await db.fetchval(
+        "SELECT count(*) FROM leasing_application WHERE listing = ANY($1::int[]) AND operator = ANY($2::int[])",
+        manifest.open_listing_ids,
+        sampled,
+    )
     assert already == 0  # so every pair of the manifest is a new application
-    for account, listing in [(manifest.operators[0], manifest.open_listings[0]),
-                             (manifest.operators[-1], manifest.open_listings[-1])]:
+    for account, listing in [
+        (manifest.operators[0], manifest.open_listings[0]),
+        (manifest.operators[-1], manifest.open_listings[-1]),
+    ]:
         principal = await load_principal(account.user_id)
         fields = as_fields(msgspec.convert(listing.body, LeaseApplicationCreate))  # as the endpoint decodes it
         with contextlib.suppress(_RollBack):

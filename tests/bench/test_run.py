@@ -18,8 +18,14 @@ import pytest
 from bench import chart
 from bench.instruments import CpuSeconds, StatementLog, rows_in
 from bench.run import summarise_nights
-from bench.servers import cancel_running_queries, create_database, database_url, drop_database, server_settings, \
-    settle_database
+from bench.servers import (
+    cancel_running_queries,
+    create_database,
+    database_url,
+    drop_database,
+    server_settings,
+    settle_database,
+)
 
 
 def test_rows_are_what_a_statement_returned_or_changed():
@@ -66,11 +72,26 @@ async def run_sql(url: str, sql: str):
 
 
 def night(seconds: float, *, statements: int = 4, rows: int = 100, status: str = "succeeded") -> dict:
-    return {"rent_invoices": {"period": "2026-11-01", "status": status, "result": {"created": 10},
-                              "seconds": seconds, "sql_s": seconds / 2, "statements": statements, "rows": rows,
-                              "rss_peak_delta_mb": seconds},
-            "report_build": {"seconds": seconds * 2, "sql_s": 0.1, "statements": 12, "rows": 50,
-                             "rss_peak_delta_mb": 1.0, "xlsx_bytes": 1000}}
+    return {
+        "rent_invoices": {
+            "period": "2026-11-01",
+            "status": status,
+            "result": {"created": 10},
+            "seconds": seconds,
+            "sql_s": seconds / 2,
+            "statements": statements,
+            "rows": rows,
+            "rss_peak_delta_mb": seconds,
+        },
+        "report_build": {
+            "seconds": seconds * 2,
+            "sql_s": 0.1,
+            "statements": 12,
+            "rows": 50,
+            "rss_peak_delta_mb": 1.0,
+            "xlsx_bytes": 1000,
+        },
+    }
 
 
 def test_nights_are_summarised_by_their_median_with_the_fastest_and_slowest():
@@ -133,14 +154,19 @@ def test_statements_a_load_run_left_running_are_cancelled_before_the_next_run():
 
 def test_the_results_record_the_server_settings():
     assert server_settings(os.environ["DATABASE_URL"], ("work_mem", "shared_buffers")) == {
-        "work_mem": "32MB", "shared_buffers": "1GB"}
+        "work_mem": "32MB",
+        "shared_buffers": "1GB",
+    }
 
 
 def test_the_chart_draws_each_job_with_its_spread(tmp_path):
-    results = {"city": {"scale": 1, "jobs": {"a": {"seconds": 1.0, "seconds_min": 0.8, "seconds_max": 1.5},
-                                             "b": 2.0}},
-               "province": {"scale": 5, "jobs": {"a": {"seconds": 5.0, "seconds_min": 4.0, "seconds_max": 6.0},
-                                                 "b": {"seconds": 9.0}}}}
+    results = {
+        "city": {"scale": 1, "jobs": {"a": {"seconds": 1.0, "seconds_min": 0.8, "seconds_max": 1.5}, "b": 2.0}},
+        "province": {
+            "scale": 5,
+            "jobs": {"a": {"seconds": 5.0, "seconds_min": 4.0, "seconds_max": 6.0}, "b": {"seconds": 9.0}},
+        },
+    }
     assert chart.job_spread(results["city"]["jobs"]["a"]) == (0.8, 1.5)
     assert chart.job_spread(results["city"]["jobs"]["b"]) is None
     assert chart.job_spread(results["province"]["jobs"]["b"]) is None
@@ -159,10 +185,16 @@ def test_the_nights_of_several_sizes_alternate_each_on_a_fresh_copy_after_one_no
     templates = {size: f"fcom_bench_{size}_{tag}" for size in ("city", "province")}
     events = []
     real_create, real_drop = servers.create_database, servers.drop_database
-    monkeypatch.setattr(servers, "create_database", lambda server_url, name, template=None: events.append(
-        ("copy", name, template)) or real_create(server_url, name, template=template))
-    monkeypatch.setattr(servers, "drop_database",
-                        lambda server_url, name: events.append(("drop", name)) or real_drop(server_url, name))
+    monkeypatch.setattr(
+        servers,
+        "create_database",
+        lambda server_url, name, template=None: (
+            events.append(("copy", name, template)) or real_create(server_url, name, template=template)
+        ),
+    )
+    monkeypatch.setattr(
+        servers, "drop_database", lambda server_url, name: events.append(("drop", name)) or real_drop(server_url, name)
+    )
 
     async def on_the_copy(url: str) -> tuple[str, int]:
         connection = await asyncpg.connect(url)
@@ -184,7 +216,9 @@ def test_the_nights_of_several_sizes_alternate_each_on_a_fresh_copy_after_one_no
         for size, template in templates.items():
             url = real_create(server, template)
             asyncio.run(run_sql(url, f"CREATE TABLE marker AS SELECT '{size}'::text AS size"))
-        targets = {size: run.NightTarget(server, template, date(2026, 11, 1), 1) for size, template in templates.items()}
+        targets = {
+            size: run.NightTarget(server, template, date(2026, 11, 1), 1) for size, template in templates.items()
+        }
         jobs, how = run.measure_jobs(targets, 3)
         for template in templates.values():  # the nights changed only their copies
             check = real_create(server, template + "_check", template=template)
@@ -194,9 +228,16 @@ def test_the_nights_of_several_sizes_alternate_each_on_a_fresh_copy_after_one_no
         for template in templates.values():
             real_drop(server, template)
     nights = [e[1].removeprefix("fcom_bench_").replace(f"_{tag}", "") for e in events if e[0] == "night"]
-    assert nights == ["city_night_warmup", "province_night_warmup",
-                      "city_night_1", "province_night_1", "province_night_2",
-                      "city_night_2", "city_night_3", "province_night_3"]
+    assert nights == [
+        "city_night_warmup",
+        "province_night_warmup",
+        "city_night_1",
+        "province_night_1",
+        "province_night_2",
+        "city_night_2",
+        "city_night_3",
+        "province_night_3",
+    ]
     assert all(e[2] == ("city" if "city" in e[1] else "province") and e[3] == 1 for e in events if e[0] == "night")
     copies = [e for e in events if e[0] == "copy"]
     assert all(template in name for _, name, template in copies) and len(copies) == 8
@@ -210,11 +251,19 @@ def test_a_run_that_skips_the_jobs_keeps_the_jobs_and_how_many_nights_they_took(
 
     monkeypatch.setattr(run, "RESULTS", tmp_path)
     monkeypatch.setattr(run, "redraw_chart", lambda: None)
-    (tmp_path / "city.json").write_text(json.dumps({
-        "settings": {"job_repeats": 5, "skip_jobs": False}, "endpoints": {"directory": {"app": 1}},
-        "jobs": {"rent_invoices": {"seconds": 0.3}}, "jobs_run": {"nights": 5}}))
-    run.write_results("city", {"settings": {"job_repeats": 3, "skip_jobs": True}, "endpoints": {"directory": {"app": 2}},
-                               "jobs": {}})
+    (tmp_path / "city.json").write_text(
+        json.dumps(
+            {
+                "settings": {"job_repeats": 5, "skip_jobs": False},
+                "endpoints": {"directory": {"app": 1}},
+                "jobs": {"rent_invoices": {"seconds": 0.3}},
+                "jobs_run": {"nights": 5},
+            }
+        )
+    )
+    run.write_results(
+        "city", {"settings": {"job_repeats": 3, "skip_jobs": True}, "endpoints": {"directory": {"app": 2}}, "jobs": {}}
+    )
     written = json.loads((tmp_path / "city.json").read_text())
     assert written["endpoints"] == {"directory": {"app": 2}}
     assert written["jobs"] == {"rent_invoices": {"seconds": 0.3}} and written["jobs_run"] == {"nights": 5}

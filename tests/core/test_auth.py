@@ -68,8 +68,7 @@ async def test_a_successful_login_resets_the_failure_count(world, frozen_clock):
 
 async def test_a_remembered_token_is_still_refused_once_expired_or_altered(world):
     """A worker remembers a token it has checked, yet refuses it once expired, and an altered one is new."""
-    token = build_jwt_auth().create_token(identifier=str(world.user_ids["city"]),
-                                          token_expiration=timedelta(seconds=2))
+    token = build_jwt_auth().create_token(identifier=str(world.user_ids["city"]), token_expiration=timedelta(seconds=2))
     me = {"Authorization": f"Bearer {token}"}
     assert (await world.client.get("/api/v1/me", headers=me)).status_code == 200
     assert (await world.client.get("/api/v1/me", headers=me)).status_code == 200  # checked once, remembered

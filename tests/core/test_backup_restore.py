@@ -21,13 +21,13 @@ SCHEMA = {
     # By name and kind: a CHECK or a partial index's predicate can come back spelled differently (casts around
     # ARRAY[...]) yet mean the same.
     "constraints": "SELECT conrelid::regclass::text AS t, conname, contype, convalidated "
-                   "FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2",
+    "FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2",
     "indexes": "SELECT i.indrelid::regclass::text AS t, c.relname, i.indisunique, i.indkey::text, "
-               "i.indpred IS NOT NULL AS partial FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-               "WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1, 2",
+    "i.indpred IS NOT NULL AS partial FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1, 2",
     "triggers": "SELECT tgrelid::regclass::text AS t, tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2",
     "functions": "SELECT proname, md5(prosrc) FROM pg_proc WHERE pronamespace = 'public'::regnamespace "
-                 "AND prokind = 'f' ORDER BY 1, 2",
+    "AND prokind = 'f' ORDER BY 1, 2",
     "extensions": "SELECT extname FROM pg_extension ORDER BY 1",
     "sequences": "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1",
 }
@@ -35,9 +35,13 @@ SCHEMA = {
 
 def fcom(*args: str, database_url: str) -> subprocess.CompletedProcess:
     """The installed command line, as an operator would run it."""
-    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True,
-                          env={**os.environ, "DATABASE_URL": database_url, "MIGRATION_DATABASE_URL": database_url},
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": database_url, "MIGRATION_DATABASE_URL": database_url},
+        timeout=300,
+    )
 
 
 async def snapshot(url: str) -> dict:
@@ -47,9 +51,12 @@ async def snapshot(url: str) -> dict:
         tables = {}
         for row in await connection.fetch(TABLES):
             name = row["tablename"]
-            tables[name] = tuple(await connection.fetchrow(
-                f'SELECT count(*) AS n, md5(coalesce(string_agg(t::text, E\'\\n\' ORDER BY t::text), \'\')) AS sum '
-                f'FROM "{name}" t'))
+            tables[name] = tuple(
+                await connection.fetchrow(
+                    f"SELECT count(*) AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS sum "
+                    f'FROM "{name}" t'
+                )
+            )
         schema = {kind: [tuple(r) for r in await connection.fetch(sql)] for kind, sql in SCHEMA.items()}
         return {"tables": tables, **schema}
     finally:
@@ -74,8 +81,9 @@ async def fresh_database():
 async def realistic_state(world, frozen_clock) -> dict:
     """A published registry batch, a paid rent invoice with its ledger entry, an open listing, audit rows."""
     signed, invoice = await rented(world, frozen_clock)
-    paid = await world.post("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments",
-                            json={"payment_method": GOOD_CARD})
+    paid = await world.post(
+        "tot", f"/api/v1/rent-invoices/{invoice['id']}/payments", json={"payment_method": GOOD_CARD}
+    )
     assert paid.status_code == 201 and paid.json()["status"] == "succeeded", paid.text
     assert len(await ledger(world, signed["community_id"])) == 1
     other = await community(world, "street_x", "望江社区")
@@ -84,7 +92,8 @@ async def realistic_state(world, frozen_clock) -> dict:
 
 
 async def test_a_backup_restored_into_a_fresh_database_has_every_table_row_and_schema_object(
-        world, frozen_clock, localstripe, fresh_database, tmp_path: Path):
+    world, frozen_clock, localstripe, fresh_database, tmp_path: Path
+):
     state = await realistic_state(world, frozen_clock)
     source = os.environ["DATABASE_URL"]
     file = tmp_path / "fcom.dump"
@@ -99,8 +108,17 @@ async def test_a_backup_restored_into_a_fresh_database_has_every_table_row_and_s
     for kind in SCHEMA:
         assert after[kind] == before[kind], (kind, set(after[kind]) ^ set(before[kind]))
     counts = {name: n for name, (n, _) in after["tables"].items()}
-    for table in ("leasing_payment", "leasing_invoice", "leasing_listing", "leasing_lease", "market_ledger_entry",
-                  "provider_batch", "provider_listing", "audit_log", "migration"):
+    for table in (
+        "leasing_payment",
+        "leasing_invoice",
+        "leasing_listing",
+        "leasing_lease",
+        "market_ledger_entry",
+        "provider_batch",
+        "provider_listing",
+        "audit_log",
+        "migration",
+    ):
         assert counts.get(table, 0) > 0, f"{table} should hold rows in this state: {sorted(counts)}"
     assert state["payments"][0]["status"] == "succeeded"
 
@@ -111,7 +129,8 @@ async def test_a_backup_restored_into_a_fresh_database_has_every_table_row_and_s
 
 
 async def test_restoring_into_a_database_that_is_not_empty_fails_and_changes_nothing(
-        world, frozen_clock, localstripe, fresh_database, tmp_path: Path):
+    world, frozen_clock, localstripe, fresh_database, tmp_path: Path
+):
     await realistic_state(world, frozen_clock)
     file = tmp_path / "fcom.dump"
     assert fcom("backup", str(file), database_url=os.environ["DATABASE_URL"]).returncode == 0

@@ -15,7 +15,8 @@ async def test_the_embedded_server_runs_with_its_settings():
     try:
         for name, value in EMBEDDED_SERVER_SETTINGS.items():
             assert await connection.fetchval(
-                "SELECT pg_size_bytes(current_setting($1)) = pg_size_bytes($2)", name, value), name
+                "SELECT pg_size_bytes(current_setting($1)) = pg_size_bytes($2)", name, value
+            ), name
         assert not await connection.fetchval("SELECT bool_or(pending_restart) FROM pg_settings")
     finally:
         await connection.close()

@@ -38,7 +38,7 @@ def _user_payload(world, **overrides):
 
 BAD_BODIES = [
     ("malformed json", b'{"username": "x",', 400, "request.malformed"),
-    ("not an object", b'[1, 2, 3]', 422, "request.validation_failed"),
+    ("not an object", b"[1, 2, 3]", 422, "request.validation_failed"),
     ("empty body", b"", 422, "request.validation_failed"),
 ]
 
@@ -82,8 +82,10 @@ async def test_wrong_types_are_422_and_write_nothing(world, overrides):
 async def test_rule_violation_midway_leaves_nothing_half_written(world):
     """The second grant is invalid (a street role on a district): no user, no first grant, no audit row."""
     before = await _counts()
-    grants = [{"role": "street", "org_id": world.org_id("street_x")},
-              {"role": "street", "org_id": world.org_id("district_a")}]
+    grants = [
+        {"role": "street", "org_id": world.org_id("street_x")},
+        {"role": "street", "org_id": world.org_id("district_a")},
+    ]
     response = await world.post("city", "/api/v1/users", json=_user_payload(world, grants=grants))
     _assert_error_shape(response, 422, "user.role_org_mismatch")
     assert await _counts() == before
@@ -148,8 +150,9 @@ async def test_a_missing_field_is_named_not_data(world):
 
 
 async def test_an_empty_body_says_so(world):
-    response = await world.client.post("/api/v1/users", content=b"",
-                                       headers={**world.headers("city"), "content-type": "application/json"})
+    response = await world.client.post(
+        "/api/v1/users", content=b"", headers={**world.headers("city"), "content-type": "application/json"}
+    )
     _assert_error_shape(response, 422, "request.validation_failed")
     assert response.json()["message"] == "请求体不能为空" and response.json()["detail"]["field"] == "$"
 

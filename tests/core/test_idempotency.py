@@ -28,8 +28,15 @@ REPLAYED = "Idempotent-Replayed"
 
 
 def space_body(community_id: int, address: str = "江滨路 8 号一层") -> dict:
-    return {"community_id": community_id, "owner_kind": "state_owned", "address": address, "area_m2": "120.50",
-            "allowed_uses": ["childcare"], "floor": "1", "condition": "毛坯，水电到位"}
+    return {
+        "community_id": community_id,
+        "owner_kind": "state_owned",
+        "address": address,
+        "area_m2": "120.50",
+        "allowed_uses": ["childcare"],
+        "floor": "1",
+        "condition": "毛坯，水电到位",
+    }
 
 
 async def spaces_total(world, user: str = "street_x") -> int:
@@ -37,8 +44,7 @@ async def spaces_total(world, user: str = "street_x") -> int:
 
 
 async def post_space(world, body: dict, key: str | bytes, user: str = "street_x") -> httpx.Response:
-    return await world.client.post("/api/v1/spaces", json=body,
-                                   headers={**world.headers(user), "Idempotency-Key": key})
+    return await world.client.post("/api/v1/spaces", json=body, headers={**world.headers(user), "Idempotency-Key": key})
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:
@@ -86,10 +92,16 @@ async def test_a_key_reused_for_another_request_is_refused_and_changes_nothing(w
     assert first.status_code == 201
 
     other_body = await post_space(world, space_body(community_id, "江滨路 10 号"), "key-1")
-    other_path = await world.client.post("/api/v1/communities", json={"name": "别的社区"},
-                                         headers={**world.headers("street_x"), "Idempotency-Key": "key-1"})
-    other_query = await world.client.post("/api/v1/spaces?x=1", json=space_body(community_id),
-                                          headers={**world.headers("street_x"), "Idempotency-Key": "key-1"})
+    other_path = await world.client.post(
+        "/api/v1/communities",
+        json={"name": "别的社区"},
+        headers={**world.headers("street_x"), "Idempotency-Key": "key-1"},
+    )
+    other_query = await world.client.post(
+        "/api/v1/spaces?x=1",
+        json=space_body(community_id),
+        headers={**world.headers("street_x"), "Idempotency-Key": "key-1"},
+    )
 
     for refused in (other_body, other_path, other_query):
         assert_error(refused, 422, "idempotency.key_reused")
@@ -130,10 +142,14 @@ async def test_two_users_may_use_the_same_key(world):
     assert await spaces_total(world, "district") == 3
 
 
-@pytest.mark.parametrize("user, change, status, code", [
-    ("street_x", {"area_m2": "-5"}, 422, "space.area_invalid"),
-    ("operator_a", {}, 403, "auth.forbidden"),
-], ids=["invalid body", "forbidden"])
+@pytest.mark.parametrize(
+    "user, change, status, code",
+    [
+        ("street_x", {"area_m2": "-5"}, 422, "space.area_invalid"),
+        ("operator_a", {}, 403, "auth.forbidden"),
+    ],
+    ids=["invalid body", "forbidden"],
+)
 async def test_a_refused_first_request_is_replayed_not_run_again(world, user, change, status, code):
     body = {**space_body((await community(world, "street_x", "江滨社区"))["id"]), **change}
     first = await post_space(world, body, "refused", user)
@@ -145,9 +161,19 @@ async def test_a_refused_first_request_is_replayed_not_run_again(world, user, ch
     assert again.headers["content-type"] == first.headers["content-type"]
 
 
-@pytest.mark.parametrize("key", [
-    b"", b"x" * 256, "幂等键".encode(), b"caf\xe9", b"tab\there", b"bell\x07", b"del\x7f",
-], ids=["empty", "256 characters", "Chinese", "latin-1", "tab", "control", "DEL"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        b"",
+        b"x" * 256,
+        "幂等键".encode(),
+        b"caf\xe9",
+        b"tab\there",
+        b"bell\x07",
+        b"del\x7f",
+    ],
+    ids=["empty", "256 characters", "Chinese", "latin-1", "tab", "control", "DEL"],
+)
 async def test_a_key_that_is_not_1_to_255_printable_characters_is_refused_before_anything_runs(world, key):
     body = space_body((await community(world, "street_x", "江滨社区"))["id"])
 
@@ -161,8 +187,11 @@ async def test_keys_of_1_and_255_printable_characters_and_two_keys_at_once(world
     body = space_body((await community(world, "street_x", "江滨社区"))["id"])
     for key in ("a", "~" * 255, "".join(map(chr, range(0x21, 0x7F))) + " with spaces"):
         assert (await post_space(world, body, key)).status_code == 201, key
-    two = await world.client.post("/api/v1/spaces", json=body, headers=[
-        *world.headers("street_x").items(), ("Idempotency-Key", "one"), ("Idempotency-Key", "two")])
+    two = await world.client.post(
+        "/api/v1/spaces",
+        json=body,
+        headers=[*world.headers("street_x").items(), ("Idempotency-Key", "one"), ("Idempotency-Key", "two")],
+    )
     assert_error(two, 422, "idempotency.key_invalid")
     assert await spaces_total(world) == 3
 
@@ -170,8 +199,9 @@ async def test_keys_of_1_and_255_printable_characters_and_two_keys_at_once(world
 async def test_anonymous_posts_keep_no_key(world):
     """No user to keep the key for: a public POST runs every time, key or not (documented on the header)."""
     body = {"username": "street_x", "password": "wrong password"}
-    answers = [await world.client.post("/api/v1/auth/login", json=body, headers={"Idempotency-Key": "k"})
-               for _ in range(2)]
+    answers = [
+        await world.client.post("/api/v1/auth/login", json=body, headers={"Idempotency-Key": "k"}) for _ in range(2)
+    ]
     assert [a.status_code for a in answers] == [401, 401]
     assert not any(REPLAYED in a.headers for a in answers)
     rows = await engine_finder().run_querystring(QueryString("SELECT count(*) AS n FROM idempotency_key"))
@@ -179,7 +209,8 @@ async def test_anonymous_posts_keep_no_key(world):
 
 
 async def test_a_duplicate_of_a_request_still_running_gets_409_then_the_first_answer(
-        world, frozen_clock, localstripe, payment_server, short_wait):
+    world, frozen_clock, localstripe, payment_server, short_wait
+):
     signed, invoice = await rented(world, frozen_clock)
     await customer_ready(signed)
     payment_server.script("POST", INTENTS, SLOW)  # the first request is held at the payment server
@@ -201,7 +232,8 @@ async def test_a_duplicate_of_a_request_still_running_gets_409_then_the_first_an
 
 
 async def test_a_server_error_is_not_kept_and_a_retry_with_the_key_runs_again(
-        world, frozen_clock, localstripe, payment_server):
+    world, frozen_clock, localstripe, payment_server
+):
     signed, invoice = await rented(world, frozen_clock)
     payment_server.script("POST", CUSTOMERS, failing(500), failing(500), failing(500))
     url = f"/api/v1/rent-invoices/{invoice['id']}/payments"
@@ -229,15 +261,17 @@ def concrete(path: str) -> str:
 
 
 async def test_every_post_documents_the_key_and_a_logged_in_users_post_answers_reuse_and_in_progress(
-        app, world, short_wait):
+    app, world, short_wait
+):
     """Walks the document, so a new POST is covered without a new test."""
     answers = {}
     private = [(path, operation) for path, operation in posts(app) if operation.get("security") != [{}]]
     assert len(private) > 40
-    for path, operation in posts(app):
+    for _path, operation in posts(app):
         [header] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
-        assert header["in"] == "header" and header["schema"]["maxLength"] == 255 and CHINESE.search(
-            header["description"])
+        assert (
+            header["in"] == "header" and header["schema"]["maxLength"] == 255 and CHINESE.search(header["description"])
+        )
     for number, (path, operation) in enumerate(private):
         assert {"409", "422"} <= set(operation["responses"]), path
         url, key = concrete(path), f"walk-{number}"
@@ -249,19 +283,28 @@ async def test_every_post_documents_the_key_and_a_logged_in_users_post_answers_r
         reused = await world.client.post(url, content=b"{}", headers=headers)
         # and a key whose request is still running (claimed here as a worker running it would) makes a
         # duplicate wait, then 409.
-        await idempotency.begin(world.user_ids["city"], f"{key}-running", idempotency.fingerprint("POST", url, b"", b""))
+        await idempotency.begin(
+            world.user_ids["city"], f"{key}-running", idempotency.fingerprint("POST", url, b"", b"")
+        )
         running = await world.client.post(url, content=b"", headers={**headers, "Idempotency-Key": f"{key}-running"})
         answers[path] = (reused.status_code, reused.json()["code"], running.status_code, running.json()["code"])
-    assert {path: answer for path, answer in answers.items()
-            if answer != (422, "idempotency.key_reused", 409, "idempotency.in_progress")} == {}
+    assert {
+        path: answer
+        for path, answer in answers.items()
+        if answer != (422, "idempotency.key_reused", 409, "idempotency.in_progress")
+    } == {}
 
 
 async def test_a_key_left_running_by_a_worker_that_died_is_free_again_after_ten_minutes(
-        world, frozen_clock, short_wait):
+    world, frozen_clock, short_wait
+):
     body = space_body((await community(world, "street_x", "江滨社区"))["id"])
     # A worker claimed the key for this very request, then died before it answered.
-    await idempotency.begin(world.user_ids["street_x"], "orphan", idempotency.fingerprint(
-        "POST", "/api/v1/spaces", b"", httpx.Request("POST", "/", json=body).content))
+    await idempotency.begin(
+        world.user_ids["street_x"],
+        "orphan",
+        idempotency.fingerprint("POST", "/api/v1/spaces", b"", httpx.Request("POST", "/", json=body).content),
+    )
 
     frozen_clock.advance(minutes=9, seconds=59)
     assert_error(await post_space(world, body, "orphan"), 409, "idempotency.in_progress")

@@ -5,8 +5,9 @@ import pytest
 from core.money import allocate, apply_rate, format_yuan, yuan_to_fen
 
 
-@pytest.mark.parametrize("text,fen", [("1234.56", 123456), ("0.01", 1), ("1,000", 100000), (12, 1200),
-                                      (Decimal("3.1"), 310), ("-5", -500)])
+@pytest.mark.parametrize(
+    "text,fen", [("1234.56", 123456), ("0.01", 1), ("1,000", 100000), (12, 1200), (Decimal("3.1"), 310), ("-5", -500)]
+)
 def test_yuan_to_fen(text, fen):
     assert yuan_to_fen(text) == fen
 

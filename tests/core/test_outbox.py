@@ -37,11 +37,12 @@ async def test_email_arrives_with_chinese_text_and_attachments(app, mailbox, fro
     [message] = mailbox.to("jianwei@example.org")
     assert message["Subject"] == "2026年10月 运营资金平衡报告"
     assert "本月报告见附件" in message.get_body(preferencelist=("plain",)).get_content()
-    assert 'cid:chart@example.org' in message.get_body(preferencelist=("html",)).get_content()
+    assert "cid:chart@example.org" in message.get_body(preferencelist=("html",)).get_content()
     assert parsedate_to_datetime(message["Date"]) == frozen_clock.current
     assert str(message["Date"]).endswith("+0800")
-    assert message["Message-ID"] == outbox.message_id({"id": email_id, "to_address": "jianwei@example.org",
-                                                       "subject": "2026年10月 运营资金平衡报告"})
+    assert message["Message-ID"] == outbox.message_id(
+        {"id": email_id, "to_address": "jianwei@example.org", "subject": "2026年10月 运营资金平衡报告"}
+    )
     parts = {part.get_filename(): part for part in message.walk() if part.get_filename()}
     assert parts["chart.png"]["Content-ID"] == "<chart@example.org>"
     assert parts["chart.png"].get_content_disposition() == "inline"
@@ -50,8 +51,9 @@ async def test_email_arrives_with_chinese_text_and_attachments(app, mailbox, fro
     assert (await _status(email_id))["status"] == "sent"
 
 
-async def test_every_attempt_is_dated_when_it_is_made_under_the_same_message_id(app, smtp_server, mailbox,
-                                                                              frozen_clock):
+async def test_every_attempt_is_dated_when_it_is_made_under_the_same_message_id(
+    app, smtp_server, mailbox, frozen_clock
+):
     smtp_server.stop()
     email_id = await outbox.enqueue("street@example.org", "续签提醒", "租约将于30天后到期")
     assert (await outbox.send_pending()).retried == 1
@@ -69,13 +71,27 @@ def test_an_inline_part_needs_a_content_id_of_the_form_left_at_right(content_id)
         Attachment("chart.png", "image/png", b"\x89PNG", content_id=content_id)
 
 
-@pytest.mark.parametrize("defect", [
-    None, "no Date", "no Message-ID", "two Dates", "a Date that is not one", "a Content-ID that is not a msg-id",
-    "a cid: naming an attachment", "a cid: naming nothing",
-])
+@pytest.mark.parametrize(
+    "defect",
+    [
+        None,
+        "no Date",
+        "no Message-ID",
+        "two Dates",
+        "a Date that is not one",
+        "a Content-ID that is not a msg-id",
+        "a cid: naming an attachment",
+        "a cid: naming nothing",
+    ],
+)
 async def test_the_test_mail_server_refuses_what_a_strict_reader_would(smtp_server, defect):
-    headers = {"From": "noreply@example.org", "To": "x@example.org", "Subject": "test",
-               "Date": "Mon, 23 Nov 2026 10:00:00 +0800", "Message-ID": "<1@example.org>"}
+    headers = {
+        "From": "noreply@example.org",
+        "To": "x@example.org",
+        "Subject": "test",
+        "Date": "Mon, 23 Nov 2026 10:00:00 +0800",
+        "Message-ID": "<1@example.org>",
+    }
     extra, disposition, content_id, cid = "", "inline", "<chart@example.org>", "chart@example.org"
     if defect == "no Date":
         del headers["Date"]
@@ -91,17 +107,27 @@ async def test_the_test_mail_server_refuses_what_a_strict_reader_would(smtp_serv
         disposition = "attachment"
     elif defect == "a cid: naming nothing":
         cid = "other@example.org"
-    raw = "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + extra + (
-        'MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="b"\r\n\r\n'
-        '--b\r\nContent-Type: text/html; charset="utf-8"\r\n\r\n'
-        f'<img src="cid:{cid}">\r\n'
-        f'--b\r\nContent-Type: image/png\r\nContent-Disposition: {disposition}; filename="c.png"\r\n'
-        f'Content-ID: {content_id}\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw==\r\n--b--\r\n')
+    raw = (
+        "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        + extra
+        + (
+            'MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="b"\r\n\r\n'
+            '--b\r\nContent-Type: text/html; charset="utf-8"\r\n\r\n'
+            f'<img src="cid:{cid}">\r\n'
+            f'--b\r\nContent-Type: image/png\r\nContent-Disposition: {disposition}; filename="c.png"\r\n'
+            f"Content-ID: {content_id}\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw==\r\n--b--\r\n"
+        )
+    )
     if not smtp_server.running:
         smtp_server.start()
     smtp_server.mailbox.clear()
-    send = aiosmtplib.send(raw.encode(), sender="noreply@example.org", recipients=["x@example.org"],
-                           hostname="127.0.0.1", port=smtp_server.port)
+    send = aiosmtplib.send(
+        raw.encode(),
+        sender="noreply@example.org",
+        recipients=["x@example.org"],
+        hostname="127.0.0.1",
+        port=smtp_server.port,
+    )
     try:
         if defect is None:
             await send

@@ -80,8 +80,12 @@ async def test_declined_card_raises_with_its_code_and_the_intent_is_findable_by_
     payment_key = key()
     with pytest.raises(CardDeclined) as declined:
         await payments.create_payment_intent(
-            50_000, customer=customer.id, payment_method=card.id, confirm=True,
-            metadata={"payment_key": payment_key}, idempotency_key=payment_key,
+            50_000,
+            customer=customer.id,
+            payment_method=card.id,
+            confirm=True,
+            metadata={"payment_key": payment_key},
+            idempotency_key=payment_key,
         )
     error = declined.value
     assert error.decline_code == "card_declined"
@@ -147,8 +151,11 @@ async def test_a_declined_payment_cannot_be_refunded(payments):
     payment_key = key()
     with pytest.raises(CardDeclined):
         await payments.create_payment_intent(
-            2_000, payment_method="pm_card_chargeCustomerFail", confirm=True,
-            metadata={"payment_key": payment_key}, idempotency_key=payment_key,
+            2_000,
+            payment_method="pm_card_chargeCustomerFail",
+            confirm=True,
+            metadata={"payment_key": payment_key},
+            idempotency_key=payment_key,
         )
     [intent] = await payments.find_payment_intents(metadata={"payment_key": payment_key})
     with pytest.raises(PaymentRequestInvalid) as invalid:
@@ -159,9 +166,7 @@ async def test_a_declined_payment_cannot_be_refunded(payments):
 async def test_find_by_metadata_reads_every_page_and_matches_all_keys(payments):
     batch = key()
     made = [
-        await payments.create_payment_intent(
-            100 + n, metadata={"batch": batch, "n": n}, idempotency_key=key()
-        )
+        await payments.create_payment_intent(100 + n, metadata={"batch": batch, "n": n}, idempotency_key=key())
         for n in range(3)
     ]
     found = await payments.find_payment_intents(metadata={"batch": batch}, page_size=1)
@@ -224,8 +229,13 @@ INTENT = {
 
 
 def through(server, *, max_retries: int = 2, timeout_seconds: float | None = None) -> PaymentsClient:
-    return PaymentsClient(base_url=server.url, api_key=API_KEY, max_retries=max_retries, backoff_seconds=0,
-                          timeout_seconds=timeout_seconds)
+    return PaymentsClient(
+        base_url=server.url,
+        api_key=API_KEY,
+        max_retries=max_retries,
+        backoff_seconds=0,
+        timeout_seconds=timeout_seconds,
+    )
 
 
 def posts(server, path: str = INTENTS) -> list:
@@ -236,8 +246,12 @@ async def test_post_is_form_encoded_stripe_style_with_key_and_bearer(payment_ser
     async with through(payment_server) as payments:
         customer = await payments.create_customer(name="杭州未来社区运营有限公司", idempotency_key=key())
         intent = await payments.create_payment_intent(
-            123_456, customer=customer.id, payment_method="pm_card_visa", confirm=True,
-            metadata={"invoice_id": 42, "note": "二〇二六年十一月租金"}, idempotency_key="pay-42-1",
+            123_456,
+            customer=customer.id,
+            payment_method="pm_card_visa",
+            confirm=True,
+            metadata={"invoice_id": 42, "note": "二〇二六年十一月租金"},
+            idempotency_key="pay-42-1",
         )
     [request] = posts(payment_server)
     assert request.key == "pay-42-1"
@@ -257,8 +271,15 @@ async def test_post_is_form_encoded_stripe_style_with_key_and_bearer(payment_ser
 
 
 def test_encode_form_nesting_lists_and_refusals():
-    assert encode_form({"a": {"b": {"c": 1}}, "items": [{"price": "p1"}, {"price": "p2"}], "tags": ["x", "y"],
-                        "flag": False, "skipped": None}) == [
+    assert encode_form(
+        {
+            "a": {"b": {"c": 1}},
+            "items": [{"price": "p1"}, {"price": "p2"}],
+            "tags": ["x", "y"],
+            "flag": False,
+            "skipped": None,
+        }
+    ) == [
         ("a[b][c]", "1"),
         ("items[0][price]", "p1"),
         ("items[1][price]", "p2"),
@@ -326,20 +347,23 @@ async def test_a_decline_is_never_retried(payment_server):
     async with through(payment_server, max_retries=3) as payments:
         card = await payments.create_payment_method_card(DECLINED_CARD, 12, 2030, "123")
         with pytest.raises(CardDeclined) as declined:
-            await payments.create_payment_intent(
-                500, payment_method=card.id, confirm=True, idempotency_key="pay-9-1"
-            )
+            await payments.create_payment_intent(500, payment_method=card.id, confirm=True, idempotency_key="pay-9-1")
     assert payment_server.keys("POST", INTENTS) == ["pay-9-1"]
     assert declined.value.decline_code == "card_declined" and declined.value.charge_id.startswith("ch_")
 
 
 async def test_a_decline_keeps_the_issuer_reason_and_the_failed_intent(payment_server):
     # localstripe only ever says card_declined; this is the answer a real Stripe account gives.
-    reason = {"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
-              "message": "Your card has insufficient funds."}
+    reason = {
+        "type": "card_error",
+        "code": "card_declined",
+        "decline_code": "insufficient_funds",
+        "message": "Your card has insufficient funds.",
+    }
     failed = {**INTENT, "status": "requires_payment_method", "last_payment_error": reason}
-    payment_server.script("POST", INTENTS, answering({"error": {**reason, "charge": "ch_9", "payment_intent": failed}},
-                                                     402))
+    payment_server.script(
+        "POST", INTENTS, answering({"error": {**reason, "charge": "ch_9", "payment_intent": failed}}, 402)
+    )
     async with through(payment_server, max_retries=3) as payments:
         with pytest.raises(CardDeclined) as declined:
             await payments.create_payment_intent(
@@ -363,20 +387,37 @@ async def test_other_4xx_are_invalid_and_not_retried(payment_server):
         assert payment_server.keys("POST", "/v1/refunds") == ["refund-10-1"]
 
         # A real Stripe account also names the parameter at fault.
-        payment_server.script("POST", INTENTS, answering({"error": {
-            "type": "invalid_request_error", "code": "parameter_missing", "param": "currency",
-            "message": "Missing required param: currency."}}, 400))
+        payment_server.script(
+            "POST",
+            INTENTS,
+            answering(
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "parameter_missing",
+                        "param": "currency",
+                        "message": "Missing required param: currency.",
+                    }
+                },
+                400,
+            ),
+        )
         with pytest.raises(PaymentRequestInvalid) as named:
             await payments.create_payment_intent(500, idempotency_key="pay-10-2")
     assert payment_server.keys("POST", INTENTS)[-1:] == ["pay-10-2"]
     assert (named.value.http_status, named.value.error_code, named.value.param) == (
-        400, "parameter_missing", "currency"
+        400,
+        "parameter_missing",
+        "currency",
     )
 
 
 async def test_rate_limit_is_unavailable_without_an_immediate_retry(payment_server):
-    payment_server.script("GET", f"{INTENTS}/pi_anything", answering(
-        {"error": {"type": "rate_limit_error", "message": "Too many requests"}}, 429))
+    payment_server.script(
+        "GET",
+        f"{INTENTS}/pi_anything",
+        answering({"error": {"type": "rate_limit_error", "message": "Too many requests"}}, 429),
+    )
     async with through(payment_server, max_retries=3) as payments:
         with pytest.raises(PaymentServerUnavailable) as unavailable:
             await payments.retrieve_payment_intent("pi_anything")
@@ -418,8 +459,11 @@ async def test_confirm_with_a_payment_method_sets_it_first_under_a_derived_key(p
 async def test_listing_follows_the_cursor_and_stops_on_a_repeated_page(payment_server):
     # The second page comes again for the next cursor, as from a server that forgot it and started over.
     first = {"object": "list", "data": [{**INTENT, "id": "pi_1"}], "has_more": True}
-    second = {"object": "list", "data": [{**INTENT, "id": "pi_2", "metadata": {"payment_key": "other"}}],
-              "has_more": True}
+    second = {
+        "object": "list",
+        "data": [{**INTENT, "id": "pi_2", "metadata": {"payment_key": "other"}}],
+        "has_more": True,
+    }
     payment_server.script("GET", INTENTS, answering(first), answering(second), answering(second))
     async with through(payment_server) as payments:
         found = await payments.find_payment_intents(metadata={"payment_key": "k"}, page_size=1)

@@ -15,8 +15,10 @@ from core.cache.service import VersionedCache
 from tests.market.helpers import community, need
 
 VERSIONS = "SELECT name, version FROM core_data_version WHERE name IN ('market', 'leasing')"
-ENTRY = ("INSERT INTO market_ledger_entry (community, month, direction, kind, amount, source, created_at) "
-         "VALUES ($1, DATE '2026-10-01', 'cost', 'staff', $2, $3, now())")
+ENTRY = (
+    "INSERT INTO market_ledger_entry (community, month, direction, kind, amount, source, created_at) "
+    "VALUES ($1, DATE '2026-10-01', 'cost', 'staff', $2, $3, now())"
+)
 
 
 async def versions(connection) -> dict[str, int]:
@@ -60,7 +62,8 @@ async def test_writers_on_watched_tables_do_not_deadlock_over_the_version(world,
         await first.execute(ENTRY, target["id"], 100, "deadlock:a")
         await second.execute("SELECT id FROM market_community WHERE id = $1 FOR UPDATE", other["id"])
         waiting = asyncio.create_task(
-            first.execute("SELECT id FROM market_community WHERE id = $1 FOR UPDATE", other["id"]))
+            first.execute("SELECT id FROM market_community WHERE id = $1 FOR UPDATE", other["id"])
+        )
         await asyncio.sleep(0.2)
         assert not waiting.done()
         await second.execute(ENTRY, target["id"], 100, "deadlock:b")
@@ -165,7 +168,7 @@ async def test_a_user_switched_off_or_stripped_of_a_grant_is_refused_on_the_next
     connection = await asyncpg.connect(os.environ["DATABASE_URL"])
     try:
         await connection.execute("UPDATE account_user SET active = false WHERE id = $1", world.user_ids["street_x"])
-        await connection.execute("DELETE FROM role_grant WHERE \"user\" = $1", world.user_ids["district"])
+        await connection.execute('DELETE FROM role_grant WHERE "user" = $1', world.user_ids["district"])
     finally:
         await connection.close()
     assert (await world.get("street_x", "/api/v1/communities")).status_code == 401
@@ -175,8 +178,11 @@ async def test_a_user_switched_off_or_stripped_of_a_grant_is_refused_on_the_next
 async def test_a_repeated_read_costs_one_statement_who_is_asking_included(world, frozen_clock):
     target = await community(world, "street_x", "江滨社区")
     await need(world, "street_x", target["id"], "elderly")
-    reads = [f"/api/v1/communities/{target['id']}/matches", "/api/v1/balance/overview",
-             "/api/v1/leasing-figures/?level=street"]
+    reads = [
+        f"/api/v1/communities/{target['id']}/matches",
+        "/api/v1/balance/overview",
+        "/api/v1/leasing-figures/?level=street",
+    ]
     for url in reads:
         first = await world.get("district", url)
         assert first.status_code == 200, first.text
@@ -189,8 +195,9 @@ async def test_a_repeated_read_costs_one_statement_who_is_asking_included(world,
     assert log.count() == 2  # the versions, and street Y who had not asked before
 
 
-async def test_requests_asking_together_share_one_version_read_started_after_they_asked(world, frozen_clock,
-                                                                                          monkeypatch):
+async def test_requests_asking_together_share_one_version_read_started_after_they_asked(
+    world, frozen_clock, monkeypatch
+):
     """Five requests ask while a read is under way: they wait for it. A change is committed, five more ask: they
     are answered by the next read, never by the one that started before the commit."""
     from core.cache import repository as cache_repo

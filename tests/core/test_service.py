@@ -65,8 +65,9 @@ async def test_demo_data_loads_once(client):
     assert await _count("organisation WHERE kind = 'district'") == 13
 
     for account in DEMO_ACCOUNTS:
-        response = await client.post("/api/v1/auth/login", json={"username": account.username,
-                                                                 "password": get_settings().demo_password})
+        response = await client.post(
+            "/api/v1/auth/login", json={"username": account.username, "password": get_settings().demo_password}
+        )
         assert response.status_code == 200, account.username
 
 

@@ -23,6 +23,7 @@ def crossing(runs: list[str]):
                 await asyncio.wait_for(both_hold_one.wait(), timeout=5)
             await engine_finder().run_querystring(QueryString("SELECT pg_advisory_xact_lock({})", second))
             return name
+
         return run
 
     return work("a", 1601, 1602), work("b", 1602, 1601)
@@ -52,8 +53,9 @@ async def test_a_deadlock_on_every_attempt_is_a_busy_answer_not_a_server_error()
     runs: list[str] = []
     a, b = crossing(runs)
 
-    outcomes = await asyncio.gather(in_transaction(a, attempts=1), in_transaction(b, attempts=1),
-                                    return_exceptions=True)
+    outcomes = await asyncio.gather(
+        in_transaction(a, attempts=1), in_transaction(b, attempts=1), return_exceptions=True
+    )
     assert sorted(type(o).__name__ for o in outcomes) == ["DatabaseBusy", "str"]
     busy = next(o for o in outcomes if isinstance(o, DatabaseBusy))
     assert (busy.status_code, busy.code) == (503, "database.busy") and busy.message

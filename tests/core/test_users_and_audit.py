@@ -43,18 +43,21 @@ async def test_street_official_creates_users_only_in_its_street(world):
 
 
 async def test_only_the_city_grants_city_or_auditor_roles(world):
-    response = await world.post("district", "/api/v1/users", json=_new_user(world, "city", role="city",
-                                                                          username="usurper"))
+    response = await world.post(
+        "district", "/api/v1/users", json=_new_user(world, "city", role="city", username="usurper")
+    )
     assert response.status_code in (403, 404)
-    response = await world.post("city", "/api/v1/users", json=_new_user(world, "city", role="auditor",
-                                                                      username="new_auditor"))
+    response = await world.post(
+        "city", "/api/v1/users", json=_new_user(world, "city", role="auditor", username="new_auditor")
+    )
     assert response.status_code == 201
 
 
 @pytest.mark.parametrize("user", ["operator_a", "auditor", "owner"])
 async def test_non_officials_cannot_create_users(world, user):
-    response = await world.post(user, "/api/v1/users", json=_new_user(world, "operator_a", role="operator",
-                                                                    username="colleague"))
+    response = await world.post(
+        user, "/api/v1/users", json=_new_user(world, "operator_a", role="operator", username="colleague")
+    )
     assert response.status_code in (403, 404)
     assert (await world.get("city", "/api/v1/users", params={"q": "colleague"})).json()["total"] == 0
 
@@ -66,20 +69,28 @@ async def test_audit_log_is_for_city_and_auditors(world, user):
 
 
 async def test_org_creation_is_scoped_and_audited(world):
-    response = await world.post("street_x", "/api/v1/orgs",
-                                json={"name": "新社区", "kind": "community", "parent_id": world.org_id("street_x")})
+    response = await world.post(
+        "street_x", "/api/v1/orgs", json={"name": "新社区", "kind": "community", "parent_id": world.org_id("street_x")}
+    )
     assert response.status_code == 201, response.text
     assert response.json()["path"].startswith(world.orgs["street_x"]["path"])
-    elsewhere = await world.post("street_x", "/api/v1/orgs",
-                                 json={"name": "越界社区", "kind": "community", "parent_id": world.org_id("street_y")})
+    elsewhere = await world.post(
+        "street_x",
+        "/api/v1/orgs",
+        json={"name": "越界社区", "kind": "community", "parent_id": world.org_id("street_y")},
+    )
     assert elsewhere.status_code == 403
-    wrong_parent = await world.post("city", "/api/v1/orgs",
-                                    json={"name": "错层社区", "kind": "community", "parent_id": world.org_id("city")})
+    wrong_parent = await world.post(
+        "city", "/api/v1/orgs", json={"name": "错层社区", "kind": "community", "parent_id": world.org_id("city")}
+    )
     assert wrong_parent.status_code == 422 and wrong_parent.json()["code"] == "org.invalid_parent"
-    no_parent = await world.post("city", "/api/v1/orgs", json={"name": "无主社区", "kind": "community", "parent_id": 999_999})
+    no_parent = await world.post(
+        "city", "/api/v1/orgs", json={"name": "无主社区", "kind": "community", "parent_id": 999_999}
+    )
     assert no_parent.status_code == 404 and no_parent.json()["code"] == "org.not_found"
-    audit = await world.get("city", "/api/v1/audit", params={"action": "org.create",
-                                                            "entity_id": str(response.json()["id"])})
+    audit = await world.get(
+        "city", "/api/v1/audit", params={"action": "org.create", "entity_id": str(response.json()["id"])}
+    )
     assert audit.json()["items"][0]["actor_name"] == "street_x"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -25,7 +25,7 @@ def test_sign_then_verify_returns_the_event():
     header = sign(PAYLOAD, SECRET, T)
     assert header == f"t={T},v1={compute_signature(PAYLOAD, SECRET, T)}"
     assert verify(PAYLOAD, header, SECRET, now=T) == EVENT
-    assert verify(PAYLOAD.decode(), header, SECRET, now=datetime.fromtimestamp(T + 10, tz=timezone.utc)) == EVENT
+    assert verify(PAYLOAD.decode(), header, SECRET, now=datetime.fromtimestamp(T + 10, tz=UTC)) == EVENT
 
 
 def test_any_of_several_v1_signatures_is_enough_and_other_schemes_are_ignored():

@@ -28,8 +28,14 @@ class OwnPostgres:
         self._user = "embedded_postgres" if os.geteuid() == 0 else None
 
     def _pg_ctl(self, *args: str) -> None:
-        subprocess.run([str(pg_bin_dir() / "pg_ctl"), "-D", str(self.folder), "-w", "-t", "30", *args], check=True,
-                       user=self._user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        subprocess.run(
+            [str(pg_bin_dir() / "pg_ctl"), "-D", str(self.folder), "-w", "-t", "30", *args],
+            check=True,
+            user=self._user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
 
     def stop(self) -> None:
         """Fast shutdown: open sessions are cut, as when the database server is restarted."""
@@ -82,8 +88,13 @@ asyncio.run(main())
 def seed_world(database_url: str) -> dict:
     """The tests' org tree, its users' tokens and one community, created in another database by a process of
     its own (this process's services are bound to the shared test database)."""
-    done = subprocess.run([sys.executable, "-c", SEED], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          env={**os.environ, "DATABASE_URL": database_url, "MIGRATION_DATABASE_URL": database_url},
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SEED],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": database_url, "MIGRATION_DATABASE_URL": database_url},
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -29,8 +29,11 @@ class Traffic:
 
     async def write(self) -> httpx.Response:
         reference = next(self._references)
-        response = await self.http.post(self.ledger, headers=self.headers, json={
-            "month": LEDGER_MONTH, "kind": "subsidy", "amount": 1_000, "reference": reference})
+        response = await self.http.post(
+            self.ledger,
+            headers=self.headers,
+            json={"month": LEDGER_MONTH, "kind": "subsidy", "amount": 1_000, "reference": reference},
+        )
         self._record("write", response)
         if response.is_success:
             self.acknowledged[response.json()["id"]] = reference
@@ -48,8 +51,11 @@ class Traffic:
     async def stored_references(self) -> dict[int, str]:
         stored, offset = {}, 0
         while True:
-            response = await self.http.get(self.ledger, headers=self.headers, params={
-                "start": LEDGER_MONTH, "end": "2026-11-01", "limit": 200, "offset": offset})
+            response = await self.http.get(
+                self.ledger,
+                headers=self.headers,
+                params={"start": LEDGER_MONTH, "end": "2026-11-01", "limit": 200, "offset": offset},
+            )
             assert response.status_code == 200, response.text
             page = response.json()
             stored.update({item["id"]: item["source"].rsplit(":", 1)[-1] for item in page["items"]})
@@ -66,11 +72,22 @@ async def keep_busy(traffic: Traffic, stop: asyncio.Event) -> None:
 
 
 async def test_requests_during_a_database_restart_get_a_clean_503_and_the_server_recovers_by_itself(
-        own_postgres, tmp_path):
+    own_postgres, tmp_path
+):
     seeded = seed_world(own_postgres.url)
-    server = Server("database-restart", "core.app:create_app", workers=1, log_dir=tmp_path,
-                    env={**os.environ, "DATABASE_URL": own_postgres.url, "MIGRATION_DATABASE_URL": own_postgres.url,
-                         "DB_POOL_MIN": "2", "DB_POOL_MAX": "5"})
+    server = Server(
+        "database-restart",
+        "core.app:create_app",
+        workers=1,
+        log_dir=tmp_path,
+        env={
+            **os.environ,
+            "DATABASE_URL": own_postgres.url,
+            "MIGRATION_DATABASE_URL": own_postgres.url,
+            "DB_POOL_MIN": "2",
+            "DB_POOL_MAX": "5",
+        },
+    )
     busy: list[asyncio.Task] = []
     try:
         await asyncio.to_thread(server.wait_until_healthy)

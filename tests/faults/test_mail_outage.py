@@ -19,8 +19,9 @@ from tests.servers import parse_strictly
 class ScriptedSmtp:
     """An SMTP server on the test mail port that answers as told, and keeps what it was handed."""
 
-    def __init__(self, port: int, *, rcpt: str | None = None, data: str | None = None,
-                 drop_after_data: bool = False) -> None:
+    def __init__(
+        self, port: int, *, rcpt: str | None = None, data: str | None = None, drop_after_data: bool = False
+    ) -> None:
         self.rcpt, self.data, self.drop_after_data = rcpt, data, drop_after_data
         self.received: list[email.message.EmailMessage] = []
         self.refused = 0
@@ -61,7 +62,8 @@ def mail_port(smtp_server, mailbox):
 
 async def outbox_rows() -> list[dict]:
     return await engine_finder().run_ddl(
-        "SELECT id, to_address, subject, status, attempts FROM outbox_email ORDER BY id")
+        "SELECT id, to_address, subject, status, attempts FROM outbox_email ORDER BY id"
+    )
 
 
 async def delivery_log() -> dict[int, list[bool]]:
@@ -81,7 +83,8 @@ async def monthly_report_and_a_need_notice(world, frozen_clock) -> None:
 
 
 async def test_mail_refused_in_every_way_is_retried_with_backoff_and_arrives_exactly_once(
-        world, frozen_clock, smtp_server, mailbox, mail_port):
+    world, frozen_clock, smtp_server, mailbox, mail_port
+):
     await monthly_report_and_a_need_notice(world, frozen_clock)
     queued = await outbox_rows()
     addresses = sorted(row["to_address"] for row in queued)
@@ -93,9 +96,11 @@ async def test_mail_refused_in_every_way_is_retried_with_backoff_and_arrives_exa
     # Not hammered: nothing is due again before its backoff.
     assert (await outbox.send_pending()).retried == 0
 
-    refusals = [{"data": "451 4.3.0 Mail server temporarily rejecting"},
-                {"rcpt": "550 5.7.1 Relaying temporarily denied"},
-                {"rcpt": "421 4.7.0 Too many connections, try again later"}]
+    refusals = [
+        {"data": "451 4.3.0 Mail server temporarily rejecting"},
+        {"rcpt": "550 5.7.1 Relaying temporarily denied"},
+        {"rcpt": "421 4.7.0 Too many connections, try again later"},
+    ]
     for backoff_seconds, refusal in zip((30, 60, 120), refusals, strict=True):
         frozen_clock.advance(seconds=backoff_seconds)
         with ScriptedSmtp(mail_port, **refusal) as refusing:
@@ -117,13 +122,16 @@ async def test_mail_refused_in_every_way_is_retried_with_backoff_and_arrives_exa
     [report] = mailbox.to("jianwei@example.org")
     assert "2026年10月" in report["Subject"]
     assert {part.get_filename() for part in report.walk() if part.get_filename()} == {
-        "balance-2026-10.png", "未来社区收支平衡月报-2026-10.xlsx"}
+        "balance-2026-10.png",
+        "未来社区收支平衡月报-2026-10.xlsx",
+    }
     assert [(row["status"], row["attempts"]) for row in await outbox_rows()] == [("sent", 5)] * len(queued)
     assert set(map(tuple, (await delivery_log()).values())) == {(False, False, False, False, True)}
 
 
 async def test_a_delivery_whose_acceptance_is_lost_is_sent_again_under_the_same_message_id(
-        world, frozen_clock, smtp_server, mailbox, mail_port):
+    world, frozen_clock, smtp_server, mailbox, mail_port
+):
     await monthly_report_and_a_need_notice(world, frozen_clock)
     queued = await outbox_rows()
 

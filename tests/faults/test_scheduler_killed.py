@@ -31,8 +31,9 @@ class Schedulers:
 
     def start(self) -> subprocess.Popen:
         with (self.log_dir / f"scheduler-{len(self.processes)}.log").open("wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "scheduler"], env=self.env, stdout=log,
-                                       stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "scheduler"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         self.processes.append(process)
         return process
 
@@ -82,18 +83,24 @@ class Watcher:
 
     async def run_row(self, job: str) -> dict | None:
         row = await self.connection.fetchrow(
-            "SELECT period, status, attempt, runner, result FROM scheduler_job_run WHERE job = $1", job)
+            "SELECT period, status, attempt, runner, result FROM scheduler_job_run WHERE job = $1", job
+        )
         return None if row is None else {**row, "result": json.loads(row["result"])}
 
     async def waiting_on(self, table: str) -> int:
         # pg_locks, not pg_stat_activity: the latter is a snapshot frozen for a transaction
         return await self.connection.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass", table)
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass", table
+        )
 
     async def runs(self, job: str, status: str, runner: subprocess.Popen, waiting: tuple[str, int] | None = None):
         row = await self.run_row(job)
-        return (row is not None and row["status"] == status and row["runner"].endswith(f":{runner.pid}")
-                and (waiting is None or await self.waiting_on(waiting[0]) >= waiting[1]))
+        return (
+            row is not None
+            and row["status"] == status
+            and row["runner"].endswith(f":{runner.pid}")
+            and (waiting is None or await self.waiting_on(waiting[0]) >= waiting[1])
+        )
 
     async def job_runs(self) -> dict[str, tuple[str, int]]:
         rows = await self.connection.fetch("SELECT job, status, attempt FROM scheduler_job_run")
@@ -118,37 +125,52 @@ def schedulers(tmp_path):
 async def leases_to_bill(world, frozen_clock, count: int) -> list[dict]:
     operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
     jiangbin = await community(world, "street_x", "江滨社区")
-    return [await lease(world, (await space(world, community_id=jiangbin["id"]))["id"], operators["tot"]["id"])
-            for _ in range(count)]
+    return [
+        await lease(world, (await space(world, community_id=jiangbin["id"]))["id"], operators["tot"]["id"])
+        for _ in range(count)
+    ]
 
 
 async def test_a_scheduler_killed_while_billing_rent_is_taken_over_and_every_month_is_billed_once(
-        world, frozen_clock, watcher, schedulers):
+    world, frozen_clock, watcher, schedulers
+):
     leases = await leases_to_bill(world, frozen_clock, 3)
     blocker, held = await lock_table(os.environ["DATABASE_URL"], "leasing_invoice")
     try:
         first = schedulers.start()
-        await wait_until(lambda: watcher.runs("rent_invoices", "running", first, ("leasing_invoice", 1)),
-                         "the first scheduler reaches its invoice insert", schedulers)
+        await wait_until(
+            lambda: watcher.runs("rent_invoices", "running", first, ("leasing_invoice", 1)),
+            "the first scheduler reaches its invoice insert",
+            schedulers,
+        )
         schedulers.kill(first)
 
         # The killed scheduler's insert is still waiting in its database session when the next scheduler takes
         # the period over and reaches the same insert.
         second = schedulers.start()
-        await wait_until(lambda: watcher.runs("rent_invoices", "running", second, ("leasing_invoice", 2)),
-                         "the second scheduler takes the interrupted period over", schedulers)
+        await wait_until(
+            lambda: watcher.runs("rent_invoices", "running", second, ("leasing_invoice", 2)),
+            "the second scheduler takes the interrupted period over",
+            schedulers,
+        )
         await held.rollback()
     finally:
         await blocker.close()
 
-    await wait_until(lambda: watcher.runs("balance_report", "succeeded", second), "the second scheduler catches up",
-                     schedulers)
+    await wait_until(
+        lambda: watcher.runs("balance_report", "succeeded", second), "the second scheduler catches up", schedulers
+    )
     schedulers.stop_all()
 
     assert await watcher.job_runs() == {
-        "rent_invoices": ("succeeded", 2), "lifecycle": ("succeeded", 1), "overdue_invoices": ("succeeded", 1),
-        "renewal_flags": ("succeeded", 1), "registry_rules": ("succeeded", 1),
-        "balance_snapshot": ("succeeded", 1), "balance_report": ("succeeded", 1)}
+        "rent_invoices": ("succeeded", 2),
+        "lifecycle": ("succeeded", 1),
+        "overdue_invoices": ("succeeded", 1),
+        "renewal_flags": ("succeeded", 1),
+        "registry_rules": ("succeeded", 1),
+        "balance_snapshot": ("succeeded", 1),
+        "balance_report": ("succeeded", 1),
+    }
     # The dead session's insert was never committed; the run again billed each lease's months once; none is missing.
     rent = await watcher.run_row("rent_invoices")
     billed = await watcher.connection.fetch("SELECT lease, month FROM leasing_invoice")
@@ -158,20 +180,25 @@ async def test_a_scheduler_killed_while_billing_rent_is_taken_over_and_every_mon
 
 
 async def test_a_scheduler_killed_while_queueing_the_monthly_report_sends_it_once_after_restart(
-        world, frozen_clock, watcher, schedulers, mailbox):
+    world, frozen_clock, watcher, schedulers, mailbox
+):
     await leases_to_bill(world, frozen_clock, 1)
     blocker, held = await lock_table(os.environ["DATABASE_URL"], "outbox_email")
     try:
         first = schedulers.start()
-        await wait_until(lambda: watcher.runs("balance_report", "running", first, ("outbox_email", 1)),
-                         "the first scheduler reaches the report's emails", schedulers)
+        await wait_until(
+            lambda: watcher.runs("balance_report", "running", first, ("outbox_email", 1)),
+            "the first scheduler reaches the report's emails",
+            schedulers,
+        )
         schedulers.kill(first)
         await held.rollback()
     finally:
         await blocker.close()
     second = schedulers.start()
-    await wait_until(lambda: watcher.runs("balance_report", "succeeded", second), "the report is queued again",
-                     schedulers)
+    await wait_until(
+        lambda: watcher.runs("balance_report", "succeeded", second), "the report is queued again", schedulers
+    )
     schedulers.stop_all()
 
     runs = await watcher.job_runs()
@@ -180,11 +207,17 @@ async def test_a_scheduler_killed_while_queueing_the_monthly_report_sends_it_onc
     report = await watcher.run_row("balance_report")
     assert report["result"] == {"queued": len(RECIPIENTS)}
     queued = await watcher.connection.fetch(
-        "SELECT to_address FROM outbox_email WHERE dedupe_key LIKE $1", f"balance-report:{report['period']}:%")
+        "SELECT to_address FROM outbox_email WHERE dedupe_key LIKE $1", f"balance-report:{report['period']}:%"
+    )
     assert sorted(r["to_address"] for r in queued) == sorted(RECIPIENTS)
 
-    sent = subprocess.run([sys.executable, "-m", "core.cli", "send-outbox"], env=os.environ.copy(),
-                          capture_output=True, text=True, timeout=60)
+    sent = subprocess.run(
+        [sys.executable, "-m", "core.cli", "send-outbox"],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert sent.returncode == 0, sent.stderr
     assert [len(mailbox.to(address)) for address in RECIPIENTS] == [1, 1]
     year, month = report["period"].split("-")

@@ -58,12 +58,26 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 # Login is fuzzed anonymously, last: a generated username may be a real one and get locked.
 LOGIN = "POST /api/v1/auth/login"
 
+
 def start_server(port: int, log: Path) -> subprocess.Popen:
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "core.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
-            env={**os.environ, "DB_POOL_MAX": "8"}, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "core.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, "DB_POOL_MAX": "8"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 60
     while not port_open(port):
@@ -119,19 +133,29 @@ def cases(operation) -> st.SearchStrategy:
     strategies = [operation.as_strategy(generation_mode=mode) for mode in GenerationMode]
     id_params = [p.name for p in operation.path_parameters if p.definition.get("schema", {}).get("type") == "integer"]
     if id_params:
-        strategies.append(st.sampled_from(SEED_IDS).flatmap(
-            lambda i: operation.as_strategy(path_parameters=dict.fromkeys(id_params, i))))
+        strategies.append(
+            st.sampled_from(SEED_IDS).flatmap(
+                lambda i: operation.as_strategy(path_parameters=dict.fromkeys(id_params, i))
+            )
+        )
     return st.one_of(strategies)
 
 
-def fuzz(run: Run, base: str, session: requests.Session, operation, roles: dict[str, str | None],
-         examples: int) -> None:
+def fuzz(
+    run: Run, base: str, session: requests.Session, operation, roles: dict[str, str | None], examples: int
+) -> None:
     """Each generated request is sent once as every role."""
     label = operation.label
 
     @given(case=cases(operation))
-    @settings(max_examples=examples, derandomize=True, deadline=None, database=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     def exercise(case):
         for role, token in roles.items():
             headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -183,8 +207,9 @@ class FreshKeys(requests.Session):
     """A session that sends every request with an Idempotency-Key of its own."""
 
     def request(self, method, url, *args, headers=None, **kwargs):
-        return super().request(method, url, *args, headers={"Idempotency-Key": str(uuid.uuid4()), **(headers or {})},
-                               **kwargs)
+        return super().request(
+            method, url, *args, headers={"Idempotency-Key": str(uuid.uuid4()), **(headers or {})}, **kwargs
+        )
 
 
 def test_every_operation_answers_every_role_within_its_documented_responses(api):
@@ -197,8 +222,10 @@ def test_every_operation_answers_every_role_within_its_documented_responses(api)
     started = time.monotonic()
     for operation in sorted(operations, key=lambda o: o.label == LOGIN):
         fuzz(run, base, session, operation, {"anonymous": None} if operation.label == LOGIN else tokens, EXAMPLES)
-    print(f"\nfuzzed {len(operations)} operations × {len(ROLES)} roles: {run.examples} requests in "
-          f"{time.monotonic() - started:.0f}s ({run.waiting:.0f}s waiting for answers), statuses {dict(sorted(run.statuses.items()))}")
+    print(
+        f"\nfuzzed {len(operations)} operations × {len(ROLES)} roles: {run.examples} requests in "
+        f"{time.monotonic() - started:.0f}s ({run.waiting:.0f}s waiting for answers), statuses {dict(sorted(run.statuses.items()))}"
+    )
 
     operation_ids = {operation.label: operation.definition.raw["operationId"] for operation in operations}
     REACHED.update((operation_ids[label], status) for label, status in run.observed)
@@ -214,5 +241,6 @@ def test_every_operation_answers_every_role_within_its_documented_responses(api)
 
     assert not run.failures, "\n\n".join(
         [f"{label} as {role}:\n{text}" for (label, role), text in run.failures.items()]
-        + [f"server log (end):\n{log.read_text(errors='replace')[-4000:]}"])
+        + [f"server log (end):\n{log.read_text(errors='replace')[-4000:]}"]
+    )
     assert not missed, "documented but never answered:\n" + "\n".join(f"{o} {s}" for o, s in missed)

@@ -14,8 +14,10 @@ async def test_a_community_file_is_edited_within_scope_and_audited(world):
     assert created["district_name"] == "富阳区" and created["street_name"] == "富春街道"
 
     # Another street neither reads nor edits it, and cannot tell it exists.
-    for response in (await world.get("street_y", f"/api/v1/communities/{created['id']}"),
-                     await world.patch("street_y", f"/api/v1/communities/{created['id']}", json={"households": 1})):
+    for response in (
+        await world.get("street_y", f"/api/v1/communities/{created['id']}"),
+        await world.patch("street_y", f"/api/v1/communities/{created['id']}", json={"households": 1}),
+    ):
         assert response.status_code == 404 and response.json()["code"] == "community.not_found"
     listed = (await world.get("street_y", "/api/v1/communities")).json()
     assert listed["total"] == 0
@@ -26,12 +28,14 @@ async def test_a_community_file_is_edited_within_scope_and_audited(world):
     foreign = await world.post("street_x", "/api/v1/communities", json=community_payload(world, "street_y", "彩虹"))
     assert foreign.status_code == 422 and foreign.json()["code"] == "community.street_invalid"
 
-    updated = await world.patch("street_x", f"/api/v1/communities/{created['id']}",
-                                json={"households": 3500, "status": "accepted"})
+    updated = await world.patch(
+        "street_x", f"/api/v1/communities/{created['id']}", json={"households": 3500, "status": "accepted"}
+    )
     assert updated.status_code == 200 and updated.json()["households"] == 3500
     assert updated.json()["status_label"] == "已验收"
-    bad_dates = await world.patch("street_x", f"/api/v1/communities/{created['id']}",
-                                  json={"planned_finish": "2024-01-01"})
+    bad_dates = await world.patch(
+        "street_x", f"/api/v1/communities/{created['id']}", json={"planned_finish": "2024-01-01"}
+    )
     assert bad_dates.status_code == 422 and bad_dates.json()["code"] == "community.plan_dates_invalid"
 
     audit = (await world.get("city", "/api/v1/audit", params={"entity_type": "community"})).json()["items"]
@@ -40,11 +44,15 @@ async def test_a_community_file_is_edited_within_scope_and_audited(world):
 
 
 async def test_publishing_a_need_emails_the_listed_operators_serving_the_district(world, frozen_clock, mailbox):
-    operators = await listed_operators(world, frozen_clock, {
-        "tot_a": {"categories": ("childcare",), "districts": ("district_a",)},
-        "tot_b": {"categories": ("childcare",), "districts": ("district_b",)},
-        "elder_a": {"categories": ("elderly",), "districts": ("district_a",)},
-    })
+    operators = await listed_operators(
+        world,
+        frozen_clock,
+        {
+            "tot_a": {"categories": ("childcare",), "districts": ("district_a",)},
+            "tot_b": {"categories": ("childcare",), "districts": ("district_b",)},
+            "elder_a": {"categories": ("elderly",), "districts": ("district_a",)},
+        },
+    )
     await send_pending()
     mailbox.clear()
     target = await community(world, "street_x", "江滨社区")
@@ -62,16 +70,23 @@ async def test_publishing_a_need_emails_the_listed_operators_serving_the_distric
 
 
 async def test_matching_ranks_explains_and_never_shortlists_a_suspended_operator(world, frozen_clock):
-    operators = await listed_operators(world, frozen_clock, {
-        "both": {"name": "全能运营", "categories": ("childcare", "elderly"), "districts": ("district_a",)},
-        "far": {"name": "远方托育", "categories": ("childcare",), "districts": ("district_b",)},
-        "bad": {"name": "问题养老", "categories": ("elderly",), "districts": ("district_a",)},
-    })
+    operators = await listed_operators(
+        world,
+        frozen_clock,
+        {
+            "both": {"name": "全能运营", "categories": ("childcare", "elderly"), "districts": ("district_a",)},
+            "far": {"name": "远方托育", "categories": ("childcare",), "districts": ("district_b",)},
+            "bad": {"name": "问题养老", "categories": ("elderly",), "districts": ("district_a",)},
+        },
+    )
     target = await community(world, "street_x", "江滨社区")
     await need(world, "street_x", target["id"], "childcare")
     await need(world, "street_x", target["id"], "elderly")
-    suspended = await world.post("city", f"/api/v1/operators/{operators['bad']['id']}/status",
-                                 json={"status": "suspended", "reason": "投诉核实，暂停"})
+    suspended = await world.post(
+        "city",
+        f"/api/v1/operators/{operators['bad']['id']}/status",
+        json={"status": "suspended", "reason": "投诉核实，暂停"},
+    )
     assert suspended.status_code == 200, suspended.text
 
     result = await world.get("street_x", f"/api/v1/communities/{target['id']}/matches")
@@ -96,25 +111,41 @@ async def test_a_suspended_operator_cannot_sign(world, frozen_clock):
     target = await community(world, "street_x", "江滨社区")
     draft = await contract(world, "street_x", target["id"], operators["tot"]["id"], sign=False)
     assert draft["status"] == "draft" and draft["status_label"] == "拟签"
-    await world.post("city", f"/api/v1/operators/{operators['tot']['id']}/status",
-                     json={"status": "suspended", "reason": "暂停整改"})
+    await world.post(
+        "city", f"/api/v1/operators/{operators['tot']['id']}/status", json={"status": "suspended", "reason": "暂停整改"}
+    )
 
     signed = await world.post("street_x", f"/api/v1/contracts/{draft['id']}/sign")
     assert signed.status_code == 409 and signed.json()["code"] == "contract.operator_not_listed"
     assert (await world.get("street_x", f"/api/v1/contracts/{draft['id']}")).json()["status"] == "draft"
-    again = await world.post("street_x", "/api/v1/contracts",
-                             json={"community_id": target["id"], "operator_id": operators["tot"]["id"],
-                                   "categories": ["childcare"], "starts_on": "2027-01-01", "ends_on": "2028-01-01"})
+    again = await world.post(
+        "street_x",
+        "/api/v1/contracts",
+        json={
+            "community_id": target["id"],
+            "operator_id": operators["tot"]["id"],
+            "categories": ["childcare"],
+            "starts_on": "2027-01-01",
+            "ends_on": "2028-01-01",
+        },
+    )
     assert again.status_code == 409 and again.json()["code"] == "contract.operator_not_listed"
 
 
 async def test_signing_needs_a_listing_for_every_category(world, frozen_clock):
     operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
     target = await community(world, "street_x", "江滨社区")
-    response = await world.post("street_x", "/api/v1/contracts",
-                                json={"community_id": target["id"], "operator_id": operators["tot"]["id"],
-                                      "categories": ["childcare", "elderly"], "starts_on": "2027-01-01",
-                                      "ends_on": "2028-01-01"})
+    response = await world.post(
+        "street_x",
+        "/api/v1/contracts",
+        json={
+            "community_id": target["id"],
+            "operator_id": operators["tot"]["id"],
+            "categories": ["childcare", "elderly"],
+            "starts_on": "2027-01-01",
+            "ends_on": "2028-01-01",
+        },
+    )
     assert response.status_code == 409
     assert response.json()["detail"]["not_listed"] == ["elderly"]
 
@@ -124,10 +155,17 @@ async def test_contracts_never_exceed_capacity_even_when_drafted_at_once(world, 
     communities = [await community(world, "street_x", f"社区{i}") for i in range(5)]
 
     async def draft(target):
-        return await world.post("street_x", "/api/v1/contracts",
-                                json={"community_id": target["id"], "operator_id": operators["tot"]["id"],
-                                      "categories": ["childcare"], "starts_on": "2027-01-01",
-                                      "ends_on": "2030-01-01"})
+        return await world.post(
+            "street_x",
+            "/api/v1/contracts",
+            json={
+                "community_id": target["id"],
+                "operator_id": operators["tot"]["id"],
+                "categories": ["childcare"],
+                "starts_on": "2027-01-01",
+                "ends_on": "2030-01-01",
+            },
+        )
 
     responses = await asyncio.gather(*(draft(c) for c in communities))
     assert sorted(r.status_code for r in responses) == [201, 201, 409, 409, 409]
@@ -154,31 +192,34 @@ async def test_renewal_links_a_successor_and_keeps_capacity(world, frozen_clock)
     assert first["status"] == "active"
 
     for blank in ("", " \n "):
-        refused = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew",
-                                   json={"ends_on": "2032-01-01", "reason": blank})
+        refused = await world.post(
+            "street_x", f"/api/v1/contracts/{first['id']}/renew", json={"ends_on": "2032-01-01", "reason": blank}
+        )
         assert refused.status_code == 422 and refused.json()["code"] == "decision.reason_required"
-    unexplained = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew",
-                                   json={"ends_on": "2032-01-01"})
+    unexplained = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew", json={"ends_on": "2032-01-01"})
     assert unexplained.status_code == 422 and unexplained.json()["code"] == "request.validation_failed"
     assert (await world.get("street_x", f"/api/v1/contracts/{first['id']}")).json() == first
     held = (await world.get("street_x", "/api/v1/contracts", params={"community_id": target["id"]})).json()
     assert held["total"] == 1
 
-    renewed = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew",
-                               json={"ends_on": "2032-01-01", "reason": "服务评价良好"})
+    renewed = await world.post(
+        "street_x", f"/api/v1/contracts/{first['id']}/renew", json={"ends_on": "2032-01-01", "reason": "服务评价良好"}
+    )
     assert renewed.status_code == 201, renewed.text
     successor = renewed.json()
     assert successor["renewal_of"] == first["id"] and successor["starts_on"] == first["ends_on"]
     assert successor["status"] == "active" and successor["annual_fee"] == first["annual_fee"]
     assert (await world.get("street_x", f"/api/v1/contracts/{first['id']}")).json()["status"] == "renewed"
-    twice = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew",
-                             json={"ends_on": "2033-01-01", "reason": "再续一年"})
+    twice = await world.post(
+        "street_x", f"/api/v1/contracts/{first['id']}/renew", json={"ends_on": "2033-01-01", "reason": "再续一年"}
+    )
     assert twice.status_code == 409 and twice.json()["code"] == "contract.state_invalid"
 
 
 async def test_an_operator_reads_its_contracts_and_nobody_elses(world, frozen_clock):
-    operators = await listed_operators(world, frozen_clock, {
-        "tot": {"categories": ("childcare",)}, "other": {"categories": ("childcare",)}})
+    operators = await listed_operators(
+        world, frozen_clock, {"tot": {"categories": ("childcare",)}, "other": {"categories": ("childcare",)}}
+    )
     target = await community(world, "street_x", "江滨社区")
     signed = await contract(world, "street_x", target["id"], operators["tot"]["id"])
     assert (await world.get("tot", f"/api/v1/contracts/{signed['id']}")).status_code == 200
@@ -193,10 +234,14 @@ async def test_an_operator_reads_its_contracts_and_nobody_elses(world, frozen_cl
 
 
 async def test_the_allocation_plan_respects_capacity_and_lines_are_accepted_one_by_one(world, frozen_clock):
-    operators = await listed_operators(world, frozen_clock, {
-        "one": {"categories": ("childcare",), "capacity": 1, "districts": ("district_a",)},
-        "two": {"categories": ("childcare", "elderly"), "capacity": 2, "districts": ("district_a",)},
-    })
+    operators = await listed_operators(
+        world,
+        frozen_clock,
+        {
+            "one": {"categories": ("childcare",), "capacity": 1, "districts": ("district_a",)},
+            "two": {"categories": ("childcare", "elderly"), "capacity": 2, "districts": ("district_a",)},
+        },
+    )
     communities = [await community(world, "street_x", f"社区{i}") for i in range(3)]
     for target in communities:
         await need(world, "street_x", target["id"], "childcare")
@@ -204,8 +249,9 @@ async def test_the_allocation_plan_respects_capacity_and_lines_are_accepted_one_
 
     denied = await world.post("street_x", "/api/v1/allocation-plans", json={"district_id": world.org_id("district_a")})
     assert denied.status_code == 403
-    response = await world.post("district", "/api/v1/allocation-plans",
-                                json={"district_id": world.org_id("district_a")})
+    response = await world.post(
+        "district", "/api/v1/allocation-plans", json={"district_id": world.org_id("district_a")}
+    )
     assert response.status_code == 201, response.text
     plan = response.json()
     assert plan["need_count"] == 6 and plan["assigned"] == 3  # three units of capacity in all
@@ -216,7 +262,7 @@ async def test_the_allocation_plan_respects_capacity_and_lines_are_accepted_one_
     assert per_operator == {operators["one"]["id"]: 1, operators["two"]["id"]: 2}
     assert float(plan["total_score"]) >= float(plan["greedy_score"])
 
-    line = next(l for l in plan["lines"] if l["operator_id"] == operators["one"]["id"])
+    line = next(ln for ln in plan["lines"] if ln["operator_id"] == operators["one"]["id"])
     accepted = await world.post("district", f"/api/v1/allocation-plans/{plan['id']}/lines/{line['id']}/accept")
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["state_label"] == "已采纳" and accepted.json()["contract_id"]
@@ -227,16 +273,20 @@ async def test_the_allocation_plan_respects_capacity_and_lines_are_accepted_one_
     assert again.status_code == 409 and again.json()["code"] == "allocation.line_decided"
 
     # A second plan sees the capacity the accepted line now holds.
-    second = (await world.post("district", "/api/v1/allocation-plans",
-                               json={"district_id": world.org_id("district_a")})).json()
+    second = (
+        await world.post("district", "/api/v1/allocation-plans", json={"district_id": world.org_id("district_a")})
+    ).json()
     assert second["need_count"] == 5
-    assert all(l["operator_id"] != operators["one"]["id"] for l in second["lines"])
+    assert all(ln["operator_id"] != operators["one"]["id"] for ln in second["lines"])
 
-    unassigned = next(l for l in plan["lines"] if l["operator_id"] is None)
+    unassigned = next(ln for ln in plan["lines"] if ln["operator_id"] is None)
     empty = await world.post("district", f"/api/v1/allocation-plans/{plan['id']}/lines/{unassigned['id']}/accept")
     assert empty.status_code == 409 and empty.json()["code"] == "allocation.line_unassigned"
-    rejected = await world.post("district", f"/api/v1/allocation-plans/{plan['id']}/lines/{unassigned['id']}/reject",
-                                json={"reason": "另行招募"})
+    rejected = await world.post(
+        "district",
+        f"/api/v1/allocation-plans/{plan['id']}/lines/{unassigned['id']}/reject",
+        json={"reason": "另行招募"},
+    )
     assert rejected.json()["state"] == "rejected"
 
 

@@ -12,14 +12,23 @@ from market.matching import Candidate, Community, Weights, bundle, explain_bundl
 
 TODAY = date(2026, 11, 23)
 NAMES = {"integrated": "综合运营", "childcare": "托育", "elderly": "养老", "commerce": "社区商业"}
-COMMUNITY = Community(district_id=7, district_name="富阳区", community_type="旧改类",
-                      open_categories=frozenset({"childcare", "elderly"}))
+COMMUNITY = Community(
+    district_id=7, district_name="富阳区", community_type="旧改类", open_categories=frozenset({"childcare", "elderly"})
+)
 
 
 def candidate(operator_id=1, **overrides) -> Candidate:
-    facts = dict(operator_id=operator_id, name=f"运营商{operator_id}", registry_status="listed",
-                 listed_categories=frozenset({"childcare", "elderly"}), district_ids=frozenset({7}), capacity=5,
-                 active_contracts=1, evaluations=((date(2026, 9, 30), 90),), same_type_communities=2)
+    facts = dict(
+        operator_id=operator_id,
+        name=f"运营商{operator_id}",
+        registry_status="listed",
+        listed_categories=frozenset({"childcare", "elderly"}),
+        district_ids=frozenset({7}),
+        capacity=5,
+        active_contracts=1,
+        evaluations=((date(2026, 9, 30), 90),),
+        same_type_communities=2,
+    )
     facts.update(overrides)
     return Candidate(**facts)
 
@@ -66,7 +75,11 @@ def test_weights_are_configurable():
 
 
 def test_shortlist_is_ranked_and_excludes_suspended():
-    pool = [candidate(1, evaluations=((date(2026, 10, 1), 60),)), candidate(2), candidate(3, registry_status="suspended")]
+    pool = [
+        candidate(1, evaluations=((date(2026, 10, 1), 60),)),
+        candidate(2),
+        candidate(3, registry_status="suspended"),
+    ]
     ranked = shortlist(pool, COMMUNITY, TODAY, Weights(), NAMES)
     assert [s.operator_id for s in ranked] == [2, 1]
 
@@ -84,18 +97,27 @@ def test_bundle_covers_every_need_with_an_integrated_operator_and_specialists():
     assert result.integrated.operator_id == 1
     assert {c: s.operator_id for c, s in result.specialists.items()} == {"childcare": 2, "elderly": 3}
     assert result.uncovered == frozenset()
-    assert explain_bundle(result, NAMES) == ("由运营商1牵头综合运营，承担社区商业、综合运营；托育由运营商2承担；"
-                                             "养老由运营商3承担")
+    assert explain_bundle(result, NAMES) == (
+        "由运营商1牵头综合运营，承担社区商业、综合运营；托育由运营商2承担；养老由运营商3承担"
+    )
 
 
 def test_pair_scores_equal_the_score_of_a_community_with_that_one_need():
-    renovation = [candidate(1, same_type_communities=3), candidate(2, district_ids=frozenset({8})),
-                  candidate(3, registry_status="suspended")]
-    new_build = [candidate(1, same_type_communities=0), candidate(2, district_ids=frozenset({8}),
-                                                                  same_type_communities=1),
-                 candidate(3, registry_status="suspended")]
-    needs = [Community(7, "", "旧改类", frozenset({"childcare"})), Community(8, "", "新建类", frozenset({"elderly"})),
-             Community(7, "", "新建类", frozenset({"commerce"}))]
+    renovation = [
+        candidate(1, same_type_communities=3),
+        candidate(2, district_ids=frozenset({8})),
+        candidate(3, registry_status="suspended"),
+    ]
+    new_build = [
+        candidate(1, same_type_communities=0),
+        candidate(2, district_ids=frozenset({8}), same_type_communities=1),
+        candidate(3, registry_status="suspended"),
+    ]
+    needs = [
+        Community(7, "", "旧改类", frozenset({"childcare"})),
+        Community(8, "", "新建类", frozenset({"elderly"})),
+        Community(7, "", "新建类", frozenset({"commerce"})),
+    ]
     scores = pair_scores(needs, {"旧改类": renovation, "新建类": new_build}, TODAY, Weights())
     assert set(scores) == {(0, 1), (0, 2), (1, 1), (1, 2)}  # nobody covers commerce; suspended never scores
     for (index, operator_id), value in scores.items():
@@ -119,8 +141,9 @@ def test_allocation_never_exceeds_capacity_and_is_never_worse_than_greedy():
     for _ in range(30):
         needs, operators = rng.randint(5, 40), rng.randint(2, 12)
         capacity = {o: rng.randint(0, 4) for o in range(operators)}
-        scores = {(n, o): float(rng.randint(1, 100)) for n in range(needs) for o in range(operators)
-                  if rng.random() < 0.4}
+        scores = {
+            (n, o): float(rng.randint(1, 100)) for n in range(needs) for o in range(operators) if rng.random() < 0.4
+        }
         optimal = allocate(scores, capacity, need_count=needs)
         used: dict[int, int] = {}
         for a in optimal:

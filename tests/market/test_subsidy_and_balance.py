@@ -29,7 +29,12 @@ def test_hangzhou_refuses_impossible_inputs(area, share):
 
 def test_fuyang_pays_actual_spend_up_to_the_cap_and_half_the_saving():
     award = fuyang_award(levels_passed=[CITY], target_level=CITY, spend_fen=800 * WAN, target_met=True)
-    assert (award.cap, award.award, award.saving_reward, award.street_own_share) == (1000 * WAN, 800 * WAN, 100 * WAN, 0)
+    assert (award.cap, award.award, award.saving_reward, award.street_own_share) == (
+        1000 * WAN,
+        800 * WAN,
+        100 * WAN,
+        0,
+    )
     assert award.total == award.paid_now == 900 * WAN
 
 
@@ -39,8 +44,7 @@ def test_fuyang_overspend_is_the_streets_own():
 
 
 def test_fuyang_only_the_highest_level_counts_once():
-    award = fuyang_award(levels_passed=[CITY, PROVINCE, CITY], target_level=CITY, spend_fen=2000 * WAN,
-                         target_met=True)
+    award = fuyang_award(levels_passed=[CITY, PROVINCE, CITY], target_level=CITY, spend_fen=2000 * WAN, target_met=True)
     assert award.cap == 1200 * WAN and award.total == 1200 * WAN
 
 

@@ -39,9 +39,16 @@ async def register_operator(world, name: str, username: str, **kwargs) -> dict:
 
 
 async def submitted_self_application(world, username: str, operator_id: int, categories=("childcare",)) -> int:
-    created = await world.post(username, "/api/v1/applications",
-                               json={"operator_id": operator_id, "channel": "self", "categories": list(categories),
-                                     "statement": "我们运营托育机构五年，服务社区二十个。"})
+    created = await world.post(
+        username,
+        "/api/v1/applications",
+        json={
+            "operator_id": operator_id,
+            "channel": "self",
+            "categories": list(categories),
+            "statement": "我们运营托育机构五年，服务社区二十个。",
+        },
+    )
     assert created.status_code == 201, created.text
     application_id = created.json()["id"]
     submitted = await world.post(username, f"/api/v1/applications/{application_id}/submit")
@@ -50,15 +57,19 @@ async def submitted_self_application(world, username: str, operator_id: int, cat
 
 
 async def approve(world, application_id: int) -> None:
-    response = await world.post("city", f"/api/v1/applications/{application_id}/decision",
-                                json={"decision": "approve", "reason": "材料齐全，业绩符合要求"})
+    response = await world.post(
+        "city",
+        f"/api/v1/applications/{application_id}/decision",
+        json={"decision": "approve", "reason": "材料齐全，业绩符合要求"},
+    )
     assert response.status_code == 200, response.text
 
 
 async def publish_batch(world, frozen_clock, application_ids: list[int], title: str = "2026年第二批") -> dict:
     batch = (await world.post("city", "/api/v1/batches", json={"title": title})).json()
-    response = await world.post("city", f"/api/v1/batches/{batch['id']}/entries",
-                                json={"application_ids": application_ids})
+    response = await world.post(
+        "city", f"/api/v1/batches/{batch['id']}/entries", json={"application_ids": application_ids}
+    )
     assert response.status_code == 200, response.text
     response = await world.post("city", f"/api/v1/batches/{batch['id']}/notice", json={})
     assert response.status_code == 200, response.text
@@ -70,8 +81,9 @@ async def publish_batch(world, frozen_clock, application_ids: list[int], title: 
 
 async def listed_operator(world, frozen_clock, name: str, username: str, **kwargs) -> dict:
     operator = await register_operator(world, name, username, **kwargs)
-    application_id = await submitted_self_application(world, username, operator["id"],
-                                                      kwargs.get("categories", ("childcare",)))
+    application_id = await submitted_self_application(
+        world, username, operator["id"], kwargs.get("categories", ("childcare",))
+    )
     await approve(world, application_id)
     await publish_batch(world, frozen_clock, [application_id], title=f"{name}批次")
     return operator

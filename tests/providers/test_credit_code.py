@@ -29,16 +29,19 @@ MISTAKES = {
     # The organisation code inside (GB 11714) is wrong, with the 18th character made to fit: only its own
     # check character, the 17th, shows it. The code reported in issue 16 is one.
     "organisation check character": "91330183685453610X",
-    **{f"organisation code, {which}": body + check_character(body) for which, body in {
-        "wrong 17th": GOOD[:16] + "9",
-        "digit changed in 9-16": GOOD[:9] + "9" + GOOD[10:17],
-        "digits swapped in 9-16": GOOD[:10] + GOOD[11] + GOOD[10] + GOOD[12:17],
-    }.items()},
+    **{
+        f"organisation code, {which}": body + check_character(body)
+        for which, body in {
+            "wrong 17th": GOOD[:16] + "9",
+            "digit changed in 9-16": GOOD[:9] + "9" + GOOD[10:17],
+            "digits swapped in 9-16": GOOD[:10] + GOOD[11] + GOOD[10] + GOOD[12:17],
+        }.items()
+    },
 }
 
 
 def single_character_changes(code: str, positions: range) -> list[str]:
-    return [code[:i] + ch + code[i + 1:] for i in positions for ch in ALPHABET if ch != code[i]]
+    return [code[:i] + ch + code[i + 1 :] for i in positions for ch in ALPHABET if ch != code[i]]
 
 
 @pytest.mark.parametrize("code", REAL_CODES)
@@ -48,8 +51,11 @@ def test_every_single_character_change_is_caught(code):
 
 @pytest.mark.parametrize("code", REAL_CODES)
 def test_every_digit_change_in_the_organisation_code_is_caught_even_with_a_fitting_18th(code):
-    changed = [c[:17] + check_character(c[:17]) for c in single_character_changes(code, range(8, 17))
-               if c[8:17].isdigit() or c[16] == "X"]
+    changed = [
+        c[:17] + check_character(c[:17])
+        for c in single_character_changes(code, range(8, 17))
+        if c[8:17].isdigit() or c[16] == "X"
+    ]
     assert changed and [c for c in changed if credit_code_problem(c) is None] == []
 
 
@@ -80,14 +86,18 @@ async def test_api_refuses_a_wrong_code_with_422(world, label):
 
 @pytest.mark.parametrize("label", MISTAKES)
 async def test_the_database_refuses_a_wrong_code_written_around_the_service(world, label):
-    created = await world.post("district", "/api/v1/operators", json=operator_payload(world, "甲公司", credit_code=GOOD))
+    created = await world.post(
+        "district", "/api/v1/operators", json=operator_payload(world, "甲公司", credit_code=GOOD)
+    )
     assert created.status_code == 201, created.text
     engine = engine_finder()
     # 19 characters do not fit the column; every other mistake meets the check.
     with pytest.raises((asyncpg.CheckViolationError, asyncpg.StringDataRightTruncationError)):
-        await engine.run_ddl("UPDATE provider_operator SET credit_code = $1 WHERE id = $2"
-                             .replace("$1", "'" + MISTAKES[label].replace("'", "''") + "'")
-                             .replace("$2", str(created.json()["id"])))
+        await engine.run_ddl(
+            "UPDATE provider_operator SET credit_code = $1 WHERE id = $2".replace(
+                "$1", "'" + MISTAKES[label].replace("'", "''") + "'"
+            ).replace("$2", str(created.json()["id"]))
+        )
     assert (await world.get("city", f"/api/v1/operators/{created.json()['id']}")).json()["credit_code"] == GOOD
 
 

@@ -20,7 +20,9 @@ async def test_a_change_made_outside_the_application_shows_at_once(world, frozen
     )
     assert [o["name"] for o in (await directory(world))["items"]] == ["缓存企业乙"]
 
-    await engine_finder().run_ddl("UPDATE provider_listing SET valid_from = DATE '2020-01-01', valid_until = DATE '2022-01-01'")
+    await engine_finder().run_ddl(
+        "UPDATE provider_listing SET valid_from = DATE '2020-01-01', valid_until = DATE '2022-01-01'"
+    )
     assert (await directory(world))["total"] == 0
 
 

@@ -15,7 +15,9 @@ from tests.providers.helpers import (
 
 
 async def test_self_nomination_to_public_listing(world, frozen_clock, mailbox):
-    operator = await register_operator(world, "杭州小橙托育有限公司", "xiaocheng", categories=("childcare", "education"))
+    operator = await register_operator(
+        world, "杭州小橙托育有限公司", "xiaocheng", categories=("childcare", "education")
+    )
     application_id = await submitted_self_application(world, "xiaocheng", operator["id"], ("childcare", "education"))
 
     review = await world.post("city", f"/api/v1/applications/{application_id}/start-review")
@@ -48,14 +50,22 @@ async def test_self_nomination_to_public_listing(world, frozen_clock, mailbox):
 
 
 async def test_recommendation_by_street_to_listing(world, frozen_clock):
-    created = await world.post("street_x", "/api/v1/operators",
-                               json=operator_payload(world, "富春颐养服务中心", categories=("elderly",)))
+    created = await world.post(
+        "street_x", "/api/v1/operators", json=operator_payload(world, "富春颐养服务中心", categories=("elderly",))
+    )
     assert created.status_code == 201, created.text
     operator_id = created.json()["id"]
 
-    application = await world.post("street_x", "/api/v1/applications",
-                                   json={"operator_id": operator_id, "channel": "recommended",
-                                         "categories": ["elderly"], "statement": "街道推荐：居家养老服务口碑好"})
+    application = await world.post(
+        "street_x",
+        "/api/v1/applications",
+        json={
+            "operator_id": operator_id,
+            "channel": "recommended",
+            "categories": ["elderly"],
+            "statement": "街道推荐：居家养老服务口碑好",
+        },
+    )
     assert application.status_code == 201, application.text
     body = application.json()
     assert body["channel_label"] == "推荐" and body["recommender_org_name"] == "富春街道"
@@ -75,18 +85,28 @@ async def test_recommendation_by_street_to_listing(world, frozen_clock):
 async def test_returned_application_is_fixed_and_resubmitted(world, frozen_clock):
     operator = await register_operator(world, "银湖文化传媒", "yinhu", categories=("culture",))
     application_id = await submitted_self_application(world, "yinhu", operator["id"], ("culture",))
-    returned = await world.post("city", f"/api/v1/applications/{application_id}/decision",
-                                json={"decision": "return", "reason": "请补充近三年运营业绩材料"})
+    returned = await world.post(
+        "city",
+        f"/api/v1/applications/{application_id}/decision",
+        json={"decision": "return", "reason": "请补充近三年运营业绩材料"},
+    )
     assert returned.json()["state"] == "returned"
 
-    fixed = await world.patch("yinhu", f"/api/v1/applications/{application_id}",
-                              json={"statement": "补充：近三年运营社区文化家园12个",
-                                    "attachments": [{"name": "业绩清单.pdf", "size_bytes": 20480}]})
+    fixed = await world.patch(
+        "yinhu",
+        f"/api/v1/applications/{application_id}",
+        json={
+            "statement": "补充：近三年运营社区文化家园12个",
+            "attachments": [{"name": "业绩清单.pdf", "size_bytes": 20480}],
+        },
+    )
     assert fixed.status_code == 200, fixed.text
     again = await world.post("yinhu", f"/api/v1/applications/{application_id}/submit")
     assert again.json()["state"] == "submitted"
     await approve(world, application_id)
-    states = [e["to_state"] for e in (await world.get("yinhu", f"/api/v1/applications/{application_id}")).json()["events"]]
+    states = [
+        e["to_state"] for e in (await world.get("yinhu", f"/api/v1/applications/{application_id}")).json()["events"]
+    ]
     assert states == ["draft", "submitted", "returned", "submitted", "approved"]
 
 
@@ -102,20 +122,29 @@ async def test_upheld_objection_takes_the_entry_out(world, frozen_clock):
     await world.post("city", f"/api/v1/batches/{batch['id']}/entries", json={"application_ids": ids})
     await world.post("city", f"/api/v1/batches/{batch['id']}/notice", json={})
 
-    objection = await world.post("street_y", f"/api/v1/batches/{batch['id']}/objections",
-                                 json={"application_id": ids[1], "text": "该企业去年在我街道的物业服务投诉较多"})
+    objection = await world.post(
+        "street_y",
+        f"/api/v1/batches/{batch['id']}/objections",
+        json={"application_id": ids[1], "text": "该企业去年在我街道的物业服务投诉较多"},
+    )
     assert objection.status_code == 201, objection.text
     # Publishing with an open objection is refused, even after the window.
     frozen_clock.advance(days=8)
     blocked = await world.post("city", f"/api/v1/batches/{batch['id']}/publish")
     assert blocked.status_code == 409 and blocked.json()["code"] == "batch.open_objections"
 
-    upheld = await world.post("city", f"/api/v1/objections/{objection.json()['id']}/decision",
-                              json={"upheld": True, "reason": "经核实投诉属实"})
+    upheld = await world.post(
+        "city",
+        f"/api/v1/objections/{objection.json()['id']}/decision",
+        json={"upheld": True, "reason": "经核实投诉属实"},
+    )
     assert upheld.json()["state"] == "upheld"
     # A decided objection stays decided: a second decision is refused and changes nothing.
-    again = await world.post("city", f"/api/v1/objections/{objection.json()['id']}/decision",
-                             json={"upheld": False, "reason": "复核后认为不属实"})
+    again = await world.post(
+        "city",
+        f"/api/v1/objections/{objection.json()['id']}/decision",
+        json={"upheld": False, "reason": "复核后认为不属实"},
+    )
     assert again.status_code == 409 and again.json()["code"] == "objection.decided"
     published = await world.post("city", f"/api/v1/batches/{batch['id']}/publish")
     assert published.status_code == 200
@@ -134,8 +163,11 @@ async def test_objection_outside_the_window_is_refused(world, frozen_clock):
     # Monday 23 November 2026 + 5 working days = Monday 30 November.
     assert notice["notice_start"] == "2026-11-23" and notice["objection_deadline"] == "2026-11-30"
     frozen_clock.advance(days=7)
-    late = await world.post("street_x", f"/api/v1/batches/{batch['id']}/objections",
-                            json={"application_id": application_id, "text": "公示期已过才提出的异议"})
+    late = await world.post(
+        "street_x",
+        f"/api/v1/batches/{batch['id']}/objections",
+        json={"application_id": application_id, "text": "公示期已过才提出的异议"},
+    )
     assert late.status_code == 409 and late.json()["code"] == "batch.objection_window_closed"
 
 
@@ -147,8 +179,9 @@ async def test_publishing_writes_listings_once_and_audits(world, frozen_clock):
     rows = await engine_finder().run_ddl("SELECT valid_from, valid_until FROM provider_listing")
     assert len(rows) == 1
     assert (rows[0]["valid_until"] - rows[0]["valid_from"]).days in (730, 731)
-    audit = (await world.get("auditor", "/api/v1/audit", params={"entity_type": "batch",
-                                                                 "entity_id": str(batch["id"])})).json()
+    audit = (
+        await world.get("auditor", "/api/v1/audit", params={"entity_type": "batch", "entity_id": str(batch["id"])})
+    ).json()
     assert {"batch.create", "batch.add_entries", "batch.open_notice", "batch.publish"} == {
         e["action"] for e in audit["items"]
     }
@@ -156,17 +189,20 @@ async def test_publishing_writes_listings_once_and_audits(world, frozen_clock):
 
 async def test_a_company_registers_once(world):
     first = operator_payload(world, "重复注册物业")
-    created = await world.client.post("/api/v1/public/operator-registrations",
-                                      json={**first, "username": "dup_first", "password": "operator-pass-1"})
+    created = await world.client.post(
+        "/api/v1/public/operator-registrations", json={**first, "username": "dup_first", "password": "operator-pass-1"}
+    )
     assert created.status_code == 201, created.text
     # The same credit code again, under another account name: the company already exists.
-    again = await world.client.post("/api/v1/public/operator-registrations",
-                                    json={**first, "username": "dup_second", "password": "operator-pass-1"})
+    again = await world.client.post(
+        "/api/v1/public/operator-registrations", json={**first, "username": "dup_second", "password": "operator-pass-1"}
+    )
     assert again.status_code == 409 and again.json()["code"] == "operator.credit_code_taken"
     # Another company under a taken account name: nothing of it is kept.
     other = operator_payload(world, "另一家物业")
-    taken = await world.client.post("/api/v1/public/operator-registrations",
-                                    json={**other, "username": "dup_first", "password": "operator-pass-1"})
+    taken = await world.client.post(
+        "/api/v1/public/operator-registrations", json={**other, "username": "dup_first", "password": "operator-pass-1"}
+    )
     assert taken.status_code == 409 and taken.json()["code"] == "user.username_taken"
     names = [o["name"] for o in (await world.get("city", "/api/v1/operators")).json()["items"]]
     assert names == ["重复注册物业"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 
 import pytest
 from openpyxl import load_workbook
-import io
-import csv
 
 from tests.providers.helpers import (
     approve,
@@ -23,8 +23,9 @@ from tests.providers.helpers import (
 async def test_only_city_reviewers_decide(world, user):
     operator = await register_operator(world, "待审企业", "waiting")
     application_id = await submitted_self_application(world, "waiting", operator["id"])
-    response = await world.post(user, f"/api/v1/applications/{application_id}/decision",
-                                json={"decision": "approve", "reason": "我觉得可以"})
+    response = await world.post(
+        user, f"/api/v1/applications/{application_id}/decision", json={"decision": "approve", "reason": "我觉得可以"}
+    )
     assert response.status_code in (403, 404)
     assert (await world.get("city", f"/api/v1/applications/{application_id}")).json()["state"] == "submitted"
 
@@ -34,8 +35,9 @@ async def test_only_city_reviewers_decide(world, user):
 async def test_a_decision_needs_a_reason(world, decision, reason):
     operator = await register_operator(world, "无理由企业", "noreason")
     application_id = await submitted_self_application(world, "noreason", operator["id"])
-    response = await world.post("city", f"/api/v1/applications/{application_id}/decision",
-                                json={"decision": decision, "reason": reason})
+    response = await world.post(
+        "city", f"/api/v1/applications/{application_id}/decision", json={"decision": decision, "reason": reason}
+    )
     assert response.status_code == 422 and response.json()["code"] == "decision.reason_required"
     assert (await world.get("city", f"/api/v1/applications/{application_id}")).json()["state"] == "submitted"
 
@@ -66,17 +68,22 @@ async def test_suspended_operator_leaves_the_directory_and_returns_when_reinstat
     await listed_operator(world, frozen_clock, "正常托育", "normal")
     assert (await directory(world))["total"] == 2
 
-    no_reason = await world.post("city", f"/api/v1/operators/{operator['id']}/status",
-                                 json={"status": "suspended", "reason": ""})
+    no_reason = await world.post(
+        "city", f"/api/v1/operators/{operator['id']}/status", json={"status": "suspended", "reason": ""}
+    )
     assert no_reason.status_code == 422
-    suspended = await world.post("city", f"/api/v1/operators/{operator['id']}/status",
-                                 json={"status": "suspended", "reason": "发生安全事故，暂停整改"})
+    suspended = await world.post(
+        "city",
+        f"/api/v1/operators/{operator['id']}/status",
+        json={"status": "suspended", "reason": "发生安全事故，暂停整改"},
+    )
     assert suspended.status_code == 200 and suspended.json()["registry_status_label"] == "暂停"
     assert [o["name"] for o in (await directory(world))["items"]] == ["正常托育"]
     assert [o["name"] for o in (await directory(world, status="listed"))["items"]] == ["正常托育"]
 
-    reinstated = await world.post("city", f"/api/v1/operators/{operator['id']}/status",
-                                  json={"status": "listed", "reason": "整改完成，恢复在库"})
+    reinstated = await world.post(
+        "city", f"/api/v1/operators/{operator['id']}/status", json={"status": "listed", "reason": "整改完成，恢复在库"}
+    )
     assert reinstated.status_code == 200
     assert (await directory(world))["total"] == 2
 
@@ -109,8 +116,9 @@ async def test_operator_cannot_read_another_operators_application(world):
     listed = (await world.get("beta", "/api/v1/applications")).json()
     assert {a["operator_name"] for a in listed["items"]} == {"乙方企业"}
     # Nor apply, edit or submit on its behalf.
-    forged = await world.post("beta", "/api/v1/applications",
-                              json={"operator_id": mine["id"], "channel": "self", "categories": ["culture"]})
+    forged = await world.post(
+        "beta", "/api/v1/applications", json={"operator_id": mine["id"], "channel": "self", "categories": ["culture"]}
+    )
     assert forged.status_code in (403, 404)
     assert (await world.get("beta", f"/api/v1/operators/{mine['id']}")).status_code == 404
 
@@ -122,8 +130,7 @@ async def test_one_open_application_per_category_even_when_racing(world):
     codes = sorted(r.status_code for r in responses)
     assert codes == [201] + [409] * 9, codes
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"application.duplicate_open"}
-    other = await world.post("twice", "/api/v1/applications",
-                             json={**body, "categories": ["elderly"]})
+    other = await world.post("twice", "/api/v1/applications", json={**body, "categories": ["elderly"]})
     assert other.status_code == 201
 
 
@@ -131,10 +138,14 @@ async def test_concurrent_decisions_leave_one_outcome(world):
     operator = await register_operator(world, "并发审核企业", "racing")
     application_id = await submitted_self_application(world, "racing", operator["id"])
     decisions = ["approve", "reject", "return"] * 4
-    responses = await asyncio.gather(*(
-        world.post("city", f"/api/v1/applications/{application_id}/decision",
-                   json={"decision": d, "reason": f"决定{i}"}) for i, d in enumerate(decisions)
-    ))
+    responses = await asyncio.gather(
+        *(
+            world.post(
+                "city", f"/api/v1/applications/{application_id}/decision", json={"decision": d, "reason": f"决定{i}"}
+            )
+            for i, d in enumerate(decisions)
+        )
+    )
     assert sorted(r.status_code for r in responses) == [200] + [409] * 11
     events = (await world.get("city", f"/api/v1/applications/{application_id}")).json()["events"]
     assert len([e for e in events if e["from_state"] == "submitted"]) == 1
@@ -143,13 +154,33 @@ async def test_concurrent_decisions_leave_one_outcome(world):
 async def test_evaluations_propose_and_reviewer_confirms(world, frozen_clock):
     operator = await listed_operator(world, frozen_clock, "评价低企业", "lowscore")
     for month, score in ((1, 55), (2, 50), (3, 58)):
-        response = await world.post("street_x", "/api/v1/evaluations", json={
-            "operator_id": operator["id"], "score": score, "satisfaction": "62.5", "complaints": 3,
-            "period_start": f"2026-0{month}-01", "period_end": f"2026-0{month + 1}-01"})
+        response = await world.post(
+            "street_x",
+            "/api/v1/evaluations",
+            json={
+                "operator_id": operator["id"],
+                "score": score,
+                "satisfaction": "62.5",
+                "complaints": 3,
+                "period_start": f"2026-0{month}-01",
+                "period_end": f"2026-0{month + 1}-01",
+            },
+        )
         assert response.status_code == 201, response.text
-    assert (await world.post("operator_a", "/api/v1/evaluations", json={
-        "operator_id": operator["id"], "score": 100, "satisfaction": "100", "complaints": 0,
-        "period_start": "2026-01-01", "period_end": "2026-02-01"})).status_code == 403
+    assert (
+        await world.post(
+            "operator_a",
+            "/api/v1/evaluations",
+            json={
+                "operator_id": operator["id"],
+                "score": 100,
+                "satisfaction": "100",
+                "complaints": 0,
+                "period_start": "2026-01-01",
+                "period_end": "2026-02-01",
+            },
+        )
+    ).status_code == 403
 
     run = await world.post("city", "/api/v1/registry/proposals/run")
     assert run.json() == {"created": 1}
@@ -158,18 +189,30 @@ async def test_evaluations_propose_and_reviewer_confirms(world, frozen_clock):
     assert proposal["proposed_status"] == "suspended" and proposal["evidence"]["average_score"] == "54.3"
     # Nothing changes until a reviewer confirms, with a reason.
     assert (await directory(world))["total"] == 1
-    confirmed = await world.post("city", f"/api/v1/registry/proposals/{proposal['id']}/confirm",
-                                 json={"reason": "连续三期评价不合格"})
+    confirmed = await world.post(
+        "city", f"/api/v1/registry/proposals/{proposal['id']}/confirm", json={"reason": "连续三期评价不合格"}
+    )
     assert confirmed.status_code == 200
     assert (await directory(world))["total"] == 0
     # Once decided, neither a second confirmation nor a dismissal is taken.
     for verb in ("confirm", "dismiss"):
-        again = await world.post("city", f"/api/v1/registry/proposals/{proposal['id']}/{verb}", json={"reason": "再次处理"})
+        again = await world.post(
+            "city", f"/api/v1/registry/proposals/{proposal['id']}/{verb}", json={"reason": "再次处理"}
+        )
         assert again.status_code == 409 and again.json()["code"] == "proposal.decided"
     # An evaluation of a company that does not exist is refused as unknown.
-    unknown = await world.post("street_x", "/api/v1/evaluations", json={
-        "operator_id": operator["id"] + 1000, "score": 90, "satisfaction": "90", "complaints": 0,
-        "period_start": "2026-04-01", "period_end": "2026-05-01"})
+    unknown = await world.post(
+        "street_x",
+        "/api/v1/evaluations",
+        json={
+            "operator_id": operator["id"] + 1000,
+            "score": 90,
+            "satisfaction": "90",
+            "complaints": 0,
+            "period_start": "2026-04-01",
+            "period_end": "2026-05-01",
+        },
+    )
     assert unknown.status_code == 404 and unknown.json()["code"] == "operator.not_found"
 
 
@@ -204,13 +247,21 @@ async def test_exports_hold_the_same_rows_as_the_json_list(world, frozen_clock):
 
 
 async def test_directory_filters_sorts_and_pages(world, frozen_clock):
-    await listed_operator(world, frozen_clock, "A富阳托育", "fuyang1", categories=("childcare",), districts=("district_a",))
-    await listed_operator(world, frozen_clock, "B西湖托育", "xihu1", categories=("childcare",), districts=("district_b",))
+    await listed_operator(
+        world, frozen_clock, "A富阳托育", "fuyang1", categories=("childcare",), districts=("district_a",)
+    )
+    await listed_operator(
+        world, frozen_clock, "B西湖托育", "xihu1", categories=("childcare",), districts=("district_b",)
+    )
     await listed_operator(world, frozen_clock, "C西湖养老", "xihu2", categories=("elderly",), districts=("district_b",))
     assert [o["name"] for o in (await directory(world, district_id=world.org_id("district_b")))["items"]] == [
-        "B西湖托育", "C西湖养老"]
+        "B西湖托育",
+        "C西湖养老",
+    ]
     assert [o["name"] for o in (await directory(world, category="childcare", sort="-name"))["items"]] == [
-        "B西湖托育", "A富阳托育"]
+        "B西湖托育",
+        "A富阳托育",
+    ]
     assert [o["name"] for o in (await directory(world, q="养老"))["items"]] == ["C西湖养老"]
     page = await directory(world, limit=2, offset=2)
     assert page["total"] == 3 and [o["name"] for o in page["items"]] == ["C西湖养老"]
@@ -219,6 +270,9 @@ async def test_directory_filters_sorts_and_pages(world, frozen_clock):
 
 async def test_an_application_for_an_operator_that_does_not_exist_is_404(world):
     for unknown in (0, -735, 999_999):
-        response = await world.post("street_x", "/api/v1/applications",
-                                    json={"operator_id": unknown, "channel": "recommended", "categories": ["culture"]})
+        response = await world.post(
+            "street_x",
+            "/api/v1/applications",
+            json={"operator_id": unknown, "channel": "recommended", "categories": ["culture"]},
+        )
         assert response.status_code == 404 and response.json()["code"] == "operator.not_found", (unknown, response.text)

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -23,7 +23,7 @@ PERIODIC = [job for job in JOBS if job.name in ("lifecycle", "rent_invoices", "o
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def test_periods_are_caught_up_in_order_and_a_new_installation_starts_now():
@@ -31,7 +31,11 @@ def test_periods_are_caught_up_in_order_and_a_new_installation_starts_now():
     assert due_periods(daily, None, at("2026-11-23T02:00")) == ["2026-11-23"]  # 10:00 in Shanghai
     assert due_periods(daily, None, at("2026-11-22T16:30")) == ["2026-11-22"]  # 00:30 on the 23rd: not yet
     assert due_periods(daily, "2026-11-19", at("2026-11-23T02:00")) == [
-        "2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"]
+        "2026-11-20",
+        "2026-11-21",
+        "2026-11-22",
+        "2026-11-23",
+    ]
     monthly = Monthly(hour=8)
     assert due_periods(monthly, None, at("2026-12-01T01:00")) == ["2026-11"]  # 09:00 on 1 December
     assert due_periods(monthly, None, at("2026-11-30T23:00")) == ["2026-10"]
@@ -40,8 +44,9 @@ def test_periods_are_caught_up_in_order_and_a_new_installation_starts_now():
 
 
 async def invoices_of(lease_id: int) -> list[tuple]:
-    rows = await leasing_repo.list_invoices(patterns=["/%"], org_ids=[], lease_id=lease_id, status=None, limit=100,
-                                            offset=0)
+    rows = await leasing_repo.list_invoices(
+        patterns=["/%"], org_ids=[], lease_id=lease_id, status=None, limit=100, offset=0
+    )
     return sorted((r["month"].isoformat(), r["amount"]) for r in rows[0])
 
 
@@ -57,8 +62,11 @@ async def test_two_schedulers_at_once_run_each_job_once_per_period(world, frozen
     ran = [o for o in first + second if o.status == "succeeded"]
     assert sorted(o.job for o in ran) == sorted(job.name for job in PERIODIC)
     assert {o.status for o in first + second} <= {"succeeded", "skipped"}
-    assert await invoices_of(signed["id"]) == [("2026-10-01", 300_000), ("2026-11-01", 300_000),
-                                               ("2026-12-01", 300_000)]
+    assert await invoices_of(signed["id"]) == [
+        ("2026-10-01", 300_000),
+        ("2026-11-01", 300_000),
+        ("2026-12-01", 300_000),
+    ]
     runs = (await world.get("city", "/api/v1/job-runs", params={"job": "rent_invoices"})).json()["items"]
     assert [(r["period"], r["status"], r["attempt"]) for r in runs] == [("2026-12-01", "succeeded", 1)]
     assert runs[0]["result"] == {"created": 3}
@@ -85,7 +93,10 @@ async def test_after_downtime_every_missed_day_runs_in_order(world, frozen_clock
     frozen_clock.advance(days=3)
     outcomes = await engine.run_due(job)
     assert [(o.period, o.status) for o in outcomes] == [
-        ("2026-11-24", "succeeded"), ("2026-11-25", "succeeded"), ("2026-11-26", "succeeded")]
+        ("2026-11-24", "succeeded"),
+        ("2026-11-25", "succeeded"),
+        ("2026-11-26", "succeeded"),
+    ]
     assert await engine.run_due(job) == []
 
 
@@ -99,15 +110,20 @@ async def test_a_scheduler_killed_mid_job_leaves_no_duplicate_and_no_gap(world, 
         transaction = blocker.transaction()
         await transaction.start()
         await blocker.execute("LOCK TABLE leasing_invoice IN SHARE MODE")
-        runner = subprocess.Popen([sys.executable, "-m", "core.cli", "run-job", "rent_invoices",
-                                   "--period", "2026-12-01"], env=os.environ.copy(),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "run-job", "rent_invoices", "--period", "2026-12-01"],
+            env=os.environ.copy(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(300):
-            status = await blocker.fetchval("SELECT status FROM scheduler_job_run WHERE job = 'rent_invoices' "
-                                            "AND period = '2026-12-01'")
+            status = await blocker.fetchval(
+                "SELECT status FROM scheduler_job_run WHERE job = 'rent_invoices' AND period = '2026-12-01'"
+            )
             # pg_locks, not pg_stat_activity: the latter is a snapshot frozen for this open transaction.
-            waiting = await blocker.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted "
-                                             "AND relation = 'leasing_invoice'::regclass")
+            waiting = await blocker.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'leasing_invoice'::regclass"
+            )
             if status == "running" and waiting:
                 break
             await asyncio.sleep(0.1)
@@ -139,20 +155,27 @@ async def test_two_scheduler_processes_share_the_work_and_the_survivor_takes_ove
     """Real `python -m scheduler` processes on the real clock: one leads and runs each due period once;
     killed, its place is taken within seconds."""
     environment = {**os.environ, "SCHEDULER_POLL_SECONDS": "0.3", "SMTP_PORT": "9"}
-    processes = [subprocess.Popen([sys.executable, "-m", "scheduler"], env=environment, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "scheduler"], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(2)
+    ]
     connection = await asyncpg.connect(os.environ["DATABASE_URL"])
     daily = [job.name for job in JOBS if isinstance(job.schedule, Daily)]
 
     async def leader_pid() -> int | None:
         return await connection.fetchval(
             "SELECT a.pid FROM pg_locks l JOIN pg_stat_get_activity(l.pid) a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted", 7_130_003)
+            "WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted",
+            7_130_003,
+        )
 
     try:
         for _ in range(200):
-            done = await connection.fetchval("SELECT count(*) FROM scheduler_job_run WHERE status = 'succeeded' "
-                                             "AND job = ANY($1::text[])", daily)
+            done = await connection.fetchval(
+                "SELECT count(*) FROM scheduler_job_run WHERE status = 'succeeded' AND job = ANY($1::text[])", daily
+            )
             if done == len(daily):
                 break
             await asyncio.sleep(0.1)
@@ -173,8 +196,9 @@ async def test_two_scheduler_processes_share_the_work_and_the_survivor_takes_ove
             await asyncio.sleep(0.1)
         else:
             raise AssertionError("no process took over")
-        assert await connection.fetchval("SELECT count(*) FROM scheduler_job_run WHERE job = ANY($1::text[])",
-                                         daily) == len(daily)
+        assert await connection.fetchval(
+            "SELECT count(*) FROM scheduler_job_run WHERE job = ANY($1::text[])", daily
+        ) == len(daily)
     finally:
         for process in processes:
             if process.poll() is None:

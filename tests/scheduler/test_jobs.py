@@ -49,8 +49,11 @@ async def test_a_renewal_flag_is_raised_once_per_threshold_and_resolves_when_ren
     superseded = await flags(world, kind="lease_renewal", state="resolved")
     assert superseded[0]["mark"] == "90" and "60" in superseded[0]["resolution"]
 
-    renewed = await world.post("street_x", f"/api/v1/leases/{signed['id']}/renew",
-                               json={"ends_on": "2029-02-20", "reason": "承租方按时缴租，续租两年"})
+    renewed = await world.post(
+        "street_x",
+        f"/api/v1/leases/{signed['id']}/renew",
+        json={"ends_on": "2029-02-20", "reason": "承租方按时缴租，续租两年"},
+    )
     assert renewed.status_code == 201
     frozen_clock.advance(days=1)
     result = await engine.run_due(job)
@@ -58,8 +61,9 @@ async def test_a_renewal_flag_is_raised_once_per_threshold_and_resolves_when_ren
     assert await flags(world, kind="lease_renewal") == []
 
 
-async def test_an_official_acknowledges_and_resolves_a_flag_and_paying_resolves_another(world, frozen_clock,
-                                                                                        localstripe):
+async def test_an_official_acknowledges_and_resolves_a_flag_and_paying_resolves_another(
+    world, frozen_clock, localstripe
+):
     operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
     room = await space(world)
     await lease(world, room["id"], operators["tot"]["id"], starts_on="2026-10-01")
@@ -74,14 +78,17 @@ async def test_an_official_acknowledges_and_resolves_a_flag_and_paying_resolves_
     assert (await world.post("street_x", f"/api/v1/flags/{flag_id}/acknowledge")).json()["acknowledged_at"]
     no_reason = await world.post("street_x", f"/api/v1/flags/{flag_id}/resolve", json={"reason": ""})
     assert no_reason.status_code == 422
-    done = await world.post("street_x", f"/api/v1/flags/{flag_id}/resolve", json={"reason": "已电话催缴，约定月底前缴清"})
+    done = await world.post(
+        "street_x", f"/api/v1/flags/{flag_id}/resolve", json={"reason": "已电话催缴，约定月底前缴清"}
+    )
     assert done.json()["resolution"] == "已电话催缴，约定月底前缴清"
     assert len(await flags(world, kind="invoice_overdue")) == 2
 
     # The lessee pays one of the others: the next run resolves its flag by itself.
     paid_invoice = arrears[1]["subject_id"]
-    paid = await world.post("tot", f"/api/v1/rent-invoices/{paid_invoice}/payments",
-                            json={"payment_method": "pm_card_visa"})
+    paid = await world.post(
+        "tot", f"/api/v1/rent-invoices/{paid_invoice}/payments", json={"payment_method": "pm_card_visa"}
+    )
     assert paid.json()["status"] == "succeeded"
     frozen_clock.advance(days=1)
     await engine.run_due(job_named("overdue_invoices"))
@@ -94,15 +101,19 @@ async def test_an_official_acknowledges_and_resolves_a_flag_and_paying_resolves_
 async def test_a_contract_ending_soon_is_flagged_and_the_flag_goes_when_it_is_renewed(world, frozen_clock):
     operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
     target = await community(world, "street_x", "江滨社区")
-    signed = await contract(world, "street_x", target["id"], operators["tot"]["id"], starts_on="2026-01-01",
-                            ends_on="2027-01-15")
+    signed = await contract(
+        world, "street_x", target["id"], operators["tot"]["id"], starts_on="2026-01-01", ends_on="2027-01-15"
+    )
     job = job_named("renewal_flags")
     await engine.run_due(job)  # 45 days left
     raised = await flags(world, kind="contract_renewal")
     assert [(f["subject_id"], f["mark"], f["severity"]) for f in raised] == [(signed["id"], "60", "warning")]
     assert "服务合同将于 2027-01-15 到期" in raised[0]["title"]
-    renewed = await world.post("street_x", f"/api/v1/contracts/{signed['id']}/renew",
-                               json={"ends_on": "2030-01-15", "reason": "服务评价良好，续签三年"})
+    renewed = await world.post(
+        "street_x",
+        f"/api/v1/contracts/{signed['id']}/renew",
+        json={"ends_on": "2030-01-15", "reason": "服务评价良好，续签三年"},
+    )
     assert renewed.status_code == 201, renewed.text
     frozen_clock.advance(days=1)
     await engine.run_due(job)
@@ -110,13 +121,15 @@ async def test_a_contract_ending_soon_is_flagged_and_the_flag_goes_when_it_is_re
 
 
 async def ledger_post(world, community_id, kind, amount, reference, month):
-    response = await world.post("street_x", f"/api/v1/communities/{community_id}/ledger",
-                                json={"month": month, "kind": kind, "amount": amount, "reference": reference})
+    response = await world.post(
+        "street_x",
+        f"/api/v1/communities/{community_id}/ledger",
+        json={"month": month, "kind": kind, "amount": amount, "reference": reference},
+    )
     assert response.status_code == 201, response.text
 
 
-async def test_the_monthly_report_is_sent_once_and_waits_out_an_smtp_outage(world, frozen_clock, smtp_server,
-                                                                            mailbox):
+async def test_the_monthly_report_is_sent_once_and_waits_out_an_smtp_outage(world, frozen_clock, smtp_server, mailbox):
     target = await community(world, "street_x", "江滨社区")
     await ledger_post(world, target["id"], "staff", 500_000, "C-1", "2026-10-01")
     await ledger_post(world, target["id"], "subsidy", 300_000, "S-1", "2026-10-01")
@@ -146,12 +159,16 @@ async def test_the_monthly_report_is_sent_once_and_waits_out_an_smtp_outage(worl
     html = parts["text/html"].get_content()
     assert f'src="cid:{parts["image/png"]["Content-ID"].strip("<>")}"' in html and "江滨社区" in html
     assert parts["image/png"].get_content_disposition() == "inline"
-    workbook = load_workbook(io.BytesIO(next(p for p in october.walk() if p.get_filename()
-                                             and p.get_filename().endswith(".xlsx")).get_content()))
+    workbook = load_workbook(
+        io.BytesIO(
+            next(p for p in october.walk() if p.get_filename() and p.get_filename().endswith(".xlsx")).get_content()
+        )
+    )
     assert len(workbook.sheetnames) >= 5
 
-    overview = (await world.get("city", "/api/v1/balance/overview",
-                                params={"start": "2025-11-01", "end": "2026-11-01"})).json()
+    overview = (
+        await world.get("city", "/api/v1/balance/overview", params={"start": "2025-11-01", "end": "2026-11-01"})
+    ).json()
     downloaded = await world.get("city", "/api/v1/reports/balance/2026-10/report.xlsx")
     assert downloaded.status_code == 200
     assert overview["total"]["income"] == 300_000 and overview["total"]["cost"] == 500_000
@@ -191,16 +208,19 @@ async def test_running_a_period_already_run_answers_skipped_with_the_earlier_run
         assert run["status"] == "succeeded" and run["attempt"] == 1 and run["id"] and run["started_at"]
     frozen_clock.advance(hours=2)
 
-    asked_again = [("rent_invoices", {"period": "2026-11-20"}, daily),
-                   ("balance_snapshot", None, monthly),  # nothing due: the last period done is the answer
-                   ("balance_snapshot", {}, monthly),
-                   ("balance_snapshot", {"period": "2026-10"}, monthly),
-                   ("balance_snapshot", {"period": "2026-10-01"}, monthly)]
+    asked_again = [
+        ("rent_invoices", {"period": "2026-11-20"}, daily),
+        ("balance_snapshot", None, monthly),  # nothing due: the last period done is the answer
+        ("balance_snapshot", {}, monthly),
+        ("balance_snapshot", {"period": "2026-10"}, monthly),
+        ("balance_snapshot", {"period": "2026-10-01"}, monthly),
+    ]
     for job, body, earlier in asked_again:
         [again] = await run_now(job, body)
         assert again["status"] == "skipped" and again["result"] == {"reason": "done before"}, (job, body, again)
-        assert {k: again[k] for k in ("id", "period", "attempt", "started_at", "finished_at")} == \
-            {k: earlier[k] for k in ("id", "period", "attempt", "started_at", "finished_at")}, (job, body)
+        assert {k: again[k] for k in ("id", "period", "attempt", "started_at", "finished_at")} == {
+            k: earlier[k] for k in ("id", "period", "attempt", "started_at", "finished_at")
+        }, (job, body)
 
     runs = (await world.get("city", "/api/v1/job-runs")).json()["items"]
     assert sorted(r["id"] for r in runs) == sorted([daily["id"], monthly["id"]])
@@ -209,8 +229,16 @@ async def test_running_a_period_already_run_answers_skipped_with_the_earlier_run
 async def test_the_citywide_report_is_for_the_city_and_the_auditor_only(world, frozen_clock):
     # It covers every district, so no district or street official may read it; each watches their own area
     # through the balance overview.
-    for user, status in [("city", 200), ("auditor", 200), ("district", 403), ("district_b", 403),
-                         ("street_x", 403), ("operator_a", 403), ("owner", 403), ("street_x_and_operator_a", 403)]:
+    for user, status in [
+        ("city", 200),
+        ("auditor", 200),
+        ("district", 403),
+        ("district_b", 403),
+        ("street_x", 403),
+        ("operator_a", 403),
+        ("owner", 403),
+        ("street_x_and_operator_a", 403),
+    ]:
         for form in ("report.html", "report.xlsx"):
             response = await world.get(user, f"/api/v1/reports/balance/2026-10/{form}")
             assert response.status_code == status, (user, form, response.text)

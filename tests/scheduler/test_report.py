@@ -4,7 +4,7 @@ overview API, the communities in trouble first, the chart, what falls due and wh
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -21,8 +21,11 @@ SHEETS = ["全市汇总", "分区县", "失衡与预警社区", "全部社区", 
 
 
 async def post(world, user: str, community_id: int, kind: str, amount: int, reference: str, month: str) -> None:
-    response = await world.post(user, f"/api/v1/communities/{community_id}/ledger",
-                                json={"month": month, "kind": kind, "amount": amount, "reference": reference})
+    response = await world.post(
+        user,
+        f"/api/v1/communities/{community_id}/ledger",
+        json={"month": month, "kind": kind, "amount": amount, "reference": reference},
+    )
     assert response.status_code == 201, response.text
 
 
@@ -39,10 +42,14 @@ def records(sheet) -> list[dict]:
 async def december_2026(world, frozen_clock, localstripe) -> dict:
     """Two districts, four communities (失衡, 预警, 平衡, nothing posted), a lease paying rent, a contract ending
     in February 2027, and an operator warned on 1 December; then the clock moves to January 2027."""
-    operators = await listed_operators(world, frozen_clock, {  # published on 2026-12-01
-        "tot": {"name": "小橙托育", "categories": ("childcare",)},
-        "elder": {"name": "康乐养老", "categories": ("elderly",)},
-    })
+    operators = await listed_operators(
+        world,
+        frozen_clock,
+        {  # published on 2026-12-01
+            "tot": {"name": "小橙托育", "categories": ("childcare",)},
+            "elder": {"name": "康乐养老", "categories": ("elderly",)},
+        },
+    )
     jiangbin = await community(world, "street_x", "江滨社区")
     caihong = await community(world, "street_y", "彩虹社区")
     wenxin = await community(world, "street_z", "文新社区", user="district_b")
@@ -59,25 +66,38 @@ async def december_2026(world, frozen_clock, localstripe) -> dict:
     await post(world, "district_b", wenxin["id"], "other_income", 300_000, "W-2", "2026-11-01")
     await post(world, "district_b", wenxin["id"], "staff", 999_000, "W-0", "2024-06-01")  # before both windows
 
-    ending = await contract(world, "street_y", caihong["id"], operators["elder"]["id"], categories=("elderly",),
-                            starts_on="2026-01-01", ends_on="2027-03-01", annual_fee=1_200_000)
+    ending = await contract(
+        world,
+        "street_y",
+        caihong["id"],
+        operators["elder"]["id"],
+        categories=("elderly",),
+        starts_on="2026-01-01",
+        ends_on="2027-03-01",
+        annual_fee=1_200_000,
+    )
     await contract(world, "street_x", jiangbin["id"], operators["tot"]["id"])  # ends 2029: not due
-    warned = await world.post("city", f"/api/v1/operators/{operators['elder']['id']}/status",
-                              json={"status": "warned", "reason": "居民满意度连续两期低于 80%"})
+    warned = await world.post(
+        "city",
+        f"/api/v1/operators/{operators['elder']['id']}/status",
+        json={"status": "warned", "reason": "居民满意度连续两期低于 80%"},
+    )
     assert warned.status_code == 200, warned.text
 
     room = await space(world, community_id=jiangbin["id"])
-    await lease(world, room["id"], operators["tot"]["id"], starts_on="2026-09-01", ends_on="2027-09-01",
-                monthly_rent=300_000)
+    await lease(
+        world, room["id"], operators["tot"]["id"], starts_on="2026-09-01", ends_on="2027-09-01", monthly_rent=300_000
+    )
     assert await leasing.generate_invoices() == 4  # September to December
     await leasing.mark_overdue_invoices()
     invoices = (await world.get("tot", "/api/v1/rent-invoices")).json()["items"]
     december = next(i for i in invoices if i["month"] == "2026-12-01")
-    paid = await world.post("tot", f"/api/v1/rent-invoices/{december['id']}/payments",
-                            json={"payment_method": "pm_card_visa"})
+    paid = await world.post(
+        "tot", f"/api/v1/rent-invoices/{december['id']}/payments", json={"payment_method": "pm_card_visa"}
+    )
     assert paid.status_code == 201 and paid.json()["status"] == "succeeded", paid.text
 
-    frozen_clock.current = datetime(2027, 1, 5, 2, 0, tzinfo=timezone.utc)
+    frozen_clock.current = datetime(2027, 1, 5, 2, 0, tzinfo=UTC)
     await post(world, "street_x", jiangbin["id"], "staff", 5_000_000, "J-next", "2027-01-01")  # after the month
     return {"operators": operators, "contract": ending, "communities": [jiangbin, caihong, wenxin]}
 
@@ -87,8 +107,9 @@ async def test_the_december_report_agrees_with_the_api_and_puts_trouble_first(wo
     built = await report.build(date(2026, 12, 15))
     assert built.month == date(2026, 12, 1) and "2026年12月" in built.subject
 
-    overview = (await world.get("city", "/api/v1/balance/overview",
-                                params={"start": "2026-01-01", "end": "2027-01-01"})).json()
+    overview = (
+        await world.get("city", "/api/v1/balance/overview", params={"start": "2026-01-01", "end": "2027-01-01"})
+    ).json()
     income, cost = overview["total"]["income"], overview["total"]["cost"]
     assert (income, cost) == (1_150_000, 1_700_000)  # rent paid for December included, January excluded
     assert (built.totals["income"], built.totals["cost"]) == (income, cost)
@@ -134,7 +155,8 @@ async def test_the_december_report_agrees_with_the_api_and_puts_trouble_first(wo
 
     due = records(workbook["90天内到期"])
     assert [(d["类型"], d["社区"], d["相对方"], d["截止日（不含）"], d["距月末天数"]) for d in due] == [
-        ("服务合同", "彩虹社区", "康乐养老", "2027-03-01", 59)]
+        ("服务合同", "彩虹社区", "康乐养老", "2027-03-01", 59)
+    ]
     assert fen(due[0]["金额（元）"]) == 1_200_000 and str(city["contract"]["id"]) in due[0]["对象"]
 
     changes = records(workbook["名录变动"])
@@ -144,8 +166,7 @@ async def test_the_december_report_agrees_with_the_api_and_puts_trouble_first(wo
     assert sorted(c["运营商"] for c in changes if c["类型"] == "列入名录") == ["小橙托育", "康乐养老"]
 
 
-async def test_the_report_reads_in_the_same_number_of_statements_for_a_bigger_city(world, frozen_clock,
-                                                                                    monkeypatch):
+async def test_the_report_reads_in_the_same_number_of_statements_for_a_bigger_city(world, frozen_clock, monkeypatch):
     engine_class = type(engine_finder())  # the engine's attributes are slots: the method is counted on its class
     run = engine_class.run_querystring
     statements = []

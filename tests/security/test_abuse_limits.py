@@ -53,6 +53,7 @@ async def app_with(client_address: str = "127.0.0.1", **env: str):
 
 # Login lock-out --------------------------------------------------------------------------------
 
+
 async def test_repeated_wrong_passwords_lock_the_account_with_a_chinese_message(world, frozen_clock):
     allowed = get_settings().login_max_failures
     for _ in range(allowed - 1):
@@ -69,17 +70,21 @@ async def test_repeated_wrong_passwords_lock_the_account_with_a_chinese_message(
 
 # Request body size -----------------------------------------------------------------------------
 
+
 def _registration(world, statement_size: int) -> dict:
     from tests.providers.helpers import operator_payload
 
-    return {**operator_payload(world, "超大请求运营公司"), "description": "x" * statement_size,
-            "username": "bulky_operator", "password": "operator-pass-1"}
+    return {
+        **operator_payload(world, "超大请求运营公司"),
+        "description": "x" * statement_size,
+        "username": "bulky_operator",
+        "password": "operator-pass-1",
+    }
 
 
 async def test_an_oversized_body_is_413_in_our_error_format_and_writes_nothing(world):
     limit = get_settings().request_max_body_bytes
-    response = await world.client.post("/api/v1/public/operator-registrations",
-                                       json=_registration(world, limit + 10))
+    response = await world.client.post("/api/v1/public/operator-registrations", json=_registration(world, limit + 10))
     body = _assert_error_shape(response, 413, "request.too_large")
     assert body["detail"] == {"max_bytes": limit}
     assert (await login(world.client, "bulky_operator", "operator-pass-1")).status_code == 401
@@ -96,8 +101,9 @@ async def test_an_oversized_body_without_a_length_header_is_refused_too(world):
             yield b"y" * 65536
         yield b'"}'
 
-    response = await world.client.post("/api/v1/orgs", content=chunks(),
-                                       headers={**world.headers("city"), "Content-Type": "application/json"})
+    response = await world.client.post(
+        "/api/v1/orgs", content=chunks(), headers={**world.headers("city"), "Content-Type": "application/json"}
+    )
     assert "content-length" not in {k.lower() for k in response.request.headers}
     _assert_error_shape(response, 413, "request.too_large")
 
@@ -110,9 +116,15 @@ async def test_a_body_under_the_limit_is_not_refused_for_its_size(world):
 
 # Rate limits -----------------------------------------------------------------------------------
 
+
 def public_operations(application) -> list[tuple[str, str]]:
-    return [(method.upper(), path) for path, item in application.openapi_schema.to_schema()["paths"].items()
-            if path.startswith(PUBLIC_PREFIX) for method in item if method in ("get", "post", "put", "patch", "delete")]
+    return [
+        (method.upper(), path)
+        for path, item in application.openapi_schema.to_schema()["paths"].items()
+        if path.startswith(PUBLIC_PREFIX)
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
 
 
 async def test_the_public_directory_is_rate_limited_per_client_with_retry_after(world):
@@ -159,6 +171,7 @@ async def test_a_limit_of_zero_switches_rate_limiting_off(world):
 
 
 # Security headers ------------------------------------------------------------------------------
+
 
 def _assert_security_headers(response: httpx.Response) -> None:
     assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -36,29 +36,68 @@ ROOT = Path(__file__).resolve().parents[2]
 DECISION, CHANGE, CREATION, SYSTEM = "decision", "change", "creation", "system"
 EXPECTED = {
     # Registry
-    "category.create": CREATION, "operator.create": CREATION, "operator.update": CHANGE,
-    "certificate.add": CREATION, "application.create": CREATION, "application.update": CHANGE,
-    "application.submit": CHANGE, "application.start_review": CHANGE, "application.approve": DECISION,
-    "application.reject": DECISION, "application.return": DECISION, "batch.create": CREATION,
-    "batch.add_entries": CREATION, "batch.open_notice": CHANGE, "objection.file": CREATION,
-    "objection.upheld": DECISION, "objection.dismissed": DECISION, "batch.publish": DECISION,
-    "evaluation.create": CREATION, "proposal.create": CREATION, "proposal.confirmed": DECISION,
-    "proposal.dismissed": DECISION, "operator.status.warned": DECISION, "operator.status.suspended": DECISION,
-    "operator.status.listed": DECISION, "operator.status.removed": DECISION,
+    "category.create": CREATION,
+    "operator.create": CREATION,
+    "operator.update": CHANGE,
+    "certificate.add": CREATION,
+    "application.create": CREATION,
+    "application.update": CHANGE,
+    "application.submit": CHANGE,
+    "application.start_review": CHANGE,
+    "application.approve": DECISION,
+    "application.reject": DECISION,
+    "application.return": DECISION,
+    "batch.create": CREATION,
+    "batch.add_entries": CREATION,
+    "batch.open_notice": CHANGE,
+    "objection.file": CREATION,
+    "objection.upheld": DECISION,
+    "objection.dismissed": DECISION,
+    "batch.publish": DECISION,
+    "evaluation.create": CREATION,
+    "proposal.create": CREATION,
+    "proposal.confirmed": DECISION,
+    "proposal.dismissed": DECISION,
+    "operator.status.warned": DECISION,
+    "operator.status.suspended": DECISION,
+    "operator.status.listed": DECISION,
+    "operator.status.removed": DECISION,
     # Market
-    "community.create": CREATION, "community.update": CHANGE, "need.create": CREATION, "need.close": DECISION,
-    "allocation.create": CREATION, "allocation.accept": DECISION, "allocation.reject": DECISION,
-    "contract.create": CREATION, "contract.update": CHANGE, "contract.sign": DECISION, "contract.renew": DECISION,
-    "contract.terminate": DECISION, "contract.expiring": SYSTEM, "ledger.post": CREATION,
+    "community.create": CREATION,
+    "community.update": CHANGE,
+    "need.create": CREATION,
+    "need.close": DECISION,
+    "allocation.create": CREATION,
+    "allocation.accept": DECISION,
+    "allocation.reject": DECISION,
+    "contract.create": CREATION,
+    "contract.update": CHANGE,
+    "contract.sign": DECISION,
+    "contract.renew": DECISION,
+    "contract.terminate": DECISION,
+    "contract.expiring": SYSTEM,
+    "ledger.post": CREATION,
     "ledger.operator_report": CREATION,
     # Leasing
-    "space.create": CREATION, "space.update": CHANGE, "listing.create": CREATION, "listing.cancel": DECISION,
-    "lease_application.create": CREATION, "listing.award": DECISION, "lease.create": CREATION,
-    "lease.renew": DECISION, "lease.terminate": DECISION, "invoice.pay": CREATION, "invoice.paid": SYSTEM,
+    "space.create": CREATION,
+    "space.update": CHANGE,
+    "listing.create": CREATION,
+    "listing.cancel": DECISION,
+    "lease_application.create": CREATION,
+    "listing.award": DECISION,
+    "lease.create": CREATION,
+    "lease.renew": DECISION,
+    "lease.terminate": DECISION,
+    "invoice.pay": CREATION,
+    "invoice.paid": SYSTEM,
     "invoice.paid_after_void": SYSTEM,
     # Scheduler, accounts
-    "flag.acknowledge": CHANGE, "flag.resolve": DECISION, "job.run_now": CREATION, "report.resend": CREATION,
-    "org.create": CREATION, "user.create": CREATION,
+    "flag.acknowledge": CHANGE,
+    "flag.resolve": DECISION,
+    "job.run_now": CREATION,
+    "report.resend": CREATION,
+    "org.create": CREATION,
+    "user.create": CREATION,
 }
 
 
@@ -72,9 +111,13 @@ def recorded_actions_in_source() -> set[str]:
                 if not isinstance(call, ast.Call):
                     continue
                 candidates = [k.value for k in call.keywords if k.arg == "action"]
-                if (isinstance(call.func, ast.Attribute) and call.func.attr in ("record", "record_many")
-                        and isinstance(call.func.value, ast.Name) and call.func.value.id == "audit"
-                        and len(call.args) >= 2):
+                if (
+                    isinstance(call.func, ast.Attribute)
+                    and call.func.attr in ("record", "record_many")
+                    and isinstance(call.func.value, ast.Name)
+                    and call.func.value.id == "audit"
+                    and len(call.args) >= 2
+                ):
                     candidates.append(call.args[1])
                 if isinstance(call.func, ast.Name) and call.func.id == "_change_status" and len(call.args) == 5:
                     candidates.append(call.args[4])
@@ -100,8 +143,7 @@ def test_every_action_the_code_records_is_covered_here():
 async def audit_rows(world) -> list[dict]:
     rows, offset = [], 0
     while True:
-        page = (await world.get("auditor", "/api/v1/audit",
-                                params={"limit": MAX_PAGE_SIZE, "offset": offset})).json()
+        page = (await world.get("auditor", "/api/v1/audit", params={"limit": MAX_PAGE_SIZE, "offset": offset})).json()
         rows += page["items"]
         offset += MAX_PAGE_SIZE
         if offset >= page["total"]:
@@ -136,6 +178,7 @@ async def ok(response, status: int = 200) -> dict:
 
 # Scenarios -------------------------------------------------------------------------------------
 
+
 async def test_every_registry_decision_is_audited_with_actor_reason_before_and_after(world, frozen_clock):
     await ok(await world.post("city", "/api/v1/categories", json={"code": "sports", "name": "体育"}), 201)
     await ok(await world.post("district", "/api/v1/operators", json=operator_payload(world, "区登记运营公司")), 201)
@@ -144,17 +187,32 @@ async def test_every_registry_decision_is_audited_with_actor_reason_before_and_a
     doubt = await register_operator(world, "存疑企业", "doubt")
     bad = await register_operator(world, "不合格企业", "bad")
     await ok(await world.patch("tot", f"/api/v1/operators/{tot['id']}", json={"capacity": 5}))
-    await ok(await world.post("tot", f"/api/v1/operators/{tot['id']}/certificates",
-                              json={"name": "托育机构备案", "number": "T-001"}), 201)
+    await ok(
+        await world.post(
+            "tot", f"/api/v1/operators/{tot['id']}/certificates", json={"name": "托育机构备案", "number": "T-001"}
+        ),
+        201,
+    )
 
     # One application edited, returned, resubmitted and approved; others approved or rejected.
-    draft = await ok(await world.post("tot", "/api/v1/applications", json={
-        "operator_id": tot["id"], "channel": "self", "categories": ["childcare"]}), 201)
+    draft = await ok(
+        await world.post(
+            "tot",
+            "/api/v1/applications",
+            json={"operator_id": tot["id"], "channel": "self", "categories": ["childcare"]},
+        ),
+        201,
+    )
     await ok(await world.patch("tot", f"/api/v1/applications/{draft['id']}", json={"statement": "五年托育经验"}))
     await ok(await world.post("tot", f"/api/v1/applications/{draft['id']}/submit"))
     await ok(await world.post("city", f"/api/v1/applications/{draft['id']}/start-review"))
-    await ok(await world.post("city", f"/api/v1/applications/{draft['id']}/decision",
-                              json={"decision": "return", "reason": "请补充业绩证明"}))
+    await ok(
+        await world.post(
+            "city",
+            f"/api/v1/applications/{draft['id']}/decision",
+            json={"decision": "return", "reason": "请补充业绩证明"},
+        )
+    )
     await ok(await world.post("tot", f"/api/v1/applications/{draft['id']}/submit"))
     await approve(world, draft["id"])
     weak_app = await submitted_self_application(world, "weak", weak["id"], ("elderly",))
@@ -162,43 +220,92 @@ async def test_every_registry_decision_is_audited_with_actor_reason_before_and_a
     doubt_app = await submitted_self_application(world, "doubt", doubt["id"])
     await approve(world, doubt_app)
     bad_app = await submitted_self_application(world, "bad", bad["id"])
-    await ok(await world.post("city", f"/api/v1/applications/{bad_app}/decision",
-                              json={"decision": "reject", "reason": "资质不符"}))
+    await ok(
+        await world.post(
+            "city", f"/api/v1/applications/{bad_app}/decision", json={"decision": "reject", "reason": "资质不符"}
+        )
+    )
 
     # A batch with its notice; one objection upheld, one dismissed; then published.
     batch = await ok(await world.post("city", "/api/v1/batches", json={"title": "审计批次"}), 201)
-    await ok(await world.post("city", f"/api/v1/batches/{batch['id']}/entries",
-                              json={"application_ids": [draft["id"], weak_app, doubt_app]}))
+    await ok(
+        await world.post(
+            "city",
+            f"/api/v1/batches/{batch['id']}/entries",
+            json={"application_ids": [draft["id"], weak_app, doubt_app]},
+        )
+    )
     await ok(await world.post("city", f"/api/v1/batches/{batch['id']}/notice", json={}))
     for application_id, upheld in ((doubt_app, True), (draft["id"], False)):
-        objection = await ok(await world.post("street_x", f"/api/v1/batches/{batch['id']}/objections",
-                                              json={"application_id": application_id, "text": "群众反映服务质量差"}), 201)
-        await ok(await world.post("city", f"/api/v1/objections/{objection['id']}/decision",
-                                  json={"upheld": upheld, "reason": "经核实" + ("属实" if upheld else "不属实")}))
+        objection = await ok(
+            await world.post(
+                "street_x",
+                f"/api/v1/batches/{batch['id']}/objections",
+                json={"application_id": application_id, "text": "群众反映服务质量差"},
+            ),
+            201,
+        )
+        await ok(
+            await world.post(
+                "city",
+                f"/api/v1/objections/{objection['id']}/decision",
+                json={"upheld": upheld, "reason": "经核实" + ("属实" if upheld else "不属实")},
+            )
+        )
     frozen_clock.advance(days=8)
     await ok(await world.post("city", f"/api/v1/batches/{batch['id']}/publish"))
 
     # Poor evaluations make proposals: one confirmed, one dismissed. Then every status by hand.
     for operator in (tot, weak):
         for month, score in ((1, 55), (2, 50), (3, 58)):
-            await ok(await world.post("street_x", "/api/v1/evaluations", json={
-                "operator_id": operator["id"], "score": score, "satisfaction": "62.5", "complaints": 3,
-                "period_start": f"2026-0{month}-01", "period_end": f"2026-0{month + 1}-01"}), 201)
+            await ok(
+                await world.post(
+                    "street_x",
+                    "/api/v1/evaluations",
+                    json={
+                        "operator_id": operator["id"],
+                        "score": score,
+                        "satisfaction": "62.5",
+                        "complaints": 3,
+                        "period_start": f"2026-0{month}-01",
+                        "period_end": f"2026-0{month + 1}-01",
+                    },
+                ),
+                201,
+            )
     assert (await ok(await world.post("city", "/api/v1/registry/proposals/run")))["created"] == 2
     proposals = (await ok(await world.get("city", "/api/v1/registry/proposals", params={"state": "open"})))["items"]
     by_operator = {p["operator_id"]: p for p in proposals}
-    await ok(await world.post("city", f"/api/v1/registry/proposals/{by_operator[tot['id']]['id']}/confirm",
-                              json={"reason": "连续三期评价不合格"}))
-    await ok(await world.post("city", f"/api/v1/registry/proposals/{by_operator[weak['id']]['id']}/dismiss",
-                              json={"reason": "评价期间社区改造，不予采纳"}))
+    await ok(
+        await world.post(
+            "city",
+            f"/api/v1/registry/proposals/{by_operator[tot['id']]['id']}/confirm",
+            json={"reason": "连续三期评价不合格"},
+        )
+    )
+    await ok(
+        await world.post(
+            "city",
+            f"/api/v1/registry/proposals/{by_operator[weak['id']]['id']}/dismiss",
+            json={"reason": "评价期间社区改造，不予采纳"},
+        )
+    )
     for status in ("warned", "suspended", "listed", "removed"):
-        await ok(await world.post("city", f"/api/v1/operators/{weak['id']}/status",
-                                  json={"status": status, "reason": f"复核后决定：{status}"}))
+        await ok(
+            await world.post(
+                "city",
+                f"/api/v1/operators/{weak['id']}/status",
+                json={"status": status, "reason": f"复核后决定：{status}"},
+            )
+        )
 
     rows = await audit_rows(world)
-    registry = {a for a, kind in EXPECTED.items()
-                if a.split(".")[0] in ("category", "operator", "certificate", "application", "batch", "objection",
-                                       "evaluation", "proposal")}
+    registry = {
+        a
+        for a, kind in EXPECTED.items()
+        if a.split(".")[0]
+        in ("category", "operator", "certificate", "application", "batch", "objection", "evaluation", "proposal")
+    }
     await assert_complete(rows, registry)
     # The rules were run by a reviewer, who is named.
     assert {r["actor_name"] for r in rows if r["action"] == "proposal.create"} == {"city"}
@@ -220,72 +327,134 @@ async def test_every_market_decision_is_audited_with_actor_reason_before_and_aft
     await need(world, "street_x", third["id"], "childcare")
 
     # Accepting and signing take a reason when one is given; without one the row states the decision itself.
-    plan = await ok(await world.post("district", "/api/v1/allocation-plans",
-                                     json={"district_id": world.org_id("district_a")}), 201)
+    plan = await ok(
+        await world.post("district", "/api/v1/allocation-plans", json={"district_id": world.org_id("district_a")}), 201
+    )
     first, second, explained = [line for line in plan["lines"] if line["operator_id"] is not None][:3]
     lines = f"/api/v1/allocation-plans/{plan['id']}/lines"
     accepted = await ok(await world.post("district", f"{lines}/{first['id']}/accept"))
     await ok(await world.post("district", f"{lines}/{second['id']}/reject", json={"reason": "另行招募"}))
-    explained_view = await ok(await world.post("district", f"{lines}/{explained['id']}/accept",
-                                               json={"annual_fee": 50_000_000, "reason": "该运营商在邻近社区评价最好"}))
+    explained_view = await ok(
+        await world.post(
+            "district",
+            f"{lines}/{explained['id']}/accept",
+            json={"annual_fee": 50_000_000, "reason": "该运营商在邻近社区评价最好"},
+        )
+    )
     assert (explained_view["reason"], accepted["reason"]) == ("该运营商在邻近社区评价最好", "")
-    await ok(await world.post("street_x", f"/api/v1/contracts/{accepted['contract_id']}/sign",
-                              json={"reason": "双方已就服务内容达成一致"}))
+    await ok(
+        await world.post(
+            "street_x", f"/api/v1/contracts/{accepted['contract_id']}/sign", json={"reason": "双方已就服务内容达成一致"}
+        )
+    )
 
     draft = await contract(world, "street_x", other["id"], tot["id"], sign=False)
     await ok(await world.patch("street_x", f"/api/v1/contracts/{draft['id']}", json={"kpis": "满意度不低于90%"}))
     signed = await ok(await world.post("street_x", f"/api/v1/contracts/{draft['id']}/sign"))
-    await ok(await world.post("street_x", f"/api/v1/communities/{home['id']}/ledger", json={
-        "month": "2026-10-01", "kind": "staff", "amount": 500_000, "reference": "凭证2026-10-001"}), 201)
-    await ok(await world.post("tot", f"/api/v1/contracts/{signed['id']}/monthly-reports", json={
-        "month": "2026-10-01", "service_revenue": 1_200_000, "costs": {"staff": 700_000}}), 201)
-    successor = await ok(await world.post("street_x", f"/api/v1/contracts/{signed['id']}/renew",
-                                          json={"ends_on": "2032-01-01", "reason": "服务评价良好，续签三年"}), 201)
-    await ok(await world.post("street_x", f"/api/v1/contracts/{successor['id']}/terminate",
-                              json={"reason": "社区调整运营模式"}))
+    await ok(
+        await world.post(
+            "street_x",
+            f"/api/v1/communities/{home['id']}/ledger",
+            json={"month": "2026-10-01", "kind": "staff", "amount": 500_000, "reference": "凭证2026-10-001"},
+        ),
+        201,
+    )
+    await ok(
+        await world.post(
+            "tot",
+            f"/api/v1/contracts/{signed['id']}/monthly-reports",
+            json={"month": "2026-10-01", "service_revenue": 1_200_000, "costs": {"staff": 700_000}},
+        ),
+        201,
+    )
+    successor = await ok(
+        await world.post(
+            "street_x",
+            f"/api/v1/contracts/{signed['id']}/renew",
+            json={"ends_on": "2032-01-01", "reason": "服务评价良好，续签三年"},
+        ),
+        201,
+    )
+    await ok(
+        await world.post(
+            "street_x", f"/api/v1/contracts/{successor['id']}/terminate", json={"reason": "社区调整运营模式"}
+        )
+    )
 
     rows = await audit_rows(world)
-    market = {a for a, kind in EXPECTED.items()
-              if a.split(".")[0] in ("community", "need", "allocation", "contract", "ledger") and kind != SYSTEM}
+    market = {
+        a
+        for a, kind in EXPECTED.items()
+        if a.split(".")[0] in ("community", "need", "allocation", "contract", "ledger") and kind != SYSTEM
+    }
     await assert_complete(rows, market)
     rejected = next(r for r in rows if r["action"] == "allocation.reject")
     assert rejected["before"] == {"state": "proposed"} and rejected["after"]["state"] == "rejected"
     reasons = {(r["action"], r["entity_id"]): r["reason"] for r in rows}
     assert reasons[("allocation.accept", str(first["id"]))] == (
-        f"采纳分配建议：{first['community_name']}{first['category_name']}由{tot['name']}承接")
+        f"采纳分配建议：{first['community_name']}{first['category_name']}由{tot['name']}承接"
+    )
     assert reasons[("allocation.accept", str(explained["id"]))] == "该运营商在邻近社区评价最好"
     assert reasons[("contract.sign", str(accepted["contract_id"]))] == "双方已就服务内容达成一致"
     assert reasons[("contract.sign", str(draft["id"]))] == (
-        f"签署服务合同：滨江社区 × {tot['name']}，{draft['starts_on']}至{draft['ends_on']}")
+        f"签署服务合同：滨江社区 × {tot['name']}，{draft['starts_on']}至{draft['ends_on']}"
+    )
     assert reasons[("contract.renew", str(signed["id"]))] == "服务评价良好，续签三年"
 
 
 async def test_every_leasing_and_flag_decision_is_audited_with_actor_reason_before_and_after(
-        world, frozen_clock, localstripe):
+    world, frozen_clock, localstripe
+):
     operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
     tot = operators["tot"]
     room = await space(world)
     await ok(await world.patch("street_x", f"/api/v1/spaces/{room['id']}", json={"condition": "已简装"}))
     cancelled = await listing(world, room["id"])
-    await ok(await world.post("street_x", f"/api/v1/space-listings/{cancelled['id']}/cancel",
-                              json={"reason": "产权单位收回自用"}))
+    await ok(
+        await world.post(
+            "street_x", f"/api/v1/space-listings/{cancelled['id']}/cancel", json={"reason": "产权单位收回自用"}
+        )
+    )
     offer = await listing(world, room["id"])
-    application = await ok(await world.post("tot", f"/api/v1/space-listings/{offer['id']}/applications", json={
-        "proposed_use": "childcare", "term_months": 36, "proposed_rent_per_m2_month": 4_600}), 201)
-    awarded = await ok(await world.post("street_x", f"/api/v1/space-listings/{offer['id']}/award",
-                                        json={"application_id": application["id"], "reason": "方案最优"}), 201)
+    application = await ok(
+        await world.post(
+            "tot",
+            f"/api/v1/space-listings/{offer['id']}/applications",
+            json={"proposed_use": "childcare", "term_months": 36, "proposed_rent_per_m2_month": 4_600},
+        ),
+        201,
+    )
+    awarded = await ok(
+        await world.post(
+            "street_x",
+            f"/api/v1/space-listings/{offer['id']}/award",
+            json={"application_id": application["id"], "reason": "方案最优"},
+        ),
+        201,
+    )
 
     second_room = await space(world, community_id=room["community_id"], address="江滨路 9 号")
     agreed = await lease(world, second_room["id"], tot["id"])
-    await ok(await world.post("street_x", f"/api/v1/leases/{agreed['id']}/renew",
-                              json={"ends_on": "2028-09-01", "reason": "承租方运营良好，续租一年"}), 201)
-    await ok(await world.post("street_x", f"/api/v1/leases/{awarded['id']}/terminate",
-                              json={"reason": "承租方经营调整"}))
+    await ok(
+        await world.post(
+            "street_x",
+            f"/api/v1/leases/{agreed['id']}/renew",
+            json={"ends_on": "2028-09-01", "reason": "承租方运营良好，续租一年"},
+        ),
+        201,
+    )
+    await ok(
+        await world.post("street_x", f"/api/v1/leases/{awarded['id']}/terminate", json={"reason": "承租方经营调整"})
+    )
 
     await leasing.generate_invoices()
     invoices = (await ok(await world.get("tot", "/api/v1/rent-invoices")))["items"]
-    await ok(await world.post("tot", f"/api/v1/rent-invoices/{invoices[0]['id']}/payments",
-                              json={"payment_method": GOOD_CARD}), 201)
+    await ok(
+        await world.post(
+            "tot", f"/api/v1/rent-invoices/{invoices[0]['id']}/payments", json={"payment_method": GOOD_CARD}
+        ),
+        201,
+    )
     frozen_clock.advance(days=15)
     await engine.run_due(job_named("overdue_invoices"))
     flag = (await ok(await world.get("street_x", "/api/v1/flags", params={"kind": "invoice_overdue"})))["items"][0]
@@ -293,9 +462,12 @@ async def test_every_leasing_and_flag_decision_is_audited_with_actor_reason_befo
     await ok(await world.post("street_x", f"/api/v1/flags/{flag['id']}/resolve", json={"reason": "已电话催缴"}))
 
     rows = await audit_rows(world)
-    wanted = {a for a, kind in EXPECTED.items()
-              if a.split(".")[0] in ("space", "listing", "lease_application", "lease", "invoice", "flag")
-              and a != "invoice.paid_after_void"}
+    wanted = {
+        a
+        for a, kind in EXPECTED.items()
+        if a.split(".")[0] in ("space", "listing", "lease_application", "lease", "invoice", "flag")
+        and a != "invoice.paid_after_void"
+    }
     await assert_complete(rows, wanted)
     cancel = next(r for r in rows if r["action"] == "listing.cancel")
     assert (cancel["before"], cancel["after"]) == ({"status": "open"}, {"status": "cancelled"})
@@ -304,11 +476,27 @@ async def test_every_leasing_and_flag_decision_is_audited_with_actor_reason_befo
 
 
 async def test_org_and_user_changes_are_audited_with_their_actor(world):
-    org = await ok(await world.post("street_x", "/api/v1/orgs", json={
-        "name": "新社区", "kind": "community", "parent_id": world.org_id("street_x")}), 201)
-    user = await ok(await world.post("city", "/api/v1/users", json={
-        "username": "new_clerk", "password": "long-enough-pass", "email": "clerk@example.org",
-        "grants": [{"role": "street", "org_id": world.org_id("street_x")}]}), 201)
+    org = await ok(
+        await world.post(
+            "street_x",
+            "/api/v1/orgs",
+            json={"name": "新社区", "kind": "community", "parent_id": world.org_id("street_x")},
+        ),
+        201,
+    )
+    user = await ok(
+        await world.post(
+            "city",
+            "/api/v1/users",
+            json={
+                "username": "new_clerk",
+                "password": "long-enough-pass",
+                "email": "clerk@example.org",
+                "grants": [{"role": "street", "org_id": world.org_id("street_x")}],
+            },
+        ),
+        201,
+    )
     rows = await audit_rows(world)
     await assert_complete(rows, {"org.create", "user.create"})
     by_entity = {(r["action"], r["entity_id"]): r for r in rows}
@@ -317,6 +505,7 @@ async def test_org_and_user_changes_are_audited_with_their_actor(world):
 
 
 # Immutability ----------------------------------------------------------------------------------
+
 
 async def _some_audit_row(world) -> dict:
     await world.post("city", "/api/v1/categories", json={"code": "sports", "name": "体育"})
@@ -329,8 +518,9 @@ async def _some_audit_row(world) -> dict:
 async def test_the_api_offers_no_way_to_change_or_remove_audit_rows(world, method):
     row = await _some_audit_row(world)
     for url in ("/api/v1/audit", f"/api/v1/audit/{row['id']}"):
-        response = await world.client.request(method, url, headers=world.headers("city"),
-                                               json={"reason": "edited", "action": "forged"})
+        response = await world.client.request(
+            method, url, headers=world.headers("city"), json={"reason": "edited", "action": "forged"}
+        )
         assert response.status_code in (404, 405), (method, url, response.text)
         assert response.json()["code"] in ("not_found", "method_not_allowed")
     after = await audit_rows(world)
@@ -343,8 +533,9 @@ async def admin_session(world, username: str) -> dict[str, str]:
     csrf = world.client.cookies.get("csrftoken")
     assert csrf, "the admin hands out a CSRF cookie"
     headers = {"X-CSRFToken": csrf}
-    login = await world.client.post("/admin/public/login/", json={"username": username, "password": PASSWORD},
-                                    headers=headers)
+    login = await world.client.post(
+        "/admin/public/login/", json={"username": username, "password": PASSWORD}, headers=headers
+    )
     assert login.status_code == 200, login.text
     return headers
 
@@ -358,11 +549,13 @@ async def test_the_admin_neither_lists_nor_writes_the_audit_log(world):
         assert tables.status_code == 200, tables.text
         assert "organisation" in tables.json() and "audit_log" not in tables.json()
         attempts = [
-            await world.client.patch(f"/admin/api/tables/audit_log/{row['id']}/", json={"reason": "edited"},
-                                     headers=headers),
+            await world.client.patch(
+                f"/admin/api/tables/audit_log/{row['id']}/", json={"reason": "edited"}, headers=headers
+            ),
             await world.client.delete(f"/admin/api/tables/audit_log/{row['id']}/", headers=headers),
-            await world.client.post("/admin/api/tables/audit_log/", json={"action": "forged", "reason": "x"},
-                                    headers=headers),
+            await world.client.post(
+                "/admin/api/tables/audit_log/", json={"action": "forged", "reason": "x"}, headers=headers
+            ),
         ]
         assert all(400 <= a.status_code < 500 for a in attempts), [a.status_code for a in attempts]
     finally:
@@ -382,14 +575,37 @@ async def admin_table_rows(table: str) -> list[dict]:
 # organisation (users, grants, the org tree) and what mail goes out to whom (the outbox). A new one needs a
 # row here.
 ADMIN_WRITES = {
-    "account_user": lambda world: {"username": "intruder", "password": "long-enough-pass", "email": "i@example.org",
-                                   "display_name": "x", "active": True, "admin": True, "superuser": True},
-    "role_grant": lambda world: {"user": world.user_ids["operator_a"], "role": "city", "org": world.org_id("city"),
-                                 "created_at": "2026-11-23T00:00:00Z"},
-    "organisation": lambda world: {"name": "后台新建机构", "kind": "street", "parent": world.org_id("district_a"),
-                                   "path": "/", "code": None, "created_at": "2026-11-23T00:00:00Z"},
-    "outbox_email": lambda world: {"to_address": "attacker@example.org", "subject": "x", "body_text": "x",
-                                   "status": "pending", "attempts": 0, "next_attempt_at": "2026-11-23T00:00:00Z"},
+    "account_user": lambda world: {
+        "username": "intruder",
+        "password": "long-enough-pass",
+        "email": "i@example.org",
+        "display_name": "x",
+        "active": True,
+        "admin": True,
+        "superuser": True,
+    },
+    "role_grant": lambda world: {
+        "user": world.user_ids["operator_a"],
+        "role": "city",
+        "org": world.org_id("city"),
+        "created_at": "2026-11-23T00:00:00Z",
+    },
+    "organisation": lambda world: {
+        "name": "后台新建机构",
+        "kind": "street",
+        "parent": world.org_id("district_a"),
+        "path": "/",
+        "code": None,
+        "created_at": "2026-11-23T00:00:00Z",
+    },
+    "outbox_email": lambda world: {
+        "to_address": "attacker@example.org",
+        "subject": "x",
+        "body_text": "x",
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": "2026-11-23T00:00:00Z",
+    },
 }
 
 
@@ -406,8 +622,9 @@ async def test_every_table_in_the_admin_is_covered_here(world):
 async def test_the_admin_shows_accounts_orgs_and_mail_but_changes_none_of_them(world, table):
     """An operator cannot be promoted to a city role (nor an org or a mail changed) behind the audit's back:
     the admin reads, and changes go through the API's audited services."""
-    await world.post("city", "/api/v1/orgs", json={"name": "新社区", "kind": "community",
-                                                   "parent_id": world.org_id("street_x")})
+    await world.post(
+        "city", "/api/v1/orgs", json={"name": "新社区", "kind": "community", "parent_id": world.org_id("street_x")}
+    )
     before, audit_before = await admin_table_rows(table), await audit_rows(world)
     headers = await admin_session(world, "city")
     try:
@@ -468,6 +685,7 @@ async def test_the_owner_may_empty_the_audit_log_as_restoring_a_test_database_do
 
 # Hash chain ------------------------------------------------------------------------------------
 
+
 def owner_url() -> str:
     return os.environ["MIGRATION_DATABASE_URL"]
 
@@ -490,14 +708,26 @@ async def chain() -> list[dict]:
 
 async def five_audited_orgs(world) -> list[dict]:
     for n in range(5):
-        await ok(await world.post("street_x", "/api/v1/orgs", json={
-            "name": f"链上社区{n}", "kind": "community", "parent_id": world.org_id("street_x")}), 201)
+        await ok(
+            await world.post(
+                "street_x",
+                "/api/v1/orgs",
+                json={"name": f"链上社区{n}", "kind": "community", "parent_id": world.org_id("street_x")},
+            ),
+            201,
+        )
     return await chain()
 
 
 def fcom_audit_verify() -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", "audit", "verify"], capture_output=True, text=True,
-                          cwd=ROOT, env=os.environ.copy(), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "core", "audit", "verify"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 async def test_each_audit_row_is_sealed_into_one_chain_at_commit(world):
@@ -512,7 +742,8 @@ async def test_an_insert_cannot_choose_its_own_place_or_hash_in_the_chain(world)
     await five_audited_orgs(world)
     await engine_finder().run_ddl(
         "INSERT INTO audit_log (at, actor_name, action, entity_type, entity_id, reason, seq, hash) "
-        "VALUES (now(), 'system', 'forged', 'x', '1', '', 1, repeat('0', 64))")
+        "VALUES (now(), 'system', 'forged', 'x', '1', '', 1, repeat('0', 64))"
+    )
     rows = await chain()
     assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
     assert (await audit.verify_chain()).broken_id is None
@@ -557,9 +788,13 @@ async def test_fcom_audit_verify_names_the_first_broken_row_and_exits_non_zero(w
 
 async def test_concurrent_audited_writes_still_chain(world):
     """Twenty requests at once, each writing its audit row among other writes, and a nightly-style batch."""
+
     async def org(n: int):
-        return await world.post("street_x", "/api/v1/orgs", json={
-            "name": f"并发社区{n}", "kind": "community", "parent_id": world.org_id("street_x")})
+        return await world.post(
+            "street_x",
+            "/api/v1/orgs",
+            json={"name": f"并发社区{n}", "kind": "community", "parent_id": world.org_id("street_x")},
+        )
 
     async def batch():
         from core.db import transaction

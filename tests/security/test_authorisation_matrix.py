@@ -50,133 +50,146 @@ from tests.providers.helpers import approve, operator_payload, submitted_self_ap
 
 ROLES = ("anon", "opA", "opB", "stX", "stY", "dA", "dB", "city", "own", "aud")
 # Operators A and B are companies registered and listed through the registry, so they have profiles.
-USERS = {"anon": None, "opA": "op_a", "opB": "op_b", "stX": "street_x", "stY": "street_y", "dA": "district",
-         "dB": "district_b", "city": "city", "own": "owner", "aud": "auditor"}
+USERS = {
+    "anon": None,
+    "opA": "op_a",
+    "opB": "op_b",
+    "stX": "street_x",
+    "stY": "street_y",
+    "dA": "district",
+    "dB": "district_b",
+    "city": "city",
+    "own": "owner",
+    "aud": "auditor",
+}
 OK = "ok"
 
 # Served to everyone and outside the matrix: OpenAPI documents and the admin site (its own login).
 DOCUMENTATION = re.compile(r"^/schema")
 
 MATRIX: dict[tuple[str, str], str] = {
-                                                                  # anon opA  opB  stX  stY  dA   dB   city own  aud
+    # anon opA  opB  stX  stY  dA   dB   city own  aud
     # Public
-    ("GET", "/health"):                                            "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/auth/login"):                                "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("GET", "/api/v1/public/operators"):                           "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("GET", "/api/v1/public/operators.csv"):                       "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("GET", "/api/v1/public/operators.xlsx"):                      "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("GET", "/api/v1/public/operators/{operator_id}/listings"):    "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("GET", "/api/v1/public/batches"):                             "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("GET", "/api/v1/public/batches/{batch_id}"):                  "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("GET", "/api/v1/public/categories"):                          "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/public/operator-registrations"):             "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/webhooks/payments"):                         "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/health"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/auth/login"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/operators"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/operators.csv"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/operators.xlsx"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/operators/{operator_id}/listings"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/batches"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/batches/{batch_id}"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/public/categories"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/public/operator-registrations"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/webhooks/payments"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     # Accounts and audit
-    ("GET", "/api/v1/me"):                                         "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("GET", "/api/v1/orgs"):                                       "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/orgs"):                                      "401  403  403  ok   403  ok   403  ok   403  403",
-    ("GET", "/api/v1/orgs/{org_id}"):                              "401  404  404  ok   404  ok   404  ok   404  ok",
-    ("GET", "/api/v1/users"):                                      "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/users"):                                     "401  403  403  ok   404  ok   404  ok   403  403",
-    ("GET", "/api/v1/users/{user_id}"):                            "401  404  404  ok   404  ok   404  ok   404  ok",
-    ("GET", "/api/v1/audit"):                                      "401  403  403  403  403  403  403  ok   403  ok",
+    ("GET", "/api/v1/me"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/orgs"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/orgs"): "401  403  403  ok   403  ok   403  ok   403  403",
+    ("GET", "/api/v1/orgs/{org_id}"): "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/users"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/users"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("GET", "/api/v1/users/{user_id}"): "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/audit"): "401  403  403  403  403  403  403  ok   403  ok",
     # Registry: operators, applications, batches, evaluations, proposals
-    ("POST", "/api/v1/categories"):                                "401  403  403  403  403  403  403  ok   403  403",
-    ("GET", "/api/v1/operators"):                                  "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/operators"):                                 "401  403  403  ok   ok   ok   ok   ok   403  403",
-    ("GET", "/api/v1/operators/{operator_id}"):                    "401  ok   404  ok   ok   ok   ok   ok   404  ok",
-    ("PATCH", "/api/v1/operators/{operator_id}"):                  "401  ok   404  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/operators/{operator_id}/certificates"):      "401  ok   404  403  403  403  403  ok   403  403",
-    ("GET", "/api/v1/operators/{operator_id}/evaluations"):        "401  ok   404  ok   ok   ok   ok   ok   404  ok",
-    ("POST", "/api/v1/operators/{operator_id}/status"):            "401  403  403  403  403  403  403  ok   403  403",
-    ("GET", "/api/v1/applications"):                               "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/applications"):                              "401  ok   404  403  403  403  403  403  403  403",
-    ("GET", "/api/v1/applications/{application_id}"):              "401  ok   404  404  404  404  404  ok   404  ok",
-    ("PATCH", "/api/v1/applications/{application_id}"):            "401  ok   404  404  404  404  404  403  403  403",
-    ("POST", "/api/v1/applications/{application_id}/submit"):      "401  ok   404  404  404  404  404  403  403  403",
-    ("POST", "/api/v1/applications/{application_id}/start-review"):
-                                                                   "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/applications/{application_id}/decision"):    "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/applications/{application_id}/renewal"):     "401  ok   404  404  404  404  404  403  403  403",
-    ("GET", "/api/v1/batches"):                                    "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/batches"):                                   "401  403  403  403  403  403  403  ok   403  403",
-    ("GET", "/api/v1/batches/{batch_id}"):                         "401  404  404  404  404  404  404  ok   404  ok",
-    ("POST", "/api/v1/batches/{batch_id}/entries"):                "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/batches/{batch_id}/notice"):                 "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/batches/{batch_id}/objections"):             "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("GET", "/api/v1/batches/{batch_id}/objections"):              "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/batches/{batch_id}/publish"):                "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/objections/{objection_id}/decision"):        "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/evaluations"):                               "401  403  403  ok   ok   ok   ok   403  403  403",
-    ("GET", "/api/v1/registry/proposals"):                         "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/registry/proposals/run"):                    "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/registry/proposals/{proposal_id}/confirm"):  "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/registry/proposals/{proposal_id}/dismiss"):  "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/categories"): "401  403  403  403  403  403  403  ok   403  403",
+    ("GET", "/api/v1/operators"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/operators"): "401  403  403  ok   ok   ok   ok   ok   403  403",
+    ("GET", "/api/v1/operators/{operator_id}"): "401  ok   404  ok   ok   ok   ok   ok   404  ok",
+    ("PATCH", "/api/v1/operators/{operator_id}"): "401  ok   404  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/operators/{operator_id}/certificates"): "401  ok   404  403  403  403  403  ok   403  403",
+    ("GET", "/api/v1/operators/{operator_id}/evaluations"): "401  ok   404  ok   ok   ok   ok   ok   404  ok",
+    ("POST", "/api/v1/operators/{operator_id}/status"): "401  403  403  403  403  403  403  ok   403  403",
+    ("GET", "/api/v1/applications"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/applications"): "401  ok   404  403  403  403  403  403  403  403",
+    ("GET", "/api/v1/applications/{application_id}"): "401  ok   404  404  404  404  404  ok   404  ok",
+    ("PATCH", "/api/v1/applications/{application_id}"): "401  ok   404  404  404  404  404  403  403  403",
+    ("POST", "/api/v1/applications/{application_id}/submit"): "401  ok   404  404  404  404  404  403  403  403",
+    ("POST", "/api/v1/applications/{application_id}/start-review"): "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/applications/{application_id}/decision"): "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/applications/{application_id}/renewal"): "401  ok   404  404  404  404  404  403  403  403",
+    ("GET", "/api/v1/batches"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/batches"): "401  403  403  403  403  403  403  ok   403  403",
+    ("GET", "/api/v1/batches/{batch_id}"): "401  404  404  404  404  404  404  ok   404  ok",
+    ("POST", "/api/v1/batches/{batch_id}/entries"): "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/batches/{batch_id}/notice"): "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/batches/{batch_id}/objections"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/batches/{batch_id}/objections"): "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/batches/{batch_id}/publish"): "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/objections/{objection_id}/decision"): "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/evaluations"): "401  403  403  ok   ok   ok   ok   403  403  403",
+    ("GET", "/api/v1/registry/proposals"): "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/registry/proposals/run"): "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/registry/proposals/{proposal_id}/confirm"): "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/registry/proposals/{proposal_id}/dismiss"): "401  403  403  403  403  403  403  ok   403  403",
     # Market: communities, needs, allocation, contracts, ledger, balance, subsidies
-    ("GET", "/api/v1/communities"):                                "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/communities"):                               "401  403  403  ok   422  ok   422  ok   403  403",
-    ("GET", "/api/v1/communities/{community_id}"):                 "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("PATCH", "/api/v1/communities/{community_id}"):               "401  403  403  ok   404  ok   404  ok   403  403",
-    ("POST", "/api/v1/communities/{community_id}/needs"):          "401  403  403  ok   404  ok   404  ok   403  403",
-    ("GET", "/api/v1/communities/{community_id}/matches"):         "401  404  404  ok   404  ok   404  ok   404  ok",
-    ("GET", "/api/v1/communities/{community_id}/ledger"):          "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/communities/{community_id}/ledger"):         "401  403  403  ok   404  ok   404  ok   403  403",
-    ("GET", "/api/v1/communities/{community_id}/balance"):         "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("GET", "/api/v1/communities/{community_id}/report.html"):     "401  404  404  ok   404  ok   404  ok   404  ok",
-    ("GET", "/api/v1/communities/{community_id}/report.xlsx"):     "401  404  404  ok   404  ok   404  ok   404  ok",
-    ("GET", "/api/v1/needs"):                                      "401  ok   ok   ok   ok   ok   ok   ok   403  ok",
-    ("GET", "/api/v1/needs/{need_id}"):                            "401  ok   ok   ok   404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/needs/{need_id}/close"):                     "401  403  403  ok   404  ok   404  ok   403  403",
-    ("POST", "/api/v1/allocation-plans"):                          "401  403  403  403  403  ok   403  ok   403  403",
-    ("GET", "/api/v1/allocation-plans/{plan_id}"):                 "401  404  404  404  404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/allocation-plans/{plan_id}/lines/{line_id}/accept"):
-                                                                   "401  403  403  403  403  ok   404  ok   403  403",
-    ("POST", "/api/v1/allocation-plans/{plan_id}/lines/{line_id}/reject"):
-                                                                   "401  403  403  403  403  ok   404  ok   403  403",
-    ("GET", "/api/v1/contracts"):                                  "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/contracts"):                                 "401  403  403  ok   404  ok   404  ok   403  403",
-    ("GET", "/api/v1/contracts/{contract_id}"):                    "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("PATCH", "/api/v1/contracts/{contract_id}"):                  "401  403  403  ok   404  ok   404  ok   403  403",
-    ("POST", "/api/v1/contracts/{contract_id}/sign"):              "401  403  403  ok   404  ok   404  ok   403  403",
-    ("POST", "/api/v1/contracts/{contract_id}/renew"):             "401  403  403  ok   404  ok   404  ok   403  403",
-    ("POST", "/api/v1/contracts/{contract_id}/terminate"):         "401  403  403  ok   404  ok   404  ok   403  403",
-    ("POST", "/api/v1/contracts/{contract_id}/monthly-reports"):   "401  ok   404  403  403  403  403  403  403  403",
-    ("GET", "/api/v1/balance/overview"):                           "401  403  403  ok   ok   ok   ok   ok   403  ok",
-    ("POST", "/api/v1/subsidies/hangzhou-old-estate"):             "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/subsidies/fuyang-award"):                    "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/communities"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/communities"): "401  403  403  ok   422  ok   422  ok   403  403",
+    ("GET", "/api/v1/communities/{community_id}"): "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("PATCH", "/api/v1/communities/{community_id}"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/communities/{community_id}/needs"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("GET", "/api/v1/communities/{community_id}/matches"): "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/communities/{community_id}/ledger"): "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/communities/{community_id}/ledger"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("GET", "/api/v1/communities/{community_id}/balance"): "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/communities/{community_id}/report.html"): "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/communities/{community_id}/report.xlsx"): "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/needs"): "401  ok   ok   ok   ok   ok   ok   ok   403  ok",
+    ("GET", "/api/v1/needs/{need_id}"): "401  ok   ok   ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/needs/{need_id}/close"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/allocation-plans"): "401  403  403  403  403  ok   403  ok   403  403",
+    ("GET", "/api/v1/allocation-plans/{plan_id}"): "401  404  404  404  404  ok   404  ok   404  ok",
+    (
+        "POST",
+        "/api/v1/allocation-plans/{plan_id}/lines/{line_id}/accept",
+    ): "401  403  403  403  403  ok   404  ok   403  403",
+    (
+        "POST",
+        "/api/v1/allocation-plans/{plan_id}/lines/{line_id}/reject",
+    ): "401  403  403  403  403  ok   404  ok   403  403",
+    ("GET", "/api/v1/contracts"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/contracts"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("GET", "/api/v1/contracts/{contract_id}"): "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("PATCH", "/api/v1/contracts/{contract_id}"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/contracts/{contract_id}/sign"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/contracts/{contract_id}/renew"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/contracts/{contract_id}/terminate"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/contracts/{contract_id}/monthly-reports"): "401  ok   404  403  403  403  403  403  403  403",
+    ("GET", "/api/v1/balance/overview"): "401  403  403  ok   ok   ok   ok   ok   403  ok",
+    ("POST", "/api/v1/subsidies/hangzhou-old-estate"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/subsidies/fuyang-award"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     # Leasing: spaces, listings, applications, leases, invoices, payments, figures
-    ("GET", "/api/v1/spaces"):                                     "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/spaces"):                                    "401  403  403  ok   404  ok   404  ok   ok   403",
-    ("GET", "/api/v1/spaces/{space_id}"):                          "401  404  404  ok   404  ok   404  ok   404  ok",
-    ("PATCH", "/api/v1/spaces/{space_id}"):                        "401  403  403  ok   404  ok   404  ok   404  403",
-    ("POST", "/api/v1/spaces/{space_id}/listings"):                "401  403  403  ok   404  ok   404  ok   404  403",
-    ("GET", "/api/v1/space-listings"):                             "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("GET", "/api/v1/space-listings/{listing_id}"):                "401  ok   ok   ok   404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/space-listings/{listing_id}/applications"):  "401  ok   ok   403  403  403  403  403  403  403",
-    ("GET", "/api/v1/space-listings/{listing_id}/applications"):   "401  ok   ok   ok   404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/space-listings/{listing_id}/award"):         "401  403  403  ok   404  ok   404  ok   403  403",
-    ("POST", "/api/v1/space-listings/{listing_id}/cancel"):        "401  403  403  ok   404  ok   404  ok   404  403",
-    ("GET", "/api/v1/leases"):                                     "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("POST", "/api/v1/leases"):                                    "401  403  403  ok   404  ok   404  ok   403  403",
-    ("GET", "/api/v1/leases/{lease_id}"):                          "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/leases/{lease_id}/renew"):                   "401  403  403  ok   404  ok   404  ok   403  403",
-    ("POST", "/api/v1/leases/{lease_id}/terminate"):               "401  403  403  ok   404  ok   404  ok   403  403",
-    ("GET", "/api/v1/rent-invoices"):                              "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
-    ("GET", "/api/v1/rent-invoices/{invoice_id}"):                 "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("GET", "/api/v1/rent-invoices/{invoice_id}/payments"):        "401  ok   404  ok   404  ok   404  ok   404  ok",
-    ("POST", "/api/v1/rent-invoices/{invoice_id}/payments"):       "401  ok   404  403  403  403  403  403  403  403",
-    ("GET", "/api/v1/leasing-figures"):                            "401  403  403  ok   ok   ok   ok   ok   403  ok",
-    ("GET", "/api/v1/leasing-figures/export.xlsx"):                "401  403  403  ok   ok   ok   ok   ok   403  ok",
+    ("GET", "/api/v1/spaces"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/spaces"): "401  403  403  ok   404  ok   404  ok   ok   403",
+    ("GET", "/api/v1/spaces/{space_id}"): "401  404  404  ok   404  ok   404  ok   404  ok",
+    ("PATCH", "/api/v1/spaces/{space_id}"): "401  403  403  ok   404  ok   404  ok   404  403",
+    ("POST", "/api/v1/spaces/{space_id}/listings"): "401  403  403  ok   404  ok   404  ok   404  403",
+    ("GET", "/api/v1/space-listings"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/space-listings/{listing_id}"): "401  ok   ok   ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/space-listings/{listing_id}/applications"): "401  ok   ok   403  403  403  403  403  403  403",
+    ("GET", "/api/v1/space-listings/{listing_id}/applications"): "401  ok   ok   ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/space-listings/{listing_id}/award"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/space-listings/{listing_id}/cancel"): "401  403  403  ok   404  ok   404  ok   404  403",
+    ("GET", "/api/v1/leases"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/leases"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("GET", "/api/v1/leases/{lease_id}"): "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/leases/{lease_id}/renew"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/leases/{lease_id}/terminate"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("GET", "/api/v1/rent-invoices"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/rent-invoices/{invoice_id}"): "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("GET", "/api/v1/rent-invoices/{invoice_id}/payments"): "401  ok   404  ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/rent-invoices/{invoice_id}/payments"): "401  ok   404  403  403  403  403  403  403  403",
+    ("GET", "/api/v1/leasing-figures"): "401  403  403  ok   ok   ok   ok   ok   403  ok",
+    ("GET", "/api/v1/leasing-figures/export.xlsx"): "401  403  403  ok   ok   ok   ok   ok   403  ok",
     # Scheduler: jobs, runs, flags, the monthly report
-    ("GET", "/api/v1/jobs"):                                       "401  403  403  403  403  403  403  ok   403  ok",
-    ("POST", "/api/v1/jobs/{name}/run"):                           "401  403  403  403  403  403  403  ok   403  403",
-    ("GET", "/api/v1/job-runs"):                                   "401  403  403  403  403  403  403  ok   403  ok",
-    ("GET", "/api/v1/flags"):                                      "401  403  403  ok   ok   ok   ok   ok   403  ok",
-    ("POST", "/api/v1/flags/{flag_id}/acknowledge"):               "401  403  403  ok   404  ok   404  ok   403  403",
-    ("POST", "/api/v1/flags/{flag_id}/resolve"):                   "401  403  403  ok   404  ok   404  ok   403  403",
-    ("GET", "/api/v1/reports/balance/{month}/report.html"):        "401  403  403  403  403  403  403  ok   403  ok",
-    ("GET", "/api/v1/reports/balance/{month}/report.xlsx"):        "401  403  403  403  403  403  403  ok   403  ok",
-    ("POST", "/api/v1/reports/balance/{month}/resend"):            "401  403  403  403  403  403  403  ok   403  403",
+    ("GET", "/api/v1/jobs"): "401  403  403  403  403  403  403  ok   403  ok",
+    ("POST", "/api/v1/jobs/{name}/run"): "401  403  403  403  403  403  403  ok   403  403",
+    ("GET", "/api/v1/job-runs"): "401  403  403  403  403  403  403  ok   403  ok",
+    ("GET", "/api/v1/flags"): "401  403  403  ok   ok   ok   ok   ok   403  ok",
+    ("POST", "/api/v1/flags/{flag_id}/acknowledge"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/flags/{flag_id}/resolve"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("GET", "/api/v1/reports/balance/{month}/report.html"): "401  403  403  403  403  403  403  ok   403  ok",
+    ("GET", "/api/v1/reports/balance/{month}/report.xlsx"): "401  403  403  403  403  403  403  ok   403  ok",
+    ("POST", "/api/v1/reports/balance/{month}/resend"): "401  403  403  403  403  403  403  ok   403  403",
 }
 
 
@@ -198,6 +211,7 @@ def app_routes(app) -> set[tuple[str, str]]:
 
 
 # The scene ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class Scene:
@@ -224,8 +238,11 @@ def ok(response, expected: int | None = None) -> dict:
 
 
 async def draft_application(world, username: str, operator_id: int, category: str) -> int:
-    created = await world.post(username, "/api/v1/applications", json={
-        "operator_id": operator_id, "channel": "self", "categories": [category], "statement": "社区服务经验五年"})
+    created = await world.post(
+        username,
+        "/api/v1/applications",
+        json={"operator_id": operator_id, "channel": "self", "categories": [category], "statement": "社区服务经验五年"},
+    )
     return (ok(created, 201))["id"]
 
 
@@ -237,18 +254,26 @@ async def approved_application(world, username: str, operator_id: int, category:
 
 async def batch_with(world, scene: Scene, application_id: int) -> int:
     batch = ok(await world.post("city", "/api/v1/batches", json={"title": f"2027年第{scene.next()}批"}))
-    ok(await world.post("city", f"/api/v1/batches/{batch['id']}/entries",
-                              json={"application_ids": [application_id]}))
+    ok(await world.post("city", f"/api/v1/batches/{batch['id']}/entries", json={"application_ids": [application_id]}))
     return batch["id"]
 
 
 async def build_scene(world, frozen_clock) -> Scene:
     """Two streets' worth of everything, a district B community, four listed operators; today 2026-12-09."""
     scene = Scene(world)
-    scene.operators = await listed_operators(world, frozen_clock, {
-        username: {"name": name, "categories": ("childcare",), "capacity": 50}
-        for username, name in (("op_a", "运营商甲社区服务有限公司"), ("op_b", "运营商乙社区服务有限公司"),
-                               ("op_c", "丙家托育有限公司"), ("op_d", "丁家托育有限公司"))})
+    scene.operators = await listed_operators(
+        world,
+        frozen_clock,
+        {
+            username: {"name": name, "categories": ("childcare",), "capacity": 50}
+            for username, name in (
+                ("op_a", "运营商甲社区服务有限公司"),
+                ("op_b", "运营商乙社区服务有限公司"),
+                ("op_c", "丙家托育有限公司"),
+                ("op_d", "丁家托育有限公司"),
+            )
+        },
+    )
     ids = scene.ids
     ids["operator_id"] = scene.op_a
     ids["org_id"] = world.org_id("street_x")
@@ -264,8 +289,11 @@ async def build_scene(world, frozen_clock) -> Scene:
     ids.update(community_id=cx["id"], community_y=cy["id"], community_z=cz["id"])
     ids["contract_id"] = (await contract(world, "street_x", cx["id"], scene.op_a))["id"]
     ids["contract_y"] = (await contract(world, "street_y", cy["id"], scene.op_b))["id"]
-    ids["draft_contract"] = (await contract(world, "street_x", cx["id"], scene.op_a, sign=False,
-                                            starts_on="2029-01-01", ends_on="2030-01-01"))["id"]
+    ids["draft_contract"] = (
+        await contract(
+            world, "street_x", cx["id"], scene.op_a, sign=False, starts_on="2029-01-01", ends_on="2030-01-01"
+        )
+    )["id"]
     ids["need_id"] = (await need(world, "street_x", cx["id"], "childcare"))["id"]
     ids["need_y"] = (await need(world, "street_y", cy["id"], "childcare"))["id"]
     ids["need_z"] = (await need(world, "district_b", cz["id"], "childcare"))["id"]
@@ -275,50 +303,83 @@ async def build_scene(world, frozen_clock) -> Scene:
     ids["space_y"] = (await space(world, "street_y", community_id=cy["id"]))["id"]
     ids["listing_id"] = (await listing(world, ids["space_id"]))["id"]
     ids["listing_y"] = (await listing(world, ids["space_y"], user="street_y"))["id"]
-    ids["lease_application"] = (ok(await world.post(
-        "op_a", f"/api/v1/space-listings/{ids['listing_id']}/applications",
-        json={"proposed_use": "childcare", "term_months": 36, "proposed_rent_per_m2_month": 4_600}), 201))["id"]
+    ids["lease_application"] = (
+        ok(
+            await world.post(
+                "op_a",
+                f"/api/v1/space-listings/{ids['listing_id']}/applications",
+                json={"proposed_use": "childcare", "term_months": 36, "proposed_rent_per_m2_month": 4_600},
+            ),
+            201,
+        )
+    )["id"]
     leased_x = await space(world, "street_x", community_id=cx["id"], address="江滨路 10 号")
     leased_y = await space(world, "street_y", community_id=cy["id"], address="彩虹路 2 号")
     ids["lease_id"] = (await lease(world, leased_x["id"], scene.op_a))["id"]
     ids["lease_y"] = (await lease(world, leased_y["id"], scene.op_b, user="street_y"))["id"]
     await leasing.generate_invoices()
-    ids["invoice_id"] = (ok(await world.get("street_x", "/api/v1/rent-invoices",
-                                                  params={"lease_id": ids["lease_id"]})))["items"][0]["id"]
-    ids["invoice_y"] = (ok(await world.get("street_y", "/api/v1/rent-invoices",
-                                                 params={"lease_id": ids["lease_y"]})))["items"][0]["id"]
+    ids["invoice_id"] = (
+        ok(await world.get("street_x", "/api/v1/rent-invoices", params={"lease_id": ids["lease_id"]}))
+    )["items"][0]["id"]
+    ids["invoice_y"] = (ok(await world.get("street_y", "/api/v1/rent-invoices", params={"lease_id": ids["lease_y"]})))[
+        "items"
+    ][0]["id"]
 
     # Registry work in progress: low evaluations make proposals, batches wait in each state.
     for username in ("op_c", "op_d"):
-        ok(await world.post("street_x", "/api/v1/evaluations", json={
-            "operator_id": scene.operators[username]["id"], "score": 40, "satisfaction": "50", "complaints": 12,
-            "period_start": "2026-01-01", "period_end": "2026-07-01"}))
+        ok(
+            await world.post(
+                "street_x",
+                "/api/v1/evaluations",
+                json={
+                    "operator_id": scene.operators[username]["id"],
+                    "score": 40,
+                    "satisfaction": "50",
+                    "complaints": 12,
+                    "period_start": "2026-01-01",
+                    "period_end": "2026-07-01",
+                },
+            )
+        )
     ok(await world.post("city", "/api/v1/registry/proposals/run"))
     proposals = (ok(await world.get("city", "/api/v1/registry/proposals")))["items"]
     by_operator = {p["operator_id"]: p["id"] for p in proposals}
     ids["proposal_id"] = by_operator[scene.operators["op_c"]["id"]]
     ids["proposal_d"] = by_operator[scene.operators["op_d"]["id"]]
     op_d = scene.operators["op_d"]["id"]
-    ids["publishable_batch"] = await batch_with(world, scene, await approved_application(world, "op_d", op_d,
-                                                                                         "culture"))
+    ids["publishable_batch"] = await batch_with(
+        world, scene, await approved_application(world, "op_d", op_d, "culture")
+    )
     ok(await world.post("city", f"/api/v1/batches/{ids['publishable_batch']}/notice", json={}))
     frozen_clock.advance(days=8)
     objected = await approved_application(world, "op_d", op_d, "health")
     ids["notice_batch"] = await batch_with(world, scene, objected)
     ids["objected_application"] = objected
     ok(await world.post("city", f"/api/v1/batches/{ids['notice_batch']}/notice", json={}))
-    ids["objection_id"] = (ok(await world.post(
-        "street_y", f"/api/v1/batches/{ids['notice_batch']}/objections",
-        json={"application_id": objected, "text": "该企业存在违规收费情况"})))["id"]
+    ids["objection_id"] = (
+        ok(
+            await world.post(
+                "street_y",
+                f"/api/v1/batches/{ids['notice_batch']}/objections",
+                json={"application_id": objected, "text": "该企业存在违规收费情况"},
+            )
+        )
+    )["id"]
 
     ids["draft_batch"] = (ok(await world.post("city", "/api/v1/batches", json={"title": "2027年第一批"})))["id"]
 
     # District A's allocation plan, and a flag on community X's balance.
-    plan = ok(await world.post("district", "/api/v1/allocation-plans",
-                                     json={"district_id": world.org_id("district_a")}))
+    plan = ok(
+        await world.post("district", "/api/v1/allocation-plans", json={"district_id": world.org_id("district_a")})
+    )
     ids["plan_id"] = plan["id"]
-    ok(await world.post("street_x", f"/api/v1/communities/{cx['id']}/ledger", json={
-        "month": "2026-11-01", "kind": "utilities", "amount": 500_000, "reference": "SD-2026-11"}))
+    ok(
+        await world.post(
+            "street_x",
+            f"/api/v1/communities/{cx['id']}/ledger",
+            json={"month": "2026-11-01", "kind": "utilities", "amount": 500_000, "reference": "SD-2026-11"},
+        )
+    )
     await scheduler.balance_snapshot(date(2026, 11, 1))
     flags = (ok(await world.get("street_x", "/api/v1/flags")))["items"]
     ids["flag_id"] = next(f["id"] for f in flags if f["subject_id"] == cx["id"])
@@ -327,6 +388,7 @@ async def build_scene(world, frozen_clock) -> Scene:
 
 
 # Requests ----------------------------------------------------------------------------------------
+
 
 @dataclass
 class Call:
@@ -349,6 +411,7 @@ def builds(method: str, path: str, *, consumes: bool = False):
         if consumes:
             CONSUMING.add((method, path))
         return builder
+
     return register
 
 
@@ -364,47 +427,108 @@ async def default_call(scene: Scene, template: str) -> Call:
 def with_body(method: str, template: str, body: Callable[[Scene], Any], *, consumes: bool = False) -> None:
     async def builder(scene: Scene, _: str) -> Call:
         return Call(at(scene, template), json=body(scene))
+
     builds(method, template, consumes=consumes)(builder)
 
 
 with_body("POST", "/api/v1/auth/login", lambda s: {"username": "auditor", "password": "correct-horse-battery"})
-with_body("POST", "/api/v1/public/operator-registrations", lambda s: {
-    **operator_payload(s.world, f"自主注册企业{s.next()}"), "username": f"self_registered_{s.next()}",
-    "password": "operator-pass-1"}, consumes=True)
-with_body("POST", "/api/v1/orgs", lambda s: {"name": f"新建社区{s.next()}", "kind": "community",
-                                            "parent_id": s.world.org_id("street_x")}, consumes=True)
-with_body("POST", "/api/v1/users", lambda s: {
-    "username": f"street_clerk_{s.next()}", "password": "long-enough-password", "email": f"clerk{s.next()}@example.org",
-    "grants": [{"role": "street", "org_id": s.world.org_id("street_x")}]}, consumes=True)
-with_body("POST", "/api/v1/categories", lambda s: {"code": f"kind_{s.next()}", "name": f"新类别{s.next()}"},
-          consumes=True)
+with_body(
+    "POST",
+    "/api/v1/public/operator-registrations",
+    lambda s: {
+        **operator_payload(s.world, f"自主注册企业{s.next()}"),
+        "username": f"self_registered_{s.next()}",
+        "password": "operator-pass-1",
+    },
+    consumes=True,
+)
+with_body(
+    "POST",
+    "/api/v1/orgs",
+    lambda s: {"name": f"新建社区{s.next()}", "kind": "community", "parent_id": s.world.org_id("street_x")},
+    consumes=True,
+)
+with_body(
+    "POST",
+    "/api/v1/users",
+    lambda s: {
+        "username": f"street_clerk_{s.next()}",
+        "password": "long-enough-password",
+        "email": f"clerk{s.next()}@example.org",
+        "grants": [{"role": "street", "org_id": s.world.org_id("street_x")}],
+    },
+    consumes=True,
+)
+with_body(
+    "POST", "/api/v1/categories", lambda s: {"code": f"kind_{s.next()}", "name": f"新类别{s.next()}"}, consumes=True
+)
 with_body("POST", "/api/v1/operators", lambda s: operator_payload(s.world, f"街道推荐企业{s.next()}"), consumes=True)
 with_body("PATCH", "/api/v1/operators/{operator_id}", lambda s: {"staff_count": 41})
 with_body("POST", "/api/v1/operators/{operator_id}/certificates", lambda s: {"name": "托育机构备案", "number": "TY-1"})
-with_body("POST", "/api/v1/applications", lambda s: {
-    "operator_id": s.op_a, "channel": "self", "categories": ["health"], "statement": "健康服务团队十人"})
+with_body(
+    "POST",
+    "/api/v1/applications",
+    lambda s: {"operator_id": s.op_a, "channel": "self", "categories": ["health"], "statement": "健康服务团队十人"},
+)
 with_body("POST", "/api/v1/batches", lambda s: {"title": f"2027年第{s.next()}批"}, consumes=True)
-with_body("POST", "/api/v1/evaluations", lambda s: {
-    "operator_id": s.op_a, "score": 92, "satisfaction": "95", "complaints": 0, "period_start": "2026-01-01",
-    "period_end": "2026-07-01"})
-with_body("POST", "/api/v1/communities", lambda s: community_payload(s.world, "street_x", f"新社区{s.next()}"),
-          consumes=True)
+with_body(
+    "POST",
+    "/api/v1/evaluations",
+    lambda s: {
+        "operator_id": s.op_a,
+        "score": 92,
+        "satisfaction": "95",
+        "complaints": 0,
+        "period_start": "2026-01-01",
+        "period_end": "2026-07-01",
+    },
+)
+with_body(
+    "POST", "/api/v1/communities", lambda s: community_payload(s.world, "street_x", f"新社区{s.next()}"), consumes=True
+)
 with_body("PATCH", "/api/v1/communities/{community_id}", lambda s: {"households": 3300})
 with_body("POST", "/api/v1/communities/{community_id}/needs", lambda s: {"category": "elderly", "text": "助餐"})
-with_body("POST", "/api/v1/communities/{community_id}/ledger", lambda s: {
-    "month": "2026-11-01", "kind": "maintenance", "amount": 20_000, "reference": f"WX-{s.next()}"}, consumes=True)
+with_body(
+    "POST",
+    "/api/v1/communities/{community_id}/ledger",
+    lambda s: {"month": "2026-11-01", "kind": "maintenance", "amount": 20_000, "reference": f"WX-{s.next()}"},
+    consumes=True,
+)
 with_body("POST", "/api/v1/allocation-plans", lambda s: {"district_id": s.world.org_id("district_a")})
-with_body("POST", "/api/v1/contracts", lambda s: {
-    "community_id": s.ids["community_id"], "operator_id": s.op_a, "categories": ["childcare"],
-    "starts_on": "2030-01-01", "ends_on": "2031-01-01", "annual_fee": 100_000})
-with_body("POST", "/api/v1/contracts/{contract_id}/monthly-reports", lambda s: {
-    "month": "2026-11-01", "service_revenue": 300_000, "costs": {"staff": 100_000}})
-with_body("POST", "/api/v1/subsidies/hangzhou-old-estate", lambda s: {
-    "total_cost": 100_000_000, "area_m2": "10000", "share": "0.5"})
+with_body(
+    "POST",
+    "/api/v1/contracts",
+    lambda s: {
+        "community_id": s.ids["community_id"],
+        "operator_id": s.op_a,
+        "categories": ["childcare"],
+        "starts_on": "2030-01-01",
+        "ends_on": "2031-01-01",
+        "annual_fee": 100_000,
+    },
+)
+with_body(
+    "POST",
+    "/api/v1/contracts/{contract_id}/monthly-reports",
+    lambda s: {"month": "2026-11-01", "service_revenue": 300_000, "costs": {"staff": 100_000}},
+)
+with_body(
+    "POST",
+    "/api/v1/subsidies/hangzhou-old-estate",
+    lambda s: {"total_cost": 100_000_000, "area_m2": "10000", "share": "0.5"},
+)
 with_body("POST", "/api/v1/subsidies/fuyang-award", lambda s: {"spend": 500_000_000, "target_level": "city"})
-with_body("POST", "/api/v1/spaces", lambda s: {
-    "community_id": s.ids["community_id"], "owner_kind": "state_owned", "address": "江滨路 20 号", "area_m2": "80.00",
-    "allowed_uses": ["childcare"]})
+with_body(
+    "POST",
+    "/api/v1/spaces",
+    lambda s: {
+        "community_id": s.ids["community_id"],
+        "owner_kind": "state_owned",
+        "address": "江滨路 20 号",
+        "area_m2": "80.00",
+        "allowed_uses": ["childcare"],
+    },
+)
 with_body("PATCH", "/api/v1/spaces/{space_id}", lambda s: {"condition": "已简装"})
 with_body("POST", "/api/v1/rent-invoices/{invoice_id}/payments", lambda s: {"payment_method": "pm_card_visa"})
 with_body("POST", "/api/v1/jobs/{name}/run", lambda s: {"period": "2026-12-09"})
@@ -421,8 +545,9 @@ async def _confirm(scene: Scene, template: str) -> Call:
 
 @builds("POST", "/api/v1/operators/{operator_id}/status")
 async def _status(scene: Scene, template: str) -> Call:
-    return Call(at(scene, template, operator_id=scene.operators["op_c"]["id"]),
-                json={"status": "warned", "reason": "投诉较多"})
+    return Call(
+        at(scene, template, operator_id=scene.operators["op_c"]["id"]), json={"status": "warned", "reason": "投诉较多"}
+    )
 
 
 @builds("PATCH", "/api/v1/applications/{application_id}")
@@ -433,8 +558,7 @@ async def _edit_draft(scene: Scene, template: str) -> Call:
 
 @builds("POST", "/api/v1/applications/{application_id}/submit")
 async def _submit(scene: Scene, template: str) -> Call:
-    return Call(at(scene, template, application_id=await draft_application(scene.world, "op_a", scene.op_a,
-                                                                           "culture")))
+    return Call(at(scene, template, application_id=await draft_application(scene.world, "op_a", scene.op_a, "culture")))
 
 
 @builds("POST", "/api/v1/applications/{application_id}/start-review")
@@ -474,8 +598,10 @@ async def _publish(scene: Scene, template: str) -> Call:
 
 @builds("POST", "/api/v1/batches/{batch_id}/objections")
 async def _object(scene: Scene, template: str) -> Call:
-    return Call(at(scene, template, batch_id=scene.ids["notice_batch"]),
-                json={"application_id": scene.ids["objected_application"], "text": "该企业曾被投诉多次"})
+    return Call(
+        at(scene, template, batch_id=scene.ids["notice_batch"]),
+        json={"application_id": scene.ids["objected_application"], "text": "该企业曾被投诉多次"},
+    )
 
 
 @builds("POST", "/api/v1/needs/{need_id}/close", consumes=True)
@@ -486,8 +612,11 @@ async def _close_need(scene: Scene, template: str) -> Call:
 
 async def _fresh_plan_line(scene: Scene) -> tuple[int, int]:
     fresh = await need(scene.world, "street_x", scene.ids["community_id"], "childcare")
-    plan = ok(await scene.world.post("district", "/api/v1/allocation-plans",
-                                           json={"district_id": scene.world.org_id("district_a")}))
+    plan = ok(
+        await scene.world.post(
+            "district", "/api/v1/allocation-plans", json={"district_id": scene.world.org_id("district_a")}
+        )
+    )
     line = next(line for line in plan["lines"] if line["need_id"] == fresh["id"])
     assert line["operator_id"] is not None, plan
     return plan["id"], line["id"]
@@ -512,8 +641,17 @@ async def _edit_contract(scene: Scene, template: str) -> Call:
 
 async def _fresh_contract(scene: Scene, *, sign: bool) -> int:
     year = 2031 + scene.next()
-    return (await contract(scene.world, "street_x", scene.ids["community_id"], scene.op_a, sign=sign,
-                           starts_on=f"{year}-01-01", ends_on=f"{year}-07-01"))["id"]
+    return (
+        await contract(
+            scene.world,
+            "street_x",
+            scene.ids["community_id"],
+            scene.op_a,
+            sign=sign,
+            starts_on=f"{year}-01-01",
+            ends_on=f"{year}-07-01",
+        )
+    )["id"]
 
 
 @builds("POST", "/api/v1/contracts/{contract_id}/sign", consumes=True)
@@ -533,8 +671,11 @@ async def _terminate_contract(scene: Scene, template: str) -> Call:
 
 
 async def _idle_space(scene: Scene) -> int:
-    return (await space(scene.world, "street_x", community_id=scene.ids["community_id"],
-                        address=f"江滨路 {100 + scene.next()} 号"))["id"]
+    return (
+        await space(
+            scene.world, "street_x", community_id=scene.ids["community_id"], address=f"江滨路 {100 + scene.next()} 号"
+        )
+    )["id"]
 
 
 async def _open_listing(scene: Scene) -> int:
@@ -543,23 +684,41 @@ async def _open_listing(scene: Scene) -> int:
 
 @builds("POST", "/api/v1/spaces/{space_id}/listings", consumes=True)
 async def _list_space(scene: Scene, template: str) -> Call:
-    return Call(at(scene, template, space_id=await _idle_space(scene)), json={
-        "track": "competitive", "rent_per_m2_month": 4_000, "min_term_months": 12, "max_term_months": 36,
-        "opens_on": "2026-12-01", "closes_on": "2027-02-01"})
+    return Call(
+        at(scene, template, space_id=await _idle_space(scene)),
+        json={
+            "track": "competitive",
+            "rent_per_m2_month": 4_000,
+            "min_term_months": 12,
+            "max_term_months": 36,
+            "opens_on": "2026-12-01",
+            "closes_on": "2027-02-01",
+        },
+    )
 
 
 @builds("POST", "/api/v1/space-listings/{listing_id}/applications")
 async def _apply(scene: Scene, template: str) -> Call:
-    return Call(at(scene, template, listing_id=await _open_listing(scene)),
-                json={"proposed_use": "childcare", "term_months": 24, "proposed_rent_per_m2_month": 4_500})
+    return Call(
+        at(scene, template, listing_id=await _open_listing(scene)),
+        json={"proposed_use": "childcare", "term_months": 24, "proposed_rent_per_m2_month": 4_500},
+    )
 
 
 @builds("POST", "/api/v1/space-listings/{listing_id}/award", consumes=True)
 async def _award(scene: Scene, template: str) -> Call:
     listing_id = await _open_listing(scene)
-    applied = ok(await scene.world.post("op_a", f"/api/v1/space-listings/{listing_id}/applications", json={
-        "proposed_use": "childcare", "term_months": 24, "proposed_rent_per_m2_month": 4_500}), 201)
-    return Call(at(scene, template, listing_id=listing_id), json={"application_id": applied["id"], "reason": "得分第一"})
+    applied = ok(
+        await scene.world.post(
+            "op_a",
+            f"/api/v1/space-listings/{listing_id}/applications",
+            json={"proposed_use": "childcare", "term_months": 24, "proposed_rent_per_m2_month": 4_500},
+        ),
+        201,
+    )
+    return Call(
+        at(scene, template, listing_id=listing_id), json={"application_id": applied["id"], "reason": "得分第一"}
+    )
 
 
 @builds("POST", "/api/v1/space-listings/{listing_id}/cancel", consumes=True)
@@ -569,8 +728,17 @@ async def _cancel(scene: Scene, template: str) -> Call:
 
 @builds("POST", "/api/v1/leases", consumes=True)
 async def _create_lease(scene: Scene, template: str) -> Call:
-    return Call(template, json={"space_id": await _idle_space(scene), "lessee_id": scene.op_a, "use": "childcare",
-                                "starts_on": "2027-01-01", "ends_on": "2028-01-01", "monthly_rent": 300_000})
+    return Call(
+        template,
+        json={
+            "space_id": await _idle_space(scene),
+            "lessee_id": scene.op_a,
+            "use": "childcare",
+            "starts_on": "2027-01-01",
+            "ends_on": "2028-01-01",
+            "monthly_rent": 300_000,
+        },
+    )
 
 
 async def _fresh_lease(scene: Scene) -> int:
@@ -579,8 +747,9 @@ async def _fresh_lease(scene: Scene) -> int:
 
 @builds("POST", "/api/v1/leases/{lease_id}/renew", consumes=True)
 async def _renew_lease(scene: Scene, template: str) -> Call:
-    return Call(at(scene, template, lease_id=await _fresh_lease(scene)),
-                json={"ends_on": "2029-09-01", "reason": "续租"})
+    return Call(
+        at(scene, template, lease_id=await _fresh_lease(scene)), json={"ends_on": "2029-09-01", "reason": "续租"}
+    )
 
 
 @builds("POST", "/api/v1/leases/{lease_id}/terminate", consumes=True)
@@ -590,30 +759,39 @@ async def _terminate_lease(scene: Scene, template: str) -> Call:
 
 @builds("POST", "/api/v1/webhooks/payments", consumes=True)
 async def _webhook(scene: Scene, template: str) -> Call:
-    payload = json.dumps({"id": f"evt_matrix_{scene.next()}", "type": "customer.created",
-                          "data": {"object": {"id": "cus_1", "object": "customer"}}}).encode()
+    payload = json.dumps(
+        {
+            "id": f"evt_matrix_{scene.next()}",
+            "type": "customer.created",
+            "data": {"object": {"id": "cus_1", "object": "customer"}},
+        }
+    ).encode()
     signature = webhooks.sign(payload, get_settings().stripe_webhook_secret, int(clock.now().timestamp()))
-    return Call(template, content=payload, headers={"Stripe-Signature": signature,
-                                                    "Content-Type": "application/json"})
+    return Call(template, content=payload, headers={"Stripe-Signature": signature, "Content-Type": "application/json"})
 
 
 # Running the matrix -------------------------------------------------------------------------------
 
+
 async def fingerprint() -> dict[str, str]:
     """A digest of every table's rows: equal before and after means nothing was written."""
-    tables = [r["tablename"] for r in await engine_finder().run_ddl(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migration'")]
+    tables = [
+        r["tablename"]
+        for r in await engine_finder().run_ddl(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migration'"
+        )
+    ]
     query = " UNION ALL ".join(
         f"SELECT '{t}' AS t, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM \"{t}\" x"
-        for t in tables)
+        for t in tables
+    )
     return {r["t"]: r["h"] for r in await engine_finder().run_ddl(query)}
 
 
 async def send(scene: Scene, role: str, method: str, call: Call):
     user = USERS[role]
     headers = {**(scene.world.headers(user) if user else {}), **call.headers}
-    return await scene.world.client.request(method, call.path, json=call.json,
-                                            content=call.content, headers=headers)
+    return await scene.world.client.request(method, call.path, json=call.json, content=call.content, headers=headers)
 
 
 def outcome(status: int) -> str:
@@ -638,8 +816,9 @@ async def run_row(scene: Scene, route: tuple[str, str]) -> list[str]:
         response = await send(scene, role, method, call)
         got = outcome(response.status_code)
         if got != want:
-            problems.append(f"{method} {template} as {role}: expected {want}, got {response.status_code} "
-                            f"{response.text[:160]}")
+            problems.append(
+                f"{method} {template} as {role}: expected {want}, got {response.status_code} {response.text[:160]}"
+            )
         if before is not None:
             after = await fingerprint()
             changed = sorted(t for t in after if after[t] != before.get(t))
@@ -655,8 +834,9 @@ async def test_every_route_has_a_row_and_nothing_more(app):
     assert not BUILDERS.keys() - MATRIX.keys()
 
 
-async def test_every_role_gets_the_answer_in_the_matrix_on_every_route(app, world, frozen_clock, localstripe,
-                                                                       smtp_server):
+async def test_every_role_gets_the_answer_in_the_matrix_on_every_route(
+    app, world, frozen_clock, localstripe, smtp_server
+):
     scene = await build_scene(world, frozen_clock)
     problems = []
     for route in MATRIX:
@@ -666,6 +846,7 @@ async def test_every_role_gets_the_answer_in_the_matrix_on_every_route(app, worl
 
 
 # Lists and guessed ids ---------------------------------------------------------------------------
+
 
 async def listed_ids(world, user: str, url: str, **params) -> set[int]:
     body = ok(await world.get(user, url, params={"limit": 200, **params}))
@@ -690,12 +871,14 @@ async def test_lists_never_show_rows_of_another_scope_whatever_the_filter(world,
     for url, (foreign, own) in street_y_lists.items():
         seen = await listed_ids(world, "street_y", url)
         assert own <= seen and not seen & foreign, url
-    for url, params in (("/api/v1/leases", {"space_id": ids["space_id"]}),
-                        ("/api/v1/rent-invoices", {"lease_id": ids["lease_id"]}),
-                        ("/api/v1/needs", {"community_id": x_community}),
-                        ("/api/v1/spaces", {"community_id": x_community}),
-                        ("/api/v1/contracts", {"community_id": x_community}),
-                        ("/api/v1/communities", {"street_id": world.org_id("street_x")})):
+    for url, params in (
+        ("/api/v1/leases", {"space_id": ids["space_id"]}),
+        ("/api/v1/rent-invoices", {"lease_id": ids["lease_id"]}),
+        ("/api/v1/needs", {"community_id": x_community}),
+        ("/api/v1/spaces", {"community_id": x_community}),
+        ("/api/v1/contracts", {"community_id": x_community}),
+        ("/api/v1/communities", {"street_id": world.org_id("street_x")}),
+    ):
         assert await listed_ids(world, "street_y", url, **params) == set(), (url, params)
     assert (ok(await world.get("street_y", "/api/v1/flags")))["total"] == 0
 
@@ -712,8 +895,7 @@ async def test_lists_never_show_rows_of_another_scope_whatever_the_filter(world,
     b_applications = ok(await world.get("op_b", "/api/v1/applications", params={"limit": 200}))
     assert b_applications["items"] and {a["operator_id"] for a in b_applications["items"]} == {op_b}
     assert await listed_ids(world, "op_b", "/api/v1/applications", operator_id=op_a) == set()
-    lease_applications = ok(await world.get(
-        "op_b", f"/api/v1/space-listings/{ids['listing_id']}/applications"))
+    lease_applications = ok(await world.get("op_b", f"/api/v1/space-listings/{ids['listing_id']}/applications"))
     assert lease_applications == []  # operator A applied; operator B sees only its own, and has none
     assert await listed_ids(world, "op_b", "/api/v1/spaces") == set()
 
@@ -734,20 +916,31 @@ async def test_lists_never_show_rows_of_another_scope_whatever_the_filter(world,
         assert ids["draft_batch"] not in await listed_ids(world, user, "/api/v1/batches"), user
         assert ids["batch_id"] in await listed_ids(world, user, "/api/v1/batches"), user
     assert ids["draft_batch"] in await listed_ids(world, "auditor", "/api/v1/batches")
-    objection = await world.post("op_b", f"/api/v1/batches/{ids['draft_batch']}/objections",
-                                 json={"application_id": ids["application_id"], "text": "试探编制中的批次"})
+    objection = await world.post(
+        "op_b",
+        f"/api/v1/batches/{ids['draft_batch']}/objections",
+        json={"application_id": ids["application_id"], "text": "试探编制中的批次"},
+    )
     assert objection.status_code == 404 and objection.json()["code"] == "batch.not_found"
 
     # District B sees nothing of district A; district A sees both its streets.
-    for url in ("/api/v1/communities", "/api/v1/needs", "/api/v1/spaces", "/api/v1/leases", "/api/v1/contracts",
-                "/api/v1/rent-invoices", "/api/v1/space-listings", "/api/v1/flags"):
+    for url in (
+        "/api/v1/communities",
+        "/api/v1/needs",
+        "/api/v1/spaces",
+        "/api/v1/leases",
+        "/api/v1/contracts",
+        "/api/v1/rent-invoices",
+        "/api/v1/space-listings",
+        "/api/v1/flags",
+    ):
         a_side = await listed_ids(world, "district", url)
         assert a_side and not a_side & await listed_ids(world, "district_b", url), url
     assert await listed_ids(world, "district_b", "/api/v1/communities") == {ids["community_z"]}
-    assert await listed_ids(world, "district_b", "/api/v1/communities",
-                            district_id=world.org_id("district_a")) == set()
-    overview = ok(await world.get("district_b", "/api/v1/balance/overview",
-                                        params={"district_id": world.org_id("district_a")}))
+    assert await listed_ids(world, "district_b", "/api/v1/communities", district_id=world.org_id("district_a")) == set()
+    overview = ok(
+        await world.get("district_b", "/api/v1/balance/overview", params={"district_id": world.org_id("district_a")})
+    )
     assert overview["communities"] == 0 and overview["items"] == []
     figures = ok(await world.get("district_b", "/api/v1/leasing-figures", params={"level": "community"}))
     assert figures["items"] == [] and figures["total"]["spaces"] == 0
@@ -758,46 +951,121 @@ async def test_lists_never_show_rows_of_another_scope_whatever_the_filter(world,
         assert await listed_ids(world, "owner", url) == set(), url
 
 
-async def test_writes_on_guessed_ids_of_another_scope_are_not_found_and_change_nothing(world, frozen_clock,
-                                                                                       localstripe):
+async def test_writes_on_guessed_ids_of_another_scope_are_not_found_and_change_nothing(
+    world, frozen_clock, localstripe
+):
     scene = await build_scene(world, frozen_clock)
     ids = scene.ids
     draft = await draft_application(world, "op_a", scene.op_a, "elderly")
     before = await fingerprint()
     # Each attempt: (user, method, url, body), then (reader, url) whose answer must not change.
     attempts = [
-        ("op_b", "PATCH", f"/api/v1/applications/{draft}", {"statement": "改写他人申请"},
-         ("op_a", f"/api/v1/applications/{draft}")),
+        (
+            "op_b",
+            "PATCH",
+            f"/api/v1/applications/{draft}",
+            {"statement": "改写他人申请"},
+            ("op_a", f"/api/v1/applications/{draft}"),
+        ),
         ("op_b", "POST", f"/api/v1/applications/{draft}/submit", None, ("op_a", f"/api/v1/applications/{draft}")),
-        ("op_b", "PATCH", f"/api/v1/operators/{scene.op_a}", {"contact_phone": "0571-00000000"},
-         ("op_a", f"/api/v1/operators/{scene.op_a}")),
-        ("op_b", "POST", f"/api/v1/rent-invoices/{ids['invoice_id']}/payments", {"payment_method": "pm_card_visa"},
-         ("op_a", f"/api/v1/rent-invoices/{ids['invoice_id']}/payments")),
-        ("op_b", "POST", f"/api/v1/contracts/{ids['contract_id']}/monthly-reports", {"month": "2026-11-01",
-                                                                                      "service_revenue": 1},
-         ("street_x", f"/api/v1/communities/{ids['community_id']}/ledger")),
-        ("street_y", "POST", f"/api/v1/space-listings/{ids['listing_id']}/cancel", {"reason": "撤销"},
-         ("street_x", f"/api/v1/space-listings/{ids['listing_id']}")),
-        ("street_y", "POST", f"/api/v1/space-listings/{ids['listing_id']}/award",
-         {"application_id": ids["lease_application"], "reason": "选定"},
-         ("street_x", f"/api/v1/space-listings/{ids['listing_id']}/applications")),
-        ("street_y", "POST", f"/api/v1/needs/{ids['need_id']}/close", {"reason": "关闭"},
-         ("street_x", f"/api/v1/needs/{ids['need_id']}")),
-        ("street_y", "POST", f"/api/v1/contracts/{ids['contract_id']}/terminate", {"reason": "终止"},
-         ("street_x", f"/api/v1/contracts/{ids['contract_id']}")),
-        ("street_y", "PATCH", f"/api/v1/communities/{ids['community_id']}", {"households": 1},
-         ("street_x", f"/api/v1/communities/{ids['community_id']}")),
-        ("district_b", "POST", f"/api/v1/leases/{ids['lease_id']}/terminate", {"reason": "终止"},
-         ("street_x", f"/api/v1/leases/{ids['lease_id']}")),
-        ("district_b", "PATCH", f"/api/v1/spaces/{ids['space_id']}", {"condition": "改写"},
-         ("street_x", f"/api/v1/spaces/{ids['space_id']}")),
-        ("district_b", "POST", f"/api/v1/flags/{ids['flag_id']}/resolve", {"reason": "办结"},
-         ("street_x", "/api/v1/flags")),
-        ("owner", "PATCH", f"/api/v1/spaces/{ids['space_id']}", {"condition": "改写"},
-         ("street_x", f"/api/v1/spaces/{ids['space_id']}")),
-        ("owner", "POST", f"/api/v1/spaces/{ids['space_id']}/listings", {
-            "track": "competitive", "rent_per_m2_month": 1, "min_term_months": 1, "max_term_months": 2,
-            "opens_on": "2026-12-01", "closes_on": "2027-01-01"}, ("street_x", f"/api/v1/spaces/{ids['space_id']}")),
+        (
+            "op_b",
+            "PATCH",
+            f"/api/v1/operators/{scene.op_a}",
+            {"contact_phone": "0571-00000000"},
+            ("op_a", f"/api/v1/operators/{scene.op_a}"),
+        ),
+        (
+            "op_b",
+            "POST",
+            f"/api/v1/rent-invoices/{ids['invoice_id']}/payments",
+            {"payment_method": "pm_card_visa"},
+            ("op_a", f"/api/v1/rent-invoices/{ids['invoice_id']}/payments"),
+        ),
+        (
+            "op_b",
+            "POST",
+            f"/api/v1/contracts/{ids['contract_id']}/monthly-reports",
+            {"month": "2026-11-01", "service_revenue": 1},
+            ("street_x", f"/api/v1/communities/{ids['community_id']}/ledger"),
+        ),
+        (
+            "street_y",
+            "POST",
+            f"/api/v1/space-listings/{ids['listing_id']}/cancel",
+            {"reason": "撤销"},
+            ("street_x", f"/api/v1/space-listings/{ids['listing_id']}"),
+        ),
+        (
+            "street_y",
+            "POST",
+            f"/api/v1/space-listings/{ids['listing_id']}/award",
+            {"application_id": ids["lease_application"], "reason": "选定"},
+            ("street_x", f"/api/v1/space-listings/{ids['listing_id']}/applications"),
+        ),
+        (
+            "street_y",
+            "POST",
+            f"/api/v1/needs/{ids['need_id']}/close",
+            {"reason": "关闭"},
+            ("street_x", f"/api/v1/needs/{ids['need_id']}"),
+        ),
+        (
+            "street_y",
+            "POST",
+            f"/api/v1/contracts/{ids['contract_id']}/terminate",
+            {"reason": "终止"},
+            ("street_x", f"/api/v1/contracts/{ids['contract_id']}"),
+        ),
+        (
+            "street_y",
+            "PATCH",
+            f"/api/v1/communities/{ids['community_id']}",
+            {"households": 1},
+            ("street_x", f"/api/v1/communities/{ids['community_id']}"),
+        ),
+        (
+            "district_b",
+            "POST",
+            f"/api/v1/leases/{ids['lease_id']}/terminate",
+            {"reason": "终止"},
+            ("street_x", f"/api/v1/leases/{ids['lease_id']}"),
+        ),
+        (
+            "district_b",
+            "PATCH",
+            f"/api/v1/spaces/{ids['space_id']}",
+            {"condition": "改写"},
+            ("street_x", f"/api/v1/spaces/{ids['space_id']}"),
+        ),
+        (
+            "district_b",
+            "POST",
+            f"/api/v1/flags/{ids['flag_id']}/resolve",
+            {"reason": "办结"},
+            ("street_x", "/api/v1/flags"),
+        ),
+        (
+            "owner",
+            "PATCH",
+            f"/api/v1/spaces/{ids['space_id']}",
+            {"condition": "改写"},
+            ("street_x", f"/api/v1/spaces/{ids['space_id']}"),
+        ),
+        (
+            "owner",
+            "POST",
+            f"/api/v1/spaces/{ids['space_id']}/listings",
+            {
+                "track": "competitive",
+                "rent_per_m2_month": 1,
+                "min_term_months": 1,
+                "max_term_months": 2,
+                "opens_on": "2026-12-01",
+                "closes_on": "2027-01-01",
+            },
+            ("street_x", f"/api/v1/spaces/{ids['space_id']}"),
+        ),
     ]
     for user, method, url, body, (reader, read_url) in attempts:
         seen = (ok(await world.get(reader, read_url))) if reader else None
@@ -808,23 +1076,51 @@ async def test_writes_on_guessed_ids_of_another_scope_are_not_found_and_change_n
     assert await fingerprint() == before
 
     # Another owner in the same district registers a space in community X: the first owner cannot touch it.
-    water = ok(await world.post("city", "/api/v1/orgs", json={
-        "name": "富阳水务", "kind": "owner", "parent_id": world.org_id("district_a")}))
-    ok(await world.post("city", "/api/v1/users", json={
-        "username": "water_owner", "password": "long-enough-password", "email": "water@example.org",
-        "grants": [{"role": "owner", "org_id": water["id"]}]}))
-    world.tokens["water_owner"] = (ok(await world.client.post("/api/v1/auth/login", json={
-        "username": "water_owner", "password": "long-enough-password"})))["access_token"]
+    water = ok(
+        await world.post(
+            "city", "/api/v1/orgs", json={"name": "富阳水务", "kind": "owner", "parent_id": world.org_id("district_a")}
+        )
+    )
+    ok(
+        await world.post(
+            "city",
+            "/api/v1/users",
+            json={
+                "username": "water_owner",
+                "password": "long-enough-password",
+                "email": "water@example.org",
+                "grants": [{"role": "owner", "org_id": water["id"]}],
+            },
+        )
+    )
+    world.tokens["water_owner"] = (
+        ok(
+            await world.client.post(
+                "/api/v1/auth/login", json={"username": "water_owner", "password": "long-enough-password"}
+            )
+        )
+    )["access_token"]
     theirs = await space(world, "water_owner", community_id=ids["community_id"], address="江滨路 30 号")
     assert theirs["owner_name"] == "富阳水务"
     assert theirs["id"] not in await listed_ids(world, "owner", "/api/v1/spaces")
     assert ids["owner_space"] not in await listed_ids(world, "water_owner", "/api/v1/spaces")
     before = await fingerprint()
-    for method, url, body in (("GET", f"/api/v1/spaces/{theirs['id']}", None),
-                              ("PATCH", f"/api/v1/spaces/{theirs['id']}", {"condition": "改写"}),
-                              ("POST", f"/api/v1/spaces/{theirs['id']}/listings", {
-                                  "track": "competitive", "rent_per_m2_month": 1, "min_term_months": 1,
-                                  "max_term_months": 2, "opens_on": "2026-12-01", "closes_on": "2027-01-01"})):
+    for method, url, body in (
+        ("GET", f"/api/v1/spaces/{theirs['id']}", None),
+        ("PATCH", f"/api/v1/spaces/{theirs['id']}", {"condition": "改写"}),
+        (
+            "POST",
+            f"/api/v1/spaces/{theirs['id']}/listings",
+            {
+                "track": "competitive",
+                "rent_per_m2_month": 1,
+                "min_term_months": 1,
+                "max_term_months": 2,
+                "opens_on": "2026-12-01",
+                "closes_on": "2027-01-01",
+            },
+        ),
+    ):
         response = await world.client.request(method, url, json=body, headers=world.headers("owner"))
         assert response.status_code == 404 and response.json()["code"] == "space.not_found", (method, url)
     assert await fingerprint() == before
@@ -858,11 +1154,26 @@ async def test_a_street_official_who_also_works_for_an_operator_sees_both_scopes
 
 # Guards: a role a route does not serve is refused before its input is read ----------------------------
 
-ROLE_OF = {"opA": Role.operator, "opB": Role.operator, "stX": Role.street, "stY": Role.street, "dA": Role.district,
-           "dB": Role.district, "city": Role.city, "own": Role.owner, "aud": Role.auditor}
+ROLE_OF = {
+    "opA": Role.operator,
+    "opB": Role.operator,
+    "stX": Role.street,
+    "stY": Role.street,
+    "dA": Role.district,
+    "dB": Role.district,
+    "city": Role.city,
+    "own": Role.owner,
+    "aud": Role.auditor,
+}
 # One user of each role in the plain world (no scene needed: the guard looks at nobody's data).
-USER_OF_ROLE = {Role.operator: "operator_a", Role.street: "street_x", Role.district: "district", Role.city: "city",
-                Role.owner: "owner", Role.auditor: "auditor"}
+USER_OF_ROLE = {
+    Role.operator: "operator_a",
+    Role.street: "street_x",
+    Role.district: "district",
+    Role.city: "city",
+    Role.owner: "owner",
+    Role.auditor: "auditor",
+}
 # Input a route cannot make sense of: none, unreadable, the wrong JSON type, empty, unknown and ill-typed fields,
 # each with a query string of values out of range or of the wrong type.
 GARBAGE_QUERY = "?limit=-5&offset=x&start=9999-99-99&end=0001-01-01&status=%00&month=13"
@@ -873,8 +1184,18 @@ GARBAGE_BODIES: list[dict[str, Any]] = [
     {"json": []},
     {"json": {}},
     {"json": {"unknown_field": 1}},
-    {"json": {"street_id": "x", "community_id": -1, "name": 12345, "month": "9999-13", "amount": "lots",
-              "application_ids": "all", "reason": None, "period": "0001-01-01"}},
+    {
+        "json": {
+            "street_id": "x",
+            "community_id": -1,
+            "name": 12345,
+            "month": "9999-13",
+            "amount": "lots",
+            "application_ids": "all",
+            "reason": None,
+            "period": "0001-01-01",
+        }
+    },
 ]
 
 
@@ -905,8 +1226,9 @@ async def test_every_private_route_names_the_roles_it_serves_and_the_matrix_agre
         expected = expectations((method, path))
         for column, role in ROLE_OF.items():
             if role not in roles:
-                assert expected[column] == "403", f"{method} {path}: the guard refuses {column}, the matrix says " \
-                                                  f"{expected[column]}"
+                assert expected[column] == "403", (
+                    f"{method} {path}: the guard refuses {column}, the matrix says {expected[column]}"
+                )
         if roles != frozenset(Role):
             operation = document["paths"][path][method.lower()]
             assert "403" in operation["responses"], f"{method} {path} can answer 403 but does not declare it"
@@ -925,10 +1247,14 @@ async def test_a_role_a_route_does_not_serve_gets_403_whatever_it_sends(app, wor
                 response = await world.client.request(method, url, **kwargs)
                 sent += 1
                 body = response.json()
-                if response.status_code != 403 or body["code"] != "auth.forbidden" \
-                        or body["detail"]["required_roles"] != [r.value for r in Role if r in roles]:
-                    problems.append(f"{method} {path} as {role.value} with {shape}: {response.status_code} "
-                                    f"{response.text[:120]}")
+                if (
+                    response.status_code != 403
+                    or body["code"] != "auth.forbidden"
+                    or body["detail"]["required_roles"] != [r.value for r in Role if r in roles]
+                ):
+                    problems.append(
+                        f"{method} {path} as {role.value} with {shape}: {response.status_code} {response.text[:120]}"
+                    )
     assert sent > 500 and not problems, "\n".join(problems[:40])
     assert await fingerprint() == before
 
@@ -936,8 +1262,11 @@ async def test_a_role_a_route_does_not_serve_gets_403_whatever_it_sends(app, wor
 async def test_the_auditor_cannot_open_a_community_file_in_any_street(world):
     before = await fingerprint()
     for street_id in (world.org_id("street_x"), world.org_id("district_a"), 999_999):
-        response = await world.post("auditor", "/api/v1/communities",
-                                    json={**community_payload(world, "street_x", "审计试建社区"), "street_id": street_id})
+        response = await world.post(
+            "auditor",
+            "/api/v1/communities",
+            json={**community_payload(world, "street_x", "审计试建社区"), "street_id": street_id},
+        )
         assert response.status_code == 403, response.text
         assert response.json()["code"] == "auth.forbidden" and "市建委" in response.json()["message"]
     assert await fingerprint() == before
@@ -946,10 +1275,12 @@ async def test_the_auditor_cannot_open_a_community_file_in_any_street(world):
 async def test_a_user_with_two_roles_passes_the_guards_of_both(world):
     # Street X's official who works for operator A: the guards let through the union of the grants' roles,
     # so the body is judged (422), where a user with only one of those roles is refused (403).
-    for user, url, refused in (("operator_a", "/api/v1/communities", True),
-                               ("street_x", "/api/v1/space-listings/1/applications", True),
-                               ("street_x_and_operator_a", "/api/v1/communities", False),
-                               ("street_x_and_operator_a", "/api/v1/space-listings/1/applications", False)):
+    for user, url, refused in (
+        ("operator_a", "/api/v1/communities", True),
+        ("street_x", "/api/v1/space-listings/1/applications", True),
+        ("street_x_and_operator_a", "/api/v1/communities", False),
+        ("street_x_and_operator_a", "/api/v1/space-listings/1/applications", False),
+    ):
         response = await world.post(user, url, json={"name": 12345})
         assert (response.status_code == 403) == refused, (user, url, response.text)
         assert response.status_code in (400, 403, 422), (user, url, response.text)

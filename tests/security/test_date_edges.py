@@ -36,8 +36,14 @@ def body_date_fields(document: dict, operation: dict) -> list[str]:
     body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
     refs = [s["$ref"] for s in [body, *body.get("oneOf", [])] if "$ref" in s]
     schemas = document["components"]["schemas"]
-    return sorted({name for ref in refs for name, schema in schemas[ref.split("/")[-1]].get("properties", {}).items()
-                   if is_date(schema)})
+    return sorted(
+        {
+            name
+            for ref in refs
+            for name, schema in schemas[ref.split("/")[-1]].get("properties", {}).items()
+            if is_date(schema)
+        }
+    )
 
 
 async def call_with(world, scene, method, path, user, *, params=None, path_value=None, body_field=None, value=None):
@@ -48,13 +54,17 @@ async def call_with(world, scene, method, path, user, *, params=None, path_value
     json = call.json
     if body_field is not None:
         json = {**(call.json or {}), body_field: value}
-    return await world.client.request(method, url, params=params, json=json,
-                                      content=None if body_field else call.content,
-                                      headers=world.headers(user) if user else {})
+    return await world.client.request(
+        method,
+        url,
+        params=params,
+        json=json,
+        content=None if body_field else call.content,
+        headers=world.headers(user) if user else {},
+    )
 
 
-async def test_every_date_and_month_at_the_calendar_edges_is_a_422_or_an_answer_never_a_500(app, world,
-                                                                                              frozen_clock):
+async def test_every_date_and_month_at_the_calendar_edges_is_a_422_or_an_answer_never_a_500(app, world, frozen_clock):
     document = app.openapi_schema.to_schema()
     scene = await build_scene(world, frozen_clock)
     answers, seen = {}, set()
@@ -69,9 +79,15 @@ async def test_every_date_and_month_at_the_calendar_edges_is_a_422_or_an_answer_
                 continue
             seen.add((send, parameter["name"]))
             for value in values:
-                response = await call_with(world, scene, method, path, user,
-                                           params={parameter["name"]: value} if send == "query" else None,
-                                           path_value=value if send == "path" else None)
+                response = await call_with(
+                    world,
+                    scene,
+                    method,
+                    path,
+                    user,
+                    params={parameter["name"]: value} if send == "query" else None,
+                    path_value=value if send == "path" else None,
+                )
                 answers[f"{method} {path} {parameter['name']}={value}"] = (response, parameter["name"], value)
         for name in body_date_fields(document, operation):
             seen.add(("body", name))
@@ -87,10 +103,13 @@ async def test_every_date_and_month_at_the_calendar_edges_is_a_422_or_an_answer_
         earliest = FOUNDED_SINCE.get(field, EARLIEST).isoformat()
         day = value if len(value) > 7 else f"{value}-01"  # a month is named by its first day
         if value not in MALFORMED and not earliest <= day <= LATEST.isoformat():
-            ok = (response.status_code == 422 and error_code(response) == "request.date_out_of_range"
-                  and response.json()["detail"]["field"] == field
-                  and response.json()["detail"]["earliest"] == earliest
-                  and response.json()["detail"]["latest"] == "2100-12-31")
+            ok = (
+                response.status_code == 422
+                and error_code(response) == "request.date_out_of_range"
+                and response.json()["detail"]["field"] == field
+                and response.json()["detail"]["earliest"] == earliest
+                and response.json()["detail"]["latest"] == "2100-12-31"
+            )
         elif value in MALFORMED:
             ok = response.status_code == 422 and error_code(response) == "request.validation_failed"
         else:
@@ -111,7 +130,9 @@ async def test_a_period_whose_start_is_not_before_its_end_is_422_on_every_operat
         user = allowed_user(method, path)
         for start, end in (("2026-10-01", "2026-01-01"), ("2026-05-01", "2026-05-01")):
             response = await call_with(world, scene, method, path, user, params={"start": start, "end": end})
-            answers[f"{method} {path} {start}..{end}"] = (response.status_code, error_code(response)
-                                                          if not response.is_success else "ok")
+            answers[f"{method} {path} {start}..{end}"] = (
+                response.status_code,
+                error_code(response) if not response.is_success else "ok",
+            )
     assert len(answers) >= 10
     assert {w: a for w, a in answers.items() if a != (422, "request.date_range_invalid")} == {}

@@ -28,8 +28,12 @@ BEYOND_BIGINT = 2**63  # no integer column holds it
 
 def operations(app) -> list[tuple[str, str, dict]]:
     document = app.openapi_schema.to_schema()
-    return [(method.upper(), path, operation) for path, item in document["paths"].items()
-            for method, operation in item.items() if method in METHODS]
+    return [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
 
 
 def allowed_user(method: str, path: str) -> str:
@@ -40,8 +44,10 @@ def allowed_user(method: str, path: str) -> str:
 
 def with_value(template: str, url: str, name: str, value: int) -> str:
     """`url`, a path of `template`, with its parameter `name` replaced by `value`."""
-    pattern = "".join(f"(?P<{part}>[^/]+)" if odd else re.escape(part)
-                      for odd, part in zip(itertools.cycle((False, True)), re.split(r"\{(\w+)\}", template)))
+    pattern = "".join(
+        f"(?P<{part}>[^/]+)" if odd else re.escape(part)
+        for odd, part in zip(itertools.cycle((False, True)), re.split(r"\{(\w+)\}", template))
+    )
     values = {**re.fullmatch(pattern, url.split("?")[0]).groupdict(), name: value}
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
 
@@ -56,7 +62,8 @@ def bad_value(schema: dict) -> str | None:
     if "enum" in schema:
         return "不存在的取值"
     return {"integer": "十二", "number": "很多", "boolean": "也许"}.get(schema.get("type")) or (
-        "2026-13-45" if schema.get("format") in ("date", "date-time") else None)
+        "2026-13-45" if schema.get("format") in ("date", "date-time") else None
+    )
 
 
 def error_code(response) -> str:
@@ -73,8 +80,12 @@ async def answers_to_every_body(app, world, scene, content: bytes) -> dict[str, 
             continue
         user = allowed_user(method, path)
         call = await BUILDERS.get((method, path), default_call)(scene, path)
-        response = await world.client.request(method, call.path, content=content, headers={
-            **(world.headers(user) if user else {}), "Content-Type": "application/json"})
+        response = await world.client.request(
+            method,
+            call.path,
+            content=content,
+            headers={**(world.headers(user) if user else {}), "Content-Type": "application/json"},
+        )
         answers[f"{method} {path} as {user}"] = (response.status_code, error_code(response))
     assert len(answers) > 40
     return answers
@@ -90,21 +101,27 @@ async def test_every_path_id_beyond_any_record_is_422_not_a_server_error(app, wo
     scene = await build_scene(world, frozen_clock)
     answers = {}
     for method, path, operation in operations(app):
-        ids = [p["name"] for p in operation.get("parameters", [])
-               if p["in"] == "path" and p["schema"].get("type") == "integer"]
+        ids = [
+            p["name"]
+            for p in operation.get("parameters", [])
+            if p["in"] == "path" and p["schema"].get("type") == "integer"
+        ]
         if not ids or not declares(operation, 422):
             continue
         user = allowed_user(method, path)
         # A request the role may send, with a valid body where there is one, aimed at an id out of range.
         call = await BUILDERS.get((method, path), default_call)(scene, path)
         for name in ids:
-            response = await world.client.request(method, with_value(path, call.path, name, BEYOND_BIGINT),
-                                                   json=call.json,
-                                                   content=call.content, headers=world.headers(user))
+            response = await world.client.request(
+                method,
+                with_value(path, call.path, name, BEYOND_BIGINT),
+                json=call.json,
+                content=call.content,
+                headers=world.headers(user),
+            )
             answers[f"{method} {path} ({name}) as {user}"] = (response.status_code, error_code(response))
     assert len(answers) > 50
-    assert {where: answer for where, answer in answers.items()
-            if answer != (422, "request.value_out_of_range")} == {}
+    assert {where: answer for where, answer in answers.items() if answer != (422, "request.value_out_of_range")} == {}
 
 
 async def test_every_query_parameter_of_the_wrong_type_is_422_with_the_parameter_named(app, world, frozen_clock):
@@ -117,14 +134,23 @@ async def test_every_query_parameter_of_the_wrong_type_is_422_with_the_parameter
             value = bad_value(parameter["schema"]) if parameter["in"] == "query" else None
             if value is None:
                 continue
-            response = await world.client.request(method, call.path.split("?")[0], params={parameter["name"]: value},
-                                                   json=call.json, content=call.content,
-                                                   headers=world.headers(user) if user else {})
+            response = await world.client.request(
+                method,
+                call.path.split("?")[0],
+                params={parameter["name"]: value},
+                json=call.json,
+                content=call.content,
+                headers=world.headers(user) if user else {},
+            )
             answers[f"{method} {path}?{parameter['name']} as {user}"] = (
-                response.status_code, error_code(response), parameter["name"] in response.text)
+                response.status_code,
+                error_code(response),
+                parameter["name"] in response.text,
+            )
     assert len(answers) > 30
-    assert {where: answer for where, answer in answers.items()
-            if answer != (422, "request.validation_failed", True)} == {}
+    assert {
+        where: answer for where, answer in answers.items() if answer != (422, "request.validation_failed", True)
+    } == {}
 
 
 async def test_every_body_that_is_not_the_documented_object_is_422(app, world, frozen_clock):
@@ -143,21 +169,34 @@ async def test_every_nul_character_is_refused_with_its_field_named(app, world, f
         headers = world.headers(user) if user else {}
         texts = [k for k, v in call.json.items() if isinstance(v, str)] if isinstance(call.json, dict) else []
         if texts:
-            response = await world.client.request(method, call.path, headers=headers,
-                                                   json={**call.json, texts[0]: "甲\x00乙"})
-            answers[f"{method} {path} body {texts[0]}"] = (response.status_code, error_code(response),
-                                                           response.json()["detail"]["field"] == f"$.{texts[0]}")
+            response = await world.client.request(
+                method, call.path, headers=headers, json={**call.json, texts[0]: "甲\x00乙"}
+            )
+            answers[f"{method} {path} body {texts[0]}"] = (
+                response.status_code,
+                error_code(response),
+                response.json()["detail"]["field"] == f"$.{texts[0]}",
+            )
         for parameter in operation.get("parameters", []):
             if parameter["in"] != "query" or bad_value(parameter["schema"]) is not None:
                 continue
-            response = await world.client.request(method, call.path.split("?")[0], headers=headers,
-                                                   params={parameter["name"]: "甲\x00乙"}, json=call.json,
-                                                   content=call.content)
-            answers[f"{method} {path}?{parameter['name']}"] = (response.status_code, error_code(response),
-                                                              response.json()["detail"]["field"] == parameter["name"])
+            response = await world.client.request(
+                method,
+                call.path.split("?")[0],
+                headers=headers,
+                params={parameter["name"]: "甲\x00乙"},
+                json=call.json,
+                content=call.content,
+            )
+            answers[f"{method} {path}?{parameter['name']}"] = (
+                response.status_code,
+                error_code(response),
+                response.json()["detail"]["field"] == parameter["name"],
+            )
     assert len(answers) > 30
-    assert {where: answer for where, answer in answers.items()
-            if answer != (422, "request.invalid_character", True)} == {}
+    assert {
+        where: answer for where, answer in answers.items() if answer != (422, "request.invalid_character", True)
+    } == {}
 
 
 def enum_schemas(node, where: str = ""):
@@ -174,9 +213,12 @@ def enum_schemas(node, where: str = ""):
 
 def test_every_enum_is_documented_with_its_chinese_labels(app):
     document = app.openapi_schema.to_schema()
-    unlabelled = {where: schema["enum"] for where, schema in enum_schemas(document)
-                  if set(schema.get("x-enum-labels", {})) != {v for v in schema["enum"] if v is not None}
-                  or not all(re.search("[\u4e00-\u9fff]", label) for label in schema["x-enum-labels"].values())}
+    unlabelled = {
+        where: schema["enum"]
+        for where, schema in enum_schemas(document)
+        if set(schema.get("x-enum-labels", {})) != {v for v in schema["enum"] if v is not None}
+        or not all(re.search("[\u4e00-\u9fff]", label) for label in schema["x-enum-labels"].values())
+    }
     assert unlabelled == {}
     schemas = document["components"]["schemas"]
     # Values checked against a fixed set are enums in the document, not strings refused later.
@@ -186,8 +228,13 @@ def test_every_enum_is_documented_with_its_chinese_labels(app):
 
 
 WRONG_TYPE = {"string": ["一项"], "integer": "十二", "number": [1], "boolean": "也许", "array": "一项", "object": 7}
-WALKED = [("POST", "/api/v1/users"), ("POST", "/api/v1/operators"), ("POST", "/api/v1/communities"),
-          ("POST", "/api/v1/spaces"), ("POST", "/api/v1/communities/{community_id}/ledger")]
+WALKED = [
+    ("POST", "/api/v1/users"),
+    ("POST", "/api/v1/operators"),
+    ("POST", "/api/v1/communities"),
+    ("POST", "/api/v1/spaces"),
+    ("POST", "/api/v1/communities/{community_id}/ledger"),
+]
 
 
 def property_types(document: dict, schema: dict) -> dict[str, str]:
@@ -197,8 +244,9 @@ def property_types(document: dict, schema: dict) -> dict[str, str]:
     found = {}
     for name, prop in schema.get("properties", {}).items():
         options = [prop, *prop.get("oneOf", [])]
-        options = [document["components"]["schemas"][o["$ref"].rsplit("/", 1)[1]] if "$ref" in o else o
-                   for o in options]
+        options = [
+            document["components"]["schemas"][o["$ref"].rsplit("/", 1)[1]] if "$ref" in o else o for o in options
+        ]
         types = [o["type"] for o in options if isinstance(o.get("type"), str) and o["type"] != "null"]
         if types:
             found[name] = types[0]
@@ -215,12 +263,16 @@ async def test_every_body_field_of_the_wrong_type_is_named_in_chinese(app, world
         call = await BUILDERS.get((method, path), default_call)(scene, path)
         body_schema = operation["requestBody"]["content"]["application/json"]["schema"]
         for name, json_type in property_types(document, body_schema).items():
-            response = await world.client.request(method, call.path, headers=world.headers(user),
-                                                   json={**(call.json or {}), name: WRONG_TYPE[json_type]})
+            response = await world.client.request(
+                method, call.path, headers=world.headers(user), json={**(call.json or {}), name: WRONG_TYPE[json_type]}
+            )
             answer = response.json()
             answers[f"{method} {path} {name}"] = (
-                response.status_code, answer["detail"]["field"] if isinstance(answer["detail"], dict) else None,
-                bool(re.search("[\u4e00-\u9fff]", answer["message"])) and not re.search("[A-Z][a-z]+ ", answer["message"]))
+                response.status_code,
+                answer["detail"]["field"] if isinstance(answer["detail"], dict) else None,
+                bool(re.search("[\u4e00-\u9fff]", answer["message"]))
+                and not re.search("[A-Z][a-z]+ ", answer["message"]),
+            )
             checked += 1
             expected = (422, f"$.{name}", True)
             if answers[f"{method} {path} {name}"] == expected:
@@ -230,8 +282,12 @@ async def test_every_body_field_of_the_wrong_type_is_named_in_chinese(app, world
 
 def dependency_names(app) -> set[str]:
     """The names handlers receive by injection (principal, page, period …), from every layer."""
-    return {name for route in app.routes for handler in getattr(route, "route_handlers", [])
-            for name in handler.resolve_dependencies()}
+    return {
+        name
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        for name in handler.resolve_dependencies()
+    }
 
 
 async def test_a_body_field_named_like_a_dependency_is_still_the_clients_mistake(app, world, frozen_clock):
@@ -254,9 +310,9 @@ async def test_a_body_field_named_like_a_dependency_is_still_the_clients_mistake
         call = await BUILDERS.get((method, path), default_call)(scene, path)
         for name in shared:
             json_type = types[name]
-            response = await world.client.request(method, call.path, headers=world.headers(user),
-                                                   json={**(call.json or {}), name: WRONG_TYPE[json_type]})
+            response = await world.client.request(
+                method, call.path, headers=world.headers(user), json={**(call.json or {}), name: WRONG_TYPE[json_type]}
+            )
             answers[f"{method} {path} {name}"] = (response.status_code, response.json()["detail"]["field"])
     assert "POST /api/v1/jobs/{name}/run period" in answers
-    assert {where: answer for where, answer in answers.items()
-            if answer != (422, "$." + where.rsplit(" ", 1)[1])} == {}
+    assert {where: answer for where, answer in answers.items() if answer != (422, "$." + where.rsplit(" ", 1)[1])} == {}

@@ -16,8 +16,9 @@ UNKNOWN_IDS = (0, 2**31 - 1)
 
 
 def id_parameters(operation: dict) -> list[str]:
-    return [p["name"] for p in operation.get("parameters", [])
-            if p["in"] == "path" and p["schema"].get("type") == "integer"]
+    return [
+        p["name"] for p in operation.get("parameters", []) if p["in"] == "path" and p["schema"].get("type") == "integer"
+    ]
 
 
 async def test_every_read_under_an_unknown_id_is_404(app, world, frozen_clock):
@@ -32,14 +33,17 @@ async def test_every_read_under_an_unknown_id_is_404(app, world, frozen_clock):
         call = await BUILDERS.get((method, path), default_call)(scene, path)
         for name in id_parameters(operation):
             for unknown in UNKNOWN_IDS:
-                response = await world.client.get(with_value(path, call.path, name, unknown),
-                                                  headers=world.headers(user) if user else {})
-                answers[f"GET {path} ({name}={unknown}) as {user}"] = (response.status_code,
-                                                                        error_code(response) if response.is_error else "")
+                response = await world.client.get(
+                    with_value(path, call.path, name, unknown), headers=world.headers(user) if user else {}
+                )
+                answers[f"GET {path} ({name}={unknown}) as {user}"] = (
+                    response.status_code,
+                    error_code(response) if response.is_error else "",
+                )
     assert lists >= 6 and len(answers) > 40
-    assert {where: answer for where, answer in answers.items()
-            if answer[0] != 404 or not answer[1].endswith("not_found")} == {}
-
+    assert {
+        where: answer for where, answer in answers.items() if answer[0] != 404 or not answer[1].endswith("not_found")
+    } == {}
 
 
 async def test_the_public_sees_the_listings_of_an_operator_only_once_a_batch_published_it(world, frozen_clock):
