@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from enum import Enum
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
 from core.dates import EARLIEST, check_date
+from core.pagination import PageParams
 
 T = TypeVar("T")
 
@@ -48,6 +50,12 @@ class Page(msgspec.Struct, Generic[T], kw_only=True):
     total: int
     limit: int
     offset: int
+
+    @classmethod
+    def of(cls, rows: Iterable[Any], total: int, page: PageParams, view: Callable[[Any], T] | None = None) -> Page[T]:
+        """One page of `rows` (each passed through `view` when given) out of `total`."""
+        items = [view(row) for row in rows] if view is not None else list(rows)
+        return cls(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):
