@@ -1957,7 +1957,7 @@ async def _shape(connection: asyncpg.Connection, today: date) -> dict[str, dict[
 def _use_database(url: str) -> None:
     """Migrations and reference data go through the project's own engine, which reads DATABASE_URL once:
     point it at `url` before it is first loaded (or check that it already is)."""
-    if "core.piccolo_conf" in sys.modules:
+    if "app.piccolo_conf" in sys.modules:
         from piccolo.engine import engine_finder
 
         dsn = engine_finder().config.get("dsn")

@@ -7,7 +7,7 @@ Steps:
   1. a throwaway embedded PostgreSQL (or --pgdata, kept between runs and reused when it already holds the
      same size), filled by bench/data.py with bulk COPY;
   2. for each endpoint, one request in-process to count its SQL statements (first request and cache hit);
-  3. the application as deployed (`uvicorn core.app:create_app`, production settings, --workers), warm:
+  3. the application as deployed (`uvicorn app.app:create_app`, production settings, --workers), warm:
      every worker's caches primed first (bench/priming.py); then the same with its read caches off (cold);
      then the ceiling (bench/ceiling.py: the same SQL behind a minimal
      Litestar handler on raw asyncpg), each driven in turn by wrk (or bench/loadgen.py's client in its own
@@ -282,8 +282,8 @@ async def count_statements(endpoints: list[Endpoint]) -> dict[str, dict]:
     import httpx
     from piccolo.engine import engine_finder
 
+    from app.app import create_app
     from bench.instruments import StatementLog
-    from core.app import create_app
 
     application = create_app()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the table below says what each request did
@@ -381,8 +381,8 @@ def drive(
 
 def measure_servers(url: str, endpoints: list[Endpoint], args: argparse.Namespace, log_dir: Path) -> dict:
     variants = [
-        ("app", "core.app:create_app", {}),
-        ("app_cache_off", "core.app:create_app", {"READ_CACHE_ENTRIES": "0"}),
+        ("app", "app.app:create_app", {}),
+        ("app_cache_off", "app.app:create_app", {"READ_CACHE_ENTRIES": "0"}),
         ("ceiling", "bench.ceiling:create_app", {}),
     ]
     found: dict[str, dict] = {e.name: {} for e in endpoints}

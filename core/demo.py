@@ -14,7 +14,7 @@ from pathlib import Path
 from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
 from core.accounts.tables import OrgKind, Role
-from core.domains import domain_modules
+from core.contributions import contributing_modules
 from core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,6 @@ async def load_accounts(orgs: dict[str, dict]) -> None:
 async def load_demo() -> None:
     orgs = await load_org_tree()
     await load_accounts(orgs)
-    for module in domain_modules("demo"):
+    for module in contributing_modules("demo"):
         await module.load()
     log.info("demo data loaded")

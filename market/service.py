@@ -23,8 +23,8 @@ from core.accounts.tables import OrgKind, Role
 from core.audit import service as audit
 from core.cache.service import VersionedCache
 from core.clock import add_months, month_start
+from core.contributions import collect
 from core.db import transaction
-from core.domains import collect
 from core.errors import PermissionDenied, require_reason
 from core.outbox import service as outbox
 from core.pagination import with_total

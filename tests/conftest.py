@@ -47,8 +47,8 @@ import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 from piccolo.engine import engine_finder  # noqa: E402
 
+from app.app import create_app  # noqa: E402
 from core import clock  # noqa: E402
-from core.app import create_app  # noqa: E402
 from core.migrate import migrate  # noqa: E402
 from core.reference import load_reference_data  # noqa: E402
 from core.settings import get_settings  # noqa: E402

@@ -68,8 +68,8 @@ import json
 
 import httpx
 
-from core.app import create_app
-from core.cli import database
+from app.app import create_app
+from app.cli import database
 from tests.market.helpers import community
 from tests.world import build_world
 

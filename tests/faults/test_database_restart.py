@@ -77,7 +77,7 @@ async def test_requests_during_a_database_restart_get_a_clean_503_and_the_server
     seeded = seed_world(own_postgres.url)
     server = Server(
         "database-restart",
-        "core.app:create_app",
+        "app.app:create_app",
         workers=1,
         log_dir=tmp_path,
         env={

@@ -212,7 +212,7 @@ async def test_a_scheduler_killed_while_queueing_the_monthly_report_sends_it_onc
     assert sorted(r["to_address"] for r in queued) == sorted(RECIPIENTS)
 
     sent = subprocess.run(
-        [sys.executable, "-m", "core.cli", "send-outbox"],
+        [sys.executable, "-m", "app.cli", "send-outbox"],
         env=os.environ.copy(),
         capture_output=True,
         text=True,

@@ -66,7 +66,7 @@ def start_server(port: int, log: Path) -> subprocess.Popen:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "core.app:create_app",
+                "app.app:create_app",
                 "--factory",
                 "--host",
                 "127.0.0.1",

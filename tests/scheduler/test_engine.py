@@ -111,7 +111,7 @@ async def test_a_scheduler_killed_mid_job_leaves_no_duplicate_and_no_gap(world, 
         await transaction.start()
         await blocker.execute("LOCK TABLE leasing_invoice IN SHARE MODE")
         runner = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "run-job", "rent_invoices", "--period", "2026-12-01"],
+            [sys.executable, "-m", "app.cli", "run-job", "rent_invoices", "--period", "2026-12-01"],
             env=os.environ.copy(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

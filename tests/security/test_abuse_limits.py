@@ -10,7 +10,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from core.app import create_app
+from app.app import create_app
 from core.limits import PUBLIC_PREFIX
 from core.settings import get_settings
 from tests.reached import recording

@@ -10,12 +10,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from piccolo.engine import engine_finder
 
+from app.domains import collect, domain_modules
 from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.admin import admin_handler
 from core.audit.controllers import ROUTES as AUDIT_ROUTES
 from core.auth import build_jwt_auth
 from core.dependencies import DEPENDENCIES
-from core.domains import collect, domain_modules
 from core.health import health
 from core.http import (
     EXCEPTION_HANDLERS,

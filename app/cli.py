@@ -214,7 +214,7 @@ def _serve(args: argparse.Namespace) -> None:
     settings = get_settings()
     resolve_database_url()  # start the embedded server here, so every worker joins it
     uvicorn.run(
-        "core.app:create_app",
+        "app.app:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
@@ -266,7 +266,7 @@ def _dev() -> None:
         children.append(start_scheduler())
         print(_banner(settings), flush=True)
         uvicorn.run(
-            "core.app:create_app",
+            "app.app:create_app",
             factory=True,
             host=settings.host,
             port=settings.port,
