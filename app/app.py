@@ -17,14 +17,13 @@ from core.audit.controllers import ROUTES as AUDIT_ROUTES
 from core.auth import build_jwt_auth
 from core.dependencies import DEPENDENCIES
 from core.health import health
-from core.http import (
-    EXCEPTION_HANDLERS,
+from core.http.caching import outermost_middleware
+from core.http.exceptions import EXCEPTION_HANDLERS, refuse_nul_characters
+from core.http.openapi import (
     document_enum_labels,
     document_error_responses,
     document_idempotency,
     document_optional_bodies,
-    outermost_middleware,
-    refuse_nul_characters,
 )
 from core.idempotency.middleware import idempotent_posts
 from core.labels import ENUM_LABELS

@@ -12,7 +12,8 @@ from core.accounts.principal import OFFICIAL_ROLES, Principal
 from core.accounts.tables import Role
 from core.auth import ANY_ROLE, requires
 from core.dates import Period
-from core.http import EncodedAnswers, errors
+from core.http.answers import EncodedAnswers
+from core.http.openapi import errors
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
 from leasing import export, service

@@ -13,7 +13,8 @@ from core.accounts.principal import OFFICIAL_ROLES, Principal
 from core.accounts.tables import Role
 from core.auth import ANY_ROLE, requires
 from core.dates import Period
-from core.http import EncodedAnswers, errors
+from core.http.answers import EncodedAnswers
+from core.http.openapi import errors
 from core.money import format_yuan
 from core.pagination import PageParams
 from core.schemas import Page, as_fields

@@ -11,7 +11,7 @@ from litestar.params import Parameter
 from core.accounts.principal import OFFICIAL_ROLES, Principal
 from core.accounts.tables import Role
 from core.auth import ANY_ROLE, requires
-from core.http import errors
+from core.http.openapi import errors
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
 from providers import export, service

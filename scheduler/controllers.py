@@ -14,7 +14,7 @@ from core.accounts.principal import OFFICIAL_ROLES, Principal
 from core.accounts.tables import Role
 from core.auth import requires
 from core.errors import NotFound
-from core.http import errors
+from core.http.openapi import errors
 from core.pagination import PageParams
 from core.schemas import Input, Page
 from scheduler import engine, service

@@ -19,7 +19,7 @@ from core.accounts.schemas import (
 )
 from core.accounts.tables import OrgKind
 from core.auth import ANY_ROLE, requires
-from core.http import errors
+from core.http.openapi import errors
 from core.labels import ORG_KIND_LABELS, ROLE_LABELS
 from core.pagination import PageParams
 from core.schemas import Page

@@ -10,7 +10,7 @@ from core.accounts.tables import Role
 from core.audit import service
 from core.audit.schemas import AuditEntry
 from core.auth import requires
-from core.http import errors
+from core.http.openapi import errors
 from core.pagination import PageParams
 from core.schemas import Page
 

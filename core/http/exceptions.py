@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
 
 import asyncpg
 import msgspec
 from litestar import MediaType, Request, Response
-from litestar.config.app import AppConfig
 from litestar.exceptions import (
     HTTPException,
     InternalServerException,
@@ -23,23 +20,8 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import (
-    OpenAPI,
-    OpenAPIHeader,
-    OpenAPIMediaType,
-    OpenAPIResponse,
-    OpenAPIType,
-    Parameter,
-    Reference,
-    Schema,
-)
-from litestar.serialization import encode_json
-from litestar.types import ASGIApp, Receive, Scope, Send
 
-from core.cache.service import versions_read_once
 from core.errors import DomainError, InvalidCharacter
-from core.schemas import ErrorBody
 from core.settings import get_settings
 
 log = logging.getLogger("core.http")
@@ -343,61 +325,6 @@ def handle_unexpected(_: Request, exc: Exception) -> Response:
     return error_response(500, "internal.error", "服务器内部错误，请稍后再试", None)
 
 
-def one_version_read_per_get(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware: a GET or HEAD reads the data versions at most once, so who is asking and what they
-    asked are answered from one set. Writes read them afresh and never answer from a set older than their
-    own changes."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
-            await app(scope, receive, send)
-            return
-        with versions_read_once():
-            await app(scope, receive, send)
-
-    return middleware
-
-
-class EncodedAnswers:
-    """JSON bodies of answers a service hands out from its read cache, each encoded once.
-
-    While its data is unchanged, a service answers a repeated question with the very same object, so the body
-    is kept beside that object and encoded again only for a new one. The entry holds the object itself, so its
-    id cannot pass to another object while the entry lives. Everything else the view is built from (the
-    request's own parameters) is part of the key. With read caches off (READ_CACHE_ENTRIES=0), every answer
-    is new and encoded each time, as before.
-
-        bodies = EncodedAnswers()
-        return bodies.response(result, lambda: ResultView(...), limit)
-    """
-
-    def __init__(self, max_entries: int | None = None) -> None:
-        self.max_entries = get_settings().read_cache_entries if max_entries is None else max_entries
-        self._entries: OrderedDict[tuple, tuple[object, bytes]] = OrderedDict()
-
-    def body(self, answer: object, view: Callable[[], object], *params: Hashable) -> bytes:
-        key = (id(answer), *params)
-        found = self._entries.get(key)
-        if found is not None and found[0] is answer:
-            self._entries.move_to_end(key)
-            return found[1]
-        body = encode_json(view())
-        if self.max_entries > 0:
-            self._entries[key] = (answer, body)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-        return body
-
-    def response(self, answer: object, view: Callable[[], object], *params: Hashable) -> Response:
-        return Response(content=self.body(answer, view, *params), media_type=MediaType.JSON)
-
-
-def outermost_middleware(app_config: AppConfig) -> AppConfig:
-    """on_app_init hook, after authentication's: the version read wraps the principal's cache lookup too."""
-    app_config.middleware.insert(0, one_version_read_per_get)
-    return app_config
-
-
 EXCEPTION_HANDLERS = {
     DomainError: handle_domain_error,
     ValidationException: handle_validation,
@@ -406,175 +333,3 @@ EXCEPTION_HANDLERS = {
     asyncpg.DataError: handle_data_error,
     Exception: handle_unexpected,
 }
-
-
-# The API document: every error answer is the one body above. Statuses that follow from an operation's
-# shape are declared here for all operations; those that follow from its rules (403, 409, a 404 for an id
-# in the body) are declared on the route with `responses=errors(...)`.
-
-ERROR_DESCRIPTIONS = {
-    400: "请求体无法解析，或包含未知字段",
-    401: "未登录或登录已失效",
-    403: "无权执行此操作",
-    404: "请求的资源不存在或无权查看",
-    409: "与现有数据或当前状态冲突",
-    413: "请求体超过允许的大小",
-    422: "请求数据不符合要求",
-    429: "请求过于频繁或账户暂时锁定",
-    503: "数据库暂时无法访问",
-}
-ERROR_BODY_SCHEMA = Schema(
-    type=OpenAPIType.OBJECT,
-    required=["code", "message"],
-    properties={
-        "code": Schema(type=OpenAPIType.STRING),
-        "message": Schema(type=OpenAPIType.STRING),
-        "detail": Schema(),
-    },
-)
-
-
-def errors(*statuses: int) -> dict[int, ResponseSpec]:
-    """Error statuses a route answers because of its rules, for its `responses=`."""
-    return {
-        status: ResponseSpec(data_container=ErrorBody, generate_examples=False, description=ERROR_DESCRIPTIONS[status])
-        for status in statuses
-    }
-
-
-def _error_response(status: int) -> OpenAPIResponse:
-    return OpenAPIResponse(
-        description=ERROR_DESCRIPTIONS[status],
-        content={MediaType.JSON: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/ErrorBody"))},
-    )
-
-
-def _is_error_body(response: OpenAPIResponse | Reference) -> bool:
-    media = (getattr(response, "content", None) or {}).get(MediaType.JSON)
-    return media is not None and isinstance(media.schema, Reference) and media.schema.ref.endswith("/ErrorBody")
-
-
-@dataclass
-class LabelledSchema(Schema):
-    """An enum's schema with the Chinese label of each value, as the extension x-enum-labels."""
-
-    enum_labels: dict[str, str] | None = field(default=None, metadata={"alias": "x-enum-labels"})
-
-
-def document_enum_labels(document: OpenAPI, labels: dict[str, dict]) -> None:
-    """Every enum (a component named after its class) carries the labels people see, as x-enum-labels and in
-    its description. `labels` maps an enum's class name to {value: label}."""
-    schemas = document.components.schemas
-    for name, schema in list(schemas.items()):
-        if not isinstance(schema, Schema) or not schema.enum or (found := labels.get(schema.title or name)) is None:
-            continue
-        values = [value for value in schema.enum if value is not None]
-        labelled = LabelledSchema(
-            **{f.name: getattr(schema, f.name) for f in fields(Schema) if f.init},
-            enum_labels={value: found[value] for value in values},
-        )
-        labelled.description = "；".join(f"{value}：{found[value]}" for value in values)
-        schemas[name] = labelled
-
-
-def document_optional_bodies(document: OpenAPI) -> None:
-    """A body the handler takes as `X | None = None` may be left out (the request then carries none), but
-    Litestar marks every body as required: such bodies, whose schema admits null, are declared optional."""
-    for item in (document.paths or {}).values():
-        for method in ("post", "put", "patch"):
-            operation = getattr(item, method)
-            body = operation.request_body if operation is not None else None
-            if body is None or isinstance(body, Reference):
-                continue
-            media = (body.content or {}).get(MediaType.JSON)
-            schema = media.schema if media is not None else None
-            if isinstance(schema, Schema) and any(
-                isinstance(option, Schema) and option.type == OpenAPIType.NULL for option in schema.one_of or []
-            ):
-                body.required = False
-
-
-def _is_public(path: str) -> bool:
-    from core.auth import PUBLIC_PATHS
-
-    return any(re.match(pattern, path) for pattern in PUBLIC_PATHS)
-
-
-def document_error_responses(document: OpenAPI) -> None:
-    """Declare, on every operation, the errors its shape implies: 401 behind the login, 400/413/422 for a
-    body, 422 for query parameters, 404 and 422 (beyond the range) for a numeric path id, 429 where a rate limit
-    applies, 503 when the database is down. Public operations are marked as needing no credentials."""
-    from core.limits import LOGIN_PATH, PUBLIC_PREFIX
-
-    document.components.schemas["ErrorBody"] = ERROR_BODY_SCHEMA
-    for path, item in (document.paths or {}).items():
-        public = _is_public(path)
-        for method in ("get", "post", "put", "patch", "delete"):
-            operation = getattr(item, method)
-            if operation is None:
-                continue
-            params = [p for p in operation.parameters or [] if isinstance(p, Parameter)]
-            statuses = {503}
-            if public:
-                operation.security = [{}]
-            else:
-                statuses.add(401)
-            if operation.request_body is not None:
-                statuses |= {400, 413, 422}
-            if any(p.param_in == "query" for p in params):
-                statuses.add(422)
-            if any(
-                p.param_in == "path" and isinstance(p.schema, Schema) and p.schema.type == OpenAPIType.INTEGER
-                for p in params
-            ):
-                statuses |= {404, 422}
-            if path.startswith(PUBLIC_PREFIX) or path.rstrip("/") == LOGIN_PATH:
-                statuses.add(429)
-            responses = operation.responses if operation.responses is not None else {}
-            # Litestar documents a 400 with its own error body for any input; ours replaces it, or it goes.
-            if "400" in responses and not _is_error_body(responses["400"]):
-                del responses["400"]
-            for status in sorted(statuses):
-                responses.setdefault(str(status), _error_response(status))
-            operation.responses = responses
-
-
-IDEMPOTENCY_KEY_SCHEMA = Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern="^[ -~]{1,255}$")
-IDEMPOTENCY_KEY_TEXT = (
-    "幂等键（1 至 255 个可打印 ASCII 字符，建议用 UUID）。同一用户 24 小时内用同一个键重发同一请求（路径与请求体相同），"
-    "返回第一次的应答（含 4xx）并带 `Idempotent-Replayed: true`，不会再执行一次；同一个键用于不同的请求为 422 "
-    "`idempotency.key_reused`；第一次请求仍在处理时，重发的请求最多等待几秒，仍未完成则为 409 "
-    "`idempotency.in_progress`；格式不符为 422 `idempotency.key_invalid`。5xx 应答不保存，可用同一个键重试。"
-)
-IDEMPOTENCY_KEY_PUBLIC_TEXT = "无需登录的操作不保存幂等键（没有可归属的用户）：带上此头也会照常执行每一次请求。"
-
-
-def document_idempotency(document: OpenAPI) -> None:
-    """Declare the Idempotency-Key header on every POST (core/idempotency): for a logged-in user's, the
-    statuses it may answer (409 still in progress; 422 key reused or malformed) and the replay header."""
-    replayed = OpenAPIHeader(
-        schema=LabelledSchema(type=OpenAPIType.STRING, enum=["true"], enum_labels={"true": "重放的应答"}),
-        description="该应答是同一幂等键第一次请求的应答的重放",
-    )
-    for path, item in (document.paths or {}).items():
-        operation = item.post
-        if operation is None:
-            continue
-        public = _is_public(path)
-        operation.parameters = [
-            *(operation.parameters or []),
-            Parameter(
-                name="Idempotency-Key",
-                param_in="header",
-                required=False,
-                schema=IDEMPOTENCY_KEY_SCHEMA,
-                description=IDEMPOTENCY_KEY_PUBLIC_TEXT if public else IDEMPOTENCY_KEY_TEXT,
-            ),
-        ]
-        if public:
-            continue
-        for status, response in (operation.responses or {}).items():
-            if status.startswith("2") and isinstance(response, OpenAPIResponse):
-                response.headers = {**(response.headers or {}), "Idempotent-Replayed": replayed}
-        for status in (409, 422):
-            operation.responses.setdefault(str(status), _error_response(status))
