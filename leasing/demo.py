@@ -29,6 +29,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 
+import msgspec
+
 from core import clock
 from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
@@ -472,7 +474,7 @@ async def _communities(actors: Actors) -> dict[tuple[str, str], dict]:
     districts = {}
     for code in {spec.district for spec in SPACES}:
         districts[(await accounts_repo.get_org_by_code(code))["id"]] = code
-    return {(districts[r["district_id"]], r["name"]): r for r in rows if r["district_id"] in districts}
+    return {(districts[r.district_id], r.name): msgspec.structs.asdict(r) for r in rows if r.district_id in districts}
 
 
 def _rate(rng: random.Random, use: str, community: dict) -> int:
