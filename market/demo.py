@@ -173,7 +173,18 @@ def _decimal(value: float, places: int) -> Decimal:
 
 
 async def _principal(username: str) -> Principal:
-    return await accounts.load_principal(await accounts_repo.user_id_by_username(username))
+    user_id = await accounts_repo.user_id_by_username(username)
+    principal = await accounts.load_principal(user_id) if user_id is not None else None
+    if principal is None:
+        raise LookupError(f"demo account {username} is missing")
+    return principal
+
+
+async def _org(code: str) -> dict:
+    org = await accounts_repo.get_org_by_code(code)
+    if org is None:
+        raise LookupError(f"organisation {code} is missing from the demo tree")
+    return org
 
 
 async def _actors() -> Actors:
@@ -238,8 +249,8 @@ async def load_fuyang_communities(rng: random.Random) -> list[CommunityRow]:
     communities = []
     with clock.business_time(_at(date(2021, 6, 15))):
         for row in fuyang_projects():
-            street = await accounts_repo.get_org_by_code(f"{FUYANG_CODE}-{row['responsible_unit']}")
-            org = await accounts_repo.get_org_by_code(f"{street['code']}-{row['community']}")
+            street = await _org(f"{FUYANG_CODE}-{row['responsible_unit']}")
+            org = await _org(f"{street['code']}-{row['community']}")
             communities.append(await service.create_community(None, _fuyang_fields(rng, row, street), existing_org=org))
     return communities
 
@@ -249,7 +260,7 @@ async def _street(district_code: str, name: str) -> dict:
     existing = await accounts_repo.get_org_by_code(code)
     if existing:
         return existing
-    district = await accounts_repo.get_org_by_code(district_code)
+    district = await _org(district_code)
     return await accounts.create_org(None, name=name, kind=OrgKind.street, parent_id=district["id"], code=code)
 
 

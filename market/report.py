@@ -10,6 +10,7 @@ import html
 import io
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
@@ -46,7 +47,7 @@ def _percent(share) -> str:
 
 
 def file_section(c: CommunityRow) -> Section:
-    rows = [
+    rows: list[list[Any]] = [
         ["社区名称", c.name],
         ["所属区县", c.district_name],
         ["所属街道", c.street_name],

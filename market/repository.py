@@ -244,10 +244,10 @@ async def list_needs(
 async def set_need_status(need_ids: list[int], status: str, now: datetime, *, only_from: str | None = None) -> None:
     if not need_ids:
         return
-    which = Need.id.is_in(need_ids)
+    query = Need.update({Need.status: status, Need.updated_at: now}).where(Need.id.is_in(need_ids))
     if only_from is not None:
-        which &= Need.status == only_from
-    await Need.update({Need.status: status, Need.updated_at: now}).where(which)
+        query = query.where(Need.status == only_from)
+    await query
 
 
 async def needs_of_community(community_id: int, need_ids: list[int]) -> list[Need]:

@@ -449,11 +449,11 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
 
 
 def _plan_lines(
-    groups: dict[tuple, list[ScopedNeed]], keys: list[tuple], flows: list[allocation.Flow]
+    groups: dict[tuple, list[ScopedNeed]], keys: list[tuple], flows: list[allocation.Flow[int]]
 ) -> list[tuple[int, int | None, float | None]]:
     """(need, operator, score) for every need; within a group the most urgent needs get the best operators."""
     waiting = {index: sorted(groups[key], key=lambda n: (n.priority, n.id)) for index, key in enumerate(keys)}
-    lines = []
+    lines: list[tuple[int, int | None, float | None]] = []
     for flow in sorted(flows, key=lambda f: (-f.score, f.operator_id)):
         for _ in range(flow.count):
             lines.append((waiting[flow.group].pop(0).id, flow.operator_id, flow.score))
@@ -976,12 +976,12 @@ def _window(start: date | None, end: date | None) -> tuple[date, date]:
     default_start, default_end = trailing_window(clock.today(), get_settings().balance_window_months)
     start = month_start(start) if start else None
     end = month_start(end) if end else None
-    if start is None and end is None:
-        return default_start, default_end
-    if end is None:
-        end = add_months(start, get_settings().balance_window_months)
     if start is None:
+        if end is None:
+            return default_start, default_end
         start = add_months(end, -get_settings().balance_window_months)
+    elif end is None:
+        end = add_months(start, get_settings().balance_window_months)
     if start >= end or add_months(start, MAX_WINDOW_MONTHS) < end:
         raise WindowInvalid()
     return start, end
