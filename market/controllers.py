@@ -23,7 +23,6 @@ from market.schemas import (
     AllocationLineView,
     AllocationPlanView,
     AllocationRequest,
-    BalanceFigures,
     BalanceOverview,
     CommunityBalanceView,
     CommunityCreate,
@@ -44,7 +43,6 @@ from market.schemas import (
     NeedView,
     OperatorMonthlyReport,
     OptionalReasonInput,
-    OverviewItem,
     PlanLineAccept,
     ReasonInput,
 )
@@ -52,33 +50,6 @@ from market.subsidy import HANGZHOU_COST_CAP_PER_M2
 from market.tables import CommunityPool, CommunityStatus, ContractStatus, NeedStatus
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def overview_result(result: dict, limit: int, offset: int) -> BalanceOverview:
-    return BalanceOverview(
-        start=result["start"],
-        end=result["end"],
-        balanced_at=result["thresholds"].balanced_at,
-        warning_at=result["thresholds"].warning_at,
-        communities=result["communities"],
-        counts=result["counts"],
-        total=BalanceFigures.of(result["total"]),
-        matching=result["matching"],
-        limit=limit,
-        offset=offset,
-        items=[
-            OverviewItem(
-                community_id=r["id"],
-                community_name=r["name"],
-                district_id=r["district_id"],
-                district_name=r["district_name"],
-                street_name=r["street_name"],
-                community_status=r["status"],
-                balance=BalanceFigures.of(r["balance"]),
-            )
-            for r in result["items"]
-        ],
-    )
 
 
 # Shortlists and overviews come from the service's read caches: each cached answer is encoded once.
@@ -455,7 +426,7 @@ class BalanceController(Controller):
             limit=limit,
             offset=offset,
         )
-        return _overview_bodies.response(result, lambda: overview_result(result, limit, offset), limit, offset)
+        return _overview_bodies.response(result, lambda: BalanceOverview.of(result, limit, offset), limit, offset)
 
 
 class SubsidyController(Controller):

@@ -14,6 +14,7 @@ import msgspec
 
 from market.schemas import (
     CommunityRow,
+    CommunityTotals,
     ContractRow,
     KindTotal,
     LedgerEntryRow,
@@ -21,7 +22,9 @@ from market.schemas import (
     NeedRow,
     PlanLineRow,
     PlanRow,
+    PostedVoucher,
     ScopedNeed,
+    ServingOperator,
 )
 from market.tables import AllocationLine, AllocationPlan, Community, LedgerEntry, Need, ServiceContract
 from providers.tables import Category, Listing, Operator
@@ -279,10 +282,10 @@ async def open_needs_in_scope(patterns: list[str]) -> list[ScopedNeed]:
     return _all(rows, ScopedNeed)
 
 
-async def operators_serving(category: str, district_id: int, today: date) -> list[dict]:
+async def operators_serving(category: str, district_id: int, today: date) -> list[ServingOperator]:
     """Operators listed today for `category`, in good standing, who serve `district_id`."""
     # SQL: operators joined to their listings.
-    return await Need.raw(
+    rows = await Need.raw(
         """
         SELECT DISTINCT o.id, o.name, o.contact_email FROM provider_operator o
         JOIN provider_listing l ON l.operator = o.id
@@ -295,6 +298,7 @@ async def operators_serving(category: str, district_id: int, today: date) -> lis
         today,
         district_id,
     )
+    return _all(rows, ServingOperator)
 
 
 # Matching candidates ---------------------------------------------------------------------------
@@ -562,14 +566,14 @@ async def insert_entries(
     return _all(rows, LedgerEntryRow)
 
 
-async def entry_by_source(source: str) -> dict | None:
+async def entry_by_source(source: str) -> PostedVoucher | None:
     # SQL: the entry joins the organisation that posted it.
     rows = await LedgerEntry.raw(
         "SELECT e.id, e.posted_by_org AS posted_by_org_id, o.name AS posted_by_org_name "
         "FROM market_ledger_entry e LEFT JOIN organisation o ON o.id = e.posted_by_org WHERE e.source = {}",
         source,
     )
-    return rows[0] if rows else None
+    return _one(rows, PostedVoucher)
 
 
 async def insert_entries_once(entries: list[dict], *, now: datetime) -> list[int]:
@@ -673,11 +677,13 @@ def balance_overview_query(patterns: list[str], district_id: int | None, start: 
     return BALANCE_OVERVIEW_SQL, [start, end, patterns, district_id, district_id]
 
 
-async def balance_overview(patterns: list[str], district_id: int | None, start: date, end: date) -> list[dict]:
+async def balance_overview(
+    patterns: list[str], district_id: int | None, start: date, end: date
+) -> list[CommunityTotals]:
     """Every community in scope with its income and cost over [start, end): one statement."""
     # SQL: joins and a grouped subquery, shared with bench/.
     sql, args = balance_overview_query(patterns, district_id, start, end)
-    return await LedgerEntry.raw(sql, *args)
+    return _all(await LedgerEntry.raw(sql, *args), CommunityTotals)
 
 
 # Allocation ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from core.schemas import Input
-from market.balance import Balance
+from market.balance import Balance, Thresholds
 from market.labels import (
     COMMUNITY_POOL_LABELS,
     COMMUNITY_STATUS_LABELS,
@@ -201,6 +201,14 @@ class NeedView(msgspec.Struct, kw_only=True):
             priority_label=PRIORITY_LABELS[row.priority],
             status_label=NEED_STATUS_LABELS[row.status],
         )
+
+
+class ServingOperator(msgspec.Struct, kw_only=True):
+    """An operator told by email when a community publishes a need it could serve."""
+
+    id: int
+    name: str
+    contact_email: str
 
 
 class ReasonInput(Input):
@@ -502,6 +510,14 @@ class LedgerEntryRow(msgspec.Struct, kw_only=True):
     posted_by_org_name: str = ""
 
 
+class PostedVoucher(msgspec.Struct, kw_only=True):
+    """Who already posted a voucher: what a second posting of it is told."""
+
+    id: int
+    posted_by_org_id: int | None
+    posted_by_org_name: str | None
+
+
 class LedgerEntryView(msgspec.Struct, kw_only=True):
     id: int
     month: date
@@ -594,6 +610,40 @@ class CommunityReport(msgspec.Struct, kw_only=True):
     generated_at: datetime
 
 
+class CommunityTotals(msgspec.Struct, kw_only=True):
+    """A community with its income and cost over a window."""
+
+    id: int
+    name: str
+    org_path: str
+    district_id: int
+    district_name: str
+    street_id: int
+    street_name: str
+    status: str
+    community_type: str
+    income: int
+    cost: int
+
+
+class CommunityBalanceRow(msgspec.Struct, kw_only=True):
+    community: CommunityTotals
+    balance: Balance
+
+
+class Overview(msgspec.Struct, kw_only=True):
+    """One page of communities in scope, worst balance first, with the figures of the whole scope."""
+
+    start: date
+    end: date
+    thresholds: Thresholds
+    communities: int
+    counts: dict[str, int]
+    total: Balance
+    items: list[CommunityBalanceRow]
+    matching: int
+
+
 class OverviewItem(msgspec.Struct, kw_only=True):
     community_id: int
     community_name: str
@@ -602,6 +652,19 @@ class OverviewItem(msgspec.Struct, kw_only=True):
     street_name: str
     community_status: str
     balance: BalanceFigures
+
+    @classmethod
+    def of(cls, row: CommunityBalanceRow) -> OverviewItem:
+        community = row.community
+        return cls(
+            community_id=community.id,
+            community_name=community.name,
+            district_id=community.district_id,
+            district_name=community.district_name,
+            street_name=community.street_name,
+            community_status=community.status,
+            balance=BalanceFigures.of(row.balance),
+        )
 
 
 class BalanceOverview(msgspec.Struct, kw_only=True):
@@ -616,6 +679,19 @@ class BalanceOverview(msgspec.Struct, kw_only=True):
     limit: int
     offset: int
     items: list[OverviewItem]
+
+    @classmethod
+    def of(cls, found: Overview, limit: int, offset: int) -> BalanceOverview:
+        return _view(
+            cls,
+            found,
+            balanced_at=found.thresholds.balanced_at,
+            warning_at=found.thresholds.warning_at,
+            total=BalanceFigures.of(found.total),
+            limit=limit,
+            offset=offset,
+            items=[OverviewItem.of(row) for row in found.items],
+        )
 
 
 # Subsidies -------------------------------------------------------------------------------------

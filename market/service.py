@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 import asyncpg
+import msgspec
 
 from core import clock
 from core.accounts import repository as accounts_repo
@@ -32,7 +33,7 @@ from core.pagination import with_total
 from core.settings import get_settings
 from market import allocation, matching, subsidy
 from market import repository as repo
-from market.balance import Balance, Commitment, Thresholds, balance, forecast, trailing_window
+from market.balance import Commitment, Thresholds, balance, forecast, trailing_window
 from market.errors import (
     CapacityExceeded,
     CommunityNameTaken,
@@ -62,6 +63,7 @@ from market.errors import (
 from market.labels import COMMUNITY_TYPE_LABELS, COST_KINDS, INCOME_KINDS, LEDGER_KIND_LABELS
 from market.schemas import (
     CommunityBalance,
+    CommunityBalanceRow,
     CommunityReport,
     CommunityRow,
     ContractRow,
@@ -69,6 +71,7 @@ from market.schemas import (
     LedgerEntryRow,
     MonthFigures,
     NeedRow,
+    Overview,
     PlanLineRow,
     PlanRow,
     ScopedNeed,
@@ -238,12 +241,12 @@ async def create_need(principal: Principal, community_id: int, *, category: str,
         await audit.record(principal, "need.create", "need", need_id, after=need)
         for operator in await repo.operators_serving(category, community.district_id, today):
             await outbox.enqueue(
-                operator["contact_email"],
+                operator.contact_email,
                 f"【需求发布】{community.name}：{need.category_name}",
-                f"{operator['name']}：\n\n{community.district_name}{community.street_name}{community.name}"
+                f"{operator.name}：\n\n{community.district_name}{community.street_name}{community.name}"
                 f"发布了新的运营服务需求。\n\n服务类别：{need.category_name}\n需求说明：{text or '（无）'}\n\n"
                 f"如有意承接，请登录未来社区长效运营市场查看需求编号 {need_id}。",
-                dedupe_key=f"need:{need_id}:operator:{operator['id']}",
+                dedupe_key=f"need:{need_id}:operator:{operator.id}",
             )
         return need
 
@@ -333,7 +336,7 @@ def _candidate(row: dict, community_type: str) -> matching.Candidate:
 # Shortlists and overviews are read far more often than the data under them changes.
 _shortlists: VersionedCache[Shortlist] = VersionedCache(("registry", "market"), get_settings().read_cache_entries)
 _communities: VersionedCache[CommunityRow | None] = VersionedCache(("market",), get_settings().read_cache_entries)
-_overviews: VersionedCache[dict] = VersionedCache(("market",), get_settings().read_cache_entries)
+_overviews: VersionedCache[Overview] = VersionedCache(("market",), get_settings().read_cache_entries)
 
 
 async def match_community(principal: Principal, community_id: int, limit: int) -> Shortlist:
@@ -867,9 +870,9 @@ async def post_entry(
             raise LedgerVoucherExists(
                 detail={
                     "reference": reference,
-                    "entry_id": existing["id"],
-                    "posted_by_org_id": existing["posted_by_org_id"],
-                    "posted_by_org_name": existing["posted_by_org_name"],
+                    "entry_id": existing.id,
+                    "posted_by_org_id": existing.posted_by_org_id,
+                    "posted_by_org_name": existing.posted_by_org_name,
                 }
             )
         entry = {
@@ -1034,20 +1037,20 @@ async def community_balance(
 
 async def balances(start: date, end: date) -> list[dict]:
     """Every community's balance over [start, end), for the scheduler's snapshot: one statement."""
-    rows = await repo.balance_overview(["/%"], None, start, end)
     current = thresholds()
-    for row in rows:
-        row["balance"] = balance(row["income"], row["cost"], current)
-    return rows
+    return [
+        {**msgspec.structs.asdict(row), "balance": balance(row.income, row.cost, current)}
+        for row in await repo.balance_overview(["/%"], None, start, end)
+    ]
 
 
 STATUS_ORDER = {"imbalanced": 0, "warning": 1, "balanced": 2, "no_data": 3}
 
 
-def _overview_sort_key(item: dict):
-    result: Balance = item["balance"]
+def _overview_sort_key(row: CommunityBalanceRow) -> tuple[int, Decimal, int]:
+    result = row.balance
     ratio = result.ratio if result.ratio is not None else Decimal("Infinity")
-    return STATUS_ORDER[result.status.value], ratio, item["id"]
+    return STATUS_ORDER[result.status.value], ratio, row.community.id
 
 
 async def balance_overview(
@@ -1059,7 +1062,7 @@ async def balance_overview(
     end: date | None,
     limit: int,
     offset: int,
-) -> dict:
+) -> Overview:
     """Every community in scope with its balance: one statement, worst first."""
     start, end = _window(start, end)
     question = (
@@ -1079,28 +1082,24 @@ async def balance_overview(
 
 async def _overview(
     read_paths: list[str], district_id: int | None, status: str | None, start: date, end: date, limit: int, offset: int
-) -> dict:
-    rows = await repo.balance_overview(like_patterns(read_paths), district_id, start, end)
+) -> Overview:
+    found = await repo.balance_overview(like_patterns(read_paths), district_id, start, end)
     current = thresholds()
-    for row in rows:
-        row["balance"] = balance(row["income"], row["cost"], current)
+    rows = [CommunityBalanceRow(community=c, balance=balance(c.income, c.cost, current)) for c in found]
     counts = {s: 0 for s in STATUS_ORDER}
     for row in rows:
-        counts[row["balance"].status.value] += 1
-    selected = sorted(
-        (r for r in rows if status is None or r["balance"].status.value == status), key=_overview_sort_key
+        counts[row.balance.status.value] += 1
+    selected = sorted((r for r in rows if status is None or r.balance.status.value == status), key=_overview_sort_key)
+    return Overview(
+        start=start,
+        end=end,
+        thresholds=current,
+        communities=len(rows),
+        counts=counts,
+        total=balance(sum(c.income for c in found), sum(c.cost for c in found), current),
+        items=selected[offset : offset + limit],
+        matching=len(selected),
     )
-    total = balance(sum(r["income"] for r in rows), sum(r["cost"] for r in rows), current)
-    return {
-        "start": start,
-        "end": end,
-        "thresholds": current,
-        "communities": len(rows),
-        "counts": counts,
-        "total": total,
-        "items": selected[offset : offset + limit],
-        "matching": len(selected),
-    }
 
 
 # Subsidies -------------------------------------------------------------------------------------
