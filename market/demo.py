@@ -25,7 +25,7 @@ from core.demo import fuyang_projects
 from market import repository as repo
 from market import service
 from market.errors import CapacityExceeded, OperatorNotListed
-from market.schemas import CommunityRow, ContractRow
+from market.schemas import CandidateRow, CommunityRow, ContractRow
 from market.tables import CommunityPool, CommunityStatus, CommunityTier, CommunityType, CreationLevel
 from providers import repository as providers_repo
 from providers import service as providers_service
@@ -367,7 +367,7 @@ async def sign_contract_for_need(
     rng: random.Random,
     actors: Actors,
     community: CommunityRow,
-    operator: dict,
+    operator_id: int,
     categories: list[str],
     term: tuple[date, date],
     today: date,
@@ -375,7 +375,7 @@ async def sign_contract_for_need(
     """A need for the first category, then the contract covering it, drafted and signed on the day the
     operator could first sign it (a fortnight before the term, or when it was listed if that was later)."""
     starts_on, ends_on = term
-    listed_since = await _listed_since(operator["id"], categories, today)
+    listed_since = await _listed_since(operator_id, categories, today)
     if listed_since is None:
         return None
     sign_day = max(starts_on - timedelta(days=15), listed_since)
@@ -390,7 +390,7 @@ async def sign_contract_for_need(
                 actors.city,
                 {
                     "community_id": community.id,
-                    "operator_id": operator["id"],
+                    "operator_id": operator_id,
                     "categories": categories,
                     "starts_on": starts_on,
                     "ends_on": ends_on,
@@ -406,10 +406,10 @@ async def sign_contract_for_need(
 
 
 def _pick_operator(
-    rng: random.Random, candidates: list[dict], district_id: int, spare: dict[int, int], excluded: int
-) -> dict | None:
-    serving = [c for c in candidates if district_id in c["district_ids"] and spare[c["id"]] > 0 and c["id"] != excluded]
-    integrated = [c for c in serving if "integrated" in c["categories"]]
+    rng: random.Random, candidates: list[CandidateRow], district_id: int, spare: dict[int, int], excluded: int
+) -> CandidateRow | None:
+    serving = [c for c in candidates if district_id in c.district_ids and spare[c.id] > 0 and c.id != excluded]
+    integrated = [c for c in serving if "integrated" in c.categories]
     return rng.choice(integrated or serving) if serving else None
 
 
@@ -424,7 +424,7 @@ async def load_contracts(
     """Contracts for about half the operating communities, one of them with the demo operator account's
     company; returns the signed contracts by community."""
     candidates = await repo.match_candidates([code for code, _ in DEFAULT_CATEGORIES], today)
-    spare = {c["id"]: c["capacity"] - c["contracts"] for c in candidates}
+    spare = {c.id: c.capacity - c.contracts for c in candidates}
     demo_operator = await _demo_operator(actors)
     demo_community = next(c for c in operating if c.district_name == "富阳区" and c.name == DEMO_OPERATOR_COMMUNITY)
     signed = {}
@@ -432,7 +432,7 @@ async def load_contracts(
         rng,
         actors,
         demo_community,
-        demo_operator,
+        demo_operator["id"],
         DEMO_OPERATOR_CATEGORIES,
         _contract_term(rng, today, ending_soon=False),
         today,
@@ -446,12 +446,12 @@ async def load_contracts(
         if operator is None:
             continue
         categories = sorted(
-            rng.sample(operator["categories"], k=min(2, len(operator["categories"]))), key=lambda c: c != "integrated"
+            rng.sample(operator.categories, k=min(2, len(operator.categories))), key=lambda c: c != "integrated"
         )
         term = _contract_term(rng, today, ending_soon=index < 3)
-        contract = await sign_contract_for_need(rng, actors, community, operator, categories, term, today)
+        contract = await sign_contract_for_need(rng, actors, community, operator.id, categories, term, today)
         if contract:
-            spare[operator["id"]] -= 1
+            spare[operator.id] -= 1
             signed[community.id] = contract
     return signed
 

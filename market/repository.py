@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from market.schemas import (
+    CandidateRow,
     CommunityRow,
     CommunityTotals,
     ContractRow,
@@ -353,13 +354,13 @@ def match_candidates_query(categories: list[str], today: date) -> tuple[str, lis
     return MATCH_CANDIDATES_SQL, [categories, today, today, today, today]
 
 
-async def match_candidates(categories: list[str], today: date) -> list[dict]:
+async def match_candidates(categories: list[str], today: date) -> list[CandidateRow]:
     """Every operator in good standing listed today for any of `categories`, with what scoring needs:
     the categories it covers, capacity held by contracts, its last twelve evaluations, and the number of
     communities of each type it has run. One statement, whatever the number of operators."""
     # SQL: window functions and aggregates over five tables.
     sql, args = match_candidates_query(categories, today)
-    return await Need.raw(sql, *args)
+    return _all(await Need.raw(sql, *args), CandidateRow)
 
 
 async def category_names() -> dict[str, str]:

@@ -302,6 +302,22 @@ class ScopedNeed(msgspec.Struct, kw_only=True):
     community_type: str
 
 
+class CandidateRow(msgspec.Struct, kw_only=True):
+    """An operator in good standing with what scoring needs (see repository.match_candidates)."""
+
+    id: int
+    name: str
+    registry_status: str
+    capacity: int
+    district_ids: list[int]
+    categories: list[str]
+    contracts: int
+    renovation_experience: int
+    new_build_experience: int
+    evaluation_ends: list[date]
+    evaluation_scores: list[int]
+
+
 class AllocationRequest(Input):
     district_id: int | None = None
 

@@ -62,6 +62,7 @@ from market.errors import (
 )
 from market.labels import COMMUNITY_TYPE_LABELS, COST_KINDS, INCOME_KINDS, LEDGER_KIND_LABELS
 from market.schemas import (
+    CandidateRow,
     CommunityBalance,
     CommunityBalanceRow,
     CommunityReport,
@@ -319,17 +320,17 @@ async def close_need(principal: Principal, need_id: int, reason: str) -> NeedRow
 # Matching --------------------------------------------------------------------------------------
 
 
-def _candidate(row: dict, community_type: str) -> matching.Candidate:
+def _candidate(row: CandidateRow, community_type: str) -> matching.Candidate:
     return matching.Candidate(
-        operator_id=row["id"],
-        name=row["name"],
-        registry_status=row["registry_status"],
-        listed_categories=frozenset(row["categories"]),
-        district_ids=frozenset(row["district_ids"]),
-        capacity=row["capacity"],
-        active_contracts=row["contracts"],
-        evaluations=tuple(zip(row["evaluation_ends"], row["evaluation_scores"], strict=True)),
-        same_type_communities=row[f"{community_type}_experience"],
+        operator_id=row.id,
+        name=row.name,
+        registry_status=row.registry_status,
+        listed_categories=frozenset(row.categories),
+        district_ids=frozenset(row.district_ids),
+        capacity=row.capacity,
+        active_contracts=row.contracts,
+        evaluations=tuple(zip(row.evaluation_ends, row.evaluation_scores, strict=True)),
+        same_type_communities=getattr(row, f"{community_type}_experience"),
     )
 
 
@@ -425,7 +426,7 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
     ]
     scores = matching.pair_scores(group_facts, by_type, today, current_weights)
     demand = {index: len(groups[key]) for index, key in enumerate(keys)}
-    spare = {r["id"]: max(r["capacity"] - r["contracts"], 0) for r in rows}
+    spare = {r.id: max(r.capacity - r.contracts, 0) for r in rows}
     flows = allocation.allocate_groups(scores, demand, spare)
     baseline = allocation.greedy_groups(scores, demand, spare)
     lines = _plan_lines(groups, keys, flows)
