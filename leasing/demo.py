@@ -29,6 +29,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 
+import msgspec
+
 from core import clock
 from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
@@ -41,6 +43,7 @@ from leasing import repository as repo
 from leasing.tables import OwnerKind
 from market import repository as market_repo
 from market import service as market
+from market.schemas import ServingOperator
 from providers import repository as providers_repo
 
 FUYANG_CODE = "330111"
@@ -472,7 +475,7 @@ async def _communities(actors: Actors) -> dict[tuple[str, str], dict]:
     districts = {}
     for code in {spec.district for spec in SPACES}:
         districts[(await accounts_repo.get_org_by_code(code))["id"]] = code
-    return {(districts[r["district_id"]], r["name"]): r for r in rows if r["district_id"] in districts}
+    return {(districts[r.district_id], r.name): msgspec.structs.asdict(r) for r in rows if r.district_id in districts}
 
 
 def _rate(rng: random.Random, use: str, community: dict) -> int:
@@ -594,23 +597,21 @@ async def _listed_since(operator_id: int, category: str, today: date) -> date | 
 
 async def _lessee(
     rng: random.Random, community: dict, use: str, wanted_on: date, today: date, taken: Counter, excluded: int
-) -> tuple[dict, date] | None:
+) -> tuple[ServingOperator, date] | None:
     """A listed operator serving the district for the use, the least busy of those listed by `wanted_on`, and
     the day it could sign (later than `wanted_on` only when nobody was listed by then)."""
     category = USE_CATEGORY[use]
     serving = []
     for operator in await market_repo.operators_serving(category, community["district_id"], today):
-        since = await _listed_since(operator["id"], category, today)
-        if operator["id"] != excluded and since is not None:
+        since = await _listed_since(operator.id, category, today)
+        if operator.id != excluded and since is not None:
             serving.append((operator, since))
     if not serving:
         return None
-    ready = [(o, since) for o, since in serving if since <= wanted_on] or [
-        min(serving, key=lambda s: (s[1], s[0]["id"]))
-    ]
-    fewest = min(taken[o["id"]] for o, _ in ready)
-    operator, since = rng.choice([(o, since) for o, since in ready if taken[o["id"]] == fewest])
-    taken[operator["id"]] += 1
+    ready = [(o, since) for o, since in serving if since <= wanted_on] or [min(serving, key=lambda s: (s[1], s[0].id))]
+    fewest = min(taken[o.id] for o, _ in ready)
+    operator, since = rng.choice([(o, since) for o, since in ready if taken[o.id] == fewest])
+    taken[operator.id] += 1
     return operator, max(wanted_on, since)
 
 
@@ -636,7 +637,7 @@ async def load_agreed_lease(
     space: dict,
     spec: DemoSpace,
     term: tuple[date, date],
-    lessee: dict,
+    lessee: ServingOperator,
     signed_on: date,
 ) -> dict:
     """A lease agreed directly by the official over the community, at the public-welfare discount for a
@@ -647,7 +648,7 @@ async def load_agreed_lease(
     )
     fields = {
         "space_id": space["id"],
-        "lessee_id": lessee["id"],
+        "lessee_id": lessee.id,
         "use": spec.use,
         "starts_on": starts_on,
         "ends_on": ends_on,

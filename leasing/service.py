@@ -114,8 +114,8 @@ async def register_space(principal: Principal, fields: dict) -> dict:
         else None
     )
     owner_orgs = [g for g in principal.grants if g.role == Role.owner]
-    if community is not None and principal.can_write_path(community["org_path"], *OFFICIAL_ROLES):
-        owner_org_id = fields.get("owner_org_id") or market.posting_org(principal, community["org_path"])
+    if community is not None and principal.can_write_path(community.org_path, *OFFICIAL_ROLES):
+        owner_org_id = fields.get("owner_org_id") or market.posting_org(principal, community.org_path)
         owner = await accounts_repo.get_org(owner_org_id)
         if owner is None or not principal.can_write_path(owner["path"], *OFFICIAL_ROLES):
             raise OwnerNotInScope()

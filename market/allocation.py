@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 from scipy.optimize import linprog
@@ -27,17 +28,20 @@ class Assignment:
     score: float
 
 
+G = TypeVar("G", bound=Hashable)
+
+
 @dataclass(frozen=True)
-class Flow:
-    group: Hashable
+class Flow(Generic[G]):
+    group: G
     operator_id: int
     count: int
     score: float  # of one need of the group with this operator
 
 
 def allocate_groups(
-    scores: dict[tuple[Hashable, int], float], demand: dict[Hashable, int], spare_capacity: dict[int, int]
-) -> list[Flow]:
+    scores: dict[tuple[G, int], float], demand: dict[G, int], spare_capacity: dict[int, int]
+) -> list[Flow[G]]:
     """scores: (group, operator id) → score > 0 for the pairs that may be assigned."""
     edges = [
         (g, o, s) for (g, o), s in scores.items() if s > 0 and demand.get(g, 0) > 0 and spare_capacity.get(o, 0) > 0
@@ -78,11 +82,11 @@ def allocate(
 
 
 def greedy_groups(
-    scores: dict[tuple[Hashable, int], float], demand: dict[Hashable, int], spare_capacity: dict[int, int]
-) -> list[Flow]:
+    scores: dict[tuple[G, int], float], demand: dict[G, int], spare_capacity: dict[int, int]
+) -> list[Flow[G]]:
     """Highest score first, as many needs as both sides allow: the baseline the optimum must never lose to."""
     left_demand, left_capacity = dict(demand), dict(spare_capacity)
-    flows = []
+    flows: list[Flow[G]] = []
     for (group, operator_id), s in sorted(scores.items(), key=lambda item: -item[1]):
         count = min(left_demand.get(group, 0), left_capacity.get(operator_id, 0))
         if count > 0 and s > 0:

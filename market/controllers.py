@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Annotated
 
 import msgspec
@@ -19,28 +19,12 @@ from core.money import format_yuan
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
 from market import report, service
-from market.balance import Balance, BalanceStatus
-from market.labels import (
-    COMMUNITY_POOL_LABELS,
-    COMMUNITY_STATUS_LABELS,
-    COMMUNITY_TIER_LABELS,
-    COMMUNITY_TYPE_LABELS,
-    CONTRACT_STATUS_LABELS,
-    CREATION_LEVEL_LABELS,
-    DIRECTION_LABELS,
-    LEDGER_KIND_LABELS,
-    NEED_STATUS_LABELS,
-    PLAN_LINE_STATE_LABELS,
-    PRIORITY_LABELS,
-)
-from market.matching import MatchScore, explain_bundle
+from market.balance import BalanceStatus
 from market.schemas import (
     AllocationLineView,
     AllocationPlanView,
     AllocationRequest,
-    BalanceFigures,
     BalanceOverview,
-    BundleView,
     CommunityBalanceView,
     CommunityCreate,
     CommunityUpdate,
@@ -53,213 +37,20 @@ from market.schemas import (
     FuyangAwardView,
     HangzhouSubsidyInput,
     HangzhouSubsidyView,
-    KindFigures,
     LedgerEntryView,
     LedgerPost,
     MatchResult,
-    MatchView,
-    MonthFigures,
     NeedCreate,
     NeedView,
     OperatorMonthlyReport,
     OptionalReasonInput,
-    OverviewItem,
     PlanLineAccept,
     ReasonInput,
-    ScorePartView,
 )
 from market.subsidy import HANGZHOU_COST_CAP_PER_M2
 from market.tables import CommunityPool, CommunityStatus, ContractStatus, NeedStatus
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def community_view(row: dict) -> CommunityView:
-    return CommunityView(
-        id=row["id"],
-        org_id=row["org_id"],
-        name=row["name"],
-        district_id=row["district_id"],
-        district_name=row["district_name"],
-        street_id=row["street_id"],
-        street_name=row["street_name"],
-        community_type=row["community_type"],
-        community_type_label=COMMUNITY_TYPE_LABELS[row["community_type"]],
-        tier=row["tier"],
-        tier_label=COMMUNITY_TIER_LABELS[row["tier"]],
-        pool=row["pool"],
-        pool_label=COMMUNITY_POOL_LABELS[row["pool"]],
-        creation_level=row["creation_level"],
-        creation_level_label=CREATION_LEVEL_LABELS[row["creation_level"]],
-        planned_start=row["planned_start"],
-        planned_finish=row["planned_finish"],
-        area_hectares=row["area_hectares"],
-        households=row["households"],
-        elderly_share=row["elderly_share"],
-        children_share=row["children_share"],
-        status=row["status"],
-        status_label=COMMUNITY_STATUS_LABELS[row["status"]],
-        updated_at=row["updated_at"],
-    )
-
-
-def need_view(row: dict) -> NeedView:
-    return NeedView(
-        id=row["id"],
-        community_id=row["community_id"],
-        community_name=row["community_name"],
-        category=row["category"],
-        category_name=row["category_name"],
-        priority=row["priority"],
-        priority_label=PRIORITY_LABELS[row["priority"]],
-        text=row["text"],
-        status=row["status"],
-        status_label=NEED_STATUS_LABELS[row["status"]],
-        created_at=row["created_at"],
-    )
-
-
-def contract_view(row: dict) -> ContractView:
-    return ContractView(
-        id=row["id"],
-        street_id=row["street_id"],
-        street_name=row["street_name"],
-        community_id=row["community_id"],
-        community_name=row["community_name"],
-        operator_id=row["operator_id"],
-        operator_name=row["operator_name"],
-        categories=row["categories"],
-        starts_on=row["starts_on"],
-        ends_on=row["ends_on"],
-        annual_fee=row["annual_fee"],
-        revenue_share=row["revenue_share"],
-        kpis=row["kpis"],
-        status=row["status"],
-        status_label=CONTRACT_STATUS_LABELS[row["status"]],
-        renewal_of=row["renewal_of"],
-        need_ids=row["need_ids"] or [],
-        signed_at=row["signed_at"],
-        terminated_at=row["terminated_at"],
-        termination_reason=row["termination_reason"],
-    )
-
-
-def entry_view(row: dict) -> LedgerEntryView:
-    return LedgerEntryView(
-        id=row["id"],
-        month=row["month"],
-        direction=row["direction"],
-        direction_label=DIRECTION_LABELS[row["direction"]],
-        kind=row["kind"],
-        kind_label=LEDGER_KIND_LABELS[row["kind"]],
-        amount=row["amount"],
-        source=row["source"],
-        note=row["note"],
-    )
-
-
-def balance_figures(result: Balance) -> BalanceFigures:
-    ratio = result.ratio.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP) if result.ratio is not None else None
-    return BalanceFigures(
-        income=result.income, cost=result.cost, ratio=ratio, status=result.status.value, status_label=result.label
-    )
-
-
-def match_view(scored: MatchScore, names: dict[str, str]) -> MatchView:
-    covered = sorted(scored.covered)
-    return MatchView(
-        operator_id=scored.operator_id,
-        operator_name=scored.name,
-        total=scored.total,
-        covered=covered,
-        covered_names=[names.get(c, c) for c in covered],
-        parts=[
-            ScorePartView(
-                key=p.key, label=p.label, value=p.value, weight=p.weight, points=p.points, explanation=p.explanation
-            )
-            for p in scored.parts
-        ],
-    )
-
-
-def line_view(line: dict) -> AllocationLineView:
-    return AllocationLineView(
-        id=line["id"],
-        need_id=line["need_id"],
-        category=line["category"],
-        category_name=line["category_name"],
-        community_id=line["community_id"],
-        community_name=line["community_name"],
-        operator_id=line["operator_id"],
-        operator_name=line["operator_name"],
-        score=line["score"],
-        state=line["state"],
-        state_label=PLAN_LINE_STATE_LABELS[line["state"]],
-        contract_id=line["contract_id"],
-        reason=line["reason"],
-    )
-
-
-def plan_view(plan: dict) -> AllocationPlanView:
-    lines = [line_view(line) for line in plan["lines"]]
-    return AllocationPlanView(
-        id=plan["id"],
-        scope_org_id=plan["scope_org_id"],
-        scope_name=plan["scope_name"],
-        need_count=plan["need_count"],
-        assigned=sum(1 for line in lines if line.operator_id is not None),
-        total_score=plan["total_score"],
-        greedy_score=plan["greedy_score"],
-        weights=plan["weights"],
-        created_at=plan["created_at"],
-        lines=lines,
-    )
-
-
-def match_result(community_id: int, result: dict) -> MatchResult:
-    names = result["category_names"]
-    offer = result["bundle"]
-    return MatchResult(
-        community_id=community_id,
-        community_name=result["community"]["name"],
-        open_needs=sorted({n["category"] for n in result["needs"]}),
-        weights=result["weights"],
-        candidates=result["candidates"],
-        shortlist=[match_view(s, names) for s in result["shortlist"]],
-        bundle=BundleView(
-            integrated=match_view(offer.integrated, names) if offer.integrated else None,
-            specialists={c: match_view(s, names) for c, s in offer.specialists.items()},
-            uncovered=sorted(offer.uncovered),
-            explanation=explain_bundle(offer, names) if result["needs"] else "社区暂无待对接需求",
-        ),
-    )
-
-
-def overview_result(result: dict, limit: int, offset: int) -> BalanceOverview:
-    return BalanceOverview(
-        start=result["start"],
-        end=result["end"],
-        balanced_at=result["thresholds"].balanced_at,
-        warning_at=result["thresholds"].warning_at,
-        communities=result["communities"],
-        counts=result["counts"],
-        total=balance_figures(result["total"]),
-        matching=result["matching"],
-        limit=limit,
-        offset=offset,
-        items=[
-            OverviewItem(
-                community_id=r["id"],
-                community_name=r["name"],
-                district_id=r["district_id"],
-                district_name=r["district_name"],
-                street_name=r["street_name"],
-                community_status=r["status"],
-                balance=balance_figures(r["balance"]),
-            )
-            for r in result["items"]
-        ],
-    )
 
 
 # Shortlists and overviews come from the service's read caches: each cached answer is encoded once.
@@ -279,7 +70,7 @@ class CommunityController(Controller):
         summary="建立社区档案（一社一档）",
     )
     async def create(self, principal: Principal, data: CommunityCreate) -> CommunityView:
-        return community_view(await service.create_community(principal, as_fields(data)))
+        return CommunityView.of(await service.create_community(principal, as_fields(data)))
 
     @get("/", operation_id="listCommunities", guards=[ANY_ROLE], summary="社区档案列表（本人管理范围内）")
     async def list(
@@ -302,11 +93,11 @@ class CommunityController(Controller):
             limit=page.limit,
             offset=page.offset,
         )
-        return Page(items=[community_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page, CommunityView.of)
 
     @get("/{community_id:int}", operation_id="getCommunity", guards=[ANY_ROLE], summary="社区档案")
     async def detail(self, principal: Principal, community_id: int) -> CommunityView:
-        return community_view(await service.get_community(principal, community_id))
+        return CommunityView.of(await service.get_community(principal, community_id))
 
     @patch(
         "/{community_id:int}",
@@ -316,7 +107,9 @@ class CommunityController(Controller):
         summary="修改社区档案",
     )
     async def edit(self, principal: Principal, community_id: int, data: CommunityUpdate) -> CommunityView:
-        return community_view(await service.update_community(principal, community_id, as_fields(data, drop_none=True)))
+        return CommunityView.of(
+            await service.update_community(principal, community_id, as_fields(data, drop_none=True))
+        )
 
     @post(
         "/{community_id:int}/needs",
@@ -326,7 +119,7 @@ class CommunityController(Controller):
         summary="发布社区需求（通知相关在库运营商）",
     )
     async def create_need(self, principal: Principal, community_id: int, data: NeedCreate) -> NeedView:
-        return need_view(
+        return NeedView.of(
             await service.create_need(
                 principal, community_id, category=data.category, priority=data.priority, text=data.text
             )
@@ -342,7 +135,7 @@ class CommunityController(Controller):
         self, principal: Principal, community_id: int, limit: Annotated[int, Parameter(ge=1, le=100)] = 20
     ) -> Response[MatchResult]:
         result = await service.match_community(principal, community_id, limit)
-        return _match_bodies.response(result, lambda: match_result(community_id, result), community_id)
+        return _match_bodies.response(result, lambda: MatchResult.of(result), community_id)
 
     @post(
         "/{community_id:int}/ledger",
@@ -361,7 +154,7 @@ class CommunityController(Controller):
             reference=data.reference,
             note=data.note,
         )
-        return entry_view(entry)
+        return LedgerEntryView.of(entry)
 
     @get("/{community_id:int}/ledger", operation_id="listLedgerEntries", guards=[ANY_ROLE], summary="社区收支明细")
     async def ledger(
@@ -370,7 +163,7 @@ class CommunityController(Controller):
         rows, total = await service.list_entries(
             principal, community_id, start=period.start, end=period.end, limit=page.limit, offset=page.offset
         )
-        return Page(items=[entry_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page, LedgerEntryView.of)
 
     @get(
         "/{community_id:int}/balance",
@@ -380,16 +173,7 @@ class CommunityController(Controller):
     )
     async def balance(self, principal: Principal, community_id: int, period: Period) -> CommunityBalanceView:
         result = await service.community_balance(principal, community_id, start=period.start, end=period.end)
-        return CommunityBalanceView(
-            community_id=community_id,
-            community_name=result["community"]["name"],
-            start=result["start"],
-            end=result["end"],
-            balance=balance_figures(result["balance"]),
-            monthly=[MonthFigures(**m) for m in result["monthly"]],
-            by_kind=[KindFigures(**k) for k in result["by_kind"]],
-            forecast=[MonthFigures(**m) for m in result["forecast"]],
-        )
+        return CommunityBalanceView.of(result)
 
     @get(
         "/{community_id:int}/report.html",
@@ -448,11 +232,11 @@ class NeedController(Controller):
             limit=page.limit,
             offset=page.offset,
         )
-        return Page(items=[need_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page, NeedView.of)
 
     @get("/{need_id:int}", operation_id="getNeed", guards=[ANY_ROLE], summary="需求详情")
     async def detail(self, principal: Principal, need_id: int) -> NeedView:
-        return need_view(await service.get_need(principal, need_id))
+        return NeedView.of(await service.get_need(principal, need_id))
 
     @post(
         "/{need_id:int}/close",
@@ -463,7 +247,7 @@ class NeedController(Controller):
         status_code=200,
     )
     async def close(self, principal: Principal, need_id: int, data: ReasonInput) -> NeedView:
-        return need_view(await service.close_need(principal, need_id, data.reason))
+        return NeedView.of(await service.close_need(principal, need_id, data.reason))
 
 
 class AllocationController(Controller):
@@ -478,11 +262,11 @@ class AllocationController(Controller):
         summary="生成区县或全市需求分配方案（总分最优，不超运营能力）",
     )
     async def create(self, principal: Principal, data: AllocationRequest) -> AllocationPlanView:
-        return plan_view(await service.create_allocation_plan(principal, data.district_id))
+        return AllocationPlanView.of(*await service.create_allocation_plan(principal, data.district_id))
 
     @get("/{plan_id:int}", operation_id="getAllocationPlan", guards=[ANY_ROLE], summary="分配方案")
     async def detail(self, principal: Principal, plan_id: int) -> AllocationPlanView:
-        return plan_view(await service.get_allocation_plan(principal, plan_id))
+        return AllocationPlanView.of(*await service.get_allocation_plan(principal, plan_id))
 
     @post(
         "/{plan_id:int}/lines/{line_id:int}/accept",
@@ -497,7 +281,7 @@ class AllocationController(Controller):
     ) -> AllocationLineView:
         terms = as_fields(data, drop_none=True) if data else {}
         reason = terms.pop("reason", "")
-        return line_view(await service.accept_plan_line(principal, plan_id, line_id, terms, reason))
+        return AllocationLineView.of(await service.accept_plan_line(principal, plan_id, line_id, terms, reason))
 
     @post(
         "/{plan_id:int}/lines/{line_id:int}/reject",
@@ -508,7 +292,7 @@ class AllocationController(Controller):
         status_code=200,
     )
     async def reject(self, principal: Principal, plan_id: int, line_id: int, data: ReasonInput) -> AllocationLineView:
-        return line_view(await service.reject_plan_line(principal, plan_id, line_id, data.reason))
+        return AllocationLineView.of(await service.reject_plan_line(principal, plan_id, line_id, data.reason))
 
 
 class ContractController(Controller):
@@ -523,7 +307,7 @@ class ContractController(Controller):
         summary="起草服务合同（占用运营商一个运营能力名额）",
     )
     async def create(self, principal: Principal, data: ContractCreate) -> ContractView:
-        return contract_view(await service.create_contract(principal, as_fields(data)))
+        return ContractView.of(await service.create_contract(principal, as_fields(data)))
 
     @get("/", operation_id="listContracts", guards=[ANY_ROLE], summary="服务合同列表")
     async def index(
@@ -542,11 +326,11 @@ class ContractController(Controller):
             limit=page.limit,
             offset=page.offset,
         )
-        return Page(items=[contract_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page, ContractView.of)
 
     @get("/{contract_id:int}", operation_id="getContract", guards=[ANY_ROLE], summary="服务合同")
     async def detail(self, principal: Principal, contract_id: int) -> ContractView:
-        return contract_view(await service.get_contract(principal, contract_id))
+        return ContractView.of(await service.get_contract(principal, contract_id))
 
     @patch(
         "/{contract_id:int}",
@@ -556,7 +340,7 @@ class ContractController(Controller):
         summary="修改拟签合同",
     )
     async def edit(self, principal: Principal, contract_id: int, data: ContractUpdate) -> ContractView:
-        return contract_view(await service.update_draft(principal, contract_id, as_fields(data, drop_none=True)))
+        return ContractView.of(await service.update_draft(principal, contract_id, as_fields(data, drop_none=True)))
 
     @post(
         "/{contract_id:int}/sign",
@@ -569,7 +353,7 @@ class ContractController(Controller):
     async def sign(
         self, principal: Principal, contract_id: int, data: OptionalReasonInput | None = None
     ) -> ContractView:
-        return contract_view(await service.sign_contract(principal, contract_id, data.reason if data else ""))
+        return ContractView.of(await service.sign_contract(principal, contract_id, data.reason if data else ""))
 
     @post(
         "/{contract_id:int}/renew",
@@ -581,7 +365,7 @@ class ContractController(Controller):
     async def renew(self, principal: Principal, contract_id: int, data: ContractRenewal) -> ContractView:
         changes = as_fields(data, drop_none=True)
         reason = changes.pop("reason")
-        return contract_view(await service.renew_contract(principal, contract_id, changes, reason))
+        return ContractView.of(await service.renew_contract(principal, contract_id, changes, reason))
 
     @post(
         "/{contract_id:int}/terminate",
@@ -592,7 +376,7 @@ class ContractController(Controller):
         status_code=200,
     )
     async def terminate(self, principal: Principal, contract_id: int, data: ReasonInput) -> ContractView:
-        return contract_view(await service.terminate_contract(principal, contract_id, data.reason))
+        return ContractView.of(await service.terminate_contract(principal, contract_id, data.reason))
 
     @post(
         "/{contract_id:int}/monthly-reports",
@@ -611,7 +395,7 @@ class ContractController(Controller):
             service_revenue=data.service_revenue,
             costs=msgspec.structs.asdict(data.costs),
         )
-        return [entry_view(e) for e in entries]
+        return [LedgerEntryView.of(e) for e in entries]
 
 
 class BalanceController(Controller):
@@ -643,7 +427,7 @@ class BalanceController(Controller):
             limit=limit,
             offset=offset,
         )
-        return _overview_bodies.response(result, lambda: overview_result(result, limit, offset), limit, offset)
+        return _overview_bodies.response(result, lambda: BalanceOverview.of(result, limit, offset), limit, offset)
 
 
 class SubsidyController(Controller):

@@ -25,6 +25,7 @@ from core.demo import fuyang_projects
 from market import repository as repo
 from market import service
 from market.errors import CapacityExceeded, OperatorNotListed
+from market.schemas import CandidateRow, CommunityRow, ContractRow
 from market.tables import CommunityPool, CommunityStatus, CommunityTier, CommunityType, CreationLevel
 from providers import repository as providers_repo
 from providers import service as providers_service
@@ -150,11 +151,11 @@ class Actors:
 class Books:
     """What one operating community earns and spends over the demo history."""
 
-    community: dict
+    community: CommunityRow
     ratios: tuple[float, float]  # income ÷ cost: the earlier year, the trailing year
     subsidy_share: float
     revenue_share: float
-    contract: dict | None = None
+    contract: ContractRow | None = None
     costs: list[dict[str, int]] = field(default_factory=list)
     incomes: list[dict[str, int]] = field(default_factory=list)
 
@@ -172,7 +173,18 @@ def _decimal(value: float, places: int) -> Decimal:
 
 
 async def _principal(username: str) -> Principal:
-    return await accounts.load_principal(await accounts_repo.user_id_by_username(username))
+    user_id = await accounts_repo.user_id_by_username(username)
+    principal = await accounts.load_principal(user_id) if user_id is not None else None
+    if principal is None:
+        raise LookupError(f"demo account {username} is missing")
+    return principal
+
+
+async def _org(code: str) -> dict:
+    org = await accounts_repo.get_org_by_code(code)
+    if org is None:
+        raise LookupError(f"organisation {code} is missing from the demo tree")
+    return org
 
 
 async def _actors() -> Actors:
@@ -184,10 +196,10 @@ async def _actors() -> Actors:
     )
 
 
-def _official_for(actors: Actors, community: dict) -> Principal:
+def _official_for(actors: Actors, community: CommunityRow) -> Principal:
     """The nearest official account whose scope covers the community."""
     for principal in (actors.street, actors.district):
-        if principal.can_write_path(community["org_path"]):
+        if principal.can_write_path(community.org_path):
             return principal
     return actors.city
 
@@ -232,13 +244,13 @@ def _fuyang_fields(rng: random.Random, row: dict, street: dict) -> dict:
     }
 
 
-async def load_fuyang_communities(rng: random.Random) -> list[dict]:
+async def load_fuyang_communities(rng: random.Random) -> list[CommunityRow]:
     """Files for the 17 Fuyang projects, attached to the community nodes the org tree already has."""
     communities = []
     with clock.business_time(_at(date(2021, 6, 15))):
         for row in fuyang_projects():
-            street = await accounts_repo.get_org_by_code(f"{FUYANG_CODE}-{row['responsible_unit']}")
-            org = await accounts_repo.get_org_by_code(f"{street['code']}-{row['community']}")
+            street = await _org(f"{FUYANG_CODE}-{row['responsible_unit']}")
+            org = await _org(f"{street['code']}-{row['community']}")
             communities.append(await service.create_community(None, _fuyang_fields(rng, row, street), existing_org=org))
     return communities
 
@@ -248,7 +260,7 @@ async def _street(district_code: str, name: str) -> dict:
     existing = await accounts_repo.get_org_by_code(code)
     if existing:
         return existing
-    district = await accounts_repo.get_org_by_code(district_code)
+    district = await _org(district_code)
     return await accounts.create_org(None, name=name, kind=OrgKind.street, parent_id=district["id"], code=code)
 
 
@@ -296,7 +308,7 @@ def _other_fields(
     }
 
 
-async def load_other_communities(rng: random.Random, today: date) -> list[dict]:
+async def load_other_communities(rng: random.Random, today: date) -> list[CommunityRow]:
     """About three communities in each district other than Fuyang, each under a street created for it."""
     communities = []
     with clock.business_time(_at(date(2022, 3, 10))):
@@ -346,58 +358,58 @@ def _contract_term(rng: random.Random, today: date, ending_soon: bool) -> tuple[
     return starts_on, add_months(starts_on, 36)
 
 
-def _annual_fee(rng: random.Random, community: dict) -> int:
-    yuan = min(max(community["households"] * 150 * rng.uniform(0.8, 1.2), 200_000), 1_200_000)
+def _annual_fee(rng: random.Random, community: CommunityRow) -> int:
+    yuan = min(max(community.households * 150 * rng.uniform(0.8, 1.2), 200_000), 1_200_000)
     return round(yuan / 10_000) * WAN
 
 
 async def sign_contract_for_need(
     rng: random.Random,
     actors: Actors,
-    community: dict,
-    operator: dict,
+    community: CommunityRow,
+    operator_id: int,
     categories: list[str],
     term: tuple[date, date],
     today: date,
-) -> dict | None:
+) -> ContractRow | None:
     """A need for the first category, then the contract covering it, drafted and signed on the day the
     operator could first sign it (a fortnight before the term, or when it was listed if that was later)."""
     starts_on, ends_on = term
-    listed_since = await _listed_since(operator["id"], categories, today)
+    listed_since = await _listed_since(operator_id, categories, today)
     if listed_since is None:
         return None
     sign_day = max(starts_on - timedelta(days=15), listed_since)
     official = _official_for(actors, community)
     with clock.business_time(_at(sign_day - timedelta(days=20))):
         need = await service.create_need(
-            official, community["id"], category=categories[0], priority=1, text=_need_text(rng, categories[0])
+            official, community.id, category=categories[0], priority=1, text=_need_text(rng, categories[0])
         )
     with clock.business_time(_at(sign_day)):
         try:
             draft = await service.create_contract(
                 actors.city,
                 {
-                    "community_id": community["id"],
-                    "operator_id": operator["id"],
+                    "community_id": community.id,
+                    "operator_id": operator_id,
                     "categories": categories,
                     "starts_on": starts_on,
                     "ends_on": ends_on,
                     "annual_fee": _annual_fee(rng, community),
                     "revenue_share": _decimal(rng.uniform(0.05, 0.2), 2) if rng.random() < 0.4 else None,
                     "kpis": CONTRACT_KPIS,
-                    "need_ids": [need["id"]],
+                    "need_ids": [need.id],
                 },
             )
         except (CapacityExceeded, OperatorNotListed):
             return None
-        return await service.sign_contract(actors.city, draft["id"])
+        return await service.sign_contract(actors.city, draft.id)
 
 
 def _pick_operator(
-    rng: random.Random, candidates: list[dict], district_id: int, spare: dict[int, int], excluded: int
-) -> dict | None:
-    serving = [c for c in candidates if district_id in c["district_ids"] and spare[c["id"]] > 0 and c["id"] != excluded]
-    integrated = [c for c in serving if "integrated" in c["categories"]]
+    rng: random.Random, candidates: list[CandidateRow], district_id: int, spare: dict[int, int], excluded: int
+) -> CandidateRow | None:
+    serving = [c for c in candidates if district_id in c.district_ids and spare[c.id] > 0 and c.id != excluded]
+    integrated = [c for c in serving if "integrated" in c.categories]
     return rng.choice(integrated or serving) if serving else None
 
 
@@ -406,63 +418,63 @@ async def _demo_operator(actors: Actors) -> dict:
     return operators[0]
 
 
-async def load_contracts(rng: random.Random, actors: Actors, operating: list[dict], today: date) -> dict[int, dict]:
+async def load_contracts(
+    rng: random.Random, actors: Actors, operating: list[CommunityRow], today: date
+) -> dict[int, ContractRow]:
     """Contracts for about half the operating communities, one of them with the demo operator account's
     company; returns the signed contracts by community."""
     candidates = await repo.match_candidates([code for code, _ in DEFAULT_CATEGORIES], today)
-    spare = {c["id"]: c["capacity"] - c["contracts"] for c in candidates}
+    spare = {c.id: c.capacity - c.contracts for c in candidates}
     demo_operator = await _demo_operator(actors)
-    demo_community = next(
-        c for c in operating if c["district_name"] == "富阳区" and c["name"] == DEMO_OPERATOR_COMMUNITY
-    )
+    demo_community = next(c for c in operating if c.district_name == "富阳区" and c.name == DEMO_OPERATOR_COMMUNITY)
     signed = {}
     contract = await sign_contract_for_need(
         rng,
         actors,
         demo_community,
-        demo_operator,
+        demo_operator["id"],
         DEMO_OPERATOR_CATEGORIES,
         _contract_term(rng, today, ending_soon=False),
         today,
     )
     if contract:
-        signed[demo_community["id"]] = contract
-    others = [c for c in operating if c["id"] != demo_community["id"]]
+        signed[demo_community.id] = contract
+    others = [c for c in operating if c.id != demo_community.id]
     chosen = rng.sample(others, k=len(operating) // 2 - 1)
     for index, community in enumerate(chosen):
-        operator = _pick_operator(rng, candidates, community["district_id"], spare, excluded=demo_operator["id"])
+        operator = _pick_operator(rng, candidates, community.district_id, spare, excluded=demo_operator["id"])
         if operator is None:
             continue
         categories = sorted(
-            rng.sample(operator["categories"], k=min(2, len(operator["categories"]))), key=lambda c: c != "integrated"
+            rng.sample(operator.categories, k=min(2, len(operator.categories))), key=lambda c: c != "integrated"
         )
         term = _contract_term(rng, today, ending_soon=index < 3)
-        contract = await sign_contract_for_need(rng, actors, community, operator, categories, term, today)
+        contract = await sign_contract_for_need(rng, actors, community, operator.id, categories, term, today)
         if contract:
-            spare[operator["id"]] -= 1
-            signed[community["id"]] = contract
+            spare[operator.id] -= 1
+            signed[community.id] = contract
     return signed
 
 
 async def load_open_needs(
-    rng: random.Random, actors: Actors, communities: list[dict], contracts: dict[int, dict], today: date
+    rng: random.Random, actors: Actors, communities: list[CommunityRow], contracts: dict[int, ContractRow], today: date
 ) -> None:
     """One to four needs for each community that is operating, accepted or being built (the need a contract
     already answered counts), published over the last few months in date order."""
     wanted = []
     for community in communities:
-        if community["status"] not in NEED_STATUSES:
+        if community.status not in NEED_STATUSES:
             continue
-        contract = contracts.get(community["id"])
+        contract = contracts.get(community.id)
         total = rng.randint(1, 4)
         count = total - 1 if contract else total
-        for category in _need_categories(rng, count, set(contract["categories"]) if contract else set()):
+        for category in _need_categories(rng, count, set(contract.categories) if contract else set()):
             wanted.append((today - timedelta(days=rng.randint(2, 80)), community, category))
-    for day, community, category in sorted(wanted, key=lambda w: (w[0], w[1]["id"])):
+    for day, community, category in sorted(wanted, key=lambda w: (w[0], w[1].id)):
         with clock.business_time(_at(day)):
             await service.create_need(
                 _official_for(actors, community),
-                community["id"],
+                community.id,
                 category=category,
                 priority=rng.choice([1, 2, 2, 3]),
                 text=_need_text(rng, category),
@@ -472,32 +484,32 @@ async def load_open_needs(
 # Ledger ----------------------------------------------------------------------------------------
 
 
-def _ratios(rng: random.Random, operating: list[dict]) -> dict[int, tuple[float, float]]:
+def _ratios(rng: random.Random, operating: list[CommunityRow]) -> dict[int, tuple[float, float]]:
     """Income ÷ cost of each operating community, the earlier year and the trailing one: about 60% balanced,
     25% warning and 15% imbalanced in the trailing year, the named Fuyang ones clearly imbalanced."""
-    forced = [c for c in operating if c["district_name"] == "富阳区" and c["name"] in FUYANG_IMBALANCED]
+    forced = [c for c in operating if c.district_name == "富阳区" and c.name in FUYANG_IMBALANCED]
     rest = [c for c in operating if c not in forced]
     rng.shuffle(rest)
     imbalanced = max(round(len(operating) * 0.15) - len(forced), 0)
     warning = round(len(operating) * 0.25)
-    trailing = {c["id"]: rng.uniform(0.55, 0.68) for c in forced}
+    trailing = {c.id: rng.uniform(0.55, 0.68) for c in forced}
     for index, community in enumerate(rest):
         if index < imbalanced:
-            trailing[community["id"]] = rng.uniform(0.6, 0.74)
+            trailing[community.id] = rng.uniform(0.6, 0.74)
         elif index < imbalanced + warning:
-            trailing[community["id"]] = rng.uniform(0.85, 0.95)
+            trailing[community.id] = rng.uniform(0.85, 0.95)
         else:
-            trailing[community["id"]] = rng.uniform(1.05, 1.35)
+            trailing[community.id] = rng.uniform(1.05, 1.35)
     return {cid: (max(ratio + rng.uniform(-0.15, 0.08), 0.45), ratio) for cid, ratio in trailing.items()}
 
 
-def _in_force(contract: dict | None, month: date) -> bool:
-    return contract is not None and contract["starts_on"] <= month < contract["ends_on"]
+def _in_force(contract: ContractRow | None, month: date) -> bool:
+    return contract is not None and contract.starts_on <= month < contract.ends_on
 
 
 def _monthly_costs(rng: random.Random, books: Books, months: list[date]) -> None:
     community = books.community
-    households, hectares = community["households"], float(community["area_hectares"])
+    households, hectares = community.households, float(community.area_hectares)
     staff = 30_000 + households * 25 * rng.uniform(0.85, 1.15)
     for index, month in enumerate(months):
         raise_factor = 1.04 if index >= 12 else 1.0
@@ -509,8 +521,8 @@ def _monthly_costs(rng: random.Random, books: Books, months: list[date]) -> None
             * YUAN,
             "maintenance": round((8_000 + hectares * 500) * rng.uniform(0.5, 1.6)) * YUAN,
         }
-        if _in_force(books.contract, month):
-            costs["service_fee"] = books.contract["annual_fee"] // 12
+        if books.contract is not None and _in_force(books.contract, month):
+            costs["service_fee"] = books.contract.annual_fee // 12
         books.costs.append(costs)
 
 
@@ -535,17 +547,17 @@ def _monthly_incomes(rng: random.Random, books: Books, months: list[date]) -> No
 
 
 def plan_books(
-    rng: random.Random, operating: list[dict], contracts: dict[int, dict], months: list[date]
+    rng: random.Random, operating: list[CommunityRow], contracts: dict[int, ContractRow], months: list[date]
 ) -> list[Books]:
     ratios = _ratios(rng, operating)
     plans = []
     for community in operating:
         books = Books(
             community=community,
-            ratios=ratios[community["id"]],
+            ratios=ratios[community.id],
             subsidy_share=rng.uniform(0.1, 0.3) if rng.random() < 0.8 else 0.0,
             revenue_share=rng.uniform(0.25, 0.45),
-            contract=contracts.get(community["id"]),
+            contract=contracts.get(community.id),
         )
         _monthly_costs(rng, books, months)
         _monthly_incomes(rng, books, months)
@@ -554,9 +566,13 @@ def plan_books(
 
 
 async def _post_costs(actors: Actors, books: Books, month: date, costs: dict[str, int]) -> None:
-    community_id = books.community["id"]
+    community_id = books.community.id
     for kind, amount in costs.items():
-        note = f"{books.contract['operator_name']} 运营服务费" if kind == "service_fee" else COST_NOTES[kind]
+        note = (
+            f"{books.contract.operator_name} 运营服务费"
+            if books.contract and kind == "service_fee"
+            else COST_NOTES[kind]
+        )
         await service.post_entry(
             actors.city,
             community_id,
@@ -569,7 +585,7 @@ async def _post_costs(actors: Actors, books: Books, month: date, costs: dict[str
 
 
 async def _post_incomes(actors: Actors, books: Books, month: date, incomes: dict[str, int]) -> None:
-    community_id, label = books.community["id"], _month_label(month)
+    community_id, label = books.community.id, _month_label(month)
     await service.post_system_income(
         community_id,
         month=month,
@@ -588,25 +604,25 @@ async def _post_incomes(actors: Actors, books: Books, month: date, incomes: dict
             reference=f"demo-{community_id}-{label}-subsidy",
             note="未来社区运营补助（按季度拨付）",
         )
-    if "service_revenue" in incomes:
-        await _post_service_revenue(actors, books.contract, month, incomes["service_revenue"])
+    if books.contract is not None and "service_revenue" in incomes:
+        await _post_service_revenue(actors, books.contract, community_id, month, incomes["service_revenue"])
 
 
-async def _post_service_revenue(actors: Actors, contract: dict, month: date, amount: int) -> None:
+async def _post_service_revenue(
+    actors: Actors, contract: ContractRow, community_id: int, month: date, amount: int
+) -> None:
     """The demo operator account reports its own months; the other operators have no account, so their
     revenue comes in as the system's posting."""
-    if contract["operator_org_id"] in actors.operator.org_ids():
-        await service.report_operator_month(
-            actors.operator, contract["id"], month=month, service_revenue=amount, costs={}
-        )
+    if contract.operator_org_id in actors.operator.org_ids():
+        await service.report_operator_month(actors.operator, contract.id, month=month, service_revenue=amount, costs={})
         return
     await service.post_system_income(
-        contract["community_id"],
+        community_id,
         month=month,
         kind="service_revenue",
         amount=amount,
-        source=f"demo-revenue:{contract['id']}:{_month_label(month)}",
-        note=f"{contract['operator_name']} {_month_label(month)} 服务收入",
+        source=f"demo-revenue:{contract.id}:{_month_label(month)}",
+        note=f"{contract.operator_name} {_month_label(month)} 服务收入",
     )
 
 
@@ -631,7 +647,7 @@ async def load() -> None:
     async with service.transaction():
         actors = await _actors()
         communities = [*await load_fuyang_communities(rng), *await load_other_communities(rng, today)]
-        operating = [c for c in communities if c["status"] == CommunityStatus.operating.value]
+        operating = [c for c in communities if c.status == CommunityStatus.operating.value]
         contracts = await load_contracts(rng, actors, operating, today)
         await load_open_needs(rng, actors, communities, contracts, today)
         await load_ledger(actors, plan_books(rng, operating, contracts, months), months, today)

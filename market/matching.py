@@ -172,6 +172,16 @@ def score(
     return MatchScore(candidate.operator_id, candidate.name, _total(values), frozenset(facts["covered"]), parts)
 
 
+def _rescore(
+    candidate: Candidate, community: Community, today: date, weights: Weights, category_names: dict[str, str]
+) -> MatchScore:
+    """A ranked operator scored again with its explanations; ranking has already found it eligible."""
+    found = score(candidate, community, today, weights, category_names)
+    if found is None:
+        raise ValueError(f"operator {candidate.operator_id} was ranked but cannot be scored")
+    return found
+
+
 def rank(candidates: list[Candidate], community: Community, today: date, weights: Weights) -> list[MatchScore]:
     """Every operator that can serve an open need, best first, scored but not yet explained."""
     scored = []
@@ -202,7 +212,7 @@ def explain(
     category_names: dict[str, str],
 ) -> list[MatchScore]:
     by_id = {c.operator_id: c for c in candidates}
-    return [score(by_id[s.operator_id], community, today, weights, category_names) for s in ranked]
+    return [_rescore(by_id[s.operator_id], community, today, weights, category_names) for s in ranked]
 
 
 def shortlist(
@@ -259,18 +269,19 @@ def pair_scores(
             if candidate.registry_status in IN_GOOD_STANDING:
                 for category in candidate.listed_categories:
                     by_category[(community_type, category)].append(candidate)
-    totals: dict[tuple[str, int, bool], float] = {}
+    totals: dict[tuple[str, int, bool], float | None] = {}
     result: dict[tuple[int, int], float] = {}
     for index, need in enumerate(needs):
         (category,) = need.open_categories
         for candidate in by_category.get((need.community_type, category), ()):
             serves = need.district_id in candidate.district_ids
             key = (need.community_type, candidate.operator_id, serves)
-            total = totals.get(key)
-            if total is None:
+            if key not in totals:
                 probe = Community(need.district_id if serves else -1, "", need.community_type, need.open_categories)
-                total = totals[key] = score_total(candidate, probe, today, weights)
-            result[(index, candidate.operator_id)] = total
+                totals[key] = score_total(candidate, probe, today, weights)
+            total = totals[key]
+            if total is not None:
+                result[(index, candidate.operator_id)] = total
     return result
 
 
@@ -282,7 +293,7 @@ def bundle_for(
     by_id = {c.operator_id: c for c in candidates}
 
     def explained(s: MatchScore) -> MatchScore:
-        return score(by_id[s.operator_id], community, today, weights, category_names)
+        return _rescore(by_id[s.operator_id], community, today, weights, category_names)
 
     return Bundle(
         explained(chosen.integrated) if chosen.integrated else None,

@@ -1,12 +1,50 @@
-"""Every query of the market. Functions take and return plain values; callers hold transactions."""
+"""Every query of the market. Functions return typed rows (or Piccolo instances); callers hold transactions.
+
+Statements on one table use Piccolo's query builder; hand-written SQL is kept for joins, aggregates and
+bulk statements, each saying why."""
 
 from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
 
-from core.pagination import split_total
+import msgspec
+
+from market.schemas import (
+    CandidateRow,
+    CommunityRow,
+    CommunityTotals,
+    ContractRow,
+    KindTotal,
+    LedgerEntryRow,
+    MonthFigures,
+    NeedRow,
+    PlanLineRow,
+    PlanRow,
+    PostedVoucher,
+    ScopedNeed,
+    ServingOperator,
+)
 from market.tables import AllocationLine, AllocationPlan, Community, LedgerEntry, Need, ServiceContract
+from providers.tables import Category, Listing, Operator
+
+R = TypeVar("R", bound=msgspec.Struct)
+
+
+def _one(rows: list[dict[str, Any]], row_type: type[R]) -> R | None:
+    return msgspec.convert(rows[0], row_type) if rows else None
+
+
+def _all(rows: list[dict[str, Any]], row_type: type[R]) -> list[R]:
+    return msgspec.convert(rows, list[row_type])  # type: ignore[valid-type]
+
+
+def _counted(rows: list[dict[str, Any]], row_type: type[R]) -> tuple[list[R], int]:
+    """Rows fetched with `count(*) OVER () AS total`: the typed rows and that total."""
+    return _all(rows, row_type), rows[0]["total"] if rows else 0
+
 
 # Contracts in these states hold one unit of the operator's capacity until they end.
 HOLDING_STATES = ("draft", "active", "expiring")
@@ -29,36 +67,27 @@ COMMUNITY_FROM = """
 """
 
 
-async def community_exists_for_org(org_id: int) -> bool:
-    return await Community.exists().where(Community.org == org_id)
-
-
 async def insert_community(*, org_id: int, district_id: int, street_id: int, fields: dict, now: datetime) -> int:
-    rows = await Community.raw(
-        """
-        INSERT INTO market_community (org, name, district, street, community_type, tier, pool, creation_level,
-            planned_start, planned_finish, area_hectares, households, elderly_share, children_share, status,
-            created_at, updated_at)
-        VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) RETURNING id
-        """,
-        org_id,
-        fields["name"],
-        district_id,
-        street_id,
-        fields["community_type"],
-        fields["tier"],
-        fields["pool"],
-        fields["creation_level"],
-        fields["planned_start"],
-        fields["planned_finish"],
-        fields["area_hectares"],
-        fields["households"],
-        fields["elderly_share"],
-        fields["children_share"],
-        fields["status"],
-        now,
-        now,
+    community = Community(
+        org=org_id,
+        name=fields["name"],
+        district=district_id,
+        street=street_id,
+        community_type=fields["community_type"],
+        tier=fields["tier"],
+        pool=fields["pool"],
+        creation_level=fields["creation_level"],
+        planned_start=fields["planned_start"],
+        planned_finish=fields["planned_finish"],
+        area_hectares=fields["area_hectares"],
+        households=fields["households"],
+        elderly_share=fields["elderly_share"],
+        children_share=fields["children_share"],
+        status=fields["status"],
+        created_at=now,
+        updated_at=now,
     )
+    rows = await Community.insert(community).returning(Community.id)
     return rows[0]["id"]
 
 
@@ -70,12 +99,13 @@ async def community_name_taken(street_id: int, name: str) -> bool:
     return await Community.exists().where((Community.street == street_id) & (Community.name == name))
 
 
-async def get_community(community_id: int, *, for_update: bool = False) -> dict | None:
+async def get_community(community_id: int, *, for_update: bool = False) -> CommunityRow | None:
+    # SQL: the file joins its org node, district and street.
     lock = " FOR UPDATE OF c" if for_update else ""
     rows = await Community.raw(
         f"SELECT {COMMUNITY_COLUMNS} FROM {COMMUNITY_FROM} WHERE c.id = {{}}{lock}", community_id
     )
-    return rows[0] if rows else None
+    return _one(rows, CommunityRow)
 
 
 async def list_communities(
@@ -89,8 +119,9 @@ async def list_communities(
     q: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[dict], int]:
+) -> tuple[list[CommunityRow], int]:
     """Communities inside the scope `patterns`, plus those any of `operator_org_ids` holds a contract with."""
+    # SQL: joins, a correlated EXISTS and the window total.
     rows = await Community.raw(
         f"""
         SELECT {COMMUNITY_COLUMNS}, count(*) OVER () AS total FROM {COMMUNITY_FROM}
@@ -119,7 +150,7 @@ async def list_communities(
         limit,
         offset,
     )
-    return split_total(rows)
+    return _counted(rows, CommunityRow)
 
 
 async def update_community(community_id: int, changes: dict, now: datetime) -> None:
@@ -129,6 +160,7 @@ async def update_community(community_id: int, changes: dict, now: datetime) -> N
 
 
 async def operator_has_contract(community_id: int, operator_org_ids: list[int]) -> bool:
+    # SQL: a contract joined to its operator's organisation.
     rows = await Community.raw(
         "SELECT 1 FROM market_contract k JOIN provider_operator o ON o.id = k.operator "
         "WHERE k.community = {} AND o.org = ANY({}::int[]) LIMIT 1",
@@ -155,24 +187,25 @@ NEED_FROM = """
 async def insert_need(
     *, community_id: int, category: str, priority: int, text: str, created_by: int, now: datetime
 ) -> int:
-    rows = await Need.raw(
-        "INSERT INTO market_need (community, category, priority, text, status, created_by, created_at, updated_at) "
-        "VALUES ({}, {}, {}, {}, 'open', {}, {}, {}) RETURNING id",
-        community_id,
-        category,
-        priority,
-        text,
-        created_by,
-        now,
-        now,
+    need = Need(
+        community=community_id,
+        category=category,
+        priority=priority,
+        text=text,
+        status="open",
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
     )
+    rows = await Need.insert(need).returning(Need.id)
     return rows[0]["id"]
 
 
-async def get_need(need_id: int, *, for_update: bool = False) -> dict | None:
+async def get_need(need_id: int, *, for_update: bool = False) -> NeedRow | None:
+    # SQL: the need joins its community, org node and category name.
     lock = " FOR UPDATE OF n" if for_update else ""
     rows = await Need.raw(f"SELECT {NEED_COLUMNS} FROM {NEED_FROM} WHERE n.id = {{}}{lock}", need_id)
-    return rows[0] if rows else None
+    return _one(rows, NeedRow)
 
 
 async def list_needs(
@@ -184,9 +217,10 @@ async def list_needs(
     limit: int,
     offset: int,
     open_anywhere: bool = False,
-) -> tuple[list[dict], int]:
+) -> tuple[list[NeedRow], int]:
     """patterns None: every community (operators browsing open needs); `open_anywhere` adds the open needs of
     every community to those in `patterns`."""
+    # SQL: joins and the window total.
     rows = await Need.raw(
         f"""
         SELECT {NEED_COLUMNS}, count(*) OVER () AS total FROM {NEED_FROM}
@@ -208,39 +242,35 @@ async def list_needs(
         limit,
         offset,
     )
-    return split_total(rows)
+    return _counted(rows, NeedRow)
 
 
 async def set_need_status(need_ids: list[int], status: str, now: datetime, *, only_from: str | None = None) -> None:
-    await Need.raw(
-        "UPDATE market_need SET status = {}, updated_at = {} WHERE id = ANY({}::int[]) "
-        "AND ({}::text IS NULL OR status = {})",
-        status,
-        now,
-        need_ids,
-        only_from,
-        only_from,
+    if not need_ids:
+        return
+    query = Need.update({Need.status: status, Need.updated_at: now}).where(Need.id.is_in(need_ids))
+    if only_from is not None:
+        query = query.where(Need.status == only_from)
+    await query
+
+
+async def needs_of_community(community_id: int, need_ids: list[int]) -> list[Need]:
+    if not need_ids:
+        return []
+    return await Need.objects().where((Need.community == community_id) & Need.id.is_in(need_ids)).lock_rows()
+
+
+async def open_needs(community_id: int) -> list[Need]:
+    return (
+        await Need.objects()
+        .where((Need.community == community_id) & (Need.status == "open"))
+        .order_by(Need.priority, Need.id)
     )
 
 
-async def needs_of_community(community_id: int, need_ids: list[int]) -> list[dict]:
-    return await Need.raw(
-        "SELECT id, category, status FROM market_need WHERE community = {} AND id = ANY({}::int[]) FOR UPDATE",
-        community_id,
-        need_ids,
-    )
-
-
-async def open_needs(community_id: int) -> list[dict]:
-    return await Need.raw(
-        "SELECT n.id, n.category, n.priority FROM market_need n WHERE n.community = {} AND n.status = 'open' "
-        "ORDER BY n.priority, n.id",
-        community_id,
-    )
-
-
-async def open_needs_in_scope(patterns: list[str]) -> list[dict]:
-    return await Need.raw(
+async def open_needs_in_scope(patterns: list[str]) -> list[ScopedNeed]:
+    # SQL: needs joined to their community and org node.
+    rows = await Need.raw(
         """
         SELECT n.id, n.category, n.priority, c.id AS community_id, c.name AS community_name,
                c.district AS district_id, c.community_type
@@ -250,11 +280,13 @@ async def open_needs_in_scope(patterns: list[str]) -> list[dict]:
         """,
         patterns,
     )
+    return _all(rows, ScopedNeed)
 
 
-async def operators_serving(category: str, district_id: int, today: date) -> list[dict]:
+async def operators_serving(category: str, district_id: int, today: date) -> list[ServingOperator]:
     """Operators listed today for `category`, in good standing, who serve `district_id`."""
-    return await Need.raw(
+    # SQL: operators joined to their listings.
+    rows = await Need.raw(
         """
         SELECT DISTINCT o.id, o.name, o.contact_email FROM provider_operator o
         JOIN provider_listing l ON l.operator = o.id
@@ -267,6 +299,7 @@ async def operators_serving(category: str, district_id: int, today: date) -> lis
         today,
         district_id,
     )
+    return _all(rows, ServingOperator)
 
 
 # Matching candidates ---------------------------------------------------------------------------
@@ -321,16 +354,17 @@ def match_candidates_query(categories: list[str], today: date) -> tuple[str, lis
     return MATCH_CANDIDATES_SQL, [categories, today, today, today, today]
 
 
-async def match_candidates(categories: list[str], today: date) -> list[dict]:
+async def match_candidates(categories: list[str], today: date) -> list[CandidateRow]:
     """Every operator in good standing listed today for any of `categories`, with what scoring needs:
     the categories it covers, capacity held by contracts, its last twelve evaluations, and the number of
     communities of each type it has run. One statement, whatever the number of operators."""
+    # SQL: window functions and aggregates over five tables.
     sql, args = match_candidates_query(categories, today)
-    return await Need.raw(sql, *args)
+    return _all(await Need.raw(sql, *args), CandidateRow)
 
 
 async def category_names() -> dict[str, str]:
-    rows = await Need.raw("SELECT code, name FROM provider_category")
+    rows = await Category.select(Category.code, Category.name)
     return {r["code"]: r["name"] for r in rows}
 
 
@@ -340,7 +374,7 @@ CONTRACT_COLUMNS = """
     k.id, k.street AS street_id, s.name AS street_name, s.path AS street_path, k.community AS community_id,
     c.name AS community_name, k.operator AS operator_id, o.name AS operator_name, o.org AS operator_org_id,
     k.categories, k.starts_on, k.ends_on, k.annual_fee, k.revenue_share, k.kpis, k.status, k.renewal_of,
-    k.need_ids, k.signed_at, k.terminated_at, k.termination_reason, k.created_at
+    coalesce(k.need_ids, ARRAY[]::int[]) AS need_ids, k.signed_at, k.terminated_at, k.termination_reason, k.created_at
 """
 CONTRACT_FROM = """
     market_contract k
@@ -356,85 +390,76 @@ DRAFTING_LOCK_SPACE = 7_130_004  # advisory lock space for drafting between one 
 async def lock_drafting(community_id: int, operator_id: int) -> None:
     """Until commit, one transaction at a time drafts between the community and the operator. A row lock
     cannot do this: before the first draft there is no row to lock."""
+    # SQL: an advisory lock has no query builder form.
     await ServiceContract.raw(
         "SELECT pg_advisory_xact_lock({}, hashtext({}))", DRAFTING_LOCK_SPACE, f"{community_id}:{operator_id}"
     )
 
 
-async def lock_operator(operator_id: int) -> dict | None:
+async def lock_operator(operator_id: int) -> Operator | None:
     """Locks the operator row: every change to the contracts holding its capacity queues up behind it."""
-    rows = await ServiceContract.raw(
-        "SELECT id, name, registry_status, capacity FROM provider_operator WHERE id = {} FOR UPDATE", operator_id
-    )
-    return rows[0] if rows else None
+    return await Operator.objects().where(Operator.id == operator_id).lock_rows().first()
 
 
-async def holding_count(operator_id: int, today: date, *, excluding: int | None = None) -> int:
-    rows = await ServiceContract.raw(
-        "SELECT count(*) AS n FROM market_contract WHERE operator = {} AND status IN ('draft', 'active', 'expiring') "
-        "AND ends_on > {} AND id IS DISTINCT FROM {}",
-        operator_id,
-        today,
-        excluding,
+async def holding_count(operator_id: int, today: date) -> int:
+    return await ServiceContract.count().where(
+        (ServiceContract.operator == operator_id)
+        & ServiceContract.status.is_in(list(HOLDING_STATES))
+        & (ServiceContract.ends_on > today)
     )
-    return rows[0]["n"]
 
 
 async def listed_categories(operator_id: int, on: date) -> set[str]:
-    rows = await ServiceContract.raw(
-        "SELECT DISTINCT category FROM provider_listing WHERE operator = {} AND valid_from <= {} AND valid_until > {}",
-        operator_id,
-        on,
-        on,
+    rows = await Listing.select(Listing.category).where(
+        (Listing.operator == operator_id) & (Listing.valid_from <= on) & (Listing.valid_until > on)
     )
     return {r["category"] for r in rows}
 
 
 async def insert_contract(fields: dict, *, status: str, created_by: int, now: datetime) -> int:
-    rows = await ServiceContract.raw(
-        """
-        INSERT INTO market_contract (street, community, operator, categories, starts_on, ends_on, annual_fee,
-            revenue_share, kpis, status, renewal_of, need_ids, created_by, signed_by, signed_at,
-            termination_reason, created_at, updated_at)
-        VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, '', {}, {}) RETURNING id
-        """,
-        fields["street_id"],
-        fields["community_id"],
-        fields["operator_id"],
-        fields["categories"],
-        fields["starts_on"],
-        fields["ends_on"],
-        fields["annual_fee"],
-        fields["revenue_share"],
-        fields["kpis"],
-        status,
-        fields.get("renewal_of"),
-        fields["need_ids"],
-        created_by,
-        created_by if status == "active" else None,
-        now if status == "active" else None,
-        now,
-        now,
+    signed = status == "active"
+    contract = ServiceContract(
+        street=fields["street_id"],
+        community=fields["community_id"],
+        operator=fields["operator_id"],
+        categories=fields["categories"],
+        starts_on=fields["starts_on"],
+        ends_on=fields["ends_on"],
+        annual_fee=fields["annual_fee"],
+        revenue_share=fields["revenue_share"],
+        kpis=fields["kpis"],
+        status=status,
+        renewal_of=fields.get("renewal_of"),
+        need_ids=fields["need_ids"],
+        created_by=created_by,
+        signed_by=created_by if signed else None,
+        signed_at=now if signed else None,
+        termination_reason="",
+        created_at=now,
+        updated_at=now,
     )
+    rows = await ServiceContract.insert(contract).returning(ServiceContract.id)
     return rows[0]["id"]
 
 
-async def get_contract(contract_id: int, *, for_update: bool = False) -> dict | None:
+async def get_contract(contract_id: int, *, for_update: bool = False) -> ContractRow | None:
+    # SQL: the contract joins its street, operator and community.
     lock = " FOR UPDATE OF k" if for_update else ""
     rows = await ServiceContract.raw(
         f"SELECT {CONTRACT_COLUMNS} FROM {CONTRACT_FROM} WHERE k.id = {{}}{lock}", contract_id
     )
-    return rows[0] if rows else None
+    return _one(rows, ContractRow)
 
 
-async def draft_contract_for(community_id: int, operator_id: int) -> dict | None:
+async def draft_contract_for(community_id: int, operator_id: int) -> ContractRow | None:
+    # SQL: the same joins as get_contract.
     rows = await ServiceContract.raw(
         f"SELECT {CONTRACT_COLUMNS} FROM {CONTRACT_FROM} "
         "WHERE k.community = {} AND k.operator = {} AND k.status = 'draft' ORDER BY k.id LIMIT 1 FOR UPDATE OF k",
         community_id,
         operator_id,
     )
-    return rows[0] if rows else None
+    return _one(rows, ContractRow)
 
 
 async def list_contracts(
@@ -446,7 +471,8 @@ async def list_contracts(
     status: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[dict], int]:
+) -> tuple[list[ContractRow], int]:
+    # SQL: joins and the window total.
     rows = await ServiceContract.raw(
         f"""
         SELECT {CONTRACT_COLUMNS}, count(*) OVER () AS total FROM {CONTRACT_FROM}
@@ -467,7 +493,7 @@ async def list_contracts(
         limit,
         offset,
     )
-    return split_total(rows)
+    return _counted(rows, ContractRow)
 
 
 async def update_contract(contract_id: int, changes: dict, now: datetime) -> None:
@@ -477,68 +503,83 @@ async def update_contract(contract_id: int, changes: dict, now: datetime) -> Non
 
 
 async def mark_expiring(today: date, horizon: date, now: datetime) -> list[int]:
-    rows = await ServiceContract.raw(
-        "UPDATE market_contract SET status = 'expiring', updated_at = {} "
-        "WHERE status = 'active' AND ends_on > {} AND ends_on <= {} RETURNING id",
-        now,
-        today,
-        horizon,
+    rows = (
+        await ServiceContract.update({ServiceContract.status: "expiring", ServiceContract.updated_at: now})
+        .where(
+            (ServiceContract.status == "active")
+            & (ServiceContract.ends_on > today)
+            & (ServiceContract.ends_on <= horizon)
+        )
+        .returning(ServiceContract.id)
     )
     return [r["id"] for r in rows]
 
 
-async def contract_commitments(community_ids: list[int], first_month: date) -> list[dict]:
+async def contract_commitments(community_ids: list[int], first_month: date) -> list[ServiceContract]:
     """Contracts in force from `first_month` on: what they already promise each month."""
-    return await ServiceContract.raw(
-        "SELECT community AS community_id, starts_on, ends_on, annual_fee FROM market_contract "
-        "WHERE community = ANY({}::int[]) AND status IN ('active', 'expiring') AND ends_on > {} AND annual_fee > 0",
-        community_ids,
-        first_month,
+    if not community_ids:
+        return []
+    return await ServiceContract.objects().where(
+        ServiceContract.community.is_in(community_ids)
+        & ServiceContract.status.is_in(["active", "expiring"])
+        & (ServiceContract.ends_on > first_month)
+        & (ServiceContract.annual_fee > 0)
     )
 
 
 # Ledger ----------------------------------------------------------------------------------------
 
+ENTRY_RETURNING = (
+    LedgerEntry.id,
+    LedgerEntry.community.as_alias("community_id"),
+    LedgerEntry.month,
+    LedgerEntry.direction,
+    LedgerEntry.kind,
+    LedgerEntry.amount,
+    LedgerEntry.source,
+    LedgerEntry.contract.as_alias("contract_id"),
+    LedgerEntry.note,
+    LedgerEntry.created_at,
+)
+
 
 async def insert_entries(
     entries: list[dict], *, posted_by: int | None, posted_by_org: int | None, now: datetime
-) -> list[int]:
+) -> list[LedgerEntryRow]:
     """All or nothing: a source already posted raises asyncpg's UniqueViolationError."""
-    rows = await LedgerEntry.raw(
-        """
-        INSERT INTO market_ledger_entry (community, month, direction, kind, amount, source, contract, note,
-            posted_by, posted_by_org, created_at)
-        SELECT e.community, e.month, e.direction, e.kind, e.amount, e.source, e.contract, e.note, {}, {}, {}
-        FROM unnest({}::int[], {}::date[], {}::text[], {}::text[], {}::bigint[], {}::text[], {}::int[], {}::text[])
-             AS e(community, month, direction, kind, amount, source, contract, note)
-        RETURNING id
-        """,
-        posted_by,
-        posted_by_org,
-        now,
-        [e["community_id"] for e in entries],
-        [e["month"] for e in entries],
-        [e["direction"] for e in entries],
-        [e["kind"] for e in entries],
-        [e["amount"] for e in entries],
-        [e["source"] for e in entries],
-        [e.get("contract_id") for e in entries],
-        [e.get("note", "") for e in entries],
-    )
-    return [r["id"] for r in rows]
+    written = [
+        LedgerEntry(
+            community=e["community_id"],
+            month=e["month"],
+            direction=e["direction"],
+            kind=e["kind"],
+            amount=e["amount"],
+            source=e["source"],
+            contract=e.get("contract_id"),
+            note=e.get("note", ""),
+            posted_by=posted_by,
+            posted_by_org=posted_by_org,
+            created_at=now,
+        )
+        for e in entries
+    ]
+    rows = await LedgerEntry.insert(*written).returning(*ENTRY_RETURNING)
+    return _all(rows, LedgerEntryRow)
 
 
-async def entry_by_source(source: str) -> dict | None:
+async def entry_by_source(source: str) -> PostedVoucher | None:
+    # SQL: the entry joins the organisation that posted it.
     rows = await LedgerEntry.raw(
         "SELECT e.id, e.posted_by_org AS posted_by_org_id, o.name AS posted_by_org_name "
         "FROM market_ledger_entry e LEFT JOIN organisation o ON o.id = e.posted_by_org WHERE e.source = {}",
         source,
     )
-    return rows[0] if rows else None
+    return _one(rows, PostedVoucher)
 
 
 async def insert_entries_once(entries: list[dict], *, now: datetime) -> list[int]:
     """Like insert_entries for the system's own postings: a source already posted is skipped."""
+    # SQL: a bulk insert that skips conflicts (ON CONFLICT DO NOTHING).
     rows = await LedgerEntry.raw(
         """
         INSERT INTO market_ledger_entry (community, month, direction, kind, amount, source, contract, note,
@@ -563,8 +604,9 @@ async def insert_entries_once(entries: list[dict], *, now: datetime) -> list[int
 
 async def list_entries(
     community_id: int, start: date, end: date, limit: int, offset: int, *, posted_by_orgs: list[int] | None = None
-) -> tuple[list[dict], int]:
+) -> tuple[list[LedgerEntryRow], int]:
     """`posted_by_orgs`: only the entries those organisations posted (None: all)."""
+    # SQL: joins the posting organisation and counts the window total.
     rows = await LedgerEntry.raw(
         """
         SELECT e.id, e.month, e.direction, e.kind, e.amount, e.source, e.contract AS contract_id, e.note,
@@ -582,11 +624,12 @@ async def list_entries(
         limit,
         offset,
     )
-    return split_total(rows)
+    return _counted(rows, LedgerEntryRow)
 
 
-async def monthly_totals(community_id: int, start: date, end: date) -> list[dict]:
-    return await LedgerEntry.raw(
+async def monthly_totals(community_id: int, start: date, end: date) -> list[MonthFigures]:
+    # SQL: conditional aggregates (FILTER) per month.
+    rows = await LedgerEntry.raw(
         """
         SELECT month,
                coalesce(sum(amount) FILTER (WHERE direction = 'income'), 0)::bigint AS income,
@@ -598,16 +641,19 @@ async def monthly_totals(community_id: int, start: date, end: date) -> list[dict
         start,
         end,
     )
+    return _all(rows, MonthFigures)
 
 
-async def totals_by_kind(community_id: int, start: date, end: date) -> list[dict]:
-    return await LedgerEntry.raw(
+async def totals_by_kind(community_id: int, start: date, end: date) -> list[KindTotal]:
+    # SQL: a grouped sum cast to bigint (Piccolo's Sum would return numeric).
+    rows = await LedgerEntry.raw(
         "SELECT direction, kind, sum(amount)::bigint AS amount FROM market_ledger_entry "
         "WHERE community = {} AND month >= {} AND month < {} GROUP BY direction, kind ORDER BY direction, kind",
         community_id,
         start,
         end,
     )
+    return _all(rows, KindTotal)
 
 
 BALANCE_OVERVIEW_SQL = f"""
@@ -632,10 +678,13 @@ def balance_overview_query(patterns: list[str], district_id: int | None, start: 
     return BALANCE_OVERVIEW_SQL, [start, end, patterns, district_id, district_id]
 
 
-async def balance_overview(patterns: list[str], district_id: int | None, start: date, end: date) -> list[dict]:
+async def balance_overview(
+    patterns: list[str], district_id: int | None, start: date, end: date
+) -> list[CommunityTotals]:
     """Every community in scope with its income and cost over [start, end): one statement."""
+    # SQL: joins and a grouped subquery, shared with bench/.
     sql, args = balance_overview_query(patterns, district_id, start, end)
-    return await LedgerEntry.raw(sql, *args)
+    return _all(await LedgerEntry.raw(sql, *args), CommunityTotals)
 
 
 # Allocation ------------------------------------------------------------------------------------
@@ -651,21 +700,21 @@ async def insert_plan(
     weights: dict,
     now: datetime,
 ) -> int:
-    rows = await AllocationPlan.raw(
-        "INSERT INTO market_allocation_plan (scope_org, created_by, total_score, greedy_score, need_count, weights, "
-        "created_at) VALUES ({}, {}, {}, {}, {}, {}::jsonb, {}) RETURNING id",
-        scope_org_id,
-        created_by,
-        total,
-        greedy_total,
-        need_count,
-        json.dumps(weights),
-        now,
+    plan = AllocationPlan(
+        scope_org=scope_org_id,
+        created_by=created_by,
+        total_score=Decimal(str(total)),
+        greedy_score=Decimal(str(greedy_total)),
+        need_count=need_count,
+        weights=json.dumps(weights),
+        created_at=now,
     )
+    rows = await AllocationPlan.insert(plan).returning(AllocationPlan.id)
     return rows[0]["id"]
 
 
 async def insert_plan_lines(plan_id: int, lines: list[tuple[int, int | None, float | None]]) -> None:
+    # SQL: one bulk insert from arrays, however many lines.
     await AllocationLine.raw(
         "INSERT INTO market_allocation_line (plan, need, operator, score, state, reason) "
         "SELECT {}, l.need, l.operator, l.score, 'proposed', '' "
@@ -677,7 +726,8 @@ async def insert_plan_lines(plan_id: int, lines: list[tuple[int, int | None, flo
     )
 
 
-async def get_plan(plan_id: int) -> dict | None:
+async def get_plan(plan_id: int) -> PlanRow | None:
+    # SQL: the plan joins its scope organisation.
     rows = await AllocationPlan.raw(
         "SELECT p.id, p.scope_org AS scope_org_id, org.name AS scope_name, org.path AS scope_path, p.total_score, "
         "p.greedy_score, p.need_count, p.weights, p.created_at FROM market_allocation_plan p "
@@ -689,7 +739,7 @@ async def get_plan(plan_id: int) -> dict | None:
     plan = rows[0]
     if isinstance(plan["weights"], str):
         plan["weights"] = json.loads(plan["weights"])
-    return plan
+    return msgspec.convert(plan, PlanRow)
 
 
 PLAN_LINE_COLUMNS = """
@@ -707,20 +757,23 @@ PLAN_LINE_FROM = """
 """
 
 
-async def plan_lines(plan_id: int) -> list[dict]:
-    return await AllocationLine.raw(
+async def plan_lines(plan_id: int) -> list[PlanLineRow]:
+    # SQL: each line joins its need, category, community and operator.
+    rows = await AllocationLine.raw(
         f"SELECT {PLAN_LINE_COLUMNS} FROM {PLAN_LINE_FROM} WHERE l.plan = {{}} ORDER BY l.need", plan_id
     )
+    return _all(rows, PlanLineRow)
 
 
-async def get_plan_line(plan_id: int, line_id: int, *, for_update: bool = False) -> dict | None:
+async def get_plan_line(plan_id: int, line_id: int, *, for_update: bool = False) -> PlanLineRow | None:
+    # SQL: the same joins as plan_lines.
     lock = " FOR UPDATE OF l" if for_update else ""
     rows = await AllocationLine.raw(
         f"SELECT {PLAN_LINE_COLUMNS} FROM {PLAN_LINE_FROM} WHERE l.plan = {{}} AND l.id = {{}}{lock}",
         plan_id,
         line_id,
     )
-    return rows[0] if rows else None
+    return _one(rows, PlanLineRow)
 
 
 async def decide_plan_line(
@@ -742,6 +795,7 @@ async def decide_plan_line(
 
 async def city_monthly_totals(start: date, end: date) -> list[dict]:
     """Income and cost of all communities together, per month of [start, end) that has entries."""
+    # SQL: conditional aggregates (FILTER) per month.
     return await LedgerEntry.raw(
         """
         SELECT month,
@@ -757,6 +811,7 @@ async def city_monthly_totals(start: date, end: date) -> list[dict]:
 
 async def kind_totals_by_community(community_ids: list[int], start: date, end: date) -> list[dict]:
     """Income and cost per ledger kind over [start, end) of each of these communities: one statement."""
+    # SQL: a grouped sum cast to bigint.
     return await LedgerEntry.raw(
         "SELECT community AS community_id, direction, kind, sum(amount)::bigint AS amount FROM market_ledger_entry "
         "WHERE community = ANY({}::int[]) AND month >= {} AND month < {} "
@@ -769,6 +824,7 @@ async def kind_totals_by_community(community_ids: list[int], start: date, end: d
 
 async def contracts_ending(after: date, until: date) -> list[dict]:
     """Contracts in force whose term ends in (after, until]; `ends_on` is the first day no longer covered."""
+    # SQL: joins four tables and aggregates category names.
     return await ServiceContract.raw(
         """
         SELECT k.id, k.community AS community_id, coalesce(c.name, '') AS community_name, st.name AS street_name,

@@ -1,12 +1,27 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Annotated
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
 from core.schemas import Input
+from market.balance import Balance, Thresholds
+from market.labels import (
+    COMMUNITY_POOL_LABELS,
+    COMMUNITY_STATUS_LABELS,
+    COMMUNITY_TIER_LABELS,
+    COMMUNITY_TYPE_LABELS,
+    CONTRACT_STATUS_LABELS,
+    CREATION_LEVEL_LABELS,
+    DIRECTION_LABELS,
+    LEDGER_KIND_LABELS,
+    NEED_STATUS_LABELS,
+    PLAN_LINE_STATE_LABELS,
+    PRIORITY_LABELS,
+)
+from market.matching import Bundle, MatchScore, Part, explain_bundle
 from market.subsidy import AcceptanceLevel
 from market.tables import (
     CommunityPool,
@@ -31,6 +46,13 @@ Households = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 Share = Annotated[Decimal, msgspec.Meta(description="比例，0 至 1")]
 Hectares = Annotated[Decimal, msgspec.Meta(description="面积（公顷）")]
 IdList = Annotated[list[int], msgspec.Meta(max_length=100)]
+
+V = TypeVar("V", bound=msgspec.Struct)
+
+
+def _view(cls: type[V], row: msgspec.Struct, **derived: object) -> V:
+    """`cls` filled from the row's fields of the same name, plus the `derived` ones (labels)."""
+    return cls(**{name: getattr(row, name) for name in cls.__struct_fields__ if name not in derived}, **derived)
 
 
 # Communities -----------------------------------------------------------------------------------
@@ -69,6 +91,32 @@ class CommunityUpdate(Input):
     status: CommunityStatus | None = None
 
 
+class CommunityRow(msgspec.Struct, kw_only=True):
+    """A community file with the names of its district and street and its place in the org tree."""
+
+    id: int
+    org_id: int
+    org_path: str
+    name: str
+    district_id: int
+    district_name: str
+    street_id: int
+    street_name: str
+    community_type: str
+    tier: str
+    pool: str
+    creation_level: str
+    planned_start: date | None
+    planned_finish: date | None
+    area_hectares: Decimal
+    households: int
+    elderly_share: Decimal
+    children_share: Decimal
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
 class CommunityView(msgspec.Struct, kw_only=True):
     id: int
     org_id: int
@@ -95,6 +143,18 @@ class CommunityView(msgspec.Struct, kw_only=True):
     status_label: str
     updated_at: datetime
 
+    @classmethod
+    def of(cls, row: CommunityRow) -> CommunityView:
+        return _view(
+            cls,
+            row,
+            community_type_label=COMMUNITY_TYPE_LABELS[row.community_type],
+            tier_label=COMMUNITY_TIER_LABELS[row.tier],
+            pool_label=COMMUNITY_POOL_LABELS[row.pool],
+            creation_level_label=CREATION_LEVEL_LABELS[row.creation_level],
+            status_label=COMMUNITY_STATUS_LABELS[row.status],
+        )
+
 
 # Needs -----------------------------------------------------------------------------------------
 
@@ -103,6 +163,21 @@ class NeedCreate(Input):
     category: CategoryCode
     priority: Priority = 2
     text: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class NeedRow(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    district_id: int
+    org_path: str
+    category: str
+    category_name: str
+    priority: int
+    text: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class NeedView(msgspec.Struct, kw_only=True):
@@ -118,6 +193,23 @@ class NeedView(msgspec.Struct, kw_only=True):
     status_label: str
     created_at: datetime
 
+    @classmethod
+    def of(cls, row: NeedRow) -> NeedView:
+        return _view(
+            cls,
+            row,
+            priority_label=PRIORITY_LABELS[row.priority],
+            status_label=NEED_STATUS_LABELS[row.status],
+        )
+
+
+class ServingOperator(msgspec.Struct, kw_only=True):
+    """An operator told by email when a community publishes a need it could serve."""
+
+    id: int
+    name: str
+    contact_email: str
+
 
 class ReasonInput(Input):
     reason: Reason
@@ -130,22 +222,25 @@ class OptionalReasonInput(Input):
 # Matching and allocation -----------------------------------------------------------------------
 
 
-class ScorePartView(msgspec.Struct, kw_only=True):
-    key: str
-    label: str
-    value: float
-    weight: float
-    points: float
-    explanation: str
-
-
 class MatchView(msgspec.Struct, kw_only=True):
     operator_id: int
     operator_name: str
     total: float
     covered: list[str]
     covered_names: list[str]
-    parts: list[ScorePartView]
+    parts: list[Part]
+
+    @classmethod
+    def of(cls, scored: MatchScore, names: dict[str, str]) -> MatchView:
+        covered = sorted(scored.covered)
+        return cls(
+            operator_id=scored.operator_id,
+            operator_name=scored.name,
+            total=scored.total,
+            covered=covered,
+            covered_names=[names.get(c, c) for c in covered],
+            parts=list(scored.parts),
+        )
 
 
 class BundleView(msgspec.Struct, kw_only=True):
@@ -153,6 +248,18 @@ class BundleView(msgspec.Struct, kw_only=True):
     specialists: dict[str, MatchView]
     uncovered: list[str]
     explanation: str
+
+
+class Shortlist(msgspec.Struct, kw_only=True):
+    """What matching found for one community's open needs, before it is shown."""
+
+    community: CommunityRow
+    open_needs: list[str]
+    weights: dict[str, float]
+    candidates: int
+    shortlist: list[MatchScore]
+    bundle: Bundle
+    category_names: dict[str, str]
 
 
 class MatchResult(msgspec.Struct, kw_only=True):
@@ -164,9 +271,72 @@ class MatchResult(msgspec.Struct, kw_only=True):
     shortlist: list[MatchView]
     bundle: BundleView
 
+    @classmethod
+    def of(cls, found: Shortlist) -> MatchResult:
+        names, offer = found.category_names, found.bundle
+        return cls(
+            community_id=found.community.id,
+            community_name=found.community.name,
+            open_needs=found.open_needs,
+            weights=found.weights,
+            candidates=found.candidates,
+            shortlist=[MatchView.of(s, names) for s in found.shortlist],
+            bundle=BundleView(
+                integrated=MatchView.of(offer.integrated, names) if offer.integrated else None,
+                specialists={c: MatchView.of(s, names) for c, s in offer.specialists.items()},
+                uncovered=sorted(offer.uncovered),
+                explanation=explain_bundle(offer, names) if found.open_needs else "社区暂无待对接需求",
+            ),
+        )
+
+
+class ScopedNeed(msgspec.Struct, kw_only=True):
+    """An open need with the community facts that allocation groups it by."""
+
+    id: int
+    category: str
+    priority: int
+    community_id: int
+    community_name: str
+    district_id: int
+    community_type: str
+
+
+class CandidateRow(msgspec.Struct, kw_only=True):
+    """An operator in good standing with what scoring needs (see repository.match_candidates)."""
+
+    id: int
+    name: str
+    registry_status: str
+    capacity: int
+    district_ids: list[int]
+    categories: list[str]
+    contracts: int
+    renovation_experience: int
+    new_build_experience: int
+    evaluation_ends: list[date]
+    evaluation_scores: list[int]
+
 
 class AllocationRequest(Input):
     district_id: int | None = None
+
+
+class PlanLineRow(msgspec.Struct, kw_only=True):
+    id: int
+    plan_id: int
+    need_id: int
+    category: str
+    category_name: str
+    community_id: int
+    community_name: str
+    community_path: str
+    operator_id: int | None
+    operator_name: str
+    score: Decimal | None
+    state: str
+    contract_id: int | None
+    reason: str
 
 
 class AllocationLineView(msgspec.Struct, kw_only=True):
@@ -184,6 +354,22 @@ class AllocationLineView(msgspec.Struct, kw_only=True):
     contract_id: int | None
     reason: str
 
+    @classmethod
+    def of(cls, row: PlanLineRow) -> AllocationLineView:
+        return _view(cls, row, state_label=PLAN_LINE_STATE_LABELS[row.state])
+
+
+class PlanRow(msgspec.Struct, kw_only=True):
+    id: int
+    scope_org_id: int
+    scope_name: str
+    scope_path: str
+    total_score: Decimal
+    greedy_score: Decimal
+    need_count: int
+    weights: dict[str, float]
+    created_at: datetime
+
 
 class AllocationPlanView(msgspec.Struct, kw_only=True):
     id: int
@@ -196,6 +382,15 @@ class AllocationPlanView(msgspec.Struct, kw_only=True):
     weights: dict[str, float]
     created_at: datetime
     lines: list[AllocationLineView]
+
+    @classmethod
+    def of(cls, plan: PlanRow, lines: list[PlanLineRow]) -> AllocationPlanView:
+        return _view(
+            cls,
+            plan,
+            assigned=sum(1 for line in lines if line.operator_id is not None),
+            lines=[AllocationLineView.of(line) for line in lines],
+        )
 
 
 class PlanLineAccept(Input):
@@ -239,6 +434,31 @@ class ContractRenewal(Input):
     kpis: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
 
 
+class ContractRow(msgspec.Struct, kw_only=True):
+    id: int
+    street_id: int
+    street_name: str
+    street_path: str
+    community_id: int | None
+    community_name: str | None
+    operator_id: int
+    operator_name: str
+    operator_org_id: int
+    categories: list[str]
+    starts_on: date
+    ends_on: date
+    annual_fee: int
+    revenue_share: Decimal | None
+    kpis: str
+    status: str
+    renewal_of: int | None
+    need_ids: list[int]
+    signed_at: datetime | None
+    terminated_at: datetime | None
+    termination_reason: str
+    created_at: datetime
+
+
 class ContractView(msgspec.Struct, kw_only=True):
     id: int
     street_id: int
@@ -260,6 +480,10 @@ class ContractView(msgspec.Struct, kw_only=True):
     signed_at: datetime | None
     terminated_at: datetime | None
     termination_reason: str
+
+    @classmethod
+    def of(cls, row: ContractRow) -> ContractView:
+        return _view(cls, row, status_label=CONTRACT_STATUS_LABELS[row.status])
 
 
 # Ledger and balance ----------------------------------------------------------------------------
@@ -286,6 +510,30 @@ class OperatorMonthlyReport(Input):
     costs: OperatorCosts = msgspec.field(default_factory=OperatorCosts)
 
 
+class LedgerEntryRow(msgspec.Struct, kw_only=True):
+    """An entry as written; a listed entry also carries when and by which organisation."""
+
+    id: int
+    community_id: int | None = None
+    month: date
+    direction: str
+    kind: str
+    amount: int
+    source: str
+    contract_id: int | None = None
+    note: str
+    created_at: datetime | None = None
+    posted_by_org_name: str = ""
+
+
+class PostedVoucher(msgspec.Struct, kw_only=True):
+    """Who already posted a voucher: what a second posting of it is told."""
+
+    id: int
+    posted_by_org_id: int | None
+    posted_by_org_name: str | None
+
+
 class LedgerEntryView(msgspec.Struct, kw_only=True):
     id: int
     month: date
@@ -297,6 +545,10 @@ class LedgerEntryView(msgspec.Struct, kw_only=True):
     source: str
     note: str
 
+    @classmethod
+    def of(cls, row: LedgerEntryRow) -> LedgerEntryView:
+        return _view(cls, row, direction_label=DIRECTION_LABELS[row.direction], kind_label=LEDGER_KIND_LABELS[row.kind])
+
 
 class BalanceFigures(msgspec.Struct, kw_only=True):
     income: int
@@ -304,6 +556,13 @@ class BalanceFigures(msgspec.Struct, kw_only=True):
     ratio: Decimal | None
     status: str
     status_label: str
+
+    @classmethod
+    def of(cls, result: Balance) -> BalanceFigures:
+        ratio = result.ratio.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP) if result.ratio is not None else None
+        return cls(
+            income=result.income, cost=result.cost, ratio=ratio, status=result.status.value, status_label=result.label
+        )
 
 
 class MonthFigures(msgspec.Struct, kw_only=True):
@@ -319,6 +578,22 @@ class KindFigures(msgspec.Struct, kw_only=True):
     amount: int
 
 
+class KindTotal(msgspec.Struct, kw_only=True):
+    direction: str
+    kind: str
+    amount: int
+
+
+class CommunityBalance(msgspec.Struct, kw_only=True):
+    community: CommunityRow
+    start: date
+    end: date
+    balance: Balance
+    monthly: list[MonthFigures]
+    by_kind: list[KindFigures]
+    forecast: list[MonthFigures]
+
+
 class CommunityBalanceView(msgspec.Struct, kw_only=True):
     community_id: int
     community_name: str
@@ -329,6 +604,61 @@ class CommunityBalanceView(msgspec.Struct, kw_only=True):
     by_kind: list[KindFigures]
     forecast: list[MonthFigures]
 
+    @classmethod
+    def of(cls, result: CommunityBalance) -> CommunityBalanceView:
+        return _view(
+            cls,
+            result,
+            community_id=result.community.id,
+            community_name=result.community.name,
+            balance=BalanceFigures.of(result.balance),
+        )
+
+
+class CommunityReport(msgspec.Struct, kw_only=True):
+    """Everything the one-click report of one community shows; `sections` come from other domains."""
+
+    community: CommunityRow
+    needs: list[NeedRow]
+    contracts: list[ContractRow]
+    balance: CommunityBalance
+    sections: list[Any]
+    generated_at: datetime
+
+
+class CommunityTotals(msgspec.Struct, kw_only=True):
+    """A community with its income and cost over a window."""
+
+    id: int
+    name: str
+    org_path: str
+    district_id: int
+    district_name: str
+    street_id: int
+    street_name: str
+    status: str
+    community_type: str
+    income: int
+    cost: int
+
+
+class CommunityBalanceRow(msgspec.Struct, kw_only=True):
+    community: CommunityTotals
+    balance: Balance
+
+
+class Overview(msgspec.Struct, kw_only=True):
+    """One page of communities in scope, worst balance first, with the figures of the whole scope."""
+
+    start: date
+    end: date
+    thresholds: Thresholds
+    communities: int
+    counts: dict[str, int]
+    total: Balance
+    items: list[CommunityBalanceRow]
+    matching: int
+
 
 class OverviewItem(msgspec.Struct, kw_only=True):
     community_id: int
@@ -338,6 +668,19 @@ class OverviewItem(msgspec.Struct, kw_only=True):
     street_name: str
     community_status: str
     balance: BalanceFigures
+
+    @classmethod
+    def of(cls, row: CommunityBalanceRow) -> OverviewItem:
+        community = row.community
+        return cls(
+            community_id=community.id,
+            community_name=community.name,
+            district_id=community.district_id,
+            district_name=community.district_name,
+            street_name=community.street_name,
+            community_status=community.status,
+            balance=BalanceFigures.of(row.balance),
+        )
 
 
 class BalanceOverview(msgspec.Struct, kw_only=True):
@@ -352,6 +695,19 @@ class BalanceOverview(msgspec.Struct, kw_only=True):
     limit: int
     offset: int
     items: list[OverviewItem]
+
+    @classmethod
+    def of(cls, found: Overview, limit: int, offset: int) -> BalanceOverview:
+        return _view(
+            cls,
+            found,
+            balanced_at=found.thresholds.balanced_at,
+            warning_at=found.thresholds.warning_at,
+            total=BalanceFigures.of(found.total),
+            limit=limit,
+            offset=offset,
+            items=[OverviewItem.of(row) for row in found.items],
+        )
 
 
 # Subsidies -------------------------------------------------------------------------------------

@@ -68,9 +68,10 @@ def fuyang_award(
     """
     if spend_fen < 0:
         raise ValueError("spend cannot be negative")
-    passed = [lvl for lvl in levels_passed if lvl != AcceptanceLevel.none]
+    passed: list[AcceptanceLevel] = [lvl for lvl in levels_passed if lvl != AcceptanceLevel.none]
     highest = max(passed, key=lambda lvl: FUYANG_CAPS[lvl]) if passed else None
-    cap = FUYANG_CAPS[highest or target_level] if (highest or target_level != AcceptanceLevel.none) else 0
+    level = highest if highest is not None else target_level
+    cap = FUYANG_CAPS[level] if level != AcceptanceLevel.none else 0
     award = min(spend_fen, cap)
     street_own_share = max(spend_fen - cap, 0)
     if highest is not None:

@@ -140,7 +140,7 @@ class ServiceContract(Table, tablename="market_contract"):
     revenue_share = Numeric(digits=(5, 4), null=True, default=None)  # share of service revenue paid back
     kpis = Text(default="")
     status = Varchar(length=12, choices=ContractStatus, default=ContractStatus.draft, index=True)
-    renewal_of = ForeignKey("self", null=True, default=None)
+    renewal_of: ForeignKey = ForeignKey("self", null=True, default=None)
     need_ids = Array(base_column=Integer())
     created_by = ForeignKey(User, null=False)
     signed_by = ForeignKey(User, null=True, default=None)
