@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
+from core.accounts.schemas import OrgRow
 from core.accounts.tables import OrgKind, Role
 from core.contributions import contributing_modules
 from core.settings import get_settings
@@ -93,16 +94,16 @@ def fuyang_projects() -> list[dict]:
         return list(csv.DictReader(f))
 
 
-async def _ensure_org(name: str, kind: OrgKind, parent: dict | None, code: str) -> dict:
+async def _ensure_org(name: str, kind: OrgKind, parent: OrgRow | None, code: str) -> OrgRow:
     existing = await accounts_repo.get_org_by_code(code)
     if existing:
         return existing
-    return await accounts.create_org(None, name=name, kind=kind, parent_id=parent["id"] if parent else None, code=code)
+    return await accounts.create_org(None, name=name, kind=kind, parent_id=parent.id if parent else None, code=code)
 
 
-async def load_org_tree() -> dict[str, dict]:
+async def load_org_tree() -> dict[str, OrgRow]:
     """Returns the orgs by code."""
-    orgs: dict[str, dict] = {}
+    orgs: dict[str, OrgRow] = {}
     city = await _ensure_org(CITY[0], OrgKind.city, None, CITY[1])
     orgs[CITY[1]] = city
     for name, code in DISTRICTS:
@@ -120,7 +121,7 @@ async def load_org_tree() -> dict[str, dict]:
     return orgs
 
 
-async def load_accounts(orgs: dict[str, dict]) -> None:
+async def load_accounts(orgs: dict[str, OrgRow]) -> None:
     password = get_settings().demo_password
     for account in DEMO_ACCOUNTS:
         if await accounts_repo.username_exists(account.username):
@@ -131,7 +132,7 @@ async def load_accounts(orgs: dict[str, dict]) -> None:
             password=password,
             email=f"{account.username}@example.org",
             display_name=account.display_name,
-            grants=[(account.role, orgs[account.org_code]["id"])],
+            grants=[(account.role, orgs[account.org_code].id)],
         )
 
 

@@ -474,7 +474,7 @@ async def _communities(actors: Actors) -> dict[tuple[str, str], dict]:
     )
     districts = {}
     for code in {spec.district for spec in SPACES}:
-        districts[(await accounts_repo.get_org_by_code(code))["id"]] = code
+        districts[(await accounts_repo.get_org_by_code(code)).id] = code
     return {(districts[r.district_id], r.name): msgspec.structs.asdict(r) for r in rows if r.district_id in districts}
 
 

@@ -117,7 +117,7 @@ async def register_space(principal: Principal, fields: dict) -> dict:
     if community is not None and principal.can_write_path(community.org_path, *OFFICIAL_ROLES):
         owner_org_id = fields.get("owner_org_id") or market.posting_org(principal, community.org_path)
         owner = await accounts_repo.get_org(owner_org_id)
-        if owner is None or not principal.can_write_path(owner["path"], *OFFICIAL_ROLES):
+        if owner is None or not principal.can_write_path(owner.path, *OFFICIAL_ROLES):
             raise OwnerNotInScope()
     elif owner_orgs:
         community = await market.community_for_owner(fields["community_id"], [g.org_path for g in owner_orgs])

@@ -19,6 +19,7 @@ from core import clock
 from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
 from core.accounts.principal import Principal
+from core.accounts.schemas import OrgRow
 from core.accounts.tables import OrgKind
 from core.clock import add_months, month_start
 from core.demo import fuyang_projects
@@ -180,7 +181,7 @@ async def _principal(username: str) -> Principal:
     return principal
 
 
-async def _org(code: str) -> dict:
+async def _org(code: str) -> OrgRow:
     org = await accounts_repo.get_org_by_code(code)
     if org is None:
         raise LookupError(f"organisation {code} is missing from the demo tree")
@@ -226,13 +227,13 @@ def _fuyang_status(pool: CommunityPool, start: date | None, finish: date | None)
     return CommunityStatus.operating if finish and finish < FUYANG_OPERATING_BY else CommunityStatus.building
 
 
-def _fuyang_fields(rng: random.Random, row: dict, street: dict) -> dict:
+def _fuyang_fields(rng: random.Random, row: dict, street: OrgRow) -> dict:
     pool = POOLS[row["pool"]]
     start, finish = _month(row["start_month"]), _month(row["finish_month"])
     name = row["community"]
     return {
         "name": name,
-        "street_id": street["id"],
+        "street_id": street.id,
         "community_type": (CommunityType.new_build if name in FUYANG_NEW_BUILDS else CommunityType.renovation).value,
         "tier": (CommunityTier.leading if name in FUYANG_LEADING else CommunityTier.inclusive).value,
         "pool": pool.value,
@@ -250,18 +251,18 @@ async def load_fuyang_communities(rng: random.Random) -> list[CommunityRow]:
     with clock.business_time(_at(date(2021, 6, 15))):
         for row in fuyang_projects():
             street = await _org(f"{FUYANG_CODE}-{row['responsible_unit']}")
-            org = await _org(f"{street['code']}-{row['community']}")
+            org = await _org(f"{street.code}-{row['community']}")
             communities.append(await service.create_community(None, _fuyang_fields(rng, row, street), existing_org=org))
     return communities
 
 
-async def _street(district_code: str, name: str) -> dict:
+async def _street(district_code: str, name: str) -> OrgRow:
     code = f"{district_code}-{name}"
     existing = await accounts_repo.get_org_by_code(code)
     if existing:
         return existing
     district = await _org(district_code)
-    return await accounts.create_org(None, name=name, kind=OrgKind.street, parent_id=district["id"], code=code)
+    return await accounts.create_org(None, name=name, kind=OrgKind.street, parent_id=district.id, code=code)
 
 
 def _planned_dates(rng: random.Random, status: CommunityStatus, today: date) -> tuple[date, date]:
@@ -279,7 +280,7 @@ def _planned_dates(rng: random.Random, status: CommunityStatus, today: date) -> 
 
 
 def _other_fields(
-    rng: random.Random, name: str, street: dict, community_type: CommunityType, status: CommunityStatus, today: date
+    rng: random.Random, name: str, street: OrgRow, community_type: CommunityType, status: CommunityStatus, today: date
 ) -> dict:
     start, finish = _planned_dates(rng, status, today)
     in_creation = status in (CommunityStatus.operating, CommunityStatus.accepted)
@@ -296,7 +297,7 @@ def _other_fields(
     )
     return {
         "name": name,
-        "street_id": street["id"],
+        "street_id": street.id,
         "community_type": community_type.value,
         "tier": tier.value,
         "pool": pool.value,

@@ -21,6 +21,7 @@ from core import clock
 from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
 from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
+from core.accounts.schemas import OrgRow
 from core.accounts.tables import OrgKind, Role
 from core.audit import service as audit
 from core.cache.service import VersionedCache
@@ -140,7 +141,7 @@ def _check_plan_dates(fields: dict) -> None:
 
 
 async def create_community(
-    principal: Principal | None, fields: dict, *, existing_org: dict | None = None
+    principal: Principal | None, fields: dict, *, existing_org: OrgRow | None = None
 ) -> CommunityRow:
     """Open the file of a community under a street. `existing_org` attaches the file to a community node
     already in the tree (seeding); otherwise the node is created with the file."""
@@ -149,20 +150,20 @@ async def create_community(
         street = await accounts_repo.get_org(fields["street_id"])
         if (
             street is None
-            or street["kind"] != OrgKind.street.value
-            or (principal is not None and not principal.can_write_path(street["path"], *OFFICIAL_ROLES))
+            or street.kind != OrgKind.street
+            or (principal is not None and not principal.can_write_path(street.path, *OFFICIAL_ROLES))
         ):
             raise StreetNotFound()
         if existing_org is None:
-            if await repo.community_name_taken(street["id"], fields["name"]):
+            if await repo.community_name_taken(street.id, fields["name"]):
                 raise CommunityNameTaken()
             org = await accounts.create_org(
-                principal, name=fields["name"], kind=OrgKind.community, parent_id=street["id"], code=None
+                principal, name=fields["name"], kind=OrgKind.community, parent_id=street.id, code=None
             )
         else:
             org = existing_org
         community_id = await repo.insert_community(
-            org_id=org["id"], district_id=street["parent_id"], street_id=street["id"], fields=fields, now=clock.now()
+            org_id=org.id, district_id=street.parent_id, street_id=street.id, fields=fields, now=clock.now()
         )
         await audit.record(principal, "community.create", "community", community_id, after=fields)
         return _written(await repo.get_community(community_id))
@@ -391,7 +392,7 @@ async def _build_match(community: CommunityRow, limit: int) -> Shortlist:
 # Allocation ------------------------------------------------------------------------------------
 
 
-async def _allocation_scope(principal: Principal, district_id: int | None) -> dict:
+async def _allocation_scope(principal: Principal, district_id: int | None) -> OrgRow:
     if district_id is None:
         if not principal.has_role(Role.city):
             raise PermissionDenied("全市分配方案只能由市级工作人员生成")
@@ -399,8 +400,8 @@ async def _allocation_scope(principal: Principal, district_id: int | None) -> di
     district = await accounts_repo.get_org(district_id)
     if (
         district is None
-        or district["kind"] != OrgKind.district.value
-        or not principal.can_write_path(district["path"], Role.district, Role.city)
+        or district.kind != OrgKind.district
+        or not principal.can_write_path(district.path, Role.district, Role.city)
     ):
         raise PermissionDenied("只能为本区县或全市生成分配方案")
     return district
@@ -411,7 +412,7 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
     maximise the total score; saved as lines officials accept one by one."""
     scope = await _allocation_scope(principal, district_id)
     today = clock.today()
-    needs = await repo.open_needs_in_scope(like_patterns([scope["path"]]))
+    needs = await repo.open_needs_in_scope(like_patterns([scope.path]))
     rows = await repo.match_candidates(sorted({n.category for n in needs}), today) if needs else []
     current_weights = weights()
     by_type = {COMMUNITY_TYPE_LABELS[t]: [_candidate(r, t) for r in rows] for t in COMMUNITY_TYPE_LABELS}
@@ -432,7 +433,7 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
     lines = _plan_lines(groups, keys, flows)
     async with transaction():
         plan_id = await repo.insert_plan(
-            scope_org_id=scope["id"],
+            scope_org_id=scope.id,
             created_by=principal.user_id,
             total=round(sum(f.score * f.count for f in flows), 1),
             greedy_total=round(sum(f.score * f.count for f in baseline), 1),
@@ -447,7 +448,7 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
             "allocation.create",
             "allocation_plan",
             plan_id,
-            after={"scope": scope["name"], "needs": len(needs), "assigned": sum(f.count for f in flows)},
+            after={"scope": scope.name, "needs": len(needs), "assigned": sum(f.count for f in flows)},
         )
         return await get_allocation_plan(principal, plan_id)
 
@@ -633,8 +634,8 @@ async def create_contract(principal: Principal, fields: dict) -> ContractRow:
             street = await accounts_repo.get_org(fields["street_id"])
             if (
                 street is None
-                or street["kind"] != OrgKind.street.value
-                or not principal.can_write_path(street["path"], *OFFICIAL_ROLES)
+                or street.kind != OrgKind.street
+                or not principal.can_write_path(street.path, *OFFICIAL_ROLES)
             ):
                 raise StreetNotFound()
             if fields["need_ids"]:

@@ -124,9 +124,9 @@ async def load() -> None:
 
     # The demo operator account's own company, applying by itself (自荐).
     demo_org = await accounts_repo.get_org_by_code("operator-demo")
-    demo_fields = _fields(rng, demo_org["name"], ["integrated", "commerce", "culture"], [fuyang])
+    demo_fields = _fields(rng, demo_org.name, ["integrated", "commerce", "culture"], [fuyang])
     demo_fields["contact_email"] = "operator_demo@example.org"
-    demo_id = await repo.insert_operator(org_id=demo_org["id"], fields=demo_fields, now=clock.now())
+    demo_id = await repo.insert_operator(org_id=demo_org.id, fields=demo_fields, now=clock.now())
 
     with clock.business_time(_at(date(2025, 5, 6))):
         operators = [demo_id]

@@ -112,7 +112,7 @@ async def _insert_operator(principal: Principal | None, fields: dict, city_id: i
         None, name=fields["name"], kind=OrgKind.operator, parent_id=city_id, code=f"uscc-{fields['credit_code']}"
     )
     try:
-        operator_id = await repo.insert_operator(org_id=org["id"], fields=fields, now=clock.now())
+        operator_id = await repo.insert_operator(org_id=org.id, fields=fields, now=clock.now())
     except asyncpg.UniqueViolationError as exc:  # two registrations of one code racing
         raise CreditCodeTaken() from exc
     await audit.record(principal, "operator.create", "operator", operator_id, after=fields)
@@ -124,7 +124,7 @@ async def create_operator(principal: Principal, fields: dict) -> dict:
     fields = await _validated_operator_fields(fields)
     city = await accounts.the_city()
     async with transaction():
-        operator_id = await _insert_operator(principal, fields, city["id"])
+        operator_id = await _insert_operator(principal, fields, city.id)
     return await get_operator_for(principal, operator_id)
 
 
@@ -133,7 +133,7 @@ async def register_operator(fields: dict, username: str, password: str) -> dict:
     fields = await _validated_operator_fields(fields)
     city = await accounts.the_city()
     async with transaction():
-        operator_id = await _insert_operator(None, fields, city["id"])
+        operator_id = await _insert_operator(None, fields, city.id)
         operator = await repo.get_operator(operator_id)
         await accounts.create_user(
             None,

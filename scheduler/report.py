@@ -314,7 +314,7 @@ async def gather(month: date) -> dict:
     previous_cost = sum(b.cost for b in previous.values())
     city_totals = {
         "id": 0,
-        "name": city["name"] if city else "全市",
+        "name": city.name if city else "全市",
         "communities": len(communities),
         "counts": {s: sum(1 for c in communities if c["status"] == s) for s in STATUSES},
         **_figures(income, cost, thresholds),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from core.accounts import service as accounts
+from core.accounts.schemas import OrgRow
 from core.accounts.tables import OrgKind, Role
 
 PASSWORD = "correct-horse-battery"
@@ -39,7 +40,7 @@ USERS = {
 @dataclass
 class World:
     client: httpx.AsyncClient
-    orgs: dict[str, dict] = field(default_factory=dict)
+    orgs: dict[str, OrgRow] = field(default_factory=dict)
     user_ids: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -47,7 +48,7 @@ class World:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
     def org_id(self, key: str) -> int:
-        return self.orgs[key]["id"]
+        return self.orgs[key].id
 
     async def get(self, user: str | None, url: str, **kwargs) -> httpx.Response:
         return await self.client.get(url, headers=self.headers(user) if user else {}, **kwargs)
@@ -80,7 +81,7 @@ async def build_world(client: httpx.AsyncClient) -> World:
     ]
     for key, name, kind, parent in tree:
         world.orgs[key] = await accounts.create_org(
-            None, name=name, kind=kind, parent_id=world.orgs[parent]["id"] if parent else None, code=key
+            None, name=name, kind=kind, parent_id=world.orgs[parent].id if parent else None, code=key
         )
     for username, grants in USERS.items():
         user = await accounts.create_user(
@@ -89,9 +90,9 @@ async def build_world(client: httpx.AsyncClient) -> World:
             password=PASSWORD,
             email=f"{username}@example.org",
             display_name=username,
-            grants=[(role, world.orgs[org]["id"]) for role, org in grants],
+            grants=[(role, world.orgs[org].id) for role, org in grants],
         )
-        world.user_ids[username] = user["id"]
+        world.user_ids[username] = user.id
         response = await login(client, username)
         assert response.status_code == 200, response.text
         world.tokens[username] = response.json()["access_token"]

@@ -6,7 +6,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
 from core.accounts import service
-from core.accounts.principal import OFFICIAL_ROLES, Grant, Principal
+from core.accounts.principal import OFFICIAL_ROLES, Principal
 from core.accounts.schemas import (
     GrantView,
     LoginRequest,
@@ -20,39 +20,9 @@ from core.accounts.schemas import (
 from core.accounts.tables import OrgKind
 from core.auth import ANY_ROLE, requires
 from core.http.openapi import errors
-from core.labels import ORG_KIND_LABELS, ROLE_LABELS
 from core.pagination import PageParams
 from core.schemas import Page
 from core.settings import get_settings
-
-
-def grant_view(grant: Grant) -> GrantView:
-    return GrantView(
-        role=grant.role, role_label=ROLE_LABELS[grant.role.value], org_id=grant.org_id, org_name=grant.org_name
-    )
-
-
-def org_view(row: dict) -> Org:
-    return Org(
-        id=row["id"],
-        name=row["name"],
-        kind=OrgKind(row["kind"]),
-        kind_label=ORG_KIND_LABELS[row["kind"]],
-        parent_id=row["parent_id"],
-        path=row["path"],
-        code=row["code"],
-    )
-
-
-def user_view(row: dict, grants: list[Grant]) -> UserView:
-    return UserView(
-        id=row["id"],
-        username=row["username"],
-        display_name=row["display_name"],
-        email=row["email"],
-        active=row["active"],
-        grants=[grant_view(g) for g in grants],
-    )
 
 
 class AuthController(Controller):
@@ -75,13 +45,13 @@ class MeController(Controller):
 
     @get("/", operation_id="getMe", guards=[ANY_ROLE], summary="当前用户、角色与管辖范围")
     async def me(self, principal: Principal) -> Me:
-        row = await service.get_user_for(principal, principal.user_id)
+        user = await service.get_user_for(principal, principal.user_id)
         return Me(
             id=principal.user_id,
             username=principal.username,
             display_name=principal.display_name,
-            email=row[0]["email"],
-            grants=[grant_view(g) for g in principal.grants],
+            email=user.email,
+            grants=[GrantView.of(g) for g in principal.grants],
         )
 
 
@@ -106,11 +76,11 @@ class OrgController(Controller):
             limit=page.limit,
             offset=page.offset,
         )
-        return Page(items=[org_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page, Org.of)
 
     @get("/{org_id:int}", operation_id="getOrg", guards=[ANY_ROLE], summary="组织详情")
     async def get_org(self, principal: Principal, org_id: int) -> Org:
-        return org_view(await service.get_org_for(principal, org_id))
+        return Org.of(await service.get_org_for(principal, org_id))
 
     @post(
         "/",
@@ -123,7 +93,7 @@ class OrgController(Controller):
         row = await service.create_org(
             principal, name=data.name, kind=data.kind, parent_id=data.parent_id, code=data.code
         )
-        return org_view(row)
+        return Org.of(row)
 
 
 class UserController(Controller):
@@ -137,13 +107,12 @@ class UserController(Controller):
         page: PageParams,
         q: Annotated[str | None, Parameter(max_length=100)] = None,
     ) -> Page[UserView]:
-        pairs, total = await service.list_users(principal, q=q, limit=page.limit, offset=page.offset)
-        return Page(items=[user_view(r, g) for r, g in pairs], total=total, limit=page.limit, offset=page.offset)
+        users, total = await service.list_users(principal, q=q, limit=page.limit, offset=page.offset)
+        return Page.of(users, total, page)
 
     @get("/{user_id:int}", operation_id="getUser", guards=[ANY_ROLE], summary="用户详情")
     async def get_user(self, principal: Principal, user_id: int) -> UserView:
-        row, grants = await service.get_user_for(principal, user_id)
-        return user_view(row, grants)
+        return await service.get_user_for(principal, user_id)
 
     @post(
         "/",
@@ -161,8 +130,7 @@ class UserController(Controller):
             display_name=data.display_name,
             grants=[(g.role, g.org_id) for g in data.grants],
         )
-        row, grants = await service.get_user_for(principal, created["id"])
-        return user_view(row, grants)
+        return await service.get_user_for(principal, created.id)
 
 
 ROUTES = [AuthController, MeController, OrgController, UserController]

@@ -4,43 +4,54 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
+
 from core.accounts.principal import Grant, like_patterns
-from core.accounts.tables import LoginFailure, LoginLock, Organisation, Role, RoleGrant, User
+from core.accounts.schemas import Credentials, GrantRow, OrgRow, UserRow
+from core.accounts.tables import LoginFailure, LoginLock, Organisation, OrgKind, Role, RoleGrant, User
 from core.pagination import split_total
 
 ORG_COLUMNS = "o.id, o.name, o.kind, o.parent AS parent_id, o.path, o.code"
+_ORG_FIELDS = (
+    Organisation.id,
+    Organisation.name,
+    Organisation.kind,
+    Organisation.parent.as_alias("parent_id"),
+    Organisation.path,
+    Organisation.code,
+)
 
 
-async def get_org(org_id: int) -> dict | None:
-    rows = await Organisation.raw(f"SELECT {ORG_COLUMNS} FROM organisation o WHERE o.id = {{}}", org_id)
-    return rows[0] if rows else None
+def _org(row: dict | None) -> OrgRow | None:
+    return None if row is None else msgspec.convert(row, OrgRow)
 
 
-async def get_org_by_code(code: str) -> dict | None:
-    rows = await Organisation.raw(f"SELECT {ORG_COLUMNS} FROM organisation o WHERE o.code = {{}}", code)
-    return rows[0] if rows else None
+async def get_org(org_id: int) -> OrgRow | None:
+    return _org(await Organisation.select(*_ORG_FIELDS).where(Organisation.id == org_id).first())
 
 
-async def insert_org(*, name: str, kind: str, parent: dict | None, code: str | None, now: datetime) -> dict:
-    """Insert and fill in the materialised path in one statement pair (caller holds the transaction)."""
-    rows = await Organisation.raw(
-        "INSERT INTO organisation (name, kind, parent, path, code, created_at) "
-        "VALUES ({}, {}, {}, '', {}, {}) RETURNING id",
-        name,
-        kind,
-        parent["id"] if parent else None,
-        code,
-        now,
+async def get_org_by_code(code: str) -> OrgRow | None:
+    return _org(await Organisation.select(*_ORG_FIELDS).where(Organisation.code == code).first())
+
+
+async def insert_org(*, name: str, kind: str, parent: OrgRow | None, code: str | None, now: datetime) -> OrgRow:
+    """Insert, then fill in the materialised path, which needs the new id (caller holds the transaction)."""
+    [inserted] = await Organisation.insert(
+        Organisation(name=name, kind=kind, parent=parent.id if parent else None, path="", code=code, created_at=now)
+    ).returning(Organisation.id)
+    path = f"{parent.path if parent else '/'}{inserted['id']}/"
+    [row] = (
+        await Organisation.update({Organisation.path: path})
+        .where(Organisation.id == inserted["id"])
+        .returning(*_ORG_FIELDS)
     )
-    org_id = rows[0]["id"]
-    path = f"{parent['path'] if parent else '/'}{org_id}/"
-    await Organisation.update({Organisation.path: path}).where(Organisation.id == org_id)
-    return await get_org(org_id)
+    return msgspec.convert(row, OrgRow)
 
 
 async def list_orgs(
     *, scope_paths: list[str], kind: str | None, parent_id: int | None, q: str | None, limit: int, offset: int
-) -> tuple[list[dict], int]:
+) -> tuple[list[OrgRow], int]:
+    # LIKE ANY over the scope's paths and the window total have no query-builder spelling.
     rows = await Organisation.raw(
         f"""
         SELECT {ORG_COLUMNS}, count(*) OVER () AS total
@@ -62,12 +73,14 @@ async def list_orgs(
         limit,
         offset,
     )
-    return split_total(rows)
+    rows, total = split_total(rows)
+    return msgspec.convert(rows, list[OrgRow]), total
 
 
 async def load_grants(user_ids: list[int]) -> dict[int, list[Grant]]:
     if not user_ids:
         return {}
+    # A join: the grant with its organisation's path and name.
     rows = await RoleGrant.raw(
         """
         SELECT g."user" AS user_id, g.role, o.id AS org_id, o.path, o.name
@@ -83,9 +96,10 @@ async def load_grants(user_ids: list[int]) -> dict[int, list[Grant]]:
     return grants
 
 
-async def active_user_with_grants(user_id: int) -> list[dict]:
+async def active_user_with_grants(user_id: int) -> list[GrantRow]:
     """One row per grant (one row with a null role when there is none); no rows for an inactive user."""
-    return await User.raw(
+    # Two outer joins, ordered by grant.
+    rows = await User.raw(
         """
         SELECT u.id, u.username, u.display_name, g.role, o.id AS org_id, o.path, o.name
         FROM account_user u
@@ -96,11 +110,12 @@ async def active_user_with_grants(user_id: int) -> list[dict]:
         """,
         user_id,
     )
+    return msgspec.convert(rows, list[GrantRow])
 
 
-async def get_credentials(username: str) -> dict | None:
-    rows = await User.raw("SELECT id, password, active FROM account_user WHERE username = {}", username)
-    return rows[0] if rows else None
+async def get_credentials(username: str) -> Credentials | None:
+    row = await User.select(User.id, User.password, User.active).where(User.username == username).first()
+    return None if row is None else msgspec.convert(row, Credentials)
 
 
 async def username_exists(username: str) -> bool:
@@ -111,28 +126,25 @@ async def email_exists(email: str) -> bool:
     return await User.exists().where(User.email == email)
 
 
-async def insert_user(*, username: str, password_hash: str, email: str, display_name: str, admin: bool) -> int:
-    rows = await User.raw(
-        "INSERT INTO account_user (username, password, email, display_name, first_name, last_name, "
-        "active, admin, superuser) VALUES ({}, {}, {}, {}, '', '', true, {}, {}) RETURNING id",
-        username,
-        password_hash,
-        email,
-        display_name,
-        admin,
-        admin,
-    )
-    return rows[0]["id"]
+async def insert_user(*, username: str, password_hash: str, email: str, display_name: str, admin: bool) -> UserRow:
+    [row] = await User.insert(
+        User(
+            username=username,
+            password=password_hash,
+            email=email,
+            display_name=display_name,
+            first_name="",
+            last_name="",
+            active=True,
+            admin=admin,
+            superuser=admin,
+        )
+    ).returning(User.id, User.username, User.display_name, User.email, User.active)
+    return msgspec.convert(row, UserRow)
 
 
 async def insert_grant(*, user_id: int, role: str, org_id: int, now: datetime) -> None:
-    await RoleGrant.raw(
-        'INSERT INTO role_grant ("user", role, org, created_at) VALUES ({}, {}, {}, {})',
-        user_id,
-        role,
-        org_id,
-        now,
-    )
+    await RoleGrant.insert(RoleGrant(user=user_id, role=role, org=org_id, created_at=now))
 
 
 async def touch_last_login(user_id: int, now: datetime) -> None:
@@ -141,8 +153,9 @@ async def touch_last_login(user_id: int, now: datetime) -> None:
 
 async def list_users_in_scope(
     *, scope_paths: list[str], q: str | None, limit: int, offset: int
-) -> tuple[list[dict], int]:
+) -> tuple[list[UserRow], int]:
     """Users with at least one grant on an org inside the scope."""
+    # The scope test is a joined EXISTS over grants and organisations.
     rows = await User.raw(
         """
         SELECT u.id, u.username, u.display_name, u.email, u.active, count(*) OVER () AS total
@@ -162,10 +175,12 @@ async def list_users_in_scope(
         limit,
         offset,
     )
-    return split_total(rows)
+    rows, total = split_total(rows)
+    return msgspec.convert(rows, list[UserRow]), total
 
 
-async def get_user_in_scope(user_id: int, scope_paths: list[str]) -> dict | None:
+async def get_user_in_scope(user_id: int, scope_paths: list[str]) -> UserRow | None:
+    # The scope test is a joined EXISTS over grants and organisations.
     rows = await User.raw(
         """
         SELECT u.id, u.username, u.display_name, u.email, u.active
@@ -178,29 +193,27 @@ async def get_user_in_scope(user_id: int, scope_paths: list[str]) -> dict | None
         user_id,
         like_patterns(scope_paths),
     )
-    return rows[0] if rows else None
+    return msgspec.convert(rows[0], UserRow) if rows else None
 
 
 # Login throttling ------------------------------------------------------------------------------
 
 
 async def locked_until(username: str) -> datetime | None:
-    rows = await LoginLock.raw("SELECT locked_until FROM login_lock WHERE username = {}", username)
-    return rows[0]["locked_until"] if rows else None
+    row = await LoginLock.select(LoginLock.locked_until).where(LoginLock.username == username).first()
+    return row["locked_until"] if row else None
 
 
 async def record_failure(username: str, now: datetime) -> None:
-    await LoginFailure.raw("INSERT INTO login_failure (username, at) VALUES ({}, {})", username, now)
+    await LoginFailure.insert(LoginFailure(username=username, at=now))
 
 
 async def count_failures_since(username: str, since: datetime) -> int:
-    rows = await LoginFailure.raw(
-        "SELECT count(*) AS n FROM login_failure WHERE username = {} AND at >= {}", username, since
-    )
-    return rows[0]["n"]
+    return await LoginFailure.count().where(LoginFailure.username == username, LoginFailure.at >= since)
 
 
 async def lock(username: str, until: datetime) -> None:
+    # An upsert: the lock row is created or extended in one statement.
     await LoginLock.raw(
         "INSERT INTO login_lock (username, locked_until) VALUES ({}, {}) "
         "ON CONFLICT (username) DO UPDATE SET locked_until = EXCLUDED.locked_until",
@@ -214,18 +227,22 @@ async def clear_failures(username: str) -> None:
     await LoginLock.delete().where(LoginLock.username == username)
 
 
-async def first_city() -> dict | None:
-    rows = await Organisation.raw(
-        f"SELECT {ORG_COLUMNS} FROM organisation o WHERE o.kind = 'city' ORDER BY o.id LIMIT 1"
+async def first_city() -> OrgRow | None:
+    return _org(
+        await Organisation.select(*_ORG_FIELDS)
+        .where(Organisation.kind == OrgKind.city.value)
+        .order_by(Organisation.id)
+        .first()
     )
-    return rows[0] if rows else None
 
 
 async def district_names() -> dict[int, str]:
-    rows = await Organisation.raw("SELECT id, name FROM organisation WHERE kind = 'district'")
+    rows = await Organisation.select(Organisation.id, Organisation.name).where(
+        Organisation.kind == OrgKind.district.value
+    )
     return {r["id"]: r["name"] for r in rows}
 
 
 async def user_id_by_username(username: str) -> int | None:
-    rows = await User.raw("SELECT id FROM account_user WHERE username = {}", username)
-    return rows[0]["id"] if rows else None
+    row = await User.select(User.id).where(User.username == username).first()
+    return row["id"] if row else None

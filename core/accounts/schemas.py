@@ -4,7 +4,9 @@ from typing import Annotated
 
 import msgspec
 
+from core.accounts.principal import Grant
 from core.accounts.tables import OrgKind, Role
+from core.labels import ORG_KIND_LABELS, ROLE_LABELS
 from core.schemas import Input
 
 Username = Annotated[str, msgspec.Meta(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")]
@@ -30,6 +32,12 @@ class GrantView(msgspec.Struct, kw_only=True):
     org_id: int
     org_name: str
 
+    @classmethod
+    def of(cls, grant: Grant) -> GrantView:
+        return cls(
+            role=grant.role, role_label=ROLE_LABELS[grant.role.value], org_id=grant.org_id, org_name=grant.org_name
+        )
+
 
 class Me(msgspec.Struct, kw_only=True):
     id: int
@@ -39,14 +47,21 @@ class Me(msgspec.Struct, kw_only=True):
     grants: list[GrantView]
 
 
-class Org(msgspec.Struct, kw_only=True):
+class OrgRow(msgspec.Struct, kw_only=True):
     id: int
     name: str
     kind: OrgKind
-    kind_label: str
     parent_id: int | None
     path: str
     code: str | None
+
+
+class Org(OrgRow, kw_only=True):
+    kind_label: str
+
+    @classmethod
+    def of(cls, row: OrgRow) -> Org:
+        return cls(**msgspec.structs.asdict(row), kind_label=ORG_KIND_LABELS[row.kind.value])
 
 
 class OrgCreate(Input):
@@ -61,13 +76,38 @@ class GrantCreate(Input):
     org_id: int
 
 
-class UserView(msgspec.Struct, kw_only=True):
+class Credentials(msgspec.Struct, kw_only=True):
+    id: int
+    password: str
+    active: bool
+
+
+class GrantRow(msgspec.Struct, kw_only=True):
+    """A user joined to one of their grants; the grant's fields are None for a user with none."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role | None
+    org_id: int | None
+    path: str | None
+    name: str | None
+
+
+class UserRow(msgspec.Struct, kw_only=True):
     id: int
     username: str
     display_name: str
     email: str
     active: bool
+
+
+class UserView(UserRow, kw_only=True):
     grants: list[GrantView]
+
+    @classmethod
+    def of(cls, row: UserRow, grants: list[Grant]) -> UserView:
+        return cls(**msgspec.structs.asdict(row), grants=[GrantView.of(g) for g in grants])
 
 
 class UserCreate(Input):

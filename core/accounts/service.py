@@ -22,6 +22,7 @@ from core.accounts.errors import (
     WeakPassword,
 )
 from core.accounts.principal import OFFICIAL_ROLES, ROLE_ORG_KIND, Grant, Principal
+from core.accounts.schemas import OrgRow, UserView
 from core.accounts.tables import OrgKind, Role, User
 from core.audit import service as audit
 from core.cache.service import VersionedCache
@@ -69,9 +70,9 @@ async def authenticate(username: str, password: str) -> int:
         await hash_password(password)  # same cost as a real check, so timing does not reveal usernames
         ok = False
     else:
-        ok = credentials["active"] and await _password_matches(password, credentials["password"])
+        ok = credentials.active and await _password_matches(password, credentials.password)
 
-    if not ok:
+    if credentials is None or not ok:
         async with transaction():
             await repository.record_failure(username, now)
             window_start = now - timedelta(seconds=settings.login_failure_window_seconds)
@@ -81,8 +82,8 @@ async def authenticate(username: str, password: str) -> int:
 
     async with transaction():
         await repository.clear_failures(username)
-        await repository.touch_last_login(credentials["id"], now)
-    return credentials["id"]
+        await repository.touch_last_login(credentials.id, now)
+    return credentials.id
 
 
 # Users, their grants and the org tree bump the 'accounts' version, so a cached principal is never stale.
@@ -98,21 +99,27 @@ async def _principal(user_id: int) -> Principal | None:
     rows = await repository.active_user_with_grants(user_id)
     if not rows:
         return None
-    grants = tuple(Grant(Role(r["role"]), r["org_id"], r["path"], r["name"]) for r in rows if r["role"] is not None)
-    return Principal(rows[0]["id"], rows[0]["username"], rows[0]["display_name"], grants)
+    grants = tuple(
+        Grant(r.role, r.org_id, r.path, r.name)
+        for r in rows
+        if r.role is not None and r.org_id is not None and r.path is not None and r.name is not None
+    )
+    return Principal(rows[0].id, rows[0].username, rows[0].display_name, grants)
 
 
 # Organisations ---------------------------------------------------------------------------------
 
 
-async def get_org_for(principal: Principal, org_id: int) -> dict:
+async def get_org_for(principal: Principal, org_id: int) -> OrgRow:
     org = await repository.get_org(org_id)
-    if org is None or not principal.can_read_path(org["path"]):
+    if org is None or not principal.can_read_path(org.path):
         raise OrgNotFound()
     return org
 
 
-async def list_orgs(principal: Principal, *, kind, parent_id, q, limit, offset):
+async def list_orgs(
+    principal: Principal, *, kind: str | None, parent_id: int | None, q: str | None, limit: int, offset: int
+) -> tuple[list[OrgRow], int]:
     return await with_total(
         lambda lim, off: repository.list_orgs(
             scope_paths=principal.read_paths(), kind=kind, parent_id=parent_id, q=q, limit=lim, offset=off
@@ -124,7 +131,7 @@ async def list_orgs(principal: Principal, *, kind, parent_id, q, limit, offset):
 
 async def create_org(
     principal: Principal | None, *, name: str, kind: OrgKind, parent_id: int | None, code: str | None
-) -> dict:
+) -> OrgRow:
     """Create an organisation under a parent of the right kind, inside the creator's scope.
 
     `principal=None` is the system itself (seeding, the CLI).
@@ -135,28 +142,28 @@ async def create_org(
         parent = await repository.get_org(parent_id)
         if parent is None:
             raise OrgNotFound()
-    if (parent["kind"] if parent else None) != (wanted_parent_kind.value if wanted_parent_kind else None):
+    if (parent.kind if parent else None) != wanted_parent_kind:
         raise InvalidParent(detail={"kind": kind.value, "parent_kind_required": wanted_parent_kind})
-    if principal is not None and (parent is None or not principal.can_write_path(parent["path"], *OFFICIAL_ROLES)):
+    if principal is not None and (parent is None or not principal.can_write_path(parent.path, *OFFICIAL_ROLES)):
         raise OrgOutOfScope()
     async with transaction():
         org = await repository.insert_org(name=name, kind=kind.value, parent=parent, code=code, now=clock.now())
-        await audit.record(principal, "org.create", "organisation", org["id"], after=org)
+        await audit.record(principal, "org.create", "organisation", org.id, after=org)
     return org
 
 
 # Users -----------------------------------------------------------------------------------------
 
 
-def _check_grantable(principal: Principal | None, role: Role, org: dict) -> None:
-    if org["kind"] != ROLE_ORG_KIND[role]:
-        raise RoleNotAllowedForOrg(detail={"role": role.value, "org_kind": org["kind"]})
+def _check_grantable(principal: Principal | None, role: Role, org: OrgRow) -> None:
+    if org.kind != ROLE_ORG_KIND[role]:
+        raise RoleNotAllowedForOrg(detail={"role": role.value, "org_kind": org.kind.value})
     if principal is None:
         return
     if role in (Role.city, Role.auditor) and not principal.has_role(Role.city):
         raise RoleNotGrantable(detail={"role": role.value})
-    if not principal.can_write_path(org["path"], *OFFICIAL_ROLES):
-        raise OrgOutOfScope(detail={"org_id": org["id"]})
+    if not principal.can_write_path(org.path, *OFFICIAL_ROLES):
+        raise OrgOutOfScope(detail={"org_id": org.id})
 
 
 async def create_user(
@@ -167,13 +174,13 @@ async def create_user(
     email: str,
     display_name: str,
     grants: list[tuple[Role, int]],
-) -> dict:
+) -> UserView:
     if not MIN_PASSWORD_LENGTH <= len(password) <= User._max_password_length:
         raise WeakPassword()
-    orgs = {}
+    orgs: dict[int, OrgRow] = {}
     for role, org_id in grants:
         org = await repository.get_org(org_id)
-        if org is None or (principal is not None and not principal.can_read_path(org["path"])):
+        if org is None or (principal is not None and not principal.can_read_path(org.path)):
             raise OrgNotFound(detail={"org_id": org_id})
         _check_grantable(principal, role, org)
         orgs[org_id] = org
@@ -184,7 +191,7 @@ async def create_user(
         if await repository.email_exists(email):
             raise EmailTaken()
         is_city_admin = any(role == Role.city for role, _ in grants)
-        user_id = await repository.insert_user(
+        user = await repository.insert_user(
             username=username,
             password_hash=password_hash,
             email=email,
@@ -193,38 +200,32 @@ async def create_user(
         )
         now = clock.now()
         for role, org_id in grants:
-            await repository.insert_grant(user_id=user_id, role=role.value, org_id=org_id, now=now)
-        created = {
-            "id": user_id,
-            "username": username,
-            "display_name": display_name,
-            "email": email,
-            "grants": [
-                {"role": role.value, "org_id": org_id, "org_name": orgs[org_id]["name"]} for role, org_id in grants
-            ],
-        }
-        await audit.record(principal, "user.create", "user", user_id, after=created)
+            await repository.insert_grant(user_id=user.id, role=role.value, org_id=org_id, now=now)
+        created = UserView.of(
+            user, [Grant(role, org_id, orgs[org_id].path, orgs[org_id].name) for role, org_id in grants]
+        )
+        await audit.record(principal, "user.create", "user", user.id, after=created)
     return created
 
 
-async def list_users(principal: Principal, *, q, limit, offset):
+async def list_users(principal: Principal, *, q: str | None, limit: int, offset: int) -> tuple[list[UserView], int]:
     rows, total = await with_total(
         lambda lim, off: repository.list_users_in_scope(scope_paths=principal.read_paths(), q=q, limit=lim, offset=off),
         limit,
         offset,
     )
-    grants = await repository.load_grants([r["id"] for r in rows])
-    return [(row, grants[row["id"]]) for row in rows], total
+    grants = await repository.load_grants([r.id for r in rows])
+    return [UserView.of(row, grants[row.id]) for row in rows], total
 
 
-async def get_user_for(principal: Principal, user_id: int):
+async def get_user_for(principal: Principal, user_id: int) -> UserView:
     row = await repository.get_user_in_scope(user_id, principal.read_paths())
     if row is None:
         raise UserNotFound()
-    return row, (await repository.load_grants([user_id]))[user_id]
+    return UserView.of(row, (await repository.load_grants([user_id]))[user_id])
 
 
-async def the_city() -> dict:
+async def the_city() -> OrgRow:
     """The city at the root of the tree (one installation serves one city)."""
     city = await repository.first_city()
     if city is None:

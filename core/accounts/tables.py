@@ -43,7 +43,7 @@ class Organisation(Table, tablename="organisation"):
     id: Serial
     name = Varchar(length=200, index=True)
     kind = Varchar(length=20, choices=OrgKind, index=True)
-    parent = ForeignKey("self", null=True)
+    parent: ForeignKey[Organisation] = ForeignKey("self", null=True)
     path = Varchar(length=400, index=True, index_method=IndexMethod.btree, default="")
     code = Varchar(length=40, null=True, unique=True)
     created_at = Timestamptz()

@@ -37,7 +37,7 @@ class AuditController(Controller):
         rows, total = await service.search(
             principal, entity_type=entity_type, entity_id=entity_id, action=action, limit=page.limit, offset=page.offset
         )
-        return Page(items=[AuditEntry(**r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page)
 
 
 ROUTES = [AuditController]

@@ -16,3 +16,12 @@ class AuditEntry(msgspec.Struct, kw_only=True):
     before: object
     after: object
     reason: str
+
+
+class ChainRow(msgspec.Struct, kw_only=True):
+    """A sealed audit row and the canonical text its hash covers."""
+
+    id: int
+    seq: int
+    hash: str
+    canonical: str

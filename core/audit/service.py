@@ -10,7 +10,7 @@ import msgspec
 
 from core import clock
 from core.audit import repository
-from core.pagination import with_total
+from core.audit.schemas import AuditEntry
 
 if TYPE_CHECKING:
     from core.accounts.principal import Principal
@@ -63,13 +63,17 @@ async def record_many(
     )
 
 
-async def search(principal: Principal, *, entity_type, entity_id, action, limit: int, offset: int):
-    return await with_total(
-        lambda lim, off: repository.search(
-            entity_type=entity_type, entity_id=entity_id, action=action, limit=lim, offset=off
-        ),
-        limit,
-        offset,
+async def search(
+    principal: Principal,
+    *,
+    entity_type: str | None,
+    entity_id: str | None,
+    action: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[AuditEntry], int]:
+    return await repository.search(
+        entity_type=entity_type, entity_id=entity_id, action=action, limit=limit, offset=offset
     )
 
 
@@ -91,22 +95,22 @@ async def verify_chain(page_size: int = 5000) -> ChainCheck:
     while True:
         rows = await repository.chain_page(checked, page_size)
         for row in rows:
-            if row["seq"] != checked + 1:
+            if row.seq != checked + 1:
                 return ChainCheck(
                     checked,
                     previous,
-                    row["id"],
-                    row["seq"],
-                    f"前面缺少第 {checked + 1} 至 {row['seq'] - 1} 条 (rows missing before it)",
+                    row.id,
+                    row.seq,
+                    f"前面缺少第 {checked + 1} 至 {row.seq - 1} 条 (rows missing before it)",
                 )
-            if hashlib.sha256((previous + row["canonical"]).encode()).hexdigest() != row["hash"]:
+            if hashlib.sha256((previous + row.canonical).encode()).hexdigest() != row.hash:
                 return ChainCheck(
-                    checked, previous, row["id"], row["seq"], "内容与哈希不符 (content does not match its hash)"
+                    checked, previous, row.id, row.seq, "内容与哈希不符 (content does not match its hash)"
                 )
-            previous, checked = row["hash"], checked + 1
+            previous, checked = row.hash, checked + 1
         if len(rows) < page_size:
             break
     unsealed = await repository.first_unsealed()
     if unsealed is not None:
-        return ChainCheck(checked, previous, unsealed["id"], None, "未封存进哈希链 (never sealed into the chain)")
+        return ChainCheck(checked, previous, unsealed, None, "未封存进哈希链 (never sealed into the chain)")
     return ChainCheck(checked, previous)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import msgspec
+
+from core.idempotency.schemas import KeyRecord
 from core.idempotency.tables import IdempotencyKey
 
 
@@ -13,6 +16,7 @@ async def claim(
 ) -> bool:
     """Take the key for a request: a new row, or over an expired row or a claim abandoned by stale_before.
     False when another request holds it or its answer is stored."""
+    # An upsert that overwrites only on a condition over the old and the new row: no query-builder spelling.
     rows = await IdempotencyKey.raw(
         "INSERT INTO idempotency_key (account, key, fingerprint, claim, claimed_at, expires_at) "
         "VALUES ({}, {}, {}, {}, {}, {}) "
@@ -33,44 +37,42 @@ async def claim(
     return bool(rows)
 
 
-async def find(account: int, key: str) -> dict | None:
-    rows = await IdempotencyKey.raw(
-        "SELECT fingerprint, response_status, response_headers, response_body FROM idempotency_key "
-        "WHERE account = {} AND key = {}",
-        account,
-        key,
+async def find(account: int, key: str) -> KeyRecord | None:
+    row = (
+        await IdempotencyKey.select(
+            IdempotencyKey.fingerprint,
+            IdempotencyKey.response_status,
+            IdempotencyKey.response_headers,
+            IdempotencyKey.response_body,
+        )
+        .where(IdempotencyKey.account == account, IdempotencyKey.key == key)
+        .first()
+        .output(load_json=True)
     )
-    if not rows:
-        return None
-    row = rows[0]
-    if row["response_headers"] is not None:  # asyncpg hands jsonb over as its text
-        row["response_headers"] = json.loads(row["response_headers"])
-    return row
+    return None if row is None else msgspec.convert(row, KeyRecord)
 
 
 async def store(*, account: int, key: str, claim: str, status: int, headers: list[list[str]], body: bytes) -> None:
-    await IdempotencyKey.raw(
-        "UPDATE idempotency_key SET response_status = {}, response_headers = {}::jsonb, response_body = {} "
-        "WHERE account = {} AND key = {} AND claim = {}",
-        status,
-        json.dumps(headers),
-        body,
-        account,
-        key,
-        claim,
-    )
+    await IdempotencyKey.update(
+        {
+            IdempotencyKey.response_status: status,
+            IdempotencyKey.response_headers: json.dumps(headers),
+            IdempotencyKey.response_body: body,
+        }
+    ).where(IdempotencyKey.account == account, IdempotencyKey.key == key, IdempotencyKey.claim == claim)
 
 
 async def release(*, account: int, key: str, claim: str) -> None:
-    await IdempotencyKey.raw(
-        "DELETE FROM idempotency_key WHERE account = {} AND key = {} AND claim = {} AND response_status IS NULL",
-        account,
-        key,
-        claim,
+    await IdempotencyKey.delete().where(
+        IdempotencyKey.account == account,
+        IdempotencyKey.key == key,
+        IdempotencyKey.claim == claim,
+        IdempotencyKey.response_status.is_null(),
     )
 
 
 async def delete_expired(now: datetime, limit: int) -> None:
+    # A bounded delete that skips rows other workers hold: the builder has neither LIMIT on DELETE nor SKIP LOCKED.
     await IdempotencyKey.raw(
         "DELETE FROM idempotency_key WHERE id IN (SELECT id FROM idempotency_key WHERE expires_at <= {} "
         "LIMIT {} FOR UPDATE SKIP LOCKED)",

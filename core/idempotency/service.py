@@ -81,13 +81,13 @@ async def begin(account: int, key: str, request_fingerprint: str) -> Claim | Sto
         found = await repository.find(account, key)
         if found is None:  # released by a request that failed with a 5xx: claim it again
             continue
-        if found["fingerprint"] != request_fingerprint:
+        if found.fingerprint != request_fingerprint:
             raise IdempotencyKeyReused()
-        if found["response_status"] is not None:
+        if found.response_status is not None:
             return StoredAnswer(
-                found["response_status"],
-                [(name.encode("latin-1"), value.encode("latin-1")) for name, value in found["response_headers"]],
-                bytes(found["response_body"]),
+                found.response_status,
+                [(name.encode("latin-1"), value.encode("latin-1")) for name, value in found.response_headers or []],
+                found.response_body or b"",
             )
         if time.monotonic() >= deadline:
             raise IdempotencyInProgress()

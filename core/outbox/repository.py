@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core.outbox.tables import EmailDeliveryAttempt, OutboxAttachment, OutboxEmail
+import msgspec
+
+from core.outbox.schemas import ClaimedEmail, StoredAttachment
+from core.outbox.tables import EmailDeliveryAttempt, EmailStatus, OutboxAttachment, OutboxEmail
 
 
 async def insert_email(
@@ -17,23 +20,30 @@ async def insert_email(
     now: datetime,
 ) -> int | None:
     """Insert unless the dedupe key is already there; returns the new id or None."""
-    rows = await OutboxEmail.raw(
-        "INSERT INTO outbox_email (to_address, subject, body_text, body_html, dedupe_key, status, attempts, "
-        "next_attempt_at, last_error, created_at) VALUES ({}, {}, {}, {}, {}, 'pending', 0, {}, '', {}) "
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        to_address,
-        subject,
-        body_text,
-        body_html,
-        dedupe_key,
-        now,
-        now,
+    rows = (
+        await OutboxEmail.insert(
+            OutboxEmail(
+                to_address=to_address,
+                subject=subject,
+                body_text=body_text,
+                body_html=body_html,
+                dedupe_key=dedupe_key,
+                status=EmailStatus.pending.value,
+                attempts=0,
+                next_attempt_at=now,
+                last_error="",
+                created_at=now,
+            )
+        )
+        .on_conflict(target=OutboxEmail.dedupe_key, action="DO NOTHING")
+        .returning(OutboxEmail.id)
     )
     return rows[0]["id"] if rows else None
 
 
 async def insert_emails(emails: list[tuple[str, str, str, str]], now: datetime) -> int:
     """(to, subject, text, dedupe key) rows in one statement; keys already there are skipped."""
+    # A bulk insert from unnested arrays, which the query builder cannot spell.
     rows = await OutboxEmail.raw(
         "INSERT INTO outbox_email (to_address, subject, body_text, body_html, dedupe_key, status, attempts, "
         "next_attempt_at, last_error, created_at) "
@@ -53,21 +63,18 @@ async def insert_emails(emails: list[tuple[str, str, str, str]], now: datetime) 
 async def insert_attachment(
     *, email_id: int, filename: str, content_type: str, content: bytes, content_id: str | None
 ) -> None:
-    await OutboxAttachment.raw(
-        "INSERT INTO outbox_attachment (email, filename, content_type, content, content_id) "
-        "VALUES ({}, {}, {}, {}, {})",
-        email_id,
-        filename,
-        content_type,
-        content,
-        content_id,
+    await OutboxAttachment.insert(
+        OutboxAttachment(
+            email=email_id, filename=filename, content_type=content_type, content=content, content_id=content_id
+        )
     )
 
 
-async def claim_due(*, now: datetime, stale_before: datetime, limit: int) -> list[dict]:
+async def claim_due(*, now: datetime, stale_before: datetime, limit: int) -> list[ClaimedEmail]:
     """Mark due emails as sending and return them. A 'sending' row older than stale_before was
     left by a sender that died, and is due again."""
-    return await OutboxEmail.raw(
+    # UPDATE over a FOR UPDATE SKIP LOCKED subquery: the query builder cannot lock rows.
+    rows = await OutboxEmail.raw(
         """
         UPDATE outbox_email SET status = 'sending', claimed_at = {}
         WHERE id IN (
@@ -85,60 +92,51 @@ async def claim_due(*, now: datetime, stale_before: datetime, limit: int) -> lis
         stale_before,
         limit,
     )
+    return msgspec.convert(rows, list[ClaimedEmail])
 
 
-async def attachments_for(email_ids: list[int]) -> dict[int, list[dict]]:
+async def attachments_for(email_ids: list[int]) -> dict[int, list[StoredAttachment]]:
     if not email_ids:
         return {}
-    rows = await OutboxAttachment.raw(
-        "SELECT email AS email_id, filename, content_type, content, content_id FROM outbox_attachment "
-        "WHERE email = ANY({}) ORDER BY id",
-        email_ids,
+    rows = (
+        await OutboxAttachment.select(
+            OutboxAttachment.email.as_alias("email_id"),
+            OutboxAttachment.filename,
+            OutboxAttachment.content_type,
+            OutboxAttachment.content,
+            OutboxAttachment.content_id,
+        )
+        .where(OutboxAttachment.email.is_in(email_ids))
+        .order_by(OutboxAttachment.id)
     )
-    grouped: dict[int, list[dict]] = {i: [] for i in email_ids}
-    for row in rows:
-        grouped[row["email_id"]].append(row)
+    grouped: dict[int, list[StoredAttachment]] = {i: [] for i in email_ids}
+    for attachment in msgspec.convert(rows, list[StoredAttachment]):
+        grouped[attachment.email_id].append(attachment)
     return grouped
 
 
 async def mark_sent(email_id: int, now: datetime) -> None:
-    await OutboxEmail.raw(
-        "UPDATE outbox_email SET status = 'sent', sent_at = {}, attempts = attempts + 1, last_error = '' WHERE id = {}",
-        now,
-        email_id,
-    )
+    await OutboxEmail.update(
+        {
+            OutboxEmail.status: EmailStatus.sent.value,
+            OutboxEmail.sent_at: now,
+            OutboxEmail.attempts: OutboxEmail.attempts + 1,
+            OutboxEmail.last_error: "",
+        }
+    ).where(OutboxEmail.id == email_id)
 
 
 async def mark_failed(email_id: int, *, error: str, next_attempt_at: datetime, give_up: bool) -> None:
-    await OutboxEmail.raw(
-        "UPDATE outbox_email SET status = {}, attempts = attempts + 1, last_error = {}, next_attempt_at = {}, "
-        "claimed_at = NULL WHERE id = {}",
-        "failed" if give_up else "pending",
-        error[:2000],
-        next_attempt_at,
-        email_id,
-    )
+    await OutboxEmail.update(
+        {
+            OutboxEmail.status: (EmailStatus.failed if give_up else EmailStatus.pending).value,
+            OutboxEmail.attempts: OutboxEmail.attempts + 1,
+            OutboxEmail.last_error: error[:2000],
+            OutboxEmail.next_attempt_at: next_attempt_at,
+            OutboxEmail.claimed_at: None,
+        }
+    ).where(OutboxEmail.id == email_id)
 
 
 async def log_attempt(email_id: int, *, at: datetime, ok: bool, error: str) -> None:
-    await EmailDeliveryAttempt.raw(
-        "INSERT INTO email_delivery_attempt (email, at, ok, error) VALUES ({}, {}, {}, {})",
-        email_id,
-        at,
-        ok,
-        error[:2000],
-    )
-
-
-async def list_emails(*, to_address: str | None, status: str | None, limit: int, offset: int) -> list[dict]:
-    return await OutboxEmail.raw(
-        "SELECT id, to_address, subject, status, attempts, last_error, created_at, sent_at FROM outbox_email "
-        "WHERE ({}::text IS NULL OR to_address = {}) AND ({}::text IS NULL OR status = {}) "
-        "ORDER BY id DESC LIMIT {} OFFSET {}",
-        to_address,
-        to_address,
-        status,
-        status,
-        limit,
-        offset,
-    )
+    await EmailDeliveryAttempt.insert(EmailDeliveryAttempt(email=email_id, at=at, ok=ok, error=error[:2000]))

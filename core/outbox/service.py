@@ -9,17 +9,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 
 import aiosmtplib
-from piccolo.engine import engine_finder
 
 from core import clock
 from core.clock import BUSINESS_TZ
+from core.db import transaction
 from core.outbox import repository
+from core.outbox.schemas import ClaimedEmail, StoredAttachment
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ async def enqueue(
     body_text: str,
     *,
     body_html: str | None = None,
-    attachments: list[Attachment] = (),
+    attachments: Sequence[Attachment] = (),
     dedupe_key: str | None = None,
 ) -> int | None:
     """Queue one email. With a dedupe_key, queueing the same key twice queues it once (returns None)."""
@@ -91,41 +93,41 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=30 * 2 ** max(attempts, 0)), MAX_BACKOFF)
 
 
-def message_id(row: dict) -> str:
+def message_id(email_id: int, to_address: str, subject: str) -> str:
     """The same for an email on every attempt; the digest of what it is keeps an id reused after the table was
     emptied from naming a different email the same."""
-    digest = hashlib.sha256(f"{row['id']}\n{row['to_address']}\n{row['subject']}".encode()).hexdigest()[:16]
-    return f"<outbox-{row['id']}.{digest}@future-community.local>"
+    digest = hashlib.sha256(f"{email_id}\n{to_address}\n{subject}".encode()).hexdigest()[:16]
+    return f"<outbox-{email_id}.{digest}@future-community.local>"
 
 
-def build_message(row: dict, attachments: list[dict], settings: Settings) -> EmailMessage:
+def build_message(email: ClaimedEmail, attachments: list[StoredAttachment], settings: Settings) -> EmailMessage:
     message = EmailMessage()
     message["From"] = settings.mail_from
-    message["To"] = row["to_address"]
-    message["Subject"] = row["subject"]
+    message["To"] = email.to_address
+    message["Subject"] = email.subject
     message["Date"] = format_datetime(clock.now().astimezone(BUSINESS_TZ))
     # The same Message-ID on every attempt lets a mail system drop the copy if a sender died after handing it
     # over, or the server's acceptance never reached us.
-    message["Message-ID"] = message_id(row)
-    message.set_content(row["body_text"])
-    if row["body_html"]:
-        message.add_alternative(row["body_html"], subtype="html")
+    message["Message-ID"] = message_id(email.id, email.to_address, email.subject)
+    message.set_content(email.body_text)
+    if email.body_html:
+        message.add_alternative(email.body_html, subtype="html")
         html_part = message.get_payload()[-1]
         for a in attachments:
-            if a["content_id"]:
-                maintype, subtype = a["content_type"].split("/", 1)
+            if a.content_id:
+                maintype, subtype = a.content_type.split("/", 1)
                 html_part.add_related(
-                    bytes(a["content"]),
+                    a.content,
                     maintype=maintype,
                     subtype=subtype,
-                    cid=f"<{a['content_id']}>",
+                    cid=f"<{a.content_id}>",
                     disposition="inline",
-                    filename=a["filename"],
+                    filename=a.filename,
                 )
     for a in attachments:
-        if not a["content_id"]:
-            maintype, subtype = a["content_type"].split("/", 1)
-            message.add_attachment(bytes(a["content"]), maintype=maintype, subtype=subtype, filename=a["filename"])
+        if not a.content_id:
+            maintype, subtype = a.content_type.split("/", 1)
+            message.add_attachment(a.content, maintype=maintype, subtype=subtype, filename=a.filename)
     return message
 
 
@@ -145,29 +147,29 @@ async def send_pending(*, limit: int = 100, settings: Settings | None = None) ->
     """Deliver every due email (up to `limit`), retrying failures later with backoff."""
     settings = settings or get_settings()
     now = clock.now()
-    async with engine_finder().transaction():
+    async with transaction():
         claimed = await repository.claim_due(now=now, stale_before=now - STALE_CLAIM, limit=limit)
-        attachments = await repository.attachments_for([row["id"] for row in claimed])
+        attachments = await repository.attachments_for([email.id for email in claimed])
 
     result = SendResult()
-    for row in claimed:
+    for email in claimed:
         try:
-            await _deliver(build_message(row, attachments[row["id"]], settings), settings)
+            await _deliver(build_message(email, attachments[email.id], settings), settings)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             error = f"{exc.__class__.__name__}: {exc}"
-            give_up = row["attempts"] + 1 >= settings.outbox_max_attempts
-            async with engine_finder().transaction():
+            give_up = email.attempts + 1 >= settings.outbox_max_attempts
+            async with transaction():
                 await repository.mark_failed(
-                    row["id"], error=error, next_attempt_at=clock.now() + backoff(row["attempts"]), give_up=give_up
+                    email.id, error=error, next_attempt_at=clock.now() + backoff(email.attempts), give_up=give_up
                 )
-                await repository.log_attempt(row["id"], at=clock.now(), ok=False, error=error)
+                await repository.log_attempt(email.id, at=clock.now(), ok=False, error=error)
             result.gave_up += give_up
             result.retried += not give_up
             result.errors.append(error)
-            log.warning("email %s to %s not sent: %s", row["id"], row["to_address"], error)
+            log.warning("email %s to %s not sent: %s", email.id, email.to_address, error)
             continue
-        async with engine_finder().transaction():
-            await repository.mark_sent(row["id"], clock.now())
-            await repository.log_attempt(row["id"], at=clock.now(), ok=True, error="")
+        async with transaction():
+            await repository.mark_sent(email.id, clock.now())
+            await repository.log_attempt(email.id, at=clock.now(), ok=True, error="")
         result.sent += 1
     return result

@@ -73,7 +73,7 @@ async def test_org_creation_is_scoped_and_audited(world):
         "street_x", "/api/v1/orgs", json={"name": "新社区", "kind": "community", "parent_id": world.org_id("street_x")}
     )
     assert response.status_code == 201, response.text
-    assert response.json()["path"].startswith(world.orgs["street_x"]["path"])
+    assert response.json()["path"].startswith(world.orgs["street_x"].path)
     elsewhere = await world.post(
         "street_x",
         "/api/v1/orgs",
