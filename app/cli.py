@@ -65,7 +65,7 @@ async def _create_user(args: argparse.Namespace) -> None:
             display_name=args.display_name or args.username,
             grants=[(Role(args.role), args.org_id)],
         )
-    print(f"已创建用户 {user['username']} (id {user['id']})")
+    print(f"已创建用户 {user.username} (id {user.id})")
 
 
 async def _send_outbox() -> None:

@@ -35,7 +35,7 @@ async def insert_email(
                 created_at=now,
             )
         )
-        .on_conflict(target=OutboxEmail.dedupe_key, action="DO NOTHING")
+        .on_conflict(target=OutboxEmail.dedupe_key)
         .returning(OutboxEmail.id)
     )
     return rows[0]["id"] if rows else None
