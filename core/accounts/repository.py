@@ -213,12 +213,8 @@ async def count_failures_since(username: str, since: datetime) -> int:
 
 
 async def lock(username: str, until: datetime) -> None:
-    # An upsert: the lock row is created or extended in one statement.
-    await LoginLock.raw(
-        "INSERT INTO login_lock (username, locked_until) VALUES ({}, {}) "
-        "ON CONFLICT (username) DO UPDATE SET locked_until = EXCLUDED.locked_until",
-        username,
-        until,
+    await LoginLock.insert(LoginLock(username=username, locked_until=until)).on_conflict(
+        target=LoginLock.username, action="DO UPDATE", values=[LoginLock.locked_until]
     )
 
 
