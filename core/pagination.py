@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from litestar.params import Parameter
 
 MAX_PAGE_SIZE = 200
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,9 @@ def split_total(rows: list[dict]) -> tuple[list[dict], int]:
     return rows, total
 
 
-async def with_total(fetch, limit: int, offset: int) -> tuple[list[dict], int]:
+async def with_total(
+    fetch: Callable[[int, int], Awaitable[tuple[list[Row], int]]], limit: int, offset: int
+) -> tuple[list[Row], int]:
     """Run `fetch(limit, offset)`; a page past the end has no row to carry the window total, so ask once
     more for the first row to learn it."""
     rows, total = await fetch(limit, offset)

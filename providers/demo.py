@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time
 from core import clock
 from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
+from core.accounts.principal import Principal
 from providers import repository as repo
 from providers import service
 from providers.credit_code import make_credit_code
@@ -89,8 +90,12 @@ def _at(day: date) -> datetime:
     return datetime.combine(day, time(10, 0), tzinfo=clock.BUSINESS_TZ).astimezone(UTC)
 
 
-async def _principal(username: str):
-    return await accounts.load_principal(await accounts_repo.user_id_by_username(username))
+async def _principal(username: str) -> Principal:
+    user_id = await accounts_repo.user_id_by_username(username)
+    assert user_id is not None, username
+    principal = await accounts.load_principal(user_id)
+    assert principal is not None, username
+    return principal
 
 
 def _fields(rng: random.Random, name: str, categories: list[str], district_ids: list[int]) -> dict:
@@ -125,6 +130,7 @@ async def load() -> None:
 
     # The demo operator account's own company, applying by itself (自荐).
     demo_org = await accounts_repo.get_org_by_code("operator-demo")
+    assert demo_org is not None
     demo_fields = _fields(rng, demo_org["name"], ["integrated", "commerce", "culture"], [fuyang])
     demo_fields["contact_email"] = "operator_demo@example.org"
     demo_id = await repo.insert_operator(org_id=demo_org["id"], fields=demo_fields, now=clock.now())

@@ -6,7 +6,8 @@ import json
 from datetime import date, datetime
 
 import msgspec
-from piccolo.engine import engine_finder
+from asyncpg import Pool
+from piccolo.engine import PostgresEngine, engine_finder
 
 from core.accounts.principal import like_patterns
 from core.pagination import split_total
@@ -401,7 +402,7 @@ async def list_applications(
 
 async def insert_batch(title: str, created_by: int, now: datetime) -> int | None:
     batch = Batch(title=title, state="draft", created_by=created_by, created_at=now)
-    rows = await Batch.insert(batch).on_conflict(target=Batch.title, action="DO NOTHING").returning(Batch.id)
+    rows = await Batch.insert(batch).on_conflict(target=Batch.title)  # a taken title gives no row.returning(Batch.id)
     return rows[0]["id"] if rows else None
 
 
@@ -504,12 +505,21 @@ async def withdraw_entry(entry_id: int) -> None:
 # Objections ------------------------------------------------------------------------------------
 
 
-async def insert_objection(entry_id: int, filed_by: int, text: str, now: datetime) -> int:
+async def insert_objection(entry: BatchEntry, filed_by: int, text: str, now: datetime) -> ObjectionRow:
     objection = Objection(
-        entry=entry_id, filed_by=filed_by, text=text, state="open", decision_reason="", created_at=now
+        entry=entry.id, filed_by=filed_by, text=text, state="open", decision_reason="", created_at=now
     )
-    rows = await Objection.insert(objection).returning(Objection.id)
-    return rows[0]["id"]
+    rows = await Objection.insert(objection).returning(
+        Objection.id,
+        Objection.text,
+        Objection.state,
+        Objection.decision_reason,
+        Objection.created_at,
+        Objection.filed_by.as_alias("filed_by_id"),
+    )
+    return msgspec.convert(
+        {**rows[0], "batch_id": entry.batch, "entry_id": entry.id, "application_id": entry.application}, ObjectionRow
+    )
 
 
 OBJECTION_COLUMNS = """
@@ -770,6 +780,13 @@ DIRECTORY_SORTS = {
 VALID_LISTING = "l.operator = o.id AND l.valid_from <= $1 AND l.valid_until > $1"
 
 
+def _pool() -> Pool:
+    """The engine's connection pool, for the directory statements that talk to asyncpg directly."""
+    engine = engine_finder()
+    assert isinstance(engine, PostgresEngine) and engine.pool is not None
+    return engine.pool
+
+
 def directory_query(
     *,
     today: date,
@@ -843,13 +860,13 @@ def directory_query(
 async def directory_page_json(**filters) -> bytes:
     """The public directory page as JSON built by PostgreSQL: one statement, no per-row Python work."""
     sql, args = directory_query(**filters)
-    async with engine_finder().pool.acquire() as connection:
+    async with _pool().acquire() as connection:
         return (await connection.fetchval(sql, *args)).encode()
 
 
 async def directory_rows(*, max_rows: int, **filters) -> list[dict]:
     sql, args = directory_query(**filters, limit=max_rows, as_json=False)
-    async with engine_finder().pool.acquire() as connection:
+    async with _pool().acquire() as connection:
         return [dict(r) for r in await connection.fetch(sql, *args)]
 
 

@@ -261,6 +261,15 @@ class BatchView(View, kw_only=True):
 class BatchRow(BatchView, kw_only=True):
     entries: list[BatchEntryRow] = []  # type: ignore[assignment]
 
+    def accepts_objections_on(self, day: date) -> bool:
+        """In notice, within [notice_start, objection_deadline)."""
+        return (
+            self.state == BatchState.notice
+            and self.notice_start is not None
+            and self.objection_deadline is not None
+            and self.notice_start <= day < self.objection_deadline
+        )
+
 
 class ObjectionCreate(Input):
     application_id: int

@@ -233,7 +233,8 @@ def _is_applicant_side(principal: Principal, application: ApplicationRow) -> boo
     """The party that prepares and submits: the operator itself (自荐) or the recommending office (推荐)."""
     if application.channel == Channel.self_nominated.value:
         return principal.can_write_path(application.operator_org_path, Role.operator)
-    return principal.can_write_path(application.recommender_org_path, Role.district, Role.street)
+    recommender_path = application.recommender_org_path
+    return recommender_path is not None and principal.can_write_path(recommender_path, Role.district, Role.street)
 
 
 def _can_read_application(principal: Principal, application: ApplicationRow) -> bool:
@@ -241,7 +242,10 @@ def _can_read_application(principal: Principal, application: ApplicationRow) -> 
         return True
     if principal.can_read_path(application.operator_org_path):
         return True
-    return bool(application.recommender_org_path) and principal.can_read_path(application.recommender_org_path)
+    recommender_path = application.recommender_org_path
+    if not recommender_path:
+        return False
+    return principal.can_read_path(recommender_path)
 
 
 async def _readable_application(
@@ -557,20 +561,27 @@ async def file_objection(principal: Principal, batch_id: int, application_id: in
         if batch is None or (batch.state == BatchState.draft.value and not _sees_draft_batches(principal)):
             raise BatchNotFound()
         today = clock.today()
-        if batch.state != BatchState.notice.value or not (batch.notice_start <= today < batch.objection_deadline):
+        if not batch.accepts_objections_on(today):
             raise ObjectionWindowClosed()
         entry = await repo.entry_for(batch_id, application_id)
         if entry is None or entry.status != "included":
             raise EntryNotInBatch()
-        objection_id = await repo.insert_objection(entry.id, principal.user_id, text, clock.now())
+        objection = await repo.insert_objection(entry, principal.user_id, text, clock.now())
         await audit.record(
             principal,
             "objection.file",
             "objection",
-            objection_id,
+            objection.id,
             after={"batch_id": batch_id, "application_id": application_id, "text": text},
         )
-        return await repo.get_objection(objection_id)
+        return objection
+
+
+async def _existing_objection(objection_id: int, *, for_update: bool = False) -> ObjectionRow:
+    objection = await repo.get_objection(objection_id, for_update=for_update)
+    if objection is None:
+        raise ObjectionNotFound()
+    return objection
 
 
 async def list_objections(principal: Principal, batch_id: int) -> list[ObjectionRow]:
@@ -583,9 +594,7 @@ async def decide_objection(principal: Principal, objection_id: int, upheld: bool
     """An upheld objection takes the entry out of the batch and rejects the application."""
     reason = require_reason(reason)
     async with transaction():
-        objection = await repo.get_objection(objection_id, for_update=True)
-        if objection is None:
-            raise ObjectionNotFound()
+        objection = await _existing_objection(objection_id, for_update=True)
         await _locked_batch(objection.batch_id)
         if objection.state != "open":
             raise ObjectionDecided()
@@ -603,6 +612,8 @@ async def decide_objection(principal: Principal, objection_id: int, upheld: bool
         if upheld:
             await repo.withdraw_entry(objection.entry_id)
             application = await repo.get_application(objection.application_id, for_update=True)
+            if application is None:
+                raise ApplicationNotFound()
             await _transition(
                 principal,
                 application,
@@ -619,7 +630,7 @@ async def decide_objection(principal: Principal, objection_id: int, upheld: bool
                 f"理由：{reason}\n",
                 dedupe_key=f"objection-{objection_id}-upheld",
             )
-        return await repo.get_objection(objection_id)
+        return await _existing_objection(objection_id)
 
 
 async def publish_batch(principal: Principal, batch_id: int) -> BatchRow:
@@ -630,8 +641,10 @@ async def publish_batch(principal: Principal, batch_id: int) -> BatchRow:
         if batch.state != BatchState.notice.value:
             raise BatchStateInvalid(detail={"state": batch.state})
         today = clock.today()
-        if today < batch.objection_deadline:
-            raise ObjectionWindowOpen(detail={"objection_deadline": batch.objection_deadline})
+        deadline = batch.objection_deadline
+        assert deadline is not None  # set when the notice opened
+        if today < deadline:
+            raise ObjectionWindowOpen(detail={"objection_deadline": deadline})
         if await repo.count_open_objections(batch_id):
             raise OpenObjections()
         valid_until = clock.add_months(today, settings.listing_term_months)
@@ -662,7 +675,7 @@ async def publish_batch(principal: Principal, batch_id: int) -> BatchRow:
                 "valid_until": valid_until,
                 "newly_listed_operators": newly_listed,
             },
-            reason=f"公示期已于 {batch.objection_deadline.isoformat()} 届满，异议均已处理",
+            reason=f"公示期已于 {deadline.isoformat()} 届满，异议均已处理",
         )
         return await get_batch(batch_id)
 
@@ -783,12 +796,17 @@ async def list_proposals(
     return await with_total(lambda lim, off: repo.list_proposals(state, lim, off), limit, offset)
 
 
+async def _existing_proposal(proposal_id: int, *, for_update: bool = False) -> ProposalView:
+    proposal = await repo.get_proposal(proposal_id, for_update=for_update)
+    if proposal is None:
+        raise ProposalNotFound()
+    return proposal
+
+
 async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool, reason: str) -> ProposalView:
     reason = require_reason(reason)
     async with transaction():
-        proposal = await repo.get_proposal(proposal_id, for_update=True)
-        if proposal is None:
-            raise ProposalNotFound()
+        proposal = await _existing_proposal(proposal_id, for_update=True)
         if proposal.state != "open":
             raise ProposalDecided()
         state = "confirmed" if confirm else "dismissed"
@@ -811,7 +829,7 @@ async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool,
                 reason,
                 f"operator.status.{proposal.proposed_status}",
             )
-        return await repo.get_proposal(proposal_id)
+        return await _existing_proposal(proposal_id)
 
 
 # Public directory ------------------------------------------------------------------------------
