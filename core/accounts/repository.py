@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
+from piccolo.query.mixins import OnConflictAction
 
 from core.accounts.principal import Grant, like_patterns
 from core.accounts.schemas import Credentials, GrantRow, OrgRow, UserRow
@@ -214,7 +215,7 @@ async def count_failures_since(username: str, since: datetime) -> int:
 
 async def lock(username: str, until: datetime) -> None:
     await LoginLock.insert(LoginLock(username=username, locked_until=until)).on_conflict(
-        target=LoginLock.username, action="DO UPDATE", values=[LoginLock.locked_until]
+        target=LoginLock.username, action=OnConflictAction.do_update, values=[LoginLock.locked_until]
     )
 
 
