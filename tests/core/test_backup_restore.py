@@ -36,7 +36,7 @@ SCHEMA = {
 def fcom(*args: str, database_url: str) -> subprocess.CompletedProcess:
     """The installed command line, as an operator would run it."""
     return subprocess.run(
-        [sys.executable, "-m", "core", *args],
+        [sys.executable, "-m", "app", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "DATABASE_URL": database_url, "MIGRATION_DATABASE_URL": database_url},

@@ -721,7 +721,7 @@ async def five_audited_orgs(world) -> list[dict]:
 
 def fcom_audit_verify() -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "core", "audit", "verify"],
+        [sys.executable, "-m", "app", "audit", "verify"],
         capture_output=True,
         text=True,
         cwd=ROOT,
