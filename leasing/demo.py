@@ -590,8 +590,8 @@ async def load_withdrawn_listing(
 async def _listed_since(operator_id: int, category: str, today: date) -> date | None:
     """The day the operator's listing for `category` valid today took effect."""
     for row in await providers_repo.listings_for(operator_id):
-        if row["category"] == category and row["valid_from"] <= today < row["valid_until"]:
-            return row["valid_from"]
+        if row.category == category and row.valid_from <= today < row.valid_until:
+            return row.valid_from
     return None
 
 
@@ -724,7 +724,9 @@ async def load_spaces(rng: random.Random, actors: Actors, today: date) -> dict[i
     """Every room, then what happened to it; returns how each lease's invoices are paid, by lease."""
     communities = await _communities(actors)
     this_month = month_start(today)
-    demo_operator_id = (await providers_repo.operator_for_org(actors.operator.org_ids(Role.operator)[0]))["id"]
+    demo_operator = await providers_repo.operator_for_org(actors.operator.org_ids(Role.operator)[0])
+    assert demo_operator is not None
+    demo_operator_id = demo_operator.id
     taken: Counter = Counter()
     billing: dict[int, Billing] = {}
     for spec in SPACES:

@@ -301,7 +301,7 @@ async def apply(principal: Principal, listing_id: int, fields: dict) -> dict:
         raise ApplicationInvalid("；".join(problems), detail={"problems": problems})
     if listing["track"] == "preferential":
         if (
-            operator["registry_status"] not in IN_GOOD_STANDING
+            operator.registry_status.value not in IN_GOOD_STANDING
             or fields["proposed_use"] not in rent.PUBLIC_SERVICE_USES
         ):
             raise PreferentialNeedsListedOperator()
@@ -309,7 +309,7 @@ async def apply(principal: Principal, listing_id: int, fields: dict) -> dict:
     async with transaction():
         try:
             application_id = await repo.insert_application(
-                listing_id, operator["id"], fields, created_by=principal.user_id, now=clock.now()
+                listing_id, operator.id, fields, created_by=principal.user_id, now=clock.now()
             )
         except asyncpg.UniqueViolationError as exc:
             raise AlreadyApplied() from exc
@@ -477,7 +477,7 @@ async def create_lease(principal: Principal, fields: dict) -> dict:
         operator = await providers_repo.get_operator(fields["lessee_id"])
         if operator is None:
             raise OperatorNotFound()
-        if operator["registry_status"] in ("suspended", "removed"):
+        if operator.registry_status.value in ("suspended", "removed"):
             raise LesseeNotEligible()
         lease_id = await _insert_lease(principal, fields)
         await audit.record(principal, "lease.create", "lease", lease_id, after=fields)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+import msgspec
+
 from core import clock
 from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
@@ -343,9 +345,9 @@ async def _listed_since(operator_id: int, categories: list[str], today: date) ->
     listed for all of them today)."""
     listings = await providers_repo.listings_for(operator_id)
     current = {
-        row["category"]: row["valid_from"]
+        row.category: row.valid_from
         for row in listings
-        if row["category"] in categories and row["valid_from"] <= today < row["valid_until"]
+        if row.category in categories and row.valid_from <= today < row.valid_until
     }
     return max(current.values()) if set(current) == set(categories) else None
 
@@ -416,7 +418,7 @@ def _pick_operator(
 
 async def _demo_operator(actors: Actors) -> dict:
     operators, _ = await providers_service.list_operators(actors.operator, q=None, status=None, limit=1, offset=0)
-    return operators[0]
+    return msgspec.structs.asdict(operators[0])
 
 
 async def load_contracts(

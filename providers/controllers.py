@@ -15,21 +15,12 @@ from core.http.openapi import errors
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
 from providers import export, service
-from providers.labels import (
-    APPLICATION_STATE_LABELS,
-    BATCH_STATE_LABELS,
-    CHANNEL_LABELS,
-    REGISTRY_STATUS_LABELS,
-)
 from providers.schemas import (
     ApplicationCreate,
-    ApplicationEventView,
     ApplicationUpdate,
     ApplicationView,
-    Attachment,
     BatchCreate,
     BatchEntriesAdd,
-    BatchEntryView,
     BatchView,
     CategoryCreate,
     CategoryView,
@@ -59,90 +50,6 @@ SearchText = Annotated[str | None, Parameter(max_length=100)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def operator_view(row: dict) -> OperatorView:
-    return OperatorView(
-        id=row["id"],
-        org_id=row["org_id"],
-        name=row["name"],
-        credit_code=row["credit_code"],
-        legal_representative=row["legal_representative"],
-        contact_name=row["contact_name"],
-        contact_phone=row["contact_phone"],
-        contact_email=row["contact_email"],
-        founded_on=row["founded_on"],
-        staff_count=row["staff_count"],
-        capacity=row["capacity"],
-        description=row["description"],
-        categories=row["categories"],
-        district_ids=row["district_ids"],
-        registry_status=RegistryStatus(row["registry_status"]),
-        registry_status_label=REGISTRY_STATUS_LABELS[row["registry_status"]],
-        certificates=[CertificateView(**c) for c in row.get("certificates", [])],
-    )
-
-
-def application_view(row: dict) -> ApplicationView:
-    return ApplicationView(
-        id=row["id"],
-        operator_id=row["operator_id"],
-        operator_name=row["operator_name"],
-        channel=row["channel"],
-        channel_label=CHANNEL_LABELS[row["channel"]],
-        recommender_org_id=row["recommender_org_id"],
-        recommender_org_name=row["recommender_org_name"],
-        categories=row["categories"],
-        statement=row["statement"],
-        attachments=[Attachment(**a) for a in row["attachments"]],
-        state=row["state"],
-        state_label=APPLICATION_STATE_LABELS[row["state"]],
-        renewal_of=row["renewal_of"],
-        submitted_at=row["submitted_at"],
-        decided_at=row["decided_at"],
-        decision_reason=row["decision_reason"],
-        created_at=row["created_at"],
-        events=[ApplicationEventView(**e) for e in row.get("events", [])],
-    )
-
-
-def batch_view(row: dict) -> BatchView:
-    return BatchView(
-        id=row["id"],
-        title=row["title"],
-        state=row["state"],
-        state_label=BATCH_STATE_LABELS[row["state"]],
-        notice_start=row["notice_start"],
-        objection_deadline=row["objection_deadline"],
-        published_on=row["published_on"],
-        entries=[
-            BatchEntryView(
-                application_id=e["application_id"],
-                operator_id=e["operator_id"],
-                operator_name=e["operator_name"],
-                categories=e["categories"],
-                channel=e["channel"],
-                status=e["status"],
-            )
-            for e in row.get("entries", [])
-        ],
-    )
-
-
-def objection_view(row: dict) -> ObjectionView:
-    return ObjectionView(
-        id=row["id"],
-        batch_id=row["batch_id"],
-        application_id=row["application_id"],
-        text=row["text"],
-        state=row["state"],
-        decision_reason=row["decision_reason"],
-        created_at=row["created_at"],
-    )
-
-
-def proposal_view(row: dict) -> ProposalView:
-    return ProposalView(**row)
-
-
 class CategoryController(Controller):
     path = "/api/v1/categories"
     tags = ["名录"]
@@ -155,7 +62,7 @@ class CategoryController(Controller):
         summary="新增服务类别（市建委）",
     )
     async def create(self, principal: Principal, data: CategoryCreate) -> CategoryView:
-        return CategoryView(**await service.create_category(principal, data.code, data.name))
+        return await service.create_category(principal, data.code, data.name)
 
 
 class OperatorController(Controller):
@@ -169,7 +76,7 @@ class OperatorController(Controller):
         rows, total = await service.list_operators(
             principal, q=q, status=status.value if status else None, limit=page.limit, offset=page.offset
         )
-        return Page(items=[operator_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page, OperatorView.of)
 
     @post(
         "/",
@@ -179,11 +86,11 @@ class OperatorController(Controller):
         summary="登记运营商（区县、街道或市建委）",
     )
     async def create(self, principal: Principal, data: OperatorCreate) -> OperatorView:
-        return operator_view(await service.create_operator(principal, as_fields(data)))
+        return OperatorView.of(await service.create_operator(principal, as_fields(data)))
 
     @get("/{operator_id:int}", operation_id="getOperator", guards=[ANY_ROLE], summary="运营商档案")
     async def get_operator(self, principal: Principal, operator_id: int) -> OperatorView:
-        return operator_view(await service.get_operator_for(principal, operator_id))
+        return OperatorView.of(await service.get_operator_for(principal, operator_id))
 
     @patch(
         "/{operator_id:int}",
@@ -194,7 +101,7 @@ class OperatorController(Controller):
     )
     async def update(self, principal: Principal, operator_id: int, data: OperatorUpdate) -> OperatorView:
         changes = as_fields(data, drop_none=True)
-        return operator_view(await service.update_operator(principal, operator_id, changes))
+        return OperatorView.of(await service.update_operator(principal, operator_id, changes))
 
     @post(
         "/{operator_id:int}/certificates",
@@ -204,14 +111,14 @@ class OperatorController(Controller):
         summary="新增资质证书",
     )
     async def add_certificate(self, principal: Principal, operator_id: int, data: CertificateCreate) -> CertificateView:
-        return CertificateView(**await service.add_certificate(principal, operator_id, as_fields(data)))
+        return await service.add_certificate(principal, operator_id, as_fields(data))
 
     @get(
         "/{operator_id:int}/evaluations", operation_id="listEvaluations", guards=[ANY_ROLE], summary="运营商的评价记录"
     )
     async def evaluations(self, principal: Principal, operator_id: int, page: PageParams) -> Page[EvaluationView]:
         rows, total = await service.list_evaluations(principal, operator_id, page.limit, page.offset)
-        return Page(items=[EvaluationView(**r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page)
 
     @post(
         "/{operator_id:int}/status",
@@ -222,7 +129,7 @@ class OperatorController(Controller):
         status_code=200,
     )
     async def change_status(self, principal: Principal, operator_id: int, data: StatusChange) -> OperatorView:
-        return operator_view(await service.change_status(principal, operator_id, data.status, data.reason))
+        return OperatorView.of(await service.change_status(principal, operator_id, data.status, data.reason))
 
 
 class ApplicationController(Controller):
@@ -241,7 +148,7 @@ class ApplicationController(Controller):
         rows, total = await service.list_applications(
             principal, state=state, operator_id=operator_id, limit=page.limit, offset=page.offset
         )
-        return Page(items=[application_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page, ApplicationView.of)
 
     @post(
         "/",
@@ -251,20 +158,20 @@ class ApplicationController(Controller):
         summary="新建入库申请（自荐或推荐），为草稿",
     )
     async def create(self, principal: Principal, data: ApplicationCreate) -> ApplicationView:
-        return application_view(
+        return ApplicationView.of(
             await service.create_application(
                 principal,
                 operator_id=data.operator_id,
                 channel=data.channel,
                 categories=data.categories,
                 statement=data.statement,
-                attachments=[msgspec.structs.asdict(a) for a in data.attachments],
+                attachments=data.attachments,
             )
         )
 
     @get("/{application_id:int}", operation_id="getApplication", guards=[ANY_ROLE], summary="申请详情与办理记录")
     async def get_application(self, principal: Principal, application_id: int) -> ApplicationView:
-        return application_view(await service.get_application_for(principal, application_id))
+        return ApplicationView.of(await service.get_application_for(principal, application_id))
 
     @patch(
         "/{application_id:int}",
@@ -275,9 +182,7 @@ class ApplicationController(Controller):
     )
     async def update(self, principal: Principal, application_id: int, data: ApplicationUpdate) -> ApplicationView:
         changes = as_fields(data, drop_none=True)
-        if "attachments" in changes:
-            changes["attachments"] = [msgspec.structs.asdict(a) for a in data.attachments]
-        return application_view(await service.update_application(principal, application_id, changes))
+        return ApplicationView.of(await service.update_application(principal, application_id, changes))
 
     @post(
         "/{application_id:int}/submit",
@@ -288,7 +193,7 @@ class ApplicationController(Controller):
         status_code=200,
     )
     async def submit(self, principal: Principal, application_id: int) -> ApplicationView:
-        return application_view(await service.submit_application(principal, application_id))
+        return ApplicationView.of(await service.submit_application(principal, application_id))
 
     @post(
         "/{application_id:int}/start-review",
@@ -299,7 +204,7 @@ class ApplicationController(Controller):
         status_code=200,
     )
     async def start_review(self, principal: Principal, application_id: int) -> ApplicationView:
-        return application_view(await service.start_review(principal, application_id))
+        return ApplicationView.of(await service.start_review(principal, application_id))
 
     @post(
         "/{application_id:int}/decision",
@@ -310,7 +215,7 @@ class ApplicationController(Controller):
         status_code=200,
     )
     async def decide(self, principal: Principal, application_id: int, data: Decision) -> ApplicationView:
-        return application_view(
+        return ApplicationView.of(
             await service.decide_application(principal, application_id, data.decision.value, data.reason)
         )
 
@@ -322,7 +227,7 @@ class ApplicationController(Controller):
         summary="据已通过的申请新建续期申请（沿用原申请内容）",
     )
     async def renew(self, principal: Principal, application_id: int) -> ApplicationView:
-        return application_view(await service.create_renewal(principal, application_id))
+        return ApplicationView.of(await service.create_renewal(principal, application_id))
 
 
 class BatchController(Controller):
@@ -334,7 +239,7 @@ class BatchController(Controller):
         rows, total = await service.list_batches(
             published_only=False, limit=page.limit, offset=page.offset, viewer=principal
         )
-        return Page(items=[batch_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page, BatchView.of)
 
     @post(
         "/",
@@ -344,11 +249,11 @@ class BatchController(Controller):
         summary="新建批次（市建委）",
     )
     async def create(self, principal: Principal, data: BatchCreate) -> BatchView:
-        return batch_view(await service.create_batch(principal, data.title))
+        return BatchView.of(await service.create_batch(principal, data.title))
 
     @get("/{batch_id:int}", operation_id="getBatch", guards=[ANY_ROLE], summary="批次详情")
     async def get_batch(self, principal: Principal, batch_id: int) -> BatchView:
-        return batch_view(await service.get_batch(batch_id, viewer=principal))
+        return BatchView.of(await service.get_batch(batch_id, viewer=principal))
 
     @post(
         "/{batch_id:int}/entries",
@@ -359,7 +264,7 @@ class BatchController(Controller):
         status_code=200,
     )
     async def add_entries(self, principal: Principal, batch_id: int, data: BatchEntriesAdd) -> BatchView:
-        return batch_view(await service.add_entries(principal, batch_id, data.application_ids))
+        return BatchView.of(await service.add_entries(principal, batch_id, data.application_ids))
 
     @post(
         "/{batch_id:int}/notice",
@@ -370,7 +275,7 @@ class BatchController(Controller):
         status_code=200,
     )
     async def open_notice(self, principal: Principal, batch_id: int, data: NoticeOpen) -> BatchView:
-        return batch_view(await service.open_notice(principal, batch_id, data.working_days))
+        return BatchView.of(await service.open_notice(principal, batch_id, data.working_days))
 
     @post(
         "/{batch_id:int}/objections",
@@ -380,7 +285,7 @@ class BatchController(Controller):
         summary="公示期内提出异议（任何登录用户）",
     )
     async def file_objection(self, principal: Principal, batch_id: int, data: ObjectionCreate) -> ObjectionView:
-        return objection_view(await service.file_objection(principal, batch_id, data.application_id, data.text))
+        return ObjectionView.of(await service.file_objection(principal, batch_id, data.application_id, data.text))
 
     @get(
         "/{batch_id:int}/objections",
@@ -390,7 +295,7 @@ class BatchController(Controller):
         summary="批次的异议（市建委）",
     )
     async def list_objections(self, principal: Principal, batch_id: int) -> list[ObjectionView]:
-        return [objection_view(r) for r in await service.list_objections(principal, batch_id)]
+        return [ObjectionView.of(r) for r in await service.list_objections(principal, batch_id)]
 
     @post(
         "/{batch_id:int}/publish",
@@ -401,7 +306,7 @@ class BatchController(Controller):
         status_code=200,
     )
     async def publish(self, principal: Principal, batch_id: int) -> BatchView:
-        return batch_view(await service.publish_batch(principal, batch_id))
+        return BatchView.of(await service.publish_batch(principal, batch_id))
 
 
 class ObjectionController(Controller):
@@ -417,7 +322,7 @@ class ObjectionController(Controller):
         status_code=200,
     )
     async def decide(self, principal: Principal, objection_id: int, data: ObjectionDecision) -> ObjectionView:
-        return objection_view(await service.decide_objection(principal, objection_id, data.upheld, data.reason))
+        return ObjectionView.of(await service.decide_objection(principal, objection_id, data.upheld, data.reason))
 
 
 class EvaluationController(Controller):
@@ -432,7 +337,7 @@ class EvaluationController(Controller):
         summary="评价运营商（街道或区县）",
     )
     async def create(self, principal: Principal, data: EvaluationCreate) -> EvaluationView:
-        return EvaluationView(**await service.add_evaluation(principal, as_fields(data)))
+        return await service.add_evaluation(principal, as_fields(data))
 
 
 class RegistryController(Controller):
@@ -455,7 +360,7 @@ class RegistryController(Controller):
         rows, total = await service.list_proposals(
             principal, proposal_state.value if proposal_state else None, page.limit, page.offset
         )
-        return Page(items=[proposal_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page)
 
     @post(
         "/proposals/run",
@@ -477,7 +382,7 @@ class RegistryController(Controller):
         status_code=200,
     )
     async def confirm(self, principal: Principal, proposal_id: int, data: ReasonInput) -> ProposalView:
-        return proposal_view(await service.decide_proposal(principal, proposal_id, True, data.reason))
+        return await service.decide_proposal(principal, proposal_id, True, data.reason)
 
     @post(
         "/proposals/{proposal_id:int}/dismiss",
@@ -488,7 +393,7 @@ class RegistryController(Controller):
         status_code=200,
     )
     async def dismiss(self, principal: Principal, proposal_id: int, data: ReasonInput) -> ProposalView:
-        return proposal_view(await service.decide_proposal(principal, proposal_id, False, data.reason))
+        return await service.decide_proposal(principal, proposal_id, False, data.reason)
 
 
 class DirectoryEntry(msgspec.Struct, kw_only=True):
@@ -529,7 +434,8 @@ class PublicController(Controller):
             limit=page.limit,
             offset=page.offset,
         )
-        return Response(content=body, media_type=MediaType.JSON)
+        # The page arrives encoded by PostgreSQL; the annotation documents its shape for OpenAPI.
+        return Response(content=body, media_type=MediaType.JSON)  # type: ignore[arg-type]
 
     async def _export_table(self, category, district_id, status, q, sort) -> list[list]:
         rows = await service.directory_export_rows(
@@ -576,20 +482,20 @@ class PublicController(Controller):
         summary="运营商的入库记录（公开）",
     )
     async def listings(self, operator_id: int) -> list[ListingView]:
-        return [ListingView(**r) for r in await service.public_operator_listings(operator_id)]
+        return await service.public_operator_listings(operator_id)
 
     @get("/batches", operation_id="publicBatches", summary="已发布的批次（公开）")
     async def batches(self, page: PageParams) -> Page[BatchView]:
         rows, total = await service.list_batches(published_only=True, limit=page.limit, offset=page.offset)
-        return Page(items=[batch_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page, BatchView.of)
 
     @get("/batches/{batch_id:int}", operation_id="publicBatch", summary="已发布批次的名单（公开）")
     async def batch(self, batch_id: int) -> BatchView:
-        return batch_view(await service.get_batch(batch_id, published_only=True))
+        return BatchView.of(await service.get_batch(batch_id, published_only=True))
 
     @get("/categories", operation_id="listCategories", summary="服务类别字典（公开）")
     async def categories(self) -> list[CategoryView]:
-        return [CategoryView(**r) for r in await service.list_categories()]
+        return await service.list_categories()
 
     @post(
         "/operator-registrations",
@@ -599,7 +505,7 @@ class PublicController(Controller):
     )
     async def register(self, data: OperatorRegistration) -> OperatorView:
         fields = {k: v for k, v in as_fields(data).items() if k not in ("username", "password")}
-        return operator_view(await service.register_operator(fields, data.username, data.password))
+        return OperatorView.of(await service.register_operator(fields, data.username, data.password))
 
 
 ROUTES = [

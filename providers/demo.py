@@ -10,10 +10,12 @@ from datetime import UTC, date, datetime, time
 from core import clock
 from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
+from core.accounts.principal import Principal
 from providers import repository as repo
 from providers import service
 from providers.credit_code import make_credit_code
 from providers.reference import DEFAULT_CATEGORIES
+from providers.schemas import Attachment
 from providers.tables import Channel, Operator, RegistryStatus
 
 NAME_WORDS = [
@@ -88,8 +90,12 @@ def _at(day: date) -> datetime:
     return datetime.combine(day, time(10, 0), tzinfo=clock.BUSINESS_TZ).astimezone(UTC)
 
 
-async def _principal(username: str):
-    return await accounts.load_principal(await accounts_repo.user_id_by_username(username))
+async def _principal(username: str) -> Principal:
+    user_id = await accounts_repo.user_id_by_username(username)
+    assert user_id is not None, username
+    principal = await accounts.load_principal(user_id)
+    assert principal is not None, username
+    return principal
 
 
 def _fields(rng: random.Random, name: str, categories: list[str], district_ids: list[int]) -> dict:
@@ -124,6 +130,7 @@ async def load() -> None:
 
     # The demo operator account's own company, applying by itself (自荐).
     demo_org = await accounts_repo.get_org_by_code("operator-demo")
+    assert demo_org is not None
     demo_fields = _fields(rng, demo_org.name, ["integrated", "commerce", "culture"], [fuyang])
     demo_fields["contact_email"] = "operator_demo@example.org"
     demo_id = await repo.insert_operator(org_id=demo_org.id, fields=demo_fields, now=clock.now())
@@ -140,11 +147,12 @@ async def load() -> None:
                 name = name.replace("杭州", "浙江")
             recommender = street if index % 4 == 0 else district
             created = await service.create_operator(recommender, _fields(rng, name, categories, served))
-            operators.append(created["id"])
+            operators.append(created.id)
 
         applications = []
         for operator_id in operators:
             operator = await repo.get_operator(operator_id)
+            assert operator is not None
             applicant, channel = (
                 (operator_user, Channel.self_nominated)
                 if operator_id == demo_id
@@ -154,14 +162,14 @@ async def load() -> None:
                 applicant,
                 operator_id=operator_id,
                 channel=channel,
-                categories=operator["categories"],
-                statement=f"{operator['name']}申请入库：已在{rng.randint(2, 25)}个社区提供服务，居民满意度良好。",
+                categories=operator.categories,
+                statement=f"{operator.name}申请入库：已在{rng.randint(2, 25)}个社区提供服务，居民满意度良好。",
                 attachments=[
-                    {"name": "营业执照.pdf", "url": "", "size_bytes": 180000},
-                    {"name": "运营业绩清单.xlsx", "url": "", "size_bytes": 42000},
+                    Attachment(name="营业执照.pdf", size_bytes=180000),
+                    Attachment(name="运营业绩清单.xlsx", size_bytes=42000),
                 ],
             )
-            applications.append((applicant, app["id"]))
+            applications.append((applicant, app.id))
 
     published_first, published_second = applications[:24], applications[24:44]
     pending = applications[44:]
@@ -177,10 +185,10 @@ async def load() -> None:
                     city, application_id, "approve", "材料齐全，运营业绩与服务能力符合入库条件"
                 )
             batch = await service.create_batch(city, batch_title)
-            await service.add_entries(city, batch["id"], [a for _, a in members])
-            await service.open_notice(city, batch["id"], None)
+            await service.add_entries(city, batch.id, [a for _, a in members])
+            await service.open_notice(city, batch.id, None)
         with clock.business_time(_at(clock.add_working_days(notice_day, 5))):
-            await service.publish_batch(city, batch["id"])
+            await service.publish_batch(city, batch.id)
 
     with clock.business_time(_at(date(2026, 10, 20))):
         for (applicant, application_id), state in zip(pending, PENDING_STATES, strict=True):

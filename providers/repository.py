@@ -5,20 +5,51 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
-from piccolo.engine import engine_finder
+import msgspec
+from asyncpg import Pool
+from piccolo.engine import PostgresEngine, engine_finder
 
 from core.accounts.principal import like_patterns
 from core.pagination import split_total
-from providers.tables import Application, Batch, Category, Evaluation, Listing, Objection, Operator
+from providers.schemas import (
+    ApplicationEventView,
+    ApplicationRow,
+    BatchEntryRow,
+    BatchRow,
+    CategoryView,
+    CertificateView,
+    EvaluationView,
+    ListingView,
+    NewProposal,
+    ObjectionRow,
+    OperatorRow,
+    ProposalView,
+    RecentEvaluation,
+)
+from providers.tables import (
+    Application,
+    ApplicationCategory,
+    ApplicationEvent,
+    Batch,
+    BatchEntry,
+    Category,
+    Certificate,
+    Evaluation,
+    Listing,
+    Objection,
+    Operator,
+    StatusDecision,
+    StatusProposal,
+)
 
 # Categories ------------------------------------------------------------------------------------
 
 
-async def list_categories(active_only: bool = True) -> list[dict]:
-    return await Category.raw(
-        "SELECT code, name, active FROM provider_category WHERE (NOT {} OR active) ORDER BY sort_order, id",
-        active_only,
-    )
+async def list_categories(active_only: bool = True) -> list[CategoryView]:
+    query = Category.select(Category.code, Category.name, Category.active).order_by(Category.sort_order, Category.id)
+    if active_only:
+        query = query.where(Category.active.eq(True))
+    return msgspec.convert(await query, list[CategoryView])
 
 
 async def unknown_categories(codes: list[str]) -> list[str]:
@@ -30,7 +61,8 @@ async def unknown_categories(codes: list[str]) -> list[str]:
     return [r["code"] for r in rows]
 
 
-async def insert_category(code: str, name: str) -> dict | None:
+async def insert_category(code: str, name: str) -> CategoryView | None:
+    # The next sort order is a subquery, which the insert builder cannot express.
     rows = await Category.raw(
         "INSERT INTO provider_category (code, name, sort_order, active) "
         "VALUES ({}, {}, (SELECT coalesce(max(sort_order), 0) + 10 FROM provider_category), true) "
@@ -38,7 +70,7 @@ async def insert_category(code: str, name: str) -> dict | None:
         code,
         name,
     )
-    return rows[0] if rows else None
+    return CategoryView(**rows[0]) if rows else None
 
 
 # Operators -------------------------------------------------------------------------------------
@@ -63,53 +95,50 @@ async def unknown_districts(district_ids: list[int]) -> list[int]:
     return [r["id"] for r in rows]
 
 
+OPERATOR_PROFILE_FIELDS = (
+    "name",
+    "credit_code",
+    "legal_representative",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+    "founded_on",
+    "staff_count",
+    "capacity",
+    "description",
+    "categories",
+    "district_ids",
+)
+
+
 async def insert_operator(*, org_id: int, fields: dict, now: datetime) -> int:
-    rows = await Operator.raw(
-        """
-        INSERT INTO provider_operator (org, name, credit_code, legal_representative, contact_name,
-            contact_phone, contact_email, founded_on, staff_count, capacity, description, categories,
-            district_ids, registry_status, created_at, updated_at)
-        VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'unlisted', {}, {}) RETURNING id
-        """,
-        org_id,
-        fields["name"],
-        fields["credit_code"],
-        fields["legal_representative"],
-        fields["contact_name"],
-        fields["contact_phone"],
-        fields["contact_email"],
-        fields["founded_on"],
-        fields["staff_count"],
-        fields["capacity"],
-        fields["description"],
-        fields["categories"],
-        fields["district_ids"],
-        now,
-        now,
-    )
+    profile = {name: fields[name] for name in OPERATOR_PROFILE_FIELDS}
+    operator = Operator(org=org_id, registry_status="unlisted", created_at=now, updated_at=now, **profile)
+    rows = await Operator.insert(operator).returning(Operator.id)
     return rows[0]["id"]
 
 
-async def get_operator(operator_id: int, *, for_update: bool = False) -> dict | None:
+# Operator rows join the organisation for the path scope checks read.
+async def get_operator(operator_id: int, *, for_update: bool = False) -> OperatorRow | None:
     rows = await Operator.raw(
         f"SELECT {OPERATOR_COLUMNS} FROM provider_operator o JOIN organisation org ON org.id = o.org "
         f"WHERE o.id = {{}} {'FOR UPDATE OF o' if for_update else ''}",
         operator_id,
     )
-    return rows[0] if rows else None
+    return msgspec.convert(rows[0], OperatorRow) if rows else None
 
 
-async def operator_for_org(org_id: int) -> dict | None:
+async def operator_for_org(org_id: int) -> OperatorRow | None:
     rows = await Operator.raw(
         f"SELECT {OPERATOR_COLUMNS} FROM provider_operator o JOIN organisation org ON org.id = o.org WHERE o.org = {{}}",
         org_id,
     )
-    return rows[0] if rows else None
+    return msgspec.convert(rows[0], OperatorRow) if rows else None
 
 
 async def list_operators(
     *, scope_paths: list[str], q: str | None, status: str | None, limit: int, offset: int
-) -> tuple[list[dict], int]:
+) -> tuple[list[OperatorRow], int]:
     rows = await Operator.raw(
         f"""
         SELECT {OPERATOR_COLUMNS}, count(*) OVER () AS total
@@ -128,7 +157,8 @@ async def list_operators(
         limit,
         offset,
     )
-    return split_total(rows)
+    rows, total = split_total(rows)
+    return msgspec.convert(rows, list[OperatorRow]), total
 
 
 UPDATABLE_OPERATOR_FIELDS = {
@@ -158,24 +188,34 @@ async def set_registry_status(operator_id: int, status: str, now: datetime) -> N
     )
 
 
-async def insert_certificate(operator_id: int, fields: dict) -> int:
-    rows = await Operator.raw(
-        "INSERT INTO provider_certificate (operator, name, number, issued_by, valid_until) "
-        "VALUES ({}, {}, {}, {}, {}) RETURNING id",
-        operator_id,
-        fields["name"],
-        fields["number"],
-        fields["issued_by"],
-        fields["valid_until"],
-    )
-    return rows[0]["id"]
+CERTIFICATE_COLUMNS = (
+    Certificate.id,
+    Certificate.name,
+    Certificate.number,
+    Certificate.issued_by,
+    Certificate.valid_until,
+)
 
 
-async def certificates_for(operator_id: int) -> list[dict]:
-    return await Operator.raw(
-        "SELECT id, name, number, issued_by, valid_until FROM provider_certificate WHERE operator = {} ORDER BY id",
-        operator_id,
+async def insert_certificate(operator_id: int, fields: dict) -> CertificateView:
+    certificate = Certificate(
+        operator=operator_id,
+        name=fields["name"],
+        number=fields["number"],
+        issued_by=fields["issued_by"],
+        valid_until=fields["valid_until"],
     )
+    rows = await Certificate.insert(certificate).returning(*CERTIFICATE_COLUMNS)
+    return msgspec.convert(rows[0], CertificateView)
+
+
+async def certificates_for(operator_id: int) -> list[CertificateView]:
+    rows = (
+        await Certificate.select(*CERTIFICATE_COLUMNS)
+        .where(Certificate.operator == operator_id)
+        .order_by(Certificate.id)
+    )
+    return msgspec.convert(rows, list[CertificateView])
 
 
 # Applications ----------------------------------------------------------------------------------
@@ -195,10 +235,10 @@ APPLICATION_FROM = """
 """
 
 
-def _application(row: dict) -> dict:
+def _application(row: dict) -> ApplicationRow:
     if isinstance(row.get("attachments"), str):
-        row["attachments"] = json.loads(row["attachments"])
-    return row
+        row = {**row, "attachments": json.loads(row["attachments"])}
+    return msgspec.convert(row, ApplicationRow)
 
 
 async def insert_application(
@@ -209,50 +249,47 @@ async def insert_application(
     created_by: int,
     categories: list[str],
     statement: str,
-    attachments: list[dict],
+    attachments: list,
     renewal_of: int | None,
     now: datetime,
 ) -> int:
-    rows = await Application.raw(
-        """
-        INSERT INTO provider_application (operator, channel, recommender_org, created_by, categories, statement,
-            attachments, state, renewal_of, decision_reason, created_at, updated_at)
-        VALUES ({}, {}, {}, {}, {}, {}, {}::jsonb, 'draft', {}, '', {}, {}) RETURNING id
-        """,
-        operator_id,
-        channel,
-        recommender_org_id,
-        created_by,
-        categories,
-        statement,
-        json.dumps(attachments, ensure_ascii=False),
-        renewal_of,
-        now,
-        now,
+    application = Application(
+        operator=operator_id,
+        channel=channel,
+        recommender_org=recommender_org_id,
+        created_by=created_by,
+        categories=categories,
+        statement=statement,
+        attachments=msgspec.json.encode(attachments).decode(),
+        state="draft",
+        renewal_of=renewal_of,
+        decision_reason="",
+        created_at=now,
+        updated_at=now,
     )
+    rows = await Application.insert(application).returning(Application.id)
     return rows[0]["id"]
 
 
 async def replace_application_categories(application_id: int, operator_id: int, categories: list[str]) -> None:
     """Rewrite the open category claims; the partial unique index refuses a second open claim."""
-    await Application.raw("DELETE FROM provider_application_category WHERE application = {}", application_id)
-    await Application.raw(
-        "INSERT INTO provider_application_category (application, operator, category, is_open) "
-        "SELECT {}, {}, c, true FROM unnest({}::text[]) AS c",
-        application_id,
-        operator_id,
-        categories,
-    )
+    await ApplicationCategory.delete().where(ApplicationCategory.application == application_id)
+    claims = [
+        ApplicationCategory(application=application_id, operator=operator_id, category=c, is_open=True)
+        for c in categories
+    ]
+    if claims:
+        await ApplicationCategory.insert(*claims)
 
 
 async def close_application_categories(*application_ids: int) -> None:
-    await Application.raw(
-        "UPDATE provider_application_category SET is_open = false WHERE application = ANY({})",
-        list(application_ids),
-    )
+    if application_ids:
+        await ApplicationCategory.update({ApplicationCategory.is_open: False}).where(
+            ApplicationCategory.application.is_in(list(application_ids))
+        )
 
 
-async def get_application(application_id: int, *, for_update: bool = False) -> dict | None:
+async def get_application(application_id: int, *, for_update: bool = False) -> ApplicationRow | None:
     rows = await Application.raw(
         f"SELECT {APPLICATION_COLUMNS} FROM {APPLICATION_FROM} WHERE a.id = {{}} "
         f"{'FOR UPDATE OF a' if for_update else ''}",
@@ -262,21 +299,14 @@ async def get_application(application_id: int, *, for_update: bool = False) -> d
 
 
 async def update_application_content(application_id: int, changes: dict, now: datetime) -> None:
-    await Application.raw(
-        """
-        UPDATE provider_application SET
-            categories = coalesce({}, categories),
-            statement = coalesce({}, statement),
-            attachments = coalesce({}::jsonb, attachments),
-            updated_at = {}
-        WHERE id = {}
-        """,
-        changes.get("categories"),
-        changes.get("statement"),
-        json.dumps(changes["attachments"], ensure_ascii=False) if changes.get("attachments") is not None else None,
-        now,
-        application_id,
-    )
+    values = {
+        getattr(Application, k): changes[k]
+        for k in ("categories", "statement", "attachments")
+        if changes.get(k) is not None
+    }
+    if changes.get("attachments") is not None:
+        values[Application.attachments] = msgspec.json.encode(changes["attachments"]).decode()
+    await Application.update({**values, Application.updated_at: now}).where(Application.id == application_id)
 
 
 async def set_application_state(
@@ -288,25 +318,15 @@ async def set_application_state(
     reason: str | None = None,
     submitted: bool = False,
 ) -> None:
-    await Application.raw(
-        """
-        UPDATE provider_application SET state = {}, updated_at = {},
-            submitted_at = CASE WHEN {} THEN {} ELSE submitted_at END,
-            decided_at = CASE WHEN {}::int IS NOT NULL THEN {} ELSE decided_at END,
-            decided_by = coalesce({}, decided_by),
-            decision_reason = coalesce({}, decision_reason)
-        WHERE id = {}
-        """,
-        state,
-        now,
-        submitted,
-        now,
-        decided_by,
-        now,
-        decided_by,
-        reason,
-        application_id,
-    )
+    values: dict = {Application.state: state, Application.updated_at: now}
+    if submitted:
+        values[Application.submitted_at] = now
+    if decided_by is not None:
+        values[Application.decided_at] = now
+        values[Application.decided_by] = decided_by
+    if reason is not None:
+        values[Application.decision_reason] = reason
+    await Application.update(values).where(Application.id == application_id)
 
 
 async def insert_event(
@@ -319,34 +339,40 @@ async def insert_event(
     reason: str,
     now: datetime,
 ) -> None:
-    await Application.raw(
-        "INSERT INTO provider_application_event (application, from_state, to_state, actor, actor_name, reason, at) "
-        "VALUES ({}, {}, {}, {}, {}, {}, {})",
-        application_id,
-        from_state,
-        to_state,
-        actor_id,
-        actor_name,
-        reason,
-        now,
+    event = ApplicationEvent(
+        application=application_id,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor_id,
+        actor_name=actor_name,
+        reason=reason,
+        at=now,
     )
+    await ApplicationEvent.insert(event)
 
 
-async def events_for(application_ids: list[int]) -> dict[int, list[dict]]:
-    rows = await Application.raw(
-        "SELECT application AS application_id, from_state, to_state, actor_name, reason, at "
-        "FROM provider_application_event WHERE application = ANY({}) ORDER BY id",
-        application_ids,
+async def events_for(application_ids: list[int]) -> dict[int, list[ApplicationEventView]]:
+    rows = (
+        await ApplicationEvent.select(
+            ApplicationEvent.application.as_alias("application_id"),
+            ApplicationEvent.from_state,
+            ApplicationEvent.to_state,
+            ApplicationEvent.actor_name,
+            ApplicationEvent.reason,
+            ApplicationEvent.at,
+        )
+        .where(ApplicationEvent.application.is_in(application_ids))
+        .order_by(ApplicationEvent.id)
     )
-    grouped: dict[int, list[dict]] = {i: [] for i in application_ids}
+    grouped: dict[int, list[ApplicationEventView]] = {i: [] for i in application_ids}
     for row in rows:
-        grouped[row.pop("application_id")].append(row)
+        grouped[row["application_id"]].append(msgspec.convert(row, ApplicationEventView))
     return grouped
 
 
 async def list_applications(
     *, scope_paths: list[str], state: str | None, operator_id: int | None, limit: int, offset: int
-) -> tuple[list[dict], int]:
+) -> tuple[list[ApplicationRow], int]:
     """Applications of operators in scope, or recommended by an org in scope."""
     patterns = like_patterns(scope_paths)
     rows = await Application.raw(
@@ -375,30 +401,26 @@ async def list_applications(
 
 
 async def insert_batch(title: str, created_by: int, now: datetime) -> int | None:
-    rows = await Batch.raw(
-        "INSERT INTO provider_batch (title, state, created_by, created_at) VALUES ({}, 'draft', {}, {}) "
-        "ON CONFLICT (title) DO NOTHING RETURNING id",
-        title,
-        created_by,
-        now,
-    )
+    batch = Batch(title=title, state="draft", created_by=created_by, created_at=now)
+    rows = await Batch.insert(batch).on_conflict(target=Batch.title)  # a taken title gives no row.returning(Batch.id)
     return rows[0]["id"] if rows else None
 
 
 BATCH_COLUMNS = "b.id, b.title, b.state, b.notice_start, b.objection_deadline, b.published_on"
 
 
-async def get_batch(batch_id: int, *, for_update: bool = False) -> dict | None:
+async def get_batch(batch_id: int, *, for_update: bool = False) -> BatchRow | None:
+    # FOR UPDATE, which the select builder cannot say.
     rows = await Batch.raw(
         f"SELECT {BATCH_COLUMNS} FROM provider_batch b WHERE b.id = {{}} {'FOR UPDATE' if for_update else ''}",
         batch_id,
     )
-    return rows[0] if rows else None
+    return msgspec.convert(rows[0], BatchRow) if rows else None
 
 
 async def list_batches(
     *, published_only: bool, limit: int, offset: int, with_drafts: bool = True
-) -> tuple[list[dict], int]:
+) -> tuple[list[BatchRow], int]:
     rows = await Batch.raw(
         f"SELECT {BATCH_COLUMNS}, count(*) OVER () AS total FROM provider_batch b "
         "WHERE (NOT {} OR b.state = 'published') AND ({} OR b.state <> 'draft') "
@@ -408,10 +430,11 @@ async def list_batches(
         limit,
         offset,
     )
-    return split_total(rows)
+    rows, total = split_total(rows)
+    return msgspec.convert(rows, list[BatchRow]), total
 
 
-async def entries_for(batch_ids: list[int], *, included_only: bool = False) -> dict[int, list[dict]]:
+async def entries_for(batch_ids: list[int], *, included_only: bool = False) -> dict[int, list[BatchEntryRow]]:
     rows = await Batch.raw(
         """
         SELECT e.batch AS batch_id, e.id AS entry_id, e.status, a.id AS application_id, a.categories, a.channel,
@@ -425,13 +448,14 @@ async def entries_for(batch_ids: list[int], *, included_only: bool = False) -> d
         batch_ids,
         included_only,
     )
-    grouped: dict[int, list[dict]] = {i: [] for i in batch_ids}
+    grouped: dict[int, list[BatchEntryRow]] = {i: [] for i in batch_ids}
     for row in rows:
-        grouped[row["batch_id"]].append(row)
+        grouped[row["batch_id"]].append(msgspec.convert(row, BatchEntryRow))
     return grouped
 
 
 async def insert_entries(batch_id: int, application_ids: list[int]) -> None:
+    # One statement for the whole list, from an unnested array.
     await Batch.raw(
         "INSERT INTO provider_batch_entry (batch, application, status) "
         "SELECT {}, a, 'included' FROM unnest({}::int[]) AS a",
@@ -455,49 +479,47 @@ async def batchable_applications(application_ids: list[int]) -> list[int]:
 
 
 async def open_notice(batch_id: int, start: date, deadline: date) -> None:
-    await Batch.raw(
-        "UPDATE provider_batch SET state = 'notice', notice_start = {}, objection_deadline = {} WHERE id = {}",
-        start,
-        deadline,
-        batch_id,
+    await Batch.update({Batch.state: "notice", Batch.notice_start: start, Batch.objection_deadline: deadline}).where(
+        Batch.id == batch_id
     )
 
 
 async def mark_published(batch_id: int, on: date, by: int) -> None:
-    await Batch.raw(
-        "UPDATE provider_batch SET state = 'published', published_on = {}, published_by = {} WHERE id = {}",
-        on,
-        by,
-        batch_id,
+    await Batch.update({Batch.state: "published", Batch.published_on: on, Batch.published_by: by}).where(
+        Batch.id == batch_id
     )
 
 
-async def entry_for(batch_id: int, application_id: int) -> dict | None:
-    rows = await Batch.raw(
-        "SELECT id, status FROM provider_batch_entry WHERE batch = {} AND application = {}",
-        batch_id,
-        application_id,
+async def entry_for(batch_id: int, application_id: int) -> BatchEntry | None:
+    return (
+        await BatchEntry.objects()
+        .where((BatchEntry.batch == batch_id) & (BatchEntry.application == application_id))
+        .first()
     )
-    return rows[0] if rows else None
 
 
 async def withdraw_entry(entry_id: int) -> None:
-    await Batch.raw("UPDATE provider_batch_entry SET status = 'withdrawn' WHERE id = {}", entry_id)
+    await BatchEntry.update({BatchEntry.status: "withdrawn"}).where(BatchEntry.id == entry_id)
 
 
 # Objections ------------------------------------------------------------------------------------
 
 
-async def insert_objection(entry_id: int, filed_by: int, text: str, now: datetime) -> int:
-    rows = await Objection.raw(
-        "INSERT INTO provider_objection (entry, filed_by, text, state, decision_reason, created_at) "
-        "VALUES ({}, {}, {}, 'open', '', {}) RETURNING id",
-        entry_id,
-        filed_by,
-        text,
-        now,
+async def insert_objection(entry: BatchEntry, filed_by: int, text: str, now: datetime) -> ObjectionRow:
+    objection = Objection(
+        entry=entry.id, filed_by=filed_by, text=text, state="open", decision_reason="", created_at=now
     )
-    return rows[0]["id"]
+    rows = await Objection.insert(objection).returning(
+        Objection.id,
+        Objection.text,
+        Objection.state,
+        Objection.decision_reason,
+        Objection.created_at,
+        Objection.filed_by.as_alias("filed_by_id"),
+    )
+    return msgspec.convert(
+        {**rows[0], "batch_id": entry.batch, "entry_id": entry.id, "application_id": entry.application}, ObjectionRow
+    )
 
 
 OBJECTION_COLUMNS = """
@@ -506,36 +528,33 @@ OBJECTION_COLUMNS = """
 """
 
 
-async def get_objection(objection_id: int, *, for_update: bool = False) -> dict | None:
+# Objections join their entry for the batch and application they concern.
+async def get_objection(objection_id: int, *, for_update: bool = False) -> ObjectionRow | None:
     rows = await Objection.raw(
         f"SELECT {OBJECTION_COLUMNS} FROM provider_objection x JOIN provider_batch_entry e ON e.id = x.entry "
         f"WHERE x.id = {{}} {'FOR UPDATE OF x' if for_update else ''}",
         objection_id,
     )
-    return rows[0] if rows else None
+    return msgspec.convert(rows[0], ObjectionRow) if rows else None
 
 
-async def objections_for_batch(batch_id: int) -> list[dict]:
-    return await Objection.raw(
+async def objections_for_batch(batch_id: int) -> list[ObjectionRow]:
+    rows = await Objection.raw(
         f"SELECT {OBJECTION_COLUMNS} FROM provider_objection x JOIN provider_batch_entry e ON e.id = x.entry "
         "WHERE e.batch = {} ORDER BY x.id",
         batch_id,
     )
+    return msgspec.convert(rows, list[ObjectionRow])
 
 
 async def decide_objection(objection_id: int, *, state: str, by: int, reason: str, now: datetime) -> None:
-    await Objection.raw(
-        "UPDATE provider_objection SET state = {}, decided_by = {}, decision_reason = {}, decided_at = {} "
-        "WHERE id = {}",
-        state,
-        by,
-        reason,
-        now,
-        objection_id,
-    )
+    await Objection.update(
+        {Objection.state: state, Objection.decided_by: by, Objection.decision_reason: reason, Objection.decided_at: now}
+    ).where(Objection.id == objection_id)
 
 
 async def count_open_objections(batch_id: int) -> int:
+    # The batch is on the entry: a join.
     rows = await Objection.raw(
         "SELECT count(*) AS n FROM provider_objection x JOIN provider_batch_entry e ON e.id = x.entry "
         "WHERE e.batch = {} AND x.state = 'open'",
@@ -548,7 +567,7 @@ async def count_open_objections(batch_id: int) -> int:
 
 
 async def insert_listings_for_batch(batch_id: int, valid_from: date, valid_until: date) -> int:
-    """Operator × category for every included entry, in one statement."""
+    """Operator × category for every included entry, in one statement (a bulk insert from a join)."""
     rows = await Listing.raw(
         """
         INSERT INTO provider_listing (operator, category, batch, application, valid_from, valid_until)
@@ -569,17 +588,19 @@ async def insert_listings_for_batch(batch_id: int, valid_from: date, valid_until
 
 async def mark_operators_listed(operator_ids: list[int], now: datetime) -> list[int]:
     """Operators that were not yet listed (or had been removed) become listed; warned/suspended keep theirs."""
-    rows = await Operator.raw(
-        "UPDATE provider_operator SET registry_status = 'listed', updated_at = {} "
-        "WHERE id = ANY({}) AND registry_status IN ('unlisted', 'removed') RETURNING id",
-        now,
-        operator_ids,
+    if not operator_ids:
+        return []
+    rows = (
+        await Operator.update({Operator.registry_status: "listed", Operator.updated_at: now})
+        .where(Operator.id.is_in(operator_ids) & Operator.registry_status.is_in(["unlisted", "removed"]))
+        .returning(Operator.id)
     )
     return [r["id"] for r in rows]
 
 
-async def listings_for(operator_id: int) -> list[dict]:
-    return await Listing.raw(
+async def listings_for(operator_id: int) -> list[ListingView]:
+    # Category names and batch titles: a join.
+    rows = await Listing.raw(
         """
         SELECT l.category, c.name AS category_name, l.valid_from, l.valid_until, b.title AS batch_title
         FROM provider_listing l JOIN provider_batch b ON b.id = l.batch
@@ -588,45 +609,47 @@ async def listings_for(operator_id: int) -> list[dict]:
         """,
         operator_id,
     )
-
-
-async def listed_categories(operator_id: int, on: date) -> list[str]:
-    rows = await Listing.raw(
-        "SELECT DISTINCT category FROM provider_listing WHERE operator = {} AND valid_from <= {} "
-        "AND valid_until > {} ORDER BY category",
-        operator_id,
-        on,
-        on,
-    )
-    return [r["category"] for r in rows]
+    return msgspec.convert(rows, list[ListingView])
 
 
 # Evaluations, status decisions, proposals ------------------------------------------------------
 
 
-async def insert_evaluation(fields: dict, now: datetime) -> int:
-    rows = await Evaluation.raw(
-        """
-        INSERT INTO provider_evaluation (operator, contract_id, evaluator, evaluator_org, score, satisfaction,
-            complaints, period_start, period_end, comment, created_at)
-        VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) RETURNING id
-        """,
-        fields["operator_id"],
-        fields["contract_id"],
-        fields["evaluator_id"],
-        fields["evaluator_org_id"],
-        fields["score"],
-        fields["satisfaction"],
-        fields["complaints"],
-        fields["period_start"],
-        fields["period_end"],
-        fields["comment"],
-        now,
+EVALUATION_COLUMNS = (
+    Evaluation.id,
+    Evaluation.operator.as_alias("operator_id"),
+    Evaluation.contract_id,
+    Evaluation.evaluator_org.as_alias("evaluator_org_id"),
+    Evaluation.score,
+    Evaluation.satisfaction,
+    Evaluation.complaints,
+    Evaluation.period_start,
+    Evaluation.period_end,
+    Evaluation.comment,
+    Evaluation.created_at,
+)
+
+
+async def insert_evaluation(fields: dict, now: datetime) -> EvaluationView:
+    evaluation = Evaluation(
+        operator=fields["operator_id"],
+        contract_id=fields["contract_id"],
+        evaluator=fields["evaluator_id"],
+        evaluator_org=fields["evaluator_org_id"],
+        score=fields["score"],
+        satisfaction=fields["satisfaction"],
+        complaints=fields["complaints"],
+        period_start=fields["period_start"],
+        period_end=fields["period_end"],
+        comment=fields["comment"],
+        created_at=now,
     )
-    return rows[0]["id"]
+    rows = await Evaluation.insert(evaluation).returning(*EVALUATION_COLUMNS)
+    return msgspec.convert(rows[0], EvaluationView)
 
 
-async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[list[dict], int]:
+async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[list[EvaluationView], int]:
+    # count(*) OVER () gives the total with the page in one statement.
     rows = await Evaluation.raw(
         """
         SELECT id, operator AS operator_id, contract_id, evaluator_org AS evaluator_org_id, score, satisfaction,
@@ -637,12 +660,13 @@ async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[li
         limit,
         offset,
     )
-    return split_total(rows)
+    rows, total = split_total(rows)
+    return msgspec.convert(rows, list[EvaluationView]), total
 
 
-async def latest_evaluations_of_active_operators(window: int) -> list[dict]:
-    """The latest `window` evaluations of every listed or warned operator, in one query."""
-    return await Evaluation.raw(
+async def latest_evaluations_of_active_operators(window: int) -> list[RecentEvaluation]:
+    """The latest `window` evaluations of every listed or warned operator, in one query (a window function)."""
+    rows = await Evaluation.raw(
         """
         SELECT operator_id, registry_status, score, satisfaction, complaints, period_end FROM (
             SELECT e.operator AS operator_id, o.registry_status, e.score, e.satisfaction, e.complaints,
@@ -654,35 +678,22 @@ async def latest_evaluations_of_active_operators(window: int) -> list[dict]:
         """,
         window,
     )
+    return msgspec.convert(rows, list[RecentEvaluation])
 
 
 async def insert_status_decision(
     *, operator_id: int, from_status: str, to_status: str, reason: str, by: int | None, now: datetime
 ) -> int:
-    rows = await Operator.raw(
-        "INSERT INTO provider_status_decision (operator, from_status, to_status, reason, decided_by, at) "
-        "VALUES ({}, {}, {}, {}, {}, {}) RETURNING id",
-        operator_id,
-        from_status,
-        to_status,
-        reason,
-        by,
-        now,
+    decision = StatusDecision(
+        operator=operator_id, from_status=from_status, to_status=to_status, reason=reason, decided_by=by, at=now
     )
+    rows = await StatusDecision.insert(decision).returning(StatusDecision.id)
     return rows[0]["id"]
 
 
-async def status_decisions_for(operator_id: int) -> list[dict]:
-    return await Operator.raw(
-        "SELECT id, operator AS operator_id, from_status, to_status, reason, at FROM provider_status_decision "
-        "WHERE operator = {} ORDER BY id DESC",
-        operator_id,
-    )
-
-
-async def insert_proposals(proposals: list[tuple[int, str, str, dict]], now: datetime) -> list[dict]:
+async def insert_proposals(proposals: list[tuple[int, str, str, dict]], now: datetime) -> list[NewProposal]:
     """(operator, status, rule, evidence) rows in one statement; one already open is skipped. Returns the new
-    ones' ids and operators."""
+    ones' ids and operators. A bulk upsert from unnested arrays."""
     if not proposals:
         return []
     rows = await Operator.raw(
@@ -700,10 +711,12 @@ async def insert_proposals(proposals: list[tuple[int, str, str, dict]], now: dat
         [p[2] for p in proposals],
         [json.dumps(p[3], ensure_ascii=False) for p in proposals],
     )
-    for row in rows:
-        if isinstance(row["evidence"], str):
-            row["evidence"] = json.loads(row["evidence"])
-    return rows
+    return [
+        msgspec.convert({**row, "evidence": json.loads(row["evidence"])}, NewProposal)
+        if isinstance(row["evidence"], str)
+        else msgspec.convert(row, NewProposal)
+        for row in rows
+    ]
 
 
 PROPOSAL_COLUMNS = """
@@ -712,13 +725,14 @@ PROPOSAL_COLUMNS = """
 """
 
 
-def _proposal(row: dict) -> dict:
+def _proposal(row: dict) -> ProposalView:
     if isinstance(row.get("evidence"), str):
-        row["evidence"] = json.loads(row["evidence"])
-    return row
+        row = {**row, "evidence": json.loads(row["evidence"])}
+    return msgspec.convert(row, ProposalView)
 
 
-async def get_proposal(proposal_id: int, *, for_update: bool = False) -> dict | None:
+# Proposals join the operator for its name.
+async def get_proposal(proposal_id: int, *, for_update: bool = False) -> ProposalView | None:
     rows = await Operator.raw(
         f"SELECT {PROPOSAL_COLUMNS} FROM provider_status_proposal p JOIN provider_operator o ON o.id = p.operator "
         f"WHERE p.id = {{}} {'FOR UPDATE OF p' if for_update else ''}",
@@ -727,7 +741,7 @@ async def get_proposal(proposal_id: int, *, for_update: bool = False) -> dict | 
     return _proposal(rows[0]) if rows else None
 
 
-async def list_proposals(state: str | None, limit: int, offset: int) -> tuple[list[dict], int]:
+async def list_proposals(state: str | None, limit: int, offset: int) -> tuple[list[ProposalView], int]:
     rows = await Operator.raw(
         f"SELECT {PROPOSAL_COLUMNS}, count(*) OVER () AS total FROM provider_status_proposal p "
         "JOIN provider_operator o ON o.id = p.operator WHERE ({}::text IS NULL OR p.state = {}) "
@@ -742,15 +756,14 @@ async def list_proposals(state: str | None, limit: int, offset: int) -> tuple[li
 
 
 async def decide_proposal(proposal_id: int, *, state: str, by: int, reason: str, now: datetime) -> None:
-    await Operator.raw(
-        "UPDATE provider_status_proposal SET state = {}, decided_by = {}, decision_reason = {}, decided_at = {} "
-        "WHERE id = {}",
-        state,
-        by,
-        reason,
-        now,
-        proposal_id,
-    )
+    await StatusProposal.update(
+        {
+            StatusProposal.state: state,
+            StatusProposal.decided_by: by,
+            StatusProposal.decision_reason: reason,
+            StatusProposal.decided_at: now,
+        }
+    ).where(StatusProposal.id == proposal_id)
 
 
 # Public directory ------------------------------------------------------------------------------
@@ -765,6 +778,13 @@ DIRECTORY_SORTS = {
 }
 
 VALID_LISTING = "l.operator = o.id AND l.valid_from <= $1 AND l.valid_until > $1"
+
+
+def _pool() -> Pool:
+    """The engine's connection pool, for the directory statements that talk to asyncpg directly."""
+    engine = engine_finder()
+    assert isinstance(engine, PostgresEngine) and engine.pool is not None
+    return engine.pool
 
 
 def directory_query(
@@ -840,23 +860,18 @@ def directory_query(
 async def directory_page_json(**filters) -> bytes:
     """The public directory page as JSON built by PostgreSQL: one statement, no per-row Python work."""
     sql, args = directory_query(**filters)
-    async with engine_finder().pool.acquire() as connection:
+    async with _pool().acquire() as connection:
         return (await connection.fetchval(sql, *args)).encode()
 
 
 async def directory_rows(*, max_rows: int, **filters) -> list[dict]:
     sql, args = directory_query(**filters, limit=max_rows, as_json=False)
-    async with engine_finder().pool.acquire() as connection:
+    async with _pool().acquire() as connection:
         return [dict(r) for r in await connection.fetch(sql, *args)]
 
 
-async def district_names(ids: list[int]) -> dict[int, str]:
-    rows = await Operator.raw("SELECT id, name FROM organisation WHERE id = ANY({})", ids)
-    return {r["id"]: r["name"] for r in rows}
-
-
 async def category_names() -> dict[str, str]:
-    rows = await Category.raw("SELECT code, name FROM provider_category")
+    rows = await Category.select(Category.code, Category.name)
     return {r["code"]: r["name"] for r in rows}
 
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Self
 
 import msgspec
 
 from core.schemas import Input
+from providers.labels import APPLICATION_STATE_LABELS, BATCH_STATE_LABELS, CHANNEL_LABELS, REGISTRY_STATUS_LABELS
 from providers.tables import ApplicationState, BatchState, Channel, DecisionKind, RegistryStatus
 
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -18,6 +19,14 @@ Email = Annotated[str, msgspec.Meta(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.
 Phone = Annotated[str, msgspec.Meta(min_length=5, max_length=30, pattern=r"^[0-9+\- ]+$")]
 # Companies founded before 2000 still serve communities: their founding date reaches further back.
 FOUNDED_SINCE = {"founded_on": date(1900, 1, 1)}
+
+
+class View(msgspec.Struct, kw_only=True):
+    """A response body that is read from a richer row: `of` keeps the fields the view declares."""
+
+    @classmethod
+    def of(cls, row: msgspec.Struct) -> Self:
+        return msgspec.convert(row, cls, from_attributes=True)
 
 
 class DirectoryStatus(str, Enum):
@@ -108,7 +117,7 @@ class CertificateView(msgspec.Struct, kw_only=True):
     valid_until: date | None
 
 
-class OperatorView(msgspec.Struct, kw_only=True):
+class OperatorView(View, kw_only=True):
     id: int
     org_id: int
     name: str
@@ -124,8 +133,17 @@ class OperatorView(msgspec.Struct, kw_only=True):
     categories: list[str]
     district_ids: list[int]
     registry_status: RegistryStatus
-    registry_status_label: str
+    registry_status_label: str = ""
     certificates: list[CertificateView] = []
+
+    def __post_init__(self) -> None:
+        self.registry_status_label = REGISTRY_STATUS_LABELS[self.registry_status.value]
+
+
+class OperatorRow(OperatorView, kw_only=True):
+    """An operator as the registry reads it: the view plus its place in the org tree, for scope checks."""
+
+    org_path: str
 
 
 class Attachment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -165,25 +183,38 @@ class ApplicationEventView(msgspec.Struct, kw_only=True):
     at: datetime
 
 
-class ApplicationView(msgspec.Struct, kw_only=True):
+class ApplicationView(View, kw_only=True):
     id: int
     operator_id: int
     operator_name: str
     channel: Channel
-    channel_label: str
+    channel_label: str = ""
     recommender_org_id: int | None
     recommender_org_name: str | None
     categories: list[str]
     statement: str
     attachments: list[Attachment]
     state: ApplicationState
-    state_label: str
+    state_label: str = ""
     renewal_of: int | None
     submitted_at: datetime | None
     decided_at: datetime | None
     decision_reason: str
     created_at: datetime
     events: list[ApplicationEventView] = []
+
+    def __post_init__(self) -> None:
+        self.channel_label = CHANNEL_LABELS[self.channel.value]
+        self.state_label = APPLICATION_STATE_LABELS[self.state.value]
+
+
+class ApplicationRow(ApplicationView, kw_only=True):
+    """An application with what its scope checks and notices need."""
+
+    operator_org_path: str
+    operator_email: str
+    recommender_org_path: str | None
+    created_by_id: int
 
 
 class BatchCreate(Input):
@@ -207,15 +238,37 @@ class BatchEntryView(msgspec.Struct, kw_only=True):
     status: str
 
 
-class BatchView(msgspec.Struct, kw_only=True):
+class BatchEntryRow(BatchEntryView, kw_only=True):
+    batch_id: int
+    entry_id: int
+    operator_email: str
+
+
+class BatchView(View, kw_only=True):
     id: int
     title: str
     state: BatchState
-    state_label: str
+    state_label: str = ""
     notice_start: date | None
     objection_deadline: date | None
     published_on: date | None
     entries: list[BatchEntryView] = []
+
+    def __post_init__(self) -> None:
+        self.state_label = BATCH_STATE_LABELS[self.state.value]
+
+
+class BatchRow(BatchView, kw_only=True):
+    entries: list[BatchEntryRow] = []  # type: ignore[assignment]
+
+    def accepts_objections_on(self, day: date) -> bool:
+        """In notice, within [notice_start, objection_deadline)."""
+        return (
+            self.state == BatchState.notice
+            and self.notice_start is not None
+            and self.objection_deadline is not None
+            and self.notice_start <= day < self.objection_deadline
+        )
 
 
 class ObjectionCreate(Input):
@@ -228,7 +281,7 @@ class ObjectionDecision(Input):
     reason: Reason
 
 
-class ObjectionView(msgspec.Struct, kw_only=True):
+class ObjectionView(View, kw_only=True):
     id: int
     batch_id: int
     application_id: int
@@ -236,6 +289,11 @@ class ObjectionView(msgspec.Struct, kw_only=True):
     state: str
     decision_reason: str
     created_at: datetime
+
+
+class ObjectionRow(ObjectionView, kw_only=True):
+    entry_id: int
+    filed_by_id: int
 
 
 class EvaluationCreate(Input):
@@ -268,15 +326,6 @@ class StatusChange(Input):
     reason: Reason
 
 
-class StatusDecisionView(msgspec.Struct, kw_only=True):
-    id: int
-    operator_id: int
-    from_status: str
-    to_status: str
-    reason: str
-    at: datetime
-
-
 class ProposalView(msgspec.Struct, kw_only=True):
     id: int
     operator_id: int
@@ -294,3 +343,22 @@ class ListingView(msgspec.Struct, kw_only=True):
     valid_from: date
     valid_until: date
     batch_title: str
+
+
+class RecentEvaluation(msgspec.Struct, kw_only=True):
+    """One of an active operator's latest evaluations, as the registry rules read it."""
+
+    operator_id: int
+    registry_status: RegistryStatus
+    score: int
+    satisfaction: Decimal
+    complaints: int
+    period_end: date
+
+
+class NewProposal(msgspec.Struct, kw_only=True):
+    id: int
+    operator_id: int
+    proposed_status: str
+    rule: str
+    evidence: dict

@@ -46,6 +46,18 @@ from providers.errors import (
     UnknownDistrict,
 )
 from providers.labels import DECISION_LABELS, REGISTRY_STATUS_LABELS
+from providers.schemas import (
+    ApplicationRow,
+    Attachment,
+    BatchRow,
+    CategoryView,
+    CertificateView,
+    EvaluationView,
+    ListingView,
+    ObjectionRow,
+    OperatorRow,
+    ProposalView,
+)
 from providers.tables import ApplicationState as A
 from providers.tables import BatchState, Channel
 from providers.tables import RegistryStatus as S
@@ -59,11 +71,11 @@ DECISION_TARGET = {"approve": A.approved, "reject": A.rejected, "return": A.retu
 # Categories ------------------------------------------------------------------------------------
 
 
-async def list_categories() -> list[dict]:
+async def list_categories() -> list[CategoryView]:
     return await repo.list_categories()
 
 
-async def create_category(principal: Principal, code: str, name: str) -> dict:
+async def create_category(principal: Principal, code: str, name: str) -> CategoryView:
     async with transaction():
         created = await repo.insert_category(code, name)
         if created is None:
@@ -119,55 +131,64 @@ async def _insert_operator(principal: Principal | None, fields: dict, city_id: i
     return operator_id
 
 
-async def create_operator(principal: Principal, fields: dict) -> dict:
+async def create_operator(principal: Principal, fields: dict) -> OperatorRow:
     """An official registers a company (typically one they are about to recommend)."""
-    fields = await _validated_operator_fields(fields)
     city = await accounts.the_city()
     async with transaction():
+        fields = await _validated_operator_fields(fields)
         operator_id = await _insert_operator(principal, fields, city.id)
-    return await get_operator_for(principal, operator_id)
+        return await get_operator_for(principal, operator_id)
 
 
-async def register_operator(fields: dict, username: str, password: str) -> dict:
+async def register_operator(fields: dict, username: str, password: str) -> OperatorRow:
     """A company registers itself with its first user, so it can apply (自荐)."""
-    fields = await _validated_operator_fields(fields)
     city = await accounts.the_city()
     async with transaction():
+        fields = await _validated_operator_fields(fields)
         operator_id = await _insert_operator(None, fields, city.id)
-        operator = await repo.get_operator(operator_id)
+        operator = await _existing_operator(operator_id)
         await accounts.create_user(
             None,
             username=username,
             password=password,
             email=fields["contact_email"],
             display_name=fields["contact_name"],
-            grants=[(Role.operator, operator["org_id"])],
+            grants=[(Role.operator, operator.org_id)],
         )
     return operator
 
 
-def _can_read_operator(principal: Principal, operator: dict) -> bool:
-    return principal.has_role(*READERS_OF_ALL_OPERATORS) or principal.can_read_path(operator["org_path"])
+async def _existing_operator(operator_id: int, *, for_update: bool = False) -> OperatorRow:
+    operator = await repo.get_operator(operator_id, for_update=for_update)
+    if operator is None:
+        raise OperatorNotFound()
+    return operator
 
 
-def _can_edit_operator(principal: Principal, operator: dict) -> bool:
-    return principal.has_role(Role.city) or principal.can_write_path(operator["org_path"], Role.operator)
+def _can_read_operator(principal: Principal, operator: OperatorRow) -> bool:
+    return principal.has_role(*READERS_OF_ALL_OPERATORS) or principal.can_read_path(operator.org_path)
 
 
-async def _readable_operator(principal: Principal, operator_id: int, *, for_update: bool = False) -> dict:
+def _can_edit_operator(principal: Principal, operator: OperatorRow) -> bool:
+    return principal.has_role(Role.city) or principal.can_write_path(operator.org_path, Role.operator)
+
+
+async def _readable_operator(principal: Principal, operator_id: int, *, for_update: bool = False) -> OperatorRow:
     operator = await repo.get_operator(operator_id, for_update=for_update)
     if operator is None or not _can_read_operator(principal, operator):
         raise OperatorNotFound()
     return operator
 
 
-async def get_operator_for(principal: Principal, operator_id: int) -> dict:
+async def get_operator_for(principal: Principal, operator_id: int) -> OperatorRow:
     operator = await _readable_operator(principal, operator_id)
-    operator["certificates"] = await repo.certificates_for(operator_id)
+    operator.certificates = await repo.certificates_for(operator_id)
     return operator
 
 
-async def list_operators(principal: Principal, *, q, status, limit, offset):
+async def list_operators(
+    principal: Principal, *, q: str | None, status: str | None, limit: int, offset: int
+) -> tuple[list[OperatorRow], int]:
     scope = ALL if principal.has_role(*READERS_OF_ALL_OPERATORS) else principal.read_paths()
     return await with_total(
         lambda lim, off: repo.list_operators(scope_paths=scope, q=q, status=status, limit=lim, offset=off),
@@ -176,26 +197,26 @@ async def list_operators(principal: Principal, *, q, status, limit, offset):
     )
 
 
-async def update_operator(principal: Principal, operator_id: int, changes: dict) -> dict:
+async def update_operator(principal: Principal, operator_id: int, changes: dict) -> OperatorRow:
     async with transaction():
         operator = await _readable_operator(principal, operator_id, for_update=True)
         if not _can_edit_operator(principal, operator):
             raise PermissionDenied()
         changes = await _validated_operator_fields(changes)
-        before = {k: operator[k] for k in changes if k in operator}
+        before = {k: getattr(operator, k) for k in changes if k in OperatorRow.__struct_fields__}
         await repo.update_operator(operator_id, changes, clock.now())
         await audit.record(principal, "operator.update", "operator", operator_id, before=before, after=changes)
-    return await get_operator_for(principal, operator_id)
+        return await get_operator_for(principal, operator_id)
 
 
-async def add_certificate(principal: Principal, operator_id: int, fields: dict) -> dict:
+async def add_certificate(principal: Principal, operator_id: int, fields: dict) -> CertificateView:
     async with transaction():
         operator = await _readable_operator(principal, operator_id, for_update=True)
         if not _can_edit_operator(principal, operator):
             raise PermissionDenied()
-        certificate_id = await repo.insert_certificate(operator_id, fields)
+        certificate = await repo.insert_certificate(operator_id, fields)
         await audit.record(principal, "certificate.add", "operator", operator_id, after=fields)
-    return {"id": certificate_id, **fields}
+    return certificate
 
 
 # Applications ----------------------------------------------------------------------------------
@@ -208,22 +229,28 @@ def _recommender_org(principal: Principal) -> int:
     return orgs[0]
 
 
-def _is_applicant_side(principal: Principal, application: dict) -> bool:
+def _is_applicant_side(principal: Principal, application: ApplicationRow) -> bool:
     """The party that prepares and submits: the operator itself (自荐) or the recommending office (推荐)."""
-    if application["channel"] == Channel.self_nominated.value:
-        return principal.can_write_path(application["operator_org_path"], Role.operator)
-    return principal.can_write_path(application["recommender_org_path"], Role.district, Role.street)
+    if application.channel == Channel.self_nominated.value:
+        return principal.can_write_path(application.operator_org_path, Role.operator)
+    recommender_path = application.recommender_org_path
+    return recommender_path is not None and principal.can_write_path(recommender_path, Role.district, Role.street)
 
 
-def _can_read_application(principal: Principal, application: dict) -> bool:
+def _can_read_application(principal: Principal, application: ApplicationRow) -> bool:
     if principal.has_role(Role.city, Role.auditor):
         return True
-    if principal.can_read_path(application["operator_org_path"]):
+    if principal.can_read_path(application.operator_org_path):
         return True
-    return bool(application["recommender_org_path"]) and principal.can_read_path(application["recommender_org_path"])
+    recommender_path = application.recommender_org_path
+    if not recommender_path:
+        return False
+    return principal.can_read_path(recommender_path)
 
 
-async def _readable_application(principal: Principal, application_id: int, *, for_update: bool = False) -> dict:
+async def _readable_application(
+    principal: Principal, application_id: int, *, for_update: bool = False
+) -> ApplicationRow:
     application = await repo.get_application(application_id, for_update=for_update)
     if application is None or not _can_read_application(principal, application):
         raise ApplicationNotFound()
@@ -244,18 +271,18 @@ async def create_application(
     channel: Channel,
     categories: list[str],
     statement: str,
-    attachments: list[dict],
+    attachments: list[Attachment],
     renewal_of: int | None = None,
-) -> dict:
-    operator = await _readable_operator(principal, operator_id)
-    categories = await check_categories(categories)
-    if channel == Channel.self_nominated:
-        if not principal.can_write_path(operator["org_path"], Role.operator):
-            raise ChannelNotAllowed()
-        recommender = None
-    else:
-        recommender = _recommender_org(principal)
+) -> ApplicationRow:
     async with transaction():
+        operator = await _readable_operator(principal, operator_id)
+        categories = await check_categories(categories)
+        if channel == Channel.self_nominated:
+            if not principal.can_write_path(operator.org_path, Role.operator):
+                raise ChannelNotAllowed()
+            recommender = None
+        else:
+            recommender = _recommender_org(principal)
         application_id = await repo.insert_application(
             operator_id=operator_id,
             channel=channel.value,
@@ -289,16 +316,18 @@ async def create_application(
                 "renewal_of": renewal_of,
             },
         )
-    return await get_application_for(principal, application_id)
+        return await get_application_for(principal, application_id)
 
 
-async def get_application_for(principal: Principal, application_id: int) -> dict:
+async def get_application_for(principal: Principal, application_id: int) -> ApplicationRow:
     application = await _readable_application(principal, application_id)
-    application["events"] = (await repo.events_for([application_id]))[application_id]
+    application.events = (await repo.events_for([application_id]))[application_id]
     return application
 
 
-async def list_applications(principal: Principal, *, state, operator_id, limit, offset):
+async def list_applications(
+    principal: Principal, *, state: str | None, operator_id: int | None, limit: int, offset: int
+) -> tuple[list[ApplicationRow], int]:
     scope = ALL if principal.has_role(Role.city, Role.auditor) else principal.read_paths()
     return await with_total(
         lambda lim, off: repo.list_applications(
@@ -309,31 +338,31 @@ async def list_applications(principal: Principal, *, state, operator_id, limit, 
     )
 
 
-async def update_application(principal: Principal, application_id: int, changes: dict) -> dict:
+async def update_application(principal: Principal, application_id: int, changes: dict) -> ApplicationRow:
     async with transaction():
         application = await _readable_application(principal, application_id, for_update=True)
         if not _is_applicant_side(principal, application):
             raise PermissionDenied()
-        if A(application["state"]) not in OPEN_FOR_EDIT:
+        if A(application.state) not in OPEN_FOR_EDIT:
             raise ApplicationStateInvalid()
         if changes.get("categories") is not None:
             changes["categories"] = await check_categories(changes["categories"])
-            await _claim_categories(application_id, application["operator_id"], changes["categories"])
+            await _claim_categories(application_id, application.operator_id, changes["categories"])
         await repo.update_application_content(application_id, changes, clock.now())
         await audit.record(
             principal,
             "application.update",
             "application",
             application_id,
-            before={k: application[k] for k in changes},
+            before={k: getattr(application, k) for k in changes},
             after=changes,
         )
-    return await get_application_for(principal, application_id)
+        return await get_application_for(principal, application_id)
 
 
 async def _transition(
     principal: Principal,
-    application: dict,
+    application: ApplicationRow,
     to: A,
     *,
     reason: str,
@@ -343,7 +372,7 @@ async def _transition(
 ) -> None:
     now = clock.now()
     await repo.set_application_state(
-        application["id"],
+        application.id,
         to.value,
         now=now,
         decided_by=principal.user_id if decided else None,
@@ -351,8 +380,8 @@ async def _transition(
         submitted=submitted,
     )
     await repo.insert_event(
-        application_id=application["id"],
-        from_state=application["state"],
+        application_id=application.id,
+        from_state=application.state.value,
         to_state=to.value,
         actor_id=principal.user_id,
         actor_name=principal.actor_label,
@@ -363,68 +392,68 @@ async def _transition(
         principal,
         action,
         "application",
-        application["id"],
-        before={"state": application["state"]},
+        application.id,
+        before={"state": application.state},
         after={"state": to.value},
         reason=reason,
     )
 
 
-async def submit_application(principal: Principal, application_id: int) -> dict:
+async def submit_application(principal: Principal, application_id: int) -> ApplicationRow:
     async with transaction():
         application = await _readable_application(principal, application_id, for_update=True)
         if not _is_applicant_side(principal, application):
             raise PermissionDenied()
-        if A(application["state"]) not in OPEN_FOR_EDIT:
+        if A(application.state) not in OPEN_FOR_EDIT:
             raise ApplicationStateInvalid()
         await _transition(principal, application, A.submitted, reason="", action="application.submit", submitted=True)
-    return await get_application_for(principal, application_id)
+        return await get_application_for(principal, application_id)
 
 
-async def start_review(principal: Principal, application_id: int) -> dict:
+async def start_review(principal: Principal, application_id: int) -> ApplicationRow:
     async with transaction():
         application = await _readable_application(principal, application_id, for_update=True)
-        if application["state"] != A.submitted.value:
+        if application.state != A.submitted.value:
             raise ApplicationStateInvalid()
         await _transition(principal, application, A.under_review, reason="", action="application.start_review")
-    return await get_application_for(principal, application_id)
+        return await get_application_for(principal, application_id)
 
 
-async def decide_application(principal: Principal, application_id: int, decision: str, reason: str) -> dict:
+async def decide_application(principal: Principal, application_id: int, decision: str, reason: str) -> ApplicationRow:
     """Approve, reject or return. Only city reviewers; a reason always; the applicant is told by email."""
     reason = require_reason(reason)
     target = DECISION_TARGET[decision]
     async with transaction():
         application = await _readable_application(principal, application_id, for_update=True)
-        if application["state"] not in (A.submitted.value, A.under_review.value):
-            raise ApplicationStateInvalid(detail={"state": application["state"]})
+        if application.state not in (A.submitted.value, A.under_review.value):
+            raise ApplicationStateInvalid(detail={"state": application.state})
         await _transition(principal, application, target, reason=reason, action=f"application.{decision}", decided=True)
         if target == A.rejected:
             await repo.close_application_categories(application_id)
         await _notify_operator(
-            application["operator_email"],
+            application.operator_email,
             f"【优秀服务商名录】您的入库申请（编号 {application_id}）审核结果：{DECISION_LABELS[decision]}",
-            f"{application['operator_name']}：\n\n您于名录申请（编号 {application_id}，类别 "
-            f"{'、'.join(application['categories'])}）的审核结果为：{DECISION_LABELS[decision]}。\n"
+            f"{application.operator_name}：\n\n您于名录申请（编号 {application_id}，类别 "
+            f"{'、'.join(application.categories)}）的审核结果为：{DECISION_LABELS[decision]}。\n"
             f"理由：{reason}\n",
         )
-    return await get_application_for(principal, application_id)
+        return await get_application_for(principal, application_id)
 
 
-async def create_renewal(principal: Principal, application_id: int) -> dict:
+async def create_renewal(principal: Principal, application_id: int) -> ApplicationRow:
     """A new draft that reuses an approved application's data, for renewing a listing before it expires."""
     previous = await _readable_application(principal, application_id)
     if not _is_applicant_side(principal, previous):
         raise PermissionDenied()
-    if previous["state"] != A.approved.value:
+    if previous.state != A.approved.value:
         raise RenewalNotAllowed()
     return await create_application(
         principal,
-        operator_id=previous["operator_id"],
-        channel=Channel(previous["channel"]),
-        categories=previous["categories"],
-        statement=previous["statement"],
-        attachments=previous["attachments"],
+        operator_id=previous.operator_id,
+        channel=Channel(previous.channel),
+        categories=previous.categories,
+        statement=previous.statement,
+        attachments=previous.attachments,
         renewal_of=application_id,
     )
 
@@ -437,13 +466,13 @@ async def _notify_operator(address: str, subject: str, body: str, *, dedupe_key:
 # Batches ---------------------------------------------------------------------------------------
 
 
-async def create_batch(principal: Principal, title: str) -> dict:
+async def create_batch(principal: Principal, title: str) -> BatchRow:
     async with transaction():
         batch_id = await repo.insert_batch(title.strip(), principal.user_id, clock.now())
         if batch_id is None:
             raise BatchTitleTaken()
         await audit.record(principal, "batch.create", "batch", batch_id, after={"title": title})
-    return await get_batch(batch_id)
+        return await get_batch(batch_id)
 
 
 def _sees_draft_batches(viewer: Principal | None) -> bool:
@@ -451,19 +480,21 @@ def _sees_draft_batches(viewer: Principal | None) -> bool:
     return viewer is None or viewer.has_role(Role.city, Role.auditor)
 
 
-async def get_batch(batch_id: int, *, published_only: bool = False, viewer: Principal | None = None) -> dict:
+async def get_batch(batch_id: int, *, published_only: bool = False, viewer: Principal | None = None) -> BatchRow:
     batch = await repo.get_batch(batch_id)
     if (
         batch is None
-        or (published_only and batch["state"] != BatchState.published.value)
-        or (batch["state"] == BatchState.draft.value and not _sees_draft_batches(viewer))
+        or (published_only and batch.state != BatchState.published.value)
+        or (batch.state == BatchState.draft.value and not _sees_draft_batches(viewer))
     ):
         raise BatchNotFound()
-    batch["entries"] = (await repo.entries_for([batch_id], included_only=published_only))[batch_id]
+    batch.entries = (await repo.entries_for([batch_id], included_only=published_only))[batch_id]
     return batch
 
 
-async def list_batches(*, published_only: bool, limit: int, offset: int, viewer: Principal | None = None):
+async def list_batches(
+    *, published_only: bool, limit: int, offset: int, viewer: Principal | None = None
+) -> tuple[list[BatchRow], int]:
     with_drafts = _sees_draft_batches(viewer)
     return await with_total(
         lambda lim, off: repo.list_batches(
@@ -474,21 +505,21 @@ async def list_batches(*, published_only: bool, limit: int, offset: int, viewer:
     )
 
 
-async def _locked_batch(batch_id: int) -> dict:
+async def _locked_batch(batch_id: int) -> BatchRow:
     batch = await repo.get_batch(batch_id, for_update=True)
     if batch is None:
         raise BatchNotFound()
-    if batch["state"] == BatchState.published.value:
+    if batch.state == BatchState.published.value:
         raise BatchPublished()
     return batch
 
 
-async def add_entries(principal: Principal, batch_id: int, application_ids: list[int]) -> dict:
+async def add_entries(principal: Principal, batch_id: int, application_ids: list[int]) -> BatchRow:
     wanted = sorted(set(application_ids))
     async with transaction():
         batch = await _locked_batch(batch_id)
-        if batch["state"] != BatchState.draft.value:
-            raise BatchStateInvalid(detail={"state": batch["state"]})
+        if batch.state != BatchState.draft.value:
+            raise BatchStateInvalid(detail={"state": batch.state})
         batchable = sorted(await repo.batchable_applications(wanted))
         if batchable != wanted:
             raise ApplicationNotBatchable(detail={"not_batchable": sorted(set(wanted) - set(batchable))})
@@ -497,16 +528,16 @@ async def add_entries(principal: Principal, batch_id: int, application_ids: list
         except asyncpg.UniqueViolationError as exc:
             raise ApplicationNotBatchable() from exc
         await audit.record(principal, "batch.add_entries", "batch", batch_id, after={"application_ids": wanted})
-    return await get_batch(batch_id)
+        return await get_batch(batch_id)
 
 
-async def open_notice(principal: Principal, batch_id: int, working_days: int | None) -> dict:
+async def open_notice(principal: Principal, batch_id: int, working_days: int | None) -> BatchRow:
     """Start the public notice (公示): objections are accepted for N working days from today."""
     days = working_days or get_settings().objection_working_days
     async with transaction():
         batch = await _locked_batch(batch_id)
-        if batch["state"] != BatchState.draft.value:
-            raise BatchStateInvalid(detail={"state": batch["state"]})
+        if batch.state != BatchState.draft.value:
+            raise BatchStateInvalid(detail={"state": batch.state})
         if not (await repo.entries_for([batch_id]))[batch_id]:
             raise BatchStateInvalid("批次中没有申请，不能公示")
         today = clock.today()
@@ -517,52 +548,55 @@ async def open_notice(principal: Principal, batch_id: int, working_days: int | N
             "batch.open_notice",
             "batch",
             batch_id,
-            before={"state": batch["state"]},
+            before={"state": batch.state},
             after={"state": "notice", "notice_start": today, "objection_deadline": deadline},
         )
-    return await get_batch(batch_id)
+        return await get_batch(batch_id)
 
 
-async def file_objection(principal: Principal, batch_id: int, application_id: int, text: str) -> dict:
+async def file_objection(principal: Principal, batch_id: int, application_id: int, text: str) -> ObjectionRow:
     """Anyone logged in may object during the notice window [notice_start, objection_deadline)."""
     async with transaction():
         batch = await repo.get_batch(batch_id)
-        if batch is None or (batch["state"] == BatchState.draft.value and not _sees_draft_batches(principal)):
+        if batch is None or (batch.state == BatchState.draft.value and not _sees_draft_batches(principal)):
             raise BatchNotFound()
         today = clock.today()
-        if batch["state"] != BatchState.notice.value or not (
-            batch["notice_start"] <= today < batch["objection_deadline"]
-        ):
+        if not batch.accepts_objections_on(today):
             raise ObjectionWindowClosed()
         entry = await repo.entry_for(batch_id, application_id)
-        if entry is None or entry["status"] != "included":
+        if entry is None or entry.status != "included":
             raise EntryNotInBatch()
-        objection_id = await repo.insert_objection(entry["id"], principal.user_id, text, clock.now())
+        objection = await repo.insert_objection(entry, principal.user_id, text, clock.now())
         await audit.record(
             principal,
             "objection.file",
             "objection",
-            objection_id,
+            objection.id,
             after={"batch_id": batch_id, "application_id": application_id, "text": text},
         )
-    return await repo.get_objection(objection_id)
+        return objection
 
 
-async def list_objections(principal: Principal, batch_id: int) -> list[dict]:
+async def _existing_objection(objection_id: int, *, for_update: bool = False) -> ObjectionRow:
+    objection = await repo.get_objection(objection_id, for_update=for_update)
+    if objection is None:
+        raise ObjectionNotFound()
+    return objection
+
+
+async def list_objections(principal: Principal, batch_id: int) -> list[ObjectionRow]:
     if await repo.get_batch(batch_id) is None:
         raise BatchNotFound()
     return await repo.objections_for_batch(batch_id)
 
 
-async def decide_objection(principal: Principal, objection_id: int, upheld: bool, reason: str) -> dict:
+async def decide_objection(principal: Principal, objection_id: int, upheld: bool, reason: str) -> ObjectionRow:
     """An upheld objection takes the entry out of the batch and rejects the application."""
     reason = require_reason(reason)
     async with transaction():
-        objection = await repo.get_objection(objection_id, for_update=True)
-        if objection is None:
-            raise ObjectionNotFound()
-        await _locked_batch(objection["batch_id"])
-        if objection["state"] != "open":
+        objection = await _existing_objection(objection_id, for_update=True)
+        await _locked_batch(objection.batch_id)
+        if objection.state != "open":
             raise ObjectionDecided()
         state = "upheld" if upheld else "dismissed"
         await repo.decide_objection(objection_id, state=state, by=principal.user_id, reason=reason, now=clock.now())
@@ -576,8 +610,10 @@ async def decide_objection(principal: Principal, objection_id: int, upheld: bool
             reason=reason,
         )
         if upheld:
-            await repo.withdraw_entry(objection["entry_id"])
-            application = await repo.get_application(objection["application_id"], for_update=True)
+            await repo.withdraw_entry(objection.entry_id)
+            application = await repo.get_application(objection.application_id, for_update=True)
+            if application is None:
+                raise ApplicationNotFound()
             await _transition(
                 principal,
                 application,
@@ -586,50 +622,52 @@ async def decide_objection(principal: Principal, objection_id: int, upheld: bool
                 action="application.reject",
                 decided=True,
             )
-            await repo.close_application_categories(application["id"])
+            await repo.close_application_categories(application.id)
             await _notify_operator(
-                application["operator_email"],
-                f"【优秀服务商名录】公示期异议成立，申请（编号 {application['id']}）未能入库",
-                f"{application['operator_name']}：\n\n针对您的入库申请的公示期异议经审核成立，该申请已移出本批次。\n"
+                application.operator_email,
+                f"【优秀服务商名录】公示期异议成立，申请（编号 {application.id}）未能入库",
+                f"{application.operator_name}：\n\n针对您的入库申请的公示期异议经审核成立，该申请已移出本批次。\n"
                 f"理由：{reason}\n",
                 dedupe_key=f"objection-{objection_id}-upheld",
             )
-    return await repo.get_objection(objection_id)
+        return await _existing_objection(objection_id)
 
 
-async def publish_batch(principal: Principal, batch_id: int) -> dict:
+async def publish_batch(principal: Principal, batch_id: int) -> BatchRow:
     """Publish after the objection window: creates listings and makes the batch immutable."""
     settings = get_settings()
     async with transaction():
         batch = await _locked_batch(batch_id)
-        if batch["state"] != BatchState.notice.value:
-            raise BatchStateInvalid(detail={"state": batch["state"]})
+        if batch.state != BatchState.notice.value:
+            raise BatchStateInvalid(detail={"state": batch.state})
         today = clock.today()
-        if today < batch["objection_deadline"]:
-            raise ObjectionWindowOpen(detail={"objection_deadline": batch["objection_deadline"]})
+        deadline = batch.objection_deadline
+        assert deadline is not None  # set when the notice opened
+        if today < deadline:
+            raise ObjectionWindowOpen(detail={"objection_deadline": deadline})
         if await repo.count_open_objections(batch_id):
             raise OpenObjections()
         valid_until = clock.add_months(today, settings.listing_term_months)
         await repo.mark_published(batch_id, today, principal.user_id)
         listings = await repo.insert_listings_for_batch(batch_id, today, valid_until)
         entries = (await repo.entries_for([batch_id], included_only=True))[batch_id]
-        newly_listed = await repo.mark_operators_listed(sorted({e["operator_id"] for e in entries}), clock.now())
+        newly_listed = await repo.mark_operators_listed(sorted({e.operator_id for e in entries}), clock.now())
         # Listed now: these applications no longer hold their categories open.
-        await repo.close_application_categories(*(e["application_id"] for e in entries))
+        await repo.close_application_categories(*(e.application_id for e in entries))
         for entry in entries:
             await _notify_operator(
-                entry["operator_email"],
-                f"【优秀服务商名录】{batch['title']}已发布",
-                f"{entry['operator_name']}：\n\n您已列入{batch['title']}优秀服务商名录，类别："
-                f"{'、'.join(entry['categories'])}，有效期至 {valid_until.isoformat()}（不含当日）。\n",
-                dedupe_key=f"batch-{batch_id}-application-{entry['application_id']}-published",
+                entry.operator_email,
+                f"【优秀服务商名录】{batch.title}已发布",
+                f"{entry.operator_name}：\n\n您已列入{batch.title}优秀服务商名录，类别："
+                f"{'、'.join(entry.categories)}，有效期至 {valid_until.isoformat()}（不含当日）。\n",
+                dedupe_key=f"batch-{batch_id}-application-{entry.application_id}-published",
             )
         await audit.record(
             principal,
             "batch.publish",
             "batch",
             batch_id,
-            before={"state": batch["state"]},
+            before={"state": batch.state},
             after={
                 "state": "published",
                 "published_on": today,
@@ -637,15 +675,15 @@ async def publish_batch(principal: Principal, batch_id: int) -> dict:
                 "valid_until": valid_until,
                 "newly_listed_operators": newly_listed,
             },
-            reason=f"公示期已于 {batch['objection_deadline'].isoformat()} 届满，异议均已处理",
+            reason=f"公示期已于 {deadline.isoformat()} 届满，异议均已处理",
         )
-    return await get_batch(batch_id)
+        return await get_batch(batch_id)
 
 
 # Evaluations and registry status ---------------------------------------------------------------
 
 
-async def add_evaluation(principal: Principal, fields: dict) -> dict:
+async def add_evaluation(principal: Principal, fields: dict) -> EvaluationView:
     orgs = principal.org_ids(Role.street, Role.district)
     if fields["period_start"] >= fields["period_end"]:
         raise ValidationFailed("评价期间的开始日期须早于结束日期")
@@ -654,25 +692,26 @@ async def add_evaluation(principal: Principal, fields: dict) -> dict:
     async with transaction():
         await _readable_operator(principal, fields["operator_id"])
         fields = {**fields, "evaluator_id": principal.user_id, "evaluator_org_id": orgs[0]}
-        evaluation_id = await repo.insert_evaluation(fields, clock.now())
+        evaluation = await repo.insert_evaluation(fields, clock.now())
         await audit.record(principal, "evaluation.create", "operator", fields["operator_id"], after=fields)
-    rows, _ = await repo.evaluations_for(fields["operator_id"], 1000, 0)
-    return next(r for r in rows if r["id"] == evaluation_id)
+    return evaluation
 
 
-async def list_evaluations(principal: Principal, operator_id: int, limit: int, offset: int):
+async def list_evaluations(
+    principal: Principal, operator_id: int, limit: int, offset: int
+) -> tuple[list[EvaluationView], int]:
     await _readable_operator(principal, operator_id)
     return await with_total(lambda lim, off: repo.evaluations_for(operator_id, lim, off), limit, offset)
 
 
-async def _change_status(principal: Principal, operator: dict, target: S, reason: str, action: str) -> None:
-    current = S(operator["registry_status"])
+async def _change_status(principal: Principal, operator: OperatorRow, target: S, reason: str, action: str) -> None:
+    current = S(operator.registry_status)
     if not rules.can_change(current, target):
         raise StatusChangeInvalid(detail={"from": current.value, "to": target.value})
     now = clock.now()
-    await repo.set_registry_status(operator["id"], target.value, now)
+    await repo.set_registry_status(operator.id, target.value, now)
     await repo.insert_status_decision(
-        operator_id=operator["id"],
+        operator_id=operator.id,
         from_status=current.value,
         to_status=target.value,
         reason=reason,
@@ -683,25 +722,25 @@ async def _change_status(principal: Principal, operator: dict, target: S, reason
         principal,
         action,
         "operator",
-        operator["id"],
+        operator.id,
         before={"registry_status": current.value},
         after={"registry_status": target.value},
         reason=reason,
     )
     await _notify_operator(
-        operator["contact_email"],
+        operator.contact_email,
         f"【优秀服务商名录】名录状态变更：{REGISTRY_STATUS_LABELS[target.value]}",
-        f"{operator['name']}：\n\n您在优秀服务商名录中的状态已由“{REGISTRY_STATUS_LABELS[current.value]}”变更为"
+        f"{operator.name}：\n\n您在优秀服务商名录中的状态已由“{REGISTRY_STATUS_LABELS[current.value]}”变更为"
         f"“{REGISTRY_STATUS_LABELS[target.value]}”。\n理由：{reason}\n",
     )
 
 
-async def change_status(principal: Principal, operator_id: int, target: S, reason: str) -> dict:
+async def change_status(principal: Principal, operator_id: int, target: S, reason: str) -> OperatorRow:
     reason = require_reason(reason)
     async with transaction():
         operator = await _readable_operator(principal, operator_id, for_update=True)
         await _change_status(principal, operator, target, reason, f"operator.status.{target.value}")
-    return await get_operator_for(principal, operator_id)
+        return await get_operator_for(principal, operator_id)
 
 
 def thresholds() -> rules.Thresholds:
@@ -727,8 +766,8 @@ async def run_registry_rules(actor: Principal | None = None) -> list[int]:
     rows = await repo.latest_evaluations_of_active_operators(t.window)
     by_operator: dict[int, tuple[str, list[rules.EvaluationFacts]]] = {}
     for r in rows:
-        status, facts = by_operator.setdefault(r["operator_id"], (r["registry_status"], []))
-        facts.append(rules.EvaluationFacts(r["score"], r["satisfaction"], r["complaints"], r["period_end"]))
+        status, facts = by_operator.setdefault(r.operator_id, (r.registry_status, []))
+        facts.append(rules.EvaluationFacts(r.score, r.satisfaction, r.complaints, r.period_end))
     proposals = []
     for operator_id, (status, facts) in by_operator.items():
         proposal = rules.propose(S(status), facts, t)
@@ -742,26 +781,33 @@ async def run_registry_rules(actor: Principal | None = None) -> list[int]:
             "operator",
             [
                 (
-                    row["operator_id"],
-                    {"proposed_status": row["proposed_status"], "rule": row["rule"], "evidence": row["evidence"]},
+                    row.operator_id,
+                    {"proposed_status": row.proposed_status, "rule": row.rule, "evidence": row.evidence},
                 )
                 for row in created
             ],
         )
-    return [row["id"] for row in created]
+    return [row.id for row in created]
 
 
-async def list_proposals(principal: Principal, state: str | None, limit: int, offset: int):
+async def list_proposals(
+    principal: Principal, state: str | None, limit: int, offset: int
+) -> tuple[list[ProposalView], int]:
     return await with_total(lambda lim, off: repo.list_proposals(state, lim, off), limit, offset)
 
 
-async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool, reason: str) -> dict:
+async def _existing_proposal(proposal_id: int, *, for_update: bool = False) -> ProposalView:
+    proposal = await repo.get_proposal(proposal_id, for_update=for_update)
+    if proposal is None:
+        raise ProposalNotFound()
+    return proposal
+
+
+async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool, reason: str) -> ProposalView:
     reason = require_reason(reason)
     async with transaction():
-        proposal = await repo.get_proposal(proposal_id, for_update=True)
-        if proposal is None:
-            raise ProposalNotFound()
-        if proposal["state"] != "open":
+        proposal = await _existing_proposal(proposal_id, for_update=True)
+        if proposal.state != "open":
             raise ProposalDecided()
         state = "confirmed" if confirm else "dismissed"
         await repo.decide_proposal(proposal_id, state=state, by=principal.user_id, reason=reason, now=clock.now())
@@ -775,15 +821,15 @@ async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool,
             reason=reason,
         )
         if confirm:
-            operator = await repo.get_operator(proposal["operator_id"], for_update=True)
+            operator = await _existing_operator(proposal.operator_id, for_update=True)
             await _change_status(
                 principal,
                 operator,
-                S(proposal["proposed_status"]),
+                S(proposal.proposed_status),
                 reason,
-                f"operator.status.{proposal['proposed_status']}",
+                f"operator.status.{proposal.proposed_status}",
             )
-    return await repo.get_proposal(proposal_id)
+        return await _existing_proposal(proposal_id)
 
 
 # Public directory ------------------------------------------------------------------------------
@@ -808,9 +854,9 @@ async def name_lookups() -> tuple[dict[str, str], dict[int, str]]:
     return categories, districts
 
 
-async def public_operator_listings(operator_id: int) -> list[dict]:
+async def public_operator_listings(operator_id: int) -> list[ListingView]:
     """The public knows an operator once a batch has published it; before that it answers as unknown."""
     operator = await repo.get_operator(operator_id)
-    if operator is None or operator["registry_status"] == S.unlisted.value:
+    if operator is None or operator.registry_status == S.unlisted.value:
         raise OperatorNotFound()
     return await repo.listings_for(operator_id)

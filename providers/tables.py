@@ -125,7 +125,7 @@ class Application(Table, tablename="provider_application"):
     statement = Text(default="")
     attachments = JSONB(default="[]")
     state = Varchar(length=14, choices=ApplicationState, default=ApplicationState.draft, index=True)
-    renewal_of = ForeignKey("self", null=True, default=None)
+    renewal_of: ForeignKey[Application] = ForeignKey("self", null=True, default=None)
     submitted_at = Timestamptz(null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
     decided_by = ForeignKey(User, null=True, default=None)

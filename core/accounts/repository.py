@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
+from piccolo.query.mixins import OnConflictAction
 
 from core.accounts.principal import Grant, like_patterns
 from core.accounts.schemas import Credentials, GrantRow, OrgRow, UserRow
@@ -213,12 +214,8 @@ async def count_failures_since(username: str, since: datetime) -> int:
 
 
 async def lock(username: str, until: datetime) -> None:
-    # An upsert: the lock row is created or extended in one statement.
-    await LoginLock.raw(
-        "INSERT INTO login_lock (username, locked_until) VALUES ({}, {}) "
-        "ON CONFLICT (username) DO UPDATE SET locked_until = EXCLUDED.locked_until",
-        username,
-        until,
+    await LoginLock.insert(LoginLock(username=username, locked_until=until)).on_conflict(
+        target=LoginLock.username, action=OnConflictAction.do_update, values=[LoginLock.locked_until]
     )
 
 

@@ -12,8 +12,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
+from typing import cast
 
 import aiosmtplib
 
@@ -112,7 +113,7 @@ def build_message(email: ClaimedEmail, attachments: list[StoredAttachment], sett
     message.set_content(email.body_text)
     if email.body_html:
         message.add_alternative(email.body_html, subtype="html")
-        html_part = message.get_payload()[-1]
+        html_part = cast(list[MIMEPart], message.get_payload())[-1]
         for a in attachments:
             if a.content_id:
                 maintype, subtype = a.content_type.split("/", 1)

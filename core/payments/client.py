@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -349,7 +349,7 @@ class PaymentsClient:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             request = self._http.build_request(method, path, content=urlencode(pairs).encode(), headers=headers)
         else:
-            request = self._http.build_request(method, path, params=pairs)
+            request = self._http.build_request(method, path, params=tuple(pairs))
         # GETs change nothing, and keyed POSTs are deduplicated by the server: both may be sent again.
         repeatable = method == "GET" or bool(idempotency_key)
 
@@ -380,6 +380,15 @@ class PaymentsClient:
             await asyncio.sleep(delay)
 
 
+class _ProviderSaid(TypedDict):
+    """What a Stripe error object says, as the payment errors take it."""
+
+    http_status: int
+    error_type: str | None
+    error_code: str | None
+    provider_message: str | None
+
+
 def _answer(response: httpx.Response) -> dict[str, Any]:
     """The JSON object of a 2xx answer, or the error it means."""
     status = response.status_code
@@ -398,12 +407,12 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
     error = body.get("error")
     if not isinstance(error, dict):
         raise PaymentServerUnavailable(f"HTTP {status} without a Stripe error object", http_status=status)
-    said = {
-        "http_status": status,
-        "error_type": _text(error.get("type")),
-        "error_code": _text(error.get("code")),
-        "provider_message": _text(error.get("message")),
-    }
+    said = _ProviderSaid(
+        http_status=status,
+        error_type=_text(error.get("type")),
+        error_code=_text(error.get("code")),
+        provider_message=_text(error.get("message")),
+    )
     if status == 402:
         failed_intent = None
         if isinstance(error.get("payment_intent"), Mapping):

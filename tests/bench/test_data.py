@@ -181,7 +181,8 @@ async def test_the_manifest_principals_load_with_their_roles(manifest, db):
         principal = await load_principal(account.user_id)
         assert principal.roles == {Role.operator} and principal.username == account.username
         operator = await providers_repo.operator_for_org(principal.org_ids(Role.operator)[0])
-        assert operator["id"] == account.operator_id and operator["registry_status"] in ("listed", "warned")
+        assert operator is not None
+        assert operator.id == account.operator_id and operator.registry_status in ("listed", "warned")
     with_needs = await db.fetchval(
         "SELECT count(DISTINCT community) FROM market_need WHERE status = 'open' AND community = ANY($1::int[])",
         manifest.communities_with_open_needs,
