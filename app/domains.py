@@ -6,7 +6,6 @@ Each may offer: `piccolo_app.APP_CONFIG`, `controllers.ROUTES`, `admin.ADMIN_TAB
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 from typing import Any
 
@@ -14,21 +13,14 @@ import leasing
 import market
 import providers
 import scheduler
+from core.contributions import modules_named, offered
 
 DOMAIN_PACKAGES: list[ModuleType] = [providers, market, leasing, scheduler]
 
 
 def domain_modules(module: str) -> list[ModuleType]:
-    found = []
-    for package in DOMAIN_PACKAGES:
-        name = f"{package.__name__}.{module}"
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return found
+    return modules_named((package.__name__ for package in DOMAIN_PACKAGES), module)
 
 
 def collect(module: str, attr: str) -> list[Any]:
-    return [item for mod in domain_modules(module) for item in getattr(mod, attr, [])]
+    return offered(domain_modules(module), attr)

@@ -7,6 +7,7 @@ package offers something by defining `attr` in its module `module` (e.g. `servic
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
@@ -17,9 +18,10 @@ def _packages() -> list[str]:
     return [path.rsplit(".", 1)[0] for path in Finder().get_app_registry().apps if not path.startswith("core.")]
 
 
-def contributing_modules(module: str) -> list[ModuleType]:
+def modules_named(packages: Iterable[str], module: str) -> list[ModuleType]:
+    """The module `module` of each package that has one."""
     found = []
-    for package in _packages():
+    for package in packages:
         name = f"{package}.{module}"
         try:
             found.append(importlib.import_module(name))
@@ -29,5 +31,14 @@ def contributing_modules(module: str) -> list[ModuleType]:
     return found
 
 
+def offered(modules: Iterable[ModuleType], attr: str) -> list[Any]:
+    """The items each module offers under `attr`, one list."""
+    return [item for mod in modules for item in getattr(mod, attr, [])]
+
+
+def contributing_modules(module: str) -> list[ModuleType]:
+    return modules_named(_packages(), module)
+
+
 def collect(module: str, attr: str) -> list[Any]:
-    return [item for mod in contributing_modules(module) for item in getattr(mod, attr, [])]
+    return offered(contributing_modules(module), attr)
