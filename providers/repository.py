@@ -161,19 +161,8 @@ async def list_operators(
     return msgspec.convert(rows, list[OperatorRow]), total
 
 
-UPDATABLE_OPERATOR_FIELDS = {
-    "name",
-    "legal_representative",
-    "contact_name",
-    "contact_phone",
-    "contact_email",
-    "founded_on",
-    "staff_count",
-    "capacity",
-    "description",
-    "categories",
-    "district_ids",
-}
+# The credit code names the company: it is fixed once registered.
+UPDATABLE_OPERATOR_FIELDS = frozenset(OPERATOR_PROFILE_FIELDS) - {"credit_code"}
 
 
 async def update_operator(operator_id: int, changes: dict, now: datetime) -> None:
