@@ -159,7 +159,7 @@ FLAG_VIEW_COLUMNS = (
 )
 
 
-def _flag_view(row: dict[str, Any]) -> FlagView:
+def _flag_from(row: dict[str, Any]) -> FlagView:
     return msgspec.convert(_with_json(row, "detail"), FlagView)
 
 
@@ -262,12 +262,12 @@ async def list_flags(
         offset,
     )
     rows, total = split_total(rows)
-    return [_flag_view(r) for r in rows], total
+    return [_flag_from(r) for r in rows], total
 
 
 async def get_flag(flag_id: int) -> FlagView | None:
     row = await Flag.select(*FLAG_VIEW_COLUMNS).where(Flag.id == flag_id).first()
-    return _flag_view(row) if row else None
+    return _flag_from(row) if row else None
 
 
 async def lock_flag(flag_id: int) -> FlagLock | None:
@@ -286,7 +286,7 @@ async def acknowledge_flag(flag_id: int, by: int, now: datetime) -> FlagView:
         .where(Flag.id == flag_id)
         .returning(*FLAG_VIEW_COLUMNS)
     )
-    return _flag_view(row)
+    return _flag_from(row)
 
 
 async def resolve_flag(flag_id: int, by: int, reason: str, now: datetime) -> FlagView:
@@ -295,7 +295,7 @@ async def resolve_flag(flag_id: int, by: int, reason: str, now: datetime) -> Fla
         .where(Flag.id == flag_id)
         .returning(*FLAG_VIEW_COLUMNS)
     )
-    return _flag_view(row)
+    return _flag_from(row)
 
 
 # Subjects the jobs look at ---------------------------------------------------------------------
