@@ -123,10 +123,10 @@ async def _jobs() -> None:
         latest = await latest_runs()
         upcoming = next_run_times(JOBS)
     for job in JOBS:
-        last = latest.get(job.name, {})
+        last = latest.get(job.name)
         print(
             f"{job.name:<20} {job.schedule.label():<22} next {upcoming[job.name]:%Y-%m-%d %H:%M}  "
-            f"last {last.get('period') or '-'} {last.get('status') or ''}  {job.title}"
+            f"last {(last.period if last else '') or '-'} {last.status if last else ''}  {job.title}"
         )
 
 
@@ -150,8 +150,8 @@ async def _job_runs(args: argparse.Namespace) -> None:
         rows, _ = await list_runs(args.job, None, args.limit, 0)
     for row in rows:
         print(
-            f"{row['started_at']:%Y-%m-%d %H:%M:%S} {row['job']:<20} {row['period']:<11} {row['status']:<9} "
-            f"{row['duration_ms'] or 0:>7} ms  attempt {row['attempt']}  {row['result'] or row['error']}"
+            f"{row.started_at:%Y-%m-%d %H:%M:%S} {row.job:<20} {row.period:<11} {row.status:<9} "
+            f"{row.duration_ms or 0:>7} ms  attempt {row.attempt}  {row.result or row.error}"
         )
 
 

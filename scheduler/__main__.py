@@ -6,18 +6,16 @@ import asyncio
 import logging
 import signal
 
-from piccolo.engine import engine_finder
-
 import core  # noqa: F401  (sets the Piccolo configuration)
 from core.settings import get_settings
 
 
 async def main() -> None:
     from core.migrate import migrate
-    from scheduler.engine import Scheduler
+    from scheduler.engine import Scheduler, postgres
     from scheduler.jobs import JOBS
 
-    engine = engine_finder()
+    engine = postgres()
     await migrate()
     await engine.start_connection_pool(min_size=1, max_size=5)
     scheduler = Scheduler(JOBS, poll_seconds=get_settings().scheduler_poll_seconds)

@@ -3,94 +3,25 @@
 from __future__ import annotations
 
 import base64
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 
 from core.accounts.principal import OFFICIAL_ROLES, Principal
 from core.accounts.tables import Role
 from core.auth import requires
-from core.errors import NotFound
 from core.http.openapi import errors
 from core.pagination import PageParams
-from core.schemas import Input, Page
+from core.schemas import Page
 from scheduler import engine, service
+from scheduler.errors import JobNotFound
 from scheduler.jobs import JOBS, job_named
+from scheduler.schemas import FlagView, JobView, ResendInput, ResendView, ResolveInput, RunNow, RunView
 from scheduler.tables import FlagState, RunStatus
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-class JobNotFound(NotFound):
-    code = "job.not_found"
-    message = "没有这个定时任务"
-
-
-class JobView(msgspec.Struct, kw_only=True):
-    name: str
-    title: str
-    schedule: str
-    next_run_at: datetime | None
-    last_period: str | None
-    last_status: str | None
-    last_finished_at: datetime | None
-
-
-class RunView(msgspec.Struct, kw_only=True):
-    id: int | None = None
-    job: str
-    period: str
-    status: str
-    attempt: int | None = None
-    runner: str = ""
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    duration_ms: int | None = None
-    result: dict = {}
-    error: str = ""
-
-
-class RunNow(Input):
-    period: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}(-\d{2})?$")] | None = None
-
-
-class FlagView(msgspec.Struct, kw_only=True):
-    id: int
-    kind: str
-    subject_type: str
-    subject_id: int
-    mark: str
-    severity: str
-    title: str
-    detail: dict
-    opened_at: datetime
-    acknowledged_at: datetime | None
-    resolved_at: datetime | None
-    resolution: str
-
-
-class ResolveInput(Input):
-    reason: Annotated[str, msgspec.Meta(max_length=2000)]
-
-
-class ResendInput(Input):
-    recipients: (
-        Annotated[
-            list[Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]], msgspec.Meta(max_length=50)
-        ]
-        | None
-    ) = None
-
-
-class ResendView(msgspec.Struct, kw_only=True):
-    queued: int
-
-
-def flag_view(row: dict) -> FlagView:
-    return FlagView(**{k: row[k] for k in FlagView.__struct_fields__})
 
 
 class JobController(Controller):
@@ -113,9 +44,9 @@ class JobController(Controller):
                 title=job.title,
                 schedule=job.schedule.label(),
                 next_run_at=upcoming.get(job.name),
-                last_period=latest.get(job.name, {}).get("period"),
-                last_status=latest.get(job.name, {}).get("status"),
-                last_finished_at=latest.get(job.name, {}).get("finished_at"),
+                last_period=last.period if (last := latest.get(job.name)) else None,
+                last_status=last.status if last else None,
+                last_finished_at=last.finished_at if last else None,
             )
             for job in JOBS
         ]
@@ -134,9 +65,7 @@ class JobController(Controller):
             raise JobNotFound()
         outcomes = await engine.run_now(job, data.period if data else None)
         await service.record_manual_run(principal, name, [o.period for o in outcomes])
-        return [
-            RunView(job=o.job, period=o.period, status=o.status, result=o.result, **(o.run or {})) for o in outcomes
-        ]
+        return [outcome.view() for outcome in outcomes]
 
 
 class RunController(Controller):
@@ -159,7 +88,7 @@ class RunController(Controller):
         rows, total = await service.list_runs(
             job=job, status=status_filter.value if status_filter else None, limit=page.limit, offset=page.offset
         )
-        return Page(items=[RunView(**r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page)
 
 
 class FlagController(Controller):
@@ -183,7 +112,7 @@ class FlagController(Controller):
         rows, total = await service.list_flags(
             principal, kind=kind, state=flag_state.value, limit=page.limit, offset=page.offset
         )
-        return Page(items=[flag_view(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page)
 
     @post(
         "/{flag_id:int}/acknowledge",
@@ -194,7 +123,7 @@ class FlagController(Controller):
         status_code=200,
     )
     async def acknowledge(self, principal: Principal, flag_id: int) -> FlagView:
-        return flag_view(await service.acknowledge_flag(principal, flag_id))
+        return await service.acknowledge_flag(principal, flag_id)
 
     @post(
         "/{flag_id:int}/resolve",
@@ -205,7 +134,7 @@ class FlagController(Controller):
         status_code=200,
     )
     async def resolve(self, principal: Principal, flag_id: int, data: ResolveInput) -> FlagView:
-        return flag_view(await service.resolve_flag(principal, flag_id, data.reason))
+        return await service.resolve_flag(principal, flag_id, data.reason)
 
 
 # The report covers every district: for the city committee and auditors, not for one district's officials.

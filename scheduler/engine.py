@@ -23,14 +23,18 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
+import msgspec
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from piccolo.engine import engine_finder
+from asyncpg import Connection
+from piccolo.engine import PostgresEngine, engine_finder
 
 from core import clock
 from core.clock import BUSINESS_TZ
 from scheduler import repository as repo
 from scheduler.schedule import Daily, Every, Monthly, due_periods, normalise_period
+from scheduler.schemas import RunRecord, RunView
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,17 @@ class RunOutcome:
     period: str
     status: str  # succeeded, failed, skipped (done before, or running elsewhere)
     result: dict
-    run: dict | None = None  # the JobRun row (id, attempt, started_at, ...); for a skip, the earlier run's
+    run: RunRecord | None = None  # the claimed run; for a skip, the earlier run's
+
+    def view(self) -> RunView:
+        claim = msgspec.structs.asdict(self.run) if self.run else {}
+        return RunView(job=self.job, period=self.period, status=self.status, result=self.result, **claim)
+
+
+def postgres() -> PostgresEngine:
+    engine = engine_finder()
+    assert isinstance(engine, PostgresEngine), "the scheduler needs PostgreSQL"
+    return engine
 
 
 def runner_name() -> str:
@@ -86,7 +100,7 @@ async def run_period(job: Job, period: str) -> RunOutcome:
     """Claim (job, period) and run it, or skip it when it is done or running elsewhere."""
     if isinstance(job.schedule, Every):
         raise ValueError(f"{job.name} has no periods; use run_due")
-    connection = await engine_finder().get_new_connection()
+    connection = await postgres().get_new_connection()
     try:
         if not await repo.try_lock_period(connection, job.name, period):
             return RunOutcome(
@@ -97,8 +111,8 @@ async def run_period(job: Job, period: str) -> RunOutcome:
                 await repo.get_run(connection, job.name, period),
             )
         try:
-            claim = await repo.claim_run(connection, job.name, period, runner_name(), clock.now())
-            if claim is None:
+            run_id = await repo.claim_run(connection, job.name, period, runner_name(), clock.now())
+            if run_id is None:
                 return RunOutcome(
                     job.name,
                     period,
@@ -116,7 +130,7 @@ async def run_period(job: Job, period: str) -> RunOutcome:
                 result, status, error = {}, "failed", "".join(traceback.format_exception_only(exc)).strip()
             run = await repo.finish_run(
                 connection,
-                claim["id"],
+                run_id,
                 status=status,
                 result=result or {},
                 error=error,
@@ -153,7 +167,10 @@ async def run_now(job: Job, period: str | None = None) -> list[RunOutcome]:
     if period is not None:
         return [await run_period(job, normalise_period(job.schedule, period))]
     last_done = (await repo.last_succeeded_periods()).get(job.name)
-    return await run_due(job, last_done) or [await run_period(job, last_done)]
+    outcomes = await run_due(job, last_done)
+    if outcomes or last_done is None:
+        return outcomes
+    return [await run_period(job, last_done)]
 
 
 async def run_all_due(jobs: list[Job]) -> list[RunOutcome]:
@@ -165,7 +182,7 @@ async def run_all_due(jobs: list[Job]) -> list[RunOutcome]:
     return outcomes
 
 
-def next_run_times(jobs: list[Job]) -> dict[str, object]:
+def next_run_times(jobs: list[Job]) -> dict[str, datetime | None]:
     now = clock.now().astimezone(BUSINESS_TZ)
     return {job.name: job.schedule.trigger().get_next_fire_time(None, now) for job in jobs}
 
@@ -178,12 +195,12 @@ class Scheduler:
         self.poll_seconds = poll_seconds
         self.leading = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._lock_connection = None
+        self._lock_connection: Connection | None = None
 
     async def become_leader(self) -> None:
         """Returns once this process holds the leader lock."""
         while not self._stopping.is_set():
-            connection = await engine_finder().get_new_connection()
+            connection = await postgres().get_new_connection()
             if await repo.try_lock_leader(connection):
                 self._lock_connection = connection
                 self.leading.set()
@@ -194,6 +211,8 @@ class Scheduler:
                 await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
 
     async def _still_leading(self) -> bool:
+        if self._lock_connection is None:
+            return False
         try:
             await self._lock_connection.fetchval("SELECT 1")
             return True

@@ -4,34 +4,50 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from typing import Any
 
+import msgspec
+from asyncpg import Connection
+from piccolo.query.functions.aggregate import Max
+
+from core.flags import FlagDraft
 from core.pagination import split_total
-from scheduler.tables import BalanceSnapshot, Flag, JobRun
+from market.jobs import SnapshotDraft
+from scheduler.schemas import FlagLock, FlagView, RaisedFlag, RunRecord, RunView
+from scheduler.tables import BalanceSnapshot, Flag, JobRun, RunStatus
 
 CLAIM_LOCK_SPACE = 7_130_002  # advisory lock space for (job, period) claims
 LEADER_LOCK_KEY = 7_130_003  # advisory lock that elects the one scheduler that runs jobs
+
+
+def _with_json(row: dict[str, Any], field: str) -> dict[str, Any]:
+    """A row whose JSONB column came back as text, with that column decoded."""
+    if isinstance(row.get(field), str):
+        row[field] = json.loads(row[field])
+    return row
 
 
 # Claims ----------------------------------------------------------------------------------------
 #
 # A claim is a session advisory lock on (job, period), held on the runner's own connection for as long as
 # the job runs, plus the JobRun row. A row left 'running' whose lock is free belongs to a runner that died
-# (its connection went with it), so it may be taken again.
+# (its connection went with it), so it may be taken again. These statements run on that connection, not
+# through Piccolo's pool.
 
 
-async def try_lock_period(connection, job: str, period: str) -> bool:
+async def try_lock_period(connection: Connection, job: str, period: str) -> bool:
     return await connection.fetchval(
         "SELECT pg_try_advisory_lock($1, hashtext($2))", CLAIM_LOCK_SPACE, f"{job}:{period}"
     )
 
 
-async def unlock_period(connection, job: str, period: str) -> None:
+async def unlock_period(connection: Connection, job: str, period: str) -> None:
     await connection.execute("SELECT pg_advisory_unlock($1, hashtext($2))", CLAIM_LOCK_SPACE, f"{job}:{period}")
 
 
-async def claim_run(connection, job: str, period: str, runner: str, now: datetime) -> dict | None:
-    """The run row, new or taken over from a failed or dead attempt; None when the period is done."""
-    return await connection.fetchrow(
+async def claim_run(connection: Connection, job: str, period: str, runner: str, now: datetime) -> int | None:
+    """The id of the run row, new or taken over from a failed or dead attempt; None when the period is done."""
+    return await connection.fetchval(
         """
         INSERT INTO scheduler_job_run (job, period, status, attempt, runner, started_at, result, error)
         VALUES ($1, $2, 'running', 1, $3, $4, '{}', '')
@@ -39,7 +55,7 @@ async def claim_run(connection, job: str, period: str, runner: str, now: datetim
             SET status = 'running', attempt = scheduler_job_run.attempt + 1, runner = $3, started_at = $4,
                 finished_at = NULL, duration_ms = NULL, error = ''
             WHERE scheduler_job_run.status <> 'succeeded'
-        RETURNING id, attempt
+        RETURNING id
         """,
         job,
         period,
@@ -52,55 +68,63 @@ RUN_COLUMNS = "id, attempt, runner, started_at, finished_at, duration_ms"
 
 
 async def finish_run(
-    connection, run_id: int, *, status: str, result: dict, error: str, now: datetime, duration_ms: int
-) -> dict:
-    return dict(
-        await connection.fetchrow(
-            "UPDATE scheduler_job_run SET status = $2, result = $3::jsonb, error = $4, finished_at = $5, duration_ms = $6 "
-            f"WHERE id = $1 RETURNING {RUN_COLUMNS}",
-            run_id,
-            status,
-            json.dumps(result, ensure_ascii=False, default=str),
-            error,
-            now,
-            duration_ms,
-        )
+    connection: Connection, run_id: int, *, status: str, result: dict, error: str, now: datetime, duration_ms: int
+) -> RunRecord:
+    row = await connection.fetchrow(
+        "UPDATE scheduler_job_run SET status = $2, result = $3::jsonb, error = $4, finished_at = $5, duration_ms = $6 "
+        f"WHERE id = $1 RETURNING {RUN_COLUMNS}",
+        run_id,
+        status,
+        json.dumps(result, ensure_ascii=False, default=str),
+        error,
+        now,
+        duration_ms,
     )
+    return RunRecord(**dict(row))
 
 
-async def get_run(connection, job: str, period: str) -> dict | None:
+async def get_run(connection: Connection, job: str, period: str) -> RunRecord | None:
     row = await connection.fetchrow(
         f"SELECT {RUN_COLUMNS} FROM scheduler_job_run WHERE job = $1 AND period = $2", job, period
     )
-    return dict(row) if row else None
+    return RunRecord(**dict(row)) if row else None
 
 
-async def try_lock_leader(connection) -> bool:
+async def try_lock_leader(connection: Connection) -> bool:
     return await connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY)
 
 
 async def last_succeeded_periods() -> dict[str, str]:
-    rows = await JobRun.raw(
-        "SELECT job, max(period) AS period FROM scheduler_job_run WHERE status = 'succeeded' GROUP BY job"
+    rows = (
+        await JobRun.select(JobRun.job, Max(JobRun.period, alias="period"))
+        .where(JobRun.status == RunStatus.succeeded)
+        .group_by(JobRun.job)
     )
     return {r["job"]: r["period"] for r in rows}
 
 
-async def latest_runs() -> dict[str, dict]:
-    rows = await JobRun.raw(
-        "SELECT DISTINCT ON (job) job, period, status, started_at, finished_at, duration_ms, result, error "
-        "FROM scheduler_job_run ORDER BY job, started_at DESC"
+async def latest_runs() -> dict[str, RunView]:
+    rows = (
+        await JobRun.select(
+            JobRun.job,
+            JobRun.period,
+            JobRun.status,
+            JobRun.started_at,
+            JobRun.finished_at,
+            JobRun.duration_ms,
+            JobRun.result,
+            JobRun.error,
+        )
+        .distinct(on=[JobRun.job])
+        .order_by(JobRun.job)
+        .order_by(JobRun.started_at, ascending=False)
+        .output(load_json=True)
     )
-    return {r["job"]: _run(r) for r in rows}
+    return {r["job"]: msgspec.convert(r, RunView) for r in rows}
 
 
-def _run(row: dict) -> dict:
-    if isinstance(row.get("result"), str):
-        row["result"] = json.loads(row["result"])
-    return row
-
-
-async def list_runs(job: str | None, status: str | None, limit: int, offset: int) -> tuple[list[dict], int]:
+async def list_runs(job: str | None, status: str | None, limit: int, offset: int) -> tuple[list[RunView], int]:
+    # Raw for the window total: the page and the count in one statement.
     rows = await JobRun.raw(
         "SELECT id, job, period, status, attempt, runner, started_at, finished_at, duration_ms, result, error, "
         "count(*) OVER () AS total FROM scheduler_job_run "
@@ -114,32 +138,36 @@ async def list_runs(job: str | None, status: str | None, limit: int, offset: int
         offset,
     )
     rows, total = split_total(rows)
-    return [_run(r) for r in rows], total
-
-
-async def run_counts(job: str) -> dict[str, int]:
-    rows = await JobRun.raw("SELECT period, attempt FROM scheduler_job_run WHERE job = {}", job)
-    return {r["period"]: r["attempt"] for r in rows}
+    return [msgspec.convert(_with_json(r, "result"), RunView) for r in rows], total
 
 
 # Flags -----------------------------------------------------------------------------------------
 
-FLAG_COLUMNS = """
-    f.id, f.kind, f.subject_type, f.subject_id, f.mark, f.severity, f.title, f.detail, f.scope_path, f.opened_at,
-    f.acknowledged_at, f.resolved_at, f.resolution
-"""
+FLAG_VIEW_COLUMNS = (
+    Flag.id,
+    Flag.kind,
+    Flag.subject_type,
+    Flag.subject_id,
+    Flag.mark,
+    Flag.severity,
+    Flag.title,
+    Flag.detail,
+    Flag.opened_at,
+    Flag.acknowledged_at,
+    Flag.resolved_at,
+    Flag.resolution,
+)
 
 
-def _flag(row: dict) -> dict:
-    if isinstance(row.get("detail"), str):
-        row["detail"] = json.loads(row["detail"])
-    return row
+def _flag_from(row: dict[str, Any]) -> FlagView:
+    return msgspec.convert(_with_json(row, "detail"), FlagView)
 
 
-async def raise_flags(flags: list[dict], now: datetime) -> list[dict]:
+async def raise_flags(flags: list[FlagDraft], now: datetime) -> list[RaisedFlag]:
     """Insert the flags not raised before (by kind, subject and mark); returns only the new ones."""
     if not flags:
         return []
+    # Raw for a bulk insert from unnested arrays that skips conflicts, which the query builder cannot say.
     rows = await Flag.raw(
         """
         INSERT INTO scheduler_flag (kind, subject_type, subject_id, mark, severity, title, detail, scope_path,
@@ -151,38 +179,42 @@ async def raise_flags(flags: list[dict], now: datetime) -> list[dict]:
         RETURNING id, kind, subject_type, subject_id, mark, title, detail
         """,
         now,
-        [f["kind"] for f in flags],
-        [f["subject_type"] for f in flags],
-        [f["subject_id"] for f in flags],
-        [f["mark"] for f in flags],
-        [f["severity"] for f in flags],
-        [f["title"] for f in flags],
-        [json.dumps(f["detail"], ensure_ascii=False, default=str) for f in flags],
-        [f["scope_path"] for f in flags],
+        [f.kind for f in flags],
+        [f.subject_type for f in flags],
+        [f.subject_id for f in flags],
+        [f.mark for f in flags],
+        [f.severity for f in flags],
+        [f.title for f in flags],
+        [json.dumps(f.detail, ensure_ascii=False, default=str) for f in flags],
+        [f.scope_path for f in flags],
     )
-    return [_flag(r) for r in rows]
+    return [msgspec.convert(_with_json(r, "detail"), RaisedFlag) for r in rows]
 
 
-async def open_flag_subjects(kinds: list[str]) -> list[dict]:
-    return await Flag.raw(
-        "SELECT DISTINCT kind, subject_type, subject_id FROM scheduler_flag "
-        "WHERE resolved_at IS NULL AND kind = ANY({}::text[])",
-        kinds,
+async def open_flag_subjects(kind: str, subject_type: str) -> list[int]:
+    """The subjects with an open flag of this kind."""
+    rows = (
+        await Flag.select(Flag.subject_id)
+        .distinct()
+        .where(Flag.resolved_at.is_null(), Flag.kind == kind, Flag.subject_type == subject_type)
+        .output(as_list=True)
     )
+    return list(rows)
 
 
 async def resolve_flags(kind: str, subject_type: str, subject_ids: list[int], reason: str, now: datetime) -> list[int]:
     """Resolve the open flags of these subjects by the system, because their cause went away."""
     if not subject_ids:
         return []
-    rows = await Flag.raw(
-        "UPDATE scheduler_flag SET resolved_at = {}, resolution = {} "
-        "WHERE kind = {} AND subject_type = {} AND subject_id = ANY({}::int[]) AND resolved_at IS NULL RETURNING id",
-        now,
-        reason,
-        kind,
-        subject_type,
-        subject_ids,
+    rows = (
+        await Flag.update({Flag.resolved_at: now, Flag.resolution: reason})
+        .where(
+            Flag.kind == kind,
+            Flag.subject_type == subject_type,
+            Flag.subject_id.is_in(subject_ids),
+            Flag.resolved_at.is_null(),
+        )
+        .returning(Flag.id)
     )
     return [r["id"] for r in rows]
 
@@ -191,6 +223,7 @@ async def resolve_superseded(kind: str, subject_type: str, tighter: list[tuple[i
     """For each (subject, threshold just raised), resolve its open flags of looser thresholds: one statement."""
     if not tighter:
         return 0
+    # Raw for an update joined to unnested pairs, which the query builder cannot say.
     rows = await Flag.raw(
         "UPDATE scheduler_flag f SET resolved_at = {}, resolution = '已升级为 ' || t.mark || ' 天提醒' "
         "FROM unnest({}::int[], {}::int[]) AS t(subject_id, mark) "
@@ -207,16 +240,19 @@ async def resolve_superseded(kind: str, subject_type: str, tighter: list[tuple[i
 
 async def list_flags(
     *, patterns: list[str], kind: str | None, state: str, limit: int, offset: int
-) -> tuple[list[dict], int]:
+) -> tuple[list[FlagView], int]:
+    # Raw for LIKE ANY over the reader's scopes, the severity ordering and the window total.
     rows = await Flag.raw(
-        f"""
-        SELECT {FLAG_COLUMNS}, count(*) OVER () AS total FROM scheduler_flag f
-        WHERE f.scope_path LIKE ANY({{}}::text[]) AND ({{}}::text IS NULL OR f.kind = {{}})
-          AND CASE {{}} WHEN 'open' THEN f.resolved_at IS NULL WHEN 'resolved' THEN f.resolved_at IS NOT NULL
-                        ELSE true END
+        """
+        SELECT f.id, f.kind, f.subject_type, f.subject_id, f.mark, f.severity, f.title, f.detail, f.opened_at,
+               f.acknowledged_at, f.resolved_at, f.resolution, count(*) OVER () AS total
+        FROM scheduler_flag f
+        WHERE f.scope_path LIKE ANY({}::text[]) AND ({}::text IS NULL OR f.kind = {})
+          AND CASE {} WHEN 'open' THEN f.resolved_at IS NULL WHEN 'resolved' THEN f.resolved_at IS NOT NULL
+                      ELSE true END
         ORDER BY f.resolved_at IS NOT NULL, CASE f.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
                  f.opened_at DESC, f.id DESC
-        LIMIT {{}} OFFSET {{}}
+        LIMIT {} OFFSET {}
         """,
         patterns,
         kind,
@@ -226,21 +262,40 @@ async def list_flags(
         offset,
     )
     rows, total = split_total(rows)
-    return [_flag(r) for r in rows], total
+    return [_flag_from(r) for r in rows], total
 
 
-async def get_flag(flag_id: int, *, for_update: bool = False) -> dict | None:
-    lock = " FOR UPDATE" if for_update else ""
-    rows = await Flag.raw(f"SELECT {FLAG_COLUMNS} FROM scheduler_flag f WHERE f.id = {{}}{lock}", flag_id)
-    return _flag(rows[0]) if rows else None
+async def get_flag(flag_id: int) -> FlagView | None:
+    row = await Flag.select(*FLAG_VIEW_COLUMNS).where(Flag.id == flag_id).first()
+    return _flag_from(row) if row else None
 
 
-async def acknowledge_flag(flag_id: int, by: int, now: datetime) -> None:
-    await Flag.update({Flag.acknowledged_at: now, Flag.acknowledged_by: by}).where(Flag.id == flag_id)
+async def lock_flag(flag_id: int) -> FlagLock | None:
+    row = (
+        await Flag.select(Flag.scope_path, Flag.acknowledged_at, Flag.resolved_at)
+        .where(Flag.id == flag_id)
+        .lock_rows()
+        .first()
+    )
+    return msgspec.convert(row, FlagLock) if row else None
 
 
-async def resolve_flag(flag_id: int, by: int, reason: str, now: datetime) -> None:
-    await Flag.update({Flag.resolved_at: now, Flag.resolved_by: by, Flag.resolution: reason}).where(Flag.id == flag_id)
+async def acknowledge_flag(flag_id: int, by: int, now: datetime) -> FlagView:
+    [row] = (
+        await Flag.update({Flag.acknowledged_at: now, Flag.acknowledged_by: by})
+        .where(Flag.id == flag_id)
+        .returning(*FLAG_VIEW_COLUMNS)
+    )
+    return _flag_from(row)
+
+
+async def resolve_flag(flag_id: int, by: int, reason: str, now: datetime) -> FlagView:
+    [row] = (
+        await Flag.update({Flag.resolved_at: now, Flag.resolved_by: by, Flag.resolution: reason})
+        .where(Flag.id == flag_id)
+        .returning(*FLAG_VIEW_COLUMNS)
+    )
+    return _flag_from(row)
 
 
 # Subjects the jobs look at ---------------------------------------------------------------------
@@ -248,6 +303,7 @@ async def resolve_flag(flag_id: int, by: int, reason: str, now: datetime) -> Non
 
 async def street_emails(street_ids: list[int]) -> dict[int, list[str]]:
     """The email addresses of each street's officials."""
+    # Raw for the join of grants to users.
     rows = await Flag.raw(
         "SELECT g.org AS street_id, u.email FROM role_grant g JOIN account_user u ON u.id = g.user "
         "WHERE g.role = 'street' AND g.org = ANY({}::int[]) AND u.active ORDER BY u.id",
@@ -265,6 +321,7 @@ async def renewal_subjects_still_due(kind: str, subject_ids: list[int]) -> set[i
         "lease_renewal": ("leasing_lease", "('active', 'expiring')"),
         "contract_renewal": ("market_contract", "('active', 'expiring')"),
     }[kind]
+    # Raw for one statement over either domain table, with its NOT EXISTS on the renewal.
     rows = await Flag.raw(
         f"SELECT t.id FROM {table[0]} t WHERE t.id = ANY({{}}::int[]) AND t.status IN {table[1]} "
         f"AND NOT EXISTS (SELECT 1 FROM {table[0]} n WHERE n.renewal_of = t.id)",
@@ -276,9 +333,10 @@ async def renewal_subjects_still_due(kind: str, subject_ids: list[int]) -> set[i
 # Balance snapshots -----------------------------------------------------------------------------
 
 
-async def insert_snapshots(month: date, rows: list[dict], now: datetime) -> int:
-    if not rows:
+async def insert_snapshots(month: date, snapshots: list[SnapshotDraft], now: datetime) -> int:
+    if not snapshots:
         return 0
+    # Raw for a bulk insert from unnested arrays that skips conflicts, which the query builder cannot say.
     inserted = await BalanceSnapshot.raw(
         """
         INSERT INTO scheduler_balance_snapshot (community, month, income, cost, ratio, status, created_at)
@@ -290,10 +348,10 @@ async def insert_snapshots(month: date, rows: list[dict], now: datetime) -> int:
         """,
         month,
         now,
-        [r["community_id"] for r in rows],
-        [r["income"] for r in rows],
-        [r["cost"] for r in rows],
-        [r["ratio"] for r in rows],
-        [r["status"] for r in rows],
+        [s.community_id for s in snapshots],
+        [s.income for s in snapshots],
+        [s.cost for s in snapshots],
+        [s.ratio for s in snapshots],
+        [s.status for s in snapshots],
     )
     return len(inserted)

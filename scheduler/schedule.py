@@ -90,7 +90,8 @@ def due_periods(schedule: Daily | Monthly, last_done: str | None, now: datetime)
     latest = schedule.latest_due(now)
     if last_done is None:
         return [latest]
-    periods, period = [], schedule.after(last_done)
+    periods: list[str] = []
+    period = schedule.after(last_done)
     while period <= latest and len(periods) < MAX_CATCH_UP:
         periods.append(period)
         period = schedule.after(period)

@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 from piccolo.engine import engine_finder
 
 from core.outbox import service as outbox
-from scheduler import service as jobs
+from scheduler import jobs
 from tests.market.helpers import community, listed_operators, need
 from tests.servers import parse_strictly
 

@@ -43,7 +43,7 @@ from core.auth import PUBLIC_PATHS, RoleGuard
 from core.payments import webhooks
 from core.settings import get_settings
 from leasing import service as leasing
-from scheduler import service as scheduler
+from scheduler import jobs as scheduler
 from tests.leasing.helpers import lease, listing, space
 from tests.market.helpers import community, community_payload, contract, listed_operators, need
 from tests.providers.helpers import approve, operator_payload, submitted_self_application

@@ -1,0 +1,18 @@
+"""A flag a domain job found, for the scheduler to raise: domains cannot import the scheduler that stores it."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class FlagDraft(msgspec.Struct, kw_only=True):
+    """Raised once per (kind, subject_type, subject_id, mark); `scope_path` is the org subtree that sees it."""
+
+    kind: str
+    subject_type: str
+    subject_id: int
+    mark: str
+    severity: str
+    scope_path: str
+    title: str
+    detail: dict
