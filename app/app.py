@@ -8,13 +8,13 @@ import logging
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from piccolo.engine import engine_finder
 
 from app.domains import collect, domain_modules
 from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.admin import admin_handler
 from core.audit.controllers import ROUTES as AUDIT_ROUTES
 from core.auth import build_jwt_auth
+from core.db import postgres_engine
 from core.dependencies import DEPENDENCIES
 from core.health import health
 from core.http.caching import outermost_middleware
@@ -47,7 +47,7 @@ def create_app() -> Litestar:
     admin_tables = collect("admin", "ADMIN_TABLES")
 
     async def on_startup(app: Litestar) -> None:
-        engine = engine_finder()
+        engine = postgres_engine()
         await migrate()
         await load_reference_data()
         await engine.start_connection_pool(min_size=settings.db_pool_min, max_size=settings.db_pool_max)
@@ -60,7 +60,7 @@ def create_app() -> Litestar:
         gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
 
     async def on_shutdown(app: Litestar) -> None:
-        await engine_finder().close_connection_pool()
+        await postgres_engine().close_connection_pool()
 
     app = Litestar(
         route_handlers=[health, *ACCOUNT_ROUTES, *AUDIT_ROUTES, *domain_routes, admin_handler(admin_tables)],

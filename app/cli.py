@@ -22,12 +22,11 @@ log = logging.getLogger("fcom")
 @asynccontextmanager
 async def database():
     """Connect (starting the embedded server if DATABASE_URL is unset) and migrate."""
-    from piccolo.engine import engine_finder
-
+    from core.db import postgres_engine
     from core.migrate import migrate
     from core.reference import load_reference_data
 
-    engine = engine_finder()
+    engine = postgres_engine()
     await migrate()
     await load_reference_data()
     await engine.start_connection_pool(min_size=1, max_size=4)

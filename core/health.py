@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from litestar import MediaType, Response, get
 from litestar.openapi.datastructures import ResponseSpec
-from piccolo.engine import engine_finder
+
+from core.db import postgres_engine
 
 
 @get(
@@ -21,7 +22,7 @@ from piccolo.engine import engine_finder
 )
 async def health() -> Response:
     try:
-        await engine_finder().run_ddl("SELECT 1")
+        await postgres_engine().run_ddl("SELECT 1")
     except Exception:  # any failure to reach the database means "not healthy"
         return Response({"status": "degraded", "database": "unreachable"}, status_code=503, media_type=MediaType.JSON)
     return Response({"status": "ok", "database": "ok"}, status_code=200, media_type=MediaType.JSON)

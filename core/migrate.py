@@ -13,9 +13,8 @@ import logging
 
 import asyncpg
 from piccolo.apps.migrations.commands.forwards import run_forwards
-from piccolo.engine import engine_finder
 
-from core.db import resolve_migration_database_url
+from core.db import postgres_engine, resolve_migration_database_url
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ GRANT SELECT ON migration TO {role};
 
 
 async def migrate() -> None:
-    engine = engine_finder()
+    engine = postgres_engine()
     if engine.pool is not None:
         raise RuntimeError("migrate() runs before the connection pool opens: the pool connects as the application")
     app_url, owner_url = engine.config["dsn"], resolve_migration_database_url()
@@ -81,7 +80,7 @@ def _identifier(name: str) -> str:
 async def run_sql_script(sql: str) -> None:
     """Run several SQL statements at once (for raw migrations): a plain connection and the simple
     query protocol, because a prepared statement holds one command only."""
-    connection = await engine_finder().get_new_connection()
+    connection = await postgres_engine().get_new_connection()
     try:
         await connection.execute(sql)
     finally:
