@@ -84,4 +84,5 @@ class business_time:
 
     def __exit__(self, *exc) -> None:
         global _now
+        assert self._previous is not None, "left before it was entered"
         _now = self._previous

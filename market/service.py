@@ -151,6 +151,7 @@ async def create_community(
         if (
             street is None
             or street.kind != OrgKind.street
+            or street.parent_id is None  # a street sits under its district
             or (principal is not None and not principal.can_write_path(street.path, *OFFICIAL_ROLES))
         ):
             raise StreetNotFound()

@@ -20,6 +20,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.types import ExceptionHandlersMap
 
 from core.errors import DomainError, InvalidCharacter
 from core.settings import get_settings
@@ -54,6 +55,7 @@ TYPE_NAMES = {
     "object": "对象",
     "null": "空值",
 }
+_BOUND = {">=": "不小于", ">": "大于", "<=": "不超过", "<": "小于"}
 # msgspec's messages have a stable shape; each pattern gives the Chinese for what was expected.
 MSGSPEC_MESSAGES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     (
@@ -74,7 +76,6 @@ MSGSPEC_MESSAGES: list[tuple[re.Pattern, Callable[[re.Match], str]]] = [
     (re.compile(r"Invalid RFC3339 encoded datetime"), lambda m: "应为日期时间(RFC 3339)"),
     (re.compile(r"Invalid decimal string"), lambda m: "应为数字"),
 ]
-_BOUND = {">=": "不小于", ">": "大于", "<=": "不超过", "<": "小于"}
 _FIELD_IN_MESSAGE = re.compile(r"Object (missing required|contains unknown) field `(?P<name>[^`]+)`")
 
 
@@ -105,7 +106,7 @@ def _allowed_values(request: Request, key: str, source: object) -> list | None:
     name, path = ("data", re.findall(r"\[\d+\]|\w+", key)) if source == "body" else (key, [])
     if name not in fields:
         return None
-    info = msgspec.inspect.type_info(fields[name].annotation)
+    info: msgspec.inspect.Type | None = msgspec.inspect.type_info(fields[name].annotation)
     for step in [*path, None]:
         while isinstance(info, msgspec.inspect.Metadata | msgspec.inspect.UnionType):
             info = (
@@ -325,7 +326,7 @@ def handle_unexpected(_: Request, exc: Exception) -> Response:
     return error_response(500, "internal.error", "服务器内部错误，请稍后再试", None)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: handle_domain_error,
     ValidationException: handle_validation,
     HTTPException: handle_http,

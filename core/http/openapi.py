@@ -184,8 +184,10 @@ def document_idempotency(document: OpenAPI) -> None:
         ]
         if public:
             continue
-        for status, response in (operation.responses or {}).items():
+        responses = operation.responses if operation.responses is not None else {}
+        for status, response in responses.items():
             if status.startswith("2") and isinstance(response, OpenAPIResponse):
                 response.headers = {**(response.headers or {}), "Idempotent-Replayed": replayed}
-        for status in (409, 422):
-            operation.responses.setdefault(str(status), _error_response(status))
+        for code in (409, 422):
+            responses.setdefault(str(code), _error_response(code))
+        operation.responses = responses
