@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar.config.app import AppConfig
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from core.cache.service import versions_read_once
@@ -14,7 +15,7 @@ def one_version_read_per_get(app: ASGIApp) -> ASGIApp:
     own changes."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+        if scope["type"] != ScopeType.HTTP or scope["method"] not in ("GET", "HEAD"):
             await app(scope, receive, send)
             return
         with versions_read_once():

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from core.accounts.principal import Principal
 from core.idempotency import service
@@ -23,24 +24,28 @@ REPLAYED = (b"idempotent-replayed", b"true")
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
     """The whole body (None if it is over `limit` or the client left), and a receive that hands the handler
     the same messages again."""
-    messages: list[Message] = []
+    messages: list[ReceiveMessage] = []
+    chunks: list[bytes] = []
     size = 0
+    complete = False
     while True:
         message = await receive()
         messages.append(message)
         if message["type"] != "http.request":
             break
-        size += len(message.get("body", b""))
-        if size > limit or not message.get("more_body", False):
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            break
+        if not message.get("more_body", False):
+            complete = True
             break
     pending = iter(messages)
 
-    async def replayed() -> Message:
+    async def replayed() -> ReceiveMessage:
         return next(pending, None) or await receive()
 
-    last = messages[-1]
-    complete = last["type"] == "http.request" and not last.get("more_body", False) and size <= limit
-    return (b"".join(m.get("body", b"") for m in messages) if complete else None), replayed
+    return (b"".join(chunks) if complete else None), replayed
 
 
 async def _replay(answer: service.StoredAnswer, send: Send) -> None:
@@ -52,7 +57,7 @@ def idempotent_posts(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         keys = (
             [value for name, value in scope.get("headers", ()) if name == HEADER]
-            if (scope["type"] == "http" and scope["method"] == "POST")
+            if (scope["type"] == ScopeType.HTTP and scope["method"] == "POST")
             else []
         )
         principal = scope.get("user") if keys else None
