@@ -4,7 +4,7 @@ VENV ?= .venv
 EXTRAS ?= [test]
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint lint-docker bench clean
+.PHONY: install run test lint typecheck lint-docker bench clean
 
 # The Dockerfile runs this same target, so the image installs exactly what a developer gets.
 install: $(VENV)/.installed
@@ -25,7 +25,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint lint-docker
+# Every package listed in pyproject.toml [tool.mypy].
+typecheck: install
+	$(BIN)/mypy
+
+test: install lint typecheck lint-docker
 	$(BIN)/python -m pytest
 
 # Benchmarks print numbers; they are never part of `make test`. SIZE: city, province or nation.
