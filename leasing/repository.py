@@ -680,7 +680,7 @@ async def customer_ref(operator_id: int) -> str | None:
 async def insert_customer(operator_id: int, ref: str, now: datetime) -> str:
     """Keeps the first customer recorded for the operator and returns it."""
     await PaymentCustomer.insert(PaymentCustomer(operator=operator_id, customer_ref=ref, created_at=now)).on_conflict(
-        target=PaymentCustomer.operator, action="DO NOTHING"
+        target=PaymentCustomer.operator
     )
     return await customer_ref(operator_id) or ref
 
@@ -764,7 +764,7 @@ async def record_webhook_event(event_ref: str, event_type: str, now: datetime) -
     """False when the event id was seen before."""
     rows = (
         await WebhookEvent.insert(WebhookEvent(event_ref=event_ref, event_type=event_type, received_at=now))
-        .on_conflict(target=WebhookEvent.event_ref, action="DO NOTHING")
+        .on_conflict(target=WebhookEvent.event_ref)
         .returning(WebhookEvent.id)
     )
     return bool(rows)

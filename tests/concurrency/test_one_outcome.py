@@ -264,7 +264,7 @@ async def test_paying_one_invoice_at_once_with_a_declined_card_first_never_deadl
 
 async def test_one_payment_event_delivered_many_times_at_once_settles_it_once(world, frozen_clock, localstripe):
     signed, invoice = await rented(world, frozen_clock)
-    customer = await leasing._customer_for({"lessee_id": signed["lessee_id"], "lessee_name": signed["lessee_name"]})
+    customer = await leasing._customer_for(signed["lessee_id"], signed["lessee_name"])
     # The answer is lost: the payment is recorded and stays pending ...
     with payment_server_unreachable():
         pending = await world.post(
