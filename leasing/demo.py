@@ -40,6 +40,7 @@ from core.clock import add_months, month_start
 from core.payments import PaymentIntent
 from leasing import rent, service
 from leasing import repository as repo
+from leasing.schemas import ApplicationRow, InvoiceRow, LeaseRow, ListingRow, SpaceRow
 from leasing.tables import OwnerKind
 from market import repository as market_repo
 from market import service as market
@@ -442,7 +443,11 @@ def _at(day: date) -> datetime:
 
 
 async def _principal(username: str) -> Principal:
-    return await accounts.load_principal(await accounts_repo.user_id_by_username(username))
+    user_id = await accounts_repo.user_id_by_username(username)
+    principal = await accounts.load_principal(user_id) if user_id is not None else None
+    if principal is None:
+        raise LookupError(f"demo account {username} is missing")
+    return principal
 
 
 async def _actors() -> Actors:
@@ -474,7 +479,10 @@ async def _communities(actors: Actors) -> dict[tuple[str, str], dict]:
     )
     districts = {}
     for code in {spec.district for spec in SPACES}:
-        districts[(await accounts_repo.get_org_by_code(code)).id] = code
+        district = await accounts_repo.get_org_by_code(code)
+        if district is None:
+            raise LookupError(f"demo district {code} is missing")
+        districts[district.id] = code
     return {(districts[r.district_id], r.name): msgspec.structs.asdict(r) for r in rows if r.district_id in districts}
 
 
@@ -492,7 +500,7 @@ def _whole_yuan(fen: int | float) -> int:
 # Rooms and listings ----------------------------------------------------------------------------
 
 
-async def _register(actors: Actors, community: dict, spec: DemoSpace, day: date) -> dict:
+async def _register(actors: Actors, community: dict, spec: DemoSpace, day: date) -> SpaceRow:
     fields = {
         "community_id": community["id"],
         "owner_kind": spec.owner_kind.value,
@@ -529,26 +537,28 @@ async def _list(
     rng: random.Random,
     actors: Actors,
     community: dict,
-    space: dict,
+    space: SpaceRow,
     spec: DemoSpace,
     track: Plan,
     opens_on: date,
     closes_on: date,
-) -> dict:
+) -> ListingRow:
     with clock.business_time(_at(opens_on)):
         return await service.create_listing(
             _manager(actors, community, spec),
-            space["id"],
+            space.id,
             _terms(rng, community, spec.use or spec.uses[0], track, opens_on, closes_on),
         )
 
 
-async def _apply_as_demo_operator(rng: random.Random, actors: Actors, listing: dict, use: str, day: date) -> dict:
-    asking = listing["rent_per_m2_month"]
+async def _apply_as_demo_operator(
+    rng: random.Random, actors: Actors, listing: ListingRow, use: str, day: date
+) -> ApplicationRow:
+    asking = listing.rent_per_m2_month
     with clock.business_time(_at(day)):
         return await service.apply(
             actors.operator,
-            listing["id"],
+            listing.id,
             {
                 "proposed_use": use,
                 "term_months": 36,
@@ -559,7 +569,7 @@ async def _apply_as_demo_operator(rng: random.Random, actors: Actors, listing: d
 
 
 async def load_open_listing(
-    rng: random.Random, actors: Actors, community: dict, space: dict, spec: DemoSpace, today: date
+    rng: random.Random, actors: Actors, community: dict, space: SpaceRow, spec: DemoSpace, today: date
 ) -> None:
     """Open from a few days to three weeks ago, closing in two to six weeks."""
     opens_on = today - timedelta(days=rng.randint(3, 21))
@@ -572,7 +582,7 @@ async def load_open_listing(
 
 
 async def load_withdrawn_listing(
-    rng: random.Random, actors: Actors, community: dict, space: dict, spec: DemoSpace, registered_on: date
+    rng: random.Random, actors: Actors, community: dict, space: SpaceRow, spec: DemoSpace, registered_on: date
 ) -> None:
     opens_on = registered_on + timedelta(days=20)
     listing = await _list(
@@ -580,7 +590,7 @@ async def load_withdrawn_listing(
     )
     with clock.business_time(_at(opens_on + timedelta(days=12))):
         await service.cancel_listing(
-            _manager(actors, community, spec), listing["id"], "房屋安全鉴定未通过，加固完成后再行招租"
+            _manager(actors, community, spec), listing.id, "房屋安全鉴定未通过，加固完成后再行招租"
         )
 
 
@@ -634,20 +644,18 @@ async def load_agreed_lease(
     rng: random.Random,
     actors: Actors,
     community: dict,
-    space: dict,
+    space: SpaceRow,
     spec: DemoSpace,
     term: tuple[date, date],
     lessee: ServingOperator,
     signed_on: date,
-) -> dict:
+) -> LeaseRow:
     """A lease agreed directly by the official over the community, at the public-welfare discount for a
     public-service use."""
     starts_on, ends_on = term
-    monthly = _whole_yuan(
-        rent.monthly_rent(_rate(rng, spec.use, community), space["area_m2"], spec.use, AGREED_DISCOUNT)
-    )
+    monthly = _whole_yuan(rent.monthly_rent(_rate(rng, spec.use, community), space.area_m2, spec.use, AGREED_DISCOUNT))
     fields = {
-        "space_id": space["id"],
+        "space_id": space.id,
         "lessee_id": lessee.id,
         "use": spec.use,
         "starts_on": starts_on,
@@ -662,8 +670,8 @@ async def load_agreed_lease(
 
 
 async def load_awarded_lease(
-    rng: random.Random, actors: Actors, community: dict, space: dict, spec: DemoSpace, this_month: date
-) -> dict:
+    rng: random.Random, actors: Actors, community: dict, space: SpaceRow, spec: DemoSpace, this_month: date
+) -> LeaseRow:
     """A preferential listing a month long; the demo operator account applies in its first week and the
     street awards it four days after it closes, the lease starting the next month."""
     opens_on = add_months(this_month, -15) + timedelta(days=4)
@@ -673,8 +681,8 @@ async def load_awarded_lease(
     with clock.business_time(_at(closes_on + timedelta(days=4))):
         return await service.award_listing(
             _official_for(actors, community),
-            listing["id"],
-            application["id"],
+            listing.id,
+            application.id,
             reason="名录内运营商，公益性文化用途，方案完整，符合协议出租条件",
             starts_on=None,
             payment_day=DEMO_PAYMENT_DAY,
@@ -685,9 +693,9 @@ async def load_lease_history(
     rng: random.Random,
     actors: Actors,
     community: dict,
-    space: dict,
+    space: SpaceRow,
     spec: DemoSpace,
-    lease: dict,
+    lease: LeaseRow,
     today: date,
     billing: dict[int, Billing],
 ) -> None:
@@ -696,21 +704,21 @@ async def load_lease_history(
     this_month = month_start(today)
     official = _official_for(actors, community)
     if spec.plan is Plan.renewed:
-        decided_on = lease["ends_on"] - timedelta(days=25)
+        decided_on = lease.ends_on - timedelta(days=25)
         with clock.business_time(_at(decided_on)):
             successor = await service.renew_lease(
                 official,
-                lease["id"],
-                ends_on=add_months(lease["ends_on"], 36),
-                monthly_rent=_whole_yuan(lease["monthly_rent"] * 1.05),
+                lease.id,
+                ends_on=add_months(lease.ends_on, 36),
+                monthly_rent=_whole_yuan(lease.monthly_rent * 1.05),
                 reason="承租方按时缴租、运营良好，续租三年，租金上调5%",
             )
-        billing[successor["id"]] = Billing(decided_on, billing[lease["id"]].late_payer)
+        billing[successor.id] = Billing(decided_on, billing[lease.id].late_payer)
     elif spec.plan is Plan.terminated:
         effective_on = add_months(this_month, -5)
         with clock.business_time(_at(effective_on - timedelta(days=20))):
             await service.terminate_lease(
-                official, lease["id"], reason="承租方经营调整，双方协商提前解除租约", effective_on=effective_on
+                official, lease.id, reason="承租方经营调整，双方协商提前解除租约", effective_on=effective_on
             )
         with clock.business_time(_at(effective_on)):
             await service.end_leases()  # what the nightly job did that day
@@ -735,7 +743,7 @@ async def load_spaces(rng: random.Random, actors: Actors, today: date) -> dict[i
             registered_on = REGISTER_OPENED + timedelta(days=rng.randint(0, 10))
             space = await _register(actors, community, spec, registered_on)
             lease = await load_awarded_lease(rng, actors, community, space, spec, this_month)
-            billing[lease["id"]] = Billing(clock.business_date(lease["created_at"]), False, add_months(this_month, -1))
+            billing[lease.id] = Billing(clock.business_date(lease.created_at), False, add_months(this_month, -1))
         elif spec.plan in LEASE_PLANS:
             term = _lease_term(rng, spec.plan, this_month)
             registered_on = max(
@@ -749,7 +757,7 @@ async def load_spaces(rng: random.Random, actors: Actors, today: date) -> dict[i
             lessee, signed_on = found
             lease = await load_agreed_lease(rng, actors, community, space, spec, term, lessee, signed_on)
             unpaid_from = add_months(this_month, -2) if spec.plan is Plan.arrears else None
-            billing[lease["id"]] = Billing(signed_on, rng.random() < 0.3, unpaid_from)
+            billing[lease.id] = Billing(signed_on, rng.random() < 0.3, unpaid_from)
             await load_lease_history(rng, actors, community, space, spec, lease, today, billing)
         else:
             registered_on = REGISTER_OPENED + timedelta(days=rng.randint(0, 240))
@@ -764,34 +772,32 @@ async def load_spaces(rng: random.Random, actors: Actors, today: date) -> dict[i
 # Rent ------------------------------------------------------------------------------------------
 
 
-def _paid_on(rng: random.Random, invoice: dict, billing: Billing, today: date) -> date:
+def _paid_on(rng: random.Random, invoice: InvoiceRow, billing: Billing, today: date) -> date:
     if billing.late_payer and rng.random() < 0.35:
-        day = invoice["due_on"] + timedelta(days=rng.randint(3, 20))
+        day = invoice.due_on + timedelta(days=rng.randint(3, 20))
     else:
-        day = invoice["due_on"] - timedelta(days=rng.randint(0, 8))
+        day = invoice.due_on - timedelta(days=rng.randint(0, 8))
     return min(max(day, billing.signed_on), today - timedelta(days=1))
 
 
-async def _pay_offline(invoice: dict, paid_by: int | None, day: date) -> None:
+async def _pay_offline(invoice: InvoiceRow, paid_by: int | None, day: date) -> None:
     """A payment recorded before settling, as `pay_invoice` does, and settled with the succeeded intent a
     payment server would have answered."""
     with clock.business_time(_at(day)):
-        key = f"rent-invoice-{invoice['id']}-attempt-1-offline"
-        payment_id = await repo.insert_payment(
-            invoice["id"], 1, key, invoice["amount"], created_by=paid_by, now=clock.now()
-        )
+        key = f"rent-invoice-{invoice.id}-attempt-1-offline"
+        payment = await repo.insert_payment(invoice.id, 1, key, invoice.amount, created_by=paid_by, now=clock.now())
         intent = PaymentIntent(
-            id=f"pi_offline_{invoice['id']}",
+            id=f"pi_offline_{invoice.id}",
             status="succeeded",
-            amount=invoice["amount"],
+            amount=invoice.amount,
             currency="cny",
             customer=None,
             payment_method=None,
             latest_charge=None,
             created=clock.now(),
-            metadata={"payment_key": key, "invoice_id": str(invoice["id"])},
+            metadata={"payment_key": key, "invoice_id": str(invoice.id)},
         )
-        await service.settle(payment_id, intent)
+        await service.settle(payment.id, intent)
 
 
 async def load_rent(rng: random.Random, actors: Actors, billing: dict[int, Billing], today: date) -> None:
@@ -806,11 +812,11 @@ async def load_rent(rng: random.Random, actors: Actors, billing: dict[int, Billi
         offset=0,
     )
     demo_orgs = actors.operator.org_ids(Role.operator)
-    for invoice in sorted(invoices, key=lambda i: (i["due_on"], i["id"])):
-        lease = billing[invoice["lease_id"]]
-        if invoice["due_on"] >= today or (lease.unpaid_from and invoice["month"] >= lease.unpaid_from):
+    for invoice in sorted(invoices, key=lambda i: (i.due_on, i.id)):
+        lease = billing[invoice.lease_id]
+        if invoice.due_on >= today or (lease.unpaid_from and invoice.month >= lease.unpaid_from):
             continue
-        paid_by = actors.operator.user_id if invoice["lessee_org_id"] in demo_orgs else None
+        paid_by = actors.operator.user_id if invoice.lessee_org_id in demo_orgs else None
         await _pay_offline(invoice, paid_by, _paid_on(rng, invoice, lease, today))
     await service.mark_overdue_invoices()
 

@@ -30,12 +30,12 @@ async def overdue_invoices(flagged: list[int]) -> OverdueFindings:
         FlagDraft(
             kind="invoice_overdue",
             subject_type="rent_invoice",
-            subject_id=row["id"],
+            subject_id=row.id,
             mark="overdue",
             severity="warning",
-            scope_path=row["community_path"],
-            title=f"{row['community_name']} {row['operator_name']} {row['month']:%Y-%m} 租金逾期未缴",
-            detail={"amount": row["amount"], "due_on": row["due_on"]},
+            scope_path=row.community_path,
+            title=f"{row.community_name} {row.operator_name} {row.month:%Y-%m} 租金逾期未缴",
+            detail={"amount": row.amount, "due_on": row.due_on},
         )
         for row in overdue
     ]

@@ -1,12 +1,40 @@
-"""Every query of leasing. Functions take and return plain values; callers hold transactions."""
+"""Every query of leasing. Functions take plain values and return typed rows; callers hold transactions.
+
+Rows that join the org tree (spaces, listings, applications, leases, invoices) are read with hand-written
+SQL: Piccolo's joins follow foreign keys one way and cannot alias what scope checks need.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from typing import Any
+
+import msgspec
 
 from core.pagination import split_total
-from leasing.tables import Lease, LeaseApplication, Payment, RentInvoice, Space, SpaceListing
+from leasing.schemas import (
+    ApplicationRow,
+    CommunityFigures,
+    InvoiceRow,
+    LeaseRow,
+    LeaseToBill,
+    ListingRow,
+    OverdueInvoice,
+    PaymentRow,
+    RentCommitment,
+    SpaceRow,
+)
+from leasing.tables import (
+    Lease,
+    LeaseApplication,
+    Payment,
+    PaymentCustomer,
+    RentInvoice,
+    Space,
+    SpaceListing,
+    WebhookEvent,
+)
 
 # Spaces ----------------------------------------------------------------------------------------
 
@@ -24,41 +52,44 @@ SPACE_FROM = """
 """
 
 
-def _space(row: dict) -> dict:
+def _space(row: dict[str, Any]) -> SpaceRow:
     if isinstance(row.get("photos"), str):
         row["photos"] = json.loads(row["photos"])
-    return row
+    return msgspec.convert(row, SpaceRow)
 
 
-async def insert_space(fields: dict, *, created_by: int, now: datetime) -> int:
-    rows = await Space.raw(
-        """
-        INSERT INTO leasing_space (owner_org, owner_kind, community, address, area_m2, floor, condition,
-            allowed_uses, photos, status, created_by, created_at, updated_at)
-        VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}::jsonb, 'idle', {}, {}, {}) RETURNING id
-        """,
-        fields["owner_org_id"],
-        fields["owner_kind"],
-        fields["community_id"],
-        fields["address"],
-        fields["area_m2"],
-        fields["floor"],
-        fields["condition"],
-        fields["allowed_uses"],
-        json.dumps(fields["photos"]),
-        created_by,
-        now,
-        now,
+def _values(value: Any) -> Any:
+    """Enum members as their values, for Piccolo inserts and updates."""
+    return getattr(value, "value", value)
+
+
+async def insert_space(fields: dict[str, Any], *, created_by: int, now: datetime) -> int:
+    space = Space(
+        owner_org=fields["owner_org_id"],
+        owner_kind=_values(fields["owner_kind"]),
+        community=fields["community_id"],
+        address=fields["address"],
+        area_m2=fields["area_m2"],
+        floor=fields["floor"],
+        condition=fields["condition"],
+        allowed_uses=[_values(u) for u in fields["allowed_uses"]],
+        photos=json.dumps(fields["photos"]),
+        status="idle",
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
     )
-    return rows[0]["id"]
+    rows = await Space.insert(space).returning(Space.id)
+    return int(rows[0]["id"])
 
 
 async def any_space() -> bool:
     return await Space.exists()
 
 
-async def get_space(space_id: int, *, for_update: bool = False) -> dict | None:
+async def get_space(space_id: int, *, for_update: bool = False) -> SpaceRow | None:
     lock = " FOR UPDATE OF s" if for_update else ""
+    # Joins the owner and community for names and scope.
     rows = await Space.raw(f"SELECT {SPACE_COLUMNS} FROM {SPACE_FROM} WHERE s.id = {{}}{lock}", space_id)
     return _space(rows[0]) if rows else None
 
@@ -71,7 +102,8 @@ async def list_spaces(
     status: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[dict], int]:
+) -> tuple[list[SpaceRow], int]:
+    # Joins the community for scope, with a window count.
     rows = await Space.raw(
         f"""
         SELECT {SPACE_COLUMNS}, count(*) OVER () AS total FROM {SPACE_FROM}
@@ -97,9 +129,11 @@ async def set_space_status(space_id: int, status: str, now: datetime) -> None:
     await Space.update({Space.status: status, Space.updated_at: now}).where(Space.id == space_id)
 
 
-async def update_space(space_id: int, changes: dict, now: datetime) -> None:
+async def update_space(space_id: int, changes: dict[str, Any], now: datetime) -> None:
     if "photos" in changes:
         changes = {**changes, "photos": json.dumps(changes["photos"])}
+    if "allowed_uses" in changes:
+        changes = {**changes, "allowed_uses": [_values(u) for u in changes["allowed_uses"]]}
     await Space.update({**{getattr(Space, k): v for k, v in changes.items()}, Space.updated_at: now}).where(
         Space.id == space_id
     )
@@ -121,39 +155,36 @@ LISTING_FROM = """
 """
 
 
-def _listing(row: dict) -> dict:
+def _listing(row: dict[str, Any]) -> ListingRow:
     if isinstance(row.get("criteria"), str):
         row["criteria"] = json.loads(row["criteria"])
-    return row
+    return msgspec.convert(row, ListingRow)
 
 
-async def insert_listing(space_id: int, terms: dict, *, created_by: int, now: datetime) -> int:
-    rows = await SpaceListing.raw(
-        """
-        INSERT INTO leasing_listing (space, track, rent_per_m2_month, public_welfare_discount, rent_free_months,
-            min_term_months, max_term_months, deposit_months, opens_on, closes_on, criteria, status, created_by,
-            created_at)
-        VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}::jsonb, 'open', {}, {}) RETURNING id
-        """,
-        space_id,
-        terms["track"],
-        terms["rent_per_m2_month"],
-        terms["public_welfare_discount"],
-        terms["rent_free_months"],
-        terms["min_term_months"],
-        terms["max_term_months"],
-        terms["deposit_months"],
-        terms["opens_on"],
-        terms["closes_on"],
-        json.dumps(terms["criteria"]),
-        created_by,
-        now,
+async def insert_listing(space_id: int, terms: dict[str, Any], *, created_by: int, now: datetime) -> int:
+    listing = SpaceListing(
+        space=space_id,
+        track=_values(terms["track"]),
+        rent_per_m2_month=terms["rent_per_m2_month"],
+        public_welfare_discount=terms["public_welfare_discount"],
+        rent_free_months=terms["rent_free_months"],
+        min_term_months=terms["min_term_months"],
+        max_term_months=terms["max_term_months"],
+        deposit_months=terms["deposit_months"],
+        opens_on=terms["opens_on"],
+        closes_on=terms["closes_on"],
+        criteria=json.dumps(terms["criteria"]),
+        status="open",
+        created_by=created_by,
+        created_at=now,
     )
-    return rows[0]["id"]
+    rows = await SpaceListing.insert(listing).returning(SpaceListing.id)
+    return int(rows[0]["id"])
 
 
-async def get_listing(listing_id: int, *, for_update: bool = False) -> dict | None:
+async def get_listing(listing_id: int, *, for_update: bool = False) -> ListingRow | None:
     lock = " FOR UPDATE OF l" if for_update else ""
+    # Joins the space and community for terms and scope.
     rows = await SpaceListing.raw(f"SELECT {LISTING_COLUMNS} FROM {LISTING_FROM} WHERE l.id = {{}}{lock}", listing_id)
     return _listing(rows[0]) if rows else None
 
@@ -166,9 +197,10 @@ async def list_listings(
     limit: int,
     offset: int,
     open_anywhere: bool = False,
-) -> tuple[list[dict], int]:
+) -> tuple[list[ListingRow], int]:
     """patterns None: every listing (operators browsing); `open_anywhere` adds every open listing to those in
     `patterns` or of `owner_org_ids`."""
+    # Joins the space and community for scope, with a window count.
     rows = await SpaceListing.raw(
         f"""
         SELECT {LISTING_COLUMNS}, count(*) OVER () AS total FROM {LISTING_FROM}
@@ -191,8 +223,12 @@ async def list_listings(
 
 
 async def open_listing_track(space_id: int) -> str | None:
-    rows = await SpaceListing.raw("SELECT track FROM leasing_listing WHERE space = {} AND status = 'open'", space_id)
-    return rows[0]["track"] if rows else None
+    row = (
+        await SpaceListing.select(SpaceListing.track)
+        .where((SpaceListing.space == space_id) & (SpaceListing.status == "open"))
+        .first()
+    )
+    return row["track"] if row else None
 
 
 async def set_listing_status(listing_id: int, status: str) -> None:
@@ -209,36 +245,39 @@ APPLICATION_COLUMNS = """
 APPLICATION_FROM = "leasing_application a JOIN provider_operator o ON o.id = a.operator"
 
 
-async def insert_application(listing_id: int, operator_id: int, fields: dict, *, created_by: int, now: datetime) -> int:
-    rows = await LeaseApplication.raw(
-        """
-        INSERT INTO leasing_application (listing, operator, proposed_use, proposed_rent_per_m2_month, term_months,
-            plan, status, decision_reason, created_by, created_at)
-        VALUES ({}, {}, {}, {}, {}, {}, 'submitted', '', {}, {}) RETURNING id
-        """,
-        listing_id,
-        operator_id,
-        fields["proposed_use"],
-        fields["proposed_rent_per_m2_month"],
-        fields["term_months"],
-        fields["plan"],
-        created_by,
-        now,
+async def insert_application(
+    listing_id: int, operator_id: int, fields: dict[str, Any], *, created_by: int, now: datetime
+) -> int:
+    """Raises asyncpg's UniqueViolationError when the operator applied to the listing before."""
+    application = LeaseApplication(
+        listing=listing_id,
+        operator=operator_id,
+        proposed_use=_values(fields["proposed_use"]),
+        proposed_rent_per_m2_month=fields["proposed_rent_per_m2_month"],
+        term_months=fields["term_months"],
+        plan=fields["plan"],
+        status="submitted",
+        decision_reason="",
+        created_by=created_by,
+        created_at=now,
     )
-    return rows[0]["id"]
+    rows = await LeaseApplication.insert(application).returning(LeaseApplication.id)
+    return int(rows[0]["id"])
 
 
-async def get_application(application_id: int) -> dict | None:
+async def get_application(application_id: int) -> ApplicationRow | None:
+    # Joins the operator for its name and standing.
     rows = await LeaseApplication.raw(
         f"SELECT {APPLICATION_COLUMNS} FROM {APPLICATION_FROM} WHERE a.id = {{}}", application_id
     )
-    return rows[0] if rows else None
+    return msgspec.convert(rows[0], ApplicationRow) if rows else None
 
 
-async def applications_for(listing_id: int, *, operator_org_ids: list[int] | None = None) -> list[dict]:
+async def applications_for(listing_id: int, *, operator_org_ids: list[int] | None = None) -> list[ApplicationRow]:
     """Every application to the listing, with the applicant's recent evaluation average for ranking;
     `operator_org_ids` narrows them to one applicant's own."""
-    return await LeaseApplication.raw(
+    # Joins the operator, with a subquery for its recent evaluations.
+    rows = await LeaseApplication.raw(
         f"""
         SELECT {APPLICATION_COLUMNS},
                (SELECT avg(e.score) FROM (SELECT score FROM provider_evaluation e WHERE e.operator = a.operator
@@ -251,21 +290,23 @@ async def applications_for(listing_id: int, *, operator_org_ids: list[int] | Non
         operator_org_ids,
         operator_org_ids,
     )
+    return msgspec.convert(rows, list[ApplicationRow])
 
 
-async def decide_applications(listing_id: int, awarded_id: int, reason: str) -> None:
-    await LeaseApplication.raw(
-        "UPDATE leasing_application SET status = CASE WHEN id = {} THEN 'awarded' ELSE 'not_awarded' END, "
-        "decision_reason = CASE WHEN id = {} THEN {} ELSE '' END "
-        "WHERE listing = {} AND status = 'submitted'",
-        awarded_id,
-        awarded_id,
-        reason,
-        listing_id,
+async def decide_applications(listing_id: int, awarded_id: int | None, reason: str) -> None:
+    """The awarded application (none when the listing is cancelled) and every other one still submitted."""
+    submitted = (LeaseApplication.listing == listing_id) & (LeaseApplication.status == "submitted")
+    if awarded_id is not None:
+        await LeaseApplication.update(
+            {LeaseApplication.status: "awarded", LeaseApplication.decision_reason: reason}
+        ).where(submitted & (LeaseApplication.id == awarded_id))
+    await LeaseApplication.update({LeaseApplication.status: "not_awarded", LeaseApplication.decision_reason: ""}).where(
+        submitted
     )
 
 
 async def set_application_scores(scores: dict[int, float]) -> None:
+    # One statement for every applicant: an update from unnest, which the builder cannot express.
     await LeaseApplication.raw(
         "UPDATE leasing_application a SET score = s.score FROM unnest({}::int[], {}::numeric[]) AS s(id, score) "
         "WHERE a.id = s.id",
@@ -292,45 +333,44 @@ LEASE_FROM = """
 """
 
 
-async def insert_lease(fields: dict, *, created_by: int, now: datetime) -> int:
+async def insert_lease(fields: dict[str, Any], *, created_by: int, now: datetime) -> int:
     """Raises asyncpg's ExclusionViolationError when the term overlaps another lease of the space."""
-    rows = await Lease.raw(
-        """
-        INSERT INTO leasing_lease (space, lessee, listing, application, use, starts_on, ends_on, agreed_ends_on,
-            monthly_rent, deposit, rent_free_months, payment_day, status, renewal_of, created_by,
-            termination_reason, created_at, updated_at)
-        VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'active', {}, {}, '', {}, {}) RETURNING id
-        """,
-        fields["space_id"],
-        fields["lessee_id"],
-        fields.get("listing_id"),
-        fields.get("application_id"),
-        fields["use"],
-        fields["starts_on"],
-        fields["ends_on"],
-        fields["ends_on"],
-        fields["monthly_rent"],
-        fields["deposit"],
-        fields["rent_free_months"],
-        fields["payment_day"],
-        fields.get("renewal_of"),
-        created_by,
-        now,
-        now,
+    lease = Lease(
+        space=fields["space_id"],
+        lessee=fields["lessee_id"],
+        listing=fields.get("listing_id"),
+        application=fields.get("application_id"),
+        use=_values(fields["use"]),
+        starts_on=fields["starts_on"],
+        ends_on=fields["ends_on"],
+        agreed_ends_on=fields["ends_on"],
+        monthly_rent=fields["monthly_rent"],
+        deposit=fields["deposit"],
+        rent_free_months=fields["rent_free_months"],
+        payment_day=fields["payment_day"],
+        status="active",
+        renewal_of=fields.get("renewal_of"),
+        created_by=created_by,
+        termination_reason="",
+        created_at=now,
+        updated_at=now,
     )
-    return rows[0]["id"]
+    rows = await Lease.insert(lease).returning(Lease.id)
+    return int(rows[0]["id"])
 
 
-async def get_lease(lease_id: int, *, for_update: bool = False) -> dict | None:
+async def get_lease(lease_id: int, *, for_update: bool = False) -> LeaseRow | None:
     lock = " FOR UPDATE OF l" if for_update else ""
+    # Joins the space, community and lessee for names and scope.
     rows = await Lease.raw(f"SELECT {LEASE_COLUMNS} FROM {LEASE_FROM} WHERE l.id = {{}}{lock}", lease_id)
-    return rows[0] if rows else None
+    return msgspec.convert(rows[0], LeaseRow) if rows else None
 
 
 async def list_leases(
     *, patterns: list[str], org_ids: list[int], space_id: int | None, status: str | None, limit: int, offset: int
-) -> tuple[list[dict], int]:
+) -> tuple[list[LeaseRow], int]:
     """Leases of communities in `patterns`, plus those whose owner or lessee is one of `org_ids`."""
+    # Joins the space, community and lessee for scope, with a window count.
     rows = await Lease.raw(
         f"""
         SELECT {LEASE_COLUMNS}, count(*) OVER () AS total FROM {LEASE_FROM}
@@ -349,38 +389,44 @@ async def list_leases(
         limit,
         offset,
     )
-    return split_total(rows)
+    rows, total = split_total(rows)
+    return msgspec.convert(rows, list[LeaseRow]), total
 
 
-async def update_lease(lease_id: int, changes: dict, now: datetime) -> None:
+async def update_lease(lease_id: int, changes: dict[str, Any], now: datetime) -> None:
     await Lease.update({**{getattr(Lease, k): v for k, v in changes.items()}, Lease.updated_at: now}).where(
         Lease.id == lease_id
     )
 
 
-async def leases_of_community(community_id: int) -> list[dict]:
-    return await Lease.raw(
+async def leases_of_community(community_id: int) -> list[LeaseRow]:
+    # Joins the space, community and lessee for the report.
+    rows = await Lease.raw(
         f"SELECT {LEASE_COLUMNS} FROM {LEASE_FROM} WHERE s.community = {{}} ORDER BY l.starts_on", community_id
     )
+    return msgspec.convert(rows, list[LeaseRow])
 
 
-async def rent_commitments(community_ids: list[int], first_month: date) -> list[dict]:
-    return await Lease.raw(
+async def rent_commitments(community_ids: list[int], first_month: date) -> list[RentCommitment]:
+    # Joins the space for its community.
+    rows = await Lease.raw(
         "SELECT s.community AS community_id, l.starts_on, l.ends_on, l.monthly_rent, l.rent_free_months "
         "FROM leasing_lease l JOIN leasing_space s ON s.id = l.space "
         "WHERE s.community = ANY({}::int[]) AND l.ends_on > {}",
         community_ids,
         first_month,
     )
+    return msgspec.convert(rows, list[RentCommitment])
 
 
 # Invoices --------------------------------------------------------------------------------------
 
 
-async def leases_to_bill(through: date) -> list[dict]:
+async def leases_to_bill(through: date) -> list[LeaseToBill]:
     """Leases that may still lack an invoice for a month up to `through`: no invoice yet, or the last one
     before the month of `through` or the lease's last month, whichever comes first."""
-    return await RentInvoice.raw(
+    # A lateral join for each lease's last invoiced month.
+    rows = await RentInvoice.raw(
         """
         SELECT l.id, l.starts_on, l.ends_on, l.monthly_rent, l.rent_free_months, l.payment_day,
                last.month AS last_month
@@ -393,12 +439,14 @@ async def leases_to_bill(through: date) -> list[dict]:
         through,
         through,
     )
+    return msgspec.convert(rows, list[LeaseToBill])
 
 
 async def insert_invoices(lines: list[tuple[int, date, int, date]], now: datetime) -> int:
     """(lease, month, amount, due_on) rows; a month already billed is skipped. Returns how many were new."""
     if not lines:
         return 0
+    # Every line in one statement from unnest, skipping months already billed.
     rows = await RentInvoice.raw(
         """
         INSERT INTO leasing_invoice (lease, month, amount, due_on, status, last_decline, created_at)
@@ -416,38 +464,39 @@ async def insert_invoices(lines: list[tuple[int, date, int, date]], now: datetim
     return len(rows)
 
 
+UNPAID = ["open", "overdue"]
+
+
 async def void_invoices_from(lease_id: int, month: date) -> int:
-    rows = await RentInvoice.raw(
-        "UPDATE leasing_invoice SET status = 'void' WHERE lease = {} AND month >= {} AND status IN ('open', 'overdue') "
-        "RETURNING id",
-        lease_id,
-        month,
+    rows = await (
+        RentInvoice.update({RentInvoice.status: "void"})
+        .where((RentInvoice.lease == lease_id) & (RentInvoice.month >= month) & RentInvoice.status.is_in(UNPAID))
+        .returning(RentInvoice.id)
     )
     return len(rows)
 
 
 async def reprice_unpaid_invoice(lease_id: int, month: date, amount: int) -> None:
-    await RentInvoice.raw(
-        "UPDATE leasing_invoice SET amount = {}, status = CASE WHEN {} = 0 THEN 'void' ELSE status END "
-        "WHERE lease = {} AND month = {} AND status IN ('open', 'overdue')",
-        amount,
-        amount,
-        lease_id,
-        month,
+    """An unpaid invoice of `month` billed `amount` instead; nothing left to bill voids it."""
+    values: dict[Any, Any] = {RentInvoice.amount: amount}
+    if amount == 0:
+        values[RentInvoice.status] = "void"
+    await RentInvoice.update(values).where(
+        (RentInvoice.lease == lease_id) & (RentInvoice.month == month) & RentInvoice.status.is_in(UNPAID)
     )
 
 
 async def end_leases(today: date, now: datetime) -> list[int]:
-    rows = await Lease.raw(
-        "UPDATE leasing_lease SET status = 'ended', updated_at = {} "
-        "WHERE status IN ('active', 'expiring') AND ends_on <= {} RETURNING id",
-        now,
-        today,
+    rows = await (
+        Lease.update({Lease.status: "ended", Lease.updated_at: now})
+        .where(Lease.status.is_in(["active", "expiring"]) & (Lease.ends_on <= today))
+        .returning(Lease.id)
     )
     return [r["id"] for r in rows]
 
 
 async def free_spaces_without_current_lease(today: date, now: datetime) -> list[int]:
+    # NOT EXISTS over the space's leases.
     rows = await Space.raw(
         "UPDATE leasing_space s SET status = 'idle', updated_at = {} WHERE s.status = 'leased' "
         "AND NOT EXISTS (SELECT 1 FROM leasing_lease l WHERE l.space = s.id AND l.ends_on > {}) RETURNING s.id",
@@ -458,6 +507,7 @@ async def free_spaces_without_current_lease(today: date, now: datetime) -> list[
 
 
 async def mark_expiring_leases(today: date, horizon: date, now: datetime) -> list[int]:
+    # NOT EXISTS over the lease's renewals.
     rows = await Lease.raw(
         "UPDATE leasing_lease l SET status = 'expiring', updated_at = {} WHERE l.status = 'active' "
         "AND l.ends_on > {} AND l.ends_on <= {} "
@@ -470,8 +520,10 @@ async def mark_expiring_leases(today: date, horizon: date, now: datetime) -> lis
 
 
 async def mark_overdue(today: date) -> list[int]:
-    rows = await RentInvoice.raw(
-        "UPDATE leasing_invoice SET status = 'overdue' WHERE status = 'open' AND due_on < {} RETURNING id", today
+    rows = await (
+        RentInvoice.update({RentInvoice.status: "overdue"})
+        .where((RentInvoice.status == "open") & (RentInvoice.due_on < today))
+        .returning(RentInvoice.id)
     )
     return [r["id"] for r in rows]
 
@@ -491,15 +543,17 @@ INVOICE_FROM = """
 """
 
 
-async def get_invoice(invoice_id: int, *, for_update: bool = False) -> dict | None:
+async def get_invoice(invoice_id: int, *, for_update: bool = False) -> InvoiceRow | None:
     lock = " FOR UPDATE OF i" if for_update else ""
+    # Joins the lease, space, community and lessee for names and scope.
     rows = await RentInvoice.raw(f"SELECT {INVOICE_COLUMNS} FROM {INVOICE_FROM} WHERE i.id = {{}}{lock}", invoice_id)
-    return rows[0] if rows else None
+    return msgspec.convert(rows[0], InvoiceRow) if rows else None
 
 
 async def list_invoices(
     *, patterns: list[str], org_ids: list[int], lease_id: int | None, status: str | None, limit: int, offset: int
-) -> tuple[list[dict], int]:
+) -> tuple[list[InvoiceRow], int]:
+    # Joins the lease, space, community and lessee for scope, with a window count.
     rows = await RentInvoice.raw(
         f"""
         SELECT {INVOICE_COLUMNS}, count(*) OVER () AS total FROM {INVOICE_FROM}
@@ -518,7 +572,8 @@ async def list_invoices(
         limit,
         offset,
     )
-    return split_total(rows)
+    rows, total = split_total(rows)
+    return msgspec.convert(rows, list[InvoiceRow]), total
 
 
 # Figures ---------------------------------------------------------------------------------------
@@ -557,110 +612,142 @@ FIGURES_SQL = """
         """
 
 
-def figures_query(patterns: list[str], start: date, end: date) -> tuple[str, list]:
+def figures_query(patterns: list[str], start: date, end: date) -> tuple[str, list[Any]]:
     return FIGURES_SQL, [start, end, patterns]
 
 
-async def figures_by_community(patterns: list[str], start: date, end: date) -> list[dict]:
+async def figures_by_community(patterns: list[str], start: date, end: date) -> list[CommunityFigures]:
     """Per community in scope: idle, listed and leased area now, and rent invoiced, collected and in arrears
     for invoices of months in [start, end). One statement."""
+    # An aggregation over four tables: the one statement the figures are built from.
     sql, args = figures_query(patterns, start, end)
-    return await Space.raw(sql, *args)
+    return msgspec.convert(await Space.raw(sql, *args), list[CommunityFigures])
 
 
 # Payments --------------------------------------------------------------------------------------
 
+PAYMENT_COLUMNS = (
+    Payment.id,
+    Payment.invoice.as_alias("invoice_id"),
+    Payment.attempt,
+    Payment.idempotency_key,
+    Payment.amount,
+    Payment.status,
+    Payment.intent_ref,
+    Payment.decline_code,
+    Payment.error_message,
+    Payment.created_at,
+    Payment.settled_at,
+)
+
+
+RETURNED_PAYMENT_COLUMNS = (
+    Payment.id,
+    Payment.invoice,
+    Payment.attempt,
+    Payment.idempotency_key,
+    Payment.amount,
+    Payment.status,
+    Payment.intent_ref,
+    Payment.decline_code,
+    Payment.error_message,
+    Payment.created_at,
+    Payment.settled_at,
+)
+
+
+def _payments(rows: list[dict[str, Any]]) -> list[PaymentRow]:
+    # RETURNING names the foreign key by its column; a select by its alias.
+    for row in rows:
+        if "invoice" in row:
+            row["invoice_id"] = row.pop("invoice")
+    return msgspec.convert(rows, list[PaymentRow])
+
 
 async def count_attempts(invoice_id: int) -> int:
-    rows = await Payment.raw("SELECT count(*) AS n FROM leasing_payment WHERE invoice = {}", invoice_id)
-    return rows[0]["n"]
+    return int(await Payment.count().where(Payment.invoice == invoice_id))
 
 
 async def customer_ref(operator_id: int) -> str | None:
-    rows = await Payment.raw("SELECT customer_ref FROM leasing_payment_customer WHERE operator = {}", operator_id)
-    return rows[0]["customer_ref"] if rows else None
+    row = (
+        await PaymentCustomer.select(PaymentCustomer.customer_ref)
+        .where(PaymentCustomer.operator == operator_id)
+        .first()
+    )
+    return row["customer_ref"] if row else None
 
 
 async def insert_customer(operator_id: int, ref: str, now: datetime) -> str:
     """Keeps the first customer recorded for the operator and returns it."""
-    await Payment.raw(
-        "INSERT INTO leasing_payment_customer (operator, customer_ref, created_at) VALUES ({}, {}, {}) "
-        "ON CONFLICT (operator) DO NOTHING",
-        operator_id,
-        ref,
-        now,
+    await PaymentCustomer.insert(PaymentCustomer(operator=operator_id, customer_ref=ref, created_at=now)).on_conflict(
+        target=PaymentCustomer.operator
     )
-    return await customer_ref(operator_id)
-
-
-PAYMENT_COLUMNS = """
-    p.id, p.invoice AS invoice_id, p.attempt, p.idempotency_key, p.amount, p.status, p.intent_ref, p.decline_code,
-    p.error_message, p.created_at, p.settled_at
-"""
+    return await customer_ref(operator_id) or ref
 
 
 async def insert_payment(
     invoice_id: int, attempt: int, key: str, amount: int, *, created_by: int | None, now: datetime
-) -> int:
+) -> PaymentRow:
     """Raises asyncpg's UniqueViolationError while another attempt on the invoice is pending."""
-    rows = await Payment.raw(
-        "INSERT INTO leasing_payment (invoice, attempt, idempotency_key, amount, status, decline_code, error_message, "
-        "created_by, created_at) VALUES ({}, {}, {}, {}, 'pending', '', '', {}, {}) RETURNING id",
-        invoice_id,
-        attempt,
-        key,
-        amount,
-        created_by,
-        now,
+    payment = Payment(
+        invoice=invoice_id,
+        attempt=attempt,
+        idempotency_key=key,
+        amount=amount,
+        status="pending",
+        decline_code="",
+        error_message="",
+        created_by=created_by,
+        created_at=now,
     )
-    return rows[0]["id"]
+    rows = await Payment.insert(payment).returning(*RETURNED_PAYMENT_COLUMNS)
+    return _payments(rows)[0]
 
 
-async def get_payment(payment_id: int, *, for_update: bool = False) -> dict | None:
-    lock = " FOR UPDATE" if for_update else ""
-    rows = await Payment.raw(f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.id = {{}}{lock}", payment_id)
+async def get_payment(payment_id: int, *, for_update: bool = False) -> PaymentRow | None:
+    query = Payment.select(*PAYMENT_COLUMNS).where(Payment.id == payment_id)
+    if for_update:
+        query = query.lock_rows("UPDATE")
+    rows = _payments(await query)
     return rows[0] if rows else None
 
 
-async def payment_for_intent(intent_ref: str, key: str | None) -> dict | None:
-    rows = await Payment.raw(
-        f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.intent_ref = {{}} OR p.idempotency_key = {{}} "
-        "ORDER BY p.id LIMIT 1",
-        intent_ref,
-        key,
+async def payment_for_intent(intent_ref: str, key: str | None) -> PaymentRow | None:
+    rows = _payments(
+        await Payment.select(*PAYMENT_COLUMNS)
+        .where((Payment.intent_ref == intent_ref) | (Payment.idempotency_key == key))
+        .order_by(Payment.id)
+        .limit(1)
     )
     return rows[0] if rows else None
 
 
-async def payments_for_invoice(invoice_id: int) -> list[dict]:
-    return await Payment.raw(
-        f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.invoice = {{}} ORDER BY p.id", invoice_id
-    )
+async def payments_for_invoice(invoice_id: int) -> list[PaymentRow]:
+    return _payments(await Payment.select(*PAYMENT_COLUMNS).where(Payment.invoice == invoice_id).order_by(Payment.id))
 
 
-async def pending_payments(created_before: datetime, limit: int) -> list[dict]:
-    return await Payment.raw(
-        f"SELECT {PAYMENT_COLUMNS} FROM leasing_payment p WHERE p.status = 'pending' AND p.created_at < {{}} "
-        "ORDER BY p.id LIMIT {}",
-        created_before,
-        limit,
+async def pending_payments(created_before: datetime, limit: int) -> list[PaymentRow]:
+    return _payments(
+        await Payment.select(*PAYMENT_COLUMNS)
+        .where((Payment.status == "pending") & (Payment.created_at < created_before))
+        .order_by(Payment.id)
+        .limit(limit)
     )
 
 
 async def settle_payment(
     payment_id: int, *, status: str, intent_ref: str | None, decline_code: str, error_message: str, now: datetime
-) -> None:
-    await Payment.raw(
-        "UPDATE leasing_payment SET status = {}, intent_ref = coalesce({}, intent_ref), decline_code = {}, "
-        "error_message = {}, settled_at = CASE WHEN {} = 'pending' THEN NULL ELSE {}::timestamptz END WHERE id = {}",
-        status,
-        intent_ref,
-        decline_code,
-        error_message,
-        status,
-        now,
-        payment_id,
-    )
+) -> PaymentRow:
+    values: dict[Any, Any] = {
+        Payment.status: status,
+        Payment.decline_code: decline_code,
+        Payment.error_message: error_message,
+        Payment.settled_at: None if status == "pending" else now,
+    }
+    if intent_ref is not None:
+        values[Payment.intent_ref] = intent_ref
+    rows = await Payment.update(values).where(Payment.id == payment_id).returning(*RETURNED_PAYMENT_COLUMNS)
+    return _payments(rows)[0]
 
 
 async def mark_invoice_paid(invoice_id: int, now: datetime) -> None:
@@ -675,26 +762,25 @@ async def set_invoice_decline(invoice_id: int, text: str) -> None:
 
 async def record_webhook_event(event_ref: str, event_type: str, now: datetime) -> bool:
     """False when the event id was seen before."""
-    rows = await Payment.raw(
-        "INSERT INTO leasing_webhook_event (event_ref, event_type, received_at) VALUES ({}, {}, {}) "
-        "ON CONFLICT (event_ref) DO NOTHING RETURNING id",
-        event_ref,
-        event_type,
-        now,
+    rows = (
+        await WebhookEvent.insert(WebhookEvent(event_ref=event_ref, event_type=event_type, received_at=now))
+        .on_conflict(target=WebhookEvent.event_ref)
+        .returning(WebhookEvent.id)
     )
     return bool(rows)
 
 
 async def webhook_event_seen(event_ref: str) -> bool:
-    rows = await Payment.raw("SELECT 1 FROM leasing_webhook_event WHERE event_ref = {}", event_ref)
-    return bool(rows)
+    return bool(await WebhookEvent.exists().where(WebhookEvent.event_ref == event_ref))
 
 
 # Renewals --------------------------------------------------------------------------------------
 
 
-async def leases_ending(after: date, until: date) -> list[dict]:
-    """Leases not renewed nor terminated whose term ends in (after, until]; `ends_on` is exclusive."""
+async def leases_ending(after: date, until: date) -> list[dict[str, Any]]:
+    """Leases not renewed nor terminated whose term ends in (after, until]; `ends_on` is exclusive. Plain
+    rows, as the scheduler's renewal flags read contracts' and registry listings' the same way."""
+    # Joins the org tree for names and scope.
     return await Lease.raw(
         """
         SELECT l.id, s.address, s.area_m2, c.name AS community_name, st.name AS street_name,
@@ -716,9 +802,10 @@ async def leases_ending(after: date, until: date) -> list[dict]:
     )
 
 
-async def overdue_invoices(excluding: list[int]) -> list[dict]:
+async def overdue_invoices(excluding: list[int]) -> list[OverdueInvoice]:
     """Overdue invoices other than `excluding` (those already known), so a night's work is the new arrears."""
-    return await RentInvoice.raw(
+    # Joins the lease, space, community and operator for the flag's title and scope.
+    rows = await RentInvoice.raw(
         """
         SELECT i.id, i.month, i.amount, i.due_on, corg.path AS community_path, c.name AS community_name,
                o.name AS operator_name
@@ -733,10 +820,13 @@ async def overdue_invoices(excluding: list[int]) -> list[dict]:
         """,
         excluding,
     )
+    return msgspec.convert(rows, list[OverdueInvoice])
 
 
 async def invoices_no_longer_overdue(invoice_ids: list[int]) -> list[int]:
-    rows = await RentInvoice.raw(
-        "SELECT id FROM leasing_invoice WHERE id = ANY({}::int[]) AND status <> 'overdue'", invoice_ids
+    if not invoice_ids:
+        return []
+    rows = await RentInvoice.select(RentInvoice.id).where(
+        RentInvoice.id.is_in(invoice_ids) & (RentInvoice.status != "overdue")
     )
     return [r["id"] for r in rows]

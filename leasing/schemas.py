@@ -3,11 +3,22 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import msgspec
 
 from core.schemas import Input
+from leasing.labels import (
+    APPLICATION_STATUS_LABELS,
+    INVOICE_STATUS_LABELS,
+    LEASE_STATUS_LABELS,
+    LISTING_STATUS_LABELS,
+    OWNER_KIND_LABELS,
+    PAYMENT_STATUS_LABELS,
+    SPACE_STATUS_LABELS,
+    TRACK_LABELS,
+    USE_LABELS,
+)
 from leasing.tables import (
     InvoiceStatus,
     LeaseApplicationStatus,
@@ -24,6 +35,14 @@ Fen = Annotated[int, msgspec.Meta(ge=0, le=10**12, description="金额（分）"
 Months = Annotated[int, msgspec.Meta(ge=0, le=600)]
 Area = Annotated[Decimal, msgspec.Meta(description="面积（平方米）")]
 Reason = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class View(msgspec.Struct, kw_only=True):
+    """A response body that is read from a richer row: `of` keeps the fields the view declares."""
+
+    @classmethod
+    def of(cls, row: msgspec.Struct) -> Self:
+        return msgspec.convert(row, cls, from_attributes=True)
 
 
 class FiguresLevel(str, Enum):
@@ -66,12 +85,12 @@ class SpaceUpdate(Input):
     photos: Annotated[list[Photo], msgspec.Meta(max_length=20)] | None = None
 
 
-class SpaceView(msgspec.Struct, kw_only=True):
+class SpaceView(View, kw_only=True):
     id: int
     owner_org_id: int
     owner_name: str
     owner_kind: OwnerKind
-    owner_kind_label: str
+    owner_kind_label: str = ""
     community_id: int
     community_name: str
     address: str
@@ -79,10 +98,26 @@ class SpaceView(msgspec.Struct, kw_only=True):
     floor: str
     condition: str
     allowed_uses: list[str]
-    allowed_use_labels: list[str]
+    allowed_use_labels: list[str] = []
     photos: list[Photo]
     status: SpaceStatus
-    status_label: str
+    status_label: str = ""
+
+    def __post_init__(self) -> None:
+        self.owner_kind_label = OWNER_KIND_LABELS[self.owner_kind.value]
+        self.allowed_use_labels = [USE_LABELS[u] for u in self.allowed_uses]
+        self.status_label = SPACE_STATUS_LABELS[self.status.value]
+
+
+class SpaceRow(SpaceView, kw_only=True):
+    """A space with its place in the org tree, for scope checks."""
+
+    owner_path: str
+    community_path: str
+    street_id: int
+    district_id: int
+    created_at: datetime
+    updated_at: datetime
 
 
 class Criteria(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -105,7 +140,7 @@ class ListingCreate(Input):
     criteria: Criteria | None = None
 
 
-class ListingView(msgspec.Struct, kw_only=True):
+class ListingView(View, kw_only=True):
     id: int
     space_id: int
     community_id: int
@@ -114,7 +149,7 @@ class ListingView(msgspec.Struct, kw_only=True):
     area_m2: Decimal
     allowed_uses: list[str]
     track: ListingTrack
-    track_label: str
+    track_label: str = ""
     rent_per_m2_month: int
     public_welfare_discount: Decimal
     rent_free_months: int
@@ -125,7 +160,19 @@ class ListingView(msgspec.Struct, kw_only=True):
     closes_on: date
     criteria: dict
     status: ListingStatus
-    status_label: str
+    status_label: str = ""
+
+    def __post_init__(self) -> None:
+        self.track_label = TRACK_LABELS[self.track.value]
+        self.status_label = LISTING_STATUS_LABELS[self.status.value]
+
+
+class ListingRow(ListingView, kw_only=True):
+    """A listing with its space's owner and community path, for scope checks."""
+
+    community_path: str
+    owner_org_id: int
+    created_at: datetime
 
 
 class LeaseApplicationCreate(Input):
@@ -135,22 +182,36 @@ class LeaseApplicationCreate(Input):
     plan: Annotated[str, msgspec.Meta(max_length=5000)] = ""
 
 
-class LeaseApplicationView(msgspec.Struct, kw_only=True):
+class LeaseApplicationView(View, kw_only=True):
     id: int
     listing_id: int
     operator_id: int
     operator_name: str
     proposed_use: SpaceUse
-    proposed_use_label: str
+    proposed_use_label: str = ""
     proposed_rent_per_m2_month: int
     term_months: int
     plan: str
     status: LeaseApplicationStatus
-    status_label: str
+    status_label: str = ""
     score: Decimal | float | None = None
     rank: int | None = None
     reasons: list[str] = []
     decision_reason: str = ""
+
+    def __post_init__(self) -> None:
+        self.proposed_use_label = USE_LABELS[self.proposed_use.value]
+        self.status_label = APPLICATION_STATUS_LABELS[self.status.value]
+
+
+class ApplicationRow(LeaseApplicationView, kw_only=True):
+    """An application with the applicant's standing and contact, for ranking and notices."""
+
+    operator_org_id: int
+    registry_status: str
+    contact_email: str
+    created_at: datetime
+    evaluation_average: Decimal | None = None
 
 
 class AwardInput(Input):
@@ -183,7 +244,7 @@ class LeaseTermination(Input):
     effective_on: date | None = None
 
 
-class LeaseView(msgspec.Struct, kw_only=True):
+class LeaseView(View, kw_only=True):
     id: int
     space_id: int
     address: str
@@ -193,7 +254,7 @@ class LeaseView(msgspec.Struct, kw_only=True):
     lessee_id: int
     lessee_name: str
     use: SpaceUse
-    use_label: str
+    use_label: str = ""
     starts_on: date
     ends_on: date
     agreed_ends_on: date
@@ -202,12 +263,28 @@ class LeaseView(msgspec.Struct, kw_only=True):
     rent_free_months: int
     payment_day: int
     status: LeaseStatus
-    status_label: str
+    status_label: str = ""
     renewal_of: int | None
     termination_reason: str
 
+    def __post_init__(self) -> None:
+        self.use_label = USE_LABELS[self.use.value]
+        self.status_label = LEASE_STATUS_LABELS[self.status.value]
 
-class InvoiceView(msgspec.Struct, kw_only=True):
+
+class LeaseRow(LeaseView, kw_only=True):
+    """A lease with the parties' organisations and the community path, for scope checks."""
+
+    community_path: str
+    owner_org_id: int
+    lessee_org_id: int
+    listing_id: int | None
+    application_id: int | None
+    terminated_at: datetime | None
+    created_at: datetime
+
+
+class InvoiceView(View, kw_only=True):
     id: int
     lease_id: int
     lessee_name: str
@@ -217,22 +294,48 @@ class InvoiceView(msgspec.Struct, kw_only=True):
     amount: int
     due_on: date
     status: InvoiceStatus
-    status_label: str
+    status_label: str = ""
     last_decline: str
     paid_at: datetime | None
 
+    def __post_init__(self) -> None:
+        self.status_label = INVOICE_STATUS_LABELS[self.status.value]
 
-class PaymentView(msgspec.Struct, kw_only=True):
+
+class InvoiceRow(InvoiceView, kw_only=True):
+    """An invoice with its lease's parties and community, for scope checks and ledger posting."""
+
+    lessee_id: int
+    lessee_org_id: int
+    community_id: int
+    community_path: str
+    owner_org_id: int
+    created_at: datetime
+
+
+class PaymentView(View, kw_only=True):
     id: int
     invoice_id: int
     attempt: int
     amount: int
     status: PaymentStatus
-    status_label: str
+    status_label: str = ""
     decline_code: str
     error_message: str
     client_secret: str | None = None
     next_action: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.status_label = PAYMENT_STATUS_LABELS[self.status.value]
+
+
+class PaymentRow(PaymentView, kw_only=True):
+    """A payment attempt with the key and intent it is reconciled by."""
+
+    idempotency_key: str
+    intent_ref: str | None
+    created_at: datetime
+    settled_at: datetime | None
 
 
 class PaymentCreate(Input):
@@ -257,9 +360,58 @@ class FiguresRow(msgspec.Struct, kw_only=True):
     arrears: int
 
 
+class CommunityFigures(msgspec.Struct, kw_only=True):
+    """One community's row of the figures statement."""
+
+    community_id: int
+    community_name: str
+    street_id: int
+    street_name: str
+    district_id: int
+    district_name: str
+    spaces: int
+    idle_area: Decimal
+    listed_area: Decimal
+    leased_area: Decimal
+    invoiced: int
+    collected: int
+    arrears: int
+
+
 class FiguresView(msgspec.Struct, kw_only=True):
     level: str
     start: date
     end: date
     items: list[FiguresRow]
     total: FiguresRow
+
+
+# Rows the nightly jobs and the ledger read -------------------------------------------------------
+
+
+class LeaseToBill(msgspec.Struct, kw_only=True):
+    id: int
+    starts_on: date
+    ends_on: date
+    monthly_rent: int
+    rent_free_months: int
+    payment_day: int
+    last_month: date | None
+
+
+class OverdueInvoice(msgspec.Struct, kw_only=True):
+    id: int
+    month: date
+    amount: int
+    due_on: date
+    community_path: str
+    community_name: str
+    operator_name: str
+
+
+class RentCommitment(msgspec.Struct, kw_only=True):
+    community_id: int
+    starts_on: date
+    ends_on: date
+    monthly_rent: int
+    rent_free_months: int

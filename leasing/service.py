@@ -10,10 +10,13 @@ import asyncio
 import dataclasses
 import logging
 import uuid
+from collections.abc import Awaitable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import asyncpg
+import msgspec
 
 from core import clock
 from core.accounts import repository as accounts_repo
@@ -67,12 +70,24 @@ from leasing.errors import (
     WebhookSignatureInvalid,
 )
 from leasing.labels import LEASE_STATUS_LABELS, USE_LABELS
+from leasing.schemas import (
+    ApplicationRow,
+    CommunityFigures,
+    FiguresRow,
+    FiguresView,
+    InvoiceRow,
+    LeaseRow,
+    ListingRow,
+    PaymentRow,
+    SpaceRow,
+)
 from market import service as market
 from market.balance import Commitment
 from providers import repository as providers_repo
 from providers.errors import OperatorNotFound
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 IN_GOOD_STANDING = ("listed", "warned")
 PAYABLE = ("open", "overdue")
@@ -81,20 +96,23 @@ PAYABLE = ("open", "overdue")
 # Scope -----------------------------------------------------------------------------------------
 
 
-def _manages(principal: Principal, space: dict) -> bool:
+Scoped = SpaceRow | ListingRow | LeaseRow | InvoiceRow
+
+
+def _manages(principal: Principal, space: SpaceRow) -> bool:
     """Officials over the space's community, or the owner organisation itself."""
-    return principal.can_write_path(space["community_path"], *OFFICIAL_ROLES) or (
-        space["owner_org_id"] in principal.org_ids(Role.owner)
+    return principal.can_write_path(space.community_path, *OFFICIAL_ROLES) or (
+        space.owner_org_id in principal.org_ids(Role.owner)
     )
 
 
-def _can_read(principal: Principal, row: dict) -> bool:
-    return principal.can_read_path(row["community_path"]) or row["owner_org_id"] in principal.org_ids(Role.owner)
+def _can_read(principal: Principal, row: Scoped) -> bool:
+    return principal.can_read_path(row.community_path) or row.owner_org_id in principal.org_ids(Role.owner)
 
 
-def _can_read_as_party(principal: Principal, row: dict) -> bool:
+def _can_read_as_party(principal: Principal, row: LeaseRow | InvoiceRow) -> bool:
     """A lease or invoice: its readers, and the lessee itself."""
-    return _can_read(principal, row) or row["lessee_org_id"] in principal.org_ids(Role.operator)
+    return _can_read(principal, row) or row.lessee_org_id in principal.org_ids(Role.operator)
 
 
 def _scope(principal: Principal) -> tuple[list[str], list[int]]:
@@ -105,7 +123,7 @@ def _scope(principal: Principal) -> tuple[list[str], list[int]]:
 # Spaces ----------------------------------------------------------------------------------------
 
 
-async def register_space(principal: Principal, fields: dict) -> dict:
+async def register_space(principal: Principal, fields: dict[str, Any]) -> SpaceRow:
     """An owner registers a space in a community of its district; a street office one in its own scope."""
     _check_area(fields)
     community = (
@@ -128,26 +146,36 @@ async def register_space(principal: Principal, fields: dict) -> dict:
     async with transaction():
         space_id = await repo.insert_space(fields, created_by=principal.user_id, now=clock.now())
         await audit.record(principal, "space.create", "space", space_id, after=fields)
-    return await repo.get_space(space_id)
+        return await _written(repo.get_space(space_id))
 
 
-def _check_area(fields: dict) -> None:
+async def _written(read: Awaitable[T | None]) -> T:
+    """A row written or locked in this transaction, read back: it cannot be missing."""
+    row = await read
+    if row is None:
+        raise LookupError("a row written in this transaction is missing")
+    return row
+
+
+def _check_area(fields: dict[str, Any]) -> None:
     if "area_m2" in fields and not Decimal(0) < fields["area_m2"] < Decimal(10**8):
         raise SpaceAreaInvalid()
 
 
-async def _readable_space(principal: Principal, space_id: int, *, for_update: bool = False) -> dict:
+async def _readable_space(principal: Principal, space_id: int, *, for_update: bool = False) -> SpaceRow:
     space = await repo.get_space(space_id, for_update=for_update)
     if space is None or not _can_read(principal, space):
         raise SpaceNotFound()
     return space
 
 
-async def get_space(principal: Principal, space_id: int) -> dict:
+async def get_space(principal: Principal, space_id: int) -> SpaceRow:
     return await _readable_space(principal, space_id)
 
 
-async def list_spaces(principal: Principal, *, community_id, status, limit, offset):
+async def list_spaces(
+    principal: Principal, *, community_id: int | None, status: str | None, limit: int, offset: int
+) -> tuple[list[SpaceRow], int]:
     patterns = like_patterns(principal.read_paths())
     owner_orgs = principal.org_ids(Role.owner)
     return await with_total(
@@ -159,7 +187,7 @@ async def list_spaces(principal: Principal, *, community_id, status, limit, offs
     )
 
 
-async def update_space(principal: Principal, space_id: int, changes: dict) -> dict:
+async def update_space(principal: Principal, space_id: int, changes: dict[str, Any]) -> SpaceRow:
     _check_area(changes)
     async with transaction():
         space = await _readable_space(principal, space_id, for_update=True)
@@ -167,20 +195,20 @@ async def update_space(principal: Principal, space_id: int, changes: dict) -> di
             raise SpaceNotManaged()
         if (
             "allowed_uses" in changes
-            and space["status"] == "listed"
+            and space.status == "listed"
             and await repo.open_listing_track(space_id) == "preferential"
         ):
             _check_preferential_uses(changes["allowed_uses"])
-        before = {k: space[k] for k in changes}
+        before = {k: getattr(space, k) for k in changes}
         await repo.update_space(space_id, changes, clock.now())
         await audit.record(principal, "space.update", "space", space_id, before=before, after=changes)
-    return await repo.get_space(space_id)
+        return await _written(repo.get_space(space_id))
 
 
 # Listings --------------------------------------------------------------------------------------
 
 
-def _check_terms(terms: dict) -> None:
+def _check_terms(terms: dict[str, Any]) -> None:
     problems = []
     if terms["min_term_months"] > terms["max_term_months"]:
         problems.append("最短租期不能长于最长租期")
@@ -200,40 +228,43 @@ def _check_preferential_uses(allowed_uses: list[str]) -> None:
         )
 
 
-async def create_listing(principal: Principal, space_id: int, terms: dict) -> dict:
+async def create_listing(principal: Principal, space_id: int, terms: dict[str, Any]) -> ListingRow:
     _check_terms(terms)
     terms = {**terms, "criteria": dataclasses.asdict(award.Criteria.from_published(terms.get("criteria") or {}))}
     async with transaction():
         space = await _readable_space(principal, space_id, for_update=True)
         if not _manages(principal, space):
             raise SpaceNotManaged()
-        if space["status"] != "idle":
+        if space.status != "idle":
             raise SpaceNotIdle()
         if terms["track"] == "preferential":
-            _check_preferential_uses(space["allowed_uses"])
+            _check_preferential_uses(space.allowed_uses)
         listing_id = await repo.insert_listing(space_id, terms, created_by=principal.user_id, now=clock.now())
         await repo.set_space_status(space_id, "listed", clock.now())
         await audit.record(principal, "listing.create", "listing", listing_id, after={"space_id": space_id, **terms})
-    return await repo.get_listing(listing_id)
+        return await _written(repo.get_listing(listing_id))
 
 
-async def _readable_listing(principal: Principal, listing_id: int, *, for_update: bool = False) -> dict:
+async def _readable_listing(principal: Principal, listing_id: int, *, for_update: bool = False) -> ListingRow:
     listing = await repo.get_listing(listing_id, for_update=for_update)
     if listing is None:
         raise ListingNotFound()
-    if _can_read(principal, listing) or (principal.has_role(Role.operator) and listing["status"] == "open"):
+    if _can_read(principal, listing) or (principal.has_role(Role.operator) and listing.status == "open"):
         return listing
     raise ListingNotFound()
 
 
-async def get_listing(principal: Principal, listing_id: int) -> dict:
+async def get_listing(principal: Principal, listing_id: int) -> ListingRow:
     return await _readable_listing(principal, listing_id)
 
 
-async def list_listings(principal: Principal, *, status, limit, offset):
+async def list_listings(
+    principal: Principal, *, status: str | None, limit: int, offset: int
+) -> tuple[list[ListingRow], int]:
     """Operators browse every open listing; officials and owners see theirs in any state; an official or
     owner who is also an operator gets both."""
     open_anywhere = principal.has_role(Role.operator)
+    patterns: list[str] | None
     if principal.has_role(*OFFICIAL_ROLES, Role.auditor, Role.owner):
         patterns, owner_orgs = like_patterns(principal.read_paths()), principal.org_ids(Role.owner)
     elif open_anywhere:
@@ -254,58 +285,58 @@ async def list_listings(principal: Principal, *, status, limit, offset):
     )
 
 
-async def cancel_listing(principal: Principal, listing_id: int, reason: str) -> dict:
+async def cancel_listing(principal: Principal, listing_id: int, reason: str) -> ListingRow:
     reason = require_reason(reason)
     async with transaction():
         listing = await _readable_listing(principal, listing_id, for_update=True)
-        space = await repo.get_space(listing["space_id"], for_update=True)
+        space = await _written(repo.get_space(listing.space_id, for_update=True))
         if not _manages(principal, space):
             raise SpaceNotManaged()
-        if listing["status"] != "open":
+        if listing.status != "open":
             raise ListingNotOpen()
         await repo.set_listing_status(listing_id, "cancelled")
-        await repo.set_space_status(space["id"], "idle", clock.now())
-        await repo.decide_applications(listing_id, awarded_id=0, reason="")
+        await repo.set_space_status(space.id, "idle", clock.now())
+        await repo.decide_applications(listing_id, awarded_id=None, reason="")
         await audit.record(
             principal,
             "listing.cancel",
             "listing",
             listing_id,
             reason=reason,
-            before={"status": listing["status"]},
+            before={"status": listing.status},
             after={"status": "cancelled"},
         )
-    return await repo.get_listing(listing_id)
+        return await _written(repo.get_listing(listing_id))
 
 
 # Applications ----------------------------------------------------------------------------------
 
 
-async def apply(principal: Principal, listing_id: int, fields: dict) -> dict:
+async def apply(principal: Principal, listing_id: int, fields: dict[str, Any]) -> ApplicationRow:
     """An operator applies with its proposed use, rent and plan, within the application window."""
     operator = await providers_repo.operator_for_org(principal.org_ids(Role.operator)[0])
     if operator is None:
         raise OperatorNotFound()
     listing = await _readable_listing(principal, listing_id)
     today = clock.today()
-    if listing["status"] != "open" or not listing["opens_on"] <= today < listing["closes_on"]:
+    if listing.status != "open" or not listing.opens_on <= today < listing.closes_on:
         raise ListingNotOpen()
     problems = []
-    if fields["proposed_use"] not in listing["allowed_uses"]:
-        raise SpaceUseInvalid(detail={"allowed": listing["allowed_uses"]})
-    if not listing["min_term_months"] <= fields["term_months"] <= listing["max_term_months"]:
-        problems.append(f"租期须在 {listing['min_term_months']} 至 {listing['max_term_months']} 个月之间")
-    if listing["track"] == "competitive" and fields["proposed_rent_per_m2_month"] < listing["rent_per_m2_month"]:
+    if fields["proposed_use"] not in listing.allowed_uses:
+        raise SpaceUseInvalid(detail={"allowed": listing.allowed_uses})
+    if not listing.min_term_months <= fields["term_months"] <= listing.max_term_months:
+        problems.append(f"租期须在 {listing.min_term_months} 至 {listing.max_term_months} 个月之间")
+    if listing.track == "competitive" and fields["proposed_rent_per_m2_month"] < listing.rent_per_m2_month:
         problems.append("竞争性租赁的报价不能低于挂牌租金")
     if problems:
         raise ApplicationInvalid("；".join(problems), detail={"problems": problems})
-    if listing["track"] == "preferential":
+    if listing.track == "preferential":
         if (
             operator.registry_status.value not in IN_GOOD_STANDING
             or fields["proposed_use"] not in rent.PUBLIC_SERVICE_USES
         ):
             raise PreferentialNeedsListedOperator()
-        fields = {**fields, "proposed_rent_per_m2_month": listing["rent_per_m2_month"]}
+        fields = {**fields, "proposed_rent_per_m2_month": listing.rent_per_m2_month}
     async with transaction():
         try:
             application_id = await repo.insert_application(
@@ -320,74 +351,72 @@ async def apply(principal: Principal, listing_id: int, fields: dict) -> dict:
             listing_id,
             after={"application_id": application_id, **fields},
         )
-    return await repo.get_application(application_id)
+        return await _written(repo.get_application(application_id))
 
 
-def _proposals(listing: dict, applications: list[dict]) -> list[award.Proposal]:
+def _proposals(listing: ListingRow, applications: list[ApplicationRow]) -> list[award.Proposal]:
     return [
         award.Proposal(
-            a["id"],
-            a["proposed_rent_per_m2_month"],
-            listing["rent_per_m2_month"],
-            a["proposed_use"],
-            a["registry_status"],
-            a["evaluation_average"],
+            a.id,
+            a.proposed_rent_per_m2_month,
+            listing.rent_per_m2_month,
+            a.proposed_use.value,
+            a.registry_status,
+            a.evaluation_average,
         )
         for a in applications
-        if a["status"] == "submitted"
+        if a.status == "submitted"
     ]
 
 
-async def ranked_applications(principal: Principal, listing_id: int) -> list[dict]:
+async def ranked_applications(principal: Principal, listing_id: int) -> list[ApplicationRow]:
     """Officials see every application ranked by the published criteria; an operator sees its own."""
     listing = await _readable_listing(principal, listing_id)
     if _can_read(principal, listing):
         applications = await repo.applications_for(listing_id)
     else:
         applications = await repo.applications_for(listing_id, operator_org_ids=principal.org_ids(Role.operator))
-        return [{**a, "rank": None, "reasons": []} for a in applications]
-    ranking = award.rank(_proposals(listing, applications), award.Criteria.from_published(listing["criteria"]))
+        return applications
+    ranking = award.rank(_proposals(listing, applications), award.Criteria.from_published(listing.criteria))
     positions = {r.application_id: (i + 1, r) for i, r in enumerate(ranking)}
     result = []
     for a in applications:
-        position, ranked = positions.get(a["id"], (None, None))
-        result.append(
-            {
-                **a,
-                "score": ranked.total if ranked else a["score"],
-                "rank": position,
-                "reasons": ranked.reasons if ranked else [],
-            }
-        )
-    return sorted(result, key=lambda a: (a["rank"] is None, a["rank"] or 0, a["id"]))
+        found = positions.get(a.id)
+        if found is not None:
+            position, ranked = found
+            a = msgspec.structs.replace(a, score=ranked.total, rank=position, reasons=ranked.reasons)
+        result.append(a)
+    return sorted(result, key=lambda a: (a.rank is None, a.rank or 0, a.id))
 
 
 # Award and leases ------------------------------------------------------------------------------
 
 
-def _lease_fields(space: dict, listing: dict, application: dict, starts_on: date, payment_day: int) -> dict:
+def _lease_fields(
+    space: SpaceRow, listing: ListingRow, application: ApplicationRow, starts_on: date, payment_day: int
+) -> dict[str, Any]:
     monthly = rent.monthly_rent(
-        application["proposed_rent_per_m2_month"],
-        space["area_m2"],
-        application["proposed_use"],
-        listing["public_welfare_discount"],
+        application.proposed_rent_per_m2_month,
+        space.area_m2,
+        application.proposed_use,
+        listing.public_welfare_discount,
     )
     return {
-        "space_id": space["id"],
-        "lessee_id": application["operator_id"],
-        "listing_id": listing["id"],
-        "application_id": application["id"],
-        "use": application["proposed_use"],
+        "space_id": space.id,
+        "lessee_id": application.operator_id,
+        "listing_id": listing.id,
+        "application_id": application.id,
+        "use": application.proposed_use,
         "starts_on": starts_on,
-        "ends_on": clock.add_months(starts_on, application["term_months"]),
+        "ends_on": clock.add_months(starts_on, application.term_months),
         "monthly_rent": monthly,
-        "deposit": monthly * listing["deposit_months"],
-        "rent_free_months": listing["rent_free_months"],
+        "deposit": monthly * listing.deposit_months,
+        "rent_free_months": listing.rent_free_months,
         "payment_day": payment_day,
     }
 
 
-async def _insert_lease(principal: Principal, fields: dict) -> int:
+async def _insert_lease(principal: Principal, fields: dict[str, Any]) -> int:
     try:
         lease_id = await repo.insert_lease(fields, created_by=principal.user_id, now=clock.now())
     except asyncpg.ExclusionViolationError as exc:
@@ -401,28 +430,28 @@ async def _insert_lease(principal: Principal, fields: dict) -> int:
 
 async def award_listing(
     principal: Principal, listing_id: int, application_id: int, *, reason: str, starts_on: date | None, payment_day: int
-) -> dict:
+) -> LeaseRow:
     """The street office awards one application with a reason; the lease is signed in the same
     transaction and every other applicant is told by email."""
     reason = require_reason(reason)
     async with transaction():
         listing = await _readable_listing(principal, listing_id, for_update=True)
-        space = await repo.get_space(listing["space_id"], for_update=True)
-        if not principal.can_write_path(space["community_path"], *OFFICIAL_ROLES):
+        space = await _written(repo.get_space(listing.space_id, for_update=True))
+        if not principal.can_write_path(space.community_path, *OFFICIAL_ROLES):
             raise SpaceNotManaged()
-        if listing["status"] != "open":
+        if listing.status != "open":
             raise ListingNotOpen()
         applications = await repo.applications_for(listing_id)
-        chosen = next((a for a in applications if a["id"] == application_id and a["status"] == "submitted"), None)
+        chosen = next((a for a in applications if a.id == application_id and a.status == "submitted"), None)
         if chosen is None:
             raise ApplicationNotFound()
-        if listing["track"] == "preferential" and chosen["registry_status"] not in IN_GOOD_STANDING:
+        if listing.track == "preferential" and chosen.registry_status not in IN_GOOD_STANDING:
             raise PreferentialNeedsListedOperator()
         start = starts_on or add_months(month_start(clock.today()), 1)
         _check_lease_term(start, add_months(start, 1), payment_day)
         if start < clock.today():
             raise LeaseTermInvalid("起租日期不能早于今天")
-        ranking = award.rank(_proposals(listing, applications), award.Criteria.from_published(listing["criteria"]))
+        ranking = award.rank(_proposals(listing, applications), award.Criteria.from_published(listing.criteria))
         await repo.set_application_scores({r.application_id: r.total for r in ranking})
         fields = _lease_fields(space, listing, chosen, start, payment_day)
         lease_id = await _insert_lease(principal, fields)
@@ -443,17 +472,17 @@ async def award_listing(
             },
         )
         for other in applications:
-            if other["status"] != "submitted":
+            if other.status != "submitted":
                 continue
-            won = other["id"] == application_id
+            won = other.id == application_id
             await outbox.enqueue(
-                other["contact_email"],
-                f"【租赁结果】{space['address']}：{'中选' if won else '未中选'}",
-                f"{other['operator_name']}：\n\n您对{listing['community_name']}{space['address']}的租赁申请"
+                other.contact_email,
+                f"【租赁结果】{space.address}：{'中选' if won else '未中选'}",
+                f"{other.operator_name}：\n\n您对{listing.community_name}{space.address}的租赁申请"
                 f"{'已中选，租约已生成，请登录查看租约与账单。' if won else '未中选。感谢参与。'}\n\n说明：{reason}",
-                dedupe_key=f"lease-award:{listing_id}:application:{other['id']}",
+                dedupe_key=f"lease-award:{listing_id}:application:{other.id}",
             )
-    return await repo.get_lease(lease_id)
+        return await _written(repo.get_lease(lease_id))
 
 
 def _check_lease_term(starts_on: date, ends_on: date, payment_day: int = 10) -> None:
@@ -463,16 +492,16 @@ def _check_lease_term(starts_on: date, ends_on: date, payment_day: int = 10) -> 
         raise LeaseTermInvalid("缴费日须在每月 1 日至 28 日之间")
 
 
-async def create_lease(principal: Principal, fields: dict) -> dict:
+async def create_lease(principal: Principal, fields: dict[str, Any]) -> LeaseRow:
     """A lease agreed outside a listing (an agreement, or one carried over from paper)."""
     _check_lease_term(fields["starts_on"], fields["ends_on"], fields["payment_day"])
     async with transaction():
         space = await _readable_space(principal, fields["space_id"])
-        if not principal.can_write_path(space["community_path"], *OFFICIAL_ROLES):
+        if not principal.can_write_path(space.community_path, *OFFICIAL_ROLES):
             raise SpaceNotManaged()
-        if fields["use"] not in space["allowed_uses"]:
-            raise SpaceUseInvalid(detail={"allowed": space["allowed_uses"]})
-        if space["status"] == "listed":
+        if fields["use"] not in space.allowed_uses:
+            raise SpaceUseInvalid(detail={"allowed": space.allowed_uses})
+        if space.status == "listed":
             raise SpaceListed()
         operator = await providers_repo.get_operator(fields["lessee_id"])
         if operator is None:
@@ -481,21 +510,23 @@ async def create_lease(principal: Principal, fields: dict) -> dict:
             raise LesseeNotEligible()
         lease_id = await _insert_lease(principal, fields)
         await audit.record(principal, "lease.create", "lease", lease_id, after=fields)
-    return await repo.get_lease(lease_id)
+        return await _written(repo.get_lease(lease_id))
 
 
-async def _readable_lease(principal: Principal, lease_id: int, *, for_update: bool = False) -> dict:
+async def _readable_lease(principal: Principal, lease_id: int, *, for_update: bool = False) -> LeaseRow:
     lease = await repo.get_lease(lease_id, for_update=for_update)
     if lease is None or not _can_read_as_party(principal, lease):
         raise LeaseNotFound()
     return lease
 
 
-async def get_lease(principal: Principal, lease_id: int) -> dict:
+async def get_lease(principal: Principal, lease_id: int) -> LeaseRow:
     return await _readable_lease(principal, lease_id)
 
 
-async def list_leases(principal: Principal, *, space_id, status, limit, offset):
+async def list_leases(
+    principal: Principal, *, space_id: int | None, status: str | None, limit: int, offset: int
+) -> tuple[list[LeaseRow], int]:
     patterns, org_ids = _scope(principal)
     return await with_total(
         lambda lim, off: repo.list_leases(
@@ -506,34 +537,34 @@ async def list_leases(principal: Principal, *, space_id, status, limit, offset):
     )
 
 
-async def _lease_for_officials(principal: Principal, lease_id: int) -> dict:
+async def _lease_for_officials(principal: Principal, lease_id: int) -> LeaseRow:
     lease = await _readable_lease(principal, lease_id, for_update=True)
-    if not principal.can_write_path(lease["community_path"], *OFFICIAL_ROLES):
+    if not principal.can_write_path(lease.community_path, *OFFICIAL_ROLES):
         raise SpaceNotManaged()
     return lease
 
 
 async def renew_lease(
     principal: Principal, lease_id: int, *, ends_on: date, monthly_rent: int | None, reason: str
-) -> dict:
+) -> LeaseRow:
     reason = require_reason(reason)
     async with transaction():
         lease = await _lease_for_officials(principal, lease_id)
-        if lease["status"] not in ("active", "expiring"):
+        if lease.status not in ("active", "expiring"):
             raise LeaseStateInvalid()
-        _check_lease_term(lease["ends_on"], ends_on)
+        _check_lease_term(lease.ends_on, ends_on)
         successor = {
-            "space_id": lease["space_id"],
-            "lessee_id": lease["lessee_id"],
-            "listing_id": lease["listing_id"],
-            "application_id": lease["application_id"],
-            "use": lease["use"],
-            "starts_on": lease["ends_on"],
+            "space_id": lease.space_id,
+            "lessee_id": lease.lessee_id,
+            "listing_id": lease.listing_id,
+            "application_id": lease.application_id,
+            "use": lease.use,
+            "starts_on": lease.ends_on,
             "ends_on": ends_on,
-            "monthly_rent": lease["monthly_rent"] if monthly_rent is None else monthly_rent,
-            "deposit": lease["deposit"],
+            "monthly_rent": lease.monthly_rent if monthly_rent is None else monthly_rent,
+            "deposit": lease.deposit,
             "rent_free_months": 0,
-            "payment_day": lease["payment_day"],
+            "payment_day": lease.payment_day,
             "renewal_of": lease_id,
         }
         try:
@@ -547,26 +578,26 @@ async def renew_lease(
             "lease",
             lease_id,
             reason=reason,
-            before={"status": lease["status"]},
+            before={"status": lease.status},
             after={"status": "renewed", "successor_id": successor_id, **successor},
         )
-    return await repo.get_lease(successor_id)
+        return await _written(repo.get_lease(successor_id))
 
 
-async def terminate_lease(principal: Principal, lease_id: int, *, reason: str, effective_on: date | None) -> dict:
+async def terminate_lease(principal: Principal, lease_id: int, *, reason: str, effective_on: date | None) -> LeaseRow:
     """Ends a lease early: its term stops on `effective_on` (default today), invoices for later months are
     voided, the last month is billed by the day, and no more are generated. The space is idle again from
     that day (`end_leases` frees it when the day is later)."""
     reason = require_reason(reason)
     async with transaction():
         lease = await _lease_for_officials(principal, lease_id)
-        if lease["status"] not in ("active", "expiring"):
+        if lease.status not in ("active", "expiring"):
             raise LeaseStateInvalid()
         effective = effective_on or clock.today()
-        if effective < clock.today() or effective >= lease["ends_on"]:
+        if effective < clock.today() or effective >= lease.ends_on:
             raise LeaseTermInvalid("终止日期须在今天至租约到期日之间")
-        if effective <= lease["starts_on"]:
-            effective = lease["starts_on"] + timedelta(days=1)  # a lease never shrinks to nothing
+        if effective <= lease.starts_on:
+            effective = lease.starts_on + timedelta(days=1)  # a lease never shrinks to nothing
         await repo.update_lease(
             lease_id,
             {
@@ -583,27 +614,27 @@ async def terminate_lease(principal: Principal, lease_id: int, *, reason: str, e
         if effective.day != 1:  # the last month is billed for the days the lease still ran
             last = rent.invoice_for(
                 rent.LeaseTerms(
-                    lease["starts_on"],
+                    lease.starts_on,
                     effective,
-                    lease["monthly_rent"],
-                    lease["rent_free_months"],
-                    lease["payment_day"],
+                    lease.monthly_rent,
+                    lease.rent_free_months,
+                    lease.payment_day,
                 ),
                 month_start(effective),
             )
             await repo.reprice_unpaid_invoice(lease_id, month_start(effective), last.amount if last else 0)
         if effective <= clock.today():
-            await repo.set_space_status(lease["space_id"], "idle", clock.now())
+            await repo.set_space_status(lease.space_id, "idle", clock.now())
         await audit.record(
             principal,
             "lease.terminate",
             "lease",
             lease_id,
             reason=reason,
-            before={"status": lease["status"], "ends_on": lease["ends_on"]},
+            before={"status": lease.status, "ends_on": lease.ends_on},
             after={"status": "terminated", "ends_on": effective, "voided_invoices": voided},
         )
-    return await repo.get_lease(lease_id)
+        return await _written(repo.get_lease(lease_id))
 
 
 # Invoices --------------------------------------------------------------------------------------
@@ -614,12 +645,10 @@ async def generate_invoices(through: date | None = None) -> int:
     again creates nothing. One query and one insert, whatever the number of leases."""
     through = through or clock.today()
     lines = []
-    for lease in await repo.leases_to_bill(through):
-        terms = rent.LeaseTerms(
-            lease["starts_on"], lease["ends_on"], lease["monthly_rent"], lease["rent_free_months"], lease["payment_day"]
-        )
-        for line in rent.invoices_through(terms, through, after=lease["last_month"]):
-            lines.append((lease["id"], line.month, line.amount, line.due_on))
+    for due in await repo.leases_to_bill(through):
+        terms = rent.LeaseTerms(due.starts_on, due.ends_on, due.monthly_rent, due.rent_free_months, due.payment_day)
+        for line in rent.invoices_through(terms, through, after=due.last_month):
+            lines.append((due.id, line.month, line.amount, line.due_on))
     if not lines:
         return 0
     async with transaction():
@@ -642,18 +671,20 @@ async def mark_overdue_invoices() -> list[int]:
         return await repo.mark_overdue(clock.today())
 
 
-async def _readable_invoice(principal: Principal, invoice_id: int, *, for_update: bool = False) -> dict:
+async def _readable_invoice(principal: Principal, invoice_id: int, *, for_update: bool = False) -> InvoiceRow:
     invoice = await repo.get_invoice(invoice_id, for_update=for_update)
     if invoice is None or not _can_read_as_party(principal, invoice):
         raise InvoiceNotFound()
     return invoice
 
 
-async def get_invoice(principal: Principal, invoice_id: int) -> dict:
+async def get_invoice(principal: Principal, invoice_id: int) -> InvoiceRow:
     return await _readable_invoice(principal, invoice_id)
 
 
-async def list_invoices(principal: Principal, *, lease_id, status, limit, offset):
+async def list_invoices(
+    principal: Principal, *, lease_id: int | None, status: str | None, limit: int, offset: int
+) -> tuple[list[InvoiceRow], int]:
     patterns, org_ids = _scope(principal)
     return await with_total(
         lambda lim, off: repo.list_invoices(
@@ -673,85 +704,91 @@ async def list_invoices(principal: Principal, *, lease_id, status, limit, offset
 # community's ledger once, however many times a payment is settled.
 
 
-async def _customer_for(invoice: dict) -> str:
-    found = await repo.customer_ref(invoice["lessee_id"])
+async def _customer_for(lessee_id: int, lessee_name: str) -> str:
+    """The payment server's customer for an operator, created on its first payment."""
+    found = await repo.customer_ref(lessee_id)
     if found:
         return found
     async with PaymentsClient() as client:
         customer = await client.create_customer(
-            name=invoice["lessee_name"],
-            metadata={"operator_id": invoice["lessee_id"]},
-            idempotency_key=f"operator-{invoice['lessee_id']}-customer",
+            name=lessee_name,
+            metadata={"operator_id": lessee_id},
+            idempotency_key=f"operator-{lessee_id}-customer",
         )
     async with transaction():
-        return await repo.insert_customer(invoice["lessee_id"], customer.id, clock.now())
+        return await repo.insert_customer(lessee_id, customer.id, clock.now())
 
 
-def _describes(intent: PaymentIntent, payment: dict) -> bool:
+def _describes(intent: PaymentIntent, payment: PaymentRow) -> bool:
     """Every intent we create carries our key in its metadata and the invoice's amount."""
-    return intent.metadata.get("payment_key") == payment["idempotency_key"] and intent.amount == payment["amount"]
+    return intent.metadata.get("payment_key") == payment.idempotency_key and intent.amount == payment.amount
+
+
+def _intent_failure(intent: PaymentIntent | None) -> tuple[str, str]:
+    """The decline code and message a declined intent carries."""
+    if intent is None:
+        return "", "支付被拒绝"
+    return intent.decline_code or intent.last_error_code or "", intent.last_error_message or "支付被拒绝"
 
 
 def _decline_text(code: str, message: str) -> str:
     return f"{message}（{code}）" if code else message
 
 
-async def settle(payment_id: int, intent: PaymentIntent | None, *, failure: tuple[str, str] | None = None) -> dict:
+async def settle(
+    payment_id: int, intent: PaymentIntent | None, *, failure: tuple[str, str] | None = None
+) -> PaymentRow:
     """Apply what the payment server says about one payment: paid, declined (`failure`: code and message),
     or still in progress. Safe to call any number of times."""
-    invoice_id = (await repo.get_payment(payment_id))["invoice_id"]
-    await in_transaction(lambda: _settle(invoice_id, payment_id, intent, failure))
-    return await repo.get_payment(payment_id)
+    invoice_id = (await _written(repo.get_payment(payment_id))).invoice_id
+    return await in_transaction(lambda: _settle(invoice_id, payment_id, intent, failure))
 
 
 async def _settle(
     invoice_id: int, payment_id: int, intent: PaymentIntent | None, failure: tuple[str, str] | None
-) -> None:
+) -> PaymentRow:
     # The invoice is locked before its payment, as in `pay_invoice`: a new attempt, holding the invoice,
     # waits on the one-pending-payment index for this one, so the opposite order is a deadlock.
-    invoice = await repo.get_invoice(invoice_id, for_update=True)
-    payment = await repo.get_payment(payment_id, for_update=True)
-    if payment["status"] != "pending":
-        return
+    invoice = await _written(repo.get_invoice(invoice_id, for_update=True))
+    payment = await _written(repo.get_payment(payment_id, for_update=True))
+    if payment.status != "pending":
+        return payment
     if intent is not None and not _describes(intent, payment):
         intent = None  # an answer about some other payment says nothing about this one
     now = clock.now()
     if intent is not None and intent.succeeded:
-        await repo.settle_payment(
+        payment = await repo.settle_payment(
             payment_id, status="succeeded", intent_ref=intent.id, decline_code="", error_message="", now=now
         )
-        if invoice["status"] == "void":
+        if invoice.status == "void":
             # Paid while the lease was being ended: the money is held for a refund, not booked as rent.
             await audit.record(
                 None,
                 "invoice.paid_after_void",
                 "rent_invoice",
-                invoice["id"],
-                after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]},
+                invoice.id,
+                after={"payment_id": payment_id, "intent": intent.id, "amount": invoice.amount},
             )
-        elif invoice["status"] != "paid":
-            await repo.mark_invoice_paid(invoice["id"], now)
+        elif invoice.status != "paid":
+            await repo.mark_invoice_paid(invoice.id, now)
             await market.post_system_income(
-                invoice["community_id"],
-                month=invoice["month"],
+                invoice.community_id,
+                month=invoice.month,
                 kind="rent",
-                amount=invoice["amount"],
-                source=f"rent-invoice:{invoice['id']}",
-                note=f"{invoice['lessee_name']} {invoice['month']:%Y-%m} 租金（{invoice['address']}）",
+                amount=invoice.amount,
+                source=f"rent-invoice:{invoice.id}",
+                note=f"{invoice.lessee_name} {invoice.month:%Y-%m} 租金（{invoice.address}）",
             )
         await audit.record(
             None,
             "invoice.paid",
             "rent_invoice",
-            invoice["id"],
-            after={"payment_id": payment_id, "intent": intent.id, "amount": invoice["amount"]},
+            invoice.id,
+            after={"payment_id": payment_id, "intent": intent.id, "amount": invoice.amount},
         )
     elif failure is not None or (intent is not None and intent.declined):
-        code, message = failure or (
-            intent.decline_code or intent.last_error_code or "",
-            intent.last_error_message or "支付被拒绝",
-        )
-        await repo.settle_payment(
+        code, message = failure or _intent_failure(intent)
+        payment = await repo.settle_payment(
             payment_id,
             status="failed",
             intent_ref=intent.id if intent else None,
@@ -761,42 +798,43 @@ async def _settle(
         )
         await repo.set_invoice_decline(invoice_id, _decline_text(code, message))
     elif intent is not None:
-        await repo.settle_payment(
+        payment = await repo.settle_payment(
             payment_id, status="pending", intent_ref=intent.id, decline_code="", error_message="", now=now
         )
+    return payment
 
 
-async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str) -> dict:
+async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str) -> PaymentRow:
     """The lessee pays an invoice. A declined card leaves the invoice open with the reason on it; an
     unreachable payment server leaves the payment pending for `reconcile_payments`."""
     invoice = await _readable_invoice(principal, invoice_id)
-    if invoice["lessee_org_id"] not in principal.org_ids(Role.operator):
+    if invoice.lessee_org_id not in principal.org_ids(Role.operator):
         raise PermissionDenied("只有承租运营商可以缴纳租金")  # officials read the invoice, but do not pay it
-    if invoice["status"] not in PAYABLE:
+    if invoice.status not in PAYABLE:
         raise InvoiceNotPayable()
-    customer = await _customer_for(invoice)
+    customer = await _customer_for(invoice.lessee_id, invoice.lessee_name)
 
-    async def record_attempt() -> tuple[dict, int, str]:
-        invoice = await repo.get_invoice(invoice_id, for_update=True)
-        if invoice["status"] not in PAYABLE:
+    async def record_attempt() -> tuple[InvoiceRow, int, str]:
+        invoice = await _written(repo.get_invoice(invoice_id, for_update=True))
+        if invoice.status not in PAYABLE:
             raise InvoiceNotPayable()
         attempt = await repo.count_attempts(invoice_id) + 1
         # Unique beyond this database too (a restored backup, a second environment on one account).
         key = f"rent-invoice-{invoice_id}-attempt-{attempt}-{uuid.uuid4().hex[:12]}"
         try:
-            payment_id = await repo.insert_payment(
-                invoice_id, attempt, key, invoice["amount"], created_by=principal.user_id, now=clock.now()
+            payment = await repo.insert_payment(
+                invoice_id, attempt, key, invoice.amount, created_by=principal.user_id, now=clock.now()
             )
         except asyncpg.UniqueViolationError as exc:
             raise PaymentInProgress() from exc
         await audit.record(principal, "invoice.pay", "rent_invoice", invoice_id, after={"payment_key": key})
-        return invoice, payment_id, key
+        return invoice, payment.id, key
 
     invoice, payment_id, key = await in_transaction(record_attempt)
     try:
         async with PaymentsClient() as client:
             intent = await client.create_payment_intent(
-                invoice["amount"],
+                invoice.amount,
                 customer=customer,
                 payment_method=payment_method,
                 confirm=True,
@@ -807,18 +845,19 @@ async def pay_invoice(principal: Principal, invoice_id: int, payment_method: str
         await settle(payment_id, exc.payment_intent, failure=(exc.decline_code, exc.message))
         raise
     except PaymentServerUnavailable:
-        return await repo.get_payment(payment_id)  # pending: settled later from the server's record
+        # pending: settled later from the server's record
+        return await _written(repo.get_payment(payment_id))
     except PaymentRequestInvalid as exc:
         await settle(payment_id, None, failure=(exc.code, exc.message))
         raise
     payment = await settle(payment_id, intent)
-    if payment["status"] == "pending" and intent.next_action:
+    if payment.status == "pending" and intent.next_action:
         # The payer authenticates (3-D Secure) with these; the webhook or reconcile settles the payment after.
-        return {**payment, "client_secret": intent.client_secret, "next_action": intent.next_action}
+        return msgspec.structs.replace(payment, client_secret=intent.client_secret, next_action=intent.next_action)
     return payment
 
 
-async def payments_of(principal: Principal, invoice_id: int) -> list[dict]:
+async def payments_of(principal: Principal, invoice_id: int) -> list[PaymentRow]:
     await _readable_invoice(principal, invoice_id)
     return await repo.payments_for_invoice(invoice_id)
 
@@ -834,22 +873,20 @@ async def reconcile_payments(*, older_than: timedelta = timedelta(minutes=1), li
     async with PaymentsClient() as client:
         # Without a search API, the server's intents are read once and matched to our keys here.
         by_key: dict[str, list[PaymentIntent]] = {}
-        if any(not payment["intent_ref"] for payment in pending):
-            async for intent in client.iter_payment_intents():
-                by_key.setdefault(intent.metadata.get("payment_key"), []).append(intent)
+        if any(not payment.intent_ref for payment in pending):
+            async for listed in client.iter_payment_intents():
+                by_key.setdefault(listed.metadata.get("payment_key") or "", []).append(listed)
         for payment in pending:
-            if payment["intent_ref"]:
-                intents = [await client.retrieve_payment_intent(payment["intent_ref"])]
+            if payment.intent_ref:
+                intents = [await client.retrieve_payment_intent(payment.intent_ref)]
             else:
-                intents = by_key.get(payment["idempotency_key"], [])
-            intent = next((i for i in intents if i.succeeded), intents[0] if intents else None)
-            if intent is None:
-                result = await settle(
-                    payment["id"], None, failure=("not_received", "支付请求未送达支付机构，请重新支付")
-                )
+                intents = by_key.get(payment.idempotency_key, [])
+            found = next((i for i in intents if i.succeeded), intents[0] if intents else None)
+            if found is None:
+                result = await settle(payment.id, None, failure=("not_received", "支付请求未送达支付机构，请重新支付"))
             else:
-                result = await settle(payment["id"], intent)
-            settled[result["status"]] += 1
+                result = await settle(payment.id, found)
+            settled[result.status.value] += 1
     return settled
 
 
@@ -882,7 +919,7 @@ async def handle_webhook(payload: bytes, signature: str | None) -> str:
             intent = None
         payment = intent and await repo.payment_for_intent(intent.id, intent.metadata.get("payment_key"))
         if payment:
-            await settle(payment["id"], intent)
+            await settle(payment.id, intent)
         else:
             # Not ours (another system on the account, or made up by the sender): an error answer would only
             # have the sender deliver it again for days.
@@ -902,26 +939,42 @@ async def handle_webhook(payload: bytes, signature: str | None) -> str:
 # Figures for officials -------------------------------------------------------------------------
 
 LEVELS = ("community", "street", "district", "city")
+FIGURES = ("spaces", "idle_area", "listed_area", "leased_area", "invoiced", "collected", "arrears")
 
 
-def _add(total: dict, row: dict) -> None:
-    for key in ("spaces", "idle_area", "listed_area", "leased_area", "invoiced", "collected", "arrears"):
-        total[key] = total.get(key, 0) + row[key]
+def _zero(key: int, name: str) -> FiguresRow:
+    zero = Decimal(0)
+    return FiguresRow(
+        id=key,
+        name=name,
+        spaces=0,
+        idle_area=zero,
+        listed_area=zero,
+        leased_area=zero,
+        invoiced=0,
+        collected=0,
+        arrears=0,
+    )
+
+
+def _add(total: FiguresRow, row: CommunityFigures) -> None:
+    for key in FIGURES:
+        setattr(total, key, getattr(total, key) + getattr(row, key))
 
 
 # Officials open the figures far more often than leases and invoices change.
-_figures: VersionedCache[dict] = VersionedCache(("leasing",), get_settings().read_cache_entries)
+_figures: VersionedCache[FiguresView] = VersionedCache(("leasing",), get_settings().read_cache_entries)
 
 
-async def figures(principal: Principal, *, level: str, start: date | None, end: date | None) -> dict:
+async def figures(principal: Principal, *, level: str, start: date | None, end: date | None) -> FiguresView:
     """Idle, listed and leased (盘活) area now, and rent invoiced, collected and in arrears for the months in
     [start, end) (default: this calendar year), per community, street, district or for the whole city."""
     today = clock.today()
-    start = month_start(start) if start else date(today.year, 1, 1)
-    end = month_start(end) if end else date(today.year + 1, 1, 1)
+    first = month_start(start) if start else date(today.year, 1, 1)
+    until = month_start(end) if end else date(today.year + 1, 1, 1)
     read_paths = principal.read_paths()
     return await _figures.read(
-        (tuple(read_paths), level, start, end), lambda: _figures_by(level, read_paths, start, end)
+        (tuple(read_paths), level, first, until), lambda: _figures_by(level, read_paths, first, until)
     )
 
 
@@ -932,41 +985,33 @@ async def figures(principal: Principal, *, level: str, start: date | None, end: 
 _builds_at_once = asyncio.Semaphore(2)
 
 
-async def _figures_by(level: str, read_paths: list[str], start: date, end: date) -> dict:
+async def _figures_by(level: str, read_paths: list[str], start: date, end: date) -> FiguresView:
     async with _builds_at_once:
         return _group_figures(level, await repo.figures_by_community(like_patterns(read_paths), start, end), start, end)
 
 
-def _group_figures(level: str, rows: list[dict], start: date, end: date) -> dict:
-    groups: dict[object, dict] = {}
+def _group_figures(level: str, rows: list[CommunityFigures], start: date, end: date) -> FiguresView:
+    groups: dict[int, FiguresRow] = {}
+    total = _zero(0, "合计")
     for row in rows:
         key, name = {
-            "community": (row["community_id"], f"{row['district_name']}{row['street_name']}{row['community_name']}"),
-            "street": (row["street_id"], f"{row['district_name']}{row['street_name']}"),
-            "district": (row["district_id"], row["district_name"]),
+            "community": (row.community_id, f"{row.district_name}{row.street_name}{row.community_name}"),
+            "street": (row.street_id, f"{row.district_name}{row.street_name}"),
+            "district": (row.district_id, row.district_name),
             "city": (0, "全市"),
         }[level]
-        group = groups.setdefault(key, {"id": key, "name": name})
-        _add(group, row)
-    total: dict = {"id": 0, "name": "合计"}
-    for row in rows:
+        if key not in groups:
+            groups[key] = _zero(key, name)
+        _add(groups[key], row)
         _add(total, row)
-    for key in ("spaces", "idle_area", "listed_area", "leased_area", "invoiced", "collected", "arrears"):
-        total.setdefault(key, 0)
-    return {"level": level, "start": start, "end": end, "items": list(groups.values()), "total": total}
+    return FiguresView(level=level, start=start, end=end, items=list(groups.values()), total=total)
 
 
-async def city_figures(start: date, end: date) -> dict:
+async def city_figures(start: date, end: date) -> FiguresView:
     """`figures` for the whole city by district, for system jobs and reports (no one asking, no scope)."""
-    rows = await repo.figures_by_community(like_patterns(["/"]), start, end)
-    districts: dict[int, dict] = {}
-    total: dict = {"id": 0, "name": "全市"}
-    for row in rows:
-        _add(districts.setdefault(row["district_id"], {"id": row["district_id"], "name": row["district_name"]}), row)
-        _add(total, row)
-    for key in ("spaces", "idle_area", "listed_area", "leased_area", "invoiced", "collected", "arrears"):
-        total.setdefault(key, 0)
-    return {"level": "district", "start": start, "end": end, "items": list(districts.values()), "total": total}
+    view = _group_figures("district", await repo.figures_by_community(like_patterns(["/"]), start, end), start, end)
+    view.total.name = "全市"
+    return view
 
 
 # What leasing adds to the market ---------------------------------------------------------------
@@ -976,29 +1021,29 @@ async def rent_commitments(community_ids: list[int], first_month: date) -> list[
     """Rent that active leases will bill, month by month, as income the community can count on."""
     found = []
     for row in await repo.rent_commitments(community_ids, first_month):
-        free_until = add_months(month_start(row["starts_on"]), row["rent_free_months"])
+        free_until = add_months(month_start(row.starts_on), row.rent_free_months)
         found.append(
             (
-                row["community_id"],
-                Commitment(max(row["starts_on"], free_until), row["ends_on"], row["monthly_rent"], is_income=True),
+                row.community_id,
+                Commitment(max(row.starts_on, free_until), row.ends_on, row.monthly_rent, is_income=True),
             )
         )
     return found
 
 
-async def community_report_section(community_id: int) -> dict:
+async def community_report_section(community_id: int) -> dict[str, Any]:
     rows = []
     for lease in await repo.leases_of_community(community_id):
         rows.append(
             [
-                lease["address"],
-                str(lease["area_m2"]),
-                lease["lessee_name"],
-                USE_LABELS[lease["use"]],
-                lease["starts_on"],
-                lease["ends_on"],
-                format_yuan(lease["monthly_rent"]),
-                LEASE_STATUS_LABELS[lease["status"]],
+                lease.address,
+                str(lease.area_m2),
+                lease.lessee_name,
+                USE_LABELS[lease.use.value],
+                lease.starts_on,
+                lease.ends_on,
+                format_yuan(lease.monthly_rent),
+                LEASE_STATUS_LABELS[lease.status.value],
             ]
         )
     return {

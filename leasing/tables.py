@@ -156,7 +156,7 @@ class Lease(Table, tablename="leasing_lease"):
     rent_free_months = SmallInt(default=0)  # the first months of the term are free
     payment_day = SmallInt(default=10)  # day of the month rent falls due
     status = Varchar(length=10, choices=LeaseStatus, default=LeaseStatus.active, index=True)
-    renewal_of = ForeignKey("self", null=True, default=None)
+    renewal_of: ForeignKey[Lease] = ForeignKey("self", null=True, default=None)
     created_by = ForeignKey(User, null=False)
     terminated_by = ForeignKey(User, null=True, default=None)
     terminated_at = Timestamptz(null=True, default=None)

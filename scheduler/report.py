@@ -31,6 +31,7 @@ from core.money import fen_to_yuan, format_yuan
 from core.outbox.service import Attachment
 from leasing import repository as leasing_repo
 from leasing import service as leasing
+from leasing.schemas import FiguresRow, FiguresView
 from market import repository as market_repo
 from market import service as market
 from market.balance import Thresholds, balance
@@ -147,28 +148,28 @@ def _totals_by(rows: list[dict], key: str, name: str, thresholds: Thresholds) ->
     return [{**g, **_figures(g["income"], g["cost"], thresholds)} for _, g in sorted(groups.items())]
 
 
-def _leasing(month_figures: dict, year_figures: dict) -> dict:
+def _leasing(month_figures: FiguresView, year_figures: FiguresView) -> dict:
     """Area (as it stands now) with rent for M and for the year to date, per district and for the city."""
-    in_month = {item["id"]: item for item in month_figures["items"]}
+    in_month = {item.id: item for item in month_figures.items}
 
-    def row(name: str, year: dict, month: dict | None) -> dict:
+    def row(name: str, year: FiguresRow, month: FiguresRow | None) -> dict:
         return {
             "name": name,
-            "spaces": year["spaces"],
-            "idle_area": year["idle_area"],
-            "listed_area": year["listed_area"],
-            "leased_area": year["leased_area"],
-            "month_invoiced": month["invoiced"] if month else 0,
-            "month_collected": month["collected"] if month else 0,
-            "year_invoiced": year["invoiced"],
-            "year_collected": year["collected"],
-            "arrears": year["arrears"],
+            "spaces": year.spaces,
+            "idle_area": year.idle_area,
+            "listed_area": year.listed_area,
+            "leased_area": year.leased_area,
+            "month_invoiced": month.invoiced if month else 0,
+            "month_collected": month.collected if month else 0,
+            "year_invoiced": year.invoiced,
+            "year_collected": year.collected,
+            "arrears": year.arrears,
         }
 
     return {
-        "districts": [row(item["name"], item, in_month.get(item["id"])) for item in year_figures["items"]],
-        "total": row("合计", year_figures["total"], month_figures["total"]),
-        "year_start": year_figures["start"],
+        "districts": [row(item.name, item, in_month.get(item.id)) for item in year_figures.items],
+        "total": row("合计", year_figures.total, month_figures.total),
+        "year_start": year_figures.start,
     }
 
 

@@ -217,8 +217,8 @@ async def test_a_manifest_operator_may_apply_to_a_manifest_listing(manifest, db)
         with contextlib.suppress(_RollBack):
             async with engine_finder().transaction():
                 application = await leasing.apply(principal, listing.listing_id, fields)
-                assert application["status"] == "submitted"
-                assert application["operator_id"] == account.operator_id
-                assert application["listing_id"] == listing.listing_id
+                assert application.status == "submitted"
+                assert application.operator_id == account.operator_id
+                assert application.listing_id == listing.listing_id
                 raise _RollBack()
     assert listing.path == f"/api/v1/space-listings/{listing.listing_id}/applications"

@@ -222,7 +222,7 @@ async def test_paying_one_invoice_many_times_at_once_charges_and_books_it_once(w
     # The payment server took the money once, under the key of the one payment we kept.
     async with PaymentsClient() as client:
         new = [await client.retrieve_payment_intent(i) for i in await intent_ids() - charged_before]
-    key = (await leasing_repo.payments_for_invoice(invoice["id"]))[0]["idempotency_key"]
+    key = (await leasing_repo.payments_for_invoice(invoice["id"]))[0].idempotency_key
     assert [(i.metadata.get("payment_key"), i.succeeded) for i in new] == [(key, True)]
 
 
@@ -264,7 +264,7 @@ async def test_paying_one_invoice_at_once_with_a_declined_card_first_never_deadl
 
 async def test_one_payment_event_delivered_many_times_at_once_settles_it_once(world, frozen_clock, localstripe):
     signed, invoice = await rented(world, frozen_clock)
-    customer = await leasing._customer_for({"lessee_id": signed["lessee_id"], "lessee_name": signed["lessee_name"]})
+    customer = await leasing._customer_for(signed["lessee_id"], signed["lessee_name"])
     # The answer is lost: the payment is recorded and stays pending ...
     with payment_server_unreachable():
         pending = await world.post(
@@ -272,7 +272,7 @@ async def test_one_payment_event_delivered_many_times_at_once_settles_it_once(wo
         )
     assert pending.status_code == 201 and pending.json()["status"] == "pending", pending.text
     # ... while the payment server did take the money under our key.
-    key = (await leasing_repo.payments_for_invoice(invoice["id"]))[0]["idempotency_key"]
+    key = (await leasing_repo.payments_for_invoice(invoice["id"]))[0].idempotency_key
     async with PaymentsClient() as client:
         intent = await client.create_payment_intent(
             invoice["amount"],

@@ -90,7 +90,7 @@ async def reconcile_later(frozen_clock) -> dict[str, int]:
 
 
 async def customer_ready(signed: dict) -> None:
-    await service._customer_for({"lessee_id": signed["lessee_id"], "lessee_name": signed["lessee_name"]})
+    await service._customer_for(signed["lessee_id"], signed["lessee_name"])
 
 
 # Within one request: the client's own retries ---------------------------------------------------
@@ -106,7 +106,7 @@ async def test_server_errors_are_retried_under_one_key_and_the_invoice_is_paid_o
 
     assert paid.status_code == 201, paid.text
     assert paid.json()["status"] == "succeeded"
-    key = (await repository.payments_for_invoice(invoice["id"]))[0]["idempotency_key"]
+    key = (await repository.payments_for_invoice(invoice["id"]))[0].idempotency_key
     assert payment_server.keys("POST", INTENTS) == [key, key, key]
     await assert_paid_exactly_once(world, localstripe, payment_server, signed, invoice)
 
@@ -121,7 +121,7 @@ async def test_an_answer_lost_to_a_timeout_is_asked_again_with_the_same_key_and_
 
     assert paid.status_code == 201, paid.text
     assert paid.json()["status"] == "succeeded"
-    key = (await repository.payments_for_invoice(invoice["id"]))[0]["idempotency_key"]
+    key = (await repository.payments_for_invoice(invoice["id"]))[0].idempotency_key
     assert payment_server.keys("POST", INTENTS) == [key, key]
     assert payment_server.keys("POST", INTENTS, payment_server.carried_out) == [key]
     await assert_paid_exactly_once(world, localstripe, payment_server, signed, invoice)
@@ -168,7 +168,7 @@ async def test_a_server_down_past_the_retries_leaves_a_pending_payment_that_conv
 
     assert pending.status_code == 201, pending.text
     assert pending.json()["status"] == "pending"
-    key = (await repository.payments_for_invoice(invoice["id"]))[0]["idempotency_key"]
+    key = (await repository.payments_for_invoice(invoice["id"]))[0].idempotency_key
     assert payment_server.keys("POST", INTENTS) == [key] * len(faults)
     await assert_nothing_paid_yet(world, signed, invoice)
     retried = await pay(world, invoice)

@@ -74,7 +74,7 @@ async def test_rent_paid_marks_the_invoice_and_reaches_the_ledger_once(world, fr
 
     # The server's own event, replayed three times, changes nothing more.
     payments = (await world.get("tot", f"/api/v1/rent-invoices/{invoice['id']}/payments")).json()
-    intent_ref = (await repository.payments_for_invoice(invoice["id"]))[0]["intent_ref"]
+    intent_ref = (await repository.payments_for_invoice(invoice["id"]))[0].intent_ref
     assert intent_ref
     payload, signature = signed_event(f"evt_{intent_ref}", intent_ref)
     answers = [
@@ -174,7 +174,7 @@ async def test_an_unreachable_payment_server_leaves_a_pending_payment_that_recon
     world, frozen_clock, localstripe
 ):
     signed, invoice = await rented(world, frozen_clock)
-    await service._customer_for({"lessee_id": signed["lessee_id"], "lessee_name": signed["lessee_name"]})
+    await service._customer_for(signed["lessee_id"], signed["lessee_name"])
     with payment_server_unreachable():
         pending = await world.post(
             "tot", f"/api/v1/rent-invoices/{invoice['id']}/payments", json={"payment_method": GOOD_CARD}
@@ -196,7 +196,7 @@ async def test_an_unreachable_payment_server_leaves_a_pending_payment_that_recon
         lost = await world.post(
             "tot", f"/api/v1/rent-invoices/{invoice['id']}/payments", json={"payment_method": GOOD_CARD}
         )
-    key = (await repository.payments_for_invoice(invoice["id"]))[-1]["idempotency_key"]
+    key = (await repository.payments_for_invoice(invoice["id"]))[-1].idempotency_key
     async with PaymentsClient() as client:
         await client.create_payment_intent(
             invoice["amount"],
@@ -235,7 +235,7 @@ async def test_a_payment_needing_3d_secure_gives_the_client_what_it_needs_and_se
     assert pending.status_code == 201, pending.text
     answer = pending.json()
     assert answer["status"] == "pending" and answer["next_action"]["type"] == "use_stripe_sdk"
-    intent_ref = (await repository.payments_for_invoice(invoice["id"]))[0]["intent_ref"]
+    intent_ref = (await repository.payments_for_invoice(invoice["id"]))[0].intent_ref
     assert answer["client_secret"].startswith(f"{intent_ref}_secret_")
     assert (await world.get("tot", path)).json()[0]["client_secret"] is None  # handed out once, not stored
 

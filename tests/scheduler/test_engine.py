@@ -47,7 +47,7 @@ async def invoices_of(lease_id: int) -> list[tuple]:
     rows = await leasing_repo.list_invoices(
         patterns=["/%"], org_ids=[], lease_id=lease_id, status=None, limit=100, offset=0
     )
-    return sorted((r["month"].isoformat(), r["amount"]) for r in rows[0])
+    return sorted((r.month.isoformat(), r.amount) for r in rows[0])
 
 
 async def a_lease(world, frozen_clock, **terms) -> dict:
