@@ -745,17 +745,18 @@ async def sign_contract(principal: Principal, contract_id: int, reason: str = ""
 
 
 async def renew_contract(principal: Principal, contract_id: int, changes: dict, reason: str) -> ContractRow:
-    """A linked successor from the day the contract ends; the contract becomes 'renewed'."""
+    """A linked successor from the day the contract ends; the contract becomes 'renewed'. The operator must
+    be in good standing and listed for the contract's categories both today and on that day."""
     reason = require_reason(reason)
     async with transaction():
         contract = await _contract_for_officials(principal, contract_id)
         if contract.status not in ("active", "expiring"):
             raise ContractStateInvalid()
         _check_term(contract.ends_on, changes["ends_on"])
-        # The successor takes over the unit of capacity the contract holds.
-        await _check_operator_can_hold(
-            contract.operator_id, contract.categories, clock.today(), holding_already=contract_id
-        )
+        # The successor takes over the unit of capacity the contract holds. The operator must be listed
+        # today and on the day the new term starts: a listing lapsing before then does not carry a renewal.
+        for on in (clock.today(), contract.ends_on):
+            await _check_operator_can_hold(contract.operator_id, contract.categories, on, holding_already=contract_id)
         successor = {
             "street_id": contract.street_id,
             "community_id": contract.community_id,
