@@ -14,6 +14,7 @@ from core.pagination import split_total
 from providers.schemas import (
     ApplicationEventView,
     ApplicationRow,
+    AutoStatusChange,
     BatchEntryRow,
     BatchRow,
     CategoryView,
@@ -926,3 +927,52 @@ async def listings_changed_between(start: date, end: date) -> list[dict]:
         start,
         end,
     )
+
+
+# Expiry and re-qualification -------------------------------------------------------------------
+
+# One statement each: lock the operators, change their status and write the decision beside it, so a
+# status never changes without its record.
+_STATUS_CHANGE = """
+    WITH chosen AS ({chosen} FOR UPDATE OF o),
+    changed AS (
+        UPDATE provider_operator o SET registry_status = {{}}, updated_at = {{}} FROM chosen
+        WHERE o.id = chosen.id
+        RETURNING o.id, chosen.from_status, o.registry_status AS to_status, o.name, o.contact_email
+    ),
+    decided AS (
+        INSERT INTO provider_status_decision (operator, from_status, to_status, reason, decided_by, at)
+        SELECT id, from_status, to_status, {{}}, {{}}::int, {{}} FROM changed
+    )
+    SELECT id AS operator_id, from_status, to_status, name, contact_email FROM changed ORDER BY id
+"""
+
+
+async def expire_lapsed_operators(today: date, reason: str, now: datetime) -> list[AutoStatusChange]:
+    """Listed or warned operators whose every listing has passed its valid_until become 'expired'."""
+    chosen = """
+        SELECT o.id, o.registry_status AS from_status FROM provider_operator o
+        WHERE o.registry_status IN ('listed', 'warned')
+          AND EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = o.id)
+          AND NOT EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = o.id AND l.valid_until > {})
+    """
+    rows = await Operator.raw(_STATUS_CHANGE.format(chosen=chosen), today, "expired", now, reason, None, now)
+    return msgspec.convert(rows, list[AutoStatusChange])
+
+
+async def relist_expired_operators(
+    operator_ids: list[int], today: date, reason: str, by: int | None, now: datetime
+) -> list[AutoStatusChange]:
+    """Of `operator_ids`, the expired ones holding a listing valid today are listed again."""
+    if not operator_ids:
+        return []
+    chosen = """
+        SELECT o.id, o.registry_status AS from_status FROM provider_operator o
+        WHERE o.id = ANY({}::int[]) AND o.registry_status = 'expired'
+          AND EXISTS (SELECT 1 FROM provider_listing l
+                      WHERE l.operator = o.id AND l.valid_from <= {} AND l.valid_until > {})
+    """
+    rows = await Operator.raw(
+        _STATUS_CHANGE.format(chosen=chosen), operator_ids, today, today, "listed", now, reason, by, now
+    )
+    return msgspec.convert(rows, list[AutoStatusChange])

@@ -9,16 +9,18 @@ from decimal import Decimal
 from providers.tables import RegistryStatus as S
 
 # Decisions a reviewer may take by hand, from → allowed targets. "listed" from warned/suspended/removed
-# is reinstatement.
+# is reinstatement. Nobody sets "expired" by hand: the nightly job does when every listing has lapsed, and a
+# published renewal lists the operator again; an expired operator may still be suspended or removed.
 ALLOWED_CHANGES: dict[S, set[S]] = {
     S.unlisted: set(),
     S.listed: {S.warned, S.suspended, S.removed},
     S.warned: {S.listed, S.suspended, S.removed},
     S.suspended: {S.listed, S.warned, S.removed},
     S.removed: {S.listed},
+    S.expired: {S.suspended, S.removed},
 }
 
-SEVERITY = {S.unlisted: 0, S.listed: 0, S.warned: 1, S.suspended: 2, S.removed: 3}
+SEVERITY = {S.unlisted: 0, S.listed: 0, S.warned: 1, S.suspended: 2, S.removed: 3, S.expired: 0}
 
 
 def can_change(current: S, target: S) -> bool:

@@ -362,3 +362,13 @@ class NewProposal(msgspec.Struct, kw_only=True):
     proposed_status: str
     rule: str
     evidence: dict
+
+
+class AutoStatusChange(msgspec.Struct, kw_only=True):
+    """A status the registry set by itself (listings lapsed, or a renewal published), for its notices."""
+
+    operator_id: int
+    from_status: str
+    to_status: str
+    name: str
+    contact_email: str

@@ -49,6 +49,7 @@ from providers.labels import DECISION_LABELS, REGISTRY_STATUS_LABELS
 from providers.schemas import (
     ApplicationRow,
     Attachment,
+    AutoStatusChange,
     BatchRow,
     CategoryView,
     CertificateView,
@@ -677,6 +678,7 @@ async def publish_batch(principal: Principal, batch_id: int) -> BatchRow:
             },
             reason=f"公示期已于 {deadline.isoformat()} 届满，异议均已处理",
         )
+        await relist_renewed_operators(principal, sorted({e.operator_id for e in entries}))
         return await get_batch(batch_id)
 
 
@@ -830,6 +832,48 @@ async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool,
                 f"operator.status.{proposal.proposed_status}",
             )
         return await _existing_proposal(proposal_id)
+
+
+# Expiry and re-qualification -------------------------------------------------------------------
+
+EXPIRED_REASON = "入库资格有效期均已届满，未续期"
+RELISTED_REASON = "续期申请已发布入库，恢复在库"
+
+
+async def _record_status_changes(actor: Principal | None, changes: list[AutoStatusChange], reason: str) -> None:
+    await audit.record_many(
+        actor,
+        "operator.status.auto",
+        "operator",
+        [(c.operator_id, {"from": c.from_status, "registry_status": c.to_status}) for c in changes],
+        reason=reason,
+    )
+    for c in changes:
+        await _notify_operator(
+            c.contact_email,
+            f"【优秀服务商名录】名录状态变更：{REGISTRY_STATUS_LABELS[c.to_status]}",
+            f"{c.name}：\n\n您在优秀服务商名录中的状态已由“{REGISTRY_STATUS_LABELS[c.from_status]}”变更为"
+            f"“{REGISTRY_STATUS_LABELS[c.to_status]}”。\n理由：{reason}\n",
+        )
+
+
+async def expire_lapsed_operators() -> list[int]:
+    """Nightly: listed or warned operators none of whose listings is still in force become 'expired', with a
+    status decision by the system. Returns their ids."""
+    async with transaction():
+        changes = await repo.expire_lapsed_operators(clock.today(), EXPIRED_REASON, clock.now())
+        await _record_status_changes(None, changes, EXPIRED_REASON)
+    return [c.operator_id for c in changes]
+
+
+async def relist_renewed_operators(principal: Principal, operator_ids: list[int]) -> list[int]:
+    """Expired operators a published batch lists again return to 'listed'. Runs in the publisher's
+    transaction."""
+    changes = await repo.relist_expired_operators(
+        operator_ids, clock.today(), RELISTED_REASON, principal.user_id, clock.now()
+    )
+    await _record_status_changes(principal, changes, RELISTED_REASON)
+    return [c.operator_id for c in changes]
 
 
 # Public directory ------------------------------------------------------------------------------

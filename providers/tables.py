@@ -29,6 +29,7 @@ class RegistryStatus(str, Enum):
     warned = "warned"
     suspended = "suspended"
     removed = "removed"
+    expired = "expired"  # every listing has passed its valid_until; set by the nightly registry job
 
 
 class Channel(str, Enum):
