@@ -617,7 +617,17 @@ EVALUATION_COLUMNS = (
     Evaluation.period_end,
     Evaluation.comment,
     Evaluation.created_at,
+    Evaluation.kind,
+    Evaluation.reason,
+    Evaluation.parts,
 )
+
+
+def _evaluation(row: dict) -> EvaluationView:
+    parts = row.get("parts")
+    return msgspec.convert(
+        {**row, "parts": json.loads(parts) if isinstance(parts, str) else parts or {}}, EvaluationView
+    )
 
 
 async def insert_evaluation(fields: dict, now: datetime) -> EvaluationView:
@@ -632,10 +642,34 @@ async def insert_evaluation(fields: dict, now: datetime) -> EvaluationView:
         period_start=fields["period_start"],
         period_end=fields["period_end"],
         comment=fields["comment"],
+        reason=fields.get("reason", ""),
         created_at=now,
     )
     rows = await Evaluation.insert(evaluation).returning(*EVALUATION_COLUMNS)
-    return msgspec.convert(rows[0], EvaluationView)
+    return _evaluation(rows[0])
+
+
+async def contract_holder_org(operator_id: int, org_ids: list[int], start: date, end: date) -> int | None:
+    """Of `org_ids` (streets, districts), one whose subtree holds a signed contract with the operator in force
+    over part of [start, end), or None."""
+    if not org_ids:
+        return None
+    # market_contract by name: the registry sits below the market and cannot import its tables.
+    rows = await Evaluation.raw(
+        """
+        SELECT o.id FROM organisation o
+        JOIN market_contract c ON c.operator = {} AND c.status <> 'draft' AND c.starts_on < {}
+             AND LEAST(c.ends_on, COALESCE((c.terminated_at AT TIME ZONE 'Asia/Shanghai')::date, c.ends_on)) > {}
+        JOIN organisation s ON s.id = c.street AND s.path LIKE o.path || '%'
+        WHERE o.id = ANY({}::int[])
+        ORDER BY o.id LIMIT 1
+        """,
+        operator_id,
+        end,
+        start,
+        org_ids,
+    )
+    return rows[0]["id"] if rows else None
 
 
 async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[list[EvaluationView], int]:
@@ -643,7 +677,8 @@ async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[li
     rows = await Evaluation.raw(
         """
         SELECT id, operator AS operator_id, contract_id, evaluator_org AS evaluator_org_id, score, satisfaction,
-               complaints, period_start, period_end, comment, created_at, count(*) OVER () AS total
+               complaints, period_start, period_end, comment, created_at, kind, reason, parts,
+               count(*) OVER () AS total
         FROM provider_evaluation WHERE operator = {} ORDER BY period_end DESC, id DESC LIMIT {} OFFSET {}
         """,
         operator_id,
@@ -651,7 +686,7 @@ async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[li
         offset,
     )
     rows, total = split_total(rows)
-    return msgspec.convert(rows, list[EvaluationView]), total
+    return [_evaluation(r) for r in rows], total
 
 
 async def latest_evaluations_of_active_operators(window: int) -> list[RecentEvaluation]:

@@ -32,6 +32,7 @@ from providers.errors import (
     CreditCodeTaken,
     DuplicateOpenApplication,
     EntryNotInBatch,
+    EvaluationNotAllowed,
     ObjectionDecided,
     ObjectionNotFound,
     ObjectionWindowClosed,
@@ -685,17 +686,37 @@ async def publish_batch(principal: Principal, batch_id: int) -> BatchRow:
 # Evaluations and registry status ---------------------------------------------------------------
 
 
+async def _evaluator_org(principal: Principal, fields: dict) -> int:
+    """The org a hand-filed evaluation speaks for: the city, or a street or district holding a contract with
+    the operator over part of the evaluation's period."""
+    city = principal.org_ids(Role.city)
+    if city:
+        return city[0]
+    holder = await repo.contract_holder_org(
+        fields["operator_id"],
+        principal.org_ids(Role.street, Role.district),
+        fields["period_start"],
+        fields["period_end"],
+    )
+    if holder is None:
+        raise EvaluationNotAllowed(detail={"period_start": fields["period_start"], "period_end": fields["period_end"]})
+    return holder
+
+
 async def add_evaluation(principal: Principal, fields: dict) -> EvaluationView:
-    orgs = principal.org_ids(Role.street, Role.district)
     if fields["period_start"] >= fields["period_end"]:
-        raise ValidationFailed("评价期间的开始日期须早于结束日期")
+        raise ValidationFailed("评价期间的开始日期须早于结束日期", detail={"field": "period_end"})
     if not 0 <= fields["satisfaction"] <= 100:
-        raise ValidationFailed("居民满意度须在 0 至 100 之间")
+        raise ValidationFailed("居民满意度须在 0 至 100 之间", detail={"field": "satisfaction"})
+    reason = require_reason(fields.get("reason", ""))
     async with transaction():
         await _readable_operator(principal, fields["operator_id"])
-        fields = {**fields, "evaluator_id": principal.user_id, "evaluator_org_id": orgs[0]}
+        org = await _evaluator_org(principal, fields)
+        fields = {**fields, "reason": reason, "evaluator_id": principal.user_id, "evaluator_org_id": org}
         evaluation = await repo.insert_evaluation(fields, clock.now())
-        await audit.record(principal, "evaluation.create", "operator", fields["operator_id"], after=fields)
+        await audit.record(
+            principal, "evaluation.create", "operator", fields["operator_id"], after=fields, reason=reason
+        )
     return evaluation
 
 
@@ -841,14 +862,26 @@ RELISTED_REASON = "续期申请已发布入库，恢复在库"
 
 
 async def _record_status_changes(actor: Principal | None, changes: list[AutoStatusChange], reason: str) -> None:
-    await audit.record_many(
-        actor,
-        "operator.status.auto",
-        "operator",
-        [(c.operator_id, {"from": c.from_status, "registry_status": c.to_status}) for c in changes],
-        reason=reason,
-    )
+    """Audit (the nightly job's expiries as the system, a publisher's re-listings as theirs) and tell each."""
+    if actor is None:
+        await audit.record_many(
+            None,
+            "operator.status.expired",
+            "operator",
+            [(c.operator_id, {"from": c.from_status, "registry_status": c.to_status}) for c in changes],
+            reason=reason,
+        )
     for c in changes:
+        if actor is not None:
+            await audit.record(
+                actor,
+                "operator.status.relisted",
+                "operator",
+                c.operator_id,
+                before={"registry_status": c.from_status},
+                after={"registry_status": c.to_status},
+                reason=reason,
+            )
         await _notify_operator(
             c.contact_email,
             f"【优秀服务商名录】名录状态变更：{REGISTRY_STATUS_LABELS[c.to_status]}",

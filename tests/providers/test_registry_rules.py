@@ -155,7 +155,7 @@ async def test_evaluations_propose_and_reviewer_confirms(world, frozen_clock):
     operator = await listed_operator(world, frozen_clock, "评价低企业", "lowscore")
     for month, score in ((1, 55), (2, 50), (3, 58)):
         response = await world.post(
-            "street_x",
+            "city",
             "/api/v1/evaluations",
             json={
                 "operator_id": operator["id"],
@@ -164,6 +164,7 @@ async def test_evaluations_propose_and_reviewer_confirms(world, frozen_clock):
                 "complaints": 3,
                 "period_start": f"2026-0{month}-01",
                 "period_end": f"2026-0{month + 1}-01",
+                "reason": "季度考核",
             },
         )
         assert response.status_code == 201, response.text
@@ -202,7 +203,7 @@ async def test_evaluations_propose_and_reviewer_confirms(world, frozen_clock):
         assert again.status_code == 409 and again.json()["code"] == "proposal.decided"
     # An evaluation of a company that does not exist is refused as unknown.
     unknown = await world.post(
-        "street_x",
+        "city",
         "/api/v1/evaluations",
         json={
             "operator_id": operator["id"] + 1000,
@@ -211,6 +212,7 @@ async def test_evaluations_propose_and_reviewer_confirms(world, frozen_clock):
             "complaints": 0,
             "period_start": "2026-04-01",
             "period_end": "2026-05-01",
+            "reason": "季度考核",
         },
     )
     assert unknown.status_code == 404 and unknown.json()["code"] == "operator.not_found"

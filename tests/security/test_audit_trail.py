@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from piccolo.engine import engine_finder
 
+from core import clock
 from core.audit import service as audit
 from core.audit.tables import AuditLog
 from core.pagination import MAX_PAGE_SIZE
@@ -24,7 +25,14 @@ from scheduler.jobs import job_named
 from tests.leasing.helpers import lease, listing, space
 from tests.leasing.test_payments import GOOD_CARD
 from tests.market.helpers import community, contract, listed_operators, need
-from tests.providers.helpers import approve, operator_payload, register_operator, submitted_self_application
+from tests.providers.helpers import (
+    approve,
+    listed_operator,
+    operator_payload,
+    publish_batch,
+    register_operator,
+    submitted_self_application,
+)
 from tests.world import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +70,8 @@ EXPECTED = {
     "operator.status.suspended": DECISION,
     "operator.status.listed": DECISION,
     "operator.status.removed": DECISION,
+    "operator.status.expired": SYSTEM,
+    "operator.status.relisted": DECISION,
     # Market
     "community.create": CREATION,
     "community.update": CHANGE,
@@ -260,7 +270,7 @@ async def test_every_registry_decision_is_audited_with_actor_reason_before_and_a
         for month, score in ((1, 55), (2, 50), (3, 58)):
             await ok(
                 await world.post(
-                    "street_x",
+                    "city",
                     "/api/v1/evaluations",
                     json={
                         "operator_id": operator["id"],
@@ -269,6 +279,7 @@ async def test_every_registry_decision_is_audited_with_actor_reason_before_and_a
                         "complaints": 3,
                         "period_start": f"2026-0{month}-01",
                         "period_end": f"2026-0{month + 1}-01",
+                        "reason": "季度考核",
                     },
                 ),
                 201,
@@ -298,6 +309,13 @@ async def test_every_registry_decision_is_audited_with_actor_reason_before_and_a
                 json={"status": status, "reason": f"复核后决定：{status}"},
             )
         )
+    # A listing left to lapse expires the operator (the nightly job); a published renewal lists it again.
+    lapsing = await listed_operator(world, frozen_clock, "到期企业", "lapsing")
+    frozen_clock.advance(days=365 * 2 + 5)
+    await ok(await world.post("city", "/api/v1/jobs/registry_rules/run", json={"period": f"{clock.today()}"}))
+    renewal = await submitted_self_application(world, "lapsing", lapsing["id"])
+    await approve(world, renewal)
+    await publish_batch(world, frozen_clock, [renewal], title="续期批次")
 
     rows = await audit_rows(world)
     registry = {
@@ -348,7 +366,8 @@ async def test_every_market_decision_is_audited_with_actor_reason_before_and_aft
         )
     )
 
-    draft = await contract(world, "street_x", other["id"], tot["id"], sign=False)
+    # Ends while the operator is listed (until 2028-12-01), so the renewal below starts listed.
+    draft = await contract(world, "street_x", other["id"], tot["id"], sign=False, ends_on="2028-06-01")
     await ok(await world.patch("street_x", f"/api/v1/contracts/{draft['id']}", json={"kpis": "满意度不低于90%"}))
     signed = await ok(await world.post("street_x", f"/api/v1/contracts/{draft['id']}/sign"))
     await ok(

@@ -116,7 +116,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/batches/{batch_id}/objections"): "401  403  403  403  403  403  403  ok   403  403",
     ("POST", "/api/v1/batches/{batch_id}/publish"): "401  403  403  403  403  403  403  ok   403  403",
     ("POST", "/api/v1/objections/{objection_id}/decision"): "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/evaluations"): "401  403  403  ok   ok   ok   ok   403  403  403",
+    ("POST", "/api/v1/evaluations"): "401  403  403  ok   403  ok   403  ok   403  403",
     ("GET", "/api/v1/registry/proposals"): "401  403  403  403  403  403  403  ok   403  403",
     ("POST", "/api/v1/registry/proposals/run"): "401  403  403  403  403  403  403  ok   403  403",
     ("POST", "/api/v1/registry/proposals/{proposal_id}/confirm"): "401  403  403  403  403  403  403  ok   403  403",
@@ -329,7 +329,7 @@ async def build_scene(world, frozen_clock) -> Scene:
     for username in ("op_c", "op_d"):
         ok(
             await world.post(
-                "street_x",
+                "city",
                 "/api/v1/evaluations",
                 json={
                     "operator_id": scene.operators[username]["id"],
@@ -338,6 +338,7 @@ async def build_scene(world, frozen_clock) -> Scene:
                     "complaints": 12,
                     "period_start": "2026-01-01",
                     "period_end": "2026-07-01",
+                    "reason": "半年度考核",
                 },
             )
         )
@@ -481,6 +482,7 @@ with_body(
         "complaints": 0,
         "period_start": "2026-01-01",
         "period_end": "2026-07-01",
+        "reason": "半年度考核",
     },
 )
 with_body(
@@ -661,7 +663,17 @@ async def _sign(scene: Scene, template: str) -> Call:
 
 @builds("POST", "/api/v1/contracts/{contract_id}/renew", consumes=True)
 async def _renew_contract(scene: Scene, template: str) -> Call:
-    contract_id = await _fresh_contract(scene, sign=True)
+    # Ends while operator A's listing is in force, so the renewal's new term starts listed.
+    contract_id = (
+        await contract(
+            scene.world,
+            "street_x",
+            scene.ids["community_id"],
+            scene.op_a,
+            starts_on="2026-12-01",
+            ends_on=f"2027-0{1 + scene.next() % 9}-01",
+        )
+    )["id"]
     return Call(at(scene, template, contract_id=contract_id), json={"ends_on": "2099-01-01", "reason": "续签"})
 
 
