@@ -910,12 +910,16 @@ _CONTINUED = """
 _LISTING_FROM = """
     provider_listing l
     JOIN provider_operator o ON o.id = l.operator
+    JOIN organisation op ON op.id = o.org
     JOIN provider_category cat ON cat.code = l.category
     JOIN provider_batch b ON b.id = l.batch
+    JOIN provider_application a ON a.id = l.application
+    LEFT JOIN organisation rec ON rec.id = a.recommender_org
 """
 _LISTING_COLUMNS = """
     l.id, l.operator AS operator_id, o.name AS operator_name, o.registry_status, l.category,
     cat.name AS category_name, b.title AS batch_title, l.valid_from, l.valid_until, o.contact_email,
+    op.path AS operator_path, rec.path AS recommender_path,
     (SELECT city.path FROM organisation city WHERE city.kind = 'city' ORDER BY city.id LIMIT 1) AS community_path
 """
 
@@ -993,6 +997,27 @@ async def expire_lapsed_operators(today: date, reason: str, now: datetime) -> li
     """
     rows = await Operator.raw(_STATUS_CHANGE.format(chosen=chosen), today, "expired", now, reason, None, now)
     return msgspec.convert(rows, list[AutoStatusChange])
+
+
+async def resolve_listing_renewal_flags(operator_ids: list[int], resolution: str, now: datetime) -> int:
+    """Open renewal flags of these operators' listings that a later listing now continues are resolved."""
+    if not operator_ids:
+        return 0
+    # scheduler_flag by name: the scheduler keeps the flags but sits above the registry, which cannot import
+    # it, and the flag should go the moment the renewal is published rather than on the next night.
+    rows = await Listing.raw(
+        f"""
+        UPDATE scheduler_flag f SET resolved_at = {{}}, resolution = {{}}
+        FROM provider_listing l
+        WHERE f.kind = 'listing_renewal' AND f.subject_type = 'listing' AND f.subject_id = l.id
+          AND f.resolved_at IS NULL AND l.operator = ANY({{}}::int[]) AND {_CONTINUED}
+        RETURNING f.id
+        """,
+        now,
+        resolution,
+        operator_ids,
+    )
+    return len(rows)
 
 
 async def relist_expired_operators(

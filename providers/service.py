@@ -680,6 +680,7 @@ async def publish_batch(principal: Principal, batch_id: int) -> BatchRow:
             reason=f"公示期已于 {deadline.isoformat()} 届满，异议均已处理",
         )
         await relist_renewed_operators(principal, sorted({e.operator_id for e in entries}))
+        await resolve_renewal_flags(sorted({e.operator_id for e in entries}))
         return await get_batch(batch_id)
 
 
@@ -897,6 +898,11 @@ async def expire_lapsed_operators() -> list[int]:
         changes = await repo.expire_lapsed_operators(clock.today(), EXPIRED_REASON, clock.now())
         await _record_status_changes(None, changes, EXPIRED_REASON)
     return [c.operator_id for c in changes]
+
+
+async def resolve_renewal_flags(operator_ids: list[int]) -> int:
+    """The renewal reminders of these operators' listings that a published batch has just continued go."""
+    return await repo.resolve_listing_renewal_flags(operator_ids, "续期已发布入库", clock.now())
 
 
 async def relist_renewed_operators(principal: Principal, operator_ids: list[int]) -> list[int]:

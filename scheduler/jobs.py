@@ -137,6 +137,7 @@ async def renewal_flags(day: date) -> dict:
                         "contact_email": row["contact_email"],
                         "street_id": row.get("street_id"),
                     },
+                    also_paths=[p for p in (row.get("operator_path"), row.get("recommender_path")) if p],
                 )
             )
         async with transaction():

@@ -184,7 +184,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/jobs"): "401  403  403  403  403  403  403  ok   403  ok",
     ("POST", "/api/v1/jobs/{name}/run"): "401  403  403  403  403  403  403  ok   403  403",
     ("GET", "/api/v1/job-runs"): "401  403  403  403  403  403  403  ok   403  ok",
-    ("GET", "/api/v1/flags"): "401  403  403  ok   ok   ok   ok   ok   403  ok",
+    ("GET", "/api/v1/flags"): "401  ok   ok   ok   ok   ok   ok   ok   403  ok",
     ("POST", "/api/v1/flags/{flag_id}/acknowledge"): "401  403  403  ok   404  ok   404  ok   403  403",
     ("POST", "/api/v1/flags/{flag_id}/resolve"): "401  403  403  ok   404  ok   404  ok   403  403",
     ("GET", "/api/v1/reports/balance/{month}/report.html"): "401  403  403  403  403  403  403  ok   403  ok",
