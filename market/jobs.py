@@ -71,3 +71,8 @@ async def balance_findings(month: date) -> BalanceFindings:
             )
     balanced = [r["id"] for r in rows if r["balance"].status.value not in BALANCE_FLAG_KINDS]
     return BalanceFindings(communities=len(rows), snapshots=snapshots, flags=flags, balanced=balanced)
+
+
+async def quarterly_evaluations(quarter: date) -> dict:
+    """Each contract in force during the quarter starting `quarter` gets its computed evaluation, once."""
+    return {"evaluations": len(await market.quarterly_evaluations(quarter))}

@@ -741,3 +741,17 @@ class FuyangAwardView(msgspec.Struct, kw_only=True):
     paid_after_acceptance: int
     total: int
     explanation: str
+
+
+class ComplaintInput(Input):
+    received_on: date  # the day the resident complained
+    text: Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class ComplaintView(msgspec.Struct, kw_only=True):
+    id: int
+    contract_id: int
+    received_on: date
+    text: str
+    filed_by_org_id: int
+    created_at: datetime

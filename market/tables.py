@@ -192,3 +192,15 @@ class AllocationLine(Table, tablename="market_allocation_line"):
     decided_by = ForeignKey(User, null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
     reason = Text(default="")
+
+
+class Complaint(Table, tablename="market_complaint"):
+    """A resident's complaint about a contract's service, recorded by the official who received it."""
+
+    id: Serial
+    contract = ForeignKey(ServiceContract, null=False, index=True)
+    received_on = Date()
+    text = Text()
+    filed_by = ForeignKey(User, null=False)
+    filed_by_org = ForeignKey(Organisation, null=False)
+    created_at = Timestamptz()

@@ -1036,3 +1036,52 @@ async def relist_expired_operators(
         _STATUS_CHANGE.format(chosen=chosen), operator_ids, today, today, "listed", now, reason, by, now
     )
     return msgspec.convert(rows, list[AutoStatusChange])
+
+
+# Computed evaluations --------------------------------------------------------------------------
+
+
+class ComputedEvaluation(msgspec.Struct, kw_only=True):
+    """A contract's quarterly evaluation computed from facts (by the market's quarterly job)."""
+
+    operator_id: int
+    contract_id: int
+    evaluator_org_id: int
+    score: int
+    complaints: int
+    period_start: date
+    period_end: date
+    parts: dict
+    comment: str
+
+
+async def insert_computed_evaluations(rows: list[ComputedEvaluation], now: datetime) -> list[EvaluationView]:
+    """One statement; a contract's quarter evaluated before is skipped (the partial unique index)."""
+    if not rows:
+        return []
+    # Raw for a bulk insert from unnested arrays that skips conflicts.
+    inserted = await Evaluation.raw(
+        """
+        INSERT INTO provider_evaluation (operator, contract_id, evaluator, evaluator_org, kind, score, satisfaction,
+            complaints, period_start, period_end, comment, reason, parts, created_at)
+        SELECT r.operator, r.contract_id, NULL, r.org, 'computed', r.score, NULL, r.complaints, r.period_start,
+               r.period_end, r.comment, '', r.parts::jsonb, {}
+        FROM unnest({}::int[], {}::int[], {}::int[], {}::int[], {}::int[], {}::date[], {}::date[], {}::text[],
+                    {}::text[])
+             AS r(operator, contract_id, org, score, complaints, period_start, period_end, comment, parts)
+        ON CONFLICT (contract_id, period_start) WHERE kind = 'computed' DO NOTHING
+        RETURNING id, operator AS operator_id, contract_id, evaluator_org AS evaluator_org_id, score, satisfaction,
+                  complaints, period_start, period_end, comment, created_at, kind, reason, parts
+        """,
+        now,
+        [r.operator_id for r in rows],
+        [r.contract_id for r in rows],
+        [r.evaluator_org_id for r in rows],
+        [r.score for r in rows],
+        [r.complaints for r in rows],
+        [r.period_start for r in rows],
+        [r.period_end for r in rows],
+        [r.comment for r in rows],
+        [json.dumps(r.parts, ensure_ascii=False) for r in rows],
+    )
+    return [_evaluation(r) for r in inserted]

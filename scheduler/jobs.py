@@ -26,7 +26,7 @@ from providers import repository as providers_repo
 from scheduler import repository as repo
 from scheduler import service
 from scheduler.engine import Job
-from scheduler.schedule import Daily, Every, Monthly
+from scheduler.schedule import Daily, Every, Monthly, Quarterly
 from scheduler.schemas import RaisedFlag
 
 
@@ -186,6 +186,12 @@ JOBS: list[Job] = [
     Job("registry_rules", "名录评价规则复核", Daily(hour=3), providers_jobs.registry_rules),
     Job("balance_snapshot", "社区收支平衡月度快照与预警", Monthly(hour=4), balance_snapshot),
     Job("balance_report", "收支平衡月报发送建委", Monthly(hour=8), balance_report),
+    Job(
+        "quarterly_evaluations",
+        "服务合同季度履约评价（按事实计算）",
+        Quarterly(hour=5),
+        market_jobs.quarterly_evaluations,
+    ),
     Job("payments_reconcile", "支付对账", Every(seconds=600), leasing_jobs.reconcile_payments),
     Job("outbox", "发送邮件", Every(seconds=30), send_outbox),
 ]

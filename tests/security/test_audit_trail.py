@@ -86,6 +86,8 @@ EXPECTED = {
     "contract.renew": DECISION,
     "contract.terminate": DECISION,
     "contract.expiring": SYSTEM,
+    "contract.performance_evaluated": SYSTEM,
+    "complaint.file": CREATION,
     "ledger.post": CREATION,
     "ledger.operator_report": CREATION,
     # Leasing
@@ -399,12 +401,14 @@ async def test_every_market_decision_is_audited_with_actor_reason_before_and_aft
             "street_x", f"/api/v1/contracts/{successor['id']}/terminate", json={"reason": "社区调整运营模式"}
         )
     )
+    complaint = {"received_on": "2026-11-20", "text": "居民反映服务响应慢"}
+    await ok(await world.post("street_x", f"/api/v1/contracts/{signed['id']}/complaints", json=complaint), 201)
 
     rows = await audit_rows(world)
     market = {
         a
         for a, kind in EXPECTED.items()
-        if a.split(".")[0] in ("community", "need", "allocation", "contract", "ledger") and kind != SYSTEM
+        if a.split(".")[0] in ("community", "need", "allocation", "contract", "ledger", "complaint") and kind != SYSTEM
     }
     await assert_complete(rows, market)
     rejected = next(r for r in rows if r["action"] == "allocation.reject")

@@ -154,6 +154,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/contracts/{contract_id}/renew"): "401  403  403  ok   404  ok   404  ok   403  403",
     ("POST", "/api/v1/contracts/{contract_id}/terminate"): "401  403  403  ok   404  ok   404  ok   403  403",
     ("POST", "/api/v1/contracts/{contract_id}/monthly-reports"): "401  ok   404  403  403  403  403  403  403  403",
+    ("POST", "/api/v1/contracts/{contract_id}/complaints"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("GET", "/api/v1/contracts/{contract_id}/complaints"): "401  ok   404  ok   404  ok   404  ok   404  ok",
     ("GET", "/api/v1/balance/overview"): "401  403  403  ok   ok   ok   ok   ok   403  ok",
     ("POST", "/api/v1/subsidies/hangzhou-old-estate"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/subsidies/fuyang-award"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
@@ -513,6 +515,11 @@ with_body(
     "POST",
     "/api/v1/contracts/{contract_id}/monthly-reports",
     lambda s: {"month": "2026-11-01", "service_revenue": 300_000, "costs": {"staff": 100_000}},
+)
+with_body(
+    "POST",
+    "/api/v1/contracts/{contract_id}/complaints",
+    lambda s: {"received_on": "2026-11-20", "text": "居民反映服务响应慢"},
 )
 with_body(
     "POST",
