@@ -48,6 +48,8 @@ from market.schemas import (
     OptionalReasonInput,
     PlanLineAccept,
     ReasonInput,
+    RegistryDecisionInput,
+    RegistryDecisionView,
 )
 from market.subsidy import HANGZHOU_COST_CAP_PER_M2
 from market.tables import CommunityPool, CommunityStatus, ContractStatus, NeedStatus
@@ -398,6 +400,19 @@ class ContractController(Controller):
             costs=msgspec.structs.asdict(data.costs),
         )
         return [LedgerEntryView.of(e) for e in entries]
+
+    @post(
+        "/{contract_id:int}/registry-decision",
+        operation_id="decideContractAfterRegistryChange",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409),
+        summary="运营商被暂停或移出名录后，决定合同继续履行至期满或终止（须填写理由）",
+        status_code=200,
+    )
+    async def registry_decision(
+        self, principal: Principal, contract_id: int, data: RegistryDecisionInput
+    ) -> RegistryDecisionView:
+        return await service.decide_after_registry_change(principal, contract_id, data.decision.value, data.reason)
 
     @post(
         "/{contract_id:int}/complaints",

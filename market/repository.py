@@ -28,7 +28,16 @@ from market.schemas import (
     ScopedNeed,
     ServingOperator,
 )
-from market.tables import AllocationLine, AllocationPlan, Community, Complaint, LedgerEntry, Need, ServiceContract
+from market.tables import (
+    AllocationLine,
+    AllocationPlan,
+    Community,
+    Complaint,
+    ContractRegistryDecision,
+    LedgerEntry,
+    Need,
+    ServiceContract,
+)
 from providers.tables import Category, Listing, Operator
 
 R = TypeVar("R", bound=msgspec.Struct)
@@ -968,3 +977,82 @@ async def ledger_totals(community_ids: list[int], start: date, end: date) -> dic
         end,
     )
     return {r["community"]: (int(r["income"]), int(r["cost"])) for r in rows}
+
+
+# Contracts of suspended or removed operators ---------------------------------------------------
+
+
+class AwaitingDecision(msgspec.Struct, kw_only=True):
+    """An active contract whose operator the registry suspended or removed, with no decision on it yet."""
+
+    contract_id: int
+    street_id: int
+    street_path: str
+    community_name: str | None
+    operator_name: str
+    registry_status: str
+    status_decision_id: int
+    status_reason: str
+    ends_on: date
+
+
+# Raw for the latest status decision of each operator (a lateral join) and the decisions already taken.
+_AWAITING = """
+    SELECT k.id AS contract_id, k.street AS street_id, s.path AS street_path, c.name AS community_name,
+           o.name AS operator_name, o.registry_status, d.id AS status_decision_id, d.reason AS status_reason,
+           k.ends_on
+    FROM market_contract k
+    JOIN provider_operator o ON o.id = k.operator AND o.registry_status IN ('suspended', 'removed')
+    JOIN LATERAL (SELECT sd.id, sd.reason FROM provider_status_decision sd
+                  WHERE sd.operator = o.id AND sd.to_status = o.registry_status
+                  ORDER BY sd.at DESC, sd.id DESC LIMIT 1) d ON true
+    JOIN organisation s ON s.id = k.street
+    LEFT JOIN market_community c ON c.id = k.community
+    WHERE k.status IN ('active', 'expiring')
+      AND NOT EXISTS (SELECT 1 FROM market_contract_registry_decision r
+                      WHERE r.contract = k.id AND r.status_decision = d.id)
+"""
+
+
+async def contracts_awaiting_decision() -> list[AwaitingDecision]:
+    rows = await ServiceContract.raw(_AWAITING + " ORDER BY k.id")
+    return msgspec.convert(rows, list[AwaitingDecision])
+
+
+async def awaiting_decision(contract_id: int) -> AwaitingDecision | None:
+    rows = await ServiceContract.raw(_AWAITING + " AND k.id = {}", contract_id)
+    return _one(rows, AwaitingDecision)
+
+
+async def insert_registry_decision(
+    contract_id: int, status_decision_id: int, decision: str, reason: str, by: int, now: datetime
+) -> None:
+    await ContractRegistryDecision.insert(
+        ContractRegistryDecision(
+            contract=contract_id,
+            status_decision=status_decision_id,
+            decision=decision,
+            reason=reason,
+            decided_by=by,
+            decided_at=now,
+        )
+    )
+
+
+async def resolve_registry_flag(contract_id: int, status_decision_id: int, resolution: str, now: datetime) -> int:
+    """The street's flag for this decision goes once the street has decided."""
+    # scheduler_flag by name: the scheduler keeps the flags but sits above the market, which cannot import it,
+    # and the flag should go with the decision rather than on the next night.
+    rows = await ServiceContract.raw(
+        """
+        UPDATE scheduler_flag SET resolved_at = {}, resolution = {}
+        WHERE kind = 'contract_registry_status' AND subject_type = 'contract' AND subject_id = {} AND mark = {}
+          AND resolved_at IS NULL
+        RETURNING id
+        """,
+        now,
+        resolution,
+        contract_id,
+        str(status_decision_id),
+    )
+    return len(rows)

@@ -33,6 +33,7 @@ from market.tables import (
     LedgerKind,
     NeedStatus,
     PlanLineState,
+    RegistryDecision,
 )
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -755,3 +756,16 @@ class ComplaintView(msgspec.Struct, kw_only=True):
     text: str
     filed_by_org_id: int
     created_at: datetime
+
+
+class RegistryDecisionInput(Input):
+    decision: RegistryDecision
+    reason: Reason
+
+
+class RegistryDecisionView(msgspec.Struct, kw_only=True):
+    contract_id: int
+    status_decision_id: int
+    decision: str
+    reason: str
+    contract_status: str

@@ -51,6 +51,7 @@ from market.errors import (
     NeedNotOpen,
     NeedsNotOfCommunity,
     NoContractForMonth,
+    NoRegistryDecisionDue,
     NotCommunityOfficial,
     OperatorNotListed,
     PlanDatesInvalid,
@@ -61,7 +62,13 @@ from market.errors import (
     SubsidyInputInvalid,
     WindowInvalid,
 )
-from market.labels import COMMUNITY_TYPE_LABELS, COST_KINDS, INCOME_KINDS, LEDGER_KIND_LABELS
+from market.labels import (
+    COMMUNITY_TYPE_LABELS,
+    COST_KINDS,
+    INCOME_KINDS,
+    LEDGER_KIND_LABELS,
+    REGISTRY_DECISION_LABELS,
+)
 from market.schemas import (
     CandidateRow,
     CommunityBalance,
@@ -77,6 +84,7 @@ from market.schemas import (
     Overview,
     PlanLineRow,
     PlanRow,
+    RegistryDecisionView,
     ScopedNeed,
     Shortlist,
 )
@@ -1264,3 +1272,61 @@ async def quarterly_evaluations(start: date) -> list[int]:
             [(e.contract_id, {"evaluation_id": e.id, "score": e.score, "parts": e.parts}) for e in created],
         )
     return [e.id for e in created]
+
+
+# Contracts of suspended or removed operators ---------------------------------------------------
+
+
+async def decide_after_registry_change(
+    principal: Principal, contract_id: int, decision: str, reason: str
+) -> RegistryDecisionView:
+    """The street decides on a contract whose operator was suspended or removed: go on to the end of the term,
+    or terminate now. Either way with a reason, audited; the street's flag for it resolves."""
+    reason = require_reason(reason)
+    async with transaction():
+        contract = await _contract_for_officials(principal, contract_id)
+        due = await repo.awaiting_decision(contract_id)
+        if due is None:
+            raise NoRegistryDecisionDue(detail={"status": contract.status})
+        now = clock.now()
+        await repo.insert_registry_decision(
+            contract_id, due.status_decision_id, decision, reason, principal.user_id, now
+        )
+        status = contract.status
+        if decision == "terminate":
+            status = "terminated"
+            await repo.update_contract(
+                contract_id,
+                {
+                    "status": status,
+                    "terminated_by": principal.user_id,
+                    "terminated_at": now,
+                    "termination_reason": reason,
+                },
+                now,
+            )
+            if contract.need_ids:
+                await repo.set_need_status(contract.need_ids, "open", now, only_from="matched")
+        await audit.record(
+            principal,
+            f"contract.registry_{decision}",
+            "contract",
+            contract_id,
+            before={"status": contract.status, "registry_status": due.registry_status},
+            after={"status": status, "decision": decision, "status_decision_id": due.status_decision_id},
+            reason=reason,
+        )
+        await repo.resolve_registry_flag(
+            contract_id, due.status_decision_id, f"{REGISTRY_DECISION_LABELS[decision]}：{reason}", now
+        )
+    return RegistryDecisionView(
+        contract_id=contract_id,
+        status_decision_id=due.status_decision_id,
+        decision=decision,
+        reason=reason,
+        contract_status=status,
+    )
+
+
+async def contracts_awaiting_decision() -> list[repo.AwaitingDecision]:
+    return await repo.contracts_awaiting_decision()

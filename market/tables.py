@@ -20,7 +20,7 @@ from piccolo.columns import (
 from piccolo.table import Table
 
 from core.accounts.tables import Organisation, User
-from providers.tables import Operator
+from providers.tables import Operator, StatusDecision
 
 
 class CommunityType(str, Enum):
@@ -204,3 +204,20 @@ class Complaint(Table, tablename="market_complaint"):
     filed_by = ForeignKey(User, null=False)
     filed_by_org = ForeignKey(Organisation, null=False)
     created_at = Timestamptz()
+
+
+class RegistryDecision(str, Enum):
+    continue_ = "continue"  # to the end of the term
+    terminate = "terminate"
+
+
+class ContractRegistryDecision(Table, tablename="market_contract_registry_decision"):
+    """A street's decision on a contract whose operator the registry suspended or removed."""
+
+    id: Serial
+    contract = ForeignKey(ServiceContract, null=False)
+    status_decision = ForeignKey(StatusDecision, null=False)
+    decision = Varchar(length=10, choices=RegistryDecision)
+    reason = Text()
+    decided_by = ForeignKey(User, null=False)
+    decided_at = Timestamptz()

@@ -87,6 +87,8 @@ EXPECTED = {
     "contract.terminate": DECISION,
     "contract.expiring": SYSTEM,
     "contract.performance_evaluated": SYSTEM,
+    "contract.registry_continue": DECISION,
+    "contract.registry_terminate": DECISION,
     "complaint.file": CREATION,
     "ledger.post": CREATION,
     "ledger.operator_report": CREATION,
@@ -145,9 +147,10 @@ def test_every_action_the_code_records_is_covered_here():
     recorded = recorded_actions_in_source()
     literal = {a for a in recorded if not re.match(r"f['\"]", a)}
     assert literal - set(EXPECTED) == set(), "a new audited action needs an entry (and a scenario) here"
-    # The computed ones: application decisions, objection and proposal outcomes, registry statuses.
+    # The computed ones: application decisions, objection and proposal outcomes, registry statuses, and the
+    # decisions on contracts of suspended or removed operators.
     prefixes = {re.match(r"f['\"]([a-z_.]+)\{", a).group(1) for a in recorded - literal}
-    assert prefixes == {"application.", "objection.", "proposal.", "operator.status."}
+    assert prefixes == {"application.", "objection.", "proposal.", "operator.status.", "contract.registry_"}
     for prefix in prefixes:
         assert any(name.startswith(prefix) for name in EXPECTED)
 
@@ -403,6 +406,21 @@ async def test_every_market_decision_is_audited_with_actor_reason_before_and_aft
     )
     complaint = {"received_on": "2026-11-20", "text": "居民反映服务响应慢"}
     await ok(await world.post("street_x", f"/api/v1/contracts/{signed['id']}/complaints", json=complaint), 201)
+    # The operator is suspended: the street decides on each contract it holds.
+    late = await contract(world, "street_x", third["id"], tot["id"], ends_on="2028-06-01")
+    await ok(
+        await world.post(
+            "city", f"/api/v1/operators/{tot['id']}/status", json={"status": "suspended", "reason": "整改"}
+        )
+    )
+    for contract_id, decision in ((accepted["contract_id"], "continue"), (late["id"], "terminate")):
+        await ok(
+            await world.post(
+                "street_x",
+                f"/api/v1/contracts/{contract_id}/registry-decision",
+                json={"decision": decision, "reason": f"运营商暂停在库，决定{decision}"},
+            )
+        )
 
     rows = await audit_rows(world)
     market = {
