@@ -6,7 +6,8 @@ import msgspec
 
 
 class FlagDraft(msgspec.Struct, kw_only=True):
-    """Raised once per (kind, subject_type, subject_id, mark); `scope_path` is the org subtree that sees it."""
+    """Raised once per (kind, subject_type, subject_id, mark); `scope_path` is the org subtree that sees it and
+    works on it, `also_paths` further orgs that see it (the operator a listing belongs to, its recommender)."""
 
     kind: str
     subject_type: str
@@ -16,3 +17,4 @@ class FlagDraft(msgspec.Struct, kw_only=True):
     scope_path: str
     title: str
     detail: dict
+    also_paths: list[str] = []

@@ -105,6 +105,11 @@ class Settings:
     balance_balanced_at: Decimal = field(default_factory=lambda: Decimal(_env("BALANCE_BALANCED_AT", "1.0")))
     balance_warning_at: Decimal = field(default_factory=lambda: Decimal(_env("BALANCE_WARNING_AT", "0.8")))
     balance_window_months: int = field(default_factory=lambda: _env_int("BALANCE_WINDOW_MONTHS", 12))
+    # Quarterly performance evaluations: weights of the parts ("reports_on_time=0.3,complaints=0.1,...";
+    # unnamed parts keep the defaults of market/performance.py) and the day of the next month by which a
+    # monthly report counts as on time.
+    performance_weights: dict[str, float] = field(default_factory=lambda: _env_weights("PERFORMANCE_WEIGHTS"))
+    monthly_report_due_day: int = field(default_factory=lambda: _env_int("MONTHLY_REPORT_DUE_DAY", 10))
 
     # Scheduler: how often a waiting process tries to lead, renewal thresholds in days before the end, and
     # who receives the monthly balance report.

@@ -29,6 +29,8 @@ from market.schemas import (
     CommunityCreate,
     CommunityUpdate,
     CommunityView,
+    ComplaintInput,
+    ComplaintView,
     ContractCreate,
     ContractRenewal,
     ContractUpdate,
@@ -46,6 +48,8 @@ from market.schemas import (
     OptionalReasonInput,
     PlanLineAccept,
     ReasonInput,
+    RegistryDecisionInput,
+    RegistryDecisionView,
 )
 from market.subsidy import HANGZHOU_COST_CAP_PER_M2
 from market.tables import CommunityPool, CommunityStatus, ContractStatus, NeedStatus
@@ -396,6 +400,40 @@ class ContractController(Controller):
             costs=msgspec.structs.asdict(data.costs),
         )
         return [LedgerEntryView.of(e) for e in entries]
+
+    @post(
+        "/{contract_id:int}/registry-decision",
+        operation_id="decideContractAfterRegistryChange",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409),
+        summary="运营商被暂停或移出名录后，决定合同继续履行至期满或终止（须填写理由）",
+        status_code=200,
+    )
+    async def registry_decision(
+        self, principal: Principal, contract_id: int, data: RegistryDecisionInput
+    ) -> RegistryDecisionView:
+        return await service.decide_after_registry_change(principal, contract_id, data.decision.value, data.reason)
+
+    @post(
+        "/{contract_id:int}/complaints",
+        operation_id="fileContractComplaint",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 422),
+        summary="登记居民对合同服务的投诉（街道及以上）",
+    )
+    async def file_complaint(self, principal: Principal, contract_id: int, data: ComplaintInput) -> ComplaintView:
+        return await service.file_complaint(principal, contract_id, data.received_on, data.text)
+
+    @get(
+        "/{contract_id:int}/complaints",
+        operation_id="listContractComplaints",
+        guards=[ANY_ROLE],
+        responses=errors(404),
+        summary="合同的投诉记录",
+    )
+    async def complaints(self, principal: Principal, contract_id: int, page: PageParams) -> Page[ComplaintView]:
+        rows, total = await service.list_complaints(principal, contract_id, page.limit, page.offset)
+        return Page.of(rows, total, page)
 
 
 class BalanceController(Controller):

@@ -1,7 +1,8 @@
 """Demo market: a community file for each of Fuyang's 17 future communities and for about three communities
 in every other district of Hangzhou, open needs in most of them, service contracts with listed operators
 (one held by the demo operator account, a few ending within 90 days), and 24 complete months of ledger for
-every operating community, tuned so the trailing year shows about 60% 平衡, 25% 预警 and 15% 失衡.
+every operating community, tuned so the trailing year shows about 60% 平衡, 25% 预警 and 15% 失衡; and the
+last complete quarter's computed performance evaluation of each contract.
 
 Built through the market service, so audit rows, need emails and matched needs are what real use leaves
 behind. Actions are dated when they would have happened. Everything loads in one transaction: a run either
@@ -655,3 +656,5 @@ async def load() -> None:
         await load_open_needs(rng, actors, communities, contracts, today)
         await load_ledger(actors, plan_books(rng, operating, contracts, months), months, today)
         await service.mark_expiring_contracts()
+        # The last complete quarter's computed evaluations, as the quarterly job would have made them.
+        await service.quarterly_evaluations(add_months(service.quarter_start(today), -3))

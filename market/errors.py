@@ -127,3 +127,8 @@ class SubsidyInputInvalid(DomainError):
     status_code = 422
     code = "subsidy.input_invalid"
     message = "补助测算参数不正确"
+
+
+class NoRegistryDecisionDue(Conflict):
+    code = "contract.no_registry_decision_due"
+    message = "该合同的运营商未被暂停或移出名录，或已就此作出处理决定"

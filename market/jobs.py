@@ -71,3 +71,37 @@ async def balance_findings(month: date) -> BalanceFindings:
             )
     balanced = [r["id"] for r in rows if r["balance"].status.value not in BALANCE_FLAG_KINDS]
     return BalanceFindings(communities=len(rows), snapshots=snapshots, flags=flags, balanced=balanced)
+
+
+async def quarterly_evaluations(quarter: date) -> dict:
+    """Each contract in force during the quarter starting `quarter` gets its computed evaluation, once."""
+    return {"evaluations": len(await market.quarterly_evaluations(quarter))}
+
+
+async def registry_decision_flags() -> tuple[list[FlagDraft], list[int]]:
+    """A flag for the street of each active contract whose operator was suspended or removed and on which it
+    has not decided yet (marked by the registry's status decision, so a later suspension flags anew), and
+    the contracts still waiting, for the flags of the others to resolve."""
+    waiting = await market.contracts_awaiting_decision()
+    flags = [
+        FlagDraft(
+            kind="contract_registry_status",
+            subject_type="contract",
+            subject_id=c.contract_id,
+            mark=str(c.status_decision_id),
+            severity="critical",
+            scope_path=c.street_path,
+            title=(
+                f"{c.community_name or ''} {c.operator_name} 已被{'暂停' if c.registry_status == 'suspended' else '移出'}"
+                f"名录，请决定服务合同继续履行至 {c.ends_on} 期满或终止"
+            ),
+            detail={
+                "registry_status": c.registry_status,
+                "status_reason": c.status_reason,
+                "ends_on": c.ends_on,
+                "street_id": c.street_id,
+            },
+        )
+        for c in waiting
+    ]
+    return flags, [c.contract_id for c in waiting]

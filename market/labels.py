@@ -36,6 +36,8 @@ PLAN_LINE_STATE_LABELS = {"proposed": "待确认", "accepted": "已采纳", "rej
 BALANCE_STATUS_LABELS = {"balanced": "平衡", "warning": "预警", "imbalanced": "失衡", "no_data": "暂无收支数据"}
 ACCEPTANCE_LEVEL_LABELS = {"none": "未验收", "city": "市级验收", "province": "省级验收"}
 
+REGISTRY_DECISION_LABELS = {"continue": "继续履行至合同期满", "terminate": "终止合同"}
+
 ENUM_LABELS = {
     "BalanceStatus": BALANCE_STATUS_LABELS,
     "AcceptanceLevel": ACCEPTANCE_LEVEL_LABELS,
@@ -48,4 +50,5 @@ ENUM_LABELS = {
     "ContractStatus": CONTRACT_STATUS_LABELS,
     "LedgerKind": LEDGER_KIND_LABELS,
     "PlanLineState": PLAN_LINE_STATE_LABELS,
+    "RegistryDecision": REGISTRY_DECISION_LABELS,
 }

@@ -16,6 +16,7 @@ from market.schemas import (
     CandidateRow,
     CommunityRow,
     CommunityTotals,
+    ComplaintView,
     ContractRow,
     KindTotal,
     LedgerEntryRow,
@@ -27,7 +28,16 @@ from market.schemas import (
     ScopedNeed,
     ServingOperator,
 )
-from market.tables import AllocationLine, AllocationPlan, Community, LedgerEntry, Need, ServiceContract
+from market.tables import (
+    AllocationLine,
+    AllocationPlan,
+    Community,
+    Complaint,
+    ContractRegistryDecision,
+    LedgerEntry,
+    Need,
+    ServiceContract,
+)
 from providers.tables import Category, Listing, Operator
 
 R = TypeVar("R", bound=msgspec.Struct)
@@ -843,3 +853,206 @@ async def contracts_ending(after: date, until: date) -> list[dict]:
         after,
         until,
     )
+
+
+# Complaints and quarterly performance ----------------------------------------------------------
+
+COMPLAINT_COLUMNS = (
+    Complaint.id,
+    Complaint.contract.as_alias("contract_id"),
+    Complaint.received_on,
+    Complaint.text,
+    Complaint.filed_by_org.as_alias("filed_by_org_id"),
+    Complaint.created_at,
+)
+
+
+async def insert_complaint(
+    contract_id: int, received_on: date, text: str, by: int, org_id: int, now: datetime
+) -> ComplaintView:
+    complaint = Complaint(
+        contract=contract_id, received_on=received_on, text=text, filed_by=by, filed_by_org=org_id, created_at=now
+    )
+    rows = await Complaint.insert(complaint).returning(*COMPLAINT_COLUMNS)
+    return msgspec.convert(rows[0], ComplaintView)
+
+
+async def complaints_for(contract_id: int, limit: int, offset: int) -> tuple[list[ComplaintView], int]:
+    query = Complaint.select(*COMPLAINT_COLUMNS).where(Complaint.contract == contract_id)
+    rows = (
+        await query.order_by(Complaint.received_on, ascending=False)
+        .order_by(Complaint.id, ascending=False)
+        .limit(limit)
+        .offset(offset)
+    )
+    total = await Complaint.count().where(Complaint.contract == contract_id)
+    return msgspec.convert(rows, list[ComplaintView]), total
+
+
+class QuarterContract(msgspec.Struct, kw_only=True):
+    id: int
+    operator_id: int
+    street_id: int
+    community_id: int
+    starts_on: date
+    ends_on: date
+    terminated_on: date | None
+    already_evaluated: bool
+
+
+async def contracts_in_force_during(start: date, end: date) -> list[QuarterContract]:
+    """Signed contracts with a community in force over part of [start, end), and whether the quarter's
+    computed evaluation exists already."""
+    # Raw for the business-date conversion and the look at the registry's evaluations.
+    rows = await ServiceContract.raw(
+        """
+        SELECT k.id, k.operator AS operator_id, k.street AS street_id, k.community AS community_id, k.starts_on,
+               k.ends_on, (k.terminated_at AT TIME ZONE 'Asia/Shanghai')::date AS terminated_on,
+               EXISTS (SELECT 1 FROM provider_evaluation e
+                       WHERE e.kind = 'computed' AND e.contract_id = k.id AND e.period_start = {}) AS already_evaluated
+        FROM market_contract k
+        WHERE k.status <> 'draft' AND k.community IS NOT NULL AND k.starts_on < {} AND k.ends_on > {}
+          AND (k.terminated_at IS NULL OR (k.terminated_at AT TIME ZONE 'Asia/Shanghai')::date > {})
+        ORDER BY k.id
+        """,
+        start,
+        end,
+        start,
+        start,
+    )
+    return msgspec.convert(rows, list[QuarterContract])
+
+
+class ReportMonth(msgspec.Struct, kw_only=True):
+    contract_id: int
+    month: date
+    kinds: list[str]
+    first_filed: datetime
+
+
+async def report_months(contract_ids: list[int], start: date, end: date) -> list[ReportMonth]:
+    """What each contract's operator reported for each month of [start, end), and when it first did."""
+    if not contract_ids:
+        return []
+    rows = await LedgerEntry.raw(
+        """
+        SELECT contract AS contract_id, month, array_agg(DISTINCT kind) AS kinds, min(created_at) AS first_filed
+        FROM market_ledger_entry
+        WHERE contract = ANY({}::int[]) AND month >= {} AND month < {} AND source LIKE 'contract:%'
+        GROUP BY contract, month
+        """,
+        contract_ids,
+        start,
+        end,
+    )
+    return msgspec.convert(rows, list[ReportMonth])
+
+
+async def complaint_counts(contract_ids: list[int], start: date, end: date) -> dict[int, int]:
+    if not contract_ids:
+        return {}
+    rows = await Complaint.raw(
+        "SELECT contract, count(*) AS n FROM market_complaint "
+        "WHERE contract = ANY({}::int[]) AND received_on >= {} AND received_on < {} GROUP BY contract",
+        contract_ids,
+        start,
+        end,
+    )
+    return {r["contract"]: r["n"] for r in rows}
+
+
+async def ledger_totals(community_ids: list[int], start: date, end: date) -> dict[int, tuple[int, int]]:
+    """(income, cost) in fen of each community over the months [start, end)."""
+    if not community_ids:
+        return {}
+    rows = await LedgerEntry.raw(
+        """
+        SELECT community, coalesce(sum(amount) FILTER (WHERE direction = 'income'), 0) AS income,
+               coalesce(sum(amount) FILTER (WHERE direction = 'cost'), 0) AS cost
+        FROM market_ledger_entry WHERE community = ANY({}::int[]) AND month >= {} AND month < {}
+        GROUP BY community
+        """,
+        community_ids,
+        start,
+        end,
+    )
+    return {r["community"]: (int(r["income"]), int(r["cost"])) for r in rows}
+
+
+# Contracts of suspended or removed operators ---------------------------------------------------
+
+
+class AwaitingDecision(msgspec.Struct, kw_only=True):
+    """An active contract whose operator the registry suspended or removed, with no decision on it yet."""
+
+    contract_id: int
+    street_id: int
+    street_path: str
+    community_name: str | None
+    operator_name: str
+    registry_status: str
+    status_decision_id: int
+    status_reason: str
+    ends_on: date
+
+
+# Raw for the latest status decision of each operator (a lateral join) and the decisions already taken.
+_AWAITING = """
+    SELECT k.id AS contract_id, k.street AS street_id, s.path AS street_path, c.name AS community_name,
+           o.name AS operator_name, o.registry_status, d.id AS status_decision_id, d.reason AS status_reason,
+           k.ends_on
+    FROM market_contract k
+    JOIN provider_operator o ON o.id = k.operator AND o.registry_status IN ('suspended', 'removed')
+    JOIN LATERAL (SELECT sd.id, sd.reason FROM provider_status_decision sd
+                  WHERE sd.operator = o.id AND sd.to_status = o.registry_status
+                  ORDER BY sd.at DESC, sd.id DESC LIMIT 1) d ON true
+    JOIN organisation s ON s.id = k.street
+    LEFT JOIN market_community c ON c.id = k.community
+    WHERE k.status IN ('active', 'expiring')
+      AND NOT EXISTS (SELECT 1 FROM market_contract_registry_decision r
+                      WHERE r.contract = k.id AND r.status_decision = d.id)
+"""
+
+
+async def contracts_awaiting_decision() -> list[AwaitingDecision]:
+    rows = await ServiceContract.raw(_AWAITING + " ORDER BY k.id")
+    return msgspec.convert(rows, list[AwaitingDecision])
+
+
+async def awaiting_decision(contract_id: int) -> AwaitingDecision | None:
+    rows = await ServiceContract.raw(_AWAITING + " AND k.id = {}", contract_id)
+    return _one(rows, AwaitingDecision)
+
+
+async def insert_registry_decision(
+    contract_id: int, status_decision_id: int, decision: str, reason: str, by: int, now: datetime
+) -> None:
+    await ContractRegistryDecision.insert(
+        ContractRegistryDecision(
+            contract=contract_id,
+            status_decision=status_decision_id,
+            decision=decision,
+            reason=reason,
+            decided_by=by,
+            decided_at=now,
+        )
+    )
+
+
+async def resolve_registry_flag(contract_id: int, status_decision_id: int, resolution: str, now: datetime) -> int:
+    """The street's flag for this decision goes once the street has decided."""
+    # scheduler_flag by name: the scheduler keeps the flags but sits above the market, which cannot import it,
+    # and the flag should go with the decision rather than on the next night.
+    rows = await ServiceContract.raw(
+        """
+        UPDATE scheduler_flag SET resolved_at = {}, resolution = {}
+        WHERE kind = 'contract_registry_status' AND subject_type = 'contract' AND subject_id = {} AND mark = {}
+          AND resolved_at IS NULL
+        RETURNING id
+        """,
+        now,
+        resolution,
+        contract_id,
+        str(status_decision_id),
+    )
+    return len(rows)

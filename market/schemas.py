@@ -33,6 +33,7 @@ from market.tables import (
     LedgerKind,
     NeedStatus,
     PlanLineState,
+    RegistryDecision,
 )
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -741,3 +742,30 @@ class FuyangAwardView(msgspec.Struct, kw_only=True):
     paid_after_acceptance: int
     total: int
     explanation: str
+
+
+class ComplaintInput(Input):
+    received_on: date  # the day the resident complained
+    text: Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class ComplaintView(msgspec.Struct, kw_only=True):
+    id: int
+    contract_id: int
+    received_on: date
+    text: str
+    filed_by_org_id: int
+    created_at: datetime
+
+
+class RegistryDecisionInput(Input):
+    decision: RegistryDecision
+    reason: Reason
+
+
+class RegistryDecisionView(msgspec.Struct, kw_only=True):
+    contract_id: int
+    status_decision_id: int
+    decision: str
+    reason: str
+    contract_status: str

@@ -28,11 +28,11 @@ from core.cache.service import VersionedCache
 from core.clock import add_months, month_start
 from core.contributions import collect
 from core.db import transaction
-from core.errors import PermissionDenied, require_reason
+from core.errors import PermissionDenied, ValidationFailed, require_reason
 from core.outbox import service as outbox
 from core.pagination import with_total
 from core.settings import get_settings
-from market import allocation, matching, subsidy
+from market import allocation, matching, performance, subsidy
 from market import repository as repo
 from market.balance import Commitment, Thresholds, balance, forecast, trailing_window
 from market.errors import (
@@ -51,6 +51,7 @@ from market.errors import (
     NeedNotOpen,
     NeedsNotOfCommunity,
     NoContractForMonth,
+    NoRegistryDecisionDue,
     NotCommunityOfficial,
     OperatorNotListed,
     PlanDatesInvalid,
@@ -61,13 +62,20 @@ from market.errors import (
     SubsidyInputInvalid,
     WindowInvalid,
 )
-from market.labels import COMMUNITY_TYPE_LABELS, COST_KINDS, INCOME_KINDS, LEDGER_KIND_LABELS
+from market.labels import (
+    COMMUNITY_TYPE_LABELS,
+    COST_KINDS,
+    INCOME_KINDS,
+    LEDGER_KIND_LABELS,
+    REGISTRY_DECISION_LABELS,
+)
 from market.schemas import (
     CandidateRow,
     CommunityBalance,
     CommunityBalanceRow,
     CommunityReport,
     CommunityRow,
+    ComplaintView,
     ContractRow,
     KindFigures,
     LedgerEntryRow,
@@ -76,9 +84,11 @@ from market.schemas import (
     Overview,
     PlanLineRow,
     PlanRow,
+    RegistryDecisionView,
     ScopedNeed,
     Shortlist,
 )
+from providers import repository as providers_repo
 from providers import service as providers
 from providers.errors import OperatorNotFound
 from providers.tables import Operator
@@ -746,17 +756,18 @@ async def sign_contract(principal: Principal, contract_id: int, reason: str = ""
 
 
 async def renew_contract(principal: Principal, contract_id: int, changes: dict, reason: str) -> ContractRow:
-    """A linked successor from the day the contract ends; the contract becomes 'renewed'."""
+    """A linked successor from the day the contract ends; the contract becomes 'renewed'. The operator must
+    be in good standing and listed for the contract's categories both today and on that day."""
     reason = require_reason(reason)
     async with transaction():
         contract = await _contract_for_officials(principal, contract_id)
         if contract.status not in ("active", "expiring"):
             raise ContractStateInvalid()
         _check_term(contract.ends_on, changes["ends_on"])
-        # The successor takes over the unit of capacity the contract holds.
-        await _check_operator_can_hold(
-            contract.operator_id, contract.categories, clock.today(), holding_already=contract_id
-        )
+        # The successor takes over the unit of capacity the contract holds. The operator must be listed
+        # today and on the day the new term starts: a listing lapsing before then does not carry a renewal.
+        for on in (clock.today(), contract.ends_on):
+            await _check_operator_can_hold(contract.operator_id, contract.categories, on, holding_already=contract_id)
         successor = {
             "street_id": contract.street_id,
             "community_id": contract.community_id,
@@ -1151,3 +1162,172 @@ async def community_report(principal: Principal, community_id: int) -> Community
         sections=[await build(community_id) for build in collect("service", "COMMUNITY_REPORT_SECTIONS")],
         generated_at=clock.now(),
     )
+
+
+# Complaints and quarterly performance ----------------------------------------------------------
+
+
+async def file_complaint(principal: Principal, contract_id: int, received_on: date, text: str) -> ComplaintView:
+    """An official of the contract's street (or above) records a resident's complaint about its service."""
+    text = text.strip()
+    if not text:
+        raise ValidationFailed("投诉内容不能为空", detail={"field": "text"})
+    if received_on > clock.today():
+        raise ValidationFailed("投诉日期不能晚于今天", detail={"field": "received_on"})
+    async with transaction():
+        contract = await _contract_for_officials(principal, contract_id)
+        if contract.status == "draft" or received_on < contract.starts_on:
+            raise ValidationFailed("投诉日期须在合同开始之后", detail={"field": "received_on"})
+        org_id = next(
+            g.org_id
+            for g in principal.grants
+            if g.role in OFFICIAL_ROLES and contract.street_path.startswith(g.org_path)
+        )
+        complaint = await repo.insert_complaint(contract_id, received_on, text, principal.user_id, org_id, clock.now())
+        await audit.record(
+            principal, "complaint.file", "contract", contract_id, after={"complaint_id": complaint.id, "text": text}
+        )
+    return complaint
+
+
+async def list_complaints(
+    principal: Principal, contract_id: int, limit: int, offset: int
+) -> tuple[list[ComplaintView], int]:
+    await _readable_contract(principal, contract_id)
+    return await with_total(lambda lim, off: repo.complaints_for(contract_id, lim, off), limit, offset)
+
+
+def quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+async def quarterly_evaluations(start: date) -> list[int]:
+    """A computed evaluation of every contract in force during the quarter starting `start`: from its monthly
+    reports, its community's balance and complaints. Once per contract and quarter. Returns the new ids."""
+    settings = get_settings()
+    end = add_months(start, 3)
+    weights = performance.weights(settings.performance_weights)
+    thresholds = Thresholds(settings.balance_balanced_at, settings.balance_warning_at)
+    contracts = [c for c in await repo.contracts_in_force_during(start, end) if not c.already_evaluated]
+    ids = [c.id for c in contracts]
+    communities = sorted({c.community_id for c in contracts})
+    reports = await repo.report_months(ids, start, end)
+    complaints = await repo.complaint_counts(ids, start, end)
+    now_totals = await repo.ledger_totals(communities, start, end)
+    before_totals = await repo.ledger_totals(communities, add_months(start, -3), start)
+    by_contract: dict[int, list[repo.ReportMonth]] = {}
+    for r in reports:
+        by_contract.setdefault(r.contract_id, []).append(r)
+    drafts = []
+    for c in contracts:
+        until = min(c.ends_on, c.terminated_on or c.ends_on)
+        months = [add_months(start, i) for i in range(3)]
+        due = [m for m in months if c.starts_on < add_months(m, 1) and until > m]
+        filed = {r.month: r for r in by_contract.get(c.id, [])}
+        on_time = sum(
+            1
+            for m in due
+            if m in filed
+            and clock.business_date(filed[m].first_filed)
+            <= add_months(m, 1) + timedelta(days=settings.monthly_report_due_day - 1)
+        )
+        complete = sum(
+            1
+            for m in due
+            if m in filed
+            and "service_revenue" in filed[m].kinds
+            and set(filed[m].kinds) & set(OPERATOR_REPORT_COST_KINDS)
+        )
+        now = balance(*now_totals.get(c.community_id, (0, 0)), thresholds)
+        before = balance(*before_totals.get(c.community_id, (0, 0)), thresholds)
+        facts = performance.QuarterFacts(
+            months_due=len(due),
+            reports_on_time=on_time,
+            reports_complete=complete,
+            balance_status=now.status,
+            balance_ratio=now.ratio.quantize(Decimal("0.0001")) if now.ratio is not None else None,
+            previous_ratio=before.ratio.quantize(Decimal("0.0001")) if before.ratio is not None else None,
+            complaints=complaints.get(c.id, 0),
+            satisfaction=None,  # no resident surveys are recorded yet
+        )
+        score, parts = performance.score(facts, weights)
+        drafts.append(
+            providers_repo.ComputedEvaluation(
+                operator_id=c.operator_id,
+                contract_id=c.id,
+                evaluator_org_id=c.street_id,
+                score=score,
+                complaints=facts.complaints,
+                period_start=start,
+                period_end=end,
+                parts=parts,
+                comment=f"{start:%Y} 年第 {(start.month - 1) // 3 + 1} 季度履约评价（系统按月报、收支与投诉计算）",
+            )
+        )
+    async with transaction():
+        created = await providers_repo.insert_computed_evaluations(drafts, clock.now())
+        await audit.record_many(
+            None,
+            "contract.performance_evaluated",
+            "contract",
+            [(e.contract_id, {"evaluation_id": e.id, "score": e.score, "parts": e.parts}) for e in created],
+        )
+    return [e.id for e in created]
+
+
+# Contracts of suspended or removed operators ---------------------------------------------------
+
+
+async def decide_after_registry_change(
+    principal: Principal, contract_id: int, decision: str, reason: str
+) -> RegistryDecisionView:
+    """The street decides on a contract whose operator was suspended or removed: go on to the end of the term,
+    or terminate now. Either way with a reason, audited; the street's flag for it resolves."""
+    reason = require_reason(reason)
+    async with transaction():
+        contract = await _contract_for_officials(principal, contract_id)
+        due = await repo.awaiting_decision(contract_id)
+        if due is None:
+            raise NoRegistryDecisionDue(detail={"status": contract.status})
+        now = clock.now()
+        await repo.insert_registry_decision(
+            contract_id, due.status_decision_id, decision, reason, principal.user_id, now
+        )
+        status = contract.status
+        if decision == "terminate":
+            status = "terminated"
+            await repo.update_contract(
+                contract_id,
+                {
+                    "status": status,
+                    "terminated_by": principal.user_id,
+                    "terminated_at": now,
+                    "termination_reason": reason,
+                },
+                now,
+            )
+            if contract.need_ids:
+                await repo.set_need_status(contract.need_ids, "open", now, only_from="matched")
+        await audit.record(
+            principal,
+            f"contract.registry_{decision}",
+            "contract",
+            contract_id,
+            before={"status": contract.status, "registry_status": due.registry_status},
+            after={"status": status, "decision": decision, "status_decision_id": due.status_decision_id},
+            reason=reason,
+        )
+        await repo.resolve_registry_flag(
+            contract_id, due.status_decision_id, f"{REGISTRY_DECISION_LABELS[decision]}：{reason}", now
+        )
+    return RegistryDecisionView(
+        contract_id=contract_id,
+        status_decision_id=due.status_decision_id,
+        decision=decision,
+        reason=reason,
+        contract_status=status,
+    )
+
+
+async def contracts_awaiting_decision() -> list[repo.AwaitingDecision]:
+    return await repo.contracts_awaiting_decision()

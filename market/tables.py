@@ -20,7 +20,7 @@ from piccolo.columns import (
 from piccolo.table import Table
 
 from core.accounts.tables import Organisation, User
-from providers.tables import Operator
+from providers.tables import Operator, StatusDecision
 
 
 class CommunityType(str, Enum):
@@ -192,3 +192,32 @@ class AllocationLine(Table, tablename="market_allocation_line"):
     decided_by = ForeignKey(User, null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
     reason = Text(default="")
+
+
+class Complaint(Table, tablename="market_complaint"):
+    """A resident's complaint about a contract's service, recorded by the official who received it."""
+
+    id: Serial
+    contract = ForeignKey(ServiceContract, null=False, index=True)
+    received_on = Date()
+    text = Text()
+    filed_by = ForeignKey(User, null=False)
+    filed_by_org = ForeignKey(Organisation, null=False)
+    created_at = Timestamptz()
+
+
+class RegistryDecision(str, Enum):
+    continue_ = "continue"  # to the end of the term
+    terminate = "terminate"
+
+
+class ContractRegistryDecision(Table, tablename="market_contract_registry_decision"):
+    """A street's decision on a contract whose operator the registry suspended or removed."""
+
+    id: Serial
+    contract = ForeignKey(ServiceContract, null=False)
+    status_decision = ForeignKey(StatusDecision, null=False)
+    decision = Varchar(length=10, choices=RegistryDecision)
+    reason = Text()
+    decided_by = ForeignKey(User, null=False)
+    decided_at = Timestamptz()

@@ -332,9 +332,9 @@ class EvaluationController(Controller):
     @post(
         "/",
         operation_id="createEvaluation",
-        guards=[requires(Role.street, Role.district)],
+        guards=[requires(Role.city, Role.street, Role.district)],
         responses=errors(403, 404),
-        summary="评价运营商（街道或区县）",
+        summary="评价运营商（市级，或评价期间与其有服务合同的街道、区县；须填写理由）",
     )
     async def create(self, principal: Principal, data: EvaluationCreate) -> EvaluationView:
         return await service.add_evaluation(principal, as_fields(data))

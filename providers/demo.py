@@ -208,7 +208,7 @@ async def load() -> None:
             }[decision]
             await service.decide_application(city, application_id, decision, reason)
 
-    # Evaluations of listed operators by the street, a few of them poor.
+    # Evaluations of listed operators by the city (no street holds a contract with them yet), a few poor.
     listed = [operators[i] for i in range(44)]
     with clock.business_time(_at(date(2026, 10, 15))):
         for index, operator_id in enumerate(listed[:18]):
@@ -219,7 +219,7 @@ async def load() -> None:
                 (date(2026, 7, 1), date(2026, 10, 1)),
             ]:
                 await service.add_evaluation(
-                    street,
+                    city,
                     {
                         "operator_id": operator_id,
                         "contract_id": None,
@@ -229,6 +229,7 @@ async def load() -> None:
                         "period_start": start,
                         "period_end": end,
                         "comment": "季度考核" + ("：服务响应慢，居民投诉集中" if poor else "：运营规范"),
+                        "reason": "季度履约考核",
                     },
                 )
         await service.run_registry_rules()

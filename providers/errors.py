@@ -109,6 +109,11 @@ class EntryNotInBatch(NotFound):
     message = "该申请不在此批次中"
 
 
+class EvaluationNotAllowed(PermissionDenied):
+    code = "evaluation.not_allowed"
+    message = "只有市级，或在评价期间与该运营商有服务合同的街道、区县，可以提交评价"
+
+
 class StatusChangeInvalid(Conflict):
     code = "operator.status_change_invalid"
     message = "名录状态不能这样变更"

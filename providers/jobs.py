@@ -8,5 +8,7 @@ from providers import service as providers
 
 
 async def registry_rules(day: date) -> dict:
-    """Proposals from evaluations for a reviewer to confirm. Listings expire by their own dates."""
-    return {"proposals": len(await providers.run_registry_rules())}
+    """Operators whose listings have all lapsed become 'expired'; then proposals from evaluations for a
+    reviewer to confirm."""
+    expired = await providers.expire_lapsed_operators()
+    return {"expired": len(expired), "proposals": len(await providers.run_registry_rules())}

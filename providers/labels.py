@@ -6,6 +6,7 @@ REGISTRY_STATUS_LABELS = {
     "warned": "警示",
     "suspended": "暂停",
     "removed": "移出",
+    "expired": "过期",
 }
 
 CHANNEL_LABELS = {"self": "自荐", "recommended": "推荐"}

@@ -14,6 +14,7 @@ from core.pagination import split_total
 from providers.schemas import (
     ApplicationEventView,
     ApplicationRow,
+    AutoStatusChange,
     BatchEntryRow,
     BatchRow,
     CategoryView,
@@ -616,7 +617,17 @@ EVALUATION_COLUMNS = (
     Evaluation.period_end,
     Evaluation.comment,
     Evaluation.created_at,
+    Evaluation.kind,
+    Evaluation.reason,
+    Evaluation.parts,
 )
+
+
+def _evaluation(row: dict) -> EvaluationView:
+    parts = row.get("parts")
+    return msgspec.convert(
+        {**row, "parts": json.loads(parts) if isinstance(parts, str) else parts or {}}, EvaluationView
+    )
 
 
 async def insert_evaluation(fields: dict, now: datetime) -> EvaluationView:
@@ -631,10 +642,34 @@ async def insert_evaluation(fields: dict, now: datetime) -> EvaluationView:
         period_start=fields["period_start"],
         period_end=fields["period_end"],
         comment=fields["comment"],
+        reason=fields.get("reason", ""),
         created_at=now,
     )
     rows = await Evaluation.insert(evaluation).returning(*EVALUATION_COLUMNS)
-    return msgspec.convert(rows[0], EvaluationView)
+    return _evaluation(rows[0])
+
+
+async def contract_holder_org(operator_id: int, org_ids: list[int], start: date, end: date) -> int | None:
+    """Of `org_ids` (streets, districts), one whose subtree holds a signed contract with the operator in force
+    over part of [start, end), or None."""
+    if not org_ids:
+        return None
+    # market_contract by name: the registry sits below the market and cannot import its tables.
+    rows = await Evaluation.raw(
+        """
+        SELECT o.id FROM organisation o
+        JOIN market_contract c ON c.operator = {} AND c.status <> 'draft' AND c.starts_on < {}
+             AND LEAST(c.ends_on, COALESCE((c.terminated_at AT TIME ZONE 'Asia/Shanghai')::date, c.ends_on)) > {}
+        JOIN organisation s ON s.id = c.street AND s.path LIKE o.path || '%'
+        WHERE o.id = ANY({}::int[])
+        ORDER BY o.id LIMIT 1
+        """,
+        operator_id,
+        end,
+        start,
+        org_ids,
+    )
+    return rows[0]["id"] if rows else None
 
 
 async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[list[EvaluationView], int]:
@@ -642,7 +677,8 @@ async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[li
     rows = await Evaluation.raw(
         """
         SELECT id, operator AS operator_id, contract_id, evaluator_org AS evaluator_org_id, score, satisfaction,
-               complaints, period_start, period_end, comment, created_at, count(*) OVER () AS total
+               complaints, period_start, period_end, comment, created_at, kind, reason, parts,
+               count(*) OVER () AS total
         FROM provider_evaluation WHERE operator = {} ORDER BY period_end DESC, id DESC LIMIT {} OFFSET {}
         """,
         operator_id,
@@ -650,7 +686,7 @@ async def evaluations_for(operator_id: int, limit: int, offset: int) -> tuple[li
         offset,
     )
     rows, total = split_total(rows)
-    return msgspec.convert(rows, list[EvaluationView]), total
+    return [_evaluation(r) for r in rows], total
 
 
 async def latest_evaluations_of_active_operators(window: int) -> list[RecentEvaluation]:
@@ -874,12 +910,16 @@ _CONTINUED = """
 _LISTING_FROM = """
     provider_listing l
     JOIN provider_operator o ON o.id = l.operator
+    JOIN organisation op ON op.id = o.org
     JOIN provider_category cat ON cat.code = l.category
     JOIN provider_batch b ON b.id = l.batch
+    JOIN provider_application a ON a.id = l.application
+    LEFT JOIN organisation rec ON rec.id = a.recommender_org
 """
 _LISTING_COLUMNS = """
     l.id, l.operator AS operator_id, o.name AS operator_name, o.registry_status, l.category,
     cat.name AS category_name, b.title AS batch_title, l.valid_from, l.valid_until, o.contact_email,
+    op.path AS operator_path, rec.path AS recommender_path,
     (SELECT city.path FROM organisation city WHERE city.kind = 'city' ORDER BY city.id LIMIT 1) AS community_path
 """
 
@@ -926,3 +966,122 @@ async def listings_changed_between(start: date, end: date) -> list[dict]:
         start,
         end,
     )
+
+
+# Expiry and re-qualification -------------------------------------------------------------------
+
+# One statement each: lock the operators, change their status and write the decision beside it, so a
+# status never changes without its record.
+_STATUS_CHANGE = """
+    WITH chosen AS ({chosen} FOR UPDATE OF o),
+    changed AS (
+        UPDATE provider_operator o SET registry_status = {{}}, updated_at = {{}} FROM chosen
+        WHERE o.id = chosen.id
+        RETURNING o.id, chosen.from_status, o.registry_status AS to_status, o.name, o.contact_email
+    ),
+    decided AS (
+        INSERT INTO provider_status_decision (operator, from_status, to_status, reason, decided_by, at)
+        SELECT id, from_status, to_status, {{}}, {{}}::int, {{}} FROM changed
+    )
+    SELECT id AS operator_id, from_status, to_status, name, contact_email FROM changed ORDER BY id
+"""
+
+
+async def expire_lapsed_operators(today: date, reason: str, now: datetime) -> list[AutoStatusChange]:
+    """Listed or warned operators whose every listing has passed its valid_until become 'expired'."""
+    chosen = """
+        SELECT o.id, o.registry_status AS from_status FROM provider_operator o
+        WHERE o.registry_status IN ('listed', 'warned')
+          AND EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = o.id)
+          AND NOT EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = o.id AND l.valid_until > {})
+    """
+    rows = await Operator.raw(_STATUS_CHANGE.format(chosen=chosen), today, "expired", now, reason, None, now)
+    return msgspec.convert(rows, list[AutoStatusChange])
+
+
+async def resolve_listing_renewal_flags(operator_ids: list[int], resolution: str, now: datetime) -> int:
+    """Open renewal flags of these operators' listings that a later listing now continues are resolved."""
+    if not operator_ids:
+        return 0
+    # scheduler_flag by name: the scheduler keeps the flags but sits above the registry, which cannot import
+    # it, and the flag should go the moment the renewal is published rather than on the next night.
+    rows = await Listing.raw(
+        f"""
+        UPDATE scheduler_flag f SET resolved_at = {{}}, resolution = {{}}
+        FROM provider_listing l
+        WHERE f.kind = 'listing_renewal' AND f.subject_type = 'listing' AND f.subject_id = l.id
+          AND f.resolved_at IS NULL AND l.operator = ANY({{}}::int[]) AND {_CONTINUED}
+        RETURNING f.id
+        """,
+        now,
+        resolution,
+        operator_ids,
+    )
+    return len(rows)
+
+
+async def relist_expired_operators(
+    operator_ids: list[int], today: date, reason: str, by: int | None, now: datetime
+) -> list[AutoStatusChange]:
+    """Of `operator_ids`, the expired ones holding a listing valid today are listed again."""
+    if not operator_ids:
+        return []
+    chosen = """
+        SELECT o.id, o.registry_status AS from_status FROM provider_operator o
+        WHERE o.id = ANY({}::int[]) AND o.registry_status = 'expired'
+          AND EXISTS (SELECT 1 FROM provider_listing l
+                      WHERE l.operator = o.id AND l.valid_from <= {} AND l.valid_until > {})
+    """
+    rows = await Operator.raw(
+        _STATUS_CHANGE.format(chosen=chosen), operator_ids, today, today, "listed", now, reason, by, now
+    )
+    return msgspec.convert(rows, list[AutoStatusChange])
+
+
+# Computed evaluations --------------------------------------------------------------------------
+
+
+class ComputedEvaluation(msgspec.Struct, kw_only=True):
+    """A contract's quarterly evaluation computed from facts (by the market's quarterly job)."""
+
+    operator_id: int
+    contract_id: int
+    evaluator_org_id: int
+    score: int
+    complaints: int
+    period_start: date
+    period_end: date
+    parts: dict
+    comment: str
+
+
+async def insert_computed_evaluations(rows: list[ComputedEvaluation], now: datetime) -> list[EvaluationView]:
+    """One statement; a contract's quarter evaluated before is skipped (the partial unique index)."""
+    if not rows:
+        return []
+    # Raw for a bulk insert from unnested arrays that skips conflicts.
+    inserted = await Evaluation.raw(
+        """
+        INSERT INTO provider_evaluation (operator, contract_id, evaluator, evaluator_org, kind, score, satisfaction,
+            complaints, period_start, period_end, comment, reason, parts, created_at)
+        SELECT r.operator, r.contract_id, NULL, r.org, 'computed', r.score, NULL, r.complaints, r.period_start,
+               r.period_end, r.comment, '', r.parts::jsonb, {}
+        FROM unnest({}::int[], {}::int[], {}::int[], {}::int[], {}::int[], {}::date[], {}::date[], {}::text[],
+                    {}::text[])
+             AS r(operator, contract_id, org, score, complaints, period_start, period_end, comment, parts)
+        ON CONFLICT (contract_id, period_start) WHERE kind = 'computed' DO NOTHING
+        RETURNING id, operator AS operator_id, contract_id, evaluator_org AS evaluator_org_id, score, satisfaction,
+                  complaints, period_start, period_end, comment, created_at, kind, reason, parts
+        """,
+        now,
+        [r.operator_id for r in rows],
+        [r.contract_id for r in rows],
+        [r.evaluator_org_id for r in rows],
+        [r.score for r in rows],
+        [r.complaints for r in rows],
+        [r.period_start for r in rows],
+        [r.period_end for r in rows],
+        [r.comment for r in rows],
+        [json.dumps(r.parts, ensure_ascii=False) for r in rows],
+    )
+    return [_evaluation(r) for r in inserted]

@@ -305,6 +305,7 @@ class EvaluationCreate(Input):
     period_end: date
     contract_id: int | None = None
     comment: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+    reason: Reason = ""  # required: why this evaluation is filed by hand
 
 
 class EvaluationView(msgspec.Struct, kw_only=True):
@@ -312,13 +313,16 @@ class EvaluationView(msgspec.Struct, kw_only=True):
     operator_id: int
     contract_id: int | None
     evaluator_org_id: int
+    kind: str = "manual"
     score: int
-    satisfaction: Decimal
+    satisfaction: Decimal | None
     complaints: int
     period_start: date
     period_end: date
     comment: str
     created_at: datetime
+    reason: str = ""
+    parts: dict = {}
 
 
 class StatusChange(Input):
@@ -351,7 +355,7 @@ class RecentEvaluation(msgspec.Struct, kw_only=True):
     operator_id: int
     registry_status: RegistryStatus
     score: int
-    satisfaction: Decimal
+    satisfaction: Decimal | None
     complaints: int
     period_end: date
 
@@ -362,3 +366,13 @@ class NewProposal(msgspec.Struct, kw_only=True):
     proposed_status: str
     rule: str
     evidence: dict
+
+
+class AutoStatusChange(msgspec.Struct, kw_only=True):
+    """A status the registry set by itself (listings lapsed, or a renewal published), for its notices."""
+
+    operator_id: int
+    from_status: str
+    to_status: str
+    name: str
+    contact_email: str

@@ -32,6 +32,7 @@ from providers.errors import (
     CreditCodeTaken,
     DuplicateOpenApplication,
     EntryNotInBatch,
+    EvaluationNotAllowed,
     ObjectionDecided,
     ObjectionNotFound,
     ObjectionWindowClosed,
@@ -49,6 +50,7 @@ from providers.labels import DECISION_LABELS, REGISTRY_STATUS_LABELS
 from providers.schemas import (
     ApplicationRow,
     Attachment,
+    AutoStatusChange,
     BatchRow,
     CategoryView,
     CertificateView,
@@ -677,23 +679,45 @@ async def publish_batch(principal: Principal, batch_id: int) -> BatchRow:
             },
             reason=f"公示期已于 {deadline.isoformat()} 届满，异议均已处理",
         )
+        await relist_renewed_operators(principal, sorted({e.operator_id for e in entries}))
+        await resolve_renewal_flags(sorted({e.operator_id for e in entries}))
         return await get_batch(batch_id)
 
 
 # Evaluations and registry status ---------------------------------------------------------------
 
 
+async def _evaluator_org(principal: Principal, fields: dict) -> int:
+    """The org a hand-filed evaluation speaks for: the city, or a street or district holding a contract with
+    the operator over part of the evaluation's period."""
+    city = principal.org_ids(Role.city)
+    if city:
+        return city[0]
+    holder = await repo.contract_holder_org(
+        fields["operator_id"],
+        principal.org_ids(Role.street, Role.district),
+        fields["period_start"],
+        fields["period_end"],
+    )
+    if holder is None:
+        raise EvaluationNotAllowed(detail={"period_start": fields["period_start"], "period_end": fields["period_end"]})
+    return holder
+
+
 async def add_evaluation(principal: Principal, fields: dict) -> EvaluationView:
-    orgs = principal.org_ids(Role.street, Role.district)
     if fields["period_start"] >= fields["period_end"]:
-        raise ValidationFailed("评价期间的开始日期须早于结束日期")
+        raise ValidationFailed("评价期间的开始日期须早于结束日期", detail={"field": "period_end"})
     if not 0 <= fields["satisfaction"] <= 100:
-        raise ValidationFailed("居民满意度须在 0 至 100 之间")
+        raise ValidationFailed("居民满意度须在 0 至 100 之间", detail={"field": "satisfaction"})
+    reason = require_reason(fields.get("reason", ""))
     async with transaction():
         await _readable_operator(principal, fields["operator_id"])
-        fields = {**fields, "evaluator_id": principal.user_id, "evaluator_org_id": orgs[0]}
+        org = await _evaluator_org(principal, fields)
+        fields = {**fields, "reason": reason, "evaluator_id": principal.user_id, "evaluator_org_id": org}
         evaluation = await repo.insert_evaluation(fields, clock.now())
-        await audit.record(principal, "evaluation.create", "operator", fields["operator_id"], after=fields)
+        await audit.record(
+            principal, "evaluation.create", "operator", fields["operator_id"], after=fields, reason=reason
+        )
     return evaluation
 
 
@@ -830,6 +854,65 @@ async def decide_proposal(principal: Principal, proposal_id: int, confirm: bool,
                 f"operator.status.{proposal.proposed_status}",
             )
         return await _existing_proposal(proposal_id)
+
+
+# Expiry and re-qualification -------------------------------------------------------------------
+
+EXPIRED_REASON = "入库资格有效期均已届满，未续期"
+RELISTED_REASON = "续期申请已发布入库，恢复在库"
+
+
+async def _record_status_changes(actor: Principal | None, changes: list[AutoStatusChange], reason: str) -> None:
+    """Audit (the nightly job's expiries as the system, a publisher's re-listings as theirs) and tell each."""
+    if actor is None:
+        await audit.record_many(
+            None,
+            "operator.status.expired",
+            "operator",
+            [(c.operator_id, {"from": c.from_status, "registry_status": c.to_status}) for c in changes],
+            reason=reason,
+        )
+    for c in changes:
+        if actor is not None:
+            await audit.record(
+                actor,
+                "operator.status.relisted",
+                "operator",
+                c.operator_id,
+                before={"registry_status": c.from_status},
+                after={"registry_status": c.to_status},
+                reason=reason,
+            )
+        await _notify_operator(
+            c.contact_email,
+            f"【优秀服务商名录】名录状态变更：{REGISTRY_STATUS_LABELS[c.to_status]}",
+            f"{c.name}：\n\n您在优秀服务商名录中的状态已由“{REGISTRY_STATUS_LABELS[c.from_status]}”变更为"
+            f"“{REGISTRY_STATUS_LABELS[c.to_status]}”。\n理由：{reason}\n",
+        )
+
+
+async def expire_lapsed_operators() -> list[int]:
+    """Nightly: listed or warned operators none of whose listings is still in force become 'expired', with a
+    status decision by the system. Returns their ids."""
+    async with transaction():
+        changes = await repo.expire_lapsed_operators(clock.today(), EXPIRED_REASON, clock.now())
+        await _record_status_changes(None, changes, EXPIRED_REASON)
+    return [c.operator_id for c in changes]
+
+
+async def resolve_renewal_flags(operator_ids: list[int]) -> int:
+    """The renewal reminders of these operators' listings that a published batch has just continued go."""
+    return await repo.resolve_listing_renewal_flags(operator_ids, "续期已发布入库", clock.now())
+
+
+async def relist_renewed_operators(principal: Principal, operator_ids: list[int]) -> list[int]:
+    """Expired operators a published batch lists again return to 'listed'. Runs in the publisher's
+    transaction."""
+    changes = await repo.relist_expired_operators(
+        operator_ids, clock.today(), RELISTED_REASON, principal.user_id, clock.now()
+    )
+    await _record_status_changes(principal, changes, RELISTED_REASON)
+    return [c.operator_id for c in changes]
 
 
 # Public directory ------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class RegistryStatus(str, Enum):
     warned = "warned"
     suspended = "suspended"
     removed = "removed"
+    expired = "expired"  # every listing has passed its valid_until; set by the nightly registry job
 
 
 class Channel(str, Enum):
@@ -201,18 +202,26 @@ class Listing(Table, tablename="provider_listing"):
     valid_until = Date(index=True)
 
 
+class EvaluationKind(str, Enum):
+    manual = "manual"  # filed by an official, with a reason
+    computed = "computed"  # by the quarterly job, from a contract's facts; `parts` shows how
+
+
 class Evaluation(Table, tablename="provider_evaluation"):
     id: Serial
     operator = ForeignKey(Operator, null=False, index=True)
     contract_id = Integer(null=True, default=None)
-    evaluator = ForeignKey(User, null=False)
+    evaluator = ForeignKey(User, null=True, default=None)
     evaluator_org = ForeignKey(Organisation, null=False)
+    kind = Varchar(length=10, choices=EvaluationKind, default=EvaluationKind.manual)
     score = Integer()
-    satisfaction = Numeric(digits=(5, 2))
+    satisfaction = Numeric(digits=(5, 2), null=True, default=None)  # none when no survey reached the period
     complaints = Integer(default=0)
     period_start = Date()
     period_end = Date()
     comment = Text(default="")
+    reason = Text(default="")
+    parts = JSONB(default="{}")  # a computed score's parts: each fact, its weight and its points
     created_at = Timestamptz()
 
 

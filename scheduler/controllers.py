@@ -98,9 +98,9 @@ class FlagController(Controller):
     @get(
         "/",
         operation_id="listFlags",
-        guards=[requires(*OFFICIAL_ROLES, Role.auditor)],
+        guards=[requires(*OFFICIAL_ROLES, Role.auditor, Role.operator)],
         responses=errors(403),
-        summary="待办提醒（本人管理范围）",
+        summary="待办提醒（本人管理范围；运营商看到本企业名录到期提醒）",
     )
     async def index(
         self,

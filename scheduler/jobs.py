@@ -26,7 +26,7 @@ from providers import repository as providers_repo
 from scheduler import repository as repo
 from scheduler import service
 from scheduler.engine import Job
-from scheduler.schedule import Daily, Every, Monthly
+from scheduler.schedule import Daily, Every, Monthly, Quarterly
 from scheduler.schemas import RaisedFlag
 
 
@@ -73,6 +73,24 @@ async def balance_report(month: date) -> dict:
 async def send_outbox() -> dict:
     result = await outbox.send_pending()
     return {"sent": result.sent, "retried": result.retried, "gave_up": result.gave_up}
+
+
+async def registry_rules(day: date) -> dict:
+    """The registry's nightly rules, then a flag for the street of each active contract whose operator is
+    now suspended or removed, until the street decides; flags of contracts no longer waiting resolve."""
+    counts = await providers_jobs.registry_rules(day)
+    flags, waiting = await market_jobs.registry_decision_flags()
+    async with transaction():
+        raised = await repo.raise_flags(flags, clock.now())
+        open_ids = await repo.open_flag_subjects("contract_registry_status", "contract")
+        resolved = await repo.resolve_flags(
+            "contract_registry_status",
+            "contract",
+            [i for i in open_ids if i not in set(waiting)],
+            "运营商已恢复在库、合同已结束或街道已作出决定",
+            clock.now(),
+        )
+    return {**counts, "contract_flags_raised": len(raised), "contract_flags_resolved": len(resolved)}
 
 
 # Renewals --------------------------------------------------------------------------------------
@@ -137,6 +155,7 @@ async def renewal_flags(day: date) -> dict:
                         "contact_email": row["contact_email"],
                         "street_id": row.get("street_id"),
                     },
+                    also_paths=[p for p in (row.get("operator_path"), row.get("recommender_path")) if p],
                 )
             )
         async with transaction():
@@ -182,9 +201,15 @@ JOBS: list[Job] = [
     Job("rent_invoices", "生成租金账单", Daily(hour=1), leasing_jobs.rent_invoices),
     Job("overdue_invoices", "逾期账单与欠缴提醒", Daily(hour=1, minute=30), overdue_invoices),
     Job("renewal_flags", "租约、合同、名录到期提醒（90/60/30 天）", Daily(hour=2), renewal_flags),
-    Job("registry_rules", "名录评价规则复核", Daily(hour=3), providers_jobs.registry_rules),
+    Job("registry_rules", "名录到期、评价规则复核与暂停移出后的合同待决定提醒", Daily(hour=3), registry_rules),
     Job("balance_snapshot", "社区收支平衡月度快照与预警", Monthly(hour=4), balance_snapshot),
     Job("balance_report", "收支平衡月报发送建委", Monthly(hour=8), balance_report),
+    Job(
+        "quarterly_evaluations",
+        "服务合同季度履约评价（按事实计算）",
+        Quarterly(hour=5),
+        market_jobs.quarterly_evaluations,
+    ),
     Job("payments_reconcile", "支付对账", Every(seconds=600), leasing_jobs.reconcile_payments),
     Job("outbox", "发送邮件", Every(seconds=30), send_outbox),
 ]

@@ -171,10 +171,12 @@ async def raise_flags(flags: list[FlagDraft], now: datetime) -> list[RaisedFlag]
     rows = await Flag.raw(
         """
         INSERT INTO scheduler_flag (kind, subject_type, subject_id, mark, severity, title, detail, scope_path,
-            opened_at, resolution)
-        SELECT f.kind, f.subject_type, f.subject_id, f.mark, f.severity, f.title, f.detail::jsonb, f.scope_path, {}, ''
-        FROM unnest({}::text[], {}::text[], {}::int[], {}::text[], {}::text[], {}::text[], {}::text[], {}::text[])
-             AS f(kind, subject_type, subject_id, mark, severity, title, detail, scope_path)
+            also_paths, opened_at, resolution)
+        SELECT f.kind, f.subject_type, f.subject_id, f.mark, f.severity, f.title, f.detail::jsonb, f.scope_path,
+               ARRAY(SELECT jsonb_array_elements_text(f.also_paths::jsonb)), {}, ''
+        FROM unnest({}::text[], {}::text[], {}::int[], {}::text[], {}::text[], {}::text[], {}::text[], {}::text[],
+                    {}::text[])
+             AS f(kind, subject_type, subject_id, mark, severity, title, detail, scope_path, also_paths)
         ON CONFLICT (kind, subject_type, subject_id, mark) DO NOTHING
         RETURNING id, kind, subject_type, subject_id, mark, title, detail
         """,
@@ -187,6 +189,7 @@ async def raise_flags(flags: list[FlagDraft], now: datetime) -> list[RaisedFlag]
         [f.title for f in flags],
         [json.dumps(f.detail, ensure_ascii=False, default=str) for f in flags],
         [f.scope_path for f in flags],
+        [json.dumps(f.also_paths) for f in flags],
     )
     return [msgspec.convert(_with_json(r, "detail"), RaisedFlag) for r in rows]
 
@@ -241,19 +244,23 @@ async def resolve_superseded(kind: str, subject_type: str, tighter: list[tuple[i
 async def list_flags(
     *, patterns: list[str], kind: str | None, state: str, limit: int, offset: int
 ) -> tuple[list[FlagView], int]:
-    # Raw for LIKE ANY over the reader's scopes, the severity ordering and the window total.
+    # Raw for LIKE ANY over the reader's scopes (and the further orgs a flag names), the severity ordering and
+    # the window total.
     rows = await Flag.raw(
         """
         SELECT f.id, f.kind, f.subject_type, f.subject_id, f.mark, f.severity, f.title, f.detail, f.opened_at,
                f.acknowledged_at, f.resolved_at, f.resolution, count(*) OVER () AS total
         FROM scheduler_flag f
-        WHERE f.scope_path LIKE ANY({}::text[]) AND ({}::text IS NULL OR f.kind = {})
+        WHERE (f.scope_path LIKE ANY({}::text[])
+               OR EXISTS (SELECT 1 FROM unnest(f.also_paths) p WHERE p LIKE ANY({}::text[])))
+          AND ({}::text IS NULL OR f.kind = {})
           AND CASE {} WHEN 'open' THEN f.resolved_at IS NULL WHEN 'resolved' THEN f.resolved_at IS NOT NULL
                       ELSE true END
         ORDER BY f.resolved_at IS NOT NULL, CASE f.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
                  f.opened_at DESC, f.id DESC
         LIMIT {} OFFSET {}
         """,
+        patterns,
         patterns,
         kind,
         kind,

@@ -72,6 +72,32 @@ class Monthly:
 
 
 @dataclass(frozen=True)
+class Quarterly(Monthly):
+    """Runs on 1 January, April, July and October from `hour`, for the quarter that just ended. Its period is
+    the quarter's first month ("2026-07" for July to September)."""
+
+    def label(self) -> str:
+        return f"每季度首月 1 日 {self.hour:02d}:{self.minute:02d}（上季度）"
+
+    def trigger(self) -> CronTrigger:
+        return CronTrigger(month="1,4,7,10", day=1, hour=self.hour, minute=self.minute, timezone=BUSINESS_TZ)
+
+    def latest_due(self, now: datetime) -> str:
+        local = now.astimezone(BUSINESS_TZ)
+        this_quarter = date(local.year, 3 * ((local.month - 1) // 3) + 1, 1)
+        runs_from = (local.month, local.day, local.hour, local.minute) >= (
+            this_quarter.month,
+            1,
+            self.hour,
+            self.minute,
+        )
+        return f"{add_months(this_quarter, -3 if runs_from else -6):%Y-%m}"
+
+    def after(self, period: str) -> str:
+        return f"{add_months(self.as_date(period), 3):%Y-%m}"
+
+
+@dataclass(frozen=True)
 class Every:
     """Housekeeping that has no period of its own (sending the outbox): run every few seconds."""
 
@@ -108,4 +134,9 @@ def normalise_period(schedule: Daily | Monthly, text: str) -> str:
             "期间不正确：按月的任务为 YYYY-MM，按日的任务为 YYYY-MM-DD", detail={"field": "period", "value": text}
         ) from exc
     check_date(day, "period")
+    if isinstance(schedule, Quarterly) and day.month not in (1, 4, 7, 10):
+        raise ValidationFailed(
+            "按季度的任务期间为季度首月：YYYY-01、YYYY-04、YYYY-07 或 YYYY-10",
+            detail={"field": "period", "value": text},
+        )
     return f"{day:%Y-%m}" if monthly else day.isoformat()

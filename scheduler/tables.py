@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from piccolo.columns import JSONB, BigInt, Date, ForeignKey, Integer, Numeric, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import JSONB, Array, BigInt, Date, ForeignKey, Integer, Numeric, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from core.accounts.tables import User
@@ -61,6 +61,7 @@ class Flag(Table, tablename="scheduler_flag"):
     title = Varchar(length=300)
     detail = JSONB(default="{}")
     scope_path = Varchar(length=400, index=True)  # the org subtree whose officials see it
+    also_paths = Array(base_column=Varchar(length=400), default=list)  # further orgs that see it, read-only
     opened_at = Timestamptz()
     acknowledged_at = Timestamptz(null=True, default=None)
     acknowledged_by = ForeignKey(User, null=True, default=None)

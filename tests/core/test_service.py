@@ -80,6 +80,8 @@ async def test_demo_registry_has_every_state_two_batches_and_a_suspension(client
     assert await _count("provider_operator") >= 60
     assert await _count("provider_operator WHERE registry_status = 'suspended'") == 1
     assert await _count("provider_evaluation") > 0
+    # Each contract in force last quarter has its computed evaluation, with the parts behind its score.
+    assert await _count("provider_evaluation WHERE kind = 'computed' AND parts ? 'reports_on_time'") > 0
     directory = (await client.get("/api/v1/public/operators", params={"limit": 200})).json()
     assert directory["total"] >= 40
     categories = {c for o in directory["items"] for c in o["categories"]}

@@ -6,6 +6,7 @@ import asyncio
 
 from core.outbox.service import send_pending
 from tests.market.helpers import community, community_payload, contract, listed_operators, need
+from tests.providers.helpers import approve, publish_batch, submitted_self_application
 
 
 async def test_a_community_file_is_edited_within_scope_and_audited(world):
@@ -188,7 +189,8 @@ async def test_contracts_never_exceed_capacity_even_when_drafted_at_once(world, 
 async def test_renewal_links_a_successor_and_keeps_capacity(world, frozen_clock):
     operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",), "capacity": 1}})
     target = await community(world, "street_x", "江滨社区")
-    first = await contract(world, "street_x", target["id"], operators["tot"]["id"])
+    # The listing runs to 2028-12-01: the new term starts while it is in force.
+    first = await contract(world, "street_x", target["id"], operators["tot"]["id"], ends_on="2028-06-01")
     assert first["status"] == "active"
 
     for blank in ("", " \n "):
@@ -214,6 +216,27 @@ async def test_renewal_links_a_successor_and_keeps_capacity(world, frozen_clock)
         "street_x", f"/api/v1/contracts/{first['id']}/renew", json={"ends_on": "2033-01-01", "reason": "再续一年"}
     )
     assert twice.status_code == 409 and twice.json()["code"] == "contract.state_invalid"
+
+
+async def test_renewal_needs_a_listing_in_force_when_the_new_term_starts(world, frozen_clock):
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    target = await community(world, "street_x", "江滨社区")
+    # Listed until 2028-12-01; the contract ends, and the new term would start, on 2029-01-01.
+    first = await contract(world, "street_x", target["id"], operators["tot"]["id"])
+    body = {"ends_on": "2031-01-01", "reason": "服务评价良好"}
+    refused = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew", json=body)
+    assert refused.status_code == 409 and refused.json()["code"] == "contract.operator_not_listed"
+    assert refused.json()["detail"]["not_listed"] == ["childcare"]
+    assert (await world.get("street_x", f"/api/v1/contracts/{first['id']}")).json()["status"] == "active"
+
+    # The operator renews its listing in 2028; from then on the contract can be renewed.
+    frozen_clock.advance(days=460)
+    application_id = await submitted_self_application(world, "tot", operators["tot"]["id"])
+    await approve(world, application_id)
+    await publish_batch(world, frozen_clock, [application_id], title="2028年续期批次")
+    renewed = await world.post("street_x", f"/api/v1/contracts/{first['id']}/renew", json=body)
+    assert renewed.status_code == 201, renewed.text
+    assert renewed.json()["starts_on"] == "2029-01-01"
 
 
 async def test_an_operator_reads_its_contracts_and_nobody_elses(world, frozen_clock):

@@ -155,7 +155,7 @@ async def test_evaluations_propose_and_reviewer_confirms(world, frozen_clock):
     operator = await listed_operator(world, frozen_clock, "评价低企业", "lowscore")
     for month, score in ((1, 55), (2, 50), (3, 58)):
         response = await world.post(
-            "street_x",
+            "city",
             "/api/v1/evaluations",
             json={
                 "operator_id": operator["id"],
@@ -164,6 +164,7 @@ async def test_evaluations_propose_and_reviewer_confirms(world, frozen_clock):
                 "complaints": 3,
                 "period_start": f"2026-0{month}-01",
                 "period_end": f"2026-0{month + 1}-01",
+                "reason": "季度考核",
             },
         )
         assert response.status_code == 201, response.text
@@ -202,7 +203,7 @@ async def test_evaluations_propose_and_reviewer_confirms(world, frozen_clock):
         assert again.status_code == 409 and again.json()["code"] == "proposal.decided"
     # An evaluation of a company that does not exist is refused as unknown.
     unknown = await world.post(
-        "street_x",
+        "city",
         "/api/v1/evaluations",
         json={
             "operator_id": operator["id"] + 1000,
@@ -211,6 +212,7 @@ async def test_evaluations_propose_and_reviewer_confirms(world, frozen_clock):
             "complaints": 0,
             "period_start": "2026-04-01",
             "period_end": "2026-05-01",
+            "reason": "季度考核",
         },
     )
     assert unknown.status_code == 404 and unknown.json()["code"] == "operator.not_found"
@@ -276,3 +278,62 @@ async def test_an_application_for_an_operator_that_does_not_exist_is_404(world):
             json={"operator_id": unknown, "channel": "recommended", "categories": ["culture"]},
         )
         assert response.status_code == 404 and response.json()["code"] == "operator.not_found", (unknown, response.text)
+
+
+async def _evaluate(world, operator_id: int, score: int, satisfaction: str, complaints: int) -> None:
+    for month in (1, 2, 3):
+        response = await world.post(
+            "city",
+            "/api/v1/evaluations",
+            json={
+                "operator_id": operator_id,
+                "score": score,
+                "satisfaction": satisfaction,
+                "complaints": complaints,
+                "period_start": f"2026-0{month}-01",
+                "period_end": f"2026-0{month + 1}-01",
+                "reason": "季度考核",
+            },
+        )
+        assert response.status_code == 201, response.text
+
+
+async def test_low_satisfaction_and_many_complaints_each_propose_a_warning(world, frozen_clock):
+    unhappy = await listed_operator(world, frozen_clock, "满意度低企业", "unhappy")
+    complained = await listed_operator(world, frozen_clock, "投诉多企业", "complained")
+    fine = await listed_operator(world, frozen_clock, "表现良好企业", "fine")
+    edge = await listed_operator(world, frozen_clock, "投诉未达线企业", "edge")
+    await _evaluate(world, unhappy["id"], 90, "79.5", 0)  # good scores, residents unhappy
+    await _evaluate(world, complained["id"], 90, "95", 4)  # 12 complaints over the window
+    await _evaluate(world, fine["id"], 90, "80", 3)  # satisfaction on the line, 9 complaints: nothing
+    await _evaluate(world, edge["id"], 88, "96", 3)
+
+    assert (await world.post("city", "/api/v1/registry/proposals/run")).json() == {"created": 2}
+    proposals = (await world.get("city", "/api/v1/registry/proposals", params={"state": "open"})).json()["items"]
+    by_operator = {p["operator_id"]: p for p in proposals}
+    assert set(by_operator) == {unhappy["id"], complained["id"]}
+    assert (by_operator[unhappy["id"]]["proposed_status"], by_operator[unhappy["id"]]["rule"]) == (
+        "warned",
+        "satisfaction_below_warn",
+    )
+    assert by_operator[unhappy["id"]]["evidence"]["average_satisfaction"] == "79.5"
+    assert (by_operator[complained["id"]]["proposed_status"], by_operator[complained["id"]]["rule"]) == (
+        "warned",
+        "complaints_at_or_above_warn",
+    )
+    assert by_operator[complained["id"]]["evidence"]["complaints"] == 12
+
+
+def test_evaluations_without_a_survey_do_not_count_towards_satisfaction():
+    from datetime import date
+    from decimal import Decimal
+
+    from providers import rules
+    from providers.tables import RegistryStatus
+
+    computed = [rules.EvaluationFacts(90, None, 0, date(2026, 3 * i, 28)) for i in (1, 2)]
+    surveyed = rules.EvaluationFacts(90, Decimal(70), 0, date(2026, 9, 30))
+    assert rules.propose(RegistryStatus.listed, computed, rules.Thresholds()) is None
+    proposal = rules.propose(RegistryStatus.listed, [*computed, surveyed], rules.Thresholds())
+    assert proposal is not None and proposal.rule == "satisfaction_below_warn"
+    assert proposal.evidence["average_satisfaction"] == "70.0"

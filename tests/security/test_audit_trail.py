@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from piccolo.engine import engine_finder
 
+from core import clock
 from core.audit import service as audit
 from core.audit.tables import AuditLog
 from core.pagination import MAX_PAGE_SIZE
@@ -24,7 +25,14 @@ from scheduler.jobs import job_named
 from tests.leasing.helpers import lease, listing, space
 from tests.leasing.test_payments import GOOD_CARD
 from tests.market.helpers import community, contract, listed_operators, need
-from tests.providers.helpers import approve, operator_payload, register_operator, submitted_self_application
+from tests.providers.helpers import (
+    approve,
+    listed_operator,
+    operator_payload,
+    publish_batch,
+    register_operator,
+    submitted_self_application,
+)
 from tests.world import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +70,8 @@ EXPECTED = {
     "operator.status.suspended": DECISION,
     "operator.status.listed": DECISION,
     "operator.status.removed": DECISION,
+    "operator.status.expired": SYSTEM,
+    "operator.status.relisted": DECISION,
     # Market
     "community.create": CREATION,
     "community.update": CHANGE,
@@ -76,6 +86,10 @@ EXPECTED = {
     "contract.renew": DECISION,
     "contract.terminate": DECISION,
     "contract.expiring": SYSTEM,
+    "contract.performance_evaluated": SYSTEM,
+    "contract.registry_continue": DECISION,
+    "contract.registry_terminate": DECISION,
+    "complaint.file": CREATION,
     "ledger.post": CREATION,
     "ledger.operator_report": CREATION,
     # Leasing
@@ -133,9 +147,10 @@ def test_every_action_the_code_records_is_covered_here():
     recorded = recorded_actions_in_source()
     literal = {a for a in recorded if not re.match(r"f['\"]", a)}
     assert literal - set(EXPECTED) == set(), "a new audited action needs an entry (and a scenario) here"
-    # The computed ones: application decisions, objection and proposal outcomes, registry statuses.
+    # The computed ones: application decisions, objection and proposal outcomes, registry statuses, and the
+    # decisions on contracts of suspended or removed operators.
     prefixes = {re.match(r"f['\"]([a-z_.]+)\{", a).group(1) for a in recorded - literal}
-    assert prefixes == {"application.", "objection.", "proposal.", "operator.status."}
+    assert prefixes == {"application.", "objection.", "proposal.", "operator.status.", "contract.registry_"}
     for prefix in prefixes:
         assert any(name.startswith(prefix) for name in EXPECTED)
 
@@ -260,7 +275,7 @@ async def test_every_registry_decision_is_audited_with_actor_reason_before_and_a
         for month, score in ((1, 55), (2, 50), (3, 58)):
             await ok(
                 await world.post(
-                    "street_x",
+                    "city",
                     "/api/v1/evaluations",
                     json={
                         "operator_id": operator["id"],
@@ -269,6 +284,7 @@ async def test_every_registry_decision_is_audited_with_actor_reason_before_and_a
                         "complaints": 3,
                         "period_start": f"2026-0{month}-01",
                         "period_end": f"2026-0{month + 1}-01",
+                        "reason": "季度考核",
                     },
                 ),
                 201,
@@ -298,6 +314,13 @@ async def test_every_registry_decision_is_audited_with_actor_reason_before_and_a
                 json={"status": status, "reason": f"复核后决定：{status}"},
             )
         )
+    # A listing left to lapse expires the operator (the nightly job); a published renewal lists it again.
+    lapsing = await listed_operator(world, frozen_clock, "到期企业", "lapsing")
+    frozen_clock.advance(days=365 * 2 + 5)
+    await ok(await world.post("city", "/api/v1/jobs/registry_rules/run", json={"period": f"{clock.today()}"}))
+    renewal = await submitted_self_application(world, "lapsing", lapsing["id"])
+    await approve(world, renewal)
+    await publish_batch(world, frozen_clock, [renewal], title="续期批次")
 
     rows = await audit_rows(world)
     registry = {
@@ -348,7 +371,8 @@ async def test_every_market_decision_is_audited_with_actor_reason_before_and_aft
         )
     )
 
-    draft = await contract(world, "street_x", other["id"], tot["id"], sign=False)
+    # Ends while the operator is listed (until 2028-12-01), so the renewal below starts listed.
+    draft = await contract(world, "street_x", other["id"], tot["id"], sign=False, ends_on="2028-06-01")
     await ok(await world.patch("street_x", f"/api/v1/contracts/{draft['id']}", json={"kpis": "满意度不低于90%"}))
     signed = await ok(await world.post("street_x", f"/api/v1/contracts/{draft['id']}/sign"))
     await ok(
@@ -380,12 +404,29 @@ async def test_every_market_decision_is_audited_with_actor_reason_before_and_aft
             "street_x", f"/api/v1/contracts/{successor['id']}/terminate", json={"reason": "社区调整运营模式"}
         )
     )
+    complaint = {"received_on": "2026-11-20", "text": "居民反映服务响应慢"}
+    await ok(await world.post("street_x", f"/api/v1/contracts/{signed['id']}/complaints", json=complaint), 201)
+    # The operator is suspended: the street decides on each contract it holds.
+    late = await contract(world, "street_x", third["id"], tot["id"], ends_on="2028-06-01")
+    await ok(
+        await world.post(
+            "city", f"/api/v1/operators/{tot['id']}/status", json={"status": "suspended", "reason": "整改"}
+        )
+    )
+    for contract_id, decision in ((accepted["contract_id"], "continue"), (late["id"], "terminate")):
+        await ok(
+            await world.post(
+                "street_x",
+                f"/api/v1/contracts/{contract_id}/registry-decision",
+                json={"decision": decision, "reason": f"运营商暂停在库，决定{decision}"},
+            )
+        )
 
     rows = await audit_rows(world)
     market = {
         a
         for a, kind in EXPECTED.items()
-        if a.split(".")[0] in ("community", "need", "allocation", "contract", "ledger") and kind != SYSTEM
+        if a.split(".")[0] in ("community", "need", "allocation", "contract", "ledger", "complaint") and kind != SYSTEM
     }
     await assert_complete(rows, market)
     rejected = next(r for r in rows if r["action"] == "allocation.reject")

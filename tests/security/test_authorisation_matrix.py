@@ -116,7 +116,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/batches/{batch_id}/objections"): "401  403  403  403  403  403  403  ok   403  403",
     ("POST", "/api/v1/batches/{batch_id}/publish"): "401  403  403  403  403  403  403  ok   403  403",
     ("POST", "/api/v1/objections/{objection_id}/decision"): "401  403  403  403  403  403  403  ok   403  403",
-    ("POST", "/api/v1/evaluations"): "401  403  403  ok   ok   ok   ok   403  403  403",
+    ("POST", "/api/v1/evaluations"): "401  403  403  ok   403  ok   403  ok   403  403",
     ("GET", "/api/v1/registry/proposals"): "401  403  403  403  403  403  403  ok   403  403",
     ("POST", "/api/v1/registry/proposals/run"): "401  403  403  403  403  403  403  ok   403  403",
     ("POST", "/api/v1/registry/proposals/{proposal_id}/confirm"): "401  403  403  403  403  403  403  ok   403  403",
@@ -154,6 +154,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/contracts/{contract_id}/renew"): "401  403  403  ok   404  ok   404  ok   403  403",
     ("POST", "/api/v1/contracts/{contract_id}/terminate"): "401  403  403  ok   404  ok   404  ok   403  403",
     ("POST", "/api/v1/contracts/{contract_id}/monthly-reports"): "401  ok   404  403  403  403  403  403  403  403",
+    ("POST", "/api/v1/contracts/{contract_id}/complaints"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/contracts/{contract_id}/registry-decision"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("GET", "/api/v1/contracts/{contract_id}/complaints"): "401  ok   404  ok   404  ok   404  ok   404  ok",
     ("GET", "/api/v1/balance/overview"): "401  403  403  ok   ok   ok   ok   ok   403  ok",
     ("POST", "/api/v1/subsidies/hangzhou-old-estate"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/subsidies/fuyang-award"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
@@ -184,7 +187,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/jobs"): "401  403  403  403  403  403  403  ok   403  ok",
     ("POST", "/api/v1/jobs/{name}/run"): "401  403  403  403  403  403  403  ok   403  403",
     ("GET", "/api/v1/job-runs"): "401  403  403  403  403  403  403  ok   403  ok",
-    ("GET", "/api/v1/flags"): "401  403  403  ok   ok   ok   ok   ok   403  ok",
+    ("GET", "/api/v1/flags"): "401  ok   ok   ok   ok   ok   ok   ok   403  ok",
     ("POST", "/api/v1/flags/{flag_id}/acknowledge"): "401  403  403  ok   404  ok   404  ok   403  403",
     ("POST", "/api/v1/flags/{flag_id}/resolve"): "401  403  403  ok   404  ok   404  ok   403  403",
     ("GET", "/api/v1/reports/balance/{month}/report.html"): "401  403  403  403  403  403  403  ok   403  ok",
@@ -219,6 +222,7 @@ class Scene:
     ids: dict[str, int | str] = field(default_factory=dict)
     operators: dict[str, dict] = field(default_factory=dict)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    registry_contracts: list[int] = field(default_factory=list)  # operator E's, awaiting a decision
 
     def next(self) -> int:
         return next(self.counter)
@@ -259,7 +263,8 @@ async def batch_with(world, scene: Scene, application_id: int) -> int:
 
 
 async def build_scene(world, frozen_clock) -> Scene:
-    """Two streets' worth of everything, a district B community, four listed operators; today 2026-12-09."""
+    """Two streets' worth of everything, a district B community, four listed operators and a suspended one;
+    today 2026-12-09."""
     scene = Scene(world)
     scene.operators = await listed_operators(
         world,
@@ -271,6 +276,7 @@ async def build_scene(world, frozen_clock) -> Scene:
                 ("op_b", "运营商乙社区服务有限公司"),
                 ("op_c", "丙家托育有限公司"),
                 ("op_d", "丁家托育有限公司"),
+                ("op_e", "戊家托育有限公司"),
             )
         },
     )
@@ -294,6 +300,10 @@ async def build_scene(world, frozen_clock) -> Scene:
             world, "street_x", cx["id"], scene.op_a, sign=False, starts_on="2029-01-01", ends_on="2030-01-01"
         )
     )["id"]
+    # Operator E holds contracts in community X and is then suspended: each waits for street X's decision.
+    op_e = scene.operators["op_e"]["id"]
+    scene.registry_contracts = [(await contract(world, "street_x", cx["id"], op_e))["id"] for _ in range(4)]
+    ok(await world.post("city", f"/api/v1/operators/{op_e}/status", json={"status": "suspended", "reason": "整改"}))
     ids["need_id"] = (await need(world, "street_x", cx["id"], "childcare"))["id"]
     ids["need_y"] = (await need(world, "street_y", cy["id"], "childcare"))["id"]
     ids["need_z"] = (await need(world, "district_b", cz["id"], "childcare"))["id"]
@@ -329,7 +339,7 @@ async def build_scene(world, frozen_clock) -> Scene:
     for username in ("op_c", "op_d"):
         ok(
             await world.post(
-                "street_x",
+                "city",
                 "/api/v1/evaluations",
                 json={
                     "operator_id": scene.operators[username]["id"],
@@ -338,6 +348,7 @@ async def build_scene(world, frozen_clock) -> Scene:
                     "complaints": 12,
                     "period_start": "2026-01-01",
                     "period_end": "2026-07-01",
+                    "reason": "半年度考核",
                 },
             )
         )
@@ -481,6 +492,7 @@ with_body(
         "complaints": 0,
         "period_start": "2026-01-01",
         "period_end": "2026-07-01",
+        "reason": "半年度考核",
     },
 )
 with_body(
@@ -511,6 +523,11 @@ with_body(
     "POST",
     "/api/v1/contracts/{contract_id}/monthly-reports",
     lambda s: {"month": "2026-11-01", "service_revenue": 300_000, "costs": {"staff": 100_000}},
+)
+with_body(
+    "POST",
+    "/api/v1/contracts/{contract_id}/complaints",
+    lambda s: {"received_on": "2026-11-20", "text": "居民反映服务响应慢"},
 )
 with_body(
     "POST",
@@ -659,9 +676,27 @@ async def _sign(scene: Scene, template: str) -> Call:
     return Call(at(scene, template, contract_id=await _fresh_contract(scene, sign=False)))
 
 
+@builds("POST", "/api/v1/contracts/{contract_id}/registry-decision", consumes=True)
+async def _registry_decision(scene: Scene, template: str) -> Call:
+    return Call(
+        at(scene, template, contract_id=scene.registry_contracts.pop() if scene.registry_contracts else 0),
+        json={"decision": "continue", "reason": "继续履行至期满"},
+    )
+
+
 @builds("POST", "/api/v1/contracts/{contract_id}/renew", consumes=True)
 async def _renew_contract(scene: Scene, template: str) -> Call:
-    contract_id = await _fresh_contract(scene, sign=True)
+    # Ends while operator A's listing is in force, so the renewal's new term starts listed.
+    contract_id = (
+        await contract(
+            scene.world,
+            "street_x",
+            scene.ids["community_id"],
+            scene.op_a,
+            starts_on="2026-12-01",
+            ends_on=f"2027-0{1 + scene.next() % 9}-01",
+        )
+    )["id"]
     return Call(at(scene, template, contract_id=contract_id), json={"ends_on": "2099-01-01", "reason": "续签"})
 
 
