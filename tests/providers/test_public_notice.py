@@ -256,3 +256,26 @@ async def test_the_database_refuses_to_change_a_published_batch(world, frozen_cl
     batch = (await world.get("city", f"/api/v1/batches/{batch_id}")).json()
     assert batch["title"] == "2026年第二批" and batch["number_label"] == "2026年第1批"
     assert [e["status"] for e in batch["entries"]] == ["included"]
+
+
+async def test_the_demo_has_a_batch_on_notice_with_a_public_objection(client):
+    from core.demo import load_demo
+    from core.settings import get_settings
+    from tests.world import login
+
+    await load_demo()
+    public = (await client.get("/api/v1/public/batches")).json()["items"]
+    assert sorted((b["state"], b["number_label"]) for b in public) == [
+        ("notice", None),
+        ("published", "2025年第1批"),
+        ("published", "2026年第1批"),
+    ]
+    [notice] = [b for b in public if b["state"] == "notice"]
+    detail = (await client.get(f"/api/v1/public/batches/{notice['id']}")).json()
+    assert len(detail["entries"]) == 2
+
+    token = (await login(client, "city_admin", get_settings().demo_password)).json()["access_token"]
+    objections = (
+        await client.get(f"/api/v1/batches/{notice['id']}/objections", headers={"Authorization": f"Bearer {token}"})
+    ).json()
+    assert [(o["objector_name"], o["objector_phone"]) for o in objections] == [("陈女士", "13857112345")]
