@@ -11,9 +11,20 @@ from core.accounts.tables import Role
 from core.auth import requires
 from core.calendar import service
 from core.calendar.schemas import CalendarDayCreate, CalendarDayUpdate, CalendarDayView
+from core.dates import check_date
+from core.errors import ValidationFailed
 from core.http.openapi import errors
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
+
+DayParam = Annotated[str, Parameter(description="日期，如 2026-10-01", max_length=10)]
+
+
+def _day(value: str) -> date:
+    try:
+        return check_date(date.fromisoformat(value), "day")
+    except ValueError as exc:
+        raise ValidationFailed("日期格式应为 YYYY-MM-DD", detail={"field": "day"}) from exc
 
 
 class CalendarController(Controller):
@@ -36,13 +47,13 @@ class CalendarController(Controller):
     async def add(self, principal: Principal, data: CalendarDayCreate) -> CalendarDayView:
         return await service.add_day(principal, data.day, data.kind, data.name)
 
-    @patch("/{day:date}", operation_id="changeCalendarDay", responses=errors(403, 404), summary="修改日历中的一天")
-    async def change(self, principal: Principal, day: date, data: CalendarDayUpdate) -> CalendarDayView:
-        return await service.change_day(principal, day, as_fields(data, drop_none=True))
+    @patch("/{day:str}", operation_id="changeCalendarDay", responses=errors(403, 404), summary="修改日历中的一天")
+    async def change(self, principal: Principal, day: DayParam, data: CalendarDayUpdate) -> CalendarDayView:
+        return await service.change_day(principal, _day(day), as_fields(data, drop_none=True))
 
-    @delete("/{day:date}", operation_id="deleteCalendarDay", responses=errors(403, 404), summary="删除日历中的一天")
-    async def remove(self, principal: Principal, day: date) -> None:
-        await service.delete_day(principal, day)
+    @delete("/{day:str}", operation_id="deleteCalendarDay", responses=errors(403, 404), summary="删除日历中的一天")
+    async def remove(self, principal: Principal, day: DayParam) -> None:
+        await service.delete_day(principal, _day(day))
 
 
 ROUTES = [CalendarController]

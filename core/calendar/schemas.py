@@ -6,9 +6,8 @@ from typing import Annotated
 import msgspec
 
 from core.calendar.tables import DayKind
+from core.labels import DAY_KIND_LABELS
 from core.schemas import Input
-
-DAY_KIND_LABELS = {DayKind.holiday.value: "放假", DayKind.workday.value: "调休上班"}
 
 DayName = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 

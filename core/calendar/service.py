@@ -55,4 +55,6 @@ async def delete_day(principal: Principal, day: date) -> None:
         removed = await repo.delete_day(day)
         if removed is None:
             raise CalendarDayNotFound(detail={"field": "day", "day": day.isoformat()})
-        await audit.record(principal, "calendar.delete", "calendar_day", day.isoformat(), before=removed)
+        await audit.record(
+            principal, "calendar.delete", "calendar_day", day.isoformat(), before=removed, after={"deleted": True}
+        )
