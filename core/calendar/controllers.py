@@ -47,11 +47,11 @@ class CalendarController(Controller):
     async def add(self, principal: Principal, data: CalendarDayCreate) -> CalendarDayView:
         return await service.add_day(principal, data.day, data.kind, data.name)
 
-    @patch("/{day:str}", operation_id="changeCalendarDay", responses=errors(403, 404), summary="修改日历中的一天")
+    @patch("/{day:str}", operation_id="changeCalendarDay", responses=errors(403, 404, 422), summary="修改日历中的一天")
     async def change(self, principal: Principal, day: DayParam, data: CalendarDayUpdate) -> CalendarDayView:
         return await service.change_day(principal, _day(day), as_fields(data, drop_none=True))
 
-    @delete("/{day:str}", operation_id="deleteCalendarDay", responses=errors(403, 404), summary="删除日历中的一天")
+    @delete("/{day:str}", operation_id="deleteCalendarDay", responses=errors(403, 404, 422), summary="删除日历中的一天")
     async def remove(self, principal: Principal, day: DayParam) -> None:
         await service.delete_day(principal, _day(day))
 

@@ -85,6 +85,12 @@ async def test_city_staff_keep_the_calendar_and_every_change_is_audited(world):
     gone = await world.client.delete("/api/v1/calendar/days/2027-01-01", headers=world.headers("city"))
     assert gone.status_code == 404 and gone.json()["code"] == "calendar.day_not_found"
 
+    for malformed in ("2026-13-01", "not-a-day", "0"):
+        refused = await world.client.delete(f"/api/v1/calendar/days/{malformed}", headers=world.headers("city"))
+        assert refused.status_code == 422 and refused.json()["detail"]["field"] == "day", refused.text
+    far = await world.patch("city", "/api/v1/calendar/days/2101-01-01", json={"name": "太远"})
+    assert far.status_code == 422 and far.json()["code"] == "request.date_out_of_range"
+
     audit = (await world.get("city", "/api/v1/audit", params={"entity_type": "calendar_day"})).json()
     assert sorted(e["action"] for e in audit["items"]) == ["calendar.add", "calendar.change", "calendar.delete"]
 
