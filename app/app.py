@@ -14,6 +14,7 @@ from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.admin import admin_handler
 from core.audit.controllers import ROUTES as AUDIT_ROUTES
 from core.auth import build_jwt_auth
+from core.calendar.controllers import ROUTES as CALENDAR_ROUTES
 from core.db import postgres_engine
 from core.dependencies import DEPENDENCIES
 from core.health import health
@@ -63,7 +64,14 @@ def create_app() -> Litestar:
         await postgres_engine().close_connection_pool()
 
     app = Litestar(
-        route_handlers=[health, *ACCOUNT_ROUTES, *AUDIT_ROUTES, *domain_routes, admin_handler(admin_tables)],
+        route_handlers=[
+            health,
+            *ACCOUNT_ROUTES,
+            *AUDIT_ROUTES,
+            *CALENDAR_ROUTES,
+            *domain_routes,
+            admin_handler(admin_tables),
+        ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         # Innermost, after authentication (added first by on_app_init), so the user is known.

@@ -864,7 +864,7 @@ def _batches(city: City) -> dict[str, list[tuple[int, date]]]:
             (
                 batch_id,
                 f"优秀服务商名录第{batch_id}批",
-                "published",
+                "notice",  # published once its entries are in: see PUBLISH_BATCHES
                 notice_start,
                 published_on - timedelta(days=7),
                 published_on,
@@ -2070,6 +2070,22 @@ async def generate(
     )
 
 
+# A published batch takes no new entries (a trigger refuses them), so the batches arrive on notice and, their
+# entries written, are published and numbered per year in one statement, as publication does.
+PUBLISH_BATCHES = """
+WITH numbered AS (
+    SELECT id, extract(year FROM published_on)::int AS year,
+           row_number() OVER (PARTITION BY extract(year FROM published_on) ORDER BY published_on, id)::int AS seq
+    FROM provider_batch WHERE state = 'notice' AND published_on IS NOT NULL
+)
+UPDATE provider_batch b SET state = 'published', number_year = n.year, number_seq = n.seq
+FROM numbered n WHERE b.id = n.id;
+INSERT INTO provider_batch_counter (year, last_seq)
+SELECT number_year, max(number_seq) FROM provider_batch WHERE number_seq IS NOT NULL GROUP BY number_year
+ON CONFLICT (year) DO UPDATE SET last_seq = excluded.last_seq;
+"""
+
+
 async def _fill(
     connection: asyncpg.Connection, writer: Writer, rng: random.Random, city: City, password_hash: str, seed: int
 ) -> dict:
@@ -2087,6 +2103,7 @@ async def _fill(
     await writer.copy("provider_application_event", city.application_events)
     await writer.copy("provider_application_category", city.application_categories)
     await writer.copy("provider_batch_entry", city.batch_entries)
+    await connection.execute(PUBLISH_BATCHES)
     await writer.copy("provider_listing", city.listings)
     await writer.copy("provider_status_decision", city.status_decisions)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -35,13 +36,30 @@ def set_clock(source: Callable[[], datetime] | None) -> None:
     _now = source or (lambda: datetime.now(UTC))
 
 
-def add_working_days(start: date, days: int) -> date:
-    """The date `days` working days after `start` (Monday to Friday; public holidays are not known here)."""
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """Days that differ from the Monday-to-Friday week: public holidays, and weekend days worked instead (调休)."""
+
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.holidays:
+            return False
+        return day in self.workdays or day.weekday() < 5
+
+
+WEEKDAYS_ONLY = WorkingCalendar()
+
+
+def add_working_days(start: date, days: int, calendar: WorkingCalendar = WEEKDAYS_ONLY) -> date:
+    """The date `days` working days after `start`: weekdays that are not holidays, and weekend days the calendar
+    marks as worked (core.calendar.service.working_calendar loads the calendar from the database)."""
     current = start
     remaining = days
     while remaining > 0:
         current += timedelta(days=1)
-        if current.weekday() < 5:
+        if calendar.is_working_day(current):
             remaining -= 1
     return current
 

@@ -18,5 +18,7 @@ ORG_KIND_LABELS = {
     "owner": "国有产权单位",
 }
 
+DAY_KIND_LABELS = {"holiday": "放假", "workday": "调休上班"}
+
 # Enum class name → labels, for the API document.
-ENUM_LABELS = {"Role": ROLE_LABELS, "OrgKind": ORG_KIND_LABELS}
+ENUM_LABELS = {"Role": ROLE_LABELS, "OrgKind": ORG_KIND_LABELS, "DayKind": DAY_KIND_LABELS}

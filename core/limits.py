@@ -3,10 +3,13 @@
 Rate limits use Litestar's RateLimitMiddleware, counted per client address in each web worker's memory:
 one budget for the public directory (no login, so anyone can hammer it), a smaller one for login (password
 guessing across many accounts; a single account is also locked after repeated failures, see
-core.accounts.service). A limit of 0 switches it off.
+core.accounts.service), and an hourly one for objections filed by the public (each phone number has its own
+hourly limit besides, counted in the database by the registry). A limit of 0 switches it off.
 """
 
 from __future__ import annotations
+
+import re
 
 from litestar.connection import Request
 from litestar.middleware.base import DefineMiddleware
@@ -16,6 +19,7 @@ from litestar.types import Message, Scope
 from core.settings import Settings
 
 PUBLIC_PREFIX = "/api/v1/public/"
+PUBLIC_OBJECTION = re.compile(r"^/api/v1/public/batches/[0-9]+/objections/?$")
 LOGIN_PATH = "/api/v1/auth/login"
 
 
@@ -23,6 +27,10 @@ LOGIN_PATH = "/api/v1/auth/login"
 # runs on every request.
 async def _is_public(request: Request) -> bool:
     return _path(request.scope).startswith(PUBLIC_PREFIX)
+
+
+async def _is_public_objection(request: Request) -> bool:
+    return request.scope.get("method") == "POST" and bool(PUBLIC_OBJECTION.match(_path(request.scope)))
 
 
 async def _is_login(request: Request) -> bool:
@@ -36,15 +44,15 @@ def _path(scope: Scope) -> str:
 
 def rate_limits(settings: Settings) -> list[DefineMiddleware]:
     limits = []
-    for per_minute, applies, store in (
-        (settings.rate_limit_public_per_minute, _is_public, "rate_limit_public"),
-        (settings.rate_limit_login_per_minute, _is_login, "rate_limit_login"),
+    for budget, applies, store in (
+        (("minute", settings.rate_limit_public_per_minute), _is_public, "rate_limit_public"),
+        (("minute", settings.rate_limit_login_per_minute), _is_login, "rate_limit_login"),
+        # Objections from the public, which anyone may file: a smaller budget per address, over an hour.
+        (("hour", settings.objection_per_address_per_hour), _is_public_objection, "rate_limit_objection"),
     ):
-        if per_minute > 0:
+        if budget[1] > 0:
             limits.append(
-                RateLimitConfig(
-                    rate_limit=("minute", per_minute), check_throttle_handler=applies, store=store
-                ).middleware
+                RateLimitConfig(rate_limit=budget, check_throttle_handler=applies, store=store).middleware  # type: ignore[arg-type]
             )
     return limits
 

@@ -4,6 +4,7 @@ from piccolo.conf.apps import AppConfig
 
 from core.accounts.tables import AdminSession, LoginFailure, LoginLock, Organisation, RoleGrant, User
 from core.audit.tables import AuditLog
+from core.calendar.tables import CalendarDay
 from core.idempotency.tables import IdempotencyKey
 from core.outbox.tables import EmailDeliveryAttempt, OutboxAttachment, OutboxEmail
 
@@ -22,6 +23,7 @@ APP_CONFIG = AppConfig(
         OutboxAttachment,
         EmailDeliveryAttempt,
         IdempotencyKey,
+        CalendarDay,
     ],
     migration_dependencies=[],
     commands=[],

@@ -91,6 +91,9 @@ class Settings:
     # Registry (优秀服务商名录).
     listing_term_months: int = field(default_factory=lambda: _env_int("LISTING_TERM_MONTHS", 24))
     objection_working_days: int = field(default_factory=lambda: _env_int("OBJECTION_WORKING_DAYS", 5))
+    # Objections from the public (no account): per mobile phone, and per client address (0 switches it off).
+    objection_per_phone_per_hour: int = field(default_factory=lambda: _env_int("OBJECTION_PER_PHONE_PER_HOUR", 5))
+    objection_per_address_per_hour: int = field(default_factory=lambda: _env_int("OBJECTION_PER_ADDRESS_PER_HOUR", 20))
     registry_rule_window: int = field(default_factory=lambda: _env_int("REGISTRY_RULE_WINDOW", 3))
     registry_warn_score: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_SCORE", 70))
     registry_suspend_score: int = field(default_factory=lambda: _env_int("REGISTRY_SUSPEND_SCORE", 60))

@@ -41,6 +41,7 @@ from providers.schemas import (
     OperatorUpdate,
     OperatorView,
     ProposalView,
+    PublicObjectionCreate,
     ReasonInput,
     StatusChange,
 )
@@ -236,9 +237,7 @@ class BatchController(Controller):
 
     @get("/", operation_id="listBatches", guards=[ANY_ROLE], summary="批次（编制中的仅市建委与审计人员可见）")
     async def list_batches(self, principal: Principal, page: PageParams) -> Page[BatchView]:
-        rows, total = await service.list_batches(
-            published_only=False, limit=page.limit, offset=page.offset, viewer=principal
-        )
+        rows, total = await service.list_batches(public=False, limit=page.limit, offset=page.offset, viewer=principal)
         return Page.of(rows, total, page, BatchView.of)
 
     @post(
@@ -285,7 +284,8 @@ class BatchController(Controller):
         summary="公示期内提出异议（任何登录用户）",
     )
     async def file_objection(self, principal: Principal, batch_id: int, data: ObjectionCreate) -> ObjectionView:
-        return ObjectionView.of(await service.file_objection(principal, batch_id, data.application_id, data.text))
+        objection = await service.file_objection(principal, batch_id, data.application_id, data.text)
+        return ObjectionView.for_viewer(objection, reviewer=principal.has_role(Role.city))
 
     @get(
         "/{batch_id:int}/objections",
@@ -295,7 +295,8 @@ class BatchController(Controller):
         summary="批次的异议（市建委）",
     )
     async def list_objections(self, principal: Principal, batch_id: int) -> list[ObjectionView]:
-        return [ObjectionView.of(r) for r in await service.list_objections(principal, batch_id)]
+        # City reviewers decide objections: they see the objector's phone in full.
+        return [ObjectionView.for_viewer(r, reviewer=True) for r in await service.list_objections(principal, batch_id)]
 
     @post(
         "/{batch_id:int}/publish",
@@ -322,7 +323,8 @@ class ObjectionController(Controller):
         status_code=200,
     )
     async def decide(self, principal: Principal, objection_id: int, data: ObjectionDecision) -> ObjectionView:
-        return ObjectionView.of(await service.decide_objection(principal, objection_id, data.upheld, data.reason))
+        objection = await service.decide_objection(principal, objection_id, data.upheld, data.reason)
+        return ObjectionView.for_viewer(objection, reviewer=True)
 
 
 class EvaluationController(Controller):
@@ -484,14 +486,26 @@ class PublicController(Controller):
     async def listings(self, operator_id: int) -> list[ListingView]:
         return await service.public_operator_listings(operator_id)
 
-    @get("/batches", operation_id="publicBatches", summary="已发布的批次（公开）")
+    @get("/batches", operation_id="publicBatches", summary="公示中和已发布的批次（公开）")
     async def batches(self, page: PageParams) -> Page[BatchView]:
-        rows, total = await service.list_batches(published_only=True, limit=page.limit, offset=page.offset)
+        rows, total = await service.list_batches(public=True, limit=page.limit, offset=page.offset)
         return Page.of(rows, total, page, BatchView.of)
 
-    @get("/batches/{batch_id:int}", operation_id="publicBatch", summary="已发布批次的名单（公开）")
+    @get("/batches/{batch_id:int}", operation_id="publicBatch", summary="公示中或已发布批次的名单（公开）")
     async def batch(self, batch_id: int) -> BatchView:
-        return BatchView.of(await service.get_batch(batch_id, published_only=True))
+        return BatchView.of(await service.get_batch(batch_id, public=True))
+
+    @post(
+        "/batches/{batch_id:int}/objections",
+        operation_id="filePublicObjection",
+        responses=errors(409),
+        summary="公示期内对名单提出异议（无需登录，须留姓名与手机号）",
+    )
+    async def file_objection(self, batch_id: int, data: PublicObjectionCreate) -> ObjectionView:
+        objection = await service.file_public_objection(
+            batch_id, data.application_id, name=data.name, phone=data.phone, email=data.email, text=data.text
+        )
+        return ObjectionView.for_viewer(objection, reviewer=False)
 
     @get("/categories", operation_id="listCategories", summary="服务类别字典（公开）")
     async def categories(self) -> list[CategoryView]:

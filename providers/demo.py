@@ -1,6 +1,7 @@
 """Demo registry: about 60 operators across every category, applications in every state, two published
-batches, evaluations, one operator suspended and one warning proposed. Built through the service layer,
-so events, audit rows and emails are what real use would leave behind."""
+batches and one on notice with an objection from the public, evaluations, one operator suspended and one
+warning proposed. Built through the service layer, so events, audit rows and emails are what real use would
+leave behind."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from core import clock
 from core.accounts import repository as accounts_repo
 from core.accounts import service as accounts
 from core.accounts.principal import Principal
+from core.calendar import service as calendar
 from providers import repository as repo
 from providers import service
 from providers.credit_code import make_credit_code
@@ -187,7 +189,8 @@ async def load() -> None:
             batch = await service.create_batch(city, batch_title)
             await service.add_entries(city, batch.id, [a for _, a in members])
             await service.open_notice(city, batch.id, None)
-        with clock.business_time(_at(clock.add_working_days(notice_day, 5))):
+        deadline = clock.add_working_days(notice_day, 5, await calendar.working_calendar(notice_day))
+        with clock.business_time(_at(deadline)):
             await service.publish_batch(city, batch.id)
 
     with clock.business_time(_at(date(2026, 10, 20))):
@@ -207,6 +210,20 @@ async def load() -> None:
                 "return": "请补充消防安全检查合格证明",
             }[decision]
             await service.decide_application(city, application_id, decision, reason)
+
+    # The approved applications wait on a batch on notice, open today, with one objection from the public.
+    waiting = [a for (_, a), state in zip(pending, PENDING_STATES, strict=True) if state == "approved"]
+    on_notice = await service.create_batch(city, "补充批次（公示中）")
+    await service.add_entries(city, on_notice.id, waiting)
+    await service.open_notice(city, on_notice.id, None)
+    await service.file_public_objection(
+        on_notice.id,
+        waiting[0],
+        name="陈女士",
+        phone="13857112345",
+        email="objector_demo@example.org",
+        text="该企业在我们小区的托育点去年多次被家长投诉，希望核实其服务质量后再入库。",
+    )
 
     # Evaluations of listed operators by the city (no street holds a contract with them yet), a few poor.
     listed = [operators[i] for i in range(44)]

@@ -1,4 +1,4 @@
-from core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied, TooManyRequests
 
 
 class CreditCodeInvalid(DomainError):
@@ -132,3 +132,8 @@ class ProposalDecided(Conflict):
 class RenewalNotAllowed(Conflict):
     code = "application.renewal_not_allowed"
     message = "只有已通过的申请可以据此续期"
+
+
+class ObjectionPhoneLimit(TooManyRequests):
+    code = "objection.too_many_from_phone"
+    message = "该手机号提交的异议过多，请一小时后再试"

@@ -22,6 +22,7 @@ APPLICATION_STATE_LABELS = {
 
 BATCH_STATE_LABELS = {"draft": "编制中", "notice": "公示中", "published": "已发布"}
 
+OBJECTION_OUTCOME_LABELS = {"upheld": "异议成立", "dismissed": "异议不成立"}
 DECISION_LABELS = {"approve": "通过", "reject": "不通过", "return": "退回修改"}
 PROPOSAL_STATE_LABELS = {"open": "待确认", "confirmed": "已确认", "dismissed": "已驳回"}
 DIRECTORY_STATUS_LABELS = {"listed": REGISTRY_STATUS_LABELS["listed"], "warned": REGISTRY_STATUS_LABELS["warned"]}

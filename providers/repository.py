@@ -396,7 +396,9 @@ async def insert_batch(title: str, created_by: int, now: datetime) -> int | None
     return rows[0]["id"] if rows else None
 
 
-BATCH_COLUMNS = "b.id, b.title, b.state, b.notice_start, b.objection_deadline, b.published_on"
+BATCH_COLUMNS = (
+    "b.id, b.title, b.state, b.notice_start, b.objection_deadline, b.published_on, b.number_year, b.number_seq"
+)
 
 
 async def get_batch(batch_id: int, *, for_update: bool = False) -> BatchRow | None:
@@ -414,7 +416,7 @@ async def list_batches(
     rows = await Batch.raw(
         f"SELECT {BATCH_COLUMNS}, count(*) OVER () AS total FROM provider_batch b "
         "WHERE (NOT {} OR b.state = 'published') AND ({} OR b.state <> 'draft') "
-        "ORDER BY coalesce(b.published_on, b.created_at::date) DESC, b.id DESC LIMIT {} OFFSET {}",
+        "ORDER BY coalesce(b.published_on, b.notice_start, b.created_at::date) DESC, b.id DESC LIMIT {} OFFSET {}",
         published_only,
         with_drafts,
         limit,
@@ -428,10 +430,12 @@ async def entries_for(batch_ids: list[int], *, included_only: bool = False) -> d
     rows = await Batch.raw(
         """
         SELECT e.batch AS batch_id, e.id AS entry_id, e.status, a.id AS application_id, a.categories, a.channel,
-               o.id AS operator_id, o.name AS operator_name, o.contact_email AS operator_email
+               o.id AS operator_id, o.name AS operator_name, o.credit_code, o.contact_email AS operator_email,
+               r.name AS recommender_org_name
         FROM provider_batch_entry e
         JOIN provider_application a ON a.id = e.application
         JOIN provider_operator o ON o.id = a.operator
+        LEFT JOIN organisation r ON r.id = a.recommender_org
         WHERE e.batch = ANY({}) AND (NOT {} OR e.status = 'included')
         ORDER BY e.id
         """,
@@ -474,10 +478,30 @@ async def open_notice(batch_id: int, start: date, deadline: date) -> None:
     )
 
 
-async def mark_published(batch_id: int, on: date, by: int) -> None:
-    await Batch.update({Batch.state: "published", Batch.published_on: on, Batch.published_by: by}).where(
-        Batch.id == batch_id
+async def mark_published(batch_id: int, on: date, by: int) -> int:
+    """Publish and number the batch in one statement; returns its number within the year of `on`.
+
+    The counter row of that year stays locked until the publishing transaction ends, so two batches published
+    at once get consecutive numbers and a rolled-back publication gives its number back."""
+    # An upsert feeding an update: one statement the query builder cannot write.
+    rows = await Batch.raw(
+        """
+        WITH next AS (
+            INSERT INTO provider_batch_counter AS c (year, last_seq) VALUES ({}, 1)
+            ON CONFLICT (year) DO UPDATE SET last_seq = c.last_seq + 1
+            RETURNING year, last_seq
+        )
+        UPDATE provider_batch SET state = 'published', published_on = {}, published_by = {},
+               number_year = next.year, number_seq = next.last_seq
+        FROM next WHERE provider_batch.id = {}
+        RETURNING provider_batch.number_seq
+        """,
+        on.year,
+        on,
+        by,
+        batch_id,
     )
+    return rows[0]["number_seq"]
 
 
 async def entry_for(batch_id: int, application_id: int) -> BatchEntry | None:
@@ -495,9 +519,26 @@ async def withdraw_entry(entry_id: int) -> None:
 # Objections ------------------------------------------------------------------------------------
 
 
-async def insert_objection(entry: BatchEntry, filed_by: int, text: str, now: datetime) -> ObjectionRow:
+async def insert_objection(
+    entry: BatchEntry,
+    text: str,
+    now: datetime,
+    *,
+    filed_by: int | None = None,
+    name: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+) -> ObjectionRow:
     objection = Objection(
-        entry=entry.id, filed_by=filed_by, text=text, state="open", decision_reason="", created_at=now
+        entry=entry.id,
+        filed_by=filed_by,
+        objector_name=name,
+        objector_phone=phone,
+        objector_email=email,
+        text=text,
+        state="open",
+        decision_reason="",
+        created_at=now,
     )
     rows = await Objection.insert(objection).returning(
         Objection.id,
@@ -505,6 +546,9 @@ async def insert_objection(entry: BatchEntry, filed_by: int, text: str, now: dat
         Objection.state,
         Objection.decision_reason,
         Objection.created_at,
+        Objection.objector_name,
+        Objection.objector_phone,
+        Objection.objector_email,
         Objection.filed_by.as_alias("filed_by_id"),
     )
     return msgspec.convert(
@@ -512,9 +556,17 @@ async def insert_objection(entry: BatchEntry, filed_by: int, text: str, now: dat
     )
 
 
+async def count_recent_objections_by_phone(phone: str, since: datetime) -> int:
+    """How many objections this phone filed since `since`, counted after waiting for any other filing by the
+    same phone to commit (a transaction-scoped advisory lock on the phone), so a burst cannot slip past."""
+    await Objection.raw("SELECT pg_advisory_xact_lock(7130017, hashtext({}))", phone)
+    return await Objection.count().where((Objection.objector_phone == phone) & (Objection.created_at >= since))
+
+
 OBJECTION_COLUMNS = """
     x.id, e.batch AS batch_id, e.id AS entry_id, e.application AS application_id, x.text, x.state,
-    x.decision_reason, x.created_at, x.filed_by AS filed_by_id
+    x.decision_reason, x.created_at, x.filed_by AS filed_by_id, x.objector_name, x.objector_phone,
+    x.objector_email, (SELECT b.title FROM provider_batch b WHERE b.id = e.batch) AS batch_title
 """
 
 

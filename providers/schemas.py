@@ -233,9 +233,15 @@ class BatchEntryView(msgspec.Struct, kw_only=True):
     application_id: int
     operator_id: int
     operator_name: str
+    credit_code: str
     categories: list[str]
     channel: Channel
+    channel_label: str = ""
+    recommender_org_name: str | None
     status: str
+
+    def __post_init__(self) -> None:
+        self.channel_label = CHANNEL_LABELS[self.channel.value]
 
 
 class BatchEntryRow(BatchEntryView, kw_only=True):
@@ -247,6 +253,7 @@ class BatchEntryRow(BatchEntryView, kw_only=True):
 class BatchView(View, kw_only=True):
     id: int
     title: str
+    number_label: str | None = None  # 2026年第2批, once published
     state: BatchState
     state_label: str = ""
     notice_start: date | None
@@ -259,7 +266,13 @@ class BatchView(View, kw_only=True):
 
 
 class BatchRow(BatchView, kw_only=True):
+    number_year: int | None = None
+    number_seq: int | None = None
     entries: list[BatchEntryRow] = []  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.number_label = batch_number_label(self.number_year, self.number_seq)
 
     def accepts_objections_on(self, day: date) -> bool:
         """In notice, within [notice_start, objection_deadline)."""
@@ -271,14 +284,36 @@ class BatchRow(BatchView, kw_only=True):
         )
 
 
+def batch_number_label(year: int | None, seq: int | None) -> str | None:
+    return f"{year}年第{seq}批" if year is not None and seq is not None else None
+
+
 class ObjectionCreate(Input):
     application_id: int
     text: Annotated[str, msgspec.Meta(min_length=5, max_length=5000)]
 
 
+MobilePhone = Annotated[str, msgspec.Meta(max_length=11, pattern=r"^1[3-9][0-9]{9}$", description="中国大陆手机号码")]
+
+
+class PublicObjectionCreate(Input):
+    """An objection from anyone, without an account: who objects, how to reach them, and to which entry."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    phone: MobilePhone
+    application_id: int
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    email: Email | None = None
+
+
 class ObjectionDecision(Input):
     upheld: bool
     reason: Reason
+
+
+def mask_phone(phone: str) -> str:
+    """138****1234: enough for the objector to recognise their own number, not enough to call it."""
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
 
 
 class ObjectionView(View, kw_only=True):
@@ -289,11 +324,24 @@ class ObjectionView(View, kw_only=True):
     state: str
     decision_reason: str
     created_at: datetime
+    objector_name: str | None = None  # set when filed without an account
+    objector_phone: str | None = None  # in full to city reviewers only, masked to everyone else
+    objector_email: str | None = None  # city reviewers only
+
+    @classmethod
+    def for_viewer(cls, row: msgspec.Struct, *, reviewer: bool) -> Self:
+        view = cls.of(row)
+        if not reviewer:
+            if view.objector_phone is not None:
+                view.objector_phone = mask_phone(view.objector_phone)
+            view.objector_email = None
+        return view
 
 
 class ObjectionRow(ObjectionView, kw_only=True):
     entry_id: int
-    filed_by_id: int
+    filed_by_id: int | None
+    batch_title: str = ""
 
 
 class EvaluationCreate(Input):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 
 from core import clock
@@ -10,6 +12,7 @@ from core.accounts.principal import OFFICIAL_ROLES, Principal
 from core.accounts.tables import OrgKind, Role
 from core.audit import service as audit
 from core.cache.service import VersionedCache
+from core.calendar import service as calendar
 from core.db import transaction
 from core.errors import PermissionDenied, ValidationFailed, require_reason
 from core.outbox import service as outbox
@@ -35,6 +38,7 @@ from providers.errors import (
     EvaluationNotAllowed,
     ObjectionDecided,
     ObjectionNotFound,
+    ObjectionPhoneLimit,
     ObjectionWindowClosed,
     ObjectionWindowOpen,
     OpenObjections,
@@ -46,7 +50,7 @@ from providers.errors import (
     UnknownCategory,
     UnknownDistrict,
 )
-from providers.labels import DECISION_LABELS, REGISTRY_STATUS_LABELS
+from providers.labels import DECISION_LABELS, OBJECTION_OUTCOME_LABELS, REGISTRY_STATUS_LABELS
 from providers.schemas import (
     ApplicationRow,
     Attachment,
@@ -59,6 +63,8 @@ from providers.schemas import (
     ObjectionRow,
     OperatorRow,
     ProposalView,
+    batch_number_label,
+    mask_phone,
 )
 from providers.tables import ApplicationState as A
 from providers.tables import BatchState, Channel
@@ -482,26 +488,22 @@ def _sees_draft_batches(viewer: Principal | None) -> bool:
     return viewer is None or viewer.has_role(Role.city, Role.auditor)
 
 
-async def get_batch(batch_id: int, *, published_only: bool = False, viewer: Principal | None = None) -> BatchRow:
+async def get_batch(batch_id: int, *, public: bool = False, viewer: Principal | None = None) -> BatchRow:
+    """`public`: as anyone sees it without logging in, from its notice on, with the entries still in it."""
     batch = await repo.get_batch(batch_id)
-    if (
-        batch is None
-        or (published_only and batch.state != BatchState.published.value)
-        or (batch.state == BatchState.draft.value and not _sees_draft_batches(viewer))
-    ):
+    if batch is None or (batch.state == BatchState.draft.value and (public or not _sees_draft_batches(viewer))):
         raise BatchNotFound()
-    batch.entries = (await repo.entries_for([batch_id], included_only=published_only))[batch_id]
+    batch.entries = (await repo.entries_for([batch_id], included_only=public))[batch_id]
     return batch
 
 
 async def list_batches(
-    *, published_only: bool, limit: int, offset: int, viewer: Principal | None = None
+    *, public: bool, limit: int, offset: int, viewer: Principal | None = None
 ) -> tuple[list[BatchRow], int]:
-    with_drafts = _sees_draft_batches(viewer)
+    """`public`: the batches on notice and the published ones, as anyone sees them without logging in."""
+    with_drafts = not public and _sees_draft_batches(viewer)
     return await with_total(
-        lambda lim, off: repo.list_batches(
-            published_only=published_only, with_drafts=with_drafts, limit=lim, offset=off
-        ),
+        lambda lim, off: repo.list_batches(published_only=False, with_drafts=with_drafts, limit=lim, offset=off),
         limit,
         offset,
     )
@@ -543,7 +545,7 @@ async def open_notice(principal: Principal, batch_id: int, working_days: int | N
         if not (await repo.entries_for([batch_id]))[batch_id]:
             raise BatchStateInvalid("批次中没有申请，不能公示")
         today = clock.today()
-        deadline = clock.add_working_days(today, days)
+        deadline = clock.add_working_days(today, days, await calendar.working_calendar(today))
         await repo.open_notice(batch_id, today, deadline)
         await audit.record(
             principal,
@@ -568,13 +570,52 @@ async def file_objection(principal: Principal, batch_id: int, application_id: in
         entry = await repo.entry_for(batch_id, application_id)
         if entry is None or entry.status != "included":
             raise EntryNotInBatch()
-        objection = await repo.insert_objection(entry, principal.user_id, text, clock.now())
+        objection = await repo.insert_objection(entry, text, clock.now(), filed_by=principal.user_id)
         await audit.record(
             principal,
             "objection.file",
             "objection",
             objection.id,
             after={"batch_id": batch_id, "application_id": application_id, "text": text},
+        )
+        return objection
+
+
+async def file_public_objection(
+    batch_id: int, application_id: int, *, name: str, phone: str, email: str | None, text: str
+) -> ObjectionRow:
+    """Anyone, without an account, may object during the notice window, naming themselves and a mobile phone.
+
+    A phone files at most `objection_per_phone_per_hour` objections an hour (the client address has its own
+    limit, core.limits)."""
+    limit = get_settings().objection_per_phone_per_hour
+    async with transaction():
+        batch = await repo.get_batch(batch_id)
+        if batch is None or batch.state == BatchState.draft.value:
+            raise BatchNotFound()
+        if not batch.accepts_objections_on(clock.today()):
+            raise ObjectionWindowClosed(
+                detail={"notice_start": batch.notice_start, "deadline": batch.objection_deadline}
+            )
+        entry = await repo.entry_for(batch_id, application_id)
+        if entry is None or entry.status != "included":
+            raise EntryNotInBatch(detail={"field": "application_id", "application_id": application_id})
+        now = clock.now()
+        if await repo.count_recent_objections_by_phone(phone, now - timedelta(hours=1)) >= limit:
+            raise ObjectionPhoneLimit(detail={"field": "phone", "per_hour": limit})
+        objection = await repo.insert_objection(entry, text, now, name=name.strip(), phone=phone, email=email or None)
+        await audit.record(
+            None,
+            "objection.file_public",
+            "objection",
+            objection.id,
+            after={
+                "batch_id": batch_id,
+                "application_id": application_id,
+                "text": text,
+                "objector_name": name.strip(),
+                "objector_phone": mask_phone(phone),
+            },
         )
         return objection
 
@@ -611,6 +652,15 @@ async def decide_objection(principal: Principal, objection_id: int, upheld: bool
             after={"state": state},
             reason=reason,
         )
+        if objection.objector_email:
+            await outbox.enqueue(
+                objection.objector_email,
+                f"【优秀服务商名录】您对{objection.batch_title}提出的异议处理结果：{OBJECTION_OUTCOME_LABELS[state]}",
+                f"{objection.objector_name or '您好'}：\n\n您于 {clock.business_date(objection.created_at).isoformat()} "
+                f"对{objection.batch_title}公示名单（申请编号 {objection.application_id}）提出的异议已处理，"
+                f"结果：{OBJECTION_OUTCOME_LABELS[state]}。\n理由：{reason}\n",
+                dedupe_key=f"objection-{objection_id}-objector",
+            )
         if upheld:
             await repo.withdraw_entry(objection.entry_id)
             application = await repo.get_application(objection.application_id, for_update=True)
@@ -650,7 +700,7 @@ async def publish_batch(principal: Principal, batch_id: int) -> BatchRow:
         if await repo.count_open_objections(batch_id):
             raise OpenObjections()
         valid_until = clock.add_months(today, settings.listing_term_months)
-        await repo.mark_published(batch_id, today, principal.user_id)
+        number = await repo.mark_published(batch_id, today, principal.user_id)
         listings = await repo.insert_listings_for_batch(batch_id, today, valid_until)
         entries = (await repo.entries_for([batch_id], included_only=True))[batch_id]
         newly_listed = await repo.mark_operators_listed(sorted({e.operator_id for e in entries}), clock.now())
@@ -673,6 +723,7 @@ async def publish_batch(principal: Principal, batch_id: int) -> BatchRow:
             after={
                 "state": "published",
                 "published_on": today,
+                "number_label": batch_number_label(today.year, number),
                 "listings": listings,
                 "valid_until": valid_until,
                 "newly_listed_operators": newly_listed,

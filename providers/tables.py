@@ -168,7 +168,16 @@ class Batch(Table, tablename="provider_batch"):
     published_on = Date(null=True, default=None)
     created_by = ForeignKey(User, null=False)
     published_by = ForeignKey(User, null=True, default=None)
+    number_year = Integer(null=True, default=None)  # 2026年第2批: given at publication, unique per year
+    number_seq = Integer(null=True, default=None)
     created_at = Timestamptz()
+
+
+class BatchCounter(Table, tablename="provider_batch_counter"):
+    """The last batch number given in each year; publishing increments it in its own transaction."""
+
+    year = Integer(primary_key=True)
+    last_seq = Integer()
 
 
 class BatchEntry(Table, tablename="provider_batch_entry"):
@@ -181,7 +190,10 @@ class BatchEntry(Table, tablename="provider_batch_entry"):
 class Objection(Table, tablename="provider_objection"):
     id: Serial
     entry = ForeignKey(BatchEntry, null=False, index=True)
-    filed_by = ForeignKey(User, null=False)
+    filed_by = ForeignKey(User, null=True, default=None)  # none when filed by the public without an account
+    objector_name = Varchar(length=50, null=True, default=None)
+    objector_phone = Varchar(length=11, null=True, default=None)
+    objector_email = Varchar(length=255, null=True, default=None)
     text = Text()
     state = Varchar(length=10, choices=ObjectionState, default=ObjectionState.open, index=True)
     decided_by = ForeignKey(User, null=True, default=None)

@@ -40,6 +40,7 @@ os.environ.update(
         # (tests/security/test_abuse_limits.py builds an app with small ones).
         "RATE_LIMIT_PUBLIC_PER_MINUTE": "1000000",
         "RATE_LIMIT_LOGIN_PER_MINUTE": "1000000",
+        "OBJECTION_PER_ADDRESS_PER_HOUR": "1000000",
     }
 )
 

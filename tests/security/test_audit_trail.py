@@ -59,6 +59,7 @@ EXPECTED = {
     "batch.add_entries": CREATION,
     "batch.open_notice": CHANGE,
     "objection.file": CREATION,
+    "objection.file_public": SYSTEM,  # anyone, without an account: the objector's name is in `after`
     "objection.upheld": DECISION,
     "objection.dismissed": DECISION,
     "batch.publish": DECISION,
@@ -112,6 +113,10 @@ EXPECTED = {
     "report.resend": CREATION,
     "org.create": CREATION,
     "user.create": CREATION,
+    # Working calendar
+    "calendar.add": CREATION,
+    "calendar.change": CHANGE,
+    "calendar.delete": CHANGE,
 }
 
 
@@ -251,6 +256,13 @@ async def test_every_registry_decision_is_audited_with_actor_reason_before_and_a
         )
     )
     await ok(await world.post("city", f"/api/v1/batches/{batch['id']}/notice", json={}))
+    public = {"name": "王五", "phone": "13812341234", "application_id": draft["id"], "text": "服务质量差"}
+    filed = await ok(await world.client.post(f"/api/v1/public/batches/{batch['id']}/objections", json=public), 201)
+    await ok(
+        await world.post(
+            "city", f"/api/v1/objections/{filed['id']}/decision", json={"upheld": False, "reason": "经核实不属实"}
+        )
+    )
     for application_id, upheld in ((doubt_app, True), (draft["id"], False)):
         objection = await ok(
             await world.post(

@@ -78,6 +78,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/public/operators/{operator_id}/listings"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("GET", "/api/v1/public/batches"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("GET", "/api/v1/public/batches/{batch_id}"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/public/batches/{batch_id}/objections"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("GET", "/api/v1/public/categories"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/public/operator-registrations"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/webhooks/payments"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
@@ -92,6 +93,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/audit"): "401  403  403  403  403  403  403  ok   403  ok",
     # Registry: operators, applications, batches, evaluations, proposals
     ("POST", "/api/v1/categories"): "401  403  403  403  403  403  403  ok   403  403",
+    ("GET", "/api/v1/calendar/days"): "401  403  403  403  403  403  403  ok   403  403",
+    ("POST", "/api/v1/calendar/days"): "401  403  403  403  403  403  403  ok   403  403",
+    ("PATCH", "/api/v1/calendar/days/{day}"): "401  403  403  403  403  403  403  ok   403  403",
+    ("DELETE", "/api/v1/calendar/days/{day}"): "401  403  403  403  403  403  403  ok   403  403",
     ("GET", "/api/v1/operators"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/operators"): "401  403  403  ok   ok   ok   ok   ok   403  403",
     ("GET", "/api/v1/operators/{operator_id}"): "401  ok   404  ok   ok   ok   ok   ok   404  ok",
@@ -470,6 +475,41 @@ with_body(
     },
     consumes=True,
 )
+# Days and phones of their own, leaving the scene's counter (which dates other records) as it was.
+CALENDAR_DAYS = itertools.count(1)
+with_body(
+    "POST",
+    "/api/v1/calendar/days",
+    lambda s: {"day": f"2030-01-{next(CALENDAR_DAYS) % 28 + 1:02d}", "kind": "holiday", "name": "测试假日"},
+    consumes=True,
+)
+
+
+@builds("PATCH", "/api/v1/calendar/days/{day}")
+async def _change_day(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, day="2026-10-01"), json={"name": "国庆节"})
+
+
+@builds("DELETE", "/api/v1/calendar/days/{day}", consumes=True)
+async def _delete_day(scene: Scene, template: str) -> Call:
+    day = f"2031-02-{next(CALENDAR_DAYS) % 28 + 1:02d}"
+    await scene.world.post("city", "/api/v1/calendar/days", json={"day": day, "kind": "workday", "name": "测试"})
+    return Call(at(scene, template, day=day))
+
+
+@builds("POST", "/api/v1/public/batches/{batch_id}/objections", consumes=True)
+async def _object_publicly(scene: Scene, template: str) -> Call:
+    return Call(
+        at(scene, template, batch_id=scene.ids["notice_batch"]),
+        json={
+            "name": "王五",
+            "phone": f"139{next(CALENDAR_DAYS):08d}",
+            "application_id": scene.ids["objected_application"],
+            "text": "该企业曾被投诉多次",
+        },
+    )
+
+
 with_body(
     "POST", "/api/v1/categories", lambda s: {"code": f"kind_{s.next()}", "name": f"新类别{s.next()}"}, consumes=True
 )
