@@ -25,6 +25,7 @@ async def rent_invoices(day: date) -> dict:
 async def overdue_invoices(flagged: list[int]) -> OverdueFindings:
     """Mark invoices past due; of the rest in arrears, those not among `flagged` become flag drafts."""
     marked = await leasing.mark_overdue_invoices()
+    await leasing.charge_late_fees()
     overdue = await leasing_repo.overdue_invoices(excluding=flagged)
     flags = [
         FlagDraft(
