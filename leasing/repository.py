@@ -19,6 +19,7 @@ from leasing.schemas import (
     CommunityFigures,
     DepositSettlementRow,
     InvoiceRow,
+    LeaseAtRisk,
     LeaseRow,
     LeaseToBill,
     ListingRow,
@@ -940,6 +941,44 @@ async def invoices_no_longer_overdue(invoice_ids: list[int]) -> list[int]:
         return []
     rows = await RentInvoice.select(RentInvoice.id).where(
         RentInvoice.id.is_in(invoice_ids) & (RentInvoice.status != "overdue")
+    )
+    return [r["id"] for r in rows]
+
+
+NOT_IN_GOOD_STANDING = ["suspended", "removed", "expired"]
+
+
+async def leases_of_lessees_not_in_good_standing() -> list[LeaseAtRisk]:
+    """Active leases whose lessee the registry has suspended, removed or let expire."""
+    # Joins the space, community and operator for the flag's title, scope and the lessee's status.
+    rows = await Lease.raw(
+        """
+        SELECT l.id, s.address, c.name AS community_name, corg.path AS community_path, l.lessee AS lessee_id,
+               o.name AS lessee_name, o.registry_status, l.ends_on
+        FROM leasing_lease l
+        JOIN leasing_space s ON s.id = l.space
+        JOIN market_community c ON c.id = s.community
+        JOIN organisation corg ON corg.id = c.org
+        JOIN provider_operator o ON o.id = l.lessee
+        WHERE l.status IN ('active', 'expiring') AND o.registry_status = ANY({}::text[])
+        ORDER BY l.id
+        """,
+        NOT_IN_GOOD_STANDING,
+    )
+    return msgspec.convert(rows, list[LeaseAtRisk])
+
+
+async def leases_no_longer_at_risk(lease_ids: list[int]) -> list[int]:
+    """Of these leases, those that ended, or whose lessee is back in good standing."""
+    if not lease_ids:
+        return []
+    # Joins the operator for its registry status.
+    rows = await Lease.raw(
+        "SELECT l.id FROM leasing_lease l JOIN provider_operator o ON o.id = l.lessee "
+        "WHERE l.id = ANY({}::int[]) AND (l.status NOT IN ('active', 'expiring') "
+        "OR NOT o.registry_status = ANY({}::text[]))",
+        lease_ids,
+        NOT_IN_GOOD_STANDING,
     )
     return [r["id"] for r in rows]
 

@@ -508,6 +508,19 @@ class RentCommitment(msgspec.Struct, kw_only=True):
     rent_free_months: int
 
 
+class LeaseAtRisk(msgspec.Struct, kw_only=True):
+    """An active lease whose lessee is no longer in good standing in the registry."""
+
+    id: int
+    address: str
+    community_name: str
+    community_path: str
+    lessee_id: int
+    lessee_name: str
+    registry_status: str
+    ends_on: date
+
+
 class OverdueRent(msgspec.Struct, kw_only=True):
     """An unpaid rent invoice past due on a lease that charges late-payment interest."""
 
