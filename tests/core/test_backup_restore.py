@@ -120,7 +120,7 @@ async def test_a_backup_restored_into_a_fresh_database_has_every_table_row_and_s
         "migration",
     ):
         assert counts.get(table, 0) > 0, f"{table} should hold rows in this state: {sorted(counts)}"
-    assert state["payments"][0]["status"] == "succeeded"
+    assert state["payments"][0].status == "succeeded"
 
     # The application takes the restored database as current: nothing to migrate, nothing rewritten.
     migrated = fcom("migrate", database_url=fresh_database)
