@@ -18,6 +18,8 @@ from core.schemas import Page, as_fields
 from leasing import export, service
 from leasing.schemas import (
     AwardInput,
+    DepositSettlementCreate,
+    DepositSettlementView,
     FiguresLevel,
     FiguresView,
     InvoiceView,
@@ -28,7 +30,10 @@ from leasing.schemas import (
     LeaseTermination,
     LeaseView,
     ListingCreate,
+    ListingResult,
     ListingView,
+    PanelScoreCreate,
+    PanelScoreView,
     PaymentCreate,
     PaymentView,
     ReasonInput,
@@ -142,6 +147,18 @@ class ListingController(Controller):
         return [LeaseApplicationView.of(r) for r in await service.ranked_applications(principal, listing_id)]
 
     @post(
+        "/{listing_id:int}/applications/{application_id:int}/scores",
+        operation_id="scoreSpaceApplication",
+        guards=[requires(Role.street)],
+        responses=errors(403, 404, 409),
+        summary="街道评审组对租赁申请评分（申请截止后，每人每项 0–100 分并附意见）",
+    )
+    async def score(
+        self, principal: Principal, listing_id: int, application_id: int, data: PanelScoreCreate
+    ) -> PanelScoreView:
+        return await service.score_application(principal, listing_id, application_id, data.scores, data.comment)
+
+    @post(
         "/{listing_id:int}/award",
         operation_id="awardSpaceListing",
         guards=[requires(*OFFICIAL_ROLES)],
@@ -232,6 +249,23 @@ class LeaseController(Controller):
     async def terminate(self, principal: Principal, lease_id: int, data: LeaseTermination) -> LeaseView:
         return LeaseView.of(
             await service.terminate_lease(principal, lease_id, reason=data.reason, effective_on=data.effective_on)
+        )
+
+
+class DepositController(Controller):
+    path = "/api/v1/leases"
+    tags = ["存量空间租赁"]
+
+    @post(
+        "/{lease_id:int}/deposit-settlement",
+        operation_id="settleLeaseDeposit",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409),
+        summary="租约结束后处理押金：通过支付机构退还，或说明理由扣留部分",
+    )
+    async def settle(self, principal: Principal, lease_id: int, data: DepositSettlementCreate) -> DepositSettlementView:
+        return DepositSettlementView.of(
+            await service.settle_deposit(principal, lease_id, retained_amount=data.retained_amount, reason=data.reason)
         )
 
 
@@ -327,4 +361,30 @@ class FiguresController(Controller):
         )
 
 
-ROUTES = [SpaceController, ListingController, LeaseController, InvoiceController, WebhookController, FiguresController]
+class PublicListingController(Controller):
+    """Open without login: the results of awarded listings."""
+
+    path = "/api/v1/public/space-listings"
+    tags = ["公开名录"]
+    opt = {"exclude_from_auth": True}
+
+    @get(
+        "/{listing_id:int}/result",
+        operation_id="publicSpaceListingResult",
+        responses=errors(404),
+        summary="招租结果公示：排名与得分、承租方、未按排名确定时的理由（公开）",
+    )
+    async def result(self, listing_id: int) -> ListingResult:
+        return await service.public_result(listing_id)
+
+
+ROUTES = [
+    SpaceController,
+    ListingController,
+    PublicListingController,
+    LeaseController,
+    DepositController,
+    InvoiceController,
+    WebhookController,
+    FiguresController,
+]

@@ -678,6 +678,16 @@ async def load_awarded_lease(
     closes_on = opens_on + timedelta(days=30)
     listing = await _list(rng, actors, community, space, spec, Plan.preferential, opens_on, closes_on)
     application = await _apply_as_demo_operator(rng, actors, listing, spec.use, opens_on + timedelta(days=6))
+    official = _official_for(actors, community)
+    if official is actors.street:  # the street's panel scores it the day after the window closes
+        with clock.business_time(_at(closes_on + timedelta(days=1))):
+            await service.score_application(
+                official,
+                listing.id,
+                application.id,
+                {"elderly": 62, "children": 88, "discounts": 75},
+                "亲子阅读与公益课程安排具体，居民优惠明确；为老服务内容偏少",
+            )
     with clock.business_time(_at(closes_on + timedelta(days=4))):
         return await service.award_listing(
             _official_for(actors, community),
@@ -824,6 +834,49 @@ async def load_rent(rng: random.Random, actors: Actors, billing: dict[int, Billi
 # Loading ---------------------------------------------------------------------------------------
 
 
+async def load_deposit_refunds(actors: Actors) -> None:
+    """The deposit of each lease ended early, paid, is settled: refunded in full, as the payment server would
+    have answered, and posted to the ledger."""
+    leases, _ = await repo.list_leases(
+        patterns=like_patterns(actors.city.read_paths()),
+        org_ids=[],
+        space_id=None,
+        status="terminated",
+        limit=100_000,
+        offset=0,
+    )
+    for lease in leases:
+        deposit = await repo.deposit_invoice(lease.id)
+        if deposit is None or deposit[1] != "paid":
+            continue
+        invoice_id, _, amount = deposit
+        day = lease.ends_on + timedelta(days=7)
+        with clock.business_time(_at(day)):
+            key = f"deposit-refund-lease-{lease.id}-offline"
+            settlement = await repo.insert_settlement(
+                lease.id,
+                invoice_id,
+                refund=amount,
+                retained=0,
+                reason="",
+                status="pending",
+                key=key,
+                created_by=actors.street.user_id,
+                now=clock.now(),
+            )
+            await repo.finish_settlement(
+                settlement.id, status="refunded", refund_ref=f"re_offline_{lease.id}", error_message="", now=clock.now()
+            )
+            await market.post_system_income(
+                lease.community_id,
+                month=day,
+                kind="other_cost",
+                amount=amount,
+                source=f"deposit-refund:{settlement.id}",
+                note=f"{lease.lessee_name} 押金退还（{lease.address}）",
+            )
+
+
 async def load() -> None:
     if await repo.any_space():
         return
@@ -833,4 +886,5 @@ async def load() -> None:
         actors = await _actors()
         billing = await load_spaces(rng, actors, today)
         await load_rent(rng, actors, billing, today)
+        await load_deposit_refunds(actors)
         await service.end_leases()

@@ -133,3 +133,56 @@ class OwnerNotInScope(DomainError):
     status_code = 422
     code = "space.owner_invalid"
     message = "权属单位不存在或不在您的管理范围内"
+
+
+class ListingCriteriaInvalid(DomainError):
+    status_code = 422
+    code = "listing.criteria_invalid"
+    message = "评分权重（criteria）不正确：须包含该招租方式的每个评分项，每项 0 至 100，合计 100"
+
+
+class ListingWindowOpen(Conflict):
+    code = "listing.window_open"
+    message = "申请期尚未结束，截止后才能评分和确定承租方"
+
+
+class NotPanelMember(PermissionDenied):
+    code = "panel.not_member"
+    message = "只有招租空间所在街道的工作人员可以评分"
+
+
+class PanelScoreInvalid(DomainError):
+    status_code = 422
+    code = "panel.score_invalid"
+    message = "评分（scores）不正确"
+
+
+class PanelScoreDuplicate(Conflict):
+    code = "panel.score_duplicate"
+    message = "您已为该申请评过分"
+
+
+class ListingResultNotPublic(NotFound):
+    code = "listing.result_not_public"
+    message = "该招租尚未确定承租方，暂无公开结果"
+
+
+class DepositLeaseInForce(Conflict):
+    code = "deposit.lease_in_force"
+    message = "租约尚未结束或终止，押金暂不退还"
+
+
+class DepositNotPaid(Conflict):
+    code = "deposit.not_paid"
+    message = "该租约没有已缴纳的押金"
+
+
+class DepositAmountInvalid(DomainError):
+    status_code = 422
+    code = "deposit.amount_invalid"
+    message = "扣留金额（retained_amount）不能超过已缴押金"
+
+
+class DepositAlreadySettled(Conflict):
+    code = "deposit.already_settled"
+    message = "该租约的押金已处理"

@@ -26,7 +26,9 @@ LEASE_STATUS_LABELS = {
     "terminated": "已提前终止",
     "ended": "已到期",
 }
+INVOICE_KIND_LABELS = {"rent": "租金", "deposit": "押金", "late_fee": "逾期违约金"}
 INVOICE_STATUS_LABELS = {"open": "待缴", "paid": "已缴", "overdue": "逾期", "void": "已作废"}
+DEPOSIT_STATUS_LABELS = {"pending": "退还处理中", "refunded": "已退还", "retained": "已扣留", "failed": "退还失败"}
 PAYMENT_STATUS_LABELS = {"pending": "处理中", "succeeded": "支付成功", "failed": "支付失败"}
 LEVEL_LABELS = {"community": "社区", "street": "街道", "district": "区县", "city": "全市"}
 
@@ -40,5 +42,7 @@ ENUM_LABELS = {
     "LeaseApplicationStatus": APPLICATION_STATUS_LABELS,
     "LeaseStatus": LEASE_STATUS_LABELS,
     "InvoiceStatus": INVOICE_STATUS_LABELS,
+    "InvoiceKind": INVOICE_KIND_LABELS,
     "PaymentStatus": PAYMENT_STATUS_LABELS,
+    "DepositStatus": DEPOSIT_STATUS_LABELS,
 }

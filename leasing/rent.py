@@ -88,3 +88,15 @@ def invoice_for(terms: LeaseTerms, month: date) -> InvoiceLine | None:
 def invoices_through(terms: LeaseTerms, through: date, after: date | None = None) -> list[InvoiceLine]:
     """What the lease bills up to the month of `through`, for the months after `after` (the last billed)."""
     return [line for month in billed_months(terms, through, after) if (line := invoice_for(terms, month))]
+
+
+BASIS_POINTS = 10_000
+
+
+def late_fee(principal: int, rate_bp_per_day: int, due_on: date, today: date) -> int:
+    """Interest on an unpaid rent invoice: the rent principal × the daily rate (basis points) × the days past
+    due, rounded down to the fen. Recomputed from the principal each time, never on earlier interest."""
+    days = (today - due_on).days
+    if principal <= 0 or rate_bp_per_day <= 0 or days <= 0:
+        return 0
+    return principal * rate_bp_per_day * days // BASIS_POINTS

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -16,18 +17,24 @@ from core.pagination import split_total
 from leasing.schemas import (
     ApplicationRow,
     CommunityFigures,
+    DepositSettlementRow,
     InvoiceRow,
+    LeaseAtRisk,
     LeaseRow,
     LeaseToBill,
     ListingRow,
     OverdueInvoice,
+    OverdueRent,
+    PanelScoreView,
     PaymentRow,
     RentCommitment,
     SpaceRow,
 )
 from leasing.tables import (
+    DepositSettlement,
     Lease,
     LeaseApplication,
+    PanelScore,
     Payment,
     PaymentCustomer,
     RentInvoice,
@@ -144,8 +151,8 @@ async def update_space(space_id: int, changes: dict[str, Any], now: datetime) ->
 LISTING_COLUMNS = """
     l.id, l.space AS space_id, l.track, l.rent_per_m2_month, l.public_welfare_discount, l.rent_free_months,
     l.min_term_months, l.max_term_months, l.deposit_months, l.opens_on, l.closes_on, l.criteria, l.status,
-    l.created_at, s.address, s.area_m2, s.allowed_uses, s.community AS community_id, c.name AS community_name,
-    corg.path AS community_path, s.owner_org AS owner_org_id
+    l.created_at, l.override_reason, l.awarded_at, s.address, s.area_m2, s.allowed_uses, s.community AS community_id,
+    c.name AS community_name, corg.path AS community_path, s.owner_org AS owner_org_id, c.street AS street_id
 """
 LISTING_FROM = """
     leasing_listing l
@@ -235,12 +242,18 @@ async def set_listing_status(listing_id: int, status: str) -> None:
     await SpaceListing.update({SpaceListing.status: status}).where(SpaceListing.id == listing_id)
 
 
+async def set_listing_awarded(listing_id: int, override_reason: str, now: datetime) -> None:
+    await SpaceListing.update(
+        {SpaceListing.status: "awarded", SpaceListing.override_reason: override_reason, SpaceListing.awarded_at: now}
+    ).where(SpaceListing.id == listing_id)
+
+
 # Applications ----------------------------------------------------------------------------------
 
 APPLICATION_COLUMNS = """
     a.id, a.listing AS listing_id, a.operator AS operator_id, o.name AS operator_name, o.org AS operator_org_id,
     o.registry_status, o.contact_email, a.proposed_use, a.proposed_rent_per_m2_month, a.term_months, a.plan,
-    a.status, a.score, a.decision_reason, a.created_at
+    a.status, a.score, a.rank, a.decision_reason, a.created_at
 """
 APPLICATION_FROM = "leasing_application a JOIN provider_operator o ON o.id = a.operator"
 
@@ -305,14 +318,60 @@ async def decide_applications(listing_id: int, awarded_id: int | None, reason: s
     )
 
 
-async def set_application_scores(scores: dict[int, float]) -> None:
+async def set_application_ranks(ranks: dict[int, tuple[Decimal, int]]) -> None:
+    """The final (score, rank) of each application."""
     # One statement for every applicant: an update from unnest, which the builder cannot express.
     await LeaseApplication.raw(
-        "UPDATE leasing_application a SET score = s.score FROM unnest({}::int[], {}::numeric[]) AS s(id, score) "
-        "WHERE a.id = s.id",
-        list(scores),
-        list(scores.values()),
+        "UPDATE leasing_application a SET score = s.score, rank = s.rank "
+        "FROM unnest({}::int[], {}::numeric[], {}::int[]) AS s(id, score, rank) WHERE a.id = s.id",
+        list(ranks),
+        [score for score, _ in ranks.values()],
+        [rank for _, rank in ranks.values()],
     )
+
+
+PANEL_COLUMNS = (
+    PanelScore.id,
+    PanelScore.application.as_alias("application_id"),
+    PanelScore.member.as_alias("member_id"),
+    PanelScore.scores,
+    PanelScore.comment,
+    PanelScore.created_at,
+)
+
+
+def _panel(row: dict[str, Any]) -> PanelScoreView:
+    if isinstance(row.get("scores"), str):
+        row["scores"] = json.loads(row["scores"])
+    row.setdefault("application_id", row.pop("application", None))
+    row.setdefault("member_id", row.pop("member", None))
+    return msgspec.convert(row, PanelScoreView)
+
+
+async def insert_panel_score(
+    application_id: int, member_id: int, scores: dict[str, int], comment: str, now: datetime
+) -> PanelScoreView:
+    """Raises asyncpg's UniqueViolationError when the member scored the application before."""
+    score = PanelScore(
+        application=application_id, member=member_id, scores=json.dumps(scores), comment=comment, created_at=now
+    )
+    rows = await PanelScore.insert(score).returning(
+        PanelScore.id,
+        PanelScore.application,
+        PanelScore.member,
+        PanelScore.scores,
+        PanelScore.comment,
+        PanelScore.created_at,
+    )
+    return _panel(rows[0])
+
+
+async def panel_scores(listing_id: int) -> list[PanelScoreView]:
+    """Every panel score filed on the listing's applications."""
+    rows = await (
+        PanelScore.select(*PANEL_COLUMNS).where(PanelScore.application.listing == listing_id).order_by(PanelScore.id)
+    )
+    return [_panel(row) for row in rows]
 
 
 # Leases ----------------------------------------------------------------------------------------
@@ -322,7 +381,7 @@ LEASE_COLUMNS = """
     corg.path AS community_path, s.owner_org AS owner_org_id, l.lessee AS lessee_id, o.name AS lessee_name,
     o.org AS lessee_org_id, l.listing AS listing_id, l.application AS application_id, l.use, l.starts_on, l.ends_on,
     l.agreed_ends_on, l.monthly_rent, l.deposit, l.rent_free_months, l.payment_day, l.status, l.renewal_of,
-    l.terminated_at, l.termination_reason, l.created_at
+    l.terminated_at, l.termination_reason, l.created_at, l.late_fee_bp_per_day
 """
 LEASE_FROM = """
     leasing_lease l
@@ -348,6 +407,7 @@ async def insert_lease(fields: dict[str, Any], *, created_by: int, now: datetime
         deposit=fields["deposit"],
         rent_free_months=fields["rent_free_months"],
         payment_day=fields["payment_day"],
+        late_fee_bp_per_day=fields.get("late_fee_bp_per_day", 0),
         status="active",
         renewal_of=fields.get("renewal_of"),
         created_by=created_by,
@@ -428,10 +488,11 @@ async def leases_to_bill(through: date) -> list[LeaseToBill]:
     # A lateral join for each lease's last invoiced month.
     rows = await RentInvoice.raw(
         """
-        SELECT l.id, l.starts_on, l.ends_on, l.monthly_rent, l.rent_free_months, l.payment_day,
+        SELECT l.id, l.starts_on, l.ends_on, l.monthly_rent, l.rent_free_months, l.payment_day, l.deposit,
                last.month AS last_month
         FROM leasing_lease l
-        LEFT JOIN LATERAL (SELECT max(i.month) AS month FROM leasing_invoice i WHERE i.lease = l.id) last ON true
+        LEFT JOIN LATERAL (SELECT max(i.month) AS month FROM leasing_invoice i
+                           WHERE i.lease = l.id AND i.kind = 'rent') last ON true
         WHERE l.starts_on <= {}
           AND (last.month IS NULL
                OR last.month < least(date_trunc('month', {}::date), date_trunc('month', l.ends_on - 1))::date)
@@ -442,17 +503,18 @@ async def leases_to_bill(through: date) -> list[LeaseToBill]:
     return msgspec.convert(rows, list[LeaseToBill])
 
 
-async def insert_invoices(lines: list[tuple[int, date, int, date]], now: datetime) -> int:
-    """(lease, month, amount, due_on) rows; a month already billed is skipped. Returns how many were new."""
+async def insert_invoices(lines: list[tuple[int, date, int, date, str]], now: datetime) -> int:
+    """(lease, month, amount, due_on, kind) rows; a rent month or a deposit already billed is skipped.
+    Returns how many were new."""
     if not lines:
         return 0
-    # Every line in one statement from unnest, skipping months already billed.
+    # Every line in one statement from unnest, skipping what the partial unique indexes already hold.
     rows = await RentInvoice.raw(
         """
-        INSERT INTO leasing_invoice (lease, month, amount, due_on, status, last_decline, created_at)
-        SELECT v.lease, v.month, v.amount, v.due_on, 'open', '', {}
-        FROM unnest({}::int[], {}::date[], {}::bigint[], {}::date[]) AS v(lease, month, amount, due_on)
-        ON CONFLICT (lease, month) DO NOTHING
+        INSERT INTO leasing_invoice (lease, month, amount, due_on, status, last_decline, created_at, kind)
+        SELECT v.lease, v.month, v.amount, v.due_on, 'open', '', {}, v.kind
+        FROM unnest({}::int[], {}::date[], {}::bigint[], {}::date[], {}::text[]) AS v(lease, month, amount, due_on, kind)
+        ON CONFLICT DO NOTHING
         RETURNING 1
         """,
         now,
@@ -460,6 +522,47 @@ async def insert_invoices(lines: list[tuple[int, date, int, date]], now: datetim
         [r[1] for r in lines],
         [r[2] for r in lines],
         [r[3] for r in lines],
+        [r[4] for r in lines],
+    )
+    return len(rows)
+
+
+async def overdue_rent_with_late_fees() -> list[OverdueRent]:
+    """Unpaid rent invoices past due on leases that charge late-payment interest."""
+    # Joins the lease for its rate.
+    rows = await RentInvoice.raw(
+        """
+        SELECT i.id, i.lease AS lease_id, i.month, i.amount, i.due_on, l.late_fee_bp_per_day
+        FROM leasing_invoice i JOIN leasing_lease l ON l.id = i.lease
+        WHERE i.kind = 'rent' AND i.status = 'overdue' AND l.late_fee_bp_per_day > 0
+        """
+    )
+    return msgspec.convert(rows, list[OverdueRent])
+
+
+async def upsert_late_fees(lines: list[tuple[int, int, date, int, date]], now: datetime) -> int:
+    """(rent invoice, lease, month, amount, due_on): each rent invoice's late fee set to `amount`, created
+    when missing, left alone once paid or void. Returns how many were written."""
+    if not lines:
+        return 0
+    # One statement from unnest with an upsert on the partial unique index, which the builder cannot say.
+    rows = await RentInvoice.raw(
+        """
+        INSERT INTO leasing_invoice (charge_for, lease, month, amount, due_on, status, last_decline, created_at, kind)
+        SELECT v.charge_for, v.lease, v.month, v.amount, v.due_on, 'open', '', {}, 'late_fee'
+        FROM unnest({}::int[], {}::int[], {}::date[], {}::bigint[], {}::date[])
+             AS v(charge_for, lease, month, amount, due_on)
+        ON CONFLICT (charge_for) WHERE kind = 'late_fee'
+        DO UPDATE SET amount = EXCLUDED.amount
+        WHERE leasing_invoice.status = 'open' AND leasing_invoice.amount <> EXCLUDED.amount
+        RETURNING 1
+        """,
+        now,
+        [r[0] for r in lines],
+        [r[1] for r in lines],
+        [r[2] for r in lines],
+        [r[3] for r in lines],
+        [r[4] for r in lines],
     )
     return len(rows)
 
@@ -470,7 +573,12 @@ UNPAID = ["open", "overdue"]
 async def void_invoices_from(lease_id: int, month: date) -> int:
     rows = await (
         RentInvoice.update({RentInvoice.status: "void"})
-        .where((RentInvoice.lease == lease_id) & (RentInvoice.month >= month) & RentInvoice.status.is_in(UNPAID))
+        .where(
+            (RentInvoice.lease == lease_id)
+            & (RentInvoice.month >= month)
+            & RentInvoice.status.is_in(UNPAID)
+            & (RentInvoice.kind != "deposit")
+        )
         .returning(RentInvoice.id)
     )
     return len(rows)
@@ -482,7 +590,10 @@ async def reprice_unpaid_invoice(lease_id: int, month: date, amount: int) -> Non
     if amount == 0:
         values[RentInvoice.status] = "void"
     await RentInvoice.update(values).where(
-        (RentInvoice.lease == lease_id) & (RentInvoice.month == month) & RentInvoice.status.is_in(UNPAID)
+        (RentInvoice.lease == lease_id)
+        & (RentInvoice.month == month)
+        & RentInvoice.status.is_in(UNPAID)
+        & (RentInvoice.kind == "rent")
     )
 
 
@@ -522,7 +633,8 @@ async def mark_expiring_leases(today: date, horizon: date, now: datetime) -> lis
 async def mark_overdue(today: date) -> list[int]:
     rows = await (
         RentInvoice.update({RentInvoice.status: "overdue"})
-        .where((RentInvoice.status == "open") & (RentInvoice.due_on < today))
+        # Late fees never fall overdue themselves: interest is charged on rent only.
+        .where((RentInvoice.status == "open") & (RentInvoice.due_on < today) & (RentInvoice.kind != "late_fee"))
         .returning(RentInvoice.id)
     )
     return [r["id"] for r in rows]
@@ -530,6 +642,7 @@ async def mark_overdue(today: date) -> list[int]:
 
 INVOICE_COLUMNS = """
     i.id, i.lease AS lease_id, i.month, i.amount, i.due_on, i.status, i.last_decline, i.paid_at, i.created_at,
+    i.kind, i.charge_for,
     l.lessee AS lessee_id, o.name AS lessee_name, o.org AS lessee_org_id, s.community AS community_id,
     c.name AS community_name, corg.path AS community_path, s.owner_org AS owner_org_id, s.address
 """
@@ -593,7 +706,7 @@ FIGURES_SQL = """
                    coalesce(sum(i.amount) FILTER (WHERE i.status = 'paid'), 0) AS collected,
                    coalesce(sum(i.amount) FILTER (WHERE i.status = 'overdue'), 0) AS arrears
             FROM leasing_invoice i JOIN leasing_lease l ON l.id = i.lease JOIN leasing_space s ON s.id = l.space
-            WHERE i.month >= {} AND i.month < {}
+            WHERE i.month >= {} AND i.month < {} AND i.kind = 'rent'
             GROUP BY s.community
         )
         SELECT c.id AS community_id, c.name AS community_name, c.street AS street_id, st.name AS street_name,
@@ -830,3 +943,132 @@ async def invoices_no_longer_overdue(invoice_ids: list[int]) -> list[int]:
         RentInvoice.id.is_in(invoice_ids) & (RentInvoice.status != "overdue")
     )
     return [r["id"] for r in rows]
+
+
+NOT_IN_GOOD_STANDING = ["suspended", "removed", "expired"]
+
+
+async def leases_of_lessees_not_in_good_standing() -> list[LeaseAtRisk]:
+    """Active leases whose lessee the registry has suspended, removed or let expire."""
+    # Joins the space, community and operator for the flag's title, scope and the lessee's status.
+    rows = await Lease.raw(
+        """
+        SELECT l.id, s.address, c.name AS community_name, corg.path AS community_path, l.lessee AS lessee_id,
+               o.name AS lessee_name, o.registry_status, l.ends_on
+        FROM leasing_lease l
+        JOIN leasing_space s ON s.id = l.space
+        JOIN market_community c ON c.id = s.community
+        JOIN organisation corg ON corg.id = c.org
+        JOIN provider_operator o ON o.id = l.lessee
+        WHERE l.status IN ('active', 'expiring') AND o.registry_status = ANY({}::text[])
+        ORDER BY l.id
+        """,
+        NOT_IN_GOOD_STANDING,
+    )
+    return msgspec.convert(rows, list[LeaseAtRisk])
+
+
+async def leases_no_longer_at_risk(lease_ids: list[int]) -> list[int]:
+    """Of these leases, those that ended, or whose lessee is back in good standing."""
+    if not lease_ids:
+        return []
+    # Joins the operator for its registry status.
+    rows = await Lease.raw(
+        "SELECT l.id FROM leasing_lease l JOIN provider_operator o ON o.id = l.lessee "
+        "WHERE l.id = ANY({}::int[]) AND (l.status NOT IN ('active', 'expiring') "
+        "OR NOT o.registry_status = ANY({}::text[]))",
+        lease_ids,
+        NOT_IN_GOOD_STANDING,
+    )
+    return [r["id"] for r in rows]
+
+
+# Deposits --------------------------------------------------------------------------------------
+
+DEPOSIT_COLUMNS = (
+    DepositSettlement.id,
+    DepositSettlement.lease,
+    DepositSettlement.invoice,
+    DepositSettlement.refund_amount,
+    DepositSettlement.retained_amount,
+    DepositSettlement.reason,
+    DepositSettlement.status,
+    DepositSettlement.idempotency_key,
+    DepositSettlement.refund_ref,
+    DepositSettlement.error_message,
+    DepositSettlement.created_at,
+    DepositSettlement.settled_at,
+)
+
+
+def _settlement(row: dict[str, Any]) -> DepositSettlementRow:
+    row["lease_id"], row["invoice_id"] = row.pop("lease"), row.pop("invoice")
+    return msgspec.convert(row, DepositSettlementRow)
+
+
+async def deposit_invoice(lease_id: int) -> tuple[int, str, int] | None:
+    """(invoice id, status, amount) of the lease's deposit invoice, locked."""
+    rows = await (
+        RentInvoice.select(RentInvoice.id, RentInvoice.status, RentInvoice.amount)
+        .where((RentInvoice.lease == lease_id) & (RentInvoice.kind == "deposit"))
+        .lock_rows("UPDATE")
+    )
+    return (rows[0]["id"], rows[0]["status"], rows[0]["amount"]) if rows else None
+
+
+async def succeeded_intent(invoice_id: int) -> str | None:
+    row = (
+        await Payment.select(Payment.intent_ref)
+        .where((Payment.invoice == invoice_id) & (Payment.status == "succeeded"))
+        .first()
+    )
+    return row["intent_ref"] if row else None
+
+
+async def insert_settlement(
+    lease_id: int,
+    invoice_id: int,
+    *,
+    refund: int,
+    retained: int,
+    reason: str,
+    status: str,
+    key: str,
+    created_by: int,
+    now: datetime,
+) -> DepositSettlementRow:
+    """Raises asyncpg's UniqueViolationError when the lease's deposit was settled before."""
+    settlement = DepositSettlement(
+        lease=lease_id,
+        invoice=invoice_id,
+        refund_amount=refund,
+        retained_amount=retained,
+        reason=reason,
+        status=status,
+        idempotency_key=key,
+        error_message="",
+        created_by=created_by,
+        created_at=now,
+        settled_at=now if status == "retained" else None,
+    )
+    rows = await DepositSettlement.insert(settlement).returning(*DEPOSIT_COLUMNS)
+    return _settlement(rows[0])
+
+
+async def finish_settlement(
+    settlement_id: int, *, status: str, refund_ref: str | None, error_message: str, now: datetime
+) -> DepositSettlementRow | None:
+    """The refund's answer on a pending settlement; None when it was no longer pending."""
+    rows = await (
+        DepositSettlement.update(
+            {
+                DepositSettlement.status: status,
+                DepositSettlement.refund_ref: refund_ref,
+                DepositSettlement.error_message: error_message,
+                DepositSettlement.settled_at: now,
+            }
+        )
+        .where((DepositSettlement.id == settlement_id) & (DepositSettlement.status == "pending"))
+        .returning(*DEPOSIT_COLUMNS)
+    )
+    return _settlement(rows[0]) if rows else None

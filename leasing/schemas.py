@@ -10,6 +10,8 @@ import msgspec
 from core.schemas import Input
 from leasing.labels import (
     APPLICATION_STATUS_LABELS,
+    DEPOSIT_STATUS_LABELS,
+    INVOICE_KIND_LABELS,
     INVOICE_STATUS_LABELS,
     LEASE_STATUS_LABELS,
     LISTING_STATUS_LABELS,
@@ -20,6 +22,8 @@ from leasing.labels import (
     USE_LABELS,
 )
 from leasing.tables import (
+    DepositStatus,
+    InvoiceKind,
     InvoiceStatus,
     LeaseApplicationStatus,
     LeaseStatus,
@@ -120,13 +124,6 @@ class SpaceRow(SpaceView, kw_only=True):
     updated_at: datetime
 
 
-class Criteria(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    rent: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.4
-    use: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
-    standing: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
-    evaluation: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
-
-
 class ListingCreate(Input):
     track: ListingTrack
     rent_per_m2_month: Fen
@@ -137,7 +134,16 @@ class ListingCreate(Input):
     public_welfare_discount: Decimal = Decimal("0")
     rent_free_months: Annotated[int, msgspec.Meta(ge=0, le=24)] = 0
     deposit_months: Annotated[int, msgspec.Meta(ge=0, le=12)] = 0
-    criteria: Criteria | None = None
+    criteria: (
+        Annotated[
+            dict[str, int],
+            msgspec.Meta(
+                description="各评分项权重（整数，合计 100）：竞争性租赁 rent（租金报价）、plan（经营方案）；"
+                "公益性协议出租 elderly（为老服务）、children（儿童服务）、discounts（居民优惠）"
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ListingView(View, kw_only=True):
@@ -168,11 +174,14 @@ class ListingView(View, kw_only=True):
 
 
 class ListingRow(ListingView, kw_only=True):
-    """A listing with its space's owner and community path, for scope checks."""
+    """A listing with its space's owner, community path and street, for scope checks and the panel."""
 
     community_path: str
     owner_org_id: int
+    street_id: int
     created_at: datetime
+    override_reason: str
+    awarded_at: datetime | None
 
 
 class LeaseApplicationCreate(Input):
@@ -214,6 +223,52 @@ class ApplicationRow(LeaseApplicationView, kw_only=True):
     evaluation_average: Decimal | None = None
 
 
+class PanelScoreCreate(Input):
+    scores: Annotated[
+        dict[str, int],
+        msgspec.Meta(description="各评分项得分（0–100）：竞争性租赁 plan；公益性协议出租 elderly、children、discounts"),
+    ]
+    comment: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, description="评分意见")]
+
+
+class PanelScoreView(msgspec.Struct, kw_only=True):
+    id: int
+    application_id: int
+    member_id: int
+    scores: dict[str, int]
+    comment: str
+    created_at: datetime
+
+
+class ResultEntry(msgspec.Struct, kw_only=True):
+    rank: int
+    application_id: int
+    operator_name: str
+    score: Decimal
+    criteria: dict[str, Decimal]
+    panel_size: int
+    awarded: bool
+
+
+class ListingResult(msgspec.Struct, kw_only=True):
+    """The public result of an awarded listing: the ranking, the winner and the street's reason when it did
+    not award the first. Operator names only: no personal data."""
+
+    listing_id: int
+    community_name: str
+    address: str
+    area_m2: Decimal
+    track: ListingTrack
+    track_label: str
+    rent_per_m2_month: int
+    criteria: dict[str, int]
+    closes_on: date
+    awarded_at: datetime | None
+    winner: str
+    override_reason: str
+    ranking: list[ResultEntry]
+
+
 class AwardInput(Input):
     application_id: int
     reason: Reason
@@ -231,6 +286,9 @@ class LeaseCreate(Input):
     deposit: Fen = 0
     rent_free_months: Months = 0
     payment_day: Annotated[int, msgspec.Meta(ge=1, le=28)] = 10
+    late_fee_bp_per_day: Annotated[
+        int, msgspec.Meta(ge=0, le=100, description="逾期违约金日利率（基点，即万分之一；按租金本金计，不计复利）")
+    ] = 0
 
 
 class LeaseRenewal(Input):
@@ -266,6 +324,7 @@ class LeaseView(View, kw_only=True):
     status_label: str = ""
     renewal_of: int | None
     termination_reason: str
+    late_fee_bp_per_day: int = 0
 
     def __post_init__(self) -> None:
         self.use_label = USE_LABELS[self.use.value]
@@ -297,9 +356,13 @@ class InvoiceView(View, kw_only=True):
     status_label: str = ""
     last_decline: str
     paid_at: datetime | None
+    kind: InvoiceKind = InvoiceKind.rent
+    kind_label: str = ""
+    charge_for: int | None = None
 
     def __post_init__(self) -> None:
         self.status_label = INVOICE_STATUS_LABELS[self.status.value]
+        self.kind_label = INVOICE_KIND_LABELS[self.kind.value]
 
 
 class InvoiceRow(InvoiceView, kw_only=True):
@@ -336,6 +399,33 @@ class PaymentRow(PaymentView, kw_only=True):
     intent_ref: str | None
     created_at: datetime
     settled_at: datetime | None
+
+
+class DepositSettlementCreate(Input):
+    retained_amount: Annotated[int, msgspec.Meta(ge=0, le=10**12, description="扣留金额（分），其余退还")] = 0
+    reason: Annotated[str, msgspec.Meta(max_length=2000, description="扣留理由（扣留时必填）")] = ""
+
+
+class DepositSettlementView(View, kw_only=True):
+    id: int
+    lease_id: int
+    invoice_id: int
+    refund_amount: int
+    retained_amount: int
+    reason: str
+    status: DepositStatus
+    status_label: str = ""
+    error_message: str
+    created_at: datetime
+    settled_at: datetime | None
+
+    def __post_init__(self) -> None:
+        self.status_label = DEPOSIT_STATUS_LABELS[self.status.value]
+
+
+class DepositSettlementRow(DepositSettlementView, kw_only=True):
+    idempotency_key: str
+    refund_ref: str | None
 
 
 class PaymentCreate(Input):
@@ -396,6 +486,7 @@ class LeaseToBill(msgspec.Struct, kw_only=True):
     monthly_rent: int
     rent_free_months: int
     payment_day: int
+    deposit: int
     last_month: date | None
 
 
@@ -415,3 +506,27 @@ class RentCommitment(msgspec.Struct, kw_only=True):
     ends_on: date
     monthly_rent: int
     rent_free_months: int
+
+
+class LeaseAtRisk(msgspec.Struct, kw_only=True):
+    """An active lease whose lessee is no longer in good standing in the registry."""
+
+    id: int
+    address: str
+    community_name: str
+    community_path: str
+    lessee_id: int
+    lessee_name: str
+    registry_status: str
+    ends_on: date
+
+
+class OverdueRent(msgspec.Struct, kw_only=True):
+    """An unpaid rent invoice past due on a lease that charges late-payment interest."""
+
+    id: int
+    lease_id: int
+    month: date
+    amount: int
+    due_on: date
+    late_fee_bp_per_day: int

@@ -7,7 +7,6 @@ Rent paid posts to the community's ledger through market's service; market knows
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable
@@ -47,6 +46,10 @@ from leasing.errors import (
     AlreadyApplied,
     ApplicationInvalid,
     ApplicationNotFound,
+    DepositAlreadySettled,
+    DepositAmountInvalid,
+    DepositLeaseInForce,
+    DepositNotPaid,
     InvoiceNotFound,
     InvoiceNotPayable,
     LeaseNotFound,
@@ -54,10 +57,16 @@ from leasing.errors import (
     LeaseStateInvalid,
     LeaseTermInvalid,
     LesseeNotEligible,
+    ListingCriteriaInvalid,
     ListingNotFound,
     ListingNotOpen,
+    ListingResultNotPublic,
     ListingTermsInvalid,
+    ListingWindowOpen,
+    NotPanelMember,
     OwnerNotInScope,
+    PanelScoreDuplicate,
+    PanelScoreInvalid,
     PaymentInProgress,
     PreferentialNeedsListedOperator,
     PreferentialNeedsPublicUse,
@@ -73,12 +82,16 @@ from leasing.labels import LEASE_STATUS_LABELS, USE_LABELS
 from leasing.schemas import (
     ApplicationRow,
     CommunityFigures,
+    DepositSettlementRow,
     FiguresRow,
     FiguresView,
     InvoiceRow,
     LeaseRow,
+    ListingResult,
     ListingRow,
+    PanelScoreView,
     PaymentRow,
+    ResultEntry,
     SpaceRow,
 )
 from market import service as market
@@ -91,6 +104,10 @@ T = TypeVar("T")
 
 IN_GOOD_STANDING = ("listed", "warned")
 PAYABLE = ("open", "overdue")
+DECIDED = ("awarded", "not_awarded")  # the applications an award ranked
+# How a paid invoice posts to the community's ledger, by invoice kind: a deposit received is held for the
+# lessee, so it posts as other income, and its refund later as other cost.
+LEDGER_POSTINGS = {"rent": ("rent", "租金"), "late_fee": ("rent", "逾期违约金"), "deposit": ("other_income", "押金")}
 
 
 # Scope -----------------------------------------------------------------------------------------
@@ -208,6 +225,11 @@ async def update_space(principal: Principal, space_id: int, changes: dict[str, A
 # Listings --------------------------------------------------------------------------------------
 
 
+def _value(value: Any) -> Any:
+    """An enum member's value; anything else as it is."""
+    return getattr(value, "value", value)
+
+
 def _check_terms(terms: dict[str, Any]) -> None:
     problems = []
     if terms["min_term_months"] > terms["max_term_months"]:
@@ -230,7 +252,12 @@ def _check_preferential_uses(allowed_uses: list[str]) -> None:
 
 async def create_listing(principal: Principal, space_id: int, terms: dict[str, Any]) -> ListingRow:
     _check_terms(terms)
-    terms = {**terms, "criteria": dataclasses.asdict(award.Criteria.from_published(terms.get("criteria") or {}))}
+    track = _value(terms["track"])
+    weights = terms.get("criteria") or award.DEFAULT_WEIGHTS[track]
+    problems = award.weight_problems(track, weights)
+    if problems:
+        raise ListingCriteriaInvalid("；".join(problems), detail={"field": "criteria", "problems": problems})
+    terms = {**terms, "criteria": weights}
     async with transaction():
         space = await _readable_space(principal, space_id, for_update=True)
         if not _manages(principal, space):
@@ -331,11 +358,9 @@ async def apply(principal: Principal, listing_id: int, fields: dict[str, Any]) -
     if problems:
         raise ApplicationInvalid("；".join(problems), detail={"problems": problems})
     if listing.track == "preferential":
-        if (
-            operator.registry_status.value not in IN_GOOD_STANDING
-            or fields["proposed_use"] not in rent.PUBLIC_SERVICE_USES
-        ):
-            raise PreferentialNeedsListedOperator()
+        await _check_preferential_applicant(
+            operator.id, operator.registry_status.value, _value(fields["proposed_use"]), _earliest_start(listing)
+        )
         fields = {**fields, "proposed_rent_per_m2_month": listing.rent_per_m2_month}
     async with transaction():
         try:
@@ -354,39 +379,140 @@ async def apply(principal: Principal, listing_id: int, fields: dict[str, Any]) -
         return await _written(repo.get_application(application_id))
 
 
-def _proposals(listing: ListingRow, applications: list[ApplicationRow]) -> list[award.Proposal]:
-    return [
-        award.Proposal(
-            a.id,
-            a.proposed_rent_per_m2_month,
-            listing.rent_per_m2_month,
-            a.proposed_use.value,
-            a.registry_status,
-            a.evaluation_average,
+def _earliest_start(listing: ListingRow) -> date:
+    """The first day a lease from the listing can start: the month after its application window closes."""
+    return add_months(month_start(listing.closes_on), 1)
+
+
+async def _check_preferential_applicant(operator_id: int, registry_status: str, use: str, starts_on: date) -> None:
+    """The preferential track is for operators in good standing whose registry listing is still valid when the
+    lease starts, for a public-service use."""
+    listings = await providers_repo.listings_for(operator_id)
+    listed_then = any(entry.valid_from <= starts_on < entry.valid_until for entry in listings)
+    if registry_status not in IN_GOOD_STANDING or not listed_then or use not in rent.PUBLIC_SERVICE_USES:
+        raise PreferentialNeedsListedOperator(
+            detail={"registry_status": registry_status, "listed_on": starts_on, "proposed_use": use}
         )
+
+
+def _ranking(
+    listing: ListingRow,
+    applications: list[ApplicationRow],
+    panel: list[PanelScoreView],
+    statuses: tuple[str, ...] = ("submitted",),
+) -> list[award.Ranked]:
+    """The applications in `statuses` (those still in the running, by default) ranked by the published
+    weights and the panel's scores."""
+    by_application: dict[int, list[dict[str, int]]] = {}
+    for score in panel:
+        by_application.setdefault(score.application_id, []).append(score.scores)
+    candidates = [
+        award.Candidate(a.id, a.proposed_rent_per_m2_month, by_application.get(a.id, []))
         for a in applications
-        if a.status == "submitted"
+        if a.status in statuses
     ]
+    return award.rank(listing.track.value, listing.criteria, candidates)
+
+
+def _with_ranking(applications: list[ApplicationRow], ranking: list[award.Ranked]) -> list[ApplicationRow]:
+    placed = {r.application_id: r for r in ranking}
+    result = []
+    for a in applications:
+        ranked = placed.get(a.id)
+        if ranked is not None:
+            a = msgspec.structs.replace(a, score=ranked.total, rank=ranked.rank, reasons=ranked.reasons)
+        result.append(a)
+    return sorted(result, key=lambda a: (a.rank is None, a.rank or 0, a.id))
 
 
 async def ranked_applications(principal: Principal, listing_id: int) -> list[ApplicationRow]:
-    """Officials see every application ranked by the published criteria; an operator sees its own."""
+    """Officials see every application ranked by the published criteria and the panel's scores so far; an
+    operator sees its own."""
     listing = await _readable_listing(principal, listing_id)
-    if _can_read(principal, listing):
-        applications = await repo.applications_for(listing_id)
-    else:
-        applications = await repo.applications_for(listing_id, operator_org_ids=principal.org_ids(Role.operator))
-        return applications
-    ranking = award.rank(_proposals(listing, applications), award.Criteria.from_published(listing.criteria))
-    positions = {r.application_id: (i + 1, r) for i, r in enumerate(ranking)}
-    result = []
-    for a in applications:
-        found = positions.get(a.id)
-        if found is not None:
-            position, ranked = found
-            a = msgspec.structs.replace(a, score=ranked.total, rank=position, reasons=ranked.reasons)
-        result.append(a)
-    return sorted(result, key=lambda a: (a.rank is None, a.rank or 0, a.id))
+    if not _can_read(principal, listing):
+        return await repo.applications_for(listing_id, operator_org_ids=principal.org_ids(Role.operator))
+    applications = await repo.applications_for(listing_id)
+    if listing.status != "open":  # decided: the ranking kept at the award
+        return sorted(applications, key=lambda a: (a.rank is None, a.rank or 0, a.id))
+    return _with_ranking(applications, _ranking(listing, applications, await repo.panel_scores(listing_id)))
+
+
+def _is_panel_member(principal: Principal, listing: ListingRow) -> bool:
+    return any(g.role == Role.street and g.org_id == listing.street_id for g in principal.grants)
+
+
+async def score_application(
+    principal: Principal, listing_id: int, application_id: int, scores: dict[str, int], comment: str
+) -> PanelScoreView:
+    """A member of the street's panel scores one application on each criterion the panel judges, once, after
+    the application window has closed."""
+    async with transaction():
+        listing = await _readable_listing(principal, listing_id)
+        if not _is_panel_member(principal, listing):
+            raise NotPanelMember()
+        application = await repo.get_application(application_id)
+        if application is None or application.listing_id != listing_id:
+            raise ApplicationNotFound()
+        if listing.status != "open" or application.status != "submitted":
+            raise ListingNotOpen()
+        if clock.today() < listing.closes_on:
+            raise ListingWindowOpen(detail={"closes_on": listing.closes_on})
+        problems = award.score_problems(listing.track.value, scores)
+        if problems:
+            raise PanelScoreInvalid("；".join(problems), detail={"field": "scores", "problems": problems})
+        try:
+            filed = await repo.insert_panel_score(application_id, principal.user_id, scores, comment, clock.now())
+        except asyncpg.UniqueViolationError as exc:
+            raise PanelScoreDuplicate() from exc
+        await audit.record(
+            principal,
+            "lease_application.score",
+            "listing",
+            listing_id,
+            after={"application_id": application_id, "scores": scores, "comment": comment},
+        )
+        return filed
+
+
+async def public_result(listing_id: int) -> ListingResult:
+    """The result of an awarded listing, for anyone: the ranking with scores, the winner and the street's
+    reason when it passed over the first."""
+    listing = await repo.get_listing(listing_id)
+    if listing is None:
+        raise ListingNotFound()
+    if listing.status != "awarded":
+        raise ListingResultNotPublic()
+    applications = [a for a in await repo.applications_for(listing_id) if a.status in DECIDED]
+    # Recomputed from the panel's scores, which cannot change once the listing is awarded.
+    ranking = _ranking(listing, applications, await repo.panel_scores(listing_id), statuses=DECIDED)
+    names = {a.id: a.operator_name for a in applications}
+    awarded = {a.id for a in applications if a.status == "awarded"}
+    return ListingResult(
+        listing_id=listing.id,
+        community_name=listing.community_name,
+        address=listing.address,
+        area_m2=listing.area_m2,
+        track=listing.track,
+        track_label=listing.track_label,
+        rent_per_m2_month=listing.rent_per_m2_month,
+        criteria=listing.criteria,
+        closes_on=listing.closes_on,
+        awarded_at=listing.awarded_at,
+        winner=next((names[i] for i in awarded), ""),
+        override_reason=listing.override_reason,
+        ranking=[
+            ResultEntry(
+                rank=r.rank,
+                application_id=r.application_id,
+                operator_name=names[r.application_id],
+                score=r.total,
+                criteria=r.criteria,
+                panel_size=r.panel_size,
+                awarded=r.application_id in awarded,
+            )
+            for r in ranking
+        ],
+    )
 
 
 # Award and leases ------------------------------------------------------------------------------
@@ -441,22 +567,28 @@ async def award_listing(
             raise SpaceNotManaged()
         if listing.status != "open":
             raise ListingNotOpen()
+        if clock.today() < listing.closes_on:
+            raise ListingWindowOpen(detail={"closes_on": listing.closes_on})
         applications = await repo.applications_for(listing_id)
         chosen = next((a for a in applications if a.id == application_id and a.status == "submitted"), None)
         if chosen is None:
             raise ApplicationNotFound()
-        if listing.track == "preferential" and chosen.registry_status not in IN_GOOD_STANDING:
-            raise PreferentialNeedsListedOperator()
         start = starts_on or add_months(month_start(clock.today()), 1)
         _check_lease_term(start, add_months(start, 1), payment_day)
         if start < clock.today():
             raise LeaseTermInvalid("起租日期不能早于今天")
-        ranking = award.rank(_proposals(listing, applications), award.Criteria.from_published(listing.criteria))
-        await repo.set_application_scores({r.application_id: r.total for r in ranking})
+        if listing.track == "preferential":
+            await _check_preferential_applicant(
+                chosen.operator_id, chosen.registry_status, chosen.proposed_use.value, start
+            )
+        ranking = _ranking(listing, applications, await repo.panel_scores(listing_id))
+        await repo.set_application_ranks({r.application_id: (r.total, r.rank) for r in ranking})
+        # The first-ranked is awarded as published; anyone else only for the reason given, which is public.
+        override_reason = "" if ranking[0].application_id == application_id else reason
         fields = _lease_fields(space, listing, chosen, start, payment_day)
         lease_id = await _insert_lease(principal, fields)
         await repo.decide_applications(listing_id, application_id, reason)
-        await repo.set_listing_status(listing_id, "awarded")
+        await repo.set_listing_awarded(listing_id, override_reason, clock.now())
         await audit.record(
             principal,
             "listing.award",
@@ -468,7 +600,9 @@ async def award_listing(
                 "status": "awarded",
                 "application_id": application_id,
                 "lease_id": lease_id,
-                "ranking": [dataclasses.asdict(r) for r in ranking],
+                "first_ranked": ranking[0].application_id,
+                "override_reason": override_reason,
+                "ranking": [{"application_id": r.application_id, "rank": r.rank, "score": r.total} for r in ranking],
             },
         )
         for other in applications:
@@ -565,6 +699,7 @@ async def renew_lease(
             "deposit": lease.deposit,
             "rent_free_months": 0,
             "payment_day": lease.payment_day,
+            "late_fee_bp_per_day": lease.late_fee_bp_per_day,
             "renewal_of": lease_id,
         }
         try:
@@ -647,8 +782,11 @@ async def generate_invoices(through: date | None = None) -> int:
     lines = []
     for due in await repo.leases_to_bill(through):
         terms = rent.LeaseTerms(due.starts_on, due.ends_on, due.monthly_rent, due.rent_free_months, due.payment_day)
-        for line in rent.invoices_through(terms, through, after=due.last_month):
-            lines.append((due.id, line.month, line.amount, line.due_on))
+        billed = rent.invoices_through(terms, through, after=due.last_month)
+        lines += [(due.id, line.month, line.amount, line.due_on, "rent") for line in billed]
+        if due.last_month is None and billed and due.deposit > 0:
+            # The deposit is billed with the lease's first rent, as an invoice of its own due the same day.
+            lines.append((due.id, billed[0].month, due.deposit, billed[0].due_on, "deposit"))
     if not lines:
         return 0
     async with transaction():
@@ -669,6 +807,20 @@ async def end_leases() -> dict[str, int]:
 async def mark_overdue_invoices() -> list[int]:
     async with transaction():
         return await repo.mark_overdue(clock.today())
+
+
+async def charge_late_fees() -> int:
+    """Nightly, after marking arrears: each overdue rent invoice of a lease with a late-payment rate gets its
+    interest as a separate invoice, recomputed from the rent principal and the days past due (never interest
+    on interest); the fee stops changing once paid. Returns how many fees were created or changed."""
+    today = clock.today()
+    lines = []
+    for overdue in await repo.overdue_rent_with_late_fees():
+        fee = rent.late_fee(overdue.amount, overdue.late_fee_bp_per_day, overdue.due_on, today)
+        if fee > 0:
+            lines.append((overdue.id, overdue.lease_id, overdue.month, fee, today))
+    async with transaction():
+        return await repo.upsert_late_fees(lines, clock.now())
 
 
 async def _readable_invoice(principal: Principal, invoice_id: int, *, for_update: bool = False) -> InvoiceRow:
@@ -771,13 +923,14 @@ async def _settle(
             )
         elif invoice.status != "paid":
             await repo.mark_invoice_paid(invoice.id, now)
+            ledger_kind, what = LEDGER_POSTINGS[invoice.kind.value]
             await market.post_system_income(
                 invoice.community_id,
                 month=invoice.month,
-                kind="rent",
+                kind=ledger_kind,
                 amount=invoice.amount,
                 source=f"rent-invoice:{invoice.id}",
-                note=f"{invoice.lessee_name} {invoice.month:%Y-%m} 租金（{invoice.address}）",
+                note=f"{invoice.lessee_name} {invoice.month:%Y-%m} {what}（{invoice.address}）",
             )
         await audit.record(
             None,
@@ -934,6 +1087,96 @@ async def handle_webhook(payload: bytes, signature: str | None) -> str:
     async with transaction():
         first = await repo.record_webhook_event(event["id"], event["type"], clock.now())
     return outcome if first else "duplicate"
+
+
+# Deposits --------------------------------------------------------------------------------------
+#
+# At the end of a lease the street settles its deposit: what it retains (with a reason) stays in the
+# community's ledger as the deposit's income; the rest is refunded on the payment intent that paid it and
+# posts to the ledger as a cost. The settlement row is committed before the payment server is called, and
+# a lease has one: two refunds of one deposit at once pay once.
+
+
+async def settle_deposit(
+    principal: Principal, lease_id: int, *, retained_amount: int, reason: str
+) -> DepositSettlementRow:
+    async with transaction():
+        lease = await _lease_for_officials(principal, lease_id)
+        if lease.status not in ("terminated", "ended"):
+            raise DepositLeaseInForce(detail={"status": lease.status.value})
+        deposit = await repo.deposit_invoice(lease_id)
+        if deposit is None or deposit[1] != "paid":
+            raise DepositNotPaid()
+        invoice_id, _, amount = deposit
+        if retained_amount > amount:
+            raise DepositAmountInvalid(detail={"field": "retained_amount", "deposit": amount})
+        if retained_amount > 0:
+            reason = require_reason(reason)
+        refund = amount - retained_amount
+        intent = await repo.succeeded_intent(invoice_id)
+        key = f"deposit-refund-lease-{lease_id}-{uuid.uuid4().hex[:12]}"
+        try:
+            settlement = await repo.insert_settlement(
+                lease_id,
+                invoice_id,
+                refund=refund,
+                retained=retained_amount,
+                reason=reason,
+                status="pending" if refund > 0 else "retained",
+                key=key,
+                created_by=principal.user_id,
+                now=clock.now(),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise DepositAlreadySettled() from exc
+        await audit.record(
+            principal,
+            "deposit.settle",
+            "lease",
+            lease_id,
+            reason=reason,
+            before={"deposit": amount, "status": "held"},
+            after={"refund": refund, "retained": retained_amount, "settlement_id": settlement.id},
+        )
+    if refund == 0 or intent is None:
+        return settlement
+    try:
+        async with PaymentsClient() as client:
+            refunded = await client.create_refund(
+                intent,
+                amount=refund,
+                metadata={"lease_id": lease_id, "settlement_id": settlement.id},
+                idempotency_key=key,
+            )
+    except PaymentServerUnavailable:
+        return settlement  # pending: the street sees it as in progress
+    except PaymentRequestInvalid as exc:
+        async with transaction():
+            failed = await repo.finish_settlement(
+                settlement.id, status="failed", refund_ref=None, error_message=exc.message, now=clock.now()
+            )
+        return failed or settlement
+    async with transaction():
+        done = await repo.finish_settlement(
+            settlement.id, status="refunded", refund_ref=refunded.id, error_message="", now=clock.now()
+        )
+        if done is not None:
+            await market.post_system_income(
+                lease.community_id,
+                month=clock.today(),
+                kind="other_cost",
+                amount=refund,
+                source=f"deposit-refund:{settlement.id}",
+                note=f"{lease.lessee_name} 押金退还（{lease.address}）",
+            )
+            await audit.record(
+                None,
+                "deposit.refunded",
+                "lease",
+                lease_id,
+                after={"settlement_id": settlement.id, "refund": refund, "refund_ref": refunded.id},
+            )
+    return done or settlement
 
 
 # Figures for officials -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from piccolo.columns import (
     BigInt,
     Date,
     ForeignKey,
+    Integer,
     Numeric,
     Serial,
     SmallInt,
@@ -80,6 +81,19 @@ class InvoiceStatus(str, Enum):
     void = "void"
 
 
+class InvoiceKind(str, Enum):
+    rent = "rent"
+    deposit = "deposit"
+    late_fee = "late_fee"
+
+
+class DepositStatus(str, Enum):
+    pending = "pending"  # the refund was asked for and its answer is not known yet
+    refunded = "refunded"
+    retained = "retained"  # kept in whole, nothing to refund
+    failed = "failed"
+
+
 class PaymentStatus(str, Enum):
     pending = "pending"  # written before the call to the payment server
     succeeded = "succeeded"
@@ -117,10 +131,12 @@ class SpaceListing(Table, tablename="leasing_listing"):
     deposit_months = SmallInt(default=0)
     opens_on = Date()
     closes_on = Date()
-    criteria = JSONB(default="{}")  # published weights of the competitive track
+    criteria = JSONB(default="{}")  # published weight of each criterion of the track, summing to 100
     status = Varchar(length=10, choices=ListingStatus, default=ListingStatus.open, index=True)
     created_by = ForeignKey(User, null=False)
     created_at = Timestamptz()
+    override_reason = Text(default="")  # why the street did not award the first-ranked application
+    awarded_at = Timestamptz(null=True, default=None)
 
 
 class LeaseApplication(Table, tablename="leasing_application"):
@@ -135,6 +151,18 @@ class LeaseApplication(Table, tablename="leasing_application"):
     score = Numeric(digits=(6, 2), null=True, default=None)
     decision_reason = Text(default="")
     created_by = ForeignKey(User, null=False)
+    created_at = Timestamptz()
+    rank = SmallInt(null=True, default=None)  # the final place, kept when the listing is awarded
+
+
+class PanelScore(Table, tablename="leasing_panel_score"):
+    """One panel member's scores of one application, criterion by criterion, with a comment."""
+
+    id: Serial
+    application = ForeignKey(LeaseApplication, null=False)
+    member = ForeignKey(User, null=False)
+    scores = JSONB()
+    comment = Text()
     created_at = Timestamptz()
 
 
@@ -155,6 +183,7 @@ class Lease(Table, tablename="leasing_lease"):
     deposit = BigInt(default=0)  # fen
     rent_free_months = SmallInt(default=0)  # the first months of the term are free
     payment_day = SmallInt(default=10)  # day of the month rent falls due
+    late_fee_bp_per_day = Integer(default=0)  # late-payment interest per day, basis points of the rent
     status = Varchar(length=10, choices=LeaseStatus, default=LeaseStatus.active, index=True)
     renewal_of: ForeignKey[Lease] = ForeignKey("self", null=True, default=None)
     created_by = ForeignKey(User, null=False)
@@ -175,6 +204,27 @@ class RentInvoice(Table, tablename="leasing_invoice"):
     last_decline = Text(default="")  # why the last payment attempt failed, shown to the operator
     paid_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
+    kind = Varchar(length=10, choices=InvoiceKind, default=InvoiceKind.rent)
+    charge_for: ForeignKey[RentInvoice] = ForeignKey("self", null=True, default=None)  # a late fee's rent invoice
+
+
+class DepositSettlement(Table, tablename="leasing_deposit_settlement"):
+    """What becomes of a lease's deposit at its end: refunded through the payment server, retained in part
+    with a reason, or both. One per lease, written before the refund is asked for."""
+
+    id: Serial
+    lease = ForeignKey(Lease, null=False, unique=True)
+    invoice = ForeignKey(RentInvoice, null=False)
+    refund_amount = BigInt()  # fen
+    retained_amount = BigInt()  # fen
+    reason = Text(default="")
+    status = Varchar(length=10, choices=DepositStatus)
+    idempotency_key = Varchar(length=100, unique=True)
+    refund_ref = Varchar(length=100, null=True, default=None)
+    error_message = Text(default="")
+    created_by = ForeignKey(User, null=True, default=None)
+    created_at = Timestamptz()
+    settled_at = Timestamptz(null=True, default=None)
 
 
 class PaymentCustomer(Table, tablename="leasing_payment_customer"):

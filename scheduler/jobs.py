@@ -42,6 +42,18 @@ async def overdue_invoices(day: date) -> dict:
     return {"marked_overdue": found.marked, "flags_raised": len(raised), "flags_resolved": len(resolved)}
 
 
+async def lessee_standing(day: date) -> dict:
+    """Flag each active lease of a lessee the registry suspended or removed, for its street to decide."""
+    flagged = await repo.open_flag_subjects("lessee_standing", "lease")
+    found = await leasing_jobs.lessee_standing(flagged)
+    async with transaction():
+        raised = await repo.raise_flags(found.flags, clock.now())
+        resolved = await repo.resolve_flags(
+            "lessee_standing", "lease", found.settled, "租约已结束或承租方已恢复正常", clock.now()
+        )
+    return {"flags_raised": len(raised), "flags_resolved": len(resolved)}
+
+
 async def lifecycle(day: date) -> dict:
     ended = await leasing_jobs.end_leases()
     return {**ended, **await market_jobs.mark_expiring_contracts()}
@@ -202,6 +214,7 @@ JOBS: list[Job] = [
     Job("overdue_invoices", "逾期账单与欠缴提醒", Daily(hour=1, minute=30), overdue_invoices),
     Job("renewal_flags", "租约、合同、名录到期提醒（90/60/30 天）", Daily(hour=2), renewal_flags),
     Job("registry_rules", "名录到期、评价规则复核与暂停移出后的合同待决定提醒", Daily(hour=3), registry_rules),
+    Job("lessee_standing", "承租运营商被暂停或移出名录的租约提醒", Daily(hour=3, minute=30), lessee_standing),
     Job("balance_snapshot", "社区收支平衡月度快照与预警", Monthly(hour=4), balance_snapshot),
     Job("balance_report", "收支平衡月报发送建委", Monthly(hour=8), balance_report),
     Job(

@@ -76,7 +76,7 @@ async def second_reviewer(world) -> str:
 async def applied_listing(world, frozen_clock, applicants: int = 4) -> tuple[dict, dict, list[dict]]:
     await listed_operators(world, frozen_clock, {f"op{i}": {"categories": ("childcare",)} for i in range(applicants)})
     room = await space(world)
-    offer = await listing(world, room["id"])
+    offer = await listing(world, room["id"], closes_on="2026-12-05")
     applications = []
     for i in range(applicants):
         response = await world.post(
@@ -91,6 +91,7 @@ async def applied_listing(world, frozen_clock, applicants: int = 4) -> tuple[dic
         )
         assert response.status_code == 201, response.text
         applications.append(response.json())
+    frozen_clock.advance(days=4)  # awards come after the application window closes
     return room, offer, applications
 
 

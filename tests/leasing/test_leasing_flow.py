@@ -94,7 +94,7 @@ async def test_from_listing_to_award_to_lease_with_everyone_told(world, frozen_c
         },
     )
     room = await space(world)
-    offer = await listing(world, room["id"])
+    offer = await listing(world, room["id"], closes_on="2026-12-05")
     assert (await world.get("street_x", f"/api/v1/spaces/{room['id']}")).json()["status"] == "listed"
     assert (await world.get("tot", "/api/v1/space-listings")).json()["total"] == 1
 
@@ -132,9 +132,19 @@ async def test_from_listing_to_award_to_lease_with_everyone_told(world, frozen_c
     )
     assert twice.status_code == 409 and twice.json()["code"] == "lease_application.duplicate"
 
+    frozen_clock.advance(days=4)  # the application window has closed
+    for application, plan in ((tot, 90), (shop, 60)):
+        scored = await world.post(
+            "street_x",
+            f"/api/v1/space-listings/{offer['id']}/applications/{application.json()['id']}/scores",
+            json={"scores": {"plan": plan}, "comment": "按经营方案评分"},
+        )
+        assert scored.status_code == 201, scored.text
     ranked = (await world.get("street_x", f"/api/v1/space-listings/{offer['id']}/applications")).json()
-    assert [a["operator_name"] for a in ranked] == ["小橙托育", "邻里便利"]  # public service outweighs 9 % more rent
-    assert ranked[0]["rank"] == 1 and "公共服务类用途" in ranked[0]["reasons"]
+    # A better plan outweighs 9 % more rent: 60 × 92 % + 40 × 90 % = 91.20 against 60 + 40 × 60 % = 84.00.
+    assert [a["operator_name"] for a in ranked] == ["小橙托育", "邻里便利"]
+    assert ranked[0]["rank"] == 1 and "经营方案（权重 40）：1 位评委平均 90.00 分" in ranked[0]["reasons"]
+    assert [a["score"] for a in ranked] == ["91.20", "84.00"]
     own = (await world.get("shop", f"/api/v1/space-listings/{offer['id']}/applications")).json()
     assert [a["operator_name"] for a in own] == ["邻里便利"]
 

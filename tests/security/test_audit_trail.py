@@ -99,6 +99,7 @@ EXPECTED = {
     "listing.create": CREATION,
     "listing.cancel": DECISION,
     "lease_application.create": CREATION,
+    "lease_application.score": CREATION,
     "listing.award": DECISION,
     "lease.create": CREATION,
     "lease.renew": DECISION,
@@ -106,6 +107,8 @@ EXPECTED = {
     "invoice.pay": CREATION,
     "invoice.paid": SYSTEM,
     "invoice.paid_after_void": SYSTEM,
+    "deposit.settle": CHANGE,
+    "deposit.refunded": SYSTEM,
     # Scheduler, accounts
     "flag.acknowledge": CHANGE,
     "flag.resolve": DECISION,
@@ -468,12 +471,21 @@ async def test_every_leasing_and_flag_decision_is_audited_with_actor_reason_befo
             "street_x", f"/api/v1/space-listings/{cancelled['id']}/cancel", json={"reason": "产权单位收回自用"}
         )
     )
-    offer = await listing(world, room["id"])
+    offer = await listing(world, room["id"], closes_on="2026-12-02")
     application = await ok(
         await world.post(
             "tot",
             f"/api/v1/space-listings/{offer['id']}/applications",
             json={"proposed_use": "childcare", "term_months": 36, "proposed_rent_per_m2_month": 4_600},
+        ),
+        201,
+    )
+    frozen_clock.advance(days=1)  # the window has closed: the panel scores, then the street awards
+    await ok(
+        await world.post(
+            "street_x",
+            f"/api/v1/space-listings/{offer['id']}/applications/{application['id']}/scores",
+            json={"scores": {"plan": 85}, "comment": "方案完整"},
         ),
         201,
     )

@@ -175,13 +175,18 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/space-listings/{listing_id}"): "401  ok   ok   ok   404  ok   404  ok   404  ok",
     ("POST", "/api/v1/space-listings/{listing_id}/applications"): "401  ok   ok   403  403  403  403  403  403  403",
     ("GET", "/api/v1/space-listings/{listing_id}/applications"): "401  ok   ok   ok   404  ok   404  ok   404  ok",
+    ("POST", "/api/v1/space-listings/{listing_id}/applications/{application_id}/scores"): (
+        "401  403  403  ok   404  403  403  403  403  403"
+    ),
     ("POST", "/api/v1/space-listings/{listing_id}/award"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("GET", "/api/v1/public/space-listings/{listing_id}/result"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/space-listings/{listing_id}/cancel"): "401  403  403  ok   404  ok   404  ok   404  403",
     ("GET", "/api/v1/leases"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/leases"): "401  403  403  ok   404  ok   404  ok   403  403",
     ("GET", "/api/v1/leases/{lease_id}"): "401  ok   404  ok   404  ok   404  ok   404  ok",
     ("POST", "/api/v1/leases/{lease_id}/renew"): "401  403  403  ok   404  ok   404  ok   403  403",
     ("POST", "/api/v1/leases/{lease_id}/terminate"): "401  403  403  ok   404  ok   404  ok   403  403",
+    ("POST", "/api/v1/leases/{lease_id}/deposit-settlement"): "401  403  403  ok   404  ok   404  ok   403  403",
     ("GET", "/api/v1/rent-invoices"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("GET", "/api/v1/rent-invoices/{invoice_id}"): "401  ok   404  ok   404  ok   404  ok   404  ok",
     ("GET", "/api/v1/rent-invoices/{invoice_id}/payments"): "401  ok   404  ok   404  ok   404  ok   404  ok",
@@ -228,6 +233,7 @@ class Scene:
     operators: dict[str, dict] = field(default_factory=dict)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))
     registry_contracts: list[int] = field(default_factory=list)  # operator E's, awaiting a decision
+    clock: Any = None
 
     def next(self) -> int:
         return next(self.counter)
@@ -270,7 +276,7 @@ async def batch_with(world, scene: Scene, application_id: int) -> int:
 async def build_scene(world, frozen_clock) -> Scene:
     """Two streets' worth of everything, a district B community, four listed operators and a suspended one;
     today 2026-12-09."""
-    scene = Scene(world)
+    scene = Scene(world, clock=frozen_clock)
     scene.operators = await listed_operators(
         world,
         frozen_clock,
@@ -780,25 +786,78 @@ async def _apply(scene: Scene, template: str) -> Call:
     )
 
 
+async def _closed_listing_with_application(scene: Scene) -> tuple[int, int]:
+    """A listing whose window closed today, with operator A's application filed the day before."""
+    listing_id = (
+        await listing(scene.world, await _idle_space(scene), opens_on="2026-11-01", closes_on=clock.today().isoformat())
+    )["id"]
+    scene.clock.advance(days=-1)
+    try:
+        applied = ok(
+            await scene.world.post(
+                "op_a",
+                f"/api/v1/space-listings/{listing_id}/applications",
+                json={"proposed_use": "childcare", "term_months": 24, "proposed_rent_per_m2_month": 4_500},
+            ),
+            201,
+        )
+    finally:
+        scene.clock.advance(days=1)
+    return listing_id, applied["id"]
+
+
+@builds("POST", "/api/v1/space-listings/{listing_id}/applications/{application_id}/scores", consumes=True)
+async def _score(scene: Scene, template: str) -> Call:
+    listing_id, application_id = await _closed_listing_with_application(scene)
+    return Call(
+        at(scene, template, listing_id=listing_id, application_id=application_id),
+        json={"scores": {"plan": 80}, "comment": "方案可行"},
+    )
+
+
 @builds("POST", "/api/v1/space-listings/{listing_id}/award", consumes=True)
 async def _award(scene: Scene, template: str) -> Call:
-    listing_id = await _open_listing(scene)
-    applied = ok(
+    listing_id, application_id = await _closed_listing_with_application(scene)
+    return Call(
+        at(scene, template, listing_id=listing_id), json={"application_id": application_id, "reason": "得分第一"}
+    )
+
+
+@builds("GET", "/api/v1/public/space-listings/{listing_id}/result")
+async def _public_result(scene: Scene, template: str) -> Call:
+    listing_id, application_id = await _closed_listing_with_application(scene)
+    ok(
         await scene.world.post(
-            "op_a",
-            f"/api/v1/space-listings/{listing_id}/applications",
-            json={"proposed_use": "childcare", "term_months": 24, "proposed_rent_per_m2_month": 4_500},
+            "street_x",
+            f"/api/v1/space-listings/{listing_id}/award",
+            json={"application_id": application_id, "reason": "得分第一"},
         ),
         201,
     )
-    return Call(
-        at(scene, template, listing_id=listing_id), json={"application_id": applied["id"], "reason": "得分第一"}
-    )
+    return Call(at(scene, template, listing_id=listing_id))
 
 
 @builds("POST", "/api/v1/space-listings/{listing_id}/cancel", consumes=True)
 async def _cancel(scene: Scene, template: str) -> Call:
     return Call(at(scene, template, listing_id=await _open_listing(scene)), json={"reason": "规划调整"})
+
+
+@builds("POST", "/api/v1/leases/{lease_id}/deposit-settlement", consumes=True)
+async def _settle_deposit(scene: Scene, template: str) -> Call:
+    """A lease of operator A whose deposit was paid, terminated: its deposit is due back."""
+    room = await _idle_space(scene)
+    signed = await lease(scene.world, room, scene.op_a, starts_on="2026-12-01", ends_on="2027-12-01", deposit=200_000)
+    await leasing.generate_invoices()
+    invoices = ok(await scene.world.get("street_x", "/api/v1/rent-invoices", params={"lease_id": signed["id"]}))
+    deposit = next(i for i in invoices["items"] if i["kind"] == "deposit")
+    ok(
+        await scene.world.post(
+            "op_a", f"/api/v1/rent-invoices/{deposit['id']}/payments", json={"payment_method": "pm_card_visa"}
+        ),
+        201,
+    )
+    ok(await scene.world.post("street_x", f"/api/v1/leases/{signed['id']}/terminate", json={"reason": "提前解除"}))
+    return Call(at(scene, template, lease_id=signed["id"]), json={})
 
 
 @builds("POST", "/api/v1/leases", consumes=True)
