@@ -17,7 +17,7 @@ from core.http.openapi import errors
 from core.pagination import PageParams
 from core.schemas import Page, as_fields
 
-DayParam = Annotated[str, Parameter(description="日期，如 2026-10-01", max_length=10)]
+DayParam = Annotated[str, Parameter(description="日期，如 2026-10-01", max_length=10, schema_extra={"format": "date"})]
 
 
 def _day(value: str) -> date:
