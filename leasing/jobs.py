@@ -3,10 +3,11 @@ job returns counts for the run log; flags come back as drafts for the scheduler 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time
 
 import msgspec
 
+from core.clock import BUSINESS_TZ
 from core.flags import FlagDraft
 from leasing import repository as leasing_repo
 from leasing import service as leasing
@@ -84,3 +85,9 @@ async def end_leases() -> dict:
 
 async def reconcile_payments() -> dict:
     return await leasing.reconcile_payments()
+
+
+async def lessee_arrears(start: date, end: date) -> dict[tuple[int, int], int]:
+    """Rent invoices in arrears at the end of [start, end) per (lessee, community) leased in it, for the
+    market's quarterly performance evaluation (the scheduler passes them on; the market cannot read leasing)."""
+    return await leasing_repo.lessee_arrears(start, end, datetime.combine(end, time.min, tzinfo=BUSINESS_TZ))

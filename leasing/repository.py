@@ -1072,3 +1072,28 @@ async def finish_settlement(
         .returning(*DEPOSIT_COLUMNS)
     )
     return _settlement(rows[0]) if rows else None
+
+
+async def lessee_arrears(start: date, end: date, end_at: datetime) -> dict[tuple[int, int], int]:
+    """For each (lessee, community) with a lease in force during [start, end): its rent invoices due before
+    `end` and still unpaid at `end_at`. A pair with no arrears counts 0; a pair not listed leased nothing."""
+    # A grouped count over leases, spaces and invoices, with the unpaid ones filtered inside the aggregate.
+    rows = await RentInvoice.raw(
+        """
+        SELECT l.lessee AS operator_id, s.community AS community_id,
+               count(i.id) FILTER (
+                   WHERE i.kind = 'rent' AND i.status <> 'void' AND i.due_on < {}
+                     AND (i.paid_at IS NULL OR i.paid_at >= {})
+               ) AS invoices
+        FROM leasing_lease l
+        JOIN leasing_space s ON s.id = l.space
+        LEFT JOIN leasing_invoice i ON i.lease = l.id
+        WHERE l.starts_on < {} AND l.ends_on > {}
+        GROUP BY l.lessee, s.community
+        """,
+        end,
+        end_at,
+        end,
+        start,
+    )
+    return {(r["operator_id"], r["community_id"]): r["invoices"] for r in rows}

@@ -73,9 +73,9 @@ async def balance_findings(month: date) -> BalanceFindings:
     return BalanceFindings(communities=len(rows), snapshots=snapshots, flags=flags, balanced=balanced)
 
 
-async def quarterly_evaluations(quarter: date) -> dict:
+async def quarterly_evaluations(quarter: date, arrears: dict[tuple[int, int], int] | None = None) -> dict:
     """Each contract in force during the quarter starting `quarter` gets its computed evaluation, once."""
-    return {"evaluations": len(await market.quarterly_evaluations(quarter))}
+    return {"evaluations": len(await market.quarterly_evaluations(quarter, arrears))}
 
 
 async def registry_decision_flags() -> tuple[list[FlagDraft], list[int]]:

@@ -2,8 +2,8 @@
 
 Each part turns one fact into points (0–100). A part whose fact is missing (no survey reached the quarter, no
 ledger to judge the balance by) is left out and the weights of the parts present are renormalised, so a
-missing figure neither helps nor hurts. Rent arrears are not a part yet: the market cannot read the leasing
-ledger, so its weight would have nothing to apply to.
+missing figure neither helps nor hurts. Rent arrears count only where the operator leases a room in the
+community (the scheduler reads them from leasing and passes them in).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ DEFAULT_WEIGHTS = {
     "reports_on_time": 0.25,  # monthly reports filed by the due day
     "reports_complete": 0.15,  # monthly reports with revenue and costs
     "balance": 0.20,  # the community's balance status over the quarter
-    "balance_trend": 0.10,  # better or worse than the quarter before
-    "complaints": 0.20,  # complaints recorded against the contract
+    "balance_trend": 0.05,  # better or worse than the quarter before
+    "complaints": 0.15,  # complaints recorded against the contract
+    "arrears": 0.10,  # the operator's rent invoices in the community unpaid at the quarter's end
     "satisfaction": 0.10,  # resident satisfaction surveys, when there are any
 }
 BALANCE_POINTS = {BalanceStatus.balanced: 100, BalanceStatus.warning: 60, BalanceStatus.imbalanced: 20}
 POINTS_PER_COMPLAINT = 20
+POINTS_PER_INVOICE_IN_ARREARS = 25
 
 
 def weights(overrides: dict[str, float]) -> dict[str, float]:
@@ -40,6 +42,7 @@ class QuarterFacts:
     previous_ratio: Decimal | None
     complaints: int
     satisfaction: Decimal | None  # percent; none without surveys
+    arrears: int | None = None  # rent invoices unpaid at the quarter's end; none when it leases nothing there
 
 
 def _points(facts: QuarterFacts) -> dict[str, tuple[object, Decimal | None]]:
@@ -65,6 +68,10 @@ def _points(facts: QuarterFacts) -> dict[str, tuple[object, Decimal | None]]:
             trend,
         ),
         "complaints": (facts.complaints, Decimal(max(0, 100 - POINTS_PER_COMPLAINT * facts.complaints))),
+        "arrears": (
+            facts.arrears,
+            Decimal(max(0, 100 - POINTS_PER_INVOICE_IN_ARREARS * facts.arrears)) if facts.arrears is not None else None,
+        ),
         "satisfaction": (
             str(facts.satisfaction) if facts.satisfaction is not None else None,
             facts.satisfaction,

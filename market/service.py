@@ -1201,9 +1201,11 @@ def quarter_start(day: date) -> date:
     return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
 
 
-async def quarterly_evaluations(start: date) -> list[int]:
+async def quarterly_evaluations(start: date, arrears: dict[tuple[int, int], int] | None = None) -> list[int]:
     """A computed evaluation of every contract in force during the quarter starting `start`: from its monthly
-    reports, its community's balance and complaints. Once per contract and quarter. Returns the new ids."""
+    reports, its community's balance, complaints, and the rent arrears of the operator's rooms in the community
+    (`arrears` by (operator, community), from leasing). Once per contract and quarter. Returns the new ids."""
+    arrears = arrears or {}
     settings = get_settings()
     end = add_months(start, 3)
     weights = performance.weights(settings.performance_weights)
@@ -1249,6 +1251,7 @@ async def quarterly_evaluations(start: date) -> list[int]:
             previous_ratio=before.ratio.quantize(Decimal("0.0001")) if before.ratio is not None else None,
             complaints=complaints.get(c.id, 0),
             satisfaction=None,  # no resident surveys are recorded yet
+            arrears=arrears.get((c.operator_id, c.community_id)),
         )
         score, parts = performance.score(facts, weights)
         drafts.append(
@@ -1261,7 +1264,7 @@ async def quarterly_evaluations(start: date) -> list[int]:
                 period_start=start,
                 period_end=end,
                 parts=parts,
-                comment=f"{start:%Y} 年第 {(start.month - 1) // 3 + 1} 季度履约评价（系统按月报、收支与投诉计算）",
+                comment=f"{start:%Y} 年第 {(start.month - 1) // 3 + 1} 季度履约评价（系统按月报、收支、投诉与租金欠缴计算）",
             )
         )
     async with transaction():

@@ -87,6 +87,12 @@ async def send_outbox() -> dict:
     return {"sent": result.sent, "retried": result.retried, "gave_up": result.gave_up}
 
 
+async def quarterly_evaluations(quarter: date) -> dict:
+    """Contracts' computed evaluations for the quarter, with the rent arrears that only leasing knows."""
+    arrears = await leasing_jobs.lessee_arrears(quarter, clock.add_months(quarter, 3))
+    return await market_jobs.quarterly_evaluations(quarter, arrears)
+
+
 async def registry_rules(day: date) -> dict:
     """The registry's nightly rules, then a flag for the street of each active contract whose operator is
     now suspended or removed, until the street decides; flags of contracts no longer waiting resolve."""
@@ -221,7 +227,7 @@ JOBS: list[Job] = [
         "quarterly_evaluations",
         "服务合同季度履约评价（按事实计算）",
         Quarterly(hour=5),
-        market_jobs.quarterly_evaluations,
+        quarterly_evaluations,
     ),
     Job("payments_reconcile", "支付对账", Every(seconds=600), leasing_jobs.reconcile_payments),
     Job("outbox", "发送邮件", Every(seconds=30), send_outbox),

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from leasing import service as leasing
 from market import performance
 from market.balance import BalanceStatus
 from market.jobs import quarterly_evaluations
 from scheduler import engine
 from scheduler.jobs import job_named
+from tests.leasing.helpers import lease, space
 from tests.market.helpers import community, contract, listed_operators
 
 
@@ -23,6 +25,7 @@ def facts(**overrides) -> performance.QuarterFacts:
         "previous_ratio": Decimal("1.1"),
         "complaints": 0,
         "satisfaction": None,
+        "arrears": 0,
     }
     return performance.QuarterFacts(**{**values, **overrides})
 
@@ -32,7 +35,8 @@ def test_missing_parts_are_left_out_and_the_rest_renormalised():
     perfect, parts = performance.score(facts(), weights)
     assert perfect == 100
     assert parts["satisfaction"]["points"] is None and parts["satisfaction"]["applied_weight"] == "0.000"
-    assert sum(Decimal(p["applied_weight"]) for p in parts.values()) == Decimal("1.000")
+    # The applied weights add up to one (each shown rounded to three places).
+    assert abs(sum(Decimal(p["applied_weight"]) for p in parts.values()) - 1) <= Decimal("0.004")
     # A survey, when there is one, counts with its weight: a poor one lowers the score.
     surveyed, parts = performance.score(facts(satisfaction=Decimal(40)), weights)
     assert surveyed < perfect and parts["satisfaction"]["applied_weight"] == "0.100"
@@ -54,6 +58,18 @@ def test_the_weights_decide_and_a_zero_weight_drops_a_part():
     assert performance.score(facts(complaints=9), without_complaints)[0] == 100
     worse_trend = performance.score(facts(previous_ratio=Decimal("1.5")), performance.weights({}))[0]
     assert worse_trend < 100
+
+
+def test_rent_in_arrears_lowers_the_score_only_where_the_operator_leases():
+    weights = performance.weights({})
+    paid_up, parts = performance.score(facts(arrears=0), weights)
+    assert paid_up == 100 and parts["arrears"]["points"] == "100.0"
+    behind, parts = performance.score(facts(arrears=2), weights)
+    assert parts["arrears"]["fact"] == 2 and parts["arrears"]["points"] == "50.0" and behind < paid_up
+    assert performance.score(facts(arrears=9), weights)[1]["arrears"]["points"] == "0.0"
+    # No room leased in the community: the part is left out, not counted as clean.
+    _, parts = performance.score(facts(arrears=None), weights)
+    assert parts["arrears"]["points"] is None and parts["arrears"]["applied_weight"] == "0.000"
 
 
 async def report(world, user: str, contract_id: int, month: str, costs: dict) -> None:
@@ -109,6 +125,10 @@ async def test_each_contract_gets_one_computed_evaluation_a_quarter_from_its_fac
             "street_x", f"/api/v1/contracts/{signed['id']}/complaints", json={"received_on": day, "text": "服务差"}
         )
         assert response.status_code == 201
+    # The operator also rents a room in the community and has paid none of its rent.
+    room = await space(world, community_id=target["id"])
+    await lease(world, room["id"], operators["tot"]["id"], starts_on="2026-10-01")
+    await leasing.generate_invoices(through=date(2026, 12, 1))
     frozen_clock.advance(days=35)  # 2027-01-05: December's report is on time but has no costs
     await report(world, "tot", signed["id"], "2026-12-01", {})
 
@@ -126,6 +146,8 @@ async def test_each_contract_gets_one_computed_evaluation_a_quarter_from_its_fac
     assert parts["reports_on_time"]["fact"] == "2/3" and parts["reports_complete"]["fact"] == "2/3"
     assert parts["complaints"]["fact"] == 2 and parts["complaints"]["points"] == "60.0"
     assert parts["satisfaction"]["fact"] is None and parts["satisfaction"]["applied_weight"] == "0.000"
+    # October, November and December's rent fell due in the quarter and none was paid.
+    assert parts["arrears"]["fact"] == 3 and parts["arrears"]["points"] == "25.0"
     expected = sum(
         Decimal(p["points"]) * Decimal(p["applied_weight"]) for p in parts.values() if p["points"] is not None
     )
@@ -134,4 +156,5 @@ async def test_each_contract_gets_one_computed_evaluation_a_quarter_from_its_fac
     [idle] = (await world.get("city", f"/api/v1/operators/{operators['idle']['id']}/evaluations")).json()["items"]
     assert idle["parts"]["reports_on_time"]["fact"] == "0/3" and idle["parts"]["complaints"]["points"] == "100.0"
     assert idle["parts"]["balance"]["fact"] == "no_data" and idle["parts"]["balance"]["points"] is None
+    assert idle["parts"]["arrears"]["fact"] is None and idle["parts"]["arrears"]["points"] is None
     assert idle["score"] < evaluation["score"]
