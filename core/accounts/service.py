@@ -160,6 +160,8 @@ def _check_grantable(principal: Principal | None, role: Role, org: OrgRow) -> No
         raise RoleNotAllowedForOrg(detail={"role": role.value, "org_kind": org.kind.value})
     if principal is None:
         return
+    if role == Role.resident:
+        raise RoleNotGrantable(detail={"role": role.value})  # residents sign up themselves (residents package)
     if role in (Role.city, Role.auditor) and not principal.has_role(Role.city):
         raise RoleNotGrantable(detail={"role": role.value})
     if not principal.can_write_path(org.path, *OFFICIAL_ROLES):
