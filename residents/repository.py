@@ -45,16 +45,17 @@ async def insert_code(*, phone: str, code_hash: str, client: str, now: datetime,
 
 
 async def live_code_for_update(phone: str, now: datetime) -> dict | None:
-    """The newest unused, unexpired code of the phone, locked: two guesses at once count as two tries."""
+    """The phone's newest code (a new code replaces older ones) if unused and unexpired, locked: two guesses at
+    once count as two tries, and a code is used once."""
     # SQL: FOR UPDATE, which Piccolo's builder does not offer.
     rows = await LoginCode.raw(
-        "SELECT id, code_hash, attempts FROM resident_login_code "
-        "WHERE phone = {} AND used_at IS NULL AND expires_at > {} "
-        "ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE",
+        "SELECT id, code_hash, attempts, used_at, expires_at FROM resident_login_code "
+        "WHERE phone = {} ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE",
         phone,
-        now,
     )
-    return rows[0] if rows else None
+    if not rows or rows[0]["used_at"] is not None or rows[0]["expires_at"] <= now:
+        return None
+    return rows[0]
 
 
 async def count_attempt(code_id: int) -> None:

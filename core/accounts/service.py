@@ -221,7 +221,9 @@ async def list_users(principal: Principal, *, q: str | None, limit: int, offset:
 
 
 async def get_user_for(principal: Principal, user_id: int) -> UserView:
-    row = await repository.get_user_in_scope(user_id, principal.read_paths())
+    # Everyone may read their own account, a resident too (whose grant opens no part of the tree).
+    scope = ["/"] if user_id == principal.user_id else principal.read_paths()
+    row = await repository.get_user_in_scope(user_id, scope)
     if row is None:
         raise UserNotFound()
     return UserView.of(row, (await repository.load_grants([user_id]))[user_id])
