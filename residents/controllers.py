@@ -92,7 +92,7 @@ class ResidentAuthController(Controller):
         "/sign-up",
         operation_id="signUpResident",
         status_code=201,
-        responses=errors(404, 409),
+        responses=errors(409),
         summary="居民凭验证码注册（手机号、姓名、社区、楼栋-单元-室），返回访问令牌",
     )
     async def sign_up(self, data: SignUp, request: Request) -> SignedIn:
@@ -217,7 +217,7 @@ class HouseholdController(Controller):
         operation_id="importHouseholdRegister",
         guards=[STREET],
         status_code=200,
-        responses=errors(403),
+        responses=errors(403, 404),
         summary="街道导入社区住户名册（CSV：楼栋,单元,室），有错则整份不导入并逐行列出",
     )
     async def import_register(self, principal: Principal, community_id: int, data: RegisterImport) -> RegisterImported:

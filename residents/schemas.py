@@ -217,7 +217,7 @@ class OptionCount(msgspec.Struct, kw_only=True):
     votes: int
 
 
-class Decision(msgspec.Struct, kw_only=True):
+class PollDecision(msgspec.Struct, kw_only=True):
     follows: bool
     option_id: int | None
     reason: str
@@ -237,7 +237,7 @@ class PollResult(msgspec.Struct, kw_only=True):
     quorum_met: bool
     winner_option_id: int | None
     options: list[OptionCount]
-    decision: Decision | None = None
+    decision: PollDecision | None = None
 
 
 class ResidentExport(msgspec.Struct, kw_only=True):

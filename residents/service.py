@@ -23,6 +23,7 @@ from core.pagination import with_total
 from core.settings import get_settings
 from market import repository as market_repo
 from market import service as market
+from market.errors import CommunityNotFound
 from residents import repository as repo
 from residents import sms
 from residents.errors import (
@@ -54,10 +55,10 @@ from residents.errors import (
 )
 from residents.schemas import (
     BallotReceipt,
-    Decision,
     HouseholdRow,
     OptionCount,
     OptionRow,
+    PollDecision,
     PollResult,
     PollRow,
     ReceiptCheck,
@@ -327,7 +328,7 @@ async def import_register(principal: Principal, community_id: int, text: str) ->
     """The street's register of households, all rows or none: each listed household confirmed."""
     community = await market_repo.get_community(community_id)
     if community is None or not principal.can_read_path(community.org_path):
-        raise CommunityUnknown(detail={"field": "community_id"})
+        raise CommunityNotFound()
     if not principal.can_write_path(community.org_path, Role.street):
         raise NotCommunityStreet()
     addresses, errors = parse_register(text)
@@ -540,7 +541,7 @@ async def result(poll_id: int) -> PollResult:
     options = (await repo.options_of([poll_id]))[poll_id]
     counted = poll.result
     decision = (
-        Decision(
+        PollDecision(
             follows=bool(poll.decision_follows),
             option_id=poll.decision_option,
             reason=poll.decision_reason,

@@ -143,7 +143,7 @@ async def test_the_street_confirms_households_one_by_one_or_by_its_register(worl
     unconfirmed = await world.get("street_x", "/api/v1/households", params={"confirmed": "false"})
     assert unconfirmed.json()["total"] == 0
     other = await world.post("street_y", f"/api/v1/households/register/{cx['id']}", json={"csv": good})
-    assert other.status_code == 422 and other.json()["code"] == "resident.community_unknown"
+    assert other.status_code == 404
     cy = await community(world, "street_y", "彩虹社区")
     district = await world.post("district", f"/api/v1/households/register/{cy['id']}", json={"csv": good})
     assert district.status_code == 403
