@@ -164,3 +164,42 @@ async def test_a_resident_exports_their_data_and_deletes_their_account(world, fr
     assert [h["id"] for h in households] == [resident["household_id"]]
     code = await sent_code("13712345678")
     assert code
+
+
+async def test_a_resident_login_without_a_resident_record_finds_nothing_of_its_own(world):
+    # The world's resident user holds the role but has no record yet (a scene gives it one).
+    for method, url in (
+        ("GET", "/api/v1/residents/me"),
+        ("GET", "/api/v1/residents/me/export"),
+        ("DELETE", "/api/v1/residents/me"),
+    ):
+        response = await world.client.request(method, url, headers=world.headers("resident"))
+        assert response.status_code == 404 and response.json()["code"] == "resident.not_found", response.text
+    # Nor may anyone grant the resident role: residents sign up themselves.
+    refused = await world.post(
+        "street_x",
+        "/api/v1/users",
+        json={
+            "username": "fake_resident",
+            "password": "long-enough-password",
+            "email": "fake@example.org",
+            "grants": [{"role": "resident", "org_id": world.org_id("community_x")}],
+        },
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "user.role_not_grantable"
+
+
+async def test_five_wrong_codes_at_sign_up_spend_the_code(world, frozen_clock):
+    cx = await community(world, "street_x", "江滨社区")
+    phone = new_phone()
+    code = await request_code(world, phone)
+    body = {"phone": phone, "name": "钱七", "community_id": cx["id"], "building": "1", "unit": "1", "room": "1"}
+    wrong = "000000" if code != "000000" else "111111"
+    answers = [
+        (await world.client.post("/api/v1/public/residents/sign-up", json={**body, "code": wrong})).status_code
+        for _ in range(5)
+    ]
+    assert answers == [422, 422, 422, 422, 429]
+    spent = await world.client.post("/api/v1/public/residents/sign-up", json={**body, "code": code})
+    assert spent.status_code == 429 and spent.json()["code"] == "resident.code_exhausted"
+    assert (await world.get("street_x", "/api/v1/residents")).json()["total"] == 0
