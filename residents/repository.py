@@ -8,6 +8,7 @@ from datetime import datetime
 import msgspec
 
 from core.accounts.tables import User
+from market.tables import Community
 from residents.schemas import HouseholdRow, OptionRow, PollRow, ResidentRow
 from residents.tables import Ballot, Household, LoginCode, Poll, PollOption, Resident
 
@@ -422,3 +423,15 @@ async def record_decision(
         .returning(Poll.id)
     )
     return bool(rows)
+
+
+# Demo ------------------------------------------------------------------------------------------
+
+
+async def any_household() -> bool:
+    return await Household.exists()
+
+
+async def community_of_org(org_id: int) -> int | None:
+    row = await Community.select(Community.id).where(Community.org == org_id).first()
+    return row["id"] if row else None

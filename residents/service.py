@@ -24,6 +24,7 @@ from core.settings import get_settings
 from market import repository as market_repo
 from market import service as market
 from market.errors import CommunityNotFound
+from market.schemas import NeedRow
 from residents import repository as repo
 from residents import sms
 from residents.errors import (
@@ -357,29 +358,11 @@ def _score_parts(parts: list) -> list[dict]:
     return [asdict(p) for p in parts]
 
 
-async def create_poll(
-    principal: Principal,
-    *,
-    need_id: int,
-    title: str,
-    opens_at: datetime,
-    closes_at: datetime,
-    quorum: Decimal,
-    operator_ids: list[int],
-    packages: list[dict],
-) -> int:
-    need = await market_repo.get_need(need_id)
-    if need is None or not principal.can_read_path(need.org_path):
-        raise NeedUnknown(detail={"field": "need_id"})
-    if not principal.can_write_path(need.org_path, Role.street):
-        raise NotCommunityStreet("只有社区所属街道可以发起居民投票")
-    if need.status != "open":
-        raise NeedNotOpen()
-    if not Decimal(0) < quorum <= Decimal(1):
-        raise QuorumInvalid(detail={"field": "quorum"})
-    now = clock.now()
-    if closes_at <= opens_at or closes_at <= now:
-        raise WindowInvalid(detail={"field": "closes_at"})
+async def poll_options(
+    principal: Principal, need: NeedRow, operator_ids: list[int], packages: list[dict]
+) -> list[dict]:
+    """The options of a poll on `need`: operators from its explained shortlist (each with its score parts, so
+    residents see why it was suggested), then the named service packages."""
     options: list[dict] = []
     if operator_ids:
         found = await market.match_community(principal, need.community_id, 100)
@@ -400,31 +383,82 @@ async def create_poll(
     options += [{"kind": "package", "label": p["name"], "description": p["description"]} for p in packages]
     if len(options) < 2:
         raise TooFewOptions(detail={"field": "operator_ids", "options": len(options)})
+    return options
+
+
+async def shortlisted_operators(principal: Principal, need: NeedRow) -> list[int]:
+    found = await market.match_community(principal, need.community_id, 100)
+    return [s.operator_id for s in found.shortlist if need.category in s.covered]
+
+
+async def writable_need(principal: Principal, need_id: int) -> NeedRow:
+    need = await market_repo.get_need(need_id)
+    if need is None or not principal.can_read_path(need.org_path):
+        raise NeedUnknown(detail={"field": "need_id"})
+    if not principal.can_write_path(need.org_path, Role.street):
+        raise NotCommunityStreet("只有社区所属街道可以发起居民投票")
+    if need.status != "open":
+        raise NeedNotOpen()
+    return need
+
+
+async def create_poll(
+    principal: Principal,
+    *,
+    need_id: int,
+    title: str,
+    opens_at: datetime,
+    closes_at: datetime,
+    quorum: Decimal,
+    operator_ids: list[int],
+    packages: list[dict],
+) -> int:
+    need = await writable_need(principal, need_id)
+    if not Decimal(0) < quorum <= Decimal(1):
+        raise QuorumInvalid(detail={"field": "quorum"})
+    now = clock.now()
+    if closes_at <= opens_at or closes_at <= now:
+        raise WindowInvalid(detail={"field": "closes_at"})
+    options = await poll_options(principal, need, operator_ids, packages)
     async with transaction():
-        poll_id = await repo.insert_poll(
-            community_id=need.community_id,
-            need_id=need_id,
-            title=title,
-            opens_at=opens_at,
-            closes_at=closes_at,
-            quorum=quorum,
-            user_id=principal.user_id,
-            now=now,
-        )
-        await repo.insert_options(poll_id, options)
-        await audit.record(
-            principal,
-            "poll.open",
-            "poll",
-            poll_id,
-            after={
-                "need_id": need_id,
-                "opens_at": opens_at,
-                "closes_at": closes_at,
-                "quorum": quorum,
-                "options": [o["label"] for o in options],
-            },
-        )
+        return await insert_poll(principal, need, title, opens_at, closes_at, quorum, options, now)
+
+
+async def insert_poll(
+    principal: Principal,
+    need: NeedRow,
+    title: str,
+    opens_at: datetime,
+    closes_at: datetime,
+    quorum: Decimal,
+    options: list[dict],
+    now: datetime,
+) -> int:
+    """Inside the caller's transaction: the poll, its options and the audit row."""
+    poll_id = await repo.insert_poll(
+        community_id=need.community_id,
+        need_id=need.id,
+        title=title,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        quorum=quorum,
+        user_id=principal.user_id,
+        now=now,
+    )
+    await repo.insert_options(poll_id, options)
+    await audit.record(
+        principal,
+        "poll.open",
+        "poll",
+        poll_id,
+        after={
+            "need_id": need.id,
+            "opens_at": opens_at,
+            "closes_at": closes_at,
+            "quorum": quorum,
+            "options": [o["label"] for o in options],
+        },
+    )
     return poll_id
 
 
