@@ -218,10 +218,10 @@ class HouseholdController(Controller):
         guards=[STREET],
         status_code=200,
         responses=errors(403, 404),
-        summary="街道导入社区住户名册（CSV：楼栋,单元,室），有错则整份不导入并逐行列出",
+        summary="街道导入社区住户名册（CSV 或 Excel：楼栋,单元,室），有错则整份不导入并逐行列出",
     )
     async def import_register(self, principal: Principal, community_id: int, data: RegisterImport) -> RegisterImported:
-        return await service.import_register(principal, community_id, data.csv)
+        return await service.import_register(principal, community_id, csv_text=data.csv, xlsx_base64=data.xlsx_base64)
 
 
 class PollController(Controller):

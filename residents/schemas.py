@@ -45,7 +45,21 @@ class HouseholdConfirm(Input):
 
 
 class RegisterImport(Input):
-    csv: Annotated[str, msgspec.Meta(min_length=1, max_length=2_000_000, description="CSV：楼栋,单元,室（首行为表头）")]
+    """The register as CSV text, or as an Excel workbook (.xlsx, base64): one of the two."""
+
+    csv: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=2_000_000, description="CSV：楼栋,单元,室（首行为表头）")]
+        | None
+    ) = None
+    xlsx_base64: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1, max_length=2_800_000, description="Excel 工作簿（.xlsx）的 base64：首个工作表，列同 CSV"
+            ),
+        ]
+        | None
+    ) = None
 
 
 class PackageOption(Input):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import hmac
 import io
 import re
 import secrets
+import zipfile
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from decimal import Decimal
+
+import openpyxl
 
 from core import clock
 from core.accounts import service as accounts
@@ -290,9 +294,37 @@ async def confirm_household(principal: Principal, household_id: int, note: str) 
 REGISTER_HEADERS = ({"楼栋", "building"}, {"单元", "unit"}, {"室", "room", "房号", "室号"})
 
 
-def parse_register(text: str) -> tuple[list[tuple[str, str, str]], list[dict]]:
+def register_rows(csv_text: str | None, xlsx_base64: str | None) -> list[list[str]]:
+    """The register's rows as text cells, from CSV text or from the first sheet of an Excel workbook."""
+    if (csv_text is None) == (xlsx_base64 is None):
+        raise RegisterInvalid(
+            "请提供住户名册：CSV 文本或 Excel 工作簿，二者选一（字段 csv、xlsx_base64）", detail={"field": "csv"}
+        )
+    if csv_text is not None:
+        return list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))
+    try:
+        workbook = openpyxl.load_workbook(
+            io.BytesIO(base64.b64decode(xlsx_base64 or "", validate=True)), read_only=True
+        )
+        sheet = workbook.worksheets[0]
+        return [[_cell_text(cell) for cell in row] for row in sheet.iter_rows(values_only=True)]
+    except (ValueError, OSError, KeyError, IndexError, zipfile.BadZipFile) as exc:
+        raise RegisterInvalid(
+            "Excel 工作簿无法读取：应为 .xlsx 文件的 base64（字段 xlsx_base64）", detail={"field": "xlsx_base64"}
+        ) from exc
+
+
+def _cell_text(value: object) -> str:
+    """A cell as the text a person typed: 1201 stays 1201 though Excel stores it as 1201.0."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def parse_register(rows: list[list[str]]) -> tuple[list[tuple[str, str, str]], list[dict]]:
     """The register's addresses, and every problem by row (row 1 is the header), in Chinese."""
-    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     errors: list[dict] = []
     if not rows or len(rows[0]) < 3 or any(rows[0][i].strip() not in REGISTER_HEADERS[i] for i in range(3)):
         return [], [{"row": 1, "field": "header", "message": "第 1 行应为表头：楼栋,单元,室"}]
@@ -301,6 +333,8 @@ def parse_register(text: str) -> tuple[list[tuple[str, str, str]], list[dict]]:
     for number, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
+        while row and not row[-1].strip():  # a spreadsheet's empty trailing cells
+            row = row[:-1]
         if len(row) != 3:
             errors.append({"row": number, "field": "row", "message": f"第 {number} 行应有 3 列（楼栋,单元,室）"})
             continue
@@ -326,14 +360,16 @@ def parse_register(text: str) -> tuple[list[tuple[str, str, str]], list[dict]]:
     return addresses, errors
 
 
-async def import_register(principal: Principal, community_id: int, text: str) -> RegisterImported:
+async def import_register(
+    principal: Principal, community_id: int, *, csv_text: str | None, xlsx_base64: str | None
+) -> RegisterImported:
     """The street's register of households, all rows or none: each listed household confirmed."""
     community = await market_repo.get_community(community_id)
     if community is None or not principal.can_read_path(community.org_path):
         raise CommunityNotFound()
     if not principal.can_write_path(community.org_path, Role.street):
         raise NotCommunityStreet()
-    addresses, errors = parse_register(text)
+    addresses, errors = parse_register(register_rows(csv_text, xlsx_base64))
     if errors:
         raise RegisterInvalid(errors[0]["message"] + "；整份名册未导入", detail={"field": "csv", "errors": errors})
     async with transaction():

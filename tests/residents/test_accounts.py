@@ -203,3 +203,32 @@ async def test_five_wrong_codes_at_sign_up_spend_the_code(world, frozen_clock):
     spent = await world.client.post("/api/v1/public/residents/sign-up", json={**body, "code": code})
     assert spent.status_code == 429 and spent.json()["code"] == "resident.code_exhausted"
     assert (await world.get("street_x", "/api/v1/residents")).json()["total"] == 0
+
+
+async def test_the_register_may_be_an_excel_workbook(world):
+    import base64
+    import io
+
+    import openpyxl
+
+    cx = await community(world, "street_x", "江滨社区")
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for row in (("楼栋", "单元", "室"), (3, 2, 1201), ("A座", 1, 101), (None, None, None)):
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    url = f"/api/v1/households/register/{cx['id']}"
+    xlsx = base64.b64encode(buffer.getvalue()).decode()
+    imported = await world.post("street_x", url, json={"xlsx_base64": xlsx})
+    assert imported.status_code == 200, imported.text
+    assert imported.json() == {"rows": 2, "confirmed": 2, "created": 2}
+    rooms = {(h["building"], h["room"]) for h in (await world.get("street_x", "/api/v1/households")).json()["items"]}
+    assert rooms == {("3", "1201"), ("A座", "101")}
+
+    not_excel = await world.post("street_x", url, json={"xlsx_base64": base64.b64encode(b"not a workbook").decode()})
+    assert not_excel.status_code == 422 and "xlsx_base64" in not_excel.json()["message"]
+    both = await world.post("street_x", url, json={"xlsx_base64": xlsx, "csv": "楼栋,单元,室\n1,1,1\n"})
+    neither = await world.post("street_x", url, json={})
+    for refused in (both, neither):
+        assert refused.status_code == 422 and refused.json()["code"] == "household.register_invalid"
