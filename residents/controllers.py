@@ -319,6 +319,7 @@ class PublicPollController(Controller):
 
     @get(
         "/poll-receipts/{receipt:str}",
+        responses=errors(404, 422),
         operation_id="checkBallotReceipt",
         summary="凭回执码查询选票是否计入（本人登录时另显示所投选项）",
     )

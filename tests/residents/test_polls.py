@@ -89,6 +89,8 @@ async def test_households_vote_once_change_until_close_and_the_result_is_publish
 
     refused = await world.post("unconfirmed", url, json={"option_id": a})
     assert refused.status_code == 403 and refused.json()["code"] == "poll.household_unconfirmed"
+    unknown_field = await world.post("v1", url, json={"option_id": a, "household_id": 1})
+    assert unknown_field.status_code == 400 and "household_id" in unknown_field.json()["message"]
     wrong = await world.post("v1", url, json={"option_id": 999_999})
     assert wrong.status_code == 422 and "option_id" in wrong.json()["message"]
     assert (await world.post("v1", "/api/v1/polls/999999/ballots", json={"option_id": a})).status_code == 404
@@ -104,6 +106,8 @@ async def test_households_vote_once_change_until_close_and_the_result_is_publish
 
     # Receipts: the replaced one is gone; anyone learns "counted", only the voter learns the option.
     receipt = changed.json()["receipt"]
+    malformed = await world.client.get("/api/v1/public/poll-receipts/short")
+    assert malformed.status_code == 422 and "receipt" in malformed.json()["message"]
     gone = await world.client.get(f"/api/v1/public/poll-receipts/{first['receipt']}")
     assert gone.status_code == 404 and gone.json()["code"] == "poll.receipt_not_found"
     public = (await world.client.get(f"/api/v1/public/poll-receipts/{receipt}")).json()
