@@ -12,10 +12,11 @@ from typing import Any
 import leasing
 import market
 import providers
+import residents
 import scheduler
 from core.contributions import modules_named, offered
 
-DOMAIN_PACKAGES: list[ModuleType] = [providers, market, leasing, scheduler]
+DOMAIN_PACKAGES: list[ModuleType] = [providers, market, leasing, residents, scheduler]
 
 
 def domain_modules(module: str) -> list[ModuleType]:

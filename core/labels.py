@@ -7,6 +7,7 @@ ROLE_LABELS = {
     "city": "市建委",
     "owner": "国有产权单位",
     "auditor": "审计（只读）",
+    "resident": "居民",
 }
 
 ORG_KIND_LABELS = {

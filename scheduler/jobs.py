@@ -23,6 +23,7 @@ from market import jobs as market_jobs
 from market import repository as market_repo
 from providers import jobs as providers_jobs
 from providers import repository as providers_repo
+from residents import jobs as residents_jobs
 from scheduler import repository as repo
 from scheduler import service
 from scheduler.engine import Job
@@ -231,6 +232,7 @@ JOBS: list[Job] = [
     ),
     Job("payments_reconcile", "支付对账", Every(seconds=600), leasing_jobs.reconcile_payments),
     Job("outbox", "发送邮件", Every(seconds=30), send_outbox),
+    Job("close_polls", "关闭到期的居民投票并公布结果", Every(seconds=60), residents_jobs.close_polls),
 ]
 
 

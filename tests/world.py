@@ -32,6 +32,8 @@ USERS = {
     "operator_a": [(Role.operator, "operator_a")],
     "operator_b": [(Role.operator, "operator_b")],
     "owner": [(Role.owner, "owner")],
+    # A resident of 江滨社区 (their resident record, household and community file come with a scene).
+    "resident": [(Role.resident, "community_x")],
     # Two roles at once: street X official who also works for operator A.
     "street_x_and_operator_a": [(Role.street, "street_x"), (Role.operator, "operator_a")],
 }

@@ -17,7 +17,12 @@ ROLE_ORG_KIND = {
     Role.operator: "operator",
     Role.owner: "owner",
     Role.auditor: "city",
+    Role.resident: "community",
 }
+
+# A resident's grant names their community but opens none of the org tree's records: what a resident may see
+# (their own account, their community's polls) the residents package decides.
+SCOPELESS_ROLES = frozenset({Role.resident})
 
 
 @dataclass(frozen=True)
@@ -44,11 +49,11 @@ class Principal:
 
     def read_paths(self) -> list[str]:
         """Subtrees this user may read: the union over every grant, with nested ones folded."""
-        return fold_paths(g.org_path for g in self.grants)
+        return fold_paths(g.org_path for g in self.grants if g.role not in SCOPELESS_ROLES)
 
     def write_paths(self, *roles: Role) -> list[str]:
         """Subtrees where this user may act in one of `roles` (default: any role but auditor)."""
-        wanted = set(roles) if roles else set(Role) - {Role.auditor}
+        wanted = set(roles) if roles else set(Role) - {Role.auditor} - SCOPELESS_ROLES
         return fold_paths(g.org_path for g in self.grants if g.role in wanted)
 
     def org_ids(self, *roles: Role) -> list[int]:

@@ -160,6 +160,8 @@ def _check_grantable(principal: Principal | None, role: Role, org: OrgRow) -> No
         raise RoleNotAllowedForOrg(detail={"role": role.value, "org_kind": org.kind.value})
     if principal is None:
         return
+    if role == Role.resident:
+        raise RoleNotGrantable(detail={"role": role.value})  # residents sign up themselves (residents package)
     if role in (Role.city, Role.auditor) and not principal.has_role(Role.city):
         raise RoleNotGrantable(detail={"role": role.value})
     if not principal.can_write_path(org.path, *OFFICIAL_ROLES):
@@ -219,7 +221,9 @@ async def list_users(principal: Principal, *, q: str | None, limit: int, offset:
 
 
 async def get_user_for(principal: Principal, user_id: int) -> UserView:
-    row = await repository.get_user_in_scope(user_id, principal.read_paths())
+    # Everyone may read their own account, a resident too (whose grant opens no part of the tree).
+    scope = ["/"] if user_id == principal.user_id else principal.read_paths()
+    row = await repository.get_user_in_scope(user_id, scope)
     if row is None:
         raise UserNotFound()
     return UserView.of(row, (await repository.load_grants([user_id]))[user_id])

@@ -32,6 +32,7 @@ class Role(str, Enum):
     city = "city"
     owner = "owner"
     auditor = "auditor"
+    resident = "resident"  # 居民: granted on their community by signing up with a one-time code
 
 
 class Organisation(Table, tablename="organisation"):

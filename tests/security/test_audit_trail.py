@@ -109,6 +109,14 @@ EXPECTED = {
     "invoice.paid_after_void": SYSTEM,
     "deposit.settle": CHANGE,
     "deposit.refunded": SYSTEM,
+    # Residents (ballots are secret: no audit row says who voted for what)
+    "resident.sign_up": SYSTEM,
+    "resident.delete": CHANGE,
+    "household.confirm": DECISION,
+    "household.register_import": DECISION,
+    "poll.open": CREATION,
+    "poll.close": SYSTEM,
+    "poll.decide": DECISION,
     # Scheduler, accounts
     "flag.acknowledge": CHANGE,
     "flag.resolve": DECISION,
@@ -127,7 +135,7 @@ def recorded_actions_in_source() -> set[str]:
     """Every action name the code hands to the audit: the second argument of audit.record(_many), or an
     `action` passed on to the helper that records it. Computed names come back as their f-string source."""
     names = set()
-    for package in ("core", "providers", "market", "leasing", "scheduler"):
+    for package in ("core", "providers", "market", "leasing", "residents", "scheduler"):
         for path in (ROOT / package).rglob("*.py"):
             for call in ast.walk(ast.parse(path.read_text())):
                 if not isinstance(call, ast.Call):
@@ -538,6 +546,38 @@ async def test_every_leasing_and_flag_decision_is_audited_with_actor_reason_befo
     assert (cancel["before"], cancel["after"]) == ({"status": "open"}, {"status": "cancelled"})
     renewal = next(r for r in rows if r["action"] == "lease.renew")
     assert (renewal["entity_id"], renewal["reason"]) == (str(agreed["id"]), "承租方运营良好，续租一年")
+
+
+async def test_every_residents_decision_is_audited_and_no_row_names_a_phone_or_a_choice(world, frozen_clock):
+    from residents import jobs as residents_jobs
+    from tests.residents.helpers import confirm, open_poll, poll_scene, sign_up
+
+    scene = await poll_scene(world, frozen_clock)
+    cx = scene["community"]["id"]
+    resident = await sign_up(world, "wang", cx, phone="13612345678")
+    await confirm(world, resident["household_id"])
+    await ok(await world.post("street_x", f"/api/v1/households/register/{cx}", json={"csv": "楼栋,单元,室\n8,1,101\n"}))
+    poll = await open_poll(world, scene, frozen_clock)
+    await ok(
+        await world.post("wang", f"/api/v1/polls/{poll['id']}/ballots", json={"option_id": poll["options"][1]["id"]})
+    )
+    frozen_clock.advance(days=8)
+    await residents_jobs.close_polls()
+    await ok(
+        await world.post(
+            "street_x", f"/api/v1/polls/{poll['id']}/decision", json={"follows": True, "reason": "采纳居民选择"}
+        )
+    )
+    assert (await world.client.delete("/api/v1/residents/me", headers=world.headers("wang"))).status_code == 204
+
+    rows = await audit_rows(world)
+    wanted = {a for a in EXPECTED if a.split(".")[0] in ("resident", "household", "poll")}
+    await assert_complete(rows, wanted)
+    written = str(rows)
+    assert "13612345678" not in written and "王小明" not in written
+    close = next(r for r in rows if r["action"] == "poll.close")
+    assert close["after"]["votes"] == {str(o["id"]): int(i == 1) for i, o in enumerate(poll["options"])}
+    assert "option_id" not in str([r for r in rows if r["action"] in ("resident.delete", "resident.sign_up")])
 
 
 async def test_org_and_user_changes_are_audited_with_their_actor(world):

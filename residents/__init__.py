@@ -1,0 +1,1 @@
+"""Residents: accounts by one-time code, households confirmed by the street, and residents' polls."""

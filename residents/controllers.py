@@ -1,0 +1,343 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Request, delete, get, post
+from litestar.exceptions import NotAuthorizedException
+from litestar.params import Parameter
+
+from core.accounts import service as accounts
+from core.accounts.principal import OFFICIAL_ROLES, Principal
+from core.accounts.tables import Role
+from core.auth import requires
+from core.http.openapi import errors
+from core.pagination import PageParams
+from core.schemas import Page
+from core.settings import get_settings
+from residents import service
+from residents.schemas import (
+    BallotCast,
+    BallotReceipt,
+    CodeLogin,
+    CodeRequest,
+    CodeSent,
+    DecisionCreate,
+    HouseholdConfirm,
+    HouseholdView,
+    PollCreate,
+    PollResult,
+    PollRow,
+    PollView,
+    ReceiptCheck,
+    RegisterImport,
+    RegisterImported,
+    ResidentExport,
+    ResidentRow,
+    ResidentView,
+    SignedIn,
+    SignUp,
+)
+from residents.tables import PollState
+
+OFFICIALS = requires(*OFFICIAL_ROLES, Role.auditor)
+STREET = requires(Role.street)
+RESIDENT = requires(Role.resident)
+POLL_READERS = requires(*OFFICIAL_ROLES, Role.auditor, Role.resident)
+Receipt = Annotated[str, Parameter(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="投票回执码")]
+
+
+def _signed_in(request: Request, resident: ResidentRow) -> SignedIn:
+    token = request.app.state.jwt_auth.create_token(identifier=str(resident.user_id))
+    return SignedIn(
+        access_token=token,
+        expires_in=get_settings().token_minutes * 60,
+        resident=service.resident_view(resident, unmasked=True),
+    )
+
+
+def _client(request: Request) -> str:
+    return (request.client.host if request.client else "unknown")[:64]
+
+
+def _poll_view(poll: PollRow, options: list, mine: int | None = None) -> PollView:
+    return PollView(
+        id=poll.id,
+        community_id=poll.community_id,
+        community_name=poll.community_name,
+        need_id=poll.need_id,
+        title=poll.title,
+        opens_at=poll.opens_at,
+        closes_at=poll.closes_at,
+        quorum=poll.quorum,
+        state=poll.state,
+        voting="单选（每户一票）",
+        options=options,
+        result=poll.result if poll.state == PollState.closed else None,
+        my_option_id=mine,
+    )
+
+
+class ResidentAuthController(Controller):
+    path = "/api/v1/public/residents"
+    tags = ["居民"]
+
+    @post(
+        "/codes", operation_id="sendResidentCode", status_code=202, summary="向手机号发送一次性验证码（居民注册或登录）"
+    )
+    async def send_code(self, data: CodeRequest, request: Request) -> CodeSent:
+        expires_in = await service.send_code(data.phone, _client(request))
+        return CodeSent(phone=data.phone, expires_in=expires_in)
+
+    @post(
+        "/sign-up",
+        operation_id="signUpResident",
+        status_code=201,
+        responses=errors(409),
+        summary="居民凭验证码注册（手机号、姓名、社区、楼栋-单元-室），返回访问令牌",
+    )
+    async def sign_up(self, data: SignUp, request: Request) -> SignedIn:
+        resident = await service.sign_up(
+            phone=data.phone,
+            code=data.code,
+            name=data.name,
+            community_id=data.community_id,
+            building=data.building,
+            unit=data.unit,
+            room=data.room,
+        )
+        return _signed_in(request, resident)
+
+    @post(
+        "/login",
+        operation_id="logInResident",
+        status_code=200,
+        responses=errors(404),
+        summary="居民凭手机号和验证码登录，返回访问令牌",
+    )
+    async def log_in(self, data: CodeLogin, request: Request) -> SignedIn:
+        return _signed_in(request, await service.log_in(data.phone, data.code))
+
+
+class ResidentController(Controller):
+    path = "/api/v1/residents"
+    tags = ["居民"]
+
+    @get(
+        "/",
+        operation_id="listResidents",
+        guards=[OFFICIALS],
+        responses=errors(403),
+        summary="管辖范围内的居民（手机号仅对所属街道完整显示）",
+    )
+    async def list_residents(
+        self, principal: Principal, page: PageParams, community_id: int | None = None
+    ) -> Page[ResidentView]:
+        rows, total = await service.list_residents(
+            principal, community_id=community_id, limit=page.limit, offset=page.offset
+        )
+        return Page.of(rows, total, page)
+
+    @get("/me", operation_id="getResidentMe", guards=[RESIDENT], responses=errors(403, 404), summary="本人的居民档案")
+    async def me(self, principal: Principal) -> ResidentView:
+        return service.resident_view(await service.me(principal), unmasked=True)
+
+    @get(
+        "/me/export",
+        operation_id="exportResidentData",
+        guards=[RESIDENT],
+        responses=errors(403, 404),
+        summary="导出本人全部数据（JSON）",
+    )
+    async def export(self, principal: Principal) -> ResidentExport:
+        return await service.export(principal)
+
+    @delete(
+        "/me",
+        operation_id="deleteResidentAccount",
+        guards=[RESIDENT],
+        responses=errors(403, 404),
+        summary="注销本人居民账户（已投选票匿名保留）",
+    )
+    async def delete_me(self, principal: Principal) -> None:
+        await service.delete_account(principal)
+
+
+class HouseholdController(Controller):
+    path = "/api/v1/households"
+    tags = ["居民"]
+
+    @get(
+        "/",
+        operation_id="listHouseholds",
+        guards=[OFFICIALS],
+        responses=errors(403),
+        summary="管辖范围内的住户及核实状态",
+    )
+    async def list_households(
+        self, principal: Principal, page: PageParams, community_id: int | None = None, confirmed: bool | None = None
+    ) -> Page[HouseholdView]:
+        rows, total = await service.list_households(
+            principal, community_id=community_id, confirmed=confirmed, limit=page.limit, offset=page.offset
+        )
+        return Page.of(
+            rows,
+            total,
+            page,
+            lambda r: HouseholdView(
+                id=r.id,
+                community_id=r.community_id,
+                building=r.building,
+                unit=r.unit,
+                room=r.room,
+                confirmed_at=r.confirmed_at,
+            ),
+        )
+
+    @post(
+        "/{household_id:int}/confirm",
+        operation_id="confirmHousehold",
+        guards=[STREET],
+        status_code=200,
+        responses=errors(403),
+        summary="街道按住户名册核实住户",
+    )
+    async def confirm(self, principal: Principal, household_id: int, data: HouseholdConfirm) -> HouseholdView:
+        r = await service.confirm_household(principal, household_id, data.note)
+        return HouseholdView(
+            id=r.id,
+            community_id=r.community_id,
+            building=r.building,
+            unit=r.unit,
+            room=r.room,
+            confirmed_at=r.confirmed_at,
+        )
+
+    @post(
+        "/register/{community_id:int}",
+        operation_id="importHouseholdRegister",
+        guards=[STREET],
+        status_code=200,
+        responses=errors(403, 404),
+        summary="街道导入社区住户名册（CSV 或 Excel：楼栋,单元,室），有错则整份不导入并逐行列出",
+    )
+    async def import_register(self, principal: Principal, community_id: int, data: RegisterImport) -> RegisterImported:
+        return await service.import_register(principal, community_id, csv_text=data.csv, xlsx_base64=data.xlsx_base64)
+
+
+class PollController(Controller):
+    path = "/api/v1/polls"
+    tags = ["居民投票"]
+
+    @post(
+        "/",
+        operation_id="openPoll",
+        guards=[STREET],
+        status_code=201,
+        responses=errors(403, 409),
+        summary="街道就社区需求发起居民投票（单选，每户一票；选项来自推荐名单或服务套餐）",
+    )
+    async def open_poll(self, principal: Principal, data: PollCreate) -> PollView:
+        poll_id = await service.create_poll(
+            principal,
+            need_id=data.need_id,
+            title=data.title,
+            opens_at=data.opens_at,
+            closes_at=data.closes_at,
+            quorum=data.quorum,
+            operator_ids=data.operator_ids,
+            packages=[{"name": p.name, "description": p.description} for p in data.packages],
+        )
+        poll, options, _ = await service.get_poll(principal, poll_id)
+        return _poll_view(poll, options)
+
+    @get(
+        "/",
+        operation_id="listPolls",
+        guards=[POLL_READERS],
+        responses=errors(403),
+        summary="可见的居民投票（官员：管辖范围；居民：本社区）",
+    )
+    async def list_polls(
+        self,
+        principal: Principal,
+        page: PageParams,
+        state_filter: Annotated[PollState | None, Parameter(query="state")] = None,
+    ) -> Page[PollView]:
+        rows, options, total = await service.list_polls(
+            principal, state=state_filter.value if state_filter else None, limit=page.limit, offset=page.offset
+        )
+        return Page.of(rows, total, page, lambda p: _poll_view(p, options.get(p.id, [])))
+
+    @get(
+        "/{poll_id:int}",
+        operation_id="getPoll",
+        guards=[POLL_READERS],
+        responses=errors(403),
+        summary="投票详情（居民可见本户所投选项）",
+    )
+    async def get_poll(self, principal: Principal, poll_id: int) -> PollView:
+        poll, options, mine = await service.get_poll(principal, poll_id)
+        return _poll_view(poll, options, mine)
+
+    @post(
+        "/{poll_id:int}/ballots",
+        operation_id="castBallot",
+        guards=[RESIDENT],
+        status_code=200,
+        responses=errors(403, 409),
+        summary="居民投票或改票（每户一票，截止前可改），返回回执码",
+    )
+    async def cast(self, principal: Principal, poll_id: int, data: BallotCast) -> BallotReceipt:
+        return await service.cast_ballot(principal, poll_id, data.option_id)
+
+    @post(
+        "/{poll_id:int}/decision",
+        operation_id="decidePoll",
+        guards=[STREET],
+        status_code=200,
+        responses=errors(403, 409),
+        summary="街道登记对投票结果的采纳决定（不采纳须写明理由）",
+    )
+    async def decide(self, principal: Principal, poll_id: int, data: DecisionCreate) -> PollResult:
+        return await service.decide(
+            principal, poll_id, follows=data.follows, option_id=data.option_id, reason=data.reason
+        )
+
+
+class PublicPollController(Controller):
+    path = "/api/v1/public"
+    tags = ["居民投票"]
+
+    @get(
+        "/polls/{poll_id:int}/result",
+        operation_id="getPollResult",
+        responses=errors(409),
+        summary="投票结果公开（各选项票数、参与率、是否达到法定参与率、采纳决定）",
+    )
+    async def result(self, poll_id: int) -> PollResult:
+        return await service.result(poll_id)
+
+    @get(
+        "/poll-receipts/{receipt:str}",
+        responses=errors(404, 422),
+        operation_id="checkBallotReceipt",
+        summary="凭回执码查询选票是否计入（本人登录时另显示所投选项）",
+    )
+    async def receipt(self, receipt: Receipt, request: Request) -> ReceiptCheck:
+        return await service.check_receipt(receipt, await _optional_principal(request))
+
+
+async def _optional_principal(request: Request) -> Principal | None:
+    """The caller of a public route who sent their token anyway (the login middleware skips public routes)."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    jwt_auth = request.app.state.jwt_auth
+    try:
+        token = jwt_auth.token_cls.decode(header[7:].strip(), jwt_auth.token_secret, jwt_auth.algorithm)
+        return await accounts.load_principal(int(token.sub))
+    except (NotAuthorizedException, ValueError):
+        return None
+
+
+ROUTES = [ResidentAuthController, ResidentController, HouseholdController, PollController, PublicPollController]

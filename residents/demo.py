@@ -1,0 +1,154 @@
+"""Demo residents: two of 富春街道's future communities (江滨社区, 百合社区) with their household registers
+imported and confirmed, thirty signed-up residents each, an open poll in 江滨社区 with some ballots cast,
+and a closed poll in 百合社区 with its published result and the street's decision to follow it.
+
+Built through the residents service where a rule applies, with the poll windows set in the past or around
+today. Everything loads in one transaction, and a second run adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from core import clock
+from core.accounts import repository as accounts_repo
+from core.accounts import service as accounts
+from core.accounts.principal import Principal
+from core.accounts.tables import Role
+from core.audit import service as audit
+from core.db import transaction
+from market import repository as market_repo
+from residents import repository as repo
+from residents import service
+
+STREET_ACCOUNT = "fuchun_street"
+COMMUNITIES = (("江滨社区", "open"), ("百合社区", "closed"))
+RESIDENTS_EACH = 30
+SURNAMES = "王李张刘陈杨黄赵周吴徐孙朱马胡郭何高林罗"
+GIVEN = ["建国", "秀英", "志强", "丽华", "晓明", "桂芳", "海燕", "国平", "婷婷", "伟", "静", "磊"]
+PACKAGE = {"name": "街道普惠服务套餐", "description": "由街道统一采购的基础服务，按户每月收费，价格受政府指导"}
+
+
+def _addresses() -> list[tuple[str, str, str]]:
+    """Three buildings, two units each, six floors, two flats a floor: 72 households."""
+    return [
+        (str(building), str(unit), f"{floor}0{flat}")
+        for building in range(1, 4)
+        for unit in range(1, 3)
+        for floor in range(1, 7)
+        for flat in range(1, 3)
+    ]
+
+
+async def _street() -> Principal | None:
+    credentials = await accounts_repo.get_credentials(STREET_ACCOUNT)
+    return await accounts.load_principal(credentials.id) if credentials else None
+
+
+async def load() -> None:
+    if await repo.any_household():
+        return
+    principal = await _street()
+    if principal is None:
+        return
+    rng = random.Random(2026)
+    now = clock.now()
+    # One hash of a secret nobody is told, shared by the demo residents' logins: they log in with codes.
+    password_hash = await accounts.hash_password(secrets.token_urlsafe(32))
+    async with transaction():
+        for index, (name, state) in enumerate(COMMUNITIES):
+            org = await accounts_repo.get_org_by_code(f"330111-富春街道-{name}")
+            community_id = await repo.community_of_org(org.id) if org else None
+            if org is None or community_id is None:
+                continue
+            addresses = _addresses()
+            rows, created = await repo.confirm_register(community_id, addresses, principal.user_id, now)
+            await audit.record(
+                principal,
+                "household.register_import",
+                "community",
+                community_id,
+                before={"confirmed_households": None},
+                after={"rows": len(addresses), "confirmed": rows, "created": created},
+                reason="导入街道住户名册",
+            )
+            residents = await _residents(rng, index, org.id, community_id, addresses, password_hash, now)
+            await _poll(rng, principal, community_id, name, state, residents, now)
+        await service.close_due_polls()
+    for poll in (await repo.list_polls(patterns=None, community_ids=None, state="closed", limit=10, offset=0))[0]:
+        if poll.result and poll.result.get("winner_option_id") and poll.decided_at is None:
+            await service.decide(principal, poll.id, follows=True, option_id=None, reason="采纳居民投票结果")
+
+
+async def _residents(
+    rng: random.Random,
+    index: int,
+    org_id: int,
+    community_id: int,
+    addresses: list[tuple[str, str, str]],
+    password_hash: str,
+    now,
+) -> list[tuple[int, int]]:
+    """(resident id, household id) of the community's demo residents, one per household."""
+    found = []
+    for number, (building, unit, room) in enumerate(addresses[:RESIDENTS_EACH]):
+        username = f"resident_demo_{index}_{number:02d}"
+        user = await accounts_repo.insert_user(
+            username=username,
+            password_hash=password_hash,
+            email=f"{username}@residents.invalid",
+            display_name="居民",
+            admin=False,
+        )
+        await accounts_repo.insert_grant(user_id=user.id, role=Role.resident.value, org_id=org_id, now=now)
+        household_id = await repo.household_id(community_id, building, unit, room, now)
+        resident_id = await repo.insert_resident(
+            user_id=user.id,
+            phone=f"1390571{index}{number:03d}",
+            name=rng.choice(SURNAMES) + rng.choice(GIVEN),
+            household_id=household_id,
+            now=now,
+        )
+        found.append((resident_id, household_id))
+    return found
+
+
+async def _poll(
+    rng: random.Random,
+    principal: Principal,
+    community_id: int,
+    name: str,
+    state: str,
+    residents: list[tuple[int, int]],
+    now,
+) -> None:
+    for candidate in await market_repo.open_needs(community_id):
+        need = await market_repo.get_need(candidate.id)
+        if need is None:
+            continue
+        operators = (await service.shortlisted_operators(principal, need))[:3]
+        if not operators:
+            continue
+        options = await service.poll_options(principal, need, operators, [PACKAGE])
+        if state == "open":
+            opens, closes, voting = now - timedelta(days=3), now + timedelta(days=11), residents[:12]
+        else:
+            opens, closes, voting = now - timedelta(days=20), now - timedelta(days=6), residents[:26]
+        title = f"{name}{need.category_name}服务由谁来做"
+        poll_id = await service.insert_poll(principal, need, title, opens, closes, Decimal("0.3"), options, now)
+        option_ids = [o.id for o in (await repo.options_of([poll_id]))[poll_id]]
+        weights = [len(option_ids) - i for i in range(len(option_ids))]
+        for resident_id, household_id in voting:
+            await repo.upsert_ballot(
+                poll_id=poll_id,
+                household_id=household_id,
+                option_id=rng.choices(option_ids, weights=weights)[0],
+                resident_id=resident_id,
+                receipt_hash=hashlib.sha256(secrets.token_bytes(16)).hexdigest(),
+                now=opens + timedelta(hours=rng.randint(1, 72)),
+            )
+        return

@@ -1,0 +1,136 @@
+from core.errors import Conflict, DomainError, NotFound, PermissionDenied, TooManyRequests
+
+
+class CodeInvalid(DomainError):
+    status_code = 422
+    code = "resident.code_invalid"
+    message = "验证码不正确或已过期（字段 code）"
+
+
+class CodeExhausted(TooManyRequests):
+    code = "resident.code_exhausted"
+    message = "验证码错误次数过多，请重新获取验证码"
+
+
+class CodeTooSoon(TooManyRequests):
+    code = "resident.code_too_soon"
+    message = "验证码发送过于频繁，请稍后再试（字段 phone）"
+
+
+class ClientTooBusy(TooManyRequests):
+    code = "resident.client_rate_limited"
+    message = "本网络地址获取验证码过于频繁，请稍后再试"
+
+
+class PhoneTaken(Conflict):
+    code = "resident.phone_taken"
+    message = "该手机号已注册，请直接登录（字段 phone）"
+
+
+class NotRegistered(NotFound):
+    code = "resident.not_registered"
+    message = "该手机号尚未注册居民账户（字段 phone）"
+
+
+class CommunityUnknown(DomainError):
+    status_code = 422
+    code = "resident.community_unknown"
+    message = "社区不存在（字段 community_id）"
+
+
+class ResidentNotFound(NotFound):
+    code = "resident.not_found"
+    message = "居民账户不存在或已注销"
+
+
+class HouseholdNotFound(NotFound):
+    code = "household.not_found"
+    message = "住户不存在或无权查看"
+
+
+class NotCommunityStreet(PermissionDenied):
+    code = "household.not_street"
+    message = "只有社区所属街道可以核实住户或导入住户名册"
+
+
+class RegisterInvalid(DomainError):
+    status_code = 422
+    code = "household.register_invalid"
+    message = "住户名册有错误，未导入任何一行（字段 csv）"
+
+
+class PollNotFound(NotFound):
+    code = "poll.not_found"
+    message = "投票不存在或无权查看"
+
+
+class NeedUnknown(DomainError):
+    status_code = 422
+    code = "poll.need_unknown"
+    message = "社区需求不存在或无权查看（字段 need_id）"
+
+
+class NeedNotOpen(Conflict):
+    code = "poll.need_not_open"
+    message = "该需求已关闭，不能发起投票"
+
+
+class OptionNotShortlisted(DomainError):
+    status_code = 422
+    code = "poll.option_not_shortlisted"
+    message = "运营商不在该需求的推荐名单中（字段 operator_ids）"
+
+
+class TooFewOptions(DomainError):
+    status_code = 422
+    code = "poll.too_few_options"
+    message = "投票至少需要两个选项（字段 operator_ids、packages）"
+
+
+class WindowInvalid(DomainError):
+    status_code = 422
+    code = "poll.window_invalid"
+    message = "投票结束时间必须晚于开始时间，且不早于当前时间（字段 closes_at）"
+
+
+class PollNotOpen(Conflict):
+    code = "poll.not_open"
+    message = "投票不在进行中"
+
+
+class OptionUnknown(DomainError):
+    status_code = 422
+    code = "poll.option_unknown"
+    message = "该选项不属于本次投票（字段 option_id）"
+
+
+class HouseholdUnconfirmed(PermissionDenied):
+    code = "poll.household_unconfirmed"
+    message = "您的住户尚未经街道核实，暂不能投票"
+
+
+class PollNotClosed(Conflict):
+    code = "poll.not_closed"
+    message = "投票尚未结束，暂无结果"
+
+
+class AlreadyDecided(Conflict):
+    code = "poll.already_decided"
+    message = "已登记投票结果的采纳决定"
+
+
+class DeviationNeedsReason(DomainError):
+    status_code = 422
+    code = "poll.deviation_reason_required"
+    message = "不采纳投票结果须填写书面理由（字段 reason）"
+
+
+class ReceiptNotFound(NotFound):
+    code = "poll.receipt_not_found"
+    message = "没有与此回执码对应的选票（回执码有误，或该选票已被同户的新选票替换）"
+
+
+class QuorumInvalid(DomainError):
+    status_code = 422
+    code = "poll.quorum_invalid"
+    message = "法定参与率应大于 0 且不超过 1（字段 quorum）"

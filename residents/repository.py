@@ -1,0 +1,437 @@
+"""Every query of the residents package. Functions take and return plain values; callers hold transactions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import msgspec
+
+from core.accounts.tables import User
+from market.tables import Community
+from residents.schemas import HouseholdRow, OptionRow, PollRow, ResidentRow
+from residents.tables import Ballot, Household, LoginCode, Poll, PollOption, Resident
+
+# Login codes -----------------------------------------------------------------------------------
+
+
+async def codes_since(*, phone: str | None = None, client: str | None = None, since: datetime) -> int:
+    query = LoginCode.count().where(LoginCode.created_at >= since)
+    if phone is not None:
+        query = query.where(LoginCode.phone == phone)
+    if client is not None:
+        query = query.where(LoginCode.client == client)
+    return await query
+
+
+async def lock_phone(phone: str) -> None:
+    """Serialise code requests for one number, so two at once cannot both pass the limits."""
+    await LoginCode.raw("SELECT pg_advisory_xact_lock(hashtext('resident_code:' || {}))", phone)
+
+
+async def latest_code_at(phone: str) -> datetime | None:
+    row = (
+        await LoginCode.select(LoginCode.created_at)
+        .where(LoginCode.phone == phone)
+        .order_by(LoginCode.created_at, ascending=False)
+        .first()
+    )
+    return row["created_at"] if row else None
+
+
+async def insert_code(*, phone: str, code_hash: str, client: str, now: datetime, expires_at: datetime) -> None:
+    await LoginCode.insert(
+        LoginCode(phone=phone, code_hash=code_hash, client=client, created_at=now, expires_at=expires_at)
+    )
+
+
+async def live_code_for_update(phone: str, now: datetime) -> dict | None:
+    """The phone's newest code (a new code replaces older ones) if unused and unexpired, locked: two guesses at
+    once count as two tries, and a code is used once."""
+    # SQL: FOR UPDATE, which Piccolo's builder does not offer.
+    rows = await LoginCode.raw(
+        "SELECT id, code_hash, attempts, used_at, expires_at FROM resident_login_code "
+        "WHERE phone = {} ORDER BY created_at DESC, id DESC LIMIT 1 FOR UPDATE",
+        phone,
+    )
+    if not rows or rows[0]["used_at"] is not None or rows[0]["expires_at"] <= now:
+        return None
+    return rows[0]
+
+
+async def count_attempt(code_id: int) -> None:
+    await LoginCode.update({LoginCode.attempts: LoginCode.attempts + 1}).where(LoginCode.id == code_id)
+
+
+async def use_code(code_id: int, now: datetime) -> bool:
+    used = (
+        await LoginCode.update({LoginCode.used_at: now})
+        .where(LoginCode.id == code_id, LoginCode.used_at.is_null())
+        .returning(LoginCode.id)
+    )
+    return bool(used)
+
+
+# Residents and households ----------------------------------------------------------------------
+
+# SQL: a resident joins their household, community and its org node, one row to read.
+RESIDENT_SELECT = """
+SELECT r.id, r."user" AS user_id, r.phone, r.name, r.household AS household_id, h.community AS community_id,
+       c.name AS community_name, c.street AS street_id, o.path AS org_path, h.building, h.unit, h.room,
+       h.confirmed_at IS NOT NULL AS confirmed, r.created_at
+FROM resident r
+JOIN resident_household h ON h.id = r.household
+JOIN market_community c ON c.id = h.community
+JOIN organisation o ON o.id = c.org
+"""
+
+
+async def phone_exists(phone: str) -> bool:
+    return await Resident.exists().where(Resident.phone == phone)
+
+
+async def resident_by_phone(phone: str) -> ResidentRow | None:
+    rows = await Resident.raw(RESIDENT_SELECT + "WHERE r.phone = {}", phone)
+    return msgspec.convert(rows[0], ResidentRow) if rows else None
+
+
+async def resident_by_user(user_id: int) -> ResidentRow | None:
+    rows = await Resident.raw(RESIDENT_SELECT + 'WHERE r."user" = {}', user_id)
+    return msgspec.convert(rows[0], ResidentRow) if rows else None
+
+
+async def list_residents(
+    *, patterns: list[str], community_id: int | None, limit: int, offset: int
+) -> tuple[list[ResidentRow], int]:
+    rows = await Resident.raw(
+        "SELECT q.*, count(*) OVER () AS total FROM (" + RESIDENT_SELECT + ") q "
+        "WHERE q.org_path LIKE ANY({}) AND ({}::int IS NULL OR q.community_id = {}) "
+        "ORDER BY q.id LIMIT {} OFFSET {}",
+        patterns,
+        community_id,
+        community_id,
+        limit,
+        offset,
+    )
+    total = rows[0]["total"] if rows else 0
+    return [msgspec.convert({k: v for k, v in r.items() if k != "total"}, ResidentRow) for r in rows], total
+
+
+async def household_id(community_id: int, building: str, unit: str, room: str, now: datetime) -> int:
+    """The household at the address, created unconfirmed when new (two sign-ups at once find the same one)."""
+    # SQL: insert-or-find in one statement, with RETURNING.
+    rows = await Household.raw(
+        "WITH added AS (INSERT INTO resident_household (community, building, unit, room, created_at) "
+        "VALUES ({}, {}, {}, {}, {}) ON CONFLICT (community, building, unit, room) DO NOTHING RETURNING id) "
+        "SELECT id FROM added UNION ALL SELECT id FROM resident_household "
+        "WHERE community = {} AND building = {} AND unit = {} AND room = {} LIMIT 1",
+        community_id,
+        building,
+        unit,
+        room,
+        now,
+        community_id,
+        building,
+        unit,
+        room,
+    )
+    if not rows:  # inserted by a concurrent transaction not yet visible: ask again
+        return await household_id(community_id, building, unit, room, now)
+    return rows[0]["id"]
+
+
+async def insert_resident(*, user_id: int, phone: str, name: str, household_id: int, now: datetime) -> int:
+    rows = await Resident.insert(
+        Resident(user=user_id, phone=phone, name=name, household=household_id, created_at=now)
+    ).returning(Resident.id)
+    return rows[0]["id"]
+
+
+async def delete_resident(resident_id: int) -> None:
+    # The ballots keep their household; ON DELETE SET NULL drops the link to the person.
+    await Resident.delete().where(Resident.id == resident_id)
+
+
+async def retire_user(user_id: int, *, username: str, email: str) -> None:
+    """The login of a deleted resident: inactive, and nothing left that names the person."""
+    await User.update(
+        {User.active: False, User.display_name: "已注销居民", User.username: username, User.email: email}
+    ).where(User.id == user_id)
+
+
+HOUSEHOLD_SELECT = """
+SELECT h.id, h.community AS community_id, h.building, h.unit, h.room, h.confirmed_at, o.path AS org_path,
+       c.street AS street_id
+FROM resident_household h JOIN market_community c ON c.id = h.community JOIN organisation o ON o.id = c.org
+"""
+
+
+async def get_household(household_id: int, *, for_update: bool = False) -> HouseholdRow | None:
+    lock = " FOR UPDATE OF h" if for_update else ""
+    rows = await Household.raw(HOUSEHOLD_SELECT + "WHERE h.id = {}" + lock, household_id)
+    return msgspec.convert(rows[0], HouseholdRow) if rows else None
+
+
+async def list_households(
+    *, patterns: list[str], community_id: int | None, confirmed: bool | None, limit: int, offset: int
+) -> tuple[list[HouseholdRow], int]:
+    rows = await Household.raw(
+        "SELECT q.*, count(*) OVER () AS total FROM (" + HOUSEHOLD_SELECT + ") q "
+        "WHERE q.org_path LIKE ANY({}) AND ({}::int IS NULL OR q.community_id = {}) "
+        "AND ({}::boolean IS NULL OR (q.confirmed_at IS NOT NULL) = {}) "
+        "ORDER BY q.community_id, q.building, q.unit, q.room LIMIT {} OFFSET {}",
+        patterns,
+        community_id,
+        community_id,
+        confirmed,
+        confirmed,
+        limit,
+        offset,
+    )
+    total = rows[0]["total"] if rows else 0
+    return [msgspec.convert({k: v for k, v in r.items() if k != "total"}, HouseholdRow) for r in rows], total
+
+
+async def confirm_household(household_id: int, user_id: int, now: datetime) -> None:
+    await Household.update({Household.confirmed_at: now, Household.confirmed_by: user_id}).where(
+        Household.id == household_id
+    )
+
+
+async def confirm_register(
+    community_id: int, addresses: list[tuple[str, str, str]], user_id: int, now: datetime
+) -> tuple[int, int]:
+    """Every address of the register confirmed, created when missing: (confirmed, created)."""
+    # SQL: one upsert over the whole register; xmax = 0 tells a new row from an updated one.
+    rows = await Household.raw(
+        "INSERT INTO resident_household (community, building, unit, room, confirmed_at, confirmed_by, created_at) "
+        "SELECT {}, a.b, a.u, a.r, {}, {}, {} FROM unnest({}::text[], {}::text[], {}::text[]) AS a(b, u, r) "
+        "ON CONFLICT (community, building, unit, room) DO UPDATE "
+        "SET confirmed_at = COALESCE(resident_household.confirmed_at, EXCLUDED.confirmed_at), "
+        "confirmed_by = COALESCE(resident_household.confirmed_by, EXCLUDED.confirmed_by) "
+        "RETURNING (xmax = 0) AS created",
+        community_id,
+        now,
+        user_id,
+        now,
+        [a[0] for a in addresses],
+        [a[1] for a in addresses],
+        [a[2] for a in addresses],
+    )
+    created = sum(1 for r in rows if r["created"])
+    return len(rows), created
+
+
+async def confirmed_households(community_id: int) -> int:
+    return await Household.count().where(Household.community == community_id, Household.confirmed_at.is_not_null())
+
+
+# Polls -----------------------------------------------------------------------------------------
+
+POLL_SELECT = """
+SELECT p.id, p.community AS community_id, c.name AS community_name, o.path AS org_path, c.street AS street_id,
+       p.need AS need_id, p.title, p.opens_at, p.closes_at, p.quorum, p.state, p.created_at, p.closed_at, p.result,
+       p.decision_follows, p.decision_option, p.decision_reason, p.decided_at
+FROM resident_poll p JOIN market_community c ON c.id = p.community JOIN organisation o ON o.id = c.org
+"""
+
+
+def _poll(row: dict) -> PollRow:
+    if isinstance(row.get("result"), str):
+        row = {**row, "result": json.loads(row["result"])}
+    return msgspec.convert(row, PollRow)
+
+
+async def insert_poll(
+    *,
+    community_id: int,
+    need_id: int,
+    title: str,
+    opens_at: datetime,
+    closes_at: datetime,
+    quorum: object,
+    user_id: int,
+    now: datetime,
+) -> int:
+    rows = await Poll.insert(
+        Poll(
+            community=community_id,
+            need=need_id,
+            title=title,
+            opens_at=opens_at,
+            closes_at=closes_at,
+            quorum=quorum,
+            created_by=user_id,
+            created_at=now,
+        )
+    ).returning(Poll.id)
+    return rows[0]["id"]
+
+
+async def insert_options(poll_id: int, options: list[dict]) -> None:
+    await PollOption.insert(
+        *(
+            PollOption(
+                poll=poll_id,
+                position=i + 1,
+                kind=o["kind"],
+                operator=o.get("operator_id"),
+                label=o["label"],
+                description=o.get("description", ""),
+                score_total=o.get("score_total"),
+                score_parts=json.dumps(o.get("score_parts", []), ensure_ascii=False),
+            )
+            for i, o in enumerate(options)
+        )
+    )
+
+
+async def get_poll(poll_id: int, *, for_share: bool = False) -> PollRow | None:
+    lock = " FOR SHARE OF p" if for_share else ""
+    rows = await Poll.raw(POLL_SELECT + "WHERE p.id = {}" + lock, poll_id)
+    return _poll(rows[0]) if rows else None
+
+
+async def list_polls(
+    *, patterns: list[str] | None, community_ids: list[int] | None, state: str | None, limit: int, offset: int
+) -> tuple[list[PollRow], int]:
+    rows = await Poll.raw(
+        "SELECT q.*, count(*) OVER () AS total FROM (" + POLL_SELECT + ") q "
+        "WHERE ({}::text[] IS NULL OR q.org_path LIKE ANY({})) AND ({}::int[] IS NULL OR q.community_id = ANY({})) "
+        "AND ({}::text IS NULL OR q.state = {}) ORDER BY q.closes_at DESC, q.id DESC LIMIT {} OFFSET {}",
+        patterns,
+        patterns,
+        community_ids,
+        community_ids,
+        state,
+        state,
+        limit,
+        offset,
+    )
+    total = rows[0]["total"] if rows else 0
+    return [_poll({k: v for k, v in r.items() if k != "total"}) for r in rows], total
+
+
+async def options_of(poll_ids: list[int]) -> dict[int, list[OptionRow]]:
+    rows = await PollOption.raw(
+        "SELECT id, poll, position, kind, operator AS operator_id, label, description, score_total, score_parts "
+        "FROM resident_poll_option WHERE poll = ANY({}) ORDER BY poll, position",
+        poll_ids,
+    )
+    found: dict[int, list[OptionRow]] = {i: [] for i in poll_ids}
+    for r in rows:
+        parts = r["score_parts"]
+        found[r["poll"]].append(
+            msgspec.convert(
+                {
+                    **{k: v for k, v in r.items() if k != "poll"},
+                    "score_parts": json.loads(parts) if isinstance(parts, str) else parts,
+                },
+                OptionRow,
+            )
+        )
+    return found
+
+
+async def upsert_ballot(
+    *, poll_id: int, household_id: int, option_id: int, resident_id: int, receipt_hash: str, now: datetime
+) -> datetime:
+    """The household's ballot, cast or replaced: one row per poll and household whoever of it votes."""
+    # SQL: INSERT … ON CONFLICT on the one-per-household constraint, so simultaneous ballots leave one row.
+    rows = await Ballot.raw(
+        "INSERT INTO resident_ballot (poll, household, option, resident, receipt_hash, cast_at) "
+        "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT ON CONSTRAINT resident_ballot_one_per_household DO UPDATE "
+        "SET option = EXCLUDED.option, resident = EXCLUDED.resident, receipt_hash = EXCLUDED.receipt_hash, "
+        "cast_at = EXCLUDED.cast_at RETURNING cast_at",
+        poll_id,
+        household_id,
+        option_id,
+        resident_id,
+        receipt_hash,
+        now,
+    )
+    return rows[0]["cast_at"]
+
+
+async def ballot_by_receipt(receipt_hash: str) -> dict | None:
+    rows = await Ballot.raw(
+        "SELECT b.poll AS poll_id, b.option AS option_id, b.resident AS resident_id, o.label AS option_label "
+        "FROM resident_ballot b JOIN resident_poll_option o ON o.id = b.option WHERE b.receipt_hash = {}",
+        receipt_hash,
+    )
+    return rows[0] if rows else None
+
+
+async def household_choice(poll_id: int, household_id: int) -> int | None:
+    row = await Ballot.select(Ballot.option).where(Ballot.poll == poll_id, Ballot.household == household_id).first()
+    return row["option"] if row else None
+
+
+async def ballots_of_resident(resident_id: int) -> list[dict]:
+    return await Ballot.raw(
+        "SELECT b.poll AS poll_id, p.title AS poll_title, o.label AS option_label, b.cast_at "
+        "FROM resident_ballot b JOIN resident_poll p ON p.id = b.poll JOIN resident_poll_option o ON o.id = b.option "
+        "WHERE b.resident = {} ORDER BY b.cast_at",
+        resident_id,
+    )
+
+
+async def due_poll_ids(now: datetime) -> list[int]:
+    rows = await Poll.select(Poll.id).where(Poll.state == "open", Poll.closes_at <= now).order_by(Poll.id)
+    return [r["id"] for r in rows]
+
+
+async def claim_closing(poll_id: int, now: datetime) -> dict | None:
+    """Open → closed, once: of two closers at once only one gets the row back. The result is written by the
+    same transaction (the CHECK on the table holds at commit only because both happen together)."""
+    # SQL: the guarded transition, UPDATE … WHERE state = 'open' RETURNING.
+    rows = await Poll.raw(
+        "UPDATE resident_poll SET state = 'closed', closed_at = {}, result = jsonb_build_object() "
+        "WHERE id = {} AND state = 'open' AND closes_at <= {} RETURNING id, community, quorum",
+        now,
+        poll_id,
+        now,
+    )
+    return rows[0] if rows else None
+
+
+async def vote_counts(poll_id: int) -> dict[int, int]:
+    rows = await Ballot.raw(
+        "SELECT option, count(*) AS votes FROM resident_ballot WHERE poll = {} GROUP BY option", poll_id
+    )
+    return {r["option"]: r["votes"] for r in rows}
+
+
+async def store_result(poll_id: int, result: dict) -> None:
+    await Poll.update({Poll.result: json.dumps(result, ensure_ascii=False, default=str)}).where(Poll.id == poll_id)
+
+
+async def record_decision(
+    poll_id: int, *, follows: bool, option_id: int | None, reason: str, user_id: int, now: datetime
+) -> bool:
+    rows = (
+        await Poll.update(
+            {
+                Poll.decision_follows: follows,
+                Poll.decision_option: option_id,
+                Poll.decision_reason: reason,
+                Poll.decided_by: user_id,
+                Poll.decided_at: now,
+            }
+        )
+        .where(Poll.id == poll_id, Poll.state == "closed", Poll.decided_at.is_null())
+        .returning(Poll.id)
+    )
+    return bool(rows)
+
+
+# Demo ------------------------------------------------------------------------------------------
+
+
+async def any_household() -> bool:
+    return await Household.exists()
+
+
+async def community_of_org(org_id: int) -> int | None:
+    row = await Community.select(Community.id).where(Community.org == org_id).first()
+    return row["id"] if row else None

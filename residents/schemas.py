@@ -1,0 +1,260 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+import msgspec
+
+from core.schemas import Input
+from residents.tables import OptionKind, PollState
+
+Phone = Annotated[str, msgspec.Meta(pattern=r"^1[3-9]\d{9}$", description="中国大陆手机号")]
+Code = Annotated[str, msgspec.Meta(pattern=r"^\d{6}$", description="6 位数字验证码")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+# 楼栋-单元-室: digits, letters and a few Chinese place words, e.g. "3", "2", "1201" or "A座".
+AddressPart = Annotated[str, msgspec.Meta(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z\u4e00-\u9fff-]+$")]
+Reason = Annotated[str, msgspec.Meta(max_length=2000)]
+Quorum = Annotated[Decimal, msgspec.Meta(description="法定参与率：已核实住户中投票户数的最低占比，大于 0、不超过 1")]
+
+
+# Requests --------------------------------------------------------------------------------------
+
+
+class CodeRequest(Input):
+    phone: Phone
+
+
+class SignUp(Input):
+    phone: Phone
+    code: Code
+    name: Name
+    community_id: int
+    building: AddressPart
+    unit: AddressPart
+    room: AddressPart
+
+
+class CodeLogin(Input):
+    phone: Phone
+    code: Code
+
+
+class HouseholdConfirm(Input):
+    note: Reason = ""
+
+
+class RegisterImport(Input):
+    """The register as CSV text, or as an Excel workbook (.xlsx, base64): one of the two."""
+
+    csv: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=2_000_000, description="CSV：楼栋,单元,室（首行为表头）")]
+        | None
+    ) = None
+    xlsx_base64: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1, max_length=2_800_000, description="Excel 工作簿（.xlsx）的 base64：首个工作表，列同 CSV"
+            ),
+        ]
+        | None
+    ) = None
+
+
+class PackageOption(Input):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class PollCreate(Input):
+    need_id: int
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    opens_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    closes_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    quorum: Quorum
+    operator_ids: Annotated[list[int], msgspec.Meta(max_length=20)] = []
+    packages: Annotated[list[PackageOption], msgspec.Meta(max_length=20)] = []
+
+
+class BallotCast(Input):
+    option_id: int
+
+
+class DecisionCreate(Input):
+    follows: bool
+    option_id: int | None = None
+    reason: Reason = ""
+
+
+# Rows and views --------------------------------------------------------------------------------
+
+
+class ResidentRow(msgspec.Struct, kw_only=True):
+    id: int
+    user_id: int
+    phone: str
+    name: str
+    household_id: int
+    community_id: int
+    community_name: str
+    street_id: int
+    org_path: str
+    building: str
+    unit: str
+    room: str
+    confirmed: bool
+    created_at: datetime
+
+
+class ResidentView(msgspec.Struct, kw_only=True):
+    id: int
+    phone: str
+    name: str
+    community_id: int
+    community_name: str
+    household_id: int
+    building: str
+    unit: str
+    room: str
+    confirmed: bool
+    created_at: datetime
+
+
+class SignedIn(msgspec.Struct, kw_only=True):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    resident: ResidentView
+
+
+class CodeSent(msgspec.Struct, kw_only=True):
+    phone: str
+    expires_in: int
+
+
+class HouseholdRow(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    building: str
+    unit: str
+    room: str
+    confirmed_at: datetime | None
+    org_path: str
+    street_id: int
+
+
+class HouseholdView(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    building: str
+    unit: str
+    room: str
+    confirmed_at: datetime | None
+
+
+class RegisterImported(msgspec.Struct, kw_only=True):
+    rows: int
+    confirmed: int
+    created: int
+
+
+class OptionRow(msgspec.Struct, kw_only=True):
+    id: int
+    position: int
+    kind: OptionKind
+    operator_id: int | None
+    label: str
+    description: str
+    score_total: Decimal | None
+    score_parts: list[dict]
+
+
+class PollRow(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    org_path: str
+    street_id: int
+    need_id: int
+    title: str
+    opens_at: datetime
+    closes_at: datetime
+    quorum: Decimal
+    state: PollState
+    created_at: datetime
+    closed_at: datetime | None
+    result: dict | None
+    decision_follows: bool | None
+    decision_option: int | None
+    decision_reason: str
+    decided_at: datetime | None
+
+
+class PollView(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    need_id: int
+    title: str
+    opens_at: datetime
+    closes_at: datetime
+    quorum: Decimal
+    state: PollState
+    voting: str  # 单选
+    options: list[OptionRow]
+    result: dict | None = None
+    my_option_id: int | None = None
+
+
+class BallotReceipt(msgspec.Struct, kw_only=True):
+    poll_id: int
+    receipt: str
+    cast_at: datetime
+    note: str = "请保存回执码：可凭它查询选票已被计入；同户再次投票会替换本票并产生新回执码"
+
+
+class ReceiptCheck(msgspec.Struct, kw_only=True):
+    poll_id: int
+    counted: bool
+    option_id: int | None = None
+    option_label: str | None = None
+
+
+class OptionCount(msgspec.Struct, kw_only=True):
+    option_id: int
+    label: str
+    kind: OptionKind
+    operator_id: int | None
+    score_total: Decimal | None
+    score_parts: list[dict]
+    votes: int
+
+
+class PollDecision(msgspec.Struct, kw_only=True):
+    follows: bool
+    option_id: int | None
+    reason: str
+    decided_at: datetime
+
+
+class PollResult(msgspec.Struct, kw_only=True):
+    poll_id: int
+    title: str
+    community_name: str
+    voting: str
+    closed_at: datetime
+    ballots: int
+    confirmed_households: int
+    turnout: Decimal
+    quorum: Decimal
+    quorum_met: bool
+    winner_option_id: int | None
+    options: list[OptionCount]
+    decision: PollDecision | None = None
+
+
+class ResidentExport(msgspec.Struct, kw_only=True):
+    resident: ResidentView
+    ballots: list[dict]
+    exported_at: datetime

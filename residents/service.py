@@ -1,0 +1,688 @@
+"""Rules for residents: one-time codes, sign-up and log-in, households, polls, ballots and results."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import hmac
+import io
+import re
+import secrets
+import zipfile
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import openpyxl
+
+from core import clock
+from core.accounts import service as accounts
+from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
+from core.accounts.tables import Role
+from core.audit import service as audit
+from core.db import transaction
+from core.errors import DomainError, require_reason
+from core.pagination import with_total
+from core.settings import get_settings
+from market import repository as market_repo
+from market import service as market
+from market.errors import CommunityNotFound
+from market.schemas import NeedRow
+from residents import repository as repo
+from residents import sms
+from residents.errors import (
+    AlreadyDecided,
+    ClientTooBusy,
+    CodeExhausted,
+    CodeInvalid,
+    CodeTooSoon,
+    CommunityUnknown,
+    DeviationNeedsReason,
+    HouseholdNotFound,
+    HouseholdUnconfirmed,
+    NeedNotOpen,
+    NeedUnknown,
+    NotCommunityStreet,
+    NotRegistered,
+    OptionNotShortlisted,
+    OptionUnknown,
+    PhoneTaken,
+    PollNotClosed,
+    PollNotFound,
+    PollNotOpen,
+    QuorumInvalid,
+    ReceiptNotFound,
+    RegisterInvalid,
+    ResidentNotFound,
+    TooFewOptions,
+    WindowInvalid,
+)
+from residents.schemas import (
+    BallotReceipt,
+    HouseholdRow,
+    OptionCount,
+    OptionRow,
+    PollDecision,
+    PollResult,
+    PollRow,
+    ReceiptCheck,
+    RegisterImported,
+    ResidentExport,
+    ResidentRow,
+    ResidentView,
+)
+from residents.tally import mask_phone, tally
+
+CODE_LIFETIME = timedelta(minutes=5)
+CODE_TRIES = 5
+RESEND_AFTER = timedelta(seconds=60)
+CODES_PER_PHONE_PER_HOUR = 5
+CODES_PER_CLIENT_PER_HOUR = 20
+
+
+# One-time codes --------------------------------------------------------------------------------
+
+
+def _code_hash(phone: str, code: str) -> str:
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, f"resident-code:{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+async def send_code(phone: str, client: str) -> int:
+    """Send a six-digit code to `phone`; seconds it stays valid. One a minute and five an hour per number,
+    twenty an hour per client address."""
+    now = clock.now()
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    async with transaction():
+        await repo.lock_phone(phone)
+        last = await repo.latest_code_at(phone)
+        hour_ago = now - timedelta(hours=1)
+        if last is not None and now - last < RESEND_AFTER:
+            raise CodeTooSoon(
+                detail={"field": "phone", "retry_after": int((RESEND_AFTER - (now - last)).total_seconds()) + 1}
+            )
+        if await repo.codes_since(phone=phone, since=hour_ago) >= CODES_PER_PHONE_PER_HOUR:
+            raise CodeTooSoon(detail={"field": "phone", "retry_after": 3600})
+        if await repo.codes_since(client=client, since=hour_ago) >= CODES_PER_CLIENT_PER_HOUR:
+            raise ClientTooBusy(detail={"retry_after": 3600})
+        await repo.insert_code(
+            phone=phone, code_hash=_code_hash(phone, code), client=client, now=now, expires_at=now + CODE_LIFETIME
+        )
+        await sms.SENDER.send(phone, f"您的验证码为 {code}，5 分钟内有效。如非本人操作，请忽略本短信。")
+    return int(CODE_LIFETIME.total_seconds())
+
+
+async def _take_code(phone: str, code: str) -> DomainError | None:
+    """Inside the caller's transaction: use the phone's live code if `code` is it. A wrong guess is counted
+    and returned (the caller raises it after committing, so the count stays); None when the code was right."""
+    row = await repo.live_code_for_update(phone, clock.now())
+    if row is None:
+        return CodeInvalid()
+    if row["attempts"] >= CODE_TRIES:
+        return CodeExhausted()
+    if not hmac.compare_digest(row["code_hash"], _code_hash(phone, code)):
+        await repo.count_attempt(row["id"])
+        left = CODE_TRIES - row["attempts"] - 1
+        return CodeExhausted() if left <= 0 else CodeInvalid(detail={"field": "code", "tries_left": left})
+    await repo.use_code(row["id"], clock.now())
+    return None
+
+
+# Residents -------------------------------------------------------------------------------------
+
+ADDRESS_PART = re.compile(r"^[0-9A-Za-z\u4e00-\u9fff-]{1,20}$")
+
+
+def resident_view(row: ResidentRow, *, unmasked: bool) -> ResidentView:
+    return ResidentView(
+        id=row.id,
+        phone=row.phone if unmasked else mask_phone(row.phone),
+        name=row.name,
+        community_id=row.community_id,
+        community_name=row.community_name,
+        household_id=row.household_id,
+        building=row.building,
+        unit=row.unit,
+        room=row.room,
+        confirmed=row.confirmed,
+        created_at=row.created_at,
+    )
+
+
+async def sign_up(
+    *, phone: str, code: str, name: str, community_id: int, building: str, unit: str, room: str
+) -> ResidentRow:
+    community = await market_repo.get_community(community_id)
+    if community is None:
+        raise CommunityUnknown(detail={"field": "community_id"})
+    username = f"resident_{secrets.token_hex(8)}"
+    failure: DomainError | None = None
+    async with transaction():
+        failure = await _take_code(phone, code)
+        if failure is None:
+            if await repo.phone_exists(phone):
+                raise PhoneTaken(detail={"field": "phone"})
+            user = await accounts.create_user(
+                None,
+                username=username,
+                password=secrets.token_urlsafe(32),  # never told to anyone: residents log in with codes
+                email=f"{username}@residents.invalid",
+                # The login names nobody: the audit log, kept for good, shows its actors by this name.
+                display_name="居民",
+                grants=[(Role.resident, community.org_id)],
+            )
+            now = clock.now()
+            household_id = await repo.household_id(community_id, building, unit, room, now)
+            resident_id = await repo.insert_resident(
+                user_id=user.id, phone=phone, name=name, household_id=household_id, now=now
+            )
+            # The audit log is kept for good: it names ids, never the phone or the name.
+            await audit.record(
+                None,
+                "resident.sign_up",
+                "resident",
+                resident_id,
+                after={"household_id": household_id, "community_id": community_id, "user_id": user.id},
+            )
+    if failure is not None:
+        raise failure
+    created = await repo.resident_by_phone(phone)
+    assert created is not None
+    return created
+
+
+async def log_in(phone: str, code: str) -> ResidentRow:
+    failure: DomainError | None = None
+    resident: ResidentRow | None = None
+    async with transaction():
+        failure = await _take_code(phone, code)
+        if failure is None:
+            resident = await repo.resident_by_phone(phone)
+            if resident is None:
+                raise NotRegistered(detail={"field": "phone"})
+    if failure is not None or resident is None:
+        raise failure or NotRegistered()
+    return resident
+
+
+async def me(principal: Principal) -> ResidentRow:
+    resident = await repo.resident_by_user(principal.user_id)
+    if resident is None:
+        raise ResidentNotFound()
+    return resident
+
+
+async def export(principal: Principal) -> ResidentExport:
+    resident = await me(principal)
+    ballots = await repo.ballots_of_resident(resident.id)
+    return ResidentExport(resident=resident_view(resident, unmasked=True), ballots=ballots, exported_at=clock.now())
+
+
+async def delete_account(principal: Principal) -> None:
+    """The resident and their login go; their household's ballots stay, no longer linked to them."""
+    async with transaction():
+        resident = await me(principal)
+        await repo.delete_resident(resident.id)
+        retired = f"deleted_{secrets.token_hex(8)}"
+        await repo.retire_user(resident.user_id, username=retired, email=f"{retired}@residents.invalid")
+        await audit.record(
+            principal,
+            "resident.delete",
+            "resident",
+            resident.id,
+            before={"household_id": resident.household_id, "community_id": resident.community_id},
+            after={"deleted": True},
+        )
+
+
+async def list_residents(
+    principal: Principal, *, community_id: int | None, limit: int, offset: int
+) -> tuple[list[ResidentView], int]:
+    rows, total = await with_total(
+        lambda lim, off: repo.list_residents(
+            patterns=like_patterns(principal.read_paths()), community_id=community_id, limit=lim, offset=off
+        ),
+        limit,
+        offset,
+    )
+    return [resident_view(r, unmasked=principal.can_write_path(r.org_path, Role.street)) for r in rows], total
+
+
+# Households ------------------------------------------------------------------------------------
+
+
+async def list_households(
+    principal: Principal, *, community_id: int | None, confirmed: bool | None, limit: int, offset: int
+) -> tuple[list[HouseholdRow], int]:
+    return await with_total(
+        lambda lim, off: repo.list_households(
+            patterns=like_patterns(principal.read_paths()),
+            community_id=community_id,
+            confirmed=confirmed,
+            limit=lim,
+            offset=off,
+        ),
+        limit,
+        offset,
+    )
+
+
+async def confirm_household(principal: Principal, household_id: int, note: str) -> HouseholdRow:
+    async with transaction():
+        household = await repo.get_household(household_id, for_update=True)
+        if household is None or not principal.can_read_path(household.org_path):
+            raise HouseholdNotFound()
+        if not principal.can_write_path(household.org_path, Role.street):
+            raise NotCommunityStreet()
+        if household.confirmed_at is None:
+            await repo.confirm_household(household_id, principal.user_id, clock.now())
+            await audit.record(
+                principal,
+                "household.confirm",
+                "household",
+                household_id,
+                before={"confirmed": False},
+                after={"confirmed": True},
+                reason=note.strip() or "与街道住户名册核对一致",
+            )
+        confirmed = await repo.get_household(household_id)
+    assert confirmed is not None
+    return confirmed
+
+
+REGISTER_HEADERS = ({"楼栋", "building"}, {"单元", "unit"}, {"室", "room", "房号", "室号"})
+
+
+def register_rows(csv_text: str | None, xlsx_base64: str | None) -> list[list[str]]:
+    """The register's rows as text cells, from CSV text or from the first sheet of an Excel workbook."""
+    if (csv_text is None) == (xlsx_base64 is None):
+        raise RegisterInvalid(
+            "请提供住户名册：CSV 文本或 Excel 工作簿，二者选一（字段 csv、xlsx_base64）", detail={"field": "csv"}
+        )
+    if csv_text is not None:
+        return list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))
+    try:
+        workbook = openpyxl.load_workbook(
+            io.BytesIO(base64.b64decode(xlsx_base64 or "", validate=True)), read_only=True
+        )
+        sheet = workbook.worksheets[0]
+        return [[_cell_text(cell) for cell in row] for row in sheet.iter_rows(values_only=True)]
+    except (ValueError, OSError, KeyError, IndexError, zipfile.BadZipFile) as exc:
+        raise RegisterInvalid(
+            "Excel 工作簿无法读取：应为 .xlsx 文件的 base64（字段 xlsx_base64）", detail={"field": "xlsx_base64"}
+        ) from exc
+
+
+def _cell_text(value: object) -> str:
+    """A cell as the text a person typed: 1201 stays 1201 though Excel stores it as 1201.0."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def parse_register(rows: list[list[str]]) -> tuple[list[tuple[str, str, str]], list[dict]]:
+    """The register's addresses, and every problem by row (row 1 is the header), in Chinese."""
+    errors: list[dict] = []
+    if not rows or len(rows[0]) < 3 or any(rows[0][i].strip() not in REGISTER_HEADERS[i] for i in range(3)):
+        return [], [{"row": 1, "field": "header", "message": "第 1 行应为表头：楼栋,单元,室"}]
+    addresses: list[tuple[str, str, str]] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        while row and not row[-1].strip():  # a spreadsheet's empty trailing cells
+            row = row[:-1]
+        if len(row) != 3:
+            errors.append({"row": number, "field": "row", "message": f"第 {number} 行应有 3 列（楼栋,单元,室）"})
+            continue
+        parts = tuple(cell.strip() for cell in row)
+        bad = [label for label, part in zip(("楼栋", "单元", "室"), parts, strict=True) if not ADDRESS_PART.match(part)]
+        if bad:
+            errors.append(
+                {
+                    "row": number,
+                    "field": bad[0],
+                    "message": f"第 {number} 行{'、'.join(bad)}格式不正确（1 至 20 位数字、字母或汉字）",
+                }
+            )
+            continue
+        address = (parts[0], parts[1], parts[2])
+        if address in seen:
+            errors.append({"row": number, "field": "row", "message": f"第 {number} 行与第 {seen[address]} 行重复"})
+            continue
+        seen[address] = number
+        addresses.append(address)
+    if not addresses and not errors:
+        errors.append({"row": 2, "field": "row", "message": "名册中没有住户"})
+    return addresses, errors
+
+
+async def import_register(
+    principal: Principal, community_id: int, *, csv_text: str | None, xlsx_base64: str | None
+) -> RegisterImported:
+    """The street's register of households, all rows or none: each listed household confirmed."""
+    community = await market_repo.get_community(community_id)
+    if community is None or not principal.can_read_path(community.org_path):
+        raise CommunityNotFound()
+    if not principal.can_write_path(community.org_path, Role.street):
+        raise NotCommunityStreet()
+    addresses, errors = parse_register(register_rows(csv_text, xlsx_base64))
+    if errors:
+        raise RegisterInvalid(errors[0]["message"] + "；整份名册未导入", detail={"field": "csv", "errors": errors})
+    async with transaction():
+        rows, created = await repo.confirm_register(community_id, addresses, principal.user_id, clock.now())
+        imported = RegisterImported(rows=len(addresses), confirmed=rows, created=created)
+        await audit.record(
+            principal,
+            "household.register_import",
+            "community",
+            community_id,
+            before={"confirmed_households": None},
+            after=imported,
+            reason="导入街道住户名册",
+        )
+    return imported
+
+
+# Polls -----------------------------------------------------------------------------------------
+
+
+def _score_parts(parts: list) -> list[dict]:
+    return [asdict(p) for p in parts]
+
+
+async def poll_options(
+    principal: Principal, need: NeedRow, operator_ids: list[int], packages: list[dict]
+) -> list[dict]:
+    """The options of a poll on `need`: operators from its explained shortlist (each with its score parts, so
+    residents see why it was suggested), then the named service packages."""
+    options: list[dict] = []
+    if operator_ids:
+        found = await market.match_community(principal, need.community_id, 100)
+        shortlisted = {s.operator_id: s for s in found.shortlist if need.category in s.covered}
+        for operator_id in dict.fromkeys(operator_ids):
+            score = shortlisted.get(operator_id)
+            if score is None:
+                raise OptionNotShortlisted(detail={"field": "operator_ids", "operator_id": operator_id})
+            options.append(
+                {
+                    "kind": "operator",
+                    "operator_id": operator_id,
+                    "label": score.name,
+                    "score_total": Decimal(str(round(score.total, 2))),
+                    "score_parts": _score_parts(score.parts),
+                }
+            )
+    options += [{"kind": "package", "label": p["name"], "description": p["description"]} for p in packages]
+    if len(options) < 2:
+        raise TooFewOptions(detail={"field": "operator_ids", "options": len(options)})
+    return options
+
+
+async def shortlisted_operators(principal: Principal, need: NeedRow) -> list[int]:
+    found = await market.match_community(principal, need.community_id, 100)
+    return [s.operator_id for s in found.shortlist if need.category in s.covered]
+
+
+async def writable_need(principal: Principal, need_id: int) -> NeedRow:
+    need = await market_repo.get_need(need_id)
+    if need is None or not principal.can_read_path(need.org_path):
+        raise NeedUnknown(detail={"field": "need_id"})
+    if not principal.can_write_path(need.org_path, Role.street):
+        raise NotCommunityStreet("只有社区所属街道可以发起居民投票")
+    if need.status != "open":
+        raise NeedNotOpen()
+    return need
+
+
+async def create_poll(
+    principal: Principal,
+    *,
+    need_id: int,
+    title: str,
+    opens_at: datetime,
+    closes_at: datetime,
+    quorum: Decimal,
+    operator_ids: list[int],
+    packages: list[dict],
+) -> int:
+    need = await writable_need(principal, need_id)
+    if not Decimal(0) < quorum <= Decimal(1):
+        raise QuorumInvalid(detail={"field": "quorum"})
+    now = clock.now()
+    if closes_at <= opens_at or closes_at <= now:
+        raise WindowInvalid(detail={"field": "closes_at"})
+    options = await poll_options(principal, need, operator_ids, packages)
+    async with transaction():
+        return await insert_poll(principal, need, title, opens_at, closes_at, quorum, options, now)
+
+
+async def insert_poll(
+    principal: Principal,
+    need: NeedRow,
+    title: str,
+    opens_at: datetime,
+    closes_at: datetime,
+    quorum: Decimal,
+    options: list[dict],
+    now: datetime,
+) -> int:
+    """Inside the caller's transaction: the poll, its options and the audit row."""
+    poll_id = await repo.insert_poll(
+        community_id=need.community_id,
+        need_id=need.id,
+        title=title,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        quorum=quorum,
+        user_id=principal.user_id,
+        now=now,
+    )
+    await repo.insert_options(poll_id, options)
+    await audit.record(
+        principal,
+        "poll.open",
+        "poll",
+        poll_id,
+        after={
+            "need_id": need.id,
+            "opens_at": opens_at,
+            "closes_at": closes_at,
+            "quorum": quorum,
+            "options": [o["label"] for o in options],
+        },
+    )
+    return poll_id
+
+
+async def _readable_poll(principal: Principal, poll_id: int) -> tuple[PollRow, ResidentRow | None]:
+    """The poll if the caller may see it: an official in scope, or a resident of its community."""
+    poll = await repo.get_poll(poll_id)
+    resident = await repo.resident_by_user(principal.user_id) if principal.has_role(Role.resident) else None
+    if poll is None:
+        raise PollNotFound()
+    if principal.can_read_path(poll.org_path) or (resident is not None and resident.community_id == poll.community_id):
+        return poll, resident
+    raise PollNotFound()
+
+
+async def get_poll(principal: Principal, poll_id: int) -> tuple[PollRow, list[OptionRow], int | None]:
+    poll, resident = await _readable_poll(principal, poll_id)
+    options = (await repo.options_of([poll_id]))[poll_id]
+    mine = await repo.household_choice(poll_id, resident.household_id) if resident is not None else None
+    return poll, options, mine
+
+
+async def list_polls(
+    principal: Principal, *, state: str | None, limit: int, offset: int
+) -> tuple[list[PollRow], dict[int, list[OptionRow]], int]:
+    official = principal.has_role(*OFFICIAL_ROLES, Role.auditor)
+    resident = await repo.resident_by_user(principal.user_id) if principal.has_role(Role.resident) else None
+    patterns = like_patterns(principal.read_paths()) if official else None
+    communities = [resident.community_id] if resident is not None else None
+    if patterns is None and communities is None:
+        return [], {}, 0
+    if patterns is not None and communities is not None:  # both hats: the union, by adding the community's path
+        patterns = [*patterns, resident.org_path if resident else ""]
+        communities = None
+    rows, total = await with_total(
+        lambda lim, off: repo.list_polls(
+            patterns=patterns, community_ids=communities, state=state, limit=lim, offset=off
+        ),
+        limit,
+        offset,
+    )
+    return rows, await repo.options_of([r.id for r in rows]), total
+
+
+async def cast_ballot(principal: Principal, poll_id: int, option_id: int) -> BallotReceipt:
+    """The household's ballot (a later one from the household replaces it while the poll is open)."""
+    resident = await me(principal)
+    receipt = secrets.token_urlsafe(12)
+    async with transaction():
+        poll = await repo.get_poll(poll_id, for_share=True)  # the closing job waits for ballots in flight
+        if poll is None or poll.community_id != resident.community_id:
+            raise PollNotFound()
+        now = clock.now()
+        if poll.state != "open" or not poll.opens_at <= now < poll.closes_at:
+            raise PollNotOpen(detail={"opens_at": poll.opens_at, "closes_at": poll.closes_at})
+        if not resident.confirmed:
+            raise HouseholdUnconfirmed()
+        options = (await repo.options_of([poll_id]))[poll_id]
+        if option_id not in {o.id for o in options}:
+            raise OptionUnknown(detail={"field": "option_id"})
+        cast_at = await repo.upsert_ballot(
+            poll_id=poll_id,
+            household_id=resident.household_id,
+            option_id=option_id,
+            resident_id=resident.id,
+            receipt_hash=_receipt_hash(receipt),
+            now=now,
+        )
+    return BallotReceipt(poll_id=poll_id, receipt=receipt, cast_at=cast_at)
+
+
+def _receipt_hash(receipt: str) -> str:
+    # A receipt holds 96 random bits: a plain hash cannot be reversed by trying them.
+    return hashlib.sha256(receipt.encode()).hexdigest()
+
+
+async def check_receipt(receipt: str, principal: Principal | None) -> ReceiptCheck:
+    """Counted or not, for anyone; the option only to the resident who cast the ballot."""
+    ballot = await repo.ballot_by_receipt(_receipt_hash(receipt))
+    if ballot is None:
+        raise ReceiptNotFound()
+    check = ReceiptCheck(poll_id=ballot["poll_id"], counted=True)
+    if principal is not None:
+        resident = await repo.resident_by_user(principal.user_id)
+        if resident is not None and ballot["resident_id"] == resident.id:
+            check.option_id, check.option_label = ballot["option_id"], ballot["option_label"]
+    return check
+
+
+async def close_due_polls() -> dict:
+    """Close every poll whose window has ended, once each however many closers run: the result (votes per
+    option, turnout, quorum) is written with the transition, and published."""
+    now = clock.now()
+    closed = 0
+    for poll_id in await repo.due_poll_ids(now):
+        async with transaction():
+            claimed = await repo.claim_closing(poll_id, now)
+            if claimed is None:
+                continue  # another closer got there first
+            options = (await repo.options_of([poll_id]))[poll_id]
+            counts = await repo.vote_counts(poll_id)
+            households = await repo.confirmed_households(claimed["community"])
+            result = tally([o.id for o in options], counts, households, Decimal(claimed["quorum"]))
+            await repo.store_result(poll_id, result)
+            await audit.record(None, "poll.close", "poll", poll_id, after=result)
+        closed += 1
+    return {"closed": closed}
+
+
+async def result(poll_id: int) -> PollResult:
+    poll = await repo.get_poll(poll_id)
+    if poll is None:
+        raise PollNotFound()
+    if poll.state != "closed" or not poll.result or poll.closed_at is None:
+        raise PollNotClosed(detail={"closes_at": poll.closes_at})
+    options = (await repo.options_of([poll_id]))[poll_id]
+    counted = poll.result
+    decision = (
+        PollDecision(
+            follows=bool(poll.decision_follows),
+            option_id=poll.decision_option,
+            reason=poll.decision_reason,
+            decided_at=poll.decided_at,
+        )
+        if poll.decided_at is not None
+        else None
+    )
+    return PollResult(
+        poll_id=poll.id,
+        title=poll.title,
+        community_name=poll.community_name,
+        voting="单选（每户一票）",
+        closed_at=poll.closed_at,
+        ballots=counted["ballots"],
+        confirmed_households=counted["confirmed_households"],
+        turnout=Decimal(counted["turnout"]),
+        quorum=poll.quorum,
+        quorum_met=counted["quorum_met"],
+        winner_option_id=counted["winner_option_id"],
+        options=[
+            OptionCount(
+                option_id=o.id,
+                label=o.label,
+                kind=o.kind,
+                operator_id=o.operator_id,
+                score_total=o.score_total,
+                score_parts=o.score_parts,
+                votes=counted["votes"].get(str(o.id), 0),
+            )
+            for o in options
+        ],
+        decision=decision,
+    )
+
+
+async def decide(
+    principal: Principal, poll_id: int, *, follows: bool, option_id: int | None, reason: str
+) -> PollResult:
+    """The street's follow-up: follow the winner, or deviate with a written reason (shown with the result)."""
+    poll = await repo.get_poll(poll_id)
+    if poll is None or not principal.can_read_path(poll.org_path):
+        raise PollNotFound()
+    if not principal.can_write_path(poll.org_path, Role.street):
+        raise NotCommunityStreet("只有社区所属街道可以登记采纳决定")
+    if poll.state != "closed" or not poll.result:
+        raise PollNotClosed()
+    winner = poll.result["winner_option_id"]
+    if follows:
+        if winner is None:
+            raise DeviationNeedsReason("投票没有产生唯一的最多票选项，只能另作决定并填写书面理由（字段 follows）")
+        option_id, reason = winner, reason.strip() or "采纳投票结果"
+    else:
+        if not reason.strip():
+            raise DeviationNeedsReason(detail={"field": "reason"})
+        reason = require_reason(reason)
+        if option_id is not None and option_id not in {o.id for o in (await repo.options_of([poll_id]))[poll_id]}:
+            raise OptionUnknown(detail={"field": "option_id"})
+    async with transaction():
+        if not await repo.record_decision(
+            poll_id, follows=follows, option_id=option_id, reason=reason, user_id=principal.user_id, now=clock.now()
+        ):
+            raise AlreadyDecided()
+        await audit.record(
+            principal,
+            "poll.decide",
+            "poll",
+            poll_id,
+            before={"winner_option_id": winner, "decided": False},
+            after={"follows": follows, "option_id": option_id},
+            reason=reason,
+        )
+    return await result(poll_id)

@@ -1,0 +1,27 @@
+"""The demo: two Fuyang communities with confirmed households, an open poll and a closed one."""
+
+from __future__ import annotations
+
+from piccolo.engine import engine_finder
+
+from core.demo import load_demo
+from core.settings import get_settings
+from tests.world import login
+
+
+async def test_the_demo_has_an_open_and_a_published_closed_poll_in_two_fuyang_communities(client):
+    await load_demo()
+    token = (await login(client, "fuchun_street", get_settings().demo_password)).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    polls = (await client.get("/api/v1/polls", headers=headers)).json()["items"]
+    assert sorted((p["community_name"], p["state"]) for p in polls) == [("江滨社区", "open"), ("百合社区", "closed")]
+    closed = next(p for p in polls if p["state"] == "closed")
+    result = (await client.get(f"/api/v1/public/polls/{closed['id']}/result")).json()
+    assert (result["ballots"], result["confirmed_households"]) == (26, 72)
+    assert result["quorum_met"] is True and result["decision"]["follows"] is True
+    assert result["options"][0]["score_parts"] and result["options"][-1]["kind"] == "package"
+    households = (await client.get("/api/v1/households", headers=headers, params={"confirmed": True})).json()
+    assert households["total"] == 144
+    rows = await engine_finder().run_ddl("SELECT count(*) AS n FROM resident")
+    await load_demo()
+    assert (await engine_finder().run_ddl("SELECT count(*) AS n FROM resident")) == rows
