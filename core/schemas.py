@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import msgspec
 
@@ -13,6 +13,14 @@ from core.dates import EARLIEST, check_date
 from core.pagination import PageParams
 
 T = TypeVar("T")
+
+
+class View(msgspec.Struct, kw_only=True):
+    """A response body that is read from a richer row: `of` keeps the fields the view declares."""
+
+    @classmethod
+    def of(cls, row: msgspec.Struct) -> Self:
+        return msgspec.convert(row, cls, from_attributes=True)
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -3,11 +3,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
 import msgspec
 
-from core.schemas import Input
+from core.schemas import Input, View
 from leasing.labels import (
     APPLICATION_STATUS_LABELS,
     DEPOSIT_STATUS_LABELS,
@@ -39,14 +39,6 @@ Fen = Annotated[int, msgspec.Meta(ge=0, le=10**12, description="金额（分）"
 Months = Annotated[int, msgspec.Meta(ge=0, le=600)]
 Area = Annotated[Decimal, msgspec.Meta(description="面积（平方米）")]
 Reason = Annotated[str, msgspec.Meta(max_length=2000)]
-
-
-class View(msgspec.Struct, kw_only=True):
-    """A response body that is read from a richer row: `of` keeps the fields the view declares."""
-
-    @classmethod
-    def of(cls, row: msgspec.Struct) -> Self:
-        return msgspec.convert(row, cls, from_attributes=True)
 
 
 class FiguresLevel(str, Enum):

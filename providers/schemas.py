@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Self
 
 import msgspec
 
-from core.schemas import Input
+from core.schemas import Input, View
 from providers.labels import APPLICATION_STATE_LABELS, BATCH_STATE_LABELS, CHANNEL_LABELS, REGISTRY_STATUS_LABELS
 from providers.tables import ApplicationState, BatchState, Channel, DecisionKind, RegistryStatus
 
@@ -19,14 +19,6 @@ Email = Annotated[str, msgspec.Meta(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.
 Phone = Annotated[str, msgspec.Meta(min_length=5, max_length=30, pattern=r"^[0-9+\- ]+$")]
 # Companies founded before 2000 still serve communities: their founding date reaches further back.
 FOUNDED_SINCE = {"founded_on": date(1900, 1, 1)}
-
-
-class View(msgspec.Struct, kw_only=True):
-    """A response body that is read from a richer row: `of` keeps the fields the view declares."""
-
-    @classmethod
-    def of(cls, row: msgspec.Struct) -> Self:
-        return msgspec.convert(row, cls, from_attributes=True)
 
 
 class DirectoryStatus(str, Enum):

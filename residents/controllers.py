@@ -183,14 +183,7 @@ class HouseholdController(Controller):
             rows,
             total,
             page,
-            lambda r: HouseholdView(
-                id=r.id,
-                community_id=r.community_id,
-                building=r.building,
-                unit=r.unit,
-                room=r.room,
-                confirmed_at=r.confirmed_at,
-            ),
+            HouseholdView.of,
         )
 
     @post(
@@ -203,14 +196,7 @@ class HouseholdController(Controller):
     )
     async def confirm(self, principal: Principal, household_id: int, data: HouseholdConfirm) -> HouseholdView:
         r = await service.confirm_household(principal, household_id, data.note)
-        return HouseholdView(
-            id=r.id,
-            community_id=r.community_id,
-            building=r.building,
-            unit=r.unit,
-            room=r.room,
-            confirmed_at=r.confirmed_at,
-        )
+        return HouseholdView.of(r)
 
     @post(
         "/register/{community_id:int}",

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from core.schemas import Input
+from core.schemas import Input, View
 from residents.tables import OptionKind, PollState
 
 Phone = Annotated[str, msgspec.Meta(pattern=r"^1[3-9]\d{9}$", description="中国大陆手机号")]
@@ -144,7 +144,7 @@ class HouseholdRow(msgspec.Struct, kw_only=True):
     street_id: int
 
 
-class HouseholdView(msgspec.Struct, kw_only=True):
+class HouseholdView(View):
     id: int
     community_id: int
     building: str
