@@ -111,7 +111,13 @@ class ListingController(Controller):
     path = "/api/v1/space-listings"
     tags = ["存量空间租赁"]
 
-    @get("/", operation_id="listSpaceListings", guards=[ANY_ROLE], summary="招租信息（运营商可浏览全部招租中的空间）")
+    @get(
+        "/",
+        operation_id="listSpaceListings",
+        guards=[requires(*OFFICIAL_ROLES, Role.auditor, Role.owner, Role.operator)],
+        responses=errors(403),
+        summary="招租信息（运营商可浏览全部招租中的空间）",
+    )
     async def index(
         self,
         principal: Principal,

@@ -54,9 +54,6 @@ ROLES = {
     "auditor": "auditor",
     "resident": "resident",  # holds the role without a resident record: their own routes answer 404
 }
-# The resident plays on the residents' own operations. Elsewhere their role passes the guards written as "any
-# role" before residents existed (GET /api/v1/space-listings then answers an undocumented 403).
-RESIDENT_PATHS = ("/api/v1/residents", "/api/v1/households", "/api/v1/polls", "/api/v1/public")
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 8))  # per operation; each is sent as every role
 SEED_IDS = [1, 2]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -235,8 +232,6 @@ def test_every_operation_answers_every_role_within_its_documented_responses(api)
     started = time.monotonic()
     for operation in sorted(operations, key=lambda o: o.label == LOGIN):
         players = {"anonymous": None} if operation.label == LOGIN else tokens
-        if not operation.path.startswith(RESIDENT_PATHS):
-            players = {role: token for role, token in players.items() if role != "resident"}
         fuzz(run, base, session, operation, players, EXAMPLES)
     print(
         f"\nfuzzed {len(operations)} operations × {len(ROLES)} roles: {run.examples} requests in "
