@@ -180,6 +180,7 @@ class ListingController(Controller):
                 reason=data.reason,
                 starts_on=data.starts_on,
                 payment_day=data.payment_day,
+                late_fee_bp_per_day=data.late_fee_bp_per_day,
             )
         )
 

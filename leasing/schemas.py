@@ -261,11 +261,17 @@ class ListingResult(msgspec.Struct, kw_only=True):
     ranking: list[ResultEntry]
 
 
+LateFeeRate = Annotated[
+    int, msgspec.Meta(ge=0, le=100, description="逾期违约金日利率（基点，即万分之一；按租金本金计，不计复利）")
+]
+
+
 class AwardInput(Input):
     application_id: int
     reason: Reason
     starts_on: date | None = None
     payment_day: Annotated[int, msgspec.Meta(ge=1, le=28)] = 10
+    late_fee_bp_per_day: LateFeeRate = 0
 
 
 class LeaseCreate(Input):
@@ -278,9 +284,7 @@ class LeaseCreate(Input):
     deposit: Fen = 0
     rent_free_months: Months = 0
     payment_day: Annotated[int, msgspec.Meta(ge=1, le=28)] = 10
-    late_fee_bp_per_day: Annotated[
-        int, msgspec.Meta(ge=0, le=100, description="逾期违约金日利率（基点，即万分之一；按租金本金计，不计复利）")
-    ] = 0
+    late_fee_bp_per_day: LateFeeRate = 0
 
 
 class LeaseRenewal(Input):

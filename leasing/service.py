@@ -519,7 +519,12 @@ async def public_result(listing_id: int) -> ListingResult:
 
 
 def _lease_fields(
-    space: SpaceRow, listing: ListingRow, application: ApplicationRow, starts_on: date, payment_day: int
+    space: SpaceRow,
+    listing: ListingRow,
+    application: ApplicationRow,
+    starts_on: date,
+    payment_day: int,
+    late_fee_bp_per_day: int = 0,
 ) -> dict[str, Any]:
     monthly = rent.monthly_rent(
         application.proposed_rent_per_m2_month,
@@ -539,6 +544,7 @@ def _lease_fields(
         "deposit": monthly * listing.deposit_months,
         "rent_free_months": listing.rent_free_months,
         "payment_day": payment_day,
+        "late_fee_bp_per_day": late_fee_bp_per_day,
     }
 
 
@@ -555,7 +561,14 @@ async def _insert_lease(principal: Principal, fields: dict[str, Any]) -> int:
 
 
 async def award_listing(
-    principal: Principal, listing_id: int, application_id: int, *, reason: str, starts_on: date | None, payment_day: int
+    principal: Principal,
+    listing_id: int,
+    application_id: int,
+    *,
+    reason: str,
+    starts_on: date | None,
+    payment_day: int,
+    late_fee_bp_per_day: int = 0,
 ) -> LeaseRow:
     """The street office awards one application with a reason; the lease is signed in the same
     transaction and every other applicant is told by email."""
@@ -585,7 +598,7 @@ async def award_listing(
         await repo.set_application_ranks({r.application_id: (r.total, r.rank) for r in ranking})
         # The first-ranked is awarded as published; anyone else only for the reason given, which is public.
         override_reason = "" if ranking[0].application_id == application_id else reason
-        fields = _lease_fields(space, listing, chosen, start, payment_day)
+        fields = _lease_fields(space, listing, chosen, start, payment_day, late_fee_bp_per_day)
         lease_id = await _insert_lease(principal, fields)
         await repo.decide_applications(listing_id, application_id, reason)
         await repo.set_listing_awarded(listing_id, override_reason, clock.now())

@@ -181,7 +181,13 @@ async def test_awarding_the_first_ranked_publishes_no_override(world, frozen_clo
     offer = await listing(world, room["id"], closes_on="2026-12-05")
     tot = await apply(world, "tot", offer["id"], proposed_use="childcare", proposed_rent_per_m2_month=4_500)
     frozen_clock.advance(days=4)
-    assert (await award_to(world, "street_x", offer["id"], tot["id"])).status_code == 201
+    # The street sets the lease's late-payment rate when it signs.
+    signed = await world.post(
+        "street_x",
+        f"/api/v1/space-listings/{offer['id']}/award",
+        json={"application_id": tot["id"], "reason": "综合得分第一", "late_fee_bp_per_day": 5},
+    )
+    assert signed.status_code == 201 and signed.json()["late_fee_bp_per_day"] == 5, signed.text
     body = (await world.get(None, f"/api/v1/public/space-listings/{offer['id']}/result")).json()
     assert body["winner"] == "小橙托育" and body["override_reason"] == ""
     assert body["ranking"][0]["criteria"] == {"rent": "100.00", "plan": "0.00"}  # no panel score: 0
