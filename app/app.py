@@ -7,8 +7,8 @@ import logging
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
+from app import docs
 from app.domains import collect, domain_modules
 from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.admin import admin_handler
@@ -71,6 +71,7 @@ def create_app() -> Litestar:
             *CALENDAR_ROUTES,
             *domain_routes,
             admin_handler(admin_tables),
+            docs.assets_router(),
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -87,7 +88,7 @@ def create_app() -> Litestar:
             version="1.0.0",
             description="优秀服务商名录、社区需求与撮合、闲置用房出租、运营资金平衡。",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=docs.render_plugins(),
         ),
         debug=settings.debug,
     )

@@ -231,7 +231,7 @@ def _banner(settings) -> str:
     lines = [
         "",
         "未来社区长效运营市场 is running",
-        f"  API docs (OpenAPI)   {base}/schema        (JSON: {base}/schema/openapi.json)",
+        f"  API docs (OpenAPI)   {base}/schema        (to read: {base}/schema/elements; JSON: {base}/schema/openapi.json)",
         f"  Admin (city staff)   {base}/admin",
         f"  Health               {base}/health",
         f"  Payment server       {settings.stripe_api_base}  (localstripe)",

@@ -20,7 +20,15 @@ from core.errors import PermissionDenied
 from core.labels import ROLE_LABELS
 from core.settings import get_settings
 
-PUBLIC_PATHS = ["^/health", "^/schema", "^/admin", "^/api/v1/auth/login", "^/api/v1/public", "^/api/v1/webhooks"]
+PUBLIC_PATHS = [
+    "^/health",
+    "^/schema",
+    "^/api-docs-assets",
+    "^/admin",
+    "^/api/v1/auth/login",
+    "^/api/v1/public",
+    "^/api/v1/webhooks",
+]
 
 
 @dataclass

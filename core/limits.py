@@ -61,7 +61,15 @@ def rate_limits(settings: Settings) -> list[DefineMiddleware]:
 # its script and styles from jsDelivr and starts with an inline script holding the schema; the admin is a
 # single-page app served from /admin itself that sets inline styles and shows uploaded images.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# Our API documents load their scripts and styles from this server only (intranets have no internet); the
+# reading view may start a worker from a blob.
 SCHEMA_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self' data:; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+# The admin's own API documents are a Swagger UI page its library loads from jsDelivr.
+ADMIN_DOCS_CSP = (
     "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://cdn.jsdelivr.net; "
     "connect-src 'self'; font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -94,9 +102,10 @@ _NO_STORE = (_CACHE_CONTROL, b"no-store")
 
 
 def _content_security_policy(path: str) -> str:
-    # The admin's own API documents are the same Swagger UI page as ours, served under /admin.
-    if path == "/schema" or path.startswith("/schema/") or path.startswith(ADMIN_DOCS):
+    if path == "/schema" or path.startswith("/schema/"):
         return SCHEMA_CSP
+    if path.startswith(ADMIN_DOCS):
+        return ADMIN_DOCS_CSP
     if path == "/admin" or path.startswith("/admin/"):
         return ADMIN_CSP
     return API_CSP

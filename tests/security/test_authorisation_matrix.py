@@ -70,8 +70,9 @@ USERS = {
 }
 OK = "ok"
 
-# Served to everyone and outside the matrix: OpenAPI documents and the admin site (its own login).
-DOCUMENTATION = re.compile(r"^/schema")
+# Served to everyone and outside the matrix: OpenAPI documents with their assets and the admin site (its own
+# login).
+DOCUMENTATION = re.compile(r"^/(schema|api-docs-assets)")
 
 MATRIX: dict[tuple[str, str], str] = {
     # anon opA  opB  stX  stY  dA   dB   city own  aud  res
