@@ -20,6 +20,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
@@ -39,6 +40,9 @@ from market.labels import BALANCE_STATUS_LABELS as STATUS_LABELS
 from market.labels import LEDGER_KIND_LABELS
 from providers import repository as providers_repo
 from providers.labels import REGISTRY_STATUS_LABELS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 WINDOW_MONTHS = 12
 RENEWAL_DAYS = 90
@@ -678,12 +682,15 @@ def report_totals(data: dict) -> dict:
 # Chart -----------------------------------------------------------------------------------------
 
 
-def render_chart_png(data: dict) -> bytes:
-    """Income and cost per month over the window, in 10,000 yuan (万元). Latin text only."""
+def chart_figure(data: dict) -> Figure:
+    """Income and cost per month over the window, in 10,000 yuan (万元), every text in the shipped font."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
+    from scheduler.chart_font import COST, INCOME, UNIT, chart_font
+
+    font = chart_font()
     labels = [_month_label(m["month"]) for m in data["trend"]]
     positions = list(range(len(labels)))
     # Pixel positions only: the figures themselves stay in fen everywhere else.
@@ -693,8 +700,8 @@ def render_chart_png(data: dict) -> bytes:
     figure = Figure(figsize=(8, 3.6), dpi=110)
     FigureCanvasAgg(figure)
     axes = figure.subplots()
-    axes.plot(positions, income, marker="o", linewidth=2, color="#1f77b4", label="Income")
-    axes.plot(positions, cost, marker="s", linewidth=2, color="#ff7f0e", label="Cost")
+    axes.plot(positions, income, marker="o", linewidth=2, color="#1f77b4", label=INCOME)
+    axes.plot(positions, cost, marker="s", linewidth=2, color="#ff7f0e", label=COST)
     axes.fill_between(
         positions,
         income,
@@ -704,17 +711,23 @@ def render_chart_png(data: dict) -> bytes:
         alpha=0.12,
         interpolate=True,
     )
-    axes.set_xticks(positions, labels, rotation=45, fontsize=8)
-    axes.set_ylabel("CNY 10k")
+    axes.set_xticks(positions, labels, rotation=45, fontsize=8, fontproperties=font)
+    axes.set_ylabel(UNIT, fontproperties=font)
     axes.set_ylim(bottom=0)
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.{decimals}f}"))
+    for tick in axes.get_yticklabels():
+        tick.set_fontproperties(font)
     axes.grid(True, axis="y", alpha=0.3)
-    axes.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False)
+    axes.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False, prop=font)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     figure.tight_layout()
+    return figure
+
+
+def render_chart_png(data: dict) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    chart_figure(data).savefig(buffer, format="png")
     return buffer.getvalue()
 
 
