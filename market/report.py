@@ -93,7 +93,7 @@ def sections(data: CommunityReport) -> list[Section]:
                 [
                     k.id,
                     k.operator_name,
-                    "、".join(k.categories),
+                    "、".join(data.category_names.get(c, c) for c in k.categories),
                     k.starts_on,
                     k.ends_on,
                     _yuan(k.annual_fee),

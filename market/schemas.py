@@ -625,6 +625,7 @@ class CommunityReport(msgspec.Struct, kw_only=True):
     balance: CommunityBalance
     sections: list[Any]
     generated_at: datetime
+    category_names: dict[str, str]  # service category code → its Chinese name, for the contracts' categories
 
 
 class CommunityTotals(msgspec.Struct, kw_only=True):

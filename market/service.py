@@ -1161,6 +1161,7 @@ async def community_report(principal: Principal, community_id: int) -> Community
         balance=await community_balance(principal, community_id),
         sections=[await build(community_id) for build in collect("service", "COMMUNITY_REPORT_SECTIONS")],
         generated_at=clock.now(),
+        category_names=await repo.category_names(),
     )
 
 

@@ -264,4 +264,5 @@ async def test_the_one_click_report_holds_the_file_contracts_and_balance(world, 
     workbook = load_workbook(io.BytesIO(sheet.content))
     assert workbook.sheetnames[:3] == ["社区档案", "社区需求", "运营商与服务合同"]
     assert workbook["运营商与服务合同"]["B2"].value == "小橙托育"
+    assert workbook["运营商与服务合同"]["C2"].value == "托育"  # the category's name, not its code
     assert (await world.get("street_y", f"/api/v1/communities/{target['id']}/report.html")).status_code == 404
