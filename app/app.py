@@ -48,6 +48,8 @@ def create_app() -> Litestar:
     admin_tables = collect("admin", "ADMIN_TABLES")
 
     async def on_startup(app: Litestar) -> None:
+        # However the server is started (fcom serve, uvicorn directly, a container), not with development secrets.
+        settings.refuse_unsafe_production()
         engine = postgres_engine()
         await migrate()
         await load_reference_data()

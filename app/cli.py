@@ -14,7 +14,7 @@ import sys
 import time
 from contextlib import asynccontextmanager
 
-from core.settings import get_settings
+from core.settings import UnsafeProductionSettings, get_settings
 
 log = logging.getLogger("fcom")
 
@@ -211,6 +211,10 @@ def _serve(args: argparse.Namespace) -> None:
     from core.db import resolve_database_url
 
     settings = get_settings()
+    try:
+        settings.refuse_unsafe_production()
+    except UnsafeProductionSettings as exc:
+        sys.exit(str(exc))
     resolve_database_url()  # start the embedded server here, so every worker joins it
     uvicorn.run(
         "app.app:create_app",
@@ -255,6 +259,8 @@ def _dev() -> None:
 
     from core.db import resolve_database_url
 
+    os.environ["APP_ENV"] = "development"  # for this process and the scheduler it starts
+    get_settings.cache_clear()
     settings = get_settings()
     resolve_database_url()
     stripe = start_localstripe(settings.localstripe_port)

@@ -319,6 +319,8 @@ def server_env(url: str, args: argparse.Namespace, **extra: str) -> dict[str, st
         "DATABASE_URL": url,
         "MIGRATION_DATABASE_URL": url,
         "SECRET_KEY": SECRET_KEY,
+        "STRIPE_API_KEY": "sk_test_bench",
+        "STRIPE_WEBHOOK_SECRET": "whsec_bench",
         "DEBUG": "0",
         "DB_POOL_MIN": "2",
         "DB_POOL_MAX": str(args.db_pool_max),

@@ -35,8 +35,18 @@ def _env_weights(name: str) -> dict[str, float]:
     return weights
 
 
+DEVELOPMENT_SECRETS = {
+    "SECRET_KEY": "dev-only-secret-change-me-in-production",
+    "STRIPE_API_KEY": "sk_test_local",
+    "STRIPE_WEBHOOK_SECRET": "whsec_local",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
+    # APP_ENV=development (set by `fcom dev`, i.e. `make run`) allows the development secrets and DEBUG;
+    # anything else is production and refuses to start with them.
+    environment: str = field(default_factory=lambda: _env("APP_ENV", "production"))
     # Database: with no DATABASE_URL an embedded PostgreSQL is started on EMBEDDED_PG_DIR. The application
     # connects with DATABASE_URL; migrations run with MIGRATION_DATABASE_URL (the role owning the tables),
     # which also grants DATABASE_URL's role what it needs: on the audit log only SELECT and INSERT.
@@ -62,7 +72,7 @@ class Settings:
     idempotency_wait_seconds: float = field(default_factory=lambda: float(_env("IDEMPOTENCY_WAIT_SECONDS", "5")))
 
     # Authentication.
-    secret_key: str = field(default_factory=lambda: _env("SECRET_KEY", "dev-only-secret-change-me-in-production"))
+    secret_key: str = field(default_factory=lambda: _env("SECRET_KEY", DEVELOPMENT_SECRETS["SECRET_KEY"]))
     token_minutes: int = field(default_factory=lambda: _env_int("TOKEN_MINUTES", 8 * 60))
     password_hash_iterations: int = field(default_factory=lambda: _env_int("PASSWORD_HASH_ITERATIONS", 600_000))
     login_max_failures: int = field(default_factory=lambda: _env_int("LOGIN_MAX_FAILURES", 5))
@@ -71,8 +81,10 @@ class Settings:
 
     # Payments (Stripe REST dialect; localstripe in development and tests).
     stripe_api_base: str = field(default_factory=lambda: _env("STRIPE_API_BASE", "http://127.0.0.1:8420"))
-    stripe_api_key: str = field(default_factory=lambda: _env("STRIPE_API_KEY", "sk_test_local"))
-    stripe_webhook_secret: str = field(default_factory=lambda: _env("STRIPE_WEBHOOK_SECRET", "whsec_local"))
+    stripe_api_key: str = field(default_factory=lambda: _env("STRIPE_API_KEY", DEVELOPMENT_SECRETS["STRIPE_API_KEY"]))
+    stripe_webhook_secret: str = field(
+        default_factory=lambda: _env("STRIPE_WEBHOOK_SECRET", DEVELOPMENT_SECRETS["STRIPE_WEBHOOK_SECRET"])
+    )
     localstripe_port: int = field(default_factory=lambda: _env_int("LOCALSTRIPE_PORT", 8420))
     # Per request: total timeout, and how often a call that is safe to repeat is retried (0: never).
     stripe_timeout_seconds: float = field(default_factory=lambda: float(_env("STRIPE_TIMEOUT_SECONDS", "10")))
@@ -128,6 +140,42 @@ class Settings:
     @property
     def uses_embedded_database(self) -> bool:
         return self.database_url is None
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    def unsafe_for_production(self) -> list[str]:
+        """What a server outside development must not run with, one line per setting (empty when safe)."""
+        if self.is_development:
+            return []
+        problems = [
+            f"{name} 仍是开发默认值，请设置为只有本部署知道的值"
+            for name, value in (
+                ("SECRET_KEY", self.secret_key),
+                ("STRIPE_API_KEY", self.stripe_api_key),
+                ("STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
+            )
+            if value == DEVELOPMENT_SECRETS[name]
+        ]
+        if self.debug:
+            problems.append("DEBUG=1 会在错误页中泄露内部信息，生产环境请关闭")
+        return problems
+
+    def refuse_unsafe_production(self) -> None:
+        """Stops a server or scheduler from starting outside development with development secrets."""
+        problems = self.unsafe_for_production()
+        if problems:
+            raise UnsafeProductionSettings(problems)
+
+
+class UnsafeProductionSettings(RuntimeError):
+    """A server or scheduler outside development (APP_ENV is not development) with development secrets."""
+
+    def __init__(self, problems: list[str]) -> None:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"拒绝以生产模式启动（APP_ENV 不是 development）：\n{lines}")
+        self.problems = problems
 
 
 @lru_cache(maxsize=1)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 import core  # noqa: F401  (sets the Piccolo configuration)
-from core.settings import get_settings
+from core.settings import UnsafeProductionSettings, get_settings
 
 
 async def main() -> None:
@@ -29,6 +30,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    try:
+        get_settings().refuse_unsafe_production()
+    except UnsafeProductionSettings as exc:
+        sys.exit(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     asyncio.run(main())

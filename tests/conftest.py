@@ -34,6 +34,8 @@ os.environ.update(
         "STRIPE_API_BASE": f"http://127.0.0.1:{STRIPE_PORT}",
         "LOCALSTRIPE_PORT": str(STRIPE_PORT),
         "SECRET_KEY": "test-secret-key-at-least-32-bytes-long!",
+        # localstripe's keys are the development ones; the servers the tests start run as in development.
+        "APP_ENV": "development",
         # The real PBKDF2 hash, with fewer rounds so creating hundreds of test users stays quick.
         "PASSWORD_HASH_ITERATIONS": "1000",
         # Every test request comes from one address: limits generous enough never to throttle the suite
