@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 
 from app import docs
 from app.domains import collect, domain_modules
+from app.mailcatcher import DevMailController
 from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.admin import admin_handler
 from core.audit.controllers import ROUTES as AUDIT_ROUTES
@@ -74,6 +75,7 @@ def create_app() -> Litestar:
             *domain_routes,
             admin_handler(admin_tables),
             docs.assets_router(),
+            *([DevMailController] if settings.is_development else []),
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from core.settings import UnsafeProductionSettings, get_settings
 
@@ -227,6 +228,25 @@ def _serve(args: argparse.Namespace) -> None:
     )
 
 
+def _mail_catcher(args: argparse.Namespace) -> None:
+    """The catcher on its own, with its pages on a port of their own (a mail service in compose.yaml)."""
+    import uvicorn
+    from litestar import Litestar
+
+    from app.mailcatcher import DevMailController, start_catcher
+
+    settings = get_settings()
+    directory = Path(args.dir) if args.dir else settings.dev_mail_dir
+    if args.dir:
+        os.environ["DEV_MAIL_DIR"] = args.dir
+        get_settings.cache_clear()
+    smtp = start_catcher(args.host, args.smtp_port or settings.smtp_port, directory)
+    try:
+        uvicorn.run(Litestar([DevMailController]), host=args.host, port=args.http_port, log_level="warning")
+    finally:
+        smtp.stop()
+
+
 def _banner(settings) -> str:
     from core.demo import DEMO_ACCOUNTS
     from core.labels import ROLE_LABELS
@@ -238,6 +258,7 @@ def _banner(settings) -> str:
         f"  API docs (OpenAPI)   {base}/schema        (to read: {base}/schema/elements; JSON: {base}/schema/openapi.json)",
         f"  Admin (city staff)   {base}/admin",
         f"  Health               {base}/health",
+        f"  Mail (development)   {base}/dev/mail      (every message sent, caught on {settings.smtp_host}:{settings.smtp_port})",
         f"  Payment server       {settings.stripe_api_base}  (localstripe)",
         "  Scheduler            running beside the API (python -m scheduler); jobs: fcom jobs",
         f"  Database             {'embedded, data in ' + str(settings.embedded_pg_dir) if settings.uses_embedded_database else 'DATABASE_URL'}",
@@ -253,6 +274,12 @@ def _banner(settings) -> str:
     return "\n".join(lines)
 
 
+def _start_mail_catcher(settings):
+    from app.mailcatcher import start_catcher
+
+    return start_catcher(settings.smtp_host, settings.smtp_port, settings.dev_mail_dir)
+
+
 def _dev() -> None:
     """Everything a new user needs on one machine: database, payment server, demo data, API."""
     import uvicorn
@@ -265,6 +292,7 @@ def _dev() -> None:
     resolve_database_url()
     stripe = start_localstripe(settings.localstripe_port)
     children = [p for p in (stripe,) if p]
+    mail = None if _port_open(settings.smtp_host, settings.smtp_port) else _start_mail_catcher(settings)
     try:
         register_localstripe_webhook(settings)
         asyncio.run(_seed())
@@ -279,6 +307,8 @@ def _dev() -> None:
             access_log=False,
         )
     finally:
+        if mail is not None:
+            mail.stop()
         for child in children:
             child.terminate()
         for child in children:
@@ -308,6 +338,11 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--workers", type=int)
     sub.add_parser("dev", help="start database, payment server, demo data and API together (make run)")
     sub.add_parser("send-outbox", help="deliver queued emails now")
+    catcher = sub.add_parser("mail-catcher", help="development mail: keep every message sent, show them on a web page")
+    catcher.add_argument("--host", default="127.0.0.1")
+    catcher.add_argument("--smtp-port", type=int, help="default: SMTP_PORT")
+    catcher.add_argument("--http-port", type=int, default=8025)
+    catcher.add_argument("--dir", help="default: DEV_MAIL_DIR")
     audit = sub.add_parser("audit", help="audit log checks")
     audit.add_argument("check", choices=["verify"], help="verify: recompute the hash chain, name the first broken row")
     sub.add_parser("scheduler", help="run a scheduler process (same as python -m scheduler)")
@@ -339,6 +374,8 @@ def main(argv: list[str] | None = None) -> None:
         _dev()
     elif args.command == "audit":
         asyncio.run(_audit_verify())
+    elif args.command == "mail-catcher":
+        _mail_catcher(args)
     elif args.command == "send-outbox":
         asyncio.run(_send_outbox())
     elif args.command == "scheduler":

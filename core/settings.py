@@ -99,6 +99,8 @@ class Settings:
     smtp_timeout_seconds: int = field(default_factory=lambda: _env_int("SMTP_TIMEOUT_SECONDS", 10))
     mail_from: str = field(default_factory=lambda: _env("MAIL_FROM", "未来社区运营市场 <noreply@example.org>"))
     outbox_max_attempts: int = field(default_factory=lambda: _env_int("OUTBOX_MAX_ATTEMPTS", 8))
+    # Development only: where the mail catcher `make run` starts keeps what it is sent (shown at /dev/mail).
+    dev_mail_dir: Path = field(default_factory=lambda: Path(_env("DEV_MAIL_DIR", str(PROJECT_ROOT / ".mail"))))
 
     # Registry (优秀服务商名录).
     listing_term_months: int = field(default_factory=lambda: _env_int("LISTING_TERM_MONTHS", 24))

@@ -36,6 +36,7 @@ os.environ.update(
         "SECRET_KEY": "test-secret-key-at-least-32-bytes-long!",
         # localstripe's keys are the development ones; the servers the tests start run as in development.
         "APP_ENV": "development",
+        "DEV_MAIL_DIR": str(_TMP / "mail"),
         # The real PBKDF2 hash, with fewer rounds so creating hundreds of test users stays quick.
         "PASSWORD_HASH_ITERATIONS": "1000",
         # Every test request comes from one address: limits generous enough never to throttle the suite

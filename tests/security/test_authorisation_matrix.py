@@ -70,9 +70,9 @@ USERS = {
 }
 OK = "ok"
 
-# Served to everyone and outside the matrix: OpenAPI documents with their assets and the admin site (its own
-# login).
-DOCUMENTATION = re.compile(r"^/(schema|api-docs-assets)")
+# Served to everyone and outside the matrix: OpenAPI documents with their assets, the admin site (its own
+# login) and, in development only, the caught mail.
+DOCUMENTATION = re.compile(r"^/(schema|api-docs-assets|dev/mail)")
 
 MATRIX: dict[tuple[str, str], str] = {
     # anon opA  opB  stX  stY  dA   dB   city own  aud  res
