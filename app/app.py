@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from app import docs
 from app.domains import collect, domain_modules
 from app.mailcatcher import DevMailController
+from app.metrics import MetricsController, count_every_request
 from core.accounts.controllers import ROUTES as ACCOUNT_ROUTES
 from core.admin import admin_handler
 from core.audit.controllers import ROUTES as AUDIT_ROUTES
@@ -75,6 +76,7 @@ def create_app() -> Litestar:
             *domain_routes,
             admin_handler(admin_tables),
             docs.assets_router(),
+            MetricsController,
             *([DevMailController] if settings.is_development else []),
         ],
         dependencies=DEPENDENCIES,
@@ -84,7 +86,7 @@ def create_app() -> Litestar:
         before_send=[security_headers],
         before_request=refuse_nul_characters,
         request_max_body_size=settings.request_max_body_bytes,
-        on_app_init=[jwt_auth.on_app_init, outermost_middleware],
+        on_app_init=[jwt_auth.on_app_init, outermost_middleware, count_every_request],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         openapi_config=OpenAPIConfig(

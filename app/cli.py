@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -217,12 +218,16 @@ def _serve(args: argparse.Namespace) -> None:
     except UnsafeProductionSettings as exc:
         sys.exit(str(exc))
     resolve_database_url()  # start the embedded server here, so every worker joins it
+    workers = args.workers or settings.web_workers
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker writes its counts here and /metrics adds them up, whichever worker answers.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fcom-metrics-")
     uvicorn.run(
         "app.app:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers or settings.web_workers,
+        workers=workers,
         log_level="info",
         access_log=False,
     )

@@ -113,6 +113,9 @@ class Settings:
     registry_suspend_score: int = field(default_factory=lambda: _env_int("REGISTRY_SUSPEND_SCORE", 60))
     registry_warn_satisfaction: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_SATISFACTION", 80))
     registry_warn_complaints: int = field(default_factory=lambda: _env_int("REGISTRY_WARN_COMPLAINTS", 10))
+    # /metrics (Prometheus): answered to `Authorization: Bearer METRICS_TOKEN`; with no token, only in
+    # development.
+    metrics_token: str = field(default_factory=lambda: _env("METRICS_TOKEN", ""))
     # Read caches per web worker (0: none); never stale, see core/cache.
     read_cache_entries: int = field(default_factory=lambda: _env_int("READ_CACHE_ENTRIES", 2000))
 

@@ -1219,7 +1219,9 @@ def _add(total: FiguresRow, row: CommunityFigures) -> None:
 
 
 # Officials open the figures far more often than leases and invoices change.
-_figures: VersionedCache[FiguresView] = VersionedCache(("leasing",), get_settings().read_cache_entries)
+_figures: VersionedCache[FiguresView] = VersionedCache(
+    ("leasing",), get_settings().read_cache_entries, name="leasing_figures"
+)
 
 
 async def figures(principal: Principal, *, level: str, start: date | None, end: date | None) -> FiguresView:

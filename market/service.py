@@ -347,9 +347,15 @@ def _candidate(row: CandidateRow, community_type: str) -> matching.Candidate:
 
 
 # Shortlists and overviews are read far more often than the data under them changes.
-_shortlists: VersionedCache[Shortlist] = VersionedCache(("registry", "market"), get_settings().read_cache_entries)
-_communities: VersionedCache[CommunityRow | None] = VersionedCache(("market",), get_settings().read_cache_entries)
-_overviews: VersionedCache[Overview] = VersionedCache(("market",), get_settings().read_cache_entries)
+_shortlists: VersionedCache[Shortlist] = VersionedCache(
+    ("registry", "market"), get_settings().read_cache_entries, name="shortlists"
+)
+_communities: VersionedCache[CommunityRow | None] = VersionedCache(
+    ("market",), get_settings().read_cache_entries, name="communities"
+)
+_overviews: VersionedCache[Overview] = VersionedCache(
+    ("market",), get_settings().read_cache_entries, name="balance_overviews"
+)
 
 
 async def match_community(principal: Principal, community_id: int, limit: int) -> Shortlist:

@@ -968,7 +968,9 @@ async def relist_renewed_operators(principal: Principal, operator_ids: list[int]
 
 # Public directory ------------------------------------------------------------------------------
 
-_directory_pages: VersionedCache[bytes] = VersionedCache(("registry",), get_settings().read_cache_entries)
+_directory_pages: VersionedCache[bytes] = VersionedCache(
+    ("registry",), get_settings().read_cache_entries, name="directory"
+)
 
 
 async def directory_page(**filters) -> bytes:

@@ -13,7 +13,7 @@ from piccolo.query.functions.aggregate import Max
 from core.flags import FlagDraft
 from core.pagination import split_total
 from market.jobs import SnapshotDraft
-from scheduler.schemas import FlagLock, FlagView, RaisedFlag, RunRecord, RunView
+from scheduler.schemas import FlagLock, FlagView, JobHealth, RaisedFlag, RunRecord, RunView
 from scheduler.tables import BalanceSnapshot, Flag, JobRun, RunStatus
 
 CLAIM_LOCK_SPACE = 7_130_002  # advisory lock space for (job, period) claims
@@ -362,3 +362,19 @@ async def insert_snapshots(month: date, snapshots: list[SnapshotDraft], now: dat
         [s.status for s in snapshots],
     )
     return len(inserted)
+
+
+async def job_health() -> list[JobHealth]:
+    # Raw: DISTINCT ON picks each job's latest finished run, joined to its latest success in one statement.
+    rows = await JobRun.raw(
+        """
+        SELECT last.job, last.status AS last_status, last.duration_ms AS last_duration_ms,
+               last.finished_at AS last_finished_at, ok.finished_at AS last_success_at
+        FROM (SELECT DISTINCT ON (job) job, status, duration_ms, finished_at FROM scheduler_job_run
+              WHERE finished_at IS NOT NULL ORDER BY job, finished_at DESC) AS last
+        LEFT JOIN (SELECT job, max(finished_at) AS finished_at FROM scheduler_job_run
+                   WHERE status = 'succeeded' GROUP BY job) AS ok ON ok.job = last.job
+        ORDER BY last.job
+        """
+    )
+    return [msgspec.convert(r, JobHealth) for r in rows]

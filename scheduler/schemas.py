@@ -99,3 +99,13 @@ class ResendInput(Input):
 
 class ResendView(msgspec.Struct, kw_only=True):
     queued: int
+
+
+class JobHealth(msgspec.Struct, kw_only=True):
+    """A job's most recent finished run, and its most recent success."""
+
+    job: str
+    last_status: str
+    last_duration_ms: int | None
+    last_finished_at: datetime | None
+    last_success_at: datetime | None

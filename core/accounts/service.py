@@ -87,7 +87,9 @@ async def authenticate(username: str, password: str) -> int:
 
 
 # Users, their grants and the org tree bump the 'accounts' version, so a cached principal is never stale.
-_principals: VersionedCache[Principal | None] = VersionedCache(("accounts",), get_settings().read_cache_entries)
+_principals: VersionedCache[Principal | None] = VersionedCache(
+    ("accounts",), get_settings().read_cache_entries, name="principals"
+)
 
 
 async def load_principal(user_id: int) -> Principal | None:

@@ -19,10 +19,16 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Generic, TypeVar
 
+from prometheus_client import Counter
+
 from core import clock
 from core.cache import repository as repo
 
 T = TypeVar("T")
+
+# Scraped at /metrics; with several web workers prometheus_client adds up every worker's counts.
+CACHE_HITS = Counter("fcom_cache_hits", "Answers a read cache gave without reading the data", ["cache"])
+CACHE_MISSES = Counter("fcom_cache_misses", "Answers a read cache had to build from the data", ["cache"])
 
 
 class _ReadSnapshot:
@@ -102,9 +108,12 @@ def versions_read_once() -> Iterator[None]:
 
 
 class VersionedCache(Generic[T]):
-    def __init__(self, versions: tuple[str, ...], max_entries: int) -> None:
+    def __init__(self, versions: tuple[str, ...], max_entries: int, name: str | None = None) -> None:
         self.versions = versions
         self.max_entries = max_entries
+        self.name = name or "+".join(versions)
+        self._hits = CACHE_HITS.labels(self.name)
+        self._misses = CACHE_MISSES.labels(self.name)
         self._entries: OrderedDict[Hashable, T] = OrderedDict()
         self._building: dict[Hashable, asyncio.Future[T]] = {}
 
@@ -125,14 +134,18 @@ class VersionedCache(Generic[T]):
     async def read(self, question: Hashable, build: Callable[[], Awaitable[T]]) -> T:
         """The answer to `question`, built by `build` unless this worker already built it from the same data."""
         if self.max_entries <= 0:
+            self._misses.inc()
             return await build()
         key = (await versions(self.versions), clock.today(), question)
         found = self.get(key)
         if found is not None:
+            self._hits.inc()
             return found
         pending = self._building.get(key)
         if pending is not None:
+            self._hits.inc()  # another request is building it: this one does not read the data
             return await asyncio.shield(pending)
+        self._misses.inc()
         pending = self._building[key] = asyncio.get_running_loop().create_future()
         try:
             found = await build()

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import msgspec
 
-from core.outbox.schemas import ClaimedEmail, StoredAttachment
+from core.outbox.schemas import ClaimedEmail, QueueDepth, StoredAttachment
 from core.outbox.tables import EmailDeliveryAttempt, EmailStatus, OutboxAttachment, OutboxEmail
 
 
@@ -140,3 +140,12 @@ async def mark_failed(email_id: int, *, error: str, next_attempt_at: datetime, g
 
 async def log_attempt(email_id: int, *, at: datetime, ok: bool, error: str) -> None:
     await EmailDeliveryAttempt.insert(EmailDeliveryAttempt(email=email_id, at=at, ok=ok, error=error[:2000]))
+
+
+async def queue_depth() -> QueueDepth:
+    # Raw: one aggregate over two statuses, COUNT and MIN in one statement.
+    rows = await OutboxEmail.raw(
+        "SELECT count(*) AS waiting, min(created_at) AS oldest_created_at FROM outbox_email "
+        "WHERE status IN ('pending', 'sending')"
+    )
+    return msgspec.convert(rows[0], QueueDepth)

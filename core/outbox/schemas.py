@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 
@@ -21,3 +23,10 @@ class StoredAttachment(msgspec.Struct, kw_only=True):
     content_type: str
     content: bytes
     content_id: str | None
+
+
+class QueueDepth(msgspec.Struct, kw_only=True):
+    """Emails still to deliver (pending or being sent), and when the oldest of them was queued."""
+
+    waiting: int
+    oldest_created_at: datetime | None

@@ -70,9 +70,9 @@ USERS = {
 }
 OK = "ok"
 
-# Served to everyone and outside the matrix: OpenAPI documents with their assets, the admin site (its own
-# login) and, in development only, the caught mail.
-DOCUMENTATION = re.compile(r"^/(schema|api-docs-assets|dev/mail)")
+# Outside the matrix: OpenAPI documents with their assets, the admin site (its own login), the metrics (their
+# own token, tests/ecosystem/test_metrics.py) and, in development only, the caught mail.
+DOCUMENTATION = re.compile(r"^/(schema|api-docs-assets|dev/mail|metrics)")
 
 MATRIX: dict[tuple[str, str], str] = {
     # anon opA  opB  stX  stY  dA   dB   city own  aud  res
