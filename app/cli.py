@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -252,6 +253,17 @@ def _mail_catcher(args: argparse.Namespace) -> None:
         smtp.stop()
 
 
+def _scheduler_health(args: argparse.Namespace) -> None:
+    beat = get_settings().scheduler_heartbeat_file
+    try:
+        age = time.time() - beat.stat().st_mtime
+    except FileNotFoundError:
+        sys.exit(f"no heartbeat at {beat}: the scheduler has not reached the database yet")
+    if age > args.max_age:
+        sys.exit(f"the scheduler's last heartbeat is {age:.0f} s old (more than {args.max_age:.0f} s)")
+    print(f"scheduler alive: last heartbeat {age:.1f} s ago")
+
+
 def _banner(settings) -> str:
     from core.demo import DEMO_ACCOUNTS
     from core.labels import ROLE_LABELS
@@ -352,6 +364,8 @@ def main(argv: list[str] | None = None) -> None:
     audit.add_argument("check", choices=["verify"], help="verify: recompute the hash chain, name the first broken row")
     sub.add_parser("scheduler", help="run a scheduler process (same as python -m scheduler)")
     sub.add_parser("jobs", help="list scheduled jobs with their next run and last period")
+    alive = sub.add_parser("scheduler-health", help="exit 0 if this machine's scheduler beat recently (health check)")
+    alive.add_argument("--max-age", type=float, default=60, help="seconds (default 60)")
     run_job = sub.add_parser("run-job", help="run a job now for a period (default: every period due)")
     run_job.add_argument("name")
     run_job.add_argument("--period", help="a day (2026-11-23) or a month (2026-10)")
@@ -367,36 +381,33 @@ def main(argv: list[str] | None = None) -> None:
     restore.add_argument("file")
     args = parser.parse_args(argv)
 
-    if args.command == "migrate":
-        asyncio.run(_migrate())
-    elif args.command == "seed":
-        asyncio.run(_seed())
-    elif args.command == "create-user":
-        asyncio.run(_create_user(args))
-    elif args.command == "serve":
-        _serve(args)
-    elif args.command == "dev":
-        _dev()
-    elif args.command == "audit":
-        asyncio.run(_audit_verify())
-    elif args.command == "mail-catcher":
-        _mail_catcher(args)
-    elif args.command == "send-outbox":
-        asyncio.run(_send_outbox())
-    elif args.command == "scheduler":
-        import runpy
+    COMMANDS[args.command](args)
 
-        runpy.run_module("scheduler", run_name="__main__")
-    elif args.command == "jobs":
-        asyncio.run(_jobs())
-    elif args.command == "run-job":
-        asyncio.run(_run_job(args))
-    elif args.command == "job-runs":
-        asyncio.run(_job_runs(args))
-    elif args.command == "build-report":
-        asyncio.run(_build_report(args))
-    elif args.command in ("backup", "restore"):
-        _backup_or_restore(args)
+
+def _run_scheduler(args: argparse.Namespace) -> None:
+    import runpy
+
+    runpy.run_module("scheduler", run_name="__main__")
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], object]] = {
+    "migrate": lambda args: asyncio.run(_migrate()),
+    "seed": lambda args: asyncio.run(_seed()),
+    "create-user": lambda args: asyncio.run(_create_user(args)),
+    "serve": _serve,
+    "dev": lambda args: _dev(),
+    "audit": lambda args: asyncio.run(_audit_verify()),
+    "mail-catcher": _mail_catcher,
+    "send-outbox": lambda args: asyncio.run(_send_outbox()),
+    "scheduler": _run_scheduler,
+    "scheduler-health": _scheduler_health,
+    "jobs": lambda args: asyncio.run(_jobs()),
+    "run-job": lambda args: asyncio.run(_run_job(args)),
+    "job-runs": lambda args: asyncio.run(_job_runs(args)),
+    "build-report": lambda args: asyncio.run(_build_report(args)),
+    "backup": _backup_or_restore,
+    "restore": _backup_or_restore,
+}
 
 
 if __name__ == "__main__":

@@ -134,6 +134,10 @@ class Settings:
     # Scheduler: how often a waiting process tries to lead, renewal thresholds in days before the end, and
     # who receives the monthly balance report.
     scheduler_poll_seconds: float = field(default_factory=lambda: float(_env("SCHEDULER_POLL_SECONDS", "2")))
+    # Touched every poll while the scheduler can reach the database; `fcom scheduler-health` reads its age.
+    scheduler_heartbeat_file: Path = field(
+        default_factory=lambda: Path(_env("SCHEDULER_HEARTBEAT_FILE", "/tmp/fcom-scheduler-heartbeat"))
+    )
     renewal_thresholds_days: list[int] = field(
         default_factory=lambda: sorted({int(d) for d in _env_list("RENEWAL_THRESHOLDS_DAYS", "90,60,30")}, reverse=True)
     )

@@ -19,7 +19,10 @@ async def main() -> None:
     engine = postgres()
     await migrate()
     await engine.start_connection_pool(min_size=1, max_size=5)
-    scheduler = Scheduler(JOBS, poll_seconds=get_settings().scheduler_poll_seconds)
+    settings = get_settings()
+    scheduler = Scheduler(
+        JOBS, poll_seconds=settings.scheduler_poll_seconds, heartbeat=settings.scheduler_heartbeat_file
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, scheduler.stop)

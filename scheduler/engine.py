@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import msgspec
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -190,17 +191,25 @@ def next_run_times(jobs: list[Job]) -> dict[str, datetime | None]:
 class Scheduler:
     """One scheduler process: waits to lead, then catches up and runs the jobs on their triggers."""
 
-    def __init__(self, jobs: list[Job], *, poll_seconds: float = 2.0) -> None:
+    def __init__(self, jobs: list[Job], *, poll_seconds: float = 2.0, heartbeat: Path | None = None) -> None:
         self.jobs = jobs
         self.poll_seconds = poll_seconds
         self.leading = asyncio.Event()
         self._stopping = asyncio.Event()
         self._lock_connection: Connection | None = None
+        self.heartbeat = heartbeat
+
+    def _beat(self) -> None:
+        """Touches the heartbeat file each time round, leading or waiting, once the database has answered: a
+        container's health check reads its age (fcom scheduler-health)."""
+        if self.heartbeat is not None:
+            self.heartbeat.touch()
 
     async def become_leader(self) -> None:
         """Returns once this process holds the leader lock."""
         while not self._stopping.is_set():
             connection = await postgres().get_new_connection()
+            self._beat()
             if await repo.try_lock_leader(connection):
                 self._lock_connection = connection
                 self.leading.set()
@@ -239,6 +248,7 @@ class Scheduler:
                 await run_all_due(self.jobs)  # catch up whatever was missed while nobody led
                 scheduler.start()
                 while not self._stopping.is_set() and await self._still_leading():
+                    self._beat()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
             finally:
