@@ -1,19 +1,25 @@
 # Two commands for a new user: `make run` and `make test`.
 PYTHON ?= python3.11
 VENV ?= .venv
-EXTRAS ?= [test]
+EXTRAS ?= test
 BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
 
-.PHONY: install run test lint typecheck lint-docker bench clean
+.PHONY: install lock run test lint typecheck lint-docker bench clean
 
 # The Dockerfile runs this same target, so the image installs exactly what a developer gets.
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the versions in uv.lock (to upgrade: `make lock`, or `.venv/bin/uv lock --upgrade-package NAME`).
+$(VENV)/.installed: pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".$(EXTRAS)"
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --inexact --quiet $(if $(EXTRAS),--extra $(EXTRAS),)
 	touch $@
+
+# Re-resolve every dependency to the newest release pyproject.toml allows, and write uv.lock.
+lock: install
+	$(BIN)/uv lock --upgrade
 
 run: install
 	$(BIN)/fcom dev
