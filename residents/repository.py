@@ -230,8 +230,7 @@ async def confirmed_households(community_id: int) -> int:
 
 POLL_SELECT = """
 SELECT p.id, p.community AS community_id, c.name AS community_name, o.path AS org_path, c.street AS street_id,
-       p.need AS need_id, p.title, p.opens_at, p.closes_at, p.quorum, p.state, p.created_at, p.closed_at, p.result,
-       p.decision_follows, p.decision_option, p.decision_reason, p.decided_at
+       p.need AS need_id, p.title, p.opens_at, p.closes_at, p.quorum, p.state, p.created_at, p.closed_at, p.result
 FROM resident_poll p JOIN market_community c ON c.id = p.community JOIN organisation o ON o.id = c.org
 """
 
@@ -387,7 +386,7 @@ async def claim_closing(poll_id: int, now: datetime) -> dict | None:
     # SQL: the guarded transition, UPDATE … WHERE state = 'open' RETURNING.
     rows = await Poll.raw(
         "UPDATE resident_poll SET state = 'closed', closed_at = {}, result = jsonb_build_object() "
-        "WHERE id = {} AND state = 'open' AND closes_at <= {} RETURNING id, community, quorum",
+        "WHERE id = {} AND state = 'open' AND closes_at <= {} RETURNING id, community, need, quorum",
         now,
         poll_id,
         now,
@@ -404,25 +403,6 @@ async def vote_counts(poll_id: int) -> dict[int, int]:
 
 async def store_result(poll_id: int, result: dict) -> None:
     await Poll.update({Poll.result: json.dumps(result, ensure_ascii=False, default=str)}).where(Poll.id == poll_id)
-
-
-async def record_decision(
-    poll_id: int, *, follows: bool, option_id: int | None, reason: str, user_id: int, now: datetime
-) -> bool:
-    rows = (
-        await Poll.update(
-            {
-                Poll.decision_follows: follows,
-                Poll.decision_option: option_id,
-                Poll.decision_reason: reason,
-                Poll.decided_by: user_id,
-                Poll.decided_at: now,
-            }
-        )
-        .where(Poll.id == poll_id, Poll.state == "closed", Poll.decided_at.is_null())
-        .returning(Poll.id)
-    )
-    return bool(rows)
 
 
 # Demo ------------------------------------------------------------------------------------------
