@@ -291,32 +291,37 @@ async def get_poll(poll_id: int, *, for_share: bool = False) -> PollRow | None:
     return _poll(rows[0]) if rows else None
 
 
-async def list_polls(
+def list_polls_query(
     *, patterns: list[str] | None, community_ids: list[int] | None, state: str | None, limit: int, offset: int
-) -> tuple[list[PollRow], int]:
-    rows = await Poll.raw(
+) -> tuple[str, list]:
+    """The statement list_polls sends, for the benchmark's ceiling to send as well."""
+    return (
         "SELECT q.*, count(*) OVER () AS total FROM (" + POLL_SELECT + ") q "
         "WHERE ({}::text[] IS NULL OR q.org_path LIKE ANY({})) AND ({}::int[] IS NULL OR q.community_id = ANY({})) "
         "AND ({}::text IS NULL OR q.state = {}) ORDER BY q.closes_at DESC, q.id DESC LIMIT {} OFFSET {}",
-        patterns,
-        patterns,
-        community_ids,
-        community_ids,
-        state,
-        state,
-        limit,
-        offset,
+        [patterns, patterns, community_ids, community_ids, state, state, limit, offset],
     )
+
+
+async def list_polls(
+    *, patterns: list[str] | None, community_ids: list[int] | None, state: str | None, limit: int, offset: int
+) -> tuple[list[PollRow], int]:
+    sql, args = list_polls_query(
+        patterns=patterns, community_ids=community_ids, state=state, limit=limit, offset=offset
+    )
+    rows = await Poll.raw(sql, *args)
     total = rows[0]["total"] if rows else 0
     return [_poll({k: v for k, v in r.items() if k != "total"}) for r in rows], total
 
 
+OPTIONS_SELECT = (
+    "SELECT id, poll, position, kind, operator AS operator_id, label, description, score_total, score_parts "
+    "FROM resident_poll_option WHERE poll = ANY({}) ORDER BY poll, position"
+)
+
+
 async def options_of(poll_ids: list[int]) -> dict[int, list[OptionRow]]:
-    rows = await PollOption.raw(
-        "SELECT id, poll, position, kind, operator AS operator_id, label, description, score_total, score_parts "
-        "FROM resident_poll_option WHERE poll = ANY({}) ORDER BY poll, position",
-        poll_ids,
-    )
+    rows = await PollOption.raw(OPTIONS_SELECT, poll_ids)
     found: dict[int, list[OptionRow]] = {i: [] for i in poll_ids}
     for r in rows:
         parts = r["score_parts"]
@@ -352,12 +357,14 @@ async def upsert_ballot(
     return rows[0]["cast_at"]
 
 
+RECEIPT_SELECT = (
+    "SELECT b.poll AS poll_id, b.option AS option_id, b.resident AS resident_id, o.label AS option_label "
+    "FROM resident_ballot b JOIN resident_poll_option o ON o.id = b.option WHERE b.receipt_hash = {}"
+)
+
+
 async def ballot_by_receipt(receipt_hash: str) -> dict | None:
-    rows = await Ballot.raw(
-        "SELECT b.poll AS poll_id, b.option AS option_id, b.resident AS resident_id, o.label AS option_label "
-        "FROM resident_ballot b JOIN resident_poll_option o ON o.id = b.option WHERE b.receipt_hash = {}",
-        receipt_hash,
-    )
+    rows = await Ballot.raw(RECEIPT_SELECT, receipt_hash)
     return rows[0] if rows else None
 
 
