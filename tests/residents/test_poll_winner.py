@@ -4,6 +4,8 @@ the street's decision shown with the poll's public result."""
 
 from __future__ import annotations
 
+import asyncio
+
 from residents import jobs
 from tests.market.helpers import contract
 from tests.residents.helpers import confirm, open_poll, poll_scene, sign_up
@@ -139,3 +141,29 @@ async def test_matching_and_allocation_put_the_residents_choice_first(world, fro
     assert accepted.status_code == 200, accepted.text
     need = (await world.get("street_x", f"/api/v1/needs/{scene['need']['id']}")).json()
     assert need["vote"]["decision_follows"] is True and need["vote"]["decision_operator_id"] == runner_up
+
+
+async def test_simultaneous_decisions_and_a_signature_leave_one_decision(world, frozen_clock):
+    scene = await poll_scene(world, frozen_clock)
+    op_a = scene["operators"]["op_a"]
+    poll = await open_poll(world, scene, frozen_clock, quorum="0.5")
+    option_a = next(o for o in poll["options"] if o.get("operator_id") == op_a["id"])
+    draft = await world.post("street_x", "/api/v1/contracts", json=_draft_body(scene, op_a["id"]))
+    assert draft.status_code == 201, draft.text
+    await _vote_and_close(world, frozen_clock, scene, poll, [option_a["id"]])
+
+    url = f"/api/v1/polls/{poll['id']}/decision"
+    responses = await asyncio.gather(
+        world.post("street_x", f"/api/v1/contracts/{draft.json()['id']}/sign"),
+        *(world.post("street_x", url, json={"follows": True, "reason": f"采纳第 {i} 次"}) for i in range(10)),
+    )
+    assert responses[0].status_code == 200, responses[0].text
+    decisions = [r.status_code for r in responses[1:]]
+    # The signature with the winner records "followed" unless a decision already stands: one decision either way.
+    assert sorted(decisions) in ([200] + [409] * 9, [409] * 10), [r.text for r in responses]
+    assert all(r.json()["code"] == "poll.already_decided" for r in responses[1:] if r.status_code == 409)
+    decision = (await world.client.get(f"/api/v1/public/polls/{poll['id']}/result")).json()["decision"]
+    assert decision["follows"] is True and decision["operator_id"] == op_a["id"]
+    audit = (await world.get("auditor", "/api/v1/audit", params={"limit": 200})).json()["items"]
+    recorded = [r for r in audit if r["action"] in ("poll.decide", "poll.signing_decision")]
+    assert len(recorded) == 1
