@@ -33,7 +33,7 @@ What is generated (numbers for the city size):
     rules of leasing/rent.py (part months by the day, rent-free months skipped; about 330,000 invoices): paid,
     except a quarter of last month's (still open) and a few older ones (overdue);
   - residents (bench/residents.py, after the rest, in SQL over generate_series): 2,000 confirmed households
-    per community (2.5 million), one community grown to 10,000 with ten polls of 10,000 ballots each, and
+    per community (2.5 million), one community grown to 10,000 with twelve polls of 10,000 ballots each, and
     resident accounts in 100 sampled communities with an open and a closed poll each.
 
 Sizes (`SIZES`): test (seconds, for the tests), city, province (5x the city in communities, operators,
