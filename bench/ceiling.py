@@ -10,6 +10,7 @@ views, encoding) is the difference between the two.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from datetime import date
@@ -26,6 +27,7 @@ from market.balance import trailing_window
 from market.matching import INTEGRATED
 from market.repository import balance_overview_query, match_candidates_query
 from providers.repository import directory_query
+from residents.repository import OPTIONS_SELECT, RECEIPT_SELECT, RESIDENT_SELECT, list_polls_query
 
 CITY_PATHS = ["/"]
 
@@ -125,6 +127,26 @@ async def apply(state: State, listing_id: int, data: dict) -> Response[bytes]:
     return Response(content=json.dumps({"id": application_id}).encode(), media_type=MediaType.JSON)
 
 
+@get("/api/v1/polls")
+async def resident_polls(state: State, user_id: int, limit: int = 20, offset: int = 0) -> Response[bytes]:
+    """A resident's list: who they are, their community's polls, the polls' options."""
+    async with state.pool.acquire() as connection:
+        resident = await connection.fetchrow(numbered(RESIDENT_SELECT + 'WHERE r."user" = {}', 1), user_id)
+        sql, args = list_polls_query(
+            patterns=None, community_ids=[resident["community_id"]], state=None, limit=limit, offset=offset
+        )
+        polls = await connection.fetch(numbered(sql, len(args)), *args)
+        options = await connection.fetchval(as_json_rows(numbered(OPTIONS_SELECT, 1)), [p["id"] for p in polls])
+    items = json.dumps([dict(p) for p in polls], default=str, ensure_ascii=False)
+    return Response(content=f'{{"items":{items},"options":{options}}}'.encode(), media_type=MediaType.JSON)
+
+
+@get("/api/v1/public/poll-receipts/{receipt:str}")
+async def poll_receipt(state: State, receipt: str) -> Response[bytes]:
+    hashed = hashlib.sha256(receipt.encode()).hexdigest()
+    return await json_rows(state, RECEIPT_SELECT, [hashed])
+
+
 @get("/health")
 async def health() -> Response[bytes]:
     return Response(content=b'{"status":"ok"}', media_type=MediaType.JSON)
@@ -142,7 +164,7 @@ def create_app() -> Litestar:
         await app.state.pool.close()
 
     return Litestar(
-        route_handlers=[directory, matches, overview, figures, apply, health],
+        route_handlers=[directory, matches, overview, figures, apply, resident_polls, poll_receipt, health],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
     )

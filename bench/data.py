@@ -31,7 +31,10 @@ What is generated (numbers for the city size):
     preferential, with a few applications already in). Leases that were awarded carry their listing and the
     winning and losing applications. Every lease month of the last 36 complete months is invoiced by the
     rules of leasing/rent.py (part months by the day, rent-free months skipped; about 330,000 invoices): paid,
-    except a quarter of last month's (still open) and a few older ones (overdue).
+    except a quarter of last month's (still open) and a few older ones (overdue);
+  - residents (bench/residents.py, after the rest, in SQL over generate_series): 2,000 confirmed households
+    per community (2.5 million), one community grown to 10,000 with twelve polls of 10,000 ballots each, and
+    resident accounts in 100 sampled communities with an open and a closed poll each.
 
 Sizes (`SIZES`): test (seconds, for the tests), city, province (5x the city in communities, operators,
 spaces and leases, hence also the ledger and invoices), nation (50x the city, operators 10x).
@@ -67,6 +70,8 @@ from pathlib import Path
 
 import asyncpg
 
+from bench import residents
+from bench.residents import ResidentAccount
 from bench.servers import create_database, start_embedded_postgres, stop_embedded_postgres
 from core import clock
 from core.clock import BUSINESS_TZ, add_months
@@ -85,10 +90,21 @@ class Size:
     spaces: int
     leases: int
     months: int  # complete months of ledger and invoices before today's month
+    households_per_community: int = 2_000  # confirmed, each community
+    poll_ballots: int = 10_000  # ballots in each poll the close path is measured on
 
 
 SIZES: dict[str, Size] = {
-    "test": Size("test", communities=25, operators=60, spaces=100, leases=300, months=12),
+    "test": Size(
+        "test",
+        communities=25,
+        operators=60,
+        spaces=100,
+        leases=300,
+        months=12,
+        households_per_community=40,
+        poll_ballots=120,
+    ),
     "city": Size("city", communities=1_250, operators=3_000, spaces=10_000, leases=30_000, months=36),
     "province": Size("province", communities=6_250, operators=15_000, spaces=50_000, leases=150_000, months=36),
     "nation": Size("nation", communities=62_500, operators=30_000, spaces=500_000, leases=1_500_000, months=36),
@@ -147,6 +163,9 @@ class Manifest:
     operators: list[OperatorAccount]  # in good standing; none has applied to any listing below
     open_listing_ids: list[int]  # competitive, open for applications today
     open_listings: list[OpenListing]
+    tally_poll_ids: list[int] = field(default_factory=list)  # open, each with `tally_ballots` ballots
+    tally_ballots: int = 0
+    resident_accounts: list[ResidentAccount] = field(default_factory=list)  # each with its ballots' receipts
 
 
 # Shapes ----------------------------------------------------------------------------------------
@@ -2050,6 +2069,19 @@ async def generate(
                     for statement in rebuild:
                         await connection.execute(statement)
                     await _reset_sequences(connection, TABLES)
+            async with connection.transaction():
+                seeded = await residents.seed(
+                    connection,
+                    writer.insert,
+                    households_per_community=size.households_per_community,
+                    poll_ballots=size.poll_ballots,
+                    communities=manifest_parts["communities_with_open_needs"],
+                    city_user_id=manifest_parts["city_official"].user_id,
+                    password_hash=password_hash,
+                    today=_at(today),
+                )
+                for table in ("resident_household", "account_user", "role_grant", "resident", "resident_ballot"):
+                    writer.finished(table)
             async with writer.step("VACUUM ANALYZE"):
                 await connection.execute("VACUUM ANALYZE")
             shape = await _shape(connection, today)
@@ -2067,6 +2099,9 @@ async def generate(
         total_seconds=round(time.perf_counter() - started, 3),
         shape=shape,
         **manifest_parts,
+        tally_poll_ids=seeded.tally_poll_ids,
+        tally_ballots=seeded.tally_ballots,
+        resident_accounts=seeded.resident_accounts,
     )
 
 

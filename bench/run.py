@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -52,6 +53,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from bench import chart
+from bench import residents as resident_scenarios
 from bench.loadgen import LoadResult, Request, run_load, wrk_available
 from bench.pgbench import run_pgbench
 from bench.priming import connections_per_worker, prime_every_worker
@@ -144,6 +146,8 @@ class Sample:
     district_ids: list[int]
     open_need_categories: dict[int, list[str]]  # community id -> categories of its open needs
     applications: list[tuple[int, int, int, dict]]  # (user id, operator id, listing id, body), each pair once
+    resident_user_ids: list[int] = field(default_factory=list)
+    receipts: list[str] = field(default_factory=list)  # of the sampled residents' ballots
 
 
 async def read_sample(manifest) -> Sample:
@@ -187,6 +191,8 @@ async def read_sample(manifest) -> Sample:
         district_ids=manifest.district_ids,
         open_need_categories={r["community"]: list(r["categories"]) for r in rows},
         applications=applications,
+        resident_user_ids=[a.user_id for a in manifest.resident_accounts],
+        receipts=[r for a in manifest.resident_accounts for r in a.receipts],
     )
 
 
@@ -270,6 +276,31 @@ def build_endpoints(sample: Sample, tokens: dict[int, str], rng: random.Random) 
         for user, operator, listing, body in pairs[half:]
     ]
     endpoints.append(Endpoint("lease application (write)", app_requests, ceiling_requests, writes=True))
+    endpoints += resident_endpoints(sample, tokens, rng)
+    return endpoints
+
+
+def resident_endpoints(sample: Sample, tokens: dict[int, str], rng: random.Random) -> list[Endpoint]:
+    """A resident opens their community's polls; anyone checks a receipt (public, one statement)."""
+    from residents.repository import RECEIPT_SELECT
+
+    if not sample.resident_user_ids:
+        return []
+    users = list(sample.resident_user_ids)
+    rng.shuffle(users)
+    endpoints = [
+        Endpoint(
+            "resident polls",
+            [Request("/api/v1/polls?limit=20", headers=bearer(tokens, u)) for u in users],
+            [Request(f"/api/v1/polls?limit=20&user_id={u}") for u in users],
+        )
+    ]
+    receipts = list(sample.receipts)
+    rng.shuffle(receipts)
+    paths = [Request(f"/api/v1/public/poll-receipts/{r}") for r in receipts]
+    variables = [for_pgbench(RECEIPT_SELECT, [hashlib.sha256(r.encode()).hexdigest()])[1] for r in receipts[:100]]
+    sql = for_pgbench(RECEIPT_SELECT, ["x"])[0]
+    endpoints.append(Endpoint("poll receipt", paths, paths, sql, variables))
     return endpoints
 
 
@@ -688,6 +719,21 @@ def print_table(size: str, results: dict) -> None:
             f"{str(counts.get('first', '-')) + '/' + str(counts.get('again', '-')):>8}"
         )
     print_jobs(results)
+    print_residents(results)
+
+
+def print_residents(results: dict) -> None:
+    """The residents' scenarios measured in-process: each side's median seconds, its statements, and the
+    application's speed as a share of the ceiling's."""
+    if not results.get("residents"):
+        return
+    say(f"\n{'residents':<28}{'app s':>10}{'ceiling s':>12}{'app/ceil':>10}{'stmts app/ceil':>16}")
+    for name, found in results["residents"].items():
+        app, ceiling = found["app"], found["ceiling"]
+        say(
+            f"{name:<28}{app['seconds']:>10.3f}{ceiling['seconds']:>12.3f}{found['app_over_ceiling']!s:>10}"
+            f"{str(app['statements']) + '/' + str(ceiling['statements']):>16}"
+        )
 
 
 def print_jobs(results: dict) -> None:
@@ -724,7 +770,7 @@ def write_results(size: str, results: dict) -> Path:
         earlier = json.loads(path.read_text())
         for skipped, sections in (
             ("skip_load", ("statements", "endpoints", "pgbench", "verdicts")),
-            ("skip_jobs", ("jobs", "jobs_run")),
+            ("skip_jobs", ("jobs", "jobs_run", "residents")),
         ):
             if results["settings"].get(skipped):
                 for section in sections:
@@ -831,6 +877,7 @@ def load_manifest(path: Path):
     fields["district_officials"] = [data.Account(**a) for a in fields["district_officials"]]
     fields["operators"] = [data.OperatorAccount(**o) for o in fields["operators"]]
     fields["open_listings"] = [data.OpenListing(**o) for o in fields["open_listings"]]
+    fields["resident_accounts"] = [data.ResidentAccount(**a) for a in fields.get("resident_accounts", [])]
     return data.Manifest(**fields)
 
 
@@ -838,7 +885,7 @@ def tokens_for(sample: Sample) -> dict[int, str]:
     from core.auth import build_jwt_auth
 
     auth = build_jwt_auth()
-    user_ids = {sample.city_user_id, *(user for user, _, _, _ in sample.applications)}
+    user_ids = {sample.city_user_id, *(user for user, _, _, _ in sample.applications), *sample.resident_user_ids}
     return {user_id: auth.create_token(identifier=str(user_id)) for user_id in user_ids}
 
 
@@ -882,6 +929,7 @@ def main(argv: list[str] | None = None) -> None:
             "pgbench": {},
             "verdicts": {},
             "jobs": {},
+            "residents": {},
         }
         if not args.skip_load:
             # On a copy: the write run adds applications, and every run starts from the same data.
@@ -908,6 +956,12 @@ def main(argv: list[str] | None = None) -> None:
             jobs, how = measure_jobs({args.size: target}, args.job_repeats)
             results["jobs"] = jobs[args.size]
             results["jobs_run"] = {**how, "postgresql": results["settings"]["postgresql"]}
+        if not args.skip_jobs and manifest.tally_poll_ids:
+            say(f"residents: closing polls of {manifest.tally_ballots:,} ballots, the application and its ceiling")
+            with database_copy(
+                database_url(url, "postgres"), f"fcom_bench_{args.size}_residents", f"fcom_bench_{args.size}"
+            ) as residents_url:
+                results["residents"] = resident_scenarios.measure_in_own_process(residents_url, manifest.tally_poll_ids)
         results["wall_seconds"] = round(time.perf_counter() - started, 1)
         print_table(args.size, results)
         say(f"\nwritten to {write_results(args.size, results)}")

@@ -132,3 +132,8 @@ class SubsidyInputInvalid(DomainError):
 class NoRegistryDecisionDue(Conflict):
     code = "contract.no_registry_decision_due"
     message = "该合同的运营商未被暂停或移出名录，或已就此作出处理决定"
+
+
+class VoteWinnerNotFollowed(Conflict):
+    code = "need.vote_winner_not_followed"
+    message = "居民投票已选出运营商，选择其他运营商须写明理由（字段 reason）"

@@ -184,7 +184,10 @@ async def operator_has_contract(community_id: int, operator_org_ids: list[int]) 
 
 NEED_COLUMNS = """
     n.id, n.community AS community_id, c.name AS community_name, c.district AS district_id, org.path AS org_path,
-    n.category, cat.name AS category_name, n.priority, n.text, n.status, n.created_at, n.updated_at
+    n.category, cat.name AS category_name, n.priority, n.text, n.status, n.created_at, n.updated_at,
+    n.vote_poll_id, n.vote_winner_operator_id, n.vote_winner_label, n.vote_closed_at, n.vote_quorum_met,
+    n.vote_decision_follows, n.vote_decision_operator_id, n.vote_decision_label, n.vote_decision_reason,
+    n.vote_decided_at
 """
 NEED_FROM = """
     market_need n
@@ -264,6 +267,70 @@ async def set_need_status(need_ids: list[int], status: str, now: datetime, *, on
     await query
 
 
+async def record_vote_result(
+    need_id: int,
+    *,
+    poll_id: int,
+    closed_at: datetime,
+    quorum_met: bool,
+    winner_operator_id: int | None,
+    winner_label: str,
+    now: datetime,
+) -> bool:
+    """The latest closed poll's result on the need; a decision taken on an earlier poll no longer stands."""
+    rows = (
+        await Need.update(
+            {
+                Need.vote_poll_id: poll_id,
+                Need.vote_closed_at: closed_at,
+                Need.vote_quorum_met: quorum_met,
+                Need.vote_winner_operator_id: winner_operator_id,
+                Need.vote_winner_label: winner_label,
+                Need.vote_decision_follows: None,
+                Need.vote_decision_operator_id: None,
+                Need.vote_decision_label: "",
+                Need.vote_decision_reason: "",
+                Need.vote_decided_by: None,
+                Need.vote_decided_at: None,
+                Need.updated_at: now,
+            }
+        )
+        .where(Need.id == need_id)
+        .returning(Need.id)
+    )
+    return bool(rows)
+
+
+async def record_vote_decision(
+    need_id: int,
+    *,
+    poll_id: int,
+    follows: bool,
+    operator_id: int | None,
+    label: str,
+    reason: str,
+    by: int,
+    now: datetime,
+    replace: bool = False,
+) -> bool:
+    """The decision on the need's vote, once (`replace`: over an earlier one, for a signature that departs
+    from it with a reason). False when the poll is not the need's latest or a decision already stands."""
+    query = Need.update(
+        {
+            Need.vote_decision_follows: follows,
+            Need.vote_decision_operator_id: operator_id,
+            Need.vote_decision_label: label,
+            Need.vote_decision_reason: reason,
+            Need.vote_decided_by: by,
+            Need.vote_decided_at: now,
+            Need.updated_at: now,
+        }
+    ).where(Need.id == need_id, Need.vote_poll_id == poll_id)
+    if not replace:
+        query = query.where(Need.vote_decided_at.is_null())
+    return bool(await query.returning(Need.id))
+
+
 async def needs_of_community(community_id: int, need_ids: list[int]) -> list[Need]:
     if not need_ids:
         return []
@@ -283,7 +350,8 @@ async def open_needs_in_scope(patterns: list[str]) -> list[ScopedNeed]:
     rows = await Need.raw(
         """
         SELECT n.id, n.category, n.priority, c.id AS community_id, c.name AS community_name,
-               c.district AS district_id, c.community_type
+               c.district AS district_id, c.community_type,
+               CASE WHEN n.vote_quorum_met THEN n.vote_winner_operator_id END AS vote_winner_operator_id
         FROM market_need n JOIN market_community c ON c.id = n.community JOIN organisation org ON org.id = c.org
         WHERE n.status = 'open' AND org.path LIKE ANY({}::text[])
         ORDER BY n.id

@@ -179,6 +179,56 @@ class NeedRow(msgspec.Struct, kw_only=True):
     status: str
     created_at: datetime
     updated_at: datetime
+    vote_poll_id: int | None = None
+    vote_winner_operator_id: int | None = None
+    vote_winner_label: str = ""
+    vote_closed_at: datetime | None = None
+    vote_quorum_met: bool | None = None
+    vote_decision_follows: bool | None = None
+    vote_decision_operator_id: int | None = None
+    vote_decision_label: str = ""
+    vote_decision_reason: str = ""
+    vote_decided_at: datetime | None = None
+
+    @property
+    def binding_winner(self) -> int | None:
+        """The operator residents chose in a quorate vote: allocation and signing follow it unless an official
+        writes why not. A package winning, a tie or a vote short of its quorum binds no operator."""
+        return self.vote_winner_operator_id if self.vote_quorum_met else None
+
+
+class NeedVote(msgspec.Struct, kw_only=True):
+    """The residents' vote on a need, as shown with the need: binding only when the quorum was met."""
+
+    poll_id: int
+    closed_at: datetime
+    quorum_met: bool
+    winner_operator_id: int | None
+    winner_label: str
+    binding: bool
+    decision_follows: bool | None
+    decision_operator_id: int | None
+    decision_label: str
+    decision_reason: str
+    decided_at: datetime | None
+
+    @classmethod
+    def of(cls, row: NeedRow) -> NeedVote | None:
+        if row.vote_poll_id is None or row.vote_closed_at is None:
+            return None
+        return cls(
+            poll_id=row.vote_poll_id,
+            closed_at=row.vote_closed_at,
+            quorum_met=bool(row.vote_quorum_met),
+            winner_operator_id=row.vote_winner_operator_id,
+            winner_label=row.vote_winner_label,
+            binding=row.binding_winner is not None,
+            decision_follows=row.vote_decision_follows,
+            decision_operator_id=row.vote_decision_operator_id,
+            decision_label=row.vote_decision_label,
+            decision_reason=row.vote_decision_reason,
+            decided_at=row.vote_decided_at,
+        )
 
 
 class NeedView(msgspec.Struct, kw_only=True):
@@ -193,6 +243,7 @@ class NeedView(msgspec.Struct, kw_only=True):
     status: NeedStatus
     status_label: str
     created_at: datetime
+    vote: NeedVote | None = None
 
     @classmethod
     def of(cls, row: NeedRow) -> NeedView:
@@ -201,6 +252,7 @@ class NeedView(msgspec.Struct, kw_only=True):
             row,
             priority_label=PRIORITY_LABELS[row.priority],
             status_label=NEED_STATUS_LABELS[row.status],
+            vote=NeedVote.of(row),
         )
 
 
@@ -230,9 +282,10 @@ class MatchView(msgspec.Struct, kw_only=True):
     covered: list[str]
     covered_names: list[str]
     parts: list[Part]
+    voted_for: list[str] = []  # names of the categories whose quorate residents' vote chose this operator
 
     @classmethod
-    def of(cls, scored: MatchScore, names: dict[str, str]) -> MatchView:
+    def of(cls, scored: MatchScore, names: dict[str, str], voted: list[str] | None = None) -> MatchView:
         covered = sorted(scored.covered)
         return cls(
             operator_id=scored.operator_id,
@@ -241,6 +294,7 @@ class MatchView(msgspec.Struct, kw_only=True):
             covered=covered,
             covered_names=[names.get(c, c) for c in covered],
             parts=list(scored.parts),
+            voted_for=[names.get(c, c) for c in sorted(voted or [])],
         )
 
 
@@ -261,6 +315,7 @@ class Shortlist(msgspec.Struct, kw_only=True):
     shortlist: list[MatchScore]
     bundle: Bundle
     category_names: dict[str, str]
+    vote_winners: dict[int, list[str]] = {}  # operator → categories whose quorate residents' vote it won
 
 
 class MatchResult(msgspec.Struct, kw_only=True):
@@ -281,7 +336,7 @@ class MatchResult(msgspec.Struct, kw_only=True):
             open_needs=found.open_needs,
             weights=found.weights,
             candidates=found.candidates,
-            shortlist=[MatchView.of(s, names) for s in found.shortlist],
+            shortlist=[MatchView.of(s, names, found.vote_winners.get(s.operator_id)) for s in found.shortlist],
             bundle=BundleView(
                 integrated=MatchView.of(offer.integrated, names) if offer.integrated else None,
                 specialists={c: MatchView.of(s, names) for c, s in offer.specialists.items()},
@@ -301,6 +356,7 @@ class ScopedNeed(msgspec.Struct, kw_only=True):
     community_name: str
     district_id: int
     community_type: str
+    vote_winner_operator_id: int | None = None  # the winner of a quorate residents' vote on the need
 
 
 class CandidateRow(msgspec.Struct, kw_only=True):
@@ -416,6 +472,7 @@ class ContractCreate(Input):
     revenue_share: Share | None = None
     kpis: Annotated[str, msgspec.Meta(max_length=5000)] = ""
     need_ids: IdList = []
+    reason: OptionalReason = ""
 
 
 class ContractUpdate(Input):

@@ -60,6 +60,7 @@ from market.errors import (
     PlanNotFound,
     StreetNotFound,
     SubsidyInputInvalid,
+    VoteWinnerNotFollowed,
     WindowInvalid,
 )
 from market.labels import (
@@ -392,6 +393,12 @@ async def _build_match(community: CommunityRow, limit: int) -> Shortlist:
     target = matching.Community(community.district_id, community.district_name, type_label, categories)
     current_weights = weights()
     ranked = matching.rank(candidates, target, today, current_weights)
+    # The operators residents chose in a quorate vote on an open need come first, then the rest by score.
+    winners: dict[int, list[str]] = {}
+    for need in needs:
+        if need.vote_quorum_met and need.vote_winner_operator_id is not None:
+            winners.setdefault(need.vote_winner_operator_id, []).append(need.category)
+    ranked.sort(key=lambda s: s.operator_id not in winners)
     shortlist = matching.explain(ranked[:limit], candidates, target, today, current_weights, names)
     lead_target = dataclasses.replace(target, open_categories=with_lead)
     offer = matching.bundle_for(candidates, lead_target, today, current_weights, names)
@@ -403,6 +410,7 @@ async def _build_match(community: CommunityRow, limit: int) -> Shortlist:
         shortlist=shortlist,
         bundle=offer,
         category_names=names,
+        vote_winners=winners,
     )
 
 
@@ -433,6 +441,11 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
     rows = await repo.match_candidates(sorted({n.category for n in needs}), today) if needs else []
     current_weights = weights()
     by_type = {COMMUNITY_TYPE_LABELS[t]: [_candidate(r, t) for r in rows] for t in COMMUNITY_TYPE_LABELS}
+    spare = {r.id: max(r.capacity - r.contracts, 0) for r in rows}
+    # A need whose residents chose an operator in a quorate vote gets that operator, when it can take the
+    # need; the optimiser shares out the rest. An official who departs from it says why (reject or accept
+    # another line with a reason).
+    pinned, needs = _pin_vote_winners(needs, by_type, spare, today, current_weights)
     # Needs of one category, district and community type score alike with every operator: one group each.
     groups: dict[tuple, list[ScopedNeed]] = {}
     for need in needs:
@@ -444,17 +457,17 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
     ]
     scores = matching.pair_scores(group_facts, by_type, today, current_weights)
     demand = {index: len(groups[key]) for index, key in enumerate(keys)}
-    spare = {r.id: max(r.capacity - r.contracts, 0) for r in rows}
     flows = allocation.allocate_groups(scores, demand, spare)
     baseline = allocation.greedy_groups(scores, demand, spare)
-    lines = _plan_lines(groups, keys, flows)
+    lines = sorted(_plan_lines(groups, keys, flows) + pinned)
+    pinned_total = sum(score or 0 for _, _, score in pinned)
     async with transaction():
         plan_id = await repo.insert_plan(
             scope_org_id=scope.id,
             created_by=principal.user_id,
-            total=round(sum(f.score * f.count for f in flows), 1),
-            greedy_total=round(sum(f.score * f.count for f in baseline), 1),
-            need_count=len(needs),
+            total=round(pinned_total + sum(f.score * f.count for f in flows), 1),
+            greedy_total=round(pinned_total + sum(f.score * f.count for f in baseline), 1),
+            need_count=len(needs) + len(pinned),
             weights=dataclasses.asdict(current_weights),
             now=clock.now(),
         )
@@ -465,9 +478,39 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
             "allocation.create",
             "allocation_plan",
             plan_id,
-            after={"scope": scope.name, "needs": len(needs), "assigned": sum(f.count for f in flows)},
+            after={
+                "scope": scope.name,
+                "needs": len(needs) + len(pinned),
+                "assigned": len(pinned) + sum(f.count for f in flows),
+                "vote_winners": len(pinned),
+            },
         )
         return await get_allocation_plan(principal, plan_id)
+
+
+def _pin_vote_winners(
+    needs: list[ScopedNeed],
+    by_type: dict[str, list[matching.Candidate]],
+    spare: dict[int, int],
+    today: date,
+    current_weights: matching.Weights,
+) -> tuple[list[tuple[int, int | None, float | None]], list[ScopedNeed]]:
+    """(need, winner, score) lines for the needs whose quorate vote chose an operator that can take them
+    (listed for the category in the district, with spare capacity, which they use up), and the needs left."""
+    pinned: list[tuple[int, int | None, float | None]] = []
+    rest: list[ScopedNeed] = []
+    for need in sorted(needs, key=lambda n: (n.priority, n.id)):
+        winner = need.vote_winner_operator_id
+        type_label = COMMUNITY_TYPE_LABELS[need.community_type]
+        candidate = next((c for c in by_type[type_label] if c.operator_id == winner), None)
+        target = matching.Community(need.district_id, "", type_label, frozenset({need.category}))
+        score = matching.score_total(candidate, target, today, current_weights) if candidate else None
+        if winner is None or score is None or spare.get(winner, 0) <= 0:
+            rest.append(need)
+            continue
+        spare[winner] -= 1
+        pinned.append((need.id, winner, round(score, 1)))
+    return pinned, rest
 
 
 def _plan_lines(
@@ -519,6 +562,7 @@ async def accept_plan_line(
         need = _written(await repo.get_need(line.need_id, for_update=True))
         if need.status != "open":
             raise NeedNotOpen()
+        await follow_vote(principal, [need.id], line.operator_id, line.operator_name or "", reason)
         community = _written(await repo.get_community(line.community_id))
         # Lines of one community and operator accepted at once must share one draft, not open one each.
         await repo.lock_drafting(community.id, line.operator_id)
@@ -601,6 +645,110 @@ async def _decidable_line(principal: Principal, plan_id: int, line_id: int) -> P
     return line
 
 
+# Residents' vote on a need ---------------------------------------------------------------------
+#
+# The residents' package runs the poll; market keeps its outcome on the need, so that allocation and
+# signing can follow it without market reading the residents' tables. The street's decision after the vote
+# (follow the winner, or not with a written reason) has one home, the need: the poll's decision route
+# writes it here, and so does a signature. Signing with another operator than a quorate vote's winner takes
+# a written reason, and that reason becomes the decision shown with the poll's public result; signing with
+# the winner records that the vote was followed. Recording the decision at signing, rather than requiring it
+# first, keeps one step for the official and one record for everyone.
+
+
+async def record_vote_result(
+    need_id: int, *, poll_id: int, quorum_met: bool, winner_operator_id: int | None, winner_label: str
+) -> None:
+    """Inside the caller's transaction (the one that closes the poll): the result on the need."""
+    now = clock.now()
+    if not await repo.record_vote_result(
+        need_id,
+        poll_id=poll_id,
+        closed_at=now,
+        quorum_met=quorum_met,
+        winner_operator_id=winner_operator_id,
+        winner_label=winner_label,
+        now=now,
+    ):
+        raise NeedNotFound()
+
+
+async def record_vote_decision(
+    principal: Principal,
+    need_id: int,
+    *,
+    poll_id: int,
+    follows: bool,
+    operator_id: int | None,
+    label: str,
+    reason: str,
+) -> bool:
+    """Inside the caller's transaction: the street's decision on the vote; False if one already stands."""
+    return await repo.record_vote_decision(
+        need_id,
+        poll_id=poll_id,
+        follows=follows,
+        operator_id=operator_id,
+        label=label,
+        reason=reason,
+        by=principal.user_id,
+        now=clock.now(),
+    )
+
+
+async def follow_vote(
+    principal: Principal, need_ids: list[int], operator_id: int, operator_name: str, reason: str
+) -> None:
+    """Inside a drafting or signing transaction for `operator_id` on `need_ids`: where a quorate vote chose
+    another operator, a written reason is required (unless a decision not to follow, naming no other
+    operator, already stands) and recorded as the decision; where it chose this one, the decision to follow
+    is recorded. A vote short of its quorum, a tie, or a package winning binds nothing."""
+    for need_id in sorted(set(need_ids)):
+        need = await repo.get_need(need_id, for_update=True)
+        winner = need.binding_winner if need is not None else None
+        if need is None or need.vote_poll_id is None or winner is None:
+            continue
+        if operator_id == winner:
+            follows, label, why = True, need.vote_winner_label, f"与居民投票选出的{need.vote_winner_label}签约"
+            if need.vote_decision_follows:
+                continue
+        else:
+            if need.vote_decision_follows is False and need.vote_decision_operator_id in (None, operator_id):
+                continue
+            if not reason:
+                raise VoteWinnerNotFollowed(
+                    f"居民投票选出的运营商是“{need.vote_winner_label}”，选择{operator_name}须写明理由（字段 reason）",
+                    detail={
+                        "field": "reason",
+                        "need_id": need.id,
+                        "poll_id": need.vote_poll_id,
+                        "winner_operator_id": winner,
+                        "winner_label": need.vote_winner_label,
+                    },
+                )
+            follows, label, why = False, operator_name, reason
+        await repo.record_vote_decision(
+            need.id,
+            poll_id=need.vote_poll_id,
+            follows=follows,
+            operator_id=operator_id,
+            label=label,
+            reason=why,
+            by=principal.user_id,
+            now=clock.now(),
+            replace=True,
+        )
+        await audit.record(
+            principal,
+            "poll.signing_decision",
+            "need",
+            need.id,
+            before={"follows": need.vote_decision_follows, "operator_id": need.vote_decision_operator_id},
+            after={"poll_id": need.vote_poll_id, "follows": follows, "operator_id": operator_id},
+            reason=why,
+        )
+
+
 # Contracts -------------------------------------------------------------------------------------
 
 
@@ -638,6 +786,7 @@ def _check_term(starts_on: date, ends_on: date) -> None:
 async def create_contract(principal: Principal, fields: dict) -> ContractRow:
     """A draft between a community (or a street) and an operator; it already holds a unit of capacity."""
     _check_term(fields["starts_on"], fields["ends_on"])
+    reason = str(fields.pop("reason", "") or "").strip()
     async with transaction():
         fields["categories"] = await providers.check_categories(fields["categories"])
         if fields.get("community_id") is not None:
@@ -659,6 +808,11 @@ async def create_contract(principal: Principal, fields: dict) -> ContractRow:
                 raise NeedsNotOfCommunity()
         else:
             raise ContractPartyMissing()
+        if fields["need_ids"]:
+            operator = await providers_repo.get_operator(fields["operator_id"])
+            if operator is None:
+                raise OperatorNotFound()
+            await follow_vote(principal, fields["need_ids"], operator.id, operator.name, reason)
         contract_id = await _insert_draft(principal, fields)
         return _written(await repo.get_contract(contract_id))
 
@@ -744,6 +898,7 @@ async def sign_contract(principal: Principal, contract_id: int, reason: str = ""
         await _check_operator_can_hold(
             contract.operator_id, contract.categories, clock.today(), holding_already=contract_id
         )
+        await follow_vote(principal, contract.need_ids, contract.operator_id, contract.operator_name, reason)
         await repo.update_contract(
             contract_id, {"status": "active", "signed_by": principal.user_id, "signed_at": clock.now()}, clock.now()
         )

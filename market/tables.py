@@ -8,6 +8,7 @@ from piccolo.columns import (
     JSONB,
     Array,
     BigInt,
+    Boolean,
     Date,
     ForeignKey,
     Integer,
@@ -123,6 +124,19 @@ class Need(Table, tablename="market_need"):
     created_by = ForeignKey(User, null=False)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    # The residents' vote on this need (the latest poll closed on it), written by the poll's closing job,
+    # and the street's decision to follow its winner or not. Allocation and signing read them here.
+    vote_poll_id = Integer(null=True, default=None)
+    vote_winner_operator_id = ForeignKey(Operator, null=True, default=None)
+    vote_winner_label = Varchar(length=200, default="")
+    vote_closed_at = Timestamptz(null=True, default=None)
+    vote_quorum_met = Boolean(null=True, default=None)
+    vote_decision_follows = Boolean(null=True, default=None)
+    vote_decision_operator_id = ForeignKey(Operator, null=True, default=None)
+    vote_decision_label = Varchar(length=200, default="")
+    vote_decision_reason = Text(default="")
+    vote_decided_by = ForeignKey(User, null=True, default=None)
+    vote_decided_at = Timestamptz(null=True, default=None)
 
 
 class ServiceContract(Table, tablename="market_contract"):

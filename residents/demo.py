@@ -80,7 +80,7 @@ async def load() -> None:
             await _poll(rng, principal, community_id, name, state, residents, now)
         await service.close_due_polls()
     for poll in (await repo.list_polls(patterns=None, community_ids=None, state="closed", limit=10, offset=0))[0]:
-        if poll.result and poll.result.get("winner_option_id") and poll.decided_at is None:
+        if poll.result and poll.result.get("winner_option_id"):
             await service.decide(principal, poll.id, follows=True, option_id=None, reason="采纳居民投票结果")
 
 

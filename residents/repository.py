@@ -230,8 +230,7 @@ async def confirmed_households(community_id: int) -> int:
 
 POLL_SELECT = """
 SELECT p.id, p.community AS community_id, c.name AS community_name, o.path AS org_path, c.street AS street_id,
-       p.need AS need_id, p.title, p.opens_at, p.closes_at, p.quorum, p.state, p.created_at, p.closed_at, p.result,
-       p.decision_follows, p.decision_option, p.decision_reason, p.decided_at
+       p.need AS need_id, p.title, p.opens_at, p.closes_at, p.quorum, p.state, p.created_at, p.closed_at, p.result
 FROM resident_poll p JOIN market_community c ON c.id = p.community JOIN organisation o ON o.id = c.org
 """
 
@@ -292,32 +291,37 @@ async def get_poll(poll_id: int, *, for_share: bool = False) -> PollRow | None:
     return _poll(rows[0]) if rows else None
 
 
-async def list_polls(
+def list_polls_query(
     *, patterns: list[str] | None, community_ids: list[int] | None, state: str | None, limit: int, offset: int
-) -> tuple[list[PollRow], int]:
-    rows = await Poll.raw(
+) -> tuple[str, list]:
+    """The statement list_polls sends, for the benchmark's ceiling to send as well."""
+    return (
         "SELECT q.*, count(*) OVER () AS total FROM (" + POLL_SELECT + ") q "
         "WHERE ({}::text[] IS NULL OR q.org_path LIKE ANY({})) AND ({}::int[] IS NULL OR q.community_id = ANY({})) "
         "AND ({}::text IS NULL OR q.state = {}) ORDER BY q.closes_at DESC, q.id DESC LIMIT {} OFFSET {}",
-        patterns,
-        patterns,
-        community_ids,
-        community_ids,
-        state,
-        state,
-        limit,
-        offset,
+        [patterns, patterns, community_ids, community_ids, state, state, limit, offset],
     )
+
+
+async def list_polls(
+    *, patterns: list[str] | None, community_ids: list[int] | None, state: str | None, limit: int, offset: int
+) -> tuple[list[PollRow], int]:
+    sql, args = list_polls_query(
+        patterns=patterns, community_ids=community_ids, state=state, limit=limit, offset=offset
+    )
+    rows = await Poll.raw(sql, *args)
     total = rows[0]["total"] if rows else 0
     return [_poll({k: v for k, v in r.items() if k != "total"}) for r in rows], total
 
 
+OPTIONS_SELECT = (
+    "SELECT id, poll, position, kind, operator AS operator_id, label, description, score_total, score_parts "
+    "FROM resident_poll_option WHERE poll = ANY({}) ORDER BY poll, position"
+)
+
+
 async def options_of(poll_ids: list[int]) -> dict[int, list[OptionRow]]:
-    rows = await PollOption.raw(
-        "SELECT id, poll, position, kind, operator AS operator_id, label, description, score_total, score_parts "
-        "FROM resident_poll_option WHERE poll = ANY({}) ORDER BY poll, position",
-        poll_ids,
-    )
+    rows = await PollOption.raw(OPTIONS_SELECT, poll_ids)
     found: dict[int, list[OptionRow]] = {i: [] for i in poll_ids}
     for r in rows:
         parts = r["score_parts"]
@@ -353,12 +357,14 @@ async def upsert_ballot(
     return rows[0]["cast_at"]
 
 
+RECEIPT_SELECT = (
+    "SELECT b.poll AS poll_id, b.option AS option_id, b.resident AS resident_id, o.label AS option_label "
+    "FROM resident_ballot b JOIN resident_poll_option o ON o.id = b.option WHERE b.receipt_hash = {}"
+)
+
+
 async def ballot_by_receipt(receipt_hash: str) -> dict | None:
-    rows = await Ballot.raw(
-        "SELECT b.poll AS poll_id, b.option AS option_id, b.resident AS resident_id, o.label AS option_label "
-        "FROM resident_ballot b JOIN resident_poll_option o ON o.id = b.option WHERE b.receipt_hash = {}",
-        receipt_hash,
-    )
+    rows = await Ballot.raw(RECEIPT_SELECT, receipt_hash)
     return rows[0] if rows else None
 
 
@@ -387,7 +393,7 @@ async def claim_closing(poll_id: int, now: datetime) -> dict | None:
     # SQL: the guarded transition, UPDATE … WHERE state = 'open' RETURNING.
     rows = await Poll.raw(
         "UPDATE resident_poll SET state = 'closed', closed_at = {}, result = jsonb_build_object() "
-        "WHERE id = {} AND state = 'open' AND closes_at <= {} RETURNING id, community, quorum",
+        "WHERE id = {} AND state = 'open' AND closes_at <= {} RETURNING id, community, need, quorum",
         now,
         poll_id,
         now,
@@ -404,25 +410,6 @@ async def vote_counts(poll_id: int) -> dict[int, int]:
 
 async def store_result(poll_id: int, result: dict) -> None:
     await Poll.update({Poll.result: json.dumps(result, ensure_ascii=False, default=str)}).where(Poll.id == poll_id)
-
-
-async def record_decision(
-    poll_id: int, *, follows: bool, option_id: int | None, reason: str, user_id: int, now: datetime
-) -> bool:
-    rows = (
-        await Poll.update(
-            {
-                Poll.decision_follows: follows,
-                Poll.decision_option: option_id,
-                Poll.decision_reason: reason,
-                Poll.decided_by: user_id,
-                Poll.decided_at: now,
-            }
-        )
-        .where(Poll.id == poll_id, Poll.state == "closed", Poll.decided_at.is_null())
-        .returning(Poll.id)
-    )
-    return bool(rows)
 
 
 # Demo ------------------------------------------------------------------------------------------

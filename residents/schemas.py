@@ -185,10 +185,6 @@ class PollRow(msgspec.Struct, kw_only=True):
     created_at: datetime
     closed_at: datetime | None
     result: dict | None
-    decision_follows: bool | None
-    decision_option: int | None
-    decision_reason: str
-    decided_at: datetime | None
 
 
 class PollView(msgspec.Struct, kw_only=True):
@@ -232,8 +228,12 @@ class OptionCount(msgspec.Struct, kw_only=True):
 
 
 class PollDecision(msgspec.Struct, kw_only=True):
+    """The street's decision after the vote, taken on the poll or by signing a contract for the need."""
+
     follows: bool
-    option_id: int | None
+    option_id: int | None  # the poll's option it names, if any
+    operator_id: int | None
+    label: str  # the operator or package chosen
     reason: str
     decided_at: datetime
 

@@ -598,6 +598,15 @@ async def close_due_polls() -> dict:
             households = await repo.confirmed_households(claimed["community"])
             result = tally([o.id for o in options], counts, households, Decimal(claimed["quorum"]))
             await repo.store_result(poll_id, result)
+            winner = next((o for o in options if o.id == result["winner_option_id"]), None)
+            # On the need too, in this transaction: allocation and signing in market follow it from there.
+            await market.record_vote_result(
+                claimed["need"],
+                poll_id=poll_id,
+                quorum_met=result["quorum_met"],
+                winner_operator_id=winner.operator_id if winner is not None else None,
+                winner_label=winner.label if winner is not None else "",
+            )
             await audit.record(None, "poll.close", "poll", poll_id, after=result)
         closed += 1
     return {"closed": closed}
@@ -611,16 +620,30 @@ async def result(poll_id: int) -> PollResult:
         raise PollNotClosed(detail={"closes_at": poll.closes_at})
     options = (await repo.options_of([poll_id]))[poll_id]
     counted = poll.result
-    decision = (
-        PollDecision(
-            follows=bool(poll.decision_follows),
-            option_id=poll.decision_option,
-            reason=poll.decision_reason,
-            decided_at=poll.decided_at,
+    need = await market_repo.get_need(poll.need_id)
+    decision = None
+    if need is not None and need.vote_poll_id == poll.id and need.vote_decided_at is not None:
+        named = next(
+            (
+                o
+                for o in options
+                if (o.operator_id is not None and o.operator_id == need.vote_decision_operator_id)
+                or (
+                    o.operator_id is None
+                    and need.vote_decision_operator_id is None
+                    and o.label == need.vote_decision_label
+                )
+            ),
+            None,
         )
-        if poll.decided_at is not None
-        else None
-    )
+        decision = PollDecision(
+            follows=bool(need.vote_decision_follows),
+            option_id=named.id if named is not None else None,
+            operator_id=need.vote_decision_operator_id,
+            label=need.vote_decision_label,
+            reason=need.vote_decision_reason,
+            decided_at=need.vote_decided_at,
+        )
     return PollResult(
         poll_id=poll.id,
         title=poll.title,
@@ -661,6 +684,7 @@ async def decide(
     if poll.state != "closed" or not poll.result:
         raise PollNotClosed()
     winner = poll.result["winner_option_id"]
+    options = {o.id: o for o in (await repo.options_of([poll_id]))[poll_id]}
     if follows:
         if winner is None:
             raise DeviationNeedsReason("投票没有产生唯一的最多票选项，只能另作决定并填写书面理由（字段 follows）")
@@ -669,11 +693,19 @@ async def decide(
         if not reason.strip():
             raise DeviationNeedsReason(detail={"field": "reason"})
         reason = require_reason(reason)
-        if option_id is not None and option_id not in {o.id for o in (await repo.options_of([poll_id]))[poll_id]}:
+        if option_id is not None and option_id not in options:
             raise OptionUnknown(detail={"field": "option_id"})
+    chosen = options.get(option_id) if option_id is not None else None
     async with transaction():
-        if not await repo.record_decision(
-            poll_id, follows=follows, option_id=option_id, reason=reason, user_id=principal.user_id, now=clock.now()
+        # One decision per vote, kept on the need: a contract signed for the need may have recorded it already.
+        if not await market.record_vote_decision(
+            principal,
+            poll.need_id,
+            poll_id=poll_id,
+            follows=follows,
+            operator_id=chosen.operator_id if chosen is not None else None,
+            label=chosen.label if chosen is not None else "",
+            reason=reason,
         ):
             raise AlreadyDecided()
         await audit.record(

@@ -4,7 +4,6 @@ from enum import Enum
 
 from piccolo.columns import (
     JSONB,
-    Boolean,
     ForeignKey,
     Integer,
     Numeric,
@@ -80,11 +79,8 @@ class Poll(Table, tablename="resident_poll"):
     created_at = Timestamptz()
     closed_at = Timestamptz(null=True, default=None)
     result = JSONB(null=True, default=None)
-    decision_follows = Boolean(null=True, default=None)
-    decision_option = Integer(null=True, default=None)
-    decision_reason = Text(default="")
-    decided_by = ForeignKey(User, null=True, default=None)
-    decided_at = Timestamptz(null=True, default=None)
+    # The street's decision after the vote is kept on the need (market_need.vote_decision_*), where
+    # contract signing also records it.
 
 
 class PollOption(Table, tablename="resident_poll_option"):

@@ -15,6 +15,7 @@ import pytest
 from piccolo.engine import engine_finder
 
 from bench.data import SIZES, Manifest, first_of_this_month, generate
+from bench.residents import OPTIONS, TALLY_POLLS, measure_in_own_process
 from core.accounts.service import load_principal
 from core.accounts.tables import Role
 from core.clock import add_months
@@ -222,3 +223,79 @@ async def test_a_manifest_operator_may_apply_to_a_manifest_listing(manifest, db)
                 assert application.listing_id == listing.listing_id
                 raise _RollBack()
     assert listing.path == f"/api/v1/space-listings/{listing.listing_id}/applications"
+
+
+async def test_every_community_has_its_confirmed_households_and_the_tally_polls_their_ballots(manifest, db):
+    per_community = await db.fetch(
+        "SELECT c.id, count(h.id) FILTER (WHERE h.confirmed_at IS NOT NULL) AS confirmed FROM market_community c "
+        "LEFT JOIN resident_household h ON h.community = c.id GROUP BY c.id"
+    )
+    tally_community = manifest.communities_with_open_needs[0]
+    for row in per_community:
+        expected = SIZE.poll_ballots if row["id"] == tally_community else SIZE.households_per_community
+        assert row["confirmed"] == expected, row["id"]
+    assert len(manifest.tally_poll_ids) == TALLY_POLLS and manifest.tally_ballots == SIZE.poll_ballots
+    ballots = await db.fetch(
+        "SELECT p.id, p.state, count(b.id) AS n FROM resident_poll p LEFT JOIN resident_ballot b ON b.poll = p.id "
+        "WHERE p.id = ANY($1::int[]) GROUP BY p.id",
+        manifest.tally_poll_ids,
+    )
+    assert {(r["state"], r["n"]) for r in ballots} == {("open", SIZE.poll_ballots)}
+
+
+async def test_a_sampled_resident_sees_their_polls_and_checks_their_receipts(manifest, client):
+    from core.auth import build_jwt_auth
+
+    assert manifest.resident_accounts and len(manifest.resident_accounts[0].receipts) == 2
+    account = manifest.resident_accounts[0]
+    headers = {"Authorization": f"Bearer {build_jwt_auth().create_token(identifier=str(account.user_id))}"}
+    listed = await client.get("/api/v1/polls", headers=headers)
+    assert listed.status_code == 200, listed.text
+    assert sorted(p["state"] for p in listed.json()["items"]) == ["closed", "open"]
+    closed = next(p for p in listed.json()["items"] if p["state"] == "closed")
+    assert closed["result"]["ballots"] == SIZE.households_per_community
+    for receipt in account.receipts:
+        own = (await client.get(f"/api/v1/public/poll-receipts/{receipt}", headers=headers)).json()
+        assert own["counted"] is True and own["option_label"] in OPTIONS
+        public = (await client.get(f"/api/v1/public/poll-receipts/{receipt}")).json()
+        assert public["counted"] is True and public["option_label"] is None
+
+
+@pytest.fixture(scope="module")
+def tally_measured(manifest) -> dict:
+    """The tally scenario as the benchmark runs it: a process of its own, here on the test database."""
+    return measure_in_own_process(os.environ["DATABASE_URL"], manifest.tally_poll_ids)
+
+
+def test_the_tally_scenario_closes_each_poll_once_through_the_app_and_its_ceiling(tally_measured):
+    tally = tally_measured["poll tally (close)"]
+    assert tally["ballots"] == SIZE.poll_ballots
+    for side in ("app", "ceiling"):
+        assert tally[side]["closed"] == [1] * (TALLY_POLLS // 2 - 1) and tally[side]["statements"] > 0
+        assert 0 < tally[side]["seconds_min"] <= tally[side]["seconds"] <= tally[side]["seconds_max"]
+    assert tally["app_over_ceiling"] > 0
+
+
+async def test_both_closers_leave_the_same_result_on_the_poll_and_the_need(manifest, tally_measured, db):
+    results = [
+        json.loads(r["result"])
+        for r in await db.fetch(
+            "SELECT result FROM resident_poll WHERE id = ANY($1::int[]) ORDER BY id", manifest.tally_poll_ids
+        )
+    ]
+    assert all(r["ballots"] == SIZE.poll_ballots for r in results)
+    # Same ballots, same shares: each side's result names the same counts per position.
+    shapes = {tuple(sorted(r["votes"].values())) for r in results}
+    assert len(shapes) == 1 and {r["quorum_met"] for r in results} == {True}
+    need = await db.fetchrow(
+        "SELECT vote_poll_id, vote_quorum_met, vote_winner_label FROM market_need WHERE id = "
+        "(SELECT need FROM resident_poll WHERE id = $1)",
+        manifest.tally_poll_ids[0],
+    )
+    assert need["vote_poll_id"] in manifest.tally_poll_ids and need["vote_quorum_met"] is True
+    assert need["vote_winner_label"] == OPTIONS[0]
+    closes = await db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'poll.close' AND entity_id = ANY($1::text[])",
+        [str(i) for i in manifest.tally_poll_ids],
+    )
+    assert closes == TALLY_POLLS

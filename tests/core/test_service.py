@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from piccolo.engine import engine_finder
 
@@ -21,6 +23,18 @@ async def test_openapi_document_is_served_with_an_operation_id_on_every_route(cl
     for path, operations in response.json()["paths"].items():
         for method, operation in operations.items():
             assert operation.get("operationId"), f"{method} {path} has no operationId"
+
+
+async def test_every_route_in_the_api_document_has_a_chinese_summary_and_a_tag(client):
+    document = (await client.get("/schema/openapi.json")).json()
+    lacking = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if method in ("get", "post", "put", "patch", "delete")
+        and not (re.search(r"[\u4e00-\u9fff]", operation.get("summary") or "") and operation.get("tags"))
+    ]
+    assert lacking == [], f"routes without a Chinese summary or a tag: {lacking}"
 
 
 async def test_admin_login_page_is_served(client):

@@ -117,6 +117,7 @@ EXPECTED = {
     "poll.open": CREATION,
     "poll.close": SYSTEM,
     "poll.decide": DECISION,
+    "poll.signing_decision": DECISION,
     # Scheduler, accounts
     "flag.acknowledge": CHANGE,
     "flag.resolve": DECISION,
@@ -567,6 +568,23 @@ async def test_every_residents_decision_is_audited_and_no_row_names_a_phone_or_a
         await world.post(
             "street_x", f"/api/v1/polls/{poll['id']}/decision", json={"follows": True, "reason": "采纳居民选择"}
         )
+    )
+    # A contract for the need with the operator the vote did not choose: its reason becomes the decision.
+    await ok(
+        await world.post(
+            "street_x",
+            "/api/v1/contracts",
+            json={
+                "community_id": cx,
+                "operator_id": poll["options"][0]["operator_id"],
+                "categories": ["childcare"],
+                "starts_on": "2027-01-01",
+                "ends_on": "2030-01-01",
+                "need_ids": [scene["need"]["id"]],
+                "reason": "得票第一的运营商退出本区",
+            },
+        ),
+        201,
     )
     assert (await world.client.delete("/api/v1/residents/me", headers=world.headers("wang"))).status_code == 204
 
