@@ -4,7 +4,7 @@ VENV ?= .venv
 EXTRAS ?= [test]
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint typecheck lint-docker bench clean
+.PHONY: install run test lint typecheck lint-docker browser bench clean
 
 # The Dockerfile runs this same target, so the image installs exactly what a developer gets.
 install: $(VENV)/.installed
@@ -29,7 +29,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck lint-docker
+# The page tests drive Debian's Chromium (Playwright never downloads a browser): installed when missing.
+browser:
+	test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+		else sudo apt-get update && sudo apt-get install -y chromium; fi; }
+
+test: install lint typecheck lint-docker browser
 	$(BIN)/python -m pytest
 
 # Benchmarks print numbers; they are never part of `make test`. SIZE: city, province or nation.

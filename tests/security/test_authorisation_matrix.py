@@ -72,6 +72,9 @@ OK = "ok"
 
 # Served to everyone and outside the matrix: OpenAPI documents and the admin site (its own login).
 DOCUMENTATION = re.compile(r"^/schema")
+# Outside it too: the pages (web/), which log in by session cookie with CSRF, not by bearer token;
+# tests/web opens every page as each role that may see it and as one that may not.
+DOCUMENTATION = re.compile(DOCUMENTATION.pattern + r"|^/(?!api/|health$)")
 
 MATRIX: dict[tuple[str, str], str] = {
     # anon opA  opB  stX  stY  dA   dB   city own  aud  res
