@@ -1,0 +1,217 @@
+"""Every page in the browser: as the public, as the roles that may see it and one that may not; the journeys
+of an operator applying, the public objecting during a 公示 and an operator paying its rent."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from playwright.async_api import expect
+
+from leasing import service as leasing
+from providers.credit_code import make_credit_code
+from tests.leasing.helpers import lease, space
+from tests.market.helpers import listed_operators
+from tests.providers.helpers import approve, register_operator, submitted_self_application
+from tests.providers.test_public_notice import on_notice
+from tests.world import PASSWORD
+
+OPERATOR_PASSWORD = "operator-pass-1"
+
+
+async def test_the_public_reads_the_directory_and_an_operator_page(world, frozen_clock, browse):
+    operators = await listed_operators(
+        world,
+        frozen_clock,
+        {
+            "tot": {"name": "小太阳托育有限公司", "categories": ("childcare",)},
+            "elder": {"name": "夕阳红养老服务公司", "categories": ("elderly",)},
+        },
+    )
+    person = await browse()
+    page = await person.open("/directory")
+    text = await person.text()
+    assert "小太阳托育有限公司" in text and "夕阳红养老服务公司" in text and "共 2 条" in text
+
+    await page.get_by_label("服务类别").select_option(label="托育")
+    await expect(page).to_have_url(re.compile(r"category=childcare"))
+    await expect(page.locator("main")).not_to_contain_text("夕阳红养老服务公司")
+    assert "小太阳托育有限公司" in await person.text()
+    await person.check()
+    assert (
+        await page.get_by_role("link", name="导出 Excel").get_attribute("href")
+        == "/api/v1/public/operators.xlsx?category=childcare&sort=name"
+    )
+
+    await page.get_by_role("link", name="小太阳托育有限公司").click()
+    await page.wait_for_url(re.compile(rf"/directory/operators/{operators['tot']['id']}$"))
+    await person.check()
+    text = await person.text()
+    assert "在库" in text and "2026年第二批" in text and "托育" in text
+
+
+async def test_an_operator_registers_applies_answers_a_return_and_follows_its_application(world, browse):
+    person = await browse()
+    page = await person.open("/register")
+    await page.get_by_label("企业名称").fill("春风社区服务有限公司")
+    await page.get_by_label("统一社会信用代码").fill("91330100MA2H1234X1")
+    await page.get_by_label("统一社会信用代码").blur()
+    await expect(page.locator("#credit_code-check")).to_contain_text("校验位不正确")
+    await page.get_by_label("统一社会信用代码").fill(make_credit_code(random.Random(7)))
+    await expect(page.locator("#credit_code-check")).to_contain_text("信用代码格式和校验位正确")
+    await page.get_by_label("法定代表人").fill("张三")
+    await page.get_by_role("checkbox", name="托育").check()
+    await page.get_by_role("checkbox", name="富阳区").check()
+    await page.get_by_label("联系人姓名").fill("李四")
+    await page.get_by_label("联系电话").fill("13800001111")
+    await page.get_by_label("电子邮箱").fill("chunfeng@example.org")
+    await page.get_by_label("用户名").fill("chunfeng")
+    await page.get_by_label("密码").fill("short")
+    await page.get_by_role("button", name="注册企业").click()
+    await page.wait_for_load_state("load")
+    assert "长度应不小于 8" in await page.inner_text("#password-error")
+    await person.check()
+
+    await page.get_by_label("密码").fill(OPERATOR_PASSWORD)
+    await page.get_by_role("button", name="注册企业").click()
+    await page.wait_for_url(re.compile(r"/operator\?registered=1$"))
+    await person.check()
+    assert "注册成功" in await person.text()
+
+    await page.get_by_role("link", name="新建自荐申请").click()
+    await person.check()
+    await page.get_by_role("checkbox", name="托育").check()
+    await page.get_by_label("申请说明").fill("我们运营托育机构五年。")
+    await page.get_by_role("button", name="保存并提交申请").click()
+    await page.wait_for_url(re.compile(r"/operator/applications/\d+$"))
+    await person.check()
+    assert "已提交" in await person.text()
+    application_id = int(page.url.rsplit("/", 1)[1])
+
+    world.tokens["chunfeng"] = (
+        await world.client.post("/api/v1/auth/login", json={"username": "chunfeng", "password": OPERATOR_PASSWORD})
+    ).json()["access_token"]
+    returned = await world.post(
+        "city",
+        f"/api/v1/applications/{application_id}/decision",
+        json={"decision": "return", "reason": "请补充托育机构备案证明"},
+    )
+    assert returned.status_code == 200, returned.text
+
+    await page.reload()
+    await person.check()
+    text = await person.text()
+    assert "退回修改" in text and "请补充托育机构备案证明" in text
+    await page.get_by_role("link", name="修改申请").click()
+    await person.check()
+    await page.get_by_label("申请说明").fill("我们运营托育机构五年，已补充备案证明。")
+    await page.get_by_role("button", name="保存并提交申请").click()
+    await page.wait_for_url(re.compile(rf"/operator/applications/{application_id}$"))
+    text = await person.text()
+    assert "已提交" in text and "已补充备案证明" in text
+
+    await approve(world, application_id)
+    await page.goto(person.base + "/operator")
+    await person.check()
+    assert "已通过" in await person.text()
+
+
+async def test_the_public_objects_during_a_notice(world, frozen_clock, browse, mailbox):
+    operator = await register_operator(world, "蓝天托育有限公司", "lantian")
+    application_id = await submitted_self_application(world, "lantian", operator["id"])
+    await approve(world, application_id)
+    batch_id = await on_notice(world, [application_id])
+
+    person = await browse()
+    page = await person.open("/notices")
+    assert "2026年第二批" in await person.text()
+    await page.get_by_role("link", name="2026年第二批").click()
+    await person.check()
+    assert "蓝天托育有限公司" in await person.text()
+
+    await page.get_by_label("对哪家企业有异议").select_option(label="蓝天托育有限公司")
+    await page.get_by_label("您的姓名").fill("王五")
+    await page.get_by_label("手机号").fill("12345")
+    await page.get_by_label("异议内容").fill("该企业去年发生过安全事故。")
+    await page.get_by_role("button", name="提交异议").click()
+    await page.wait_for_load_state("load")
+    assert await page.locator("#phone-error").is_visible()
+    await person.check()
+
+    await page.get_by_label("手机号").fill("13812341234")
+    await page.get_by_role("button", name="提交异议").click()
+    await page.wait_for_url(re.compile(rf"/batches/{batch_id}\?filed=1"))
+    assert "异议已提交" in await person.text()
+    objections = (await world.get("city", f"/api/v1/batches/{batch_id}/objections")).json()
+    assert [(o["objector_name"], o["text"]) for o in objections] == [("王五", "该企业去年发生过安全事故。")]
+
+    page = await person.open("/batches")
+    assert "公示中" in await person.text()
+
+
+async def test_an_operator_pays_its_rent_and_sees_the_receipt(world, frozen_clock, browse, localstripe):
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    room = await space(world)
+    await lease(world, room["id"], operators["tot"]["id"], starts_on="2026-12-01", monthly_rent=345_678)
+    await leasing.generate_invoices()
+
+    person = await browse()
+    await person.login("tot", OPERATOR_PASSWORD)
+    page = person.page
+    await person.check()
+    assert "¥3,456.78" in await person.text()
+    await page.get_by_role("link", name=re.compile("¥3,456.78")).click()
+    await person.check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="支付 ¥3,456.78").click()
+    await page.wait_for_load_state("load")
+    await expect(page.locator("main")).to_contain_text("支付成功")
+    await person.check()
+    text = await person.text()
+    assert "已缴" in text and "第 1 次" in text and "支付时间" in text
+
+
+async def test_operator_pages_are_for_operators_only(world, frozen_clock, browse):
+    await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    for path in ["/operator", "/operator/applications/new", "/operator/invoices"]:
+        anonymous = await browse()
+        page = await anonymous.open(path, check=False)
+        assert page.url.startswith(anonymous.base + "/login?next=")
+        await anonymous.check()
+
+        operator = await browse()
+        await operator.login("tot", OPERATOR_PASSWORD)
+        await operator.open(path)
+
+        street = await browse()
+        await street.login("street_x", PASSWORD)
+        await street.open(path, status=403)
+        assert "无权查看" in await street.text()
+
+
+async def test_public_pages_open_for_everyone(world, frozen_clock, browse):
+    await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    for path in ["/", "/directory", "/notices", "/batches", "/register", "/login"]:
+        for user in (None, "street_x"):
+            person = await browse()
+            if user:
+                await person.login(user, PASSWORD)
+            await person.open(path)
+    person = await browse()
+    await person.open("/batches/999999", status=404)
+    await person.open("/directory/operators/999999", status=404)
+
+
+async def test_a_wrong_password_is_said_next_to_the_field_and_the_person_returns_where_they_were(world, browse):
+    person = await browse()
+    page = await person.open("/operator/invoices", check=False)
+    await page.get_by_label("用户名").fill("street_x")
+    await page.get_by_label("密码").fill("wrong-password")
+    await page.get_by_role("button", name="登录").click()
+    await page.wait_for_load_state("load")
+    assert "用户名或密码" in await page.inner_text("#password-error")
+    await person.check()
+    await page.get_by_label("密码").fill(PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await page.wait_for_url(re.compile(r"/operator/invoices$"))
+    assert "无权查看" in await person.text()
