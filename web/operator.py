@@ -13,7 +13,9 @@ from core.accounts import service as accounts
 from core.accounts.principal import Principal
 from core.accounts.tables import Role
 from core.errors import DomainError
+from core.payments import PaymentsClient
 from core.schemas import as_fields
+from core.settings import get_settings
 from leasing import service as leasing
 from providers import service as registry
 from providers.credit_code import credit_code_problem
@@ -21,7 +23,7 @@ from providers.labels import APPLICATION_STATE_LABELS
 from providers.schemas import ApplicationCreate, ApplicationUpdate, OperatorRegistration, OperatorRow
 from providers.tables import Channel
 from web.forms import FORM, convert, domain_problems, read_form
-from web.pages import page, see_other
+from web.pages import PAGE_CSP, page, see_other
 from web.session import require, session_cookie, viewer
 
 Offset = Annotated[int, Parameter(ge=0, le=1_000_000)]
@@ -272,8 +274,15 @@ async def application_submit(request: Request[Any, Any, Any], application_id: in
 
 # Invoices ----------------------------------------------------------------------------------------
 
-# Cards of the payment server's test mode, as a person picks one on the pay page.
-TEST_CARDS = [("pm_card_visa", "Visa 测试卡 (尾号 4242)"), ("pm_card_mastercard", "Mastercard 测试卡 (尾号 4444)")]
+# Cards of the payment server's test mode, as a person picks one on the pay page. The last asks the payer's
+# bank to authenticate them (3-D Secure) before it is charged.
+THREE_D_SECURE = "card_3ds"
+THREE_D_SECURE_NUMBER = "4000002500003155"
+TEST_CARDS = [
+    ("pm_card_visa", "Visa 测试卡 (尾号 4242)"),
+    ("pm_card_mastercard", "Mastercard 测试卡 (尾号 4444)"),
+    (THREE_D_SECURE, "需银行验证的测试卡 (尾号 3155)"),
+]
 
 
 @get("/operator/invoices", name="invoices")
@@ -291,7 +300,12 @@ async def invoices_page(request: Request[Any, Any, Any], offset: Offset = 0) -> 
 
 
 async def _invoice_page(
-    principal: Principal, invoice_id: int, *, errors: dict | None = None, status_code: int = 200
+    principal: Principal,
+    invoice_id: int,
+    *,
+    errors: dict | None = None,
+    status_code: int = 200,
+    authenticated: bool = False,
 ) -> Template:
     invoice = await leasing.get_invoice(principal, invoice_id)
     payments = await leasing.payments_of(principal, invoice_id)
@@ -305,13 +319,14 @@ async def _invoice_page(
         payments=payments,
         cards=TEST_CARDS,
         errors=errors or {},
+        authenticated=authenticated,
     )
 
 
 @get("/operator/invoices/{invoice_id:int}", name="invoice")
-async def invoice_page(request: Request[Any, Any, Any], invoice_id: int) -> Template:
+async def invoice_page(request: Request[Any, Any, Any], invoice_id: int, authenticated: int = 0) -> Template:
     principal = await require(request, Role.operator)
-    return await _invoice_page(principal, invoice_id)
+    return await _invoice_page(principal, invoice_id, authenticated=bool(authenticated))
 
 
 @post("/operator/invoices/{invoice_id:int}/pay", name="invoice-pay")
@@ -321,12 +336,31 @@ async def invoice_pay(request: Request[Any, Any, Any], invoice_id: int) -> Respo
     method = form.get("payment_method")
     if method not in {code for code, _ in TEST_CARDS}:
         return await _invoice_page(principal, invoice_id, errors={"payment_method": "请选择支付方式"}, status_code=422)
+    invoice = await leasing.get_invoice(principal, invoice_id)
+    if method == THREE_D_SECURE:
+        async with PaymentsClient() as client:
+            method = (await client.create_payment_method_card(THREE_D_SECURE_NUMBER, 12, 2030, "123")).id
     try:
-        await leasing.pay_invoice(principal, invoice_id, method)
+        payment = await leasing.pay_invoice(principal, invoice_id, method)
     except DomainError as exc:
         if exc.status_code == 404:
             raise
         return await _invoice_page(principal, invoice_id, errors={FORM: exc.message}, status_code=exc.status_code)
+    if payment.status.value == "pending" and payment.client_secret:
+        # The bank authenticates the payer in their browser, with the secret the payment server handed out
+        # once: the page talks to the payment server itself, as its script would.
+        base = get_settings().stripe_api_base.rstrip("/")
+        return page(
+            "operator/authenticate.html",
+            principal,
+            title="银行验证",
+            crumbs=[("企业工作台", "/operator"), ("租金账单", "/operator/invoices"), ("银行验证", None)],
+            csp=PAGE_CSP.replace("connect-src 'self'", f"connect-src 'self' {base}"),
+            invoice=invoice,
+            payment_base=base,
+            intent=payment.client_secret.split("_secret_")[0],
+            client_secret=payment.client_secret,
+        )
     return see_other(f"/operator/invoices/{invoice_id}")
 
 

@@ -104,6 +104,7 @@ def page(
     title: str,
     crumbs: Sequence[tuple[str, str | None]] = (),
     status_code: int = 200,
+    csp: str = PAGE_CSP,
     **context: Any,
 ) -> Template:
     """A page: `crumbs` are (label, link) after 首页; the last is where the person is."""
@@ -118,7 +119,7 @@ def page(
         },
         status_code=status_code,
         # Also here: a page rendered by an error handler does not get the router's response headers.
-        headers={"Content-Security-Policy": PAGE_CSP},
+        headers={"Content-Security-Policy": csp},
     )
 
 

@@ -215,3 +215,33 @@ async def test_a_wrong_password_is_said_next_to_the_field_and_the_person_returns
     await page.get_by_role("button", name="登录").click()
     await page.wait_for_url(re.compile(r"/operator/invoices$"))
     assert "无权查看" in await person.text()
+
+
+async def test_an_operator_pays_with_a_card_its_bank_must_authenticate(world, frozen_clock, browse, localstripe):
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    room = await space(world)
+    await lease(world, room["id"], operators["tot"]["id"], starts_on="2026-12-01", monthly_rent=120_000)
+    await leasing.generate_invoices()
+    invoice_id = (await world.get("tot", "/api/v1/rent-invoices")).json()["items"][0]["id"]
+
+    person = await browse()
+    await person.login("tot", OPERATOR_PASSWORD)
+    page = await person.open(f"/operator/invoices/{invoice_id}")
+    await page.get_by_label("需银行验证的测试卡").check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="支付 ¥1,200.00").click()
+    await expect(page.locator("h1")).to_have_text("银行验证")
+    await person.check()
+
+    await page.get_by_role("button", name="完成银行验证").click()
+    await expect(page).to_have_url(re.compile(rf"/operator/invoices/{invoice_id}\?authenticated=1$"))
+    await person.check()
+    text = await person.text()
+    assert "银行验证已完成" in text and "处理中" in text
+
+    frozen_clock.advance(minutes=5)
+    await leasing.reconcile_payments()
+    await page.reload()
+    await person.check()
+    text = await person.text()
+    assert "已缴" in text and "支付成功" in text
