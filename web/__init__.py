@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Router
 
-from web import operator, public
+from web import operator, public, street
 from web.pages import pages_router, static_router, template_config
 from web.session import csrf_config
 
@@ -12,4 +12,4 @@ __all__ = ["csrf_config", "routers", "template_config"]
 
 
 def routers() -> list[Router]:
-    return [pages_router([*public.ROUTES, *operator.ROUTES]), static_router()]
+    return [pages_router([*public.ROUTES, *operator.ROUTES, *street.ROUTES]), static_router()]

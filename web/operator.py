@@ -13,10 +13,13 @@ from core.accounts import service as accounts
 from core.accounts.principal import Principal
 from core.accounts.tables import Role
 from core.errors import DomainError
+from core.money import yuan_to_fen
 from core.payments import PaymentsClient
 from core.schemas import as_fields
 from core.settings import get_settings
 from leasing import service as leasing
+from leasing.labels import USE_LABELS
+from leasing.schemas import LeaseApplicationCreate
 from providers import service as registry
 from providers.credit_code import credit_code_problem
 from providers.labels import APPLICATION_STATE_LABELS
@@ -272,6 +275,73 @@ async def application_submit(request: Request[Any, Any, Any], application_id: in
     return see_other(f"/operator/applications/{application_id}")
 
 
+# Space listings ----------------------------------------------------------------------------------
+
+
+@get("/operator/listings", name="operator-listings")
+async def listings_page(request: Request[Any, Any, Any]) -> Template:
+    principal = await require(request, Role.operator)
+    rows, total = await leasing.list_listings(principal, status="open", limit=100, offset=0)
+    return page(
+        "operator/listings.html",
+        principal,
+        title="招租信息",
+        crumbs=[("企业工作台", "/operator"), ("招租信息", None)],
+        listings=rows,
+        total=total,
+    )
+
+
+async def _listing_page(
+    principal: Principal, listing_id: int, *, values: dict | None = None, errors: dict | None = None, status_code=200
+) -> Template:
+    listing = await leasing.get_listing(principal, listing_id)
+    mine = await leasing.ranked_applications(principal, listing_id)
+    return page(
+        "operator/listing.html",
+        principal,
+        title=f"招租：{listing.address}",
+        crumbs=[("企业工作台", "/operator"), ("招租信息", "/operator/listings"), (listing.address, None)],
+        status_code=status_code,
+        listing=listing,
+        mine=mine,
+        uses=[(u, USE_LABELS[u]) for u in listing.allowed_uses],
+        values=values or {},
+        errors=errors or {},
+    )
+
+
+@get("/operator/listings/{listing_id:int}", name="operator-listing")
+async def listing_page(request: Request[Any, Any, Any], listing_id: int) -> Template:
+    return await _listing_page(await require(request, Role.operator), listing_id)
+
+
+@post("/operator/listings/{listing_id:int}/apply", name="operator-listing-apply")
+async def listing_apply(request: Request[Any, Any, Any], listing_id: int) -> Response[Any]:
+    principal = await require(request, Role.operator)
+    form = await read_form(request)
+    values = form.fields(["proposed_use", "term_months", "proposed_rent_per_m2_month", "plan"])
+    data_in = dict(values)
+    errors: dict[str, str] = {}
+    if "proposed_rent_per_m2_month" in data_in:
+        try:  # people type yuan; the API takes fen
+            data_in["proposed_rent_per_m2_month"] = yuan_to_fen(data_in["proposed_rent_per_m2_month"])
+        except ValueError:
+            errors["proposed_rent_per_m2_month"] = "应为金额（元），最多两位小数"
+    data, problems = convert(data_in, LeaseApplicationCreate)
+    errors = errors or problems
+    if data is not None and not errors:
+        try:
+            await leasing.apply(principal, listing_id, as_fields(data))
+        except DomainError as exc:
+            if exc.code == "listing.not_found":
+                raise
+            errors = domain_problems(exc, {"lease_application.invalid": "term_months"})
+        else:
+            return see_other(f"/operator/listings/{listing_id}?applied=1")
+    return await _listing_page(principal, listing_id, values=values, errors=errors, status_code=422)
+
+
 # Invoices ----------------------------------------------------------------------------------------
 
 # Cards of the payment server's test mode, as a person picks one on the pay page. The last asks the payer's
@@ -375,6 +445,9 @@ ROUTES = [
     application_edit,
     application_update,
     application_submit,
+    listings_page,
+    listing_page,
+    listing_apply,
     invoices_page,
     invoice_page,
     invoice_pay,

@@ -245,3 +245,95 @@ async def test_an_operator_pays_with_a_card_its_bank_must_authenticate(world, fr
     await person.check()
     text = await person.text()
     assert "已缴" in text and "支付成功" in text
+
+
+async def test_a_street_lists_a_room_an_operator_applies_and_the_street_awards(world, frozen_clock, browse, mailbox):
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    await space(world)
+
+    street = await browse()
+    await street.login("street_x", PASSWORD)
+    page = await street.open("/street")
+    assert "暂无待办提醒" in await street.text()
+    page = await street.open("/street/spaces")
+    assert "江滨路 8 号一层" in await street.text()
+    await page.get_by_role("link", name="发布招租").click()
+    await street.check()
+    await page.get_by_label("竞争性租赁").check()
+    await page.get_by_label("租金（元/㎡·月）").fill("45.5")
+    await page.get_by_label("最短租期（月）").fill("12")
+    await page.get_by_label("最长租期（月）").fill("60")
+    await page.get_by_label("申请开始日期").fill("2026-12-01")
+    await page.get_by_label("申请截止日期").fill("2026-11-01")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="确认发布").click()
+    await page.wait_for_load_state("load")
+    await street.check()
+    assert "申请截止日期须晚于开始日期" in await page.inner_text("#closes_on-error")
+    await page.get_by_label("申请截止日期").fill("2026-12-15")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="确认发布").click()
+    await page.wait_for_url(re.compile(r"/street/listings/\d+$"))
+    listing_id = int(page.url.rsplit("/", 1)[1])
+    await street.check()
+    text = await street.text()
+    assert "招租中" in text and "¥45.50/㎡·月" in text and "暂无申请" in text
+
+    operator = await browse()
+    await operator.login("tot", OPERATOR_PASSWORD)
+    op_page = await operator.open("/operator/listings")
+    await op_page.get_by_role("link", name=re.compile("江滨路 8 号一层")).click()
+    await operator.check()
+    await op_page.get_by_label("托育").check()
+    await op_page.get_by_label("租期（月）").fill("24")
+    await op_page.get_by_label("租金报价（元/㎡·月）").fill("50")
+    await op_page.get_by_label("经营方案").fill("开办社区托育点，提供日托和临时托。")
+    await op_page.get_by_role("button", name="提交承租申请").click()
+    await op_page.wait_for_url(re.compile(rf"/operator/listings/{listing_id}\?applied=1$"))
+    await operator.check()
+    assert "已申请" in await operator.text()
+
+    frozen_clock.advance(days=15)
+    page = await street.open(f"/street/listings/{listing_id}")
+    text = await street.text()
+    assert "tot运营有限公司" in text and "托育" in text
+    await page.get_by_label("起租日期（选填）").fill("2026-12-16")
+    await page.get_by_role("button", name="确认授予").click()  # no reason: the browser asks for it first
+    assert await page.get_by_label("理由").evaluate("field => field.validity.valueMissing")
+    await page.get_by_label("理由").fill("综合得分第一，方案可行")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="确认授予").click()
+    await page.wait_for_url(re.compile(r"/street/leases\?awarded=1$"))
+    await street.check()
+    text = await street.text()
+    assert "租约已签订" in text and "tot运营有限公司" in text and "2026-12-16" in text
+
+    result = await (await browse()).open(f"/space-listings/{listing_id}/result")
+    text = await result.inner_text("main")
+    assert "tot运营有限公司" in text and "确定为承租方" in text
+
+    await leasing.generate_invoices()
+    op_page = await operator.open("/operator/invoices")
+    text = await operator.text()
+    assert "2026-12" in text and "江滨社区" in text
+    assert operators["tot"]["id"]
+
+
+async def test_street_pages_are_for_street_offices_only(world, frozen_clock, browse):
+    await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    for path in ["/street", "/street/spaces", "/street/leases"]:
+        anonymous = await browse()
+        page = await anonymous.open(path, check=False)
+        assert page.url.startswith(anonymous.base + "/login?next=")
+
+        street = await browse()
+        await street.login("street_x", PASSWORD)
+        await street.open(path)
+
+        operator = await browse()
+        await operator.login("tot", OPERATOR_PASSWORD)
+        await operator.open(path, status=403)
+        assert "仅限街道/乡镇" in await operator.text()
+    operator = await browse()
+    await operator.login("tot", OPERATOR_PASSWORD)
+    await operator.open("/operator/listings")
