@@ -18,6 +18,7 @@ from leasing import service as leasing
 from providers import service as registry
 from providers.labels import DIRECTORY_SORT_LABELS, DIRECTORY_STATUS_LABELS, REGISTRY_STATUS_LABELS
 from providers.schemas import DirectorySort, DirectoryStatus, PublicObjectionCreate
+from residents import service as residents
 from web.forms import FORM, convert, domain_problems, read_form
 from web.pages import is_htmx, page, see_other
 from web.session import cleared_cookie, safe_next, session_cookie, viewer
@@ -263,6 +264,23 @@ async def listing_result(request: Request[Any, Any, Any], listing_id: int) -> Te
     )
 
 
+# Poll results ------------------------------------------------------------------------------------
+
+
+@get("/polls/{poll_id:int}/result", name="poll-result")
+async def poll_result(request: Request[Any, Any, Any], poll_id: int) -> Template:
+    result = await residents.result(poll_id)
+    return page(
+        "public/poll_result.html",
+        await viewer(request),
+        title=f"投票结果：{result.title}",
+        crumbs=[("投票结果", None)],
+        result=result,
+        winner=next((o for o in result.options if o.option_id == result.winner_option_id), None),
+        most=max((o.votes for o in result.options), default=0),
+    )
+
+
 ROUTES = [
     home,
     login_page,
@@ -275,4 +293,5 @@ ROUTES = [
     batch_page,
     file_objection,
     listing_result,
+    poll_result,
 ]

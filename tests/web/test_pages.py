@@ -337,3 +337,26 @@ async def test_street_pages_are_for_street_offices_only(world, frozen_clock, bro
     operator = await browse()
     await operator.login("tot", OPERATOR_PASSWORD)
     await operator.open("/operator/listings")
+
+
+async def test_anyone_reads_a_closed_polls_result(world, frozen_clock, browse):
+    from residents import jobs as resident_jobs
+    from tests.residents.helpers import open_poll, poll_scene
+    from tests.residents.test_polls import voters
+
+    scene = await poll_scene(world, frozen_clock)
+    poll = await open_poll(world, scene, frozen_clock)
+    first, second, _ = (o["id"] for o in poll["options"])
+    await voters(world, scene["community"]["id"], ["v1", "v2", "v3"])
+    for voter, option in (("v1", first), ("v2", first), ("v3", second)):
+        cast = await world.post(voter, f"/api/v1/polls/{poll['id']}/ballots", json={"option_id": option})
+        assert cast.status_code in (200, 201), cast.text
+
+    person = await browse()
+    await person.open(f"/polls/{poll['id']}/result", status=409)
+    frozen_clock.advance(days=8)
+    await resident_jobs.close_polls()
+    await person.open(f"/polls/{poll['id']}/result")
+    text = await person.text()
+    assert "江滨社区托育服务运营商选择" in text and "得票最多：运营商甲社区服务有限公司" in text
+    assert "3 户 / 已确认 3 户" in text and "100.0%" in text and "街道尚未作出决定" in text
