@@ -360,3 +360,38 @@ async def test_anyone_reads_a_closed_polls_result(world, frozen_clock, browse):
     text = await person.text()
     assert "江滨社区托育服务运营商选择" in text and "得票最多：运营商甲社区服务有限公司" in text
     assert "3 户 / 已确认 3 户" in text and "100.0%" in text and "街道尚未作出决定" in text
+
+
+async def test_a_street_works_through_its_arrears_flags(world, frozen_clock, browse):
+    from scheduler import jobs as scheduler_jobs
+
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    room = await space(world)
+    await lease(world, room["id"], operators["tot"]["id"], starts_on="2026-09-01", monthly_rent=200_000)
+    await leasing.generate_invoices()
+    found = await scheduler_jobs.overdue_invoices(frozen_clock().date())
+    assert found["flags_raised"] >= 1, found
+
+    street = await browse()
+    await street.login("street_x", PASSWORD)
+    page = await street.open("/street")
+    text = await street.text()
+    assert f"待办提醒（{found['flags_raised']} 条）" in text
+    page = await street.open("/street/leases")
+    text = await street.text()
+    assert "欠费账单" in text and "¥2,000.00" in text and "tot运营有限公司" in text
+
+    page = await street.open("/street")
+    await page.get_by_role("button", name="确认知悉").first.click()
+    await page.wait_for_load_state("load")
+    await street.check()
+    assert "确认知悉" in await street.text()
+    await page.get_by_role("button", name="办结").first.click()
+    await page.wait_for_load_state("load")
+    await street.check()
+    assert "必须填写理由" in await street.text()
+    await page.get_by_label("处理情况").first.fill("已电话催缴，承租方承诺本周内缴清")
+    await page.get_by_role("button", name="办结").first.click()
+    await page.wait_for_load_state("load")
+    await street.check()
+    assert f"待办提醒（{found['flags_raised'] - 1} 条）" in await street.text()
