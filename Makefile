@@ -4,7 +4,7 @@ VENV ?= .venv
 EXTRAS ?= [test]
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint typecheck lint-docker browser bench clean
+.PHONY: install run test lint typecheck lint-docker browser screenshots bench clean
 
 # The Dockerfile runs this same target, so the image installs exactly what a developer gets.
 install: $(VENV)/.installed
@@ -37,6 +37,10 @@ browser:
 
 test: install lint typecheck lint-docker browser
 	$(BIN)/python -m pytest
+
+# The README's screenshots of the pages, taken in the browser from a test's data.
+screenshots: install browser
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:randomly tests/web/test_screenshots.py
 
 # Benchmarks print numbers; they are never part of `make test`. SIZE: city, province or nation.
 SIZE ?= city
