@@ -311,6 +311,18 @@ async def _listing_page(
     )
 
 
+def _application_problems(exc: DomainError) -> dict[str, str]:
+    """The leasing service's problems with an application, each next to the field it is about."""
+    problems = exc.detail.get("problems") if isinstance(exc.detail, dict) else None
+    if exc.code != "lease_application.invalid" or not problems:
+        return domain_problems(exc, {"space.use_invalid": "proposed_use"})
+    found: dict[str, str] = {}
+    for problem in problems:
+        field = "term_months" if problem.startswith("租期") else "proposed_rent_per_m2_month"
+        found[field] = problem
+    return found
+
+
 @get("/operator/listings/{listing_id:int}", name="operator-listing")
 async def listing_page(request: Request[Any, Any, Any], listing_id: int) -> Template:
     return await _listing_page(await require(request, Role.operator), listing_id)
@@ -336,7 +348,7 @@ async def listing_apply(request: Request[Any, Any, Any], listing_id: int) -> Res
         except DomainError as exc:
             if exc.code == "listing.not_found":
                 raise
-            errors = domain_problems(exc, {"lease_application.invalid": "term_months"})
+            errors = _application_problems(exc)
         else:
             return see_other(f"/operator/listings/{listing_id}?applied=1")
     return await _listing_page(principal, listing_id, values=values, errors=errors, status_code=422)

@@ -286,6 +286,12 @@ async def test_a_street_lists_a_room_an_operator_applies_and_the_street_awards(w
     await operator.check()
     await op_page.get_by_label("托育").check()
     await op_page.get_by_label("租期（月）").fill("24")
+    await op_page.get_by_label("租金报价（元/㎡·月）").fill("40")
+    await op_page.get_by_role("button", name="提交承租申请").click()
+    await op_page.wait_for_load_state("load")
+    assert "不能低于挂牌租金" in await op_page.inner_text("#proposed_rent_per_m2_month-error")
+    await operator.check()
+    await op_page.get_by_label("托育").check()
     await op_page.get_by_label("租金报价（元/㎡·月）").fill("50")
     await op_page.get_by_label("经营方案").fill("开办社区托育点，提供日托和临时托。")
     await op_page.get_by_role("button", name="提交承租申请").click()
@@ -395,3 +401,48 @@ async def test_a_street_works_through_its_arrears_flags(world, frozen_clock, bro
     await page.wait_for_load_state("load")
     await street.check()
     assert f"待办提醒（{found['flags_raised'] - 1} 条）" in await street.text()
+
+
+async def test_every_page_with_a_record_opens_for_its_role_and_no_other(world, frozen_clock, browse, localstripe):
+    from tests.leasing.helpers import listing
+    from tests.leasing.test_awards import apply
+
+    operators = await listed_operators(
+        world, frozen_clock, {"tot": {"categories": ("childcare",)}, "other": {"categories": ("childcare",)}}
+    )
+    leased_room = await space(world)
+    await lease(world, leased_room["id"], operators["tot"]["id"], starts_on="2026-12-01")
+    await leasing.generate_invoices()
+    invoice_id = (await world.get("tot", "/api/v1/rent-invoices")).json()["items"][0]["id"]
+    community_id = leased_room["community_id"]
+    idle_room = await space(world, community_id=community_id, address="江滨路 10 号二层")
+    offered_room = await space(world, community_id=community_id, address="江滨路 12 号一层")
+    offered = await listing(world, offered_room["id"], opens_on="2026-12-01", closes_on="2026-12-20")
+    await apply(world, "tot", offered["id"], proposed_use="childcare", term_months=24, proposed_rent_per_m2_month=5_000)
+    application_id = (await world.get("tot", "/api/v1/applications")).json()["items"][0]["id"]
+
+    operator_pages = [
+        f"/operator/applications/{application_id}",
+        f"/operator/applications/{application_id}/edit",
+        f"/operator/invoices/{invoice_id}",
+        f"/operator/listings/{offered['id']}",
+    ]
+    street_pages = [f"/street/spaces/{idle_room['id']}/listings/new", f"/street/listings/{offered['id']}"]
+    tot, other, street = await browse(), await browse(), await browse()
+    await tot.login("tot", OPERATOR_PASSWORD)
+    await other.login("other", OPERATOR_PASSWORD)
+    await street.login("street_x", PASSWORD)
+    for path in operator_pages:
+        await tot.open(path)
+        await street.open(path, status=403)
+    # Another company's records are not found, as in the API; an open listing is for every operator.
+    for path in operator_pages[:3]:
+        await other.open(path, status=404)
+    await other.open(operator_pages[3])
+    for path in street_pages:
+        await street.open(path)
+        await tot.open(path, status=403)
+    y_street = await browse()
+    await y_street.login("street_y", PASSWORD)
+    for path in street_pages:
+        await y_street.open(path, status=404)
