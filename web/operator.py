@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import Parameter
 from litestar.response import Template
@@ -20,6 +21,8 @@ from core.settings import get_settings
 from leasing import service as leasing
 from leasing.labels import USE_LABELS
 from leasing.schemas import LeaseApplicationCreate
+from market import service as market
+from market.schemas import ContractView, LedgerEntryView, NeedView, OperatorMonthlyReport
 from providers import service as registry
 from providers.credit_code import credit_code_problem
 from providers.labels import APPLICATION_STATE_LABELS
@@ -275,6 +278,124 @@ async def application_submit(request: Request[Any, Any, Any], application_id: in
     return see_other(f"/operator/applications/{application_id}")
 
 
+# Needs and contracts -----------------------------------------------------------------------------
+
+
+@get("/operator/needs", name="operator-needs")
+async def needs_page(request: Request[Any, Any, Any]) -> Template:
+    """Open needs in the company's own categories (the API lets an operator browse every open need)."""
+    principal = await require(request, Role.operator)
+    operator = await _own_operator(principal)
+    needs = []
+    for category in operator.categories:
+        rows, _ = await market.list_needs(
+            principal, community_id=None, status="open", category=category, limit=100, offset=0
+        )
+        needs += [NeedView.of(row) for row in rows]
+    needs.sort(key=lambda n: (-n.priority, n.created_at))
+    return page(
+        "operator/needs.html",
+        principal,
+        title="社区需求",
+        crumbs=[("企业工作台", "/operator"), ("社区需求", None)],
+        needs=needs,
+        operator=operator,
+    )
+
+
+@get("/operator/contracts", name="operator-contracts")
+async def contracts_page(request: Request[Any, Any, Any]) -> Template:
+    principal = await require(request, Role.operator)
+    rows, total = await market.list_contracts(
+        principal, community_id=None, operator_id=None, status=None, limit=100, offset=0
+    )
+    return page(
+        "operator/contracts.html",
+        principal,
+        title="服务合同",
+        crumbs=[("企业工作台", "/operator"), ("服务合同", None)],
+        contracts=[ContractView.of(r) for r in rows],
+        total=total,
+    )
+
+
+REPORT_FIELDS = ["service_revenue", "staff", "utilities", "maintenance", "other_cost"]
+
+
+async def _contract_page(
+    principal: Principal,
+    contract_id: int,
+    *,
+    values: dict | None = None,
+    errors: dict | None = None,
+    reported: list | None = None,
+    status_code: int = 200,
+) -> Template:
+    contract = ContractView.of(await market.get_contract(principal, contract_id))
+    return page(
+        "operator/contract.html",
+        principal,
+        title=f"服务合同 {contract.id}",
+        crumbs=[("企业工作台", "/operator"), ("服务合同", "/operator/contracts"), (f"合同 {contract.id}", None)],
+        status_code=status_code,
+        contract=contract,
+        values=values or {},
+        errors=errors or {},
+        reported=reported or [],
+        due_day=get_settings().monthly_report_due_day,
+    )
+
+
+@get("/operator/contracts/{contract_id:int}", name="operator-contract")
+async def contract_page(request: Request[Any, Any, Any], contract_id: int) -> Template:
+    return await _contract_page(await require(request, Role.operator), contract_id)
+
+
+@post("/operator/contracts/{contract_id:int}/monthly-reports", name="operator-monthly-report")
+async def monthly_report(request: Request[Any, Any, Any], contract_id: int) -> Response[Any]:
+    principal = await require(request, Role.operator)
+    form = await read_form(request)
+    values = form.fields(["month", *REPORT_FIELDS])
+    errors: dict[str, str] = {}
+    fen: dict[str, int] = {}
+    for name in REPORT_FIELDS:
+        try:  # people type yuan; the API takes fen
+            fen[name] = yuan_to_fen(values.get(name) or "0")
+        except ValueError:
+            errors[name] = "应为金额（元），最多两位小数"
+    month = values.get("month", "")
+    body = {
+        "month": f"{month}-01" if len(month) == 7 else month,
+        "service_revenue": fen.get("service_revenue", 0),
+        "costs": {k: v for k, v in fen.items() if k != "service_revenue"},
+    }
+    data, problems = convert(body, OperatorMonthlyReport)
+    errors = errors or {("staff" if k == "costs" else k): v for k, v in problems.items()}
+    if data is not None and not errors:
+        try:
+            entries = await market.report_operator_month(
+                principal,
+                contract_id,
+                month=data.month,
+                service_revenue=data.service_revenue,
+                costs=msgspec.structs.asdict(data.costs),
+            )
+        except DomainError as exc:
+            if exc.status_code == 404:
+                raise
+            errors = domain_problems(
+                exc,
+                {
+                    "ledger.source_exists": "month",
+                    "ledger.no_contract_for_month": "month",
+                    "ledger.month_invalid": "month",
+                },
+            )
+        else:
+            return await _contract_page(principal, contract_id, reported=[LedgerEntryView.of(e) for e in entries])
+    return await _contract_page(principal, contract_id, values=values, errors=errors, status_code=422)
+
+
 # Space listings ----------------------------------------------------------------------------------
 
 
@@ -457,6 +578,10 @@ ROUTES = [
     application_edit,
     application_update,
     application_submit,
+    needs_page,
+    contracts_page,
+    contract_page,
+    monthly_report,
     listings_page,
     listing_page,
     listing_apply,

@@ -446,3 +446,45 @@ async def test_every_page_with_a_record_opens_for_its_role_and_no_other(world, f
     await y_street.login("street_y", PASSWORD)
     for path in street_pages:
         await y_street.open(path, status=404)
+
+
+async def test_an_operator_sees_needs_in_its_categories_and_reports_a_month(world, frozen_clock, browse):
+    from tests.market.helpers import community, contract, need
+
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    target = await community(world, "street_x", "江滨社区")
+    await need(world, "street_x", target["id"], "childcare", text="社区需要普惠托育点")
+    await need(world, "street_x", target["id"], "elderly", text="社区需要助餐服务")
+    signed = await contract(world, "street_x", target["id"], operators["tot"]["id"], starts_on="2026-03-01")
+
+    person = await browse()
+    await person.login("tot", OPERATOR_PASSWORD)
+    page = await person.open("/operator/needs")
+    text = await person.text()
+    assert "社区需要普惠托育点" in text and "社区需要助餐服务" not in text
+
+    page = await person.open("/operator/contracts")
+    await page.get_by_role("link", name=f"合同 {signed['id']}").click()
+    await person.check()
+    await page.get_by_label("申报月份").fill("2026-10")
+    await page.get_by_label("服务收入（元）").fill("12000")
+    await page.get_by_label("人员成本（元）").fill("7000.5")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="提交月度申报").click()
+    await expect(page.locator("main")).to_contain_text("月度收支已申报")
+    await person.check()
+    text = await person.text()
+    assert "¥12,000.00" in text and "¥7,000.50" in text
+
+    await page.get_by_label("申报月份").fill("2026-10")
+    await page.get_by_label("服务收入（元）").fill("1")
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="提交月度申报").click()
+    await page.wait_for_load_state("load")
+    assert await page.locator("#month-error").is_visible()
+    await person.check()
+
+    street = await browse()
+    await street.login("street_x", PASSWORD)
+    for path in ("/operator/needs", "/operator/contracts", f"/operator/contracts/{signed['id']}"):
+        await street.open(path, status=403)
