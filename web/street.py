@@ -16,6 +16,9 @@ from core.schemas import as_fields
 from leasing import service as leasing
 from leasing.labels import TRACK_LABELS, USE_LABELS
 from leasing.schemas import AwardInput, ListingCreate
+from market import report
+from market import service as market
+from market.schemas import CommunityBalanceView, CommunityView, LedgerEntryView, NeedView
 from scheduler import service as scheduler
 from scheduler.schemas import FlagView
 from web.forms import FORM, convert, domain_problems, read_form
@@ -23,6 +26,11 @@ from web.pages import page, see_other
 from web.session import require
 
 HOME = ("街道工作台", "/street")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The report is a document of its own: its one inline stylesheet and nothing else.
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 SEVERITY_LABELS = {"critical": "紧急", "warning": "预警", "info": "提示"}
 SEVERITY_TONES = {"critical": "imbalanced", "warning": "warning", "info": "open"}
 
@@ -218,6 +226,74 @@ async def listing_award(request: Request[Any, Any, Any], listing_id: int) -> Res
     )
 
 
+# Community files (一社一档) ----------------------------------------------------------------------
+
+
+@get("/street/communities", name="street-communities")
+async def communities_page(request: Request[Any, Any, Any]) -> Template:
+    principal = await require(request, Role.street)
+    rows, total = await market.list_communities(
+        principal, district_id=None, street_id=None, status=None, pool=None, q=None, limit=100, offset=0
+    )
+    return page(
+        "street/communities.html",
+        principal,
+        title="社区档案",
+        crumbs=[HOME, ("社区档案", None)],
+        communities=[CommunityView.of(r) for r in rows],
+        total=total,
+    )
+
+
+@get("/street/communities/{community_id:int}", name="street-community")
+async def community_page(request: Request[Any, Any, Any], community_id: int) -> Template:
+    principal = await require(request, Role.street)
+    community = CommunityView.of(await market.get_community(principal, community_id))
+    balance = CommunityBalanceView.of(await market.community_balance(principal, community_id))
+    entries, entries_total = await market.list_entries(
+        principal, community_id, start=None, end=None, limit=50, offset=0
+    )
+    needs, _ = await market.list_needs(
+        principal, community_id=community_id, status=None, category=None, limit=100, offset=0
+    )
+    largest = max([m.income for m in balance.monthly] + [m.cost for m in balance.monthly] + [1])
+    return page(
+        "street/community.html",
+        principal,
+        title=community.name,
+        crumbs=[HOME, ("社区档案", "/street/communities"), (community.name, None)],
+        community=community,
+        balance=balance,
+        largest=largest,
+        entries=[LedgerEntryView.of(e) for e in entries],
+        entries_total=entries_total,
+        needs=[NeedView.of(n) for n in needs],
+    )
+
+
+@get("/street/communities/{community_id:int}/report", name="street-community-report")
+async def community_report(request: Request[Any, Any, Any], community_id: int) -> Response[str]:
+    """The one-click report, as the API renders it, printable on A4 (its own small inline stylesheet)."""
+    principal = await require(request, Role.street)
+    data = await market.community_report(principal, community_id)
+    return Response(
+        report.render_html(data),
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": REPORT_CSP},
+    )
+
+
+@get("/street/communities/{community_id:int}/report.xlsx", name="street-community-report-xlsx")
+async def community_report_xlsx(request: Request[Any, Any, Any], community_id: int) -> Response[bytes]:
+    principal = await require(request, Role.street)
+    data = await market.community_report(principal, community_id)
+    return Response(
+        report.render_xlsx(data),
+        media_type=XLSX,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''community-{community_id}.xlsx"},
+    )
+
+
 # Leases and arrears ------------------------------------------------------------------------------
 
 
@@ -251,4 +327,8 @@ ROUTES = [
     listing_page,
     listing_award,
     leases_page,
+    communities_page,
+    community_page,
+    community_report,
+    community_report_xlsx,
 ]

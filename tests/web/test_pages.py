@@ -488,3 +488,40 @@ async def test_an_operator_sees_needs_in_its_categories_and_reports_a_month(worl
     await street.login("street_x", PASSWORD)
     for path in ("/operator/needs", "/operator/contracts", f"/operator/contracts/{signed['id']}"):
         await street.open(path, status=403)
+
+
+async def test_a_street_opens_a_community_file_and_its_one_click_report(world, frozen_clock, browse):
+    from tests.market.helpers import community, contract, need
+
+    operators = await listed_operators(world, frozen_clock, {"tot": {"categories": ("childcare",)}})
+    target = await community(world, "street_x", "江滨社区")
+    await need(world, "street_x", target["id"], "childcare", text="社区需要普惠托育点")
+    signed = await contract(world, "street_x", target["id"], operators["tot"]["id"], starts_on="2026-03-01")
+    report = {"month": "2026-10-01", "service_revenue": 1_200_000, "costs": {"staff": 700_000}}
+    filed = await world.post("tot", f"/api/v1/contracts/{signed['id']}/monthly-reports", json=report)
+    assert filed.status_code == 201, filed.text
+
+    street = await browse()
+    await street.login("street_x", PASSWORD)
+    page = await street.open("/street/communities")
+    await page.get_by_role("link", name="江滨社区").click()
+    await street.check()
+    text = await street.text()
+    assert "收入 ¥12,000.00，支出 ¥7,000.00" in text and "平衡" in text and "社区需要普惠托育点" in text
+    download = await page.request.get(street.base + f"/street/communities/{target['id']}/report.xlsx")
+    assert download.status == 200 and download.headers["content-type"].startswith("application/vnd.openxml")
+    await page.get_by_role("link", name="一键生成社区报告").click()
+    await page.wait_for_load_state("load")
+    assert "江滨社区 社区运营报告" in await page.inner_text("h1")
+
+    operator = await browse()
+    await operator.login("tot", OPERATOR_PASSWORD)
+    for path in (
+        "/street/communities",
+        f"/street/communities/{target['id']}",
+        f"/street/communities/{target['id']}/report",
+    ):
+        await operator.open(path, status=403)
+    y_street = await browse()
+    await y_street.login("street_y", PASSWORD)
+    await y_street.open(f"/street/communities/{target['id']}", status=404)
