@@ -18,7 +18,7 @@ from leasing.labels import TRACK_LABELS, USE_LABELS
 from leasing.schemas import AwardInput, ListingCreate
 from market import report
 from market import service as market
-from market.schemas import CommunityBalanceView, CommunityView, LedgerEntryView, NeedView
+from market.schemas import CommunityBalanceView, CommunityView, LedgerEntryView, MatchResult, NeedView
 from scheduler import service as scheduler
 from scheduler.schemas import FlagView
 from web.forms import FORM, convert, domain_problems, read_form
@@ -256,6 +256,7 @@ async def community_page(request: Request[Any, Any, Any], community_id: int) -> 
     needs, _ = await market.list_needs(
         principal, community_id=community_id, status=None, category=None, limit=100, offset=0
     )
+    matches = MatchResult.of(await market.match_community(principal, community_id, 10))
     largest = max([m.income for m in balance.monthly] + [m.cost for m in balance.monthly] + [1])
     return page(
         "street/community.html",
@@ -268,6 +269,7 @@ async def community_page(request: Request[Any, Any, Any], community_id: int) -> 
         entries=[LedgerEntryView.of(e) for e in entries],
         entries_total=entries_total,
         needs=[NeedView.of(n) for n in needs],
+        matches=matches,
     )
 
 

@@ -508,6 +508,7 @@ async def test_a_street_opens_a_community_file_and_its_one_click_report(world, f
     await street.check()
     text = await street.text()
     assert "收入 ¥12,000.00，支出 ¥7,000.00" in text and "平衡" in text and "社区需要普惠托育点" in text
+    assert "tot运营有限公司" in text and "评分说明" in text
     download = await page.request.get(street.base + f"/street/communities/{target['id']}/report.xlsx")
     assert download.status == 200 and download.headers["content-type"].startswith("application/vnd.openxml")
     await page.get_by_role("link", name="一键生成社区报告").click()
