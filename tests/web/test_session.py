@@ -46,3 +46,20 @@ async def test_a_form_posted_without_its_csrf_token_is_refused(world, client):
 async def test_the_api_takes_no_csrf_token_and_sets_no_session(world):
     response = await world.get("street_x", "/api/v1/me")
     assert response.status_code == 200 and "set-cookie" not in response.headers
+
+
+async def test_objections_from_the_notice_page_share_the_addresss_hourly_budget(world, frozen_clock):
+    from tests.providers.test_public_notice import on_notice, recommended_application
+    from tests.security.test_abuse_limits import app_with
+
+    application = await recommended_application(world, "富春托育服务中心")
+    batch_id = await on_notice(world, [application])
+    async with app_with("10.0.0.8", OBJECTION_PER_ADDRESS_PER_HOUR="2") as (_, client):
+        page = await client.get(f"/batches/{batch_id}")
+        token = page.text.split('name="_csrf_token" value="')[1].split('"')[0]
+        form = {"_csrf_token": token, "application_id": str(application), "name": "王五", "text": "有异议"}
+        for phone in ("13900000001", "13900000002"):
+            filed = await client.post(f"/batches/{batch_id}/objections", data={**form, "phone": phone})
+            assert filed.status_code == 303, filed.text
+        refused = await client.post(f"/batches/{batch_id}/objections", data={**form, "phone": "13900000003"})
+        assert refused.status_code == 429
