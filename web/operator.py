@@ -227,9 +227,11 @@ async def application_page(request: Request[Any, Any, Any], application_id: int)
 
 
 @get("/operator/applications/{application_id:int}/edit", name="application-edit")
-async def application_edit(request: Request[Any, Any, Any], application_id: int) -> Template:
+async def application_edit(request: Request[Any, Any, Any], application_id: int) -> Response[Any]:
     principal = await require(request, Role.operator)
     application = await registry.get_application_for(principal, application_id)
+    if application.state.value not in ("draft", "returned"):
+        return see_other(f"/operator/applications/{application_id}")
     values = {"categories": application.categories, "statement": application.statement}
     return await _application_form(principal, values, {}, application=application)
 
