@@ -63,3 +63,14 @@ async def test_objections_from_the_notice_page_share_the_addresss_hourly_budget(
             assert filed.status_code == 303, filed.text
         refused = await client.post(f"/batches/{batch_id}/objections", data={**form, "phone": "13900000003"})
         assert refused.status_code == 429
+
+
+async def test_an_expired_session_goes_to_log_in_with_a_message_and_back(world, client):
+    lifetime = get_settings().token_minutes * 60
+    old = session.encode(world.user_ids["street_x"], int(time.time()) - lifetime - 5)
+    client.cookies.set(session.COOKIE, old)
+    response = await client.get("/street/leases")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Fstreet%2Fleases&expired=1"
+    login_page = await client.get(response.headers["location"])
+    assert "登录已过期" in login_page.text and 'name="next" value="/street/leases"' in login_page.text
