@@ -84,12 +84,19 @@ def percent(value: Decimal | float | str | None) -> str:
     return "—" if value is None else f"{Decimal(str(value)):.1f}%"
 
 
+def cell(value: object) -> str:
+    """A value in a report's table: dates as 2026-12-05, nothing as —."""
+    if value is None or value == "":
+        return "—"
+    return day(value) if isinstance(value, date) else str(value)
+
+
 def tone(code: str | None) -> str:
     return TONES.get(code or "", "muted")
 
 
 def _engine(engine: JinjaTemplateEngine) -> None:
-    engine.engine.filters.update(yuan=yuan, day=day, minute=minute, area=area, percent=percent, tone=tone)
+    engine.engine.filters.update(yuan=yuan, day=day, minute=minute, area=area, percent=percent, tone=tone, cell=cell)
     engine.engine.globals.update(ROLE_LABELS=ROLE_LABELS, SITE_NAME="未来社区长效运营市场")
 
 

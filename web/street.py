@@ -274,14 +274,24 @@ async def community_page(request: Request[Any, Any, Any], community_id: int) -> 
 
 
 @get("/street/communities/{community_id:int}/report", name="street-community-report")
-async def community_report(request: Request[Any, Any, Any], community_id: int) -> Response[str]:
-    """The one-click report, as the API renders it, printable on A4 (its own small inline stylesheet)."""
+async def community_report(request: Request[Any, Any, Any], community_id: int) -> Template:
+    """The one-click report: the same sections the API's report renders, in the site's page, printable on A4."""
     principal = await require(request, Role.street)
     data = await market.community_report(principal, community_id)
-    return Response(
-        report.render_html(data),
-        media_type="text/html; charset=utf-8",
-        headers={"Content-Security-Policy": REPORT_CSP},
+    community = data.community
+    return page(
+        "street/report.html",
+        principal,
+        title=f"{community.name} 社区运营报告",
+        crumbs=[
+            HOME,
+            ("社区档案", "/street/communities"),
+            (community.name, f"/street/communities/{community.id}"),
+            ("报告", None),
+        ],
+        community=community,
+        generated_at=data.generated_at,
+        sections=report.sections(data),
     )
 
 

@@ -514,6 +514,8 @@ async def test_a_street_opens_a_community_file_and_its_one_click_report(world, f
     await page.get_by_role("link", name="一键生成社区报告").click()
     await page.wait_for_load_state("load")
     assert "江滨社区 社区运营报告" in await page.inner_text("h1")
+    await street.check()
+    assert "¥12,000.00" in await street.text()
 
     operator = await browse()
     await operator.login("tot", OPERATOR_PASSWORD)
