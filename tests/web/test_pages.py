@@ -528,3 +528,25 @@ async def test_a_street_opens_a_community_file_and_its_one_click_report(world, f
     y_street = await browse()
     await y_street.login("street_y", PASSWORD)
     await y_street.open(f"/street/communities/{target['id']}", status=404)
+
+
+async def test_the_directory_pages_and_sorts_in_place(world, frozen_clock, browse):
+    specs = {f"op{i:02d}": {"name": f"第{i:02d}号社区服务有限公司", "capacity": i} for i in range(1, 23)}
+    await listed_operators(world, frozen_clock, specs)
+    person = await browse()
+    page = await person.open("/directory")
+    assert "共 22 条，第 1 / 2 页" in await person.text()
+    await page.get_by_role("link", name="下一页").click()
+    await expect(page.locator("main")).to_contain_text("第 2 / 2 页")
+    await expect(page).to_have_url(re.compile(r"offset=20"))
+    await person.check()
+    assert "第22号社区服务有限公司" in await person.text()
+
+    await page.goto(person.base + "/directory")
+    await page.get_by_role("link", name="服务能力").click()
+    await expect(page).to_have_url(re.compile(r"sort=capacity"))
+    await page.get_by_role("link", name="服务能力").click()
+    await expect(page).to_have_url(re.compile(r"sort=-capacity"))
+    first = await page.locator("tbody tr").first.inner_text()
+    assert "第22号社区服务有限公司" in first
+    await person.check()
