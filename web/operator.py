@@ -416,7 +416,12 @@ async def listings_page(request: Request[Any, Any, Any]) -> Template:
 
 
 async def _listing_page(
-    principal: Principal, listing_id: int, *, values: dict | None = None, errors: dict | None = None, status_code=200
+    principal: Principal,
+    listing_id: int,
+    *,
+    values: dict | None = None,
+    errors: dict | None = None,
+    status_code: int = 200,
 ) -> Template:
     listing = await leasing.get_listing(principal, listing_id)
     mine = await leasing.ranked_applications(principal, listing_id)

@@ -175,7 +175,12 @@ async def listing_create(request: Request[Any, Any, Any], space_id: int) -> Resp
 
 
 async def _listing_page(
-    principal: Principal, listing_id: int, *, values: dict | None = None, errors: dict | None = None, status_code=200
+    principal: Principal,
+    listing_id: int,
+    *,
+    values: dict | None = None,
+    errors: dict | None = None,
+    status_code: int = 200,
 ) -> Template:
     listing = await leasing.get_listing(principal, listing_id)
     applications = await leasing.ranked_applications(principal, listing_id)
