@@ -5,7 +5,7 @@ EXTRAS ?= test
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: install lock run test lint typecheck lint-docker bench clean
+.PHONY: install lock run test lint typecheck lint-docker browser screenshots bench clean
 
 # The Dockerfile runs this same target, so the image installs exactly what a developer gets.
 install: $(VENV)/.installed
@@ -35,8 +35,18 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck lint-docker
+# The page tests drive Debian's Chromium (Playwright never downloads a browser): installed when missing.
+browser:
+	test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+		else sudo apt-get update && sudo apt-get install -y chromium; fi; }
+
+test: install lint typecheck lint-docker browser
 	$(BIN)/python -m pytest
+
+# The README's screenshots of the pages, taken in the browser from a test's data.
+screenshots: install browser
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:randomly tests/web/test_screenshots.py
 
 # Benchmarks print numbers; they are never part of `make test`. SIZE: city, province or nation.
 SIZE ?= city

@@ -34,6 +34,7 @@ from core.limits import rate_limits, security_headers
 from core.migrate import migrate
 from core.reference import load_reference_data
 from core.settings import get_settings
+from web import csrf_config, routers, template_config
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,10 @@ def create_app() -> Litestar:
             docs.assets_router(),
             MetricsController,
             *([DevMailController] if settings.is_development else []),
+            *routers(),
         ],
+        template_config=template_config(),
+        csrf_config=csrf_config(),
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         # Innermost, after authentication (added first by on_app_init), so the user is known.

@@ -272,6 +272,7 @@ def _banner(settings) -> str:
     lines = [
         "",
         "未来社区长效运营市场 is running",
+        f"  Site (pages)         {base}/               (名录, 公示, log-in for operators and streets)",
         f"  API docs (OpenAPI)   {base}/schema        (to read: {base}/schema/elements; JSON: {base}/schema/openapi.json)",
         f"  Admin (city staff)   {base}/admin",
         f"  Health               {base}/health",

@@ -20,6 +20,8 @@ from core.settings import Settings
 
 PUBLIC_PREFIX = "/api/v1/public/"
 PUBLIC_OBJECTION = re.compile(r"^/api/v1/public/batches/[0-9]+/objections/?$")
+# The same objection filed from the 公示 page (web/): the same hourly budget per address.
+PAGE_OBJECTION = re.compile(r"^/batches/[0-9]+/objections/?$")
 LOGIN_PATH = "/api/v1/auth/login"
 
 
@@ -30,7 +32,8 @@ async def _is_public(request: Request) -> bool:
 
 
 async def _is_public_objection(request: Request) -> bool:
-    return request.scope.get("method") == "POST" and bool(PUBLIC_OBJECTION.match(_path(request.scope)))
+    path = _path(request.scope)
+    return request.scope.get("method") == "POST" and bool(PUBLIC_OBJECTION.match(path) or PAGE_OBJECTION.match(path))
 
 
 async def _is_login(request: Request) -> bool:

@@ -63,6 +63,8 @@ class Settings:
     debug: bool = field(default_factory=lambda: _env_bool("DEBUG", False))
     # Behind HTTPS, admin session cookies are marked Secure and the admin enforces production checks.
     admin_https_only: bool = field(default_factory=lambda: _env_bool("ADMIN_HTTPS_ONLY", False))
+    # Behind HTTPS, the pages' session and CSRF cookies are marked Secure.
+    web_https_only: bool = field(default_factory=lambda: _env_bool("WEB_HTTPS_ONLY", False))
     # Abuse limits: the largest request body accepted, and requests per minute per client address on the
     # public directory and on login (0: no limit). Each web worker counts on its own.
     request_max_body_bytes: int = field(default_factory=lambda: _env_int("REQUEST_MAX_BODY_BYTES", 1_048_576))

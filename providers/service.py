@@ -996,3 +996,13 @@ async def public_operator_listings(operator_id: int) -> list[ListingView]:
     if operator is None or operator.registry_status == S.unlisted.value:
         raise OperatorNotFound()
     return await repo.listings_for(operator_id)
+
+
+async def public_operator(operator_id: int) -> tuple[OperatorRow, list[ListingView]]:
+    """An operator as the public pages show it (the directory's fields) with its listings; unknown until
+    a batch has published it, as for public_operator_listings."""
+    listings = await public_operator_listings(operator_id)
+    operator = await repo.get_operator(operator_id)
+    if operator is None:
+        raise OperatorNotFound()
+    return operator, listings

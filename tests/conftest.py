@@ -5,6 +5,7 @@ The environment is set before any project module is imported, so the settings se
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -15,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import uvicorn
+from playwright.async_api import Browser, async_playwright
 
 from tests.servers import LocalStripe, SmtpServer, free_port, start_test_database
 
@@ -180,3 +183,34 @@ async def payment_server(localstripe, monkeypatch) -> AsyncIterator[FaultyPaymen
     await server.stop()
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+# A real HTTP server and Debian's headless Chromium, for tests that look as a person does (tests/web,
+# tests/ecosystem). The application runs under uvicorn in the tests' own event loop, on a free port, with the
+# database pool the `app` fixture opened.
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+async def live_server(app) -> AsyncIterator[str]:
+    port = free_port()
+    config = uvicorn.Config(recording(app), host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    # Never skipped: without Chromium these tests fail, and `make test` installs it (see the Makefile).
+    assert CHROMIUM.exists(), "Debian's chromium is needed at /usr/bin/chromium: apt-get install -y chromium"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        await launched.close()

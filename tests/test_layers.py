@@ -26,7 +26,8 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "leasing": _BELOW_LEASING | {"leasing"},
     "residents": _BELOW_LEASING | {"residents"},
     "scheduler": {"core"} | _DOMAINS,
-    "app": {"app", "core"} | _DOMAINS,
+    "web": {"web", "core"} | _DOMAINS,
+    "app": {"app", "core", "web"} | _DOMAINS,
 }
 UNRESTRICTED = {"tests", "bench"}
 

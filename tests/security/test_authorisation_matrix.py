@@ -73,6 +73,9 @@ OK = "ok"
 # Outside the matrix: OpenAPI documents with their assets, the admin site (its own login), the metrics (their
 # own token, tests/ecosystem/test_metrics.py) and, in development only, the caught mail.
 DOCUMENTATION = re.compile(r"^/(schema|api-docs-assets|dev/mail|metrics)")
+# Outside it too: the pages (web/), which log in by session cookie with CSRF, not by bearer token;
+# tests/web opens every page as each role that may see it and as one that may not.
+DOCUMENTATION = re.compile(DOCUMENTATION.pattern + r"|^/(?!api/|health$)")
 
 MATRIX: dict[tuple[str, str], str] = {
     # anon opA  opB  stX  stY  dA   dB   city own  aud  res
