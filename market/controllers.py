@@ -35,6 +35,11 @@ from market.schemas import (
     ContractRenewal,
     ContractUpdate,
     ContractView,
+    FundContribution,
+    FundGrant,
+    FundMovementView,
+    FundOpen,
+    FundView,
     FuyangAwardInput,
     FuyangAwardView,
     HangzhouSubsidyInput,
@@ -521,6 +526,73 @@ class SubsidyController(Controller):
         )
 
 
+class FundController(Controller):
+    path = "/api/v1/communities/{community_id:int}/fund"
+    tags = ["社区基金"]
+
+    @post(
+        "/",
+        operation_id="openCommunityFund",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409),
+        summary="设立社区基金（每个社区一个）",
+    )
+    async def open_fund(self, principal: Principal, community_id: int, data: FundOpen) -> FundView:
+        return FundView.of(await service.open_fund(principal, community_id, name=data.name, charter=data.charter))
+
+    @get("/", operation_id="getCommunityFund", guards=[ANY_ROLE], responses=errors(404), summary="社区基金及余额")
+    async def detail(self, principal: Principal, community_id: int) -> FundView:
+        return FundView.of(await service.get_fund(principal, community_id))
+
+    @get(
+        "/movements",
+        operation_id="listCommunityFundMovements",
+        guards=[ANY_ROLE],
+        responses=errors(404),
+        summary="社区基金收支明细",
+    )
+    async def movements(self, principal: Principal, community_id: int, page: PageParams) -> Page[FundMovementView]:
+        rows, total = await service.list_fund_movements(principal, community_id, page.limit, page.offset)
+        return Page.of(rows, total, page, FundMovementView.of)
+
+    @post(
+        "/contributions",
+        operation_id="contributeToCommunityFund",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409, 422),
+        summary="登记社区基金捐赠或补助收入（同时计入社区收支）",
+    )
+    async def contribute(self, principal: Principal, community_id: int, data: FundContribution) -> FundMovementView:
+        movement = await service.contribute_to_fund(
+            principal,
+            community_id,
+            kind=data.kind.value,
+            amount=data.amount,
+            counterparty=data.counterparty,
+            reference=data.reference,
+            note=data.note,
+        )
+        return FundMovementView.of(movement)
+
+    @post(
+        "/grants",
+        operation_id="grantFromCommunityFund",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409, 422),
+        summary="社区基金资助居民自治或公益活动（须写明用途与票据，余额不足不能支出）",
+    )
+    async def grant(self, principal: Principal, community_id: int, data: FundGrant) -> FundMovementView:
+        movement = await service.grant_from_fund(
+            principal,
+            community_id,
+            amount=data.amount,
+            purpose=data.purpose,
+            counterparty=data.counterparty,
+            reference=data.reference,
+        )
+        return FundMovementView.of(movement)
+
+
 ROUTES = [
     CommunityController,
     NeedController,
@@ -528,4 +600,5 @@ ROUTES = [
     ContractController,
     BalanceController,
     SubsidyController,
+    FundController,
 ]

@@ -132,3 +132,23 @@ class SubsidyInputInvalid(DomainError):
 class NoRegistryDecisionDue(Conflict):
     code = "contract.no_registry_decision_due"
     message = "该合同的运营商未被暂停或移出名录，或已就此作出处理决定"
+
+
+class FundNotFound(NotFound):
+    code = "fund.not_found"
+    message = "该社区尚未设立社区基金，或无权查看"
+
+
+class FundExists(Conflict):
+    code = "fund.exists"
+    message = "该社区已设立社区基金"
+
+
+class FundInsufficient(Conflict):
+    code = "fund.insufficient"
+    message = "社区基金余额不足，不能支出该金额（amount）"
+
+
+class FundReferenceExists(Conflict):
+    code = "fund.reference_exists"
+    message = "该票据或凭证号（reference）已登记，不能重复入账"

@@ -18,6 +18,8 @@ from market.schemas import (
     CommunityTotals,
     ComplaintView,
     ContractRow,
+    FundMovementRow,
+    FundRow,
     KindTotal,
     LedgerEntryRow,
     MonthFigures,
@@ -34,6 +36,8 @@ from market.tables import (
     Community,
     Complaint,
     ContractRegistryDecision,
+    Fund,
+    FundMovement,
     LedgerEntry,
     Need,
     ServiceContract,
@@ -1056,3 +1060,107 @@ async def resolve_registry_flag(contract_id: int, status_decision_id: int, resol
         str(status_decision_id),
     )
     return len(rows)
+
+
+# Community fund --------------------------------------------------------------------------------
+
+FUND_COLUMNS = """
+    f.id, f.community AS community_id, c.name AS community_name, org.path AS org_path, f.name, f.charter,
+    f.balance, f.opened_at
+"""
+FUND_FROM = """
+    market_fund f
+    JOIN market_community c ON c.id = f.community
+    JOIN organisation org ON org.id = c.org
+"""
+
+
+async def insert_fund(*, community_id: int, name: str, charter: str, opened_by: int, now: datetime) -> int:
+    rows = await Fund.insert(
+        Fund(
+            community=community_id,
+            name=name,
+            charter=charter,
+            balance=0,
+            opened_by=opened_by,
+            opened_at=now,
+            updated_at=now,
+        )
+    ).returning(Fund.id)
+    return rows[0]["id"]
+
+
+async def fund_of_community(community_id: int, *, for_update: bool = False) -> FundRow | None:
+    # SQL: the fund joins its community and the community's place in the org tree.
+    lock = " FOR UPDATE OF f" if for_update else ""
+    rows = await Fund.raw(f"SELECT {FUND_COLUMNS} FROM {FUND_FROM} WHERE f.community = {{}}{lock}", community_id)
+    return _one(rows, FundRow)
+
+
+async def movement_by_source(source: str) -> FundMovementRow | None:
+    rows = await FundMovement.select(*MOVEMENT_RETURNING).where(FundMovement.source == source)
+    return _one(rows, FundMovementRow)
+
+
+MOVEMENT_RETURNING = (
+    FundMovement.id,
+    FundMovement.fund.as_alias("fund_id"),
+    FundMovement.direction,
+    FundMovement.kind,
+    FundMovement.amount,
+    FundMovement.balance_after,
+    FundMovement.source,
+    FundMovement.counterparty,
+    FundMovement.purpose,
+    FundMovement.reference,
+    FundMovement.ledger_entry.as_alias("ledger_entry_id"),
+    FundMovement.created_at,
+)
+
+
+async def move_fund(
+    *, fund_id: int, kind: str, amount: int, source: str, fields: dict, now: datetime
+) -> FundMovementRow:
+    """Changes the fund's balance by `amount` (in for donations and subsidies, out otherwise) and records the
+    movement. A balance that would go below zero raises asyncpg's CheckViolationError; a source already
+    recorded raises UniqueViolationError."""
+    direction = "in" if kind in ("donation", "subsidy") else "out"
+    delta = amount if direction == "in" else -amount
+    updated = (
+        await Fund.update({Fund.balance: Fund.balance + delta, Fund.updated_at: now})
+        .where(Fund.id == fund_id)
+        .returning(Fund.balance)
+    )
+    movement = FundMovement(
+        fund=fund_id,
+        direction=direction,
+        kind=kind,
+        amount=amount,
+        balance_after=updated[0]["balance"],
+        source=source,
+        counterparty=fields.get("counterparty", ""),
+        purpose=fields.get("purpose", ""),
+        reference=fields.get("reference", ""),
+        approved_by=fields.get("approved_by"),
+        ledger_entry=fields.get("ledger_entry_id"),
+        created_at=now,
+    )
+    rows = await FundMovement.insert(movement).returning(*MOVEMENT_RETURNING)
+    return msgspec.convert(rows[0], FundMovementRow)
+
+
+async def list_fund_movements(fund_id: int, limit: int, offset: int) -> tuple[list[FundMovementRow], int]:
+    # SQL: movements join their approver's name, with the window total.
+    rows = await FundMovement.raw(
+        """
+        SELECT m.id, m.fund AS fund_id, m.direction, m.kind, m.amount, m.balance_after, m.source, m.counterparty,
+               m.purpose, m.reference, coalesce(nullif(u.display_name, ''), u.username) AS approved_by_name, m.ledger_entry AS ledger_entry_id,
+               m.created_at, count(*) OVER () AS total
+        FROM market_fund_movement m LEFT JOIN account_user u ON u.id = m.approved_by
+        WHERE m.fund = {} ORDER BY m.id DESC LIMIT {} OFFSET {}
+        """,
+        fund_id,
+        limit,
+        offset,
+    )
+    return _counted(rows, FundMovementRow)

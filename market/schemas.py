@@ -16,6 +16,8 @@ from market.labels import (
     CONTRACT_STATUS_LABELS,
     CREATION_LEVEL_LABELS,
     DIRECTION_LABELS,
+    FUND_DIRECTION_LABELS,
+    FUND_MOVEMENT_KIND_LABELS,
     LEDGER_KIND_LABELS,
     NEED_STATUS_LABELS,
     PLAN_LINE_STATE_LABELS,
@@ -30,6 +32,7 @@ from market.tables import (
     CommunityType,
     ContractStatus,
     CreationLevel,
+    FundInKind,
     LedgerKind,
     NeedStatus,
     PlanLineState,
@@ -769,3 +772,93 @@ class RegistryDecisionView(msgspec.Struct, kw_only=True):
     decision: str
     reason: str
     contract_status: str
+
+
+# Community fund --------------------------------------------------------------------------------
+
+
+class FundOpen(Input):
+    name: Name
+    charter: Annotated[str, msgspec.Meta(max_length=5000, description="基金章程或设立文件编号")] = ""
+
+
+class FundContribution(Input):
+    kind: FundInKind
+    amount: PositiveFen
+    counterparty: Annotated[str, msgspec.Meta(max_length=200, description="捐赠人或拨款单位")]
+    reference: Annotated[str, msgspec.Meta(max_length=100, description="收款凭证号")]
+    note: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class FundGrant(Input):
+    amount: PositiveFen
+    purpose: Annotated[str, msgspec.Meta(max_length=2000, description="资助用途（居民自治或公益活动）")]
+    counterparty: Annotated[str, msgspec.Meta(max_length=200, description="受资助的居民组织或活动")]
+    reference: Annotated[str, msgspec.Meta(max_length=100, description="支出票据号")]
+
+
+class FundRow(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    org_path: str
+    name: str
+    charter: str
+    balance: int
+    opened_at: datetime
+
+
+class FundView(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    name: str
+    charter: str
+    balance: int
+    opened_at: datetime
+
+    @classmethod
+    def of(cls, row: FundRow) -> FundView:
+        return _view(cls, row)
+
+
+class FundMovementRow(msgspec.Struct, kw_only=True):
+    id: int
+    fund_id: int
+    direction: str
+    kind: str
+    amount: int
+    balance_after: int
+    source: str
+    counterparty: str
+    purpose: str
+    reference: str
+    approved_by_name: str | None = None
+    ledger_entry_id: int | None = None
+    created_at: datetime
+
+
+class FundMovementView(msgspec.Struct, kw_only=True):
+    id: int
+    direction: str
+    direction_label: str
+    kind: str
+    kind_label: str
+    amount: int
+    balance_after: int
+    source: str
+    counterparty: str
+    purpose: str
+    reference: str
+    approved_by_name: str | None
+    ledger_entry_id: int | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: FundMovementRow) -> FundMovementView:
+        return _view(
+            cls,
+            row,
+            direction_label=FUND_DIRECTION_LABELS[row.direction],
+            kind_label=FUND_MOVEMENT_KIND_LABELS[row.kind],
+        )

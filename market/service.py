@@ -43,6 +43,10 @@ from market.errors import (
     ContractPartyMissing,
     ContractStateInvalid,
     ContractTermInvalid,
+    FundExists,
+    FundInsufficient,
+    FundNotFound,
+    FundReferenceExists,
     LedgerKindNotAllowed,
     LedgerMonthInvalid,
     LedgerSourceExists,
@@ -65,6 +69,7 @@ from market.errors import (
 from market.labels import (
     COMMUNITY_TYPE_LABELS,
     COST_KINDS,
+    FUND_MOVEMENT_KIND_LABELS,
     INCOME_KINDS,
     LEDGER_KIND_LABELS,
     REGISTRY_DECISION_LABELS,
@@ -77,6 +82,8 @@ from market.schemas import (
     CommunityRow,
     ComplaintView,
     ContractRow,
+    FundMovementRow,
+    FundRow,
     KindFigures,
     LedgerEntryRow,
     MonthFigures,
@@ -1334,3 +1341,188 @@ async def decide_after_registry_change(
 
 async def contracts_awaiting_decision() -> list[repo.AwaitingDecision]:
     return await repo.contracts_awaiting_decision()
+
+
+# Community fund --------------------------------------------------------------------------------
+
+# What a fund's movements are on the community's ledger.
+FUND_LEDGER_KINDS = {"donation": "other_income", "subsidy": "subsidy", "grant": "other_cost"}
+
+
+def _text(value: str, field: str, label: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValidationFailed(f"{label}不能为空", detail={"field": field})
+    return value
+
+
+async def open_fund(principal: Principal, community_id: int, *, name: str, charter: str) -> FundRow:
+    """A street (or its district, or the city) opens the community's fund; a community has at most one."""
+    name = _text(name, "name", "基金名称")
+    async with transaction():
+        community = await _editable_community(principal, community_id, for_update=True)
+        if await repo.fund_of_community(community.id) is not None:
+            raise FundExists()
+        fund_id = await repo.insert_fund(
+            community_id=community.id, name=name, charter=charter.strip(), opened_by=principal.user_id, now=clock.now()
+        )
+        await audit.record(principal, "fund.open", "fund", fund_id, after={"community_id": community.id, "name": name})
+        return _written(await repo.fund_of_community(community.id))
+
+
+async def _fund(principal: Principal, community_id: int, *, for_update: bool = False) -> FundRow:
+    community = await _readable_community(principal, community_id)
+    fund = await repo.fund_of_community(community.id, for_update=for_update)
+    if fund is None:
+        raise FundNotFound()
+    return fund
+
+
+async def _fund_to_write(principal: Principal, community_id: int) -> FundRow:
+    """The fund, locked, for an official of its community: movements of one fund queue up behind it."""
+    community = await _editable_community(principal, community_id)
+    fund = await repo.fund_of_community(community.id, for_update=True)
+    if fund is None:
+        raise FundNotFound()
+    return fund
+
+
+async def get_fund(principal: Principal, community_id: int) -> FundRow:
+    return await _fund(principal, community_id)
+
+
+async def list_fund_movements(
+    principal: Principal, community_id: int, limit: int, offset: int
+) -> tuple[list[FundMovementRow], int]:
+    fund = await _fund(principal, community_id)
+    return await with_total(lambda lim, off: repo.list_fund_movements(fund.id, lim, off), limit, offset)
+
+
+async def _move_with_entry(
+    principal: Principal, fund: FundRow, kind: str, amount: int, reference: str, fields: dict
+) -> FundMovementRow:
+    """The movement and its ledger entry, both named by the fund's voucher or receipt reference."""
+    source = f"fund:{fund.id}:{kind}:{reference}"
+    if await repo.movement_by_source(source) is not None:
+        raise FundReferenceExists(detail={"reference": reference})
+    if kind == "grant" and fund.balance < amount:
+        raise FundInsufficient(detail={"balance": fund.balance, "amount": amount})
+    label = FUND_MOVEMENT_KIND_LABELS[kind]
+    try:
+        (entry,) = await _insert_entries(
+            principal,
+            [
+                {
+                    "community_id": fund.community_id,
+                    "month": month_start(clock.today()),
+                    "direction": _direction(FUND_LEDGER_KINDS[kind]),
+                    "kind": FUND_LEDGER_KINDS[kind],
+                    "amount": amount,
+                    "source": source,
+                    "note": f"{fund.name}{label}：{fields['counterparty']}（{reference}）",
+                }
+            ],
+            posting_org(principal, fund.org_path),
+        )
+    except LedgerSourceExists as exc:
+        raise FundReferenceExists(detail={"reference": reference}) from exc
+    try:
+        return await repo.move_fund(
+            fund_id=fund.id,
+            kind=kind,
+            amount=amount,
+            source=source,
+            fields={**fields, "reference": reference, "ledger_entry_id": entry.id},
+            now=clock.now(),
+        )
+    except asyncpg.CheckViolationError as exc:  # the database's last word on the balance
+        raise FundInsufficient(detail={"amount": amount}) from exc
+
+
+async def contribute_to_fund(
+    principal: Principal, community_id: int, *, kind: str, amount: int, counterparty: str, reference: str, note: str
+) -> FundMovementRow:
+    """A donation or a subsidy into the fund, on the community's ledger as income under its voucher."""
+    counterparty = _text(counterparty, "counterparty", "捐赠人或拨款单位")
+    reference = _text(reference, "reference", "收款凭证号")
+    async with transaction():
+        fund = await _fund_to_write(principal, community_id)
+        movement = await _move_with_entry(
+            principal, fund, kind, amount, reference, {"counterparty": counterparty, "purpose": note.strip()}
+        )
+        await audit.record(
+            principal,
+            "fund.contribution",
+            "fund",
+            fund.id,
+            after={"kind": kind, "amount": amount, "counterparty": counterparty, "reference": reference},
+        )
+        return movement
+
+
+async def grant_from_fund(
+    principal: Principal, community_id: int, *, amount: int, purpose: str, counterparty: str, reference: str
+) -> FundMovementRow:
+    """A grant to residents' self-governance or a public-welfare activity: the official recording it approves
+    it, for a purpose, against a receipt. The fund cannot pay more than it holds."""
+    purpose = _text(purpose, "purpose", "资助用途")
+    counterparty = _text(counterparty, "counterparty", "受资助的居民组织或活动")
+    reference = _text(reference, "reference", "支出票据号")
+    async with transaction():
+        fund = await _fund_to_write(principal, community_id)
+        movement = await _move_with_entry(
+            principal,
+            fund,
+            "grant",
+            amount,
+            reference,
+            {"counterparty": counterparty, "purpose": purpose, "approved_by": principal.user_id},
+        )
+        await audit.record(
+            principal,
+            "fund.grant",
+            "fund",
+            fund.id,
+            before={"balance": fund.balance},
+            after={"balance": movement.balance_after, "amount": amount, "counterparty": counterparty},
+            reason=purpose,
+        )
+        return movement
+
+
+async def fund_pay(
+    community_id: int, amount_fen: int, source_kind: str, source_id: object, memo: str = ""
+) -> FundMovementRow:
+    """For other services (residents' points redeemed with an operator): pays `amount_fen` out of the
+    community's fund inside the caller's transaction (or a transaction of its own). Idempotent by
+    (source_kind, source_id): paying one source again returns the first payment and debits nothing. The
+    caller posts the cost on the ledger (market's post_points_payout does); the fund only records where
+    the money went. Raises FundNotFound without a fund, FundInsufficient when it cannot cover the amount."""
+    if amount_fen <= 0:
+        raise ValueError("a fund payment is a positive amount of fen")
+    source = f"{source_kind}:{source_id}"
+    async with transaction():
+        fund = await repo.fund_of_community(community_id, for_update=True)
+        if fund is None:
+            raise FundNotFound()
+        paid = await repo.movement_by_source(source)
+        if paid is not None:
+            return paid
+        if fund.balance < amount_fen:
+            raise FundInsufficient(detail={"balance": fund.balance, "amount": amount_fen})
+        movement = await repo.move_fund(
+            fund_id=fund.id,
+            kind="points_payout",
+            amount=amount_fen,
+            source=source,
+            fields={"purpose": memo, "reference": str(source_id)},
+            now=clock.now(),
+        )
+        await audit.record(
+            None,
+            "fund.pay",
+            "fund",
+            fund.id,
+            after={"amount": amount_fen, "source": source, "balance": movement.balance_after},
+        )
+        return movement

@@ -221,3 +221,47 @@ class ContractRegistryDecision(Table, tablename="market_contract_registry_decisi
     reason = Text()
     decided_by = ForeignKey(User, null=False)
     decided_at = Timestamptz()
+
+
+class FundMovementKind(str, Enum):
+    donation = "donation"  # 捐赠
+    subsidy = "subsidy"  # 补助
+    grant = "grant"  # 资助居民自治和公益活动
+    points_payout = "points_payout"  # 居民积分兑付运营商
+
+
+class FundInKind(str, Enum):
+    donation = "donation"
+    subsidy = "subsidy"
+
+
+class Fund(Table, tablename="market_fund"):
+    """社区基金: one account per community. `balance` never goes below zero (a CHECK in the database)."""
+
+    id: Serial
+    community = ForeignKey(Community, null=False, unique=True)
+    name = Varchar(length=200)
+    charter = Text(default="")
+    balance = BigInt(default=0)  # fen
+    opened_by = ForeignKey(User, null=False)
+    opened_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class FundMovement(Table, tablename="market_fund_movement"):
+    """Money into or out of a fund, unique by its source; in and out movements also sit on the community's
+    ledger (`ledger_entry`), except points payouts, whose cost the paying service posts itself."""
+
+    id: Serial
+    fund = ForeignKey(Fund, null=False, index=True)
+    direction = Varchar(length=3)  # in | out
+    kind = Varchar(length=16, choices=FundMovementKind)
+    amount = BigInt()  # fen, > 0
+    balance_after = BigInt()
+    source = Varchar(length=200, unique=True)
+    counterparty = Varchar(length=200, default="")
+    purpose = Text(default="")
+    reference = Varchar(length=100, default="")  # receipt or voucher number
+    approved_by = ForeignKey(User, null=True, default=None)
+    ledger_entry = ForeignKey(LedgerEntry, null=True, default=None)
+    created_at = Timestamptz()

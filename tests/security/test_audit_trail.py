@@ -78,6 +78,10 @@ EXPECTED = {
     "community.update": CHANGE,
     "need.create": CREATION,
     "need.close": DECISION,
+    "fund.open": CREATION,
+    "fund.contribution": CREATION,
+    "fund.grant": DECISION,
+    "fund.pay": SYSTEM,
     "allocation.create": CREATION,
     "allocation.accept": DECISION,
     "allocation.reject": DECISION,
@@ -914,3 +918,23 @@ async def test_concurrent_audited_writes_still_chain(world):
     assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
     check = await audit.verify_chain(page_size=7)
     assert (check.broken_id, check.rows) == (None, len(rows))
+
+
+async def test_every_fund_decision_is_audited_with_actor_reason_before_and_after(world, frozen_clock):
+    from market import service as market
+    from tests.market.helpers import community
+
+    target = await community(world, "street_x", "江滨社区")
+    base = f"/api/v1/communities/{target['id']}/fund"
+    await ok(await world.post("street_x", base, json={"name": "江滨社区基金"}), 201)
+    donation = {"kind": "donation", "amount": 500_000, "counterparty": "商会", "reference": "JZ-1"}
+    await ok(await world.post("street_x", f"{base}/contributions", json=donation), 201)
+    grant = {"amount": 100_000, "purpose": "重阳节敬老活动", "counterparty": "老年协会", "reference": "FP-1"}
+    await ok(await world.post("district", f"{base}/grants", json=grant), 201)
+    await market.fund_pay(target["id"], 50_000, "points_redemption", 7, "积分兑付")
+
+    rows = await audit_rows(world)
+    await assert_complete(rows, {a for a in EXPECTED if a.startswith("fund.")})
+    granted = next(r for r in rows if r["action"] == "fund.grant")
+    assert (granted["actor_name"], granted["reason"]) == ("district", "重阳节敬老活动")
+    assert (granted["before"], granted["after"]["balance"]) == ({"balance": 500_000}, 400_000)

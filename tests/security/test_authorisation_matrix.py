@@ -151,6 +151,18 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/communities/{community_id}/ledger"): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
     ("POST", "/api/v1/communities/{community_id}/ledger"): "401  403  403  ok   404  ok   404  ok   403  403  403",
     ("GET", "/api/v1/communities/{community_id}/balance"): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
+    # Community fund
+    ("POST", "/api/v1/communities/{community_id}/fund"): "401  403  403  ok   404  ok   404  ok   403  403  403",
+    ("GET", "/api/v1/communities/{community_id}/fund"): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
+    (
+        "GET",
+        "/api/v1/communities/{community_id}/fund/movements",
+    ): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
+    (
+        "POST",
+        "/api/v1/communities/{community_id}/fund/contributions",
+    ): "401  403  403  ok   404  ok   404  ok   403  403  403",
+    ("POST", "/api/v1/communities/{community_id}/fund/grants"): "401  403  403  ok   404  ok   404  ok   403  403  403",
     ("GET", "/api/v1/communities/{community_id}/report.html"): "401  404  404  ok   404  ok   404  ok   404  ok   404",
     ("GET", "/api/v1/communities/{community_id}/report.xlsx"): "401  404  404  ok   404  ok   404  ok   404  ok   404",
     ("GET", "/api/v1/needs"): "401  ok   ok   ok   ok   ok   ok   ok   403  ok   403",
@@ -453,6 +465,14 @@ async def build_scene(world, frozen_clock) -> Scene:
     await scheduler.balance_snapshot(date(2026, 11, 1))
     flags = (ok(await world.get("street_x", "/api/v1/flags")))["items"]
     ids["flag_id"] = next(f["id"] for f in flags if f["subject_id"] == cx["id"])
+    ok(await world.post("street_x", f"/api/v1/communities/{cx['id']}/fund", json={"name": "江滨社区基金"}))
+    ok(
+        await world.post(
+            "street_x",
+            f"/api/v1/communities/{cx['id']}/fund/contributions",
+            json={"kind": "donation", "amount": 1_000_000, "counterparty": "爱心企业", "reference": "JZ-SCENE"},
+        )
+    )
     ids.update(name="lifecycle", month="2026-11")
     await resident_scene(scene, frozen_clock)
     return scene
@@ -664,6 +684,38 @@ with_body(
     lambda s: {"month": "2026-11-01", "kind": "maintenance", "amount": 20_000, "reference": f"WX-{s.next()}"},
     consumes=True,
 )
+# Fund references and communities of their own, leaving the scene's counter as it was.
+FUND_REFERENCES = itertools.count(1)
+with_body(
+    "POST",
+    "/api/v1/communities/{community_id}/fund/contributions",
+    lambda s: {
+        "kind": "donation",
+        "amount": 10_000,
+        "counterparty": "爱心企业",
+        "reference": f"JZ-{next(FUND_REFERENCES)}",
+    },
+    consumes=True,
+)
+with_body(
+    "POST",
+    "/api/v1/communities/{community_id}/fund/grants",
+    lambda s: {
+        "amount": 100,
+        "purpose": "邻里节活动",
+        "counterparty": "居民议事会",
+        "reference": f"FP-{next(FUND_REFERENCES)}",
+    },
+    consumes=True,
+)
+
+
+@builds("POST", "/api/v1/communities/{community_id}/fund", consumes=True)
+async def _open_fund(scene: Scene, template: str) -> Call:
+    fresh = await community(scene.world, "street_x", f"设基金社区{next(FUND_REFERENCES)}")
+    return Call(at(scene, template, community_id=fresh["id"]), json={"name": "社区发展基金"})
+
+
 with_body("POST", "/api/v1/allocation-plans", lambda s: {"district_id": s.world.org_id("district_a")})
 with_body(
     "POST",
