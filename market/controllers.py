@@ -35,6 +35,8 @@ from market.schemas import (
     ContractRenewal,
     ContractUpdate,
     ContractView,
+    FranchiseInvoiceInput,
+    FranchiseInvoiceView,
     FundContribution,
     FundGrant,
     FundMovementView,
@@ -418,6 +420,19 @@ class ContractController(Controller):
         self, principal: Principal, contract_id: int, data: RegistryDecisionInput
     ) -> RegistryDecisionView:
         return await service.decide_after_registry_change(principal, contract_id, data.decision.value, data.reason)
+
+    @post(
+        "/{contract_id:int}/franchise-invoices",
+        operation_id="invoiceFranchise",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409, 422),
+        summary="特许经营费按月开票并计入社区收入（每月一次）",
+    )
+    async def invoice_franchise(
+        self, principal: Principal, contract_id: int, data: FranchiseInvoiceInput
+    ) -> FranchiseInvoiceView:
+        invoice = await service.invoice_franchise(principal, contract_id, data.month, data.revenue)
+        return FranchiseInvoiceView.of(invoice)
 
     @post(
         "/{contract_id:int}/complaints",

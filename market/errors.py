@@ -152,3 +152,30 @@ class FundInsufficient(Conflict):
 class FundReferenceExists(Conflict):
     code = "fund.reference_exists"
     message = "该票据或凭证号（reference）已登记，不能重复入账"
+
+
+class FranchiseTermsInvalid(DomainError):
+    status_code = 422
+    code = "franchise.terms_invalid"
+    message = "特许经营合同须指定社区和独占经营范围（scope）；服务合同不能填写特许经营条款"
+
+
+class FranchiseScopeTaken(Conflict):
+    code = "franchise.scope_taken"
+    message = "该社区的这一经营范围已有生效的特许经营合同"
+
+
+class NotAFranchise(Conflict):
+    code = "franchise.not_franchise"
+    message = "该合同不是特许经营合同"
+
+
+class FranchiseInvoiceExists(Conflict):
+    code = "franchise.invoice_exists"
+    message = "该月份的特许经营费已开票入账"
+
+
+class FranchiseInvoiceEmpty(DomainError):
+    status_code = 422
+    code = "franchise.invoice_empty"
+    message = "本月应收特许经营费为零：请填写经营收入（revenue）"

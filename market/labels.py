@@ -45,6 +45,7 @@ FUND_MOVEMENT_KIND_LABELS = {
     "points_payout": "积分兑付",
 }
 FUND_DIRECTION_LABELS = {"in": "收入", "out": "支出"}
+CONTRACT_KIND_LABELS = {"service": "服务合同", "franchise": "特许经营"}
 
 ENUM_LABELS = {
     "BalanceStatus": BALANCE_STATUS_LABELS,
@@ -59,5 +60,6 @@ ENUM_LABELS = {
     "LedgerKind": LEDGER_KIND_LABELS,
     "PlanLineState": PLAN_LINE_STATE_LABELS,
     "RegistryDecision": REGISTRY_DECISION_LABELS,
+    "ContractKind": CONTRACT_KIND_LABELS,
     "FundInKind": {k: FUND_MOVEMENT_KIND_LABELS[k] for k in ("donation", "subsidy")},
 }

@@ -18,6 +18,7 @@ from market.schemas import (
     CommunityTotals,
     ComplaintView,
     ContractRow,
+    FranchiseInvoiceRow,
     FundMovementRow,
     FundRow,
     KindTotal,
@@ -36,6 +37,7 @@ from market.tables import (
     Community,
     Complaint,
     ContractRegistryDecision,
+    FranchiseInvoice,
     Fund,
     FundMovement,
     LedgerEntry,
@@ -388,7 +390,8 @@ CONTRACT_COLUMNS = """
     k.id, k.street AS street_id, s.name AS street_name, s.path AS street_path, k.community AS community_id,
     c.name AS community_name, k.operator AS operator_id, o.name AS operator_name, o.org AS operator_org_id,
     k.categories, k.starts_on, k.ends_on, k.annual_fee, k.revenue_share, k.kpis, k.status, k.renewal_of,
-    coalesce(k.need_ids, ARRAY[]::int[]) AS need_ids, k.signed_at, k.terminated_at, k.termination_reason, k.created_at
+    coalesce(k.need_ids, ARRAY[]::int[]) AS need_ids, k.signed_at, k.terminated_at, k.termination_reason, k.created_at,
+    k.kind, k.scope, k.franchise_fee, k.renewal_terms, k.termination_terms
 """
 CONTRACT_FROM = """
     market_contract k
@@ -445,6 +448,11 @@ async def insert_contract(fields: dict, *, status: str, created_by: int, now: da
         status=status,
         renewal_of=fields.get("renewal_of"),
         need_ids=fields["need_ids"],
+        kind=fields.get("kind", "service"),
+        scope=fields.get("scope", ""),
+        franchise_fee=fields.get("franchise_fee", 0),
+        renewal_terms=fields.get("renewal_terms", ""),
+        termination_terms=fields.get("termination_terms", ""),
         created_by=created_by,
         signed_by=created_by if signed else None,
         signed_at=now if signed else None,
@@ -469,7 +477,7 @@ async def draft_contract_for(community_id: int, operator_id: int) -> ContractRow
     # SQL: the same joins as get_contract.
     rows = await ServiceContract.raw(
         f"SELECT {CONTRACT_COLUMNS} FROM {CONTRACT_FROM} "
-        "WHERE k.community = {} AND k.operator = {} AND k.status = 'draft' ORDER BY k.id LIMIT 1 FOR UPDATE OF k",
+        "WHERE k.community = {} AND k.operator = {} AND k.status = 'draft' AND k.kind = 'service' ORDER BY k.id LIMIT 1 FOR UPDATE OF k",
         community_id,
         operator_id,
     )
@@ -1164,3 +1172,45 @@ async def list_fund_movements(fund_id: int, limit: int, offset: int) -> tuple[li
         offset,
     )
     return _counted(rows, FundMovementRow)
+
+
+# Franchises ------------------------------------------------------------------------------------
+
+
+async def franchise_in_force(community_id: int, scope: str) -> int | None:
+    """The franchise of the community and scope that is in force now, if any."""
+    rows = await ServiceContract.select(ServiceContract.id).where(
+        (ServiceContract.community == community_id)
+        & (ServiceContract.scope == scope)
+        & (ServiceContract.kind == "franchise")
+        & ServiceContract.status.is_in(["active", "expiring"])
+    )
+    return rows[0]["id"] if rows else None
+
+
+async def insert_franchise_invoice(fields: dict, *, invoiced_by: int, now: datetime) -> FranchiseInvoiceRow:
+    """Raises asyncpg's UniqueViolationError when the contract's month is already invoiced."""
+    rows = await FranchiseInvoice.insert(
+        FranchiseInvoice(
+            contract=fields["contract_id"],
+            month=fields["month"],
+            revenue=fields["revenue"],
+            fee_amount=fields["fee_amount"],
+            share_amount=fields["share_amount"],
+            amount=fields["amount"],
+            ledger_entry=fields["ledger_entry_id"],
+            invoiced_by=invoiced_by,
+            created_at=now,
+        )
+    ).returning(
+        FranchiseInvoice.id,
+        FranchiseInvoice.contract.as_alias("contract_id"),
+        FranchiseInvoice.month,
+        FranchiseInvoice.revenue,
+        FranchiseInvoice.fee_amount,
+        FranchiseInvoice.share_amount,
+        FranchiseInvoice.amount,
+        FranchiseInvoice.ledger_entry.as_alias("ledger_entry_id"),
+        FranchiseInvoice.created_at,
+    )
+    return msgspec.convert(rows[0], FranchiseInvoiceRow)

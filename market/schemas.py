@@ -6,13 +6,14 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from core.schemas import Input
+from core.schemas import Input, View
 from market.balance import Balance, Thresholds
 from market.labels import (
     COMMUNITY_POOL_LABELS,
     COMMUNITY_STATUS_LABELS,
     COMMUNITY_TIER_LABELS,
     COMMUNITY_TYPE_LABELS,
+    CONTRACT_KIND_LABELS,
     CONTRACT_STATUS_LABELS,
     CREATION_LEVEL_LABELS,
     DIRECTION_LABELS,
@@ -30,6 +31,7 @@ from market.tables import (
     CommunityStatus,
     CommunityTier,
     CommunityType,
+    ContractKind,
     ContractStatus,
     CreationLevel,
     FundInKind,
@@ -419,6 +421,11 @@ class ContractCreate(Input):
     revenue_share: Share | None = None
     kpis: Annotated[str, msgspec.Meta(max_length=5000)] = ""
     need_ids: IdList = []
+    kind: ContractKind = ContractKind.service
+    scope: Annotated[str, msgspec.Meta(max_length=200, description="特许经营的独占经营范围，如“社区综合能源供应”")] = ""
+    franchise_fee: Annotated[Fen, msgspec.Meta(description="特许经营者每年向社区缴纳的特许经营费（分）")] = 0
+    renewal_terms: Annotated[str, msgspec.Meta(max_length=5000, description="续约条款")] = ""
+    termination_terms: Annotated[str, msgspec.Meta(max_length=5000, description="提前终止条款")] = ""
 
 
 class ContractUpdate(Input):
@@ -461,6 +468,11 @@ class ContractRow(msgspec.Struct, kw_only=True):
     terminated_at: datetime | None
     termination_reason: str
     created_at: datetime
+    kind: str = "service"
+    scope: str = ""
+    franchise_fee: int = 0
+    renewal_terms: str = ""
+    termination_terms: str = ""
 
 
 class ContractView(msgspec.Struct, kw_only=True):
@@ -484,10 +496,18 @@ class ContractView(msgspec.Struct, kw_only=True):
     signed_at: datetime | None
     terminated_at: datetime | None
     termination_reason: str
+    kind: ContractKind
+    kind_label: str
+    scope: str
+    franchise_fee: int
+    renewal_terms: str
+    termination_terms: str
 
     @classmethod
     def of(cls, row: ContractRow) -> ContractView:
-        return _view(cls, row, status_label=CONTRACT_STATUS_LABELS[row.status])
+        return _view(
+            cls, row, status_label=CONTRACT_STATUS_LABELS[row.status], kind_label=CONTRACT_KIND_LABELS[row.kind]
+        )
 
 
 # Ledger and balance ----------------------------------------------------------------------------
@@ -862,3 +882,34 @@ class FundMovementView(msgspec.Struct, kw_only=True):
             direction_label=FUND_DIRECTION_LABELS[row.direction],
             kind_label=FUND_MOVEMENT_KIND_LABELS[row.kind],
         )
+
+
+# Franchises ------------------------------------------------------------------------------------
+
+
+class FranchiseInvoiceInput(Input):
+    month: date
+    revenue: Annotated[Fen, msgspec.Meta(description="特许经营者当月经营收入（分），按分成比例计费")] = 0
+
+
+class FranchiseInvoiceRow(msgspec.Struct, kw_only=True):
+    id: int
+    contract_id: int
+    month: date
+    revenue: int
+    fee_amount: int
+    share_amount: int
+    amount: int
+    ledger_entry_id: int
+    created_at: datetime
+
+
+class FranchiseInvoiceView(View):
+    id: int
+    contract_id: int
+    month: date
+    revenue: int
+    fee_amount: int
+    share_amount: int
+    amount: int
+    ledger_entry_id: int

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TypeVar
 
 import asyncpg
@@ -43,6 +43,10 @@ from market.errors import (
     ContractPartyMissing,
     ContractStateInvalid,
     ContractTermInvalid,
+    FranchiseInvoiceEmpty,
+    FranchiseInvoiceExists,
+    FranchiseScopeTaken,
+    FranchiseTermsInvalid,
     FundExists,
     FundInsufficient,
     FundNotFound,
@@ -56,6 +60,7 @@ from market.errors import (
     NeedsNotOfCommunity,
     NoContractForMonth,
     NoRegistryDecisionDue,
+    NotAFranchise,
     NotCommunityOfficial,
     OperatorNotListed,
     PlanDatesInvalid,
@@ -82,6 +87,7 @@ from market.schemas import (
     CommunityRow,
     ComplaintView,
     ContractRow,
+    FranchiseInvoiceRow,
     FundMovementRow,
     FundRow,
     KindFigures,
@@ -639,8 +645,11 @@ def _check_term(starts_on: date, ends_on: date) -> None:
 async def create_contract(principal: Principal, fields: dict) -> ContractRow:
     """A draft between a community (or a street) and an operator; it already holds a unit of capacity."""
     _check_term(fields["starts_on"], fields["ends_on"])
+    _check_franchise_terms(fields)
     async with transaction():
         fields["categories"] = await providers.check_categories(fields["categories"])
+        if fields.get("kind") == "franchise":
+            await _check_scope_free(fields["community_id"], fields["scope"])
         if fields.get("community_id") is not None:
             community = await _editable_community(principal, fields["community_id"])
             fields["street_id"] = community.street_id
@@ -662,6 +671,26 @@ async def create_contract(principal: Principal, fields: dict) -> ContractRow:
             raise ContractPartyMissing()
         contract_id = await _insert_draft(principal, fields)
         return _written(await repo.get_contract(contract_id))
+
+
+FRANCHISE_ONLY = ("scope", "franchise_fee", "renewal_terms", "termination_terms")
+
+
+def _check_franchise_terms(fields: dict) -> None:
+    """A franchise names its community and its exclusive scope; a service contract carries no franchise terms."""
+    for name in ("scope", "renewal_terms", "termination_terms"):
+        fields[name] = fields.get(name, "").strip()
+    if fields.get("kind", "service") == "franchise":
+        if fields.get("community_id") is None or not fields["scope"]:
+            raise FranchiseTermsInvalid(detail={"field": "scope" if fields.get("community_id") else "community_id"})
+    elif any(fields.get(name) for name in FRANCHISE_ONLY):
+        raise FranchiseTermsInvalid(detail={"field": next(n for n in FRANCHISE_ONLY if fields.get(n))})
+
+
+async def _check_scope_free(community_id: int, scope: str) -> None:
+    in_force = await repo.franchise_in_force(community_id, scope)
+    if in_force is not None:
+        raise FranchiseScopeTaken(detail={"contract_id": in_force, "scope": scope})
 
 
 def _can_read_contract(principal: Principal, contract: ContractRow) -> bool:
@@ -745,9 +774,12 @@ async def sign_contract(principal: Principal, contract_id: int, reason: str = ""
         await _check_operator_can_hold(
             contract.operator_id, contract.categories, clock.today(), holding_already=contract_id
         )
-        await repo.update_contract(
-            contract_id, {"status": "active", "signed_by": principal.user_id, "signed_at": clock.now()}, clock.now()
-        )
+        try:
+            await repo.update_contract(
+                contract_id, {"status": "active", "signed_by": principal.user_id, "signed_at": clock.now()}, clock.now()
+            )
+        except asyncpg.UniqueViolationError as exc:  # another franchise of the scope came into force first
+            raise FranchiseScopeTaken(detail={"scope": contract.scope}) from exc
         if contract.need_ids:
             await repo.set_need_status(contract.need_ids, "matched", clock.now(), only_from="open")
         await audit.record(
@@ -787,14 +819,16 @@ async def renew_contract(principal: Principal, contract_id: int, changes: dict, 
             "kpis": changes.get("kpis") or contract.kpis,
             "renewal_of": contract_id,
             "need_ids": contract.need_ids,
+            **{name: getattr(contract, name) for name in ("kind", *FRANCHISE_ONLY)},
         }
+        # The contract leaves force before its successor enters it: a franchise's scope holds one at a time.
+        await repo.update_contract(contract_id, {"status": "renewed"}, clock.now())
         try:
             successor_id = await repo.insert_contract(
                 successor, status="active", created_by=principal.user_id, now=clock.now()
             )
         except asyncpg.UniqueViolationError as exc:
             raise ContractStateInvalid() from exc
-        await repo.update_contract(contract_id, {"status": "renewed"}, clock.now())
         await audit.record(
             principal,
             "contract.renew",
@@ -1526,3 +1560,75 @@ async def fund_pay(
             after={"amount": amount_fen, "source": source, "balance": movement.balance_after},
         )
         return movement
+
+
+# Franchises ------------------------------------------------------------------------------------
+
+
+def franchise_charge(annual_fee: int, revenue_share: Decimal | None, revenue: int) -> tuple[int, int]:
+    """One month of a franchise: a twelfth of the yearly fee and the share of the month's revenue, each
+    rounded half up to the fen."""
+    fee = int((Decimal(annual_fee) / 12).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    share = int((Decimal(revenue) * (revenue_share or Decimal(0))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return fee, share
+
+
+def _in_force(contract: ContractRow, month: date) -> bool:
+    terminated_on = clock.business_date(contract.terminated_at) if contract.terminated_at else None
+    return (
+        contract.status in repo.IN_FORCE_STATES
+        and contract.starts_on < add_months(month, 1)
+        and contract.ends_on > month
+        and (terminated_on is None or terminated_on > month)
+    )
+
+
+async def invoice_franchise(principal: Principal, contract_id: int, month: date, revenue: int) -> FranchiseInvoiceRow:
+    """The street invoices a month of a franchise; what the franchisee owes is posted at once to the
+    community's ledger as income. A month is invoiced once."""
+    month = _check_month(month)
+    async with transaction():
+        contract = await _contract_for_officials(principal, contract_id)
+        if contract.kind != "franchise" or contract.community_id is None:
+            raise NotAFranchise()
+        if not _in_force(contract, month):
+            raise NoContractForMonth()
+        fee, share = franchise_charge(contract.franchise_fee, contract.revenue_share, revenue)
+        if fee + share <= 0:
+            raise FranchiseInvoiceEmpty(detail={"field": "revenue"})
+        label = f"{month:%Y-%m}"
+        entry = {
+            "community_id": contract.community_id,
+            "month": month,
+            "direction": "income",
+            "kind": "other_income",
+            "amount": fee + share,
+            "source": f"franchise:{contract_id}:{label}",
+            "contract_id": contract_id,
+            "note": f"{contract.operator_name} {contract.scope}特许经营费 {label}",
+        }
+        try:
+            (posted,) = await _insert_entries(principal, [entry], posting_org(principal, contract.street_path))
+        except LedgerSourceExists as exc:
+            raise FranchiseInvoiceExists(detail={"month": label}) from exc
+        invoice = await repo.insert_franchise_invoice(
+            {
+                "contract_id": contract_id,
+                "month": month,
+                "revenue": revenue,
+                "fee_amount": fee,
+                "share_amount": share,
+                "amount": fee + share,
+                "ledger_entry_id": posted.id,
+            },
+            invoiced_by=principal.user_id,
+            now=clock.now(),
+        )
+        await audit.record(
+            principal,
+            "franchise.invoice",
+            "contract",
+            contract_id,
+            after={"month": label, "revenue": revenue, "fee": fee, "share": share},
+        )
+        return invoice

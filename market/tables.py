@@ -79,6 +79,11 @@ class ContractStatus(str, Enum):
     terminated = "terminated"
 
 
+class ContractKind(str, Enum):
+    service = "service"  # 服务合同
+    franchise = "franchise"  # 特许经营
+
+
 class EntryDirection(str, Enum):
     income = "income"
     cost = "cost"
@@ -142,6 +147,11 @@ class ServiceContract(Table, tablename="market_contract"):
     status = Varchar(length=12, choices=ContractStatus, default=ContractStatus.draft, index=True)
     renewal_of: ForeignKey = ForeignKey("self", null=True, default=None)
     need_ids = Array(base_column=Integer())
+    kind = Varchar(length=10, choices=ContractKind, default=ContractKind.service)
+    scope = Varchar(length=200, default="")  # a franchise's exclusive scope in its community
+    franchise_fee = BigInt(default=0)  # fen a year, paid by a franchisee to the community
+    renewal_terms = Text(default="")
+    termination_terms = Text(default="")  # early termination
     created_by = ForeignKey(User, null=False)
     signed_by = ForeignKey(User, null=True, default=None)
     signed_at = Timestamptz(null=True, default=None)
@@ -264,4 +274,20 @@ class FundMovement(Table, tablename="market_fund_movement"):
     reference = Varchar(length=100, default="")  # receipt or voucher number
     approved_by = ForeignKey(User, null=True, default=None)
     ledger_entry = ForeignKey(LedgerEntry, null=True, default=None)
+    created_at = Timestamptz()
+
+
+class FranchiseInvoice(Table, tablename="market_franchise_invoice"):
+    """One month of what a franchisee owes its community: a twelfth of the yearly fee plus its share of the
+    month's revenue, posted to the community's ledger as it is invoiced."""
+
+    id: Serial
+    contract = ForeignKey(ServiceContract, null=False)
+    month = Date()
+    revenue = BigInt()
+    fee_amount = BigInt()
+    share_amount = BigInt()
+    amount = BigInt()
+    ledger_entry = ForeignKey(LedgerEntry, null=False)
+    invoiced_by = ForeignKey(User, null=False)
     created_at = Timestamptz()

@@ -117,9 +117,9 @@ async def test_a_grant_names_its_purpose_recipient_and_receipt(world, frozen_clo
 async def test_bad_fund_input_is_refused_with_the_field_named(world, frozen_clock):
     target, _ = await opened(world)
     zero = await contribute(world, target["id"], 0, "JZ-0")
-    assert zero.status_code in (400, 422) and "amount" in zero.text
+    assert zero.status_code == 422 and "amount" in zero.text
     wrong_kind = await contribute(world, target["id"], 100, "JZ-0", kind="grant")
-    assert wrong_kind.status_code in (400, 422) and "kind" in wrong_kind.text
+    assert wrong_kind.status_code == 422 and "kind" in wrong_kind.text
     blank = await world.post("street_x", f"/api/v1/communities/{target['id']}/fund", json={"name": "  "})
     assert blank.status_code in (409, 422)
     other = await community(world, "street_x", "富春社区")

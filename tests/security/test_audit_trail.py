@@ -82,6 +82,7 @@ EXPECTED = {
     "fund.contribution": CREATION,
     "fund.grant": DECISION,
     "fund.pay": SYSTEM,
+    "franchise.invoice": CREATION,
     "allocation.create": CREATION,
     "allocation.accept": DECISION,
     "allocation.reject": DECISION,
@@ -938,3 +939,30 @@ async def test_every_fund_decision_is_audited_with_actor_reason_before_and_after
     granted = next(r for r in rows if r["action"] == "fund.grant")
     assert (granted["actor_name"], granted["reason"]) == ("district", "重阳节敬老活动")
     assert (granted["before"], granted["after"]["balance"]) == ({"balance": 500_000}, 400_000)
+
+
+async def test_a_franchise_invoice_is_audited_with_its_actor_and_figures(world, frozen_clock):
+    from tests.market.helpers import community, contract, listed_operators
+
+    operators = await listed_operators(world, frozen_clock, {"energy": {"categories": ("property",)}})
+    target = await community(world, "street_x", "江滨社区")
+    franchise = await contract(
+        world,
+        "street_x",
+        target["id"],
+        operators["energy"]["id"],
+        ("property",),
+        kind="franchise",
+        scope="社区综合能源供应",
+        franchise_fee=1_200_000,
+    )
+    await ok(
+        await world.post(
+            "street_x", f"/api/v1/contracts/{franchise['id']}/franchise-invoices", json={"month": "2026-10-01"}
+        ),
+        201,
+    )
+    rows = await audit_rows(world)
+    await assert_complete(rows, {"franchise.invoice"})
+    invoice = next(r for r in rows if r["action"] == "franchise.invoice")
+    assert (invoice["actor_name"], invoice["after"]["fee"]) == ("street_x", 100_000)

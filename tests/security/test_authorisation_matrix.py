@@ -195,6 +195,10 @@ MATRIX: dict[tuple[str, str], str] = {
         "/api/v1/contracts/{contract_id}/registry-decision",
     ): "401  403  403  ok   404  ok   404  ok   403  403  403",
     ("GET", "/api/v1/contracts/{contract_id}/complaints"): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
+    (
+        "POST",
+        "/api/v1/contracts/{contract_id}/franchise-invoices",
+    ): "401  403  403  ok   404  ok   404  ok   403  403  403",
     ("GET", "/api/v1/balance/overview"): "401  403  403  ok   ok   ok   ok   ok   403  ok   403",
     ("POST", "/api/v1/subsidies/hangzhou-old-estate"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/subsidies/fuyang-award"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
@@ -708,6 +712,20 @@ with_body(
     },
     consumes=True,
 )
+
+
+@builds("POST", "/api/v1/contracts/{contract_id}/franchise-invoices", consumes=True)
+async def _invoice_franchise(scene: Scene, template: str) -> Call:
+    franchise = await contract(
+        scene.world,
+        "street_x",
+        scene.ids["community_id"],
+        scene.op_a,
+        kind="franchise",
+        scope=f"特许经营范围{next(FUND_REFERENCES)}",
+        franchise_fee=120_000,
+    )
+    return Call(at(scene, template, contract_id=franchise["id"]), json={"month": "2026-11-01", "revenue": 0})
 
 
 @builds("POST", "/api/v1/communities/{community_id}/fund", consumes=True)
