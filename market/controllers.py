@@ -24,6 +24,8 @@ from market.schemas import (
     AllocationLineView,
     AllocationPlanView,
     AllocationRequest,
+    AssignmentInput,
+    AssignmentView,
     BalanceOverview,
     CommunityBalanceView,
     CommunityCreate,
@@ -48,12 +50,18 @@ from market.schemas import (
     HangzhouSubsidyView,
     LedgerEntryView,
     LedgerPost,
+    MasterContractInput,
+    MasterContractView,
     MatchResult,
     NeedCreate,
     NeedView,
     OperatorMonthlyReport,
     OptionalReasonInput,
     PlanLineAccept,
+    PlatformDesignate,
+    PlatformDetail,
+    PlatformView,
+    PortfolioView,
     ReasonInput,
     RegistryDecisionInput,
     RegistryDecisionView,
@@ -608,6 +616,83 @@ class FundController(Controller):
         return FundMovementView.of(movement)
 
 
+PLATFORM_READERS = (*OFFICIAL_ROLES, Role.auditor, Role.owner, Role.operator)
+
+
+class PlatformController(Controller):
+    path = "/api/v1/platforms"
+    tags = ["国企平台统一运营"]
+
+    @post(
+        "/",
+        operation_id="designatePlatform",
+        guards=[requires(Role.city)],
+        responses=errors(403, 409, 422),
+        summary="认定市级或区级国企平台（须填写理由）",
+    )
+    async def designate(self, principal: Principal, data: PlatformDesignate) -> PlatformView:
+        return PlatformView.of(await service.designate_platform(principal, as_fields(data)))
+
+    @get(
+        "/",
+        operation_id="listPlatforms",
+        guards=[requires(*PLATFORM_READERS)],
+        responses=errors(403),
+        summary="国企平台列表",
+    )
+    async def index(self, principal: Principal, page: PageParams) -> Page[PlatformView]:
+        rows, total = await service.list_platforms(principal, page.limit, page.offset)
+        return Page.of(rows, total, page, PlatformView.of)
+
+    @get(
+        "/{platform_id:int}",
+        operation_id="getPlatform",
+        guards=[requires(*PLATFORM_READERS)],
+        responses=errors(403, 404),
+        summary="国企平台：统一运营的社区、总运营合同",
+    )
+    async def detail(self, principal: Principal, platform_id: int) -> PlatformDetail:
+        platform, assignments, master, subs = await service.platform_detail(principal, platform_id)
+        return PlatformDetail(
+            platform=PlatformView.of(platform),
+            communities=[AssignmentView.of(a) for a in assignments],
+            master_contract=MasterContractView.of(master) if master else None,
+            sub_contracts=subs,
+        )
+
+    @post(
+        "/{platform_id:int}/communities",
+        operation_id="assignCommunityToPlatform",
+        guards=[requires(Role.city)],
+        responses=errors(403, 404, 409, 422),
+        summary="将旧改类社区交由国企平台统一运营（须填写起始日期与理由）",
+    )
+    async def assign(self, principal: Principal, platform_id: int, data: AssignmentInput) -> AssignmentView:
+        return AssignmentView.of(await service.assign_to_platform(principal, platform_id, as_fields(data)))
+
+    @post(
+        "/{platform_id:int}/master-contract",
+        operation_id="signPlatformMasterContract",
+        guards=[requires(Role.city)],
+        responses=errors(403, 404, 409, 422),
+        summary="签订国企平台总运营合同（覆盖其统一运营的社区）",
+    )
+    async def master_contract(
+        self, principal: Principal, platform_id: int, data: MasterContractInput
+    ) -> MasterContractView:
+        return MasterContractView.of(await service.sign_master_contract(principal, platform_id, as_fields(data)))
+
+    @get(
+        "/{platform_id:int}/portfolio",
+        operation_id="getPlatformPortfolio",
+        guards=[requires(*PLATFORM_READERS)],
+        responses=errors(403, 404),
+        summary="国企平台收支组合：各社区收支、合计与以盈补亏",
+    )
+    async def portfolio(self, principal: Principal, platform_id: int, period: Period) -> PortfolioView:
+        return await service.platform_portfolio(principal, platform_id, period.start, period.end)
+
+
 ROUTES = [
     CommunityController,
     NeedController,
@@ -616,4 +701,5 @@ ROUTES = [
     BalanceController,
     SubsidyController,
     FundController,
+    PlatformController,
 ]

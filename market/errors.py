@@ -179,3 +179,47 @@ class FranchiseInvoiceEmpty(DomainError):
     status_code = 422
     code = "franchise.invoice_empty"
     message = "本月应收特许经营费为零：请填写经营收入（revenue）"
+
+
+class PlatformNotFound(NotFound):
+    code = "platform.not_found"
+    message = "国企平台不存在或无权查看"
+
+
+class PlatformOrgInvalid(DomainError):
+    status_code = 422
+    code = "platform.org_invalid"
+    message = "国企平台须为已登记的国有企业（org_id），区级平台须指定所在区县（district_id）"
+
+
+class PlatformExists(Conflict):
+    code = "platform.exists"
+    message = "该企业已被认定为国企平台"
+
+
+class NotRenovationCommunity(DomainError):
+    status_code = 422
+    code = "platform.not_renovation"
+    message = "只有旧改类社区可以交由国企平台统一运营（community_id）"
+
+
+class CommunityOutsidePlatformDistrict(DomainError):
+    status_code = 422
+    code = "platform.outside_district"
+    message = "区级国企平台只能运营本区县的社区（community_id）"
+
+
+class CommunityUnderPlatform(Conflict):
+    code = "platform.community_taken"
+    message = "该社区在所选期间已由国企平台统一运营"
+
+
+class MasterContractExists(Conflict):
+    code = "platform.master_contract_exists"
+    message = "该国企平台已有生效的总运营合同"
+
+
+class MasterContractInvalid(DomainError):
+    status_code = 422
+    code = "platform.master_contract_invalid"
+    message = "总运营合同不存在、已终止，或所签社区不在该平台统一运营范围内（master_contract_id）"

@@ -61,5 +61,9 @@ ENUM_LABELS = {
     "PlanLineState": PLAN_LINE_STATE_LABELS,
     "RegistryDecision": REGISTRY_DECISION_LABELS,
     "ContractKind": CONTRACT_KIND_LABELS,
+    "PlatformLevel": {"city": "市级国企平台", "district": "区级国企平台"},
     "FundInKind": {k: FUND_MOVEMENT_KIND_LABELS[k] for k in ("donation", "subsidy")},
 }
+
+PLATFORM_LEVEL_LABELS = {"city": "市级国企平台", "district": "区级国企平台"}
+MASTER_CONTRACT_STATUS_LABELS = {"active": "履约中", "ended": "已终止"}

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from market.schemas import (
+    AssignmentRow,
     CandidateRow,
     CommunityRow,
     CommunityTotals,
@@ -23,10 +24,12 @@ from market.schemas import (
     FundRow,
     KindTotal,
     LedgerEntryRow,
+    MasterContractRow,
     MonthFigures,
     NeedRow,
     PlanLineRow,
     PlanRow,
+    PlatformRow,
     PostedVoucher,
     ScopedNeed,
     ServingOperator,
@@ -42,6 +45,9 @@ from market.tables import (
     FundMovement,
     LedgerEntry,
     Need,
+    Platform,
+    PlatformAssignment,
+    PlatformContract,
     ServiceContract,
 )
 from providers.tables import Category, Listing, Operator
@@ -391,7 +397,7 @@ CONTRACT_COLUMNS = """
     c.name AS community_name, k.operator AS operator_id, o.name AS operator_name, o.org AS operator_org_id,
     k.categories, k.starts_on, k.ends_on, k.annual_fee, k.revenue_share, k.kpis, k.status, k.renewal_of,
     coalesce(k.need_ids, ARRAY[]::int[]) AS need_ids, k.signed_at, k.terminated_at, k.termination_reason, k.created_at,
-    k.kind, k.scope, k.franchise_fee, k.renewal_terms, k.termination_terms
+    k.kind, k.scope, k.franchise_fee, k.renewal_terms, k.termination_terms, k.master_contract AS master_contract_id
 """
 CONTRACT_FROM = """
     market_contract k
@@ -453,6 +459,7 @@ async def insert_contract(fields: dict, *, status: str, created_by: int, now: da
         franchise_fee=fields.get("franchise_fee", 0),
         renewal_terms=fields.get("renewal_terms", ""),
         termination_terms=fields.get("termination_terms", ""),
+        master_contract=fields.get("master_contract_id"),
         created_by=created_by,
         signed_by=created_by if signed else None,
         signed_at=now if signed else None,
@@ -1214,3 +1221,174 @@ async def insert_franchise_invoice(fields: dict, *, invoiced_by: int, now: datet
         FranchiseInvoice.created_at,
     )
     return msgspec.convert(rows[0], FranchiseInvoiceRow)
+
+
+# State-owned platforms -------------------------------------------------------------------------
+
+PLATFORM_COLUMNS = """
+    p.id, p.org AS org_id, o.name AS org_name, o.path AS org_path, p.level, p.district AS district_id,
+    d.name AS district_name, p.reason, p.designated_at
+"""
+PLATFORM_FROM = """
+    market_platform p
+    JOIN organisation o ON o.id = p.org
+    LEFT JOIN organisation d ON d.id = p.district
+"""
+
+
+async def insert_platform(fields: dict, *, designated_by: int, now: datetime) -> int:
+    """Raises asyncpg's UniqueViolationError when the organisation is already a platform."""
+    rows = await Platform.insert(
+        Platform(
+            org=fields["org_id"],
+            level=fields["level"],
+            district=fields.get("district_id"),
+            reason=fields["reason"],
+            designated_by=designated_by,
+            designated_at=now,
+        )
+    ).returning(Platform.id)
+    return rows[0]["id"]
+
+
+async def get_platform(platform_id: int) -> PlatformRow | None:
+    # SQL: the platform joins its organisation and district.
+    rows = await Platform.raw(f"SELECT {PLATFORM_COLUMNS} FROM {PLATFORM_FROM} WHERE p.id = {{}}", platform_id)
+    return _one(rows, PlatformRow)
+
+
+async def list_platforms(org_ids: list[int] | None, limit: int, offset: int) -> tuple[list[PlatformRow], int]:
+    """Every platform, or those of `org_ids`."""
+    # SQL: joins and the window total.
+    rows = await Platform.raw(
+        f"""
+        SELECT {PLATFORM_COLUMNS}, count(*) OVER () AS total FROM {PLATFORM_FROM}
+        WHERE {{}}::int[] IS NULL OR p.org = ANY({{}}::int[])
+        ORDER BY p.id LIMIT {{}} OFFSET {{}}
+        """,
+        org_ids,
+        org_ids,
+        limit,
+        offset,
+    )
+    return _counted(rows, PlatformRow)
+
+
+async def insert_assignment(fields: dict, *, assigned_by: int, now: datetime) -> int:
+    """Raises asyncpg's ExclusionViolationError when the community is under a platform in the period."""
+    rows = await PlatformAssignment.insert(
+        PlatformAssignment(
+            platform=fields["platform_id"],
+            community=fields["community_id"],
+            starts_on=fields["starts_on"],
+            ends_on=None,
+            reason=fields["reason"],
+            assigned_by=assigned_by,
+            created_at=now,
+        )
+    ).returning(PlatformAssignment.id)
+    return rows[0]["id"]
+
+
+ASSIGNMENT_QUERY = """
+    SELECT a.id, a.platform AS platform_id, a.community AS community_id, c.name AS community_name,
+           c.community_type, d.name AS district_name, s.name AS street_name, a.starts_on, a.ends_on, a.reason
+    FROM market_platform_assignment a
+    JOIN market_community c ON c.id = a.community
+    JOIN organisation d ON d.id = c.district
+    JOIN organisation s ON s.id = c.street
+"""
+
+
+async def assignments_of(platform_id: int) -> list[AssignmentRow]:
+    # SQL: assignments join their community's names.
+    rows = await PlatformAssignment.raw(f"{ASSIGNMENT_QUERY} WHERE a.platform = {{}} ORDER BY a.id", platform_id)
+    return _all(rows, AssignmentRow)
+
+
+async def get_assignment(assignment_id: int) -> AssignmentRow | None:
+    # SQL: the assignment joins its community's names.
+    rows = await PlatformAssignment.raw(f"{ASSIGNMENT_QUERY} WHERE a.id = {{}}", assignment_id)
+    return _one(rows, AssignmentRow)
+
+
+async def platform_of_community(community_id: int, on: date) -> int | None:
+    rows = await PlatformAssignment.select(PlatformAssignment.platform).where(
+        (PlatformAssignment.community == community_id)
+        & (PlatformAssignment.starts_on <= on)
+        & ((PlatformAssignment.ends_on.is_null()) | (PlatformAssignment.ends_on > on))
+    )
+    return rows[0]["platform"] if rows else None
+
+
+async def platform_run_communities(on: date) -> set[int]:
+    """The communities a platform runs on `on`."""
+    rows = await PlatformAssignment.select(PlatformAssignment.community).where(
+        (PlatformAssignment.starts_on <= on)
+        & ((PlatformAssignment.ends_on.is_null()) | (PlatformAssignment.ends_on > on))
+    )
+    return {r["community"] for r in rows}
+
+
+MASTER_RETURNING = (
+    PlatformContract.id,
+    PlatformContract.platform.as_alias("platform_id"),
+    PlatformContract.starts_on,
+    PlatformContract.ends_on,
+    PlatformContract.annual_fee,
+    PlatformContract.terms,
+    PlatformContract.status,
+    PlatformContract.signed_at,
+)
+
+
+async def insert_master_contract(fields: dict, *, signed_by: int, now: datetime) -> MasterContractRow:
+    """Raises asyncpg's UniqueViolationError when the platform already has a master contract in force."""
+    rows = await PlatformContract.insert(
+        PlatformContract(
+            platform=fields["platform_id"],
+            starts_on=fields["starts_on"],
+            ends_on=fields["ends_on"],
+            annual_fee=fields["annual_fee"],
+            terms=fields["terms"],
+            status="active",
+            signed_by=signed_by,
+            signed_at=now,
+        )
+    ).returning(*MASTER_RETURNING)
+    return msgspec.convert(rows[0], MasterContractRow)
+
+
+async def get_master_contract(contract_id: int) -> MasterContractRow | None:
+    rows = await PlatformContract.select(*MASTER_RETURNING).where(PlatformContract.id == contract_id)
+    return _one(rows, MasterContractRow)
+
+
+async def master_contract_of(platform_id: int) -> MasterContractRow | None:
+    rows = await PlatformContract.select(*MASTER_RETURNING).where(
+        (PlatformContract.platform == platform_id) & (PlatformContract.status == "active")
+    )
+    return _one(rows, MasterContractRow)
+
+
+async def sub_contract_count(master_contract_id: int) -> int:
+    return await ServiceContract.count().where(ServiceContract.master_contract == master_contract_id)
+
+
+async def community_totals(community_ids: list[int], start: date, end: date) -> dict[int, tuple[int, int]]:
+    """(income, cost) of each community over [start, end)."""
+    # SQL: a grouped sum over the ledger.
+    rows = await LedgerEntry.raw(
+        """
+        SELECT community,
+               coalesce(sum(amount) FILTER (WHERE direction = 'income'), 0)::bigint AS income,
+               coalesce(sum(amount) FILTER (WHERE direction = 'cost'), 0)::bigint AS cost
+        FROM market_ledger_entry
+        WHERE community = ANY({}::int[]) AND month >= {} AND month < {}
+        GROUP BY community
+        """,
+        community_ids,
+        start,
+        end,
+    )
+    return {r["community"]: (r["income"], r["cost"]) for r in rows}

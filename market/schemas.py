@@ -22,6 +22,7 @@ from market.labels import (
     LEDGER_KIND_LABELS,
     NEED_STATUS_LABELS,
     PLAN_LINE_STATE_LABELS,
+    PLATFORM_LEVEL_LABELS,
     PRIORITY_LABELS,
 )
 from market.matching import Bundle, MatchScore, Part, explain_bundle
@@ -38,6 +39,7 @@ from market.tables import (
     LedgerKind,
     NeedStatus,
     PlanLineState,
+    PlatformLevel,
     RegistryDecision,
 )
 
@@ -426,6 +428,9 @@ class ContractCreate(Input):
     franchise_fee: Annotated[Fen, msgspec.Meta(description="特许经营者每年向社区缴纳的特许经营费（分）")] = 0
     renewal_terms: Annotated[str, msgspec.Meta(max_length=5000, description="续约条款")] = ""
     termination_terms: Annotated[str, msgspec.Meta(max_length=5000, description="提前终止条款")] = ""
+    master_contract_id: Annotated[
+        int | None, msgspec.Meta(description="国企平台总运营合同下的分包合同：总合同编号")
+    ] = None
 
 
 class ContractUpdate(Input):
@@ -473,6 +478,7 @@ class ContractRow(msgspec.Struct, kw_only=True):
     franchise_fee: int = 0
     renewal_terms: str = ""
     termination_terms: str = ""
+    master_contract_id: int | None = None
 
 
 class ContractView(msgspec.Struct, kw_only=True):
@@ -502,6 +508,7 @@ class ContractView(msgspec.Struct, kw_only=True):
     franchise_fee: int
     renewal_terms: str
     termination_terms: str
+    master_contract_id: int | None
 
     @classmethod
     def of(cls, row: ContractRow) -> ContractView:
@@ -913,3 +920,133 @@ class FranchiseInvoiceView(View):
     share_amount: int
     amount: int
     ledger_entry_id: int
+
+
+# State-owned platforms -------------------------------------------------------------------------
+
+
+class PlatformDesignate(Input):
+    org_id: int
+    level: PlatformLevel
+    reason: Reason
+    district_id: int | None = None
+
+
+class PlatformRow(msgspec.Struct, kw_only=True):
+    id: int
+    org_id: int
+    org_name: str
+    org_path: str
+    level: str
+    district_id: int | None
+    district_name: str | None
+    reason: str
+    designated_at: datetime
+
+
+class PlatformView(msgspec.Struct, kw_only=True):
+    id: int
+    org_id: int
+    org_name: str
+    level: PlatformLevel
+    level_label: str
+    district_id: int | None
+    district_name: str | None
+    reason: str
+    designated_at: datetime
+
+    @classmethod
+    def of(cls, row: PlatformRow) -> PlatformView:
+        return _view(cls, row, level_label=PLATFORM_LEVEL_LABELS[row.level])
+
+
+class AssignmentInput(Input):
+    community_id: int
+    starts_on: date
+    reason: Reason
+
+
+class AssignmentRow(msgspec.Struct, kw_only=True):
+    id: int
+    platform_id: int
+    community_id: int
+    community_name: str
+    community_type: str
+    district_name: str
+    street_name: str
+    starts_on: date
+    ends_on: date | None
+    reason: str
+
+
+class AssignmentView(View):
+    id: int
+    platform_id: int
+    community_id: int
+    community_name: str
+    district_name: str
+    street_name: str
+    starts_on: date
+    ends_on: date | None
+    reason: str
+
+
+class MasterContractInput(Input):
+    starts_on: date
+    ends_on: date
+    reason: Reason
+    annual_fee: Fen = 0
+    terms: Annotated[str, msgspec.Meta(max_length=5000, description="总运营合同主要条款")] = ""
+
+
+class MasterContractRow(msgspec.Struct, kw_only=True):
+    id: int
+    platform_id: int
+    starts_on: date
+    ends_on: date
+    annual_fee: int
+    terms: str
+    status: str
+    signed_at: datetime
+
+
+class MasterContractView(View):
+    id: int
+    platform_id: int
+    starts_on: date
+    ends_on: date
+    annual_fee: int
+    terms: str
+    status: str
+    signed_at: datetime
+
+
+class PlatformDetail(msgspec.Struct, kw_only=True):
+    platform: PlatformView
+    communities: list[AssignmentView]
+    master_contract: MasterContractView | None
+    sub_contracts: int
+
+
+class PortfolioLine(msgspec.Struct, kw_only=True):
+    community_id: int
+    community_name: str
+    income: int
+    cost: int
+    net: int
+    ratio: Decimal | None
+
+
+class PortfolioView(msgspec.Struct, kw_only=True):
+    platform_id: int
+    start: date
+    end: date
+    communities: list[PortfolioLine]
+    income: int
+    cost: int
+    net: int
+    ratio: Decimal | None
+    surplus: int
+    deficit: int
+    cross_subsidy: int
+    explanation: str

@@ -29,16 +29,19 @@ from core.clock import add_months, month_start
 from core.contributions import collect
 from core.db import transaction
 from core.errors import PermissionDenied, ValidationFailed, require_reason
+from core.money import format_yuan
 from core.outbox import service as outbox
 from core.pagination import with_total
 from core.settings import get_settings
-from market import allocation, matching, performance, subsidy
+from market import allocation, matching, performance, portfolio, subsidy
 from market import repository as repo
 from market.balance import Commitment, Thresholds, balance, forecast, trailing_window
 from market.errors import (
     CapacityExceeded,
     CommunityNameTaken,
     CommunityNotFound,
+    CommunityOutsidePlatformDistrict,
+    CommunityUnderPlatform,
     ContractNotFound,
     ContractPartyMissing,
     ContractStateInvalid,
@@ -55,6 +58,8 @@ from market.errors import (
     LedgerMonthInvalid,
     LedgerSourceExists,
     LedgerVoucherExists,
+    MasterContractExists,
+    MasterContractInvalid,
     NeedNotFound,
     NeedNotOpen,
     NeedsNotOfCommunity,
@@ -62,11 +67,15 @@ from market.errors import (
     NoRegistryDecisionDue,
     NotAFranchise,
     NotCommunityOfficial,
+    NotRenovationCommunity,
     OperatorNotListed,
     PlanDatesInvalid,
     PlanLineDecided,
     PlanLineEmpty,
     PlanNotFound,
+    PlatformExists,
+    PlatformNotFound,
+    PlatformOrgInvalid,
     StreetNotFound,
     SubsidyInputInvalid,
     WindowInvalid,
@@ -80,6 +89,7 @@ from market.labels import (
     REGISTRY_DECISION_LABELS,
 )
 from market.schemas import (
+    AssignmentRow,
     CandidateRow,
     CommunityBalance,
     CommunityBalanceRow,
@@ -92,11 +102,15 @@ from market.schemas import (
     FundRow,
     KindFigures,
     LedgerEntryRow,
+    MasterContractRow,
     MonthFigures,
     NeedRow,
     Overview,
     PlanLineRow,
     PlanRow,
+    PlatformRow,
+    PortfolioLine,
+    PortfolioView,
     RegistryDecisionView,
     ScopedNeed,
     Shortlist,
@@ -648,8 +662,6 @@ async def create_contract(principal: Principal, fields: dict) -> ContractRow:
     _check_franchise_terms(fields)
     async with transaction():
         fields["categories"] = await providers.check_categories(fields["categories"])
-        if fields.get("kind") == "franchise":
-            await _check_scope_free(fields["community_id"], fields["scope"])
         if fields.get("community_id") is not None:
             community = await _editable_community(principal, fields["community_id"])
             fields["street_id"] = community.street_id
@@ -669,6 +681,9 @@ async def create_contract(principal: Principal, fields: dict) -> ContractRow:
                 raise NeedsNotOfCommunity()
         else:
             raise ContractPartyMissing()
+        if fields.get("kind") == "franchise":
+            await _check_scope_free(fields["community_id"], fields["scope"])
+        await _check_master_contract(fields)
         contract_id = await _insert_draft(principal, fields)
         return _written(await repo.get_contract(contract_id))
 
@@ -1632,3 +1647,218 @@ async def invoice_franchise(principal: Principal, contract_id: int, month: date,
             after={"month": label, "revenue": revenue, "fee": fee, "share": share},
         )
         return invoice
+
+
+# State-owned platforms -------------------------------------------------------------------------
+
+PLATFORM_ORG_KINDS = (OrgKind.owner, OrgKind.operator)
+
+
+def _require_city(principal: Principal) -> None:
+    if not principal.has_role(Role.city):
+        raise PermissionDenied("只有市建委工作人员可以操作国企平台统一运营试点")
+
+
+async def designate_platform(principal: Principal, fields: dict) -> PlatformRow:
+    """City staff designate a state-owned company as a city- or district-level platform."""
+    _require_city(principal)
+    reason = require_reason(fields["reason"])
+    async with transaction():
+        org = await accounts_repo.get_org(fields["org_id"])
+        if org is None or org.kind not in PLATFORM_ORG_KINDS:
+            raise PlatformOrgInvalid(detail={"field": "org_id"})
+        if fields["level"] == "district":
+            district = await accounts_repo.get_org(fields["district_id"]) if fields.get("district_id") else None
+            if district is None or district.kind != OrgKind.district:
+                raise PlatformOrgInvalid(detail={"field": "district_id"})
+        elif fields.get("district_id") is not None:
+            raise PlatformOrgInvalid(detail={"field": "district_id"})
+        try:
+            platform_id = await repo.insert_platform(
+                {**fields, "reason": reason}, designated_by=principal.user_id, now=clock.now()
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise PlatformExists() from exc
+        await audit.record(
+            principal,
+            "platform.designate",
+            "platform",
+            platform_id,
+            before={"org_id": org.id, "platform": False},
+            after={"org_id": org.id, "level": fields["level"], "district_id": fields.get("district_id")},
+            reason=reason,
+        )
+        return _written(await repo.get_platform(platform_id))
+
+
+def _platform_reader_orgs(principal: Principal) -> list[int] | None:
+    """None: the reader sees every platform (officials, auditors); otherwise the companies whose platform
+    the reader may see (its own)."""
+    if any(principal.has_role(role) for role in (*OFFICIAL_ROLES, Role.auditor)):
+        return None
+    return principal.org_ids(Role.owner) + principal.org_ids(Role.operator)
+
+
+async def _readable_platform(principal: Principal, platform_id: int) -> PlatformRow:
+    platform = await repo.get_platform(platform_id)
+    orgs = _platform_reader_orgs(principal)
+    if platform is None or (orgs is not None and platform.org_id not in orgs):
+        raise PlatformNotFound()
+    return platform
+
+
+async def list_platforms(principal: Principal, limit: int, offset: int) -> tuple[list[PlatformRow], int]:
+    orgs = _platform_reader_orgs(principal)
+    return await with_total(lambda lim, off: repo.list_platforms(orgs, lim, off), limit, offset)
+
+
+async def platform_detail(
+    principal: Principal, platform_id: int
+) -> tuple[PlatformRow, list[AssignmentRow], MasterContractRow | None, int]:
+    platform = await _readable_platform(principal, platform_id)
+    master = await repo.master_contract_of(platform.id)
+    subs = await repo.sub_contract_count(master.id) if master else 0
+    return platform, await repo.assignments_of(platform.id), master, subs
+
+
+async def assign_to_platform(principal: Principal, platform_id: int, fields: dict) -> AssignmentRow:
+    """An old-renovation community goes under the platform from `starts_on`; the database refuses a second
+    platform over the same days, however many officials assign at once."""
+    _require_city(principal)
+    reason = require_reason(fields["reason"])
+    async with transaction():
+        platform = await _readable_platform(principal, platform_id)
+        community = await repo.get_community(fields["community_id"])
+        if community is None:
+            raise CommunityNotFound()
+        if community.community_type != "renovation":
+            raise NotRenovationCommunity(detail={"field": "community_id"})
+        if platform.district_id is not None and community.district_id != platform.district_id:
+            raise CommunityOutsidePlatformDistrict(detail={"field": "community_id"})
+        try:
+            assignment_id = await repo.insert_assignment(
+                {
+                    "platform_id": platform.id,
+                    "community_id": community.id,
+                    "starts_on": fields["starts_on"],
+                    "reason": reason,
+                },
+                assigned_by=principal.user_id,
+                now=clock.now(),
+            )
+        except asyncpg.ExclusionViolationError as exc:
+            raise CommunityUnderPlatform(detail={"community_id": community.id}) from exc
+        await audit.record(
+            principal,
+            "platform.assign",
+            "community",
+            community.id,
+            before={"platform_id": None},
+            after={"platform_id": platform.id, "starts_on": fields["starts_on"]},
+            reason=reason,
+        )
+        return _written(await repo.get_assignment(assignment_id))
+
+
+async def sign_master_contract(principal: Principal, platform_id: int, fields: dict) -> MasterContractRow:
+    """The platform's one master contract in force, covering the communities assigned to it."""
+    _require_city(principal)
+    reason = require_reason(fields.pop("reason"))
+    _check_term(fields["starts_on"], fields["ends_on"])
+    async with transaction():
+        platform = await _readable_platform(principal, platform_id)
+        try:
+            master = await repo.insert_master_contract(
+                {**fields, "platform_id": platform.id, "terms": fields["terms"].strip()},
+                signed_by=principal.user_id,
+                now=clock.now(),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise MasterContractExists() from exc
+        await audit.record(
+            principal,
+            "platform.master_contract",
+            "platform",
+            platform.id,
+            before={"master_contract_id": None},
+            after={"master_contract_id": master.id, **fields},
+            reason=reason,
+        )
+        return master
+
+
+async def _check_master_contract(fields: dict) -> None:
+    """A sub-contract under a platform's master contract: the master is in force and the community is under
+    its platform on the day the sub-contract starts."""
+    master_id = fields.get("master_contract_id")
+    if master_id is None:
+        return
+    master = await repo.get_master_contract(master_id)
+    if (
+        master is None
+        or master.status != "active"
+        or fields.get("community_id") is None
+        or await repo.platform_of_community(fields["community_id"], fields["starts_on"]) != master.platform_id
+    ):
+        raise MasterContractInvalid(detail={"field": "master_contract_id"})
+
+
+def _portfolio_explanation(result: portfolio.Portfolio) -> str:
+    if result.cross_subsidy == 0:
+        return "各社区之间没有盈亏互补"
+    return (
+        f"盈余社区共结余 {format_yuan(result.surplus)}，亏损社区共缺口 {format_yuan(result.deficit)}，"
+        f"平台内部以盈补亏 {format_yuan(result.cross_subsidy)}"
+    )
+
+
+async def platform_portfolio(
+    principal: Principal, platform_id: int, start: date | None, end: date | None
+) -> PortfolioView:
+    """Each community's income and cost under the platform and the platform's total over the window, with
+    how much of one community's surplus covers another's gap."""
+    platform = await _readable_platform(principal, platform_id)
+    start, end = _window(start, end)
+    assignments = await repo.assignments_of(platform.id)
+    totals = await repo.community_totals([a.community_id for a in assignments], start, end)
+    lines = []
+    for a in assignments:
+        income, cost = totals.get(a.community_id, (0, 0))
+        figures = portfolio.Figures(1, income, cost)
+        lines.append(
+            PortfolioLine(
+                community_id=a.community_id,
+                community_name=a.community_name,
+                income=income,
+                cost=cost,
+                net=figures.net,
+                ratio=_rounded(figures.ratio),
+            )
+        )
+    result = portfolio.portfolio([(line.income, line.cost) for line in lines])
+    return PortfolioView(
+        platform_id=platform.id,
+        start=start,
+        end=end,
+        communities=lines,
+        income=result.total.income,
+        cost=result.total.cost,
+        net=result.total.net,
+        ratio=_rounded(result.total.ratio),
+        surplus=result.surplus,
+        deficit=result.deficit,
+        cross_subsidy=result.cross_subsidy,
+        explanation=_portfolio_explanation(result),
+    )
+
+
+def _rounded(ratio: Decimal | None) -> Decimal | None:
+    return ratio.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP) if ratio is not None else None
+
+
+async def renovation_comparison(rows: list[dict], on: date) -> dict[str, portfolio.Figures]:
+    """For the monthly report: old-renovation communities (balance rows with id, community_type, income and
+    cost) split into those a platform runs on `on` and those the market runs."""
+    run = await repo.platform_run_communities(on)
+    renovation = [(r["id"], r["income"], r["cost"]) for r in rows if r["community_type"] == "renovation"]
+    return portfolio.comparison(renovation, run)

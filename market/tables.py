@@ -152,6 +152,7 @@ class ServiceContract(Table, tablename="market_contract"):
     franchise_fee = BigInt(default=0)  # fen a year, paid by a franchisee to the community
     renewal_terms = Text(default="")
     termination_terms = Text(default="")  # early termination
+    master_contract = Integer(null=True, default=None)  # a state-owned platform's master contract (FK in SQL)
     created_by = ForeignKey(User, null=False)
     signed_by = ForeignKey(User, null=True, default=None)
     signed_at = Timestamptz(null=True, default=None)
@@ -291,3 +292,47 @@ class FranchiseInvoice(Table, tablename="market_franchise_invoice"):
     ledger_entry = ForeignKey(LedgerEntry, null=False)
     invoiced_by = ForeignKey(User, null=False)
     created_at = Timestamptz()
+
+
+class PlatformLevel(str, Enum):
+    city = "city"  # 市级国企平台
+    district = "district"  # 区级国企平台
+
+
+class Platform(Table, tablename="market_platform"):
+    """国企平台: a state-owned company the city designated to run old-renovation communities together."""
+
+    id: Serial
+    org = ForeignKey(Organisation, null=False, unique=True)
+    level = Varchar(length=10, choices=PlatformLevel)
+    district = ForeignKey(Organisation, null=True, default=None)  # a district-level platform's district
+    reason = Text()
+    designated_by = ForeignKey(User, null=False)
+    designated_at = Timestamptz()
+
+
+class PlatformAssignment(Table, tablename="market_platform_assignment"):
+    """A community under a platform over [starts_on, ends_on); the database keeps one platform at a time."""
+
+    id: Serial
+    platform = ForeignKey(Platform, null=False)
+    community = ForeignKey(Community, null=False)
+    starts_on = Date()
+    ends_on = Date(null=True, default=None)
+    reason = Text()
+    assigned_by = ForeignKey(User, null=False)
+    created_at = Timestamptz()
+
+
+class PlatformContract(Table, tablename="market_platform_contract"):
+    """The master contract of a platform, covering the communities assigned to it; one in force at a time."""
+
+    id: Serial
+    platform = ForeignKey(Platform, null=False)
+    starts_on = Date()
+    ends_on = Date()
+    annual_fee = BigInt(default=0)
+    terms = Text(default="")
+    status = Varchar(length=12, default="active")
+    signed_by = ForeignKey(User, null=False)
+    signed_at = Timestamptz()

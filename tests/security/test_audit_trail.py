@@ -83,6 +83,9 @@ EXPECTED = {
     "fund.grant": DECISION,
     "fund.pay": SYSTEM,
     "franchise.invoice": CREATION,
+    "platform.designate": DECISION,
+    "platform.assign": DECISION,
+    "platform.master_contract": DECISION,
     "allocation.create": CREATION,
     "allocation.accept": DECISION,
     "allocation.reject": DECISION,
@@ -966,3 +969,43 @@ async def test_a_franchise_invoice_is_audited_with_its_actor_and_figures(world, 
     await assert_complete(rows, {"franchise.invoice"})
     invoice = next(r for r in rows if r["action"] == "franchise.invoice")
     assert (invoice["actor_name"], invoice["after"]["fee"]) == ("street_x", 100_000)
+
+
+async def test_every_platform_decision_is_audited_with_actor_reason_before_and_after(world, frozen_clock):
+    from tests.market.helpers import community
+
+    platform = await ok(
+        await world.post(
+            "city",
+            "/api/v1/platforms",
+            json={
+                "org_id": world.org_id("owner"),
+                "level": "district",
+                "district_id": world.org_id("district_a"),
+                "reason": "区级国企平台试点",
+            },
+        ),
+        201,
+    )
+    target = await community(world, "street_x", "江滨社区")
+    await ok(
+        await world.post(
+            "city",
+            f"/api/v1/platforms/{platform['id']}/communities",
+            json={"community_id": target["id"], "starts_on": "2026-12-01", "reason": "纳入统一运营"},
+        ),
+        201,
+    )
+    await ok(
+        await world.post(
+            "city",
+            f"/api/v1/platforms/{platform['id']}/master-contract",
+            json={"starts_on": "2026-12-01", "ends_on": "2029-12-01", "reason": "总运营合同"},
+        ),
+        201,
+    )
+    rows = await audit_rows(world)
+    await assert_complete(rows, {a for a in EXPECTED if a.startswith("platform.")})
+    assigned = next(r for r in rows if r["action"] == "platform.assign")
+    assert (assigned["entity_id"], assigned["reason"]) == (str(target["id"]), "纳入统一运营")
+    assert assigned["after"]["platform_id"] == platform["id"]

@@ -39,7 +39,8 @@ from typing import Any
 from piccolo.engine import engine_finder
 
 from core import clock
-from core.accounts.tables import Role
+from core.accounts import service as accounts
+from core.accounts.tables import OrgKind, Role
 from core.auth import PUBLIC_PATHS, RoleGuard
 from core.db import transaction
 from core.payments import webhooks
@@ -163,6 +164,16 @@ MATRIX: dict[tuple[str, str], str] = {
         "/api/v1/communities/{community_id}/fund/contributions",
     ): "401  403  403  ok   404  ok   404  ok   403  403  403",
     ("POST", "/api/v1/communities/{community_id}/fund/grants"): "401  403  403  ok   404  ok   404  ok   403  403  403",
+    # State-owned platforms (the scene's is 富阳城投, the owner's company, in district A)
+    ("POST", "/api/v1/platforms"): "401  403  403  403  403  403  403  ok   403  403  403",
+    ("GET", "/api/v1/platforms"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   403",
+    ("GET", "/api/v1/platforms/{platform_id}"): "401  404  404  ok   ok   ok   ok   ok   ok   ok   403",
+    ("POST", "/api/v1/platforms/{platform_id}/communities"): "401  403  403  403  403  403  403  ok   403  403  403",
+    (
+        "POST",
+        "/api/v1/platforms/{platform_id}/master-contract",
+    ): "401  403  403  403  403  403  403  ok   403  403  403",
+    ("GET", "/api/v1/platforms/{platform_id}/portfolio"): "401  404  404  ok   ok   ok   ok   ok   ok   ok   403",
     ("GET", "/api/v1/communities/{community_id}/report.html"): "401  404  404  ok   404  ok   404  ok   404  ok   404",
     ("GET", "/api/v1/communities/{community_id}/report.xlsx"): "401  404  404  ok   404  ok   404  ok   404  ok   404",
     ("GET", "/api/v1/needs"): "401  ok   ok   ok   ok   ok   ok   ok   403  ok   403",
@@ -477,6 +488,20 @@ async def build_scene(world, frozen_clock) -> Scene:
             json={"kind": "donation", "amount": 1_000_000, "counterparty": "爱心企业", "reference": "JZ-SCENE"},
         )
     )
+    ids["platform_id"] = (
+        ok(
+            await world.post(
+                "city",
+                "/api/v1/platforms",
+                json={
+                    "org_id": world.org_id("owner"),
+                    "level": "district",
+                    "district_id": world.org_id("district_a"),
+                    "reason": "区级国企平台试点",
+                },
+            )
+        )
+    )["id"]
     ids.update(name="lifecycle", month="2026-11")
     await resident_scene(scene, frozen_clock)
     return scene
@@ -726,6 +751,33 @@ async def _invoice_franchise(scene: Scene, template: str) -> Call:
         franchise_fee=120_000,
     )
     return Call(at(scene, template, contract_id=franchise["id"]), json={"month": "2026-11-01", "revenue": 0})
+
+
+@builds("POST", "/api/v1/platforms")
+async def _designate_platform(scene: Scene, template: str) -> Call:
+    company = await accounts.create_org(
+        None,
+        name=f"城投集团{next(FUND_REFERENCES)}",
+        kind=OrgKind.owner,
+        parent_id=scene.world.org_id("district_a"),
+        code=f"soe_{next(FUND_REFERENCES)}",
+    )
+    return Call(at(scene, template), json={"org_id": company.id, "level": "city", "reason": "市级国企平台试点"})
+
+
+@builds("POST", "/api/v1/platforms/{platform_id}/communities", consumes=True)
+async def _assign_to_platform(scene: Scene, template: str) -> Call:
+    fresh = await community(scene.world, "street_x", f"旧改社区{next(FUND_REFERENCES)}")
+    return Call(
+        at(scene, template), json={"community_id": fresh["id"], "starts_on": "2026-12-01", "reason": "纳入统一运营"}
+    )
+
+
+with_body(
+    "POST",
+    "/api/v1/platforms/{platform_id}/master-contract",
+    lambda s: {"starts_on": "2026-12-01", "ends_on": "2029-12-01", "annual_fee": 1_000_000, "reason": "总运营合同"},
+)
 
 
 @builds("POST", "/api/v1/communities/{community_id}/fund", consumes=True)
