@@ -795,9 +795,44 @@ async def load_platform(actors: Actors, communities: list[CommunityRow], today: 
         await service.sign_contract(actors.city, draft.id, "国企平台总运营合同下的养老服务分包")
 
 
+async def load_alliance(actors: Actors, district_id: int, today: date) -> None:
+    """An approved alliance of three operators listed in Fuyang: an integrated lead, an elderly-care and a
+    childcare specialist, so matching offers it beside single operators and bundles."""
+    chosen: list[tuple[CandidateRow, str]] = []
+    for category in ("integrated", "elderly", "childcare"):
+        for candidate in sorted(await repo.match_candidates([category], today), key=lambda c: c.id):
+            free = district_id in candidate.district_ids and candidate.id not in {c.id for c, _ in chosen}
+            if free and await _listed_since(candidate.id, [category], today) is not None:
+                chosen.append((candidate, category))
+                break
+    if len(chosen) < 3:
+        return
+    lead = chosen[0][0]
+    with clock.business_time(_at(today - timedelta(days=40))):
+        alliance = await providers_service.propose_alliance(
+            actors.city,
+            {
+                "name": "富阳未来社区运营产业联盟",
+                "lead_operator_id": lead.id,
+                "charter_ref": "富阳未来社区运营产业联盟章程（2026年）",
+                "members": [
+                    {
+                        "operator_id": c.id,
+                        "role": "integrated" if code == "integrated" else "specialist",
+                        "category": code,
+                    }
+                    for c, code in chosen
+                ],
+            },
+        )
+    with clock.business_time(_at(today - timedelta(days=30))):
+        await providers_service.approve_alliance(actors.city, alliance.id, "成员均在名录内，章程与分工明确")
+
+
 async def load_operating_models(actors: Actors, communities: list[CommunityRow], today: date) -> None:
-    """A community fund, an energy franchise and a district platform, all in Fuyang."""
+    """A community fund, an energy franchise, a district platform and an industry alliance, all in Fuyang."""
     fuyang = {c.name: c for c in communities if c.district_name == "富阳区"}
     await load_fund(actors, fuyang[FUND_COMMUNITY], today)
     await load_franchise(actors, fuyang[FRANCHISE_COMMUNITY], today)
     await load_platform(actors, communities, today)
+    await load_alliance(actors, fuyang[FUND_COMMUNITY].district_id, today)

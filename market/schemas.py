@@ -25,7 +25,7 @@ from market.labels import (
     PLATFORM_LEVEL_LABELS,
     PRIORITY_LABELS,
 )
-from market.matching import Bundle, MatchScore, Part, explain_bundle
+from market.matching import AllianceOffer, Bundle, MatchScore, Part, explain_bundle
 from market.subsidy import AcceptanceLevel
 from market.tables import (
     CommunityPool,
@@ -258,6 +258,30 @@ class BundleView(msgspec.Struct, kw_only=True):
     explanation: str
 
 
+class AllianceOfferView(msgspec.Struct, kw_only=True):
+    """An industry alliance offered as one candidate for the community's needs, explained like a bundle."""
+
+    alliance_id: int
+    alliance_name: str
+    total: float
+    bundle: BundleView
+
+    @classmethod
+    def of(cls, offer: AllianceOffer, names: dict[str, str]) -> AllianceOfferView:
+        inner = offer.bundle
+        return cls(
+            alliance_id=offer.alliance_id,
+            alliance_name=offer.name,
+            total=offer.total,
+            bundle=BundleView(
+                integrated=MatchView.of(inner.integrated, names) if inner.integrated else None,
+                specialists={c: MatchView.of(s, names) for c, s in inner.specialists.items()},
+                uncovered=sorted(inner.uncovered),
+                explanation=f"产业联盟{offer.name}：" + explain_bundle(inner, names),
+            ),
+        )
+
+
 class Shortlist(msgspec.Struct, kw_only=True):
     """What matching found for one community's open needs, before it is shown."""
 
@@ -268,6 +292,7 @@ class Shortlist(msgspec.Struct, kw_only=True):
     shortlist: list[MatchScore]
     bundle: Bundle
     category_names: dict[str, str]
+    alliances: list[AllianceOffer] = []
 
 
 class MatchResult(msgspec.Struct, kw_only=True):
@@ -278,6 +303,7 @@ class MatchResult(msgspec.Struct, kw_only=True):
     candidates: int
     shortlist: list[MatchView]
     bundle: BundleView
+    alliances: list[AllianceOfferView]
 
     @classmethod
     def of(cls, found: Shortlist) -> MatchResult:
@@ -295,6 +321,7 @@ class MatchResult(msgspec.Struct, kw_only=True):
                 uncovered=sorted(offer.uncovered),
                 explanation=explain_bundle(offer, names) if found.open_needs else "社区暂无待对接需求",
             ),
+            alliances=[AllianceOfferView.of(a, names) for a in found.alliances],
         )
 
 

@@ -416,6 +416,7 @@ async def _build_match(community: CommunityRow, limit: int) -> Shortlist:
     shortlist = matching.explain(ranked[:limit], candidates, target, today, current_weights, names)
     lead_target = dataclasses.replace(target, open_categories=with_lead)
     offer = matching.bundle_for(candidates, lead_target, today, current_weights, names)
+    alliances = await _alliance_offers(candidates, lead_target, today, current_weights, names)
     return Shortlist(
         community=community,
         open_needs=sorted(categories),
@@ -424,7 +425,39 @@ async def _build_match(community: CommunityRow, limit: int) -> Shortlist:
         shortlist=shortlist,
         bundle=offer,
         category_names=names,
+        alliances=alliances,
     )
+
+
+async def _alliance_offers(
+    candidates: list[matching.Candidate],
+    target: matching.Community,
+    today: date,
+    current_weights: matching.Weights,
+    names: dict[str, str],
+) -> list[matching.AllianceOffer]:
+    """Each approved alliance whose members in good standing can serve the community, best first. A member
+    suspended, removed, expired or no longer listed for its category is left out."""
+    alliances = await providers.approved_alliances(today) if target.open_categories else []
+    standing = {
+        alliance.id: [(m.operator_id, m.category) for m in members if providers.member_in_good_standing(m)]
+        for alliance, members in alliances
+    }
+    member_ids = {operator_id for roles in standing.values() for operator_id, _ in roles}
+    if not member_ids:
+        return []
+    ranked = [s for s in matching.rank(candidates, target, today, current_weights) if s.operator_id in member_ids]
+    scored = {s.operator_id: s for s in matching.explain(ranked, candidates, target, today, current_weights, names)}
+    offers = [
+        found
+        for alliance, _ in alliances
+        if (
+            found := matching.alliance_offer(
+                alliance.id, alliance.name, standing[alliance.id], scored, target.open_categories
+            )
+        )
+    ]
+    return sorted(offers, key=lambda o: (-o.total, o.alliance_id))
 
 
 # Allocation ------------------------------------------------------------------------------------

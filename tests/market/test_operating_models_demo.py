@@ -37,3 +37,8 @@ async def test_the_demo_has_a_fund_a_franchise_and_a_district_platform(client):
     assert detail["master_contract"] is not None and detail["sub_contracts"] == 1
     portfolio = (await client.get(f"/api/v1/platforms/{platform['id']}/portfolio", headers=headers)).json()
     assert len(portfolio["communities"]) == 3 and portfolio["cost"] > 0
+
+    (alliance,) = (await client.get("/api/v1/alliances", headers=headers)).json()["items"]
+    assert alliance["status"] == "approved"
+    page = (await client.get(f"/api/v1/alliances/{alliance['id']}", headers=headers)).json()
+    assert sorted(m["role"] for m in page["members"]) == ["integrated", "specialist", "specialist"]

@@ -83,6 +83,8 @@ EXPECTED = {
     "fund.grant": DECISION,
     "fund.pay": SYSTEM,
     "franchise.invoice": CREATION,
+    "alliance.propose": CREATION,
+    "alliance.approve": DECISION,
     "platform.designate": DECISION,
     "platform.assign": DECISION,
     "platform.master_contract": DECISION,
@@ -1009,3 +1011,38 @@ async def test_every_platform_decision_is_audited_with_actor_reason_before_and_a
     assigned = next(r for r in rows if r["action"] == "platform.assign")
     assert (assigned["entity_id"], assigned["reason"]) == (str(target["id"]), "纳入统一运营")
     assert assigned["after"]["platform_id"] == platform["id"]
+
+
+async def test_every_alliance_decision_is_audited_with_actor_reason_before_and_after(world, frozen_clock):
+    from tests.market.helpers import listed_operators
+
+    ops = await listed_operators(
+        world,
+        frozen_clock,
+        {"lead": {"categories": ("integrated",)}, "care": {"categories": ("elderly",)}},
+    )
+    proposed = await ok(
+        await world.post(
+            "lead",
+            "/api/v1/alliances",
+            json={
+                "name": "富春产业联盟",
+                "lead_operator_id": ops["lead"]["id"],
+                "charter_ref": "章程1号",
+                "members": [
+                    {"operator_id": ops["lead"]["id"], "role": "integrated"},
+                    {"operator_id": ops["care"]["id"], "role": "specialist", "category": "elderly"},
+                ],
+            },
+        ),
+        201,
+    )
+    await ok(await world.post("city", f"/api/v1/alliances/{proposed['id']}/approve", json={"reason": "章程齐备"}))
+    rows = await audit_rows(world)
+    await assert_complete(rows, {a for a in EXPECTED if a.startswith("alliance.")})
+    approved = next(r for r in rows if r["action"] == "alliance.approve")
+    assert (approved["actor_name"], approved["reason"], approved["after"]) == (
+        "city",
+        "章程齐备",
+        {"status": "approved"},
+    )

@@ -46,6 +46,7 @@ from core.db import transaction
 from core.payments import webhooks
 from core.settings import get_settings
 from leasing import service as leasing
+from providers.tables import Listing
 from residents import jobs as residents_jobs
 from residents import repository as residents_repo
 from residents import service as residents
@@ -164,6 +165,11 @@ MATRIX: dict[tuple[str, str], str] = {
         "/api/v1/communities/{community_id}/fund/contributions",
     ): "401  403  403  ok   404  ok   404  ok   403  403  403",
     ("POST", "/api/v1/communities/{community_id}/fund/grants"): "401  403  403  ok   404  ok   404  ok   403  403  403",
+    # Industry alliances (the scene's: operator A leads, operator B is its childcare specialist)
+    ("POST", "/api/v1/alliances"): "401  ok   403  403  403  403  403  ok   403  403  403",
+    ("GET", "/api/v1/alliances"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/alliances/{alliance_id}"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/alliances/{alliance_id}/approve"): "401  403  403  403  403  403  403  ok   403  403  403",
     # State-owned platforms (the scene's is 富阳城投, the owner's company, in district A)
     ("POST", "/api/v1/platforms"): "401  403  403  403  403  403  403  ok   403  403  403",
     ("GET", "/api/v1/platforms"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   403",
@@ -488,6 +494,20 @@ async def build_scene(world, frozen_clock) -> Scene:
             json={"kind": "donation", "amount": 1_000_000, "counterparty": "爱心企业", "reference": "JZ-SCENE"},
         )
     )
+    # Operator A is also listed as an integrated operator, so it can lead the scene's alliance.
+    async with transaction():
+        await Listing.insert(
+            Listing(
+                operator=scene.op_a,
+                category="integrated",
+                batch=ids["batch_id"],
+                application=ids["application_id"],
+                valid_from=clock.today() - timedelta(days=30),
+                valid_until=clock.today() + timedelta(days=700),
+            )
+        )
+    ids["alliance_id"] = ok(await world.post("op_a", "/api/v1/alliances", json=_alliance_body(scene)), 201)["id"]
+    ok(await world.post("city", f"/api/v1/alliances/{ids['alliance_id']}/approve", json={"reason": "章程齐备"}))
     ids["platform_id"] = (
         ok(
             await world.post(
@@ -751,6 +771,29 @@ async def _invoice_franchise(scene: Scene, template: str) -> Call:
         franchise_fee=120_000,
     )
     return Call(at(scene, template, contract_id=franchise["id"]), json={"month": "2026-11-01", "revenue": 0})
+
+
+def _alliance_body(scene: Scene) -> dict:
+    return {
+        "name": f"产业联盟{next(FUND_REFERENCES)}",
+        "lead_operator_id": scene.op_a,
+        "charter_ref": "联盟章程",
+        "members": [
+            {"operator_id": scene.op_a, "role": "integrated"},
+            {"operator_id": scene.op_b, "role": "specialist", "category": "childcare"},
+        ],
+    }
+
+
+@builds("POST", "/api/v1/alliances", consumes=True)
+async def _propose_alliance(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template), json=_alliance_body(scene))
+
+
+@builds("POST", "/api/v1/alliances/{alliance_id}/approve", consumes=True)
+async def _approve_alliance(scene: Scene, template: str) -> Call:
+    proposed = ok(await scene.world.post("op_a", "/api/v1/alliances", json=_alliance_body(scene)), 201)
+    return Call(at(scene, template, alliance_id=proposed["id"]), json={"reason": "成员均在名录内"})
 
 
 @builds("POST", "/api/v1/platforms")
