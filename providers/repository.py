@@ -1248,3 +1248,50 @@ async def listed_categories_on(operator_id: int, on: date) -> set[str]:
         (Listing.operator == operator_id) & (Listing.valid_from <= on) & (Listing.valid_until > on)
     )
     return {r["category"] for r in rows}
+
+
+async def alliance_members_not_in_good_standing(today: date) -> list[dict]:
+    """Current members of approved alliances that are suspended, removed or expired, or no longer listed for
+    their category, with their alliance's lead for the flag."""
+    # SQL: members join their alliance, their operator and the lead's organisation, with a listing check.
+    return await AllianceMember.raw(
+        """
+        SELECT m.id, m.category, a.id AS alliance_id, a.name AS alliance_name, o.name AS operator_name,
+               o.registry_status, lo.path AS lead_path
+        FROM provider_alliance_member m
+        JOIN provider_alliance a ON a.id = m.alliance AND a.status = 'approved'
+        JOIN provider_operator o ON o.id = m.operator
+        JOIN provider_operator lead ON lead.id = a.lead
+        JOIN organisation lo ON lo.id = lead.org
+        WHERE (m.left_on IS NULL OR m.left_on > {})
+          AND (o.registry_status NOT IN ('listed', 'warned')
+               OR NOT EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = m.operator
+                              AND l.category = m.category AND l.valid_from <= {} AND l.valid_until > {}))
+        ORDER BY m.id
+        """,
+        today,
+        today,
+        today,
+    )
+
+
+async def alliance_members_back_in_good_standing(member_ids: list[int], today: date) -> list[int]:
+    """Of the flagged members, those since back in good standing or gone from their alliance."""
+    if not member_ids:
+        return []
+    # SQL: the complement of alliance_members_not_in_good_standing over the flagged members.
+    rows = await AllianceMember.raw(
+        """
+        SELECT m.id FROM provider_alliance_member m JOIN provider_operator o ON o.id = m.operator
+        WHERE m.id = ANY({}::int[])
+          AND ((m.left_on IS NOT NULL AND m.left_on <= {})
+               OR (o.registry_status IN ('listed', 'warned')
+                   AND EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = m.operator
+                               AND l.category = m.category AND l.valid_from <= {} AND l.valid_until > {})))
+        """,
+        member_ids,
+        today,
+        today,
+        today,
+    )
+    return [r["id"] for r in rows]

@@ -122,3 +122,43 @@ async def test_an_alliance_needs_a_lead_and_listed_members(world, frozen_clock):
     assert (
         await world.post("district", f"/api/v1/alliances/{alliance['id']}/approve", json={"reason": "x"})
     ).status_code == 403
+
+
+async def alliance_flags(world, user: str, **params) -> list[dict]:
+    response = await world.get(user, "/api/v1/flags", params={"kind": "alliance_member_standing", **params})
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+async def test_a_member_that_loses_its_standing_is_flagged_to_the_city_and_the_lead(world, frozen_clock):
+    from scheduler import engine
+    from scheduler.jobs import job_named
+
+    ops = await members(world, frozen_clock)
+    await approved(world, ops)
+    job = job_named("alliance_standing")
+    await engine.run_due(job)
+    assert await alliance_flags(world, "city") == []
+
+    await world.post(
+        "city", f"/api/v1/operators/{ops['care']['id']}/status", json={"status": "suspended", "reason": "服务投诉集中"}
+    )
+    frozen_clock.advance(days=1)
+    await engine.run_due(job)
+    (flag,) = await alliance_flags(world, "city")
+    assert flag["mark"] == "suspended" and "康颐养老服务有限公司" in flag["title"] and "不参与新的推荐" in flag["title"]
+    assert [f["id"] for f in await alliance_flags(world, "lead")] == [flag["id"]]  # the lead sees it
+    assert await alliance_flags(world, "kids") == []  # another member does not
+    frozen_clock.advance(days=1)
+    await engine.run_due(job)
+    assert len(await alliance_flags(world, "city")) == 1  # asked once per member and status
+
+    await world.post(
+        "city",
+        f"/api/v1/operators/{ops['care']['id']}/status",
+        json={"status": "listed", "reason": "整改完成，恢复在库"},
+    )
+    frozen_clock.advance(days=1)
+    await engine.run_due(job)
+    assert await alliance_flags(world, "city") == []
+    assert [f["id"] for f in await alliance_flags(world, "city", state="resolved")] == [flag["id"]]
