@@ -34,9 +34,11 @@ from market.schemas import (
     ComplaintInput,
     ComplaintView,
     ContractCreate,
+    ContractLineView,
     ContractRenewal,
     ContractUpdate,
     ContractView,
+    FeePaymentInput,
     FranchiseInvoiceInput,
     FranchiseInvoiceView,
     FundContribution,
@@ -428,6 +430,27 @@ class ContractController(Controller):
         self, principal: Principal, contract_id: int, data: RegistryDecisionInput
     ) -> RegistryDecisionView:
         return await service.decide_after_registry_change(principal, contract_id, data.decision.value, data.reason)
+
+    @get(
+        "/{contract_id:int}/lines",
+        operation_id="listContractLines",
+        guards=[ANY_ROLE],
+        responses=errors(404),
+        summary="联合体合同的成员分包明细（成员、服务类别、费用分成）",
+    )
+    async def lines(self, principal: Principal, contract_id: int) -> list[ContractLineView]:
+        return [ContractLineView.of(line) for line in await service.contract_lines(principal, contract_id)]
+
+    @post(
+        "/{contract_id:int}/fee-payments",
+        operation_id="payContractFee",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409, 422),
+        summary="登记合同月度服务费支出（联合体合同按成员分成逐行入账；每月一次）",
+    )
+    async def pay_fee(self, principal: Principal, contract_id: int, data: FeePaymentInput) -> list[LedgerEntryView]:
+        entries = await service.pay_contract_fee(principal, contract_id, data.month, data.amount)
+        return [LedgerEntryView.of(e) for e in entries]
 
     @post(
         "/{contract_id:int}/franchise-invoices",

@@ -223,3 +223,9 @@ class MasterContractInvalid(DomainError):
     status_code = 422
     code = "platform.master_contract_invalid"
     message = "总运营合同不存在、已终止，或所签社区不在该平台统一运营范围内（master_contract_id）"
+
+
+class ConsortiumInvalid(DomainError):
+    status_code = 422
+    code = "contract.consortium_invalid"
+    message = "联合体合同不正确：须与已批准产业联盟的牵头运营商签订，每个服务类别由一名在盟成员承担，费用分成合计为 1（lines）"

@@ -18,6 +18,7 @@ from market.schemas import (
     CommunityRow,
     CommunityTotals,
     ComplaintView,
+    ContractLineRow,
     ContractRow,
     FranchiseInvoiceRow,
     FundMovementRow,
@@ -39,6 +40,7 @@ from market.tables import (
     AllocationPlan,
     Community,
     Complaint,
+    ContractLine,
     ContractRegistryDecision,
     FranchiseInvoice,
     Fund,
@@ -397,7 +399,8 @@ CONTRACT_COLUMNS = """
     c.name AS community_name, k.operator AS operator_id, o.name AS operator_name, o.org AS operator_org_id,
     k.categories, k.starts_on, k.ends_on, k.annual_fee, k.revenue_share, k.kpis, k.status, k.renewal_of,
     coalesce(k.need_ids, ARRAY[]::int[]) AS need_ids, k.signed_at, k.terminated_at, k.termination_reason, k.created_at,
-    k.kind, k.scope, k.franchise_fee, k.renewal_terms, k.termination_terms, k.master_contract AS master_contract_id
+    k.kind, k.scope, k.franchise_fee, k.renewal_terms, k.termination_terms, k.master_contract AS master_contract_id,
+    k.alliance AS alliance_id
 """
 CONTRACT_FROM = """
     market_contract k
@@ -460,6 +463,7 @@ async def insert_contract(fields: dict, *, status: str, created_by: int, now: da
         renewal_terms=fields.get("renewal_terms", ""),
         termination_terms=fields.get("termination_terms", ""),
         master_contract=fields.get("master_contract_id"),
+        alliance=fields.get("alliance_id"),
         created_by=created_by,
         signed_by=created_by if signed else None,
         signed_at=now if signed else None,
@@ -1392,3 +1396,30 @@ async def community_totals(community_ids: list[int], start: date, end: date) -> 
         end,
     )
     return {r["community"]: (r["income"], r["cost"]) for r in rows}
+
+
+# Consortium contracts --------------------------------------------------------------------------
+
+
+async def insert_contract_lines(contract_id: int, lines: list[dict]) -> None:
+    await ContractLine.insert(
+        *(
+            ContractLine(
+                contract=contract_id,
+                operator=line["operator_id"],
+                category=line["category"],
+                fee_share=line["fee_share"],
+            )
+            for line in lines
+        )
+    )
+
+
+async def contract_lines(contract_id: int) -> list[ContractLineRow]:
+    # SQL: lines join their operators' names.
+    rows = await ContractLine.raw(
+        "SELECT l.id, l.operator AS operator_id, o.name AS operator_name, l.category, l.fee_share "
+        "FROM market_contract_line l JOIN provider_operator o ON o.id = l.operator WHERE l.contract = {} ORDER BY l.id",
+        contract_id,
+    )
+    return _all(rows, ContractLineRow)

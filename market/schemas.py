@@ -439,6 +439,33 @@ class PlanLineAccept(Input):
 # Contracts -------------------------------------------------------------------------------------
 
 
+class ContractLineInput(Input):
+    operator_id: int
+    category: CategoryCode
+    fee_share: Annotated[Decimal, msgspec.Meta(description="该成员在合同费用中的分成比例，各行合计为 1")]
+
+
+class ContractLineRow(msgspec.Struct, kw_only=True):
+    id: int
+    operator_id: int
+    operator_name: str
+    category: str
+    fee_share: Decimal
+
+
+class ContractLineView(View):
+    id: int
+    operator_id: int
+    operator_name: str
+    category: str
+    fee_share: Decimal
+
+
+class FeePaymentInput(Input):
+    month: date
+    amount: PositiveFen
+
+
 class ContractCreate(Input):
     operator_id: int
     categories: Annotated[list[CategoryCode], msgspec.Meta(min_length=1, max_length=20)]
@@ -458,6 +485,8 @@ class ContractCreate(Input):
     master_contract_id: Annotated[
         int | None, msgspec.Meta(description="国企平台总运营合同下的分包合同：总合同编号")
     ] = None
+    alliance_id: Annotated[int | None, msgspec.Meta(description="联合体合同：产业联盟编号（与牵头运营商签订）")] = None
+    lines: Annotated[list[ContractLineInput], msgspec.Meta(max_length=30)] = []
 
 
 class ContractUpdate(Input):
@@ -506,6 +535,7 @@ class ContractRow(msgspec.Struct, kw_only=True):
     renewal_terms: str = ""
     termination_terms: str = ""
     master_contract_id: int | None = None
+    alliance_id: int | None = None
 
 
 class ContractView(msgspec.Struct, kw_only=True):
@@ -536,6 +566,7 @@ class ContractView(msgspec.Struct, kw_only=True):
     renewal_terms: str
     termination_terms: str
     master_contract_id: int | None
+    alliance_id: int | None
 
     @classmethod
     def of(cls, row: ContractRow) -> ContractView:

@@ -42,6 +42,7 @@ from market.errors import (
     CommunityNotFound,
     CommunityOutsidePlatformDistrict,
     CommunityUnderPlatform,
+    ConsortiumInvalid,
     ContractNotFound,
     ContractPartyMissing,
     ContractStateInvalid,
@@ -96,6 +97,7 @@ from market.schemas import (
     CommunityReport,
     CommunityRow,
     ComplaintView,
+    ContractLineRow,
     ContractRow,
     FranchiseInvoiceRow,
     FundMovementRow,
@@ -677,8 +679,30 @@ async def _check_operator_can_hold(
     return operator
 
 
+async def _check_parties(
+    operator_id: int,
+    categories: list[str],
+    lines: list[tuple[int, str]],
+    on: date,
+    *,
+    holding_already: int | None = None,
+) -> None:
+    """The operator can hold the contract on `on`; for a consortium contract the lead is checked for its own
+    lines (and holds the unit of capacity), and every other member for the category of its line."""
+    if not lines:
+        await _check_operator_can_hold(operator_id, categories, on, holding_already=holding_already)
+        return
+    await _check_operator_can_hold(
+        operator_id, [c for o, c in lines if o == operator_id], on, holding_already=holding_already
+    )
+    for member, category in sorted(lines):
+        if member != operator_id:
+            await _check_operator_can_hold(member, [category], on, holding_already=0)
+
+
 async def _insert_draft(principal: Principal, fields: dict) -> int:
-    await _check_operator_can_hold(fields["operator_id"], fields["categories"], clock.today())
+    lines = [(line["operator_id"], line["category"]) for line in fields.get("lines", [])]
+    await _check_parties(fields["operator_id"], fields["categories"], lines, clock.today())
     contract_id = await repo.insert_contract(fields, status="draft", created_by=principal.user_id, now=clock.now())
     await audit.record(principal, "contract.create", "contract", contract_id, after=fields)
     return contract_id
@@ -717,7 +741,10 @@ async def create_contract(principal: Principal, fields: dict) -> ContractRow:
         if fields.get("kind") == "franchise":
             await _check_scope_free(fields["community_id"], fields["scope"])
         await _check_master_contract(fields)
+        await _check_consortium(fields)
         contract_id = await _insert_draft(principal, fields)
+        if fields.get("lines"):
+            await repo.insert_contract_lines(contract_id, fields["lines"])
         return _written(await repo.get_contract(contract_id))
 
 
@@ -819,8 +846,9 @@ async def sign_contract(principal: Principal, contract_id: int, reason: str = ""
         contract = await _contract_for_officials(principal, contract_id)
         if contract.status != "draft":
             raise ContractStateInvalid()
-        await _check_operator_can_hold(
-            contract.operator_id, contract.categories, clock.today(), holding_already=contract_id
+        lines = [(line.operator_id, line.category) for line in await repo.contract_lines(contract_id)]
+        await _check_parties(
+            contract.operator_id, contract.categories, lines, clock.today(), holding_already=contract_id
         )
         try:
             await repo.update_contract(
@@ -853,8 +881,10 @@ async def renew_contract(principal: Principal, contract_id: int, changes: dict, 
         _check_term(contract.ends_on, changes["ends_on"])
         # The successor takes over the unit of capacity the contract holds. The operator must be listed
         # today and on the day the new term starts: a listing lapsing before then does not carry a renewal.
+        lines = await repo.contract_lines(contract_id)
+        parties = [(line.operator_id, line.category) for line in lines]
         for on in (clock.today(), contract.ends_on):
-            await _check_operator_can_hold(contract.operator_id, contract.categories, on, holding_already=contract_id)
+            await _check_parties(contract.operator_id, contract.categories, parties, on, holding_already=contract_id)
         successor = {
             "street_id": contract.street_id,
             "community_id": contract.community_id,
@@ -868,6 +898,7 @@ async def renew_contract(principal: Principal, contract_id: int, changes: dict, 
             "renewal_of": contract_id,
             "need_ids": contract.need_ids,
             **{name: getattr(contract, name) for name in ("kind", *FRANCHISE_ONLY)},
+            "alliance_id": contract.alliance_id,
         }
         # The contract leaves force before its successor enters it: a franchise's scope holds one at a time.
         await repo.update_contract(contract_id, {"status": "renewed"}, clock.now())
@@ -877,6 +908,11 @@ async def renew_contract(principal: Principal, contract_id: int, changes: dict, 
             )
         except asyncpg.UniqueViolationError as exc:
             raise ContractStateInvalid() from exc
+        if lines:
+            await repo.insert_contract_lines(
+                successor_id,
+                [{"operator_id": x.operator_id, "category": x.category, "fee_share": x.fee_share} for x in lines],
+            )
         await audit.record(
             principal,
             "contract.renew",
@@ -1895,3 +1931,83 @@ async def renovation_comparison(rows: list[dict], on: date) -> dict[str, portfol
     run = await repo.platform_run_communities(on)
     renovation = [(r["id"], r["income"], r["cost"]) for r in rows if r["community_type"] == "renovation"]
     return portfolio.comparison(renovation, run)
+
+
+# Consortium contracts --------------------------------------------------------------------------
+
+
+async def _check_consortium(fields: dict) -> None:
+    """A consortium contract is signed with an approved alliance's lead; each of its categories is served by
+    one member in good standing whose role in the alliance is that category, and the fee shares add up to 1."""
+    lines = fields.get("lines") or []
+    alliance_id = fields.get("alliance_id")
+    if alliance_id is None:
+        if lines:
+            raise ConsortiumInvalid(detail={"field": "alliance_id"})
+        return
+    alliance = await providers_repo.get_alliance(alliance_id)
+    if alliance is None or alliance.status != "approved" or alliance.lead_id != fields["operator_id"]:
+        raise ConsortiumInvalid(detail={"field": "alliance_id"})
+    members = {
+        (m.operator_id, m.category)
+        for m in await providers_repo.alliance_members([alliance_id], clock.today())
+        if providers.member_in_good_standing(m)
+    }
+    categories = [line["category"] for line in lines]
+    if (
+        not lines
+        or sorted(categories) != sorted(set(fields["categories"]))
+        or len(set(categories)) != len(categories)
+        or sum(Decimal(line["fee_share"]) for line in lines) != 1
+        or any(not 0 < Decimal(line["fee_share"]) <= 1 for line in lines)
+        or any((line["operator_id"], line["category"]) not in members for line in lines)
+    ):
+        raise ConsortiumInvalid(detail={"field": "lines"})
+
+
+async def contract_lines(principal: Principal, contract_id: int) -> list[ContractLineRow]:
+    contract = await _readable_contract(principal, contract_id)
+    return await repo.contract_lines(contract.id)
+
+
+def split_fee(amount: int, shares: list[Decimal]) -> list[int]:
+    """`amount` fen split by `shares` (adding up to 1): each share rounded down, the last line takes what
+    is left, so the parts add up to the amount exactly."""
+    parts = [int(Decimal(amount) * share) for share in shares[:-1]]
+    return [*parts, amount - sum(parts)]
+
+
+async def pay_contract_fee(principal: Principal, contract_id: int, month: date, amount: int) -> list[LedgerEntryRow]:
+    """A month's fee paid under a contract, posted to the community's ledger as service-fee cost: one entry
+    per line of a consortium contract (each member's share), one for any other contract. Once per month."""
+    month = _check_month(month)
+    async with transaction():
+        contract = await _contract_for_officials(principal, contract_id)
+        if contract.community_id is None or not _in_force(contract, month):
+            raise NoContractForMonth()
+        lines = await repo.contract_lines(contract_id)
+        parties = [(x.id, x.operator_name, x.category, x.fee_share) for x in lines] or [
+            (0, contract.operator_name, "、".join(contract.categories), Decimal(1))
+        ]
+        label = f"{month:%Y-%m}"
+        entries = [
+            {
+                "community_id": contract.community_id,
+                "month": month,
+                "direction": "cost",
+                "kind": "service_fee",
+                "amount": part,
+                "source": f"contract:{contract_id}:fee:{label}:{line_id}",
+                "contract_id": contract_id,
+                "note": f"{name} {category} {label} 服务费",
+            }
+            for (line_id, name, category, _), part in zip(
+                parties, split_fee(amount, [p[3] for p in parties]), strict=True
+            )
+            if part > 0
+        ]
+        written = await _insert_entries(principal, entries, posting_org(principal, contract.street_path))
+        await audit.record(
+            principal, "fee_payment.record", "contract", contract_id, after={"month": label, "amount": amount}
+        )
+        return written

@@ -153,6 +153,7 @@ class ServiceContract(Table, tablename="market_contract"):
     renewal_terms = Text(default="")
     termination_terms = Text(default="")  # early termination
     master_contract = Integer(null=True, default=None)  # a state-owned platform's master contract (FK in SQL)
+    alliance = Integer(null=True, default=None)  # a consortium contract's industry alliance (FK in SQL)
     created_by = ForeignKey(User, null=False)
     signed_by = ForeignKey(User, null=True, default=None)
     signed_at = Timestamptz(null=True, default=None)
@@ -336,3 +337,13 @@ class PlatformContract(Table, tablename="market_platform_contract"):
     status = Varchar(length=12, default="active")
     signed_by = ForeignKey(User, null=False)
     signed_at = Timestamptz()
+
+
+class ContractLine(Table, tablename="market_contract_line"):
+    """A consortium contract's line: the member of the alliance serving one category, and its fee share."""
+
+    id: Serial
+    contract = ForeignKey(ServiceContract, null=False)
+    operator = ForeignKey(Operator, null=False)
+    category = Varchar(length=40)
+    fee_share = Numeric(digits=(5, 4))

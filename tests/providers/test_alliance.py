@@ -162,3 +162,91 @@ async def test_a_member_that_loses_its_standing_is_flagged_to_the_city_and_the_l
     await engine.run_due(job)
     assert await alliance_flags(world, "city") == []
     assert [f["id"] for f in await alliance_flags(world, "city", state="resolved")] == [flag["id"]]
+
+
+def consortium(ops: dict, target: dict, alliance: dict, **extra) -> dict:
+    return {
+        "community_id": target["id"],
+        "operator_id": ops["lead"]["id"],
+        "alliance_id": alliance["id"],
+        "categories": ["integrated", "elderly", "childcare"],
+        "starts_on": "2026-12-01",
+        "ends_on": "2027-12-01",
+        "annual_fee": 1_200_000,
+        "lines": [
+            {"operator_id": ops["lead"]["id"], "category": "integrated", "fee_share": "0.5"},
+            {"operator_id": ops["care"]["id"], "category": "elderly", "fee_share": "0.3"},
+            {"operator_id": ops["kids"]["id"], "category": "childcare", "fee_share": "0.2"},
+        ],
+        **extra,
+    }
+
+
+async def test_a_consortium_contract_checks_every_member_and_posts_its_fee_per_line(world, frozen_clock):
+    ops = await members(world, frozen_clock)
+    alliance = await approved(world, ops)
+    target = await community(world, "street_x", "江滨社区")
+    drafted = await world.post("street_x", "/api/v1/contracts", json=consortium(ops, target, alliance))
+    assert drafted.status_code == 201, drafted.text
+    assert drafted.json()["alliance_id"] == alliance["id"]
+    lines = (await world.get("street_x", f"/api/v1/contracts/{drafted.json()['id']}/lines")).json()
+    assert [(line["operator_name"], line["fee_share"]) for line in lines] == [
+        ("富春综合运营有限公司", "0.5000"),
+        ("康颐养老服务有限公司", "0.3000"),
+        ("小星星托育有限公司", "0.2000"),
+    ]
+
+    # Signing checks every member's listing: a member suspended since the draft stops it.
+    await world.post(
+        "city", f"/api/v1/operators/{ops['kids']['id']}/status", json={"status": "suspended", "reason": "违规收费"}
+    )
+    refused = await world.post("street_x", f"/api/v1/contracts/{drafted.json()['id']}/sign")
+    assert refused.status_code == 409 and refused.json()["code"] == "contract.operator_not_listed"
+    await world.post(
+        "city", f"/api/v1/operators/{ops['kids']['id']}/status", json={"status": "listed", "reason": "整改完成"}
+    )
+    signed = await world.post("street_x", f"/api/v1/contracts/{drafted.json()['id']}/sign")
+    assert signed.status_code == 200, signed.text
+
+    paid = await world.post(
+        "street_x",
+        f"/api/v1/contracts/{drafted.json()['id']}/fee-payments",
+        json={"month": "2026-12-01", "amount": 100_001},
+    )
+    assert paid.status_code == 201, paid.text
+    assert [(e["kind"], e["amount"]) for e in paid.json()] == [
+        ("service_fee", 50_000),
+        ("service_fee", 30_000),
+        ("service_fee", 20_001),
+    ]
+    again = await world.post(
+        "district", f"/api/v1/contracts/{drafted.json()['id']}/fee-payments", json={"month": "2026-12-01", "amount": 1}
+    )
+    assert again.status_code == 409 and again.json()["code"] == "ledger.source_exists"
+    before = await world.post(
+        "street_x", f"/api/v1/contracts/{drafted.json()['id']}/fee-payments", json={"month": "2026-10-01", "amount": 1}
+    )
+    assert before.status_code == 409 and before.json()["code"] == "ledger.no_contract_for_month"
+
+
+async def test_a_consortium_contract_must_match_its_alliance(world, frozen_clock):
+    ops = await members(world, frozen_clock)
+    alliance = await approved(world, ops)
+    target = await community(world, "street_x", "江滨社区")
+    base = consortium(ops, target, alliance)
+    wrong = [
+        {**base, "operator_id": ops["care"]["id"]},  # not the lead
+        {**base, "lines": base["lines"][:2]},  # a category without a line
+        {**base, "lines": [{**base["lines"][0], "fee_share": "0.6"}, *base["lines"][1:]]},  # shares add to 1.1
+        {
+            **base,
+            "lines": [base["lines"][0], {**base["lines"][1], "operator_id": ops["outsider"]["id"]}, base["lines"][2]],
+        },
+        {**base, "alliance_id": None},  # lines without an alliance
+        {**base, "alliance_id": 999_999},
+    ]
+    for body in wrong:
+        refused = await world.post("street_x", "/api/v1/contracts", json=body)
+        assert refused.status_code == 422 and refused.json()["code"] == "contract.consortium_invalid", refused.text
+        assert refused.json()["detail"]["field"] in ("alliance_id", "lines")
+    assert (await world.get("street_x", "/api/v1/contracts")).json()["total"] == 0

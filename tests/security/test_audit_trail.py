@@ -84,6 +84,7 @@ EXPECTED = {
     "fund.pay": SYSTEM,
     "franchise.invoice": CREATION,
     "alliance.propose": CREATION,
+    "fee_payment.record": CREATION,
     "alliance.approve": DECISION,
     "platform.designate": DECISION,
     "platform.assign": DECISION,
@@ -1014,7 +1015,7 @@ async def test_every_platform_decision_is_audited_with_actor_reason_before_and_a
 
 
 async def test_every_alliance_decision_is_audited_with_actor_reason_before_and_after(world, frozen_clock):
-    from tests.market.helpers import listed_operators
+    from tests.market.helpers import community, contract, listed_operators
 
     ops = await listed_operators(
         world,
@@ -1038,8 +1039,27 @@ async def test_every_alliance_decision_is_audited_with_actor_reason_before_and_a
         201,
     )
     await ok(await world.post("city", f"/api/v1/alliances/{proposed['id']}/approve", json={"reason": "章程齐备"}))
+    target = await community(world, "street_x", "江滨社区")
+    signed = await contract(
+        world,
+        "street_x",
+        target["id"],
+        ops["lead"]["id"],
+        ("integrated", "elderly"),
+        alliance_id=proposed["id"],
+        lines=[
+            {"operator_id": ops["lead"]["id"], "category": "integrated", "fee_share": "0.6"},
+            {"operator_id": ops["care"]["id"], "category": "elderly", "fee_share": "0.4"},
+        ],
+    )
+    await ok(
+        await world.post(
+            "street_x", f"/api/v1/contracts/{signed['id']}/fee-payments", json={"month": "2026-11-01", "amount": 1000}
+        ),
+        201,
+    )
     rows = await audit_rows(world)
-    await assert_complete(rows, {a for a in EXPECTED if a.startswith("alliance.")})
+    await assert_complete(rows, {a for a in EXPECTED if a.startswith(("alliance.", "fee_payment."))})
     approved = next(r for r in rows if r["action"] == "alliance.approve")
     assert (approved["actor_name"], approved["reason"], approved["after"]) == (
         "city",

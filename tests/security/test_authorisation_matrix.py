@@ -212,6 +212,8 @@ MATRIX: dict[tuple[str, str], str] = {
         "/api/v1/contracts/{contract_id}/registry-decision",
     ): "401  403  403  ok   404  ok   404  ok   403  403  403",
     ("GET", "/api/v1/contracts/{contract_id}/complaints"): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
+    ("GET", "/api/v1/contracts/{contract_id}/lines"): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
+    ("POST", "/api/v1/contracts/{contract_id}/fee-payments"): "401  403  403  ok   404  ok   404  ok   403  403  403",
     (
         "POST",
         "/api/v1/contracts/{contract_id}/franchise-invoices",
@@ -794,6 +796,16 @@ async def _propose_alliance(scene: Scene, template: str) -> Call:
 async def _approve_alliance(scene: Scene, template: str) -> Call:
     proposed = ok(await scene.world.post("op_a", "/api/v1/alliances", json=_alliance_body(scene)), 201)
     return Call(at(scene, template, alliance_id=proposed["id"]), json={"reason": "成员均在名录内"})
+
+
+# Months of contract X's fee, one per allowed call.
+FEE_MONTHS = itertools.count(1)
+with_body(
+    "POST",
+    "/api/v1/contracts/{contract_id}/fee-payments",
+    lambda s: {"month": f"2026-{next(FEE_MONTHS):02d}-01", "amount": 10_000},
+    consumes=True,
+)
 
 
 @builds("POST", "/api/v1/platforms")
