@@ -21,6 +21,7 @@ from core.schemas import Page, as_fields
 from market import report, service
 from market.balance import BalanceStatus
 from market.schemas import (
+    AllianceCommunity,
     AllocationLineView,
     AllocationPlanView,
     AllocationRequest,
@@ -639,6 +640,21 @@ class FundController(Controller):
         return FundMovementView.of(movement)
 
 
+class AllianceCommunityController(Controller):
+    path = "/api/v1/alliances/{alliance_id:int}/communities"
+    tags = ["产业联盟"]
+
+    @get(
+        "/",
+        operation_id="listAllianceCommunities",
+        guards=[requires(*OFFICIAL_ROLES, Role.auditor, Role.operator)],
+        responses=errors(403, 404),
+        summary="产业联盟联合体合同服务的社区及其收支（近 12 个完整月）",
+    )
+    async def index(self, principal: Principal, alliance_id: int) -> list[AllianceCommunity]:
+        return await service.alliance_communities(principal, alliance_id)
+
+
 PLATFORM_READERS = (*OFFICIAL_ROLES, Role.auditor, Role.owner, Role.operator)
 
 
@@ -725,4 +741,5 @@ ROUTES = [
     SubsidyController,
     FundController,
     PlatformController,
+    AllianceCommunityController,
 ]

@@ -1423,3 +1423,20 @@ async def contract_lines(contract_id: int) -> list[ContractLineRow]:
         contract_id,
     )
     return _all(rows, ContractLineRow)
+
+
+async def alliance_communities(alliance_id: int, today: date) -> list[dict]:
+    """Communities served by the alliance's consortium contracts in force today."""
+    # SQL: contracts join their communities and org paths.
+    return await ServiceContract.raw(
+        """
+        SELECT DISTINCT ON (c.id) c.id AS community_id, c.name AS community_name, org.path AS org_path,
+               k.id AS contract_id
+        FROM market_contract k JOIN market_community c ON c.id = k.community JOIN organisation org ON org.id = c.org
+        WHERE k.alliance = {} AND k.status IN ('active', 'expiring') AND k.starts_on <= {} AND k.ends_on > {}
+        ORDER BY c.id, k.id
+        """,
+        alliance_id,
+        today,
+        today,
+    )

@@ -1108,3 +1108,16 @@ class PortfolioView(msgspec.Struct, kw_only=True):
     deficit: int
     cross_subsidy: int
     explanation: str
+
+
+class AllianceCommunity(msgspec.Struct, kw_only=True):
+    """A community an alliance serves under a consortium contract, with its balance over the window."""
+
+    community_id: int
+    community_name: str
+    contract_id: int
+    income: int
+    cost: int
+    net: int
+    ratio: Decimal | None
+    satisfaction: Decimal | None = None  # filled once residents' surveys exist

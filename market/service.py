@@ -90,6 +90,7 @@ from market.labels import (
     REGISTRY_DECISION_LABELS,
 )
 from market.schemas import (
+    AllianceCommunity,
     AssignmentRow,
     CandidateRow,
     CommunityBalance,
@@ -119,7 +120,7 @@ from market.schemas import (
 )
 from providers import repository as providers_repo
 from providers import service as providers
-from providers.errors import OperatorNotFound
+from providers.errors import AllianceNotFound, OperatorNotFound
 from providers.tables import Operator
 
 W = TypeVar("W")
@@ -2011,3 +2012,36 @@ async def pay_contract_fee(principal: Principal, contract_id: int, month: date, 
             principal, "fee_payment.record", "contract", contract_id, after={"month": label, "amount": amount}
         )
         return written
+
+
+async def alliance_communities(principal: Principal, alliance_id: int) -> list[AllianceCommunity]:
+    """For the alliance's page: the communities its consortium contracts serve, with their balance over the
+    trailing window; officials see those in their part of the tree, the alliance's members all of them."""
+    if await providers_repo.get_alliance(alliance_id) is None:
+        raise AllianceNotFound()
+    today = clock.today()
+    members = {m.operator_org_id for m in await providers_repo.alliance_members([alliance_id], today)}
+    is_member = bool(members & set(principal.org_ids(Role.operator)))
+    rows = [
+        r
+        for r in await repo.alliance_communities(alliance_id, today)
+        if is_member or principal.can_read_path(r["org_path"])
+    ]
+    start, end = _window(None, None)
+    totals = await repo.community_totals([r["community_id"] for r in rows], start, end)
+    result = []
+    for r in rows:
+        income, cost = totals.get(r["community_id"], (0, 0))
+        figures = portfolio.Figures(1, income, cost)
+        result.append(
+            AllianceCommunity(
+                community_id=r["community_id"],
+                community_name=r["community_name"],
+                contract_id=r["contract_id"],
+                income=income,
+                cost=cost,
+                net=figures.net,
+                ratio=_rounded(figures.ratio),
+            )
+        )
+    return result

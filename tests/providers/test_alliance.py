@@ -228,6 +228,17 @@ async def test_a_consortium_contract_checks_every_member_and_posts_its_fee_per_l
     )
     assert before.status_code == 409 and before.json()["code"] == "ledger.no_contract_for_month"
 
+    # The alliance's page lists the communities its consortium contracts serve, each with its balance.
+    url = f"/api/v1/alliances/{alliance['id']}/communities"
+    (served,) = (await world.get("street_x", url)).json()
+    assert (served["community_name"], served["contract_id"]) == ("江滨社区", drafted.json()["id"])
+    assert {"income", "cost", "net", "ratio"} <= served.keys() and served["satisfaction"] is None
+    assert [c["community_name"] for c in (await world.get("care", url)).json()] == ["江滨社区"]  # a member
+    assert (await world.get("street_y", url)).json() == []  # outside street Y's tree
+    assert (await world.get("operator_a", url)).json() == []  # not a member
+    assert (await world.get("resident", url)).status_code == 403
+    assert (await world.get("street_x", "/api/v1/alliances/999999/communities")).status_code == 404
+
 
 async def test_a_consortium_contract_must_match_its_alliance(world, frozen_clock):
     ops = await members(world, frozen_clock)

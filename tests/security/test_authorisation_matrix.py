@@ -170,6 +170,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/alliances"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("GET", "/api/v1/alliances/{alliance_id}"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/alliances/{alliance_id}/approve"): "401  403  403  403  403  403  403  ok   403  403  403",
+    ("GET", "/api/v1/alliances/{alliance_id}/communities"): "401  ok   ok   ok   ok   ok   ok   ok   403  ok   403",
     # State-owned platforms (the scene's is 富阳城投, the owner's company, in district A)
     ("POST", "/api/v1/platforms"): "401  403  403  403  403  403  403  ok   403  403  403",
     ("GET", "/api/v1/platforms"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   403",
