@@ -107,6 +107,12 @@ async def test_an_alliance_needs_a_lead_and_listed_members(world, frozen_clock):
         refused = await world.post("city", "/api/v1/alliances", json=body)
         assert refused.status_code == 422 and refused.json()["code"] == code, refused.text
         assert CHINESE.search(refused.json()["message"])
+    ghost = [
+        {"operator_id": 999_999, "role": "integrated"},
+        {"operator_id": ops["care"]["id"], "role": "specialist", "category": "elderly"},
+    ]
+    unknown = await world.post("city", "/api/v1/alliances", json=proposal(ops, lead_operator_id=999_999, members=ghost))
+    assert unknown.status_code == 404 and unknown.json()["code"] == "operator.not_found", unknown.text
     not_lead = await world.post("care", "/api/v1/alliances", json=proposal(ops))
     assert not_lead.status_code == 403 and not_lead.json()["code"] == "alliance.not_lead"
     assert (await world.post("street_x", "/api/v1/alliances", json=proposal(ops))).status_code == 403
