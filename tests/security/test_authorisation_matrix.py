@@ -39,8 +39,7 @@ from typing import Any
 from piccolo.engine import engine_finder
 
 from core import clock
-from core.accounts import service as accounts
-from core.accounts.tables import OrgKind, Role
+from core.accounts.tables import Role
 from core.auth import PUBLIC_PATHS, RoleGuard
 from core.db import transaction
 from core.payments import webhooks
@@ -811,14 +810,18 @@ with_body(
 
 @builds("POST", "/api/v1/platforms")
 async def _designate_platform(scene: Scene, template: str) -> Call:
-    company = await accounts.create_org(
-        None,
-        name=f"城投集团{next(FUND_REFERENCES)}",
-        kind=OrgKind.owner,
-        parent_id=scene.world.org_id("district_a"),
-        code=f"soe_{next(FUND_REFERENCES)}",
+    company = ok(
+        await scene.world.post(
+            "city",
+            "/api/v1/orgs",
+            json={
+                "name": f"城投集团{next(FUND_REFERENCES)}",
+                "kind": "owner",
+                "parent_id": scene.world.org_id("district_a"),
+            },
+        )
     )
-    return Call(at(scene, template), json={"org_id": company.id, "level": "city", "reason": "市级国企平台试点"})
+    return Call(at(scene, template), json={"org_id": company["id"], "level": "city", "reason": "市级国企平台试点"})
 
 
 @builds("POST", "/api/v1/platforms/{platform_id}/communities", consumes=True)
