@@ -21,9 +21,12 @@ from core.schemas import Page, as_fields
 from market import report, service
 from market.balance import BalanceStatus
 from market.schemas import (
+    AllianceCommunity,
     AllocationLineView,
     AllocationPlanView,
     AllocationRequest,
+    AssignmentInput,
+    AssignmentView,
     BalanceOverview,
     CommunityBalanceView,
     CommunityCreate,
@@ -32,21 +35,36 @@ from market.schemas import (
     ComplaintInput,
     ComplaintView,
     ContractCreate,
+    ContractLineView,
     ContractRenewal,
     ContractUpdate,
     ContractView,
+    FeePaymentInput,
+    FranchiseInvoiceInput,
+    FranchiseInvoiceView,
+    FundContribution,
+    FundGrant,
+    FundMovementView,
+    FundOpen,
+    FundView,
     FuyangAwardInput,
     FuyangAwardView,
     HangzhouSubsidyInput,
     HangzhouSubsidyView,
     LedgerEntryView,
     LedgerPost,
+    MasterContractInput,
+    MasterContractView,
     MatchResult,
     NeedCreate,
     NeedView,
     OperatorMonthlyReport,
     OptionalReasonInput,
     PlanLineAccept,
+    PlatformDesignate,
+    PlatformDetail,
+    PlatformView,
+    PortfolioView,
     ReasonInput,
     RegistryDecisionInput,
     RegistryDecisionView,
@@ -414,6 +432,40 @@ class ContractController(Controller):
     ) -> RegistryDecisionView:
         return await service.decide_after_registry_change(principal, contract_id, data.decision.value, data.reason)
 
+    @get(
+        "/{contract_id:int}/lines",
+        operation_id="listContractLines",
+        guards=[ANY_ROLE],
+        responses=errors(404),
+        summary="联合体合同的成员分包明细（成员、服务类别、费用分成）",
+    )
+    async def lines(self, principal: Principal, contract_id: int) -> list[ContractLineView]:
+        return [ContractLineView.of(line) for line in await service.contract_lines(principal, contract_id)]
+
+    @post(
+        "/{contract_id:int}/fee-payments",
+        operation_id="payContractFee",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409, 422),
+        summary="登记合同月度服务费支出（联合体合同按成员分成逐行入账；每月一次）",
+    )
+    async def pay_fee(self, principal: Principal, contract_id: int, data: FeePaymentInput) -> list[LedgerEntryView]:
+        entries = await service.pay_contract_fee(principal, contract_id, data.month, data.amount)
+        return [LedgerEntryView.of(e) for e in entries]
+
+    @post(
+        "/{contract_id:int}/franchise-invoices",
+        operation_id="invoiceFranchise",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409, 422),
+        summary="特许经营费按月开票并计入社区收入（每月一次）",
+    )
+    async def invoice_franchise(
+        self, principal: Principal, contract_id: int, data: FranchiseInvoiceInput
+    ) -> FranchiseInvoiceView:
+        invoice = await service.invoice_franchise(principal, contract_id, data.month, data.revenue)
+        return FranchiseInvoiceView.of(invoice)
+
     @post(
         "/{contract_id:int}/complaints",
         operation_id="fileContractComplaint",
@@ -521,6 +573,165 @@ class SubsidyController(Controller):
         )
 
 
+class FundController(Controller):
+    path = "/api/v1/communities/{community_id:int}/fund"
+    tags = ["社区基金"]
+
+    @post(
+        "/",
+        operation_id="openCommunityFund",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409),
+        summary="设立社区基金（每个社区一个）",
+    )
+    async def open_fund(self, principal: Principal, community_id: int, data: FundOpen) -> FundView:
+        return FundView.of(await service.open_fund(principal, community_id, name=data.name, charter=data.charter))
+
+    @get("/", operation_id="getCommunityFund", guards=[ANY_ROLE], responses=errors(404), summary="社区基金及余额")
+    async def detail(self, principal: Principal, community_id: int) -> FundView:
+        return FundView.of(await service.get_fund(principal, community_id))
+
+    @get(
+        "/movements",
+        operation_id="listCommunityFundMovements",
+        guards=[ANY_ROLE],
+        responses=errors(404),
+        summary="社区基金收支明细",
+    )
+    async def movements(self, principal: Principal, community_id: int, page: PageParams) -> Page[FundMovementView]:
+        rows, total = await service.list_fund_movements(principal, community_id, page.limit, page.offset)
+        return Page.of(rows, total, page, FundMovementView.of)
+
+    @post(
+        "/contributions",
+        operation_id="contributeToCommunityFund",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409, 422),
+        summary="登记社区基金捐赠或补助收入（同时计入社区收支）",
+    )
+    async def contribute(self, principal: Principal, community_id: int, data: FundContribution) -> FundMovementView:
+        movement = await service.contribute_to_fund(
+            principal,
+            community_id,
+            kind=data.kind.value,
+            amount=data.amount,
+            counterparty=data.counterparty,
+            reference=data.reference,
+            note=data.note,
+        )
+        return FundMovementView.of(movement)
+
+    @post(
+        "/grants",
+        operation_id="grantFromCommunityFund",
+        guards=[requires(*OFFICIAL_ROLES)],
+        responses=errors(403, 404, 409, 422),
+        summary="社区基金资助居民自治或公益活动（须写明用途与票据，余额不足不能支出）",
+    )
+    async def grant(self, principal: Principal, community_id: int, data: FundGrant) -> FundMovementView:
+        movement = await service.grant_from_fund(
+            principal,
+            community_id,
+            amount=data.amount,
+            purpose=data.purpose,
+            counterparty=data.counterparty,
+            reference=data.reference,
+        )
+        return FundMovementView.of(movement)
+
+
+class AllianceCommunityController(Controller):
+    path = "/api/v1/alliances/{alliance_id:int}/communities"
+    tags = ["产业联盟"]
+
+    @get(
+        "/",
+        operation_id="listAllianceCommunities",
+        guards=[requires(*OFFICIAL_ROLES, Role.auditor, Role.operator)],
+        responses=errors(403, 404),
+        summary="产业联盟联合体合同服务的社区及其收支（近 12 个完整月）",
+    )
+    async def index(self, principal: Principal, alliance_id: int) -> list[AllianceCommunity]:
+        return await service.alliance_communities(principal, alliance_id)
+
+
+PLATFORM_READERS = (*OFFICIAL_ROLES, Role.auditor, Role.owner, Role.operator)
+
+
+class PlatformController(Controller):
+    path = "/api/v1/platforms"
+    tags = ["国企平台统一运营"]
+
+    @post(
+        "/",
+        operation_id="designatePlatform",
+        guards=[requires(Role.city)],
+        responses=errors(403, 409, 422),
+        summary="认定市级或区级国企平台（须填写理由）",
+    )
+    async def designate(self, principal: Principal, data: PlatformDesignate) -> PlatformView:
+        return PlatformView.of(await service.designate_platform(principal, as_fields(data)))
+
+    @get(
+        "/",
+        operation_id="listPlatforms",
+        guards=[requires(*PLATFORM_READERS)],
+        responses=errors(403),
+        summary="国企平台列表",
+    )
+    async def index(self, principal: Principal, page: PageParams) -> Page[PlatformView]:
+        rows, total = await service.list_platforms(principal, page.limit, page.offset)
+        return Page.of(rows, total, page, PlatformView.of)
+
+    @get(
+        "/{platform_id:int}",
+        operation_id="getPlatform",
+        guards=[requires(*PLATFORM_READERS)],
+        responses=errors(403, 404),
+        summary="国企平台：统一运营的社区、总运营合同",
+    )
+    async def detail(self, principal: Principal, platform_id: int) -> PlatformDetail:
+        platform, assignments, master, subs = await service.platform_detail(principal, platform_id)
+        return PlatformDetail(
+            platform=PlatformView.of(platform),
+            communities=[AssignmentView.of(a) for a in assignments],
+            master_contract=MasterContractView.of(master) if master else None,
+            sub_contracts=subs,
+        )
+
+    @post(
+        "/{platform_id:int}/communities",
+        operation_id="assignCommunityToPlatform",
+        guards=[requires(Role.city)],
+        responses=errors(403, 404, 409, 422),
+        summary="将旧改类社区交由国企平台统一运营（须填写起始日期与理由）",
+    )
+    async def assign(self, principal: Principal, platform_id: int, data: AssignmentInput) -> AssignmentView:
+        return AssignmentView.of(await service.assign_to_platform(principal, platform_id, as_fields(data)))
+
+    @post(
+        "/{platform_id:int}/master-contract",
+        operation_id="signPlatformMasterContract",
+        guards=[requires(Role.city)],
+        responses=errors(403, 404, 409, 422),
+        summary="签订国企平台总运营合同（覆盖其统一运营的社区）",
+    )
+    async def master_contract(
+        self, principal: Principal, platform_id: int, data: MasterContractInput
+    ) -> MasterContractView:
+        return MasterContractView.of(await service.sign_master_contract(principal, platform_id, as_fields(data)))
+
+    @get(
+        "/{platform_id:int}/portfolio",
+        operation_id="getPlatformPortfolio",
+        guards=[requires(*PLATFORM_READERS)],
+        responses=errors(403, 404),
+        summary="国企平台收支组合：各社区收支、合计与以盈补亏",
+    )
+    async def portfolio(self, principal: Principal, platform_id: int, period: Period) -> PortfolioView:
+        return await service.platform_portfolio(principal, platform_id, period.start, period.end)
+
+
 ROUTES = [
     CommunityController,
     NeedController,
@@ -528,4 +739,7 @@ ROUTES = [
     ContractController,
     BalanceController,
     SubsidyController,
+    FundController,
+    PlatformController,
+    AllianceCommunityController,
 ]

@@ -658,3 +658,181 @@ async def load() -> None:
         await service.mark_expiring_contracts()
         # The last complete quarter's computed evaluations, as the quarterly job would have made them.
         await service.quarterly_evaluations(add_months(service.quarter_start(today), -3))
+        await load_operating_models(actors, communities, today)
+
+
+# Operating models ------------------------------------------------------------------------------
+
+FUND_COMMUNITY = "江滨社区"
+FRANCHISE_COMMUNITY = "百合社区"
+PLATFORM_COMMUNITIES = 3
+DEMO_OWNER_CODE = "owner-demo"
+
+
+async def _fuyang_candidate(today: date, district_id: int, category: str) -> CandidateRow | None:
+    """A listed operator serving Fuyang in `category` with a unit of capacity to spare."""
+    for candidate in sorted(await repo.match_candidates([category], today), key=lambda c: c.id):
+        serves = district_id in candidate.district_ids and candidate.contracts < candidate.capacity
+        if serves and await _listed_since(candidate.id, [category], today) is not None:
+            return candidate
+    return None
+
+
+async def load_fund(actors: Actors, community: CommunityRow, today: date) -> None:
+    """江滨社区's fund: a donation from the local chamber of commerce and a grant to the residents' council."""
+    official = _official_for(actors, community)
+    with clock.business_time(_at(today - timedelta(days=45))):
+        await service.open_fund(official, community.id, name="江滨社区发展基金", charter="富春街道〔2026〕12号")
+        await service.contribute_to_fund(
+            official,
+            community.id,
+            kind="donation",
+            amount=20_000_000,
+            counterparty="富春江商会",
+            reference="JZ-2026-001",
+            note="支持社区居民自治和公益活动",
+        )
+    with clock.business_time(_at(today - timedelta(days=10))):
+        await service.grant_from_fund(
+            official,
+            community.id,
+            amount=3_000_000,
+            purpose="邻里节及楼道议事会活动经费",
+            counterparty="江滨社区居民议事会",
+            reference="FP-2026-001",
+        )
+
+
+async def load_franchise(actors: Actors, community: CommunityRow, today: date) -> None:
+    """百合社区's integrated energy supply under a ten-year franchise, its last month invoiced."""
+    operator = await _fuyang_candidate(today, community.district_id, "property")
+    if operator is None:
+        return
+    starts_on = add_months(month_start(today), -3)
+    with clock.business_time(_at(starts_on - timedelta(days=15))):
+        draft = await service.create_contract(
+            actors.city,
+            {
+                "community_id": community.id,
+                "operator_id": operator.id,
+                "categories": ["property"],
+                "starts_on": starts_on,
+                "ends_on": date(starts_on.year + 10, starts_on.month, 1),
+                "annual_fee": 0,
+                "revenue_share": Decimal("0.03"),
+                "kpis": "供能可靠率不低于99.9%，居民用能投诉按月通报",
+                "need_ids": [],
+                "kind": "franchise",
+                "scope": "社区综合能源供应",
+                "franchise_fee": 1_200_000,
+                "renewal_terms": "期满前六个月协商续约，考核优良者同等条件下优先",
+                "termination_terms": "连续两个季度考核不合格的，社区可提前三个月书面通知终止",
+            },
+        )
+        franchise = await service.sign_contract(actors.city, draft.id, "社区综合能源供应特许经营")
+    last_month = add_months(month_start(today), -1)
+    with clock.business_time(_at(today - timedelta(days=2))):
+        await service.invoice_franchise(_official_for(actors, community), franchise.id, last_month, 4_000_000)
+
+
+async def load_platform(actors: Actors, communities: list[CommunityRow], today: date) -> None:
+    """富阳城投 as Fuyang's district platform running three old-renovation communities under one master
+    contract, with one specialist sub-contracted under it."""
+    owner = await _org(DEMO_OWNER_CODE)
+    fuyang = await _org(FUYANG_CODE)
+    renovation = sorted(
+        (c for c in communities if c.district_id == fuyang.id and c.community_type == CommunityType.renovation.value),
+        key=lambda c: (c.name not in FUYANG_IMBALANCED, c.id),
+    )
+    chosen = [c for c in renovation if c.name not in (FUND_COMMUNITY, FRANCHISE_COMMUNITY)][:PLATFORM_COMMUNITIES]
+    starts_on = add_months(month_start(today), -6)
+    with clock.business_time(_at(starts_on - timedelta(days=30))):
+        platform = await service.designate_platform(
+            actors.city,
+            {
+                "org_id": owner.id,
+                "level": "district",
+                "district_id": fuyang.id,
+                "reason": "富阳区旧改类未来社区交由区属国企平台统一运营试点",
+            },
+        )
+        for community in chosen:
+            await service.assign_to_platform(
+                actors.city,
+                platform.id,
+                {"community_id": community.id, "starts_on": starts_on, "reason": "旧改类社区纳入统一运营试点"},
+            )
+        master = await service.sign_master_contract(
+            actors.city,
+            platform.id,
+            {
+                "starts_on": starts_on,
+                "ends_on": date(starts_on.year + 3, starts_on.month, 1),
+                "annual_fee": 3_600_000,
+                "terms": "平台统筹三个社区的运营服务，专项服务向名录内服务商分包，收支按社区单列、平台统筹平衡",
+                "reason": "试点总运营合同",
+            },
+        )
+    specialist = await _fuyang_candidate(today, fuyang.id, "elderly")
+    if specialist is None or not chosen:
+        return
+    with clock.business_time(_at(today - timedelta(days=30))):
+        draft = await service.create_contract(
+            actors.city,
+            {
+                "community_id": chosen[0].id,
+                "operator_id": specialist.id,
+                "categories": ["elderly"],
+                "starts_on": month_start(today),
+                "ends_on": date(starts_on.year + 3, starts_on.month, 1),
+                "annual_fee": 480_000,
+                "revenue_share": None,
+                "kpis": CONTRACT_KPIS,
+                "need_ids": [],
+                "master_contract_id": master.id,
+            },
+        )
+        await service.sign_contract(actors.city, draft.id, "国企平台总运营合同下的养老服务分包")
+
+
+async def load_alliance(actors: Actors, district_id: int, today: date) -> None:
+    """An approved alliance of three operators listed in Fuyang: an integrated lead, an elderly-care and a
+    childcare specialist, so matching offers it beside single operators and bundles."""
+    chosen: list[tuple[CandidateRow, str]] = []
+    for category in ("integrated", "elderly", "childcare"):
+        for candidate in sorted(await repo.match_candidates([category], today), key=lambda c: c.id):
+            free = district_id in candidate.district_ids and candidate.id not in {c.id for c, _ in chosen}
+            if free and await _listed_since(candidate.id, [category], today) is not None:
+                chosen.append((candidate, category))
+                break
+    if len(chosen) < 3:
+        return
+    lead = chosen[0][0]
+    with clock.business_time(_at(today - timedelta(days=40))):
+        alliance = await providers_service.propose_alliance(
+            actors.city,
+            {
+                "name": "富阳未来社区运营产业联盟",
+                "lead_operator_id": lead.id,
+                "charter_ref": "富阳未来社区运营产业联盟章程（2026年）",
+                "members": [
+                    {
+                        "operator_id": c.id,
+                        "role": "integrated" if code == "integrated" else "specialist",
+                        "category": code,
+                    }
+                    for c, code in chosen
+                ],
+            },
+        )
+    with clock.business_time(_at(today - timedelta(days=30))):
+        await providers_service.approve_alliance(actors.city, alliance.id, "成员均在名录内，章程与分工明确")
+
+
+async def load_operating_models(actors: Actors, communities: list[CommunityRow], today: date) -> None:
+    """A community fund, an energy franchise, a district platform and an industry alliance, all in Fuyang."""
+    fuyang = {c.name: c for c in communities if c.district_name == "富阳区"}
+    await load_fund(actors, fuyang[FUND_COMMUNITY], today)
+    await load_franchise(actors, fuyang[FRANCHISE_COMMUNITY], today)
+    await load_platform(actors, communities, today)
+    await load_alliance(actors, fuyang[FUND_COMMUNITY].district_id, today)

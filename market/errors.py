@@ -137,3 +137,100 @@ class NoRegistryDecisionDue(Conflict):
 class VoteWinnerNotFollowed(Conflict):
     code = "need.vote_winner_not_followed"
     message = "居民投票已选出运营商，选择其他运营商须写明理由（字段 reason）"
+
+
+class FundNotFound(NotFound):
+    code = "fund.not_found"
+    message = "该社区尚未设立社区基金，或无权查看"
+
+
+class FundExists(Conflict):
+    code = "fund.exists"
+    message = "该社区已设立社区基金"
+
+
+class FundInsufficient(Conflict):
+    code = "fund.insufficient"
+    message = "社区基金余额不足，不能支出该金额（amount）"
+
+
+class FundReferenceExists(Conflict):
+    code = "fund.reference_exists"
+    message = "该票据或凭证号（reference）已登记，不能重复入账"
+
+
+class FranchiseTermsInvalid(DomainError):
+    status_code = 422
+    code = "franchise.terms_invalid"
+    message = "特许经营合同须指定社区和独占经营范围（scope）；服务合同不能填写特许经营条款"
+
+
+class FranchiseScopeTaken(Conflict):
+    code = "franchise.scope_taken"
+    message = "该社区的这一经营范围已有生效的特许经营合同"
+
+
+class NotAFranchise(Conflict):
+    code = "franchise.not_franchise"
+    message = "该合同不是特许经营合同"
+
+
+class FranchiseInvoiceExists(Conflict):
+    code = "franchise.invoice_exists"
+    message = "该月份的特许经营费已开票入账"
+
+
+class FranchiseInvoiceEmpty(DomainError):
+    status_code = 422
+    code = "franchise.invoice_empty"
+    message = "本月应收特许经营费为零：请填写经营收入（revenue）"
+
+
+class PlatformNotFound(NotFound):
+    code = "platform.not_found"
+    message = "国企平台不存在或无权查看"
+
+
+class PlatformOrgInvalid(DomainError):
+    status_code = 422
+    code = "platform.org_invalid"
+    message = "国企平台须为已登记的国有企业（org_id），区级平台须指定所在区县（district_id）"
+
+
+class PlatformExists(Conflict):
+    code = "platform.exists"
+    message = "该企业已被认定为国企平台"
+
+
+class NotRenovationCommunity(DomainError):
+    status_code = 422
+    code = "platform.not_renovation"
+    message = "只有旧改类社区可以交由国企平台统一运营（community_id）"
+
+
+class CommunityOutsidePlatformDistrict(DomainError):
+    status_code = 422
+    code = "platform.outside_district"
+    message = "区级国企平台只能运营本区县的社区（community_id）"
+
+
+class CommunityUnderPlatform(Conflict):
+    code = "platform.community_taken"
+    message = "该社区在所选期间已由国企平台统一运营"
+
+
+class MasterContractExists(Conflict):
+    code = "platform.master_contract_exists"
+    message = "该国企平台已有生效的总运营合同"
+
+
+class MasterContractInvalid(DomainError):
+    status_code = 422
+    code = "platform.master_contract_invalid"
+    message = "总运营合同不存在、已终止，或所签社区不在该平台统一运营范围内（master_contract_id）"
+
+
+class ConsortiumInvalid(DomainError):
+    status_code = 422
+    code = "contract.consortium_invalid"
+    message = "联合体合同不正确：须与已批准产业联盟的牵头运营商签订，每个服务类别由一名在盟成员承担，费用分成合计为 1（lines）"

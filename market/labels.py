@@ -38,6 +38,15 @@ ACCEPTANCE_LEVEL_LABELS = {"none": "未验收", "city": "市级验收", "provinc
 
 REGISTRY_DECISION_LABELS = {"continue": "继续履行至合同期满", "terminate": "终止合同"}
 
+FUND_MOVEMENT_KIND_LABELS = {
+    "donation": "社会捐赠",
+    "subsidy": "补助资金",
+    "grant": "公益资助",
+    "points_payout": "积分兑付",
+}
+FUND_DIRECTION_LABELS = {"in": "收入", "out": "支出"}
+CONTRACT_KIND_LABELS = {"service": "服务合同", "franchise": "特许经营"}
+
 ENUM_LABELS = {
     "BalanceStatus": BALANCE_STATUS_LABELS,
     "AcceptanceLevel": ACCEPTANCE_LEVEL_LABELS,
@@ -51,4 +60,10 @@ ENUM_LABELS = {
     "LedgerKind": LEDGER_KIND_LABELS,
     "PlanLineState": PLAN_LINE_STATE_LABELS,
     "RegistryDecision": REGISTRY_DECISION_LABELS,
+    "ContractKind": CONTRACT_KIND_LABELS,
+    "PlatformLevel": {"city": "市级国企平台", "district": "区级国企平台"},
+    "FundInKind": {k: FUND_MOVEMENT_KIND_LABELS[k] for k in ("donation", "subsidy")},
 }
+
+PLATFORM_LEVEL_LABELS = {"city": "市级国企平台", "district": "区级国企平台"}
+MASTER_CONTRACT_STATUS_LABELS = {"active": "履约中", "ended": "已终止"}

@@ -315,3 +315,38 @@ def explain_bundle(offer: Bundle, category_names: dict[str, str]) -> str:
     if uncovered:
         pieces.append(f"尚无在库运营商可承担：{names(uncovered)}")
     return "；".join(pieces)
+
+
+@dataclass(frozen=True)
+class AllianceOffer:
+    alliance_id: int
+    name: str
+    total: float  # the mean score of the members it puts forward
+    bundle: Bundle
+
+
+def alliance_offer(
+    alliance_id: int,
+    name: str,
+    roles: list[tuple[int, str]],
+    scored: dict[int, MatchScore],
+    open_categories: frozenset[str],
+) -> AllianceOffer | None:
+    """An approved alliance as one candidate for the community's needs, shaped like a bundle: its integrated
+    member leads, and each need the lead leaves goes to the member specialised in it (the best scoring if
+    several). `roles`: (operator id, category) of the members in good standing; `scored`: the explained
+    scores of the operators that can serve the community. None when no member can serve it."""
+    lead = next((scored[o] for o, c in sorted(roles) if c == INTEGRATED and o in scored), None)
+    remaining = set(open_categories) - (set(lead.covered) if lead else set()) - {INTEGRATED}
+    specialists: dict[str, MatchScore] = {}
+    for category in sorted(remaining):
+        options = sorted(
+            (scored[o] for o, c in roles if c == category and o in scored), key=lambda s: (-s.total, s.operator_id)
+        )
+        if options:
+            specialists[category] = options[0]
+    if lead is None and not specialists:
+        return None
+    chosen = {s.operator_id: s for s in [*([lead] if lead else []), *specialists.values()]}
+    total = round(sum(s.total for s in chosen.values()) / len(chosen), 1)
+    return AllianceOffer(alliance_id, name, total, Bundle(lead, specialists, frozenset(remaining - specialists.keys())))

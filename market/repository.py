@@ -13,17 +13,24 @@ from typing import Any, TypeVar
 import msgspec
 
 from market.schemas import (
+    AssignmentRow,
     CandidateRow,
     CommunityRow,
     CommunityTotals,
     ComplaintView,
+    ContractLineRow,
     ContractRow,
+    FranchiseInvoiceRow,
+    FundMovementRow,
+    FundRow,
     KindTotal,
     LedgerEntryRow,
+    MasterContractRow,
     MonthFigures,
     NeedRow,
     PlanLineRow,
     PlanRow,
+    PlatformRow,
     PostedVoucher,
     ScopedNeed,
     ServingOperator,
@@ -33,9 +40,16 @@ from market.tables import (
     AllocationPlan,
     Community,
     Complaint,
+    ContractLine,
     ContractRegistryDecision,
+    FranchiseInvoice,
+    Fund,
+    FundMovement,
     LedgerEntry,
     Need,
+    Platform,
+    PlatformAssignment,
+    PlatformContract,
     ServiceContract,
 )
 from providers.tables import Category, Listing, Operator
@@ -452,7 +466,9 @@ CONTRACT_COLUMNS = """
     k.id, k.street AS street_id, s.name AS street_name, s.path AS street_path, k.community AS community_id,
     c.name AS community_name, k.operator AS operator_id, o.name AS operator_name, o.org AS operator_org_id,
     k.categories, k.starts_on, k.ends_on, k.annual_fee, k.revenue_share, k.kpis, k.status, k.renewal_of,
-    coalesce(k.need_ids, ARRAY[]::int[]) AS need_ids, k.signed_at, k.terminated_at, k.termination_reason, k.created_at
+    coalesce(k.need_ids, ARRAY[]::int[]) AS need_ids, k.signed_at, k.terminated_at, k.termination_reason, k.created_at,
+    k.kind, k.scope, k.franchise_fee, k.renewal_terms, k.termination_terms, k.master_contract AS master_contract_id,
+    k.alliance AS alliance_id
 """
 CONTRACT_FROM = """
     market_contract k
@@ -509,6 +525,13 @@ async def insert_contract(fields: dict, *, status: str, created_by: int, now: da
         status=status,
         renewal_of=fields.get("renewal_of"),
         need_ids=fields["need_ids"],
+        kind=fields.get("kind", "service"),
+        scope=fields.get("scope", ""),
+        franchise_fee=fields.get("franchise_fee", 0),
+        renewal_terms=fields.get("renewal_terms", ""),
+        termination_terms=fields.get("termination_terms", ""),
+        master_contract=fields.get("master_contract_id"),
+        alliance=fields.get("alliance_id"),
         created_by=created_by,
         signed_by=created_by if signed else None,
         signed_at=now if signed else None,
@@ -533,7 +556,7 @@ async def draft_contract_for(community_id: int, operator_id: int) -> ContractRow
     # SQL: the same joins as get_contract.
     rows = await ServiceContract.raw(
         f"SELECT {CONTRACT_COLUMNS} FROM {CONTRACT_FROM} "
-        "WHERE k.community = {} AND k.operator = {} AND k.status = 'draft' ORDER BY k.id LIMIT 1 FOR UPDATE OF k",
+        "WHERE k.community = {} AND k.operator = {} AND k.status = 'draft' AND k.kind = 'service' ORDER BY k.id LIMIT 1 FOR UPDATE OF k",
         community_id,
         operator_id,
     )
@@ -1124,3 +1147,364 @@ async def resolve_registry_flag(contract_id: int, status_decision_id: int, resol
         str(status_decision_id),
     )
     return len(rows)
+
+
+# Community fund --------------------------------------------------------------------------------
+
+FUND_COLUMNS = """
+    f.id, f.community AS community_id, c.name AS community_name, org.path AS org_path, f.name, f.charter,
+    f.balance, f.opened_at
+"""
+FUND_FROM = """
+    market_fund f
+    JOIN market_community c ON c.id = f.community
+    JOIN organisation org ON org.id = c.org
+"""
+
+
+async def insert_fund(*, community_id: int, name: str, charter: str, opened_by: int, now: datetime) -> int:
+    rows = await Fund.insert(
+        Fund(
+            community=community_id,
+            name=name,
+            charter=charter,
+            balance=0,
+            opened_by=opened_by,
+            opened_at=now,
+            updated_at=now,
+        )
+    ).returning(Fund.id)
+    return rows[0]["id"]
+
+
+async def fund_of_community(community_id: int, *, for_update: bool = False) -> FundRow | None:
+    # SQL: the fund joins its community and the community's place in the org tree.
+    lock = " FOR UPDATE OF f" if for_update else ""
+    rows = await Fund.raw(f"SELECT {FUND_COLUMNS} FROM {FUND_FROM} WHERE f.community = {{}}{lock}", community_id)
+    return _one(rows, FundRow)
+
+
+async def movement_by_source(source: str) -> FundMovementRow | None:
+    rows = await FundMovement.select(*MOVEMENT_RETURNING).where(FundMovement.source == source)
+    return _one(rows, FundMovementRow)
+
+
+MOVEMENT_RETURNING = (
+    FundMovement.id,
+    FundMovement.fund.as_alias("fund_id"),
+    FundMovement.direction,
+    FundMovement.kind,
+    FundMovement.amount,
+    FundMovement.balance_after,
+    FundMovement.source,
+    FundMovement.counterparty,
+    FundMovement.purpose,
+    FundMovement.reference,
+    FundMovement.ledger_entry.as_alias("ledger_entry_id"),
+    FundMovement.created_at,
+)
+
+
+async def move_fund(
+    *, fund_id: int, kind: str, amount: int, source: str, fields: dict, now: datetime
+) -> FundMovementRow:
+    """Changes the fund's balance by `amount` (in for donations and subsidies, out otherwise) and records the
+    movement. A balance that would go below zero raises asyncpg's CheckViolationError; a source already
+    recorded raises UniqueViolationError."""
+    direction = "in" if kind in ("donation", "subsidy") else "out"
+    delta = amount if direction == "in" else -amount
+    updated = (
+        await Fund.update({Fund.balance: Fund.balance + delta, Fund.updated_at: now})
+        .where(Fund.id == fund_id)
+        .returning(Fund.balance)
+    )
+    movement = FundMovement(
+        fund=fund_id,
+        direction=direction,
+        kind=kind,
+        amount=amount,
+        balance_after=updated[0]["balance"],
+        source=source,
+        counterparty=fields.get("counterparty", ""),
+        purpose=fields.get("purpose", ""),
+        reference=fields.get("reference", ""),
+        approved_by=fields.get("approved_by"),
+        ledger_entry=fields.get("ledger_entry_id"),
+        created_at=now,
+    )
+    rows = await FundMovement.insert(movement).returning(*MOVEMENT_RETURNING)
+    return msgspec.convert(rows[0], FundMovementRow)
+
+
+async def list_fund_movements(fund_id: int, limit: int, offset: int) -> tuple[list[FundMovementRow], int]:
+    # SQL: movements join their approver's name, with the window total.
+    rows = await FundMovement.raw(
+        """
+        SELECT m.id, m.fund AS fund_id, m.direction, m.kind, m.amount, m.balance_after, m.source, m.counterparty,
+               m.purpose, m.reference, coalesce(nullif(u.display_name, ''), u.username) AS approved_by_name, m.ledger_entry AS ledger_entry_id,
+               m.created_at, count(*) OVER () AS total
+        FROM market_fund_movement m LEFT JOIN account_user u ON u.id = m.approved_by
+        WHERE m.fund = {} ORDER BY m.id DESC LIMIT {} OFFSET {}
+        """,
+        fund_id,
+        limit,
+        offset,
+    )
+    return _counted(rows, FundMovementRow)
+
+
+# Franchises ------------------------------------------------------------------------------------
+
+
+async def franchise_in_force(community_id: int, scope: str) -> int | None:
+    """The franchise of the community and scope that is in force now, if any."""
+    rows = await ServiceContract.select(ServiceContract.id).where(
+        (ServiceContract.community == community_id)
+        & (ServiceContract.scope == scope)
+        & (ServiceContract.kind == "franchise")
+        & ServiceContract.status.is_in(["active", "expiring"])
+    )
+    return rows[0]["id"] if rows else None
+
+
+async def insert_franchise_invoice(fields: dict, *, invoiced_by: int, now: datetime) -> FranchiseInvoiceRow:
+    """Raises asyncpg's UniqueViolationError when the contract's month is already invoiced."""
+    rows = await FranchiseInvoice.insert(
+        FranchiseInvoice(
+            contract=fields["contract_id"],
+            month=fields["month"],
+            revenue=fields["revenue"],
+            fee_amount=fields["fee_amount"],
+            share_amount=fields["share_amount"],
+            amount=fields["amount"],
+            ledger_entry=fields["ledger_entry_id"],
+            invoiced_by=invoiced_by,
+            created_at=now,
+        )
+    ).returning(
+        FranchiseInvoice.id,
+        FranchiseInvoice.contract.as_alias("contract_id"),
+        FranchiseInvoice.month,
+        FranchiseInvoice.revenue,
+        FranchiseInvoice.fee_amount,
+        FranchiseInvoice.share_amount,
+        FranchiseInvoice.amount,
+        FranchiseInvoice.ledger_entry.as_alias("ledger_entry_id"),
+        FranchiseInvoice.created_at,
+    )
+    return msgspec.convert(rows[0], FranchiseInvoiceRow)
+
+
+# State-owned platforms -------------------------------------------------------------------------
+
+PLATFORM_COLUMNS = """
+    p.id, p.org AS org_id, o.name AS org_name, o.path AS org_path, p.level, p.district AS district_id,
+    d.name AS district_name, p.reason, p.designated_at
+"""
+PLATFORM_FROM = """
+    market_platform p
+    JOIN organisation o ON o.id = p.org
+    LEFT JOIN organisation d ON d.id = p.district
+"""
+
+
+async def insert_platform(fields: dict, *, designated_by: int, now: datetime) -> int:
+    """Raises asyncpg's UniqueViolationError when the organisation is already a platform."""
+    rows = await Platform.insert(
+        Platform(
+            org=fields["org_id"],
+            level=fields["level"],
+            district=fields.get("district_id"),
+            reason=fields["reason"],
+            designated_by=designated_by,
+            designated_at=now,
+        )
+    ).returning(Platform.id)
+    return rows[0]["id"]
+
+
+async def get_platform(platform_id: int) -> PlatformRow | None:
+    # SQL: the platform joins its organisation and district.
+    rows = await Platform.raw(f"SELECT {PLATFORM_COLUMNS} FROM {PLATFORM_FROM} WHERE p.id = {{}}", platform_id)
+    return _one(rows, PlatformRow)
+
+
+async def list_platforms(org_ids: list[int] | None, limit: int, offset: int) -> tuple[list[PlatformRow], int]:
+    """Every platform, or those of `org_ids`."""
+    # SQL: joins and the window total.
+    rows = await Platform.raw(
+        f"""
+        SELECT {PLATFORM_COLUMNS}, count(*) OVER () AS total FROM {PLATFORM_FROM}
+        WHERE {{}}::int[] IS NULL OR p.org = ANY({{}}::int[])
+        ORDER BY p.id LIMIT {{}} OFFSET {{}}
+        """,
+        org_ids,
+        org_ids,
+        limit,
+        offset,
+    )
+    return _counted(rows, PlatformRow)
+
+
+async def insert_assignment(fields: dict, *, assigned_by: int, now: datetime) -> int:
+    """Raises asyncpg's ExclusionViolationError when the community is under a platform in the period."""
+    rows = await PlatformAssignment.insert(
+        PlatformAssignment(
+            platform=fields["platform_id"],
+            community=fields["community_id"],
+            starts_on=fields["starts_on"],
+            ends_on=None,
+            reason=fields["reason"],
+            assigned_by=assigned_by,
+            created_at=now,
+        )
+    ).returning(PlatformAssignment.id)
+    return rows[0]["id"]
+
+
+ASSIGNMENT_QUERY = """
+    SELECT a.id, a.platform AS platform_id, a.community AS community_id, c.name AS community_name,
+           c.community_type, d.name AS district_name, s.name AS street_name, a.starts_on, a.ends_on, a.reason
+    FROM market_platform_assignment a
+    JOIN market_community c ON c.id = a.community
+    JOIN organisation d ON d.id = c.district
+    JOIN organisation s ON s.id = c.street
+"""
+
+
+async def assignments_of(platform_id: int) -> list[AssignmentRow]:
+    # SQL: assignments join their community's names.
+    rows = await PlatformAssignment.raw(f"{ASSIGNMENT_QUERY} WHERE a.platform = {{}} ORDER BY a.id", platform_id)
+    return _all(rows, AssignmentRow)
+
+
+async def get_assignment(assignment_id: int) -> AssignmentRow | None:
+    # SQL: the assignment joins its community's names.
+    rows = await PlatformAssignment.raw(f"{ASSIGNMENT_QUERY} WHERE a.id = {{}}", assignment_id)
+    return _one(rows, AssignmentRow)
+
+
+async def platform_of_community(community_id: int, on: date) -> int | None:
+    rows = await PlatformAssignment.select(PlatformAssignment.platform).where(
+        (PlatformAssignment.community == community_id)
+        & (PlatformAssignment.starts_on <= on)
+        & ((PlatformAssignment.ends_on.is_null()) | (PlatformAssignment.ends_on > on))
+    )
+    return rows[0]["platform"] if rows else None
+
+
+async def platform_run_communities(on: date) -> set[int]:
+    """The communities a platform runs on `on`."""
+    rows = await PlatformAssignment.select(PlatformAssignment.community).where(
+        (PlatformAssignment.starts_on <= on)
+        & ((PlatformAssignment.ends_on.is_null()) | (PlatformAssignment.ends_on > on))
+    )
+    return {r["community"] for r in rows}
+
+
+MASTER_RETURNING = (
+    PlatformContract.id,
+    PlatformContract.platform.as_alias("platform_id"),
+    PlatformContract.starts_on,
+    PlatformContract.ends_on,
+    PlatformContract.annual_fee,
+    PlatformContract.terms,
+    PlatformContract.status,
+    PlatformContract.signed_at,
+)
+
+
+async def insert_master_contract(fields: dict, *, signed_by: int, now: datetime) -> MasterContractRow:
+    """Raises asyncpg's UniqueViolationError when the platform already has a master contract in force."""
+    rows = await PlatformContract.insert(
+        PlatformContract(
+            platform=fields["platform_id"],
+            starts_on=fields["starts_on"],
+            ends_on=fields["ends_on"],
+            annual_fee=fields["annual_fee"],
+            terms=fields["terms"],
+            status="active",
+            signed_by=signed_by,
+            signed_at=now,
+        )
+    ).returning(*MASTER_RETURNING)
+    return msgspec.convert(rows[0], MasterContractRow)
+
+
+async def get_master_contract(contract_id: int) -> MasterContractRow | None:
+    rows = await PlatformContract.select(*MASTER_RETURNING).where(PlatformContract.id == contract_id)
+    return _one(rows, MasterContractRow)
+
+
+async def master_contract_of(platform_id: int) -> MasterContractRow | None:
+    rows = await PlatformContract.select(*MASTER_RETURNING).where(
+        (PlatformContract.platform == platform_id) & (PlatformContract.status == "active")
+    )
+    return _one(rows, MasterContractRow)
+
+
+async def sub_contract_count(master_contract_id: int) -> int:
+    return await ServiceContract.count().where(ServiceContract.master_contract == master_contract_id)
+
+
+async def community_totals(community_ids: list[int], start: date, end: date) -> dict[int, tuple[int, int]]:
+    """(income, cost) of each community over [start, end)."""
+    # SQL: a grouped sum over the ledger.
+    rows = await LedgerEntry.raw(
+        """
+        SELECT community,
+               coalesce(sum(amount) FILTER (WHERE direction = 'income'), 0)::bigint AS income,
+               coalesce(sum(amount) FILTER (WHERE direction = 'cost'), 0)::bigint AS cost
+        FROM market_ledger_entry
+        WHERE community = ANY({}::int[]) AND month >= {} AND month < {}
+        GROUP BY community
+        """,
+        community_ids,
+        start,
+        end,
+    )
+    return {r["community"]: (r["income"], r["cost"]) for r in rows}
+
+
+# Consortium contracts --------------------------------------------------------------------------
+
+
+async def insert_contract_lines(contract_id: int, lines: list[dict]) -> None:
+    await ContractLine.insert(
+        *(
+            ContractLine(
+                contract=contract_id,
+                operator=line["operator_id"],
+                category=line["category"],
+                fee_share=line["fee_share"],
+            )
+            for line in lines
+        )
+    )
+
+
+async def contract_lines(contract_id: int) -> list[ContractLineRow]:
+    # SQL: lines join their operators' names.
+    rows = await ContractLine.raw(
+        "SELECT l.id, l.operator AS operator_id, o.name AS operator_name, l.category, l.fee_share "
+        "FROM market_contract_line l JOIN provider_operator o ON o.id = l.operator WHERE l.contract = {} ORDER BY l.id",
+        contract_id,
+    )
+    return _all(rows, ContractLineRow)
+
+
+async def alliance_communities(alliance_id: int, today: date) -> list[dict]:
+    """Communities served by the alliance's consortium contracts in force today."""
+    # SQL: contracts join their communities and org paths.
+    return await ServiceContract.raw(
+        """
+        SELECT DISTINCT ON (c.id) c.id AS community_id, c.name AS community_name, org.path AS org_path,
+               k.id AS contract_id
+        FROM market_contract k JOIN market_community c ON c.id = k.community JOIN organisation org ON org.id = c.org
+        WHERE k.alliance = {} AND k.status IN ('active', 'expiring') AND k.starts_on <= {} AND k.ends_on > {}
+        ORDER BY c.id, k.id
+        """,
+        alliance_id,
+        today,
+        today,
+    )

@@ -6,33 +6,40 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from core.schemas import Input
+from core.schemas import Input, View
 from market.balance import Balance, Thresholds
 from market.labels import (
     COMMUNITY_POOL_LABELS,
     COMMUNITY_STATUS_LABELS,
     COMMUNITY_TIER_LABELS,
     COMMUNITY_TYPE_LABELS,
+    CONTRACT_KIND_LABELS,
     CONTRACT_STATUS_LABELS,
     CREATION_LEVEL_LABELS,
     DIRECTION_LABELS,
+    FUND_DIRECTION_LABELS,
+    FUND_MOVEMENT_KIND_LABELS,
     LEDGER_KIND_LABELS,
     NEED_STATUS_LABELS,
     PLAN_LINE_STATE_LABELS,
+    PLATFORM_LEVEL_LABELS,
     PRIORITY_LABELS,
 )
-from market.matching import Bundle, MatchScore, Part, explain_bundle
+from market.matching import AllianceOffer, Bundle, MatchScore, Part, explain_bundle
 from market.subsidy import AcceptanceLevel
 from market.tables import (
     CommunityPool,
     CommunityStatus,
     CommunityTier,
     CommunityType,
+    ContractKind,
     ContractStatus,
     CreationLevel,
+    FundInKind,
     LedgerKind,
     NeedStatus,
     PlanLineState,
+    PlatformLevel,
     RegistryDecision,
 )
 
@@ -305,6 +312,30 @@ class BundleView(msgspec.Struct, kw_only=True):
     explanation: str
 
 
+class AllianceOfferView(msgspec.Struct, kw_only=True):
+    """An industry alliance offered as one candidate for the community's needs, explained like a bundle."""
+
+    alliance_id: int
+    alliance_name: str
+    total: float
+    bundle: BundleView
+
+    @classmethod
+    def of(cls, offer: AllianceOffer, names: dict[str, str]) -> AllianceOfferView:
+        inner = offer.bundle
+        return cls(
+            alliance_id=offer.alliance_id,
+            alliance_name=offer.name,
+            total=offer.total,
+            bundle=BundleView(
+                integrated=MatchView.of(inner.integrated, names) if inner.integrated else None,
+                specialists={c: MatchView.of(s, names) for c, s in inner.specialists.items()},
+                uncovered=sorted(inner.uncovered),
+                explanation=f"产业联盟{offer.name}：" + explain_bundle(inner, names),
+            ),
+        )
+
+
 class Shortlist(msgspec.Struct, kw_only=True):
     """What matching found for one community's open needs, before it is shown."""
 
@@ -316,6 +347,7 @@ class Shortlist(msgspec.Struct, kw_only=True):
     bundle: Bundle
     category_names: dict[str, str]
     vote_winners: dict[int, list[str]] = {}  # operator → categories whose quorate residents' vote it won
+    alliances: list[AllianceOffer] = []
 
 
 class MatchResult(msgspec.Struct, kw_only=True):
@@ -326,6 +358,7 @@ class MatchResult(msgspec.Struct, kw_only=True):
     candidates: int
     shortlist: list[MatchView]
     bundle: BundleView
+    alliances: list[AllianceOfferView]
 
     @classmethod
     def of(cls, found: Shortlist) -> MatchResult:
@@ -343,6 +376,7 @@ class MatchResult(msgspec.Struct, kw_only=True):
                 uncovered=sorted(offer.uncovered),
                 explanation=explain_bundle(offer, names) if found.open_needs else "社区暂无待对接需求",
             ),
+            alliances=[AllianceOfferView.of(a, names) for a in found.alliances],
         )
 
 
@@ -461,6 +495,33 @@ class PlanLineAccept(Input):
 # Contracts -------------------------------------------------------------------------------------
 
 
+class ContractLineInput(Input):
+    operator_id: int
+    category: CategoryCode
+    fee_share: Annotated[Decimal, msgspec.Meta(description="该成员在合同费用中的分成比例，各行合计为 1")]
+
+
+class ContractLineRow(msgspec.Struct, kw_only=True):
+    id: int
+    operator_id: int
+    operator_name: str
+    category: str
+    fee_share: Decimal
+
+
+class ContractLineView(View):
+    id: int
+    operator_id: int
+    operator_name: str
+    category: str
+    fee_share: Decimal
+
+
+class FeePaymentInput(Input):
+    month: date
+    amount: PositiveFen
+
+
 class ContractCreate(Input):
     operator_id: int
     categories: Annotated[list[CategoryCode], msgspec.Meta(min_length=1, max_length=20)]
@@ -473,6 +534,16 @@ class ContractCreate(Input):
     kpis: Annotated[str, msgspec.Meta(max_length=5000)] = ""
     need_ids: IdList = []
     reason: OptionalReason = ""
+    kind: ContractKind = ContractKind.service
+    scope: Annotated[str, msgspec.Meta(max_length=200, description="特许经营的独占经营范围，如“社区综合能源供应”")] = ""
+    franchise_fee: Annotated[Fen, msgspec.Meta(description="特许经营者每年向社区缴纳的特许经营费（分）")] = 0
+    renewal_terms: Annotated[str, msgspec.Meta(max_length=5000, description="续约条款")] = ""
+    termination_terms: Annotated[str, msgspec.Meta(max_length=5000, description="提前终止条款")] = ""
+    master_contract_id: Annotated[
+        int | None, msgspec.Meta(description="国企平台总运营合同下的分包合同：总合同编号")
+    ] = None
+    alliance_id: Annotated[int | None, msgspec.Meta(description="联合体合同：产业联盟编号（与牵头运营商签订）")] = None
+    lines: Annotated[list[ContractLineInput], msgspec.Meta(max_length=30)] = []
 
 
 class ContractUpdate(Input):
@@ -515,6 +586,13 @@ class ContractRow(msgspec.Struct, kw_only=True):
     terminated_at: datetime | None
     termination_reason: str
     created_at: datetime
+    kind: str = "service"
+    scope: str = ""
+    franchise_fee: int = 0
+    renewal_terms: str = ""
+    termination_terms: str = ""
+    master_contract_id: int | None = None
+    alliance_id: int | None = None
 
 
 class ContractView(msgspec.Struct, kw_only=True):
@@ -538,10 +616,20 @@ class ContractView(msgspec.Struct, kw_only=True):
     signed_at: datetime | None
     terminated_at: datetime | None
     termination_reason: str
+    kind: ContractKind
+    kind_label: str
+    scope: str
+    franchise_fee: int
+    renewal_terms: str
+    termination_terms: str
+    master_contract_id: int | None
+    alliance_id: int | None
 
     @classmethod
     def of(cls, row: ContractRow) -> ContractView:
-        return _view(cls, row, status_label=CONTRACT_STATUS_LABELS[row.status])
+        return _view(
+            cls, row, status_label=CONTRACT_STATUS_LABELS[row.status], kind_label=CONTRACT_KIND_LABELS[row.kind]
+        )
 
 
 # Ledger and balance ----------------------------------------------------------------------------
@@ -827,3 +915,267 @@ class RegistryDecisionView(msgspec.Struct, kw_only=True):
     decision: str
     reason: str
     contract_status: str
+
+
+# Community fund --------------------------------------------------------------------------------
+
+
+class FundOpen(Input):
+    name: Name
+    charter: Annotated[str, msgspec.Meta(max_length=5000, description="基金章程或设立文件编号")] = ""
+
+
+class FundContribution(Input):
+    kind: FundInKind
+    amount: PositiveFen
+    counterparty: Annotated[str, msgspec.Meta(max_length=200, description="捐赠人或拨款单位")]
+    reference: Annotated[str, msgspec.Meta(max_length=100, description="收款凭证号")]
+    note: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class FundGrant(Input):
+    amount: PositiveFen
+    purpose: Annotated[str, msgspec.Meta(max_length=2000, description="资助用途（居民自治或公益活动）")]
+    counterparty: Annotated[str, msgspec.Meta(max_length=200, description="受资助的居民组织或活动")]
+    reference: Annotated[str, msgspec.Meta(max_length=100, description="支出票据号")]
+
+
+class FundRow(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    org_path: str
+    name: str
+    charter: str
+    balance: int
+    opened_at: datetime
+
+
+class FundView(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    name: str
+    charter: str
+    balance: int
+    opened_at: datetime
+
+    @classmethod
+    def of(cls, row: FundRow) -> FundView:
+        return _view(cls, row)
+
+
+class FundMovementRow(msgspec.Struct, kw_only=True):
+    id: int
+    fund_id: int
+    direction: str
+    kind: str
+    amount: int
+    balance_after: int
+    source: str
+    counterparty: str
+    purpose: str
+    reference: str
+    approved_by_name: str | None = None
+    ledger_entry_id: int | None = None
+    created_at: datetime
+
+
+class FundMovementView(msgspec.Struct, kw_only=True):
+    id: int
+    direction: str
+    direction_label: str
+    kind: str
+    kind_label: str
+    amount: int
+    balance_after: int
+    source: str
+    counterparty: str
+    purpose: str
+    reference: str
+    approved_by_name: str | None
+    ledger_entry_id: int | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: FundMovementRow) -> FundMovementView:
+        return _view(
+            cls,
+            row,
+            direction_label=FUND_DIRECTION_LABELS[row.direction],
+            kind_label=FUND_MOVEMENT_KIND_LABELS[row.kind],
+        )
+
+
+# Franchises ------------------------------------------------------------------------------------
+
+
+class FranchiseInvoiceInput(Input):
+    month: date
+    revenue: Annotated[Fen, msgspec.Meta(description="特许经营者当月经营收入（分），按分成比例计费")] = 0
+
+
+class FranchiseInvoiceRow(msgspec.Struct, kw_only=True):
+    id: int
+    contract_id: int
+    month: date
+    revenue: int
+    fee_amount: int
+    share_amount: int
+    amount: int
+    ledger_entry_id: int
+    created_at: datetime
+
+
+class FranchiseInvoiceView(View):
+    id: int
+    contract_id: int
+    month: date
+    revenue: int
+    fee_amount: int
+    share_amount: int
+    amount: int
+    ledger_entry_id: int
+
+
+# State-owned platforms -------------------------------------------------------------------------
+
+
+class PlatformDesignate(Input):
+    org_id: int
+    level: PlatformLevel
+    reason: Reason
+    district_id: int | None = None
+
+
+class PlatformRow(msgspec.Struct, kw_only=True):
+    id: int
+    org_id: int
+    org_name: str
+    org_path: str
+    level: str
+    district_id: int | None
+    district_name: str | None
+    reason: str
+    designated_at: datetime
+
+
+class PlatformView(msgspec.Struct, kw_only=True):
+    id: int
+    org_id: int
+    org_name: str
+    level: PlatformLevel
+    level_label: str
+    district_id: int | None
+    district_name: str | None
+    reason: str
+    designated_at: datetime
+
+    @classmethod
+    def of(cls, row: PlatformRow) -> PlatformView:
+        return _view(cls, row, level_label=PLATFORM_LEVEL_LABELS[row.level])
+
+
+class AssignmentInput(Input):
+    community_id: int
+    starts_on: date
+    reason: Reason
+
+
+class AssignmentRow(msgspec.Struct, kw_only=True):
+    id: int
+    platform_id: int
+    community_id: int
+    community_name: str
+    community_type: str
+    district_name: str
+    street_name: str
+    starts_on: date
+    ends_on: date | None
+    reason: str
+
+
+class AssignmentView(View):
+    id: int
+    platform_id: int
+    community_id: int
+    community_name: str
+    district_name: str
+    street_name: str
+    starts_on: date
+    ends_on: date | None
+    reason: str
+
+
+class MasterContractInput(Input):
+    starts_on: date
+    ends_on: date
+    reason: Reason
+    annual_fee: Fen = 0
+    terms: Annotated[str, msgspec.Meta(max_length=5000, description="总运营合同主要条款")] = ""
+
+
+class MasterContractRow(msgspec.Struct, kw_only=True):
+    id: int
+    platform_id: int
+    starts_on: date
+    ends_on: date
+    annual_fee: int
+    terms: str
+    status: str
+    signed_at: datetime
+
+
+class MasterContractView(View):
+    id: int
+    platform_id: int
+    starts_on: date
+    ends_on: date
+    annual_fee: int
+    terms: str
+    status: str
+    signed_at: datetime
+
+
+class PlatformDetail(msgspec.Struct, kw_only=True):
+    platform: PlatformView
+    communities: list[AssignmentView]
+    master_contract: MasterContractView | None
+    sub_contracts: int
+
+
+class PortfolioLine(msgspec.Struct, kw_only=True):
+    community_id: int
+    community_name: str
+    income: int
+    cost: int
+    net: int
+    ratio: Decimal | None
+
+
+class PortfolioView(msgspec.Struct, kw_only=True):
+    platform_id: int
+    start: date
+    end: date
+    communities: list[PortfolioLine]
+    income: int
+    cost: int
+    net: int
+    ratio: Decimal | None
+    surplus: int
+    deficit: int
+    cross_subsidy: int
+    explanation: str
+
+
+class AllianceCommunity(msgspec.Struct, kw_only=True):
+    """A community an alliance serves under a consortium contract, with its balance over the window."""
+
+    community_id: int
+    community_name: str
+    contract_id: int
+    income: int
+    cost: int
+    net: int
+    ratio: Decimal | None
+    satisfaction: Decimal | None = None  # filled once residents' surveys exist

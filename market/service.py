@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TypeVar
 
 import asyncpg
@@ -29,35 +29,54 @@ from core.clock import add_months, month_start
 from core.contributions import collect
 from core.db import transaction
 from core.errors import PermissionDenied, ValidationFailed, require_reason
+from core.money import format_yuan
 from core.outbox import service as outbox
 from core.pagination import with_total
 from core.settings import get_settings
-from market import allocation, matching, performance, subsidy
+from market import allocation, matching, performance, portfolio, subsidy
 from market import repository as repo
 from market.balance import Commitment, Thresholds, balance, forecast, trailing_window
 from market.errors import (
     CapacityExceeded,
     CommunityNameTaken,
     CommunityNotFound,
+    CommunityOutsidePlatformDistrict,
+    CommunityUnderPlatform,
+    ConsortiumInvalid,
     ContractNotFound,
     ContractPartyMissing,
     ContractStateInvalid,
     ContractTermInvalid,
+    FranchiseInvoiceEmpty,
+    FranchiseInvoiceExists,
+    FranchiseScopeTaken,
+    FranchiseTermsInvalid,
+    FundExists,
+    FundInsufficient,
+    FundNotFound,
+    FundReferenceExists,
     LedgerKindNotAllowed,
     LedgerMonthInvalid,
     LedgerSourceExists,
     LedgerVoucherExists,
+    MasterContractExists,
+    MasterContractInvalid,
     NeedNotFound,
     NeedNotOpen,
     NeedsNotOfCommunity,
     NoContractForMonth,
     NoRegistryDecisionDue,
+    NotAFranchise,
     NotCommunityOfficial,
+    NotRenovationCommunity,
     OperatorNotListed,
     PlanDatesInvalid,
     PlanLineDecided,
     PlanLineEmpty,
     PlanNotFound,
+    PlatformExists,
+    PlatformNotFound,
+    PlatformOrgInvalid,
     StreetNotFound,
     SubsidyInputInvalid,
     VoteWinnerNotFollowed,
@@ -66,32 +85,43 @@ from market.errors import (
 from market.labels import (
     COMMUNITY_TYPE_LABELS,
     COST_KINDS,
+    FUND_MOVEMENT_KIND_LABELS,
     INCOME_KINDS,
     LEDGER_KIND_LABELS,
     REGISTRY_DECISION_LABELS,
 )
 from market.schemas import (
+    AllianceCommunity,
+    AssignmentRow,
     CandidateRow,
     CommunityBalance,
     CommunityBalanceRow,
     CommunityReport,
     CommunityRow,
     ComplaintView,
+    ContractLineRow,
     ContractRow,
+    FranchiseInvoiceRow,
+    FundMovementRow,
+    FundRow,
     KindFigures,
     LedgerEntryRow,
+    MasterContractRow,
     MonthFigures,
     NeedRow,
     Overview,
     PlanLineRow,
     PlanRow,
+    PlatformRow,
+    PortfolioLine,
+    PortfolioView,
     RegistryDecisionView,
     ScopedNeed,
     Shortlist,
 )
 from providers import repository as providers_repo
 from providers import service as providers
-from providers.errors import OperatorNotFound
+from providers.errors import AllianceNotFound, OperatorNotFound
 from providers.tables import Operator
 
 W = TypeVar("W")
@@ -402,6 +432,7 @@ async def _build_match(community: CommunityRow, limit: int) -> Shortlist:
     shortlist = matching.explain(ranked[:limit], candidates, target, today, current_weights, names)
     lead_target = dataclasses.replace(target, open_categories=with_lead)
     offer = matching.bundle_for(candidates, lead_target, today, current_weights, names)
+    alliances = await _alliance_offers(candidates, lead_target, today, current_weights, names)
     return Shortlist(
         community=community,
         open_needs=sorted(categories),
@@ -411,7 +442,39 @@ async def _build_match(community: CommunityRow, limit: int) -> Shortlist:
         bundle=offer,
         category_names=names,
         vote_winners=winners,
+        alliances=alliances,
     )
+
+
+async def _alliance_offers(
+    candidates: list[matching.Candidate],
+    target: matching.Community,
+    today: date,
+    current_weights: matching.Weights,
+    names: dict[str, str],
+) -> list[matching.AllianceOffer]:
+    """Each approved alliance whose members in good standing can serve the community, best first. A member
+    suspended, removed, expired or no longer listed for its category is left out."""
+    alliances = await providers.approved_alliances(today) if target.open_categories else []
+    standing = {
+        alliance.id: [(m.operator_id, m.category) for m in members if providers.member_in_good_standing(m)]
+        for alliance, members in alliances
+    }
+    member_ids = {operator_id for roles in standing.values() for operator_id, _ in roles}
+    if not member_ids:
+        return []
+    ranked = [s for s in matching.rank(candidates, target, today, current_weights) if s.operator_id in member_ids]
+    scored = {s.operator_id: s for s in matching.explain(ranked, candidates, target, today, current_weights, names)}
+    offers = [
+        found
+        for alliance, _ in alliances
+        if (
+            found := matching.alliance_offer(
+                alliance.id, alliance.name, standing[alliance.id], scored, target.open_categories
+            )
+        )
+    ]
+    return sorted(offers, key=lambda o: (-o.total, o.alliance_id))
 
 
 # Allocation ------------------------------------------------------------------------------------
@@ -771,8 +834,30 @@ async def _check_operator_can_hold(
     return operator
 
 
+async def _check_parties(
+    operator_id: int,
+    categories: list[str],
+    lines: list[tuple[int, str]],
+    on: date,
+    *,
+    holding_already: int | None = None,
+) -> None:
+    """The operator can hold the contract on `on`; for a consortium contract the lead is checked for its own
+    lines (and holds the unit of capacity), and every other member for the category of its line."""
+    if not lines:
+        await _check_operator_can_hold(operator_id, categories, on, holding_already=holding_already)
+        return
+    await _check_operator_can_hold(
+        operator_id, [c for o, c in lines if o == operator_id], on, holding_already=holding_already
+    )
+    for member, category in sorted(lines):
+        if member != operator_id:
+            await _check_operator_can_hold(member, [category], on, holding_already=0)
+
+
 async def _insert_draft(principal: Principal, fields: dict) -> int:
-    await _check_operator_can_hold(fields["operator_id"], fields["categories"], clock.today())
+    lines = [(line["operator_id"], line["category"]) for line in fields.get("lines", [])]
+    await _check_parties(fields["operator_id"], fields["categories"], lines, clock.today())
     contract_id = await repo.insert_contract(fields, status="draft", created_by=principal.user_id, now=clock.now())
     await audit.record(principal, "contract.create", "contract", contract_id, after=fields)
     return contract_id
@@ -787,6 +872,7 @@ async def create_contract(principal: Principal, fields: dict) -> ContractRow:
     """A draft between a community (or a street) and an operator; it already holds a unit of capacity."""
     _check_term(fields["starts_on"], fields["ends_on"])
     reason = str(fields.pop("reason", "") or "").strip()
+    _check_franchise_terms(fields)
     async with transaction():
         fields["categories"] = await providers.check_categories(fields["categories"])
         if fields.get("community_id") is not None:
@@ -813,8 +899,34 @@ async def create_contract(principal: Principal, fields: dict) -> ContractRow:
             if operator is None:
                 raise OperatorNotFound()
             await follow_vote(principal, fields["need_ids"], operator.id, operator.name, reason)
+        if fields.get("kind") == "franchise":
+            await _check_scope_free(fields["community_id"], fields["scope"])
+        await _check_master_contract(fields)
+        await _check_consortium(fields)
         contract_id = await _insert_draft(principal, fields)
+        if fields.get("lines"):
+            await repo.insert_contract_lines(contract_id, fields["lines"])
         return _written(await repo.get_contract(contract_id))
+
+
+FRANCHISE_ONLY = ("scope", "franchise_fee", "renewal_terms", "termination_terms")
+
+
+def _check_franchise_terms(fields: dict) -> None:
+    """A franchise names its community and its exclusive scope; a service contract carries no franchise terms."""
+    for name in ("scope", "renewal_terms", "termination_terms"):
+        fields[name] = fields.get(name, "").strip()
+    if fields.get("kind", "service") == "franchise":
+        if fields.get("community_id") is None or not fields["scope"]:
+            raise FranchiseTermsInvalid(detail={"field": "scope" if fields.get("community_id") else "community_id"})
+    elif any(fields.get(name) for name in FRANCHISE_ONLY):
+        raise FranchiseTermsInvalid(detail={"field": next(n for n in FRANCHISE_ONLY if fields.get(n))})
+
+
+async def _check_scope_free(community_id: int, scope: str) -> None:
+    in_force = await repo.franchise_in_force(community_id, scope)
+    if in_force is not None:
+        raise FranchiseScopeTaken(detail={"contract_id": in_force, "scope": scope})
 
 
 def _can_read_contract(principal: Principal, contract: ContractRow) -> bool:
@@ -895,13 +1007,17 @@ async def sign_contract(principal: Principal, contract_id: int, reason: str = ""
         contract = await _contract_for_officials(principal, contract_id)
         if contract.status != "draft":
             raise ContractStateInvalid()
-        await _check_operator_can_hold(
-            contract.operator_id, contract.categories, clock.today(), holding_already=contract_id
+        lines = [(line.operator_id, line.category) for line in await repo.contract_lines(contract_id)]
+        await _check_parties(
+            contract.operator_id, contract.categories, lines, clock.today(), holding_already=contract_id
         )
         await follow_vote(principal, contract.need_ids, contract.operator_id, contract.operator_name, reason)
-        await repo.update_contract(
-            contract_id, {"status": "active", "signed_by": principal.user_id, "signed_at": clock.now()}, clock.now()
-        )
+        try:
+            await repo.update_contract(
+                contract_id, {"status": "active", "signed_by": principal.user_id, "signed_at": clock.now()}, clock.now()
+            )
+        except asyncpg.UniqueViolationError as exc:  # another franchise of the scope came into force first
+            raise FranchiseScopeTaken(detail={"scope": contract.scope}) from exc
         if contract.need_ids:
             await repo.set_need_status(contract.need_ids, "matched", clock.now(), only_from="open")
         await audit.record(
@@ -927,8 +1043,10 @@ async def renew_contract(principal: Principal, contract_id: int, changes: dict, 
         _check_term(contract.ends_on, changes["ends_on"])
         # The successor takes over the unit of capacity the contract holds. The operator must be listed
         # today and on the day the new term starts: a listing lapsing before then does not carry a renewal.
+        lines = await repo.contract_lines(contract_id)
+        parties = [(line.operator_id, line.category) for line in lines]
         for on in (clock.today(), contract.ends_on):
-            await _check_operator_can_hold(contract.operator_id, contract.categories, on, holding_already=contract_id)
+            await _check_parties(contract.operator_id, contract.categories, parties, on, holding_already=contract_id)
         successor = {
             "street_id": contract.street_id,
             "community_id": contract.community_id,
@@ -941,14 +1059,22 @@ async def renew_contract(principal: Principal, contract_id: int, changes: dict, 
             "kpis": changes.get("kpis") or contract.kpis,
             "renewal_of": contract_id,
             "need_ids": contract.need_ids,
+            **{name: getattr(contract, name) for name in ("kind", *FRANCHISE_ONLY)},
+            "alliance_id": contract.alliance_id,
         }
+        # The contract leaves force before its successor enters it: a franchise's scope holds one at a time.
+        await repo.update_contract(contract_id, {"status": "renewed"}, clock.now())
         try:
             successor_id = await repo.insert_contract(
                 successor, status="active", created_by=principal.user_id, now=clock.now()
             )
         except asyncpg.UniqueViolationError as exc:
             raise ContractStateInvalid() from exc
-        await repo.update_contract(contract_id, {"status": "renewed"}, clock.now())
+        if lines:
+            await repo.insert_contract_lines(
+                successor_id,
+                [{"operator_id": x.operator_id, "category": x.category, "fee_share": x.fee_share} for x in lines],
+            )
         await audit.record(
             principal,
             "contract.renew",
@@ -1496,3 +1622,588 @@ async def decide_after_registry_change(
 
 async def contracts_awaiting_decision() -> list[repo.AwaitingDecision]:
     return await repo.contracts_awaiting_decision()
+
+
+# Community fund --------------------------------------------------------------------------------
+
+# What a fund's movements are on the community's ledger.
+FUND_LEDGER_KINDS = {"donation": "other_income", "subsidy": "subsidy", "grant": "other_cost"}
+
+
+def _text(value: str, field: str, label: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValidationFailed(f"{label}不能为空", detail={"field": field})
+    return value
+
+
+async def open_fund(principal: Principal, community_id: int, *, name: str, charter: str) -> FundRow:
+    """A street (or its district, or the city) opens the community's fund; a community has at most one."""
+    name = _text(name, "name", "基金名称")
+    async with transaction():
+        community = await _editable_community(principal, community_id, for_update=True)
+        if await repo.fund_of_community(community.id) is not None:
+            raise FundExists()
+        fund_id = await repo.insert_fund(
+            community_id=community.id, name=name, charter=charter.strip(), opened_by=principal.user_id, now=clock.now()
+        )
+        await audit.record(principal, "fund.open", "fund", fund_id, after={"community_id": community.id, "name": name})
+        return _written(await repo.fund_of_community(community.id))
+
+
+async def _fund(principal: Principal, community_id: int, *, for_update: bool = False) -> FundRow:
+    community = await _readable_community(principal, community_id)
+    fund = await repo.fund_of_community(community.id, for_update=for_update)
+    if fund is None:
+        raise FundNotFound()
+    return fund
+
+
+async def _fund_to_write(principal: Principal, community_id: int) -> FundRow:
+    """The fund, locked, for an official of its community: movements of one fund queue up behind it."""
+    community = await _editable_community(principal, community_id)
+    fund = await repo.fund_of_community(community.id, for_update=True)
+    if fund is None:
+        raise FundNotFound()
+    return fund
+
+
+async def get_fund(principal: Principal, community_id: int) -> FundRow:
+    return await _fund(principal, community_id)
+
+
+async def list_fund_movements(
+    principal: Principal, community_id: int, limit: int, offset: int
+) -> tuple[list[FundMovementRow], int]:
+    fund = await _fund(principal, community_id)
+    return await with_total(lambda lim, off: repo.list_fund_movements(fund.id, lim, off), limit, offset)
+
+
+async def _move_with_entry(
+    principal: Principal, fund: FundRow, kind: str, amount: int, reference: str, fields: dict
+) -> FundMovementRow:
+    """The movement and its ledger entry, both named by the fund's voucher or receipt reference."""
+    source = f"fund:{fund.id}:{kind}:{reference}"
+    if await repo.movement_by_source(source) is not None:
+        raise FundReferenceExists(detail={"reference": reference})
+    if kind == "grant" and fund.balance < amount:
+        raise FundInsufficient(detail={"balance": fund.balance, "amount": amount})
+    label = FUND_MOVEMENT_KIND_LABELS[kind]
+    try:
+        (entry,) = await _insert_entries(
+            principal,
+            [
+                {
+                    "community_id": fund.community_id,
+                    "month": month_start(clock.today()),
+                    "direction": _direction(FUND_LEDGER_KINDS[kind]),
+                    "kind": FUND_LEDGER_KINDS[kind],
+                    "amount": amount,
+                    "source": source,
+                    "note": f"{fund.name}{label}：{fields['counterparty']}（{reference}）",
+                }
+            ],
+            posting_org(principal, fund.org_path),
+        )
+    except LedgerSourceExists as exc:
+        raise FundReferenceExists(detail={"reference": reference}) from exc
+    try:
+        return await repo.move_fund(
+            fund_id=fund.id,
+            kind=kind,
+            amount=amount,
+            source=source,
+            fields={**fields, "reference": reference, "ledger_entry_id": entry.id},
+            now=clock.now(),
+        )
+    except asyncpg.CheckViolationError as exc:  # the database's last word on the balance
+        raise FundInsufficient(detail={"amount": amount}) from exc
+
+
+async def contribute_to_fund(
+    principal: Principal, community_id: int, *, kind: str, amount: int, counterparty: str, reference: str, note: str
+) -> FundMovementRow:
+    """A donation or a subsidy into the fund, on the community's ledger as income under its voucher."""
+    counterparty = _text(counterparty, "counterparty", "捐赠人或拨款单位")
+    reference = _text(reference, "reference", "收款凭证号")
+    async with transaction():
+        fund = await _fund_to_write(principal, community_id)
+        movement = await _move_with_entry(
+            principal, fund, kind, amount, reference, {"counterparty": counterparty, "purpose": note.strip()}
+        )
+        await audit.record(
+            principal,
+            "fund.contribution",
+            "fund",
+            fund.id,
+            after={"kind": kind, "amount": amount, "counterparty": counterparty, "reference": reference},
+        )
+        return movement
+
+
+async def grant_from_fund(
+    principal: Principal, community_id: int, *, amount: int, purpose: str, counterparty: str, reference: str
+) -> FundMovementRow:
+    """A grant to residents' self-governance or a public-welfare activity: the official recording it approves
+    it, for a purpose, against a receipt. The fund cannot pay more than it holds."""
+    purpose = _text(purpose, "purpose", "资助用途")
+    counterparty = _text(counterparty, "counterparty", "受资助的居民组织或活动")
+    reference = _text(reference, "reference", "支出票据号")
+    async with transaction():
+        fund = await _fund_to_write(principal, community_id)
+        movement = await _move_with_entry(
+            principal,
+            fund,
+            "grant",
+            amount,
+            reference,
+            {"counterparty": counterparty, "purpose": purpose, "approved_by": principal.user_id},
+        )
+        await audit.record(
+            principal,
+            "fund.grant",
+            "fund",
+            fund.id,
+            before={"balance": fund.balance},
+            after={"balance": movement.balance_after, "amount": amount, "counterparty": counterparty},
+            reason=purpose,
+        )
+        return movement
+
+
+async def fund_pay(
+    community_id: int, amount_fen: int, source_kind: str, source_id: object, memo: str = ""
+) -> FundMovementRow:
+    """For other services (residents' points redeemed with an operator): pays `amount_fen` out of the
+    community's fund inside the caller's transaction (or a transaction of its own). Idempotent by
+    (source_kind, source_id): paying one source again returns the first payment and debits nothing. The
+    caller posts the cost on the ledger (market's post_points_payout does); the fund only records where
+    the money went. Raises FundNotFound without a fund, FundInsufficient when it cannot cover the amount."""
+    if amount_fen <= 0:
+        raise ValueError("a fund payment is a positive amount of fen")
+    source = f"{source_kind}:{source_id}"
+    async with transaction():
+        fund = await repo.fund_of_community(community_id, for_update=True)
+        if fund is None:
+            raise FundNotFound()
+        paid = await repo.movement_by_source(source)
+        if paid is not None:
+            return paid
+        if fund.balance < amount_fen:
+            raise FundInsufficient(detail={"balance": fund.balance, "amount": amount_fen})
+        movement = await repo.move_fund(
+            fund_id=fund.id,
+            kind="points_payout",
+            amount=amount_fen,
+            source=source,
+            fields={"purpose": memo, "reference": str(source_id)},
+            now=clock.now(),
+        )
+        await audit.record(
+            None,
+            "fund.pay",
+            "fund",
+            fund.id,
+            after={"amount": amount_fen, "source": source, "balance": movement.balance_after},
+        )
+        return movement
+
+
+# Franchises ------------------------------------------------------------------------------------
+
+
+def franchise_charge(annual_fee: int, revenue_share: Decimal | None, revenue: int) -> tuple[int, int]:
+    """One month of a franchise: a twelfth of the yearly fee and the share of the month's revenue, each
+    rounded half up to the fen."""
+    fee = int((Decimal(annual_fee) / 12).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    share = int((Decimal(revenue) * (revenue_share or Decimal(0))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return fee, share
+
+
+def _in_force(contract: ContractRow, month: date) -> bool:
+    terminated_on = clock.business_date(contract.terminated_at) if contract.terminated_at else None
+    return (
+        contract.status in repo.IN_FORCE_STATES
+        and contract.starts_on < add_months(month, 1)
+        and contract.ends_on > month
+        and (terminated_on is None or terminated_on > month)
+    )
+
+
+async def invoice_franchise(principal: Principal, contract_id: int, month: date, revenue: int) -> FranchiseInvoiceRow:
+    """The street invoices a month of a franchise; what the franchisee owes is posted at once to the
+    community's ledger as income. A month is invoiced once."""
+    month = _check_month(month)
+    async with transaction():
+        contract = await _contract_for_officials(principal, contract_id)
+        if contract.kind != "franchise" or contract.community_id is None:
+            raise NotAFranchise()
+        if not _in_force(contract, month):
+            raise NoContractForMonth()
+        fee, share = franchise_charge(contract.franchise_fee, contract.revenue_share, revenue)
+        if fee + share <= 0:
+            raise FranchiseInvoiceEmpty(detail={"field": "revenue"})
+        label = f"{month:%Y-%m}"
+        entry = {
+            "community_id": contract.community_id,
+            "month": month,
+            "direction": "income",
+            "kind": "other_income",
+            "amount": fee + share,
+            "source": f"franchise:{contract_id}:{label}",
+            "contract_id": contract_id,
+            "note": f"{contract.operator_name} {contract.scope}特许经营费 {label}",
+        }
+        try:
+            (posted,) = await _insert_entries(principal, [entry], posting_org(principal, contract.street_path))
+        except LedgerSourceExists as exc:
+            raise FranchiseInvoiceExists(detail={"month": label}) from exc
+        invoice = await repo.insert_franchise_invoice(
+            {
+                "contract_id": contract_id,
+                "month": month,
+                "revenue": revenue,
+                "fee_amount": fee,
+                "share_amount": share,
+                "amount": fee + share,
+                "ledger_entry_id": posted.id,
+            },
+            invoiced_by=principal.user_id,
+            now=clock.now(),
+        )
+        await audit.record(
+            principal,
+            "franchise.invoice",
+            "contract",
+            contract_id,
+            after={"month": label, "revenue": revenue, "fee": fee, "share": share},
+        )
+        return invoice
+
+
+# State-owned platforms -------------------------------------------------------------------------
+
+PLATFORM_ORG_KINDS = (OrgKind.owner, OrgKind.operator)
+
+
+def _require_city(principal: Principal) -> None:
+    if not principal.has_role(Role.city):
+        raise PermissionDenied("只有市建委工作人员可以操作国企平台统一运营试点")
+
+
+async def designate_platform(principal: Principal, fields: dict) -> PlatformRow:
+    """City staff designate a state-owned company as a city- or district-level platform."""
+    _require_city(principal)
+    reason = require_reason(fields["reason"])
+    async with transaction():
+        org = await accounts_repo.get_org(fields["org_id"])
+        if org is None or org.kind not in PLATFORM_ORG_KINDS:
+            raise PlatformOrgInvalid(detail={"field": "org_id"})
+        if fields["level"] == "district":
+            district = await accounts_repo.get_org(fields["district_id"]) if fields.get("district_id") else None
+            if district is None or district.kind != OrgKind.district:
+                raise PlatformOrgInvalid(detail={"field": "district_id"})
+        elif fields.get("district_id") is not None:
+            raise PlatformOrgInvalid(detail={"field": "district_id"})
+        try:
+            platform_id = await repo.insert_platform(
+                {**fields, "reason": reason}, designated_by=principal.user_id, now=clock.now()
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise PlatformExists() from exc
+        await audit.record(
+            principal,
+            "platform.designate",
+            "platform",
+            platform_id,
+            before={"org_id": org.id, "platform": False},
+            after={"org_id": org.id, "level": fields["level"], "district_id": fields.get("district_id")},
+            reason=reason,
+        )
+        return _written(await repo.get_platform(platform_id))
+
+
+def _platform_reader_orgs(principal: Principal) -> list[int] | None:
+    """None: the reader sees every platform (officials, auditors); otherwise the companies whose platform
+    the reader may see (its own)."""
+    if any(principal.has_role(role) for role in (*OFFICIAL_ROLES, Role.auditor)):
+        return None
+    return principal.org_ids(Role.owner) + principal.org_ids(Role.operator)
+
+
+async def _readable_platform(principal: Principal, platform_id: int) -> PlatformRow:
+    platform = await repo.get_platform(platform_id)
+    orgs = _platform_reader_orgs(principal)
+    if platform is None or (orgs is not None and platform.org_id not in orgs):
+        raise PlatformNotFound()
+    return platform
+
+
+async def list_platforms(principal: Principal, limit: int, offset: int) -> tuple[list[PlatformRow], int]:
+    orgs = _platform_reader_orgs(principal)
+    return await with_total(lambda lim, off: repo.list_platforms(orgs, lim, off), limit, offset)
+
+
+async def platform_detail(
+    principal: Principal, platform_id: int
+) -> tuple[PlatformRow, list[AssignmentRow], MasterContractRow | None, int]:
+    platform = await _readable_platform(principal, platform_id)
+    master = await repo.master_contract_of(platform.id)
+    subs = await repo.sub_contract_count(master.id) if master else 0
+    return platform, await repo.assignments_of(platform.id), master, subs
+
+
+async def assign_to_platform(principal: Principal, platform_id: int, fields: dict) -> AssignmentRow:
+    """An old-renovation community goes under the platform from `starts_on`; the database refuses a second
+    platform over the same days, however many officials assign at once."""
+    _require_city(principal)
+    reason = require_reason(fields["reason"])
+    async with transaction():
+        platform = await _readable_platform(principal, platform_id)
+        community = await repo.get_community(fields["community_id"])
+        if community is None:
+            raise CommunityNotFound()
+        if community.community_type != "renovation":
+            raise NotRenovationCommunity(detail={"field": "community_id"})
+        if platform.district_id is not None and community.district_id != platform.district_id:
+            raise CommunityOutsidePlatformDistrict(detail={"field": "community_id"})
+        try:
+            assignment_id = await repo.insert_assignment(
+                {
+                    "platform_id": platform.id,
+                    "community_id": community.id,
+                    "starts_on": fields["starts_on"],
+                    "reason": reason,
+                },
+                assigned_by=principal.user_id,
+                now=clock.now(),
+            )
+        except asyncpg.ExclusionViolationError as exc:
+            raise CommunityUnderPlatform(detail={"community_id": community.id}) from exc
+        await audit.record(
+            principal,
+            "platform.assign",
+            "community",
+            community.id,
+            before={"platform_id": None},
+            after={"platform_id": platform.id, "starts_on": fields["starts_on"]},
+            reason=reason,
+        )
+        return _written(await repo.get_assignment(assignment_id))
+
+
+async def sign_master_contract(principal: Principal, platform_id: int, fields: dict) -> MasterContractRow:
+    """The platform's one master contract in force, covering the communities assigned to it."""
+    _require_city(principal)
+    reason = require_reason(fields.pop("reason"))
+    _check_term(fields["starts_on"], fields["ends_on"])
+    async with transaction():
+        platform = await _readable_platform(principal, platform_id)
+        try:
+            master = await repo.insert_master_contract(
+                {**fields, "platform_id": platform.id, "terms": fields["terms"].strip()},
+                signed_by=principal.user_id,
+                now=clock.now(),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise MasterContractExists() from exc
+        await audit.record(
+            principal,
+            "platform.master_contract",
+            "platform",
+            platform.id,
+            before={"master_contract_id": None},
+            after={"master_contract_id": master.id, **fields},
+            reason=reason,
+        )
+        return master
+
+
+async def _check_master_contract(fields: dict) -> None:
+    """A sub-contract under a platform's master contract: the master is in force and the community is under
+    its platform on the day the sub-contract starts."""
+    master_id = fields.get("master_contract_id")
+    if master_id is None:
+        return
+    master = await repo.get_master_contract(master_id)
+    if (
+        master is None
+        or master.status != "active"
+        or fields.get("community_id") is None
+        or await repo.platform_of_community(fields["community_id"], fields["starts_on"]) != master.platform_id
+    ):
+        raise MasterContractInvalid(detail={"field": "master_contract_id"})
+
+
+def _portfolio_explanation(result: portfolio.Portfolio) -> str:
+    if result.cross_subsidy == 0:
+        return "各社区之间没有盈亏互补"
+    return (
+        f"盈余社区共结余 {format_yuan(result.surplus)}，亏损社区共缺口 {format_yuan(result.deficit)}，"
+        f"平台内部以盈补亏 {format_yuan(result.cross_subsidy)}"
+    )
+
+
+async def platform_portfolio(
+    principal: Principal, platform_id: int, start: date | None, end: date | None
+) -> PortfolioView:
+    """Each community's income and cost under the platform and the platform's total over the window, with
+    how much of one community's surplus covers another's gap."""
+    platform = await _readable_platform(principal, platform_id)
+    start, end = _window(start, end)
+    assignments = await repo.assignments_of(platform.id)
+    totals = await repo.community_totals([a.community_id for a in assignments], start, end)
+    lines = []
+    for a in assignments:
+        income, cost = totals.get(a.community_id, (0, 0))
+        figures = portfolio.Figures(1, income, cost)
+        lines.append(
+            PortfolioLine(
+                community_id=a.community_id,
+                community_name=a.community_name,
+                income=income,
+                cost=cost,
+                net=figures.net,
+                ratio=_rounded(figures.ratio),
+            )
+        )
+    result = portfolio.portfolio([(line.income, line.cost) for line in lines])
+    return PortfolioView(
+        platform_id=platform.id,
+        start=start,
+        end=end,
+        communities=lines,
+        income=result.total.income,
+        cost=result.total.cost,
+        net=result.total.net,
+        ratio=_rounded(result.total.ratio),
+        surplus=result.surplus,
+        deficit=result.deficit,
+        cross_subsidy=result.cross_subsidy,
+        explanation=_portfolio_explanation(result),
+    )
+
+
+def _rounded(ratio: Decimal | None) -> Decimal | None:
+    return ratio.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP) if ratio is not None else None
+
+
+async def renovation_comparison(rows: list[dict], on: date) -> dict[str, portfolio.Figures]:
+    """For the monthly report: old-renovation communities (balance rows with id, community_type, income and
+    cost) split into those a platform runs on `on` and those the market runs."""
+    run = await repo.platform_run_communities(on)
+    renovation = [(r["id"], r["income"], r["cost"]) for r in rows if r["community_type"] == "renovation"]
+    return portfolio.comparison(renovation, run)
+
+
+# Consortium contracts --------------------------------------------------------------------------
+
+
+async def _check_consortium(fields: dict) -> None:
+    """A consortium contract is signed with an approved alliance's lead; each of its categories is served by
+    one member in good standing whose role in the alliance is that category, and the fee shares add up to 1."""
+    lines = fields.get("lines") or []
+    alliance_id = fields.get("alliance_id")
+    if alliance_id is None:
+        if lines:
+            raise ConsortiumInvalid(detail={"field": "alliance_id"})
+        return
+    alliance = await providers_repo.get_alliance(alliance_id)
+    if alliance is None or alliance.status != "approved" or alliance.lead_id != fields["operator_id"]:
+        raise ConsortiumInvalid(detail={"field": "alliance_id"})
+    members = {
+        (m.operator_id, m.category)
+        for m in await providers_repo.alliance_members([alliance_id], clock.today())
+        if providers.member_in_good_standing(m)
+    }
+    categories = [line["category"] for line in lines]
+    if (
+        not lines
+        or sorted(categories) != sorted(set(fields["categories"]))
+        or len(set(categories)) != len(categories)
+        or sum(Decimal(line["fee_share"]) for line in lines) != 1
+        or any(not 0 < Decimal(line["fee_share"]) <= 1 for line in lines)
+        or any((line["operator_id"], line["category"]) not in members for line in lines)
+    ):
+        raise ConsortiumInvalid(detail={"field": "lines"})
+
+
+async def contract_lines(principal: Principal, contract_id: int) -> list[ContractLineRow]:
+    contract = await _readable_contract(principal, contract_id)
+    return await repo.contract_lines(contract.id)
+
+
+def split_fee(amount: int, shares: list[Decimal]) -> list[int]:
+    """`amount` fen split by `shares` (adding up to 1): each share rounded down, the last line takes what
+    is left, so the parts add up to the amount exactly."""
+    parts = [int(Decimal(amount) * share) for share in shares[:-1]]
+    return [*parts, amount - sum(parts)]
+
+
+async def pay_contract_fee(principal: Principal, contract_id: int, month: date, amount: int) -> list[LedgerEntryRow]:
+    """A month's fee paid under a contract, posted to the community's ledger as service-fee cost: one entry
+    per line of a consortium contract (each member's share), one for any other contract. Once per month."""
+    month = _check_month(month)
+    async with transaction():
+        contract = await _contract_for_officials(principal, contract_id)
+        if contract.community_id is None or not _in_force(contract, month):
+            raise NoContractForMonth()
+        lines = await repo.contract_lines(contract_id)
+        parties = [(x.id, x.operator_name, x.category, x.fee_share) for x in lines] or [
+            (0, contract.operator_name, "、".join(contract.categories), Decimal(1))
+        ]
+        label = f"{month:%Y-%m}"
+        entries = [
+            {
+                "community_id": contract.community_id,
+                "month": month,
+                "direction": "cost",
+                "kind": "service_fee",
+                "amount": part,
+                "source": f"contract:{contract_id}:fee:{label}:{line_id}",
+                "contract_id": contract_id,
+                "note": f"{name} {category} {label} 服务费",
+            }
+            for (line_id, name, category, _), part in zip(
+                parties, split_fee(amount, [p[3] for p in parties]), strict=True
+            )
+            if part > 0
+        ]
+        written = await _insert_entries(principal, entries, posting_org(principal, contract.street_path))
+        await audit.record(
+            principal, "fee_payment.record", "contract", contract_id, after={"month": label, "amount": amount}
+        )
+        return written
+
+
+async def alliance_communities(principal: Principal, alliance_id: int) -> list[AllianceCommunity]:
+    """For the alliance's page: the communities its consortium contracts serve, with their balance over the
+    trailing window; officials see those in their part of the tree, the alliance's members all of them."""
+    if await providers_repo.get_alliance(alliance_id) is None:
+        raise AllianceNotFound()
+    today = clock.today()
+    members = {m.operator_org_id for m in await providers_repo.alliance_members([alliance_id], today)}
+    is_member = bool(members & set(principal.org_ids(Role.operator)))
+    rows = [
+        r
+        for r in await repo.alliance_communities(alliance_id, today)
+        if is_member or principal.can_read_path(r["org_path"])
+    ]
+    start, end = _window(None, None)
+    totals = await repo.community_totals([r["community_id"] for r in rows], start, end)
+    result = []
+    for r in rows:
+        income, cost = totals.get(r["community_id"], (0, 0))
+        figures = portfolio.Figures(1, income, cost)
+        result.append(
+            AllianceCommunity(
+                community_id=r["community_id"],
+                community_name=r["community_name"],
+                contract_id=r["contract_id"],
+                income=income,
+                cost=cost,
+                net=figures.net,
+                ratio=_rounded(figures.ratio),
+            )
+        )
+    return result

@@ -80,6 +80,11 @@ class ContractStatus(str, Enum):
     terminated = "terminated"
 
 
+class ContractKind(str, Enum):
+    service = "service"  # 服务合同
+    franchise = "franchise"  # 特许经营
+
+
 class EntryDirection(str, Enum):
     income = "income"
     cost = "cost"
@@ -156,6 +161,13 @@ class ServiceContract(Table, tablename="market_contract"):
     status = Varchar(length=12, choices=ContractStatus, default=ContractStatus.draft, index=True)
     renewal_of: ForeignKey = ForeignKey("self", null=True, default=None)
     need_ids = Array(base_column=Integer())
+    kind = Varchar(length=10, choices=ContractKind, default=ContractKind.service)
+    scope = Varchar(length=200, default="")  # a franchise's exclusive scope in its community
+    franchise_fee = BigInt(default=0)  # fen a year, paid by a franchisee to the community
+    renewal_terms = Text(default="")
+    termination_terms = Text(default="")  # early termination
+    master_contract = Integer(null=True, default=None)  # a state-owned platform's master contract (FK in SQL)
+    alliance = Integer(null=True, default=None)  # a consortium contract's industry alliance (FK in SQL)
     created_by = ForeignKey(User, null=False)
     signed_by = ForeignKey(User, null=True, default=None)
     signed_at = Timestamptz(null=True, default=None)
@@ -235,3 +247,117 @@ class ContractRegistryDecision(Table, tablename="market_contract_registry_decisi
     reason = Text()
     decided_by = ForeignKey(User, null=False)
     decided_at = Timestamptz()
+
+
+class FundMovementKind(str, Enum):
+    donation = "donation"  # 捐赠
+    subsidy = "subsidy"  # 补助
+    grant = "grant"  # 资助居民自治和公益活动
+    points_payout = "points_payout"  # 居民积分兑付运营商
+
+
+class FundInKind(str, Enum):
+    donation = "donation"
+    subsidy = "subsidy"
+
+
+class Fund(Table, tablename="market_fund"):
+    """社区基金: one account per community. `balance` never goes below zero (a CHECK in the database)."""
+
+    id: Serial
+    community = ForeignKey(Community, null=False, unique=True)
+    name = Varchar(length=200)
+    charter = Text(default="")
+    balance = BigInt(default=0)  # fen
+    opened_by = ForeignKey(User, null=False)
+    opened_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class FundMovement(Table, tablename="market_fund_movement"):
+    """Money into or out of a fund, unique by its source; in and out movements also sit on the community's
+    ledger (`ledger_entry`), except points payouts, whose cost the paying service posts itself."""
+
+    id: Serial
+    fund = ForeignKey(Fund, null=False, index=True)
+    direction = Varchar(length=3)  # in | out
+    kind = Varchar(length=16, choices=FundMovementKind)
+    amount = BigInt()  # fen, > 0
+    balance_after = BigInt()
+    source = Varchar(length=200, unique=True)
+    counterparty = Varchar(length=200, default="")
+    purpose = Text(default="")
+    reference = Varchar(length=100, default="")  # receipt or voucher number
+    approved_by = ForeignKey(User, null=True, default=None)
+    ledger_entry = ForeignKey(LedgerEntry, null=True, default=None)
+    created_at = Timestamptz()
+
+
+class FranchiseInvoice(Table, tablename="market_franchise_invoice"):
+    """One month of what a franchisee owes its community: a twelfth of the yearly fee plus its share of the
+    month's revenue, posted to the community's ledger as it is invoiced."""
+
+    id: Serial
+    contract = ForeignKey(ServiceContract, null=False)
+    month = Date()
+    revenue = BigInt()
+    fee_amount = BigInt()
+    share_amount = BigInt()
+    amount = BigInt()
+    ledger_entry = ForeignKey(LedgerEntry, null=False)
+    invoiced_by = ForeignKey(User, null=False)
+    created_at = Timestamptz()
+
+
+class PlatformLevel(str, Enum):
+    city = "city"  # 市级国企平台
+    district = "district"  # 区级国企平台
+
+
+class Platform(Table, tablename="market_platform"):
+    """国企平台: a state-owned company the city designated to run old-renovation communities together."""
+
+    id: Serial
+    org = ForeignKey(Organisation, null=False, unique=True)
+    level = Varchar(length=10, choices=PlatformLevel)
+    district = ForeignKey(Organisation, null=True, default=None)  # a district-level platform's district
+    reason = Text()
+    designated_by = ForeignKey(User, null=False)
+    designated_at = Timestamptz()
+
+
+class PlatformAssignment(Table, tablename="market_platform_assignment"):
+    """A community under a platform over [starts_on, ends_on); the database keeps one platform at a time."""
+
+    id: Serial
+    platform = ForeignKey(Platform, null=False)
+    community = ForeignKey(Community, null=False)
+    starts_on = Date()
+    ends_on = Date(null=True, default=None)
+    reason = Text()
+    assigned_by = ForeignKey(User, null=False)
+    created_at = Timestamptz()
+
+
+class PlatformContract(Table, tablename="market_platform_contract"):
+    """The master contract of a platform, covering the communities assigned to it; one in force at a time."""
+
+    id: Serial
+    platform = ForeignKey(Platform, null=False)
+    starts_on = Date()
+    ends_on = Date()
+    annual_fee = BigInt(default=0)
+    terms = Text(default="")
+    status = Varchar(length=12, default="active")
+    signed_by = ForeignKey(User, null=False)
+    signed_at = Timestamptz()
+
+
+class ContractLine(Table, tablename="market_contract_line"):
+    """A consortium contract's line: the member of the alliance serving one category, and its fee share."""
+
+    id: Serial
+    contract = ForeignKey(ServiceContract, null=False)
+    operator = ForeignKey(Operator, null=False)
+    category = Varchar(length=40)
+    fee_share = Numeric(digits=(5, 4))

@@ -16,6 +16,10 @@ from core.pagination import PageParams
 from core.schemas import Page, as_fields
 from providers import export, service
 from providers.schemas import (
+    AllianceCreate,
+    AllianceMemberView,
+    AlliancePage,
+    AllianceView,
     ApplicationCreate,
     ApplicationUpdate,
     ApplicationView,
@@ -45,7 +49,7 @@ from providers.schemas import (
     ReasonInput,
     StatusChange,
 )
-from providers.tables import ApplicationState, ProposalState, RegistryStatus
+from providers.tables import AllianceStatus, ApplicationState, ProposalState, RegistryStatus
 
 SearchText = Annotated[str | None, Parameter(max_length=100)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -522,6 +526,56 @@ class PublicController(Controller):
         return OperatorView.of(await service.register_operator(fields, data.username, data.password))
 
 
+class AllianceController(Controller):
+    path = "/api/v1/alliances"
+    tags = ["产业联盟"]
+
+    @post(
+        "/",
+        operation_id="proposeAlliance",
+        guards=[requires(Role.operator, Role.city)],
+        responses=errors(403, 404, 409, 422),
+        summary="申报产业联盟（牵头运营商或市建委；成员须在名录内）",
+    )
+    async def propose(self, principal: Principal, data: AllianceCreate) -> AllianceView:
+        return AllianceView.of(await service.propose_alliance(principal, as_fields(data)))
+
+    @get("/", operation_id="listAlliances", guards=[ANY_ROLE], summary="产业联盟列表")
+    async def index(
+        self, page: PageParams, status_filter: Annotated[AllianceStatus | None, Parameter(query="status")] = None
+    ) -> Page[AllianceView]:
+        rows, total = await service.list_alliances(
+            status_filter.value if status_filter else None, page.limit, page.offset
+        )
+        return Page.of(rows, total, page, AllianceView.of)
+
+    @get(
+        "/{alliance_id:int}",
+        operation_id="getAlliance",
+        guards=[ANY_ROLE],
+        responses=errors(404),
+        summary="产业联盟：成员、名录状态与待处理提示",
+    )
+    async def detail(self, alliance_id: int) -> AlliancePage:
+        alliance, members, flags = await service.alliance_page(alliance_id)
+        return AlliancePage(
+            alliance=AllianceView.of(alliance),
+            members=[AllianceMemberView.of(m, service.member_in_good_standing(m)) for m in members],
+            flags=flags,
+        )
+
+    @post(
+        "/{alliance_id:int}/approve",
+        operation_id="approveAlliance",
+        guards=[requires(Role.city)],
+        responses=errors(403, 404, 409, 422),
+        summary="批准产业联盟（须填写理由）",
+        status_code=200,
+    )
+    async def approve(self, principal: Principal, alliance_id: int, data: ReasonInput) -> AllianceView:
+        return AllianceView.of(await service.approve_alliance(principal, alliance_id, data.reason))
+
+
 ROUTES = [
     CategoryController,
     OperatorController,
@@ -531,4 +585,5 @@ ROUTES = [
     EvaluationController,
     RegistryController,
     PublicController,
+    AllianceController,
 ]

@@ -137,3 +137,35 @@ class RenewalNotAllowed(Conflict):
 class ObjectionPhoneLimit(TooManyRequests):
     code = "objection.too_many_from_phone"
     message = "该手机号提交的异议过多，请一小时后再试"
+
+
+class AllianceNotFound(NotFound):
+    code = "alliance.not_found"
+    message = "产业联盟不存在"
+
+
+class AllianceNameTaken(Conflict):
+    code = "alliance.name_taken"
+    message = "已有同名产业联盟（name）"
+
+
+class AllianceMembersInvalid(DomainError):
+    status_code = 422
+    code = "alliance.members_invalid"
+    message = "联盟成员不正确：牵头运营商须以综合运营身份加入，专项成员须注明服务类别，同一成员同一类别只能出现一次（members）"
+
+
+class AllianceMemberNotListed(DomainError):
+    status_code = 422
+    code = "alliance.member_not_listed"
+    message = "联盟成员须在名录内且入库相应服务类别（members）"
+
+
+class AllianceNotProposed(Conflict):
+    code = "alliance.already_approved"
+    message = "该产业联盟已批准"
+
+
+class NotAllianceLead(PermissionDenied):
+    code = "alliance.not_lead"
+    message = "只有牵头运营商或市建委可以申报产业联盟"

@@ -35,6 +35,9 @@ DIRECTORY_SORT_LABELS = {
     "-capacity": "按服务能力倒序",
 }
 
+ALLIANCE_STATUS_LABELS = {"proposed": "待市建委批准", "approved": "已批准"}
+MEMBER_ROLE_LABELS = {"integrated": "综合运营", "specialist": "专项服务"}
+
 ENUM_LABELS = {
     "DirectoryStatus": DIRECTORY_STATUS_LABELS,
     "DirectorySort": DIRECTORY_SORT_LABELS,
@@ -44,4 +47,6 @@ ENUM_LABELS = {
     "ApplicationState": APPLICATION_STATE_LABELS,
     "BatchState": BATCH_STATE_LABELS,
     "DecisionKind": DECISION_LABELS,
+    "AllianceStatus": ALLIANCE_STATUS_LABELS,
+    "MemberRole": MEMBER_ROLE_LABELS,
 }

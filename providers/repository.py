@@ -12,6 +12,8 @@ from piccolo.engine import PostgresEngine, engine_finder
 from core.accounts.principal import like_patterns
 from core.pagination import split_total
 from providers.schemas import (
+    AllianceMemberRow,
+    AllianceRow,
     ApplicationEventView,
     ApplicationRow,
     AutoStatusChange,
@@ -28,6 +30,8 @@ from providers.schemas import (
     RecentEvaluation,
 )
 from providers.tables import (
+    Alliance,
+    AllianceMember,
     Application,
     ApplicationCategory,
     ApplicationEvent,
@@ -1137,3 +1141,157 @@ async def insert_computed_evaluations(rows: list[ComputedEvaluation], now: datet
         [json.dumps(r.parts, ensure_ascii=False) for r in rows],
     )
     return [_evaluation(r) for r in inserted]
+
+
+# Industry alliances ----------------------------------------------------------------------------
+
+ALLIANCE_QUERY = """
+    SELECT a.id, a.name, a.lead AS lead_id, o.name AS lead_name, o.org AS lead_org_id, a.charter_ref, a.status,
+           a.created_at, a.decided_at, a.reason
+    FROM provider_alliance a JOIN provider_operator o ON o.id = a.lead
+"""
+
+
+async def insert_alliance(fields: dict, *, created_by: int, now: datetime) -> int:
+    """Raises asyncpg's UniqueViolationError when the name is taken."""
+    rows = await Alliance.insert(
+        Alliance(
+            name=fields["name"],
+            lead=fields["lead_operator_id"],
+            charter_ref=fields["charter_ref"],
+            status="proposed",
+            created_by=created_by,
+            created_at=now,
+            reason="",
+        )
+    ).returning(Alliance.id)
+    return rows[0]["id"]
+
+
+async def insert_alliance_members(alliance_id: int, members: list[dict], joined_on: date) -> None:
+    await AllianceMember.insert(
+        *(
+            AllianceMember(
+                alliance=alliance_id,
+                operator=m["operator_id"],
+                role=m["role"],
+                category=m["category"],
+                joined_on=joined_on,
+            )
+            for m in members
+        )
+    )
+
+
+async def get_alliance(alliance_id: int, *, for_update: bool = False) -> AllianceRow | None:
+    # SQL: the alliance joins its lead operator.
+    lock = " FOR UPDATE OF a" if for_update else ""
+    rows = await Alliance.raw(f"{ALLIANCE_QUERY} WHERE a.id = {{}}{lock}", alliance_id)
+    return msgspec.convert(rows[0], AllianceRow) if rows else None
+
+
+async def list_alliances(status: str | None, limit: int, offset: int) -> tuple[list[AllianceRow], int]:
+    # SQL: the alliances join their leads, with the window total.
+    rows = await Alliance.raw(
+        f"""
+        SELECT q.*, count(*) OVER () AS total FROM ({ALLIANCE_QUERY}
+        WHERE {{}}::text IS NULL OR a.status = {{}}) q ORDER BY q.id LIMIT {{}} OFFSET {{}}
+        """,
+        status,
+        status,
+        limit,
+        offset,
+    )
+    return msgspec.convert(rows, list[AllianceRow]), rows[0]["total"] if rows else 0
+
+
+async def alliance_members(alliance_ids: list[int], today: date) -> list[AllianceMemberRow]:
+    """The current members of the alliances, each with whether it is listed today for its category."""
+    # SQL: members join their operators and an EXISTS on the listings valid today.
+    rows = await AllianceMember.raw(
+        """
+        SELECT m.id, m.alliance AS alliance_id, m.operator AS operator_id, o.name AS operator_name,
+               o.org AS operator_org_id, o.registry_status, coalesce(o.district_ids, ARRAY[]::int[]) AS district_ids,
+               m.role, m.category, m.joined_on, m.left_on,
+               EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = m.operator AND l.category = m.category
+                       AND l.valid_from <= {} AND l.valid_until > {}) AS listed
+        FROM provider_alliance_member m JOIN provider_operator o ON o.id = m.operator
+        WHERE m.alliance = ANY({}::int[]) AND (m.left_on IS NULL OR m.left_on > {})
+        ORDER BY m.alliance, m.role, m.category, m.id
+        """,
+        today,
+        today,
+        alliance_ids,
+        today,
+    )
+    return msgspec.convert(rows, list[AllianceMemberRow])
+
+
+async def approved_alliance_ids() -> list[int]:
+    rows = await Alliance.select(Alliance.id).where(Alliance.status == "approved").order_by(Alliance.id)
+    return [r["id"] for r in rows]
+
+
+async def approve_alliance(alliance_id: int, *, decided_by: int, reason: str, now: datetime) -> None:
+    await Alliance.update(
+        {
+            Alliance.status: "approved",
+            Alliance.decided_by: decided_by,
+            Alliance.decided_at: now,
+            Alliance.reason: reason,
+        }
+    ).where(Alliance.id == alliance_id)
+
+
+async def listed_categories_on(operator_id: int, on: date) -> set[str]:
+    rows = await Listing.select(Listing.category).where(
+        (Listing.operator == operator_id) & (Listing.valid_from <= on) & (Listing.valid_until > on)
+    )
+    return {r["category"] for r in rows}
+
+
+async def alliance_members_not_in_good_standing(today: date) -> list[dict]:
+    """Current members of approved alliances that are suspended, removed or expired, or no longer listed for
+    their category, with their alliance's lead for the flag."""
+    # SQL: members join their alliance, their operator and the lead's organisation, with a listing check.
+    return await AllianceMember.raw(
+        """
+        SELECT m.id, m.category, a.id AS alliance_id, a.name AS alliance_name, o.name AS operator_name,
+               o.registry_status, lo.path AS lead_path
+        FROM provider_alliance_member m
+        JOIN provider_alliance a ON a.id = m.alliance AND a.status = 'approved'
+        JOIN provider_operator o ON o.id = m.operator
+        JOIN provider_operator lead ON lead.id = a.lead
+        JOIN organisation lo ON lo.id = lead.org
+        WHERE (m.left_on IS NULL OR m.left_on > {})
+          AND (o.registry_status NOT IN ('listed', 'warned')
+               OR NOT EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = m.operator
+                              AND l.category = m.category AND l.valid_from <= {} AND l.valid_until > {}))
+        ORDER BY m.id
+        """,
+        today,
+        today,
+        today,
+    )
+
+
+async def alliance_members_back_in_good_standing(member_ids: list[int], today: date) -> list[int]:
+    """Of the flagged members, those since back in good standing or gone from their alliance."""
+    if not member_ids:
+        return []
+    # SQL: the complement of alliance_members_not_in_good_standing over the flagged members.
+    rows = await AllianceMember.raw(
+        """
+        SELECT m.id FROM provider_alliance_member m JOIN provider_operator o ON o.id = m.operator
+        WHERE m.id = ANY({}::int[])
+          AND ((m.left_on IS NOT NULL AND m.left_on <= {})
+               OR (o.registry_status IN ('listed', 'warned')
+                   AND EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = m.operator
+                               AND l.category = m.category AND l.valid_from <= {} AND l.valid_until > {})))
+        """,
+        member_ids,
+        today,
+        today,
+        today,
+    )
+    return [r["id"] for r in rows]

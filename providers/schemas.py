@@ -8,8 +8,23 @@ from typing import Annotated, ClassVar, Self
 import msgspec
 
 from core.schemas import Input, View
-from providers.labels import APPLICATION_STATE_LABELS, BATCH_STATE_LABELS, CHANNEL_LABELS, REGISTRY_STATUS_LABELS
-from providers.tables import ApplicationState, BatchState, Channel, DecisionKind, RegistryStatus
+from providers.labels import (
+    ALLIANCE_STATUS_LABELS,
+    APPLICATION_STATE_LABELS,
+    BATCH_STATE_LABELS,
+    CHANNEL_LABELS,
+    MEMBER_ROLE_LABELS,
+    REGISTRY_STATUS_LABELS,
+)
+from providers.tables import (
+    AllianceStatus,
+    ApplicationState,
+    BatchState,
+    Channel,
+    DecisionKind,
+    MemberRole,
+    RegistryStatus,
+)
 
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Text50 = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
@@ -416,3 +431,114 @@ class AutoStatusChange(msgspec.Struct, kw_only=True):
     to_status: str
     name: str
     contact_email: str
+
+
+# Industry alliances ----------------------------------------------------------------------------
+
+
+class AllianceMemberInput(Input):
+    operator_id: int
+    role: MemberRole
+    category: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=40, description="专项成员的服务类别；综合运营填 integrated")
+    ] = "integrated"
+
+
+class AllianceCreate(Input):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    lead_operator_id: int
+    charter_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="联盟章程或协议文号")]
+    members: Annotated[list[AllianceMemberInput], msgspec.Meta(min_length=2, max_length=30)]
+
+
+class AllianceRow(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    lead_id: int
+    lead_name: str
+    lead_org_id: int
+    charter_ref: str
+    status: str
+    created_at: datetime
+    decided_at: datetime | None
+    reason: str
+
+
+class AllianceMemberRow(msgspec.Struct, kw_only=True):
+    id: int
+    alliance_id: int
+    operator_id: int
+    operator_name: str
+    operator_org_id: int
+    registry_status: str
+    district_ids: list[int]
+    role: str
+    category: str
+    joined_on: date
+    left_on: date | None
+    listed: bool  # listed today for its category
+
+
+class AllianceMemberView(msgspec.Struct, kw_only=True):
+    operator_id: int
+    operator_name: str
+    role: MemberRole
+    role_label: str
+    category: str
+    registry_status: str
+    registry_status_label: str
+    joined_on: date
+    left_on: date | None
+    in_good_standing: bool
+
+    @classmethod
+    def of(cls, row: AllianceMemberRow, good: bool) -> AllianceMemberView:
+        return cls(
+            operator_id=row.operator_id,
+            operator_name=row.operator_name,
+            role=MemberRole(row.role),
+            role_label=MEMBER_ROLE_LABELS[row.role],
+            category=row.category,
+            registry_status=row.registry_status,
+            registry_status_label=REGISTRY_STATUS_LABELS[row.registry_status],
+            joined_on=row.joined_on,
+            left_on=row.left_on,
+            in_good_standing=good,
+        )
+
+
+class AllianceView(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    lead_id: int
+    lead_name: str
+    charter_ref: str
+    status: AllianceStatus
+    status_label: str
+    created_at: datetime
+    decided_at: datetime | None
+    reason: str
+
+    @classmethod
+    def of(cls, row: AllianceRow) -> AllianceView:
+        return cls(
+            **{
+                k: getattr(row, k)
+                for k in ("id", "name", "lead_id", "lead_name", "charter_ref", "created_at", "decided_at", "reason")
+            },
+            status=AllianceStatus(row.status),
+            status_label=ALLIANCE_STATUS_LABELS[row.status],
+        )
+
+
+class AllianceFlag(msgspec.Struct, kw_only=True):
+    operator_id: int
+    operator_name: str
+    category: str
+    text: str
+
+
+class AlliancePage(msgspec.Struct, kw_only=True):
+    alliance: AllianceView
+    members: list[AllianceMemberView]
+    flags: list[AllianceFlag]

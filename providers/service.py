@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import asyncpg
 
@@ -22,6 +22,11 @@ from providers import repository as repo
 from providers import rules
 from providers.credit_code import credit_code_problem
 from providers.errors import (
+    AllianceMemberNotListed,
+    AllianceMembersInvalid,
+    AllianceNameTaken,
+    AllianceNotFound,
+    AllianceNotProposed,
     ApplicationNotBatchable,
     ApplicationNotFound,
     ApplicationStateInvalid,
@@ -36,6 +41,7 @@ from providers.errors import (
     DuplicateOpenApplication,
     EntryNotInBatch,
     EvaluationNotAllowed,
+    NotAllianceLead,
     ObjectionDecided,
     ObjectionNotFound,
     ObjectionPhoneLimit,
@@ -52,6 +58,9 @@ from providers.errors import (
 )
 from providers.labels import DECISION_LABELS, OBJECTION_OUTCOME_LABELS, REGISTRY_STATUS_LABELS
 from providers.schemas import (
+    AllianceFlag,
+    AllianceMemberRow,
+    AllianceRow,
     ApplicationRow,
     Attachment,
     AutoStatusChange,
@@ -1006,3 +1015,131 @@ async def public_operator(operator_id: int) -> tuple[OperatorRow, list[ListingVi
     if operator is None:
         raise OperatorNotFound()
     return operator, listings
+
+
+# Industry alliances ----------------------------------------------------------------------------
+
+GOOD_STANDING = ("listed", "warned")
+
+
+def member_in_good_standing(member: AllianceMemberRow) -> bool:
+    """A member counts while it is listed or warned and listed today for its category; otherwise it is
+    flagged to the lead and the city and left out of new proposals."""
+    return member.registry_status in GOOD_STANDING and member.listed
+
+
+def _check_members(lead_id: int, members: list[dict]) -> list[dict]:
+    seen = set()
+    for member in members:
+        if member["role"] == "integrated":
+            member["category"] = "integrated"
+        elif member["category"] == "integrated":
+            raise AllianceMembersInvalid(detail={"field": "members", "operator_id": member["operator_id"]})
+        key = (member["operator_id"], member["category"])
+        if key in seen:
+            raise AllianceMembersInvalid(detail={"field": "members", "operator_id": member["operator_id"]})
+        seen.add(key)
+    if not any(m["operator_id"] == lead_id and m["role"] == "integrated" for m in members):
+        raise AllianceMembersInvalid(detail={"field": "members", "operator_id": lead_id})
+    return members
+
+
+async def propose_alliance(principal: Principal, fields: dict) -> AllianceRow:
+    """The lead operator (or the city) proposes an alliance of listed operators; each member must be in good
+    standing and listed today for its category."""
+    fields["name"], fields["charter_ref"] = fields["name"].strip(), fields["charter_ref"].strip()
+    for name in ("name", "charter_ref"):
+        if not fields[name]:
+            raise ValidationFailed("联盟名称和章程文号不能为空", detail={"field": name})
+    members = _check_members(fields["lead_operator_id"], fields["members"])
+    async with transaction():
+        lead = await repo.get_operator(fields["lead_operator_id"])
+        if lead is None:
+            raise OperatorNotFound()
+        if not principal.has_role(Role.city) and lead.org_id not in principal.org_ids(Role.operator):
+            raise NotAllianceLead()
+        await check_categories(sorted({m["category"] for m in members}))
+        today = clock.today()
+        for member in members:
+            listed = await repo.listed_categories_on(member["operator_id"], today)
+            operator = await repo.get_operator(member["operator_id"])
+            if operator is None or operator.registry_status not in GOOD_STANDING or member["category"] not in listed:
+                raise AllianceMemberNotListed(detail={"field": "members", "operator_id": member["operator_id"]})
+        try:
+            alliance_id = await repo.insert_alliance(fields, created_by=principal.user_id, now=clock.now())
+        except asyncpg.UniqueViolationError as exc:
+            raise AllianceNameTaken() from exc
+        await repo.insert_alliance_members(alliance_id, members, today)
+        await audit.record(
+            principal,
+            "alliance.propose",
+            "alliance",
+            alliance_id,
+            after={"name": fields["name"], "lead": lead.id, "members": members},
+        )
+        return _alliance_written(await repo.get_alliance(alliance_id))
+
+
+def _alliance_written(row: AllianceRow | None) -> AllianceRow:
+    if row is None:
+        raise LookupError("an alliance written in this transaction is missing")
+    return row
+
+
+async def approve_alliance(principal: Principal, alliance_id: int, reason: str) -> AllianceRow:
+    """The city approves a proposed alliance; from then on matching offers it."""
+    reason = require_reason(reason)
+    async with transaction():
+        alliance = await repo.get_alliance(alliance_id, for_update=True)
+        if alliance is None:
+            raise AllianceNotFound()
+        if alliance.status != "proposed":
+            raise AllianceNotProposed()
+        await repo.approve_alliance(alliance_id, decided_by=principal.user_id, reason=reason, now=clock.now())
+        await audit.record(
+            principal,
+            "alliance.approve",
+            "alliance",
+            alliance_id,
+            before={"status": "proposed"},
+            after={"status": "approved"},
+            reason=reason,
+        )
+        return _alliance_written(await repo.get_alliance(alliance_id))
+
+
+async def list_alliances(status: str | None, limit: int, offset: int) -> tuple[list[AllianceRow], int]:
+    return await with_total(lambda lim, off: repo.list_alliances(status, lim, off), limit, offset)
+
+
+def _flag(member: AllianceMemberRow) -> AllianceFlag:
+    if member.registry_status not in GOOD_STANDING:
+        text = f"成员{member.operator_name}已{REGISTRY_STATUS_LABELS[member.registry_status]}，不再参与新的推荐"
+    else:
+        text = f"成员{member.operator_name}的{member.category}类别名录入库已失效，不再参与新的推荐"
+    return AllianceFlag(
+        operator_id=member.operator_id, operator_name=member.operator_name, category=member.category, text=text
+    )
+
+
+async def alliance_page(alliance_id: int) -> tuple[AllianceRow, list[AllianceMemberRow], list[AllianceFlag]]:
+    """The alliance, its current members, and a flag for each member no longer in good standing."""
+    alliance = await repo.get_alliance(alliance_id)
+    if alliance is None:
+        raise AllianceNotFound()
+    members = await repo.alliance_members([alliance_id], clock.today())
+    return alliance, members, [_flag(m) for m in members if not member_in_good_standing(m)]
+
+
+async def approved_alliances(today: date) -> list[tuple[AllianceRow, list[AllianceMemberRow]]]:
+    """For matching: approved alliances with their current members."""
+    ids = await repo.approved_alliance_ids()
+    if not ids:
+        return []
+    members = await repo.alliance_members(ids, today)
+    result = []
+    for alliance_id in ids:
+        alliance = await repo.get_alliance(alliance_id)
+        if alliance is not None:
+            result.append((alliance, [m for m in members if m.alliance_id == alliance_id]))
+    return result

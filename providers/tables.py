@@ -260,3 +260,40 @@ class StatusProposal(Table, tablename="provider_status_proposal"):
     decided_by = ForeignKey(User, null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
     decision_reason = Text(default="")
+
+
+class AllianceStatus(str, Enum):
+    proposed = "proposed"
+    approved = "approved"
+
+
+class MemberRole(str, Enum):
+    integrated = "integrated"  # 综合运营
+    specialist = "specialist"  # 专项服务
+
+
+class Alliance(Table, tablename="provider_alliance"):
+    """产业联盟: listed operators under a lead, with a charter, approved by the city."""
+
+    id: Serial
+    name = Varchar(length=200, unique=True)
+    lead = ForeignKey(Operator, null=False)
+    charter_ref = Varchar(length=200)
+    status = Varchar(length=10, choices=AllianceStatus, default=AllianceStatus.proposed)
+    created_by = ForeignKey(User, null=False)
+    created_at = Timestamptz()
+    decided_by = ForeignKey(User, null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
+    reason = Text(default="")
+
+
+class AllianceMember(Table, tablename="provider_alliance_member"):
+    """An operator's place in an alliance over [joined_on, left_on): integrated, or specialist in a category."""
+
+    id: Serial
+    alliance = ForeignKey(Alliance, null=False)
+    operator = ForeignKey(Operator, null=False)
+    role = Varchar(length=12, choices=MemberRole)
+    category = Varchar(length=40)
+    joined_on = Date()
+    left_on = Date(null=True, default=None)

@@ -55,6 +55,19 @@ async def lessee_standing(day: date) -> dict:
     return {"flags_raised": len(raised), "flags_resolved": len(resolved)}
 
 
+async def alliance_standing(day: date) -> dict:
+    """Flag each member of an approved alliance no longer in good standing to the city and the alliance's
+    lead, and resolve the flags of members since back in good standing."""
+    flagged = await repo.open_flag_subjects("alliance_member_standing", "alliance_member")
+    found = await providers_jobs.alliance_standing(flagged)
+    async with transaction():
+        raised = await repo.raise_flags(found.flags, clock.now())
+        resolved = await repo.resolve_flags(
+            "alliance_member_standing", "alliance_member", found.settled, "成员已恢复在库或已退出联盟", clock.now()
+        )
+    return {"flags_raised": len(raised), "flags_resolved": len(resolved)}
+
+
 async def lifecycle(day: date) -> dict:
     ended = await leasing_jobs.end_leases()
     return {**ended, **await market_jobs.mark_expiring_contracts()}
@@ -222,6 +235,7 @@ JOBS: list[Job] = [
     Job("renewal_flags", "租约、合同、名录到期提醒（90/60/30 天）", Daily(hour=2), renewal_flags),
     Job("registry_rules", "名录到期、评价规则复核与暂停移出后的合同待决定提醒", Daily(hour=3), registry_rules),
     Job("lessee_standing", "承租运营商被暂停或移出名录的租约提醒", Daily(hour=3, minute=30), lessee_standing),
+    Job("alliance_standing", "产业联盟成员被暂停、移出或入库失效的提醒", Daily(hour=3, minute=45), alliance_standing),
     Job("balance_snapshot", "社区收支平衡月度快照与预警", Monthly(hour=4), balance_snapshot),
     Job("balance_report", "收支平衡月报发送建委", Monthly(hour=8), balance_report),
     Job(

@@ -269,9 +269,10 @@ def _registry(decisions: list[dict], listing_changes: list[dict]) -> dict:
 
 
 async def gather(month: date) -> dict:
-    """Everything the report for `month` shows, as plain data. Twelve statements, whatever the size of the
+    """Everything the report for `month` shows, as plain data. Thirteen statements, whatever the size of the
     city: the city's name, two balance windows, the trend, the cost and income mix of the communities in
-    trouble, two leasing windows, three kinds of renewal and two kinds of registry change."""
+    trouble, two leasing windows, three kinds of renewal, two kinds of registry change and the communities
+    state-owned platforms run."""
     month = month_start(month)
     start, next_month = report_window(month)
     previous_start = add_months(start, -WINDOW_MONTHS)
@@ -354,6 +355,14 @@ async def gather(month: date) -> dict:
         await providers_repo.status_decisions_between(_instant(month), _instant(next_month)),
         await providers_repo.listings_changed_between(month, next_month),
     )
+    run_by = await market.renovation_comparison(current, next_month - timedelta(days=1))
+    platforms = {
+        key: {"label": label, "communities": f.count, **_figures(f.income, f.cost, thresholds), "satisfaction": None}
+        for key, label, f in (
+            ("platform", "国企平台统一运营", run_by["platform"]),
+            ("market", "市场化运营", run_by["market"]),
+        )
+    }
     return {
         "month": month,
         "start": start,
@@ -369,6 +378,7 @@ async def gather(month: date) -> dict:
         "leasing": _leasing(month_figures, year_figures),
         "renewals": renewals,
         "registry": registry,
+        "platforms": platforms,
     }
 
 
@@ -610,6 +620,12 @@ def tables(data: dict) -> list[Table]:
             ],
             empty="本月名录无变动",
         ),
+        Table(
+            "国企平台",
+            "旧改类社区：国企平台统一运营与市场化运营对比（满意度待居民测评后填写）",
+            ["运营方式", "社区数", *money_headers, "居民满意度"],
+            [[p["label"], p["communities"], *_balance_cells(p), p["satisfaction"]] for p in data["platforms"].values()],
+        ),
     ]
 
 
@@ -834,6 +850,7 @@ def render_html(data: dict, chart_cid: str) -> str:
         '<p class="note">面积为报告生成时的状态；租金按账单所属月份统计，实收为已缴账单，逾期未缴为年初至今账单中当前逾期的部分。</p>',
         _html_table(found["90天内到期"]),
         _html_table(found["名录变动"]),
+        _html_table(found["国企平台"]),
         _html_table(found["全部社区"]),
         "<p>完整数据见附件 XLSX（每张表一个工作表，金额单位为元，保留两位小数）。</p>",
         "</body></html>",

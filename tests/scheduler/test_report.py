@@ -17,7 +17,17 @@ from tests.leasing.helpers import lease, space
 from tests.market.helpers import community, contract, listed_operators
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SHEETS = ["全市汇总", "分区县", "失衡与预警社区", "全部社区", "月度趋势", "存量空间", "90天内到期", "名录变动"]
+SHEETS = [
+    "全市汇总",
+    "分区县",
+    "失衡与预警社区",
+    "全部社区",
+    "月度趋势",
+    "存量空间",
+    "90天内到期",
+    "名录变动",
+    "国企平台",
+]
 
 
 async def post(world, user: str, community_id: int, kind: str, amount: int, reference: str, month: str) -> None:

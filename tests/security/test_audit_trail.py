@@ -78,6 +78,17 @@ EXPECTED = {
     "community.update": CHANGE,
     "need.create": CREATION,
     "need.close": DECISION,
+    "fund.open": CREATION,
+    "fund.contribution": CREATION,
+    "fund.grant": DECISION,
+    "fund.pay": SYSTEM,
+    "franchise.invoice": CREATION,
+    "alliance.propose": CREATION,
+    "fee_payment.record": CREATION,
+    "alliance.approve": DECISION,
+    "platform.designate": DECISION,
+    "platform.assign": DECISION,
+    "platform.master_contract": DECISION,
     "allocation.create": CREATION,
     "allocation.accept": DECISION,
     "allocation.reject": DECISION,
@@ -932,3 +943,144 @@ async def test_concurrent_audited_writes_still_chain(world):
     assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
     check = await audit.verify_chain(page_size=7)
     assert (check.broken_id, check.rows) == (None, len(rows))
+
+
+async def test_every_fund_decision_is_audited_with_actor_reason_before_and_after(world, frozen_clock):
+    from market import service as market
+    from tests.market.helpers import community
+
+    target = await community(world, "street_x", "江滨社区")
+    base = f"/api/v1/communities/{target['id']}/fund"
+    await ok(await world.post("street_x", base, json={"name": "江滨社区基金"}), 201)
+    donation = {"kind": "donation", "amount": 500_000, "counterparty": "商会", "reference": "JZ-1"}
+    await ok(await world.post("street_x", f"{base}/contributions", json=donation), 201)
+    grant = {"amount": 100_000, "purpose": "重阳节敬老活动", "counterparty": "老年协会", "reference": "FP-1"}
+    await ok(await world.post("district", f"{base}/grants", json=grant), 201)
+    await market.fund_pay(target["id"], 50_000, "points_redemption", 7, "积分兑付")
+
+    rows = await audit_rows(world)
+    await assert_complete(rows, {a for a in EXPECTED if a.startswith("fund.")})
+    granted = next(r for r in rows if r["action"] == "fund.grant")
+    assert (granted["actor_name"], granted["reason"]) == ("district", "重阳节敬老活动")
+    assert (granted["before"], granted["after"]["balance"]) == ({"balance": 500_000}, 400_000)
+
+
+async def test_a_franchise_invoice_is_audited_with_its_actor_and_figures(world, frozen_clock):
+    from tests.market.helpers import community, contract, listed_operators
+
+    operators = await listed_operators(world, frozen_clock, {"energy": {"categories": ("property",)}})
+    target = await community(world, "street_x", "江滨社区")
+    franchise = await contract(
+        world,
+        "street_x",
+        target["id"],
+        operators["energy"]["id"],
+        ("property",),
+        kind="franchise",
+        scope="社区综合能源供应",
+        franchise_fee=1_200_000,
+    )
+    await ok(
+        await world.post(
+            "street_x", f"/api/v1/contracts/{franchise['id']}/franchise-invoices", json={"month": "2026-10-01"}
+        ),
+        201,
+    )
+    rows = await audit_rows(world)
+    await assert_complete(rows, {"franchise.invoice"})
+    invoice = next(r for r in rows if r["action"] == "franchise.invoice")
+    assert (invoice["actor_name"], invoice["after"]["fee"]) == ("street_x", 100_000)
+
+
+async def test_every_platform_decision_is_audited_with_actor_reason_before_and_after(world, frozen_clock):
+    from tests.market.helpers import community
+
+    platform = await ok(
+        await world.post(
+            "city",
+            "/api/v1/platforms",
+            json={
+                "org_id": world.org_id("owner"),
+                "level": "district",
+                "district_id": world.org_id("district_a"),
+                "reason": "区级国企平台试点",
+            },
+        ),
+        201,
+    )
+    target = await community(world, "street_x", "江滨社区")
+    await ok(
+        await world.post(
+            "city",
+            f"/api/v1/platforms/{platform['id']}/communities",
+            json={"community_id": target["id"], "starts_on": "2026-12-01", "reason": "纳入统一运营"},
+        ),
+        201,
+    )
+    await ok(
+        await world.post(
+            "city",
+            f"/api/v1/platforms/{platform['id']}/master-contract",
+            json={"starts_on": "2026-12-01", "ends_on": "2029-12-01", "reason": "总运营合同"},
+        ),
+        201,
+    )
+    rows = await audit_rows(world)
+    await assert_complete(rows, {a for a in EXPECTED if a.startswith("platform.")})
+    assigned = next(r for r in rows if r["action"] == "platform.assign")
+    assert (assigned["entity_id"], assigned["reason"]) == (str(target["id"]), "纳入统一运营")
+    assert assigned["after"]["platform_id"] == platform["id"]
+
+
+async def test_every_alliance_decision_is_audited_with_actor_reason_before_and_after(world, frozen_clock):
+    from tests.market.helpers import community, contract, listed_operators
+
+    ops = await listed_operators(
+        world,
+        frozen_clock,
+        {"lead": {"categories": ("integrated",)}, "care": {"categories": ("elderly",)}},
+    )
+    proposed = await ok(
+        await world.post(
+            "lead",
+            "/api/v1/alliances",
+            json={
+                "name": "富春产业联盟",
+                "lead_operator_id": ops["lead"]["id"],
+                "charter_ref": "章程1号",
+                "members": [
+                    {"operator_id": ops["lead"]["id"], "role": "integrated"},
+                    {"operator_id": ops["care"]["id"], "role": "specialist", "category": "elderly"},
+                ],
+            },
+        ),
+        201,
+    )
+    await ok(await world.post("city", f"/api/v1/alliances/{proposed['id']}/approve", json={"reason": "章程齐备"}))
+    target = await community(world, "street_x", "江滨社区")
+    signed = await contract(
+        world,
+        "street_x",
+        target["id"],
+        ops["lead"]["id"],
+        ("integrated", "elderly"),
+        alliance_id=proposed["id"],
+        lines=[
+            {"operator_id": ops["lead"]["id"], "category": "integrated", "fee_share": "0.6"},
+            {"operator_id": ops["care"]["id"], "category": "elderly", "fee_share": "0.4"},
+        ],
+    )
+    await ok(
+        await world.post(
+            "street_x", f"/api/v1/contracts/{signed['id']}/fee-payments", json={"month": "2026-11-01", "amount": 1000}
+        ),
+        201,
+    )
+    rows = await audit_rows(world)
+    await assert_complete(rows, {a for a in EXPECTED if a.startswith(("alliance.", "fee_payment."))})
+    approved = next(r for r in rows if r["action"] == "alliance.approve")
+    assert (approved["actor_name"], approved["reason"], approved["after"]) == (
+        "city",
+        "章程齐备",
+        {"status": "approved"},
+    )

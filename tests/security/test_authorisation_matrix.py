@@ -45,6 +45,7 @@ from core.db import transaction
 from core.payments import webhooks
 from core.settings import get_settings
 from leasing import service as leasing
+from providers.tables import Listing
 from residents import jobs as residents_jobs
 from residents import repository as residents_repo
 from residents import service as residents
@@ -155,6 +156,34 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/communities/{community_id}/ledger"): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
     ("POST", "/api/v1/communities/{community_id}/ledger"): "401  403  403  ok   404  ok   404  ok   403  403  403",
     ("GET", "/api/v1/communities/{community_id}/balance"): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
+    # Community fund
+    ("POST", "/api/v1/communities/{community_id}/fund"): "401  403  403  ok   404  ok   404  ok   403  403  403",
+    ("GET", "/api/v1/communities/{community_id}/fund"): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
+    (
+        "GET",
+        "/api/v1/communities/{community_id}/fund/movements",
+    ): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
+    (
+        "POST",
+        "/api/v1/communities/{community_id}/fund/contributions",
+    ): "401  403  403  ok   404  ok   404  ok   403  403  403",
+    ("POST", "/api/v1/communities/{community_id}/fund/grants"): "401  403  403  ok   404  ok   404  ok   403  403  403",
+    # Industry alliances (the scene's: operator A leads, operator B is its childcare specialist)
+    ("POST", "/api/v1/alliances"): "401  ok   403  403  403  403  403  ok   403  403  403",
+    ("GET", "/api/v1/alliances"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("GET", "/api/v1/alliances/{alliance_id}"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
+    ("POST", "/api/v1/alliances/{alliance_id}/approve"): "401  403  403  403  403  403  403  ok   403  403  403",
+    ("GET", "/api/v1/alliances/{alliance_id}/communities"): "401  ok   ok   ok   ok   ok   ok   ok   403  ok   403",
+    # State-owned platforms (the scene's is 富阳城投, the owner's company, in district A)
+    ("POST", "/api/v1/platforms"): "401  403  403  403  403  403  403  ok   403  403  403",
+    ("GET", "/api/v1/platforms"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   403",
+    ("GET", "/api/v1/platforms/{platform_id}"): "401  404  404  ok   ok   ok   ok   ok   ok   ok   403",
+    ("POST", "/api/v1/platforms/{platform_id}/communities"): "401  403  403  403  403  403  403  ok   403  403  403",
+    (
+        "POST",
+        "/api/v1/platforms/{platform_id}/master-contract",
+    ): "401  403  403  403  403  403  403  ok   403  403  403",
+    ("GET", "/api/v1/platforms/{platform_id}/portfolio"): "401  404  404  ok   ok   ok   ok   ok   ok   ok   403",
     ("GET", "/api/v1/communities/{community_id}/report.html"): "401  404  404  ok   404  ok   404  ok   404  ok   404",
     ("GET", "/api/v1/communities/{community_id}/report.xlsx"): "401  404  404  ok   404  ok   404  ok   404  ok   404",
     ("GET", "/api/v1/needs"): "401  ok   ok   ok   ok   ok   ok   ok   403  ok   403",
@@ -187,6 +216,12 @@ MATRIX: dict[tuple[str, str], str] = {
         "/api/v1/contracts/{contract_id}/registry-decision",
     ): "401  403  403  ok   404  ok   404  ok   403  403  403",
     ("GET", "/api/v1/contracts/{contract_id}/complaints"): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
+    ("GET", "/api/v1/contracts/{contract_id}/lines"): "401  ok   404  ok   404  ok   404  ok   404  ok   404",
+    ("POST", "/api/v1/contracts/{contract_id}/fee-payments"): "401  403  403  ok   404  ok   404  ok   403  403  403",
+    (
+        "POST",
+        "/api/v1/contracts/{contract_id}/franchise-invoices",
+    ): "401  403  403  ok   404  ok   404  ok   403  403  403",
     ("GET", "/api/v1/balance/overview"): "401  403  403  ok   ok   ok   ok   ok   403  ok   403",
     ("POST", "/api/v1/subsidies/hangzhou-old-estate"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/subsidies/fuyang-award"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
@@ -457,6 +492,42 @@ async def build_scene(world, frozen_clock) -> Scene:
     await scheduler.balance_snapshot(date(2026, 11, 1))
     flags = (ok(await world.get("street_x", "/api/v1/flags")))["items"]
     ids["flag_id"] = next(f["id"] for f in flags if f["subject_id"] == cx["id"])
+    ok(await world.post("street_x", f"/api/v1/communities/{cx['id']}/fund", json={"name": "江滨社区基金"}))
+    ok(
+        await world.post(
+            "street_x",
+            f"/api/v1/communities/{cx['id']}/fund/contributions",
+            json={"kind": "donation", "amount": 1_000_000, "counterparty": "爱心企业", "reference": "JZ-SCENE"},
+        )
+    )
+    # Operator A is also listed as an integrated operator, so it can lead the scene's alliance.
+    async with transaction():
+        await Listing.insert(
+            Listing(
+                operator=scene.op_a,
+                category="integrated",
+                batch=ids["batch_id"],
+                application=ids["application_id"],
+                valid_from=clock.today() - timedelta(days=30),
+                valid_until=clock.today() + timedelta(days=700),
+            )
+        )
+    ids["alliance_id"] = ok(await world.post("op_a", "/api/v1/alliances", json=_alliance_body(scene)), 201)["id"]
+    ok(await world.post("city", f"/api/v1/alliances/{ids['alliance_id']}/approve", json={"reason": "章程齐备"}))
+    ids["platform_id"] = (
+        ok(
+            await world.post(
+                "city",
+                "/api/v1/platforms",
+                json={
+                    "org_id": world.org_id("owner"),
+                    "level": "district",
+                    "district_id": world.org_id("district_a"),
+                    "reason": "区级国企平台试点",
+                },
+            )
+        )
+    )["id"]
     ids.update(name="lifecycle", month="2026-11")
     await resident_scene(scene, frozen_clock)
     return scene
@@ -668,6 +739,116 @@ with_body(
     lambda s: {"month": "2026-11-01", "kind": "maintenance", "amount": 20_000, "reference": f"WX-{s.next()}"},
     consumes=True,
 )
+# Fund references and communities of their own, leaving the scene's counter as it was.
+FUND_REFERENCES = itertools.count(1)
+with_body(
+    "POST",
+    "/api/v1/communities/{community_id}/fund/contributions",
+    lambda s: {
+        "kind": "donation",
+        "amount": 10_000,
+        "counterparty": "爱心企业",
+        "reference": f"JZ-{next(FUND_REFERENCES)}",
+    },
+    consumes=True,
+)
+with_body(
+    "POST",
+    "/api/v1/communities/{community_id}/fund/grants",
+    lambda s: {
+        "amount": 100,
+        "purpose": "邻里节活动",
+        "counterparty": "居民议事会",
+        "reference": f"FP-{next(FUND_REFERENCES)}",
+    },
+    consumes=True,
+)
+
+
+@builds("POST", "/api/v1/contracts/{contract_id}/franchise-invoices", consumes=True)
+async def _invoice_franchise(scene: Scene, template: str) -> Call:
+    franchise = await contract(
+        scene.world,
+        "street_x",
+        scene.ids["community_id"],
+        scene.op_a,
+        kind="franchise",
+        scope=f"特许经营范围{next(FUND_REFERENCES)}",
+        franchise_fee=120_000,
+    )
+    return Call(at(scene, template, contract_id=franchise["id"]), json={"month": "2026-11-01", "revenue": 0})
+
+
+def _alliance_body(scene: Scene) -> dict:
+    return {
+        "name": f"产业联盟{next(FUND_REFERENCES)}",
+        "lead_operator_id": scene.op_a,
+        "charter_ref": "联盟章程",
+        "members": [
+            {"operator_id": scene.op_a, "role": "integrated"},
+            {"operator_id": scene.op_b, "role": "specialist", "category": "childcare"},
+        ],
+    }
+
+
+@builds("POST", "/api/v1/alliances", consumes=True)
+async def _propose_alliance(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template), json=_alliance_body(scene))
+
+
+@builds("POST", "/api/v1/alliances/{alliance_id}/approve", consumes=True)
+async def _approve_alliance(scene: Scene, template: str) -> Call:
+    proposed = ok(await scene.world.post("op_a", "/api/v1/alliances", json=_alliance_body(scene)), 201)
+    return Call(at(scene, template, alliance_id=proposed["id"]), json={"reason": "成员均在名录内"})
+
+
+# Months of contract X's fee, one per allowed call.
+FEE_MONTHS = itertools.count(1)
+with_body(
+    "POST",
+    "/api/v1/contracts/{contract_id}/fee-payments",
+    lambda s: {"month": f"2026-{next(FEE_MONTHS):02d}-01", "amount": 10_000},
+    consumes=True,
+)
+
+
+@builds("POST", "/api/v1/platforms")
+async def _designate_platform(scene: Scene, template: str) -> Call:
+    company = ok(
+        await scene.world.post(
+            "city",
+            "/api/v1/orgs",
+            json={
+                "name": f"城投集团{next(FUND_REFERENCES)}",
+                "kind": "owner",
+                "parent_id": scene.world.org_id("district_a"),
+            },
+        )
+    )
+    return Call(at(scene, template), json={"org_id": company["id"], "level": "city", "reason": "市级国企平台试点"})
+
+
+@builds("POST", "/api/v1/platforms/{platform_id}/communities", consumes=True)
+async def _assign_to_platform(scene: Scene, template: str) -> Call:
+    fresh = await community(scene.world, "street_x", f"旧改社区{next(FUND_REFERENCES)}")
+    return Call(
+        at(scene, template), json={"community_id": fresh["id"], "starts_on": "2026-12-01", "reason": "纳入统一运营"}
+    )
+
+
+with_body(
+    "POST",
+    "/api/v1/platforms/{platform_id}/master-contract",
+    lambda s: {"starts_on": "2026-12-01", "ends_on": "2029-12-01", "annual_fee": 1_000_000, "reason": "总运营合同"},
+)
+
+
+@builds("POST", "/api/v1/communities/{community_id}/fund", consumes=True)
+async def _open_fund(scene: Scene, template: str) -> Call:
+    fresh = await community(scene.world, "street_x", f"设基金社区{next(FUND_REFERENCES)}")
+    return Call(at(scene, template, community_id=fresh["id"]), json={"name": "社区发展基金"})
+
+
 with_body("POST", "/api/v1/allocation-plans", lambda s: {"district_id": s.world.org_id("district_a")})
 with_body(
     "POST",
