@@ -233,6 +233,7 @@ JOBS: list[Job] = [
     Job("payments_reconcile", "支付对账", Every(seconds=600), leasing_jobs.reconcile_payments),
     Job("outbox", "发送邮件", Every(seconds=30), send_outbox),
     Job("close_polls", "关闭到期的居民投票并公布结果", Every(seconds=60), residents_jobs.close_polls),
+    Job("expire_points", "居民积分到期清零（先进先出）", Monthly(hour=2, minute=30), residents_jobs.expire_points),
 ]
 
 
