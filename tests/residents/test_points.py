@@ -350,6 +350,26 @@ async def test_bad_input_is_refused_with_a_code_and_the_field_named(world, froze
     await ledger_adds_up()
 
 
+async def test_a_resident_login_without_a_resident_record_gets_404_on_every_points_route(world, frozen_clock):
+    s = await scene(world, frozen_clock)
+    offered = await publish(world, s, frozen_clock)
+    for method, url, body in (
+        ("GET", "/api/v1/points/me", None),
+        ("GET", "/api/v1/points/me/statement?month=2026-12", None),
+        ("POST", "/api/v1/points/activities/1/signups", None),
+        ("POST", f"/api/v1/points/services/{offered['id']}/redemptions", None),
+        ("POST", "/api/v1/points/redemptions/1/cancel", None),
+        ("POST", "/api/v1/time-bank/withdrawals", {"hours": "1"}),
+        (
+            "POST",
+            "/api/v1/time-bank/transfers",
+            {"recipient_phone": "13700000001", "hours": "1", "request_id": "abcdefgh"},
+        ),
+    ):
+        response = await world.client.request(method, url, json=body, headers=world.headers("resident"))
+        assert response.status_code == 404 and response.json()["code"] == "resident.not_found", (url, response.text)
+
+
 async def test_the_monthly_statement_opens_where_the_last_month_closed(world, frozen_clock):
     s = await scene(world, frozen_clock)
     await earn(world, s, frozen_clock, "wang", "3")  # 2026-12-01 (the scene took a week): 30 points
