@@ -223,6 +223,7 @@ JOBS: list[Job] = [
     Job("registry_rules", "名录到期、评价规则复核与暂停移出后的合同待决定提醒", Daily(hour=3), registry_rules),
     Job("lessee_standing", "承租运营商被暂停或移出名录的租约提醒", Daily(hour=3, minute=30), lessee_standing),
     Job("balance_snapshot", "社区收支平衡月度快照与预警", Monthly(hour=4), balance_snapshot),
+    Job("expire_points", "居民积分到期清零（先进先出）", Monthly(hour=2, minute=30), residents_jobs.expire_points),
     Job("balance_report", "收支平衡月报发送建委", Monthly(hour=8), balance_report),
     Job(
         "quarterly_evaluations",
@@ -233,7 +234,6 @@ JOBS: list[Job] = [
     Job("payments_reconcile", "支付对账", Every(seconds=600), leasing_jobs.reconcile_payments),
     Job("outbox", "发送邮件", Every(seconds=30), send_outbox),
     Job("close_polls", "关闭到期的居民投票并公布结果", Every(seconds=60), residents_jobs.close_polls),
-    Job("expire_points", "居民积分到期清零（先进先出）", Monthly(hour=2, minute=30), residents_jobs.expire_points),
 ]
 
 
