@@ -133,6 +133,13 @@ class Settings:
     performance_weights: dict[str, float] = field(default_factory=lambda: _env_weights("PERFORMANCE_WEIGHTS"))
     monthly_report_due_day: int = field(default_factory=lambda: _env_int("MONTHLY_REPORT_DUE_DAY", 10))
 
+    # Residents' points: small fixed amounts for taking part, how long points last, and what the community pays
+    # an operator per point redeemed with it (fen).
+    points_for_ballot: int = field(default_factory=lambda: _env_int("POINTS_FOR_BALLOT", 5))
+    points_for_survey: int = field(default_factory=lambda: _env_int("POINTS_FOR_SURVEY", 10))
+    points_expire_months: int = field(default_factory=lambda: _env_int("POINTS_EXPIRE_MONTHS", 24))
+    points_fen_per_point: int = field(default_factory=lambda: _env_int("POINTS_FEN_PER_POINT", 10))
+
     # Scheduler: how often a waiting process tries to lead, renewal thresholds in days before the end, and
     # who receives the monthly balance report.
     scheduler_poll_seconds: float = field(default_factory=lambda: float(_env("SCHEDULER_POLL_SECONDS", "2")))

@@ -1260,6 +1260,22 @@ async def post_system_income(
     return bool(await repo.insert_entries_once([entry], now=clock.now()))
 
 
+async def post_points_payout(community_id: int, operator_id: int, amount_fen: int, source_id: int, memo: str) -> bool:
+    """The community pays an operator for a service residents redeemed with points: one cost entry
+    (运营服务费) per redemption, whatever calls it and how often (unique source). Runs inside the caller's
+    transaction. The community fund will pay these later; this is the one place that posts them."""
+    entry = {
+        "community_id": community_id,
+        "month": month_start(clock.today()),
+        "direction": "cost",
+        "kind": "service_fee",
+        "amount": amount_fen,
+        "source": f"points-redemption:{source_id}",
+        "note": f"积分兑换服务结算（运营商 {operator_id}）{memo}"[:500],
+    }
+    return bool(await repo.insert_entries_once([entry], now=clock.now()))
+
+
 async def list_entries(
     principal: Principal, community_id: int, *, start: date | None, end: date | None, limit: int, offset: int
 ) -> tuple[list[LedgerEntryRow], int]:

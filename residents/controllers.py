@@ -12,15 +12,19 @@ from core.accounts.tables import Role
 from core.auth import requires
 from core.http.openapi import errors
 from core.pagination import PageParams
-from core.schemas import Page
+from core.schemas import Page, as_fields
 from core.settings import get_settings
 from residents import service
 from residents.schemas import (
+    ActivityCreate,
+    ActivityView,
+    Balances,
     BallotCast,
     BallotReceipt,
     CodeLogin,
     CodeRequest,
     CodeSent,
+    CommunityPoints,
     DecisionCreate,
     HouseholdConfirm,
     HouseholdView,
@@ -29,20 +33,34 @@ from residents.schemas import (
     PollRow,
     PollView,
     ReceiptCheck,
+    RedemptionView,
     RegisterImport,
     RegisterImported,
     ResidentExport,
     ResidentRow,
     ResidentView,
+    ServiceCreate,
+    ServiceView,
     SignedIn,
     SignUp,
+    SignupConfirm,
+    SignupView,
+    Statement,
+    TransferCreate,
+    TransferDone,
+    WithdrawalConfirm,
+    WithdrawalCreate,
+    WithdrawalView,
 )
-from residents.tables import PollState
+from residents.tables import PollState, RedemptionState
 
 OFFICIALS = requires(*OFFICIAL_ROLES, Role.auditor)
 STREET = requires(Role.street)
 RESIDENT = requires(Role.resident)
 POLL_READERS = requires(*OFFICIAL_ROLES, Role.auditor, Role.resident)
+OPERATOR = requires(Role.operator)
+SERVICE_READERS = requires(*OFFICIAL_ROLES, Role.auditor, Role.operator, Role.resident)
+REDEMPTION_READERS = requires(Role.operator, Role.resident)
 Receipt = Annotated[str, Parameter(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="投票回执码")]
 
 
@@ -326,4 +344,234 @@ async def _optional_principal(request: Request) -> Principal | None:
         return None
 
 
-ROUTES = [ResidentAuthController, ResidentController, HouseholdController, PollController, PublicPollController]
+class PointsController(Controller):
+    path = "/api/v1/points"
+    tags = ["积分换服务"]
+
+    @get(
+        "/me",
+        operation_id="getMyPoints",
+        guards=[RESIDENT],
+        responses=errors(403, 404),
+        summary="本人积分余额与时间银行时长",
+    )
+    async def balances(self, principal: Principal) -> Balances:
+        return await service.balances(principal)
+
+    @get(
+        "/me/statement",
+        operation_id="getMyPointsStatement",
+        guards=[RESIDENT],
+        responses=errors(403, 404, 422),
+        summary="本人月度积分（或时间银行）对账单：期初余额、本月明细、期末余额",
+    )
+    async def statement(
+        self,
+        principal: Principal,
+        month: Annotated[str, Parameter(pattern=r"^\d{4}-\d{2}$", description="月份 YYYY-MM（北京时间）")],
+        unit: Annotated[
+            str, Parameter(pattern=r"^(points|hours)$", description="points 积分；hours 时间银行")
+        ] = "points",
+    ) -> Statement:
+        return await service.statement(principal, month, unit)
+
+    @post(
+        "/activities",
+        operation_id="createVolunteerActivity",
+        guards=[STREET],
+        status_code=201,
+        responses=errors(403, 422),
+        summary="街道发布社区志愿活动（普通志愿服务得积分；养老服务计入时间银行）",
+    )
+    async def create_activity(self, principal: Principal, data: ActivityCreate) -> ActivityView:
+        row = await service.create_activity(principal, as_fields(data))
+        return ActivityView(
+            id=row.id,
+            community_id=row.community_id,
+            community_name=row.community_name,
+            title=row.title,
+            kind=row.kind,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            points_per_hour=row.points_per_hour,
+            fixed_points=row.fixed_points,
+            signups=[],
+        )
+
+    @get(
+        "/activities",
+        operation_id="listVolunteerActivities",
+        guards=[POLL_READERS],
+        responses=errors(403),
+        summary="志愿活动（官员：管辖范围及报名情况；居民：本社区及本人报名）",
+    )
+    async def list_activities(self, principal: Principal, page: PageParams) -> Page[ActivityView]:
+        rows, total = await service.list_activities(principal, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page)
+
+    @post(
+        "/activities/{activity_id:int}/signups",
+        operation_id="signUpForActivity",
+        guards=[RESIDENT],
+        status_code=201,
+        responses=errors(403, 404, 409),
+        summary="居民报名本社区志愿活动",
+    )
+    async def sign_up(self, principal: Principal, activity_id: int) -> SignupView:
+        return await service.sign_up_for_activity(principal, activity_id)
+
+    @post(
+        "/signups/{signup_id:int}/confirm",
+        operation_id="confirmVolunteerHours",
+        guards=[STREET],
+        status_code=200,
+        responses=errors(403, 404, 409, 422),
+        summary="街道确认志愿服务时长，发放积分或时间银行时长（每个报名仅一次）",
+    )
+    async def confirm_hours(self, principal: Principal, signup_id: int, data: SignupConfirm) -> SignupView:
+        return await service.confirm_hours(principal, signup_id, data.hours, data.note)
+
+    @post(
+        "/services",
+        operation_id="publishPointsService",
+        guards=[OPERATOR],
+        status_code=201,
+        responses=errors(403, 422),
+        summary="运营商在有服务合同的社区发布积分兑换服务（积分价格、名额、兑换期）",
+    )
+    async def publish(self, principal: Principal, data: ServiceCreate) -> ServiceView:
+        return service.service_view(await service.publish_service(principal, as_fields(data)))
+
+    @get(
+        "/services",
+        operation_id="listPointsServices",
+        guards=[SERVICE_READERS],
+        responses=errors(403),
+        summary="积分兑换服务（居民：本社区兑换期内的；运营商：本公司的；官员：管辖范围）",
+    )
+    async def list_services(self, principal: Principal, page: PageParams) -> Page[ServiceView]:
+        rows, total = await service.list_services(principal, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page)
+
+    @post(
+        "/services/{service_id:int}/redemptions",
+        operation_id="redeemPoints",
+        guards=[RESIDENT],
+        status_code=201,
+        responses=errors(403, 404, 409),
+        summary="居民用积分兑换一项服务（积分转入运营商待结算账户）",
+    )
+    async def redeem(self, principal: Principal, service_id: int) -> RedemptionView:
+        return await service.redeem(principal, service_id)
+
+    @get(
+        "/redemptions",
+        operation_id="listRedemptions",
+        guards=[REDEMPTION_READERS],
+        responses=errors(403),
+        summary="兑换记录（运营商：待确认服务，居民信息脱敏；居民：本人）",
+    )
+    async def list_redemptions(
+        self,
+        principal: Principal,
+        page: PageParams,
+        state_filter: Annotated[RedemptionState | None, Parameter(query="state")] = None,
+    ) -> Page[RedemptionView]:
+        rows, total = await service.list_redemptions(
+            principal, state=state_filter.value if state_filter else None, limit=page.limit, offset=page.offset
+        )
+        return Page.of(rows, total, page)
+
+    @post(
+        "/redemptions/{redemption_id:int}/deliver",
+        operation_id="deliverRedemption",
+        guards=[OPERATOR],
+        status_code=200,
+        responses=errors(403, 404, 409),
+        summary="运营商确认已提供服务：社区按每积分结算标准向运营商结算，记入社区收支台账一次",
+    )
+    async def deliver(self, principal: Principal, redemption_id: int) -> RedemptionView:
+        return await service.deliver(principal, redemption_id)
+
+    @post(
+        "/redemptions/{redemption_id:int}/cancel",
+        operation_id="cancelRedemption",
+        guards=[RESIDENT],
+        status_code=200,
+        responses=errors(403, 404, 409),
+        summary="居民在服务前取消兑换，积分退回",
+    )
+    async def cancel(self, principal: Principal, redemption_id: int) -> RedemptionView:
+        return await service.cancel_redemption(principal, redemption_id)
+
+    @get(
+        "/communities/{community_id:int}/summary",
+        operation_id="getCommunityPoints",
+        guards=[OFFICIALS],
+        responses=errors(403, 404),
+        summary="社区积分汇总（发放、兑换、结算、过期、未使用；不含个人余额）",
+    )
+    async def summary(self, principal: Principal, community_id: int) -> CommunityPoints:
+        return await service.community_points(principal, community_id)
+
+
+class TimeBankController(Controller):
+    path = "/api/v1/time-bank"
+    tags = ["时间银行"]
+
+    @post(
+        "/withdrawals",
+        operation_id="requestTimeBankWithdrawal",
+        guards=[RESIDENT],
+        status_code=201,
+        responses=errors(403, 404, 409, 422),
+        summary="居民申请支取时间银行时长，为本人提供养老服务",
+    )
+    async def request_withdrawal(self, principal: Principal, data: WithdrawalCreate) -> WithdrawalView:
+        return await service.request_withdrawal(principal, data.hours, data.note)
+
+    @get(
+        "/withdrawals",
+        operation_id="listTimeBankWithdrawals",
+        guards=[POLL_READERS],
+        responses=errors(403),
+        summary="时间银行支取申请（官员：管辖范围；居民：本人）",
+    )
+    async def list_withdrawals(self, principal: Principal, page: PageParams) -> Page[WithdrawalView]:
+        rows, total = await service.list_withdrawals(principal, limit=page.limit, offset=page.offset)
+        return Page.of(rows, total, page)
+
+    @post(
+        "/withdrawals/{withdrawal_id:int}/confirm",
+        operation_id="confirmTimeBankWithdrawal",
+        guards=[STREET],
+        status_code=200,
+        responses=errors(403, 404, 409),
+        summary="街道确认已为居民提供服务，扣减其时间银行时长",
+    )
+    async def confirm_withdrawal(
+        self, principal: Principal, withdrawal_id: int, data: WithdrawalConfirm
+    ) -> WithdrawalView:
+        return await service.confirm_withdrawal(principal, withdrawal_id, data.note)
+
+    @post(
+        "/transfers",
+        operation_id="transferTimeBankHours",
+        guards=[RESIDENT],
+        status_code=200,
+        responses=errors(403, 404, 409, 422),
+        summary="居民将时间银行时长转赠本市居民家人（同一请求号只转一次）",
+    )
+    async def transfer(self, principal: Principal, data: TransferCreate) -> TransferDone:
+        return await service.transfer_hours(principal, data.recipient_phone, data.hours, data.request_id)
+
+
+ROUTES = [
+    ResidentAuthController,
+    ResidentController,
+    HouseholdController,
+    PollController,
+    PublicPollController,
+    PointsController,
+    TimeBankController,
+]

@@ -1,6 +1,8 @@
 """Demo residents: two of 富春街道's future communities (江滨社区, 百合社区) with their household registers
 imported and confirmed, thirty signed-up residents each, an open poll in 江滨社区 with some ballots cast,
-and a closed poll in 百合社区 with its published result and the street's decision to follow it.
+and a closed poll in 百合社区 with its published result and the street's decision to follow it; in 江滨社区,
+points earned by volunteering and voting, redeemed for the demo operator's service, delivered and paid out,
+and elderly-care hours in the time bank.
 
 Built through the residents service where a rule applies, with the poll windows set in the past or around
 today. Everything loads in one transaction, and a second run adds nothing.
@@ -21,11 +23,14 @@ from core.accounts.principal import Principal
 from core.accounts.tables import Role
 from core.audit import service as audit
 from core.db import transaction
+from core.settings import get_settings
 from market import repository as market_repo
 from residents import repository as repo
 from residents import service
+from residents.errors import NoContractInCommunity
 
 STREET_ACCOUNT = "fuchun_street"
+DEMO_OPERATOR = "operator_demo"
 COMMUNITIES = (("江滨社区", "open"), ("百合社区", "closed"))
 RESIDENTS_EACH = 30
 SURNAMES = "王李张刘陈杨黄赵周吴徐孙朱马胡郭何高林罗"
@@ -57,6 +62,7 @@ async def load() -> None:
         return
     rng = random.Random(2026)
     now = clock.now()
+    volunteers: list[tuple[int, int]] = []
     # One hash of a secret nobody is told, shared by the demo residents' logins: they log in with codes.
     password_hash = await accounts.hash_password(secrets.token_urlsafe(32))
     async with transaction():
@@ -78,10 +84,91 @@ async def load() -> None:
             )
             residents = await _residents(rng, index, org.id, community_id, addresses, password_hash, now)
             await _poll(rng, principal, community_id, name, state, residents, now)
+            if index == 0:
+                volunteers = residents
         await service.close_due_polls()
     for poll in (await repo.list_polls(patterns=None, community_ids=None, state="closed", limit=10, offset=0))[0]:
         if poll.result and poll.result.get("winner_option_id"):
             await service.decide(principal, poll.id, follows=True, option_id=None, reason="采纳居民投票结果")
+    if volunteers:
+        await _points(principal, volunteers, now)
+
+
+async def _principal_of_user(user_id: int) -> Principal:
+    principal = await accounts.load_principal(user_id)
+    assert principal is not None
+    return principal
+
+
+async def _points(street: Principal, residents: list[tuple[int, int]], now) -> None:
+    """积分换服务 and 时间银行 in 江滨社区: residents earn points by volunteering (and by voting, above), one
+    redeems them for the demo operator's service, which the operator delivers and the community pays out (one
+    ledger cost); elderly-care hours go to the time bank, and one resident's withdrawal is confirmed."""
+    first = await repo.resident_by_id(residents[0][0])
+    if first is None:
+        return
+    async with transaction():
+        activity = await service.create_activity(
+            street,
+            {
+                "community_id": first.community_id,
+                "title": "江滨社区垃圾分类督导志愿服务",
+                "kind": "ordinary",
+                "starts_at": now - timedelta(days=5),
+                "ends_at": now - timedelta(days=5) + timedelta(hours=3),
+                "points_per_hour": 10,
+                "fixed_points": None,
+            },
+        )
+        care = await service.create_activity(
+            street,
+            {
+                "community_id": first.community_id,
+                "title": "独居老人上门陪伴（时间银行）",
+                "kind": "elderly_care",
+                "starts_at": now - timedelta(days=4),
+                "ends_at": now - timedelta(days=4) + timedelta(hours=4),
+                "points_per_hour": None,
+                "fixed_points": None,
+            },
+        )
+        for resident_id, _ in residents[:6]:
+            signup = await repo.insert_signup(activity.id, resident_id, now - timedelta(days=6))
+            if signup is not None:
+                await service.confirm_hours(street, signup, Decimal("3"), "督导三小时，签到表已核")
+        for resident_id, _ in residents[6:9]:
+            signup = await repo.insert_signup(care.id, resident_id, now - timedelta(days=5))
+            if signup is not None:
+                await service.confirm_hours(street, signup, Decimal("2.5"), "上门陪伴已由老人家属确认")
+        carer = await repo.resident_by_id(residents[6][0])
+        if carer is not None:
+            withdrawal = await service.request_withdrawal(
+                await _principal_of_user(carer.user_id), Decimal("1"), "腿伤期间需要上门助餐"
+            )
+            await service.confirm_withdrawal(street, withdrawal.id, "已安排上门助餐一次")
+    operator_user = await accounts_repo.user_id_by_username(DEMO_OPERATOR)
+    if operator_user is None:
+        return
+    operator = await _principal_of_user(operator_user)
+    try:
+        offered = await service.publish_service(
+            operator,
+            {
+                "community_id": first.community_id,
+                "title": "社区食堂午餐券（一餐）",
+                "description": "凭兑换记录到社区食堂用餐一次",
+                "price_points": 15,
+                "capacity": 50,
+                "opens_at": now - timedelta(days=3),
+                "closes_at": now + timedelta(days=60),
+            },
+        )
+    except NoContractInCommunity:
+        return  # the demo operator holds no contract here: no service to offer
+    resident = await _principal_of_user(first.user_id)
+    redeemed = await service.redeem(resident, offered.id)
+    await service.deliver(operator, redeemed.id)
+    await service.redeem(resident, offered.id)  # a second one, waiting for the operator
 
 
 async def _residents(
@@ -151,4 +238,5 @@ async def _poll(
                 receipt_hash=hashlib.sha256(secrets.token_bytes(16)).hexdigest(),
                 now=opens + timedelta(hours=rng.randint(1, 72)),
             )
+            await service.award_participation(resident_id, "ballot", poll_id, get_settings().points_for_ballot)
         return

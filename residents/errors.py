@@ -134,3 +134,112 @@ class QuorumInvalid(DomainError):
     status_code = 422
     code = "poll.quorum_invalid"
     message = "法定参与率应大于 0 且不超过 1（字段 quorum）"
+
+
+# Points and the time bank ----------------------------------------------------------------------
+
+
+class InsufficientPoints(Conflict):
+    code = "points.insufficient"
+    message = "积分余额不足（字段 service_id）"
+
+
+class InsufficientHours(Conflict):
+    code = "timebank.insufficient"
+    message = "时间银行余额不足（字段 hours）"
+
+
+class HoursInvalid(DomainError):
+    status_code = 422
+    code = "points.hours_invalid"
+    message = "时长须大于 0，且以一刻钟（0.25 小时）为单位（字段 hours）"
+
+
+class ActivityInvalid(DomainError):
+    status_code = 422
+    code = "points.activity_invalid"
+    message = "普通志愿活动须填写每小时积分或固定积分之一，养老服务活动计入时间银行、不填积分（字段 points_per_hour）"
+
+
+class ActivityWindowInvalid(DomainError):
+    status_code = 422
+    code = "points.activity_window_invalid"
+    message = "活动结束时间必须晚于开始时间（字段 ends_at）"
+
+
+class ActivityNotFound(NotFound):
+    code = "points.activity_not_found"
+    message = "志愿活动不存在或无权查看"
+
+
+class AlreadySignedUp(Conflict):
+    code = "points.already_signed_up"
+    message = "您已报名该志愿活动"
+
+
+class ActivityOver(Conflict):
+    code = "points.activity_over"
+    message = "志愿活动已结束，不能再报名"
+
+
+class SignupNotFound(NotFound):
+    code = "points.signup_not_found"
+    message = "报名记录不存在或无权查看"
+
+
+class SignupConfirmed(Conflict):
+    code = "points.signup_confirmed"
+    message = "该报名的服务时长已确认，积分已发放"
+
+
+class NoContractInCommunity(PermissionDenied):
+    code = "points.no_contract"
+    message = "运营商与该社区没有服务合同，不能发布积分兑换服务（字段 community_id）"
+
+
+class ServiceInvalid(DomainError):
+    status_code = 422
+    code = "points.service_window_invalid"
+    message = "兑换服务的截止时间必须晚于开始时间，且不早于当前时间（字段 closes_at）"
+
+
+class ServiceNotFound(NotFound):
+    code = "points.service_not_found"
+    message = "积分兑换服务不存在或无权查看"
+
+
+class ServiceUnavailable(Conflict):
+    code = "points.service_unavailable"
+    message = "该服务不在兑换期内或名额已满（字段 service_id）"
+
+
+class RedemptionNotFound(NotFound):
+    code = "points.redemption_not_found"
+    message = "兑换记录不存在或无权查看"
+
+
+class RedemptionSettled(Conflict):
+    code = "points.redemption_settled"
+    message = "该兑换已确认服务或已取消"
+
+
+class WithdrawalNotFound(NotFound):
+    code = "timebank.withdrawal_not_found"
+    message = "时间银行支取申请不存在或无权查看"
+
+
+class WithdrawalConfirmed(Conflict):
+    code = "timebank.withdrawal_confirmed"
+    message = "该支取申请已确认"
+
+
+class RecipientUnknown(DomainError):
+    status_code = 422
+    code = "timebank.recipient_unknown"
+    message = "受赠人须为本市已注册居民，且不能是本人（字段 recipient_phone）"
+
+
+class StatementMonthInvalid(DomainError):
+    status_code = 422
+    code = "points.month_invalid"
+    message = "月份格式应为 YYYY-MM，且不晚于本月（字段 month）"

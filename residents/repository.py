@@ -4,13 +4,39 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 
 import msgspec
 
 from core.accounts.tables import User
 from market.tables import Community
-from residents.schemas import HouseholdRow, OptionRow, PollRow, ResidentRow
-from residents.tables import Ballot, Household, LoginCode, Poll, PollOption, Resident
+from providers.tables import Operator
+from residents.schemas import (
+    ActivityRow,
+    HouseholdRow,
+    OptionRow,
+    PollRow,
+    RedemptionRow,
+    ResidentRow,
+    ServiceRow,
+    SignupView,
+    WithdrawalRow,
+)
+from residents.tables import (
+    Activity,
+    Ballot,
+    Household,
+    LoginCode,
+    PointsAccount,
+    PointsPosting,
+    PointsService,
+    Poll,
+    PollOption,
+    Redemption,
+    Resident,
+    Signup,
+    Withdrawal,
+)
 
 # Login codes -----------------------------------------------------------------------------------
 
@@ -92,6 +118,11 @@ async def phone_exists(phone: str) -> bool:
 
 async def resident_by_phone(phone: str) -> ResidentRow | None:
     rows = await Resident.raw(RESIDENT_SELECT + "WHERE r.phone = {}", phone)
+    return msgspec.convert(rows[0], ResidentRow) if rows else None
+
+
+async def resident_by_id(resident_id: int) -> ResidentRow | None:
+    rows = await Resident.raw(RESIDENT_SELECT + "WHERE r.id = {}", resident_id)
     return msgspec.convert(rows[0], ResidentRow) if rows else None
 
 
@@ -410,6 +441,495 @@ async def vote_counts(poll_id: int) -> dict[int, int]:
 
 async def store_result(poll_id: int, result: dict) -> None:
     await Poll.update({Poll.result: json.dumps(result, ensure_ascii=False, default=str)}).where(Poll.id == poll_id)
+
+
+# Points ledger ---------------------------------------------------------------------------------
+
+HOURS_KINDS = ("time", "time_pool", "time_used")
+
+
+async def account_id(
+    kind: str, community_id: int, now: datetime, *, resident_id: int | None = None, operator_id: int | None = None
+) -> int:
+    """The account of `kind` for the community (and resident or operator), opened on first use."""
+    # SQL: insert-or-find on the expression index of account owners, in one statement.
+    rows = await PointsAccount.raw(
+        "WITH added AS (INSERT INTO points_account (kind, unit, community, resident, operator, created_at) "
+        "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT DO NOTHING RETURNING id) "
+        "SELECT id FROM added UNION ALL SELECT id FROM points_account WHERE kind = {} AND community = {} "
+        "AND coalesce(resident, 0) = coalesce({}::int, 0) AND coalesce(operator, 0) = coalesce({}::int, 0) LIMIT 1",
+        kind,
+        "hours" if kind in HOURS_KINDS else "points",
+        community_id,
+        resident_id,
+        operator_id,
+        now,
+        kind,
+        community_id,
+        resident_id,
+        operator_id,
+    )
+    if not rows:  # opened by a concurrent transaction not yet visible: ask again
+        return await account_id(kind, community_id, now, resident_id=resident_id, operator_id=operator_id)
+    return rows[0]["id"]
+
+
+async def post(
+    *,
+    from_account: int,
+    to_account: int,
+    unit: str,
+    amount: Decimal | int,
+    source_kind: str,
+    source_id: int,
+    key: str,
+    memo: str,
+    now: datetime,
+) -> tuple[int, bool]:
+    """One posting and both balances, in the caller's transaction: (posting id, whether it is new). A key
+    already posted returns the first posting and moves nothing. Overdrawing a non-issuer account fails on the
+    account's CHECK (points_account_not_negative)."""
+    # SQL: ON CONFLICT on the idempotency key, with RETURNING.
+    rows = await PointsPosting.raw(
+        "INSERT INTO points_posting (unit, from_account, to_account, amount, source_kind, source_id, "
+        "idempotency_key, memo, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}) "
+        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        unit,
+        from_account,
+        to_account,
+        Decimal(amount),
+        source_kind,
+        source_id,
+        key,
+        memo[:200],
+        now,
+    )
+    if not rows:
+        first = await PointsPosting.select(PointsPosting.id).where(PointsPosting.idempotency_key == key).first()
+        assert first is not None
+        return first["id"], False
+    # Both rows in id order, so two postings between the same accounts lock them in the same order.
+    for account, delta in sorted(((from_account, -Decimal(amount)), (to_account, Decimal(amount)))):
+        # SQL: Piccolo's builder adds to integer columns only, not to numeric ones.
+        await PointsAccount.raw("UPDATE points_account SET balance = balance + {} WHERE id = {}", delta, account)
+    return rows[0]["id"], True
+
+
+async def lock_account(account: int) -> None:
+    await PointsAccount.raw("SELECT id FROM points_account WHERE id = {} FOR UPDATE", account)  # SQL: FOR UPDATE
+
+
+async def posting_exists(key: str) -> bool:
+    return await PointsPosting.exists().where(PointsPosting.idempotency_key == key)
+
+
+async def resident_balances(resident_id: int) -> tuple[Decimal, Decimal]:
+    rows = await PointsAccount.select(PointsAccount.unit, PointsAccount.balance).where(
+        PointsAccount.resident == resident_id, PointsAccount.kind.is_in(["resident", "time"])
+    )
+    found = {r["unit"]: r["balance"] for r in rows}
+    return found.get("points", Decimal(0)), found.get("hours", Decimal(0))
+
+
+async def resident_account(resident_id: int, kind: str) -> int | None:
+    row = (
+        await PointsAccount.select(PointsAccount.id)
+        .where(PointsAccount.resident == resident_id, PointsAccount.kind == kind)
+        .first()
+    )
+    return row["id"] if row else None
+
+
+async def opening_balance(account: int, before: datetime) -> Decimal:
+    # SQL: the signed sum of an account's postings before an instant.
+    rows = await PointsPosting.raw(
+        "SELECT coalesce(sum(CASE WHEN to_account = {} THEN amount ELSE -amount END), 0) AS total "
+        "FROM points_posting WHERE (from_account = {} OR to_account = {}) AND created_at < {}",
+        account,
+        account,
+        account,
+        before,
+    )
+    return rows[0]["total"]
+
+
+async def postings_between(account: int, start: datetime, end: datetime) -> list[dict]:
+    # SQL: an account's postings in [start, end), signed from its side.
+    return await PointsPosting.raw(
+        "SELECT created_at AS at, CASE WHEN to_account = {} THEN amount ELSE -amount END AS amount, "
+        "source_kind, source_id, memo FROM points_posting "
+        "WHERE (from_account = {} OR to_account = {}) AND created_at >= {} AND created_at < {} ORDER BY created_at, id",
+        account,
+        account,
+        account,
+        start,
+        end,
+    )
+
+
+async def accounts_earning_before(cutoff: datetime) -> list[dict]:
+    """Residents' points accounts holding points and having earned some before `cutoff`."""
+    # SQL: accounts joined to their postings' dates.
+    return await PointsAccount.raw(
+        "SELECT a.id, a.community FROM points_account a WHERE a.kind = 'resident' AND a.balance > 0 "
+        "AND EXISTS (SELECT 1 FROM points_posting p WHERE p.to_account = a.id AND p.created_at < {}) ORDER BY a.id",
+        cutoff,
+    )
+
+
+async def movements(account: int) -> list[tuple[datetime, int]]:
+    """Every posting of an account, signed from its side."""
+    # SQL: signed amounts, as in postings_between.
+    rows = await PointsPosting.raw(
+        "SELECT created_at, CASE WHEN to_account = {} THEN amount ELSE -amount END AS amount FROM points_posting "
+        "WHERE from_account = {} OR to_account = {}",
+        account,
+        account,
+        account,
+    )
+    return [(r["created_at"], int(r["amount"])) for r in rows]
+
+
+async def community_points(community_id: int) -> dict:
+    """Totals of one community's ledger, by where points flowed."""
+    # SQL: sums over postings by the kinds of the two accounts.
+    rows = await PointsPosting.raw(
+        """
+        SELECT
+          coalesce(sum(p.amount) FILTER (WHERE f.kind = 'pool' AND t.kind = 'resident'), 0) AS issued,
+          coalesce(sum(p.amount) FILTER (WHERE f.kind = 'resident' AND t.kind = 'clearing'), 0)
+            - coalesce(sum(p.amount) FILTER (WHERE f.kind = 'clearing' AND t.kind = 'resident'), 0) AS redeemed,
+          coalesce(sum(p.amount) FILTER (WHERE f.kind = 'clearing' AND t.kind = 'pool'), 0) AS paid_out_points,
+          coalesce(sum(d.points * d.fen_per_point) FILTER (WHERE p.source_kind = 'payout'), 0) AS paid_out_fen,
+          coalesce(sum(p.amount) FILTER (WHERE t.kind = 'expired'), 0) AS expired,
+          coalesce(sum(p.amount) FILTER (WHERE f.kind = 'time_pool'), 0) AS hours_issued,
+          coalesce(sum(p.amount) FILTER (WHERE t.kind = 'time_used'), 0) AS hours_withdrawn
+        FROM points_posting p JOIN points_account f ON f.id = p.from_account JOIN points_account t ON t.id = p.to_account
+        LEFT JOIN points_redemption d ON p.source_kind = 'payout' AND d.id = p.source_id
+        WHERE f.community = {} OR t.community = {}
+        """,
+        community_id,
+        community_id,
+    )
+    balances = await PointsAccount.raw(
+        "SELECT coalesce(sum(balance) FILTER (WHERE kind IN ('resident', 'clearing')), 0) AS outstanding, "
+        "coalesce(sum(balance) FILTER (WHERE kind = 'time'), 0) AS hours_outstanding "
+        "FROM points_account WHERE community = {}",
+        community_id,
+    )
+    return {**rows[0], **balances[0]}
+
+
+async def balance_sums() -> dict[str, Decimal]:
+    """Sum of all accounts per unit: 0 for each, the ledger being double-entry."""
+    rows = await PointsAccount.raw("SELECT unit, sum(balance) AS total FROM points_account GROUP BY unit")
+    return {r["unit"]: r["total"] for r in rows}
+
+
+# Activities ------------------------------------------------------------------------------------
+
+ACTIVITY_SELECT = """
+SELECT a.id, a.community AS community_id, c.name AS community_name, o.path AS org_path, a.title, a.kind,
+       a.starts_at, a.ends_at, a.points_per_hour, a.fixed_points, a.created_at
+FROM points_activity a JOIN market_community c ON c.id = a.community JOIN organisation o ON o.id = c.org
+"""
+
+
+async def insert_activity(fields: dict, *, user_id: int, now: datetime) -> int:
+    rows = await Activity.insert(
+        Activity(
+            community=fields["community_id"],
+            title=fields["title"],
+            kind=fields["kind"],
+            starts_at=fields["starts_at"],
+            ends_at=fields["ends_at"],
+            points_per_hour=fields["points_per_hour"],
+            fixed_points=fields["fixed_points"],
+            created_by=user_id,
+            created_at=now,
+        )
+    ).returning(Activity.id)
+    return rows[0]["id"]
+
+
+async def get_activity(activity_id: int) -> ActivityRow | None:
+    rows = await Activity.raw(ACTIVITY_SELECT + "WHERE a.id = {}", activity_id)
+    return msgspec.convert(rows[0], ActivityRow) if rows else None
+
+
+async def list_activities(
+    *, patterns: list[str] | None, community_ids: list[int] | None, limit: int, offset: int
+) -> tuple[list[ActivityRow], int]:
+    rows = await Activity.raw(
+        "SELECT q.*, count(*) OVER () AS total FROM (" + ACTIVITY_SELECT + ") q "
+        "WHERE ({}::text[] IS NULL OR q.org_path LIKE ANY({})) AND ({}::int[] IS NULL OR q.community_id = ANY({})) "
+        "ORDER BY q.starts_at DESC, q.id DESC LIMIT {} OFFSET {}",
+        patterns,
+        patterns,
+        community_ids,
+        community_ids,
+        limit,
+        offset,
+    )
+    total = rows[0]["total"] if rows else 0
+    return [msgspec.convert({k: v for k, v in r.items() if k != "total"}, ActivityRow) for r in rows], total
+
+
+SIGNUP_SELECT = """
+SELECT s.id, s.activity AS activity_id, s.resident AS resident_id, r.name AS resident_name, r.phone AS resident_phone,
+       s.signed_up_at, s.hours, s.awarded, s.confirmed_at
+FROM points_signup s JOIN resident r ON r.id = s.resident
+"""
+
+
+async def signups_of(activity_ids: list[int]) -> dict[int, list[SignupView]]:
+    rows = await Signup.raw(SIGNUP_SELECT + "WHERE s.activity = ANY({}) ORDER BY s.id", activity_ids)
+    found: dict[int, list[SignupView]] = {i: [] for i in activity_ids}
+    for r in rows:
+        found[r["activity_id"]].append(msgspec.convert(r, SignupView))
+    return found
+
+
+async def my_signups(resident_id: int, activity_ids: list[int]) -> dict[int, int]:
+    rows = await Signup.select(Signup.id, Signup.activity).where(
+        Signup.resident == resident_id, Signup.activity.is_in(activity_ids or [0])
+    )
+    return {r["activity"]: r["id"] for r in rows}
+
+
+async def insert_signup(activity_id: int, resident_id: int, now: datetime) -> int | None:
+    # SQL: one sign-up per resident and activity, two at once included (ON CONFLICT DO NOTHING).
+    rows = await Signup.raw(
+        "INSERT INTO points_signup (activity, resident, signed_up_at) VALUES ({}, {}, {}) "
+        "ON CONFLICT (activity, resident) DO NOTHING RETURNING id",
+        activity_id,
+        resident_id,
+        now,
+    )
+    return rows[0]["id"] if rows else None
+
+
+async def get_signup(signup_id: int, *, for_update: bool = False) -> dict | None:
+    lock = " FOR UPDATE OF s" if for_update else ""
+    rows = await Signup.raw(
+        "SELECT s.id, s.activity AS activity_id, s.resident AS resident_id, s.confirmed_at, h.community AS "
+        "resident_community FROM points_signup s JOIN resident r ON r.id = s.resident "
+        "JOIN resident_household h ON h.id = r.household WHERE s.id = {}" + lock,
+        signup_id,
+    )
+    return rows[0] if rows else None
+
+
+async def confirm_signup(signup_id: int, *, hours: Decimal, awarded: Decimal, user_id: int, now: datetime) -> None:
+    await Signup.update(
+        {Signup.hours: hours, Signup.awarded: awarded, Signup.confirmed_by: user_id, Signup.confirmed_at: now}
+    ).where(Signup.id == signup_id)
+
+
+async def get_signup_view(signup_id: int) -> SignupView:
+    rows = await Signup.raw(SIGNUP_SELECT + "WHERE s.id = {}", signup_id)
+    return msgspec.convert(rows[0], SignupView)
+
+
+# Point-priced services and redemptions ---------------------------------------------------------
+
+SERVICE_SELECT = """
+SELECT s.id, s.community AS community_id, c.name AS community_name, o.path AS org_path, s.operator AS operator_id,
+       op.name AS operator_name, op.org AS operator_org_id, s.title, s.description, s.price_points, s.capacity,
+       s.redeemed, s.opens_at, s.closes_at
+FROM points_service s JOIN market_community c ON c.id = s.community JOIN organisation o ON o.id = c.org
+JOIN provider_operator op ON op.id = s.operator
+"""
+
+
+async def operator_of_orgs(org_ids: list[int]) -> int | None:
+    row = await Operator.select(Operator.id).where(Operator.org.is_in(org_ids or [0])).order_by(Operator.id).first()
+    return row["id"] if row else None
+
+
+async def insert_service(fields: dict, *, operator_id: int, user_id: int, now: datetime) -> int:
+    rows = await PointsService.insert(
+        PointsService(
+            community=fields["community_id"],
+            operator=operator_id,
+            title=fields["title"],
+            description=fields["description"],
+            price_points=fields["price_points"],
+            capacity=fields["capacity"],
+            opens_at=fields["opens_at"],
+            closes_at=fields["closes_at"],
+            created_by=user_id,
+            created_at=now,
+        )
+    ).returning(PointsService.id)
+    return rows[0]["id"]
+
+
+async def get_service(service_id: int) -> ServiceRow | None:
+    rows = await PointsService.raw(SERVICE_SELECT + "WHERE s.id = {}", service_id)
+    return msgspec.convert(rows[0], ServiceRow) if rows else None
+
+
+async def list_services(
+    *,
+    patterns: list[str] | None,
+    community_ids: list[int] | None,
+    operator_org_ids: list[int] | None,
+    open_at: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[ServiceRow], int]:
+    """Services seen through any of the given scopes (None: that scope is not the caller's)."""
+    rows = await PointsService.raw(
+        "SELECT q.*, count(*) OVER () AS total FROM (" + SERVICE_SELECT + ") q "
+        "WHERE (({}::text[] IS NOT NULL AND q.org_path LIKE ANY({})) "
+        "OR ({}::int[] IS NOT NULL AND q.community_id = ANY({}) AND q.opens_at <= {} AND q.closes_at > {}) "
+        "OR ({}::int[] IS NOT NULL AND q.operator_org_id = ANY({}))) "
+        "ORDER BY q.closes_at DESC, q.id DESC LIMIT {} OFFSET {}",
+        patterns,
+        patterns,
+        community_ids,
+        community_ids,
+        open_at,
+        open_at,
+        operator_org_ids,
+        operator_org_ids,
+        limit,
+        offset,
+    )
+    total = rows[0]["total"] if rows else 0
+    return [msgspec.convert({k: v for k, v in r.items() if k != "total"}, ServiceRow) for r in rows], total
+
+
+async def take_place(service_id: int, now: datetime) -> bool:
+    """One place of the service, if it is open and not full: the row lock serialises redemptions of it."""
+    rows = (
+        await PointsService.update({PointsService.redeemed: PointsService.redeemed + 1})
+        .where(
+            PointsService.id == service_id,
+            PointsService.redeemed < PointsService.capacity,
+            PointsService.opens_at <= now,
+            PointsService.closes_at > now,
+        )
+        .returning(PointsService.id)
+    )
+    return bool(rows)
+
+
+async def give_back_place(service_id: int) -> None:
+    await PointsService.update({PointsService.redeemed: PointsService.redeemed - 1}).where(
+        PointsService.id == service_id
+    )
+
+
+async def insert_redemption(service_id: int, resident_id: int, points: int, fen_per_point: int, now: datetime) -> int:
+    rows = await Redemption.insert(
+        Redemption(service=service_id, resident=resident_id, points=points, fen_per_point=fen_per_point, created_at=now)
+    ).returning(Redemption.id)
+    return rows[0]["id"]
+
+
+REDEMPTION_SELECT = """
+SELECT d.id, d.service AS service_id, s.title AS service_title, s.community AS community_id, s.operator AS operator_id,
+       op.org AS operator_org_id, op.name AS operator_name, d.resident AS resident_id,
+       coalesce(r.name, '已注销居民') AS resident_name, coalesce(r.phone, '') AS resident_phone, d.points,
+       d.fen_per_point, d.state, d.created_at, d.delivered_at, d.cancelled_at
+FROM points_redemption d JOIN points_service s ON s.id = d.service JOIN provider_operator op ON op.id = s.operator
+LEFT JOIN resident r ON r.id = d.resident
+"""
+
+
+async def get_redemption(redemption_id: int, *, for_update: bool = False) -> RedemptionRow | None:
+    lock = " FOR UPDATE OF d" if for_update else ""
+    rows = await Redemption.raw(REDEMPTION_SELECT + "WHERE d.id = {}" + lock, redemption_id)
+    return msgspec.convert(rows[0], RedemptionRow) if rows else None
+
+
+async def list_redemptions(
+    *, operator_org_ids: list[int] | None, resident_id: int | None, state: str | None, limit: int, offset: int
+) -> tuple[list[RedemptionRow], int]:
+    rows = await Redemption.raw(
+        "SELECT q.*, count(*) OVER () AS total FROM (" + REDEMPTION_SELECT + ") q "
+        "WHERE (({}::int[] IS NOT NULL AND q.operator_org_id = ANY({})) OR ({}::int IS NOT NULL AND q.resident_id = {})) "
+        "AND ({}::text IS NULL OR q.state = {}) ORDER BY q.id DESC LIMIT {} OFFSET {}",
+        operator_org_ids,
+        operator_org_ids,
+        resident_id,
+        resident_id,
+        state,
+        state,
+        limit,
+        offset,
+    )
+    total = rows[0]["total"] if rows else 0
+    return [msgspec.convert({k: v for k, v in r.items() if k != "total"}, RedemptionRow) for r in rows], total
+
+
+async def settle_redemption(redemption_id: int, state: str, *, user_id: int | None, now: datetime) -> bool:
+    """redeemed → delivered or cancelled, once."""
+    changes: dict = {Redemption.state: state}
+    if state == "delivered":
+        changes |= {Redemption.delivered_at: now, Redemption.delivered_by: user_id}
+    else:
+        changes[Redemption.cancelled_at] = now
+    rows = (
+        await Redemption.update(changes)
+        .where(Redemption.id == redemption_id, Redemption.state == "redeemed")
+        .returning(Redemption.id)
+    )
+    return bool(rows)
+
+
+# Time bank -------------------------------------------------------------------------------------
+
+WITHDRAWAL_SELECT = """
+SELECT w.id, w.resident AS resident_id, r.name AS resident_name, r.phone AS resident_phone, w.community AS community_id,
+       o.path AS org_path, w.hours, w.note, w.state, w.created_at, w.confirmed_at
+FROM timebank_withdrawal w JOIN resident r ON r.id = w.resident JOIN market_community c ON c.id = w.community
+JOIN organisation o ON o.id = c.org
+"""
+
+
+async def insert_withdrawal(resident_id: int, community_id: int, hours: Decimal, note: str, now: datetime) -> int:
+    rows = await Withdrawal.insert(
+        Withdrawal(resident=resident_id, community=community_id, hours=hours, note=note, created_at=now)
+    ).returning(Withdrawal.id)
+    return rows[0]["id"]
+
+
+async def get_withdrawal(withdrawal_id: int, *, for_update: bool = False) -> WithdrawalRow | None:
+    lock = " FOR UPDATE OF w" if for_update else ""
+    rows = await Withdrawal.raw(WITHDRAWAL_SELECT + "WHERE w.id = {}" + lock, withdrawal_id)
+    return msgspec.convert(rows[0], WithdrawalRow) if rows else None
+
+
+async def list_withdrawals(
+    *, patterns: list[str] | None, resident_id: int | None, limit: int, offset: int
+) -> tuple[list[WithdrawalRow], int]:
+    rows = await Withdrawal.raw(
+        "SELECT q.*, count(*) OVER () AS total FROM (" + WITHDRAWAL_SELECT + ") q "
+        "WHERE (({}::text[] IS NOT NULL AND q.org_path LIKE ANY({})) OR ({}::int IS NOT NULL AND q.resident_id = {})) "
+        "ORDER BY q.id DESC LIMIT {} OFFSET {}",
+        patterns,
+        patterns,
+        resident_id,
+        resident_id,
+        limit,
+        offset,
+    )
+    total = rows[0]["total"] if rows else 0
+    return [msgspec.convert({k: v for k, v in r.items() if k != "total"}, WithdrawalRow) for r in rows], total
+
+
+async def confirm_withdrawal(withdrawal_id: int, user_id: int, now: datetime) -> bool:
+    rows = (
+        await Withdrawal.update(
+            {Withdrawal.state: "confirmed", Withdrawal.confirmed_by: user_id, Withdrawal.confirmed_at: now}
+        )
+        .where(Withdrawal.id == withdrawal_id, Withdrawal.state == "requested")
+        .returning(Withdrawal.id)
+    )
+    return bool(rows)
 
 
 # Demo ------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Annotated
 import msgspec
 
 from core.schemas import Input, View
-from residents.tables import OptionKind, PollState
+from residents.tables import ActivityKind, OptionKind, PollState, RedemptionState, WithdrawalState
 
 Phone = Annotated[str, msgspec.Meta(pattern=r"^1[3-9]\d{9}$", description="中国大陆手机号")]
 Code = Annotated[str, msgspec.Meta(pattern=r"^\d{6}$", description="6 位数字验证码")]
@@ -258,3 +258,231 @@ class ResidentExport(msgspec.Struct, kw_only=True):
     resident: ResidentView
     ballots: list[dict]
     exported_at: datetime
+
+
+# Points and the time bank ----------------------------------------------------------------------
+
+Hours = Annotated[Decimal, msgspec.Meta(description="时长（小时），以一刻钟 0.25 为单位")]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ActivityCreate(Input):
+    community_id: int
+    title: Title
+    kind: ActivityKind
+    starts_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    ends_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    points_per_hour: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    fixed_points: Annotated[int, msgspec.Meta(ge=1, le=10000)] | None = None
+
+
+class SignupConfirm(Input):
+    hours: Hours
+    note: Reason = ""
+
+
+class ServiceCreate(Input):
+    community_id: int
+    title: Title
+    price_points: Annotated[int, msgspec.Meta(ge=1, le=100000)]
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=10000)]
+    opens_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    closes_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class WithdrawalCreate(Input):
+    hours: Hours
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class WithdrawalConfirm(Input):
+    note: Reason = ""
+
+
+class TransferCreate(Input):
+    recipient_phone: Phone
+    hours: Hours
+    request_id: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="客户端生成的请求号，重复提交只转一次"
+        ),
+    ]
+
+
+class Balances(msgspec.Struct, kw_only=True):
+    resident_id: int
+    points: int
+    hours: Decimal
+    note: str = "积分自获得之月起 24 个月后按先进先出过期；时间银行时长不过期"
+
+
+class StatementLine(msgspec.Struct, kw_only=True):
+    at: datetime
+    amount: Decimal
+    balance: Decimal
+    source_kind: str
+    source_id: int
+    memo: str
+
+
+class Statement(msgspec.Struct, kw_only=True):
+    month: str
+    unit: str
+    opening: Decimal
+    closing: Decimal
+    lines: list[StatementLine]
+
+
+class SignupView(msgspec.Struct, kw_only=True):
+    id: int
+    activity_id: int
+    resident_id: int | None
+    resident_name: str
+    resident_phone: str
+    signed_up_at: datetime
+    hours: Decimal | None
+    awarded: Decimal | None
+    confirmed_at: datetime | None
+
+
+class ActivityRow(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    org_path: str
+    title: str
+    kind: ActivityKind
+    starts_at: datetime
+    ends_at: datetime
+    points_per_hour: int | None
+    fixed_points: int | None
+    created_at: datetime
+
+
+class ActivityView(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    title: str
+    kind: ActivityKind
+    starts_at: datetime
+    ends_at: datetime
+    points_per_hour: int | None
+    fixed_points: int | None
+    signups: list[SignupView] | None = None
+    my_signup_id: int | None = None
+
+
+class ServiceRow(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    org_path: str
+    operator_id: int
+    operator_name: str
+    operator_org_id: int
+    title: str
+    description: str
+    price_points: int
+    capacity: int
+    redeemed: int
+    opens_at: datetime
+    closes_at: datetime
+
+
+class ServiceView(msgspec.Struct, kw_only=True):
+    id: int
+    community_id: int
+    community_name: str
+    operator_id: int
+    operator_name: str
+    title: str
+    description: str
+    price_points: int
+    capacity: int
+    remaining: int
+    opens_at: datetime
+    closes_at: datetime
+
+
+class RedemptionRow(msgspec.Struct, kw_only=True):
+    id: int
+    service_id: int
+    service_title: str
+    community_id: int
+    operator_id: int
+    operator_org_id: int
+    operator_name: str
+    resident_id: int | None
+    resident_name: str
+    resident_phone: str
+    points: int
+    fen_per_point: int
+    state: RedemptionState
+    created_at: datetime
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+
+
+class RedemptionView(msgspec.Struct, kw_only=True):
+    id: int
+    service_id: int
+    service_title: str
+    community_id: int
+    operator_name: str
+    resident: str  # masked for the operator: 王* 138****1234
+    points: int
+    payout_fen: int
+    state: RedemptionState
+    created_at: datetime
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+
+
+class CommunityPoints(msgspec.Struct, kw_only=True):
+    community_id: int
+    community_name: str
+    issued: int
+    redeemed: int
+    paid_out_points: int
+    paid_out_fen: int
+    expired: int
+    outstanding: int
+    hours_issued: Decimal
+    hours_withdrawn: Decimal
+    hours_outstanding: Decimal
+
+
+class WithdrawalRow(msgspec.Struct, kw_only=True):
+    id: int
+    resident_id: int
+    resident_name: str
+    resident_phone: str
+    community_id: int
+    org_path: str
+    hours: Decimal
+    note: str
+    state: WithdrawalState
+    created_at: datetime
+    confirmed_at: datetime | None
+
+
+class WithdrawalView(msgspec.Struct, kw_only=True):
+    id: int
+    resident_id: int
+    resident_name: str
+    resident_phone: str
+    community_id: int
+    hours: Decimal
+    note: str
+    state: WithdrawalState
+    created_at: datetime
+    confirmed_at: datetime | None
+
+
+class TransferDone(msgspec.Struct, kw_only=True):
+    hours: Decimal
+    recipient: str
+    balance: Decimal

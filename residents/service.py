@@ -11,9 +11,11 @@ import re
 import secrets
 import zipfile
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+import asyncpg
+import msgspec
 import openpyxl
 
 from core import clock
@@ -32,17 +34,26 @@ from market.schemas import NeedRow
 from residents import repository as repo
 from residents import sms
 from residents.errors import (
+    ActivityInvalid,
+    ActivityNotFound,
+    ActivityOver,
+    ActivityWindowInvalid,
     AlreadyDecided,
+    AlreadySignedUp,
     ClientTooBusy,
     CodeExhausted,
     CodeInvalid,
     CodeTooSoon,
     CommunityUnknown,
     DeviationNeedsReason,
+    HoursInvalid,
     HouseholdNotFound,
     HouseholdUnconfirmed,
+    InsufficientHours,
+    InsufficientPoints,
     NeedNotOpen,
     NeedUnknown,
+    NoContractInCommunity,
     NotCommunityStreet,
     NotRegistered,
     OptionNotShortlisted,
@@ -53,13 +64,29 @@ from residents.errors import (
     PollNotOpen,
     QuorumInvalid,
     ReceiptNotFound,
+    RecipientUnknown,
+    RedemptionNotFound,
+    RedemptionSettled,
     RegisterInvalid,
     ResidentNotFound,
+    ServiceInvalid,
+    ServiceNotFound,
+    ServiceUnavailable,
+    SignupConfirmed,
+    SignupNotFound,
+    StatementMonthInvalid,
     TooFewOptions,
     WindowInvalid,
+    WithdrawalConfirmed,
+    WithdrawalNotFound,
 )
+from residents.points import activity_award, expiring_points, is_quarter_hours, payout_fen, statement_lines
 from residents.schemas import (
+    ActivityRow,
+    ActivityView,
+    Balances,
     BallotReceipt,
+    CommunityPoints,
     HouseholdRow,
     OptionCount,
     OptionRow,
@@ -67,10 +94,20 @@ from residents.schemas import (
     PollResult,
     PollRow,
     ReceiptCheck,
+    RedemptionRow,
+    RedemptionView,
     RegisterImported,
     ResidentExport,
     ResidentRow,
     ResidentView,
+    ServiceRow,
+    ServiceView,
+    SignupView,
+    Statement,
+    StatementLine,
+    TransferDone,
+    WithdrawalRow,
+    WithdrawalView,
 )
 from residents.tally import mask_phone, tally
 
@@ -562,6 +599,8 @@ async def cast_ballot(principal: Principal, poll_id: int, option_id: int) -> Bal
             receipt_hash=_receipt_hash(receipt),
             now=now,
         )
+        # Once per poll and household: a changed ballot earns nothing more.
+        await _award(resident, "ballot", poll_id, get_settings().points_for_ballot, f"参与居民投票：{poll.title}")
     return BallotReceipt(poll_id=poll_id, receipt=receipt, cast_at=cast_at)
 
 
@@ -718,3 +757,667 @@ async def decide(
             reason=reason,
         )
     return await result(poll_id)
+
+
+# Points and the time bank ----------------------------------------------------------------------
+#
+# Every movement is a posting between two accounts of the ledger (residents/points.py says how they add up).
+# Postings carry an idempotency key named after their source, so a source posts once however often it is
+# offered; an overdraft fails on the account's CHECK and is answered as a 409.
+
+SOURCE_MEMOS = {
+    "ballot": "参与居民投票",
+    "survey": "参与满意度测评",
+    "activity": "志愿服务",
+    "redemption": "兑换服务",
+    "refund": "取消兑换，积分退回",
+    "payout": "服务已确认，社区结算",
+    "expiry": "积分过期",
+    "withdrawal": "时间银行支取（为本人提供服务）",
+    "transfer": "时间银行转赠",
+}
+
+
+def _overdrawn(exc: asyncpg.CheckViolationError) -> bool:
+    return getattr(exc, "constraint_name", "") == "points_account_not_negative"
+
+
+async def _award(resident: ResidentRow, source_kind: str, source_id: int, points: int, memo: str) -> bool:
+    """Points from the community pool to the resident, once per household and source. Caller's transaction."""
+    if points <= 0:
+        return False
+    now = clock.now()
+    pool = await repo.account_id("pool", resident.community_id, now)
+    mine = await repo.account_id("resident", resident.community_id, now, resident_id=resident.id)
+    _, created = await repo.post(
+        from_account=pool,
+        to_account=mine,
+        unit="points",
+        amount=points,
+        source_kind=source_kind,
+        source_id=source_id,
+        key=f"{source_kind}:{source_id}:household:{resident.household_id}",
+        memo=memo,
+        now=now,
+    )
+    return created
+
+
+async def award_participation(resident_id: int, source_kind: str, source_id: int, points: int) -> bool:
+    """For taking part (a survey answer, a ballot): `points` to the resident, once per household and source
+    (`source_kind`, `source_id`). Joins the caller's transaction, if any. Whether it posted."""
+    resident = await repo.resident_by_id(resident_id)
+    if resident is None:
+        raise ResidentNotFound()
+    async with transaction():
+        return await _award(resident, source_kind, source_id, points, SOURCE_MEMOS.get(source_kind, source_kind))
+
+
+async def balances(principal: Principal) -> Balances:
+    resident = await me(principal)
+    points, hours = await repo.resident_balances(resident.id)
+    months = get_settings().points_expire_months
+    return Balances(
+        resident_id=resident.id,
+        points=int(points),
+        hours=hours,
+        note=f"积分自获得起 {months} 个月后按先进先出过期；时间银行时长不过期",
+    )
+
+
+def _month_bounds(month: str) -> tuple[date, datetime, datetime]:
+    try:
+        first = date.fromisoformat(f"{month}-01")
+    except ValueError as exc:
+        raise StatementMonthInvalid(detail={"field": "month"}) from exc
+    if first > clock.month_start(clock.today()):
+        raise StatementMonthInvalid(detail={"field": "month"})
+    start = datetime.combine(first, time(0), tzinfo=clock.BUSINESS_TZ)
+    end = datetime.combine(clock.add_months(first, 1), time(0), tzinfo=clock.BUSINESS_TZ)
+    return first, start, end
+
+
+async def statement(principal: Principal, month: str, unit: str) -> Statement:
+    """The resident's own month: opening balance, postings in [start, end) Asia/Shanghai, closing balance."""
+    resident = await me(principal)
+    first, start, end = _month_bounds(month)
+    account = await repo.resident_account(resident.id, "resident" if unit == "points" else "time")
+    if account is None:
+        return Statement(month=f"{first:%Y-%m}", unit=unit, opening=Decimal(0), closing=Decimal(0), lines=[])
+    opening = await repo.opening_balance(account, start)
+    rows = await repo.postings_between(account, start, end)
+    running, closing = statement_lines(opening, [(r["at"], r["amount"]) for r in rows])
+    return Statement(
+        month=f"{first:%Y-%m}",
+        unit=unit,
+        opening=opening,
+        closing=closing,
+        lines=[
+            StatementLine(
+                at=r["at"],
+                amount=r["amount"],
+                balance=balance,
+                source_kind=r["source_kind"],
+                source_id=r["source_id"],
+                memo=r["memo"],
+            )
+            for r, balance in zip(rows, running, strict=True)
+        ],
+    )
+
+
+# Volunteer activities: posted by the street office, hours confirmed by the office.
+
+
+async def create_activity(principal: Principal, fields: dict) -> ActivityRow:
+    community = await market_repo.get_community(fields["community_id"])
+    if community is None or not principal.can_read_path(community.org_path):
+        raise CommunityUnknown(detail={"field": "community_id"})
+    if not principal.can_write_path(community.org_path, Role.street):
+        raise NotCommunityStreet("只有社区所属街道可以发布志愿活动")
+    if fields["ends_at"] <= fields["starts_at"]:
+        raise ActivityWindowInvalid(detail={"field": "ends_at"})
+    priced = (fields["points_per_hour"] is not None) + (fields["fixed_points"] is not None)
+    if (fields["kind"] == "ordinary" and priced != 1) or (fields["kind"] == "elderly_care" and priced != 0):
+        raise ActivityInvalid(detail={"field": "points_per_hour"})
+    async with transaction():
+        activity_id = await repo.insert_activity(fields, user_id=principal.user_id, now=clock.now())
+        await audit.record(principal, "points.activity_create", "points_activity", activity_id, after=fields)
+        created = await repo.get_activity(activity_id)
+    assert created is not None
+    return created
+
+
+async def list_activities(principal: Principal, *, limit: int, offset: int) -> tuple[list[ActivityView], int]:
+    official = principal.has_role(*OFFICIAL_ROLES, Role.auditor)
+    resident = await repo.resident_by_user(principal.user_id) if principal.has_role(Role.resident) else None
+    patterns = like_patterns(principal.read_paths()) if official else None
+    communities = [resident.community_id] if resident is not None else None
+    if patterns is None and communities is None:
+        return [], 0
+    if patterns is not None and communities is not None and resident is not None:
+        patterns, communities = [*patterns, resident.org_path], None
+    rows, total = await with_total(
+        lambda lim, off: repo.list_activities(patterns=patterns, community_ids=communities, limit=lim, offset=off),
+        limit,
+        offset,
+    )
+    ids = [r.id for r in rows]
+    signups = await repo.signups_of(ids) if official else {}
+    mine = await repo.my_signups(resident.id, ids) if resident is not None else {}
+    views = []
+    for r in rows:
+        listed = None
+        if official and principal.can_read_path(r.org_path):
+            unmasked = principal.can_write_path(r.org_path, Role.street)
+            listed = [
+                s if unmasked else msgspec.structs.replace(s, resident_phone=mask_phone(s.resident_phone))
+                for s in signups.get(r.id, [])
+            ]
+        views.append(
+            ActivityView(
+                id=r.id,
+                community_id=r.community_id,
+                community_name=r.community_name,
+                title=r.title,
+                kind=r.kind,
+                starts_at=r.starts_at,
+                ends_at=r.ends_at,
+                points_per_hour=r.points_per_hour,
+                fixed_points=r.fixed_points,
+                signups=listed,
+                my_signup_id=mine.get(r.id),
+            )
+        )
+    return views, total
+
+
+async def sign_up_for_activity(principal: Principal, activity_id: int) -> SignupView:
+    resident = await me(principal)
+    activity = await repo.get_activity(activity_id)
+    if activity is None or activity.community_id != resident.community_id:
+        raise ActivityNotFound()
+    if activity.ends_at <= clock.now():
+        raise ActivityOver()
+    async with transaction():
+        signup_id = await repo.insert_signup(activity_id, resident.id, clock.now())
+        if signup_id is None:
+            raise AlreadySignedUp()
+    return await repo.get_signup_view(signup_id)
+
+
+async def confirm_hours(principal: Principal, signup_id: int, hours: Decimal, note: str) -> SignupView:
+    """The street confirms the hours served: points (ordinary) or time-bank hours (elderly care), once."""
+    if not is_quarter_hours(hours) or hours > 24:
+        raise HoursInvalid(detail={"field": "hours"})
+    async with transaction():
+        signup = await repo.get_signup(signup_id, for_update=True)
+        activity = await repo.get_activity(signup["activity_id"]) if signup else None
+        if signup is None or activity is None or not principal.can_read_path(activity.org_path):
+            raise SignupNotFound()
+        if not principal.can_write_path(activity.org_path, Role.street):
+            raise NotCommunityStreet("只有社区所属街道可以确认志愿服务时长")
+        if signup["confirmed_at"] is not None:
+            raise SignupConfirmed()
+        now = clock.now()
+        community = signup["resident_community"]
+        if activity.kind == "elderly_care":
+            awarded = hours
+            source = await repo.account_id("time_pool", community, now)
+            target = await repo.account_id("time", community, now, resident_id=signup["resident_id"])
+            unit = "hours"
+        else:
+            awarded = Decimal(
+                activity_award(hours, points_per_hour=activity.points_per_hour, fixed_points=activity.fixed_points)
+            )
+            source = await repo.account_id("pool", community, now)
+            target = await repo.account_id("resident", community, now, resident_id=signup["resident_id"])
+            unit = "points"
+        await repo.post(
+            from_account=source,
+            to_account=target,
+            unit=unit,
+            amount=awarded,
+            source_kind="activity",
+            source_id=signup_id,
+            key=f"activity:{signup_id}",
+            memo=f"{SOURCE_MEMOS['activity']}：{activity.title}",
+            now=now,
+        )
+        await repo.confirm_signup(signup_id, hours=hours, awarded=awarded, user_id=principal.user_id, now=now)
+        await audit.record(
+            principal,
+            "points.hours_confirm",
+            "points_signup",
+            signup_id,
+            before={"confirmed": False},
+            after={"hours": hours, "awarded": awarded, "unit": unit, "activity_id": activity.id},
+            reason=note.strip() or "街道确认志愿服务时长",
+        )
+    return await repo.get_signup_view(signup_id)
+
+
+# Point-priced services: published by operators, redeemed by residents, paid out by the community.
+
+
+def service_view(row: ServiceRow) -> ServiceView:
+    return ServiceView(
+        id=row.id,
+        community_id=row.community_id,
+        community_name=row.community_name,
+        operator_id=row.operator_id,
+        operator_name=row.operator_name,
+        title=row.title,
+        description=row.description,
+        price_points=row.price_points,
+        capacity=row.capacity,
+        remaining=row.capacity - row.redeemed,
+        opens_at=row.opens_at,
+        closes_at=row.closes_at,
+    )
+
+
+async def publish_service(principal: Principal, fields: dict) -> ServiceRow:
+    community = await market_repo.get_community(fields["community_id"])
+    if community is None:
+        raise CommunityUnknown(detail={"field": "community_id"})
+    org_ids = principal.org_ids(Role.operator)
+    operator_id = await repo.operator_of_orgs(org_ids)
+    if operator_id is None or not await market_repo.operator_has_contract(community.id, org_ids):
+        raise NoContractInCommunity(detail={"field": "community_id"})
+    if fields["closes_at"] <= fields["opens_at"] or fields["closes_at"] <= clock.now():
+        raise ServiceInvalid(detail={"field": "closes_at"})
+    async with transaction():
+        service_id = await repo.insert_service(
+            fields, operator_id=operator_id, user_id=principal.user_id, now=clock.now()
+        )
+        await audit.record(principal, "points.service_publish", "points_service", service_id, after=fields)
+        created = await repo.get_service(service_id)
+    assert created is not None
+    return created
+
+
+async def list_services(principal: Principal, *, limit: int, offset: int) -> tuple[list[ServiceView], int]:
+    official = principal.has_role(*OFFICIAL_ROLES, Role.auditor)
+    resident = await repo.resident_by_user(principal.user_id) if principal.has_role(Role.resident) else None
+    operators = principal.org_ids(Role.operator) or None
+    patterns = like_patterns(principal.read_paths()) if official else None
+    communities = [resident.community_id] if resident is not None else None
+    if patterns is None and communities is None and operators is None:
+        return [], 0
+    rows, total = await with_total(
+        lambda lim, off: repo.list_services(
+            patterns=patterns,
+            community_ids=communities,
+            operator_org_ids=operators,
+            open_at=clock.now(),
+            limit=lim,
+            offset=off,
+        ),
+        limit,
+        offset,
+    )
+    return [service_view(r) for r in rows], total
+
+
+def redemption_view(row: RedemptionRow, *, masked: bool) -> RedemptionView:
+    who = row.resident_name if not masked else f"{row.resident_name[:1]}* {mask_phone(row.resident_phone)}"
+    return RedemptionView(
+        id=row.id,
+        service_id=row.service_id,
+        service_title=row.service_title,
+        community_id=row.community_id,
+        operator_name=row.operator_name,
+        resident=who if row.resident_phone else row.resident_name,
+        points=row.points,
+        payout_fen=payout_fen(row.points, row.fen_per_point),
+        state=row.state,
+        created_at=row.created_at,
+        delivered_at=row.delivered_at,
+        cancelled_at=row.cancelled_at,
+    )
+
+
+async def redeem(principal: Principal, service_id: int) -> RedemptionView:
+    """The resident's points move to the operator's clearing account for one place of the service."""
+    resident = await me(principal)
+    service = await repo.get_service(service_id)
+    if service is None or service.community_id != resident.community_id:
+        raise ServiceNotFound()
+    fen_per_point = get_settings().points_fen_per_point
+    try:
+        async with transaction():
+            now = clock.now()
+            if not await repo.take_place(service_id, now):
+                raise ServiceUnavailable(detail={"field": "service_id"})
+            redemption_id = await repo.insert_redemption(
+                service_id, resident.id, service.price_points, fen_per_point, now
+            )
+            mine = await repo.account_id("resident", resident.community_id, now, resident_id=resident.id)
+            clearing = await repo.account_id("clearing", service.community_id, now, operator_id=service.operator_id)
+            await repo.post(
+                from_account=mine,
+                to_account=clearing,
+                unit="points",
+                amount=service.price_points,
+                source_kind="redemption",
+                source_id=redemption_id,
+                key=f"redemption:{redemption_id}",
+                memo=f"{SOURCE_MEMOS['redemption']}：{service.title}",
+                now=now,
+            )
+            await audit.record(
+                principal,
+                "points.redeem",
+                "points_redemption",
+                redemption_id,
+                after={"service_id": service_id, "points": service.price_points},
+            )
+    except asyncpg.CheckViolationError as exc:
+        if not _overdrawn(exc):
+            raise
+        raise InsufficientPoints(detail={"field": "service_id", "price_points": service.price_points}) from exc
+    row = await repo.get_redemption(redemption_id)
+    assert row is not None
+    return redemption_view(row, masked=False)
+
+
+async def list_redemptions(
+    principal: Principal, *, state: str | None, limit: int, offset: int
+) -> tuple[list[RedemptionView], int]:
+    """An operator's redemptions to deliver (residents masked), or a resident's own."""
+    operators = principal.org_ids(Role.operator) or None
+    resident = await repo.resident_by_user(principal.user_id) if principal.has_role(Role.resident) else None
+    if operators is None and resident is None:
+        return [], 0
+    rows, total = await with_total(
+        lambda lim, off: repo.list_redemptions(
+            operator_org_ids=operators,
+            resident_id=resident.id if resident else None,
+            state=state,
+            limit=lim,
+            offset=off,
+        ),
+        limit,
+        offset,
+    )
+    return [redemption_view(r, masked=resident is None or r.resident_id != resident.id) for r in rows], total
+
+
+async def deliver(principal: Principal, redemption_id: int) -> RedemptionView:
+    """The operator confirms the service was given: its points go back to the community pool and the
+    community's ledger records one cost for it, at the published rate per point."""
+    async with transaction():
+        row = await repo.get_redemption(redemption_id, for_update=True)
+        if row is None or row.operator_org_id not in principal.org_ids(Role.operator):
+            raise RedemptionNotFound()
+        if row.state != "redeemed":
+            raise RedemptionSettled(detail={"state": row.state})
+        now = clock.now()
+        await repo.settle_redemption(redemption_id, "delivered", user_id=principal.user_id, now=now)
+        clearing = await repo.account_id("clearing", row.community_id, now, operator_id=row.operator_id)
+        pool = await repo.account_id("pool", row.community_id, now)
+        await repo.post(
+            from_account=clearing,
+            to_account=pool,
+            unit="points",
+            amount=row.points,
+            source_kind="payout",
+            source_id=redemption_id,
+            key=f"payout:{redemption_id}",
+            memo=f"{SOURCE_MEMOS['payout']}：{row.service_title}",
+            now=now,
+        )
+        fen = payout_fen(row.points, row.fen_per_point)
+        if fen > 0:
+            await market.post_points_payout(
+                row.community_id, row.operator_id, fen, redemption_id, f"：{row.service_title} {row.points} 积分"
+            )
+        await audit.record(
+            principal,
+            "points.redemption_deliver",
+            "points_redemption",
+            redemption_id,
+            before={"state": "redeemed"},
+            after={"state": "delivered", "points": row.points, "payout_fen": fen},
+        )
+    done = await repo.get_redemption(redemption_id)
+    assert done is not None
+    return redemption_view(done, masked=True)
+
+
+async def cancel_redemption(principal: Principal, redemption_id: int) -> RedemptionView:
+    """The resident cancels before the service is given: the points come back and the place is freed."""
+    resident = await me(principal)
+    async with transaction():
+        row = await repo.get_redemption(redemption_id, for_update=True)
+        if row is None or row.resident_id != resident.id:
+            raise RedemptionNotFound()
+        if row.state != "redeemed":
+            raise RedemptionSettled(detail={"state": row.state})
+        now = clock.now()
+        await repo.settle_redemption(redemption_id, "cancelled", user_id=None, now=now)
+        await repo.give_back_place(row.service_id)
+        clearing = await repo.account_id("clearing", row.community_id, now, operator_id=row.operator_id)
+        mine = await repo.account_id("resident", resident.community_id, now, resident_id=resident.id)
+        await repo.post(
+            from_account=clearing,
+            to_account=mine,
+            unit="points",
+            amount=row.points,
+            source_kind="refund",
+            source_id=redemption_id,
+            key=f"refund:{redemption_id}",
+            memo=f"{SOURCE_MEMOS['refund']}：{row.service_title}",
+            now=now,
+        )
+        await audit.record(
+            principal,
+            "points.redemption_cancel",
+            "points_redemption",
+            redemption_id,
+            before={"state": "redeemed"},
+            after={"state": "cancelled", "points": row.points},
+        )
+    done = await repo.get_redemption(redemption_id)
+    assert done is not None
+    return redemption_view(done, masked=False)
+
+
+async def community_points(principal: Principal, community_id: int) -> CommunityPoints:
+    """Aggregates only: officials see no resident's balance."""
+    community = await market_repo.get_community(community_id)
+    if community is None or not principal.can_read_path(community.org_path):
+        raise CommunityNotFound()
+    totals = await repo.community_points(community_id)
+    return CommunityPoints(
+        community_id=community_id,
+        community_name=community.name,
+        issued=int(totals["issued"]),
+        redeemed=int(totals["redeemed"]),
+        paid_out_points=int(totals["paid_out_points"]),
+        paid_out_fen=int(totals["paid_out_fen"]),
+        expired=int(totals["expired"]),
+        outstanding=int(totals["outstanding"]),
+        hours_issued=totals["hours_issued"],
+        hours_withdrawn=totals["hours_withdrawn"],
+        hours_outstanding=totals["hours_outstanding"],
+    )
+
+
+# Time bank: hours of elderly care, withdrawn as care for oneself or given to family in the same city.
+
+
+def withdrawal_view(row: WithdrawalRow, *, unmasked: bool) -> WithdrawalView:
+    return WithdrawalView(
+        id=row.id,
+        resident_id=row.resident_id,
+        resident_name=row.resident_name,
+        resident_phone=row.resident_phone if unmasked else mask_phone(row.resident_phone),
+        community_id=row.community_id,
+        hours=row.hours,
+        note=row.note,
+        state=row.state,
+        created_at=row.created_at,
+        confirmed_at=row.confirmed_at,
+    )
+
+
+async def request_withdrawal(principal: Principal, hours: Decimal, note: str) -> WithdrawalView:
+    resident = await me(principal)
+    if not is_quarter_hours(hours):
+        raise HoursInvalid(detail={"field": "hours"})
+    _, held = await repo.resident_balances(resident.id)
+    if held < hours:
+        raise InsufficientHours(detail={"field": "hours", "balance": held})
+    async with transaction():
+        withdrawal_id = await repo.insert_withdrawal(resident.id, resident.community_id, hours, note, clock.now())
+        await audit.record(
+            principal, "timebank.withdrawal_request", "timebank_withdrawal", withdrawal_id, after={"hours": hours}
+        )
+    row = await repo.get_withdrawal(withdrawal_id)
+    assert row is not None
+    return withdrawal_view(row, unmasked=True)
+
+
+async def list_withdrawals(principal: Principal, *, limit: int, offset: int) -> tuple[list[WithdrawalView], int]:
+    official = principal.has_role(*OFFICIAL_ROLES, Role.auditor)
+    resident = await repo.resident_by_user(principal.user_id) if principal.has_role(Role.resident) else None
+    patterns = like_patterns(principal.read_paths()) if official else None
+    if patterns is None and resident is None:
+        return [], 0
+    rows, total = await with_total(
+        lambda lim, off: repo.list_withdrawals(
+            patterns=patterns, resident_id=resident.id if resident else None, limit=lim, offset=off
+        ),
+        limit,
+        offset,
+    )
+    return [
+        withdrawal_view(
+            r,
+            unmasked=(resident is not None and r.resident_id == resident.id)
+            or principal.can_write_path(r.org_path, Role.street),
+        )
+        for r in rows
+    ], total
+
+
+async def confirm_withdrawal(principal: Principal, withdrawal_id: int, note: str) -> WithdrawalView:
+    """The street confirms the care was given: the hours leave the resident's time-bank account, once."""
+    try:
+        async with transaction():
+            row = await repo.get_withdrawal(withdrawal_id, for_update=True)
+            if row is None or not principal.can_read_path(row.org_path):
+                raise WithdrawalNotFound()
+            if not principal.can_write_path(row.org_path, Role.street):
+                raise NotCommunityStreet("只有社区所属街道可以确认时间银行支取")
+            if row.state != "requested":
+                raise WithdrawalConfirmed()
+            now = clock.now()
+            mine = await repo.account_id("time", row.community_id, now, resident_id=row.resident_id)
+            used = await repo.account_id("time_used", row.community_id, now)
+            await repo.post(
+                from_account=mine,
+                to_account=used,
+                unit="hours",
+                amount=row.hours,
+                source_kind="withdrawal",
+                source_id=withdrawal_id,
+                key=f"withdrawal:{withdrawal_id}",
+                memo=SOURCE_MEMOS["withdrawal"],
+                now=now,
+            )
+            await repo.confirm_withdrawal(withdrawal_id, principal.user_id, now)
+            await audit.record(
+                principal,
+                "timebank.withdrawal_confirm",
+                "timebank_withdrawal",
+                withdrawal_id,
+                before={"state": "requested"},
+                after={"state": "confirmed", "hours": row.hours},
+                reason=note.strip() or "已为居民提供服务",
+            )
+    except asyncpg.CheckViolationError as exc:
+        if not _overdrawn(exc):
+            raise
+        raise InsufficientHours(detail={"field": "hours"}) from exc
+    done = await repo.get_withdrawal(withdrawal_id)
+    assert done is not None
+    return withdrawal_view(done, unmasked=True)
+
+
+def _city_of(org_path: str) -> str:
+    """The city node of an org path (/city/district/street/community/)."""
+    return org_path.strip("/").split("/")[0]
+
+
+async def transfer_hours(principal: Principal, recipient_phone: str, hours: Decimal, request_id: str) -> TransferDone:
+    """Hours to a family member who is a resident in the same city; a repeated request_id moves them once."""
+    resident = await me(principal)
+    if not is_quarter_hours(hours):
+        raise HoursInvalid(detail={"field": "hours"})
+    recipient = await repo.resident_by_phone(recipient_phone)
+    if recipient is None or recipient.id == resident.id or _city_of(recipient.org_path) != _city_of(resident.org_path):
+        raise RecipientUnknown(detail={"field": "recipient_phone"})
+    try:
+        async with transaction():
+            now = clock.now()
+            mine = await repo.account_id("time", resident.community_id, now, resident_id=resident.id)
+            theirs = await repo.account_id("time", recipient.community_id, now, resident_id=recipient.id)
+            _, created = await repo.post(
+                from_account=mine,
+                to_account=theirs,
+                unit="hours",
+                amount=hours,
+                source_kind="transfer",
+                source_id=recipient.id,
+                key=f"transfer:{resident.id}:{request_id}",
+                memo=SOURCE_MEMOS["transfer"],
+                now=now,
+            )
+            if created:
+                await audit.record(
+                    principal,
+                    "timebank.transfer",
+                    "resident",
+                    resident.id,
+                    after={"to_resident_id": recipient.id, "hours": hours},
+                )
+    except asyncpg.CheckViolationError as exc:
+        if not _overdrawn(exc):
+            raise
+        raise InsufficientHours(detail={"field": "hours"}) from exc
+    _, left = await repo.resident_balances(resident.id)
+    return TransferDone(hours=hours, recipient=mask_phone(recipient.phone), balance=left)
+
+
+async def expire_points(month: date) -> dict:
+    """Points earned before (the end of `month` − POINTS_EXPIRE_MONTHS) and not spent since expire, first in
+    first out; once per account and month, however often the job runs."""
+    end = clock.add_months(month, 1)
+    cutoff_day = clock.add_months(end, -get_settings().points_expire_months)
+    cutoff = datetime.combine(cutoff_day, time(0), tzinfo=clock.BUSINESS_TZ)
+    accounts, expired = 0, 0
+    for row in await repo.accounts_earning_before(cutoff):
+        async with transaction():
+            await repo.lock_account(row["id"])  # a redemption in flight waits, and is then seen
+            amount = expiring_points(await repo.movements(row["id"]), cutoff)
+            if amount <= 0:
+                continue
+            sink = await repo.account_id("expired", row["community"], clock.now())
+            _, created = await repo.post(
+                from_account=row["id"],
+                to_account=sink,
+                unit="points",
+                amount=amount,
+                source_kind="expiry",
+                source_id=row["id"],
+                key=f"expiry:{row['id']}:{month:%Y-%m}",
+                memo=f"{SOURCE_MEMOS['expiry']}（{cutoff_day:%Y-%m-%d} 前获得）",
+                now=clock.now(),
+            )
+        if created:
+            accounts += 1
+            expired += amount
+    return {"accounts": accounts, "expired_points": expired}

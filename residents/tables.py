@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import Enum
 
 from piccolo.columns import (
@@ -106,3 +107,123 @@ class Ballot(Table, tablename="resident_ballot"):
     resident = ForeignKey(Resident, null=True, default=None)
     receipt_hash = Varchar(length=64, unique=True)
     cast_at = Timestamptz()
+
+
+# Points and the time bank ----------------------------------------------------------------------
+
+
+class AccountKind(str, Enum):
+    resident = "resident"  # a resident's points
+    pool = "pool"  # the community's issuer of points: the one points account that runs negative
+    clearing = "clearing"  # an operator's points in a community, redeemed and awaiting payout
+    expired = "expired"  # the community's sink of expired points
+    time = "time"  # a resident's time-bank hours
+    time_pool = "time_pool"  # the community's issuer of hours
+    time_used = "time_used"  # the community's sink of hours withdrawn as care
+
+
+class ActivityKind(str, Enum):
+    ordinary = "ordinary"  # earns points
+    elderly_care = "elderly_care"  # 养老: earns time-bank hours
+
+
+class RedemptionState(str, Enum):
+    redeemed = "redeemed"
+    delivered = "delivered"
+    cancelled = "cancelled"
+
+
+class WithdrawalState(str, Enum):
+    requested = "requested"
+    confirmed = "confirmed"
+
+
+class PointsAccount(Table, tablename="points_account"):
+    """`balance` moves with every posting in the posting's own transaction; a CHECK keeps it from going
+    negative except on the issuers (pool, time_pool)."""
+
+    id: Serial
+    kind = Varchar(length=10, choices=AccountKind)
+    unit = Varchar(length=6)
+    community = ForeignKey(Community, null=False)
+    resident = ForeignKey(Resident, null=True, default=None)
+    operator = ForeignKey(Operator, null=True, default=None)
+    balance = Numeric(digits=(14, 2), default=Decimal(0))
+    created_at = Timestamptz()
+
+
+class PointsPosting(Table, tablename="points_posting"):
+    id: Serial
+    unit = Varchar(length=6)
+    from_account = ForeignKey(PointsAccount, null=False)
+    to_account = ForeignKey(PointsAccount, null=False)
+    amount = Numeric(digits=(12, 2))
+    source_kind = Varchar(length=30)
+    source_id = Integer()
+    idempotency_key = Varchar(length=120, unique=True)
+    memo = Varchar(length=200, default="")
+    created_at = Timestamptz()
+
+
+class Activity(Table, tablename="points_activity"):
+    id: Serial
+    community = ForeignKey(Community, null=False)
+    title = Varchar(length=200)
+    kind = Varchar(length=12, choices=ActivityKind)
+    starts_at = Timestamptz()
+    ends_at = Timestamptz()
+    points_per_hour = Integer(null=True, default=None)
+    fixed_points = Integer(null=True, default=None)
+    created_by = ForeignKey(User, null=False)
+    created_at = Timestamptz()
+
+
+class Signup(Table, tablename="points_signup"):
+    id: Serial
+    activity = ForeignKey(Activity, null=False)
+    resident = ForeignKey(Resident, null=False)
+    signed_up_at = Timestamptz()
+    hours = Numeric(digits=(5, 2), null=True, default=None)
+    awarded = Numeric(digits=(12, 2), null=True, default=None)
+    confirmed_by = ForeignKey(User, null=True, default=None)
+    confirmed_at = Timestamptz(null=True, default=None)
+
+
+class PointsService(Table, tablename="points_service"):
+    id: Serial
+    community = ForeignKey(Community, null=False)
+    operator = ForeignKey(Operator, null=False)
+    title = Varchar(length=200)
+    description = Text(default="")
+    price_points = Integer()
+    capacity = Integer()
+    redeemed = Integer(default=0)
+    opens_at = Timestamptz()
+    closes_at = Timestamptz()
+    created_by = ForeignKey(User, null=False)
+    created_at = Timestamptz()
+
+
+class Redemption(Table, tablename="points_redemption"):
+    id: Serial
+    service = ForeignKey(PointsService, null=False)
+    resident = ForeignKey(Resident, null=True, default=None)
+    points = Integer()
+    fen_per_point = Integer()
+    state = Varchar(length=10, choices=RedemptionState, default=RedemptionState.redeemed)
+    created_at = Timestamptz()
+    delivered_at = Timestamptz(null=True, default=None)
+    delivered_by = ForeignKey(User, null=True, default=None)
+    cancelled_at = Timestamptz(null=True, default=None)
+
+
+class Withdrawal(Table, tablename="timebank_withdrawal"):
+    id: Serial
+    resident = ForeignKey(Resident, null=False)
+    community = ForeignKey(Community, null=False)
+    hours = Numeric(digits=(6, 2))
+    note = Varchar(length=500, default="")
+    state = Varchar(length=10, choices=WithdrawalState, default=WithdrawalState.requested)
+    created_at = Timestamptz()
+    confirmed_by = ForeignKey(User, null=True, default=None)
+    confirmed_at = Timestamptz(null=True, default=None)

@@ -237,6 +237,7 @@ JOBS: list[Job] = [
     Job("lessee_standing", "承租运营商被暂停或移出名录的租约提醒", Daily(hour=3, minute=30), lessee_standing),
     Job("alliance_standing", "产业联盟成员被暂停、移出或入库失效的提醒", Daily(hour=3, minute=45), alliance_standing),
     Job("balance_snapshot", "社区收支平衡月度快照与预警", Monthly(hour=4), balance_snapshot),
+    Job("expire_points", "居民积分到期清零（先进先出）", Monthly(hour=2, minute=30), residents_jobs.expire_points),
     Job("balance_report", "收支平衡月报发送建委", Monthly(hour=8), balance_report),
     Job(
         "quarterly_evaluations",

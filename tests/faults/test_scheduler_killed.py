@@ -171,6 +171,7 @@ async def test_a_scheduler_killed_while_billing_rent_is_taken_over_and_every_mon
         "lessee_standing": ("succeeded", 1),
         "alliance_standing": ("succeeded", 1),
         "balance_snapshot": ("succeeded", 1),
+        "expire_points": ("succeeded", 1),
         "balance_report": ("succeeded", 1),
         "quarterly_evaluations": ("succeeded", 1),
     }

@@ -129,6 +129,16 @@ EXPECTED = {
     "poll.close": SYSTEM,
     "poll.decide": DECISION,
     "poll.signing_decision": DECISION,
+    # Residents' points and the time bank (the resident's own steps are recorded too)
+    "points.activity_create": CREATION,
+    "points.hours_confirm": DECISION,
+    "points.service_publish": CREATION,
+    "points.redeem": CREATION,
+    "points.redemption_deliver": CHANGE,
+    "points.redemption_cancel": CHANGE,
+    "timebank.withdrawal_request": CREATION,
+    "timebank.withdrawal_confirm": DECISION,
+    "timebank.transfer": CREATION,
     # Scheduler, accounts
     "flag.acknowledge": CHANGE,
     "flag.resolve": DECISION,
@@ -607,6 +617,42 @@ async def test_every_residents_decision_is_audited_and_no_row_names_a_phone_or_a
     close = next(r for r in rows if r["action"] == "poll.close")
     assert close["after"]["votes"] == {str(o["id"]): int(i == 1) for i, o in enumerate(poll["options"])}
     assert "option_id" not in str([r for r in rows if r["action"] in ("resident.delete", "resident.sign_up")])
+
+
+async def test_every_points_and_time_bank_decision_is_audited_without_a_phone(world, frozen_clock):
+    from tests.residents.helpers import sign_up
+    from tests.residents.points_helpers import earn, publish, scene
+
+    s = await scene(world, frozen_clock)
+    cy = await community(world, "street_y", "彩虹社区")
+    await sign_up(world, "family", cy["id"], phone="13700000009", room="501")
+    await earn(world, s, frozen_clock, "wang", "4")
+    await earn(world, s, frozen_clock, "wang", "2", kind="elderly_care", points_per_hour=None)
+    offered = await publish(world, s, frozen_clock)
+    delivered = await ok(await world.post("wang", f"/api/v1/points/services/{offered['id']}/redemptions"), 201)
+    await ok(await world.post("op_a", f"/api/v1/points/redemptions/{delivered['id']}/deliver"))
+    cancelled = await ok(await world.post("wang", f"/api/v1/points/services/{offered['id']}/redemptions"), 201)
+    await ok(await world.post("wang", f"/api/v1/points/redemptions/{cancelled['id']}/cancel"))
+    withdrawal = await ok(await world.post("wang", "/api/v1/time-bank/withdrawals", json={"hours": "1"}), 201)
+    await ok(
+        await world.post(
+            "street_x", f"/api/v1/time-bank/withdrawals/{withdrawal['id']}/confirm", json={"note": "已上门助餐"}
+        )
+    )
+    await ok(
+        await world.post(
+            "wang",
+            "/api/v1/time-bank/transfers",
+            json={"recipient_phone": "13700000009", "hours": "0.5", "request_id": "audit-gift-1"},
+        )
+    )
+
+    rows = await audit_rows(world)
+    await assert_complete(rows, {a for a in EXPECTED if a.split(".")[0] in ("points", "timebank")})
+    written = str([r for r in rows if r["action"].split(".")[0] in ("points", "timebank")])
+    assert "13700000001" not in written and "13700000009" not in written and "王小明" not in written
+    confirmed = next(r for r in rows if r["action"] == "timebank.withdrawal_confirm")
+    assert confirmed["reason"] == "已上门助餐" and confirmed["after"]["state"] == "confirmed"
 
 
 async def test_org_and_user_changes_are_audited_with_their_actor(world):

@@ -288,6 +288,39 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/polls/{poll_id}"): "401  403  403  ok   404  ok   404  ok   403  ok   ok",
     ("POST", "/api/v1/polls/{poll_id}/ballots"): "401  403  403  403  403  403  403  403  403  403  ok",
     ("POST", "/api/v1/polls/{poll_id}/decision"): "401  403  403  ok   404  403  403  403  403  403  403",
+    # Residents' points and the time bank
+    ("GET", "/api/v1/points/me"): "401  403  403  403  403  403  403  403  403  403  ok",
+    ("GET", "/api/v1/points/me/statement"): "401  403  403  403  403  403  403  403  403  403  ok",
+    ("POST", "/api/v1/points/activities"): "401  403  403  ok   422  403  403  403  403  403  403",
+    ("GET", "/api/v1/points/activities"): "401  403  403  ok   ok   ok   ok   ok   403  ok   ok",
+    ("POST", "/api/v1/points/activities/{activity_id}/signups"): "401  403  403  403  403  403  403  403  403  403  ok",
+    ("POST", "/api/v1/points/signups/{signup_id}/confirm"): "401  403  403  ok   404  403  403  403  403  403  403",
+    ("POST", "/api/v1/points/services"): "401  ok   403  403  403  403  403  403  403  403  403",
+    ("GET", "/api/v1/points/services"): "401  ok   ok   ok   ok   ok   ok   ok   403  ok   ok",
+    (
+        "POST",
+        "/api/v1/points/services/{service_id}/redemptions",
+    ): "401  403  403  403  403  403  403  403  403  403  ok",
+    ("GET", "/api/v1/points/redemptions"): "401  ok   ok   403  403  403  403  403  403  403  ok",
+    (
+        "POST",
+        "/api/v1/points/redemptions/{redemption_id}/deliver",
+    ): "401  ok   404  403  403  403  403  403  403  403  403",
+    (
+        "POST",
+        "/api/v1/points/redemptions/{redemption_id}/cancel",
+    ): "401  403  403  403  403  403  403  403  403  403  ok",
+    (
+        "GET",
+        "/api/v1/points/communities/{community_id}/summary",
+    ): "401  403  403  ok   404  ok   404  ok   403  ok   403",
+    ("POST", "/api/v1/time-bank/withdrawals"): "401  403  403  403  403  403  403  403  403  403  ok",
+    ("GET", "/api/v1/time-bank/withdrawals"): "401  403  403  ok   ok   ok   ok   ok   403  ok   ok",
+    (
+        "POST",
+        "/api/v1/time-bank/withdrawals/{withdrawal_id}/confirm",
+    ): "401  403  403  ok   404  403  403  403  403  403  403",
+    ("POST", "/api/v1/time-bank/transfers"): "401  403  403  403  403  403  403  403  403  403  ok",
     # Last: the resident's account is gone after it.
     ("DELETE", "/api/v1/residents/me"): "401  403  403  403  403  403  403  403  403  403  ok",
 }
@@ -530,6 +563,7 @@ async def build_scene(world, frozen_clock) -> Scene:
     )["id"]
     ids.update(name="lifecycle", month="2026-11")
     await resident_scene(scene, frozen_clock)
+    await points_scene(scene)
     return scene
 
 
@@ -574,6 +608,71 @@ async def resident_scene(scene: Scene, frozen_clock) -> None:
     ids["open_option"] = open_poll["options"][0]["id"]
     frozen_clock.advance(days=1, seconds=1)
     await residents_jobs.close_polls()
+
+
+async def points_scene(scene: Scene) -> None:
+    """The resident has earned points (volunteering, their ballot) and time-bank hours; operator A offers a
+    point-priced service in community X; an activity, a sign-up and a withdrawal wait for the street; a second
+    resident of the city can be given hours."""
+    world, ids = scene.world, scene.ids
+    now = clock.now()
+
+    async def activity(kind: str, **pricing) -> int:
+        body = {
+            "community_id": ids["community_id"],
+            "title": "社区志愿服务",
+            "kind": kind,
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(days=30)).isoformat(),
+            **pricing,
+        }
+        return ok(await world.post("street_x", "/api/v1/points/activities", json=body), 201)["id"]
+
+    async def served(activity_id: int, hours: str | None) -> int:
+        signup = ok(await world.post("resident", f"/api/v1/points/activities/{activity_id}/signups"), 201)["id"]
+        if hours is not None:
+            ok(await world.post("street_x", f"/api/v1/points/signups/{signup}/confirm", json={"hours": hours}))
+        return signup
+
+    await served(await activity("ordinary", points_per_hour=10), "10")
+    await served(await activity("elderly_care"), "10")
+    ids["signup_id"] = await served(await activity("ordinary", fixed_points=20), None)
+    ids["activity_id"] = await activity("ordinary", fixed_points=5)
+    ids["service_id"] = ok(
+        await world.post(
+            "op_a",
+            "/api/v1/points/services",
+            json={
+                "community_id": ids["community_id"],
+                "title": "上门理发",
+                "price_points": 5,
+                "capacity": 100,
+                "opens_at": now.isoformat(),
+                "closes_at": (now + timedelta(days=60)).isoformat(),
+            },
+        ),
+        201,
+    )["id"]
+    ids["withdrawal_id"] = ok(await world.post("resident", "/api/v1/time-bank/withdrawals", json={"hours": "1"}), 201)[
+        "id"
+    ]
+    phone = str(next(_phones))
+    ok(
+        await world.client.post(
+            "/api/v1/public/residents/sign-up",
+            json={
+                "phone": phone,
+                "code": await fresh_code(phone),
+                "name": "居民丙",
+                "community_id": ids["community_y"],
+                "building": "1",
+                "unit": "1",
+                "room": "101",
+            },
+        ),
+        201,
+    )
+    ids["family_phone"] = phone
 
 
 async def fresh_code(phone: str) -> str:
@@ -1246,6 +1345,63 @@ async def _ballot(scene: Scene, template: str) -> Call:
 
 with_body(
     "POST", "/api/v1/polls/{poll_id}/decision", lambda s: {"follows": False, "reason": "得票第一的运营商产能已满"}
+)
+
+
+@builds("GET", "/api/v1/points/me/statement")
+async def _statement(scene: Scene, template: str) -> Call:
+    return Call(f"{template}?month={clock.today():%Y-%m}")
+
+
+with_body(
+    "POST",
+    "/api/v1/points/activities",
+    lambda s: {
+        "community_id": s.ids["community_id"],
+        "title": "垃圾分类督导",
+        "kind": "ordinary",
+        "starts_at": clock.now().isoformat(),
+        "ends_at": (clock.now() + timedelta(days=2)).isoformat(),
+        "points_per_hour": 8,
+    },
+)
+with_body("POST", "/api/v1/points/signups/{signup_id}/confirm", lambda s: {"hours": "2"})
+with_body(
+    "POST",
+    "/api/v1/points/services",
+    lambda s: {
+        "community_id": s.ids["community_id"],
+        "title": "老年助餐一次",
+        "price_points": 8,
+        "capacity": 10,
+        "opens_at": clock.now().isoformat(),
+        "closes_at": (clock.now() + timedelta(days=10)).isoformat(),
+    },
+)
+
+
+async def _redemption(scene: Scene) -> int:
+    return ok(
+        await scene.world.post("resident", f"/api/v1/points/services/{scene.ids['service_id']}/redemptions"), 201
+    )["id"]
+
+
+@builds("POST", "/api/v1/points/redemptions/{redemption_id}/deliver", consumes=True)
+async def _deliver(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, redemption_id=await _redemption(scene)))
+
+
+@builds("POST", "/api/v1/points/redemptions/{redemption_id}/cancel", consumes=True)
+async def _cancel(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, redemption_id=await _redemption(scene)))
+
+
+with_body("POST", "/api/v1/time-bank/withdrawals", lambda s: {"hours": "0.25", "note": "上门助浴"})
+with_body("POST", "/api/v1/time-bank/withdrawals/{withdrawal_id}/confirm", lambda s: {"note": "已上门服务"})
+with_body(
+    "POST",
+    "/api/v1/time-bank/transfers",
+    lambda s: {"recipient_phone": s.ids["family_phone"], "hours": "0.5", "request_id": f"matrix-{s.next():04d}"},
 )
 
 
