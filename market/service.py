@@ -1263,17 +1263,21 @@ async def post_system_income(
 async def post_points_payout(community_id: int, operator_id: int, amount_fen: int, source_id: int, memo: str) -> bool:
     """The community pays an operator for a service residents redeemed with points: one cost entry
     (运营服务费) per redemption, whatever calls it and how often (unique source). Runs inside the caller's
-    transaction. The community fund will pay these later; this is the one place that posts them."""
-    entry = {
-        "community_id": community_id,
-        "month": month_start(clock.today()),
-        "direction": "cost",
-        "kind": "service_fee",
-        "amount": amount_fen,
-        "source": f"points-redemption:{source_id}",
-        "note": f"积分兑换服务结算（运营商 {operator_id}）{memo}"[:500],
-    }
-    return bool(await repo.insert_entries_once([entry], now=clock.now()))
+    transaction. A community with a fund (社区基金) pays out of it, and refuses with FundInsufficient when the
+    fund cannot cover the payout; without one, the community's operating budget pays."""
+    async with transaction():
+        if await repo.fund_of_community(community_id, for_update=False) is not None:
+            await fund_pay(community_id, amount_fen, "points-redemption", source_id, memo)
+        entry = {
+            "community_id": community_id,
+            "month": month_start(clock.today()),
+            "direction": "cost",
+            "kind": "service_fee",
+            "amount": amount_fen,
+            "source": f"points-redemption:{source_id}",
+            "note": f"积分兑换服务结算（运营商 {operator_id}）{memo}"[:500],
+        }
+        return bool(await repo.insert_entries_once([entry], now=clock.now()))
 
 
 async def list_entries(

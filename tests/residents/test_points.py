@@ -405,3 +405,37 @@ async def test_points_expire_first_in_first_out_once_per_month(world, frozen_clo
     summary = (await world.get("street_x", f"/api/v1/points/communities/{s['cx']}/summary")).json()
     assert (summary["expired"], summary["outstanding"]) == (20, 30)  # 10 with wang, 20 awaiting delivery
     await ledger_adds_up()
+
+
+async def test_a_community_with_a_fund_pays_redeemed_points_out_of_it(world, frozen_clock):
+    """社区基金 pays operators for redeemed points; a fund that cannot cover the payout refuses the delivery
+    and nothing moves."""
+    from tests.market.test_fund import contribute
+
+    s = await scene(world, frozen_clock)
+    opened = await world.post("street_x", f"/api/v1/communities/{s['cx']}/fund", json={"name": "江滨社区基金"})
+    assert opened.status_code == 201, opened.text
+    assert (await contribute(world, s["cx"], 300, "JZ-1")).status_code == 201
+    await earn(world, s, frozen_clock, "wang", "5")
+    offered = await publish(world, s, frozen_clock)
+    first, second = [
+        (await world.post("wang", f"/api/v1/points/services/{offered['id']}/redemptions")).json() for _ in range(2)
+    ]
+
+    delivered = await world.post("op_a", f"/api/v1/points/redemptions/{first['id']}/deliver")
+    assert delivered.status_code == 200, delivered.text
+    fund = (await world.get("street_x", f"/api/v1/communities/{s['cx']}/fund")).json()
+    assert fund["balance"] == 100
+    movements = (await world.get("street_x", f"/api/v1/communities/{s['cx']}/fund/movements")).json()["items"]
+    assert [(m["amount"], m["source"]) for m in movements if m["source"].startswith("points-redemption")] == [
+        (200, f"points-redemption:{first['id']}")
+    ]
+
+    short = await world.post("op_a", f"/api/v1/points/redemptions/{second['id']}/deliver")
+    assert short.status_code == 409 and short.json()["code"] == "fund.insufficient"
+    still = (await world.get("op_a", "/api/v1/points/redemptions", params={"state": "redeemed"})).json()["items"]
+    assert [r["id"] for r in still] == [second["id"]]
+    ledger = await world.get("street_x", f"/api/v1/communities/{s['cx']}/ledger", params={"start": "2026-11-01"})
+    paid = [e["source"] for e in ledger.json()["items"] if e["source"].startswith("points-redemption")]
+    assert paid == [f"points-redemption:{first['id']}"]
+    await ledger_adds_up()
