@@ -89,9 +89,11 @@ async def send_outbox() -> dict:
 
 
 async def quarterly_evaluations(quarter: date) -> dict:
-    """Contracts' computed evaluations for the quarter, with the rent arrears that only leasing knows."""
+    """Contracts' computed evaluations for the quarter, with the rent arrears that only leasing knows and the
+    residents' satisfaction rates of the quarter's surveys (closed first, if the closing job has not yet)."""
     arrears = await leasing_jobs.lessee_arrears(quarter, clock.add_months(quarter, 3))
-    return await market_jobs.quarterly_evaluations(quarter, arrears)
+    satisfaction = await residents_jobs.satisfaction_by_contract(quarter)
+    return await market_jobs.quarterly_evaluations(quarter, arrears, satisfaction)
 
 
 async def registry_rules(day: date) -> dict:
@@ -233,6 +235,13 @@ JOBS: list[Job] = [
     Job("payments_reconcile", "支付对账", Every(seconds=600), leasing_jobs.reconcile_payments),
     Job("outbox", "发送邮件", Every(seconds=30), send_outbox),
     Job("close_polls", "关闭到期的居民投票并公布结果", Every(seconds=60), residents_jobs.close_polls),
+    Job(
+        "open_surveys",
+        "按季度为在履行的服务合同开启居民满意度测评",
+        Daily(hour=0, minute=15),
+        residents_jobs.open_surveys,
+    ),
+    Job("close_surveys", "关闭到期的满意度测评并计算满意度", Every(seconds=300), residents_jobs.close_surveys),
 ]
 
 
