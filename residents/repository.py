@@ -463,15 +463,23 @@ def _survey(row: dict) -> SurveyRow:
 
 
 async def open_surveys(
-    *, day: date, period_start: date, period_end: date, opens_at: datetime, closes_at: datetime, now: datetime
+    *,
+    day: date,
+    period_start: date,
+    period_end: date,
+    opens_at: datetime,
+    closes_at: datetime,
+    now: datetime,
+    contract_ids: list[int] | None = None,
 ) -> list[dict]:
-    """A survey for the quarter of every contract in force on `day` that has none yet: the unique (contract,
-    quarter) makes two openers at once create one each. Returns the new ones."""
+    """A survey for the quarter of every contract in force on `day` (of `contract_ids`, when given) that has
+    none yet: the unique (contract, quarter) makes two openers at once create one each. Returns the new ones."""
     # SQL: INSERT … SELECT over the contracts in force, skipping conflicts on the once-per-quarter constraint.
     return await Survey.raw(
         "INSERT INTO resident_survey (contract, community, operator, period_start, period_end, opens_at, closes_at, "
         "created_at) SELECT k.id, k.community, k.operator, {}, {}, {}, {}, {} FROM market_contract k "
         "WHERE k.status IN ('active', 'expiring') AND k.community IS NOT NULL AND k.starts_on <= {} AND k.ends_on > {} "
+        "AND ({}::int[] IS NULL OR k.id = ANY({})) "
         "ORDER BY k.id ON CONFLICT ON CONSTRAINT resident_survey_once DO NOTHING RETURNING id, contract, community",
         period_start,
         period_end,
@@ -480,6 +488,8 @@ async def open_surveys(
         now,
         day,
         day,
+        contract_ids,
+        contract_ids,
     )
 
 
@@ -675,6 +685,18 @@ async def closed_results_of_community(community_id: int) -> list[dict]:
 
 async def any_household() -> bool:
     return await Household.exists()
+
+
+async def contract_in_force(community_id: int, day: date) -> int | None:
+    """A signed service contract of the community in force on `day`, for the demo's surveys."""
+    rows = await Survey.raw(
+        "SELECT id FROM market_contract WHERE community = {} AND status IN ('active', 'expiring') "
+        "AND starts_on <= {} AND ends_on > {} ORDER BY id LIMIT 1",
+        community_id,
+        day,
+        day,
+    )
+    return rows[0]["id"] if rows else None
 
 
 async def community_of_org(org_id: int) -> int | None:

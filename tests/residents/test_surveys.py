@@ -342,3 +342,35 @@ async def test_a_surveyor_is_refused_by_every_route_that_does_not_serve_it(app, 
         ("GET", "/api/v1/surveys/{survey_id}/offline-uploads"),
         ("POST", "/api/v1/surveys/{survey_id}/offline-uploads"),
     ]
+
+
+async def test_the_demo_has_a_closed_survey_in_an_evaluation_and_open_ones(client):
+    from core.demo import load_demo
+    from tests.world import login
+
+    await load_demo()
+
+    async def headers(username: str) -> dict[str, str]:
+        token = (await login(client, username, get_settings().demo_password)).json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    street = await headers("fuchun_street")
+    closed = (await client.get("/api/v1/surveys", headers=street, params={"state": "closed"})).json()["items"]
+    [survey] = [s for s in closed if s["community_name"] in ("百合社区", "江滨社区")]
+    result = (await client.get(f"/api/v1/public/surveys/{survey['id']}/result")).json()
+    assert (result["online"]["count"], result["offline"]["count"], result["count"]) == (24, 20, 44)
+    evaluations = (
+        await client.get(f"/api/v1/operators/{survey['operator_id']}/evaluations", headers=await headers("city_admin"))
+    ).json()["items"]
+    [evaluation] = [
+        e
+        for e in evaluations
+        if e["contract_id"] == survey["contract_id"] and e["period_start"] == survey["period_start"]
+    ]
+    assert evaluation["satisfaction"] == result["rate"] == evaluation["parts"]["satisfaction"]["fact"]
+    opened = (await client.get("/api/v1/surveys", headers=street, params={"state": "open"})).json()["items"]
+    assert "江滨社区" in {s["community_name"] for s in opened}
+    surveyor_view = await client.get(f"/api/v1/surveys/{survey['id']}", headers=await headers("surveyor_demo"))
+    assert surveyor_view.status_code == 200 and surveyor_view.json()["result"]["combined"]["count"] == 44
+    uploads = (await client.get(f"/api/v1/surveys/{survey['id']}/offline-uploads", headers=street)).json()
+    assert [u["file_name"] for u in uploads] == ["入户测评.xlsx"]
