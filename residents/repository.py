@@ -631,6 +631,17 @@ async def uploads_of(survey_id: int) -> list[SurveyUploadView]:
     return msgspec.convert(rows, list[SurveyUploadView])
 
 
+async def answers_of_resident(resident_id: int) -> list[dict]:
+    """The survey answers the resident gave (for their export), with the survey they belong to."""
+    return await SurveyAnswer.raw(
+        "SELECT a.survey AS survey_id, s.period_start, s.period_end, p.name AS operator_name, a.overall, a.attitude, "
+        "a.responsiveness, a.quality, a.price, a.comment, a.answered_at FROM resident_survey_answer a "
+        "JOIN resident_survey s ON s.id = a.survey JOIN provider_operator p ON p.id = s.operator "
+        "WHERE a.resident = {} ORDER BY a.answered_at",
+        resident_id,
+    )
+
+
 async def due_survey_ids(now: datetime) -> list[int]:
     rows = await Survey.select(Survey.id).where(Survey.state == "open", Survey.closes_at <= now).order_by(Survey.id)
     return [r["id"] for r in rows]

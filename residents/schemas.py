@@ -258,6 +258,7 @@ class ResidentExport(msgspec.Struct, kw_only=True):
     resident: ResidentView
     ballots: list[dict]
     exported_at: datetime
+    survey_answers: list[dict] = []
 
 
 # Satisfaction surveys --------------------------------------------------------------------------

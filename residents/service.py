@@ -232,7 +232,12 @@ async def me(principal: Principal) -> ResidentRow:
 async def export(principal: Principal) -> ResidentExport:
     resident = await me(principal)
     ballots = await repo.ballots_of_resident(resident.id)
-    return ResidentExport(resident=resident_view(resident, unmasked=True), ballots=ballots, exported_at=clock.now())
+    return ResidentExport(
+        resident=resident_view(resident, unmasked=True),
+        ballots=ballots,
+        exported_at=clock.now(),
+        survey_answers=await repo.answers_of_resident(resident.id),
+    )
 
 
 async def delete_account(principal: Principal) -> None:
@@ -712,7 +717,7 @@ async def accept_community(principal: Principal, community_id: int, reason: str)
         await market_repo.record_acceptance(community_id, user_id=principal.user_id, satisfaction=rate, now=now)
         await audit.record(
             principal,
-            "community.accept",
+            "acceptance.grant",
             "community",
             community_id,
             before={"accepted": False},

@@ -121,7 +121,10 @@ async def test_households_answer_once_change_until_close_and_the_result_is_publi
     assert public["combined"]["means"]["attitude"] == "4.00" and public["community_name"] == "江滨社区"
     assert (await world.client.get("/api/v1/public/surveys/999999/result")).status_code == 404
 
-    # A resident who deletes their account leaves their household's answer, no longer linked to them.
+    # The resident's export carries their answer; deleting the account leaves the household's answer, no
+    # longer linked to them.
+    exported = (await world.get("r1", "/api/v1/residents/me/export")).json()["survey_answers"]
+    assert [(a["survey_id"], a["overall"], a["comment"]) for a in exported] == [(survey["id"], 5, "服务很及时")]
     assert (await world.client.delete("/api/v1/residents/me", headers=world.headers("r1"))).status_code == 204
     assert await scalar("SELECT count(*) FROM resident_survey_answer WHERE resident IS NULL") == 1
 
@@ -311,8 +314,8 @@ async def test_a_community_is_accepted_only_at_or_above_the_satisfaction_setting
     assert again.status_code == 409 and again.json()["code"] == "community.already_accepted"
     file = (await world.get("street_x", f"/api/v1/communities/{cx}")).json()
     assert file["accepted_at"] is not None and file["accepted_satisfaction"] == "80.00"
-    row = (await world.get("auditor", "/api/v1/audit", params={"action": "community.accept"})).json()["items"]
-    accepted_rows = [r for r in row if r["action"] == "community.accept"]
+    row = (await world.get("auditor", "/api/v1/audit", params={"action": "acceptance.grant"})).json()["items"]
+    accepted_rows = [r for r in row if r["action"] == "acceptance.grant"]
     assert len(accepted_rows) == 1 and accepted_rows[0]["reason"] == "居民满意度达标，验收通过"
 
 

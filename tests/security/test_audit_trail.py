@@ -120,7 +120,7 @@ EXPECTED = {
     "survey.open": SYSTEM,
     "survey.close": SYSTEM,
     "survey.offline_upload": CREATION,
-    "community.accept": DECISION,
+    "acceptance.grant": DECISION,
     # Scheduler, accounts
     "flag.acknowledge": CHANGE,
     "flag.resolve": DECISION,
@@ -610,9 +610,9 @@ async def test_every_survey_decision_is_audited_and_no_row_names_an_answer(world
     await residents_jobs.close_surveys()
 
     rows = await audit_rows(world)
-    await assert_complete(rows, {"survey.open", "survey.close", "survey.offline_upload", "community.accept"})
+    await assert_complete(rows, {"survey.open", "survey.close", "survey.offline_upload", "acceptance.grant"})
     assert "保洁很认真" not in str(rows) and "13612345679" not in str(rows)
-    accepted = next(r for r in rows if r["action"] == "community.accept")
+    accepted = next(r for r in rows if r["action"] == "acceptance.grant")
     assert accepted["after"]["satisfaction"] == "90.00" and accepted["reason"] == "满意度达标"
 
 
