@@ -224,6 +224,12 @@ JOBS: list[Job] = [
     Job("renewal_flags", "租约、合同、名录到期提醒（90/60/30 天）", Daily(hour=2), renewal_flags),
     Job("registry_rules", "名录到期、评价规则复核与暂停移出后的合同待决定提醒", Daily(hour=3), registry_rules),
     Job("lessee_standing", "承租运营商被暂停或移出名录的租约提醒", Daily(hour=3, minute=30), lessee_standing),
+    Job(
+        "open_surveys",
+        "按季度为在履行的服务合同开启居民满意度测评",
+        Daily(hour=0, minute=15),
+        residents_jobs.open_surveys,
+    ),
     Job("balance_snapshot", "社区收支平衡月度快照与预警", Monthly(hour=4), balance_snapshot),
     Job("balance_report", "收支平衡月报发送建委", Monthly(hour=8), balance_report),
     Job(
@@ -235,12 +241,6 @@ JOBS: list[Job] = [
     Job("payments_reconcile", "支付对账", Every(seconds=600), leasing_jobs.reconcile_payments),
     Job("outbox", "发送邮件", Every(seconds=30), send_outbox),
     Job("close_polls", "关闭到期的居民投票并公布结果", Every(seconds=60), residents_jobs.close_polls),
-    Job(
-        "open_surveys",
-        "按季度为在履行的服务合同开启居民满意度测评",
-        Daily(hour=0, minute=15),
-        residents_jobs.open_surveys,
-    ),
     Job("close_surveys", "关闭到期的满意度测评并计算满意度", Every(seconds=300), residents_jobs.close_surveys),
 ]
 
