@@ -346,7 +346,9 @@ def main(argv: list[str] | None = None) -> None:
     create = sub.add_parser("create-user", help="create a user with one role")
     create.add_argument("--username", required=True)
     create.add_argument("--email", required=True)
-    create.add_argument("--role", required=True, choices=["operator", "street", "district", "city", "owner", "auditor"])
+    create.add_argument(
+        "--role", required=True, choices=["operator", "street", "district", "city", "owner", "auditor", "surveyor"]
+    )
     create.add_argument("--org-id", type=int, required=True)
     create.add_argument("--display-name", default="")
     create.add_argument("--password", default=None, help="omit to be asked")

@@ -8,6 +8,7 @@ ROLE_LABELS = {
     "owner": "国有产权单位",
     "auditor": "审计（只读）",
     "resident": "居民",
+    "surveyor": "第三方测评机构",
 }
 
 ORG_KIND_LABELS = {

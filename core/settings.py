@@ -132,6 +132,11 @@ class Settings:
     # monthly report counts as on time.
     performance_weights: dict[str, float] = field(default_factory=lambda: _env_weights("PERFORMANCE_WEIGHTS"))
     monthly_report_due_day: int = field(default_factory=lambda: _env_int("MONTHLY_REPORT_DUE_DAY", 10))
+    # Residents: a community may be marked accepted (验收通过) only when its latest closed satisfaction survey
+    # reached this rate, in percent.
+    acceptance_min_satisfaction: Decimal = field(
+        default_factory=lambda: Decimal(_env("ACCEPTANCE_MIN_SATISFACTION", "80"))
+    )
 
     # Residents' points: small fixed amounts for taking part, how long points last, and what the community pays
     # an operator per point redeemed with it (fen).

@@ -73,9 +73,14 @@ async def balance_findings(month: date) -> BalanceFindings:
     return BalanceFindings(communities=len(rows), snapshots=snapshots, flags=flags, balanced=balanced)
 
 
-async def quarterly_evaluations(quarter: date, arrears: dict[tuple[int, int], int] | None = None) -> dict:
-    """Each contract in force during the quarter starting `quarter` gets its computed evaluation, once."""
-    return {"evaluations": len(await market.quarterly_evaluations(quarter, arrears))}
+async def quarterly_evaluations(
+    quarter: date,
+    arrears: dict[tuple[int, int], int] | None = None,
+    satisfaction: dict[int, Decimal] | None = None,
+) -> dict:
+    """Each contract in force during the quarter starting `quarter` gets its computed evaluation, once; with
+    the residents' satisfaction rate by contract where a survey of the quarter closed (from residents)."""
+    return {"evaluations": len(await market.quarterly_evaluations(quarter, arrears, satisfaction))}
 
 
 async def registry_decision_flags() -> tuple[list[FlagDraft], list[int]]:

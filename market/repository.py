@@ -81,7 +81,7 @@ COMMUNITY_COLUMNS = """
     c.id, c.org AS org_id, org.path AS org_path, c.name, c.district AS district_id, d.name AS district_name,
     c.street AS street_id, s.name AS street_name, c.community_type, c.tier, c.pool, c.creation_level,
     c.planned_start, c.planned_finish, c.area_hectares, c.households, c.elderly_share, c.children_share,
-    c.status, c.created_at, c.updated_at
+    c.status, c.created_at, c.updated_at, c.accepted_at, c.accepted_satisfaction
 """
 COMMUNITY_FROM = """
     market_community c
@@ -130,6 +130,23 @@ async def get_community(community_id: int, *, for_update: bool = False) -> Commu
         f"SELECT {COMMUNITY_COLUMNS} FROM {COMMUNITY_FROM} WHERE c.id = {{}}{lock}", community_id
     )
     return _one(rows, CommunityRow)
+
+
+async def record_acceptance(community_id: int, *, user_id: int, satisfaction: object, now: datetime) -> bool:
+    """验收通过, once: False when the community was accepted before (the caller holds its row locked)."""
+    rows = (
+        await Community.update(
+            {
+                Community.accepted_at: now,
+                Community.accepted_by: user_id,
+                Community.accepted_satisfaction: satisfaction,
+                Community.updated_at: now,
+            }
+        )
+        .where(Community.id == community_id, Community.accepted_at.is_null())
+        .returning(Community.id)
+    )
+    return bool(rows)
 
 
 async def list_communities(

@@ -123,6 +123,8 @@ class CommunityRow(msgspec.Struct, kw_only=True):
     status: str
     created_at: datetime
     updated_at: datetime
+    accepted_at: datetime | None = None
+    accepted_satisfaction: Decimal | None = None
 
 
 class CommunityView(msgspec.Struct, kw_only=True):
@@ -150,6 +152,8 @@ class CommunityView(msgspec.Struct, kw_only=True):
     status: CommunityStatus
     status_label: str
     updated_at: datetime
+    accepted_at: datetime | None = None  # 验收通过, on a satisfaction rate at or above the setting
+    accepted_satisfaction: Decimal | None = None
 
     @classmethod
     def of(cls, row: CommunityRow) -> CommunityView:

@@ -1509,11 +1509,17 @@ def quarter_start(day: date) -> date:
     return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
 
 
-async def quarterly_evaluations(start: date, arrears: dict[tuple[int, int], int] | None = None) -> list[int]:
+async def quarterly_evaluations(
+    start: date,
+    arrears: dict[tuple[int, int], int] | None = None,
+    satisfaction: dict[int, Decimal] | None = None,
+) -> list[int]:
     """A computed evaluation of every contract in force during the quarter starting `start`: from its monthly
     reports, its community's balance, complaints, and the rent arrears of the operator's rooms in the community
-    (`arrears` by (operator, community), from leasing). Once per contract and quarter. Returns the new ids."""
+    (`arrears` by (operator, community), from leasing). Once per contract and quarter. Returns the new ids.
+    `satisfaction` is the residents' satisfaction rate (percent) of the quarter's closed survey, by contract."""
     arrears = arrears or {}
+    satisfaction = satisfaction or {}
     settings = get_settings()
     end = add_months(start, 3)
     weights = performance.weights(settings.performance_weights)
@@ -1558,7 +1564,7 @@ async def quarterly_evaluations(start: date, arrears: dict[tuple[int, int], int]
             balance_ratio=now.ratio.quantize(Decimal("0.0001")) if now.ratio is not None else None,
             previous_ratio=before.ratio.quantize(Decimal("0.0001")) if before.ratio is not None else None,
             complaints=complaints.get(c.id, 0),
-            satisfaction=None,  # no resident surveys are recorded yet
+            satisfaction=satisfaction.get(c.id),
             arrears=arrears.get((c.operator_id, c.community_id)),
         )
         score, parts = performance.score(facts, weights)
@@ -1569,6 +1575,7 @@ async def quarterly_evaluations(start: date, arrears: dict[tuple[int, int], int]
                 evaluator_org_id=c.street_id,
                 score=score,
                 complaints=facts.complaints,
+                satisfaction=facts.satisfaction,
                 period_start=start,
                 period_end=end,
                 parts=parts,

@@ -117,6 +117,10 @@ class Community(Table, tablename="market_community"):
     status = Varchar(length=12, choices=CommunityStatus, default=CommunityStatus.planning, index=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    # 验收通过: marked by an official once the residents' satisfaction rate reached the setting (residents/).
+    accepted_at = Timestamptz(null=True, default=None)
+    accepted_by = ForeignKey(User, null=True, default=None)
+    accepted_satisfaction = Numeric(digits=(5, 2), null=True, default=None)
 
 
 class Need(Table, tablename="market_need"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from decimal import Decimal
 
 import msgspec
 from asyncpg import Pool
@@ -1109,6 +1110,7 @@ class ComputedEvaluation(msgspec.Struct, kw_only=True):
     period_end: date
     parts: dict
     comment: str
+    satisfaction: Decimal | None = None  # percent, from the residents' survey of the period when one closed
 
 
 async def insert_computed_evaluations(rows: list[ComputedEvaluation], now: datetime) -> list[EvaluationView]:
@@ -1120,11 +1122,12 @@ async def insert_computed_evaluations(rows: list[ComputedEvaluation], now: datet
         """
         INSERT INTO provider_evaluation (operator, contract_id, evaluator, evaluator_org, kind, score, satisfaction,
             complaints, period_start, period_end, comment, reason, parts, created_at)
-        SELECT r.operator, r.contract_id, NULL, r.org, 'computed', r.score, NULL, r.complaints, r.period_start,
-               r.period_end, r.comment, '', r.parts::jsonb, {}
+        SELECT r.operator, r.contract_id, NULL, r.org, 'computed', r.score, r.satisfaction, r.complaints,
+               r.period_start, r.period_end, r.comment, '', r.parts::jsonb, {}
         FROM unnest({}::int[], {}::int[], {}::int[], {}::int[], {}::int[], {}::date[], {}::date[], {}::text[],
-                    {}::text[])
-             AS r(operator, contract_id, org, score, complaints, period_start, period_end, comment, parts)
+                    {}::text[], {}::numeric[])
+             AS r(operator, contract_id, org, score, complaints, period_start, period_end, comment, parts,
+                  satisfaction)
         ON CONFLICT (contract_id, period_start) WHERE kind = 'computed' DO NOTHING
         RETURNING id, operator AS operator_id, contract_id, evaluator_org AS evaluator_org_id, score, satisfaction,
                   complaints, period_start, period_end, comment, created_at, kind, reason, parts
@@ -1139,6 +1142,7 @@ async def insert_computed_evaluations(rows: list[ComputedEvaluation], now: datet
         [r.period_end for r in rows],
         [r.comment for r in rows],
         [json.dumps(r.parts, ensure_ascii=False) for r in rows],
+        [r.satisfaction for r in rows],
     )
     return [_evaluation(r) for r in inserted]
 

@@ -16,6 +16,8 @@ from core.schemas import Page, as_fields
 from core.settings import get_settings
 from residents import service
 from residents.schemas import (
+    AcceptanceCreate,
+    AcceptanceView,
     ActivityCreate,
     ActivityView,
     Balances,
@@ -46,13 +48,19 @@ from residents.schemas import (
     SignupConfirm,
     SignupView,
     Statement,
+    SurveyAnswerCreate,
+    SurveyAnswerView,
+    SurveyResult,
+    SurveyUploadCreate,
+    SurveyUploadView,
+    SurveyView,
     TransferCreate,
     TransferDone,
     WithdrawalConfirm,
     WithdrawalCreate,
     WithdrawalView,
 )
-from residents.tables import PollState, RedemptionState
+from residents.tables import PollState, RedemptionState, SurveyState
 
 OFFICIALS = requires(*OFFICIAL_ROLES, Role.auditor)
 STREET = requires(Role.street)
@@ -61,6 +69,10 @@ POLL_READERS = requires(*OFFICIAL_ROLES, Role.auditor, Role.resident)
 OPERATOR = requires(Role.operator)
 SERVICE_READERS = requires(*OFFICIAL_ROLES, Role.auditor, Role.operator, Role.resident)
 REDEMPTION_READERS = requires(Role.operator, Role.resident)
+SURVEY_READERS = requires(*OFFICIAL_ROLES, Role.auditor, Role.surveyor, Role.resident)
+SURVEY_AGGREGATES = requires(*OFFICIAL_ROLES, Role.auditor, Role.surveyor)
+SURVEYOR = requires(Role.surveyor)
+ACCEPTORS = requires(*OFFICIAL_ROLES)
 Receipt = Annotated[str, Parameter(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="投票回执码")]
 
 
@@ -566,6 +578,103 @@ class TimeBankController(Controller):
         return await service.transfer_hours(principal, data.recipient_phone, data.hours, data.request_id)
 
 
+class SurveyController(Controller):
+    path = "/api/v1/surveys"
+    tags = ["满意度测评"]
+
+    @get(
+        "/",
+        operation_id="listSurveys",
+        guards=[SURVEY_READERS],
+        responses=errors(403),
+        summary="可见的满意度测评（官员、测评机构：管辖范围内的汇总；居民：本社区）",
+    )
+    async def list_surveys(
+        self,
+        principal: Principal,
+        page: PageParams,
+        state_filter: Annotated[SurveyState | None, Parameter(query="state")] = None,
+    ) -> Page[SurveyView]:
+        rows, total = await service.list_surveys(
+            principal, state=state_filter.value if state_filter else None, limit=page.limit, offset=page.offset
+        )
+        return Page.of(rows, total, page)
+
+    @get(
+        "/{survey_id:int}",
+        operation_id="getSurvey",
+        guards=[SURVEY_READERS],
+        responses=errors(403, 404),
+        summary="满意度测评详情（官员、测评机构见汇总，不见个人答卷；居民见问卷及本户答卷）",
+    )
+    async def get_survey(self, principal: Principal, survey_id: int) -> SurveyView:
+        return await service.get_survey(principal, survey_id)
+
+    @post(
+        "/{survey_id:int}/answers",
+        operation_id="answerSurvey",
+        guards=[RESIDENT],
+        status_code=200,
+        responses=errors(403, 404, 409),
+        summary="居民填写或修改满意度问卷（每户一份，截止前可改）",
+    )
+    async def answer(self, principal: Principal, survey_id: int, data: SurveyAnswerCreate) -> SurveyAnswerView:
+        return await service.answer_survey(principal, survey_id, data)
+
+    @post(
+        "/{survey_id:int}/offline-uploads",
+        operation_id="uploadOfflineSurvey",
+        guards=[SURVEYOR],
+        status_code=201,
+        responses=errors(403, 404, 409),
+        summary="第三方测评机构上传本区合同的线下测评结果（CSV 或 Excel），有错则整份不导入并逐行列出",
+    )
+    async def upload(self, principal: Principal, survey_id: int, data: SurveyUploadCreate) -> SurveyUploadView:
+        return await service.upload_offline(
+            principal, survey_id, file_name=data.file_name, csv_text=data.csv, xlsx_base64=data.xlsx_base64
+        )
+
+    @get(
+        "/{survey_id:int}/offline-uploads",
+        operation_id="listOfflineSurveyUploads",
+        guards=[SURVEY_AGGREGATES],
+        responses=errors(403, 404),
+        summary="满意度测评的线下结果上传记录（上传人、文件名、份数）",
+    )
+    async def uploads(self, principal: Principal, survey_id: int) -> list[SurveyUploadView]:
+        return await service.list_uploads(principal, survey_id)
+
+
+class CommunityAcceptanceController(Controller):
+    path = "/api/v1/communities"
+    tags = ["满意度测评"]
+
+    @post(
+        "/{community_id:int}/acceptance",
+        operation_id="acceptCommunity",
+        guards=[ACCEPTORS],
+        status_code=200,
+        responses=errors(403, 404, 409),
+        summary="社区验收通过（须最近一次居民满意度不低于验收要求）",
+    )
+    async def accept(self, principal: Principal, community_id: int, data: AcceptanceCreate) -> AcceptanceView:
+        return await service.accept_community(principal, community_id, data.reason)
+
+
+class PublicSurveyController(Controller):
+    path = "/api/v1/public/surveys"
+    tags = ["满意度测评"]
+
+    @get(
+        "/{survey_id:int}/result",
+        operation_id="getSurveyResult",
+        responses=errors(404, 409),
+        summary="满意度测评结果公开（满意率、份数、各项平均分，线上线下分列并合计）",
+    )
+    async def result(self, survey_id: int) -> SurveyResult:
+        return await service.survey_result(survey_id)
+
+
 ROUTES = [
     ResidentAuthController,
     ResidentController,
@@ -574,4 +683,7 @@ ROUTES = [
     PublicPollController,
     PointsController,
     TimeBankController,
+    SurveyController,
+    CommunityAcceptanceController,
+    PublicSurveyController,
 ]

@@ -4,6 +4,10 @@ and a closed poll in 百合社区 with its published result and the street's dec
 points earned by volunteering and voting, redeemed for the demo operator's service, delivered and paid out,
 and elderly-care hours in the time bank.
 
+Satisfaction surveys: a third-party surveyor for 富阳区 (surveyor_demo); a closed survey of a contract in one of
+them two quarters back, with households' answers and the surveyor's offline results, whose rate went into that
+quarter's computed evaluations; and this quarter's open surveys, the one in 江滨社区 with a few answers.
+
 Built through the residents service where a rule applies, with the poll windows set in the past or around
 today. Everything loads in one transaction, and a second run adds nothing.
 """
@@ -13,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from core import clock
@@ -25,11 +29,13 @@ from core.audit import service as audit
 from core.db import transaction
 from core.settings import get_settings
 from market import repository as market_repo
+from market import service as market
 from residents import repository as repo
-from residents import service
+from residents import satisfaction, service
 from residents.errors import NoContractInCommunity
 
 STREET_ACCOUNT = "fuchun_street"
+SURVEYOR_ACCOUNT = ("surveyor_demo", "浙江民意调查中心（演示）", "330111")
 DEMO_OPERATOR = "operator_demo"
 COMMUNITIES = (("江滨社区", "open"), ("百合社区", "closed"))
 RESIDENTS_EACH = 30
@@ -65,6 +71,7 @@ async def load() -> None:
     volunteers: list[tuple[int, int]] = []
     # One hash of a secret nobody is told, shared by the demo residents' logins: they log in with codes.
     password_hash = await accounts.hash_password(secrets.token_urlsafe(32))
+    found: dict[str, tuple[int, list[tuple[int, int]]]] = {}
     async with transaction():
         for index, (name, state) in enumerate(COMMUNITIES):
             org = await accounts_repo.get_org_by_code(f"330111-富春街道-{name}")
@@ -83,6 +90,7 @@ async def load() -> None:
                 reason="导入街道住户名册",
             )
             residents = await _residents(rng, index, org.id, community_id, addresses, password_hash, now)
+            found[state] = (community_id, residents)
             await _poll(rng, principal, community_id, name, state, residents, now)
             if index == 0:
                 volunteers = residents
@@ -92,6 +100,115 @@ async def load() -> None:
             await service.decide(principal, poll.id, follows=True, option_id=None, reason="采纳居民投票结果")
     if volunteers:
         await _points(principal, volunteers, now)
+    await _surveys(rng, found)
+
+
+async def _surveyor(now) -> tuple[int, int] | None:
+    """(user id, district org id) of the demo's third-party surveyor, assigned to 富阳区."""
+    username, display_name, district_code = SURVEYOR_ACCOUNT
+    district = await accounts_repo.get_org_by_code(district_code)
+    if district is None:
+        return None
+    credentials = await accounts_repo.get_credentials(username)
+    if credentials is not None:
+        return credentials.id, district.id
+    user = await accounts_repo.insert_user(
+        username=username,
+        password_hash=await accounts.hash_password(get_settings().demo_password),
+        email=f"{username}@example.org",
+        display_name=display_name,
+        admin=False,
+    )
+    await accounts_repo.insert_grant(user_id=user.id, role=Role.surveyor.value, org_id=district.id, now=now)
+    return user.id, district.id
+
+
+def _marks(rng: random.Random) -> dict[str, int]:
+    overall = rng.choices([5, 4, 3, 2, 1], weights=[40, 42, 10, 6, 2])[0]
+    return {
+        "overall": overall,
+        **{name: max(1, min(5, overall + rng.choice((-1, 0, 0, 1)))) for name in satisfaction.ASPECTS},
+    }
+
+
+async def _surveys(rng: random.Random, found: dict[str, tuple[int, list[tuple[int, int]]]]) -> None:
+    """A closed survey two quarters back in one of the communities, counted into that quarter's evaluations,
+    and this quarter's open surveys (the daily job's), with a few answers in 江滨社区."""
+    now = clock.now()
+    this_quarter, _ = service.quarter_of(clock.today())
+    closed_quarter = clock.add_months(this_quarter, -6)
+    closed_end = clock.add_months(closed_quarter, 3)
+    async with transaction():
+        surveyor = await _surveyor(now)
+        # The first of the two communities with a contract in force then (百合社区, else 江滨社区).
+        contract_id, residents = None, []
+        for community_id, candidates in (found[state] for state in ("closed", "open") if state in found):
+            contract_id = await repo.contract_in_force(community_id, closed_end - timedelta(days=1))
+            if contract_id is not None:
+                residents = candidates
+                break
+        if surveyor is not None and contract_id is not None:
+            opens = datetime.combine(closed_quarter, time(0), tzinfo=clock.BUSINESS_TZ)
+            closes = datetime.combine(closed_end, time(0), tzinfo=clock.BUSINESS_TZ)
+            [created] = await repo.open_surveys(
+                day=closed_end - timedelta(days=1),
+                period_start=closed_quarter,
+                period_end=closed_end,
+                opens_at=opens,
+                closes_at=closes,
+                now=opens,
+                contract_ids=[contract_id],
+            )
+            await audit.record(None, "survey.open", "survey", created["id"], after={"contract_id": contract_id})
+            for resident_id, household_id in residents[:24]:
+                await repo.upsert_answer(
+                    survey_id=created["id"],
+                    household_id=household_id,
+                    resident_id=resident_id,
+                    marks=_marks(rng),
+                    comment=rng.choice(["", "", "服务人员很耐心", "希望延长服务时间", "收费可以再透明些"]),
+                    now=opens + timedelta(days=rng.randint(5, 80)),
+                )
+            offline = [{"row": i + 2, **_marks(rng), "comment": ""} for i in range(20)]
+            upload_id = await repo.insert_upload(
+                survey_id=created["id"],
+                user_id=surveyor[0],
+                surveyor_org_id=surveyor[1],
+                file_name="入户测评.xlsx",
+                rows=offline,
+                now=closes - timedelta(days=3),
+            )
+            await audit.record(
+                await accounts.load_principal(surveyor[0]),
+                "survey.offline_upload",
+                "survey",
+                created["id"],
+                after={"upload_id": upload_id, "file_name": "入户测评.xlsx", "rows": len(offline)},
+            )
+    await service.close_due_surveys()
+    # That quarter's computed evaluations, as the quarterly job would have made them, with the rate.
+    await market.quarterly_evaluations(
+        closed_quarter, satisfaction=await service.satisfaction_by_contract(closed_quarter)
+    )
+    await service.open_quarter_surveys(clock.today())
+    if "open" in found:
+        community_id, residents = found["open"]
+        contract_id = await repo.contract_in_force(community_id, clock.today())
+        surveys = (
+            await repo.list_surveys(patterns=None, community_ids=[community_id], state="open", limit=10, offset=0)
+        )[0]
+        current = next((s for s in surveys if s.contract_id == contract_id), None)
+        if current is not None:
+            async with transaction():
+                for resident_id, household_id in residents[:8]:
+                    await repo.upsert_answer(
+                        survey_id=current.id,
+                        household_id=household_id,
+                        resident_id=resident_id,
+                        marks=_marks(rng),
+                        comment="",
+                        now=now,
+                    )
 
 
 async def _principal_of_user(user_id: int) -> Principal:

@@ -243,3 +243,52 @@ class StatementMonthInvalid(DomainError):
     status_code = 422
     code = "points.month_invalid"
     message = "月份格式应为 YYYY-MM，且不晚于本月（字段 month）"
+
+
+# Satisfaction surveys --------------------------------------------------------------------------
+
+
+class SurveyNotFound(NotFound):
+    code = "survey.not_found"
+    message = "满意度测评不存在或无权查看"
+
+
+class SurveyNotOpen(Conflict):
+    code = "survey.not_open"
+    message = "满意度测评不在进行中"
+
+
+class SurveyNotClosed(Conflict):
+    code = "survey.not_closed"
+    message = "满意度测评尚未结束，暂无结果"
+
+
+class SurveyHouseholdUnconfirmed(PermissionDenied):
+    code = "survey.household_unconfirmed"
+    message = "您的住户尚未经街道核实，暂不能参加满意度测评"
+
+
+class SurveyFileInvalid(DomainError):
+    status_code = 422
+    code = "survey.file_invalid"
+    message = "线下测评结果文件有错误，未导入任何一行（字段 csv）"
+
+
+class NotDistrictSurveyor(PermissionDenied):
+    code = "survey.not_district_surveyor"
+    message = "只有受托负责该区的第三方测评机构可以上传该合同的线下测评结果"
+
+
+class NoClosedSurvey(Conflict):
+    code = "community.no_closed_survey"
+    message = "该社区还没有已结束且有答卷的居民满意度测评，不能验收通过"
+
+
+class SatisfactionTooLow(Conflict):
+    code = "community.satisfaction_too_low"
+    message = "该社区最近一次居民满意度低于验收要求，不能验收通过"
+
+
+class AlreadyAccepted(Conflict):
+    code = "community.already_accepted"
+    message = "该社区已验收通过"

@@ -16,6 +16,7 @@ ACCOUNT_KIND_LABELS = {
 ACTIVITY_KIND_LABELS = {"ordinary": "志愿服务（积分）", "elderly_care": "养老服务（时间银行）"}
 REDEMPTION_STATE_LABELS = {"redeemed": "已兑换待服务", "delivered": "已服务", "cancelled": "已取消"}
 WITHDRAWAL_STATE_LABELS = {"requested": "待确认", "confirmed": "已确认"}
+SURVEY_STATE_LABELS = {"open": "进行中", "closed": "已结束"}
 
 ENUM_LABELS = {
     "PollState": POLL_STATE_LABELS,
@@ -24,4 +25,5 @@ ENUM_LABELS = {
     "ActivityKind": ACTIVITY_KIND_LABELS,
     "RedemptionState": REDEMPTION_STATE_LABELS,
     "WithdrawalState": WITHDRAWAL_STATE_LABELS,
+    "SurveyState": SURVEY_STATE_LABELS,
 }

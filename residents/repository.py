@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import msgspec
@@ -11,6 +11,7 @@ import msgspec
 from core.accounts.tables import User
 from market.tables import Community
 from providers.tables import Operator
+from residents.satisfaction import ASPECTS, Tally
 from residents.schemas import (
     ActivityRow,
     HouseholdRow,
@@ -20,6 +21,9 @@ from residents.schemas import (
     ResidentRow,
     ServiceRow,
     SignupView,
+    SurveyAnswerView,
+    SurveyRow,
+    SurveyUploadView,
     WithdrawalRow,
 )
 from residents.tables import (
@@ -35,6 +39,10 @@ from residents.tables import (
     Redemption,
     Resident,
     Signup,
+    Survey,
+    SurveyAnswer,
+    SurveyOfflineRow,
+    SurveyUpload,
     Withdrawal,
 )
 
@@ -942,3 +950,262 @@ async def any_household() -> bool:
 async def community_of_org(org_id: int) -> int | None:
     row = await Community.select(Community.id).where(Community.org == org_id).first()
     return row["id"] if row else None
+
+
+# Satisfaction surveys --------------------------------------------------------------------------
+
+
+SURVEY_SELECT = """
+SELECT s.id, s.contract AS contract_id, s.community AS community_id, c.name AS community_name, o.path AS org_path,
+       s.operator AS operator_id, p.name AS operator_name, s.period_start, s.period_end, s.opens_at, s.closes_at,
+       s.state, s.created_at, s.closed_at, s.result
+FROM resident_survey s JOIN market_community c ON c.id = s.community JOIN organisation o ON o.id = c.org
+JOIN provider_operator p ON p.id = s.operator
+"""
+
+
+def _survey(row: dict) -> SurveyRow:
+    if isinstance(row.get("result"), str):
+        row = {**row, "result": json.loads(row["result"])}
+    return msgspec.convert(row, SurveyRow)
+
+
+async def open_surveys(
+    *,
+    day: date,
+    period_start: date,
+    period_end: date,
+    opens_at: datetime,
+    closes_at: datetime,
+    now: datetime,
+    contract_ids: list[int] | None = None,
+) -> list[dict]:
+    """A survey for the quarter of every contract in force on `day` (of `contract_ids`, when given) that has
+    none yet: the unique (contract, quarter) makes two openers at once create one each. Returns the new ones."""
+    # SQL: INSERT … SELECT over the contracts in force, skipping conflicts on the once-per-quarter constraint.
+    return await Survey.raw(
+        "INSERT INTO resident_survey (contract, community, operator, period_start, period_end, opens_at, closes_at, "
+        "created_at) SELECT k.id, k.community, k.operator, {}, {}, {}, {}, {} FROM market_contract k "
+        "WHERE k.status IN ('active', 'expiring') AND k.community IS NOT NULL AND k.starts_on <= {} AND k.ends_on > {} "
+        "AND ({}::int[] IS NULL OR k.id = ANY({})) "
+        "ORDER BY k.id ON CONFLICT ON CONSTRAINT resident_survey_once DO NOTHING RETURNING id, contract, community",
+        period_start,
+        period_end,
+        opens_at,
+        closes_at,
+        now,
+        day,
+        day,
+        contract_ids,
+        contract_ids,
+    )
+
+
+async def get_survey(survey_id: int, *, for_share: bool = False) -> SurveyRow | None:
+    lock = " FOR SHARE OF s" if for_share else ""
+    rows = await Survey.raw(SURVEY_SELECT + "WHERE s.id = {}" + lock, survey_id)
+    return _survey(rows[0]) if rows else None
+
+
+async def list_surveys(
+    *, patterns: list[str] | None, community_ids: list[int] | None, state: str | None, limit: int, offset: int
+) -> tuple[list[SurveyRow], int]:
+    rows = await Survey.raw(
+        "SELECT q.*, count(*) OVER () AS total FROM (" + SURVEY_SELECT + ") q "
+        "WHERE ({}::text[] IS NULL OR q.org_path LIKE ANY({})) AND ({}::int[] IS NULL OR q.community_id = ANY({})) "
+        "AND ({}::text IS NULL OR q.state = {}) ORDER BY q.period_start DESC, q.id DESC LIMIT {} OFFSET {}",
+        patterns,
+        patterns,
+        community_ids,
+        community_ids,
+        state,
+        state,
+        limit,
+        offset,
+    )
+    total = rows[0]["total"] if rows else 0
+    return [_survey({k: v for k, v in r.items() if k != "total"}) for r in rows], total
+
+
+ANSWER_COLUMNS = "survey AS survey_id, overall, attitude, responsiveness, quality, price, comment, answered_at"
+
+
+async def upsert_answer(
+    *, survey_id: int, household_id: int, resident_id: int, marks: dict[str, int], comment: str, now: datetime
+) -> SurveyAnswerView:
+    """The household's answer, given or replaced: one row per survey and household whoever of it answers."""
+    # SQL: INSERT … ON CONFLICT on the one-per-household constraint, so simultaneous answers leave one row.
+    rows = await SurveyAnswer.raw(
+        "INSERT INTO resident_survey_answer (survey, household, resident, overall, attitude, responsiveness, "
+        "quality, price, comment, answered_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
+        "ON CONFLICT ON CONSTRAINT resident_survey_answer_one_per_household DO UPDATE SET "
+        "resident = EXCLUDED.resident, overall = EXCLUDED.overall, attitude = EXCLUDED.attitude, "
+        "responsiveness = EXCLUDED.responsiveness, quality = EXCLUDED.quality, price = EXCLUDED.price, "
+        "comment = EXCLUDED.comment, answered_at = EXCLUDED.answered_at RETURNING " + ANSWER_COLUMNS,
+        survey_id,
+        household_id,
+        resident_id,
+        marks["overall"],
+        marks["attitude"],
+        marks["responsiveness"],
+        marks["quality"],
+        marks["price"],
+        comment,
+        now,
+    )
+    return msgspec.convert(rows[0], SurveyAnswerView)
+
+
+async def household_answer(survey_id: int, household_id: int) -> SurveyAnswerView | None:
+    rows = await SurveyAnswer.raw(
+        "SELECT " + ANSWER_COLUMNS + " FROM resident_survey_answer WHERE survey = {} AND household = {}",
+        survey_id,
+        household_id,
+    )
+    return msgspec.convert(rows[0], SurveyAnswerView) if rows else None
+
+
+def _tally_sql(table: str) -> str:
+    sums = ", ".join(f"coalesce(sum({name}), 0) AS {name}" for name in ("overall", *ASPECTS))
+    return f"SELECT count(*) AS n, count(*) FILTER (WHERE overall >= 4) AS satisfied, {sums} FROM {table} WHERE survey = {{}}"
+
+
+async def tallies(survey_id: int) -> tuple[Tally, Tally]:
+    """(online, offline): the households' answers and the surveyors' offline rows, counted apart."""
+    # SQL: aggregates with FILTER, one row per source.
+    found = []
+    for table in ("resident_survey_answer", "resident_survey_offline_row"):
+        row = (await SurveyAnswer.raw(_tally_sql(table), survey_id))[0]
+        found.append(
+            Tally(
+                count=row["n"],
+                satisfied=row["satisfied"],
+                sums={name: int(row[name]) for name in ("overall", *ASPECTS)},
+            )
+        )
+    return found[0], found[1]
+
+
+async def insert_upload(
+    *,
+    survey_id: int,
+    user_id: int,
+    surveyor_org_id: int,
+    file_name: str,
+    rows: list[dict],
+    now: datetime,
+) -> int:
+    """The upload and every row of it, in the caller's transaction."""
+    created = await SurveyUpload.insert(
+        SurveyUpload(
+            survey=survey_id,
+            uploaded_by=user_id,
+            surveyor_org=surveyor_org_id,
+            file_name=file_name,
+            row_count=len(rows),
+            satisfied=sum(1 for r in rows if r["overall"] >= 4),
+            uploaded_at=now,
+        )
+    ).returning(SurveyUpload.id)
+    upload_id = created[0]["id"]
+    await SurveyOfflineRow.insert(
+        *(
+            SurveyOfflineRow(
+                upload=upload_id,
+                survey=survey_id,
+                row_number=r["row"],
+                overall=r["overall"],
+                attitude=r["attitude"],
+                responsiveness=r["responsiveness"],
+                quality=r["quality"],
+                price=r["price"],
+                comment=r["comment"],
+            )
+            for r in rows
+        )
+    )
+    return upload_id
+
+
+async def uploads_of(survey_id: int) -> list[SurveyUploadView]:
+    rows = await SurveyUpload.raw(
+        "SELECT u.id, u.survey AS survey_id, u.uploaded_by, coalesce(nullif(a.display_name, ''), a.username) "
+        "AS uploaded_by_name, u.surveyor_org AS surveyor_org_id, o.name AS surveyor_org_name, u.file_name, "
+        "u.row_count, u.satisfied, u.uploaded_at FROM resident_survey_upload u "
+        "JOIN account_user a ON a.id = u.uploaded_by JOIN organisation o ON o.id = u.surveyor_org "
+        "WHERE u.survey = {} ORDER BY u.id",
+        survey_id,
+    )
+    return msgspec.convert(rows, list[SurveyUploadView])
+
+
+async def answers_of_resident(resident_id: int) -> list[dict]:
+    """The survey answers the resident gave (for their export), with the survey they belong to."""
+    return await SurveyAnswer.raw(
+        "SELECT a.survey AS survey_id, s.period_start, s.period_end, p.name AS operator_name, a.overall, a.attitude, "
+        "a.responsiveness, a.quality, a.price, a.comment, a.answered_at FROM resident_survey_answer a "
+        "JOIN resident_survey s ON s.id = a.survey JOIN provider_operator p ON p.id = s.operator "
+        "WHERE a.resident = {} ORDER BY a.answered_at",
+        resident_id,
+    )
+
+
+async def due_survey_ids(now: datetime) -> list[int]:
+    rows = await Survey.select(Survey.id).where(Survey.state == "open", Survey.closes_at <= now).order_by(Survey.id)
+    return [r["id"] for r in rows]
+
+
+async def claim_survey_closing(survey_id: int, now: datetime, result: dict) -> dict | None:
+    """Open → closed with its result, once: of two closers at once only one gets the row back (the other waits
+    for the first's commit, then finds the survey closed)."""
+    # SQL: the guarded transition, UPDATE … WHERE state = 'open' RETURNING.
+    rows = await Survey.raw(
+        "UPDATE resident_survey SET state = 'closed', closed_at = {}, result = {}::jsonb "
+        "WHERE id = {} AND state = 'open' AND closes_at <= {} RETURNING id, contract, community, period_start",
+        now,
+        json.dumps(result, ensure_ascii=False),
+        survey_id,
+        now,
+    )
+    return rows[0] if rows else None
+
+
+async def lock_survey_for_closing(survey_id: int) -> str | None:
+    """The survey's state once answers and uploads in flight (they hold it FOR SHARE) and another closer are
+    done, so the count sees them all."""
+    # SQL: FOR UPDATE, which Piccolo's builder does not offer.
+    rows = await Survey.raw("SELECT state FROM resident_survey WHERE id = {} FOR UPDATE", survey_id)
+    return rows[0]["state"] if rows else None
+
+
+async def closed_satisfaction(period_start: date) -> dict[int, str]:
+    """The combined rate of each contract's closed survey of the quarter starting `period_start`, as text
+    percent, for contracts whose survey had any questionnaire."""
+    rows = await Survey.raw(
+        "SELECT contract, result -> 'combined' ->> 'rate' AS rate FROM resident_survey "
+        "WHERE period_start = {} AND state = 'closed' AND result -> 'combined' ->> 'rate' IS NOT NULL",
+        period_start,
+    )
+    return {r["contract"]: r["rate"] for r in rows}
+
+
+async def closed_results_of_community(community_id: int) -> list[dict]:
+    """The closed surveys of the community with their results, newest quarter first."""
+    rows = await Survey.raw(
+        "SELECT id, period_start, result FROM resident_survey WHERE community = {} AND state = 'closed' "
+        "ORDER BY period_start DESC, id",
+        community_id,
+    )
+    return [{**r, "result": json.loads(r["result"]) if isinstance(r["result"], str) else r["result"]} for r in rows]
+
+
+async def contract_in_force(community_id: int, day: date) -> int | None:
+    """A signed service contract of the community in force on `day`, for the demo's surveys."""
+    rows = await Survey.raw(
+        "SELECT id FROM market_contract WHERE community = {} AND status IN ('active', 'expiring') "
+        "AND starts_on <= {} AND ends_on > {} ORDER BY id LIMIT 1",
+        community_id,
+        day,
+        day,
+    )
+    return rows[0]["id"] if rows else None

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
 import msgspec
 
 from core.schemas import Input, View
-from residents.tables import ActivityKind, OptionKind, PollState, RedemptionState, WithdrawalState
+from residents.tables import ActivityKind, OptionKind, PollState, RedemptionState, SurveyState, WithdrawalState
 
 Phone = Annotated[str, msgspec.Meta(pattern=r"^1[3-9]\d{9}$", description="中国大陆手机号")]
 Code = Annotated[str, msgspec.Meta(pattern=r"^\d{6}$", description="6 位数字验证码")]
@@ -258,6 +258,7 @@ class ResidentExport(msgspec.Struct, kw_only=True):
     resident: ResidentView
     ballots: list[dict]
     exported_at: datetime
+    survey_answers: list[dict] = []
 
 
 # Points and the time bank ----------------------------------------------------------------------
@@ -486,3 +487,139 @@ class TransferDone(msgspec.Struct, kw_only=True):
     hours: Decimal
     recipient: str
     balance: Decimal
+
+
+# Satisfaction surveys --------------------------------------------------------------------------
+
+
+Mark = Annotated[int, msgspec.Meta(ge=1, le=5, description="1 至 5 分：5 为非常满意")]
+
+
+class SurveyAnswerCreate(Input):
+    """The fixed questionnaire: overall and four aspects, 1–5 each, and an optional comment."""
+
+    overall: Mark
+    attitude: Mark
+    responsiveness: Mark
+    quality: Mark
+    price: Mark
+    comment: Annotated[str, msgspec.Meta(max_length=500, description="意见建议，不超过 500 字")] = ""
+
+
+class SurveyUploadCreate(Input):
+    """Offline results as CSV text or an Excel workbook (.xlsx, base64): one of the two, one row a questionnaire."""
+
+    file_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="原始文件名")]
+    csv: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                max_length=2_000_000,
+                description="CSV：总体满意度,服务态度,响应速度,服务质量,价格合理,意见（首行为表头）",
+            ),
+        ]
+        | None
+    ) = None
+    xlsx_base64: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1, max_length=2_800_000, description="Excel 工作簿（.xlsx）的 base64：首个工作表，列同 CSV"
+            ),
+        ]
+        | None
+    ) = None
+
+
+class AcceptanceCreate(Input):
+    reason: Reason = ""
+
+
+class SurveyRow(msgspec.Struct, kw_only=True):
+    id: int
+    contract_id: int
+    community_id: int
+    community_name: str
+    org_path: str
+    operator_id: int
+    operator_name: str
+    period_start: date
+    period_end: date
+    opens_at: datetime
+    closes_at: datetime
+    state: SurveyState
+    created_at: datetime
+    closed_at: datetime | None
+    result: dict | None
+
+
+class SurveyAnswerView(msgspec.Struct, kw_only=True):
+    survey_id: int
+    overall: int
+    attitude: int
+    responsiveness: int
+    quality: int
+    price: int
+    comment: str
+    answered_at: datetime
+
+
+class SurveyView(msgspec.Struct, kw_only=True):
+    """A survey as its reader may see it: residents the questionnaire and their household's answer; officials
+    and surveyors the counts (so far, or the closed result), never an answer with its household."""
+
+    id: int
+    contract_id: int
+    community_id: int
+    community_name: str
+    operator_id: int
+    operator_name: str
+    period_start: date
+    period_end: date
+    opens_at: datetime
+    closes_at: datetime
+    state: SurveyState
+    questions: dict[str, str]
+    result: dict | None = None
+    my_answer: SurveyAnswerView | None = None
+
+
+class SurveyUploadView(msgspec.Struct, kw_only=True):
+    id: int
+    survey_id: int
+    uploaded_by: int
+    uploaded_by_name: str
+    surveyor_org_id: int
+    surveyor_org_name: str
+    file_name: str
+    row_count: int
+    satisfied: int
+    uploaded_at: datetime
+
+
+class SurveyResult(msgspec.Struct, kw_only=True):
+    """A closed survey's public result: the rate (share of overall 4–5) and count, online and offline apart
+    and combined, and the mean of each question."""
+
+    survey_id: int
+    community_name: str
+    operator_name: str
+    period_start: date
+    period_end: date
+    closed_at: datetime
+    rate: Decimal | None
+    count: int
+    questions: dict[str, str]
+    online: dict
+    offline: dict
+    combined: dict
+
+
+class AcceptanceView(msgspec.Struct, kw_only=True):
+    community_id: int
+    community_name: str
+    accepted_at: datetime
+    satisfaction: Decimal
+    threshold: Decimal
+    surveys: list[int]

@@ -20,7 +20,7 @@ import openpyxl
 
 from core import clock
 from core.accounts import service as accounts
-from core.accounts.principal import OFFICIAL_ROLES, Principal, like_patterns
+from core.accounts.principal import OFFICIAL_ROLES, Principal, fold_paths, like_patterns, path_in_scope
 from core.accounts.tables import Role
 from core.audit import service as audit
 from core.db import transaction
@@ -32,12 +32,13 @@ from market import service as market
 from market.errors import CommunityNotFound
 from market.schemas import NeedRow
 from residents import repository as repo
-from residents import sms
+from residents import satisfaction, sms
 from residents.errors import (
     ActivityInvalid,
     ActivityNotFound,
     ActivityOver,
     ActivityWindowInvalid,
+    AlreadyAccepted,
     AlreadyDecided,
     AlreadySignedUp,
     ClientTooBusy,
@@ -53,8 +54,10 @@ from residents.errors import (
     InsufficientPoints,
     NeedNotOpen,
     NeedUnknown,
+    NoClosedSurvey,
     NoContractInCommunity,
     NotCommunityStreet,
+    NotDistrictSurveyor,
     NotRegistered,
     OptionNotShortlisted,
     OptionUnknown,
@@ -69,12 +72,18 @@ from residents.errors import (
     RedemptionSettled,
     RegisterInvalid,
     ResidentNotFound,
+    SatisfactionTooLow,
     ServiceInvalid,
     ServiceNotFound,
     ServiceUnavailable,
     SignupConfirmed,
     SignupNotFound,
     StatementMonthInvalid,
+    SurveyFileInvalid,
+    SurveyHouseholdUnconfirmed,
+    SurveyNotClosed,
+    SurveyNotFound,
+    SurveyNotOpen,
     TooFewOptions,
     WindowInvalid,
     WithdrawalConfirmed,
@@ -82,6 +91,7 @@ from residents.errors import (
 )
 from residents.points import activity_award, expiring_points, is_quarter_hours, payout_fen, statement_lines
 from residents.schemas import (
+    AcceptanceView,
     ActivityRow,
     ActivityView,
     Balances,
@@ -105,6 +115,12 @@ from residents.schemas import (
     SignupView,
     Statement,
     StatementLine,
+    SurveyAnswerCreate,
+    SurveyAnswerView,
+    SurveyResult,
+    SurveyRow,
+    SurveyUploadView,
+    SurveyView,
     TransferDone,
     WithdrawalRow,
     WithdrawalView,
@@ -253,7 +269,12 @@ async def me(principal: Principal) -> ResidentRow:
 async def export(principal: Principal) -> ResidentExport:
     resident = await me(principal)
     ballots = await repo.ballots_of_resident(resident.id)
-    return ResidentExport(resident=resident_view(resident, unmasked=True), ballots=ballots, exported_at=clock.now())
+    return ResidentExport(
+        resident=resident_view(resident, unmasked=True),
+        ballots=ballots,
+        exported_at=clock.now(),
+        survey_answers=await repo.answers_of_resident(resident.id),
+    )
 
 
 async def delete_account(principal: Principal) -> None:
@@ -331,11 +352,18 @@ async def confirm_household(principal: Principal, household_id: int, note: str) 
 REGISTER_HEADERS = ({"楼栋", "building"}, {"单元", "unit"}, {"室", "room", "房号", "室号"})
 
 
-def register_rows(csv_text: str | None, xlsx_base64: str | None) -> list[list[str]]:
-    """The register's rows as text cells, from CSV text or from the first sheet of an Excel workbook."""
+def register_rows(
+    csv_text: str | None,
+    xlsx_base64: str | None,
+    *,
+    what: str = "住户名册",
+    invalid: type[DomainError] = RegisterInvalid,
+) -> list[list[str]]:
+    """The sheet's rows as text cells, from CSV text or from the first sheet of an Excel workbook (the register,
+    or any other sheet: `what` names it in the error, raised as `invalid`)."""
     if (csv_text is None) == (xlsx_base64 is None):
-        raise RegisterInvalid(
-            "请提供住户名册：CSV 文本或 Excel 工作簿，二者选一（字段 csv、xlsx_base64）", detail={"field": "csv"}
+        raise invalid(
+            f"请提供{what}：CSV 文本或 Excel 工作簿，二者选一（字段 csv、xlsx_base64）", detail={"field": "csv"}
         )
     if csv_text is not None:
         return list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))
@@ -346,7 +374,7 @@ def register_rows(csv_text: str | None, xlsx_base64: str | None) -> list[list[st
         sheet = workbook.worksheets[0]
         return [[_cell_text(cell) for cell in row] for row in sheet.iter_rows(values_only=True)]
     except (ValueError, OSError, KeyError, IndexError, zipfile.BadZipFile) as exc:
-        raise RegisterInvalid(
+        raise invalid(
             "Excel 工作簿无法读取：应为 .xlsx 文件的 base64（字段 xlsx_base64）", detail={"field": "xlsx_base64"}
         ) from exc
 
@@ -1421,3 +1449,324 @@ async def expire_points(month: date) -> dict:
             accounts += 1
             expired += amount
     return {"accounts": accounts, "expired_points": expired}
+
+
+# Satisfaction surveys --------------------------------------------------------------------------
+
+
+def quarter_of(day: date) -> tuple[date, date]:
+    """The half-open quarter [start, end) that `day` falls in."""
+    start = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return start, clock.add_months(start, 3)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=clock.BUSINESS_TZ)
+
+
+async def open_quarter_surveys(day: date | None = None) -> dict:
+    """A survey for the quarter of `day` (today) of every service contract in force that day, open over the
+    quarter: once per contract and quarter, however often and by however many schedulers this runs."""
+    day = day or clock.today()
+    start, end = quarter_of(day)
+    async with transaction():
+        created = await repo.open_surveys(
+            day=day,
+            period_start=start,
+            period_end=end,
+            opens_at=_midnight(start),
+            closes_at=_midnight(end),
+            now=clock.now(),
+        )
+        await audit.record_many(
+            None,
+            "survey.open",
+            "survey",
+            [
+                (r["id"], {"contract_id": r["contract"], "community_id": r["community"], "period_start": start})
+                for r in created
+            ],
+        )
+    return {"opened": len(created)}
+
+
+async def close_due_surveys() -> dict:
+    """Close every survey whose window has ended, once each however many closers run: the satisfaction rate
+    with its counts, online, offline and combined, written with the transition."""
+    now = clock.now()
+    closed = 0
+    for survey_id in await repo.due_survey_ids(now):
+        async with transaction():
+            if await repo.lock_survey_for_closing(survey_id) != "open":
+                continue  # another closer got there first
+            online, offline = await repo.tallies(survey_id)
+            outcome = satisfaction.result(online, offline)
+            if await repo.claim_survey_closing(survey_id, now, outcome) is None:
+                continue
+            await audit.record(None, "survey.close", "survey", survey_id, after=outcome)
+        closed += 1
+    return {"closed": closed}
+
+
+async def satisfaction_by_contract(quarter: date) -> dict[int, Decimal]:
+    """The combined satisfaction rate (percent) of each contract's closed survey of the quarter starting
+    `quarter`, for the contracts' quarterly evaluations."""
+    return {contract_id: Decimal(r) for contract_id, r in (await repo.closed_satisfaction(quarter)).items()}
+
+
+def _aggregate_paths(principal: Principal) -> list[str]:
+    """Where the caller sees surveys' counts: an official's or auditor's scope, and a surveyor's district."""
+    return fold_paths([*principal.read_paths(), *(g.org_path for g in principal.grants if g.role == Role.surveyor)])
+
+
+def _survey_view(survey: SurveyRow, *, result: dict | None = None, mine: SurveyAnswerView | None = None) -> SurveyView:
+    return SurveyView(
+        id=survey.id,
+        contract_id=survey.contract_id,
+        community_id=survey.community_id,
+        community_name=survey.community_name,
+        operator_id=survey.operator_id,
+        operator_name=survey.operator_name,
+        period_start=survey.period_start,
+        period_end=survey.period_end,
+        opens_at=survey.opens_at,
+        closes_at=survey.closes_at,
+        state=survey.state,
+        questions=satisfaction.ASPECT_LABELS,
+        result=result if result is not None else survey.result,
+        my_answer=mine,
+    )
+
+
+async def get_survey(principal: Principal, survey_id: int) -> SurveyView:
+    """Officials and surveyors in scope: the counts (so far, while open); a resident of the community: the
+    questionnaire and their household's answer."""
+    survey = await repo.get_survey(survey_id)
+    if survey is None:
+        raise SurveyNotFound()
+    if path_in_scope(survey.org_path, _aggregate_paths(principal)):
+        live = None
+        if survey.state == "open":
+            online, offline = await repo.tallies(survey_id)
+            live = satisfaction.result(online, offline)
+        return _survey_view(survey, result=live)
+    resident = await repo.resident_by_user(principal.user_id) if principal.has_role(Role.resident) else None
+    if resident is not None and resident.community_id == survey.community_id:
+        return _survey_view(survey, mine=await repo.household_answer(survey_id, resident.household_id))
+    raise SurveyNotFound()
+
+
+async def list_surveys(
+    principal: Principal, *, state: str | None, limit: int, offset: int
+) -> tuple[list[SurveyView], int]:
+    paths = _aggregate_paths(principal)
+    resident = await repo.resident_by_user(principal.user_id) if principal.has_role(Role.resident) else None
+    patterns = like_patterns(paths) if paths else None
+    communities = [resident.community_id] if resident is not None else None
+    if patterns is None and communities is None:
+        return [], 0
+    if patterns is not None and resident is not None:  # both hats: the union, by adding the community's path
+        patterns, communities = [*patterns, resident.org_path], None
+    rows, total = await with_total(
+        lambda lim, off: repo.list_surveys(
+            patterns=patterns, community_ids=communities, state=state, limit=lim, offset=off
+        ),
+        limit,
+        offset,
+    )
+    return [_survey_view(r) for r in rows], total
+
+
+async def answer_survey(principal: Principal, survey_id: int, data: SurveyAnswerCreate) -> SurveyAnswerView:
+    """The household's answer (a later one from the household replaces it while the survey is open)."""
+    resident = await me(principal)
+    async with transaction():
+        survey = await repo.get_survey(survey_id, for_share=True)  # the closing job waits for answers in flight
+        if survey is None or survey.community_id != resident.community_id:
+            raise SurveyNotFound()
+        now = clock.now()
+        if survey.state != "open" or not survey.opens_at <= now < survey.closes_at:
+            raise SurveyNotOpen(detail={"opens_at": survey.opens_at, "closes_at": survey.closes_at})
+        if not resident.confirmed:
+            raise SurveyHouseholdUnconfirmed()
+        return await repo.upsert_answer(
+            survey_id=survey_id,
+            household_id=resident.household_id,
+            resident_id=resident.id,
+            marks={name: getattr(data, name) for name in ("overall", *satisfaction.ASPECTS)},
+            comment=data.comment.strip(),
+            now=now,
+        )
+
+
+OFFLINE_HEADERS = (
+    {"总体满意度", "overall"},
+    {"服务态度", "attitude"},
+    {"响应速度", "responsiveness"},
+    {"服务质量", "quality"},
+    {"价格合理", "price"},
+    {"意见", "意见建议", "comment"},
+)
+
+
+OFFLINE_FIELDS = ("overall", *satisfaction.ASPECTS)
+
+
+def parse_offline(rows: list[list[str]]) -> tuple[list[dict], list[dict]]:
+    """The questionnaires of an offline sheet, and every problem by row (row 1 is the header), in Chinese."""
+    labels = [satisfaction.ASPECT_LABELS[name] for name in OFFLINE_FIELDS]
+    header = [cell.strip() for cell in rows[0]] if rows else []
+    while header and not header[-1]:
+        header = header[:-1]
+    if len(header) not in (5, 6) or any(header[i] not in OFFLINE_HEADERS[i] for i in range(len(header))):
+        return [], [{"row": 1, "field": "header", "message": f"第 1 行应为表头：{','.join(labels)},意见"}]
+    found: list[dict] = []
+    errors: list[dict] = []
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        while row and not row[-1].strip():  # a spreadsheet's empty trailing cells
+            row = row[:-1]
+        if len(row) not in (5, 6):
+            errors.append({"row": number, "field": "row", "message": f"第 {number} 行应有 5 或 6 列"})
+            continue
+        marks = {name: satisfaction.mark(cell) for name, cell in zip(OFFLINE_FIELDS, row[:5], strict=True)}
+        bad = [satisfaction.ASPECT_LABELS[name] for name, value in marks.items() if value is None]
+        if bad:
+            errors.append(
+                {
+                    "row": number,
+                    "field": next(name for name, value in marks.items() if value is None),
+                    "message": f"第 {number} 行{'、'.join(bad)}应为 1 至 5 的整数",
+                }
+            )
+            continue
+        comment = row[5].strip() if len(row) == 6 else ""
+        if len(comment) > 500:
+            errors.append({"row": number, "field": "comment", "message": f"第 {number} 行意见超过 500 字"})
+            continue
+        found.append({"row": number, **marks, "comment": comment})
+    if not found and not errors:
+        errors.append({"row": 2, "field": "row", "message": "文件中没有测评结果"})
+    return found, errors
+
+
+async def upload_offline(
+    principal: Principal, survey_id: int, *, file_name: str, csv_text: str | None, xlsx_base64: str | None
+) -> SurveyUploadView:
+    """A third-party surveyor's offline results for a survey of their district: all rows or none, kept apart
+    from the households' answers, while the survey is open."""
+    survey = await repo.get_survey(survey_id)
+    if survey is None:
+        raise SurveyNotFound()
+    grant = next(
+        (g for g in principal.grants if g.role == Role.surveyor and survey.org_path.startswith(g.org_path)), None
+    )
+    if grant is None:
+        raise NotDistrictSurveyor(detail={"survey_id": survey_id})
+    found, errors = parse_offline(register_rows(csv_text, xlsx_base64, what="线下测评结果", invalid=SurveyFileInvalid))
+    if errors:
+        raise SurveyFileInvalid(errors[0]["message"] + "；整份文件未导入", detail={"field": "csv", "errors": errors})
+    async with transaction():
+        locked = await repo.get_survey(survey_id, for_share=True)
+        if locked is None or locked.state != "open":
+            raise SurveyNotOpen(detail={"closes_at": survey.closes_at})
+        upload_id = await repo.insert_upload(
+            survey_id=survey_id,
+            user_id=principal.user_id,
+            surveyor_org_id=grant.org_id,
+            file_name=file_name.strip(),
+            rows=found,
+            now=clock.now(),
+        )
+        await audit.record(
+            principal,
+            "survey.offline_upload",
+            "survey",
+            survey_id,
+            after={
+                "upload_id": upload_id,
+                "file_name": file_name.strip(),
+                "rows": len(found),
+                "satisfied": sum(1 for r in found if r["overall"] >= satisfaction.SATISFIED_FROM),
+            },
+        )
+    return next(u for u in await repo.uploads_of(survey_id) if u.id == upload_id)
+
+
+async def list_uploads(principal: Principal, survey_id: int) -> list[SurveyUploadView]:
+    survey = await repo.get_survey(survey_id)
+    if survey is None or not path_in_scope(survey.org_path, _aggregate_paths(principal)):
+        raise SurveyNotFound()
+    return await repo.uploads_of(survey_id)
+
+
+async def survey_result(survey_id: int) -> SurveyResult:
+    """A closed survey's result, for everyone."""
+    survey = await repo.get_survey(survey_id)
+    if survey is None:
+        raise SurveyNotFound()
+    if survey.state != "closed" or not survey.result or survey.closed_at is None:
+        raise SurveyNotClosed(detail={"closes_at": survey.closes_at})
+    combined = survey.result["combined"]
+    return SurveyResult(
+        survey_id=survey.id,
+        community_name=survey.community_name,
+        operator_name=survey.operator_name,
+        period_start=survey.period_start,
+        period_end=survey.period_end,
+        closed_at=survey.closed_at,
+        rate=Decimal(combined["rate"]) if combined["rate"] is not None else None,
+        count=combined["count"],
+        questions=satisfaction.ASPECT_LABELS,
+        online=survey.result["online"],
+        offline=survey.result["offline"],
+        combined=combined,
+    )
+
+
+async def accept_community(principal: Principal, community_id: int, reason: str) -> AcceptanceView:
+    """验收通过: only when the satisfaction rate of the community's latest quarter with a closed, answered survey
+    (every contract's survey of that quarter counted together) is at or above the setting. Once."""
+    community = await market_repo.get_community(community_id)
+    if community is None or not principal.can_write_path(community.org_path, *OFFICIAL_ROLES):
+        raise CommunityNotFound()
+    threshold = get_settings().acceptance_min_satisfaction
+    answered = [r for r in await repo.closed_results_of_community(community_id) if r["result"]["combined"]["count"] > 0]
+    if not answered:
+        raise NoClosedSurvey(
+            f"{community.name}还没有已结束且有答卷的居民满意度测评，不能验收通过（验收要求满意度不低于 {threshold}%）",
+            detail={"threshold": str(threshold)},
+        )
+    latest = [r for r in answered if r["period_start"] == answered[0]["period_start"]]
+    rate, count = satisfaction.combined_rate([r["result"] for r in latest])
+    surveys = [r["id"] for r in latest]
+    assert rate is not None
+    if rate < threshold:
+        raise SatisfactionTooLow(
+            f"{community.name}最近一次居民满意度为 {rate}%（{count} 份答卷），低于验收要求的 {threshold}%，不能验收通过",
+            detail={"rate": str(rate), "threshold": str(threshold), "count": count, "survey_ids": surveys},
+        )
+    now = clock.now()
+    async with transaction():
+        locked = await market_repo.get_community(community_id, for_update=True)
+        if locked is None or locked.accepted_at is not None:
+            raise AlreadyAccepted(detail={"accepted_at": locked.accepted_at if locked else None})
+        await market_repo.record_acceptance(community_id, user_id=principal.user_id, satisfaction=rate, now=now)
+        await audit.record(
+            principal,
+            "acceptance.grant",
+            "community",
+            community_id,
+            before={"accepted": False},
+            after={"accepted": True, "satisfaction": rate, "count": count, "threshold": threshold, "surveys": surveys},
+            reason=reason.strip() or f"居民满意度 {rate}% 达到验收要求 {threshold}%",
+        )
+    return AcceptanceView(
+        community_id=community_id,
+        community_name=community.name,
+        accepted_at=now,
+        satisfaction=rate,
+        threshold=threshold,
+        surveys=surveys,
+    )

@@ -5,18 +5,20 @@ from enum import Enum
 
 from piccolo.columns import (
     JSONB,
+    Date,
     ForeignKey,
     Integer,
     Numeric,
     Serial,
+    SmallInt,
     Text,
     Timestamptz,
     Varchar,
 )
 from piccolo.table import Table
 
-from core.accounts.tables import User
-from market.tables import Community, Need
+from core.accounts.tables import Organisation, User
+from market.tables import Community, Need, ServiceContract
 from providers.tables import Operator
 
 
@@ -227,3 +229,74 @@ class Withdrawal(Table, tablename="timebank_withdrawal"):
     created_at = Timestamptz()
     confirmed_by = ForeignKey(User, null=True, default=None)
     confirmed_at = Timestamptz(null=True, default=None)
+
+
+# Satisfaction surveys --------------------------------------------------------------------------
+
+
+class SurveyState(str, Enum):
+    open = "open"
+    closed = "closed"
+
+
+class Survey(Table, tablename="resident_survey"):
+    """满意度测评 of one service contract for one quarter, open over [opens_at, closes_at). `result` holds the
+    satisfaction rate (share of overall 4–5), counts and aspect means, online, offline and combined."""
+
+    id: Serial
+    contract = ForeignKey(ServiceContract, null=False)
+    community = ForeignKey(Community, null=False, index=True)
+    operator = ForeignKey(Operator, null=False)
+    period_start = Date()
+    period_end = Date()
+    opens_at = Timestamptz()
+    closes_at = Timestamptz()
+    state = Varchar(length=10, choices=SurveyState, default=SurveyState.open)
+    created_at = Timestamptz()
+    closed_at = Timestamptz(null=True, default=None)
+    result = JSONB(null=True, default=None)
+
+
+class SurveyAnswer(Table, tablename="resident_survey_answer"):
+    """One per survey and household (a later answer from the household replaces it until the survey closes).
+    `resident` is nulled when the resident deletes their account."""
+
+    id: Serial
+    survey = ForeignKey(Survey, null=False)
+    household = ForeignKey(Household, null=False)
+    resident = ForeignKey(Resident, null=True, default=None)
+    overall = SmallInt()
+    attitude = SmallInt()
+    responsiveness = SmallInt()
+    quality = SmallInt()
+    price = SmallInt()
+    comment = Varchar(length=500, default="")
+    answered_at = Timestamptz()
+
+
+class SurveyUpload(Table, tablename="resident_survey_upload"):
+    """A third-party surveyor's offline results for a survey: who, which file, how many rows."""
+
+    id: Serial
+    survey = ForeignKey(Survey, null=False, index=True)
+    uploaded_by = ForeignKey(User, null=False)
+    surveyor_org = ForeignKey(Organisation, null=False)
+    file_name = Varchar(length=200)
+    row_count = Integer()
+    satisfied = Integer()
+    uploaded_at = Timestamptz()
+
+
+class SurveyOfflineRow(Table, tablename="resident_survey_offline_row"):
+    """One questionnaire filled in offline; anonymous, kept apart from the households' online answers."""
+
+    id: Serial
+    upload = ForeignKey(SurveyUpload, null=False)
+    survey = ForeignKey(Survey, null=False, index=True)
+    row_number = Integer()
+    overall = SmallInt()
+    attitude = SmallInt()
+    responsiveness = SmallInt()
+    quality = SmallInt()
+    price = SmallInt()
+    comment = Varchar(length=500, default="")

@@ -102,9 +102,11 @@ async def send_outbox() -> dict:
 
 
 async def quarterly_evaluations(quarter: date) -> dict:
-    """Contracts' computed evaluations for the quarter, with the rent arrears that only leasing knows."""
+    """Contracts' computed evaluations for the quarter, with the rent arrears that only leasing knows and the
+    residents' satisfaction rates of the quarter's surveys (closed first, if the closing job has not yet)."""
     arrears = await leasing_jobs.lessee_arrears(quarter, clock.add_months(quarter, 3))
-    return await market_jobs.quarterly_evaluations(quarter, arrears)
+    satisfaction = await residents_jobs.satisfaction_by_contract(quarter)
+    return await market_jobs.quarterly_evaluations(quarter, arrears, satisfaction)
 
 
 async def registry_rules(day: date) -> dict:
@@ -236,6 +238,12 @@ JOBS: list[Job] = [
     Job("registry_rules", "名录到期、评价规则复核与暂停移出后的合同待决定提醒", Daily(hour=3), registry_rules),
     Job("lessee_standing", "承租运营商被暂停或移出名录的租约提醒", Daily(hour=3, minute=30), lessee_standing),
     Job("alliance_standing", "产业联盟成员被暂停、移出或入库失效的提醒", Daily(hour=3, minute=45), alliance_standing),
+    Job(
+        "open_surveys",
+        "按季度为在履行的服务合同开启居民满意度测评",
+        Daily(hour=0, minute=15),
+        residents_jobs.open_surveys,
+    ),
     Job("balance_snapshot", "社区收支平衡月度快照与预警", Monthly(hour=4), balance_snapshot),
     Job("expire_points", "居民积分到期清零（先进先出）", Monthly(hour=2, minute=30), residents_jobs.expire_points),
     Job("balance_report", "收支平衡月报发送建委", Monthly(hour=8), balance_report),
@@ -248,6 +256,7 @@ JOBS: list[Job] = [
     Job("payments_reconcile", "支付对账", Every(seconds=600), leasing_jobs.reconcile_payments),
     Job("outbox", "发送邮件", Every(seconds=30), send_outbox),
     Job("close_polls", "关闭到期的居民投票并公布结果", Every(seconds=60), residents_jobs.close_polls),
+    Job("close_surveys", "关闭到期的满意度测评并计算满意度", Every(seconds=300), residents_jobs.close_surveys),
 ]
 
 

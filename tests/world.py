@@ -34,6 +34,8 @@ USERS = {
     "owner": [(Role.owner, "owner")],
     # A resident of 江滨社区 (their resident record, household and community file come with a scene).
     "resident": [(Role.resident, "community_x")],
+    # A third-party surveyor (第三方测评机构) assigned to district A.
+    "surveyor": [(Role.surveyor, "district_a")],
     # Two roles at once: street X official who also works for operator A.
     "street_x_and_operator_a": [(Role.street, "street_x"), (Role.operator, "operator_a")],
 }

@@ -18,11 +18,14 @@ ROLE_ORG_KIND = {
     Role.owner: "owner",
     Role.auditor: "city",
     Role.resident: "community",
+    Role.surveyor: "district",
 }
 
 # A resident's grant names their community but opens none of the org tree's records: what a resident may see
 # (their own account, their community's polls) the residents package decides.
-SCOPELESS_ROLES = frozenset({Role.resident})
+# A surveyor's grant names its district likewise: it reaches the district's survey aggregates and offline
+# uploads only (the residents package decides), no other record of the district.
+SCOPELESS_ROLES = frozenset({Role.resident, Role.surveyor})
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class Role(str, Enum):
     owner = "owner"
     auditor = "auditor"
     resident = "resident"  # 居民: granted on their community by signing up with a one-time code
+    surveyor = "surveyor"  # 第三方测评机构: granted on a district, uploads offline satisfaction surveys there
 
 
 class Organisation(Table, tablename="organisation"):

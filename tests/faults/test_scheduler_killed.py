@@ -170,6 +170,7 @@ async def test_a_scheduler_killed_while_billing_rent_is_taken_over_and_every_mon
         "registry_rules": ("succeeded", 1),
         "lessee_standing": ("succeeded", 1),
         "alliance_standing": ("succeeded", 1),
+        "open_surveys": ("succeeded", 1),
         "balance_snapshot": ("succeeded", 1),
         "expire_points": ("succeeded", 1),
         "balance_report": ("succeeded", 1),

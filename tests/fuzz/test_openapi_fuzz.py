@@ -53,6 +53,7 @@ ROLES = {
     "owner": "owner",
     "auditor": "auditor",
     "resident": "resident",  # holds the role without a resident record: their own routes answer 404
+    "surveyor": "surveyor",  # a third-party surveyor of district A
 }
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", 8))  # per operation; each is sent as every role
 SEED_IDS = [1, 2]

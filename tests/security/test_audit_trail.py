@@ -139,6 +139,10 @@ EXPECTED = {
     "timebank.withdrawal_request": CREATION,
     "timebank.withdrawal_confirm": DECISION,
     "timebank.transfer": CREATION,
+    "survey.open": SYSTEM,
+    "survey.close": SYSTEM,
+    "survey.offline_upload": CREATION,
+    "acceptance.grant": DECISION,
     # Scheduler, accounts
     "flag.acknowledge": CHANGE,
     "flag.resolve": DECISION,
@@ -653,6 +657,38 @@ async def test_every_points_and_time_bank_decision_is_audited_without_a_phone(wo
     assert "13700000001" not in written and "13700000009" not in written and "王小明" not in written
     confirmed = next(r for r in rows if r["action"] == "timebank.withdrawal_confirm")
     assert confirmed["reason"] == "已上门助餐" and confirmed["after"]["state"] == "confirmed"
+
+
+async def test_every_survey_decision_is_audited_and_no_row_names_an_answer(world, frozen_clock):
+    from residents import jobs as residents_jobs
+    from tests.residents.helpers import confirm, sign_up
+    from tests.residents.survey_helpers import closed_survey, sheet, survey_scene, surveyor
+
+    scene = await survey_scene(world, frozen_clock)
+    cx, survey = scene["community"]["id"], scene["survey"]
+    resident = await sign_up(world, "li", cx, phone="13612345679")
+    await confirm(world, resident["household_id"])
+    answer = {"overall": 5, "attitude": 5, "responsiveness": 4, "quality": 5, "price": 4, "comment": "保洁很认真"}
+    await ok(await world.post("li", f"/api/v1/surveys/{survey['id']}/answers", json=answer))
+    await surveyor(world, "surveyor_a", "district_a")
+    await ok(
+        await world.post(
+            "surveyor_a",
+            f"/api/v1/surveys/{survey['id']}/offline-uploads",
+            json={"file_name": "线下.csv", "csv": sheet([(4, 4, 4, 4, 4)])},
+        ),
+        201,
+    )
+    await closed_survey(cx, scene["contract"]["id"], scene["operators"]["op_a"]["id"], satisfied=9, total=10)
+    await ok(await world.post("street_x", f"/api/v1/communities/{cx}/acceptance", json={"reason": "满意度达标"}))
+    frozen_clock.advance(days=60)
+    await residents_jobs.close_surveys()
+
+    rows = await audit_rows(world)
+    await assert_complete(rows, {"survey.open", "survey.close", "survey.offline_upload", "acceptance.grant"})
+    assert "保洁很认真" not in str(rows) and "13612345679" not in str(rows)
+    accepted = next(r for r in rows if r["action"] == "acceptance.grant")
+    assert accepted["after"]["satisfaction"] == "90.00" and accepted["reason"] == "满意度达标"
 
 
 async def test_org_and_user_changes_are_audited_with_their_actor(world):

@@ -321,6 +321,14 @@ MATRIX: dict[tuple[str, str], str] = {
         "/api/v1/time-bank/withdrawals/{withdrawal_id}/confirm",
     ): "401  403  403  ok   404  403  403  403  403  403  403",
     ("POST", "/api/v1/time-bank/transfers"): "401  403  403  403  403  403  403  403  403  403  ok",
+    # Satisfaction surveys (a surveyor, the one role outside these columns, is checked in tests/residents)
+    ("GET", "/api/v1/surveys"): "401  403  403  ok   ok   ok   ok   ok   403  ok   ok",
+    ("GET", "/api/v1/surveys/{survey_id}"): "401  403  403  ok   404  ok   404  ok   403  ok   ok",
+    ("POST", "/api/v1/surveys/{survey_id}/answers"): "401  403  403  403  403  403  403  403  403  403  ok",
+    ("POST", "/api/v1/surveys/{survey_id}/offline-uploads"): "401  403  403  403  403  403  403  403  403  403  403",
+    ("GET", "/api/v1/surveys/{survey_id}/offline-uploads"): "401  403  403  ok   404  ok   404  ok   403  ok   403",
+    ("POST", "/api/v1/communities/{community_id}/acceptance"): "401  403  403  ok   404  ok   404  ok   403  403  403",
+    ("GET", "/api/v1/public/surveys/{survey_id}/result"): "ok   ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     # Last: the resident's account is gone after it.
     ("DELETE", "/api/v1/residents/me"): "401  403  403  403  403  403  403  403  403  403  ok",
 }
@@ -1403,6 +1411,59 @@ with_body(
     "/api/v1/time-bank/transfers",
     lambda s: {"recipient_phone": s.ids["family_phone"], "hours": "0.5", "request_id": f"matrix-{s.next():04d}"},
 )
+
+
+async def _survey_x(scene: Scene) -> int:
+    """Contract X's survey of the quarter, opened by the daily job (once, however often it is asked)."""
+    if "survey_id" not in scene.ids:
+        await residents_jobs.open_surveys(clock.today())
+        surveys = (ok(await scene.world.get("street_x", "/api/v1/surveys", params={"limit": 200})))["items"]
+        scene.ids["survey_id"] = next(s["id"] for s in surveys if s["contract_id"] == scene.ids["contract_id"])
+    return int(scene.ids["survey_id"])
+
+
+async def _closed_survey_in_fresh_community(scene: Scene) -> tuple[int, int]:
+    """(community, survey): a new community of street X whose last quarter's survey closed at 100 %."""
+    from tests.residents.survey_helpers import closed_survey
+
+    fresh = await community(scene.world, "street_x", f"验收社区{scene.next()}")
+    signed = await contract(scene.world, "street_x", fresh["id"], scene.op_a)
+    return fresh["id"], await closed_survey(fresh["id"], signed["id"], scene.op_a, satisfied=5, total=5)
+
+
+@builds("GET", "/api/v1/surveys/{survey_id}")
+async def _get_survey(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, survey_id=await _survey_x(scene)))
+
+
+@builds("POST", "/api/v1/surveys/{survey_id}/answers")
+async def _answer_survey(scene: Scene, template: str) -> Call:
+    body = {"overall": 5, "attitude": 4, "responsiveness": 4, "quality": 5, "price": 3, "comment": "满意"}
+    return Call(at(scene, template, survey_id=await _survey_x(scene)), json=body)
+
+
+@builds("POST", "/api/v1/surveys/{survey_id}/offline-uploads")
+async def _upload_survey(scene: Scene, template: str) -> Call:
+    sheet = "总体满意度,服务态度,响应速度,服务质量,价格合理\n5,5,5,5,5\n"
+    return Call(at(scene, template, survey_id=await _survey_x(scene)), json={"file_name": "线下.csv", "csv": sheet})
+
+
+@builds("GET", "/api/v1/surveys/{survey_id}/offline-uploads")
+async def _survey_uploads(scene: Scene, template: str) -> Call:
+    return Call(at(scene, template, survey_id=await _survey_x(scene)))
+
+
+@builds("POST", "/api/v1/communities/{community_id}/acceptance", consumes=True)
+async def _accept_community(scene: Scene, template: str) -> Call:
+    community_id, _ = await _closed_survey_in_fresh_community(scene)
+    return Call(at(scene, template, community_id=community_id), json={"reason": "居民满意度达标"})
+
+
+@builds("GET", "/api/v1/public/surveys/{survey_id}/result")
+async def _survey_result(scene: Scene, template: str) -> Call:
+    if "closed_survey" not in scene.ids:
+        scene.ids["closed_survey"] = (await _closed_survey_in_fresh_community(scene))[1]
+    return Call(at(scene, template, survey_id=scene.ids["closed_survey"]))
 
 
 # Running the matrix -------------------------------------------------------------------------------
