@@ -15,11 +15,13 @@ async def test_the_demo_has_a_fund_a_franchise_and_a_district_platform(client):
     by_name = {c["name"]: c for c in communities}
 
     fund = (await client.get(f"/api/v1/communities/{by_name['江滨社区']['id']}/fund", headers=headers)).json()
-    assert fund["balance"] == 17_000_000
     movements = (
         await client.get(f"/api/v1/communities/{by_name['江滨社区']['id']}/fund/movements", headers=headers)
     ).json()["items"]
-    assert [m["kind_label"] for m in movements] == ["公益资助", "社会捐赠"]
+    # The donation and the grant, then the residents' redeemed points the fund paid the operator for.
+    assert [m["kind_label"] for m in movements][-2:] == ["公益资助", "社会捐赠"]
+    payouts = [m["amount"] for m in movements if m["source"].startswith("points-redemption:")]
+    assert len(payouts) == 1 and fund["balance"] == 17_000_000 - payouts[0]
 
     contracts = (
         await client.get(
