@@ -1589,7 +1589,7 @@ async def answer_survey(principal: Principal, survey_id: int, data: SurveyAnswer
             raise SurveyNotOpen(detail={"opens_at": survey.opens_at, "closes_at": survey.closes_at})
         if not resident.confirmed:
             raise SurveyHouseholdUnconfirmed()
-        return await repo.upsert_answer(
+        answer = await repo.upsert_answer(
             survey_id=survey_id,
             household_id=resident.household_id,
             resident_id=resident.id,
@@ -1597,6 +1597,9 @@ async def answer_survey(principal: Principal, survey_id: int, data: SurveyAnswer
             comment=data.comment.strip(),
             now=now,
         )
+        # Taking part earns points once per household, however often the answer is changed.
+        await _award(resident, "survey", survey_id, get_settings().points_for_survey, SOURCE_MEMOS["survey"])
+        return answer
 
 
 OFFLINE_HEADERS = (

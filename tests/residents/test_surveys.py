@@ -75,6 +75,8 @@ async def test_households_answer_once_change_until_close_and_the_result_is_publi
     assert first.status_code == 200, first.text
     changed = await world.post("r1", url, json=ANSWER)
     assert changed.status_code == 200 and changed.json()["overall"] == 5
+    # Taking part earns the household its points once, however often the answer changes.
+    assert (await world.get("r1", "/api/v1/points/me")).json()["points"] == get_settings().points_for_survey
     for key, overall in (("r2", 4), ("r3", 1)):
         assert (await world.post(key, url, json={**ANSWER, "overall": overall})).status_code == 200
     mine = (await world.get("r1", f"/api/v1/surveys/{survey['id']}")).json()
@@ -140,6 +142,8 @@ async def test_twenty_simultaneous_answers_from_one_household_leave_one(world, f
     )
     assert [r.status_code for r in responses] == [200] * 20, [r.text for r in responses if r.status_code != 200]
     assert await scalar("SELECT count(*) FROM resident_survey_answer WHERE survey = {}", survey["id"]) == 1
+    earned = [(await world.get(key, "/api/v1/points/me")).json()["points"] for key in ("h1", "h1b")]
+    assert sum(earned) == get_settings().points_for_survey
 
 
 async def test_two_openers_and_two_closers_at_once_act_once(world, frozen_clock):
