@@ -2115,14 +2115,6 @@ def _rounded(ratio: Decimal | None) -> Decimal | None:
     return ratio.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP) if ratio is not None else None
 
 
-async def renovation_comparison(rows: list[dict], on: date) -> dict[str, portfolio.Figures]:
-    """For the monthly report: old-renovation communities (balance rows with id, community_type, income and
-    cost) split into those a platform runs on `on` and those the market runs."""
-    run = await repo.platform_run_communities(on)
-    renovation = [(r["id"], r["income"], r["cost"]) for r in rows if r["community_type"] == "renovation"]
-    return portfolio.comparison(renovation, run)
-
-
 # Consortium contracts --------------------------------------------------------------------------
 
 

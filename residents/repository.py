@@ -1199,6 +1199,16 @@ async def closed_results_of_community(community_id: int) -> list[dict]:
     return [{**r, "result": json.loads(r["result"]) if isinstance(r["result"], str) else r["result"]} for r in rows]
 
 
+async def closed_results_of_communities(community_ids: list[int]) -> list[dict]:
+    """closed_results_of_community for many communities in one statement, with the community id."""
+    rows = await Survey.raw(
+        "SELECT id, community AS community_id, period_start, result FROM resident_survey "
+        "WHERE community = ANY({}) AND state = 'closed' ORDER BY community, period_start DESC, id",
+        community_ids,
+    )
+    return [{**r, "result": json.loads(r["result"]) if isinstance(r["result"], str) else r["result"]} for r in rows]
+
+
 async def contract_in_force(community_id: int, day: date) -> int | None:
     """A signed service contract of the community in force on `day`, for the demo's surveys."""
     rows = await Survey.raw(

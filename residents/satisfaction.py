@@ -77,6 +77,13 @@ def combined_rate(results: list[dict]) -> tuple[Decimal | None, int]:
     return rate(satisfied, count), count
 
 
+def latest_answered(results: list[dict]) -> list[dict]:
+    """Of one community's closed surveys, newest quarter first: those of its latest quarter with answers
+    (every contract's survey of that quarter, counted together), which is what acceptance reads."""
+    answered = [r for r in results if r["result"]["combined"]["count"] > 0]
+    return [r for r in answered if r["period_start"] == answered[0]["period_start"]] if answered else []
+
+
 def mark(value: str) -> int | None:
     """A mark typed in a sheet ("4", "4.0", " 5 "), or None when it is not a whole number from 1 to 5."""
     text = value.strip()

@@ -1728,6 +1728,21 @@ async def survey_result(survey_id: int) -> SurveyResult:
     )
 
 
+async def latest_satisfaction(groups: dict[str, list[int]]) -> dict[str, tuple[Decimal | None, int]]:
+    """The satisfaction rate of each group of communities (the monthly report's platform-run and market-run
+    old-renovation communities): each community's latest answered quarter, the group's answers counted
+    together, with the count. One statement for every group."""
+    by_community: dict[int, list[dict]] = {}
+    for row in await repo.closed_results_of_communities([i for ids in groups.values() for i in ids]):
+        by_community.setdefault(row["community_id"], []).append(row)
+    return {
+        key: satisfaction.combined_rate(
+            [r["result"] for i in ids for r in satisfaction.latest_answered(by_community.get(i, []))]
+        )
+        for key, ids in groups.items()
+    }
+
+
 async def accept_community(principal: Principal, community_id: int, reason: str) -> AcceptanceView:
     """验收通过: only when the satisfaction rate of the community's latest quarter with a closed, answered survey
     (every contract's survey of that quarter counted together) is at or above the setting. Once."""
@@ -1735,13 +1750,12 @@ async def accept_community(principal: Principal, community_id: int, reason: str)
     if community is None or not principal.can_write_path(community.org_path, *OFFICIAL_ROLES):
         raise CommunityNotFound()
     threshold = get_settings().acceptance_min_satisfaction
-    answered = [r for r in await repo.closed_results_of_community(community_id) if r["result"]["combined"]["count"] > 0]
-    if not answered:
+    latest = satisfaction.latest_answered(await repo.closed_results_of_community(community_id))
+    if not latest:
         raise NoClosedSurvey(
             f"{community.name}还没有已结束且有答卷的居民满意度测评，不能验收通过（验收要求满意度不低于 {threshold}%）",
             detail={"threshold": str(threshold)},
         )
-    latest = [r for r in answered if r["period_start"] == answered[0]["period_start"]]
     rate, count = satisfaction.combined_rate([r["result"] for r in latest])
     surveys = [r["id"] for r in latest]
     assert rate is not None

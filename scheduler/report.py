@@ -33,6 +33,7 @@ from core.outbox.service import Attachment
 from leasing import repository as leasing_repo
 from leasing import service as leasing
 from leasing.schemas import FiguresRow, FiguresView
+from market import portfolio
 from market import repository as market_repo
 from market import service as market
 from market.balance import Thresholds, balance
@@ -40,6 +41,7 @@ from market.labels import BALANCE_STATUS_LABELS as STATUS_LABELS
 from market.labels import LEDGER_KIND_LABELS
 from providers import repository as providers_repo
 from providers.labels import REGISTRY_STATUS_LABELS
+from residents import service as residents
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -355,13 +357,24 @@ async def gather(month: date) -> dict:
         await providers_repo.status_decisions_between(_instant(month), _instant(next_month)),
         await providers_repo.listings_changed_between(month, next_month),
     )
-    run_by = await market.renovation_comparison(current, next_month - timedelta(days=1))
+    # Old-renovation communities run by a state-owned platform on the month's last day, and by the market.
+    platform_run = await market_repo.platform_run_communities(next_month - timedelta(days=1))
+    renovation = [(r["id"], r["income"], r["cost"]) for r in current if r["community_type"] == "renovation"]
+    run_by = portfolio.comparison(renovation, platform_run)
+    rated = await residents.latest_satisfaction(
+        {
+            "platform": [i for i, _, _ in renovation if i in platform_run],
+            "market": [i for i, _, _ in renovation if i not in platform_run],
+        }
+    )
     platforms = {
-        key: {"label": label, "communities": f.count, **_figures(f.income, f.cost, thresholds), "satisfaction": None}
-        for key, label, f in (
-            ("platform", "国企平台统一运营", run_by["platform"]),
-            ("market", "市场化运营", run_by["market"]),
-        )
+        key: {
+            "label": label,
+            "communities": run_by[key].count,
+            **_figures(run_by[key].income, run_by[key].cost, thresholds),
+            "satisfaction": _satisfaction_text(*rated[key]),
+        }
+        for key, label in (("platform", "国企平台统一运营"), ("market", "市场化运营"))
     }
     return {
         "month": month,
@@ -622,7 +635,7 @@ def tables(data: dict) -> list[Table]:
         ),
         Table(
             "国企平台",
-            "旧改类社区：国企平台统一运营与市场化运营对比（满意度待居民测评后填写）",
+            "旧改类社区：国企平台统一运营与市场化运营对比（居民满意度：各社区最近一个有答卷季度的测评合计）",
             ["运营方式", "社区数", *money_headers, "居民满意度"],
             [[p["label"], p["communities"], *_balance_cells(p), p["satisfaction"]] for p in data["platforms"].values()],
         ),
@@ -680,6 +693,10 @@ def highlights(data: dict) -> list[str]:
 def subject(data: dict) -> str:
     month = data["month"]
     return f"【收支平衡月报】{data['city']['name']}未来社区运营收支平衡报告（{month.year}年{month.month}月）"
+
+
+def _satisfaction_text(rate: Decimal | None, count: int) -> str:
+    return "暂无测评" if rate is None else f"{rate}%（{count} 份答卷）"
 
 
 def report_totals(data: dict) -> dict:
