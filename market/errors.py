@@ -234,3 +234,8 @@ class ConsortiumInvalid(DomainError):
     status_code = 422
     code = "contract.consortium_invalid"
     message = "联合体合同不正确：须与已批准产业联盟的牵头运营商签订，每个服务类别由一名在盟成员承担，费用分成合计为 1（lines）"
+
+
+class AcceptanceNeedsSurvey(Conflict):
+    code = "community.acceptance_needs_survey"
+    message = "验收通过须经居民满意度核验，请通过验收接口办理（POST /api/v1/communities/{id}/acceptance），不能直接修改状态（status）"

@@ -146,6 +146,10 @@ async def record_acceptance(community_id: int, *, user_id: int, satisfaction: ob
         .where(Community.id == community_id, Community.accepted_at.is_null())
         .returning(Community.id)
     )
+    # A community still being planned or built moves on to 已验收; one already operating stays so.
+    await Community.update({Community.status: "accepted"}).where(
+        Community.id == community_id, Community.status.is_in(["planning", "building"])
+    )
     return bool(rows)
 
 

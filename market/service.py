@@ -37,6 +37,7 @@ from market import allocation, matching, performance, portfolio, subsidy
 from market import repository as repo
 from market.balance import Commitment, Thresholds, balance, forecast, trailing_window
 from market.errors import (
+    AcceptanceNeedsSurvey,
     CapacityExceeded,
     CommunityNameTaken,
     CommunityNotFound,
@@ -257,6 +258,9 @@ async def list_communities(
 async def update_community(principal: Principal, community_id: int, changes: dict) -> CommunityRow:
     async with transaction():
         community = await _editable_community(principal, community_id, for_update=True)
+        if changes.get("status") == "accepted" and community.status != "accepted":
+            # 验收 rests on residents' satisfaction: only the acceptance route, which checks it, grants it.
+            raise AcceptanceNeedsSurvey()
         _check_plan_dates({k: changes.get(k, getattr(community, k)) for k in ("planned_start", "planned_finish")})
         before = {k: getattr(community, k) for k in changes}
         await repo.update_community(community_id, changes, clock.now())

@@ -29,11 +29,14 @@ async def test_a_community_file_is_edited_within_scope_and_audited(world):
     foreign = await world.post("street_x", "/api/v1/communities", json=community_payload(world, "street_y", "彩虹"))
     assert foreign.status_code == 422 and foreign.json()["code"] == "community.street_invalid"
 
+    # 验收 rests on residents' satisfaction: the file's status cannot be set to it by hand.
+    refused = await world.patch("street_x", f"/api/v1/communities/{created['id']}", json={"status": "accepted"})
+    assert refused.status_code == 409 and refused.json()["code"] == "community.acceptance_needs_survey"
     updated = await world.patch(
-        "street_x", f"/api/v1/communities/{created['id']}", json={"households": 3500, "status": "accepted"}
+        "street_x", f"/api/v1/communities/{created['id']}", json={"households": 3500, "status": "operating"}
     )
     assert updated.status_code == 200 and updated.json()["households"] == 3500
-    assert updated.json()["status_label"] == "已验收"
+    assert updated.json()["status_label"] == "运营中"
     bad_dates = await world.patch(
         "street_x", f"/api/v1/communities/{created['id']}", json={"planned_finish": "2024-01-01"}
     )

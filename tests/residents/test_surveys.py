@@ -312,6 +312,8 @@ async def test_a_community_is_accepted_only_at_or_above_the_satisfaction_setting
     await closed_survey(cx, contract_id, operator_id, satisfied=4, total=5, quarters_back=1)
     assert (await world.post("street_y", url, json={})).status_code == 404
     assert (await world.post("street_x", "/api/v1/communities/999999/acceptance", json={})).status_code == 404
+    building = await world.patch("street_x", f"/api/v1/communities/{cx}", json={"status": "building"})
+    assert building.status_code == 200, building.text
     accepted = await world.post("street_x", url, json={"reason": "居民满意度达标，验收通过"})
     assert accepted.status_code == 200, accepted.text
     assert (accepted.json()["satisfaction"], accepted.json()["threshold"]) == ("80.00", "80")
@@ -319,6 +321,7 @@ async def test_a_community_is_accepted_only_at_or_above_the_satisfaction_setting
     assert again.status_code == 409 and again.json()["code"] == "community.already_accepted"
     file = (await world.get("street_x", f"/api/v1/communities/{cx}")).json()
     assert file["accepted_at"] is not None and file["accepted_satisfaction"] == "80.00"
+    assert file["status"] == "accepted"  # a community still being built moves on to 已验收
     row = (await world.get("auditor", "/api/v1/audit", params={"action": "acceptance.grant"})).json()["items"]
     accepted_rows = [r for r in row if r["action"] == "acceptance.grant"]
     assert len(accepted_rows) == 1 and accepted_rows[0]["reason"] == "居民满意度达标，验收通过"
