@@ -8,18 +8,23 @@ Seeded by bench/data.py after the rest of the city, in SQL (INSERT ... SELECT ov
     every household: the polls the close path is measured on;
   - resident accounts in `RESIDENT_COMMUNITIES` sampled communities, `RESIDENTS_EACH` a community, each
     community with an open and a closed poll its whole register voted in; each account's receipts are known
-    (a receipt is `bench-<poll>-<household>`, stored as its SHA-256 as the application stores them).
+    (a receipt is `bench-<poll>-<household>`, stored as its SHA-256 as the application stores them);
+  - the points ledger of those residents (seed_points): a pool per community, an account per resident
+    earning points for `EARNING_MONTHS` months, a point-priced service per community, and last month's
+    redemptions (`Size.month_redemptions`, 10,000 at city size), redeemed but not yet delivered.
 
 Measured:
   - "poll tally (close)": residents.service.close_due_polls() closing one poll of `poll_ballots` ballots (the
     scheduler's close path: claim, count, tally, store, record on the need, audit), against the same
     statements sent on a bare asyncpg connection; the polls alternate between the two, each closed once, in
-    a process of its own on a copy of the generated database (see measure_tally_in_own_process).
+    a process of its own on a copy of the generated database (see measure_in_own_process).
   - "resident polls" and "poll receipt": HTTP endpoints, measured by bench/run.py like the others against
     bench/ceiling.py (see run.build_endpoints).
-
-Points (balance, statement, a month's redemptions posted to the ledger) come with the points ledger: add
-their seed to `seed` under "Points" and their measurements to `SCENARIOS` below.
+  - "month's redemptions (deliver)": every seeded redemption delivered once, alternately through
+    residents.service.deliver() (an operator's confirmation: the payout posting, the cost on the community
+    ledger, the audit row) and on a bare asyncpg connection sending the same statements; seconds per
+    redemption (see measure_redemptions), in the same process as the tally, after it.
+  - "points balance" and "points statement": HTTP endpoints like the polls above.
 """
 
 from __future__ import annotations
@@ -323,11 +328,12 @@ JOIN (SELECT r.id, h.community, row_number() OVER (ORDER BY r.id) - 1 AS positio
 JOIN points_service s ON s.community = r.community AND s.title = $5
 """
 
-# Each redemption's points from the resident to the operator's clearing account, as redeem() posts them.
+# Each redemption's points from the resident to the operator's clearing account, as redeem() posts them ($1: the
+# memo's first words).
 REDEMPTION_POSTINGS_SQL = """
 INSERT INTO points_posting (unit, from_account, to_account, amount, source_kind, source_id, idempotency_key, memo,
                             created_at)
-SELECT 'points', mine.id, clearing.id, d.points, 'redemption', d.id, 'redemption:' || d.id, '兑换服务：' || s.title,
+SELECT 'points', mine.id, clearing.id, d.points, 'redemption', d.id, 'redemption:' || d.id, $1 || '：' || s.title,
        d.created_at
 FROM points_redemption d JOIN points_service s ON s.id = d.service
 JOIN points_account mine ON mine.kind = 'resident' AND mine.resident = d.resident
@@ -359,6 +365,7 @@ async def seed_points(
     earning points for `EARNING_MONTHS` months, one service per community published by an operator, and
     `month_redemptions` redemptions of last month, not yet delivered. Returns how many redemptions."""
     from core.settings import get_settings
+    from residents.service import SOURCE_MEMOS
 
     month_start = today.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     last_month = add_months_dt(month_start, -1)
@@ -429,7 +436,7 @@ async def seed_points(
         get_settings().points_fen_per_point,
         SERVICE_TITLE,
     )
-    await insert("points_posting", REDEMPTION_POSTINGS_SQL)
+    await insert("points_posting", REDEMPTION_POSTINGS_SQL, SOURCE_MEMOS["redemption"])
     await connection.execute(
         "UPDATE points_service s SET redeemed = (SELECT count(*) FROM points_redemption d WHERE d.service = s.id) "
         "WHERE s.title = $1",
