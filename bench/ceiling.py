@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import date
+from datetime import date, datetime, time
 
 import asyncpg
 from litestar import Litestar, MediaType, Response, get, post
 from litestar.datastructures import State
 
 from core.accounts.principal import like_patterns
-from core.clock import now, today
+from core.clock import BUSINESS_TZ, add_months, now, today
 from core.settings import get_settings
 from leasing.repository import figures_query
 from market.balance import trailing_window
@@ -147,6 +147,47 @@ async def poll_receipt(state: State, receipt: str) -> Response[bytes]:
     return await json_rows(state, RECEIPT_SELECT, [hashed])
 
 
+# The statements of residents.repository's points reads (resident_balances, resident_account,
+# opening_balance, postings_between), as the application sends them.
+BALANCES_SQL = "SELECT unit, balance FROM points_account WHERE resident = $1 AND kind = ANY($2::text[])"
+ACCOUNT_SQL = "SELECT id FROM points_account WHERE resident = $1 AND kind = $2 LIMIT 1"
+OPENING_SQL = (
+    "SELECT coalesce(sum(CASE WHEN to_account = $1 THEN amount ELSE -amount END), 0) AS total "
+    "FROM points_posting WHERE (from_account = $1 OR to_account = $1) AND created_at < $2"
+)
+POSTINGS_SQL = (
+    "SELECT created_at AS at, CASE WHEN to_account = $1 THEN amount ELSE -amount END AS amount, "
+    "source_kind, source_id, memo FROM points_posting "
+    "WHERE (from_account = $1 OR to_account = $1) AND created_at >= $2 AND created_at < $3 ORDER BY created_at, id"
+)
+
+
+@get("/api/v1/points/me")
+async def points_balance(state: State, user_id: int) -> Response[bytes]:
+    """Who the resident is, then their points and hours."""
+    async with state.pool.acquire() as connection:
+        resident = await connection.fetchrow(numbered(RESIDENT_SELECT + 'WHERE r."user" = {}', 1), user_id)
+        rows = await connection.fetch(BALANCES_SQL, resident["id"], ["resident", "time"])
+    found = {r["unit"]: str(r["balance"]) for r in rows}
+    body = {"resident_id": resident["id"], "points": found.get("points", "0"), "hours": found.get("hours", "0")}
+    return Response(content=json.dumps(body).encode(), media_type=MediaType.JSON)
+
+
+@get("/api/v1/points/me/statement")
+async def points_statement(state: State, user_id: int, month: str, unit: str = "points") -> Response[bytes]:
+    """Who the resident is, their account, its opening balance and the month's postings."""
+    first = date.fromisoformat(f"{month}-01")
+    start = datetime.combine(first, time(0), tzinfo=BUSINESS_TZ)
+    end = datetime.combine(add_months(first, 1), time(0), tzinfo=BUSINESS_TZ)
+    async with state.pool.acquire() as connection:
+        resident = await connection.fetchrow(numbered(RESIDENT_SELECT + 'WHERE r."user" = {}', 1), user_id)
+        account = await connection.fetchval(ACCOUNT_SQL, resident["id"], "resident" if unit == "points" else "time")
+        opening = await connection.fetchval(OPENING_SQL, account, start)
+        lines = await connection.fetchval(as_json_rows(POSTINGS_SQL), account, start, end)
+    body = f'{{"month":"{month}","unit":"{unit}","opening":"{opening}","lines":{lines}}}'
+    return Response(content=body.encode(), media_type=MediaType.JSON)
+
+
 @get("/health")
 async def health() -> Response[bytes]:
     return Response(content=b'{"status":"ok"}', media_type=MediaType.JSON)
@@ -164,7 +205,18 @@ def create_app() -> Litestar:
         await app.state.pool.close()
 
     return Litestar(
-        route_handlers=[directory, matches, overview, figures, apply, resident_polls, poll_receipt, health],
+        route_handlers=[
+            directory,
+            matches,
+            overview,
+            figures,
+            apply,
+            resident_polls,
+            poll_receipt,
+            points_balance,
+            points_statement,
+            health,
+        ],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
     )

@@ -148,6 +148,7 @@ class Sample:
     applications: list[tuple[int, int, int, dict]]  # (user id, operator id, listing id, body), each pair once
     resident_user_ids: list[int] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)  # of the sampled residents' ballots
+    statement_month: str = ""  # YYYY-MM: the month of the seeded redemptions, for the points statement
 
 
 async def read_sample(manifest) -> Sample:
@@ -193,7 +194,14 @@ async def read_sample(manifest) -> Sample:
         applications=applications,
         resident_user_ids=[a.user_id for a in manifest.resident_accounts],
         receipts=[r for a in manifest.resident_accounts for r in a.receipts],
+        statement_month=last_month(manifest.today) if manifest.points_redemptions else "",
     )
+
+
+def last_month(today: str) -> str:
+    from core.clock import add_months
+
+    return f"{add_months(date.fromisoformat(today).replace(day=1), -1):%Y-%m}"
 
 
 def build_endpoints(sample: Sample, tokens: dict[int, str], rng: random.Random) -> list[Endpoint]:
@@ -301,6 +309,22 @@ def resident_endpoints(sample: Sample, tokens: dict[int, str], rng: random.Rando
     variables = [for_pgbench(RECEIPT_SELECT, [hashlib.sha256(r.encode()).hexdigest()])[1] for r in receipts[:100]]
     sql = for_pgbench(RECEIPT_SELECT, ["x"])[0]
     endpoints.append(Endpoint("poll receipt", paths, paths, sql, variables))
+    if sample.statement_month:
+        endpoints.append(
+            Endpoint(
+                "points balance",
+                [Request("/api/v1/points/me", headers=bearer(tokens, u)) for u in users],
+                [Request(f"/api/v1/points/me?user_id={u}") for u in users],
+            )
+        )
+        month = sample.statement_month
+        endpoints.append(
+            Endpoint(
+                "points statement",
+                [Request(f"/api/v1/points/me/statement?month={month}", headers=bearer(tokens, u)) for u in users],
+                [Request(f"/api/v1/points/me/statement?month={month}&user_id={u}") for u in users],
+            )
+        )
     return endpoints
 
 

@@ -8,6 +8,7 @@ import json
 import os
 from dataclasses import asdict
 from datetime import timedelta
+from decimal import Decimal
 
 import asyncpg
 import msgspec
@@ -299,3 +300,107 @@ async def test_both_closers_leave_the_same_result_on_the_poll_and_the_need(manif
         [str(i) for i in manifest.tally_poll_ids],
     )
     assert closes == TALLY_POLLS
+
+
+# Points ----------------------------------------------------------------------------------------
+
+
+async def test_the_points_ledger_holds_last_months_redemptions_and_balances_its_postings(manifest, db):
+    assert manifest.points_redemptions == SIZE.month_redemptions
+    assert await db.fetchval("SELECT count(*) FROM points_redemption") == SIZE.month_redemptions
+    # Every balance is the signed sum of its postings; no resident or operator overdrawn; the ledger sums to 0.
+    wrong = await db.fetchval(
+        "SELECT count(*) FROM points_account a WHERE a.balance <> "
+        "coalesce((SELECT sum(amount) FROM points_posting WHERE to_account = a.id), 0) "
+        "- coalesce((SELECT sum(amount) FROM points_posting WHERE from_account = a.id), 0)"
+    )
+    assert wrong == 0
+    assert await db.fetchval("SELECT count(*) FROM points_account WHERE balance < 0 AND kind <> 'pool'") == 0
+    assert await db.fetchval("SELECT sum(balance) FROM points_account") == 0
+    # Each redemption moved its points to its operator's clearing account, once.
+    assert await db.fetchval("SELECT count(*) FROM points_posting WHERE source_kind = 'redemption'") == (
+        SIZE.month_redemptions
+    )
+
+
+def resident_headers(account) -> dict[str, str]:
+    from core.auth import build_jwt_auth
+
+    return {"Authorization": f"Bearer {build_jwt_auth().create_token(identifier=str(account.user_id))}"}
+
+
+async def test_a_sampled_resident_sees_their_balance_and_last_months_statement(manifest, client):
+    from bench.run import last_month
+
+    account = manifest.resident_accounts[0]
+    balance = await client.get("/api/v1/points/me", headers=resident_headers(account))
+    assert balance.status_code == 200, balance.text
+    assert balance.json()["points"] > 0
+    month = last_month(manifest.today)
+    statement = await client.get(f"/api/v1/points/me/statement?month={month}", headers=resident_headers(account))
+    assert statement.status_code == 200, statement.text
+    found = statement.json()
+    kinds = {line["source_kind"] for line in found["lines"]}
+    assert kinds == {"activity", "redemption"}, kinds
+    assert Decimal(found["opening"]) + sum(Decimal(line["amount"]) for line in found["lines"]) == Decimal(
+        found["closing"]
+    )
+
+
+async def test_the_ceiling_answers_the_same_balance_and_statement_lines(manifest, client):
+    from litestar.testing import AsyncTestClient
+
+    from bench.ceiling import create_app as create_ceiling
+    from bench.run import last_month
+
+    account = manifest.resident_accounts[1]
+    month = last_month(manifest.today)
+    app_balance = (await client.get("/api/v1/points/me", headers=resident_headers(account))).json()
+    app_statement = (
+        await client.get(f"/api/v1/points/me/statement?month={month}", headers=resident_headers(account))
+    ).json()
+    async with AsyncTestClient(app=create_ceiling()) as ceiling:
+        balance = (await ceiling.get(f"/api/v1/points/me?user_id={account.user_id}")).json()
+        statement = (await ceiling.get(f"/api/v1/points/me/statement?month={month}&user_id={account.user_id}")).json()
+    assert Decimal(balance["points"]) == app_balance["points"]
+    assert Decimal(statement["opening"]) == Decimal(app_statement["opening"])
+    assert [(line["source_kind"], line["source_id"], Decimal(str(line["amount"]))) for line in statement["lines"]] == [
+        (line["source_kind"], line["source_id"], Decimal(line["amount"])) for line in app_statement["lines"]
+    ]
+
+
+def test_the_redemptions_scenario_delivers_every_one_once_through_the_app_and_its_ceiling(tally_measured):
+    from bench.residents import UNCOUNTED_DELIVERIES
+
+    found = tally_measured["month's redemptions (deliver)"]
+    assert found["redemptions"] == SIZE.month_redemptions
+    counted = SIZE.month_redemptions - 2 * UNCOUNTED_DELIVERIES
+    assert found["app"]["delivered"] + found["ceiling"]["delivered"] == counted
+    for side in ("app", "ceiling"):
+        assert found[side]["statements"] > 0 and 0 < found[side]["seconds"] <= found[side]["seconds_p99"]
+    assert found["app_over_ceiling"] > 0
+
+
+async def test_both_deliverers_leave_the_same_ledger(tally_measured, db):
+    redemptions = await db.fetch("SELECT id, state, points, fen_per_point FROM points_redemption ORDER BY id")
+    assert {r["state"] for r in redemptions} == {"delivered"}
+    ids = [r["id"] for r in redemptions]
+    payouts = await db.fetch(
+        "SELECT source_id, amount FROM points_posting WHERE source_kind = 'payout' AND source_id = ANY($1::int[])",
+        ids,
+    )
+    assert sorted(p["source_id"] for p in payouts) == ids
+    costs = await db.fetchval(
+        "SELECT count(*) FROM market_ledger_entry WHERE source = ANY($1::text[]) AND direction = 'cost'",
+        [f"points-redemption:{i}" for i in ids],
+    )
+    assert costs == len(ids)
+    audited = await db.fetchval(
+        "SELECT count(DISTINCT entity_id) FROM audit_log WHERE action = 'points.redemption_deliver' "
+        "AND entity_id = ANY($1::text[])",
+        [str(i) for i in ids],
+    )
+    assert audited == len(ids)
+    # Every point redeemed went back to the pool: the clearing accounts are empty, the ledger still sums to 0.
+    assert await db.fetchval("SELECT sum(balance) FROM points_account WHERE kind = 'clearing'") == 0
+    assert await db.fetchval("SELECT sum(balance) FROM points_account") == 0
