@@ -589,12 +589,16 @@ async def _alliance_lines(
     by_community: dict[int, list[ScopedNeed]] = {}
     for need in needs:
         by_community.setdefault(need.community_id, []).append(need)
+    member_ids = {m.operator_id for _, members in alliances for m in members}
+    members_by_type = {
+        t: {c.operator_id: c for c in candidates if c.operator_id in member_ids} for t, candidates in by_type.items()
+    }
     taken: dict[int, _AllianceLine] = {}
     gain = 0.0
     for own in by_community.values():
         first = own[0]
         type_label = COMMUNITY_TYPE_LABELS[first.community_type]
-        candidates = {c.operator_id: c for c in by_type[type_label]}
+        candidates = members_by_type[type_label]
         offers: dict[int, tuple[int, dict[str, list[tuple[int, float]]]]] = {}
         operator_names: dict[int, str] = {}
         for alliance, members in alliances:
