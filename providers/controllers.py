@@ -560,10 +560,12 @@ class AllianceController(Controller):
     )
     async def detail(self, alliance_id: int) -> AlliancePage:
         alliance, members, flags = await service.alliance_page(alliance_id)
+        former = await service.former_alliance_members(alliance_id)
         return AlliancePage(
             alliance=AllianceView.of(alliance),
             members=[AllianceMemberView.of(m, service.member_in_good_standing(m)) for m in members],
             flags=flags,
+            former_members=[AllianceMemberView.of(m, False) for m in former],
         )
 
     @post(

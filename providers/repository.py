@@ -1233,6 +1233,18 @@ async def alliance_members(alliance_ids: list[int], today: date) -> list[Allianc
     return msgspec.convert(rows, list[AllianceMemberRow])
 
 
+async def former_alliance_members(alliance_id: int, today: date) -> list[AllianceMemberRow]:
+    # SQL: the same joins as alliance_members, for the memberships that ended by today.
+    rows = await AllianceMember.raw(
+        f"{MEMBER_QUERY} WHERE m.alliance = {{}} AND m.left_on <= {{}} ORDER BY m.left_on DESC, m.id",
+        today,
+        today,
+        alliance_id,
+        today,
+    )
+    return msgspec.convert(rows, list[AllianceMemberRow])
+
+
 async def get_alliance_member(
     alliance_id: int, member_id: int, today: date, *, for_update: bool = False
 ) -> AllianceMemberRow | None:

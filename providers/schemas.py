@@ -562,3 +562,4 @@ class AlliancePage(msgspec.Struct, kw_only=True):
     alliance: AllianceView
     members: list[AllianceMemberView]
     flags: list[AllianceFlag]
+    former_members: list[AllianceMemberView] = []  # those that left, with the day and the reason

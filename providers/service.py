@@ -1224,6 +1224,11 @@ async def alliance_page(alliance_id: int) -> tuple[AllianceRow, list[AllianceMem
     return alliance, members, [_flag(m) for m in members if not member_in_good_standing(m)]
 
 
+async def former_alliance_members(alliance_id: int) -> list[AllianceMemberRow]:
+    """The alliance's members that have left, most recent first."""
+    return await repo.former_alliance_members(alliance_id, clock.today())
+
+
 async def approved_alliances(today: date) -> list[tuple[AllianceRow, list[AllianceMemberRow]]]:
     """For matching: approved alliances with their current members."""
     ids = await repo.approved_alliance_ids()

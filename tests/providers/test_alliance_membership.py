@@ -62,6 +62,9 @@ async def test_the_city_adds_a_listed_member_and_records_one_leaving(world, froz
     frozen_clock.advance(days=7)  # the day it leaves: gone from the alliance
     page = (await world.get("city", f"/api/v1/alliances/{alliance['id']}")).json()
     assert "小星星托育有限公司" not in {m["operator_name"] for m in page["members"]}
+    assert [(m["operator_name"], m["left_on"], m["leave_reason"]) for m in page["former_members"]] == [
+        ("小星星托育有限公司", week, "企业调整经营方向，申请退出")
+    ]
     (offer,) = (await world.get("street_x", f"/api/v1/communities/{target['id']}/matches")).json()["alliances"]
     assert "childcare" not in offer["bundle"]["specialists"] and offer["bundle"]["uncovered"] == ["childcare"]
     plan = await world.post("district", "/api/v1/allocation-plans", json={"district_id": world.org_id("district_a")})
