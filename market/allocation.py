@@ -110,4 +110,62 @@ def greedy(scores: dict[tuple[int, int], float], spare_capacity: dict[int, int])
     return sorted(result, key=lambda a: a.need_index)
 
 
-__all__ = ["Assignment", "Flow", "allocate", "allocate_groups", "greedy", "greedy_groups"]
+@dataclass(frozen=True)
+class AllianceChoice:
+    alliance_id: int
+    members: dict[int, tuple[int, float]]  # need → (member operator, score)
+    total: float  # the members' scores over the community's needs
+    replaced: float  # what the lines it replaces scored together (a need left unassigned counts 0)
+
+
+def alliance_choice(
+    needs: list[tuple[int, str]],
+    current: dict[int, tuple[int | None, float | None]],
+    offers: dict[int, tuple[int, dict[str, list[tuple[int, float]]]]],
+    spare_capacity: dict[int, int],
+) -> AllianceChoice | None:
+    """Whether an alliance should take a community's whole set of needs instead of the lines the optimiser
+    gave them. `needs`: (need, category) of one community; `current`: need → (operator, score) as planned;
+    `offers`: alliance → (lead, category → [(member, score)]) of its members in good standing that can serve
+    the community; `spare_capacity`: what each operator has left after the plan so far.
+
+    An alliance qualifies when it covers every need (two or more) with members who, with the lead, each have
+    a unit of capacity left once the replaced lines give theirs back, and its members score together at least
+    what the replaced lines did. The best total wins, then the lowest alliance id."""
+    if len(needs) < 2:
+        return None
+    replaced = round(sum(score or 0 for _, score in current.values()), 1)
+    freed: dict[int, int] = {}
+    for operator_id, _ in current.values():
+        if operator_id is not None:
+            freed[operator_id] = freed.get(operator_id, 0) + 1
+    best: AllianceChoice | None = None
+    for alliance_id in sorted(offers):
+        lead_id, by_category = offers[alliance_id]
+        chosen: dict[int, tuple[int, float]] = {}
+        for need_id, category in needs:
+            options = sorted(by_category.get(category, []), key=lambda o: (-o[1], o[0]))
+            if not options:
+                break
+            chosen[need_id] = options[0]
+        if len(chosen) != len(needs):
+            continue
+        taking = {lead_id} | {operator_id for operator_id, _ in chosen.values()}
+        if any(spare_capacity.get(o, 0) + freed.get(o, 0) < 1 for o in taking):
+            continue
+        total = round(sum(score for _, score in chosen.values()), 1)
+        if total >= replaced and (best is None or total > best.total):
+            best = AllianceChoice(alliance_id, chosen, total, replaced)
+    return best
+
+
+__all__ = [
+    "AllianceChoice",
+    "Assignment",
+    "Flow",
+    "alliance_choice",
+    "allocate",
+    "allocate_groups",
+    "greedy",
+    "greedy_groups",
+]

@@ -295,7 +295,7 @@ class AllocationController(Controller):
         operation_id="acceptAllocationLine",
         guards=[requires(Role.district, Role.city)],
         responses=errors(403, 409),
-        summary="采纳一条分配建议（生成拟签合同；可附理由）",
+        summary="采纳一条分配建议（生成拟签合同，产业联盟建议整体采纳；可附理由）",
         status_code=200,
     )
     async def accept(
@@ -310,7 +310,7 @@ class AllocationController(Controller):
         operation_id="rejectAllocationLine",
         guards=[requires(Role.district, Role.city)],
         responses=errors(403, 409),
-        summary="不采纳一条分配建议（须填写理由）",
+        summary="不采纳一条分配建议（产业联盟建议整体不采纳；须填写理由）",
         status_code=200,
     )
     async def reject(self, principal: Principal, plan_id: int, line_id: int, data: ReasonInput) -> AllocationLineView:

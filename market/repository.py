@@ -835,16 +835,25 @@ async def insert_plan(
     return rows[0]["id"]
 
 
-async def insert_plan_lines(plan_id: int, lines: list[tuple[int, int | None, float | None]]) -> None:
+async def insert_plan_lines(
+    plan_id: int,
+    lines: list[tuple[int, int | None, float | None]],
+    alliances: dict[int, tuple[int, str]] | None = None,
+) -> None:
+    """`alliances`: need → (alliance, explanation) for the lines that give a community to an alliance."""
     # SQL: one bulk insert from arrays, however many lines.
+    alliances = alliances or {}
     await AllocationLine.raw(
-        "INSERT INTO market_allocation_line (plan, need, operator, score, state, reason) "
-        "SELECT {}, l.need, l.operator, l.score, 'proposed', '' "
-        "FROM unnest({}::int[], {}::int[], {}::numeric[]) AS l(need, operator, score)",
+        "INSERT INTO market_allocation_line (plan, need, operator, score, state, reason, alliance, explanation) "
+        "SELECT {}, l.need, l.operator, l.score, 'proposed', '', l.alliance, l.explanation "
+        "FROM unnest({}::int[], {}::int[], {}::numeric[], {}::int[], {}::text[]) "
+        "AS l(need, operator, score, alliance, explanation)",
         plan_id,
         [n for n, _, _ in lines],
         [o for _, o, _ in lines],
         [s for _, _, s in lines],
+        [alliances[n][0] if n in alliances else None for n, _, _ in lines],
+        [alliances[n][1] if n in alliances else "" for n, _, _ in lines],
     )
 
 
@@ -867,7 +876,9 @@ async def get_plan(plan_id: int) -> PlanRow | None:
 PLAN_LINE_COLUMNS = """
     l.id, l.plan AS plan_id, l.need AS need_id, n.category, cat.name AS category_name, n.community AS community_id,
     c.name AS community_name, org.path AS community_path, l.operator AS operator_id,
-    coalesce(o.name, '') AS operator_name, l.score, l.state, l.contract AS contract_id, l.reason
+    coalesce(o.name, '') AS operator_name, l.score, l.state, l.contract AS contract_id, l.reason,
+    l.alliance AS alliance_id, coalesce(a.name, '') AS alliance_name, a.lead AS alliance_lead_id, l.explanation,
+    c.street AS street_id
 """
 PLAN_LINE_FROM = """
     market_allocation_line l
@@ -876,6 +887,7 @@ PLAN_LINE_FROM = """
     JOIN market_community c ON c.id = n.community
     JOIN organisation org ON org.id = c.org
     LEFT JOIN provider_operator o ON o.id = l.operator
+    LEFT JOIN provider_alliance a ON a.id = l.alliance
 """
 
 
@@ -896,6 +908,20 @@ async def get_plan_line(plan_id: int, line_id: int, *, for_update: bool = False)
         line_id,
     )
     return _one(rows, PlanLineRow)
+
+
+async def alliance_plan_lines(plan_id: int, community_id: int, alliance_id: int) -> list[PlanLineRow]:
+    """The lines of a plan that give one community to one alliance, locked in id order so that deciding any of
+    them at once waits rather than deadlocks."""
+    # SQL: the same joins as plan_lines, locking the group's rows.
+    rows = await AllocationLine.raw(
+        f"SELECT {PLAN_LINE_COLUMNS} FROM {PLAN_LINE_FROM} "
+        "WHERE l.plan = {} AND n.community = {} AND l.alliance = {} ORDER BY l.id FOR UPDATE OF l",
+        plan_id,
+        community_id,
+        alliance_id,
+    )
+    return _all(rows, PlanLineRow)
 
 
 async def decide_plan_line(

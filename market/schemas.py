@@ -432,6 +432,11 @@ class PlanLineRow(msgspec.Struct, kw_only=True):
     state: str
     contract_id: int | None
     reason: str
+    alliance_id: int | None = None  # the line gives the community's needs to this alliance together
+    alliance_name: str = ""
+    alliance_lead_id: int | None = None
+    explanation: str = ""
+    street_id: int = 0
 
 
 class AllocationLineView(msgspec.Struct, kw_only=True):
@@ -448,6 +453,9 @@ class AllocationLineView(msgspec.Struct, kw_only=True):
     state_label: str
     contract_id: int | None
     reason: str
+    alliance_id: int | None
+    alliance_name: str
+    explanation: str
 
     @classmethod
     def of(cls, row: PlanLineRow) -> AllocationLineView:

@@ -123,6 +123,7 @@ from market.schemas import (
 from providers import repository as providers_repo
 from providers import service as providers
 from providers.errors import AllianceNotFound, OperatorNotFound
+from providers.schemas import AllianceMemberRow, AllianceRow
 from providers.tables import Operator
 
 W = TypeVar("W")
@@ -505,7 +506,10 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
     scope = await _allocation_scope(principal, district_id)
     today = clock.today()
     needs = await repo.open_needs_in_scope(like_patterns([scope.path]))
-    rows = await repo.match_candidates(sorted({n.category for n in needs}), today) if needs else []
+    alliances = await providers.approved_alliances(today) if needs else []
+    # An alliance's lead holds its contract as the integrated operator, so its capacity counts too.
+    wanted = {n.category for n in needs} | ({matching.INTEGRATED} if alliances else set())
+    rows = await repo.match_candidates(sorted(wanted), today) if needs else []
     current_weights = weights()
     by_type = {COMMUNITY_TYPE_LABELS[t]: [_candidate(r, t) for r in rows] for t in COMMUNITY_TYPE_LABELS}
     spare = {r.id: max(r.capacity - r.contracts, 0) for r in rows}
@@ -528,18 +532,23 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
     baseline = allocation.greedy_groups(scores, demand, spare)
     lines = sorted(_plan_lines(groups, keys, flows) + pinned)
     pinned_total = sum(score or 0 for _, _, score in pinned)
+    left = dict(spare)
+    for flow in flows:
+        left[flow.operator_id] -= flow.count
+    taken, gain = await _alliance_lines(alliances, needs, lines, by_type, left, today, current_weights)
+    lines = [(n, taken[n].operator_id, taken[n].score) if n in taken else (n, o, s) for n, o, s in lines]
     async with transaction():
         plan_id = await repo.insert_plan(
             scope_org_id=scope.id,
             created_by=principal.user_id,
-            total=round(pinned_total + sum(f.score * f.count for f in flows), 1),
+            total=round(pinned_total + sum(f.score * f.count for f in flows) + gain, 1),
             greedy_total=round(pinned_total + sum(f.score * f.count for f in baseline), 1),
             need_count=len(needs) + len(pinned),
             weights=dataclasses.asdict(current_weights),
             now=clock.now(),
         )
         if lines:
-            await repo.insert_plan_lines(plan_id, lines)
+            await repo.insert_plan_lines(plan_id, lines, {n: (t.alliance_id, t.explanation) for n, t in taken.items()})
         await audit.record(
             principal,
             "allocation.create",
@@ -550,9 +559,89 @@ async def create_allocation_plan(principal: Principal, district_id: int | None) 
                 "needs": len(needs) + len(pinned),
                 "assigned": len(pinned) + sum(f.count for f in flows),
                 "vote_winners": len(pinned),
+                "alliances": sorted({t.alliance_id for t in taken.values()}),
             },
         )
         return await get_allocation_plan(principal, plan_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class _AllianceLine:
+    alliance_id: int
+    operator_id: int
+    score: float
+    explanation: str
+
+
+async def _alliance_lines(
+    alliances: list[tuple[AllianceRow, list[AllianceMemberRow]]],
+    needs: list[ScopedNeed],
+    lines: list[tuple[int, int | None, float | None]],
+    by_type: dict[str, list[matching.Candidate]],
+    left: dict[int, int],
+    today: date,
+    current_weights: matching.Weights,
+) -> tuple[dict[int, _AllianceLine], float]:
+    """need → its alliance line, for each community whose whole set of open needs an approved alliance should
+    take (see allocation.alliance_choice), and what that adds to the plan's total. Members suspended, expired,
+    no longer listed for their category or gone from the alliance are left out; `left` (spare capacity after
+    the plan so far) is updated for the lines replaced and the alliance's operators."""
+    if not alliances:
+        return {}, 0.0
+    names = await repo.category_names()
+    planned = {n: (o, s) for n, o, s in lines}
+    by_community: dict[int, list[ScopedNeed]] = {}
+    for need in needs:
+        by_community.setdefault(need.community_id, []).append(need)
+    member_ids = {m.operator_id for _, members in alliances for m in members}
+    members_by_type = {
+        t: {c.operator_id: c for c in candidates if c.operator_id in member_ids} for t, candidates in by_type.items()
+    }
+    taken: dict[int, _AllianceLine] = {}
+    gain = 0.0
+    for own in by_community.values():
+        first = own[0]
+        type_label = COMMUNITY_TYPE_LABELS[first.community_type]
+        candidates = members_by_type[type_label]
+        offers: dict[int, tuple[int, dict[str, list[tuple[int, float]]]]] = {}
+        operator_names: dict[int, str] = {}
+        for alliance, members in alliances:
+            good = [m for m in members if providers.member_in_good_standing(m)]
+            if not any(m.operator_id == alliance.lead_id and m.category == matching.INTEGRATED for m in good):
+                continue
+            by_category: dict[str, list[tuple[int, float]]] = {}
+            for m in good:
+                operator_names[m.operator_id] = m.operator_name
+                candidate = candidates.get(m.operator_id)
+                probe = matching.Community(first.district_id, "", type_label, frozenset({m.category}))
+                score = matching.score_total(candidate, probe, today, current_weights) if candidate else None
+                if score is not None:
+                    by_category.setdefault(m.category, []).append((m.operator_id, round(score, 1)))
+            offers[alliance.id] = (alliance.lead_id, by_category)
+        current = {n.id: planned[n.id] for n in own}
+        choice = allocation.alliance_choice([(n.id, n.category) for n in own], current, offers, left)
+        if choice is None:
+            continue
+        for operator_id, _ in current.values():
+            if operator_id is not None:
+                left[operator_id] += 1
+        alliance = next(a for a, _ in alliances if a.id == choice.alliance_id)
+        for operator_id in {alliance.lead_id} | {o for o, _ in choice.members.values()}:
+            left[operator_id] = left.get(operator_id, 0) - 1
+        by_need = {n.id: n for n in own}
+        parts = [
+            f"{names.get(by_need[n].category, by_need[n].category)}由{operator_names[o]}承担"
+            for n, (o, _) in sorted(choice.members.items())
+        ]
+        explanation = (
+            f"产业联盟{alliance.name}整体承接{first.community_name}的{len(own)}项需求：由{alliance.lead_name}牵头；"
+            + "；".join(parts)
+            + f"。联盟成员合计{choice.total}分，不低于逐项分配的{choice.replaced}分"
+        )
+        for need_id, (operator_id, score) in choice.members.items():
+            taken[need_id] = _AllianceLine(choice.alliance_id, operator_id, score, explanation)
+        gain += choice.total - choice.replaced
+    return taken, gain
 
 
 def _pin_vote_winners(
@@ -623,6 +712,10 @@ async def accept_plan_line(
     The reason is optional: without one, the audit records what was decided."""
     reason = reason.strip()
     async with transaction():
+        await _readable_plan(principal, plan_id)
+        peek = await repo.get_plan_line(plan_id, line_id)
+        if peek is not None and peek.alliance_id is not None:
+            return await _accept_alliance_lines(principal, peek, terms, reason)
         line = await _decidable_line(principal, plan_id, line_id)
         if line.operator_id is None:
             raise PlanLineEmpty()
@@ -681,23 +774,114 @@ async def accept_plan_line(
         return _written(await repo.get_plan_line(plan_id, line_id))
 
 
-async def reject_plan_line(principal: Principal, plan_id: int, line_id: int, reason: str) -> PlanLineRow:
-    reason = require_reason(reason)
-    async with transaction():
-        line = await _decidable_line(principal, plan_id, line_id)
+def fee_shares(count: int) -> list[Decimal]:
+    """`count` equal shares of a fee to four places, the last taking what is left, adding up to 1 exactly."""
+    share = (Decimal(1) / count).quantize(Decimal("0.0001"), rounding="ROUND_DOWN")
+    return [*([share] * (count - 1)), Decimal(1) - share * (count - 1)]
+
+
+async def _alliance_group(principal: Principal, peek: PlanLineRow) -> list[PlanLineRow]:
+    """The lines giving `peek`'s community to its alliance, locked, all still to be decided."""
+    if peek.alliance_id is None:
+        raise LookupError("not an alliance line")
+    group = await repo.alliance_plan_lines(peek.plan_id, peek.community_id, peek.alliance_id)
+    if not principal.can_write_path(peek.community_path, *OFFICIAL_ROLES):
+        raise NotCommunityOfficial()
+    if any(line.state != "proposed" for line in group):
+        raise PlanLineDecided()
+    return group
+
+
+async def _accept_alliance_lines(principal: Principal, peek: PlanLineRow, terms: dict, reason: str) -> PlanLineRow:
+    """Accepting a line that gives a community to an alliance accepts all of that community's lines for it
+    and drafts one consortium contract with the alliance's lead: the lead's integrated line and a line per
+    member and category, sharing the fee equally; signing later checks every member's listing again."""
+    group = await _alliance_group(principal, peek)
+    for line in group:
+        need = _written(await repo.get_need(line.need_id, for_update=True))
+        if need.status != "open":
+            raise NeedNotOpen()
+        await follow_vote(principal, [need.id], line.operator_id or 0, line.operator_name, reason)
+    lead_id = _written(peek.alliance_lead_id)
+    parties = {matching.INTEGRATED: lead_id}
+    for line in group:
+        parties.setdefault(line.category, line.operator_id or lead_id)
+    categories = sorted(parties)
+    start, end = _default_term(clock.today())
+    fields: dict = {
+        "street_id": peek.street_id,
+        "community_id": peek.community_id,
+        "operator_id": lead_id,
+        "alliance_id": peek.alliance_id,
+        "categories": categories,
+        "starts_on": terms.get("starts_on") or start,
+        "ends_on": terms.get("ends_on") or end,
+        "annual_fee": terms.get("annual_fee") or 0,
+        "revenue_share": None,
+        "kpis": terms.get("kpis") or "",
+        "need_ids": sorted(line.need_id for line in group),
+        "lines": [
+            {"operator_id": parties[c], "category": c, "fee_share": share}
+            for c, share in zip(categories, fee_shares(len(categories)), strict=True)
+        ],
+    }
+    _check_term(fields["starts_on"], fields["ends_on"])
+    await _check_consortium(fields)
+    await repo.lock_drafting(peek.community_id, lead_id)
+    contract_id = await _insert_draft(principal, fields)
+    await repo.insert_contract_lines(contract_id, fields["lines"])
+    await repo.set_need_status(fields["need_ids"], "matched", clock.now())
+    for line in group:
         await repo.decide_plan_line(
-            line_id, state="rejected", contract_id=None, by=principal.user_id, reason=reason, now=clock.now()
+            line.id, state="accepted", contract_id=contract_id, by=principal.user_id, reason=reason, now=clock.now()
         )
         await audit.record(
             principal,
-            "allocation.reject",
+            "allocation.accept",
             "allocation_line",
-            line_id,
-            reason=reason,
+            line.id,
+            reason=reason
+            or f"采纳分配建议：{line.community_name}{line.category_name}由产业联盟{line.alliance_name}承接",
             before={"state": line.state},
-            after={"state": "rejected", "need_id": line.need_id, "operator_id": line.operator_id},
+            after={
+                "state": "accepted",
+                "need_id": line.need_id,
+                "operator_id": line.operator_id,
+                "alliance_id": line.alliance_id,
+                "contract_id": contract_id,
+            },
         )
-        return _written(await repo.get_plan_line(plan_id, line_id))
+    return _written(await repo.get_plan_line(peek.plan_id, peek.id))
+
+
+async def reject_plan_line(principal: Principal, plan_id: int, line_id: int, reason: str) -> PlanLineRow:
+    """Rejecting a line that gives a community to an alliance rejects the alliance's offer as a whole."""
+    reason = require_reason(reason)
+    async with transaction():
+        await _readable_plan(principal, plan_id)
+        peek = await repo.get_plan_line(plan_id, line_id)
+        if peek is not None and peek.alliance_id is not None:
+            for line in await _alliance_group(principal, peek):
+                await _reject_line(principal, line, reason)
+            return _written(await repo.get_plan_line(plan_id, line_id))
+        line = await _decidable_line(principal, plan_id, line_id)
+        return await _reject_line(principal, line, reason)
+
+
+async def _reject_line(principal: Principal, line: PlanLineRow, reason: str) -> PlanLineRow:
+    await repo.decide_plan_line(
+        line.id, state="rejected", contract_id=None, by=principal.user_id, reason=reason, now=clock.now()
+    )
+    await audit.record(
+        principal,
+        "allocation.reject",
+        "allocation_line",
+        line.id,
+        reason=reason,
+        before={"state": line.state},
+        after={"state": "rejected", "need_id": line.need_id, "operator_id": line.operator_id},
+    )
+    return _written(await repo.get_plan_line(line.plan_id, line.id))
 
 
 async def _decidable_line(principal: Principal, plan_id: int, line_id: int) -> PlanLineRow:

@@ -21,7 +21,7 @@ from piccolo.columns import (
 from piccolo.table import Table
 
 from core.accounts.tables import Organisation, User
-from providers.tables import Operator, StatusDecision
+from providers.tables import Alliance, Operator, StatusDecision
 
 
 class CommunityType(str, Enum):
@@ -222,6 +222,8 @@ class AllocationLine(Table, tablename="market_allocation_line"):
     decided_by = ForeignKey(User, null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
     reason = Text(default="")
+    alliance = ForeignKey(Alliance, null=True, default=None)  # the community's needs go to this alliance together
+    explanation = Text(default="")
 
 
 class Complaint(Table, tablename="market_complaint"):

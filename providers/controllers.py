@@ -17,6 +17,8 @@ from core.schemas import Page, as_fields
 from providers import export, service
 from providers.schemas import (
     AllianceCreate,
+    AllianceMemberAdd,
+    AllianceMemberLeave,
     AllianceMemberView,
     AlliancePage,
     AllianceView,
@@ -558,10 +560,12 @@ class AllianceController(Controller):
     )
     async def detail(self, alliance_id: int) -> AlliancePage:
         alliance, members, flags = await service.alliance_page(alliance_id)
+        former = await service.former_alliance_members(alliance_id)
         return AlliancePage(
             alliance=AllianceView.of(alliance),
             members=[AllianceMemberView.of(m, service.member_in_good_standing(m)) for m in members],
             flags=flags,
+            former_members=[AllianceMemberView.of(m, False) for m in former],
         )
 
     @post(
@@ -574,6 +578,31 @@ class AllianceController(Controller):
     )
     async def approve(self, principal: Principal, alliance_id: int, data: ReasonInput) -> AllianceView:
         return AllianceView.of(await service.approve_alliance(principal, alliance_id, data.reason))
+
+    @post(
+        "/{alliance_id:int}/members",
+        operation_id="addAllianceMember",
+        guards=[requires(Role.city)],
+        responses=errors(403, 404, 409, 422),
+        summary="增加联盟成员（市建委；须在名录内入库该类别，须填写理由）",
+    )
+    async def add_member(self, principal: Principal, alliance_id: int, data: AllianceMemberAdd) -> AllianceMemberView:
+        row = await service.add_alliance_member(principal, alliance_id, as_fields(data))
+        return AllianceMemberView.of(row, service.member_in_good_standing(row))
+
+    @post(
+        "/{alliance_id:int}/members/{member_id:int}/leave",
+        operation_id="recordAllianceMemberLeaving",
+        guards=[requires(Role.city)],
+        responses=errors(403, 404, 409, 422),
+        summary="登记联盟成员退出（市建委；须填写退出日期和原因）",
+        status_code=200,
+    )
+    async def leave(
+        self, principal: Principal, alliance_id: int, member_id: int, data: AllianceMemberLeave
+    ) -> AllianceMemberView:
+        row = await service.record_member_leaving(principal, alliance_id, member_id, data.left_on, data.reason)
+        return AllianceMemberView.of(row, service.member_in_good_standing(row))
 
 
 ROUTES = [

@@ -169,3 +169,29 @@ class AllianceNotProposed(Conflict):
 class NotAllianceLead(PermissionDenied):
     code = "alliance.not_lead"
     message = "只有牵头运营商或市建委可以申报产业联盟"
+
+
+class AllianceMemberExists(Conflict):
+    code = "alliance.member_exists"
+    message = "该运营商已是本联盟此服务类别的成员（operator_id）"
+
+
+class AllianceMemberNotFound(NotFound):
+    code = "alliance.member_not_found"
+    message = "联盟成员不存在"
+
+
+class AllianceMemberDateInvalid(DomainError):
+    status_code = 422
+    code = "alliance.member_date_invalid"
+    message = "加入日期（joined_on）不能早于今天；退出日期（left_on）不能早于今天，且须晚于加入日期"
+
+
+class AllianceMemberAlreadyLeft(Conflict):
+    code = "alliance.member_left"
+    message = "该成员已登记退出联盟"
+
+
+class AllianceLeadCannotLeave(Conflict):
+    code = "alliance.lead_cannot_leave"
+    message = "牵头运营商的综合运营身份不能退出联盟（member_id）"

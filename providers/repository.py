@@ -1209,26 +1209,87 @@ async def list_alliances(status: str | None, limit: int, offset: int) -> tuple[l
     return msgspec.convert(rows, list[AllianceRow]), rows[0]["total"] if rows else 0
 
 
+MEMBER_QUERY = """
+    SELECT m.id, m.alliance AS alliance_id, m.operator AS operator_id, o.name AS operator_name,
+           o.org AS operator_org_id, o.registry_status, coalesce(o.district_ids, ARRAY[]::int[]) AS district_ids,
+           m.role, m.category, m.joined_on, m.left_on, m.leave_reason,
+           EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = m.operator AND l.category = m.category
+                   AND l.valid_from <= {} AND l.valid_until > {}) AS listed
+    FROM provider_alliance_member m JOIN provider_operator o ON o.id = m.operator
+"""
+
+
 async def alliance_members(alliance_ids: list[int], today: date) -> list[AllianceMemberRow]:
-    """The current members of the alliances, each with whether it is listed today for its category."""
+    """The current members of the alliances (joined by today, not yet left), each with whether it is listed
+    today for its category."""
     # SQL: members join their operators and an EXISTS on the listings valid today.
     rows = await AllianceMember.raw(
-        """
-        SELECT m.id, m.alliance AS alliance_id, m.operator AS operator_id, o.name AS operator_name,
-               o.org AS operator_org_id, o.registry_status, coalesce(o.district_ids, ARRAY[]::int[]) AS district_ids,
-               m.role, m.category, m.joined_on, m.left_on,
-               EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = m.operator AND l.category = m.category
-                       AND l.valid_from <= {} AND l.valid_until > {}) AS listed
-        FROM provider_alliance_member m JOIN provider_operator o ON o.id = m.operator
-        WHERE m.alliance = ANY({}::int[]) AND (m.left_on IS NULL OR m.left_on > {})
+        f"""{MEMBER_QUERY}
+        WHERE m.alliance = ANY({{}}::int[]) AND m.joined_on <= {{}} AND (m.left_on IS NULL OR m.left_on > {{}})
         ORDER BY m.alliance, m.role, m.category, m.id
         """,
         today,
         today,
         alliance_ids,
         today,
+        today,
     )
     return msgspec.convert(rows, list[AllianceMemberRow])
+
+
+async def former_alliance_members(alliance_id: int, today: date) -> list[AllianceMemberRow]:
+    # SQL: the same joins as alliance_members, for the memberships that ended by today.
+    rows = await AllianceMember.raw(
+        f"{MEMBER_QUERY} WHERE m.alliance = {{}} AND m.left_on <= {{}} ORDER BY m.left_on DESC, m.id",
+        today,
+        today,
+        alliance_id,
+        today,
+    )
+    return msgspec.convert(rows, list[AllianceMemberRow])
+
+
+async def get_alliance_member(
+    alliance_id: int, member_id: int, today: date, *, for_update: bool = False
+) -> AllianceMemberRow | None:
+    # SQL: the same joins as alliance_members, for one membership whatever its dates.
+    lock = " FOR UPDATE OF m" if for_update else ""
+    rows = await AllianceMember.raw(
+        f"{MEMBER_QUERY} WHERE m.alliance = {{}} AND m.id = {{}}{lock}", today, today, alliance_id, member_id
+    )
+    return msgspec.convert(rows[0], AllianceMemberRow) if rows else None
+
+
+async def membership_overlapping(alliance_id: int, operator_id: int, category: str, joined_on: date) -> bool:
+    """Whether the operator already holds (or will hold) the alliance's category on or after `joined_on`."""
+    rows = await AllianceMember.select(AllianceMember.id).where(
+        (AllianceMember.alliance == alliance_id)
+        & (AllianceMember.operator == operator_id)
+        & (AllianceMember.category == category)
+        & ((AllianceMember.left_on.is_null()) | (AllianceMember.left_on > joined_on))
+    )
+    return bool(rows)
+
+
+async def insert_alliance_member(alliance_id: int, member: dict) -> int:
+    """Raises asyncpg's UniqueViolationError or ExclusionViolationError when the operator already holds the
+    category in the alliance over an overlapping period."""
+    rows = await AllianceMember.insert(
+        AllianceMember(
+            alliance=alliance_id,
+            operator=member["operator_id"],
+            role=member["role"],
+            category=member["category"],
+            joined_on=member["joined_on"],
+        )
+    ).returning(AllianceMember.id)
+    return rows[0]["id"]
+
+
+async def record_member_leaving(member_id: int, left_on: date, reason: str) -> None:
+    await AllianceMember.update({AllianceMember.left_on: left_on, AllianceMember.leave_reason: reason}).where(
+        AllianceMember.id == member_id
+    )
 
 
 async def approved_alliance_ids() -> list[int]:
@@ -1267,12 +1328,13 @@ async def alliance_members_not_in_good_standing(today: date) -> list[dict]:
         JOIN provider_operator o ON o.id = m.operator
         JOIN provider_operator lead ON lead.id = a.lead
         JOIN organisation lo ON lo.id = lead.org
-        WHERE (m.left_on IS NULL OR m.left_on > {})
+        WHERE (m.left_on IS NULL OR m.left_on > {}) AND m.joined_on <= {}
           AND (o.registry_status NOT IN ('listed', 'warned')
                OR NOT EXISTS (SELECT 1 FROM provider_listing l WHERE l.operator = m.operator
                               AND l.category = m.category AND l.valid_from <= {} AND l.valid_until > {}))
         ORDER BY m.id
         """,
+        today,
         today,
         today,
         today,

@@ -451,6 +451,21 @@ class AllianceCreate(Input):
     members: Annotated[list[AllianceMemberInput], msgspec.Meta(min_length=2, max_length=30)]
 
 
+class AllianceMemberAdd(Input):
+    operator_id: int
+    role: MemberRole
+    reason: Annotated[str, msgspec.Meta(max_length=2000, description="加入依据，如联盟决议文号")]
+    category: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=40, description="专项成员的服务类别；综合运营填 integrated")
+    ] = "integrated"
+    joined_on: date | None = None  # today when left out; never in the past
+
+
+class AllianceMemberLeave(Input):
+    left_on: date
+    reason: Annotated[str, msgspec.Meta(max_length=2000, description="退出原因")]
+
+
 class AllianceRow(msgspec.Struct, kw_only=True):
     id: int
     name: str
@@ -477,9 +492,11 @@ class AllianceMemberRow(msgspec.Struct, kw_only=True):
     joined_on: date
     left_on: date | None
     listed: bool  # listed today for its category
+    leave_reason: str = ""
 
 
 class AllianceMemberView(msgspec.Struct, kw_only=True):
+    id: int
     operator_id: int
     operator_name: str
     role: MemberRole
@@ -489,11 +506,13 @@ class AllianceMemberView(msgspec.Struct, kw_only=True):
     registry_status_label: str
     joined_on: date
     left_on: date | None
+    leave_reason: str
     in_good_standing: bool
 
     @classmethod
     def of(cls, row: AllianceMemberRow, good: bool) -> AllianceMemberView:
         return cls(
+            id=row.id,
             operator_id=row.operator_id,
             operator_name=row.operator_name,
             role=MemberRole(row.role),
@@ -503,6 +522,7 @@ class AllianceMemberView(msgspec.Struct, kw_only=True):
             registry_status_label=REGISTRY_STATUS_LABELS[row.registry_status],
             joined_on=row.joined_on,
             left_on=row.left_on,
+            leave_reason=row.leave_reason,
             in_good_standing=good,
         )
 
@@ -542,3 +562,4 @@ class AlliancePage(msgspec.Struct, kw_only=True):
     alliance: AllianceView
     members: list[AllianceMemberView]
     flags: list[AllianceFlag]
+    former_members: list[AllianceMemberView] = []  # those that left, with the day and the reason

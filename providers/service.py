@@ -22,6 +22,11 @@ from providers import repository as repo
 from providers import rules
 from providers.credit_code import credit_code_problem
 from providers.errors import (
+    AllianceLeadCannotLeave,
+    AllianceMemberAlreadyLeft,
+    AllianceMemberDateInvalid,
+    AllianceMemberExists,
+    AllianceMemberNotFound,
     AllianceMemberNotListed,
     AllianceMembersInvalid,
     AllianceNameTaken,
@@ -1108,6 +1113,94 @@ async def approve_alliance(principal: Principal, alliance_id: int, reason: str) 
         return _alliance_written(await repo.get_alliance(alliance_id))
 
 
+async def add_alliance_member(principal: Principal, alliance_id: int, fields: dict) -> AllianceMemberRow:
+    """The city adds an operator to an alliance from `joined_on` (today when left out, never in the past): it
+    must be in good standing and listed for the category on that day and today. The database keeps one
+    membership per operator and category at a time, so two requests adding it at once leave one."""
+    reason = require_reason(fields["reason"])
+    today = clock.today()
+    joined_on = fields.get("joined_on") or today
+    if joined_on < today:
+        raise AllianceMemberDateInvalid(detail={"field": "joined_on"})
+    category = fields["category"] if fields["role"] == "specialist" else "integrated"
+    if fields["role"] == "specialist" and category == "integrated":
+        raise AllianceMembersInvalid(detail={"field": "category", "operator_id": fields["operator_id"]})
+    async with transaction():
+        alliance = await repo.get_alliance(alliance_id)
+        if alliance is None:
+            raise AllianceNotFound()
+        await check_categories([category])
+        operator = await repo.get_operator(fields["operator_id"])
+        if operator is None:
+            raise OperatorNotFound()
+        listed_now = await repo.listed_categories_on(operator.id, today)
+        listed_then = await repo.listed_categories_on(operator.id, joined_on)
+        if operator.registry_status not in GOOD_STANDING or category not in listed_now & listed_then:
+            raise AllianceMemberNotListed(
+                "联盟成员须在名录内，且在今天和加入日期均入库该服务类别（category）",
+                detail={"field": "category", "operator_id": operator.id},
+            )
+        if await repo.membership_overlapping(alliance_id, operator.id, category, joined_on):
+            raise AllianceMemberExists(detail={"field": "operator_id", "operator_id": operator.id})
+        member = {"operator_id": operator.id, "role": fields["role"], "category": category, "joined_on": joined_on}
+        try:
+            member_id = await repo.insert_alliance_member(alliance_id, member)
+        except (asyncpg.UniqueViolationError, asyncpg.ExclusionViolationError) as exc:
+            raise AllianceMemberExists(detail={"field": "operator_id", "operator_id": operator.id}) from exc
+        await audit.record(
+            principal,
+            "alliance.member_add",
+            "alliance",
+            alliance_id,
+            reason=reason,
+            before={"operator_id": operator.id, "category": category, "member": False},
+            after={**member, "member_id": member_id, "joined_on": joined_on.isoformat()},
+        )
+        return _member_written(await repo.get_alliance_member(alliance_id, member_id, today))
+
+
+def _member_written(row: AllianceMemberRow | None) -> AllianceMemberRow:
+    if row is None:
+        raise LookupError("a membership written in this transaction is missing")
+    return row
+
+
+async def record_member_leaving(
+    principal: Principal, alliance_id: int, member_id: int, left_on: date, reason: str
+) -> AllianceMemberRow:
+    """The city records that a member leaves the alliance on `left_on` (not in the past, after it joined), and
+    why. From that day it drops out of matching, allocation and the standing flags; the lead's integrated
+    place cannot be left."""
+    reason = require_reason(reason)
+    today = clock.today()
+    async with transaction():
+        alliance = await repo.get_alliance(alliance_id)
+        if alliance is None:
+            raise AllianceNotFound()
+        member = await repo.get_alliance_member(alliance_id, member_id, today, for_update=True)
+        if member is None:
+            raise AllianceMemberNotFound()
+        if member.left_on is not None:
+            raise AllianceMemberAlreadyLeft()
+        if member.operator_id == alliance.lead_id and member.role == "integrated":
+            raise AllianceLeadCannotLeave(detail={"field": "member_id"})
+        if left_on < today or left_on <= member.joined_on:
+            raise AllianceMemberDateInvalid(
+                "退出日期（left_on）不能早于今天，且须晚于加入日期", detail={"field": "left_on"}
+            )
+        await repo.record_member_leaving(member_id, left_on, reason)
+        await audit.record(
+            principal,
+            "alliance.member_leave",
+            "alliance",
+            alliance_id,
+            reason=reason,
+            before={"member_id": member_id, "operator_id": member.operator_id, "left_on": None},
+            after={"member_id": member_id, "operator_id": member.operator_id, "left_on": left_on.isoformat()},
+        )
+        return _member_written(await repo.get_alliance_member(alliance_id, member_id, today))
+
+
 async def list_alliances(status: str | None, limit: int, offset: int) -> tuple[list[AllianceRow], int]:
     return await with_total(lambda lim, off: repo.list_alliances(status, lim, off), limit, offset)
 
@@ -1129,6 +1222,11 @@ async def alliance_page(alliance_id: int) -> tuple[AllianceRow, list[AllianceMem
         raise AllianceNotFound()
     members = await repo.alliance_members([alliance_id], clock.today())
     return alliance, members, [_flag(m) for m in members if not member_in_good_standing(m)]
+
+
+async def former_alliance_members(alliance_id: int) -> list[AllianceMemberRow]:
+    """The alliance's members that have left, most recent first."""
+    return await repo.former_alliance_members(alliance_id, clock.today())
 
 
 async def approved_alliances(today: date) -> list[tuple[AllianceRow, list[AllianceMemberRow]]]:

@@ -297,3 +297,4 @@ class AllianceMember(Table, tablename="provider_alliance_member"):
     category = Varchar(length=40)
     joined_on = Date()
     left_on = Date(null=True, default=None)
+    leave_reason = Text(default="")

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -86,6 +87,8 @@ EXPECTED = {
     "alliance.propose": CREATION,
     "fee_payment.record": CREATION,
     "alliance.approve": DECISION,
+    "alliance.member_add": DECISION,
+    "alliance.member_leave": DECISION,
     "platform.designate": DECISION,
     "platform.assign": DECISION,
     "platform.master_contract": DECISION,
@@ -1139,6 +1142,20 @@ async def test_every_alliance_decision_is_audited_with_actor_reason_before_and_a
         201,
     )
     await ok(await world.post("city", f"/api/v1/alliances/{proposed['id']}/approve", json={"reason": "章程齐备"}))
+    kids = await listed_operators(world, frozen_clock, {"kids": {"categories": ("childcare",)}}, title="2026年第三批")
+    members_url = f"/api/v1/alliances/{proposed['id']}/members"
+    joined = await ok(
+        await world.post(
+            "city",
+            members_url,
+            json={"operator_id": kids["kids"]["id"], "role": "specialist", "category": "childcare", "reason": "决议"},
+        ),
+        201,
+    )
+    left_on = (clock.today() + timedelta(days=30)).isoformat()
+    await ok(
+        await world.post("city", f"{members_url}/{joined['id']}/leave", json={"left_on": left_on, "reason": "退出"})
+    )
     target = await community(world, "street_x", "江滨社区")
     signed = await contract(
         world,

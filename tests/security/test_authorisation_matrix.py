@@ -174,6 +174,11 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/alliances/{alliance_id}"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   ok",
     ("POST", "/api/v1/alliances/{alliance_id}/approve"): "401  403  403  403  403  403  403  ok   403  403  403",
     ("GET", "/api/v1/alliances/{alliance_id}/communities"): "401  ok   ok   ok   ok   ok   ok   ok   403  ok   403",
+    ("POST", "/api/v1/alliances/{alliance_id}/members"): "401  403  403  403  403  403  403  ok   403  403  403",
+    (
+        "POST",
+        "/api/v1/alliances/{alliance_id}/members/{member_id}/leave",
+    ): "401  403  403  403  403  403  403  ok   403  403  403",
     # State-owned platforms (the scene's is 富阳城投, the owner's company, in district A)
     ("POST", "/api/v1/platforms"): "401  403  403  403  403  403  403  ok   403  403  403",
     ("GET", "/api/v1/platforms"): "401  ok   ok   ok   ok   ok   ok   ok   ok   ok   403",
@@ -907,6 +912,26 @@ async def _propose_alliance(scene: Scene, template: str) -> Call:
 async def _approve_alliance(scene: Scene, template: str) -> Call:
     proposed = ok(await scene.world.post("op_a", "/api/v1/alliances", json=_alliance_body(scene)), 201)
     return Call(at(scene, template, alliance_id=proposed["id"]), json={"reason": "成员均在名录内"})
+
+
+@builds("POST", "/api/v1/alliances/{alliance_id}/members", consumes=True)
+async def _add_alliance_member(scene: Scene, template: str) -> Call:
+    proposed = ok(await scene.world.post("op_a", "/api/v1/alliances", json=_alliance_body(scene)), 201)
+    return Call(
+        at(scene, template, alliance_id=proposed["id"]),
+        json={"operator_id": scene.op_a, "role": "specialist", "category": "childcare", "reason": "联盟决议"},
+    )
+
+
+@builds("POST", "/api/v1/alliances/{alliance_id}/members/{member_id}/leave", consumes=True)
+async def _record_alliance_member_leaving(scene: Scene, template: str) -> Call:
+    proposed = ok(await scene.world.post("op_a", "/api/v1/alliances", json=_alliance_body(scene)), 201)
+    page = ok(await scene.world.get("city", f"/api/v1/alliances/{proposed['id']}"))
+    member = next(m for m in page["members"] if m["operator_id"] == scene.op_b)
+    return Call(
+        at(scene, template, alliance_id=proposed["id"], member_id=member["id"]),
+        json={"left_on": (clock.today() + timedelta(days=30)).isoformat(), "reason": "企业申请退出"},
+    )
 
 
 # Months of contract X's fee, one per allowed call.
