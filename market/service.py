@@ -1195,11 +1195,12 @@ async def sign_contract(principal: Principal, contract_id: int, reason: str = ""
         contract = await _contract_for_officials(principal, contract_id)
         if contract.status != "draft":
             raise ContractStateInvalid()
+        # The needs first, as a decision on their vote takes them: locks taken in one order cannot deadlock.
+        await follow_vote(principal, contract.need_ids, contract.operator_id, contract.operator_name, reason)
         lines = [(line.operator_id, line.category) for line in await repo.contract_lines(contract_id)]
         await _check_parties(
             contract.operator_id, contract.categories, lines, clock.today(), holding_already=contract_id
         )
-        await follow_vote(principal, contract.need_ids, contract.operator_id, contract.operator_name, reason)
         try:
             await repo.update_contract(
                 contract_id, {"status": "active", "signed_by": principal.user_id, "signed_at": clock.now()}, clock.now()
